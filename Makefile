@@ -1,0 +1,60 @@
+# Credance — `make run` starts everything locally, `make test` runs the whole suite.
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+CREDANCE := $(BIN)/credance
+PYTEST_ARGS ?=
+
+.PHONY: help deps build run run-postgres test test-fast lint typecheck format ape-compile bench clean
+
+help: ## Show the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*## "}; {printf "  %-14s %s\n", $$1, $$2}'
+
+$(BIN)/.installed: pyproject.toml requirements.lock
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check uv
+	$(BIN)/uv pip sync --quiet --python $(BIN)/python requirements.lock
+	$(BIN)/uv pip install --quiet --python $(BIN)/python --no-deps -e .
+	@touch $@
+
+# `npm install` (not `npm ci`): the lock cannot list Anvil's binaries for other platforms (the
+# registry here does not serve them), and `npm ci` refuses a lock without them. Scripts stay
+# off: every binary we use ships inside its npm package.
+node_modules/.installed: package.json package-lock.json
+	npm install --ignore-scripts --no-audit --no-fund --loglevel=error
+	@touch $@
+
+deps: $(BIN)/.installed node_modules/.installed ## Install Python (venv) and npm dependencies
+
+build: deps ## Compile the contracts offline (solc-js), warnings are errors
+	$(CREDANCE) build
+
+run: build ## Start chain, contracts, database, demo data, API, indexer and sender
+	$(CREDANCE) run
+
+test: build ## Lint and run the whole test suite against real Anvil chains
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/mypy
+	$(BIN)/pytest $(PYTEST_ARGS)
+
+test-fast: build ## The suite without lint, in parallel
+	$(BIN)/pytest -n 2 $(PYTEST_ARGS)
+
+lint: deps ## ruff and mypy
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/mypy
+
+format: deps ## Format the code
+	$(BIN)/ruff check --fix .
+	$(BIN)/ruff format .
+
+ape-compile: build ## Compile with ape (same solc-js front-end)
+	SOLCX_BINARY_PATH=$(CURDIR)/.toolchain/solcx $(BIN)/ape compile
+
+clean: ## Remove build output (keeps .credance state)
+	rm -rf build .build .toolchain contracts/.cache .pytest_cache .mypy_cache .ruff_cache

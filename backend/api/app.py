@@ -1,0 +1,51 @@
+"""The FastAPI application."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+from sqlalchemy import Engine
+
+from backend import __version__
+from backend.api import errors
+from backend.api.auth import KeyVerifier
+from backend.api.deps import AppState
+from backend.api.routers import (
+    customers,
+    health,
+    keys,
+    organisations,
+    products,
+    purchases,
+    stores,
+    verification,
+)
+from backend.db.engine import make_engine
+from backend.settings import Settings, get_settings
+
+
+def create_app(settings: Settings | None = None, engine: Engine | None = None) -> FastAPI:
+    settings = settings or get_settings()
+    owns_engine = engine is None
+    engine = engine or make_engine(settings.resolved_database_url)
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        yield
+        if owns_engine:
+            engine.dispose()
+
+    app = FastAPI(
+        title="Credance",
+        version=__version__,
+        description="Blockchain-backed loyalty points and product provenance. "
+        "Authenticate with `Authorization: Bearer <API key>`; verification pages are public.",
+        lifespan=lifespan,
+    )
+    app.state.credance = AppState(settings=settings, engine=engine, verifier=KeyVerifier(engine))
+    errors.install(app)
+    for module in (health, purchases, customers, stores, keys, organisations, products, verification):
+        app.include_router(module.router)
+    return app

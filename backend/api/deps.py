@@ -1,0 +1,101 @@
+"""Typed dependencies: application state, database sessions, the authenticated principal."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import AbstractContextManager
+from dataclasses import dataclass
+from typing import Annotated
+
+from fastapi import Depends, Request
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from sqlalchemy import Engine
+from sqlmodel import Session
+
+from backend.api.auth import KeyVerifier, Principal, Role
+from backend.db.engine import session_scope
+from backend.errors import DomainError, Forbidden
+from backend.settings import Settings
+
+
+class Unauthorized(DomainError):
+    status = 401
+    code = "unauthorized"
+
+
+@dataclass
+class AppState:
+    settings: Settings
+    engine: Engine
+    verifier: KeyVerifier
+
+    def write(self) -> AbstractContextManager[Session]:
+        """A unit of work that commits on success."""
+        return session_scope(self.engine, write=True)
+
+
+def get_state(request: Request) -> AppState:
+    return request.app.state.credance
+
+
+StateDep = Annotated[AppState, Depends(get_state)]
+
+
+def get_session(state: StateDep) -> Iterator[Session]:
+    with Session(state.engine) as session:
+        yield session
+
+
+SessionDep = Annotated[Session, Depends(get_session)]
+
+_bearer = HTTPBearer(auto_error=False, description="API key: `Authorization: Bearer <key>`")
+
+
+def get_principal(
+    state: StateDep, credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)]
+) -> Principal:
+    if credentials is None or credentials.scheme.lower() != "bearer" or not credentials.credentials:
+        raise Unauthorized("missing API key: send `Authorization: Bearer <key>`", field="Authorization")
+    principal = state.verifier.verify(credentials.credentials)
+    if principal is None:
+        raise Unauthorized("invalid or revoked API key", field="Authorization")
+    return principal
+
+
+PrincipalDep = Annotated[Principal, Depends(get_principal)]
+
+
+def require_admin(principal: PrincipalDep) -> Principal:
+    if principal.role != Role.ADMIN:
+        raise Forbidden("this call needs an admin key", field="Authorization")
+    return principal
+
+
+AdminDep = Annotated[Principal, Depends(require_admin)]
+
+
+def require_organisation(principal: PrincipalDep) -> Principal:
+    if principal.role != Role.ORGANISATION:
+        raise Forbidden("this call needs an organisation key", field="Authorization")
+    return principal
+
+
+OrganisationDep = Annotated[Principal, Depends(require_organisation)]
+
+
+def check_store_access(principal: Principal, store_id: str) -> None:
+    """Admins act for every store; a checkout key only for its own."""
+    if principal.role == Role.ADMIN:
+        return
+    if principal.role == Role.CHECKOUT and principal.store_id == store_id:
+        return
+    raise Forbidden(f"this key may not act for store {store_id!r}", field="store_id")
+
+
+def require_customer_reader(principal: PrincipalDep) -> Principal:
+    if principal.role not in (Role.ADMIN, Role.CHECKOUT):
+        raise Forbidden("this call needs an admin or checkout key", field="Authorization")
+    return principal
+
+
+CustomerReaderDep = Annotated[Principal, Depends(require_customer_reader)]

@@ -1,0 +1,45 @@
+from __future__ import annotations
+
+from fastapi import APIRouter, Query
+
+from backend.api.deps import CustomerReaderDep, SessionDep, StateDep
+from backend.api.schemas.common import ERROR_RESPONSES
+from backend.api.schemas.loyalty import BalanceOut, CustomerIn, CustomerOut, HistoryOut
+from backend.loyalty.accounts import balance_of, history_of, mirrored_block
+from backend.loyalty.customers import enrol, get_customer
+
+router = APIRouter(prefix="/v1/customers", tags=["customers"], responses=ERROR_RESPONSES)
+
+
+@router.post("", response_model=CustomerOut, summary="Enrol a customer (idempotent)")
+def create_customer(body: CustomerIn, principal: CustomerReaderDep, state: StateDep) -> dict:
+    """Gives the customer a pseudonymous chain address. Name, e-mail and phone stay in SQL only."""
+    with state.write() as session:
+        customer, created = enrol(session, body.customer_id, body.name, body.email, body.phone)
+        return {"customer_id": customer.external_id, "address": customer.address, "created": created}
+
+
+@router.get("/{customer_id}/balance", response_model=BalanceOut, summary="Points of a customer")
+def get_balance(customer_id: str, principal: CustomerReaderDep, session: SessionDep) -> dict:
+    """``balance`` is confirmed on chain and spendable; ``pending`` is on its way to the chain;
+    ``as_of_block`` is the block the mirror reflects."""
+    customer = get_customer(session, customer_id)
+    balance = balance_of(session, customer)
+    return {"customer_id": customer_id, **balance.__dict__}
+
+
+@router.get("/{customer_id}/history", response_model=HistoryOut, summary="Ledger of a customer, newest first")
+def get_history(
+    customer_id: str,
+    principal: CustomerReaderDep,
+    session: SessionDep,
+    limit: int = Query(50, ge=1, le=500),
+    offset: int = Query(0, ge=0, le=1_000_000),
+) -> dict:
+    customer = get_customer(session, customer_id)
+    return {
+        "customer_id": customer_id,
+        "address": customer.address,
+        "as_of_block": mirrored_block(session),
+        "entries": history_of(session, customer, limit=limit, offset=offset),
+    }

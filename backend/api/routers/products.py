@@ -1,0 +1,60 @@
+from __future__ import annotations
+
+from fastapi import APIRouter
+from sqlmodel import Session
+
+from backend.api.deps import OrganisationDep, PrincipalDep, SessionDep, StateDep
+from backend.api.schemas.common import ERROR_RESPONSES
+from backend.api.schemas.provenance import ItemsIn, ItemsOut, ProductIn, ProductOut, RecallIn, RecallOut
+from backend.db.models import Product
+from backend.provenance.items import register_items
+from backend.provenance.organisations import get_organisation
+from backend.provenance.products import get_product, product_operation, register_product
+from backend.provenance.recalls import issue_recall
+
+router = APIRouter(tags=["products"], responses=ERROR_RESPONSES)
+
+
+def product_view(session: Session, product: Product) -> dict:
+    operation = product_operation(session, product.gtin)
+    return {
+        "gtin": product.gtin, "brand_id": product.brand_id, "name": product.name,
+        "description": product.description, "category": product.category,
+        "status": operation.status if operation else "unknown",
+    }  # fmt: skip
+
+
+@router.post("/v1/products", response_model=ProductOut, status_code=201, summary="Register a product (brand)")
+def create_product(body: ProductIn, principal: OrganisationDep, state: StateDep) -> dict:
+    with state.write() as session:
+        brand = get_organisation(session, principal.org_id or "")
+        product = register_product(session, brand, body.gtin, body.name, body.description, body.category)
+        return product_view(session, product)
+
+
+@router.get("/v1/products/{gtin}", response_model=ProductOut, summary="A product")
+def read_product(gtin: str, principal: PrincipalDep, session: SessionDep) -> dict:
+    return product_view(session, get_product(session, gtin))
+
+
+@router.post("/v1/items", response_model=ItemsOut, status_code=201, summary="Register serialized items")
+def create_items(body: ItemsIn, principal: OrganisationDep, state: StateDep) -> dict:
+    """Registers up to 100,000 serials of one GTIN as one Merkle batch (manufacturer authorised
+    by the brand). Each serial gets a secret salt; only salted commitments reach the chain."""
+    with state.write() as session:
+        manufacturer = get_organisation(session, principal.org_id or "")
+        batch = register_items(session, manufacturer, body.gtin, list(body.serials), body.lot)
+    return {"gtin": batch.gtin, "root": batch.root, "count": batch.count, "status": "pending"}
+
+
+@router.post("/v1/recalls", response_model=RecallOut, status_code=201, summary="Recall a GTIN or serials (brand)")
+def create_recall(body: RecallIn, principal: OrganisationDep, state: StateDep) -> dict:
+    with state.write() as session:
+        brand = get_organisation(session, principal.org_id or "")
+        record = issue_recall(session, brand, body.gtin, body.reason, list(body.serials) if body.serials else None)
+        return {
+            "gtin": record.gtin,
+            "scope_root": record.scope_root,
+            "count": record.count,
+            "reason": record.reason,
+        }

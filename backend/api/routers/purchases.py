@@ -1,0 +1,51 @@
+from __future__ import annotations
+
+import json
+
+from fastapi import APIRouter, Query, Response
+
+from backend.api.deps import PrincipalDep, SessionDep, StateDep, check_store_access
+from backend.api.schemas.common import ERROR_RESPONSES, Slug
+from backend.api.schemas.loyalty import PurchaseIn, PurchaseOut
+from backend.errors import NotFound
+from backend.loyalty.purchases import (
+    PurchaseInput,
+    PurchaseLineInput,
+    find_purchase,
+    purchase_status,
+    record_purchase,
+)
+
+router = APIRouter(prefix="/v1/purchases", tags=["purchases"], responses=ERROR_RESPONSES)
+
+
+@router.post("", response_model=PurchaseOut, summary="Record a purchase and award its points")
+def create_purchase(body: PurchaseIn, principal: PrincipalDep, state: StateDep, response: Response) -> dict:
+    """Answers at once with ``status: pending``; the award is sent to the chain in the background
+    and the status becomes ``confirmed`` once the indexer has mirrored it. Sending the same
+    request again returns the first answer; the same ``order_id`` with other content is a 409."""
+    check_store_access(principal, body.store_id)
+    request = PurchaseInput(
+        order_id=body.order_id,
+        customer_id=body.customer_id,
+        store_id=body.store_id,
+        currency=body.currency,
+        lines=[PurchaseLineInput(**line.model_dump()) for line in body.lines],
+        paid_with_points=body.paid_with_points,
+    )
+    with state.write() as session:
+        outcome = record_purchase(session, request)
+    if outcome.replayed:
+        response.headers["Idempotent-Replayed"] = "true"
+    return outcome.body
+
+
+@router.get("/{order_id}", response_model=PurchaseOut, summary="A purchase and the status of its award")
+def get_purchase(order_id: str, principal: PrincipalDep, session: SessionDep, store_id: Slug = Query(...)) -> dict:
+    check_store_access(principal, store_id)
+    purchase = find_purchase(session, store_id, order_id)
+    if purchase is None:
+        raise NotFound(f"order {order_id!r} is not recorded for store {store_id!r}", field="order_id")
+    body = json.loads(purchase.response)
+    body["status"] = purchase_status(session, purchase)
+    return body

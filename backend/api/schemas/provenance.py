@@ -1,0 +1,85 @@
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, Field
+
+from backend.api.schemas.common import GtinText, Slug, StrictModel
+
+RoleName = Literal["brand", "manufacturer", "distributor", "retailer"]
+Serial = Annotated[str, Field(min_length=1, max_length=20)]
+
+
+class OrganisationIn(StrictModel):
+    id: Slug
+    name: str = Field(min_length=1, max_length=200)
+    roles: list[RoleName] = Field(min_length=1, max_length=4)
+
+
+class OrganisationOut(BaseModel):
+    id: str
+    name: str
+    roles: list[str]
+    chain_id: str
+    controller: str
+    status: str
+
+
+class PartnerIn(StrictModel):
+    partner_id: Slug
+    roles: list[RoleName] = Field(max_length=4)
+
+
+class ProductIn(StrictModel):
+    gtin: GtinText
+    name: str = Field(min_length=1, max_length=200)
+    description: str = Field(default="", max_length=2000)
+    category: str | None = Field(default=None, max_length=64)
+
+
+class ProductOut(BaseModel):
+    gtin: str
+    brand_id: str
+    name: str
+    description: str
+    category: str | None
+    status: str
+
+
+class ItemsIn(StrictModel):
+    gtin: GtinText
+    serials: list[Serial] = Field(min_length=1, max_length=100_000)
+    lot: Serial | None = None
+
+
+class ItemsOut(BaseModel):
+    gtin: str
+    root: str
+    count: int
+    status: str
+
+
+class RecallIn(StrictModel):
+    gtin: GtinText
+    reason: str = Field(min_length=1, max_length=500)
+    serials: list[Serial] | None = Field(default=None, max_length=100_000)
+
+
+class RecallOut(BaseModel):
+    gtin: str
+    scope_root: str
+    count: int
+    reason: str
+
+
+class VerificationOut(BaseModel):
+    verdict: Literal["authentic", "unknown", "recalled", "suspicious"]
+    reason: str
+    gtin: str
+    serial: str
+    digital_link: str
+    as_of_block: int
+    product: dict[str, Any] | None
+    item: dict[str, Any] | None = None
+    trail: list[dict[str, Any]]
+    proof: dict[str, Any] | None

@@ -1,0 +1,1 @@
+"""Everything that talks to the EVM: compiler, Anvil, deployment, signing and sending."""

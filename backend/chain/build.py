@@ -1,0 +1,117 @@
+"""Compile the Solidity contracts offline with solc-js and write the artifacts the backend loads.
+
+py-solc-x looks for an executable named ``solc-v<version>`` in ``SOLCX_BINARY_PATH``; we link our
+Node front-end (scripts/toolchain/solc.cjs) there, so no compiler is ever downloaded.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import solcx
+
+from backend.settings import PROJECT_ROOT
+
+SOLC_VERSION = "0.8.30"
+EVM_VERSION = "cancun"
+CONTRACTS_DIR = PROJECT_ROOT / "contracts"
+FRONTEND = PROJECT_ROOT / "scripts" / "toolchain" / "solc.cjs"
+TOOLCHAIN_DIR = PROJECT_ROOT / ".toolchain" / "solcx"
+CONTRACT_NAMES = ("LoyaltyPoints", "ProvenanceRegistry")
+
+
+class CompilationError(RuntimeError):
+    """The compiler reported an error or a warning (warnings are errors here)."""
+
+
+@dataclass(frozen=True)
+class BuildResult:
+    artifacts_dir: Path
+    compiled: bool
+
+
+def install_frontend() -> Path:
+    """Link the solc-js front-end where py-solc-x and ape-solidity look for solc."""
+    TOOLCHAIN_DIR.mkdir(parents=True, exist_ok=True)
+    link = TOOLCHAIN_DIR / f"solc-v{SOLC_VERSION}"
+    if not link.exists():
+        link.symlink_to(FRONTEND)
+    os.environ["SOLCX_BINARY_PATH"] = str(TOOLCHAIN_DIR)
+    return link
+
+
+def _sources() -> dict[str, Path]:
+    return {f"contracts/{path.name}": path for path in sorted(CONTRACTS_DIR.glob("*.sol"))}
+
+
+def _settings(node_modules: Path) -> dict[str, object]:
+    # Paths relative to the project root keep the bytecode (its metadata hash) the same on
+    # every machine.
+    modules = os.path.relpath(node_modules, PROJECT_ROOT)
+    outputs = ["abi", "evm.bytecode.object", "evm.deployedBytecode.object", "devdoc", "userdoc"]
+    return {
+        "optimizer": {"enabled": True, "runs": 200},
+        "evmVersion": EVM_VERSION,
+        "remappings": [f"@openzeppelin/={modules}/@openzeppelin/"],
+        "outputSelection": {name: {"*": outputs} for name in _sources()},
+    }
+
+
+def _fingerprint(node_modules: Path) -> str:
+    digest = hashlib.sha256(SOLC_VERSION.encode())
+    digest.update(json.dumps(_settings(node_modules), sort_keys=True).encode())
+    for name, path in _sources().items():
+        digest.update(name.encode())
+        digest.update(path.read_bytes())
+    oz_package = node_modules / "@openzeppelin" / "contracts" / "package.json"
+    digest.update(oz_package.read_bytes() if oz_package.exists() else b"")
+    return digest.hexdigest()
+
+
+def build_contracts(artifacts_dir: Path, node_modules: Path, force: bool = False) -> BuildResult:
+    """Compile ``contracts/*.sol`` into ``artifacts_dir/<Name>.json`` unless already up to date."""
+    fingerprint = _fingerprint(node_modules)
+    stamp = artifacts_dir / ".fingerprint"
+    if not force and stamp.exists() and stamp.read_text() == fingerprint:
+        return BuildResult(artifacts_dir, compiled=False)
+
+    if not (node_modules / "@openzeppelin" / "contracts").exists():
+        raise CompilationError("node_modules/@openzeppelin/contracts is missing: run `npm ci` (or `make deps`)")
+    install_frontend()
+    standard_input = {
+        "language": "Solidity",
+        "sources": {name: {"urls": [name]} for name in _sources()},
+        "settings": _settings(node_modules),
+    }
+    output = solcx.compile_standard(
+        standard_input,
+        solc_version=SOLC_VERSION,
+        allow_paths=[str(PROJECT_ROOT), str(node_modules)],
+        base_path=str(PROJECT_ROOT),
+    )
+    diagnostics = [e for e in output.get("errors", []) if e.get("severity") in ("error", "warning")]
+    if diagnostics:
+        raise CompilationError("\n".join(e.get("formattedMessage", e["message"]) for e in diagnostics))
+
+    artifacts_dir.mkdir(parents=True, exist_ok=True)
+    for source_name, contracts in output["contracts"].items():
+        for contract_name, compiled in contracts.items():
+            if contract_name not in CONTRACT_NAMES:
+                continue
+            artifact = {
+                "contractName": contract_name,
+                "sourceName": source_name,
+                "compiler": {"version": SOLC_VERSION, "evmVersion": EVM_VERSION, "optimizerRuns": 200},
+                "abi": compiled["abi"],
+                "bytecode": "0x" + compiled["evm"]["bytecode"]["object"],
+                "deployedBytecode": "0x" + compiled["evm"]["deployedBytecode"]["object"],
+                "devdoc": compiled.get("devdoc", {}),
+                "userdoc": compiled.get("userdoc", {}),
+            }
+            (artifacts_dir / f"{contract_name}.json").write_text(json.dumps(artifact, indent=1))
+    stamp.write_text(fingerprint)
+    return BuildResult(artifacts_dir, compiled=True)

@@ -1,0 +1,1 @@
+"""The `credance` command line (Typer)."""

@@ -1,0 +1,201 @@
+"""`credance`: build, chain, deploy, database, the three services, and the all-in-one `run`."""
+
+from __future__ import annotations
+
+import signal
+import threading
+from typing import Annotated
+
+import typer
+
+from backend.cli.common import console, friendly_errors, settings
+
+app = typer.Typer(help="Credance: blockchain-backed loyalty and product provenance.", no_args_is_help=True)
+chain_app = typer.Typer(help="The project's own Anvil chain.", no_args_is_help=True)
+db_app = typer.Typer(help="Database schema (Alembic).", no_args_is_help=True)
+keys_app = typer.Typer(help="API keys.", no_args_is_help=True)
+app.add_typer(chain_app, name="chain")
+app.add_typer(db_app, name="db")
+app.add_typer(keys_app, name="keys")
+
+
+def _stop_event() -> threading.Event:
+    """An event set by SIGINT/SIGTERM, so loops finish their current step and exit cleanly."""
+    stop = threading.Event()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, lambda *_: stop.set())
+    return stop
+
+
+@app.command()
+def build(force: Annotated[bool, typer.Option(help="Recompile even if up to date.")] = False) -> None:
+    """Compile the contracts with solc-js (offline) into build/."""
+    from backend.chain.build import build_contracts
+
+    s = settings()
+    with friendly_errors():
+        result = build_contracts(s.build_dir, s.node_modules, force=force)
+    console.print(f"contracts {'compiled' if result.compiled else 'up to date'} in {result.artifacts_dir}")
+
+
+@chain_app.command("up")
+def chain_up() -> None:
+    """Start Anvil on CREDANCE_CHAIN_PORT, keeping its chain under CREDANCE_HOME/chain."""
+    from backend.chain.anvil import start_anvil
+
+    s = settings()
+    with friendly_errors():
+        pid = start_anvil(s.resolved_home, s.chain_port, s.node_modules, s.chain_state_interval, s.block_time)
+    console.print(f"anvil running (pid {pid}) at http://127.0.0.1:{s.chain_port}")
+
+
+@chain_app.command("down")
+def chain_down() -> None:
+    """Stop Anvil; it writes its state first, so `chain up` resumes the same chain."""
+    from backend.chain.anvil import stop_anvil
+
+    s = settings()
+    console.print("anvil stopped" if stop_anvil(s.resolved_home) else "anvil was not running")
+
+
+@chain_app.command("status")
+def chain_status() -> None:
+    """Say whether the chain answers, and at which block."""
+    from backend.chain.client import chain_id_of, connect
+
+    s = settings()
+    with friendly_errors():
+        w3 = connect(s.resolved_rpc_url, timeout=3)
+        chain_id = chain_id_of(w3)
+        console.print(f"chain {chain_id} at {s.resolved_rpc_url}, block {w3.eth.block_number}")
+
+
+@app.command()
+def deploy(force: Annotated[bool, typer.Option(help="Deploy again even if live.")] = False) -> None:
+    """Deploy the contracts (once per chain) and write deployments/<chain_id>.json."""
+    from backend.chain.bootstrap import ensure_deployment
+
+    s = settings()
+    with friendly_errors():
+        manifest, deployed = ensure_deployment(s, force=force)
+    verb = "deployed" if deployed else "already deployed"
+    for name, contract in manifest.contracts.items():
+        console.print(f"{verb}: {name} at {contract.address} (block {contract.deploy_block})")
+
+
+@db_app.command("upgrade")
+def db_upgrade() -> None:
+    """Apply the Alembic migrations to CREDANCE_DATABASE_URL."""
+    from backend.db.migrate import upgrade
+
+    s = settings()
+    upgrade(s.resolved_database_url)
+    console.print("database schema is up to date")
+
+
+@app.command()
+def serve(
+    workers: Annotated[int, typer.Option(help="uvicorn worker processes.")] = 1,
+) -> None:
+    """Run the HTTP API on CREDANCE_HOST:CREDANCE_PORT."""
+    import uvicorn
+
+    s = settings()
+    uvicorn.run(
+        "backend.api.main:app", host=s.host, port=s.port, workers=workers,
+        log_level=s.log_level.lower(), access_log=False, proxy_headers=False,
+    )  # fmt: skip
+
+
+@app.command()
+def indexer() -> None:
+    """Mirror contract events into SQL until stopped."""
+    from backend.chain.context import open_chain
+    from backend.db.engine import make_engine
+    from backend.indexer.runner import Indexer
+
+    s = settings()
+    with friendly_errors():
+        ctx = open_chain(s)
+    engine = make_engine(s.resolved_database_url)
+    console.print(f"indexing chain {ctx.chain_id} from block {ctx.manifest.start_block}")
+    Indexer(engine, ctx, s.confirmations, s.indexer_max_range).run(_stop_event(), s.indexer_poll_ms / 1000)
+
+
+@app.command()
+def sender() -> None:
+    """Send the outbox to the chain until stopped."""
+    from backend.chain.context import open_chain
+    from backend.chain.sender import Sender
+    from backend.chain.signers import Signers
+    from backend.db.engine import make_engine
+
+    s = settings()
+    with friendly_errors():
+        ctx = open_chain(s)
+    engine = make_engine(s.resolved_database_url)
+    signers = Signers(ctx.w3, ctx.chain_id, s, engine)
+    console.print(f"sending to chain {ctx.chain_id}")
+    Sender(engine, ctx, signers, s.sender_batch_size, s.sender_max_delay_ms).run(_stop_event(), s.sender_poll_ms / 1000)
+
+
+@app.command()
+def seed() -> None:
+    """Create the demo store, brand, products, items, customer and keys (idempotent)."""
+    from backend.chain.client import chain_id_of, connect
+    from backend.cli.seed import seed_demo
+    from backend.db.engine import make_engine
+
+    s = settings()
+    with friendly_errors():
+        chain_id = chain_id_of(connect(s.resolved_rpc_url))
+    keys = seed_demo(make_engine(s.resolved_database_url), s, chain_id)
+    console.print(f"admin key: {keys.admin}\ncheckout key (demo-store): {keys.checkout}\nbrand key: {keys.brand}")
+
+
+@app.command()
+def run(
+    workers: Annotated[int, typer.Option(help="uvicorn worker processes.")] = 1,
+) -> None:
+    """Everything at once: chain, contracts, database, demo data, API, indexer and sender."""
+    from backend.cli.run import run_platform
+
+    s = settings()
+    with friendly_errors():
+        run_platform(s, workers=workers)
+
+
+@keys_app.command("create")
+def keys_create(
+    role: Annotated[str, typer.Option(help="admin, checkout or organisation")],
+    store: Annotated[str | None, typer.Option(help="Store of a checkout key.")] = None,
+    org: Annotated[str | None, typer.Option(help="Organisation of an organisation key.")] = None,
+    label: str = "",
+) -> None:
+    """Create an API key and print it (only its digest is stored)."""
+    from backend.api.auth import Role, create_api_key
+    from backend.db.engine import make_engine, session_scope
+
+    s = settings()
+    with session_scope(make_engine(s.resolved_database_url)) as session:
+        key, record = create_api_key(session, Role(role), store_id=store, org_id=org, label=label)
+    console.print(f"{record.key_id}: ", end="")
+    print(key)
+
+
+@keys_app.command("revoke")
+def keys_revoke(key_id: str) -> None:
+    """Revoke an API key by its public id (the first characters of the key)."""
+    from backend.api.auth import revoke_api_key
+    from backend.db.engine import make_engine, session_scope
+
+    s = settings()
+    with session_scope(make_engine(s.resolved_database_url)) as session:
+        revoked = revoke_api_key(session, key_id)
+    console.print("revoked" if revoked else f"no active key {key_id}")
+    if not revoked:
+        raise typer.Exit(code=1)
+
+
+if __name__ == "__main__":
+    app()

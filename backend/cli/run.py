@@ -1,0 +1,139 @@
+"""`credance run` / `make run`: the whole platform in the foreground, supervised.
+
+Starts (or reuses) Anvil, deploys if the chain has no live deployment, migrates the database,
+seeds the demo, then runs the API, the indexer and the sender as child processes, restarting
+any that dies. Ctrl-C stops the children and Anvil, which saves its chain for the next run.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from dataclasses import dataclass, field
+
+import httpx
+
+from backend.chain.anvil import start_anvil, stop_anvil
+from backend.chain.bootstrap import ensure_deployment
+from backend.cli.common import console
+from backend.cli.seed import DEMO_BRAND, DEMO_CUSTOMER, DEMO_GTINS, DEMO_STORE, seed_demo
+from backend.db.engine import make_engine
+from backend.db.migrate import upgrade
+from backend.settings import Settings
+
+
+@dataclass
+class Child:
+    name: str
+    args: list[str]
+    process: subprocess.Popen[bytes] | None = None
+    restarts: int = 0
+    log_path: str = field(default="")
+
+    def start(self, env: dict[str, str]) -> None:
+        log = open(self.log_path, "ab")  # noqa: SIM115 (the child owns it)
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "backend.cli.main", *self.args],
+            env=env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
+
+    def alive(self) -> bool:
+        return self.process is not None and self.process.poll() is None
+
+    def stop(self, timeout: float = 10.0) -> None:
+        if not self.alive():
+            return
+        assert self.process is not None
+        self.process.send_signal(signal.SIGTERM)
+        try:
+            self.process.wait(timeout)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+
+
+def _wait_healthy(url: str, timeout: float = 30.0) -> bool:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            if httpx.get(f"{url}/healthz", timeout=1).status_code == 200:
+                return True
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.2)
+    return False
+
+
+def run_platform(settings: Settings, workers: int = 1) -> None:
+    home = settings.resolved_home
+    home.mkdir(parents=True, exist_ok=True)
+    started_anvil = False
+    if settings.uses_local_anvil:
+        console.print(f"starting Anvil on port {settings.chain_port} (chain kept in {home / 'chain'})")
+        start_anvil(home, settings.chain_port, settings.node_modules, settings.chain_state_interval,
+                    settings.block_time)  # fmt: skip
+        started_anvil = True
+    manifest, deployed = ensure_deployment(settings)
+    console.print(("deployed" if deployed else "using deployment") + f" on chain {manifest.chain_id}")
+    upgrade(settings.resolved_database_url)
+    keys = seed_demo(make_engine(settings.resolved_database_url), settings, manifest.chain_id)
+
+    env = {**os.environ, "CREDANCE_HOME": str(home), "CREDANCE_CHAIN_ID": str(manifest.chain_id)}
+    logs = home / "logs"
+    logs.mkdir(exist_ok=True)
+    children = [
+        Child("api", ["serve", "--workers", str(workers)], log_path=str(logs / "api.log")),
+        Child("indexer", ["indexer"], log_path=str(logs / "indexer.log")),
+        Child("sender", ["sender"], log_path=str(logs / "sender.log")),
+    ]
+    for child in children:
+        child.start(env)
+
+    stop = threading.Event()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, lambda *_: stop.set())
+    url = f"http://{settings.host}:{settings.port}"
+    try:
+        if not _wait_healthy(url):
+            console.print(f"[red]the API did not come up; see {logs / 'api.log'}[/]")
+            return
+        _print_banner(settings, url, manifest.chain_id, keys.admin, keys.checkout, keys.brand)
+        while not stop.wait(0.5):
+            for child in children:
+                if not child.alive():
+                    child.restarts += 1
+                    console.print(f"[yellow]{child.name} exited; restarting (see {child.log_path})[/]")
+                    child.start(env)
+    finally:
+        console.print("stopping…")
+        for child in children:
+            child.stop()
+        if started_anvil:
+            stop_anvil(home)
+
+
+def _print_banner(settings: Settings, url: str, chain_id: int, admin: str, checkout: str, brand: str) -> None:
+    gtin = DEMO_GTINS[0]
+    console.print(f"""
+[bold]Credance is running[/]
+  API            {url}  (docs: {url}/docs)
+  Chain          {settings.resolved_rpc_url}  (chain id {chain_id})
+  Verify a demo item   {url}/01/{gtin}/21/SN0001
+  Logs           {settings.resolved_home / "logs"}
+
+  admin key             {admin}
+  checkout key ({DEMO_STORE})  {checkout}
+  brand key ({DEMO_BRAND})   {brand}
+
+  Try:  curl -s -X POST {url}/v1/purchases -H 'Authorization: Bearer {checkout}' \\
+          -H 'Content-Type: application/json' \\
+          -d '{{"order_id":"A-1","customer_id":"{DEMO_CUSTOMER}","store_id":"{DEMO_STORE}","currency":"USD",
+               "lines":[{{"sku":"COFFEE","quantity":2,"unit_price":"12.50"}}]}}'
+        curl -s {url}/v1/customers/{DEMO_CUSTOMER}/balance -H 'Authorization: Bearer {checkout}'
+Press Ctrl-C to stop (the chain and the database are kept in {settings.resolved_home}).
+""")

@@ -1,0 +1,103 @@
+"""Demo data for `make run`: a store, a brand with products and items, a customer, and keys.
+
+Idempotent. Keys are shown once by design, so the demo keys are kept in CREDANCE_HOME
+(mode 0600, never in the repo) to be printed again on every `make run`.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+from sqlalchemy import Engine
+from sqlmodel import Session, select
+
+from backend.api.auth import Role, create_api_key, digest
+from backend.chain.keys import keystore_password
+from backend.db.engine import session_scope
+from backend.db.models import ApiKey, Organisation, Product, Store
+from backend.loyalty.customers import enrol
+from backend.loyalty.program import current_rule_set, publish_rule_set
+from backend.loyalty.rules import RuleSet
+from backend.provenance.gtin import check_digit
+from backend.provenance.items import register_items
+from backend.provenance.organisations import create_organisation
+from backend.provenance.products import register_product
+from backend.provenance.roles import OrgRole
+from backend.settings import Settings
+
+DEMO_STORE = "demo-store"
+DEMO_BRAND = "demo-brand"
+DEMO_CUSTOMER = "demo-customer"
+DEMO_PRODUCTS = (
+    ("0950600013435", "Single-origin coffee, 250 g"),
+    ("0950600013436", "Ceramic pour-over dripper"),
+)
+
+
+def _gtin(body: str) -> str:
+    return body + str(check_digit(body))
+
+
+DEMO_GTINS = tuple(_gtin(body) for body, _ in DEMO_PRODUCTS)
+
+
+@dataclass
+class DemoKeys:
+    admin: str
+    checkout: str
+    brand: str
+
+
+def _keys_file(settings: Settings) -> Path:
+    return settings.resolved_home / "demo-keys.json"
+
+
+def _ensure_key(session: Session, wanted: str | None, saved: str | None, role: Role, **scope: str) -> str:
+    """Use the key from the environment, else the saved one, else make one."""
+    for key in (wanted, saved):
+        if key and session.exec(select(ApiKey).where(ApiKey.key_hash == digest(key))).first():
+            return key
+    key, _ = create_api_key(session, role, key=wanted or None, label="demo", **scope)
+    return key
+
+
+def ensure_rules(session: Session) -> None:
+    if current_rule_set(session) is None:
+        publish_rule_set(session, RuleSet(version=1))
+
+
+def seed_demo(engine: Engine, settings: Settings, chain_id: int) -> DemoKeys:
+    path = _keys_file(settings)
+    saved = json.loads(path.read_text()) if path.exists() else {}
+    with session_scope(engine) as session:
+        ensure_rules(session)
+        if session.get(Store, DEMO_STORE) is None:
+            session.add(Store(id=DEMO_STORE, name="Demo Store", currency="USD"))
+        brand = session.get(Organisation, DEMO_BRAND)
+        if brand is None:
+            brand = create_organisation(
+                session, DEMO_BRAND, "Demo Brand", int(OrgRole.BRAND | OrgRole.MANUFACTURER),
+                keystore_password(settings, chain_id),
+            )  # fmt: skip
+        for gtin, (_, name) in zip(DEMO_GTINS, DEMO_PRODUCTS, strict=True):
+            if session.get(Product, gtin) is None:
+                register_product(session, brand, gtin, name, description="Demo product")
+                session.flush()
+                register_items(session, brand, gtin, [f"SN{n:04d}" for n in range(1, 6)], lot="LOT1")
+        enrol(session, DEMO_CUSTOMER)
+        session.flush()
+        admin_secret = settings.admin_key.get_secret_value() if settings.admin_key else None
+        checkout_secret = settings.checkout_key.get_secret_value() if settings.checkout_key else None
+        keys = DemoKeys(
+            admin=_ensure_key(session, admin_secret, saved.get("admin"), Role.ADMIN),
+            checkout=_ensure_key(session, checkout_secret, saved.get("checkout"), Role.CHECKOUT, store_id=DEMO_STORE),
+            brand=_ensure_key(session, None, saved.get("brand"), Role.ORGANISATION, org_id=DEMO_BRAND),
+        )
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as handle:
+        json.dump(asdict(keys), handle)
+    return keys

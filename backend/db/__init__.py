@@ -1,0 +1,1 @@
+"""SQL storage: tables, engine, sessions and Alembic migrations (SQLite or PostgreSQL)."""

@@ -1,0 +1,77 @@
+"""All tables. Importing this package registers them on ``SQLModel.metadata``."""
+
+from backend.db.models.auth import ApiKey
+from backend.db.models.chain import (
+    ChainCursor,
+    ChainEvent,
+    ChainTransaction,
+    IndexedBlock,
+    Operation,
+    OperationStatus,
+)
+from backend.db.models.loyalty import (
+    Customer,
+    CustomerProfile,
+    Purchase,
+    PurchaseLine,
+    RuleSetRecord,
+    Store,
+)
+from backend.db.models.mirror import (
+    MirrorAccount,
+    MirrorEventAnchor,
+    MirrorItemBatch,
+    MirrorLedgerEntry,
+    MirrorOrganisation,
+    MirrorPartnerRole,
+    MirrorProduct,
+    MirrorRecall,
+    MirrorRole,
+    MirrorRuleSet,
+    MirrorTokenState,
+)
+from backend.db.models.provenance import (
+    Item,
+    ItemBatch,
+    Organisation,
+    OrgSigner,
+    Partnership,
+    Product,
+    RecalledItem,
+    RecallRecord,
+)
+
+__all__ = [
+    "ApiKey",
+    "ChainCursor",
+    "ChainEvent",
+    "ChainTransaction",
+    "Customer",
+    "CustomerProfile",
+    "IndexedBlock",
+    "Item",
+    "ItemBatch",
+    "MirrorAccount",
+    "MirrorEventAnchor",
+    "MirrorItemBatch",
+    "MirrorLedgerEntry",
+    "MirrorOrganisation",
+    "MirrorPartnerRole",
+    "MirrorProduct",
+    "MirrorRecall",
+    "MirrorRole",
+    "MirrorRuleSet",
+    "MirrorTokenState",
+    "Operation",
+    "OperationStatus",
+    "OrgSigner",
+    "Organisation",
+    "Partnership",
+    "Product",
+    "Purchase",
+    "PurchaseLine",
+    "RecallRecord",
+    "RecalledItem",
+    "RuleSetRecord",
+    "Store",
+]

@@ -1,0 +1,25 @@
+"""API keys: stored as SHA-256 digests, each bound to a role and, for checkout and
+organisation keys, to the one store or organisation it may act for."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import Column
+from sqlmodel import Field, SQLModel
+
+from backend.db.types import UTCDateTime, utcnow
+
+
+class ApiKey(SQLModel, table=True):
+    __tablename__ = "api_keys"
+
+    id: int | None = Field(default=None, primary_key=True)
+    key_id: str = Field(max_length=32, unique=True, description="Public prefix, safe to log.")
+    key_hash: str = Field(max_length=64, description="SHA-256 of the whole key.")
+    role: str = Field(max_length=16)
+    store_id: str | None = Field(default=None, foreign_key="stores.id", max_length=64)
+    org_id: str | None = Field(default=None, foreign_key="organisations.id", max_length=64)
+    label: str = Field(default="", max_length=200)
+    created_at: datetime = Field(default_factory=utcnow, sa_column=Column(UTCDateTime, nullable=False))
+    revoked_at: datetime | None = Field(default=None, sa_column=Column(UTCDateTime, nullable=True))

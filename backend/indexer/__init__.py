@@ -1,0 +1,1 @@
+"""The indexer: mirrors contract events into SQL, with its checkpoint in the same transaction."""

@@ -1,0 +1,53 @@
+"""Enrolment: every customer gets a random pseudonymous address; personal data stays in SQL."""
+
+from __future__ import annotations
+
+import secrets
+
+from eth_utils import to_checksum_address
+from sqlalchemy.exc import IntegrityError
+from sqlmodel import Session, select
+
+from backend.db.models import Customer, CustomerProfile
+from backend.errors import NotFound
+
+
+def new_custodial_address() -> str:
+    """A fresh address nobody holds a key for: the platform operates it as custodian."""
+    return to_checksum_address("0x" + secrets.token_hex(20))
+
+
+def find_customer(session: Session, external_id: str) -> Customer | None:
+    return session.exec(select(Customer).where(Customer.external_id == external_id)).first()
+
+
+def get_customer(session: Session, external_id: str) -> Customer:
+    customer = find_customer(session, external_id)
+    if customer is None:
+        raise NotFound(f"customer {external_id!r} is not enrolled", field="customer_id")
+    return customer
+
+
+def enrol(
+    session: Session,
+    external_id: str,
+    name: str | None = None,
+    email: str | None = None,
+    phone: str | None = None,
+) -> tuple[Customer, bool]:
+    """Return the customer, enrolling them if needed; the flag says whether they are new."""
+    existing = find_customer(session, external_id)
+    if existing is not None:
+        return existing, False
+    customer = Customer(external_id=external_id, address=new_custodial_address())
+    try:
+        with session.begin_nested():
+            session.add(customer)
+            session.flush()
+    except IntegrityError:  # enrolled concurrently by another request
+        existing = find_customer(session, external_id)
+        assert existing is not None
+        return existing, False
+    if any(v is not None for v in (name, email, phone)):
+        session.add(CustomerProfile(customer_id=customer.id, name=name, email=email, phone=phone))  # type: ignore[arg-type]
+    return customer, True

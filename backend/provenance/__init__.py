@@ -1,0 +1,1 @@
+"""Provenance domain: GTINs, salted serial commitments, Merkle batches, verification verdicts."""

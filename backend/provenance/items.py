@@ -1,0 +1,86 @@
+"""Serialized items, registered in bulk: each serial gets a secret salt; the batch of salted
+commitments becomes one Merkle root on chain, and every item keeps its inclusion proof."""
+
+from __future__ import annotations
+
+import json
+import re
+import secrets
+from dataclasses import dataclass
+
+from sqlmodel import Session, col, select
+
+from backend.db.models import Item, ItemBatch, Operation, Organisation
+from backend.db.schema import table_of
+from backend.db.types import utcnow
+from backend.errors import Conflict, Forbidden, Unprocessable
+from backend.provenance.merkle import MerkleTree, item_commitment, item_leaf
+from backend.provenance.organisations import may_manufacture
+from backend.provenance.products import get_product, product_operation
+
+# GS1 AI (21) serial: up to 20 characters of GS1 AI encodable character set 82.
+SERIAL_PATTERN = re.compile(r"^[!\"%&'()*+,\-./0-9:;<=>?A-Z_a-z]{1,20}$")
+MAX_BATCH = 100_000
+
+
+@dataclass(frozen=True)
+class RegisteredBatch:
+    root: str
+    gtin: str
+    count: int
+
+
+def _validate_serials(serials: list[str]) -> None:
+    if not serials:
+        raise Unprocessable("at least one serial is needed", field="serials")
+    if len(serials) > MAX_BATCH:
+        raise Unprocessable(f"at most {MAX_BATCH} serials per batch", field="serials")
+    for index, serial in enumerate(serials):
+        if not SERIAL_PATTERN.match(serial):
+            raise Unprocessable(f"serial {serial!r} is not a GS1 serial (1-20 characters)", field=f"serials[{index}]")
+    if len(set(serials)) != len(serials):
+        raise Unprocessable("serials repeat within the batch", field="serials")
+
+
+def register_items(
+    session: Session, manufacturer: Organisation, gtin: str, serials: list[str], lot: str | None = None
+) -> RegisteredBatch:
+    product = get_product(session, gtin)
+    if not may_manufacture(session, manufacturer, product.brand_id):
+        raise Forbidden(
+            f"{manufacturer.id!r} is not authorised by {product.brand_id!r} to register its items",
+            field="gtin",
+        )
+    _validate_serials(serials)
+    existing = session.exec(
+        select(Item.serial).where(Item.gtin == product.gtin, col(Item.serial).in_(serials)).limit(5)
+    ).all()
+    if existing:
+        raise Conflict(f"serials already registered for GTIN {product.gtin}: {', '.join(existing)}", field="serials")
+
+    salts = [secrets.token_bytes(32) for _ in serials]
+    commitments = [item_commitment(salt, serial) for salt, serial in zip(salts, serials, strict=True)]
+    tree = MerkleTree.build([item_leaf(int(product.gtin), c) for c in commitments])
+    root = "0x" + tree.root.hex()
+    session.add(ItemBatch(root=root, gtin=product.gtin, manufacturer_id=manufacturer.id, count=len(serials), lot=lot))
+    session.flush()
+    now = utcnow()
+    session.execute(table_of(Item).insert(), [
+        {
+            "gtin": product.gtin, "serial": serial, "salt": "0x" + salt.hex(), "commitment": "0x" + commitment.hex(),
+            "batch_root": root, "proof": json.dumps(["0x" + p.hex() for p in tree.proof(index)]), "lot": lot,
+            "status": "registered", "created_at": now,
+        }
+        for index, (serial, salt, commitment) in enumerate(zip(serials, salts, commitments, strict=True))
+    ])  # fmt: skip
+    product_op = product_operation(session, product.gtin)
+    session.add(Operation(
+        kind="register_items", signer=f"org:{manufacturer.id}", confirm_key=f"items:{root}",
+        depends_on=product_op.id if product_op else None,
+        payload=json.dumps({"gtin": int(product.gtin), "root": root, "count": len(serials)}),
+    ))  # fmt: skip
+    return RegisteredBatch(root, product.gtin, len(serials))
+
+
+def find_item(session: Session, gtin: str, serial: str) -> Item | None:
+    return session.exec(select(Item).where(Item.gtin == gtin, Item.serial == serial)).first()

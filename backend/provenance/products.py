@@ -1,0 +1,48 @@
+"""Products: a brand registers its GTINs; the registration is queued for the chain."""
+
+from __future__ import annotations
+
+import json
+
+from sqlmodel import Session, select
+
+from backend.db.models import Operation, Organisation, Product
+from backend.errors import Conflict, Forbidden, NotFound
+from backend.provenance.gtin import normalise_gtin
+from backend.provenance.organisations import admission_operation
+from backend.provenance.roles import OrgRole
+
+
+def get_product(session: Session, gtin: str) -> Product:
+    product = session.get(Product, normalise_gtin(gtin))
+    if product is None:
+        raise NotFound(f"GTIN {gtin} is not registered", field="gtin")
+    return product
+
+
+def product_operation(session: Session, gtin: str) -> Operation | None:
+    return session.exec(select(Operation).where(Operation.confirm_key == f"product:{gtin}")).first()
+
+
+def register_product(
+    session: Session,
+    brand: Organisation,
+    gtin: str,
+    name: str,
+    description: str = "",
+    category: str | None = None,
+) -> Product:
+    if not brand.roles & OrgRole.BRAND:
+        raise Forbidden(f"organisation {brand.id!r} is not a brand", field="gtin")
+    gtin = normalise_gtin(gtin)
+    existing = session.get(Product, gtin)
+    if existing is not None:
+        raise Conflict(f"GTIN {gtin} is already registered by {existing.brand_id}", field="gtin")
+    product = Product(gtin=gtin, brand_id=brand.id, name=name, description=description, category=category)
+    session.add(product)
+    admitted = admission_operation(session, brand.id)
+    session.add(Operation(
+        kind="register_product", signer=f"org:{brand.id}", confirm_key=f"product:{gtin}",
+        depends_on=admitted.id if admitted else None, payload=json.dumps({"gtin": int(gtin)}),
+    ))  # fmt: skip
+    return product

@@ -1,0 +1,79 @@
+"""Configuration from the environment (prefix ``CREDANCE_``), in one typed object."""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+
+from pydantic import Field, SecretStr
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+DEV_CHAIN_ID = 31337
+
+
+class Settings(BaseSettings):
+    """Every knob of the platform. See README "Configuration"."""
+
+    model_config = SettingsConfigDict(env_prefix="CREDANCE_", extra="ignore")
+
+    home: Path = Field(default=Path(".credance"), description="State directory (chain, database, logs).")
+    host: str = "127.0.0.1"
+    port: int = 8000
+    public_url: str | None = Field(default=None, description="Base URL printed in QR codes and links.")
+    database_url: str | None = Field(default=None, description="SQLAlchemy URL; SQLite in home by default.")
+
+    chain_port: int = 8545
+    rpc_url: str | None = Field(default=None, description="JSON-RPC endpoint; the local Anvil by default.")
+    chain_id: int | None = Field(default=None, description="Expected chain id; checked at start-up.")
+    chain_state_interval: int = Field(default=1, description="Seconds between Anvil state dumps.")
+    block_time: float | None = Field(default=None, description="Anvil block time; automine when unset.")
+    confirmations: int = Field(default=0, ge=0, description="Blocks before an event counts as confirmed.")
+    deployments_dir: Path = Field(default=PROJECT_ROOT / "deployments")
+    build_dir: Path = Field(default=PROJECT_ROOT / "build")
+    node_modules: Path = Field(default=PROJECT_ROOT / "node_modules")
+
+    deployer_key: SecretStr | None = Field(default=None, description="Admin/deployer private key.")
+    issuer_key: SecretStr | None = Field(default=None, description="Key of the loyalty sender.")
+    keystore_password: SecretStr | None = Field(
+        default=None, description="Encrypts organisation signing keys at rest; dev default on Anvil."
+    )
+
+    admin_key: SecretStr | None = Field(default=None, description="Admin API key used by `make run`.")
+    checkout_key: SecretStr | None = Field(default=None, description="demo-store checkout key for `make run`.")
+
+    sender_batch_size: int = Field(default=256, ge=1, le=2000)
+    sender_max_delay_ms: int = Field(default=200, ge=0)
+    sender_poll_ms: int = Field(default=50, ge=1)
+    indexer_poll_ms: int = Field(default=200, ge=10)
+    indexer_max_range: int = Field(default=2000, ge=1)
+
+    log_format: str = Field(default="console", pattern="^(console|json)$")
+    log_level: str = "INFO"
+
+    @property
+    def resolved_home(self) -> Path:
+        return self.home.expanduser().resolve()
+
+    @property
+    def resolved_database_url(self) -> str:
+        if self.database_url:
+            return self.database_url
+        return f"sqlite:///{self.resolved_home / 'credance.db'}"
+
+    @property
+    def resolved_rpc_url(self) -> str:
+        return self.rpc_url or f"http://127.0.0.1:{self.chain_port}"
+
+    @property
+    def resolved_public_url(self) -> str:
+        return (self.public_url or f"http://{self.host}:{self.port}").rstrip("/")
+
+    @property
+    def uses_local_anvil(self) -> bool:
+        return self.rpc_url is None
+
+
+@lru_cache
+def get_settings() -> Settings:
+    return Settings()

@@ -1,0 +1,118 @@
+"""Shared fixtures. Every chain test runs against a real Anvil started here (one per test
+process), reverted to a clean snapshot between tests; every database test gets a fresh SQLite
+file migrated by Alembic (copied from a migrated template, which is quicker)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from eth_account import Account
+from sqlalchemy import Engine
+from web3 import Web3
+
+from backend.chain.anvil import dev_private_keys, start_anvil, stop_anvil
+from backend.chain.bootstrap import ensure_deployment
+from backend.chain.client import connect
+from backend.chain.manifest import Manifest
+from backend.cli.seed import seed_demo
+from backend.db.engine import make_engine
+from backend.db.migrate import upgrade
+from backend.settings import PROJECT_ROOT, Settings
+from tests.support import Platform, copy_database, free_port, make_platform, rpc
+
+
+@pytest.fixture(scope="session")
+def chain_home(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    """An Anvil of our own for this test process (chain kept in memory)."""
+    home = tmp_path_factory.mktemp("chain-home")
+    port = free_port()
+    start_anvil(home, port, PROJECT_ROOT / "node_modules", persist=False)
+    (home / "port").write_text(str(port))
+    yield home
+    stop_anvil(home)
+
+
+@pytest.fixture(scope="session")
+def chain_port(chain_home: Path) -> int:
+    return int((chain_home / "port").read_text())
+
+
+@pytest.fixture(scope="session")
+def w3(chain_port: int) -> Web3:
+    return connect(f"http://127.0.0.1:{chain_port}")
+
+
+@pytest.fixture(scope="session")
+def dev_keys(chain_home: Path) -> list[str]:
+    return dev_private_keys(chain_home)
+
+
+@pytest.fixture(scope="session")
+def base_settings(chain_home: Path, chain_port: int, tmp_path_factory: pytest.TempPathFactory) -> Settings:
+    return Settings(
+        home=chain_home,
+        chain_port=chain_port,
+        deployments_dir=tmp_path_factory.mktemp("deployments"),
+        database_url=f"sqlite:///{tmp_path_factory.mktemp('db-unused') / 'unused.db'}",
+    )
+
+
+@pytest.fixture(scope="session")
+def deployment(base_settings: Settings) -> Manifest:
+    manifest, _ = ensure_deployment(base_settings, force=True)
+    return manifest
+
+
+@pytest.fixture
+def clean_chain(w3: Web3, deployment: Manifest) -> Iterator[Web3]:
+    """The chain as it was right after deployment, restored after the test."""
+    snapshot = rpc(w3, "evm_snapshot")
+    yield w3
+    rpc(w3, "evm_revert", snapshot)
+
+
+@pytest.fixture(scope="session")
+def migrated_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    path = tmp_path_factory.mktemp("db-template") / "template.db"
+    upgrade(f"sqlite:///{path}")
+    return path
+
+
+@pytest.fixture
+def settings(base_settings: Settings, tmp_path: Path) -> Settings:
+    return base_settings.model_copy(
+        update={"database_url": f"sqlite:///{tmp_path / 'credance.db'}", "sender_max_delay_ms": 0}
+    )
+
+
+@pytest.fixture
+def engine(settings: Settings, migrated_template: Path) -> Iterator[Engine]:
+    copy_database(migrated_template, Path(settings.resolved_database_url.removeprefix("sqlite:///")))
+    engine = make_engine(settings.resolved_database_url)
+    yield engine
+    engine.dispose()
+
+
+@pytest.fixture
+def platform(settings: Settings, engine: Engine, clean_chain: Web3) -> Platform:
+    """Demo data seeded and settled on chain: store, brand, products, items, keys."""
+    keys = seed_demo(engine, settings, 31337)
+    platform = make_platform(settings, engine, {"admin": keys.admin, "checkout": keys.checkout, "brand": keys.brand})
+    platform.settle()
+    return platform
+
+
+@pytest.fixture(scope="session")
+def stranger() -> str:
+    return str(Account.create().address)
+
+
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
+    from tests.contracts.helpers import GAS_REPORT
+
+    if GAS_REPORT:
+        terminalreporter.section("gas")
+        for label, gas in GAS_REPORT.items():
+            terminalreporter.write_line(f"{label}: {gas:,.0f}")

@@ -1,0 +1,43 @@
+"""Role fixtures for contract tests: the deployer (admin), the issuer, a pauser and strangers,
+each a LocalSigner on the session's Anvil."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import pytest
+from web3 import Web3
+from web3.contract import Contract
+
+from backend.chain.context import context_for
+from backend.chain.manifest import Manifest
+from backend.chain.signer import LocalSigner
+
+
+@dataclass
+class Roles:
+    admin: LocalSigner
+    issuer: LocalSigner
+    stranger: LocalSigner
+    brand: LocalSigner
+    manufacturer: LocalSigner
+    other: LocalSigner
+
+
+@pytest.fixture
+def roles(clean_chain: Web3, dev_keys: list[str]) -> Roles:
+    def signer(index: int) -> LocalSigner:
+        return LocalSigner(clean_chain, dev_keys[index], 31337)
+
+    return Roles(admin=signer(0), issuer=signer(1), stranger=signer(5), brand=signer(2), manufacturer=signer(3),
+                 other=signer(4))  # fmt: skip
+
+
+@pytest.fixture
+def points(clean_chain: Web3, deployment: Manifest) -> Contract:
+    return context_for(clean_chain, 31337, deployment).points
+
+
+@pytest.fixture
+def registry(clean_chain: Web3, deployment: Manifest) -> Contract:
+    return context_for(clean_chain, 31337, deployment).registry

@@ -1,0 +1,194 @@
+"""LoyaltyPoints on a real Anvil: roles, exactly-once operations, debt, pause, policy, permit, gas."""
+
+from __future__ import annotations
+
+import pytest
+from eth_account import Account
+from eth_account.messages import encode_typed_data
+from web3 import Web3
+from web3.contract import Contract
+
+from tests.contracts.conftest import Roles
+from tests.contracts.helpers import GAS_REPORT, events, reverts, send
+
+pytestmark = pytest.mark.chain
+REF = b"\x11" * 32
+
+
+@pytest.fixture
+def published(points: Contract, roles: Roles) -> Contract:
+    send(roles.admin, points.functions.publishRuleSet(1, b"\x01" * 32))
+    return points
+
+
+def award(account: str, op: int, amount: int, version: int = 1) -> tuple[str, int, int, int, bytes]:
+    return (account, op, version, amount, REF)
+
+
+def fresh() -> str:
+    return str(Account.create().address)
+
+
+def test_metadata(points: Contract) -> None:
+    assert points.functions.decimals().call() == 0
+    assert points.functions.symbol().call() == "CRED"
+
+
+def test_every_restricted_function_reverts_for_a_stranger(published: Contract, roles: Roles) -> None:
+    p, s = published, roles.stranger
+    alice = fresh()
+    unauthorized = "AccessControlUnauthorizedAccount"
+    for call in (
+        p.functions.awardBatch([award(alice, 1, 5)]),
+        p.functions.reverse(alice, 2, 1, REF),
+        p.functions.redeemFor(alice, 3, 1, REF),
+        p.functions.expireBatch([(alice, 4, 1)]),
+        p.functions.transferFor(5, alice, fresh(), 1, REF),
+        p.functions.claimWallet(6, alice, fresh()),
+        p.functions.redeemWithPermit(alice, 7, 1, REF, 0, 27, b"\x00" * 32, b"\x00" * 32),
+        p.functions.publishRuleSet(2, b"\x02" * 32),
+        p.functions.setTransferPolicy(True, 0),
+        p.functions.pause(),
+        p.functions.unpause(),
+        p.functions.grantRole(p.functions.ISSUER_ROLE().call(), s.address),
+    ):
+        reverts(s, call, unauthorized)
+
+
+def test_award_batch_mints_and_emits_order_references(published: Contract, roles: Roles) -> None:
+    alice, bob = fresh(), fresh()
+    receipt = send(roles.issuer, published.functions.awardBatch([award(alice, 10, 25), award(bob, 11, 7)]))
+    assert published.functions.balanceOf(alice).call() == 25
+    assert published.functions.balanceOf(bob).call() == 7
+    assert published.functions.totalSupply().call() == 32
+    awarded = events(published, receipt, "PointsAwarded")
+    assert [(e["account"], e["operationId"], e["amount"], e["orderRef"]) for e in awarded] == [
+        (alice, 10, 25, REF),
+        (bob, 11, 7, REF),
+    ]
+
+
+def test_an_operation_applies_once_and_a_replayed_batch_reverts_whole(published: Contract, roles: Roles) -> None:
+    alice = fresh()
+    send(roles.issuer, published.functions.awardBatch([award(alice, 20, 5)]))
+    reverts(roles.issuer, published.functions.awardBatch([award(alice, 20, 5)]), "OperationAlreadyApplied")
+    reverts(
+        roles.issuer, published.functions.awardBatch([award(alice, 21, 5), award(alice, 20, 5)]),
+        "OperationAlreadyApplied",
+    )  # fmt: skip
+    assert published.functions.balanceOf(alice).call() == 5
+    assert published.functions.isOperationApplied(20).call()
+    assert not published.functions.isOperationApplied(21).call()
+    reverts(roles.issuer, published.functions.reverse(alice, 20, 1, REF), "OperationAlreadyApplied")
+
+
+def test_award_needs_a_published_rule_set_and_a_positive_amount(published: Contract, roles: Roles) -> None:
+    reverts(roles.issuer, published.functions.awardBatch([award(fresh(), 30, 5, version=9)]), "UnknownRuleSet")
+    reverts(roles.issuer, published.functions.awardBatch([award(fresh(), 31, 0)]), "ZeroAmount")
+    reverts(roles.issuer, published.functions.awardBatch([award(fresh(), 0, 1)]), "InvalidOperationId")
+    reverts(roles.admin, published.functions.publishRuleSet(3, b"\x03" * 32), "InvalidRuleSet")
+
+
+def test_reversal_beyond_balance_becomes_debt_repaid_by_later_awards(published: Contract, roles: Roles) -> None:
+    alice = fresh()
+    send(roles.issuer, published.functions.awardBatch([award(alice, 40, 10)]))
+    send(roles.issuer, published.functions.redeemFor(alice, 41, 8, REF))
+    receipt = send(roles.issuer, published.functions.reverse(alice, 42, 10, REF))
+    (reversed_,) = events(published, receipt, "PointsReversed")
+    assert (reversed_["burned"], reversed_["debtIncurred"]) == (2, 8)
+    assert published.functions.debtOf(alice).call() == 8
+    receipt = send(roles.issuer, published.functions.awardBatch([award(alice, 43, 5)]))
+    assert events(published, receipt, "PointsAwarded")[0]["debtRepaid"] == 5
+    assert (published.functions.balanceOf(alice).call(), published.functions.debtOf(alice).call()) == (0, 3)
+    send(roles.issuer, published.functions.awardBatch([award(alice, 44, 10)]))
+    assert (published.functions.balanceOf(alice).call(), published.functions.debtOf(alice).call()) == (7, 0)
+
+
+def test_redeem_needs_balance_and_expiry_burns_at_most_the_balance(published: Contract, roles: Roles) -> None:
+    alice = fresh()
+    send(roles.issuer, published.functions.awardBatch([award(alice, 50, 10)]))
+    reverts(roles.issuer, published.functions.redeemFor(alice, 51, 11, REF), "ERC20InsufficientBalance")
+    receipt = send(roles.issuer, published.functions.expireBatch([(alice, 52, 15)]))
+    assert events(published, receipt, "PointsExpired")[0]["amount"] == 10
+    assert published.functions.balanceOf(alice).call() == 0
+
+
+def test_pause_stops_every_balance_change(published: Contract, roles: Roles, w3: Web3) -> None:
+    alice = fresh()
+    send(roles.admin, published.functions.pause())
+    reverts(roles.issuer, published.functions.awardBatch([award(alice, 60, 1)]), "EnforcedPause")
+    send(roles.admin, published.functions.unpause())
+    send(roles.issuer, published.functions.awardBatch([award(alice, 60, 1)]))
+    assert published.functions.balanceOf(alice).call() == 1
+
+
+def test_member_transfers_follow_the_admin_policy_and_daily_cap(published: Contract, roles: Roles) -> None:
+    alice, bob = fresh(), fresh()
+    send(roles.issuer, published.functions.awardBatch([award(alice, 70, 100)]))
+    reverts(roles.issuer, published.functions.transferFor(71, alice, bob, 10, REF), "MemberTransfersDisabled")
+    send(roles.admin, published.functions.setTransferPolicy(True, 30))
+    receipt = send(roles.issuer, published.functions.transferFor(71, alice, bob, 20, REF))
+    assert events(published, receipt, "PointsTransferred")[0]["amount"] == 20
+    reverts(roles.issuer, published.functions.transferFor(72, alice, bob, 11, REF), "DailyTransferCapExceeded")
+    reverts(roles.issuer, published.functions.transferFor(73, alice, alice, 1, REF), "SelfTransfer")
+    assert published.functions.remainingTransferAllowance(alice).call() == 10
+
+
+def test_claimed_wallet_is_self_custodied_and_redeems_with_a_permit(published: Contract, roles: Roles) -> None:
+    custodial = fresh()
+    wallet = Account.create()
+    send(roles.issuer, published.functions.awardBatch([award(custodial, 80, 50)]))
+    send(roles.issuer, published.functions.claimWallet(81, custodial, wallet.address))
+    assert published.functions.balanceOf(wallet.address).call() == 50
+    assert published.functions.isSelfCustodied(wallet.address).call()
+    reverts(roles.issuer, published.functions.redeemFor(wallet.address, 82, 5, REF), "AccountSelfCustodied")
+
+    deadline = 2**40
+    typed = {
+        "types": {
+            "EIP712Domain": [
+                {"name": "name", "type": "string"}, {"name": "version", "type": "string"},
+                {"name": "chainId", "type": "uint256"}, {"name": "verifyingContract", "type": "address"},
+            ],
+            "Permit": [
+                {"name": "owner", "type": "address"}, {"name": "spender", "type": "address"},
+                {"name": "value", "type": "uint256"}, {"name": "nonce", "type": "uint256"},
+                {"name": "deadline", "type": "uint256"},
+            ],
+        },
+        "primaryType": "Permit",
+        "domain": {
+            "name": "Credance Points", "version": "1", "chainId": 31337, "verifyingContract": published.address,
+        },
+        "message": {
+            "owner": wallet.address, "spender": published.address, "value": 5, "nonce": 0, "deadline": deadline,
+        },
+    }  # fmt: skip
+    signature = wallet.sign_message(encode_typed_data(full_message=typed))
+    call = published.functions.redeemWithPermit(
+        wallet.address,
+        83,
+        5,
+        REF,
+        deadline,
+        signature.v,
+        signature.r.to_bytes(32, "big"),
+        signature.s.to_bytes(32, "big"),
+    )
+    receipt = send(roles.issuer, call)
+    assert events(published, receipt, "PointsRedeemed")[0]["amount"] == 5
+    assert published.functions.balanceOf(wallet.address).call() == 45
+
+
+def test_gas_per_award(published: Contract, roles: Roles) -> None:
+    """Reports gas per award for new and for returning customers (batch of 256)."""
+    customers = [fresh() for _ in range(256)]
+    first = send(
+        roles.issuer, published.functions.awardBatch([award(a, 1000 + i, 10) for i, a in enumerate(customers)])
+    )
+    again = send(
+        roles.issuer, published.functions.awardBatch([award(a, 2000 + i, 10) for i, a in enumerate(customers)])
+    )
+    GAS_REPORT["awardBatch gas/award, new customers (256)"] = first["gasUsed"] / 256
+    GAS_REPORT["awardBatch gas/award, returning customers (256)"] = again["gasUsed"] / 256
+    assert again["gasUsed"] / 256 <= 30_000

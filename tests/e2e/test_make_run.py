@@ -1,0 +1,100 @@
+"""`credance run` (what `make run` starts) as a user sees it: from nothing to a confirmed purchase
+over HTTP, then stopped and started again with every balance kept."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+import pytest
+
+from backend.settings import PROJECT_ROOT
+from tests.support import free_port
+
+pytestmark = [pytest.mark.chain, pytest.mark.slow]
+
+ADMIN_KEY = "cred_test_admin_key_0123456789abcdefghij"
+CHECKOUT_KEY = "cred_test_checkout_key_0123456789abcdefgh"
+
+
+def credance(env: dict[str, str], *args: str, **kwargs: object) -> subprocess.Popen[str]:
+    return subprocess.Popen(
+        [sys.executable, "-m", "backend.cli.main", *args], env=env, cwd=PROJECT_ROOT,
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, **kwargs,  # type: ignore[call-overload]
+    )  # fmt: skip
+
+
+@pytest.fixture
+def env(tmp_path: Path) -> dict[str, str]:
+    return {
+        **os.environ,
+        "CREDANCE_HOME": str(tmp_path / "home"),
+        "CREDANCE_PORT": str(free_port()),
+        "CREDANCE_CHAIN_PORT": str(free_port()),
+        "CREDANCE_DEPLOYMENTS_DIR": str(tmp_path / "deployments"),
+        "CREDANCE_ADMIN_KEY": ADMIN_KEY,
+        "CREDANCE_CHECKOUT_KEY": CHECKOUT_KEY,
+    }
+
+
+def wait_until(predicate: object, timeout: float = 60.0) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            if predicate():  # type: ignore[operator]
+                return
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.25)
+    raise TimeoutError("condition not reached")
+
+
+def test_run_serves_purchases_and_keeps_state_across_restarts(env: dict[str, str]) -> None:
+    url = f"http://127.0.0.1:{env['CREDANCE_PORT']}"
+    auth = {"Authorization": f"Bearer {CHECKOUT_KEY}"}
+    order = {
+        "order_id": "RUN-1", "customer_id": "rita", "store_id": "demo-store", "currency": "USD",
+        "lines": [{"sku": "COFFEE", "quantity": 3, "unit_price": "10.00"}],
+    }  # fmt: skip
+
+    first = credance(env, "run")
+    try:
+        wait_until(lambda: httpx.get(f"{url}/healthz", timeout=1).status_code == 200)
+        accepted = httpx.post(f"{url}/v1/purchases", json=order, headers=auth, timeout=10)
+        assert accepted.status_code == 200, accepted.text
+        assert accepted.json()["points_awarded"] == 30
+        wait_until(lambda: httpx.get(f"{url}/v1/customers/rita/balance", headers=auth).json()["balance"] == 30)
+        wait_until(lambda: "Genuine" in httpx.get(
+            f"{url}/01/09506000134352/21/SN0001", headers={"Accept": "text/html"}).text)  # fmt: skip
+    finally:
+        first.send_signal(signal.SIGINT)
+        output, _ = first.communicate(timeout=60)
+    assert "Credance is running" in output, output
+    assert CHECKOUT_KEY in output
+
+    second = credance(env, "run")
+    try:
+        wait_until(lambda: httpx.get(f"{url}/healthz", timeout=1).status_code == 200)
+        balance = httpx.get(f"{url}/v1/customers/rita/balance", headers=auth).json()
+        assert balance["balance"] == 30
+        replay = httpx.post(f"{url}/v1/purchases", json=order, headers=auth, timeout=10)
+        assert replay.json() == accepted.json()
+        admin = {"Authorization": f"Bearer {ADMIN_KEY}"}
+        assert httpx.get(f"{url}/v1/stores", headers=admin).status_code == 200
+    finally:
+        second.send_signal(signal.SIGINT)
+        output, _ = second.communicate(timeout=60)
+    assert "using deployment" in output, output
+
+
+def test_a_chain_that_is_down_is_reported_clearly(env: dict[str, str]) -> None:
+    process = credance(env, "indexer")
+    output, _ = process.communicate(timeout=60)
+    assert process.returncode == 2
+    assert "no JSON-RPC answer" in output
+    assert "Traceback" not in output
