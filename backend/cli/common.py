@@ -16,7 +16,7 @@ from backend.chain.manifest import ManifestMissing
 from backend.observability import configure_logging
 from backend.settings import Settings, get_settings
 
-console = Console(stderr=True)
+console = Console(stderr=True, soft_wrap=True)
 EXPECTED = (ChainUnavailable, WrongChain, ManifestMissing, KeyNotConfigured, AnvilError, CompilationError)
 
 

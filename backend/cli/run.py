@@ -57,9 +57,10 @@ class Child:
             self.process.kill()
 
 
-def _wait_healthy(url: str, timeout: float = 30.0) -> bool:
+def _wait_healthy(url: str, api: Child, timeout: float = 180.0) -> bool:
+    """Wait for the API to answer, as long as its process lives (a loaded machine is slow to import)."""
     deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
+    while time.monotonic() < deadline and api.alive():
         try:
             if httpx.get(f"{url}/healthz", timeout=1).status_code == 200:
                 return True
@@ -99,7 +100,7 @@ def run_platform(settings: Settings, workers: int = 1) -> None:
         signal.signal(sig, lambda *_: stop.set())
     url = f"http://{settings.host}:{settings.port}"
     try:
-        if not _wait_healthy(url):
+        if not _wait_healthy(url, children[0]):
             console.print(f"[red]the API did not come up; see {logs / 'api.log'}[/]")
             return
         _print_banner(settings, url, manifest.chain_id, keys.admin, keys.checkout, keys.brand)
