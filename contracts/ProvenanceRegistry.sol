@@ -9,8 +9,8 @@ import {Pausable} from "@openzeppelin/contracts/utils/Pausable.sol";
 /**
  * @title ProvenanceRegistry
  * @notice Public record of who makes and handles which products: organisations and their
- * roles, products (GTINs) owned by brands, serialized items committed in Merkle batches,
- * supply-chain events (GS1 EPCIS) anchored in Merkle batches, and recalls.
+ * roles, GS1 company prefixes and products (GTINs) owned by brands, serialized items committed
+ * in Merkle batches, supply-chain events (GS1 EPCIS) anchored in Merkle batches, and recalls.
  *
  * @dev No serial number or personal data is stored: an item is the leaf
  * `keccak256(bytes.concat(keccak256(abi.encode(gtin, commitment))))` where
@@ -32,6 +32,8 @@ contract ProvenanceRegistry is AccessControl, Pausable, Multicall {
     uint8 public constant RETAILER = 8;
     uint8 private constant _ALL_ROLES = BRAND | MANUFACTURER | DISTRIBUTOR | RETAILER;
     uint64 private constant _GTIN_LIMIT = 1e14;
+    uint256 private constant _MIN_PREFIX_DIGITS = 6;
+    uint256 private constant _MAX_PREFIX_DIGITS = 12;
 
     /// @notice An organisation and the account that signs for it.
     struct Organisation {
@@ -69,6 +71,8 @@ contract ProvenanceRegistry is AccessControl, Pausable, Multicall {
     mapping(address controller => bytes32 orgId) public organisationOf;
     /// @notice Brand organisation owning each GTIN.
     mapping(uint64 gtin => bytes32 brandId) public brandOf;
+    /// @notice Brand a GS1 company prefix is assigned to, by prefix key (see {prefixKey}).
+    mapping(uint64 prefixKey => bytes32 brandId) public brandOfPrefix;
     /// @notice Roles a brand granted to a partner organisation for the brand's products.
     mapping(bytes32 brandId => mapping(bytes32 partnerId => uint8 roles)) public partnerRoles;
     /// @notice Item batches by Merkle root.
@@ -86,6 +90,8 @@ contract ProvenanceRegistry is AccessControl, Pausable, Multicall {
 
     /// @notice Emitted when an organisation is admitted or its controller, roles or status change.
     event OrganisationUpdated(bytes32 indexed orgId, address indexed controller, uint8 roles, bool active);
+    /// @notice Emitted when the registrar assigns a GS1 company prefix to a brand (or frees it: zero brand).
+    event CompanyPrefixAssigned(uint64 indexed prefixKey, bytes32 indexed brandId);
     /// @notice Emitted when a brand registers a product.
     event ProductRegistered(uint64 indexed gtin, bytes32 indexed brandId);
     /// @notice Emitted when a brand grants or revokes a partner's roles for its products.
@@ -114,6 +120,10 @@ contract ProvenanceRegistry is AccessControl, Pausable, Multicall {
     error InvalidGtin(uint64 gtin);
     /// @notice The GTIN is already owned by a brand.
     error ProductAlreadyRegistered(uint64 gtin, bytes32 brandId);
+    /// @notice The GTIN lies under a GS1 company prefix assigned to another brand.
+    error PrefixOwnedByAnotherBrand(uint64 gtin, uint64 prefixKey, bytes32 brandId);
+    /// @notice Not a prefix key of a 6- to 12-digit GS1 company prefix.
+    error InvalidPrefix(uint64 prefixKey);
     /// @notice The GTIN was never registered.
     error UnknownProduct(uint64 gtin);
     /// @notice The caller's organisation is not authorised by the GTIN's brand for this role.
@@ -156,12 +166,43 @@ contract ProvenanceRegistry is AccessControl, Pausable, Multicall {
         emit OrganisationUpdated(orgId, controller, roles, active);
     }
 
+    /**
+     * @notice Assigns a GS1 company prefix to a brand (`brandId == 0` frees it). From then on only
+     * that brand may register GTINs under the prefix.
+     * @param key The prefix key: `10 ** digits + prefix`, so leading zeros count ("0614141" is
+     * 10614141); see {prefixKey}.
+     */
+    function assignCompanyPrefix(uint64 key, bytes32 brandId) external onlyRole(REGISTRAR_ROLE) whenNotPaused {
+        if (_prefixDigits(key) == 0) revert InvalidPrefix(key);
+        if (brandId != bytes32(0) && _organisations[brandId].roles & BRAND == 0) revert InvalidOrganisation(brandId);
+        brandOfPrefix[key] = brandId;
+        emit CompanyPrefixAssigned(key, brandId);
+    }
+
+    /// @notice The brand holding the GS1 company prefix of a GTIN-14, and that prefix's key (zeros if none).
+    function prefixOwnerOf(uint64 gtin) public view returns (bytes32 brandId, uint64 key) {
+        // The company prefix starts after the indicator digit: digits 2 .. 1 + length of the GTIN-14.
+        for (uint256 digits = _MIN_PREFIX_DIGITS; digits <= _MAX_PREFIX_DIGITS; ++digits) {
+            key = prefixKey((gtin / uint64(10 ** (13 - digits))) % uint64(10 ** digits), digits);
+            brandId = brandOfPrefix[key];
+            if (brandId != bytes32(0)) return (brandId, key);
+        }
+        return (bytes32(0), 0);
+    }
+
+    /// @notice Key of a company prefix of `digits` digits (leading zeros included) and value `prefix`.
+    function prefixKey(uint64 prefix, uint256 digits) public pure returns (uint64) {
+        return uint64(10 ** digits) + prefix;
+    }
+
     /// @notice Registers a product: the caller's brand owns the GTIN from now on.
     function registerProduct(uint64 gtin) external whenNotPaused {
         bytes32 brandId = _callerOrganisation(BRAND);
         if (gtin == 0 || gtin >= _GTIN_LIMIT) revert InvalidGtin(gtin);
         bytes32 owner = brandOf[gtin];
         if (owner != bytes32(0)) revert ProductAlreadyRegistered(gtin, owner);
+        (bytes32 prefixBrand, uint64 key) = prefixOwnerOf(gtin);
+        if (prefixBrand != bytes32(0) && prefixBrand != brandId) revert PrefixOwnedByAnotherBrand(gtin, key, prefixBrand);
         brandOf[gtin] = brandId;
         emit ProductRegistered(gtin, brandId);
     }
@@ -264,6 +305,13 @@ contract ProvenanceRegistry is AccessControl, Pausable, Multicall {
     /// @notice Resumes writes.
     function unpause() external onlyRole(PAUSER_ROLE) {
         _unpause();
+    }
+
+    function _prefixDigits(uint64 key) private pure returns (uint256) {
+        for (uint256 digits = _MIN_PREFIX_DIGITS; digits <= _MAX_PREFIX_DIGITS; ++digits) {
+            if (key >= 10 ** digits && key < 2 * 10 ** digits) return digits;
+        }
+        return 0;
     }
 
     function _callerOrganisation(uint8 requiredRole) private view returns (bytes32 orgId) {
