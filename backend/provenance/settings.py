@@ -1,0 +1,41 @@
+"""Provenance settings (prefix ``CREDANCE_``), kept apart from the platform settings so the
+provenance knobs live with the code they tune."""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from backend.settings import PROJECT_ROOT
+
+
+class ProvenanceSettings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="CREDANCE_", extra="ignore")
+
+    epcis_dir: Path = Field(
+        default=PROJECT_ROOT.parent / "shared" / "epcis",
+        description="The official EPCIS 2.0 JSON Schema and context (beside the clone, in ../shared/epcis).",
+    )
+    epcis_max_events: int = Field(default=10_000, ge=1, description="Events per captured document.")
+    anchor_batch_size: int = Field(default=256, ge=1, le=65_536, description="Event hashes per on-chain anchor.")
+    anchor_max_delay_ms: int = Field(default=2_000, ge=0, description="Longest wait to fill an anchor batch.")
+    anchor_poll_ms: int = Field(default=200, ge=10)
+
+    # Clone detection: a serial is suspicious when it is scanned …
+    clone_max_speed_kmh: float = Field(default=900.0, gt=0, description="… faster apart than a plane flies,")
+    clone_min_distance_km: float = Field(default=50.0, ge=0, description="… (ignoring scans this close),")
+    clone_max_scans: int = Field(default=20, ge=1, description="… more often than this …")
+    clone_window_hours: float = Field(default=24.0, gt=0, description="… within this many hours,")
+    clone_scans_after_sale: int = Field(default=5, ge=0, description="… or more often than this after its sale.")
+
+    @property
+    def schema_path(self) -> Path:
+        return self.epcis_dir / "EPCIS-JSON-Schema.json"
+
+
+@lru_cache
+def get_provenance_settings() -> ProvenanceSettings:
+    return ProvenanceSettings()
