@@ -14,6 +14,7 @@ from backend.api.auth import KeyVerifier
 from backend.api.deps import AppState
 from backend.api.routers import (
     customers,
+    epcis,
     health,
     keys,
     organisations,
@@ -46,6 +47,6 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None) -
     )
     app.state.credance = AppState(settings=settings, engine=engine, verifier=KeyVerifier(engine))
     errors.install(app)
-    for module in (health, purchases, customers, stores, keys, organisations, products, verification):
+    for module in (health, purchases, customers, stores, keys, organisations, products, epcis, verification):
         app.include_router(module.router)
     return app

@@ -50,6 +50,34 @@ def create_organisation(session: Session, slug: str, name: str, roles: int, keys
     return org
 
 
+def update_organisation(session: Session, org: Organisation, roles: int | None, active: bool | None) -> Organisation:
+    """Change an organisation's roles or suspend it (admin); the change is queued for the chain,
+    where the registry emits OrganisationUpdated and the indexer mirrors it."""
+    if roles is not None:
+        org.roles = roles
+    if active is not None:
+        org.active = active
+    session.add(org)
+    admitted = admission_operation(session, org.id)
+    session.add(Operation(
+        kind="set_organisation", signer="admin", account=org.controller, depends_on=admitted.id if admitted else None,
+        payload=json.dumps({"org_id": org.chain_id, "controller": org.controller, "roles": org.roles,
+                            "active": org.active}),
+    ))  # fmt: skip
+    return org
+
+
+def may_write_for(session: Session, org: Organisation, brand_id: str, needed: int) -> bool:
+    """Whether ``org`` may record events needing one of the roles ``needed`` for ``brand_id``'s
+    products: the brand itself may, a partner with such a role granted by the brand may."""
+    if not org.active:
+        return False
+    if org.id == brand_id:
+        return True
+    partnership = session.get(Partnership, (brand_id, org.id))
+    return partnership is not None and bool(partnership.roles & org.roles & needed)
+
+
 def grant_partner(session: Session, brand: Organisation, partner_id: str, roles: int) -> Partnership:
     if not brand.roles & OrgRole.BRAND:
         raise Forbidden(f"organisation {brand.id!r} is not a brand", field="org_id")
@@ -70,7 +98,7 @@ def grant_partner(session: Session, brand: Organisation, partner_id: str, roles:
 
 def may_manufacture(session: Session, org: Organisation, brand_id: str) -> bool:
     """Whether ``org`` may register items of ``brand_id``'s products (the same rule as on chain)."""
-    if not org.roles & OrgRole.MANUFACTURER:
+    if not org.roles & OrgRole.MANUFACTURER or not org.active:
         return False
     if org.id == brand_id:
         return True

@@ -10,6 +10,7 @@ from backend.db.models import Operation, Organisation, Product
 from backend.errors import Conflict, Forbidden, NotFound
 from backend.provenance.gtin import normalise_gtin
 from backend.provenance.organisations import admission_operation
+from backend.provenance.prefixes import prefix_owner
 from backend.provenance.roles import OrgRole
 
 
@@ -31,6 +32,7 @@ def register_product(
     name: str,
     description: str = "",
     category: str | None = None,
+    genuine_bonus_points: int = 0,
 ) -> Product:
     if not brand.roles & OrgRole.BRAND:
         raise Forbidden(f"organisation {brand.id!r} is not a brand", field="gtin")
@@ -38,7 +40,12 @@ def register_product(
     existing = session.get(Product, gtin)
     if existing is not None:
         raise Conflict(f"GTIN {gtin} is already registered by {existing.brand_id}", field="gtin")
-    product = Product(gtin=gtin, brand_id=brand.id, name=name, description=description, category=category)
+    holder = prefix_owner(session, gtin)
+    if holder is not None and holder.brand_id != brand.id:
+        raise Forbidden(f"GTIN {gtin} lies under GS1 company prefix {holder.prefix}, assigned to "
+                        f"{holder.brand_id!r}", field="gtin")  # fmt: skip
+    product = Product(gtin=gtin, brand_id=brand.id, name=name, description=description, category=category,
+                      genuine_bonus_points=genuine_bonus_points)  # fmt: skip
     session.add(product)
     admitted = admission_operation(session, brand.id)
     session.add(Operation(

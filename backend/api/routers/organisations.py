@@ -1,21 +1,23 @@
 from __future__ import annotations
 
 from fastapi import APIRouter
-from sqlmodel import Session
+from sqlmodel import Session, select
 
 from backend.api.auth import Principal, Role
 from backend.api.deps import AdminDep, OrganisationDep, PrincipalDep, SessionDep, StateDep
 from backend.api.schemas.common import ERROR_RESPONSES
-from backend.api.schemas.provenance import OrganisationIn, OrganisationOut, PartnerIn
+from backend.api.schemas.provenance import OrganisationIn, OrganisationOut, OrganisationUpdate, PartnerIn, PrefixIn
 from backend.chain.keys import keystore_password
-from backend.db.models import ChainCursor, Organisation
+from backend.db.models import ChainCursor, MirrorOrganisation, MirrorPartnerRole, Organisation, Partnership
 from backend.errors import Forbidden
 from backend.provenance.organisations import (
     admission_operation,
     create_organisation,
     get_organisation,
     grant_partner,
+    update_organisation,
 )
+from backend.provenance.prefixes import assign_prefix, prefixes_of
 from backend.provenance.roles import role_names, roles_from_names
 from backend.settings import DEV_CHAIN_ID
 
@@ -23,10 +25,24 @@ router = APIRouter(prefix="/v1/organisations", tags=["organisations"], responses
 
 
 def organisation_view(session: Session, org: Organisation) -> dict:
+    """The organisation as recorded here, and as the chain knows it (mirrored by the indexer)."""
     admitted = admission_operation(session, org.id)
+    mirrored = session.get(MirrorOrganisation, org.chain_id)
+    partners = []
+    for partnership in session.exec(select(Partnership).where(Partnership.brand_id == org.id)).all():
+        partner = session.get(Organisation, partnership.partner_id)
+        on_chain = session.get(MirrorPartnerRole, (org.chain_id, partner.chain_id)) if partner else None
+        partners.append({
+            "partner_id": partnership.partner_id, "roles": role_names(partnership.roles),
+            "on_chain_roles": role_names(on_chain.roles) if on_chain else None,
+        })  # fmt: skip
     return {
         "id": org.id, "name": org.name, "roles": role_names(org.roles), "chain_id": org.chain_id,
         "controller": org.controller, "status": admitted.status if admitted else "unknown",
+        "on_chain": None if mirrored is None else {
+            "roles": role_names(mirrored.roles), "active": mirrored.active, "block_number": mirrored.block_number,
+        },
+        "partners": partners, "company_prefixes": prefixes_of(session, org.id),
     }  # fmt: skip
 
 
@@ -47,6 +63,26 @@ def read(org_id: str, principal: PrincipalDep, session: SessionDep) -> dict:
     return organisation_view(session, get_organisation(session, org_id))
 
 
+@router.patch("/{org_id}", response_model=OrganisationOut, summary="Change roles or suspend (admin)")
+def update(org_id: str, body: OrganisationUpdate, admin: AdminDep, state: StateDep) -> dict:
+    """Role changes and suspensions go on chain (OrganisationUpdated) and back into the mirror."""
+    with state.write() as session:
+        org = get_organisation(session, org_id)
+        roles = roles_from_names(list(body.roles)) if body.roles is not None else None
+        update_organisation(session, org, roles, body.active)
+        return organisation_view(session, org)
+
+
+@router.post("/{org_id}/prefixes", response_model=OrganisationOut, status_code=201,
+             summary="Assign a GS1 company prefix to a brand (admin)")  # fmt: skip
+def add_prefix(org_id: str, body: PrefixIn, admin: AdminDep, state: StateDep) -> dict:
+    """Only this brand may then register GTINs under the prefix, here and on chain."""
+    with state.write() as session:
+        brand = get_organisation(session, org_id)
+        assign_prefix(session, brand, body.prefix)
+        return organisation_view(session, brand)
+
+
 def _own_organisation(principal: Principal, org_id: str) -> None:
     if principal.role != Role.ORGANISATION or principal.org_id != org_id:
         raise Forbidden(f"this key may not act for organisation {org_id!r}", field="org_id")
@@ -54,8 +90,8 @@ def _own_organisation(principal: Principal, org_id: str) -> None:
 
 @router.put("/{org_id}/partners", response_model=OrganisationOut, summary="Grant a partner roles (brand)")
 def set_partner(org_id: str, body: PartnerIn, principal: OrganisationDep, state: StateDep) -> dict:
-    """A brand authorises a partner (e.g. a manufacturer) for the brand's products; an empty
-    ``roles`` list revokes."""
+    """A brand authorises a partner (manufacturer, distributor, retailer) for the brand's products;
+    an empty ``roles`` list revokes. Only authorised partners may register items or record events."""
     _own_organisation(principal, org_id)
     with state.write() as session:
         brand = get_organisation(session, org_id)

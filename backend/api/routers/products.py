@@ -20,7 +20,7 @@ def product_view(session: Session, product: Product) -> dict:
     return {
         "gtin": product.gtin, "brand_id": product.brand_id, "name": product.name,
         "description": product.description, "category": product.category,
-        "status": operation.status if operation else "unknown",
+        "status": operation.status if operation else "unknown", "genuine_bonus_points": product.genuine_bonus_points,
     }  # fmt: skip
 
 
@@ -28,7 +28,8 @@ def product_view(session: Session, product: Product) -> dict:
 def create_product(body: ProductIn, principal: OrganisationDep, state: StateDep) -> dict:
     with state.write() as session:
         brand = get_organisation(session, principal.org_id or "")
-        product = register_product(session, brand, body.gtin, body.name, body.description, body.category)
+        product = register_product(session, brand, body.gtin, body.name, body.description, body.category,
+                                   body.genuine_bonus_points)  # fmt: skip
         return product_view(session, product)
 
 
@@ -47,14 +48,17 @@ def create_items(body: ItemsIn, principal: OrganisationDep, state: StateDep) -> 
     return {"gtin": batch.gtin, "root": batch.root, "count": batch.count, "status": "pending"}
 
 
-@router.post("/v1/recalls", response_model=RecallOut, status_code=201, summary="Recall a GTIN or serials (brand)")
+@router.post("/v1/recalls", response_model=RecallOut, status_code=201,
+             summary="Recall a GTIN, a lot or serials (brand)")  # fmt: skip
 def create_recall(body: RecallIn, principal: OrganisationDep, state: StateDep) -> dict:
+    """The recall reaches every item made from or packed with the recalled ones (through
+    transformation and aggregation events); ``count`` items are committed on chain in the scope
+    root, each with its inclusion proof, and every one of them verifies as ``recalled``."""
     with state.write() as session:
         brand = get_organisation(session, principal.org_id or "")
-        record = issue_recall(session, brand, body.gtin, body.reason, list(body.serials) if body.serials else None)
+        serials = list(body.serials) if body.serials else None
+        record = issue_recall(session, brand, body.gtin, body.reason, serials, body.lot)
         return {
-            "gtin": record.gtin,
-            "scope_root": record.scope_root,
-            "count": record.count,
-            "reason": record.reason,
-        }
+            "gtin": record.gtin, "scope_root": record.scope_root, "count": record.count, "reason": record.reason,
+            "lot": record.lot, "whole_gtin": record.whole_gtin,
+        }  # fmt: skip

@@ -1,6 +1,10 @@
 """GS1 Digital Link resolver: ``/01/{gtin}/21/{serial}`` answers people with a page and programs
 with JSON (content negotiation, or ``?format=json``). Public: a shopper scanning a QR code has no
-API key."""
+API key.
+
+Each resolution of a registered item is recorded as a scan (for clone detection), with a coarse
+location only if the client offers one (``lat``/``lon``/``country`` query parameters or an
+``X-Scan-Location: <lat>,<lon>`` header); ``scan=false`` resolves without recording."""
 
 from __future__ import annotations
 
@@ -12,16 +16,26 @@ from fastapi import APIRouter, Header, Query, Request
 from fastapi.responses import JSONResponse
 from fastapi.templating import Jinja2Templates
 
-from backend.api.deps import SessionDep, StateDep
+from backend.api.deps import StateDep
 from backend.api.schemas.common import ERROR_RESPONSES
 from backend.api.schemas.provenance import VerificationOut
 from backend.chain.manifest import ManifestMissing, load_manifest
 from backend.db.models import ChainCursor
 from backend.loyalty.accounts import mirrored_block
+from backend.provenance.scans import CoarseLocation
+from backend.provenance.settings import get_provenance_settings
 from backend.provenance.verification import VerificationContext, verify_item
 
 router = APIRouter(tags=["verification"], responses=ERROR_RESPONSES)
 templates = Jinja2Templates(directory=Path(__file__).resolve().parent.parent / "templates")
+
+
+LABELS = {
+    "registered": "Registered on chain", "commissioning": "Made", "packing": "Packed", "unpacking": "Unpacked",
+    "shipping": "Shipped", "receiving": "Received", "retail_selling": "Sold", "decommissioning": "Decommissioned",
+    "destroying": "Destroyed", "recalled": "Recalled", "storing": "Stored", "inspecting": "Inspected",
+    "accepting": "Accepted", "loading": "Loaded", "departing": "Departed", "arriving": "Arrived",
+}  # fmt: skip
 
 
 def _wants_html(accept: str | None, format_: str | None) -> bool:
@@ -61,13 +75,24 @@ def verify(
     serial: str,
     request: Request,
     state: StateDep,
-    session: SessionDep,
     accept: Annotated[str | None, Header()] = None,
     format: Annotated[str | None, Query(pattern="^(json|html)$")] = None,
+    lat: Annotated[float | None, Query(description="Coarse latitude of the scan (rounded to 0.1°).")] = None,
+    lon: Annotated[float | None, Query(description="Coarse longitude of the scan (rounded to 0.1°).")] = None,
+    country: Annotated[str | None, Query(description="ISO 3166 alpha-2 country of the scan.")] = None,
+    scan: Annotated[bool, Query(description="false: resolve without recording a scan.")] = True,
+    x_scan_location: Annotated[str | None, Header(description="'<lat>,<lon>' of the scan.")] = None,
 ) -> Any:
-    result = verify_item(session, gtin, serial, _context(state, session))
+    where = (
+        CoarseLocation.of(lat, lon, country)
+        if lat is not None or lon is not None or country
+        else (CoarseLocation.parse_header(x_scan_location))
+    )
+    with state.write() as session:
+        result = verify_item(session, gtin, serial, _context(state, session), get_provenance_settings(),
+                             scan=where if scan else None)  # fmt: skip
     if _wants_html(accept, format):
         return templates.TemplateResponse(
-            request, "verify.html", {"r": result, "when": _when}, headers={"Vary": "Accept"}
+            request, "verify.html", {"r": result, "when": _when, "labels": LABELS}, headers={"Vary": "Accept"}
         )
     return JSONResponse(result, headers={"Vary": "Accept"})

@@ -23,6 +23,18 @@ class OrganisationOut(BaseModel):
     chain_id: str
     controller: str
     status: str
+    on_chain: dict[str, Any] | None = None
+    partners: list[dict[str, Any]] = []
+    company_prefixes: list[str] = []
+
+
+class OrganisationUpdate(StrictModel):
+    roles: list[RoleName] | None = Field(default=None, max_length=4)
+    active: bool | None = None
+
+
+class PrefixIn(StrictModel):
+    prefix: Annotated[str, Field(pattern=r"^\d{6,12}$", description="GS1 company prefix, leading zeros kept.")]
 
 
 class PartnerIn(StrictModel):
@@ -35,6 +47,7 @@ class ProductIn(StrictModel):
     name: str = Field(min_length=1, max_length=200)
     description: str = Field(default="", max_length=2000)
     category: str | None = Field(default=None, max_length=64)
+    genuine_bonus_points: int = Field(default=0, ge=0, le=1_000_000, description="Loyalty bonus per genuine item sold.")
 
 
 class ProductOut(BaseModel):
@@ -44,6 +57,7 @@ class ProductOut(BaseModel):
     description: str
     category: str | None
     status: str
+    genuine_bonus_points: int = 0
 
 
 class ItemsIn(StrictModel):
@@ -62,7 +76,8 @@ class ItemsOut(BaseModel):
 class RecallIn(StrictModel):
     gtin: GtinText
     reason: str = Field(min_length=1, max_length=500)
-    serials: list[Serial] | None = Field(default=None, max_length=100_000)
+    serials: list[Serial] | None = Field(default=None, max_length=100_000, description="Recall these serials…")
+    lot: Serial | None = Field(default=None, description="… or this lot; neither: the whole GTIN.")
 
 
 class RecallOut(BaseModel):
@@ -70,11 +85,14 @@ class RecallOut(BaseModel):
     scope_root: str
     count: int
     reason: str
+    lot: str | None = None
+    whole_gtin: bool = False
 
 
 class VerificationOut(BaseModel):
     verdict: Literal["authentic", "unknown", "recalled", "suspicious"]
     reason: str
+    reasons: list[str] = []
     gtin: str
     serial: str
     digital_link: str

@@ -9,6 +9,7 @@ from backend.db.models.chain import (
     Operation,
     OperationStatus,
 )
+from backend.db.models.epcis import EpcisAnchor, EpcisEventEpc, EpcisEventRecord, EpcisLink, Scan
 from backend.db.models.loyalty import (
     Customer,
     CustomerProfile,
@@ -19,6 +20,7 @@ from backend.db.models.loyalty import (
 )
 from backend.db.models.mirror import (
     MirrorAccount,
+    MirrorCompanyPrefix,
     MirrorEventAnchor,
     MirrorItemBatch,
     MirrorLedgerEntry,
@@ -31,6 +33,7 @@ from backend.db.models.mirror import (
     MirrorTokenState,
 )
 from backend.db.models.provenance import (
+    CompanyPrefix,
     Item,
     ItemBatch,
     Organisation,
@@ -46,12 +49,18 @@ __all__ = [
     "ChainCursor",
     "ChainEvent",
     "ChainTransaction",
+    "CompanyPrefix",
     "Customer",
     "CustomerProfile",
+    "EpcisAnchor",
+    "EpcisEventEpc",
+    "EpcisEventRecord",
+    "EpcisLink",
     "IndexedBlock",
     "Item",
     "ItemBatch",
     "MirrorAccount",
+    "MirrorCompanyPrefix",
     "MirrorEventAnchor",
     "MirrorItemBatch",
     "MirrorLedgerEntry",
@@ -73,5 +82,6 @@ __all__ = [
     "RecallRecord",
     "RecalledItem",
     "RuleSetRecord",
+    "Scan",
     "Store",
 ]

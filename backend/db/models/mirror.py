@@ -93,6 +93,15 @@ class MirrorPartnerRole(SQLModel, table=True):
     block_number: int = Field(sa_type=BigInteger)
 
 
+class MirrorCompanyPrefix(SQLModel, table=True):
+    __tablename__ = "mirror_company_prefixes"
+
+    prefix_key: int = Field(primary_key=True, sa_type=BigInteger, description="10**digits + prefix.")
+    prefix: str = Field(max_length=12)
+    brand_id: str = Field(max_length=66)
+    block_number: int = Field(sa_type=BigInteger)
+
+
 class MirrorProduct(SQLModel, table=True):
     __tablename__ = "mirror_products"
 

@@ -18,6 +18,7 @@ class Organisation(SQLModel, table=True):
     chain_id: str = Field(max_length=66, unique=True, description="bytes32 id on chain.")
     roles: int
     controller: str = Field(max_length=42)
+    active: bool = Field(default=True, description="False: suspended, may no longer write.")
     created_at: datetime = Field(default_factory=utcnow, sa_column=Column(UTCDateTime, nullable=False))
 
 
@@ -39,6 +40,17 @@ class Product(SQLModel, table=True):
     name: str = Field(max_length=200)
     description: str = Field(default="", max_length=2000)
     category: str | None = Field(default=None, max_length=64)
+    genuine_bonus_points: int = Field(default=0, description="Loyalty bonus for buying a genuine serialized item.")
+    created_at: datetime = Field(default_factory=utcnow, sa_column=Column(UTCDateTime, nullable=False))
+
+
+class CompanyPrefix(SQLModel, table=True):
+    """A GS1 company prefix assigned to a brand: only it may register GTINs under the prefix."""
+
+    __tablename__ = "company_prefixes"
+
+    prefix: str = Field(primary_key=True, max_length=12, description="6 to 12 digits, leading zeros kept.")
+    brand_id: str = Field(foreign_key="organisations.id", max_length=64, index=True)
     created_at: datetime = Field(default_factory=utcnow, sa_column=Column(UTCDateTime, nullable=False))
 
 
@@ -94,6 +106,8 @@ class RecallRecord(SQLModel, table=True):
     brand_id: str = Field(foreign_key="organisations.id", max_length=64)
     reason: str = Field(max_length=500)
     count: int = 0
+    lot: str | None = Field(default=None, max_length=20)
+    whole_gtin: bool = Field(default=False, description="Every item of the GTIN, present and future.")
     created_at: datetime = Field(default_factory=utcnow, sa_column=Column(UTCDateTime, nullable=False))
 
 

@@ -1,5 +1,5 @@
-"""Mirror of ProvenanceRegistry: organisations, partner roles, products, item batches, event
-anchors and recalls."""
+"""Mirror of ProvenanceRegistry: organisations and their role changes, partner roles, GS1
+company prefixes, products, item batches, event anchors and recalls."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ from sqlalchemy import delete
 from sqlmodel import Session
 
 from backend.db.models import (
+    MirrorCompanyPrefix,
     MirrorEventAnchor,
     MirrorItemBatch,
     MirrorOrganisation,
@@ -21,18 +22,24 @@ from backend.db.upsert import upsert_replace
 from backend.indexer.decoder import DecodedEvent
 from backend.indexer.handlers.common import stored_events
 from backend.provenance.gtin import gtin_from_int
+from backend.provenance.prefixes import prefix_of_key
 
 CONTRACT = "ProvenanceRegistry"
-LATEST_VALUE_EVENTS = ("OrganisationUpdated", "PartnerRolesUpdated")
+LATEST_VALUE_EVENTS = ("OrganisationUpdated", "PartnerRolesUpdated", "CompanyPrefixAssigned")
 APPEND_ONLY_TABLES = (MirrorProduct, MirrorItemBatch, MirrorEventAnchor, MirrorRecall)
 
 
 def _rebuild_latest(session: Session) -> None:
     orgs: dict[str, dict[str, Any]] = {}
     partners: dict[tuple[str, str], dict[str, Any]] = {}
+    prefixes: dict[int, dict[str, Any]] = {}
     for event in stored_events(session, LATEST_VALUE_EVENTS):
         a = event.args
-        if event.name == "OrganisationUpdated":
+        if event.name == "CompanyPrefixAssigned":
+            key = int(a["prefixKey"])
+            prefixes[key] = {"prefix_key": key, "prefix": prefix_of_key(key), "brand_id": a["brandId"],
+                             "block_number": event.block_number}  # fmt: skip
+        elif event.name == "OrganisationUpdated":
             orgs[a["orgId"]] = {
                 "org_id": a["orgId"], "controller": a["controller"], "roles": int(a["roles"]),
                 "active": bool(a["active"]), "block_number": event.block_number,
@@ -44,6 +51,10 @@ def _rebuild_latest(session: Session) -> None:
             }  # fmt: skip
     session.execute(delete(table_of(MirrorOrganisation)))
     session.execute(delete(table_of(MirrorPartnerRole)))
+    session.execute(delete(table_of(MirrorCompanyPrefix)))
+    zero = "0x" + "00" * 32
+    upsert_replace(session, table_of(MirrorCompanyPrefix), ["prefix_key"],
+                   [p for p in prefixes.values() if p["brand_id"] != zero])  # fmt: skip
     upsert_replace(session, table_of(MirrorOrganisation), ["org_id"], list(orgs.values()))
     upsert_replace(
         session,
@@ -77,6 +88,8 @@ def apply(session: Session, events: list[DecodedEvent], block_times: dict[int, i
                 "root": a["root"], "org_id": a["orgId"], "count": int(a["count"]), "block_time": when, **where,
             })  # fmt: skip
             confirmations[f"anchor:{a['root']}"] = event.block_number
+        elif event.name == "CompanyPrefixAssigned":
+            confirmations[f"prefix:{prefix_of_key(int(a['prefixKey']))}"] = event.block_number
         elif event.name == "RecallIssued":
             rows[MirrorRecall].append({
                 "recall_id": int(a["recallId"]), "gtin": gtin_from_int(int(a["gtin"])), "brand_id": a["brandId"],

@@ -1,0 +1,99 @@
+"""EPCIS 2.0 capture and query. Capture is all or nothing: a rejected document gets one 4xx
+answer that lists every problem (``problems``: field, rule, message) and nothing is stored."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from typing import Annotated, Any, Literal
+
+from fastapi import APIRouter, Body, Query
+from fastapi.responses import JSONResponse
+
+from backend.api.auth import Role
+from backend.api.deps import PrincipalDep, SessionDep, StateDep
+from backend.api.errors import error_body
+from backend.api.schemas.common import ERROR_RESPONSES
+from backend.api.schemas.epcis import CaptureOut
+from backend.errors import Forbidden
+from backend.provenance.epcis.capture import CaptureRejected, capture_document
+from backend.provenance.epcis.query import MAX_EVENTS, EventFilter, epcis_document, find_events
+from backend.provenance.organisations import get_organisation
+from backend.provenance.settings import get_provenance_settings
+
+router = APIRouter(prefix="/v1/epcis", tags=["epcis"], responses=ERROR_RESPONSES)
+
+EXAMPLE = {
+    "@context": ["https://ref.gs1.org/standards/epcis/2.0.0/epcis-context.jsonld"],
+    "type": "EPCISDocument", "schemaVersion": "2.0", "creationDate": "2026-01-01T00:00:00Z",
+    "epcisBody": {"eventList": [{
+        "type": "ObjectEvent", "action": "ADD", "bizStep": "commissioning", "disposition": "active",
+        "epcList": ["https://id.gs1.org/01/09506000134352/21/SN0001"],
+        "eventTime": "2026-01-01T00:00:00Z", "eventTimeZoneOffset": "+00:00",
+    }]},
+}  # fmt: skip
+
+
+@router.post(
+    "/capture",
+    response_model=CaptureOut,
+    status_code=201,
+    summary="Capture an EPCIS 2.0 document (organisation key)",
+    responses={403: {"description": "Writer not authorised"}, 409: {"description": "Duplicate event"}},
+)
+def capture(
+    principal: PrincipalDep,
+    state: StateDep,
+    document: Annotated[dict[str, Any], Body(openapi_examples={"commissioning": {"value": EXAMPLE}})],
+) -> Any:
+    """Validates the document against the official EPCIS 2.0 JSON Schema, then every event against
+    the business rules on each item's history; stores all events or none. Each accepted event gets
+    its canonical CBV 2.0 event hash and is anchored on chain in the next Merkle batch."""
+    if principal.role != Role.ORGANISATION or principal.org_id is None:
+        raise Forbidden("capture needs an organisation key: events are written by an organisation",
+                        field="Authorization")  # fmt: skip
+    settings = get_provenance_settings()
+    try:
+        with state.write() as session:
+            writer = get_organisation(session, principal.org_id)
+            captured = capture_document(session, writer, document, settings)
+    except CaptureRejected as rejected:
+        problems = [{"field": p.field, "rule": p.rule, "message": p.message} for p in rejected.problems]
+        body = error_body(rejected.code, rejected.message, field=rejected.field, problems=problems)
+        return JSONResponse(body, status_code=rejected.status)
+    return {
+        "captured": len(captured),
+        "status": "pending_anchor",
+        "events": [{"event_id": c.event_id, "event_hash": c.event_hash, "type": c.event_type} for c in captured],
+    }
+
+
+@router.get("/events", summary="Query events; answers an EPCIS 2.0 document")
+def events(
+    principal: PrincipalDep,
+    session: SessionDep,
+    epc: Annotated[str | None, Query(description="Item or container: EPC URI or Digital Link.")] = None,
+    gtin: Annotated[str | None, Query(pattern=r"^\d{8}$|^\d{12,14}$")] = None,
+    since: Annotated[datetime | None, Query(description="eventTime ≥ this (ISO 8601).")] = None,
+    until: Annotated[datetime | None, Query(description="eventTime < this (ISO 8601).")] = None,
+    biz_step: Annotated[str | None, Query(max_length=200, description="e.g. shipping")] = None,
+    location: Annotated[str | None, Query(max_length=300, description="readPoint or bizLocation.")] = None,
+    event_type: Annotated[
+        Literal["ObjectEvent", "AggregationEvent", "TransformationEvent", "AssociationEvent", "TransactionEvent"]
+        | None,
+        Query(),
+    ] = None,
+    trace: Annotated[
+        Literal["backward", "forward", "both"] | None,
+        Query(description="With epc: follow aggregation and transformation upstream, downstream or both."),
+    ] = None,
+    limit: Annotated[int, Query(ge=1, le=MAX_EVENTS)] = 1000,
+) -> Any:
+    """Admins see every event; an organisation sees the events it wrote and those about the
+    products of its brand or of brands it works for."""
+    if principal.role == Role.CHECKOUT:
+        raise Forbidden("this call needs an organisation or admin key", field="Authorization")
+    viewer = None if principal.role == Role.ADMIN else principal.org_id
+    filters = EventFilter(epc, gtin, since, until, biz_step, location, event_type, trace, limit)
+    records = find_events(session, filters, viewer)
+    return JSONResponse(epcis_document(records, f"urn:uuid:{uuid.uuid4()}"), media_type="application/ld+json")

@@ -1,0 +1,98 @@
+"""EPCIS 2.0 events as captured, their index by identifier, the links they create (containment
+and transformation), their on-chain anchor batches, and consumer scans."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import Column, Index, Text
+from sqlmodel import Field, SQLModel
+
+from backend.db.types import BigIntId, UTCDateTime, utcnow
+
+
+class EpcisAnchor(SQLModel, table=True):
+    """A Merkle batch of event hashes, anchored on chain by the organisation that wrote them."""
+
+    __tablename__ = "epcis_anchors"
+
+    root: str = Field(primary_key=True, max_length=66)
+    org_id: str = Field(foreign_key="organisations.id", max_length=64, index=True)
+    count: int
+    created_at: datetime = Field(default_factory=utcnow, sa_column=Column(UTCDateTime, nullable=False))
+
+
+class EpcisEventRecord(SQLModel, table=True):
+    """One accepted EPCIS event: the JSON as captured plus the columns queries filter on."""
+
+    __tablename__ = "epcis_events"
+    __table_args__ = (
+        Index("ix_epcis_events_time", "event_time", "id"),
+        Index("ix_epcis_events_unanchored", "anchor_root", "org_id", "id"),
+    )
+
+    id: int | None = Field(default=None, sa_type=BigIntId, primary_key=True)
+    event_hash: str = Field(max_length=100, unique=True, description="CBV 2.0 event hash (ni URI).")
+    event_id: str = Field(max_length=500, unique=True, description="eventID as captured, else the hash.")
+    event_type: str = Field(max_length=40)
+    action: str | None = Field(default=None, max_length=8)
+    biz_step: str | None = Field(default=None, max_length=200, index=True, description="CBV short name or URI.")
+    disposition: str | None = Field(default=None, max_length=200)
+    event_time: datetime = Field(sa_column=Column(UTCDateTime, nullable=False))
+    read_point: str | None = Field(default=None, max_length=300, index=True, description="Canonical URI.")
+    biz_location: str | None = Field(default=None, max_length=300, index=True, description="Canonical URI.")
+    org_id: str = Field(foreign_key="organisations.id", max_length=64, index=True, description="Who wrote it.")
+    body: str = Field(sa_column=Column(Text, nullable=False), description="The event JSON as captured.")
+    namespaces: str = Field(default="{}", sa_column=Column(Text, nullable=False), description="Its prefixes.")
+    recorded_at: datetime = Field(default_factory=utcnow, sa_column=Column(UTCDateTime, nullable=False))
+    anchor_root: str | None = Field(default=None, foreign_key="epcis_anchors.root", max_length=66)
+    anchor_proof: str | None = Field(default=None, sa_column=Column(Text, nullable=True))
+
+
+class EpcisEventEpc(SQLModel, table=True):
+    """Which identifiers an event names, and in which role (epc, parent, child, input, output,
+    class for quantity lists)."""
+
+    __tablename__ = "epcis_event_epcs"
+    __table_args__ = (Index("ix_epcis_event_epcs_epc", "epc", "event_pk"),)
+
+    event_pk: int = Field(primary_key=True, sa_type=BigIntId, foreign_key="epcis_events.id")
+    epc: str = Field(primary_key=True, max_length=300, description="Item key or canonical URI.")
+    role: str = Field(primary_key=True, max_length=8)
+    gtin: str | None = Field(default=None, max_length=14, index=True)
+    serial: str | None = Field(default=None, max_length=80)
+    lot: str | None = Field(default=None, max_length=80)
+
+
+class EpcisLink(SQLModel, table=True):
+    """A containment (``contains``: parent → child, while it lasted) or transformation
+    (``made_into``: input → output) derived from the event history; rebuilt when history changes."""
+
+    __tablename__ = "epcis_links"
+    __table_args__ = (
+        Index("ix_epcis_links_source", "source", "kind"),
+        Index("ix_epcis_links_target", "target", "kind"),
+    )
+
+    id: int | None = Field(default=None, sa_type=BigIntId, primary_key=True)
+    kind: str = Field(max_length=12)
+    source: str = Field(max_length=300)
+    target: str = Field(max_length=300)
+    start_time: datetime = Field(sa_column=Column(UTCDateTime, nullable=False))
+    end_time: datetime | None = Field(default=None, sa_column=Column(UTCDateTime, nullable=True))
+    event_pk: int = Field(sa_type=BigIntId, foreign_key="epcis_events.id", index=True)
+
+
+class Scan(SQLModel, table=True):
+    """A consumer scan of an item's Digital Link. Coarse location only (about 10 km); no IP
+    address, device or person is stored."""
+
+    __tablename__ = "scans"
+    __table_args__ = (Index("ix_scans_item_time", "item_id", "scanned_at"),)
+
+    id: int | None = Field(default=None, sa_type=BigIntId, primary_key=True)
+    item_id: int = Field(sa_type=BigIntId, foreign_key="items.id")
+    scanned_at: datetime = Field(default_factory=utcnow, sa_column=Column(UTCDateTime, nullable=False))
+    lat: float | None = None
+    lon: float | None = None
+    country: str | None = Field(default=None, max_length=2)

@@ -1,0 +1,321 @@
+"""EPCIS capture: a document is accepted whole or not at all.
+
+Checks, in order, each reporting every problem it finds: the official JSON Schema; identifiers
+(EPC URIs, Digital Links and their check digits); duplicates (same canonical event hash, or an
+eventID reused for other content); that every GTIN is registered and every serialized item too,
+and that the writer is authorised by each GTIN's brand for what the event does; then the business
+rules, replayed on the history of every item the document touches (and of the containers and
+contents linked to them). Only then are the events, their identifier index, the derived links and
+the items' statuses written, in the caller's transaction; anchoring on chain follows in batches.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import delete, insert, or_, tuple_, update
+from sqlmodel import Session, col, select
+
+from backend.db.models import EpcisEventEpc, EpcisEventRecord, EpcisLink, Item, Organisation, Partnership, Product
+from backend.db.schema import table_of
+from backend.db.types import utcnow
+from backend.errors import DomainError
+from backend.provenance.epcis.events import EVENT_TYPES, ParsedEvent, parse_event
+from backend.provenance.epcis.hashing import namespaces_of
+from backend.provenance.epcis.rules import COMMISSIONING, DECOMMISSIONING, Replay, replay
+from backend.provenance.epcis.schema import validate_document
+from backend.provenance.roles import OrgRole
+from backend.provenance.settings import ProvenanceSettings
+
+CHUNK = 500
+ANY_PARTNER = OrgRole.MANUFACTURER | OrgRole.DISTRIBUTOR | OrgRole.RETAILER
+# How bad a kind of problem is: the answer's status is that of the worst one.
+STATUS = {"unauthorised_writer": 403, "duplicate_event": 409, "duplicate_event_id": 409}
+
+
+@dataclass(frozen=True)
+class Problem:
+    field: str
+    rule: str
+    message: str
+
+
+class CaptureRejected(DomainError):
+    """The document breaks the schema or the rules: nothing of it was stored."""
+
+    def __init__(self, problems: Sequence[Problem]) -> None:
+        statuses = {STATUS.get(p.rule, 422) for p in problems}
+        self.status = 403 if 403 in statuses else (409 if 409 in statuses else 422)
+        rules = {p.rule for p in problems}
+        self.code = next(iter(rules)) if len(rules) == 1 else "epcis_rejected"
+        summary = "; ".join(f"{p.field}: {p.message}" for p in problems[:3])
+        more = f" (and {len(problems) - 3} more)" if len(problems) > 3 else ""
+        super().__init__(f"EPCIS document rejected, nothing stored: {summary}{more}", field=problems[0].field)
+        self.problems = list(problems)
+
+
+@dataclass(frozen=True)
+class Captured:
+    event_id: str
+    event_hash: str
+    event_type: str
+
+
+def _field(index: int | None) -> str:
+    return "epcisBody.eventList" if index is None else f"epcisBody.eventList[{index}]"
+
+
+def _chunks(values: Sequence[Any], size: int = CHUNK) -> Iterable[Sequence[Any]]:
+    for start in range(0, len(values), size):
+        yield values[start : start + size]
+
+
+# -- checks before the rules ---------------------------------------------------------------
+
+
+def _duplicates(session: Session, events: list[ParsedEvent]) -> list[Problem]:
+    problems: list[Problem] = []
+    seen_hashes: dict[str, int] = {}
+    seen_ids: dict[str, int] = {}
+    for event in events:
+        assert event.index is not None
+        where = _field(event.index)
+        if event.event_hash in seen_hashes:
+            first = seen_hashes[event.event_hash]
+            problems.append(Problem(where, "duplicate_event", f"the same event as eventList[{first}]"))
+        elif event.event_id in seen_ids:
+            first = seen_ids[event.event_id]
+            problems.append(Problem(where, "duplicate_event_id", f"its eventID is also used by eventList[{first}]"))
+        seen_hashes.setdefault(event.event_hash, event.index)
+        seen_ids.setdefault(event.event_id, event.index)
+    by_hash = {e.event_hash: e for e in events}
+    by_id = {e.event_id: e for e in events}
+    for chunk in _chunks(list(by_hash)):
+        for stored_id, stored_hash in session.exec(
+            select(EpcisEventRecord.event_id, EpcisEventRecord.event_hash).where(
+                col(EpcisEventRecord.event_hash).in_(chunk)
+            )
+        ).all():
+            why = f"this event was already captured (eventID {stored_id}, hash {stored_hash})"
+            problems.append(Problem(_field(by_hash[stored_hash].index), "duplicate_event", why))
+    for chunk in _chunks(list(by_id)):
+        for stored_id, stored_hash in session.exec(
+            select(EpcisEventRecord.event_id, EpcisEventRecord.event_hash).where(
+                col(EpcisEventRecord.event_id).in_(chunk)
+            )
+        ).all():
+            event = by_id[stored_id]
+            if stored_hash != event.event_hash:
+                problems.append(Problem(_field(event.index), "duplicate_event_id",
+                                        f"eventID {stored_id} was already used for a different event"))  # fmt: skip
+    return problems
+
+
+def required_roles(event: ParsedEvent) -> int:
+    """Partner roles a brand must have granted for this kind of event."""
+    creates_or_ends = event.event_type == "ObjectEvent" and event.action in ("ADD", "DELETE")
+    if (
+        event.event_type == "TransformationEvent"
+        or creates_or_ends
+        or event.biz_step in (COMMISSIONING, *DECOMMISSIONING)
+    ):
+        return int(OrgRole.MANUFACTURER)
+    if event.biz_step == "retail_selling":
+        return int(OrgRole.RETAILER)
+    return int(ANY_PARTNER)
+
+
+def _authorisation(session: Session, writer: Organisation, events: list[ParsedEvent]) -> list[Problem]:
+    """Every GTIN registered, every serialized item registered, and the writer authorised."""
+    gtins = sorted({g for e in events for g in e.gtins()})
+    products = {p.gtin: p for chunk in _chunks(gtins) for p in session.exec(
+        select(Product).where(col(Product.gtin).in_(chunk))).all()}  # fmt: skip
+    partners = {p.brand_id: p.roles for p in session.exec(
+        select(Partnership).where(Partnership.partner_id == writer.id)).all()}  # fmt: skip
+    items = set(_registered_items(session, events))
+    problems: list[Problem] = []
+    for event in events:
+        where = _field(event.index)
+        needed = required_roles(event)
+        for gtin in sorted(event.gtins()):
+            product = products.get(gtin)
+            if product is None:
+                problems.append(Problem(where, "unknown_gtin", f"GTIN {gtin} is not registered by any brand"))
+                continue
+            if product.brand_id == writer.id and writer.active:
+                continue
+            granted = partners.get(product.brand_id, 0) & writer.roles if writer.active else 0
+            if not granted & needed:
+                problems.append(Problem(where, "unauthorised_writer",
+                                        f"{writer.id!r} is not authorised by {product.brand_id!r} to record "
+                                        f"{event.biz_step or event.action} events for GTIN {gtin}"))  # fmt: skip
+        for _, identifier in event.named():
+            if identifier.is_item and identifier.gtin in products and identifier.key not in items:
+                problems.append(Problem(where, "unknown_item",
+                                        f"{identifier.uri}: serial {identifier.serial!r} is not registered "
+                                        f"for GTIN {identifier.gtin}"))  # fmt: skip
+    return problems
+
+
+def _registered_items(session: Session, events: Iterable[ParsedEvent]) -> dict[str, tuple[int, str]]:
+    """Item key → (item id, status) for the serialized items the events name."""
+    wanted = {i.key: (i.gtin, i.serial) for e in events for _, i in e.named() if i.is_item}
+    pairs = sorted(set(wanted.values()))
+    found: dict[tuple[str, str], tuple[int, str]] = {}
+    for chunk in _chunks(pairs):
+        rows = session.exec(
+            select(Item.id, Item.gtin, Item.serial, Item.status).where(tuple_(Item.gtin, Item.serial).in_(chunk))
+        ).all()
+        found.update({(gtin, serial): (int(item_id), status) for item_id, gtin, serial, status in rows})  # type: ignore[arg-type]
+    return {key: found[pair] for key, pair in wanted.items() if pair in found}
+
+
+# -- history -------------------------------------------------------------------------------
+
+
+def component(session: Session, keys: set[str]) -> set[str]:
+    """The identifiers linked to ``keys`` by containment, at any time (pallets, cases, items)."""
+    seen = set(keys)
+    frontier = list(keys)
+    links = table_of(EpcisLink)
+    while frontier:
+        found: set[str] = set()
+        for chunk in _chunks(frontier):
+            rows = session.execute(
+                select(links.c.source, links.c.target).where(
+                    links.c.kind == "contains", or_(links.c.source.in_(chunk), links.c.target.in_(chunk))
+                )
+            ).all()
+            found.update(value for row in rows for value in row)
+        frontier = list(found - seen)
+        seen |= found
+    return seen
+
+
+def stored_event(record: EpcisEventRecord) -> ParsedEvent:
+    event = parse_event(json.loads(record.body), json.loads(record.namespaces), known_hash=record.event_hash)
+    event.pk = record.id
+    return event
+
+
+def history(session: Session, keys: set[str]) -> list[ParsedEvent]:
+    """Every stored event naming one of ``keys``."""
+    pks: set[int] = set()
+    for chunk in _chunks(sorted(keys)):
+        pks.update(session.exec(select(EpcisEventEpc.event_pk).where(col(EpcisEventEpc.epc).in_(chunk))).all())
+    records: list[EpcisEventRecord] = []
+    for chunk in _chunks(sorted(pks)):
+        records.extend(session.exec(select(EpcisEventRecord).where(col(EpcisEventRecord.id).in_(chunk))).all())
+    return [stored_event(r) for r in records]
+
+
+# -- capture -------------------------------------------------------------------------------
+
+
+def parse_document(document: dict[str, Any], settings: ProvenanceSettings) -> list[ParsedEvent]:
+    """Schema-check and parse a document; raise CaptureRejected naming every problem."""
+    problems = [Problem(p.path, "schema", p.message) for p in validate_document(document, settings.schema_path)]
+    if problems:
+        raise CaptureRejected(problems)
+    bodies = document["epcisBody"]["eventList"]
+    if not bodies:
+        raise CaptureRejected([Problem("epcisBody.eventList", "empty", "the document has no events")])
+    if len(bodies) > settings.epcis_max_events:
+        raise CaptureRejected([Problem("epcisBody.eventList", "too_large",
+                                       f"at most {settings.epcis_max_events} events per document")])  # fmt: skip
+    namespaces = namespaces_of(document.get("@context"))
+    return [parse_event(body, namespaces, index) for index, body in enumerate(bodies)]
+
+
+def capture_document(
+    session: Session, writer: Organisation, document: dict[str, Any], settings: ProvenanceSettings
+) -> list[Captured]:
+    return capture_events(session, writer, parse_document(document, settings))
+
+
+def capture_events(session: Session, writer: Organisation, events: list[ParsedEvent]) -> list[Captured]:
+    """Check parsed new events against everything stored; store them or raise CaptureRejected."""
+    problems = [Problem(_field(e.index), "invalid_identifier", p) for e in events for p in e.problems]
+    unsupported = [e for e in events if e.event_type not in EVENT_TYPES]
+    problems += [Problem(_field(e.index), "unsupported_event_type", f"{e.event_type} is not an EPCIS 2.0 event type")
+                 for e in unsupported]  # fmt: skip
+    if not problems:
+        problems = _duplicates(session, events) + _authorisation(session, writer, events)
+    if problems:
+        raise CaptureRejected(problems)
+
+    keys = {i.key for e in events for role, i in e.named() if not role.endswith("class")}
+    linked = component(session, keys)
+    past = history(session, linked)
+    result = replay([*past, *events])
+    if result.violations:
+        raise CaptureRejected([Problem(_field(v.event_index), v.rule, v.message) for v in result.violations])
+    _store(session, writer, events, past, result)
+    return [Captured(e.event_id, e.event_hash, e.event_type) for e in events]
+
+
+def _store(session: Session, writer: Organisation, events: list[ParsedEvent], past: list[ParsedEvent],
+           result: Replay) -> None:  # fmt: skip
+    now = utcnow()
+    rows = [
+        {
+            "event_hash": e.event_hash, "event_id": e.event_id, "event_type": e.event_type, "action": e.action,
+            "biz_step": e.biz_step, "disposition": e.disposition, "event_time": e.time,
+            "read_point": e.read_point, "biz_location": e.biz_location, "org_id": writer.id,
+            "body": json.dumps({**e.body, "eventID": e.event_id}, separators=(",", ":")),
+            "namespaces": json.dumps(e.namespaces), "recorded_at": now,
+        }
+        for e in events
+    ]  # fmt: skip
+    table = table_of(EpcisEventRecord)
+    pks = session.execute(insert(table).returning(table.c.id, sort_by_parameter_order=True), rows).scalars().all()
+    for event, pk in zip(events, pks, strict=True):
+        event.pk = int(pk)
+    epc_rows = {
+        (e.pk, i.key, role): {
+            "event_pk": e.pk,
+            "epc": i.key,
+            "role": role,
+            "gtin": i.gtin,
+            "serial": i.serial,
+            "lot": i.lot,
+        }
+        for e in events
+        for role, i in e.named()
+    }
+    for chunk in _chunks(list(epc_rows.values()), 2000):
+        session.execute(insert(table_of(EpcisEventEpc)), chunk)
+    # Links are derived from the whole history of the component: rebuild them.
+    links = table_of(EpcisLink)
+    for chunk in _chunks([e.pk for e in past if e.pk is not None]):
+        session.execute(delete(links).where(links.c.event_pk.in_(chunk)))
+    link_rows = [
+        {
+            "kind": link.kind,
+            "source": link.source,
+            "target": link.target,
+            "start_time": link.start,
+            "end_time": link.end,
+            "event_pk": link.event.pk,
+        }
+        for link in result.links
+    ]
+    for chunk in _chunks(link_rows, 2000):
+        session.execute(insert(links), chunk)
+    _update_statuses(session, [*past, *events], result)
+
+
+def _update_statuses(session: Session, events: list[ParsedEvent], result: Replay) -> None:
+    registered = _registered_items(session, events)
+    items = table_of(Item)
+    by_status: dict[str, list[int]] = {}
+    for key, (item_id, status) in registered.items():
+        state = result.states.get(key)
+        if state is not None and state.status != status:
+            by_status.setdefault(state.status, []).append(item_id)
+    for status, ids in by_status.items():
+        for chunk in _chunks(ids):
+            session.execute(update(items).where(items.c.id.in_(chunk)).values(status=status))

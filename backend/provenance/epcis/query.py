@@ -1,0 +1,134 @@
+"""Query and export: events filtered by item, GTIN, time, business step and location (and traced
+through containment and transformation), returned as an EPCIS 2.0 document."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import or_
+from sqlmodel import Session, col, select
+
+from backend.db.models import EpcisEventEpc, EpcisEventRecord, Partnership, Product
+from backend.db.types import utcnow
+from backend.errors import Unprocessable
+from backend.provenance.epcis.events import short_term
+from backend.provenance.epcis.graph import Reach, trace
+from backend.provenance.epcis.identifiers import canonical_uri, identifier_problem, parse_identifier
+from backend.provenance.gtin import normalise_gtin
+
+CONTEXT_URL = "https://ref.gs1.org/standards/epcis/2.0.0/epcis-context.jsonld"
+MAX_EVENTS = 10_000
+
+
+@dataclass(frozen=True)
+class EventFilter:
+    epc: str | None = None
+    gtin: str | None = None
+    since: datetime | None = None
+    until: datetime | None = None
+    biz_step: str | None = None
+    location: str | None = None
+    event_type: str | None = None
+    trace: str | None = None  # backward, forward, both
+    limit: int = 1000
+
+
+def epc_key(uri: str) -> str:
+    problem = identifier_problem(uri)
+    if problem:
+        raise Unprocessable(problem, field="epc")
+    identifier = parse_identifier(uri)
+    return identifier.key if identifier else uri
+
+
+def visible_gtins(session: Session, org_id: str) -> set[str]:
+    """GTINs an organisation may see events of: its own, and those of brands it works for."""
+    brands = {org_id} | set(session.exec(select(Partnership.brand_id).where(Partnership.partner_id == org_id)).all())
+    return set(session.exec(select(Product.gtin).where(col(Product.brand_id).in_(brands))).all())
+
+
+def _keys_with_windows(session: Session, filters: EventFilter) -> list[Reach] | None:
+    if filters.epc is None:
+        return None
+    key = epc_key(filters.epc)
+    return trace(session, key, filters.trace) if filters.trace else [Reach(key, "self")]
+
+
+def find_events(session: Session, filters: EventFilter, viewer_org: str | None) -> list[EpcisEventRecord]:
+    """Events matching every filter, oldest first. ``viewer_org`` limits what an organisation sees
+    (None: everything, for admins)."""
+    query = select(EpcisEventRecord)
+    reached = _keys_with_windows(session, filters)
+    if reached is not None:
+        keys = sorted({r.key for r in reached})
+        query = query.where(col(EpcisEventRecord.id).in_(
+            select(EpcisEventEpc.event_pk).where(col(EpcisEventEpc.epc).in_(keys))))  # fmt: skip
+    if filters.gtin:
+        gtin = normalise_gtin(filters.gtin)
+        query = query.where(col(EpcisEventRecord.id).in_(
+            select(EpcisEventEpc.event_pk).where(EpcisEventEpc.gtin == gtin)))  # fmt: skip
+    if filters.since:
+        query = query.where(col(EpcisEventRecord.event_time) >= filters.since)
+    if filters.until:
+        query = query.where(col(EpcisEventRecord.event_time) < filters.until)
+    if filters.biz_step:
+        query = query.where(EpcisEventRecord.biz_step == short_term(filters.biz_step, "BizStep-"))
+    if filters.location:
+        where = canonical_uri(filters.location)
+        query = query.where(or_(col(EpcisEventRecord.read_point) == where, col(EpcisEventRecord.biz_location) == where))
+    if filters.event_type:
+        query = query.where(EpcisEventRecord.event_type == filters.event_type)
+    if viewer_org is not None:
+        gtins = sorted(visible_gtins(session, viewer_org))
+        query = query.where(or_(col(EpcisEventRecord.org_id) == viewer_org, col(EpcisEventRecord.id).in_(
+            select(EpcisEventEpc.event_pk).where(col(EpcisEventEpc.gtin).in_(gtins)))))  # fmt: skip
+    query = query.order_by(col(EpcisEventRecord.event_time), col(EpcisEventRecord.id)).limit(filters.limit)
+    records = list(session.exec(query).all())
+    if reached is not None and filters.trace:
+        records = [r for r in records if _in_window(session, r, reached)]
+    return records
+
+
+def _in_window(session: Session, record: EpcisEventRecord, reached: list[Reach]) -> bool:
+    """A container's events count only while the traced item was inside it."""
+    named = set(session.exec(select(EpcisEventEpc.epc).where(EpcisEventEpc.event_pk == record.id)).all())
+    for reach in reached:
+        if (
+            reach.key in named
+            and (reach.start is None or record.event_time >= reach.start)
+            and (reach.end is None or record.event_time <= reach.end)
+        ):
+            return True
+    return False
+
+
+def export_event(record: EpcisEventRecord) -> dict[str, Any]:
+    body = json.loads(record.body)
+    body.setdefault("eventID", record.event_id)
+    body["recordTime"] = (
+        record.recorded_at.strftime("%Y-%m-%dT%H:%M:%S.") + f"{record.recorded_at.microsecond // 1000:03d}Z"
+    )
+    return body
+
+
+def epcis_document(records: Iterable[EpcisEventRecord], document_id: str) -> dict[str, Any]:
+    """An EPCIS 2.0 document (JSON-LD) holding ``records``, with every extension prefix they use."""
+    records = list(records)
+    prefixes: dict[str, str] = {}
+    for record in records:
+        for prefix, uri in json.loads(record.namespaces).items():
+            prefixes.setdefault(prefix, uri)
+    context: list[Any] = [CONTEXT_URL] + [{prefix: uri} for prefix, uri in sorted(prefixes.items())]
+    now = utcnow()
+    return {
+        "@context": context,
+        "id": document_id,
+        "type": "EPCISDocument",
+        "schemaVersion": "2.0",
+        "creationDate": now.strftime("%Y-%m-%dT%H:%M:%S.") + f"{now.microsecond // 1000:03d}Z",
+        "epcisBody": {"eventList": [export_event(r) for r in records]},
+    }

@@ -1,0 +1,18 @@
+from __future__ import annotations
+
+import pytest
+from fastapi.testclient import TestClient
+from sqlalchemy import Engine
+
+from backend.api.app import create_app
+from backend.cli.seed import seed_demo
+from backend.settings import Settings
+from tests.provenance.support import Api
+
+
+@pytest.fixture
+def api(settings: Settings, engine: Engine) -> Api:
+    """The API over a fresh, seeded database; enough for capture and query (no chain)."""
+    keys = seed_demo(engine, settings, 31337)
+    client = TestClient(create_app(settings, engine), raise_server_exceptions=False)
+    return Api(client, engine, {"admin": keys.admin, "checkout": keys.checkout, "demo-brand": keys.brand})
