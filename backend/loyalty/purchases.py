@@ -18,6 +18,7 @@ from backend.errors import Conflict, NotFound, Unprocessable
 from backend.loyalty.customers import enrol
 from backend.loyalty.program import current_rule_record, rule_set_from_record
 from backend.loyalty.rules import OrderLine, order_total, quote
+from backend.provenance.sales import record_sales
 
 
 @dataclass(frozen=True)
@@ -95,6 +96,8 @@ def record_purchase(session: Session, request: PurchaseInput) -> PurchaseOutcome
     if request.paid_with_points > total:
         raise Unprocessable("paid_with_points exceeds the order total", field="paid_with_points")
     points = quote(lines, rules).points
+    # Provenance (issue 4): serialized lines mark their items sold; genuine ones may earn a bonus.
+    points += record_sales(session, store.id, order_ref(store.id, request.order_id), request.lines).bonus_points
     customer, _ = enrol(session, request.customer_id)
 
     operation = None
