@@ -9,6 +9,7 @@ from typing import Annotated
 import typer
 
 from backend.cli.common import console, friendly_errors, settings
+from backend.cli.provenance import app as provenance_app
 
 app = typer.Typer(help="Credance: blockchain-backed loyalty and product provenance.", no_args_is_help=True)
 chain_app = typer.Typer(help="The project's own Anvil chain.", no_args_is_help=True)
@@ -17,6 +18,7 @@ keys_app = typer.Typer(help="API keys.", no_args_is_help=True)
 app.add_typer(chain_app, name="chain")
 app.add_typer(db_app, name="db")
 app.add_typer(keys_app, name="keys")
+app.add_typer(provenance_app)  # items import|qr, verify, anchorer
 
 
 def _stop_event() -> threading.Event:

@@ -91,6 +91,7 @@ def run_platform(settings: Settings, workers: int = 1) -> None:
         Child("api", ["serve", "--workers", str(workers)], log_path=str(logs / "api.log")),
         Child("indexer", ["indexer"], log_path=str(logs / "indexer.log")),
         Child("sender", ["sender"], log_path=str(logs / "sender.log")),
+        Child("anchorer", ["anchorer"], log_path=str(logs / "anchorer.log")),  # provenance: EPCIS anchors
     ]
     for child in children:
         child.start(env)

@@ -21,6 +21,7 @@ from backend.db.models import ApiKey, Organisation, Product, Store
 from backend.loyalty.customers import enrol
 from backend.loyalty.program import current_rule_set, publish_rule_set
 from backend.loyalty.rules import RuleSet
+from backend.provenance.demo import seed_history
 from backend.provenance.gtin import check_digit
 from backend.provenance.items import register_items
 from backend.provenance.organisations import create_organisation
@@ -87,6 +88,7 @@ def seed_demo(engine: Engine, settings: Settings, chain_id: int) -> DemoKeys:
                 register_product(session, brand, gtin, name, description="Demo product")
                 session.flush()
                 register_items(session, brand, gtin, [f"SN{n:04d}" for n in range(1, 6)], lot="LOT1")
+                seed_history(session, brand, gtin, [f"SN{n:04d}" for n in range(1, 6)], f"00000000{gtin[-2:]}")
         enrol(session, DEMO_CUSTOMER)
         session.flush()
         admin_secret = settings.admin_key.get_secret_value() if settings.admin_key else None

@@ -52,11 +52,16 @@ def register_items(
             field="gtin",
         )
     _validate_serials(serials)
-    existing = session.exec(
-        select(Item.serial).where(Item.gtin == product.gtin, col(Item.serial).in_(serials)).limit(5)
-    ).all()
+    existing: list[str] = []
+    for start in range(0, len(serials), 5000):  # keep under the database's bound-parameter limit
+        chunk = serials[start : start + 5000]
+        existing += session.exec(
+            select(Item.serial).where(Item.gtin == product.gtin, col(Item.serial).in_(chunk)).limit(5)
+        ).all()
     if existing:
-        raise Conflict(f"serials already registered for GTIN {product.gtin}: {', '.join(existing)}", field="serials")
+        raise Conflict(
+            f"serials already registered for GTIN {product.gtin}: {', '.join(existing[:5])}", field="serials"
+        )
 
     salts = [secrets.token_bytes(32) for _ in serials]
     commitments = [item_commitment(salt, serial) for salt, serial in zip(salts, serials, strict=True)]

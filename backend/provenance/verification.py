@@ -67,6 +67,11 @@ def _timestamp(moment: datetime) -> int:
     return int(moment.timestamp())
 
 
+def _step_time(step: dict[str, Any]) -> float:
+    """Steps in time order; a step not on chain yet (no time) last."""
+    return float(step["time"]) if step.get("time") else float("inf")
+
+
 def parse_link(raw_gtin: str, serial: str) -> tuple[str, str]:
     """The GTIN-14 and serial of a Digital Link path, or InvalidDigitalLink naming the problem."""
     try:
@@ -202,7 +207,7 @@ def verify_item(
     made_from = [r.key for r in trace(session, item_key(gtin, serial), "backward") if r.via == "input"]
     if made_from:
         result["item"]["made_from"] = made_from
-    result["trail"] = trail
+    result["trail"] = trail  # sorted by time below, once the recall (if any) is in
 
     match = recall_for(session, item)
     if match is not None:
@@ -214,8 +219,10 @@ def verify_item(
             "organisation": _org_view(session, match.recall.brand_id), "time": recall["time"],
             "block_number": recall["block_number"], "transaction": recall["transaction"],
         })  # fmt: skip
+        trail.sort(key=_step_time)
         why = f"Recalled by the brand: {match.recall.reason}" + (f" — {match.via}" if match.via else "")
         return {**result, "verdict": "recalled", "reason": why, "reasons": [why]}
+    trail.sort(key=_step_time)
     if anchored is None:
         return {**result, "verdict": "unknown", "reason": "This item's registration is not on chain yet."}
     signals = clone_signals(session, item, settings, sold_at, decommissioned_at)

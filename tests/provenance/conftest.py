@@ -7,7 +7,7 @@ from sqlalchemy import Engine
 from backend.api.app import create_app
 from backend.cli.seed import seed_demo
 from backend.settings import Settings
-from tests.provenance.support import Api
+from tests.provenance.support import FRESH, Api
 
 
 @pytest.fixture
@@ -15,4 +15,8 @@ def api(settings: Settings, engine: Engine) -> Api:
     """The API over a fresh, seeded database; enough for capture and query (no chain)."""
     keys = seed_demo(engine, settings, 31337)
     client = TestClient(create_app(settings, engine), raise_server_exceptions=False)
-    return Api(client, engine, {"admin": keys.admin, "checkout": keys.checkout, "demo-brand": keys.brand})
+    api = Api(client, engine, {"admin": keys.admin, "checkout": keys.checkout, "demo-brand": keys.brand})
+    # Items of their own, with no history yet (the demo items come with one).
+    api.product("demo-brand", FRESH, "Tea caddy")
+    api.items("demo-brand", FRESH, [f"SN000{n}" for n in range(1, 6)])
+    return api

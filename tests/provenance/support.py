@@ -66,6 +66,7 @@ def sgtin(gtin: str, serial: str) -> str:
 
 
 T0 = datetime(2026, 1, 5, 8, 0, tzinfo=UTC)
+FRESH = "09506000134376"  # a demo-brand product the api fixture registers SN0001-SN0005 of, without history
 
 
 def at(hours: float) -> datetime:

@@ -65,7 +65,10 @@ def test_pre_hash_string_of_a_shipment() -> None:
 
 def test_the_same_event_written_differently_has_the_same_hash() -> None:
     variant = copy.deepcopy(SHIPPING)
-    variant["epcList"] = ["https://id.gs1.org/01/10614141073464/21/2018", "https://example.com/01/10614141073464/21/2017"]
+    variant["epcList"] = [
+        "https://id.gs1.org/01/10614141073464/21/2018",
+        "https://example.com/01/10614141073464/21/2017",
+    ]
     variant["bizStep"] = "urn:epcglobal:cbv:bizstep:shipping"
     variant["disposition"] = "https://ref.gs1.org/cbv/Disp-in_transit"
     variant["eventTime"] = "2005-04-04T02:33:31.1160Z"

@@ -106,8 +106,11 @@ def test_sold_once() -> None:
 
 @pytest.mark.parametrize("kind", ["TransactionEvent", "AssociationEvent"])
 def test_other_event_types_need_commissioned_items(kind: str) -> None:
-    body = event(kind, at(1), bizStep="holding", epcList=[A]) if kind == "TransactionEvent" else event(
-        kind, at(1), action="ADD", parentID="urn:epc:id:giai:4012345.SENSOR1", childEPCs=[A])
+    body = (
+        event(kind, at(1), bizStep="holding", epcList=[A])
+        if kind == "TransactionEvent"
+        else event(kind, at(1), action="ADD", parentID="urn:epc:id:giai:4012345.SENSOR1", childEPCs=[A])
+    )
     body.setdefault("bizTransactionList", [{"type": "po", "bizTransaction": "urn:epcglobal:cbv:bt:0614141000005:1"}])
     assert rules([], new(body)) == [("not_commissioned", 0)]
 
@@ -118,3 +121,12 @@ def test_transformation_consumes_commissioned_inputs_and_commissions_outputs() -
     assert result.violations == []
     assert result.states[B].status == "commissioned"
     assert [(link.kind, link.source, link.target) for link in result.links] == [("made_into", A, B)]
+
+
+def test_only_the_focus_is_judged_when_a_history_is_partial() -> None:
+    # B's commissioning was recorded with A's; B's own later events are not loaded: B is not judged.
+    past = stored(commission([A, B], at(0)), ship([A], at(1)))
+    result = replay([*past, *new(ship([B], at(2)))], focus={B})
+    assert result.violations == []
+    result = replay([*past, *new(ship([A], at(2)))], focus={A})
+    assert [v.rule for v in result.violations] == ["already_shipped"]

@@ -250,7 +250,7 @@ def capture_events(session: Session, writer: Organisation, events: list[ParsedEv
     keys = {i.key for e in events for role, i in e.named() if not role.endswith("class")}
     linked = component(session, keys)
     past = history(session, linked)
-    result = replay([*past, *events])
+    result = replay([*past, *events], focus=linked)
     if result.violations:
         raise CaptureRejected([Problem(_field(v.event_index), v.rule, v.message) for v in result.violations])
     _store(session, writer, events, past, result)
@@ -309,7 +309,9 @@ def _store(session: Session, writer: Organisation, events: list[ParsedEvent], pa
 
 
 def _update_statuses(session: Session, events: list[ParsedEvent], result: Replay) -> None:
-    registered = _registered_items(session, events)
+    registered = {
+        k: v for k, v in _registered_items(session, events).items() if result.focus is None or k in result.focus
+    }
     items = table_of(Item)
     by_status: dict[str, list[int]] = {}
     for key, (item_id, status) in registered.items():

@@ -88,6 +88,9 @@ class Replay:
     links: list[Link] = field(default_factory=list)
     violations: list[Violation] = field(default_factory=list)
     items: set[str] = field(default_factory=set)
+    # Identifiers whose whole history is in the replay; others appear only through a shared event
+    # (e.g. items commissioned together), so rules are checked and states kept for these alone.
+    focus: set[str] | None = None
     _open: dict[tuple[str, str], Link] = field(default_factory=dict)
     _last_new: dict[str, int] = field(default_factory=dict)
     _first_new: int | None = None
@@ -114,6 +117,8 @@ class Replay:
         event = self._event
         assert event is not None
         key, shown = (epc.key, epc.uri) if isinstance(epc, Identifier) else (epc, epc)
+        if self.focus is not None and key not in self.focus:
+            return
         if event.is_new:
             self.violations.append(Violation(rule, f"{event.label()}: {message}", event.index, shown))
             return
@@ -309,5 +314,6 @@ def _doing(event: ParsedEvent) -> str:
     return verbs.get(event.biz_step or "", f"in an event ({event.biz_step or event.action})")
 
 
-def replay(events: Iterable[ParsedEvent]) -> Replay:
-    return Replay().run(events)
+def replay(events: Iterable[ParsedEvent], focus: set[str] | None = None) -> Replay:
+    """Replay ``events``; with ``focus``, check rules for those identifiers only (see Replay.focus)."""
+    return Replay(focus=focus).run(events)
