@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
+from sqlmodel import Session
 
 from backend.cli.common import console, friendly_errors, settings
 
@@ -62,34 +63,24 @@ def items_qr(
     scale: Annotated[int, typer.Option(min=1, max=40)] = 4,
 ) -> None:
     """One QR code per item carrying its GS1 Digital Link URI (CREDANCE_PUBLIC_URL/01/{gtin}/21/{serial})."""
-    import segno
-    from rich.progress import track
-    from sqlmodel import Session, col, select
+    from rich.progress import Progress
 
     from backend.db.engine import make_engine
-    from backend.db.models import Item
-    from backend.provenance.gtin import normalise_gtin
+    from backend.errors import DomainError
+    from backend.provenance.qr import write_qr_codes
 
     s = settings()
     if kind not in ("svg", "png"):
         raise typer.BadParameter("svg or png", param_hint="--format")
-    with friendly_errors(), Session(make_engine(s.resolved_database_url)) as session:
-        code = normalise_gtin(gtin)
-        query = select(Item.serial).where(Item.gtin == code)
-        if lot:
-            query = query.where(Item.lot == lot)
-        if serial:
-            query = query.where(col(Item.serial).in_(serial))
-        serials = list(session.exec(query.order_by(col(Item.id))).all())
-    if not serials:
-        console.print(f"[bold red]error:[/] no registered item matches (GTIN {code})")
-        raise typer.Exit(code=1)
-    out.mkdir(parents=True, exist_ok=True)
-    for value in track(serials, description="QR codes", console=console):
-        link = f"{s.resolved_public_url}/01/{code}/21/{value}"
-        safe = "".join(c if c.isalnum() or c in "-_." else "_" for c in value)
-        segno.make(link, error="m", micro=False).save(str(out / f"{code}_{safe}.{kind}"), scale=scale)
-    console.print(f"{len(serials)} QR codes in {out}")
+    try:
+        with Progress(console=console) as progress, Session(make_engine(s.resolved_database_url)) as session:
+            task = progress.add_task("QR codes")
+            written = write_qr_codes(session, s.resolved_public_url, gtin, out, lot, serial, kind, scale,
+                                     lambda n: progress.advance(task, n))  # fmt: skip
+    except DomainError as exc:
+        console.print(f"[bold red]error:[/] {exc.message}")
+        raise typer.Exit(code=1) from None
+    console.print(f"{len(written)} QR codes in {out}")
 
 
 @app.command()

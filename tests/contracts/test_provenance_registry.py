@@ -94,3 +94,22 @@ def test_suspended_organisation_and_pause_stop_writes(orgs: Contract, roles: Rol
     send(roles.admin, orgs.functions.grantRole(orgs.functions.PAUSER_ROLE().call(), roles.admin.address))
     send(roles.admin, orgs.functions.pause())
     reverts(roles.other, orgs.functions.anchorEvents(b"\x03" * 32, 1), "EnforcedPause")
+
+
+def test_company_prefixes_reserve_gtins_for_their_brand(orgs: Contract, roles: Roles) -> None:
+    rival = keccak(text="rival")
+    send(roles.admin, orgs.functions.setOrganisation(rival, roles.stranger.address, BRAND, True))
+    key = orgs.functions.prefixKey(9506000, 7).call()
+    assert key == 19506000
+    reverts(roles.stranger, orgs.functions.assignCompanyPrefix(key, rival), "AccessControlUnauthorizedAccount")
+    reverts(roles.admin, orgs.functions.assignCompanyPrefix(123, BRAND_ID), "InvalidPrefix")
+    reverts(roles.admin, orgs.functions.assignCompanyPrefix(key, MAKER_ID), "InvalidOrganisation")  # not a brand
+    receipt = send(roles.admin, orgs.functions.assignCompanyPrefix(key, BRAND_ID))
+    assert events(orgs, receipt, "CompanyPrefixAssigned")[0] == {"prefixKey": key, "brandId": BRAND_ID}
+    assert orgs.functions.prefixOwnerOf(9506000134369).call() == [BRAND_ID, key]
+    reverts(roles.stranger, orgs.functions.registerProduct(9506000134369), "PrefixOwnedByAnotherBrand")
+    send(roles.brand, orgs.functions.registerProduct(9506000134369))
+    # Leading zeros count: prefix 0614141 is not prefix 614141.
+    send(roles.admin, orgs.functions.assignCompanyPrefix(orgs.functions.prefixKey(614141, 7).call(), rival))
+    reverts(roles.brand, orgs.functions.registerProduct(614141123452), "PrefixOwnedByAnotherBrand")
+    send(roles.brand, orgs.functions.registerProduct(61414112345))  # GTIN 00061414112345: prefix 0061414…

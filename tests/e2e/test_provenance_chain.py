@@ -16,7 +16,7 @@ from backend.db.types import utcnow
 from backend.provenance.epcis.anchoring import Anchorer
 from backend.provenance.proofcheck import check_proof
 from backend.settings import PROJECT_ROOT
-from tests.provenance.support import FRESH, Api, at, commission, event, pack, sgtin
+from tests.provenance.support import FRESH, Api, at, commission, document, event, pack, sgtin, ship
 from tests.support import Platform
 
 pytestmark = pytest.mark.chain
@@ -193,3 +193,38 @@ def test_a_purchase_marks_the_item_sold_and_earns_the_genuine_bonus(chain: tuple
     resold = verify(platform, FRESH, "SN0001")
     assert resold["verdict"] == "suspicious"
     assert "since it was sold" in resold["reason"]
+
+
+def test_roles_prefixes_and_partners_go_on_chain_and_come_back_mirrored(chain: tuple[Platform, Api]) -> None:
+    platform, api = chain
+    api.organisation("rival", ["brand"])
+    api.organisation("haulier", ["distributor"])
+    admin = api.headers("admin")
+    assigned = api.client.post("/v1/organisations/demo-brand/prefixes", json={"prefix": "9506000"}, headers=admin)
+    assert assigned.status_code == 201, assigned.text
+    assert assigned.json()["company_prefixes"] == ["9506000"]
+    nested = api.client.post("/v1/organisations/rival/prefixes", json={"prefix": "95060001"}, headers=admin)
+    assert nested.status_code == 409
+    squat = api.client.post(
+        "/v1/products", json={"gtin": "09506000134383", "name": "Fake"}, headers=api.headers("rival")
+    )
+    assert squat.status_code == 403
+    assert "9506000" in squat.json()["error"]["message"]
+    api.partner("demo-brand", "haulier", ["distributor"])
+    changed = api.client.patch("/v1/organisations/haulier", json={"roles": ["distributor", "retailer"]}, headers=admin)
+    assert changed.status_code == 200, changed.text
+    platform.settle()
+
+    registry = platform.ctx.registry
+    brand = api.client.get("/v1/organisations/demo-brand", headers=admin).json()
+    assert registry.functions.brandOfPrefix(19506000).call().hex() == brand["chain_id"][2:]
+    haulier = api.client.get("/v1/organisations/haulier", headers=admin).json()
+    assert haulier["on_chain"]["roles"] == ["distributor", "retailer"]
+    assert brand["partners"] == [{"partner_id": "haulier", "roles": ["distributor"], "on_chain_roles": ["distributor"]}]
+    suspended = api.client.patch("/v1/organisations/haulier", json={"active": False}, headers=admin)
+    assert suspended.status_code == 200
+    platform.settle()
+    assert api.client.get("/v1/organisations/haulier", headers=admin).json()["on_chain"]["active"] is False
+    refused = api.capture("haulier", document(ship([sgtin(DEMO, "SN0005")], utcnow())))
+    assert refused.status_code == 403  # a suspended partner writes nothing
+    assert refused.json()["error"]["problems"][0]["rule"] == "unauthorised_writer"
