@@ -95,7 +95,8 @@ def _impossible_travel(scans: list[Scan], settings: ProvenanceSettings) -> str |
         hours = max((after.scanned_at - before.scanned_at).total_seconds() / 3600, 1 / 3600)
         if km / hours > settings.clone_max_speed_kmh:
             minutes = round(hours * 60)
-            return (f"scanned {km:,.0f} km apart within {minutes} minutes ({_where(before)} at "
+            span = f"{minutes} minutes" if minutes >= 2 else "a minute"
+            return (f"scanned {km:,.0f} km apart within {span} ({_where(before)} at "
                     f"{before.scanned_at:%Y-%m-%d %H:%M} UTC, then {_where(after)}): copies of this code are in "
                     "circulation")  # fmt: skip
     return None

@@ -25,7 +25,7 @@ from backend.db.models import (
 from backend.errors import DomainError
 from backend.provenance.epcis.graph import Reach, journey, trace
 from backend.provenance.epcis.hashing import hash_digest
-from backend.provenance.epcis.identifiers import item_key
+from backend.provenance.epcis.identifiers import item_key, label
 from backend.provenance.gtin import InvalidGtin, normalise_gtin
 from backend.provenance.items import SERIAL_PATTERN, find_item
 from backend.provenance.merkle import event_leaf, item_leaf
@@ -113,8 +113,9 @@ def _event_step(
         "event": record.biz_step or record.event_type, "event_type": record.event_type, "action": record.action,
         "disposition": record.disposition, "time": _timestamp(record.event_time),
         "location": record.biz_location or record.read_point, "organisation": _org_view(session, record.org_id),
+        "location_label": label(record.biz_location or record.read_point or "") or None,
         "event_id": record.event_id, "event_hash": record.event_hash,
-        "via": None if reach.via == "self" else f"in {reach.key}",
+        "via": None if reach.via == "self" else f"in {label(reach.key)}",
         "anchored": anchor is not None,
         "block_number": anchor.block_number if anchor else None, "transaction": anchor.tx_hash if anchor else None,
     }  # fmt: skip

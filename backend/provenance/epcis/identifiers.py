@@ -257,3 +257,19 @@ def identifier_problem(uri: str) -> str | None:
             return f"{uri!r}: GTIN {digits} has check digit {body[-1]}, expected {check_digit(body[:-1])}"
         return None if parse_identifier(uri) else f"{uri!r} is not a valid GS1 Digital Link URI"
     return None
+
+
+_LABELS = {"00": "SSCC", "414": "GLN", "417": "party GLN", "8003": "GRAI", "8004": "GIAI", "01": "GTIN"}
+
+
+def label(uri: str) -> str:
+    """A short human name for a GS1 identifier (``GLN 9506000000015``, ``SSCC 0950…``); others as they are."""
+    canonical = canonical_uri(uri)
+    if not canonical.startswith(CANONICAL_HOST + "/"):
+        return uri
+    parts = canonical[len(CANONICAL_HOST) + 1 :].split("/")
+    name = f"{_LABELS.get(parts[0], 'AI ' + parts[0])} {parts[1]}"
+    extras = {"254": "sub-location", "21": "serial", "10": "lot"}
+    for ai, value in zip(parts[2::2], parts[3::2], strict=False):
+        name += f", {extras.get(ai, 'AI ' + ai)} {unquote(value)}"
+    return name
