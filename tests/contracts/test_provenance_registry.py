@@ -9,7 +9,7 @@ from web3.contract import Contract
 
 from backend.provenance.merkle import MerkleTree, event_leaf, item_commitment, item_leaf
 from tests.contracts.conftest import Roles
-from tests.contracts.helpers import events, reverts, send
+from tests.contracts.helpers import GAS_REPORT, events, reverts, send
 
 pytestmark = pytest.mark.chain
 
@@ -113,3 +113,12 @@ def test_company_prefixes_reserve_gtins_for_their_brand(orgs: Contract, roles: R
     send(roles.admin, orgs.functions.assignCompanyPrefix(orgs.functions.prefixKey(614141, 7).call(), rival))
     reverts(roles.brand, orgs.functions.registerProduct(614141123452), "PrefixOwnedByAnotherBrand")
     send(roles.brand, orgs.functions.registerProduct(61414112345))  # GTIN 00061414112345: prefix 0061414…
+
+
+def test_anchoring_costs_under_3000_gas_per_event_at_batch_256(orgs: Contract, roles: Roles) -> None:
+    hashes = [keccak(text=f"epcis-event-{i}") for i in range(256)]
+    tree = MerkleTree.build([event_leaf(h) for h in hashes])
+    receipt = send(roles.manufacturer, orgs.functions.anchorEvents(tree.root, 256))
+    per_event = receipt["gasUsed"] / 256
+    GAS_REPORT["anchorEvents, gas per event at batch 256"] = per_event
+    assert per_event <= 3_000
