@@ -12,11 +12,12 @@ from typing import Any
 
 import pytest
 
+from backend.api.app import create_app
 from backend.db.types import utcnow
 from backend.provenance.epcis.anchoring import Anchorer
 from backend.provenance.proofcheck import check_proof
 from backend.settings import PROJECT_ROOT
-from tests.provenance.support import FRESH, Api, at, commission, document, event, pack, sgtin, ship
+from tests.provenance.support import FRESH, Api, at, commission, document, event, pack, serving, sgtin, ship
 from tests.support import Platform
 
 pytestmark = pytest.mark.chain
@@ -69,15 +70,21 @@ def test_events_are_anchored_and_every_proof_checks_out_on_chain(chain: tuple[Pl
     forged = json.loads(json.dumps(answer))
     forged["proof"]["salt"] = "0x" + "11" * 32
     assert not all(c.ok for c in check_proof(platform.ctx.w3, forged))
-    # The command line does the same checks from the JSON, against the node.
-    saved = tmp_path / "answer.json"
-    saved.write_text(json.dumps(answer))
-    command = [CREDANCE, "verify", str(saved), "--rpc-url", platform.settings.resolved_rpc_url]
-    result = subprocess.run(command, capture_output=True, text=True, timeout=120)
+    # The command line does the same checks, from the Digital Link or from saved JSON, against the node.
+    rpc = platform.settings.resolved_rpc_url
+    with serving(create_app(platform.settings, platform.engine)) as site:
+        link = f"{site}/01/{DEMO}/21/SN0001"
+        result = subprocess.run([CREDANCE, "verify", link, "--rpc-url", rpc], capture_output=True, text=True,
+                                timeout=120)  # fmt: skip
     assert result.returncode == 0, result.stdout + result.stderr
     assert "FAILED" not in result.stderr
+    assert "isItemRegistered" in result.stderr
+    saved = tmp_path / "forged.json"
     saved.write_text(json.dumps(forged))
-    assert subprocess.run(command, capture_output=True, text=True, timeout=120).returncode == 1
+    result = subprocess.run([CREDANCE, "verify", str(saved), "--rpc-url", rpc], capture_output=True, text=True,
+                            timeout=120)  # fmt: skip
+    assert result.returncode == 1
+    assert "FAILED" in result.stderr
 
 
 def test_a_recall_reaches_what_was_packed_with_and_made_from_it(chain: tuple[Platform, Api]) -> None:

@@ -4,17 +4,14 @@ timeline and proof. Screenshots go to the test's temporary directory."""
 
 from __future__ import annotations
 
-import socket
-import threading
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-import uvicorn
 
 from backend.api.app import create_app
 from backend.provenance.epcis.anchoring import Anchorer
+from tests.provenance.support import serving
 from tests.support import Platform
 
 CHROMIUM = Path("/usr/bin/chromium")
@@ -36,18 +33,8 @@ pytestmark = [
 @pytest.fixture
 def site(platform: Platform) -> Iterator[str]:
     """The API served over HTTP on a free port, as a phone would reach it."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
-    server = uvicorn.Server(uvicorn.Config(create_app(platform.settings, platform.engine), host="127.0.0.1",
-                                           port=port, log_level="warning"))  # fmt: skip
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    while not server.started:  # waiting for start-up, not measuring anything
-        time.sleep(0.02)
-    yield f"http://127.0.0.1:{port}"
-    server.should_exit = True
-    thread.join()
+    with serving(create_app(platform.settings, platform.engine)) as url:
+        yield url
 
 
 def test_the_page_shows_each_verdict(platform: Platform, site: str, tmp_path: Path) -> None:

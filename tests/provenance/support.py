@@ -3,11 +3,18 @@
 from __future__ import annotations
 
 import json
+import socket
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+import uvicorn
+from fastapi import FastAPI
 from fastapi.testclient import TestClient
 from httpx import Response
 from sqlalchemy import Engine
@@ -122,3 +129,21 @@ class Api:
         response = self.client.get("/v1/epcis/events", params=params, headers=self.headers(who))
         assert response.status_code == 200, response.text
         return dict(response.json())
+
+
+@contextmanager
+def serving(app: FastAPI) -> Iterator[str]:
+    """The app served over real HTTP on a free port (for a browser, or a command line client)."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    while not server.started and thread.is_alive():  # waiting for start-up, not measuring anything
+        time.sleep(0.02)
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.should_exit = True
+        thread.join()

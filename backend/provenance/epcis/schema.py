@@ -13,9 +13,14 @@ import rfc3987  # noqa: F401  (imported so a missing package fails loudly, not s
 from jsonschema import Draft7Validator, FormatChecker
 from jsonschema.exceptions import ValidationError
 
+from backend.errors import DomainError
 
-class SchemaMissing(RuntimeError):
-    """The official schema file is not where the settings say."""
+
+class SchemaMissing(DomainError):
+    """The official schema file is not where the settings say: capture is unavailable."""
+
+    status = 503
+    code = "epcis_schema_missing"
 
 
 @dataclass(frozen=True)
@@ -27,11 +32,11 @@ class SchemaProblem:
 @lru_cache(maxsize=4)
 def _validator(path: Path) -> Draft7Validator:
     if not path.exists():
-        raise SchemaMissing(f"EPCIS JSON Schema not found at {path} (set CREDANCE_EPCIS_DIR)")
+        raise SchemaMissing(f"EPCIS JSON Schema not found at {path} (set CREDANCE_EPCIS_DIR)", field="document")
     schema = json.loads(path.read_text())
     checker = FormatChecker()
     if "uri" not in checker.checkers:
-        raise SchemaMissing("jsonschema cannot check URI formats: install rfc3987")
+        raise SchemaMissing("jsonschema cannot check URI formats: install rfc3987", field="document")
     return Draft7Validator(schema, format_checker=checker)
 
 
