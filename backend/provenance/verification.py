@@ -130,7 +130,7 @@ def _event_step(
     return step
 
 
-def _recall_view(session: Session, item: Item, match: RecallMatch, ctx: VerificationContext) -> dict[str, Any]:
+def _recall_view(session: Session, item: Item, match: RecallMatch) -> dict[str, Any]:
     recall = match.recall
     scope = WHOLE_GTIN if recall.whole_gtin and recall.gtin == item.gtin and match.proof is None else recall.scope_root
     on_chain = session.exec(
@@ -212,7 +212,7 @@ def verify_item(
 
     match = recall_for(session, item)
     if match is not None:
-        recall = _recall_view(session, item, match, ctx)
+        recall = _recall_view(session, item, match)
         if result["proof"] is not None:
             result["proof"]["recall"] = recall
         trail.append({

@@ -49,6 +49,8 @@ def test_schema_violations_are_each_named(api: Api) -> None:
 def test_not_a_document(api: Api) -> None:
     problems = rejected(api, "demo-brand", {"type": "EPCISDocument"}, 422)
     assert any("@context" in p["message"] for p in problems)
+    bare = {"@context": document()["@context"], **commission([ONE], at(0))}  # valid EPCIS, but not a document
+    assert rejected(api, "demo-brand", bare, 422)[0]["rule"] == "not_a_document"
     malformed = api.client.post("/v1/epcis/capture", content=b'{"type": ', headers={
         **api.headers("demo-brand"), "Content-Type": "application/ld+json"})  # fmt: skip
     assert malformed.status_code == 400
@@ -137,3 +139,10 @@ def test_one_brand_cannot_write_for_another(api: Api) -> None:
     api.items("rival", "00614141123452", ["R1"])
     problems = rejected(api, "demo-brand", document(commission([sgtin("00614141123452", "R1")], at(0))), 403)
     assert "'rival'" in problems[0]["message"]
+
+
+def test_overlong_identifiers_are_refused(api: Api) -> None:
+    long_uri = "urn:example:" + "x" * 400
+    problems = rejected(api, "demo-brand", document(event("ObjectEvent", at(0), epcList=[long_uri])), 422)
+    assert problems[0]["rule"] == "invalid_identifier"
+    assert "longer than 300" in problems[0]["message"]

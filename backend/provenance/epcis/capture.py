@@ -220,6 +220,9 @@ def parse_document(document: dict[str, Any], settings: ProvenanceSettings) -> li
     problems = [Problem(p.path, "schema", p.message) for p in validate_document(document, settings.schema_path)]
     if problems:
         raise CaptureRejected(problems)
+    if document.get("type") != "EPCISDocument":
+        raise CaptureRejected([Problem("type", "not_a_document", "capture takes an EPCISDocument (events in "
+                                       "epcisBody.eventList), not a query document or a bare event")])  # fmt: skip
     bodies = document["epcisBody"]["eventList"]
     if not bodies:
         raise CaptureRejected([Problem("epcisBody.eventList", "empty", "the document has no events")])

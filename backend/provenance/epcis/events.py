@@ -116,4 +116,10 @@ def parse_event(
         kind = short_term(entry.get("type"), "BTT-") or ""
         event.transactions.setdefault(kind, set()).add(entry["bizTransaction"])
     event.problems = [p for p in (identifier_problem(u) for u in uris) if p]
+    # What the index stores must fit its columns (the schema sets no length on URIs).
+    limits = [("identifier", [i.key for _, i in event.named()], 300), ("eventID", [event.event_id], 500),
+              ("readPoint/bizLocation", [event.read_point or "", event.biz_location or ""], 300),
+              ("bizStep/disposition", [event.biz_step or "", event.disposition or ""], 200)]  # fmt: skip
+    for what, values, limit in limits:
+        event.problems += [f"{what} longer than {limit} characters: {v[:60]}…" for v in values if len(v) > limit]
     return event
