@@ -1,0 +1,164 @@
+"""The rule-set document admins write (API body, YAML or JSON file), validated into a ``RuleSet``.
+
+Every bound is explicit so that no document can make an order overflow: multipliers at most 100,
+at most 1,000 points per currency unit, campaign bonuses at most a million points.
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime
+from decimal import Decimal
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, ValidationError, model_validator
+
+from backend.errors import Unprocessable
+from backend.loyalty.rules import Campaign, ExpiryPolicy, RuleSet, Tier
+
+Name = Annotated[str, StringConstraints(min_length=1, max_length=64, pattern=r"^[\x21-\x7e]+$")]
+Multiplier = Annotated[Decimal, Field(gt=0, le=100, max_digits=12, decimal_places=6)]
+Rate = Annotated[Decimal, Field(ge=0, le=1000, max_digits=12, decimal_places=6)]
+Money = Annotated[Decimal, Field(ge=0, le=Decimal("1000000000"), max_digits=16, decimal_places=4)]
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class CampaignDoc(_Strict):
+    id: Name
+    name: str = Field(default="", max_length=200)
+    starts_at: datetime
+    ends_at: datetime
+    multiplier: Multiplier = Decimal(1)
+    bonus_points: int = Field(default=0, ge=0, le=1_000_000)
+    segments: list[Name] = Field(default_factory=list, max_length=100)
+    skus: list[Name] = Field(default_factory=list, max_length=10_000)
+    categories: list[Name] = Field(default_factory=list, max_length=1000)
+
+    @model_validator(mode="after")
+    def _window(self) -> CampaignDoc:
+        if self.starts_at.tzinfo is None or self.ends_at.tzinfo is None:
+            raise ValueError("starts_at and ends_at need a time zone (e.g. 2026-12-01T00:00:00Z)")
+        if self.ends_at <= self.starts_at:
+            raise ValueError("ends_at must be after starts_at")
+        return self
+
+
+class TierDoc(_Strict):
+    name: Name
+    threshold: int = Field(ge=0, le=10**12)
+    multiplier: Annotated[Decimal, Field(gt=0, le=10, max_digits=12, decimal_places=6)] = Decimal(1)
+
+
+class TiersDoc(_Strict):
+    window_days: int = Field(default=365, ge=1, le=3650)
+    grace_days: int = Field(default=30, ge=0, le=3650)
+    levels: list[TierDoc] = Field(default_factory=lambda: [TierDoc(name="member", threshold=0)], min_length=1)
+
+    @model_validator(mode="after")
+    def _levels(self) -> TiersDoc:
+        names = [t.name for t in self.levels]
+        thresholds = [t.threshold for t in self.levels]
+        if len(set(names)) != len(names):
+            raise ValueError("tier names must be unique")
+        if len(set(thresholds)) != len(thresholds):
+            raise ValueError("tier thresholds must be unique")
+        if min(thresholds) != 0:
+            raise ValueError("the lowest tier must have threshold 0")
+        return self
+
+
+class ExpiryDoc(_Strict):
+    kind: Literal["never", "after_days", "end_of_period"] = "never"
+    days: int = Field(default=0, ge=0, le=36500)
+    period: Literal["month", "quarter", "year"] = "year"
+    extra_periods: int = Field(default=0, ge=0, le=100)
+
+    @model_validator(mode="after")
+    def _days(self) -> ExpiryDoc:
+        if self.kind == "after_days" and self.days < 1:
+            raise ValueError("after_days needs days >= 1")
+        return self
+
+
+class RuleDocument(_Strict):
+    """What an admin writes. ``rounding`` is fixed (documented) and may be stated for clarity."""
+
+    points_per_unit: Rate = Decimal(1)
+    rounding: Literal["floor_per_order"] = "floor_per_order"
+    point_value: Annotated[Decimal, Field(gt=0, le=1000, max_digits=12, decimal_places=6)] = Decimal("0.01")
+    min_order_value: Money = Decimal(0)
+    excluded_skus: list[Name] = Field(default_factory=list, max_length=10_000)
+    sku_multipliers: dict[Name, Multiplier] = Field(default_factory=dict, max_length=10_000)
+    category_multipliers: dict[Name, Multiplier] = Field(default_factory=dict, max_length=1000)
+    campaigns: list[CampaignDoc] = Field(default_factory=list, max_length=200)
+    tiers: TiersDoc = Field(default_factory=TiersDoc)
+    expiry: ExpiryDoc = Field(default_factory=ExpiryDoc)
+
+    @model_validator(mode="after")
+    def _unique_campaigns(self) -> RuleDocument:
+        ids = [c.id for c in self.campaigns]
+        if len(set(ids)) != len(ids):
+            raise ValueError("campaign ids must be unique")
+        return self
+
+    def to_rule_set(self, version: int) -> RuleSet:
+        return RuleSet(
+            version=version,
+            points_per_unit=self.points_per_unit,
+            excluded_skus=tuple(sorted(set(self.excluded_skus))),
+            point_value=self.point_value,
+            min_order_value=self.min_order_value,
+            sku_multipliers=dict(sorted(self.sku_multipliers.items())),
+            category_multipliers=dict(sorted(self.category_multipliers.items())),
+            campaigns=tuple(
+                Campaign(
+                    id=c.id,
+                    name=c.name,
+                    starts_at=c.starts_at.astimezone(UTC),
+                    ends_at=c.ends_at.astimezone(UTC),
+                    multiplier=c.multiplier,
+                    bonus_points=c.bonus_points,
+                    segments=tuple(sorted(set(c.segments))),
+                    skus=tuple(sorted(set(c.skus))),
+                    categories=tuple(sorted(set(c.categories))),
+                )
+                for c in sorted(self.campaigns, key=lambda c: c.id)
+            ),
+            tiers=tuple(
+                Tier(t.name, t.threshold, t.multiplier) for t in sorted(self.tiers.levels, key=lambda t: t.threshold)
+            ),
+            tier_window_days=self.tiers.window_days,
+            tier_grace_days=self.tiers.grace_days,
+            expiry=ExpiryPolicy(self.expiry.kind, self.expiry.days, self.expiry.period, self.expiry.extra_periods),
+        )
+
+
+def parse_rules(data: Any, version: int) -> RuleSet:
+    """Validate a document (a mapping) into rules; a bad one raises ``Unprocessable`` naming the field."""
+    try:
+        return RuleDocument.model_validate(data).to_rule_set(version)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        where = ".".join(str(p) for p in first.get("loc", ())) or "rules"
+        raise Unprocessable(f"{where}: {first.get('msg', 'invalid value')}", field=where) from None
+
+
+def rules_from_canonical(content: str, version: int) -> RuleSet:
+    """Rebuild rules from stored canonical JSON (which also accepts older, shorter documents)."""
+    data = json.loads(content)
+    data.pop("rounding", None)
+    return parse_rules({**data, "rounding": "floor_per_order"}, version)
+
+
+def load_rules_file(path: Path) -> dict[str, Any]:
+    """Read a YAML or JSON rule document."""
+    text = path.read_text()
+    data = json.loads(text) if path.suffix.lower() == ".json" else yaml.safe_load(text)
+    if not isinstance(data, dict):
+        raise Unprocessable(f"{path} must hold a mapping of rule settings", field="rules")
+    return data
