@@ -12,7 +12,7 @@ from backend.chain.context import ChainContext
 from backend.db.models import Operation
 
 # Operations whose effect emits no event: the sender confirms them on a successful receipt.
-CONFIRMED_BY_RECEIPT = frozenset({"fund"})
+CONFIRMED_BY_RECEIPT = frozenset({"fund", "set_transfer_policy"})
 BATCHED_KINDS = frozenset({"award"})
 
 
@@ -60,6 +60,13 @@ def single_call(ctx: ChainContext, op: Operation) -> TxParams:
             return _call(points, "reverse", _account(op), op.id, op.amount, _b32(op.ref))
         case "redeem":
             return _call(points, "redeemFor", _account(op), op.id, op.amount, _b32(op.ref))
+        case "redeem_permit":
+            return _call(
+                points, "redeemWithPermit", _account(op), op.id, op.amount, _b32(op.ref),
+                p["deadline"], p["v"], _b32(p["r"]), _b32(p["s"]),
+            )  # fmt: skip
+        case "set_transfer_policy":
+            return _call(points, "setTransferPolicy", p["enabled"], p["daily_cap"])
         case "expire":
             return _call(points, "expireBatch", [(_account(op), op.id, op.amount)])
         case "transfer":

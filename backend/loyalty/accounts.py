@@ -1,34 +1,46 @@
-"""Balances and history as the mirror shows them, plus what is still on its way to the chain."""
+"""Balances and history as the mirror shows them, plus what is still on its way to the chain.
+
+A customer's points live at their custodial address, or at their own wallet once they claimed
+one; both are summed, so a claim in flight never makes points look lost.
+"""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import func
 from sqlmodel import Session, col, select
 
-from backend.db.models import (
-    ChainCursor,
-    Customer,
-    MirrorAccount,
-    MirrorLedgerEntry,
-    Operation,
-    OperationStatus,
+from backend.db.models import ChainCursor, Customer, MirrorAccount, MirrorLedgerEntry, Operation, PointLot
+from backend.db.types import utcnow
+from backend.loyalty import members
+from backend.loyalty.outbox import (
+    CREDIT_KINDS,
+    DEBIT_KINDS,
+    IN_FLIGHT,
+    active_address,
+    addresses_of,
+    in_flight_sum,
+    in_flight_transfers_in,
 )
-
-CREDIT_KINDS = ("award",)
-IN_FLIGHT = (OperationStatus.PENDING, OperationStatus.SENT)
+from backend.loyalty.program import current_rule_set
 
 
 @dataclass(frozen=True)
 class Balance:
     balance: int
+    available: int
     pending: int
     debt: int
     tier: str
     address: str
     as_of_block: int
+    self_custodied: bool = False
+    qualifying_points: int = 0
+    tier_grace_until: datetime | None = None
+    next_expiry: dict[str, Any] | None = None
 
 
 def mirrored_block(session: Session) -> int:
@@ -36,45 +48,82 @@ def mirrored_block(session: Session) -> int:
     return cursor.block_number if cursor else 0
 
 
-def balance_of(session: Session, customer: Customer) -> Balance:
-    account = session.get(MirrorAccount, customer.address)
-    pending = session.exec(
-        select(func.coalesce(func.sum(Operation.amount), 0)).where(
-            Operation.account == customer.address,
-            col(Operation.kind).in_(CREDIT_KINDS),
-            col(Operation.status).in_(IN_FLIGHT),
-        )
-    ).one()
+def confirmed(session: Session, customer: Customer) -> tuple[int, int, bool]:
+    """Mirrored balance and debt over the customer's addresses, and whether they self-custody."""
+    rows = session.exec(select(MirrorAccount).where(col(MirrorAccount.address).in_(addresses_of(customer)))).all()
+    return (
+        sum(r.balance for r in rows),
+        sum(r.debt for r in rows),
+        any(r.self_custodied for r in rows) or customer.wallet is not None,
+    )
+
+
+def available_points(session: Session, customer: Customer) -> int:
+    """Confirmed points minus every debit still in flight: what the customer can spend now."""
+    balance, _, _ = confirmed(session, customer)
+    return max(balance - in_flight_sum(session, addresses_of(customer), DEBIT_KINDS), 0)
+
+
+def _next_expiry(session: Session, customer_id: int) -> dict[str, Any] | None:
+    lot = session.exec(
+        select(PointLot.expires_at, func.sum(PointLot.remaining))
+        .where(PointLot.customer_id == customer_id, col(PointLot.remaining) > 0, col(PointLot.expires_at).is_not(None))
+        .group_by(col(PointLot.expires_at))
+        .order_by(col(PointLot.expires_at))
+        .limit(1)
+    ).first()
+    if lot is None or lot[0] is None:
+        return None
+    return {"at": lot[0].isoformat(), "points": int(lot[1])}
+
+
+def balance_of(session: Session, customer: Customer, now: datetime | None = None) -> Balance:
+    assert customer.id is not None
+    addresses = addresses_of(customer)
+    balance, debt, self_custodied = confirmed(session, customer)
+    debits = in_flight_sum(session, addresses, DEBIT_KINDS)
+    pending = in_flight_sum(session, addresses, CREDIT_KINDS) + in_flight_transfers_in(session, customer.id)
+    rules = current_rule_set(session)
+    state = members.state_of(session, customer.id)
+    tier = members.tier_name(state, rules) if rules else "member"
+    qualifying = members.qualifying_points(session, customer.id, rules, now or utcnow()) if rules else 0
     return Balance(
-        balance=account.balance if account else 0,
-        pending=int(pending),
-        debt=account.debt if account else 0,
-        tier="member",
-        address=customer.address,
+        balance=balance,
+        available=max(balance - debits, 0),
+        pending=pending,
+        debt=debt,
+        tier=tier,
+        address=active_address(customer),
         as_of_block=mirrored_block(session),
+        self_custodied=self_custodied,
+        qualifying_points=qualifying,
+        tier_grace_until=state.grace_until if state else None,
+        next_expiry=_next_expiry(session, customer.id),
     )
 
 
 def history_of(session: Session, customer: Customer, limit: int = 50, offset: int = 0) -> list[dict[str, Any]]:
     """Newest first: in-flight operations, then what the chain recorded."""
+    addresses = addresses_of(customer)
     entries: list[dict[str, Any]] = []
     if offset == 0:
         in_flight = session.exec(
             select(Operation)
-            .where(Operation.account == customer.address, col(Operation.status).in_(IN_FLIGHT))
+            .where(col(Operation.account).in_(addresses), col(Operation.status).in_(IN_FLIGHT))
             .order_by(col(Operation.id).desc())
         ).all()
         entries.extend(
             {
-                "kind": op.kind, "amount": op.amount, "status": "pending", "operation_id": op.id,
-                "ref": op.ref, "block_number": None, "tx_hash": op.tx_hash,
+                "kind": op.kind, "amount": -op.amount if op.kind in DEBIT_KINDS else op.amount, "status": "pending",
+                "operation_id": op.id, "ref": op.ref, "block_number": None, "tx_hash": op.tx_hash,
                 "created_at": op.created_at.isoformat(),
             }
             for op in in_flight
+            if op.kind != "claim"
         )  # fmt: skip
     rows = session.exec(
         select(MirrorLedgerEntry)
-        .where(MirrorLedgerEntry.account == customer.address)
+        .where(col(MirrorLedgerEntry.account).in_(addresses))
         .order_by(col(MirrorLedgerEntry.block_number).desc(), col(MirrorLedgerEntry.log_index).desc())
         .offset(offset)
         .limit(limit)

@@ -2,23 +2,26 @@
 
 from __future__ import annotations
 
-import json
-from decimal import Decimal
+from functools import lru_cache
+from typing import Any
 
 from sqlmodel import Session, col, select
 
-from backend.db.models import Operation, RuleSetRecord
-from backend.errors import Conflict
+from backend.db.models import MirrorRuleSet, Operation, OperationStatus, RuleSetRecord
+from backend.errors import Conflict, NotFound
+from backend.loyalty.rule_document import parse_rules, rules_from_canonical
 from backend.loyalty.rules import RuleSet
 
 
+@lru_cache(maxsize=64)
+def _parsed(version: int, content_hash: str, content: str) -> RuleSet:
+    # Keyed by the hash too: a version number alone could name other content in another database.
+    return rules_from_canonical(content, version)
+
+
 def rule_set_from_record(record: RuleSetRecord) -> RuleSet:
-    data = json.loads(record.content)
-    return RuleSet(
-        version=record.version,
-        points_per_unit=Decimal(data["points_per_unit"]),
-        excluded_skus=tuple(data.get("excluded_skus", ())),
-    )
+    """The rules of a stored version (parsed once per process: this is on the checkout path)."""
+    return _parsed(record.version, record.content_hash, record.content)
 
 
 def current_rule_record(session: Session) -> RuleSetRecord | None:
@@ -28,6 +31,20 @@ def current_rule_record(session: Session) -> RuleSetRecord | None:
 def current_rule_set(session: Session) -> RuleSet | None:
     record = current_rule_record(session)
     return None if record is None else rule_set_from_record(record)
+
+
+def rules_in_force(session: Session) -> tuple[RuleSetRecord, RuleSet]:
+    record = current_rule_record(session)
+    if record is None:
+        raise Conflict("the program has no earning rules yet", field="rules")
+    return record, rule_set_from_record(record)
+
+
+def get_rule_record(session: Session, version: int) -> RuleSetRecord:
+    record = session.get(RuleSetRecord, version)
+    if record is None:
+        raise NotFound(f"rule set version {version} does not exist", field="version")
+    return record
 
 
 def publish_rule_set(session: Session, rules: RuleSet) -> RuleSetRecord:
@@ -53,3 +70,27 @@ def publish_rule_set(session: Session, rules: RuleSet) -> RuleSetRecord:
     )
     session.add(record)
     return record
+
+
+def publish_document(session: Session, document: Any) -> tuple[RuleSetRecord, bool]:
+    """Validate a rule document and publish it as the next version, unless it is the rules in
+    force already (same content hash): then nothing changes. The flag says whether it published."""
+    latest = current_rule_record(session)
+    rules = parse_rules(document, 1 if latest is None else latest.version + 1)
+    if latest is not None and latest.content_hash == rules.content_hash():
+        return latest, False
+    return publish_rule_set(session, rules), True
+
+
+def publication_of(session: Session, record: RuleSetRecord) -> dict[str, Any]:
+    """Where the version stands on chain: the mirrored event, or the outbox status."""
+    mirrored = session.get(MirrorRuleSet, record.version)
+    operation = session.get(Operation, record.operation_id) if record.operation_id else None
+    status = OperationStatus.CONFIRMED if mirrored else (operation.status if operation else "pending")
+    return {
+        "status": status,
+        "onchain_hash": mirrored.content_hash if mirrored else None,
+        "block_number": mirrored.block_number if mirrored else None,
+        "tx_hash": mirrored.tx_hash if mirrored else None,
+        "matches": bool(mirrored and mirrored.content_hash.lower() == record.content_hash.lower()),
+    }

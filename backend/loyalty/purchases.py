@@ -1,24 +1,37 @@
 """Purchases: points computed by the published rules, the award queued in the outbox in the same
-SQL transaction, and exactly-once by (store, order id)."""
+SQL transaction, and exactly-once by (store, order id).
+
+``record_purchase(session, PurchaseInput)`` is the whole write path of a purchase and never
+commits: a batched writer can call it many times in one transaction. Other parts of the platform
+can add whole-point bonuses to an order (e.g. a genuine-product bonus) with
+``register_purchase_hook``.
+"""
 
 from __future__ import annotations
 
 import hashlib
 import json
 from dataclasses import dataclass
+from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
-from eth_utils import keccak
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, select
 
-from backend.db.models import Operation, OperationStatus, Purchase, PurchaseLine, Store
+from backend.db.models import Customer, Operation, OperationStatus, Purchase, PurchaseLine, Store
+from backend.db.types import utcnow
 from backend.errors import Conflict, NotFound, Unprocessable
+from backend.loyalty import members
 from backend.loyalty.customers import enrol
-from backend.loyalty.program import current_rule_record, rule_set_from_record
-from backend.loyalty.rules import OrderLine, order_total, quote
+from backend.loyalty.outbox import active_address, queue
+from backend.loyalty.program import rules_in_force
+from backend.loyalty.refs import order_ref
+from backend.loyalty.rules import MAX_POINTS_PER_ORDER, Bonus, OrderLine, QuoteContext, quote
+from backend.loyalty.spending import ensure_can_spend
 from backend.provenance.sales import record_sales
+
+__all__ = ["PurchaseInput", "PurchaseLineInput", "PurchaseOutcome", "order_ref", "record_purchase"]
 
 
 @dataclass(frozen=True)
@@ -59,11 +72,6 @@ class PurchaseOutcome:
     replayed: bool
 
 
-def order_ref(store_id: str, order_id: str) -> str:
-    """The order's reference on chain: a hash, so no order data is published."""
-    return "0x" + keccak(text=f"credance:order:{store_id}:{order_id}").hex()
-
-
 def find_purchase(session: Session, store_id: str, order_id: str) -> Purchase | None:
     return session.exec(select(Purchase).where(Purchase.store_id == store_id, Purchase.order_id == order_id)).first()
 
@@ -74,63 +82,95 @@ def _replay(existing: Purchase, digest: str) -> PurchaseOutcome:
     return PurchaseOutcome(json.loads(existing.response), replayed=True)
 
 
-def record_purchase(session: Session, request: PurchaseInput) -> PurchaseOutcome:
-    """Record a purchase and queue its award; a replay returns the first answer."""
-    digest = request.digest()
-    existing = find_purchase(session, request.store_id, request.order_id)
-    if existing is not None:
-        return _replay(existing, digest)
-
+def _check_store(session: Session, request: PurchaseInput) -> Store:
     store = session.get(Store, request.store_id)
     if store is None:
         raise NotFound(f"store {request.store_id!r} does not exist", field="store_id")
     if request.currency != store.currency:
         raise Unprocessable(f"store {store.id!r} sells in {store.currency}, not {request.currency}", field="currency")
-    record = current_rule_record(session)
-    if record is None:
-        raise Conflict("the program has no earning rules yet", field="store_id")
-    rules = rule_set_from_record(record)
+    return store
 
+
+def _pay_with_points(
+    session: Session, customer: Customer, customer_id: int, request: PurchaseInput
+) -> Operation | None:
+    """Burn the points the customer pays with (refused if they do not have them)."""
+    points = request.paid_with_points
+    if points == 0:
+        return None
+    ensure_can_spend(session, customer, points, field="paid_with_points", custodial_only=True)
+    operation = queue(
+        session, "redeem", active_address(customer), points, order_ref(request.store_id, request.order_id)
+    )
+    members.take(session, customer_id, points)
+    return operation
+
+
+def record_purchase(session: Session, request: PurchaseInput, now: datetime | None = None) -> PurchaseOutcome:
+    """Record a purchase and queue its award; a replay returns the first answer."""
+    now = now or utcnow()
+    digest = request.digest()
+    existing = find_purchase(session, request.store_id, request.order_id)
+    if existing is not None:
+        return _replay(existing, digest)
+
+    store = _check_store(session, request)
+    record, rules = rules_in_force(session)
     lines = [OrderLine(li.sku, li.quantity, li.unit_price, li.category) for li in request.lines]
-    total = order_total(lines)
-    if request.paid_with_points > total:
-        raise Unprocessable("paid_with_points exceeds the order total", field="paid_with_points")
-    points = quote(lines, rules).points
-    # Provenance (issue 4): serialized lines mark their items sold; genuine ones may earn a bonus.
-    points += record_sales(session, store.id, order_ref(store.id, request.order_id), request.lines).bonus_points
-    customer, _ = enrol(session, request.customer_id)
-
-    operation = None
-    if points > 0:
-        operation = Operation(
-            kind="award",
-            signer="issuer",
-            account=customer.address,
-            amount=points,
-            ref=order_ref(store.id, request.order_id),
-            rule_version=rules.version,
-            depends_on=record.operation_id,
+    total = sum((line.unit_price * line.quantity for line in lines), Decimal(0))
+    paid_value = rules.point_value * request.paid_with_points
+    if paid_value > total:
+        raise Unprocessable(
+            f"{request.paid_with_points} points are worth {paid_value}, more than the order total {total}",
+            field="paid_with_points",
         )
-        session.add(operation)
-        session.flush()
+    customer, new = enrol(session, request.customer_id)
+    assert customer.id is not None
+    cid = customer.id
+    state = None if new else members.state_of(session, cid, for_update=True)
+    segments = frozenset() if new or not rules.needs_segments(now) else members.segments_of(session, cid)
+    # Provenance: serialized lines mark their items sold; genuine ones may earn the brand's bonus.
+    sales = record_sales(session, store.id, order_ref(store.id, request.order_id), request.lines, now)
+    bonuses = tuple(
+        Bonus("genuine_item", line.bonus_points, f"{line.gtin}/{line.serial}")
+        for line in sales.lines
+        if line.bonus_points
+    )
+    context = QuoteContext(now, members.tier_name(state, rules), segments, request.paid_with_points, bonuses)
+    result = quote(lines, rules, context)
+    if result.points > MAX_POINTS_PER_ORDER:
+        raise Unprocessable(f"the order would earn more than {MAX_POINTS_PER_ORDER} points", field="lines")
+
+    redemption = _pay_with_points(session, customer, cid, request)
+    address = active_address(customer)
+    award = None
+    if result.points > 0:
+        award = queue(
+            session, "award", address, result.points, order_ref(store.id, request.order_id),
+            rule_version=rules.version, depends_on=record.operation_id,
+        )  # fmt: skip
     body = {
         "order_id": request.order_id,
         "store_id": store.id,
         "customer_id": request.customer_id,
-        "points_awarded": points,
+        "points_awarded": result.points,
+        "paid_with_points": request.paid_with_points,
         "rule_version": rules.version,
-        "status": "pending" if points > 0 else "confirmed",
-        "operation_id": operation.id if operation else None,
+        "status": "pending" if award or redemption else "confirmed",
+        "operation_id": award.id if award else None,
     }
     purchase = Purchase(
         store_id=store.id,
         order_id=request.order_id,
-        customer_id=customer.id,  # type: ignore[arg-type]
+        customer_id=cid,
         currency=request.currency,
         total=total,
-        points_awarded=points,
+        points_awarded=result.points,
         rule_version=rules.version,
-        operation_id=operation.id if operation else None,
+        operation_id=award.id if award else None,
+        paid_with_points=request.paid_with_points,
+        redemption_operation_id=redemption.id if redemption else None,
+        explanation=json.dumps(result.explanation(rules), separators=(",", ":")),
         request_hash=digest,
         response=json.dumps(body),
     )
@@ -149,14 +189,24 @@ def record_purchase(session: Session, request: PurchaseInput) -> PurchaseOutcome
         session.add(PurchaseLine(
             purchase_id=purchase.id, line_no=number, sku=line.sku, quantity=line.quantity,  # type: ignore[arg-type]
             unit_price=line.unit_price, category=line.category, gtin=line.gtin, serial=line.serial,
+            points=int(result.line_points[number]),
         ))  # fmt: skip
+    if result.points > 0:
+        members.credit(
+            session, cid, result.points, "purchase", rules, now, state=state,
+            purchase_id=purchase.id, operation_id=award.id if award else None, qualifying=result.points,
+        )  # fmt: skip
+        if rules.has_tier_levels:
+            members.reevaluate_tier(session, cid, rules, now, state)
     return PurchaseOutcome(body, replayed=False)
 
 
 def purchase_status(session: Session, purchase: Purchase) -> str:
-    if purchase.operation_id is None:
-        return "confirmed"
-    operation = session.get(Operation, purchase.operation_id)
-    if operation is not None and operation.status == OperationStatus.CONFIRMED:
-        return "confirmed"
-    return "failed" if operation is not None and operation.status == OperationStatus.FAILED else "pending"
+    statuses = [
+        operation.status
+        for op_id in (purchase.operation_id, purchase.redemption_operation_id)
+        if op_id is not None and (operation := session.get(Operation, op_id)) is not None
+    ]
+    if any(status == OperationStatus.FAILED for status in statuses):
+        return "failed"
+    return "confirmed" if all(status == OperationStatus.CONFIRMED for status in statuses) else "pending"

@@ -61,6 +61,13 @@ class Purchase(SQLModel, table=True):
     points_awarded: int = Field(sa_type=BigInteger)
     rule_version: int
     operation_id: int | None = Field(default=None, sa_type=BigIntId, foreign_key="operations.id")
+    paid_with_points: int = Field(default=0, sa_type=BigInteger, sa_column_kwargs={"server_default": "0"})
+    redemption_operation_id: int | None = Field(
+        default=None, sa_type=BigIntId, foreign_key="operations.id", description="Burn of the points paid."
+    )
+    explanation: str | None = Field(
+        default=None, sa_column=Column(Text, nullable=True), description="How the points were computed."
+    )
     request_hash: str = Field(max_length=64, description="Digest of the request, to tell replays apart.")
     response: str = Field(sa_column=Column(Text, nullable=False), description="First answer, replayed.")
     created_at: datetime = Field(default_factory=utcnow, sa_column=Column(UTCDateTime, nullable=False))

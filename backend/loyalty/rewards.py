@@ -1,0 +1,184 @@
+"""The reward catalog and redemptions: points burned on chain against a reward, once per id.
+
+Custodial members redeem through the platform (``redeemFor``); members who hold their own wallet
+sign an ERC-2612 permit for the points (spender: the token contract), which the platform relays
+(``redeemWithPermit``), so nobody needs gas.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import asdict, dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import or_, update
+from sqlalchemy.exc import IntegrityError
+from sqlmodel import Session, col, select
+
+from backend.db.models import Customer, Redemption, Reward
+from backend.db.schema import table_of
+from backend.db.types import utcnow
+from backend.errors import Conflict, NotFound, Unprocessable
+from backend.loyalty import members
+from backend.loyalty.customers import get_customer
+from backend.loyalty.outbox import active_address, queue
+from backend.loyalty.refs import redemption_ref
+from backend.loyalty.spending import ensure_can_spend
+
+MAX_REDEMPTION_POINTS = 10**12
+
+
+# -- catalog ------------------------------------------------------------------------------
+
+
+def get_reward(session: Session, reward_id: str) -> Reward:
+    reward = session.get(Reward, reward_id)
+    if reward is None:
+        raise NotFound(f"reward {reward_id!r} does not exist", field="reward_id")
+    return reward
+
+
+def create_reward(
+    session: Session, reward_id: str, name: str, points_price: int, stock: int | None, description: str = ""
+) -> Reward:
+    if session.get(Reward, reward_id) is not None:
+        raise Conflict(f"reward {reward_id!r} already exists", field="id")
+    reward = Reward(id=reward_id, name=name, description=description, points_price=points_price, stock=stock)
+    session.add(reward)
+    return reward
+
+
+def update_reward(session: Session, reward_id: str, changes: dict[str, Any]) -> Reward:
+    reward = get_reward(session, reward_id)
+    for name, value in changes.items():
+        setattr(reward, name, value)
+    reward.updated_at = utcnow()
+    session.add(reward)
+    return reward
+
+
+def list_rewards(session: Session, include_inactive: bool) -> list[Reward]:
+    query = select(Reward).order_by(col(Reward.id))
+    if not include_inactive:
+        query = query.where(col(Reward.active).is_(True))
+    return list(session.exec(query).all())
+
+
+# -- redemptions --------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Permit:
+    """An ERC-2612 permit signed by the wallet: value = the points, spender = the token contract."""
+
+    deadline: int
+    v: int
+    r: str
+    s: str
+
+
+@dataclass(frozen=True)
+class RedemptionInput:
+    customer_id: str
+    redemption_id: str
+    reward_id: str
+    quantity: int = 1
+    permit: Permit | None = None
+
+    def digest(self) -> str:
+        return hashlib.sha256(json.dumps(asdict(self), sort_keys=True).encode()).hexdigest()
+
+
+@dataclass(frozen=True)
+class RedemptionOutcome:
+    body: dict[str, Any]
+    replayed: bool
+
+
+def _take_stock(session: Session, reward: Reward, quantity: int) -> None:
+    table = table_of(Reward)
+    done = session.execute(
+        update(table)
+        .where(table.c.id == reward.id, or_(table.c.stock.is_(None), table.c.stock >= quantity))
+        .values(stock=table.c.stock - quantity)  # NULL (unlimited) stays NULL
+    )
+    if done.rowcount != 1:  # type: ignore[attr-defined]
+        raise Conflict(f"reward {reward.id!r} has only {reward.stock} left", field="quantity")
+
+
+def _queue_burn(session: Session, customer: Customer, request: RedemptionInput, points: int, now: datetime) -> int:
+    ref = redemption_ref(customer.address, request.redemption_id)
+    if customer.wallet is None:
+        ensure_can_spend(session, customer, points, field="reward_id", custodial_only=True)
+        return queue(session, "redeem", customer.address, points, ref).id  # type: ignore[return-value]
+    if request.permit is None:
+        raise Unprocessable("the customer holds their own wallet: send a permit signed by it", field="permit")
+    if request.permit.deadline <= int(now.timestamp()):
+        raise Unprocessable("the permit has expired", field="permit.deadline")
+    ensure_can_spend(session, customer, points, field="reward_id", custodial_only=False)
+    payload = {"deadline": request.permit.deadline, "v": request.permit.v, "r": request.permit.r, "s": request.permit.s}
+    return queue(session, "redeem_permit", active_address(customer), points, ref, payload=payload).id  # type: ignore[return-value]
+
+
+def redeem(session: Session, request: RedemptionInput, now: datetime | None = None) -> RedemptionOutcome:
+    """Redeem a reward: check stock and points, queue the burn, take the points from the lots."""
+    now = now or utcnow()
+    customer = get_customer(session, request.customer_id)
+    assert customer.id is not None
+    digest = request.digest()
+    existing = session.exec(
+        select(Redemption).where(
+            Redemption.customer_id == customer.id, Redemption.redemption_id == request.redemption_id
+        )
+    ).first()
+    if existing is not None:
+        if existing.request_hash != digest:
+            raise Conflict(
+                f"redemption {request.redemption_id!r} was already made with other content", field="redemption_id"
+            )
+        return RedemptionOutcome(json.loads(existing.response), replayed=True)
+    reward = get_reward(session, request.reward_id)
+    if not reward.active:
+        raise Conflict(f"reward {reward.id!r} is not offered any more", field="reward_id")
+    points = reward.points_price * request.quantity
+    if points > MAX_REDEMPTION_POINTS:
+        raise Unprocessable("the redemption is too large", field="quantity")
+    members.state_of(session, customer.id, for_update=True)  # one debit of a member at a time
+    operation_id = _queue_burn(session, customer, request, points, now)
+    _take_stock(session, reward, request.quantity)
+    allocations, _ = members.take(session, customer.id, points)
+    body = {
+        "customer_id": request.customer_id,
+        "redemption_id": request.redemption_id,
+        "reward_id": reward.id,
+        "quantity": request.quantity,
+        "points": points,
+        "status": "pending",
+        "operation_id": operation_id,
+    }
+    redemption = Redemption(
+        customer_id=customer.id, redemption_id=request.redemption_id, reward_id=reward.id, quantity=request.quantity,
+        points=points, operation_id=operation_id, allocations=members.encode(allocations), request_hash=digest,
+        response=json.dumps(body),
+    )  # fmt: skip
+    try:
+        with session.begin_nested():
+            session.add(redemption)
+            session.flush()
+    except IntegrityError:
+        session.rollback()
+        return redeem(session, request, now)
+    return RedemptionOutcome(body, replayed=False)
+
+
+def redemptions_of(session: Session, customer: Customer, limit: int = 50) -> list[Redemption]:
+    return list(
+        session.exec(
+            select(Redemption)
+            .where(Redemption.customer_id == customer.id)
+            .order_by(col(Redemption.id).desc())
+            .limit(limit)
+        ).all()
+    )
