@@ -17,10 +17,17 @@ from backend.api.routers import (
     epcis,
     health,
     keys,
+    members,
     organisations,
+    partners,
     products,
     purchases,
+    refunds,
+    reports,
+    rewards,
+    rule_sets,
     stores,
+    transfers,
     verification,
 )
 from backend.db.engine import make_engine
@@ -48,5 +55,7 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None) -
     app.state.credance = AppState(settings=settings, engine=engine, verifier=KeyVerifier(engine))
     errors.install(app)
     for module in (health, purchases, customers, stores, keys, organisations, products, epcis, verification):
+        app.include_router(module.router)
+    for module in (refunds, members, rewards, transfers, partners, rule_sets, reports):  # the loyalty program
         app.include_router(module.router)
     return app

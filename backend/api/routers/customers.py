@@ -7,6 +7,8 @@ from backend.api.schemas.common import ERROR_RESPONSES
 from backend.api.schemas.loyalty import BalanceOut, CustomerIn, CustomerOut, HistoryOut
 from backend.loyalty.accounts import balance_of, history_of, mirrored_block
 from backend.loyalty.customers import enrol, get_customer
+from backend.loyalty.members import tier_events
+from backend.loyalty.outbox import active_address
 
 router = APIRouter(prefix="/v1/customers", tags=["customers"], responses=ERROR_RESPONSES)
 
@@ -21,8 +23,9 @@ def create_customer(body: CustomerIn, principal: CustomerReaderDep, state: State
 
 @router.get("/{customer_id}/balance", response_model=BalanceOut, summary="Points of a customer")
 def get_balance(customer_id: str, principal: CustomerReaderDep, session: SessionDep) -> dict:
-    """``balance`` is confirmed on chain and spendable; ``pending`` is on its way to the chain;
-    ``as_of_block`` is the block the mirror reflects."""
+    """``balance`` is confirmed on chain; ``available`` is that minus debits still on their way (what
+    can be spent now); ``pending`` is credits on their way; ``debt`` is owed after refunds of spent
+    points; ``as_of_block`` is the block the mirror reflects."""
     customer = get_customer(session, customer_id)
     balance = balance_of(session, customer)
     return {"customer_id": customer_id, **balance.__dict__}
@@ -37,9 +40,11 @@ def get_history(
     offset: int = Query(0, ge=0, le=1_000_000),
 ) -> dict:
     customer = get_customer(session, customer_id)
+    assert customer.id is not None
     return {
         "customer_id": customer_id,
-        "address": customer.address,
+        "address": active_address(customer),
         "as_of_block": mirrored_block(session),
         "entries": history_of(session, customer, limit=limit, offset=offset),
+        "tier_events": tier_events(session, customer.id) if offset == 0 else [],
     }

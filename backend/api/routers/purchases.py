@@ -1,20 +1,19 @@
 from __future__ import annotations
 
-import json
-
 from fastapi import APIRouter, Query, Response
 
 from backend.api.deps import PrincipalDep, SessionDep, StateDep, check_store_access
 from backend.api.schemas.common import ERROR_RESPONSES, Slug
-from backend.api.schemas.loyalty import PurchaseIn, PurchaseOut
+from backend.api.schemas.loyalty import PurchaseDetailOut, PurchaseIn, PurchaseOut
+from backend.api.scope import resolve_store
 from backend.errors import NotFound
 from backend.loyalty.purchases import (
     PurchaseInput,
     PurchaseLineInput,
     find_purchase,
-    purchase_status,
     record_purchase,
 )
+from backend.loyalty.receipts import purchase_detail
 
 router = APIRouter(prefix="/v1/purchases", tags=["purchases"], responses=ERROR_RESPONSES)
 
@@ -40,12 +39,17 @@ def create_purchase(body: PurchaseIn, principal: PrincipalDep, state: StateDep, 
     return outcome.body
 
 
-@router.get("/{order_id}", response_model=PurchaseOut, summary="A purchase and the status of its award")
-def get_purchase(order_id: str, principal: PrincipalDep, session: SessionDep, store_id: Slug = Query(...)) -> dict:
-    check_store_access(principal, store_id)
-    purchase = find_purchase(session, store_id, order_id)
+@router.get("/{order_id}", response_model=PurchaseDetailOut, summary="A purchase, its status, and why it earned that")
+def get_purchase(
+    order_id: str,
+    principal: PrincipalDep,
+    session: SessionDep,
+    store_id: Slug | None = Query(None, description="Defaults to the store of a checkout key."),
+) -> dict:
+    """``explanation`` shows how the points were computed (lines, multipliers, campaign, tier,
+    rounding) and the rule set used, whose hash anyone can compare with ``ruleSetHash`` on chain."""
+    store = resolve_store(principal, store_id)
+    purchase = find_purchase(session, store, order_id)
     if purchase is None:
-        raise NotFound(f"order {order_id!r} is not recorded for store {store_id!r}", field="order_id")
-    body = json.loads(purchase.response)
-    body["status"] = purchase_status(session, purchase)
-    return body
+        raise NotFound(f"order {order_id!r} is not recorded for store {store!r}", field="order_id")
+    return purchase_detail(session, purchase)

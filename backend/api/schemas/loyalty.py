@@ -1,19 +1,21 @@
 from __future__ import annotations
 
+from datetime import datetime
 from decimal import Decimal
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, Field
 
 from backend.api.schemas.common import Currency, GtinText, Identifier, Slug, StrictModel
 
 Money = Annotated[Decimal, Field(ge=0, le=Decimal("1000000000"), max_digits=16, decimal_places=4)]
+Price = Annotated[Decimal, Field(gt=0, le=Decimal("1000000000"), max_digits=16, decimal_places=4)]
 
 
 class PurchaseLineIn(StrictModel):
     sku: Identifier = Field(max_length=64)
     quantity: int = Field(gt=0, le=1_000_000)
-    unit_price: Money
+    unit_price: Price
     category: Identifier | None = Field(default=None, max_length=64)
     gtin: GtinText | None = None
     serial: Annotated[str, Field(min_length=1, max_length=20)] | None = None
@@ -33,9 +35,28 @@ class PurchaseOut(BaseModel):
     store_id: str
     customer_id: str
     points_awarded: int
+    paid_with_points: int = 0
     rule_version: int
     status: Literal["pending", "confirmed", "failed"]
     operation_id: int | None
+
+
+class PurchaseRefundOut(BaseModel):
+    refund_id: str
+    points_reversed: int
+    refunded_value: str
+    status: Literal["pending", "confirmed", "failed"]
+    operation_id: int | None
+
+
+class PurchaseDetailOut(PurchaseOut):
+    """The purchase, the status of its award, and why it earned what it did."""
+
+    points_reversed: int = 0
+    explanation: dict[str, Any] | None = Field(
+        default=None, description="Per-line breakdown, multipliers, campaign, rounding, rule version and hash."
+    )
+    refunds: list[PurchaseRefundOut] = Field(default_factory=list)
 
 
 class CustomerIn(StrictModel):
@@ -51,13 +72,23 @@ class CustomerOut(BaseModel):
     created: bool
 
 
+class NextExpiry(BaseModel):
+    at: str
+    points: int
+
+
 class BalanceOut(BaseModel):
     customer_id: str
-    balance: int
-    pending: int
+    balance: int = Field(description="Confirmed on chain (mirror).")
+    available: int = Field(description="Confirmed minus debits still on their way: what can be spent now.")
+    pending: int = Field(description="Credits on their way to the chain.")
     debt: int
     tier: str
+    qualifying_points: int = Field(description="Points earned in the tier window, net of refunds.")
+    tier_grace_until: datetime | None = None
+    next_expiry: NextExpiry | None = None
     address: str
+    self_custodied: bool
     as_of_block: int
 
 
@@ -77,11 +108,22 @@ class HistoryEntry(BaseModel):
     created_at: str | None = None
 
 
+class TierEventOut(BaseModel):
+    kind: str
+    from_tier: str
+    to_tier: str
+    qualifying: int
+    rule_version: int
+    grace_until: datetime | None
+    at: datetime
+
+
 class HistoryOut(BaseModel):
     customer_id: str
     address: str
     as_of_block: int
     entries: list[HistoryEntry]
+    tier_events: list[TierEventOut] = Field(default_factory=list, description="Tier changes, newest first.")
 
 
 class StoreIn(StrictModel):

@@ -1,0 +1,88 @@
+"""The reward catalog (admins) and redemptions against it."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Query, Response
+
+from backend.api.deps import AdminDep, CustomerReaderDep, SessionDep, StateDep
+from backend.api.schemas.common import ERROR_RESPONSES, Slug
+from backend.api.schemas.program import RedemptionIn, RedemptionOut, RewardIn, RewardOut, RewardPatch
+from backend.db.models import Operation, Reward
+from backend.loyalty.customers import get_customer
+from backend.loyalty.rewards import (
+    Permit,
+    RedemptionInput,
+    create_reward,
+    get_reward,
+    list_rewards,
+    redeem,
+    redemptions_of,
+    update_reward,
+)
+
+router = APIRouter(tags=["rewards"], responses=ERROR_RESPONSES)
+
+
+@router.post("/v1/rewards", response_model=RewardOut, status_code=201, summary="Add a reward (admin)")
+def add_reward(body: RewardIn, admin: AdminDep, state: StateDep) -> Reward:
+    with state.write() as session:
+        return create_reward(session, body.id, body.name, body.points_price, body.stock, body.description)
+
+
+@router.patch(
+    "/v1/rewards/{reward_id}", response_model=RewardOut, summary="Change price, stock or availability (admin)"
+)
+def change_reward(reward_id: Slug, body: RewardPatch, admin: AdminDep, state: StateDep) -> Reward:
+    with state.write() as session:
+        return update_reward(session, reward_id, body.model_dump(exclude_unset=True))
+
+
+@router.get("/v1/rewards", response_model=list[RewardOut], summary="The catalog")
+def catalog(principal: CustomerReaderDep, session: SessionDep, include_inactive: bool = Query(False)) -> list[Reward]:
+    return list_rewards(session, include_inactive)
+
+
+@router.get("/v1/rewards/{reward_id}", response_model=RewardOut, summary="One reward")
+def one_reward(reward_id: Slug, principal: CustomerReaderDep, session: SessionDep) -> Reward:
+    return get_reward(session, reward_id)
+
+
+@router.post(
+    "/v1/customers/{customer_id}/redemptions", response_model=RedemptionOut, summary="Redeem a reward with points"
+)
+def create_redemption(
+    customer_id: str, body: RedemptionIn, principal: CustomerReaderDep, state: StateDep, response: Response
+) -> dict:
+    """Burns the reward's points on chain. Custodial members: the platform burns them. Members who
+    hold their own wallet: send an ERC-2612 ``permit`` for exactly these points (spender: the token
+    contract). Refused with a 422 above the available balance. Idempotent by ``redemption_id``."""
+    permit = body.permit
+    request = RedemptionInput(
+        customer_id=customer_id,
+        redemption_id=body.redemption_id,
+        reward_id=body.reward_id,
+        quantity=body.quantity,
+        permit=Permit(permit.deadline, permit.v, permit.r, permit.s) if permit else None,
+    )
+    with state.write() as session:
+        outcome = redeem(session, request)
+    if outcome.replayed:
+        response.headers["Idempotent-Replayed"] = "true"
+    return outcome.body
+
+
+@router.get(
+    "/v1/customers/{customer_id}/redemptions", response_model=list[RedemptionOut], summary="A customer's redemptions"
+)
+def list_redemptions(customer_id: str, principal: CustomerReaderDep, session: SessionDep) -> list[dict]:
+    customer = get_customer(session, customer_id)
+    out = []
+    for r in redemptions_of(session, customer):
+        operation = session.get(Operation, r.operation_id) if r.operation_id else None
+        status = "failed" if r.status == "failed" else (operation.status if operation else "pending")
+        out.append({
+            "customer_id": customer_id, "redemption_id": r.redemption_id, "reward_id": r.reward_id,
+            "quantity": r.quantity, "points": r.points, "operation_id": r.operation_id,
+            "status": status if status in ("confirmed", "failed") else "pending",
+        })  # fmt: skip
+    return out

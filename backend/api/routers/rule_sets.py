@@ -1,0 +1,59 @@
+"""Rule sets: admins publish new versions; anyone can read them and check their hash on chain."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from fastapi import APIRouter, Response
+from sqlmodel import Session, col, select
+
+from backend.api.deps import AdminDep, SessionDep, StateDep
+from backend.api.schemas.common import ERROR_RESPONSES
+from backend.api.schemas.program import RuleSetCreated, RuleSetOut
+from backend.db.models import RuleSetRecord
+from backend.loyalty.program import get_rule_record, publication_of, publish_document, rules_in_force
+from backend.loyalty.rule_document import RuleDocument
+
+router = APIRouter(prefix="/v1/rule-sets", tags=["rule sets"], responses=ERROR_RESPONSES)
+
+
+def _out(session: Session, record: RuleSetRecord, content: bool = True) -> dict[str, Any]:
+    return {
+        "version": record.version,
+        "content_hash": record.content_hash,
+        "created_at": record.created_at,
+        "publication": publication_of(session, record),
+        "content": json.loads(record.content) if content else None,
+    }
+
+
+@router.post("", response_model=RuleSetCreated, status_code=201, summary="Publish a new rule set (admin)")
+def publish(body: RuleDocument, admin: AdminDep, state: StateDep, response: Response) -> dict[str, Any]:
+    """Validates the document, stores it as the next version and queues its content hash for
+    ``publishRuleSet`` on chain. Purchases use it from now on. A document equal to the rules in force
+    changes nothing (200, ``created: false``)."""
+    with state.write() as session:
+        record, created = publish_document(session, body.model_dump(mode="json"))
+        session.flush()
+        if not created:
+            response.status_code = 200
+        return {**_out(session, record), "created": created}
+
+
+@router.get("", response_model=list[RuleSetOut], summary="Every rule-set version (public)")
+def list_rule_sets(session: SessionDep) -> list[dict[str, Any]]:
+    records = session.exec(select(RuleSetRecord).order_by(col(RuleSetRecord.version).desc())).all()
+    return [_out(session, record, content=False) for record in records]
+
+
+@router.get("/current", response_model=RuleSetOut, summary="The rules in force (public)")
+def current(session: SessionDep) -> dict[str, Any]:
+    record, _ = rules_in_force(session)
+    return _out(session, record)
+
+
+@router.get("/{version}", response_model=RuleSetOut, summary="One rule-set version (public)")
+def get_rule_set(version: int, session: SessionDep) -> dict[str, Any]:
+    """The canonical content whose keccak-256 is ``content_hash``, and where it stands on chain."""
+    return _out(session, get_rule_record(session, version))

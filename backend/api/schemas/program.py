@@ -1,0 +1,283 @@
+"""Request and response models of the loyalty program: rule sets, refunds, rewards, redemptions,
+transfers, partners, members and reports."""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from decimal import Decimal
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, Field, StringConstraints
+
+from backend.api.schemas.common import Address, Identifier, Slug, StrictModel
+
+Points = Annotated[int, Field(gt=0, le=10**12)]
+Money = Annotated[Decimal, Field(gt=0, le=Decimal("1000000000000"), max_digits=17, decimal_places=4)]
+Hex32 = Annotated[str, StringConstraints(pattern=r"^0x[0-9a-fA-F]{64}$")]
+Signature = Annotated[str, StringConstraints(pattern=r"^0x[0-9a-fA-F]{130}$")]
+Segment = Annotated[str, StringConstraints(min_length=1, max_length=64, pattern=r"^[\x21-\x7e]+$")]
+Status = Literal["pending", "confirmed", "failed"]
+
+
+# -- rule sets ----------------------------------------------------------------------------
+
+
+class Publication(BaseModel):
+    status: str
+    onchain_hash: str | None
+    block_number: int | None
+    tx_hash: str | None
+    matches: bool = Field(description="The hash on chain equals the hash of the content shown here.")
+
+
+class RuleSetOut(BaseModel):
+    version: int
+    content_hash: str
+    created_at: datetime
+    publication: Publication
+    content: dict[str, Any] | None = None
+
+
+class RuleSetCreated(RuleSetOut):
+    created: bool = Field(description="False when the document equals the rules in force (nothing published).")
+
+
+# -- refunds ------------------------------------------------------------------------------
+
+
+class RefundLineIn(StrictModel):
+    sku: Identifier = Field(max_length=64)
+    quantity: int = Field(gt=0, le=1_000_000)
+
+
+class RefundIn(StrictModel):
+    refund_id: Identifier
+    store_id: Slug | None = Field(default=None, description="Defaults to the store of a checkout key.")
+    lines: list[RefundLineIn] | None = Field(default=None, min_length=1, max_length=1000)
+    amount: Money | None = None
+
+
+class RefundOut(BaseModel):
+    order_id: str
+    store_id: str
+    refund_id: str
+    points_reversed: int
+    points_reversed_total: int
+    points_awarded: int
+    refunded_value: str
+    status: Status
+    operation_id: int | None
+
+
+# -- rewards and redemptions --------------------------------------------------------------
+
+
+class RewardIn(StrictModel):
+    id: Slug
+    name: str = Field(min_length=1, max_length=200)
+    description: str = Field(default="", max_length=1000)
+    points_price: Points
+    stock: int | None = Field(default=None, ge=0, le=10**9, description="Omit for unlimited.")
+
+
+class RewardPatch(StrictModel):
+    name: str | None = Field(default=None, min_length=1, max_length=200)
+    description: str | None = Field(default=None, max_length=1000)
+    points_price: Points | None = None
+    stock: int | None = Field(default=None, ge=0, le=10**9)
+    active: bool | None = None
+
+
+class RewardOut(BaseModel):
+    id: str
+    name: str
+    description: str
+    points_price: int
+    stock: int | None
+    active: bool
+
+
+class PermitIn(StrictModel):
+    """ERC-2612 permit signed by the customer's wallet for exactly the points of the redemption,
+    with the token contract as spender."""
+
+    deadline: int = Field(gt=0, lt=2**64)
+    v: int = Field(ge=27, le=28)
+    r: Hex32
+    s: Hex32
+
+
+class RedemptionIn(StrictModel):
+    redemption_id: Identifier
+    reward_id: Slug
+    quantity: int = Field(default=1, gt=0, le=1000)
+    permit: PermitIn | None = None
+
+
+class RedemptionOut(BaseModel):
+    customer_id: str
+    redemption_id: str
+    reward_id: str
+    quantity: int
+    points: int
+    status: Status
+    operation_id: int | None
+
+
+# -- transfers ----------------------------------------------------------------------------
+
+
+class TransferIn(StrictModel):
+    transfer_id: Identifier
+    to_customer_id: Identifier
+    amount: Points
+
+
+class TransferOut(BaseModel):
+    transfer_id: str
+    from_customer_id: str
+    to_customer_id: str
+    amount: int
+    status: Status
+    operation_id: int | None
+
+
+class TransferPolicyIn(StrictModel):
+    enabled: bool
+    daily_cap: int = Field(ge=0, le=10**15, description="Most points a member may send per UTC day; 0: no cap.")
+
+
+class TransferPolicyOut(BaseModel):
+    enabled: bool
+    daily_cap: int
+    as_of_block: int
+    pending: TransferPolicyIn | None = Field(default=None, description="A change on its way to the chain.")
+
+
+# -- partners -----------------------------------------------------------------------------
+
+
+class PartnerIn(StrictModel):
+    id: Slug
+    name: str = Field(min_length=1, max_length=200)
+    rate: Annotated[Decimal, Field(gt=0, le=1000, max_digits=12, decimal_places=6)] = Field(
+        description="Our points per partner point."
+    )
+    max_points_per_conversion: int = Field(default=0, ge=0, le=10**12)
+    daily_cap_per_customer: int = Field(default=0, ge=0, le=10**12)
+
+
+class PartnerPatch(StrictModel):
+    name: str | None = Field(default=None, min_length=1, max_length=200)
+    rate: Annotated[Decimal, Field(gt=0, le=1000, max_digits=12, decimal_places=6)] | None = None
+    max_points_per_conversion: int | None = Field(default=None, ge=0, le=10**12)
+    daily_cap_per_customer: int | None = Field(default=None, ge=0, le=10**12)
+    active: bool | None = None
+
+
+class PartnerOut(BaseModel):
+    id: str
+    name: str
+    rate: Decimal
+    max_points_per_conversion: int
+    daily_cap_per_customer: int
+    active: bool
+
+
+class ConversionIn(StrictModel):
+    conversion_id: Identifier
+    customer_id: Identifier
+    partner_points: Points
+
+
+class ConversionOut(BaseModel):
+    partner_id: str
+    conversion_id: str
+    customer_id: str
+    partner_points: int
+    rate: str
+    points_awarded: int
+    rule_version: int
+    status: Status
+    operation_id: int | None
+
+
+# -- members ------------------------------------------------------------------------------
+
+
+class CustomerDetailOut(BaseModel):
+    customer_id: str
+    address: str
+    wallet: str | None
+    tier: str
+    segments: list[str]
+    name: str | None
+    email: str | None
+    phone: str | None
+    erased_at: datetime | None
+
+
+class WalletClaimIn(StrictModel):
+    wallet: Address
+    signature: Signature = Field(description="The wallet's EIP-191 signature of the claim message.")
+
+
+class WalletClaimOut(BaseModel):
+    customer_id: str
+    custodial_address: str
+    wallet: str
+    status: Status
+    operation_id: int | None
+
+
+class ClaimMessageOut(BaseModel):
+    message: str
+
+
+class SegmentsIn(StrictModel):
+    segments: list[Segment] = Field(max_length=100)
+
+
+class ErasureOut(BaseModel):
+    customer_id: str
+    address: str
+    erased_at: datetime
+
+
+# -- reports and maintenance --------------------------------------------------------------
+
+
+class LiabilityOut(BaseModel):
+    outstanding_points: int
+    point_value: str
+    outstanding_value: str
+    pending_points: int
+    pending_debits: int
+    debt_points: int
+    expiring_within_30_days: int
+    as_of_block: int
+    rule_version: int | None
+
+
+class DailyPoints(BaseModel):
+    day: date
+    issued: int
+    debt_repaid: int
+    reversed: int
+    debt_incurred: int
+    redeemed: int
+    expired: int
+    transferred: int
+
+
+class DailyOut(BaseModel):
+    first: date
+    last: date
+    days: list[DailyPoints]
+
+
+class MaintenanceOut(BaseModel):
+    expired_points: int
+    expiry_operations: int
+    tier_changes: int
+    undone: int

@@ -1,0 +1,129 @@
+"""Helpers for the loyalty tests: purchases, rules, balances, and the check that the SQL books
+(lots and expected debt) agree with the chain."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from eth_account import Account
+from eth_account.messages import encode_defunct, encode_typed_data
+from sqlmodel import Session, func, select
+
+from backend.db.models import Customer, MemberState, PointLot
+from tests.support import Platform
+
+
+def order(order_id: str, customer: str = "alice", *lines: dict[str, Any], **extra: Any) -> dict[str, Any]:
+    return {
+        "order_id": order_id,
+        "customer_id": customer,
+        "store_id": "demo-store",
+        "currency": "USD",
+        "lines": list(lines) or [{"sku": "COFFEE", "quantity": 1, "unit_price": "100.00"}],
+        **extra,
+    }
+
+
+def line(sku: str, quantity: int, price: str, category: str | None = None) -> dict[str, Any]:
+    data: dict[str, Any] = {"sku": sku, "quantity": quantity, "unit_price": price}
+    if category:
+        data["category"] = category
+    return data
+
+
+def buy(platform: Platform, body: dict[str, Any], status: int = 200) -> dict[str, Any]:
+    response = platform.client.post("/v1/purchases", json=body, headers=platform.headers())
+    assert response.status_code == status, response.text
+    return dict(response.json())
+
+
+def publish(platform: Platform, document: dict[str, Any]) -> dict[str, Any]:
+    response = platform.client.post("/v1/rule-sets", json=document, headers=platform.headers("admin"))
+    assert response.status_code in (200, 201), response.text
+    platform.settle()
+    return dict(response.json())
+
+
+def balance(platform: Platform, customer: str) -> dict[str, Any]:
+    response = platform.client.get(f"/v1/customers/{customer}/balance", headers=platform.headers())
+    assert response.status_code == 200, response.text
+    return dict(response.json())
+
+
+def on_chain(platform: Platform, address: str) -> tuple[int, int]:
+    points = platform.ctx.points.functions
+    return points.balanceOf(address).call(), points.debtOf(address).call()
+
+
+def books(platform: Platform, customer: str) -> tuple[int, int]:
+    """Points left in the customer's lots, and the debt SQL expects."""
+    with Session(platform.engine) as session:
+        member = session.exec(select(Customer).where(Customer.external_id == customer)).one()
+        lots = session.exec(
+            select(func.coalesce(func.sum(PointLot.remaining), 0)).where(PointLot.customer_id == member.id)
+        ).one()
+        state = session.get(MemberState, member.id)
+        return int(lots), state.debt if state else 0
+
+
+def assert_books_match_chain(platform: Platform, customer: str) -> None:
+    """After settling, the lots hold exactly the balance on chain and SQL expects the chain's debt."""
+    view = balance(platform, customer)
+    assert books(platform, customer) == on_chain(platform, view["address"]) == (view["balance"], view["debt"])
+
+
+def enable_transfers(platform: Platform, daily_cap: int = 0) -> None:
+    response = platform.client.put(
+        "/v1/transfer-policy", json={"enabled": True, "daily_cap": daily_cap}, headers=platform.headers("admin")
+    )
+    assert response.status_code == 202, response.text
+    platform.settle()
+
+
+def add_reward(platform: Platform, reward_id: str, price: int, stock: int | None = None) -> None:
+    body: dict[str, Any] = {"id": reward_id, "name": reward_id.title(), "points_price": price}
+    if stock is not None:
+        body["stock"] = stock
+    response = platform.client.post("/v1/rewards", json=body, headers=platform.headers("admin"))
+    assert response.status_code == 201, response.text
+
+
+def claim_signature(account: Any, custodial: str) -> str:
+    from backend.loyalty.customers import claim_message
+
+    signed = account.sign_message(encode_defunct(text=claim_message(custodial, account.address)))
+    return "0x" + bytes(signed.signature).hex()
+
+
+def permit(platform: Platform, account: Any, value: int, deadline: int = 2**40) -> dict[str, Any]:
+    """An ERC-2612 permit of ``value`` points for the token contract, signed by ``account``."""
+    token = platform.ctx.points
+    typed = {
+        "types": {
+            "EIP712Domain": [
+                {"name": "name", "type": "string"}, {"name": "version", "type": "string"},
+                {"name": "chainId", "type": "uint256"}, {"name": "verifyingContract", "type": "address"},
+            ],
+            "Permit": [
+                {"name": "owner", "type": "address"}, {"name": "spender", "type": "address"},
+                {"name": "value", "type": "uint256"}, {"name": "nonce", "type": "uint256"},
+                {"name": "deadline", "type": "uint256"},
+            ],
+        },
+        "primaryType": "Permit",
+        "domain": {"name": token.functions.name().call(), "version": "1", "chainId": platform.ctx.chain_id,
+                   "verifyingContract": token.address},
+        "message": {"owner": account.address, "spender": token.address, "value": value,
+                    "nonce": token.functions.nonces(account.address).call(), "deadline": deadline},
+    }  # fmt: skip
+    signed = account.sign_message(encode_typed_data(full_message=typed))
+    return {
+        "deadline": deadline,
+        "v": signed.v,
+        "r": "0x" + signed.r.to_bytes(32, "big").hex(),
+        "s": "0x" + signed.s.to_bytes(32, "big").hex(),
+    }
+
+
+def new_wallet() -> Any:
+    return Account.create()
