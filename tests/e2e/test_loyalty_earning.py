@@ -175,3 +175,21 @@ def test_refund_of_spent_points_becomes_debt_that_later_awards_repay(platform: P
     view = balance(platform, "dave")
     assert (view["balance"], view["debt"]) == (20, 0)
     assert_books_match_chain(platform, "dave")
+
+
+def test_campaigns_target_segments_set_by_an_admin(platform: Platform) -> None:
+    start, end = (NOW - timedelta(hours=1)).isoformat(), (NOW + timedelta(hours=1)).isoformat()
+    publish(platform, {"campaigns": [
+        {"id": "welcome-back", "starts_at": start, "ends_at": end, "bonus_points": 100, "segments": ["lapsed"]},
+    ]})  # fmt: skip
+    platform.client.post("/v1/customers", json={"customer_id": "uma"}, headers=platform.headers())
+    segments = platform.client.put("/v1/customers/uma/segments", json={"segments": ["lapsed"]},
+                                   headers=platform.headers("admin"))  # fmt: skip
+    assert segments.json()["segments"] == ["lapsed"]
+    assert buy(platform, order("C-1", "uma", line("A", 1, "10.00")))["points_awarded"] == 110
+    assert buy(platform, order("C-2", "vera", line("A", 1, "10.00")))["points_awarded"] == 10
+    why = platform.client.get("/v1/purchases/C-1", headers=platform.headers()).json()["explanation"]
+    assert why["bonuses"] == [{"source": "campaign", "points": 100, "detail": "welcome-back"}]
+    versions = platform.client.get("/v1/rule-sets").json()
+    assert [v["version"] for v in versions] == [2, 1]
+    assert platform.client.get("/v1/rule-sets/9").status_code == 404

@@ -187,3 +187,30 @@ def test_own_wallet_claim_then_redeem_with_a_permit(platform: Platform) -> None:
     relayed = platform.client.post("/v1/customers/ivan/transfers", json={"transfer_id": "x", "to_customer_id": "judy",
                                    "amount": 1}, headers=headers)  # fmt: skip
     assert relayed.status_code == 409  # the platform cannot move a self-custodied member's points
+
+
+def test_a_redemption_the_chain_refuses_is_undone(platform: Platform, dev_keys: list[str]) -> None:
+    from backend.chain.signer import LocalSigner
+    from tests.contracts.helpers import send
+
+    buy(platform, order("U-1", "wendy", line("A", 1, "100.00")))
+    platform.settle()
+    add_reward(platform, "lamp", 60, stock=5)
+    pauser = LocalSigner(platform.ctx.w3, dev_keys[0], platform.ctx.chain_id)
+    send(pauser, platform.ctx.points.functions.pause())
+    status, _ = redeem(platform, "wendy", {"redemption_id": "l1", "reward_id": "lamp"})
+    assert status == 200
+    platform.settle()  # the chain refuses it: paused
+    send(pauser, platform.ctx.points.functions.unpause())
+    listed = platform.client.get("/v1/customers/wendy/redemptions", headers=platform.headers()).json()
+    assert listed[0]["status"] == "failed"
+
+    undone = platform.client.post("/v1/maintenance", headers=platform.headers("admin")).json()
+    assert undone["undone"] == 1
+    assert platform.client.get("/v1/rewards/lamp", headers=platform.headers()).json()["stock"] == 5
+    assert balance(platform, "wendy")["available"] == 100
+    assert_books_match_chain(platform, "wendy")
+    status, _ = redeem(platform, "wendy", {"redemption_id": "l2", "reward_id": "lamp"})
+    platform.settle()
+    assert balance(platform, "wendy")["balance"] == 40
+    assert_books_match_chain(platform, "wendy")
