@@ -11,7 +11,7 @@ import json
 from collections.abc import Sequence
 from datetime import datetime, timedelta
 
-from sqlalchemy import func, update
+from sqlalchemy import func, insert, update
 from sqlmodel import Session, col, select
 
 from backend.db.models import Customer, CustomerSegment, MemberState, PointLot, TierEvent
@@ -66,10 +66,10 @@ def credit(
     qualifying: int = 0,
     keep_expiry: bool = False,
     expires_at: datetime | None = None,
-) -> PointLot:
-    """Credit points as a new lot. Awards (``repay``) first repay the expected debt, as the contract
-    does; transfers do not. The lot expires by the rules' policy, or at ``expires_at`` if
-    ``keep_expiry`` (transferred points keep the expiry they had)."""
+) -> int:
+    """Credit points as a new lot; return the points credited. Awards (``repay``) first repay the
+    expected debt, as the contract does; transfers do not. The lot expires by the rules' policy, or
+    at ``expires_at`` if ``keep_expiry`` (transferred points keep the expiry they had)."""
     credited = amount
     if repay and state is not None and state.debt > 0:
         repaid, credited = repay_debt(amount, state.debt)
@@ -77,12 +77,12 @@ def credit(
         state.updated_at = now
         session.add(state)
     expiry = expires_at if keep_expiry else expiry_of(rules.expiry, now)
-    lot = PointLot(
+    # A Core insert: this runs for every purchase, on the checkout path.
+    session.execute(insert(table_of(PointLot)).values(
         customer_id=customer_id, source=source, purchase_id=purchase_id, operation_id=operation_id, earned_at=now,
-        expires_at=expiry, amount=credited, remaining=credited, qualifying=qualifying,
-    )  # fmt: skip
-    session.add(lot)
-    return lot
+        expires_at=expiry, amount=credited, remaining=credited, expired=0, qualifying=qualifying,
+    ))  # fmt: skip
+    return credited
 
 
 def open_lots(session: Session, customer_id: int) -> list[PointLot]:

@@ -25,6 +25,7 @@ import json
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from decimal import Decimal, localcontext
+from functools import cached_property
 from typing import Any, Literal
 
 from eth_utils import keccak
@@ -149,6 +150,10 @@ class RuleSet:
         return json.dumps(self.canonical(), sort_keys=True, separators=(",", ":"))
 
     def content_hash(self) -> str:
+        return self._content_hash
+
+    @cached_property
+    def _content_hash(self) -> str:  # every purchase's explanation names it: compute it once
         return "0x" + keccak(text=self.canonical_json()).hex()
 
     # -- lookups -------------------------------------------------------------------------
