@@ -14,7 +14,7 @@ from sqlmodel import Session, col, select
 from backend.db.models import Customer, CustomerProfile, MirrorAccount, Operation
 from backend.db.types import utcnow
 from backend.errors import Conflict, NotFound, Unprocessable
-from backend.loyalty.outbox import has_in_flight, queue
+from backend.loyalty.outbox import has_in_flight, in_flight_transfers_in, queue
 
 
 def new_custodial_address() -> str:
@@ -79,6 +79,11 @@ def claim_wallet(session: Session, external_id: str, wallet: str, signature: str
     customer = get_customer(session, external_id)
     wallet = to_checksum_address(wallet)
     if customer.wallet is not None:
+        previous = session.exec(
+            select(Operation).where(Operation.kind == "claim", Operation.account == customer.address)
+        ).first()
+        if customer.wallet == wallet and previous is not None:
+            return customer, previous  # a replay of the claim
         raise Conflict(f"customer {external_id!r} already claimed wallet {customer.wallet}", field="wallet")
     if wallet.lower() == customer.address.lower():
         raise Unprocessable("the wallet must differ from the custodial address", field="wallet")
@@ -88,7 +93,7 @@ def claim_wallet(session: Session, external_id: str, wallet: str, signature: str
     holder = session.get(MirrorAccount, wallet)
     if taken is not None or (holder is not None and (holder.balance or holder.debt)):
         raise Conflict(f"wallet {wallet} already belongs to a member or holds points", field="wallet")
-    if has_in_flight(session, customer):
+    if has_in_flight(session, customer) or in_flight_transfers_in(session, customer.id):  # type: ignore[arg-type]
         raise Conflict("operations of this customer are on their way to the chain; retry shortly", field="customer_id")
     if not _signed_by(claim_message(customer.address, wallet), signature, wallet):
         raise Unprocessable("the signature is not the wallet's signature of the claim message", field="signature")

@@ -164,6 +164,10 @@ def test_own_wallet_claim_then_redeem_with_a_permit(platform: Platform) -> None:
         "wallet": wallet.address, "signature": claim_signature(wallet, custodial),
     }, headers=headers)  # fmt: skip
     assert claimed.status_code == 202, claimed.text
+    replayed = platform.client.post("/v1/customers/ivan/wallet", json={
+        "wallet": wallet.address, "signature": claim_signature(wallet, custodial),
+    }, headers=headers)  # fmt: skip
+    assert replayed.json()["operation_id"] == claimed.json()["operation_id"]
     platform.settle()
 
     view = balance(platform, "ivan")
