@@ -21,6 +21,8 @@ EXAMPLE = PROJECT_ROOT / "backend" / "loyalty" / "examples" / "rules.yaml"
 @pytest.fixture
 def cli(engine: Engine, settings: Settings, monkeypatch: pytest.MonkeyPatch) -> Iterator[CliRunner]:
     monkeypatch.setenv("CREDANCE_DATABASE_URL", settings.resolved_database_url)
+    # The commands would point the process's logs at the runner's captured stderr, closed afterwards.
+    monkeypatch.setattr("backend.cli.common.configure_logging", lambda *args: None)
     get_settings.cache_clear()
     yield CliRunner()
     get_settings.cache_clear()
