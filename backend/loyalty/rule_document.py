@@ -13,7 +13,16 @@ from pathlib import Path
 from typing import Annotated, Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints, ValidationError, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    StrictInt,
+    StringConstraints,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 from backend.errors import Unprocessable
 from backend.loyalty.rules import Campaign, ExpiryPolicy, RuleSet, Tier
@@ -34,15 +43,24 @@ class CampaignDoc(_Strict):
     starts_at: datetime
     ends_at: datetime
     multiplier: Multiplier = Decimal(1)
-    bonus_points: int = Field(default=0, ge=0, le=1_000_000)
+    bonus_points: StrictInt = Field(default=0, ge=0, le=1_000_000)
     segments: list[Name] = Field(default_factory=list, max_length=100)
     skus: list[Name] = Field(default_factory=list, max_length=10_000)
     categories: list[Name] = Field(default_factory=list, max_length=1000)
+
+    @field_validator("starts_at", "ends_at", mode="before")
+    @classmethod
+    def _iso_text(cls, value: Any) -> Any:
+        if not isinstance(value, str | datetime):  # no Unix timestamps: a date must say its time zone
+            raise ValueError("a date and time in ISO 8601 with a time zone, e.g. 2026-12-01T00:00:00Z")
+        return value
 
     @model_validator(mode="after")
     def _window(self) -> CampaignDoc:
         if self.starts_at.tzinfo is None or self.ends_at.tzinfo is None:
             raise ValueError("starts_at and ends_at need a time zone (e.g. 2026-12-01T00:00:00Z)")
+        if not (self.starts_at.year >= 1970 and self.ends_at.year <= 9000):
+            raise ValueError("campaign dates must lie between 1970 and 9000")
         if self.ends_at <= self.starts_at:
             raise ValueError("ends_at must be after starts_at")
         return self
@@ -50,13 +68,13 @@ class CampaignDoc(_Strict):
 
 class TierDoc(_Strict):
     name: Name
-    threshold: int = Field(ge=0, le=10**12)
+    threshold: StrictInt = Field(ge=0, le=10**12)
     multiplier: Annotated[Decimal, Field(gt=0, le=10, max_digits=12, decimal_places=6)] = Decimal(1)
 
 
 class TiersDoc(_Strict):
-    window_days: int = Field(default=365, ge=1, le=3650)
-    grace_days: int = Field(default=30, ge=0, le=3650)
+    window_days: StrictInt = Field(default=365, ge=1, le=3650)
+    grace_days: StrictInt = Field(default=30, ge=0, le=3650)
     levels: list[TierDoc] = Field(default_factory=lambda: [TierDoc(name="member", threshold=0)], min_length=1)
 
     @model_validator(mode="after")
@@ -74,9 +92,9 @@ class TiersDoc(_Strict):
 
 class ExpiryDoc(_Strict):
     kind: Literal["never", "after_days", "end_of_period"] = "never"
-    days: int = Field(default=0, ge=0, le=36500)
+    days: StrictInt = Field(default=0, ge=0, le=36500)
     period: Literal["month", "quarter", "year"] = "year"
-    extra_periods: int = Field(default=0, ge=0, le=100)
+    extra_periods: StrictInt = Field(default=0, ge=0, le=100)
 
     @model_validator(mode="after")
     def _days(self) -> ExpiryDoc:

@@ -47,7 +47,7 @@ def test_rules_are_published_by_hash_and_every_purchase_explains_itself(platform
     assert published["version"] == 2
     assert published["created"] is True
 
-    current = platform.client.get("/v1/rule-sets/current").json()  # public: anyone can check
+    current = platform.client.get("/v1/rule-sets/current", headers=platform.headers()).json()
     assert current["publication"]["status"] == "confirmed"
     assert current["publication"]["matches"] is True
     onchain = platform.ctx.points.functions.ruleSetHash(2).call()
@@ -190,6 +190,7 @@ def test_campaigns_target_segments_set_by_an_admin(platform: Platform) -> None:
     assert buy(platform, order("C-2", "vera", line("A", 1, "10.00")))["points_awarded"] == 10
     why = platform.client.get("/v1/purchases/C-1", headers=platform.headers()).json()["explanation"]
     assert why["bonuses"] == [{"source": "campaign", "points": 100, "detail": "welcome-back"}]
-    versions = platform.client.get("/v1/rule-sets").json()
+    versions = platform.client.get("/v1/rule-sets", headers=platform.headers()).json()
     assert [v["version"] for v in versions] == [2, 1]
-    assert platform.client.get("/v1/rule-sets/9").status_code == 404
+    assert platform.client.get("/v1/rule-sets/9", headers=platform.headers()).status_code == 404
+    assert platform.client.get("/v1/rule-sets/1").status_code == 401

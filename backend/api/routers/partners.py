@@ -29,7 +29,8 @@ def partners(admin: AdminDep, session: SessionDep) -> list[Partner]:
 @router.patch("/{partner_id}", response_model=PartnerOut, summary="Change rate, caps or status (admin)")
 def change_partner(partner_id: Slug, body: PartnerPatch, admin: AdminDep, state: StateDep) -> Partner:
     with state.write() as session:
-        return update_partner(session, partner_id, body.model_dump(exclude_unset=True))
+        changes = body.model_dump(exclude_unset=True, exclude_none=True)  # a null means "leave it"
+        return update_partner(session, partner_id, changes)
 
 
 @router.post("/{partner_id}/conversions", response_model=ConversionOut, summary="Convert partner points into ours")

@@ -15,6 +15,14 @@ from backend.loyalty.maintenance import maintain
 from backend.loyalty.reports import daily, liability
 
 router = APIRouter(tags=["reports"], responses=ERROR_RESPONSES)
+DAY = r"^\d{4}-\d{2}-\d{2}$"
+
+
+def _day(text: str, field: str) -> date:
+    try:
+        return date.fromisoformat(text)
+    except ValueError:
+        raise Unprocessable(f"{text!r} is not a calendar date", field=field) from None
 
 
 @router.get("/v1/reports/liability", response_model=LiabilityOut, summary="Outstanding points and their value")
@@ -26,11 +34,11 @@ def get_liability(admin: AdminDep, session: SessionDep) -> dict:
 def get_daily(
     admin: AdminDep,
     session: SessionDep,
-    first: date | None = Query(None, alias="from"),
-    last: date | None = Query(None, alias="to"),
+    first_day: str | None = Query(None, alias="from", pattern=DAY, description="YYYY-MM-DD (default: 30 days back)"),
+    last_day: str | None = Query(None, alias="to", pattern=DAY, description="YYYY-MM-DD (default: today, UTC)"),
 ) -> dict:
-    last = last or utcnow().date()
-    first = first or last - timedelta(days=30)
+    last = _day(last_day, "to") if last_day else utcnow().date()
+    first = _day(first_day, "from") if first_day else last - timedelta(days=30)
     if first > last:
         raise Unprocessable("`from` must not be after `to`", field="from")
     if (last - first).days > 3660:

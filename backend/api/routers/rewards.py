@@ -34,7 +34,9 @@ def add_reward(body: RewardIn, admin: AdminDep, state: StateDep) -> Reward:
 )
 def change_reward(reward_id: Slug, body: RewardPatch, admin: AdminDep, state: StateDep) -> Reward:
     with state.write() as session:
-        return update_reward(session, reward_id, body.model_dump(exclude_unset=True))
+        changes = body.model_dump(exclude_unset=True)
+        # Only the stock may be set to null (unlimited); a null elsewhere means "leave it".
+        return update_reward(session, reward_id, {k: v for k, v in changes.items() if v is not None or k == "stock"})
 
 
 @router.get("/v1/rewards", response_model=list[RewardOut], summary="The catalog")

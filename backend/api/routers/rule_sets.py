@@ -1,14 +1,14 @@
-"""Rule sets: admins publish new versions; anyone can read them and check their hash on chain."""
+"""Rule sets: admins publish new versions; any key reads them, and anyone can check their hash on chain."""
 
 from __future__ import annotations
 
 import json
-from typing import Any
+from typing import Annotated, Any
 
-from fastapi import APIRouter, Response
+from fastapi import APIRouter, Path, Response
 from sqlmodel import Session, col, select
 
-from backend.api.deps import AdminDep, SessionDep, StateDep
+from backend.api.deps import AdminDep, PrincipalDep, SessionDep, StateDep
 from backend.api.schemas.common import ERROR_RESPONSES
 from backend.api.schemas.program import RuleSetCreated, RuleSetOut
 from backend.db.models import RuleSetRecord
@@ -28,7 +28,13 @@ def _out(session: Session, record: RuleSetRecord, content: bool = True) -> dict[
     }
 
 
-@router.post("", response_model=RuleSetCreated, status_code=201, summary="Publish a new rule set (admin)")
+@router.post(
+    "",
+    response_model=RuleSetCreated,
+    status_code=201,
+    summary="Publish a new rule set (admin)",
+    responses={200: {"model": RuleSetCreated, "description": "The rules in force already: nothing published"}},
+)
 def publish(body: RuleDocument, admin: AdminDep, state: StateDep, response: Response) -> dict[str, Any]:
     """Validates the document, stores it as the next version and queues its content hash for
     ``publishRuleSet`` on chain. Purchases use it from now on. A document equal to the rules in force
@@ -41,19 +47,21 @@ def publish(body: RuleDocument, admin: AdminDep, state: StateDep, response: Resp
         return {**_out(session, record), "created": created}
 
 
-@router.get("", response_model=list[RuleSetOut], summary="Every rule-set version (public)")
-def list_rule_sets(session: SessionDep) -> list[dict[str, Any]]:
+@router.get("", response_model=list[RuleSetOut], summary="Every rule-set version")
+def list_rule_sets(principal: PrincipalDep, session: SessionDep) -> list[dict[str, Any]]:
     records = session.exec(select(RuleSetRecord).order_by(col(RuleSetRecord.version).desc())).all()
     return [_out(session, record, content=False) for record in records]
 
 
-@router.get("/current", response_model=RuleSetOut, summary="The rules in force (public)")
-def current(session: SessionDep) -> dict[str, Any]:
+@router.get("/current", response_model=RuleSetOut, summary="The rules in force")
+def current(principal: PrincipalDep, session: SessionDep) -> dict[str, Any]:
     record, _ = rules_in_force(session)
     return _out(session, record)
 
 
-@router.get("/{version}", response_model=RuleSetOut, summary="One rule-set version (public)")
-def get_rule_set(version: int, session: SessionDep) -> dict[str, Any]:
+@router.get("/{version}", response_model=RuleSetOut, summary="One rule-set version")
+def get_rule_set(
+    version: Annotated[int, Path(ge=1, le=2**31 - 1)], principal: PrincipalDep, session: SessionDep
+) -> dict[str, Any]:
     """The canonical content whose keccak-256 is ``content_hash``, and where it stands on chain."""
     return _out(session, get_rule_record(session, version))

@@ -7,11 +7,11 @@ from datetime import date, datetime
 from decimal import Decimal
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, Field, StringConstraints
+from pydantic import BaseModel, Field, StrictBool, StrictInt, StringConstraints
 
 from backend.api.schemas.common import Address, Identifier, Slug, StrictModel
 
-Points = Annotated[int, Field(gt=0, le=10**12)]
+Points = Annotated[StrictInt, Field(gt=0, le=10**12)]
 Money = Annotated[Decimal, Field(gt=0, le=Decimal("1000000000000"), max_digits=17, decimal_places=4)]
 Hex32 = Annotated[str, StringConstraints(pattern=r"^0x[0-9a-fA-F]{64}$")]
 Signature = Annotated[str, StringConstraints(pattern=r"^0x[0-9a-fA-F]{130}$")]
@@ -47,7 +47,7 @@ class RuleSetCreated(RuleSetOut):
 
 class RefundLineIn(StrictModel):
     sku: Identifier = Field(max_length=64)
-    quantity: int = Field(gt=0, le=1_000_000)
+    quantity: StrictInt = Field(gt=0, le=1_000_000)
 
 
 class RefundIn(StrictModel):
@@ -77,15 +77,15 @@ class RewardIn(StrictModel):
     name: str = Field(min_length=1, max_length=200)
     description: str = Field(default="", max_length=1000)
     points_price: Points
-    stock: int | None = Field(default=None, ge=0, le=10**9, description="Omit for unlimited.")
+    stock: StrictInt | None = Field(default=None, ge=0, le=10**9, description="Omit for unlimited.")
 
 
 class RewardPatch(StrictModel):
     name: str | None = Field(default=None, min_length=1, max_length=200)
     description: str | None = Field(default=None, max_length=1000)
     points_price: Points | None = None
-    stock: int | None = Field(default=None, ge=0, le=10**9)
-    active: bool | None = None
+    stock: StrictInt | None = Field(default=None, ge=0, le=10**9)
+    active: StrictBool | None = None
 
 
 class RewardOut(BaseModel):
@@ -101,8 +101,8 @@ class PermitIn(StrictModel):
     """ERC-2612 permit signed by the customer's wallet for exactly the points of the redemption,
     with the token contract as spender."""
 
-    deadline: int = Field(gt=0, lt=2**64)
-    v: int = Field(ge=27, le=28)
+    deadline: StrictInt = Field(gt=0, lt=2**64)
+    v: StrictInt = Field(ge=27, le=28)
     r: Hex32
     s: Hex32
 
@@ -110,7 +110,7 @@ class PermitIn(StrictModel):
 class RedemptionIn(StrictModel):
     redemption_id: Identifier
     reward_id: Slug
-    quantity: int = Field(default=1, gt=0, le=1000)
+    quantity: StrictInt = Field(default=1, gt=0, le=1000)
     permit: PermitIn | None = None
 
 
@@ -143,8 +143,8 @@ class TransferOut(BaseModel):
 
 
 class TransferPolicyIn(StrictModel):
-    enabled: bool
-    daily_cap: int = Field(ge=0, le=10**15, description="Most points a member may send per UTC day; 0: no cap.")
+    enabled: StrictBool
+    daily_cap: StrictInt = Field(ge=0, le=10**15, description="Most points a member may send per UTC day; 0: no cap.")
 
 
 class TransferPolicyOut(BaseModel):
@@ -163,16 +163,16 @@ class PartnerIn(StrictModel):
     rate: Annotated[Decimal, Field(gt=0, le=1000, max_digits=12, decimal_places=6)] = Field(
         description="Our points per partner point."
     )
-    max_points_per_conversion: int = Field(default=0, ge=0, le=10**12)
-    daily_cap_per_customer: int = Field(default=0, ge=0, le=10**12)
+    max_points_per_conversion: StrictInt = Field(default=0, ge=0, le=10**12)
+    daily_cap_per_customer: StrictInt = Field(default=0, ge=0, le=10**12)
 
 
 class PartnerPatch(StrictModel):
     name: str | None = Field(default=None, min_length=1, max_length=200)
     rate: Annotated[Decimal, Field(gt=0, le=1000, max_digits=12, decimal_places=6)] | None = None
-    max_points_per_conversion: int | None = Field(default=None, ge=0, le=10**12)
-    daily_cap_per_customer: int | None = Field(default=None, ge=0, le=10**12)
-    active: bool | None = None
+    max_points_per_conversion: StrictInt | None = Field(default=None, ge=0, le=10**12)
+    daily_cap_per_customer: StrictInt | None = Field(default=None, ge=0, le=10**12)
+    active: StrictBool | None = None
 
 
 class PartnerOut(BaseModel):
