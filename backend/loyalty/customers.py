@@ -77,6 +77,8 @@ def _signed_by(message: str, signature: str, wallet: str) -> bool:
 def claim_wallet(session: Session, external_id: str, wallet: str, signature: str) -> tuple[Customer, Operation]:
     """Move a custodial member to their own wallet (``claimWallet`` on chain), proven by their signature."""
     customer = get_customer(session, external_id)
+    session.exec(select(Customer.id).where(Customer.id == customer.id).with_for_update()).first()
+    session.refresh(customer)  # as the lock found it
     wallet = to_checksum_address(wallet)
     if customer.wallet is not None:
         previous = session.exec(

@@ -9,7 +9,6 @@ Each step is idempotent: running it twice queues nothing twice.
 
 from __future__ import annotations
 
-from collections import defaultdict
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -43,23 +42,25 @@ class MaintenanceReport:
 
 def expire_lots(session: Session, now: datetime) -> tuple[int, int]:
     """Empty every lot due at ``now``; queue one burn per member. Returns (points, operations)."""
-    due = session.exec(
-        select(PointLot).where(
-            col(PointLot.remaining) > 0, col(PointLot.expires_at).is_not(None), col(PointLot.expires_at) <= now
-        )
-    ).all()
-    by_customer: dict[int, int] = defaultdict(int)
-    for lot in due:
-        by_customer[lot.customer_id] += lot.remaining
-        lot.expired += lot.remaining
-        lot.remaining = 0
-        session.add(lot)
-    for customer_id, points in sorted(by_customer.items()):
+    due = col(PointLot.remaining) > 0, col(PointLot.expires_at).is_not(None), col(PointLot.expires_at) <= now
+    customer_ids = sorted(set(session.exec(select(PointLot.customer_id).where(*due)).all()))
+    points = operations = 0
+    for customer_id in customer_ids:
+        members.lock(session, customer_id)  # a redemption of the same lots waits, or goes first
+        expired = 0
+        for lot in session.exec(select(PointLot).where(PointLot.customer_id == customer_id, *due)).all():
+            expired += lot.remaining
+            lot.expired += lot.remaining
+            lot.remaining = 0
+            session.add(lot)
+        if expired == 0:
+            continue
         customer = session.get(Customer, customer_id)
         assert customer is not None
         claim = in_flight_claim(session, customer)
-        queue(session, "expire", active_address(customer), points, depends_on=claim.id if claim else None)
-    return sum(by_customer.values()), len(by_customer)
+        queue(session, "expire", active_address(customer), expired, depends_on=claim.id if claim else None)
+        points, operations = points + expired, operations + 1
+    return points, operations
 
 
 def reevaluate_tiers(session: Session, now: datetime) -> int:

@@ -1,8 +1,8 @@
 """A member's books in SQL: lots of earned points, the debt expected on chain, tier and segments.
 
-Applies the pure rules of ``lots`` and ``tiers`` to rows, in the caller's transaction. Writers read
-the member's state ``FOR UPDATE`` so that two requests for one member queue on PostgreSQL (SQLite
-already runs one writer at a time).
+Applies the pure rules of ``lots`` and ``tiers`` to rows, in the caller's transaction. Every writer
+first locks the member (their ``customers`` row, ``FOR UPDATE``), so that on PostgreSQL two requests
+for one member queue instead of both spending the same points (SQLite runs one writer at a time).
 """
 
 from __future__ import annotations
@@ -23,11 +23,16 @@ from backend.loyalty.tiers import TierChange, TierState, evaluate
 Allocation = list[tuple[int, int]]
 
 
+def lock(session: Session, customer_id: int) -> None:
+    """Hold the member until the transaction ends (a no-op on SQLite, whose writers are serial)."""
+    session.exec(select(Customer.id).where(Customer.id == customer_id).with_for_update()).first()
+
+
 def state_of(session: Session, customer_id: int, for_update: bool = False) -> MemberState | None:
-    query = select(MemberState).where(MemberState.customer_id == customer_id)
+    """The member's state; ``for_update`` locks the member first (see ``lock``)."""
     if for_update:
-        query = query.with_for_update()
-    return session.exec(query).first()
+        lock(session, customer_id)
+    return session.exec(select(MemberState).where(MemberState.customer_id == customer_id)).first()
 
 
 def ensure_state(session: Session, customer_id: int, rules: RuleSet) -> MemberState:

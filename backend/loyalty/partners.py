@@ -139,9 +139,9 @@ def convert(session: Session, request: ConversionInput, now: datetime | None = N
     assert customer.id is not None
     points = converted_points(request.partner_points, partner.rate)
     day = day_number(now)
+    state = members.state_of(session, customer.id, for_update=True)
     _check_caps(session, partner, customer.id, points, day)
     record, rules = rules_in_force(session)
-    state = members.state_of(session, customer.id, for_update=True)
     operation = queue(
         session, "award", active_address(customer), points, conversion_ref(partner.id, request.conversion_id),
         rule_version=rules.version, depends_on=record.operation_id,

@@ -72,8 +72,9 @@ class PurchaseOutcome:
     replayed: bool
 
 
-def find_purchase(session: Session, store_id: str, order_id: str) -> Purchase | None:
-    return session.exec(select(Purchase).where(Purchase.store_id == store_id, Purchase.order_id == order_id)).first()
+def find_purchase(session: Session, store_id: str, order_id: str, for_update: bool = False) -> Purchase | None:
+    query = select(Purchase).where(Purchase.store_id == store_id, Purchase.order_id == order_id)
+    return session.exec(query.with_for_update() if for_update else query).first()
 
 
 def _replay(existing: Purchase, digest: str) -> PurchaseOutcome:

@@ -144,7 +144,7 @@ def _take_back(session: Session, purchase: Purchase, points: int, now: datetime)
 def record_refund(session: Session, request: RefundInput, now: datetime | None = None) -> RefundOutcome:
     """Record a refund and queue the reversal of its points; a replay returns the first answer."""
     now = now or utcnow()
-    purchase = find_purchase(session, request.store_id, request.order_id)
+    purchase = find_purchase(session, request.store_id, request.order_id, for_update=True)  # one refund at a time
     if purchase is None:
         raise NotFound(f"order {request.order_id!r} is not recorded for store {request.store_id!r}", field="order_id")
     assert purchase.id is not None

@@ -145,7 +145,7 @@ def redeem(session: Session, request: RedemptionInput, now: datetime | None = No
     points = reward.points_price * request.quantity
     if points > MAX_REDEMPTION_POINTS:
         raise Unprocessable("the redemption is too large", field="quantity")
-    members.state_of(session, customer.id, for_update=True)  # one debit of a member at a time
+    members.lock(session, customer.id)  # one debit of a member at a time
     operation_id = _queue_burn(session, customer, request, points, now)
     _take_stock(session, reward, request.quantity)
     allocations, _ = members.take(session, customer.id, points)

@@ -123,8 +123,8 @@ def transfer(session: Session, request: TransferInput, now: datetime | None = No
         raise NotFound(f"customer {request.to_customer_id!r} is not enrolled", field="to_customer_id")
     assert recipient.id is not None
     day = day_number(now)
+    members.lock(session, sender.id)  # one debit of a member at a time
     _check_policy(session, sender.id, request.amount, day)
-    members.state_of(session, sender.id, for_update=True)  # one debit of a member at a time
     ensure_can_spend(session, sender, request.amount, field="amount", custodial_only=True)
 
     to_address = active_address(recipient)
