@@ -171,7 +171,7 @@ def record_purchase(session: Session, request: PurchaseInput, now: datetime | No
         operation_id=award.id if award else None,
         paid_with_points=request.paid_with_points,
         redemption_operation_id=redemption.id if redemption else None,
-        explanation=json.dumps(result.explanation(rules), separators=(",", ":")),
+        explanation=json.dumps(result.explanation(rules, record.content_hash), separators=(",", ":")),
         request_hash=digest,
         response=json.dumps(body),
     )

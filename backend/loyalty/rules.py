@@ -245,11 +245,12 @@ class PointsQuote:
     rounded_points: int = 0
     bonuses: tuple[Bonus, ...] = ()
 
-    def explanation(self, rules: RuleSet) -> dict[str, Any]:
-        """Why the order earned what it did, in terms a customer can check against the rules."""
+    def explanation(self, rules: RuleSet, rule_hash: str | None = None) -> dict[str, Any]:
+        """Why the order earned what it did, in terms a customer can check against the rules
+        (``rule_hash``: the hash stored and published for the version, if known)."""
         return {
             "rule_version": rules.version,
-            "rule_hash": rules.content_hash(),
+            "rule_hash": rule_hash or rules.content_hash(),
             "rounding": ROUNDING,
             "points_per_unit": _dec(rules.points_per_unit),
             "order_total": _dec(self.order_total),
