@@ -88,6 +88,8 @@ def run_platform(settings: Settings, workers: int = 1) -> None:
     logs = home / "logs"
     logs.mkdir(exist_ok=True)
     children = [
+        # loyalty upkeep: expiry burns, tier evaluation, undo of refused debits (hourly)
+        Child("loyalty", ["loyalty", "maintain", "--every", "3600"], log_path=str(logs / "loyalty.log")),
         Child("api", ["serve", "--workers", str(workers)], log_path=str(logs / "api.log")),
         Child("indexer", ["indexer"], log_path=str(logs / "indexer.log")),
         Child("sender", ["sender"], log_path=str(logs / "sender.log")),
