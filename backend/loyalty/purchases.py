@@ -2,9 +2,8 @@
 SQL transaction, and exactly-once by (store, order id).
 
 ``record_purchase(session, PurchaseInput)`` is the whole write path of a purchase and never
-commits: a batched writer can call it many times in one transaction. Other parts of the platform
-can add whole-point bonuses to an order (e.g. a genuine-product bonus) with
-``register_purchase_hook``.
+commits: a batched writer can call it many times in one transaction. Serialized lines are handed
+to provenance, which marks the items sold and names the genuine-product bonuses they earn.
 """
 
 from __future__ import annotations

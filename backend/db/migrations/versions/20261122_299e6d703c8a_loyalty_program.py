@@ -1,7 +1,7 @@
 """loyalty program: lots, tiers, refunds, rewards, transfers, partners
 
 Revision ID: 299e6d703c8a
-Revises: 832aa67d72ef
+Revises: dc99c04ee6c7
 Create Date: 2026-11-22 14:18:58.261894
 """
 
@@ -16,7 +16,7 @@ from alembic import op
 import backend.db.types
 
 revision: str = "299e6d703c8a"
-down_revision: str | None = "832aa67d72ef"
+down_revision: str | None = "dc99c04ee6c7"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
