@@ -45,6 +45,8 @@ class Settings(BaseSettings):
     sender_batch_size: int = Field(default=256, ge=1, le=2000)
     sender_max_delay_ms: int = Field(default=200, ge=0)
     sender_poll_ms: int = Field(default=50, ge=1)
+    sender_max_in_flight: int = Field(default=16, ge=1, le=1000, description="Transactions in flight per signer.")
+    sender_receipt_timeout_s: float = Field(default=30.0, gt=0, description="Wait before rebroadcast/drop checks.")
     indexer_poll_ms: int = Field(default=200, ge=10)
     indexer_max_range: int = Field(default=2000, ge=1)
 

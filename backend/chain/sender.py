@@ -1,14 +1,28 @@
-"""The outbox sender: turns pending operations into signed transactions.
+"""The outbox sender: turns pending operations into signed transactions, several in flight.
 
-Write-ahead: a transaction is signed, then recorded in SQL with its operations marked ``sent``,
-and only then broadcast. A crash at any point leaves either nothing sent (operations still
-pending) or a recorded raw transaction that recovery rebroadcasts or finds dropped. On chain,
-loyalty operations carry their outbox id, which the contract accepts once, so a retry can never
-apply an operation twice.
+One round: read the ready operations, group them (awards into ``awardBatch`` transactions of up to
+``batch_size``, everything else alone), simulate each transaction (``eth_estimateGas``: a
+refusal fails the operation or splits the batch), then in **one SQL transaction** claim the
+operations, take nonces, sign and record the raw transactions with the operations marked
+``sent``; only after that commit are they broadcast (write-ahead). Receipts are collected later,
+in one JSON-RPC batch per round, so up to ``max_in_flight`` transactions per signer are pipelined
+instead of waiting for each one.
+
+A crash at any point leaves either nothing recorded (the operations are still pending) or a
+recorded raw transaction that recovery rebroadcasts, settles from its receipt, or finds dropped
+(its nonce went to another transaction) and re-queues. On chain, loyalty operations carry their
+outbox id, which the contract accepts once, so no retry can apply an operation twice.
+
+Nonces come from SQL, not from ``eth_getTransactionCount`` per send: the next nonce is one more
+than the highest recorded transaction of the signer that still holds its nonce, and at least the
+chain's count (read once, and again after a "nonce too low"). A partial unique index on
+(sender, nonce) makes two sender processes unable to record the same nonce.
 """
 
 from __future__ import annotations
 
+import os
+import signal
 import threading
 import time
 from collections import defaultdict
@@ -16,34 +30,58 @@ from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
+import requests
 import structlog
 from hexbytes import HexBytes
-from sqlalchemy import Engine, case, or_, update
-from sqlalchemy.orm import aliased
-from sqlmodel import Session, col, select
+from sqlalchemy import Engine
+from sqlmodel import Session
 from web3 import Web3
-from web3.exceptions import TimeExhausted
-from web3.types import Nonce, TxParams
+from web3.types import TxParams
 
-from backend.chain.calls import BATCHED_KINDS, CONFIRMED_BY_RECEIPT, award_batch_call, single_call
+from backend.chain import outbox
+from backend.chain.calls import BATCHED_KINDS, award_batch_call, single_call
 from backend.chain.context import ChainContext
+from backend.chain.outbox import OpenTx
 from backend.chain.signer import LocalSigner, TransactionFailed
 from backend.chain.signers import Signers
 from backend.db.engine import session_scope
 from backend.db.models import ChainTransaction, Operation, OperationStatus
-from backend.db.schema import table_of
 from backend.db.types import utcnow
 
 log = structlog.get_logger(__name__)
 
-MAX_ATTEMPTS = 5
 RECEIPT_TIMEOUT = 30.0
+REORG_CHECK_SECONDS = 5.0
+# Tests only: SIGKILL the sender at a named point ("signed", "recorded", "broadcast") to prove
+# that a crash there loses and duplicates nothing.
+KILL_AT_ENV = "CREDANCE_FAULT_SENDER_KILL_AT"
 
 
 @dataclass(frozen=True)
 class SendResult:
     transactions: int
     operations: int
+
+
+@dataclass
+class _Built:
+    signer: str
+    ops: list[Operation]
+    tx: TxParams
+
+
+@dataclass
+class _Recorded:
+    hash: str
+    signer: str
+    sender: str
+    nonce: int
+    raw: bytes
+    op_ids: list[int]
+
+
+class ChainDown(RuntimeError):
+    """The JSON-RPC endpoint did not answer."""
 
 
 class Sender:
@@ -54,46 +92,58 @@ class Sender:
         signers: Signers,
         batch_size: int = 256,
         max_delay_ms: int = 200,
+        max_in_flight: int = 16,
+        receipt_timeout: float = RECEIPT_TIMEOUT,
     ) -> None:
         self.engine = engine
         self.ctx = ctx
         self.signers = signers
         self.batch_size = batch_size
         self.max_delay = timedelta(milliseconds=max_delay_ms)
+        self.max_in_flight = max_in_flight
+        self.receipt_timeout = receipt_timeout
+        self._floors: dict[str, int] = {}  # sender address -> nonce count read from the chain
+        self._broadcast_at: dict[str, float] = {}  # tx hash -> when we last broadcast it
+        self._needs_recovery = True
+        self._kill_at = os.environ.get(KILL_AT_ENV)
 
-    # -- selection -----------------------------------------------------------------------
+    # -- one round -----------------------------------------------------------------------
 
-    def _ready(self, session: Session, limit: int) -> list[Operation]:
-        """Pending operations whose dependency (if any) is confirmed, oldest first."""
-        dependency = aliased(Operation)
-        query = (
-            select(Operation)
-            .outerjoin(dependency, col(Operation.depends_on) == dependency.id)
-            .where(
-                col(Operation.status) == OperationStatus.PENDING,
-                or_(col(Operation.depends_on).is_(None), col(dependency.status) == OperationStatus.CONFIRMED),
-            )
-            .order_by(col(Operation.id))
-            .limit(limit)
-        )
-        return list(session.exec(query).all())
+    def step(self) -> SendResult:
+        """Collect receipts, then send what is ready (recovering first after a start or an error)."""
+        if self._needs_recovery:
+            self.recover()
+        self.track()
+        return self.send_ready()
 
-    def _plan(self, ready: list[Operation]) -> list[tuple[str, list[Operation]]]:
-        """Group operations into transactions: awards in batches, everything else alone."""
+    def send_ready(self) -> SendResult:
+        with Session(self.engine) as session:
+            in_flight = outbox.in_flight_by_signer(session)
+            ready = outbox.ready_operations(session, limit=self.batch_size * self.max_in_flight)
+        built = self._build(self._plan(ready, in_flight))
+        if not built:
+            return SendResult(0, 0)
+        recorded = self._record(built)
+        self._broadcast(recorded)
+        return SendResult(len(recorded), sum(len(r.op_ids) for r in recorded))
+
+    def _plan(self, ready: list[Operation], in_flight: dict[str, int]) -> list[tuple[str, list[Operation]]]:
+        """Group operations into transactions, within each signer's room for more in flight."""
         by_signer: dict[str, list[Operation]] = defaultdict(list)
         for op in ready:
             by_signer[op.signer].append(op)
         plan: list[tuple[str, list[Operation]]] = []
         now = utcnow()
         for signer, ops in by_signer.items():
+            mine: list[tuple[str, list[Operation]]] = []
             awards = [op for op in ops if op.kind in BATCHED_KINDS]
-            full = len(awards) >= self.batch_size
-            if awards and (full or now - awards[0].created_at >= self.max_delay):
-                for start in range(0, len(awards), self.batch_size):
-                    chunk = awards[start : start + self.batch_size]
-                    if len(chunk) == self.batch_size or now - chunk[0].created_at >= self.max_delay:
-                        plan.append((signer, chunk))
-            plan.extend((signer, [op]) for op in ops if op.kind not in BATCHED_KINDS)
+            for start in range(0, len(awards), self.batch_size):
+                chunk = awards[start : start + self.batch_size]
+                # A partial batch waits up to max_delay for company.
+                if len(chunk) == self.batch_size or now - chunk[0].created_at >= self.max_delay:
+                    mine.append((signer, chunk))
+            mine.extend((signer, [op]) for op in ops if op.kind not in BATCHED_KINDS)
+            plan.extend(mine[: max(0, self.max_in_flight - in_flight.get(signer, 0))])
         return plan
 
     def _call_for(self, ops: list[Operation]) -> TxParams:
@@ -101,186 +151,239 @@ class Sender:
             return award_batch_call(self.ctx, ops)
         return single_call(self.ctx, ops[0])
 
-    # -- sending -------------------------------------------------------------------------
+    def _build(self, plan: list[tuple[str, list[Operation]]]) -> list[_Built]:
+        """Simulate and fill in gas and fees; a refused batch is split to isolate the bad operation."""
+        built: list[_Built] = []
+        queue = list(plan)
+        while queue:
+            signer_name, ops = queue.pop(0)
+            signer = self.signers.get(signer_name)
+            try:
+                built.append(_Built(signer_name, ops, signer.build(self._call_for(ops))))
+            except TransactionFailed as exc:
+                queue.extend(self._refused(signer_name, ops, exc))
+            except requests.RequestException as exc:
+                raise ChainDown(str(exc)) from exc
+        return built
 
-    def step(self) -> SendResult:
-        with Session(self.engine) as session:
-            ready = self._ready(session, limit=self.batch_size * 8)
-        sent_txs = sent_ops = 0
-        for signer_name, ops in self._plan(ready):
-            if self._send(signer_name, ops):
-                sent_txs += 1
-                sent_ops += len(ops)
-        return SendResult(sent_txs, sent_ops)
-
-    def _send(self, signer_name: str, ops: list[Operation]) -> bool:
-        signer = self.signers.get(signer_name)
-        try:
-            built = signer.build(self._call_for(ops))
-        except TransactionFailed as exc:
-            self._refused(ops, exc)
-            return False
-        built["nonce"] = Nonce(signer.take_nonce())
-        signed = signer.account.sign_transaction(built)  # type: ignore[arg-type]
-        tx_hash = HexBytes(signed.hash).to_0x_hex()
-        ids = [op.id for op in ops]
-        with session_scope(self.engine) as session:
-            session.add(ChainTransaction(
-                hash=tx_hash, signer=signer_name, sender=signer.address, nonce=int(built["nonce"]),
-                raw=HexBytes(signed.raw_transaction).to_0x_hex(),
-            ))  # fmt: skip
-            table = table_of(Operation)
-            session.execute(
-                update(table)
-                .where(table.c.id.in_(ids), table.c.status == OperationStatus.PENDING)
-                .values(
-                    status=OperationStatus.SENT,
-                    tx_hash=tx_hash,
-                    sent_at=utcnow(),
-                    attempts=table.c.attempts + 1,
-                )
-            )
-        try:
-            signer.w3.eth.send_raw_transaction(signed.raw_transaction)
-        except Exception as exc:
-            if "already known" not in str(exc).lower():
-                log.warning("sender.broadcast_failed", tx=tx_hash, error=str(exc))
-                signer.reset_nonce()
-                return True  # recorded: recovery decides whether to rebroadcast or re-queue
-        log.info("sender.sent", tx=tx_hash, signer=signer_name, kind=ops[0].kind, operations=len(ops))
-        self._await(signer, tx_hash)
-        return True
-
-    def _refused(self, ops: list[Operation], exc: TransactionFailed) -> None:
-        """The chain refuses the call in simulation: fail the operation, or split the batch."""
+    def _refused(self, signer: str, ops: list[Operation], exc: TransactionFailed) -> list[tuple[str, list[Operation]]]:
+        """The chain refuses the call in simulation; return what to try again this round."""
         if exc.error_name == "OperationAlreadyApplied":
-            # Applied by an earlier transaction of ours: the indexer will confirm it.
-            applied = [op for op in ops if self.ctx.points.functions.isOperationApplied(op.id).call()]
-            self._set_status(applied, OperationStatus.SENT, None)
-            log.warning("sender.already_applied", operations=[op.id for op in applied])
-            return
+            # Applied by an earlier transaction of ours: the indexer confirms them from the event.
+            is_applied = self.ctx.points.functions.isOperationApplied
+            applied = [op for op in ops if is_applied(op.id).call()]
+            rest = [op for op in ops if op not in applied]
+            if applied:
+                with session_scope(self.engine) as session:
+                    outbox.set_status(session, [op.id for op in applied if op.id], OperationStatus.SENT, None)
+                log.warning("sender.already_applied", operations=[op.id for op in applied])
+            return [(signer, rest)] if rest and applied else []
         if len(ops) > 1:
-            # One bad award must not block the others: send them one by one to find it.
-            for op in ops:
-                self._send(op.signer, [op])
-            return
-        self._set_status(ops, OperationStatus.FAILED, str(exc))
+            # One bad operation must not block the others: halve until it is alone.
+            half = len(ops) // 2
+            return [(signer, ops[:half]), (signer, ops[half:])]
+        with session_scope(self.engine) as session:
+            outbox.set_status(session, [ops[0].id or 0], OperationStatus.FAILED, str(exc))
         log.error("sender.refused", operation=ops[0].id, kind=ops[0].kind, error=str(exc))
+        return []
 
-    def _set_status(self, ops: list[Operation], status: str, error: str | None) -> None:
+    def _record(self, built: list[_Built]) -> list[_Recorded]:
+        """Claim, take nonces, sign and record, in one SQL transaction (the write-ahead)."""
+        recorded: list[_Recorded] = []
         with session_scope(self.engine) as session:
-            table = table_of(Operation)
-            session.execute(
-                update(table)
-                .where(table.c.id.in_([op.id for op in ops]))
-                .values(status=status, last_error=error, attempts=table.c.attempts + 1)
+            claimed = outbox.claim(session, [op.id for b in built for op in b.ops if op.id is not None])
+            next_nonce: dict[str, int] = {}
+            for item in built:
+                ids = [op.id for op in item.ops if op.id is not None]
+                if not claimed.issuperset(ids):
+                    continue  # another sender took some of them: plan again next round
+                signer = self.signers.get(item.signer)
+                nonce = next_nonce.get(signer.address)
+                if nonce is None:
+                    nonce = self._first_nonce(session, signer)
+                next_nonce[signer.address] = nonce + 1
+                unsigned: dict[str, Any] = dict(item.tx)
+                unsigned["nonce"] = nonce
+                signed = signer.account.sign_transaction(unsigned)
+                tx_hash = HexBytes(signed.hash).to_0x_hex()
+                outbox.record(session, ChainTransaction(
+                    hash=tx_hash, signer=item.signer, sender=signer.address, nonce=nonce,
+                    raw=HexBytes(signed.raw_transaction).to_0x_hex(),
+                ), ids)  # fmt: skip
+                recorded.append(_Recorded(tx_hash, item.signer, signer.address, nonce, signed.raw_transaction, ids))
+            self._maybe_die("signed")
+        self._maybe_die("recorded")
+        return recorded
+
+    def _first_nonce(self, session: Session, signer: LocalSigner) -> int:
+        highest = outbox.highest_live_nonce(session, signer.address)
+        floor = self._floor(signer.address)
+        return floor if highest is None else max(floor, highest + 1)
+
+    def _floor(self, address: str) -> int:
+        if address not in self._floors:
+            self._floors[address] = int(
+                self.ctx.w3.eth.get_transaction_count(Web3.to_checksum_address(address), "pending")
             )
+        return self._floors[address]
 
-    # -- receipts and recovery -----------------------------------------------------------
+    def _broadcast(self, recorded: list[_Recorded]) -> None:
+        for tx in sorted(recorded, key=lambda r: (r.sender, r.nonce)):
+            self._send_raw(OpenTx(tx.hash, tx.signer, tx.sender, tx.nonce, HexBytes(tx.raw).to_0x_hex()))
+            log.info("sender.sent", tx=tx.hash, signer=tx.signer, nonce=tx.nonce, operations=len(tx.op_ids))
+            self._maybe_die("broadcast")
 
-    def _await(self, signer: LocalSigner, tx_hash: str) -> None:
+    def _send_raw(self, tx: OpenTx) -> None:
+        """Broadcast a recorded transaction. Chain down: raise (recovery rebroadcasts later)."""
+        self._broadcast_at[tx.hash] = time.monotonic()
         try:
-            receipt = signer.w3.eth.wait_for_transaction_receipt(
-                HexBytes(tx_hash), timeout=RECEIPT_TIMEOUT, poll_latency=0.05
-            )
-        except TimeExhausted:
-            log.warning("sender.receipt_timeout", tx=tx_hash)
-            return
-        self._settle(tx_hash, int(receipt["status"]) == 1, int(receipt["blockNumber"]))
+            self.ctx.w3.eth.send_raw_transaction(HexBytes(tx.raw))
+        except requests.RequestException as exc:
+            self._needs_recovery = True
+            raise ChainDown(str(exc)) from exc
+        except Exception as exc:
+            message = str(exc).lower()
+            if "already known" in message or "already imported" in message:
+                return
+            if "nonce too low" in message:
+                # Mined already, or its nonce went to another transaction (replaced).
+                self._floors.pop(tx.sender, None)
+                self._settle_or_drop([tx], "nonce too low")
+                return
+            # Underpriced, insufficient funds, a node hiccup…: keep it; tracking retries it.
+            log.warning("sender.broadcast_failed", tx=tx.hash, error=str(exc))
 
-    def _settle(self, tx_hash: str, success: bool, block: int) -> None:
-        with session_scope(self.engine) as session:
-            tx = session.get(ChainTransaction, tx_hash)
-            if tx is not None:
-                tx.status = "mined" if success else "reverted"
-                tx.mined_block = block
-                session.add(tx)
-            table = table_of(Operation)
-            if success:
-                session.execute(
-                    update(table)
-                    .where(table.c.tx_hash == tx_hash, table.c.kind.in_(CONFIRMED_BY_RECEIPT),
-                           table.c.status == OperationStatus.SENT)
-                    .values(status=OperationStatus.CONFIRMED, confirmed_block=block, confirmed_at=utcnow())
-                )  # fmt: skip
-            else:
-                # Reverted on chain after passing simulation (state changed in between): retry,
-                # up to MAX_ATTEMPTS, then give up and report.
-                session.execute(
-                    update(table)
-                    .where(table.c.tx_hash == tx_hash, table.c.status == OperationStatus.SENT)
-                    .values(status=_retry_or_fail(table))
+    def _maybe_die(self, point: str) -> None:
+        if self._kill_at == point:
+            log.warning("sender.fault_injected", point=point)
+            os.kill(os.getpid(), signal.SIGKILL)
+
+    # -- receipts, timeouts and recovery -------------------------------------------------
+
+    def _receipts(self, hashes: list[str]) -> dict[str, dict[str, Any] | None]:
+        """Receipts of many transactions in JSON-RPC batches (None: not mined)."""
+        found: dict[str, dict[str, Any] | None] = {}
+        for start in range(0, len(hashes), 100):
+            chunk = hashes[start : start + 100]
+            try:
+                responses = self.ctx.w3.provider.make_batch_request(  # type: ignore[attr-defined]
+                    [("eth_getTransactionReceipt", [h]) for h in chunk]
                 )
+            except requests.RequestException as exc:
+                self._needs_recovery = True
+                raise ChainDown(str(exc)) from exc
+            if not isinstance(responses, list):
+                raise ChainDown(f"receipt batch failed: {responses}")
+            by_id = sorted(responses, key=lambda r: int(r.get("id", 0)))
+            for tx_hash, response in zip(chunk, by_id, strict=True):
+                found[tx_hash] = response.get("result")
+        return found
+
+    def _settle_all(self, receipts: dict[str, dict[str, Any] | None]) -> None:
+        mined = {h: r for h, r in receipts.items() if r is not None}
+        if not mined:
+            return
+        with session_scope(self.engine) as session:
+            for tx_hash, receipt in mined.items():
+                outbox.settle(session, tx_hash, int(receipt["status"], 16) == 1, int(receipt["blockNumber"], 16))
+        for tx_hash in mined:
+            self._broadcast_at.pop(tx_hash, None)
+
+    def track(self) -> None:
+        """Settle the transactions in flight that are mined; look into those that take too long."""
+        with Session(self.engine) as session:
+            open_txs = outbox.open_transactions(session)
+        if not open_txs:
+            return
+        receipts = self._receipts([tx.hash for tx in open_txs])
+        self._settle_all(receipts)
+        now = time.monotonic()
+        waiting = [tx for tx in open_txs if receipts.get(tx.hash) is None]
+        stale = [tx for tx in waiting if now - self._broadcast_at.setdefault(tx.hash, now) > self.receipt_timeout]
+        if stale:
+            self._unstick(waiting, stale)
+
+    def _unstick(self, waiting: list[OpenTx], stale: list[OpenTx]) -> None:
+        """Receipt timeout: dropped or replaced (nonce used) → re-queue; behind a nonce gap that
+        nobody will fill → re-queue all; otherwise the node may have lost it → rebroadcast."""
+        for sender in {tx.sender for tx in stale}:
+            chain_nonce = int(self.ctx.w3.eth.get_transaction_count(Web3.to_checksum_address(sender), "latest"))
+            mine = sorted((tx for tx in waiting if tx.sender == sender), key=lambda t: t.nonce)
+            consumed = [tx for tx in mine if tx.nonce < chain_nonce]
+            if consumed:
+                self._settle_or_drop(consumed, "nonce used by another transaction")
+            rest = [tx for tx in mine if tx.nonce >= chain_nonce]
+            if rest and rest[0].nonce > chain_nonce:
+                with session_scope(self.engine) as session:
+                    outbox.drop(session, [tx.hash for tx in rest], f"nonce gap at {chain_nonce}")
+                self._floors[sender] = chain_nonce
+                log.warning("sender.nonce_gap", sender=sender, chain_nonce=chain_nonce, requeued=len(rest))
+                continue
+            for tx in rest:
+                if tx in stale:
+                    log.warning("sender.rebroadcast", tx=tx.hash, nonce=tx.nonce)
+                    self._send_raw(tx)
+
+    def _settle_or_drop(self, txs: list[OpenTx], reason: str) -> None:
+        receipts = self._receipts([tx.hash for tx in txs])
+        self._settle_all(receipts)
+        dropped = [tx.hash for tx in txs if receipts.get(tx.hash) is None]
+        if dropped:
+            with session_scope(self.engine) as session:
+                outbox.drop(session, dropped, reason)
+            log.warning("sender.dropped", txs=dropped, reason=reason)
+
+    def check_reorged(self, older_than: float = REORG_CHECK_SECONDS) -> int:
+        """Transactions marked mined whose operations stay unconfirmed: if their receipt is gone
+        (reorganisation, chain restored from an older state), wait for them again."""
+        with Session(self.engine) as session:
+            suspects = outbox.mined_but_unconfirmed(session, utcnow() - timedelta(seconds=older_than))
+        if not suspects:
+            return 0
+        receipts = self._receipts([tx.hash for tx in suspects])
+        gone = [tx for tx in suspects if receipts.get(tx.hash) is None]
+        if gone:
+            with session_scope(self.engine) as session:
+                for tx in gone:
+                    outbox.reopen(session, tx.hash)
+            log.warning("sender.reorged_out", txs=[tx.hash for tx in gone])
+        return len(gone)
 
     def recover(self) -> int:
-        """Settle every transaction whose outcome we do not know; return how many.
-
-        That is every transaction still marked broadcast, and every transaction whose
-        operations are sent but not confirmed: a reorganisation can take a mined transaction
-        back out of the chain, and the indexer then returns its operations to ``sent``.
-        """
+        """After a start or an outage: settle what was mined, then rebroadcast every recorded
+        transaction still waiting, in nonce order (the node may never have seen it, or may
+        have lost it in a restart). Return how many were rebroadcast."""
+        self._floors.clear()
+        self.check_reorged(older_than=0)
         with Session(self.engine) as session:
-            unconfirmed = select(Operation.tx_hash).where(Operation.status == OperationStatus.SENT)
-            open_txs = session.exec(
-                select(ChainTransaction)
-                .where(or_(col(ChainTransaction.status) == "broadcast", col(ChainTransaction.hash).in_(unconfirmed)))
-                .order_by(col(ChainTransaction.signer), col(ChainTransaction.nonce))
-            ).all()
-        for tx in open_txs:
-            self._recover_one(tx)
-        return len(open_txs)
+            open_txs = outbox.open_transactions(session)
+        receipts = self._receipts([tx.hash for tx in open_txs]) if open_txs else {}
+        self._settle_all(receipts)
+        waiting = [tx for tx in open_txs if receipts.get(tx.hash) is None]
+        for tx in waiting:
+            self._send_raw(tx)
+        if waiting:
+            log.info("sender.recovered", rebroadcast=len(waiting))
+        self._needs_recovery = False
+        return len(waiting)
 
-    def _recover_one(self, tx: ChainTransaction) -> None:
-        w3 = self.ctx.w3
-        receipt = None
-        try:
-            receipt = w3.eth.get_transaction_receipt(HexBytes(tx.hash))
-        except Exception:  # not mined (or unknown to this node)
-            receipt = None
-        if receipt is not None:
-            self._settle(tx.hash, int(receipt["status"]) == 1, int(receipt["blockNumber"]))
-            return
-        if int(w3.eth.get_transaction_count(Web3.to_checksum_address(tx.sender), "latest")) > tx.nonce:
-            # The nonce was used by another transaction: this one is dropped for good.
-            with session_scope(self.engine) as session:
-                record = session.get(ChainTransaction, tx.hash)
-                if record is not None:
-                    record.status = "dropped"
-                    session.add(record)
-                table = table_of(Operation)
-                session.execute(
-                    update(table)
-                    .where(table.c.tx_hash == tx.hash, table.c.status == OperationStatus.SENT)
-                    .values(status=OperationStatus.PENDING, tx_hash=None)
-                )
-            log.warning("sender.dropped", tx=tx.hash)
-            return
-        try:
-            w3.eth.send_raw_transaction(HexBytes(tx.raw))
-            log.info("sender.rebroadcast", tx=tx.hash)
-        except Exception as exc:
-            if "already known" not in str(exc).lower():
-                log.warning("sender.rebroadcast_failed", tx=tx.hash, error=str(exc))
+    # -- loop ----------------------------------------------------------------------------
 
     def run(self, stop: threading.Event, poll_seconds: float = 0.05) -> None:
         backoff = poll_seconds
-        recovered_at = 0.0
+        checked_at = time.monotonic()
         while not stop.is_set():
             try:
-                if time.monotonic() - recovered_at > 5.0:
-                    self.recover()
-                    recovered_at = time.monotonic()
+                if time.monotonic() - checked_at > REORG_CHECK_SECONDS:
+                    self.check_reorged()
+                    checked_at = time.monotonic()
                 result = self.step()
             except Exception as exc:
                 log.warning("sender.error", error=str(exc), retry_in=backoff)
-                self.signers.reset_nonces()
+                self._needs_recovery = True
                 stop.wait(backoff)
-                backoff = min(backoff * 2, 10.0)
+                backoff = min(backoff * 2, 5.0)
                 continue
             backoff = poll_seconds
             if result.transactions == 0:
                 stop.wait(poll_seconds)
-
-
-def _retry_or_fail(table: Any) -> Any:
-    return case((table.c.attempts >= MAX_ATTEMPTS, OperationStatus.FAILED), else_=OperationStatus.PENDING)

@@ -140,7 +140,10 @@ def sender() -> None:
     engine = make_engine(s.resolved_database_url)
     signers = Signers(ctx.w3, ctx.chain_id, s, engine)
     console.print(f"sending to chain {ctx.chain_id}")
-    Sender(engine, ctx, signers, s.sender_batch_size, s.sender_max_delay_ms).run(_stop_event(), s.sender_poll_ms / 1000)
+    Sender(
+        engine, ctx, signers, s.sender_batch_size, s.sender_max_delay_ms,
+        max_in_flight=s.sender_max_in_flight, receipt_timeout=s.sender_receipt_timeout_s,
+    ).run(_stop_event(), s.sender_poll_ms / 1000)  # fmt: skip
 
 
 @app.command()

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from enum import StrEnum
 
-from sqlalchemy import BigInteger, Column, Index, Text, UniqueConstraint
+from sqlalchemy import BigInteger, Column, Index, Text, UniqueConstraint, text
 from sqlmodel import Field, SQLModel
 
 from backend.db.types import BigIntId, UTCDateTime, utcnow
@@ -103,7 +103,20 @@ class ChainTransaction(SQLModel, table=True):
     or learn that it was dropped."""
 
     __tablename__ = "chain_transactions"
-    __table_args__ = (Index("ix_chain_transactions_signer_nonce", "signer", "nonce"),)
+    __table_args__ = (
+        Index("ix_chain_transactions_signer_nonce", "signer", "nonce"),
+        Index("ix_chain_transactions_status", "status"),
+        # One live transaction per (sender, nonce): two sender processes cannot record the same
+        # nonce (the second insert fails and its round is retried). Dropped ones free theirs.
+        Index(
+            "uq_chain_transactions_live_nonce",
+            "sender",
+            "nonce",
+            unique=True,
+            sqlite_where=text("status != 'dropped'"),
+            postgresql_where=text("status != 'dropped'"),
+        ),
+    )
 
     hash: str = Field(primary_key=True, max_length=66)
     signer: str = Field(max_length=80)
