@@ -347,6 +347,8 @@ class Sender:
                 for tx in gone:
                     outbox.reopen(session, tx.hash)
             log.warning("sender.reorged_out", txs=[tx.hash for tx in gone])
+            for tx in sorted(gone, key=lambda t: (t.sender, t.nonce)):
+                self._send_raw(tx)  # the node dropped it with its block: broadcast it again
         return len(gone)
 
     def recover(self) -> int:
