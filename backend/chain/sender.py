@@ -341,6 +341,7 @@ class Sender:
         if not suspects:
             return 0
         receipts = self._receipts([tx.hash for tx in suspects])
+        self._settle_all(receipts)  # still mined: confirms again what only a receipt confirms
         gone = [tx for tx in suspects if receipts.get(tx.hash) is None]
         if gone:
             with session_scope(self.engine) as session:
