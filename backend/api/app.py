@@ -30,7 +30,9 @@ from backend.api.routers import (
     transfers,
     verification,
 )
+from backend.api.writer import GroupCommitWriter
 from backend.db.engine import make_engine
+from backend.loyalty.purchases import record_purchase
 from backend.settings import Settings, get_settings
 
 
@@ -39,9 +41,12 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None) -
     owns_engine = engine is None
     engine = engine or make_engine(settings.resolved_database_url)
 
+    purchase_writer = GroupCommitWriter(engine, record_purchase)
+
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         yield
+        purchase_writer.close()
         if owns_engine:
             engine.dispose()
 
@@ -52,7 +57,9 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None) -
         "Authenticate with `Authorization: Bearer <API key>`; verification pages are public.",
         lifespan=lifespan,
     )
-    app.state.credance = AppState(settings=settings, engine=engine, verifier=KeyVerifier(engine))
+    app.state.credance = AppState(
+        settings=settings, engine=engine, verifier=KeyVerifier(engine), purchases=purchase_writer
+    )
     errors.install(app)
     for module in (health, purchases, customers, stores, keys, organisations, products, epcis, verification):
         app.include_router(module.router)

@@ -13,8 +13,10 @@ from sqlalchemy import Engine
 from sqlmodel import Session
 
 from backend.api.auth import KeyVerifier, Principal, Role
+from backend.api.writer import GroupCommitWriter
 from backend.db.engine import session_scope
 from backend.errors import DomainError, Forbidden
+from backend.loyalty.purchases import PurchaseInput, PurchaseOutcome
 from backend.settings import Settings
 
 
@@ -28,13 +30,15 @@ class AppState:
     settings: Settings
     engine: Engine
     verifier: KeyVerifier
+    purchases: GroupCommitWriter[PurchaseInput, PurchaseOutcome]
 
     def write(self) -> AbstractContextManager[Session]:
         """A unit of work that commits on success."""
         return session_scope(self.engine, write=True)
 
 
-def get_state(request: Request) -> AppState:
+# The two dependencies of every call are async: a sync one costs a thread-pool hop per request.
+async def get_state(request: Request) -> AppState:
     return request.app.state.credance
 
 
@@ -51,7 +55,7 @@ SessionDep = Annotated[Session, Depends(get_session)]
 _bearer = HTTPBearer(auto_error=False, description="API key: `Authorization: Bearer <key>`")
 
 
-def get_principal(
+async def get_principal(
     state: StateDep, credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)]
 ) -> Principal:
     if credentials is None or credentials.scheme.lower() != "bearer" or not credentials.credentials:
