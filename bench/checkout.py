@@ -141,6 +141,14 @@ class Platform:
             time.sleep(0.2)
         return keys.checkout
 
+    def cpu(self) -> dict[str, float]:
+        """CPU seconds used so far by each service (API workers included) and by Anvil."""
+        names = ["api", "sender", "indexer"]
+        usage = {name: group_cpu_seconds(p.pid) for name, p in zip(names, self.processes, strict=True)}
+        anvil_pid = int((self.home / "chain" / "anvil.pid").read_text())
+        usage["anvil"] = group_cpu_seconds(os.getpgid(anvil_pid))
+        return usage
+
     def stop(self) -> None:
         for process in self.processes:
             with contextlib.suppress(ProcessLookupError):
@@ -190,6 +198,24 @@ class Platform:
         return time.monotonic() - started
 
 
+TICKS = os.sysconf("SC_CLK_TCK")
+
+
+def group_cpu_seconds(pgid: int) -> float:
+    """User + system CPU time of every live process in a process group (from /proc)."""
+    total = 0
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if int(fields[2]) == pgid:  # fields after the name: state, ppid, pgrp, … utime (12), stime (13)
+            total += int(fields[11]) + int(fields[12])
+    return total / TICKS
+
+
 def sample_backlog(bench: Platform, tag: str, stop: threading.Event, samples: list[dict[str, float]]) -> None:
     while not stop.wait(1.0):
         accepted, confirmed = bench.counts(tag)
@@ -219,6 +245,7 @@ def measure_optimised(bench: Platform, key: str, args: argparse.Namespace) -> di
     sampler = threading.Thread(target=sample_backlog, args=(bench, tag, stop, samples))
     sampler.start()
     load_avg_before = os.getloadavg()
+    cpu_before, client_before = bench.cpu(), os.times()
     result = run_load(
         bench.api_port, "/v1/purchases", headers, order_body(tag, args.customers),
         connections=args.connections, processes=args.client_processes, duration=args.duration,
@@ -226,6 +253,16 @@ def measure_optimised(bench: Platform, key: str, args: argparse.Namespace) -> di
     load_avg = os.getloadavg()
     accepted_at_end, confirmed_at_end = bench.counts(tag)
     drain = bench.wait_confirmed(tag, timeout=args.drain_timeout)
+    cpu_after, client_after = bench.cpu(), os.times()
+    # CPU cost per purchase, load and drain included: independent of what else runs on the
+    # machine, unlike the rates. 2 cores / that cost = what a quiet 2-core machine could do.
+    cpu_ms = {name: (cpu_after[name] - cpu_before[name]) * 1000 for name in cpu_after}
+    cpu_ms["client"] = (
+        client_after.children_user
+        + client_after.children_system
+        - client_before.children_user
+        - client_before.children_system
+    ) * 1000
     stop.set()
     sampler.join()
 
@@ -236,7 +273,12 @@ def measure_optimised(bench: Platform, key: str, args: argparse.Namespace) -> di
     to_confirm = [(c - a) / 1e6 for a, c, _ in timings if c is not None]
     gas, transactions = gas_per_award(connect(bench.settings.resolved_rpc_url), timings)
     accepted = len(result.latencies)
+    cpu_per_purchase = {name: ms / accepted for name, ms in cpu_ms.items()} if accepted else {}
+    server_ms = sum(v for k, v in cpu_per_purchase.items() if k != "client")
     return {
+        "cpu_ms_per_purchase": cpu_per_purchase,
+        "server_cpu_ms_per_purchase": server_ms,
+        "quiet_2_core_estimate_per_s": 2000 / server_ms if server_ms else float("nan"),
         "warmup_purchases": len(warm.latencies),
         "connections": args.connections,
         "duration_s": round(window, 2),
@@ -331,6 +373,12 @@ def table(optimised: dict[str, Any], naive: dict[str, Any]) -> str:
     lines += [f"{label:{width}}  {a:>12}  {b:>12}" for label, a, b in rows]
     ratio = optimised["accepted_per_s"] / naive["purchases_per_s"] if naive["purchases_per_s"] else float("nan")
     lines.append(f"{'ratio (accepted/s)':{width}}  {ratio:>12.1f}x")
+    costs = ", ".join(f"{name} {ms:.2f}" for name, ms in optimised["cpu_ms_per_purchase"].items())
+    lines.append(f"CPU ms per purchase: {costs}")
+    lines.append(
+        f"server CPU {optimised['server_cpu_ms_per_purchase']:.2f} ms/purchase → a quiet 2-core machine could accept "
+        f"≈{optimised['quiet_2_core_estimate_per_s']:,.0f}/s (estimate: 2 cores / CPU cost, client not counted)"
+    )
     return "\n".join(lines)
 
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import fcntl
+import os
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -17,7 +19,7 @@ def is_sqlite(url: str) -> bool:
 
 
 def _tune_sqlite(dbapi_connection: Any, _record: Any) -> None:
-    # We issue BEGIN ourselves (see _begin_sqlite), so pysqlite must not.
+    # We issue BEGIN ourselves (see _WriterQueue.begin), so pysqlite must not.
     dbapi_connection.isolation_level = None
     # WAL lets readers run beside the one writer; NORMAL sync is durable across process
     # crashes (only an OS crash can lose the last commits); busy_timeout queues writers
@@ -30,9 +32,41 @@ def _tune_sqlite(dbapi_connection: Any, _record: Any) -> None:
     cursor.close()
 
 
-def _begin_sqlite(connection: Any) -> None:
-    # Writers take the lock up front (BEGIN IMMEDIATE): a deferred transaction that reads and
-    # then writes fails at once with SQLITE_BUSY when another process wrote in between.
+class _WriterQueue:
+    """Queues the SQLite writers of every process on an advisory file lock.
+
+    SQLite's own wait for its write lock polls (sleeping up to 100 ms between tries), so a
+    process that writes back to back (the API's group commit under load) keeps winning and the
+    sender and indexer starve. A blocked ``flock`` is woken by the kernel as soon as the lock
+    is released, so every writer gets its turn promptly.
+    """
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+
+    def begin(self, connection: Any) -> None:
+        # Writers take the lock up front (BEGIN IMMEDIATE): a deferred transaction that reads and
+        # then writes fails at once with SQLITE_BUSY when another process wrote in between.
+        mode = connection.get_execution_options().get("sqlite_begin", "DEFERRED")
+        if mode == "IMMEDIATE":
+            info = connection.connection.info
+            if "writer_fd" not in info:
+                info["writer_fd"] = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o600)
+            fcntl.flock(info["writer_fd"], fcntl.LOCK_EX)
+            info["writer_locked"] = True
+        try:
+            connection.exec_driver_sql(f"BEGIN {mode}")
+        except BaseException:
+            self.end(connection)
+            raise
+
+    def end(self, connection: Any) -> None:
+        info = connection.connection.info
+        if info.pop("writer_locked", False):
+            fcntl.flock(info["writer_fd"], fcntl.LOCK_UN)
+
+
+def _begin_plain(connection: Any) -> None:
     mode = connection.get_execution_options().get("sqlite_begin", "DEFERRED")
     connection.exec_driver_sql(f"BEGIN {mode}")
 
@@ -44,7 +78,13 @@ def make_engine(url: str, pool_size: int = 10) -> Engine:
             Path(database).parent.mkdir(parents=True, exist_ok=True)
         engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 30})
         event.listen(engine, "connect", _tune_sqlite)
-        event.listen(engine, "begin", _begin_sqlite)
+        if database and database != ":memory:":
+            queue = _WriterQueue(Path(database + ".writers"))
+            event.listen(engine, "begin", queue.begin)
+            event.listen(engine, "commit", queue.end)
+            event.listen(engine, "rollback", queue.end)
+        else:
+            event.listen(engine, "begin", _begin_plain)
         return engine
     return create_engine(url, pool_size=pool_size, max_overflow=pool_size, pool_pre_ping=True)
 
