@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from eth_typing import HexStr
+from eth_utils import function_signature_to_4byte_selector
 from web3 import Web3
 from web3.types import TxParams, Wei
 
@@ -20,18 +22,40 @@ def _call(contract: Any, function: str, *args: Any) -> TxParams:
     return {"to": contract.address, "data": contract.encode_abi(function, args=list(args))}
 
 
+AWARD_BATCH_SELECTOR = function_signature_to_4byte_selector("awardBatch((address,uint64,uint32,uint128,bytes32)[])")
+
+
 def award_batch_call(ctx: ChainContext, operations: list[Operation]) -> TxParams:
-    awards = [
-        (
-            Web3.to_checksum_address(op.account or ""),
-            op.id,
-            op.rule_version,
-            op.amount,
-            bytes.fromhex((op.ref or "")[2:]),
-        )
-        for op in operations
-    ]
-    return _call(ctx.points, "awardBatch", awards)
+    return {"to": ctx.points.address, "data": HexStr("0x" + encode_award_batch(operations).hex())}
+
+
+def encode_award_batch(operations: list[Operation]) -> bytes:
+    """Calldata of ``awardBatch(Award[])``, packed by hand.
+
+    ``Award`` (address, uint64, uint32, uint128, bytes32) is a static tuple: the array is its
+    length and then five 32-byte words per award. web3's generic encoder spends ~0.1 ms per
+    award walking the ABI; this is a few microseconds. A test checks both agree.
+    """
+    words = [AWARD_BATCH_SELECTOR, _word(32, 256), _word(len(operations), 256)]
+    for op in operations:
+        account = bytes.fromhex((op.account or "")[2:])
+        ref = bytes.fromhex((op.ref or "")[2:])
+        if len(account) != 20 or len(ref) != 32:
+            raise ValueError(f"operation {op.id}: bad account or reference")
+        words += [
+            bytes(12) + account,
+            _word(op.id or 0, 64),
+            _word(op.rule_version or 0, 32),
+            _word(op.amount, 128),
+            ref,
+        ]
+    return b"".join(words)
+
+
+def _word(value: int, bits: int) -> bytes:
+    if not 0 <= value < 1 << bits:
+        raise ValueError(f"{value} does not fit in uint{bits}")
+    return value.to_bytes(32, "big")
 
 
 def single_call(ctx: ChainContext, op: Operation) -> TxParams:

@@ -9,11 +9,12 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass
+from datetime import datetime
+from typing import cast
 
 from sqlalchemy import case, func, or_, update
 from sqlalchemy import select as core_select
-from sqlalchemy.orm import aliased
-from sqlmodel import Session, col, select
+from sqlmodel import Session
 
 from backend.chain.calls import CONFIRMED_BY_RECEIPT
 from backend.db.models import ChainTransaction, Operation, OperationStatus
@@ -41,20 +42,44 @@ class OpenTx:
     raw: str
 
 
-def ready_operations(session: Session, limit: int) -> list[Operation]:
-    """Pending operations whose dependency (if any) is confirmed, oldest first."""
-    dependency = aliased(Operation)
-    query = (
-        select(Operation)
-        .outerjoin(dependency, col(Operation.depends_on) == dependency.id)
-        .where(
-            col(Operation.status) == OperationStatus.PENDING,
-            or_(col(Operation.depends_on).is_(None), col(dependency.status) == OperationStatus.CONFIRMED),
+@dataclass(frozen=True)
+class PendingSummary:
+    count: int
+    unbatched: int  # operations that go alone, without waiting for company
+    oldest: datetime | None
+
+
+def pending_summary(session: Session, batched_kinds: frozenset[str]) -> PendingSummary:
+    """How much is pending, cheaply: lets the sender sleep until a partial batch is due."""
+    table = table_of(Operation)
+    unbatched = case((table.c.kind.in_(sorted(batched_kinds)), 0), else_=1)
+    row = session.execute(
+        core_select(func.count(), func.sum(unbatched), func.min(table.c.created_at)).where(
+            table.c.status == OperationStatus.PENDING
         )
-        .order_by(col(Operation.id))
+    ).one()
+    return PendingSummary(int(row[0]), int(row[1] or 0), row[2])  # min() keeps the column's type
+
+
+def ready_operations(session: Session, limit: int) -> list[Operation]:
+    """Pending operations whose dependency (if any) is confirmed, oldest first.
+
+    Read as plain rows, not ORM objects: under load this runs for thousands of operations a
+    second and the sender only reads their attributes (``calls.py``).
+    """
+    table = table_of(Operation)
+    dependency = table.alias("dependency")
+    query = (
+        core_select(table)
+        .outerjoin(dependency, table.c.depends_on == dependency.c.id)
+        .where(
+            table.c.status == OperationStatus.PENDING,
+            or_(table.c.depends_on.is_(None), dependency.c.status == OperationStatus.CONFIRMED),
+        )
+        .order_by(table.c.id)
         .limit(limit)
     )
-    return list(session.exec(query).all())
+    return cast(list[Operation], list(session.execute(query).all()))
 
 
 def claim(session: Session, ids: list[int]) -> set[int]:

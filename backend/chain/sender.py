@@ -61,6 +61,7 @@ KILL_AT_ENV = "CREDANCE_FAULT_SENDER_KILL_AT"
 class SendResult:
     transactions: int
     operations: int
+    due_in: float | None = None  # seconds until a partial batch is due (nothing else to do)
 
 
 @dataclass
@@ -118,6 +119,13 @@ class Sender:
 
     def send_ready(self) -> SendResult:
         with Session(self.engine) as session:
+            pending = outbox.pending_summary(session, BATCHED_KINDS)
+            if pending.count == 0:
+                return SendResult(0, 0)
+            if pending.unbatched == 0 and pending.count < self.batch_size and pending.oldest is not None:
+                due_in = (pending.oldest + self.max_delay - utcnow()).total_seconds()
+                if due_in > 0:  # a partial batch still waiting for company
+                    return SendResult(0, 0, due_in=due_in)
             in_flight = outbox.in_flight_by_signer(session)
             ready = outbox.ready_operations(session, limit=self.batch_size * self.max_in_flight)
         built = self._build(self._plan(ready, in_flight))
@@ -162,6 +170,8 @@ class Sender:
                 built.append(_Built(signer_name, ops, signer.build(self._call_for(ops))))
             except TransactionFailed as exc:
                 queue.extend(self._refused(signer_name, ops, exc))
+            except (ValueError, TypeError) as exc:  # a value the ABI cannot encode
+                queue.extend(self._refused(signer_name, ops, TransactionFailed(f"cannot encode: {exc}")))
             except requests.RequestException as exc:
                 raise ChainDown(str(exc)) from exc
         return built
@@ -389,4 +399,5 @@ class Sender:
                 continue
             backoff = poll_seconds
             if result.transactions == 0:
-                stop.wait(poll_seconds)
+                # Sleep the poll interval, or less when a partial batch falls due sooner.
+                stop.wait(min(poll_seconds, result.due_in) if result.due_in else poll_seconds)
