@@ -56,5 +56,9 @@ format: deps ## Format the code
 ape-compile: build ## Compile with ape (same solc-js front-end)
 	SOLCX_BINARY_PATH=$(CURDIR)/.toolchain/solcx $(BIN)/ape compile
 
+BENCH_ARGS ?=
+bench: build ## Benchmarks (bench/*.py): tables on screen, JSON in bench/out/
+	$(BIN)/python bench/checkout.py $(BENCH_ARGS)
+
 clean: ## Remove build output (keeps .credance state)
 	rm -rf build .build .toolchain contracts/.cache .pytest_cache .mypy_cache .ruff_cache
