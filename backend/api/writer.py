@@ -104,26 +104,41 @@ class GroupCommitWriter(Generic[T, R]):
                 job.loop.call_soon_threadsafe(_resolve, job.future, result)
 
     def _commit_batch(self, items: list[T]) -> list[R | BaseException]:
-        """All items in one transaction, each in a savepoint."""
+        """All items in one transaction. Optimistic first: no savepoints (they cost ~10% of a
+        purchase); if any item is refused, the batch is rolled back and run again with each
+        item in its own savepoint, so that the refused one rolls back alone."""
         for _ in range(RESTARTS):
-            with Session(writer(self.engine), expire_on_commit=False) as session:
-                root = session.begin()
-                results: list[R | BaseException] = []
-                for item in items:
-                    try:
+            results = self._attempt(items, isolate=False)
+            if results is not None and not any(isinstance(r, DomainError) for r in results):
+                return results
+            results = self._attempt(items, isolate=True)
+            if results is not None:
+                return results
+        raise RuntimeError("the batch kept being rolled back")
+
+    def _attempt(self, items: list[T], isolate: bool) -> list[R | BaseException] | None:
+        """One try; None when the domain code rolled the whole transaction back."""
+        with Session(writer(self.engine), expire_on_commit=False) as session:
+            root = session.begin()
+            results: list[R | BaseException] = []
+            for item in items:
+                try:
+                    if isolate:
                         with session.begin_nested():
                             results.append(self.work(session, item))
-                    except DomainError as exc:
-                        results.append(exc)
-                    if not root.is_active:
-                        # The domain code rolled back the whole transaction (e.g. on a unique
-                        # violation from a concurrent writer): the items before this one are
-                        # gone with it. Start the batch again; replays now find the winner.
-                        break
-                else:
-                    session.commit()
-                    return results
-        raise RuntimeError("the batch kept being rolled back")
+                    else:
+                        results.append(self.work(session, item))
+                except DomainError as exc:
+                    results.append(exc)
+                    if not isolate:
+                        return results  # rolled back on leaving; the caller isolates
+                if not root.is_active:
+                    # The domain code rolled back the whole transaction (e.g. on a unique
+                    # violation from a concurrent writer): the items before this one are
+                    # gone with it. Start the batch again; replays now find the winner.
+                    return None
+            session.commit()
+            return results
 
     def _commit_each(self, items: list[T]) -> list[R | BaseException]:
         """Fallback: one transaction per item, so one broken item cannot sink the others."""
