@@ -64,8 +64,9 @@ def debug(engine: Engine, platform: Platform) -> str:
 
 
 def recorded(engine: Engine) -> int:
+    """Award transactions recorded so far (the demo seeding has its own)."""
     with Session(engine) as session:
-        return session.exec(select(func.count()).select_from(ChainTransaction)).one()
+        return session.exec(select(func.count()).where(ChainTransaction.signer == "issuer")).one()
 
 
 def test_chain_down_and_back_up_while_sending(own_chain: tuple[Settings, Engine]) -> None:
@@ -86,7 +87,7 @@ def test_chain_down_and_back_up_while_sending(own_chain: tuple[Settings, Engine]
         thread.start()
     try:
         deadline = time.monotonic() + 30
-        while recorded(engine) < 8 and time.monotonic() < deadline:  # mid-way through sending
+        while recorded(engine) < 2 and time.monotonic() < deadline:  # mid-way through sending
             time.sleep(0.01)
         # The chain's mempool is lost with it: the transactions in flight must be rebroadcast.
         stop_anvil(settings.resolved_home)
