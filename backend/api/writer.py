@@ -63,10 +63,10 @@ class GroupCommitWriter(Generic[T, R]):
         return await future
 
     def _ensure_started(self) -> None:
-        if self._thread is not None:
+        if self._thread is not None and self._thread.is_alive():
             return
         with self._lock:
-            if self._thread is None:
+            if self._thread is None or not self._thread.is_alive():
                 self._thread = threading.Thread(target=self._run, name="group-commit", daemon=True)
                 self._thread.start()
 
@@ -97,11 +97,17 @@ class GroupCommitWriter(Generic[T, R]):
                 results = self._commit_batch([job.item for job in jobs])
             except Exception as exc:
                 log.warning("writer.batch_failed", error=str(exc), items=len(jobs))
-                results = self._commit_each([job.item for job in jobs])
+                try:
+                    results = self._commit_each([job.item for job in jobs])
+                except Exception as inner:  # e.g. the database is gone: answer, don't die
+                    results = [inner] * len(jobs)
             self.batches += 1
             self.items += len(jobs)
             for job, result in zip(jobs, results, strict=True):
-                job.loop.call_soon_threadsafe(_resolve, job.future, result)
+                try:
+                    job.loop.call_soon_threadsafe(_resolve, job.future, result)
+                except RuntimeError:  # that request's event loop is gone (client went away)
+                    log.info("writer.answer_dropped")
 
     def _commit_batch(self, items: list[T]) -> list[R | BaseException]:
         """All items in one transaction. Optimistic first: no savepoints (they cost ~10% of a

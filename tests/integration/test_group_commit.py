@@ -126,3 +126,25 @@ def test_a_batch_rolled_back_by_the_domain_code_is_run_again(seeded: Engine) -> 
     assert {"a", "b", "c"} <= stores
     assert results[0] == "recorded"
     assert results[2] == "recorded"
+
+
+def test_a_client_that_went_away_does_not_stop_the_writer(seeded: Engine) -> None:
+    writer: GroupCommitWriter[PurchaseInput, PurchaseOutcome] = GroupCommitWriter(seeded, record_purchase)
+    blocker = sqlite3.connect(database_file(seeded), isolation_level=None, check_same_thread=False)
+    blocker.execute("BEGIN IMMEDIATE")
+
+    async def impatient() -> None:
+        with pytest.raises(TimeoutError):
+            await asyncio.wait_for(writer.submit(purchase(1)), timeout=0.2)
+
+    try:
+        asyncio.run(impatient())  # its event loop is closed before the writer answers
+        blocker.execute("COMMIT")
+        later = asyncio.run(submit_all(writer, [purchase(2)]))
+    finally:
+        blocker.close()
+        writer.close()
+    assert isinstance(later[0], PurchaseOutcome)
+    # The abandoned purchase was committed all the same: a retry of it is a replay.
+    with Session(seeded) as session:
+        assert set(session.exec(select(Purchase.order_id)).all()) == {"G-1", "G-2"}
