@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import fcntl
 import os
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -39,21 +40,27 @@ class _WriterQueue:
     process that writes back to back (the API's group commit under load) keeps winning and the
     sender and indexer starve. A blocked ``flock`` is woken by the kernel as soon as the lock
     is released, so every writer gets its turn promptly.
+
+    A thread that already holds the lock (a write transaction opened inside another one) does
+    not wait for itself: it falls back to SQLite's own wait, which times out with an error
+    instead of hanging.
     """
 
     def __init__(self, path: Path) -> None:
         self.path = path
+        self._held = threading.local()
 
     def begin(self, connection: Any) -> None:
         # Writers take the lock up front (BEGIN IMMEDIATE): a deferred transaction that reads and
         # then writes fails at once with SQLITE_BUSY when another process wrote in between.
         mode = connection.get_execution_options().get("sqlite_begin", "DEFERRED")
-        if mode == "IMMEDIATE":
+        if mode == "IMMEDIATE" and not getattr(self._held, "locked", False):
             info = connection.connection.info
             if "writer_fd" not in info:
                 info["writer_fd"] = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o600)
             fcntl.flock(info["writer_fd"], fcntl.LOCK_EX)
             info["writer_locked"] = True
+            self._held.locked = True
         try:
             connection.exec_driver_sql(f"BEGIN {mode}")
         except BaseException:
@@ -64,6 +71,7 @@ class _WriterQueue:
         info = connection.connection.info
         if info.pop("writer_locked", False):
             fcntl.flock(info["writer_fd"], fcntl.LOCK_UN)
+            self._held.locked = False
 
 
 def _begin_plain(connection: Any) -> None:
