@@ -322,7 +322,7 @@ def measure_naive(bench: Platform, args: argparse.Namespace) -> dict[str, Any]:
     manifest = json.loads((bench.settings.deployments_dir / "31337.json").read_text())
     points_meta = manifest["contracts"]["LoyaltyPoints"]
     points = w3.eth.contract(address=Web3.to_checksum_address(points_meta["address"]), abi=points_meta["abi"])
-    issuer = Account_from_key(platform_keys(bench.settings, 31337).issuer)
+    issuer = address_of_key(platform_keys(bench.settings, 31337).issuer)
     with bench.engine.connect() as db:
         addresses = [r[0] for r in db.execute(text("SELECT address FROM customers LIMIT 1000")).all()]
     latencies: list[float] = []
@@ -350,7 +350,7 @@ def measure_naive(bench: Platform, args: argparse.Namespace) -> dict[str, Any]:
     }
 
 
-def Account_from_key(key: str) -> str:  # noqa: N802 - reads like the eth_account call it wraps
+def address_of_key(key: str) -> str:
     from eth_account import Account
 
     return str(Account.from_key(key).address)
