@@ -1,9 +1,18 @@
 """Shared fixtures. Every chain test runs against a real Anvil started here (one per test
-process), reverted to a clean snapshot between tests; every database test gets a fresh SQLite
-file migrated by Alembic (copied from a migrated template, which is quicker)."""
+process), reverted to a clean snapshot between tests; every database test gets a fresh database
+migrated by Alembic (copied from a migrated template, which is quicker).
+
+Database-facing tests (those that use ``settings``, ``engine`` or ``platform``) run twice: on
+SQLite and on a real PostgreSQL server started here (one throwaway cluster per test process).
+``CREDANCE_TEST_DATABASES=sqlite`` (or ``postgresql``) narrows that; ``-m "not postgres"``
+deselects the PostgreSQL variants; ``@pytest.mark.sqlite_only`` keeps a test on SQLite."""
 
 from __future__ import annotations
 
+import os
+import shutil
+import tempfile
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -17,6 +26,7 @@ from backend.chain.bootstrap import ensure_deployment
 from backend.chain.client import connect
 from backend.chain.manifest import Manifest
 from backend.cli.seed import seed_demo
+from backend.db.cluster import LocalPostgres
 from backend.db.engine import make_engine
 from backend.db.migrate import upgrade
 from backend.settings import PROJECT_ROOT, Settings
@@ -73,6 +83,36 @@ def clean_chain(w3: Web3, deployment: Manifest) -> Iterator[Web3]:
     rpc(w3, "evm_revert", snapshot)
 
 
+TEST_DATABASES = [
+    name.strip() for name in os.environ.get("CREDANCE_TEST_DATABASES", "sqlite,postgresql").split(",") if name.strip()
+]
+
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    """Run every test that touches the database on each database of TEST_DATABASES."""
+    if "database_kind" not in metafunc.fixturenames:
+        return
+    kinds = ["sqlite"] if metafunc.definition.get_closest_marker("sqlite_only") else TEST_DATABASES
+    params = [pytest.param(kind, marks=[pytest.mark.postgres] if kind == "postgresql" else []) for kind in kinds]
+    metafunc.parametrize("database_kind", params, indirect=True, ids=kinds)
+
+
+@pytest.fixture
+def database_kind(request: pytest.FixtureRequest) -> str:
+    return str(getattr(request, "param", "sqlite"))
+
+
+@pytest.fixture(scope="session")
+def postgres_server() -> Iterator[LocalPostgres]:
+    """A PostgreSQL cluster of this test process, in a temporary directory, on a free port."""
+    directory = Path(tempfile.mkdtemp(prefix="credance-pg-"))  # under /tmp: reachable by the server's user
+    server = LocalPostgres(directory, free_port())
+    server.start()
+    yield server
+    server.stop()
+    shutil.rmtree(directory, ignore_errors=True)
+
+
 @pytest.fixture(scope="session")
 def migrated_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
     path = tmp_path_factory.mktemp("db-template") / "template.db"
@@ -80,16 +120,35 @@ def migrated_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return path
 
 
-@pytest.fixture
-def settings(base_settings: Settings, tmp_path: Path) -> Settings:
-    return base_settings.model_copy(
-        update={"database_url": f"sqlite:///{tmp_path / 'credance.db'}", "sender_max_delay_ms": 0}
-    )
+@pytest.fixture(scope="session")
+def postgres_template(postgres_server: LocalPostgres) -> str:
+    """Name of a migrated database that each test's database is created from."""
+    upgrade(postgres_server.create_database("credance_template"))
+    return "credance_template"
 
 
 @pytest.fixture
-def engine(settings: Settings, migrated_template: Path) -> Iterator[Engine]:
-    copy_database(migrated_template, Path(settings.resolved_database_url.removeprefix("sqlite:///")))
+def database_url(request: pytest.FixtureRequest, database_kind: str, tmp_path: Path) -> Iterator[str]:
+    """A freshly migrated database of the kind under test."""
+    if database_kind == "sqlite":
+        path = tmp_path / "credance.db"
+        copy_database(request.getfixturevalue("migrated_template"), path)
+        yield f"sqlite:///{path}"
+        return
+    server: LocalPostgres = request.getfixturevalue("postgres_server")
+    template: str = request.getfixturevalue("postgres_template")
+    name = f"test_{uuid.uuid4().hex[:12]}"
+    yield server.create_database(name, template=template)
+    server.drop_database(name)
+
+
+@pytest.fixture
+def settings(base_settings: Settings, database_url: str) -> Settings:
+    return base_settings.model_copy(update={"database_url": database_url, "sender_max_delay_ms": 0})
+
+
+@pytest.fixture
+def engine(settings: Settings) -> Iterator[Engine]:
     engine = make_engine(settings.resolved_database_url)
     yield engine
     engine.dispose()
