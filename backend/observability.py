@@ -1,11 +1,38 @@
-"""Structured logs (structlog): JSON lines in production, readable lines in a terminal."""
+"""Structured logs (structlog) and Prometheus metrics.
+
+Logs: JSON lines in production (``CREDANCE_LOG_FORMAT=json``), readable lines in a terminal.
+
+Metrics come from two places, so that any API worker answers ``/metrics`` with the whole picture:
+
+- **State of the system, computed from the database at scrape time** (``DatabaseCollector``):
+  the indexer's block, the chain head it last saw, lag, confirmed block, events applied and
+  reorganisations (counters kept in the cursor row, written in the indexer's own transactions),
+  outbox depth and age, transactions by status. Correct whichever process answers, on one
+  machine or several, even when the indexer or sender is down (the age keeps growing).
+- **Per-process activity** (HTTP latency, indexer errors and steps): prometheus-client metrics.
+  When several processes run (uvicorn workers, the indexer, the sender), ``credance run`` and
+  ``credance serve --workers N`` point ``PROMETHEUS_MULTIPROC_DIR`` at a directory they share,
+  and ``/metrics`` merges the files of every process (prometheus-client's multiprocess mode).
+"""
 
 from __future__ import annotations
 
 import logging
+import os
 import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
 
 import structlog
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest, multiprocess
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
+from prometheus_client.registry import Collector
+from sqlalchemy import Engine, func, select
+from sqlmodel import Session
+
+MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"
 
 
 def configure_logging(fmt: str = "console", level: str = "INFO") -> None:
@@ -24,3 +51,166 @@ def configure_logging(fmt: str = "console", level: str = "INFO") -> None:
         logger_factory=structlog.PrintLoggerFactory(sys.stderr),
         cache_logger_on_first_use=True,
     )
+
+
+# -- per-process metrics ---------------------------------------------------------------------
+
+HTTP_LATENCY = Histogram(
+    "credance_http_request_duration_seconds",
+    "Time to answer an HTTP request, by method, route template and status class.",
+    ["method", "route", "status"],
+    buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 10.0),
+)
+INDEXER_ERRORS = Counter(
+    "credance_indexer_errors_total",
+    "Indexer steps that failed and were retried, by kind (rpc, database, moved, other).",
+    ["kind"],
+)
+INDEXER_SKIPPED_LOGS = Counter(
+    "credance_indexer_skipped_logs_total", "Logs at our addresses that no event of our ABIs matches (not mirrored)."
+)
+INDEXER_STEP_SECONDS = Histogram(
+    "credance_indexer_step_seconds",
+    "Duration of one indexer step (read a range, write it), by outcome.",
+    ["outcome"],
+    buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0),
+)
+INDEXER_RANGE = Gauge(
+    "credance_indexer_range_blocks",
+    "Blocks the indexer asks per eth_getLogs now (adapts to the node).",
+    multiprocess_mode="livemax",
+)
+INDEXER_LEADER = Gauge(
+    "credance_indexer_leader", "1 in the indexer process that leads, 0 in a standby.", multiprocess_mode="livemax"
+)
+
+
+# -- state computed from the database at scrape time -----------------------------------------
+
+
+class DatabaseCollector(Collector):
+    """Gauges and counters read from SQL when Prometheus scrapes (a handful of indexed queries)."""
+
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+
+    def collect(self) -> Iterator[Any]:
+        from backend.db.models import ChainCursor, ChainTransaction, Operation, OperationStatus
+        from backend.db.schema import table_of
+
+        up = GaugeMetricFamily("credance_database_up", "1 when the database answered the scrape's queries.")
+        operations, transactions = table_of(Operation), table_of(ChainTransaction)
+        try:
+            with Session(self.engine) as session:
+                cursor = session.get(ChainCursor, "indexer")
+                outbox: dict[str, int] = {
+                    str(status): int(count)
+                    for status, count in session.execute(
+                        select(operations.c.status, func.count()).group_by(operations.c.status)
+                    ).all()
+                }
+                oldest = session.execute(
+                    select(func.min(operations.c.created_at)).where(operations.c.status == OperationStatus.PENDING)
+                ).scalar()
+                sent_by_status: dict[str, int] = {
+                    str(status): int(count)
+                    for status, count in session.execute(
+                        select(transactions.c.status, func.count()).group_by(transactions.c.status)
+                    ).all()
+                }
+        except Exception:
+            up.add_metric([], 0)
+            yield up
+            return
+        up.add_metric([], 1)
+        yield up
+        yield from _indexer_families(cursor)
+        depth = GaugeMetricFamily("credance_outbox_operations", "Outbox operations by status.", labels=["status"])
+        for status in OperationStatus:
+            depth.add_metric([status.value], outbox.get(status.value, 0))
+        yield depth
+        age = GaugeMetricFamily(
+            "credance_outbox_oldest_pending_age_seconds", "Age of the oldest operation not yet sent (0 if none)."
+        )
+        age.add_metric([], max(0.0, time.time() - oldest.timestamp()) if oldest is not None else 0.0)
+        yield age
+        txs = GaugeMetricFamily(
+            "credance_transactions",
+            "Transactions the sender signed, by outcome (broadcast, mined, reverted, dropped).",
+            labels=["status"],
+        )
+        for outcome, count in sorted(sent_by_status.items()):
+            txs.add_metric([outcome], count)
+        yield txs
+        sent = CounterMetricFamily("credance_transactions_sent", "Transactions the sender signed and broadcast.")
+        sent.add_metric([], sum(sent_by_status.values()))
+        yield sent
+        failed = CounterMetricFamily(
+            "credance_transactions_failed", "Transactions reverted on chain, plus operations the chain refused."
+        )
+        failed.add_metric([], sent_by_status.get("reverted", 0) + outbox.get(OperationStatus.FAILED.value, 0))
+        yield failed
+
+
+def _indexer_families(cursor: Any) -> Iterator[Any]:
+    block = cursor.block_number if cursor else 0
+    head = cursor.head_block if cursor else 0
+    values = {
+        "credance_indexer_block": ("Highest block the mirror reflects.", block),
+        "credance_indexer_head_block": ("Chain head the indexer saw at its last poll.", head),
+        "credance_indexer_lag_blocks": ("Blocks between the chain head and the mirror.", max(0, head - block)),
+        "credance_indexer_confirmed_block": (
+            "Highest mirrored block at least CREDANCE_CONFIRMATIONS deep.",
+            cursor.confirmed_block if cursor else 0,
+        ),
+        "credance_indexer_last_poll_age_seconds": (
+            "Seconds since the indexer last polled the chain.",
+            time.time() - cursor.checked_at.timestamp() if cursor else -1,
+        ),
+    }
+    for name, (doc, value) in values.items():
+        family = GaugeMetricFamily(name, doc)
+        family.add_metric([], value)
+        yield family
+    for name, doc, value in (
+        ("credance_indexer_events", "Events the indexer applied to the mirror (rate() = events/s).",
+         cursor.events_total if cursor else 0),
+        ("credance_indexer_reorgs", "Chain reorganisations the indexer rolled back.",
+         cursor.reorgs_total if cursor else 0),
+    ):  # fmt: skip
+        counter = CounterMetricFamily(name, doc)
+        counter.add_metric([], value)
+        yield counter
+
+
+def metrics_registry(engine: Engine) -> CollectorRegistry:
+    """What ``/metrics`` serves: this process (or every process, in multiprocess mode) + the DB."""
+    registry = CollectorRegistry(auto_describe=False)
+    if os.environ.get(MULTIPROC_ENV):
+        multiprocess.MultiProcessCollector(registry)
+    else:
+        from prometheus_client import REGISTRY
+
+        registry.register(_Forward(REGISTRY))
+    registry.register(DatabaseCollector(engine))
+    return registry
+
+
+class _Forward(Collector):
+    def __init__(self, source: CollectorRegistry) -> None:
+        self.source = source
+
+    def collect(self) -> Iterator[Any]:
+        yield from self.source.collect()
+
+
+def render(registry: CollectorRegistry) -> bytes:
+    return generate_latest(registry)
+
+
+def prepare_multiprocess_dir(directory: Path) -> Path:
+    """Empty (or create) the shared metrics directory before the processes start."""
+    directory.mkdir(parents=True, exist_ok=True)
+    for stale in directory.glob("*.db"):
+        stale.unlink(missing_ok=True)
+    return directory

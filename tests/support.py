@@ -20,6 +20,7 @@ from backend.chain.context import ChainContext, open_chain
 from backend.chain.sender import Sender
 from backend.chain.signers import Signers
 from backend.db.models import Operation, OperationStatus
+from backend.indexer.reconcile import ReconcileReport, reconcile
 from backend.indexer.runner import Indexer
 from backend.settings import Settings
 
@@ -76,6 +77,19 @@ class Platform:
                 return
             if sent.transactions == 0 and time.monotonic() > deadline:
                 raise TimeoutError(f"{self.in_flight()} operations still in flight")
+
+
+    def reconcile(self, repair: bool = False) -> ReconcileReport:
+        """Run `credance reconcile` against this platform's chain and database."""
+        return reconcile(self.engine, self.ctx, repair=repair)
+
+    def assert_mirror_matches_chain(self) -> ReconcileReport:
+        """Settle, then prove the mirror equals the chain (every difference in the failure message)."""
+        self.settle()
+        report = self.reconcile()
+        details = "\n".join(d.describe() for d in report.differences)
+        assert report.ok, f"{report.summary()}\n{details}"
+        return report
 
 
 def make_platform(settings: Settings, engine: Engine, keys: dict[str, str]) -> Platform:

@@ -1,18 +1,40 @@
 """The indexing loop: read logs in block ranges, write events, mirror rows and the checkpoint in
-one SQL transaction; detect reorganisations by block hash and roll back to the common ancestor."""
+one SQL transaction; detect reorganisations by block hash and roll back to the common ancestor.
+
+One step:
+
+1. Read the cursor (the mirrored block and its hash). Ask the node, in one batch, for the head,
+   the block at the cursor and the block that would end the next range.
+2. If the node's block at the cursor has another hash, the chain reorganised: walk the stored
+   recent blocks down to the highest one the chain still has (the common ancestor), roll back
+   every row above it in one transaction, and let the next steps re-apply the new branch.
+   An Anvil restart or reset is the same case (its blocks are missing or different); a new
+   deployment (another manifest) rolls back everything.
+3. ``eth_getLogs`` over the range; the range grows after a success, shrinks when the node says
+   "too many results" or times out, and aims at ``target_events`` per step.
+4. Check the range's first block names our head as parent, and its last block is unchanged
+   since step 1 (the logs came from one chain). Then write the events, the handlers' rows,
+   the outbox confirmations and the cursor in **one transaction** that first checks the cursor
+   is still the one read in step 1 (compare-and-set: two indexers can never apply a range twice).
+
+The mirror follows the head; ``confirmations`` (``CREDANCE_CONFIRMATIONS``) only defines which
+mirrored blocks count as confirmed (the ``confirmed`` view, see ``backend/indexer/views.py``).
+"""
 
 from __future__ import annotations
 
 import json
+import random
 import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+import orjson
 import structlog
-from hexbytes import HexBytes
 from sqlalchemy import Engine, delete
+from sqlalchemy import exc as sa_exc
 from sqlmodel import Session, col, select
 from web3 import Web3
 
@@ -22,15 +44,26 @@ from backend.db.models import ChainCursor, ChainEvent, IndexedBlock
 from backend.db.schema import table_of
 from backend.db.types import utcnow
 from backend.db.upsert import insert_ignore, upsert_replace
-from backend.indexer.decoder import DecodedEvent, LogDecoder
-from backend.indexer.handlers import access, loyalty, provenance
+from backend.indexer.decoder import DecodedEvent, LogDecoder, MalformedLog
+from backend.indexer.handlers import HANDLERS
 from backend.indexer.handlers.common import confirm_operations, stored_events, unconfirm_operations
+from backend.indexer.leader import Leadership
+from backend.indexer.rpc import Header, JsonRpc, RangeTooLarge, RpcError
+from backend.observability import (
+    INDEXER_ERRORS,
+    INDEXER_LEADER,
+    INDEXER_RANGE,
+    INDEXER_SKIPPED_LOGS,
+    INDEXER_STEP_SECONDS,
+)
 
 log = structlog.get_logger(__name__)
 
 CURSOR = "indexer"
-HANDLERS = (loyalty, provenance, access)
-REORG_WINDOW = 256
+REORG_WINDOW = 256  # recent blocks kept to find a common ancestor; a deeper reorg re-indexes all
+TARGET_EVENTS = 20_000  # per step: amortises the transaction, bounds memory and the write lock
+TOUCH_SECONDS = 2.0  # how often an idle indexer records the head it sees
+MAX_BACKOFF = 30.0
 
 
 @dataclass(frozen=True)
@@ -39,6 +72,26 @@ class StepResult:
     to_block: int
     events: int
     reorged_to: int | None = None
+    skipped: int = 0
+
+
+class CursorMoved(RuntimeError):
+    """Another writer moved the cursor since this step read it: the step is dropped, nothing written."""
+
+
+@dataclass(frozen=True)
+class CursorState:
+    block_number: int
+    block_hash: str  # "" when nothing is mirrored yet
+    deployment: str
+    exists: bool
+
+    @property
+    def mirrored(self) -> bool:
+        return self.exists and self.block_hash != ""
+
+
+NOTHING = CursorState(-1, "", "", exists=False)
 
 
 def deployment_fingerprint(ctx: ChainContext) -> str:
@@ -46,146 +99,247 @@ def deployment_fingerprint(ctx: ChainContext) -> str:
     return Web3.keccak(text="|".join(parts)).to_0x_hex()
 
 
+def _endpoint(ctx: ChainContext) -> str:
+    uri = getattr(ctx.w3.provider, "endpoint_uri", None)
+    if not uri:
+        raise ValueError("the indexer needs an HTTP JSON-RPC endpoint")
+    return str(uri)
+
+
+def dump_args(args: dict[str, Any]) -> str:
+    try:
+        return orjson.dumps(args).decode()
+    except TypeError:  # an integer beyond 64 bits
+        return json.dumps(args)
+
+
 class Indexer:
-    def __init__(self, engine: Engine, ctx: ChainContext, confirmations: int = 0, max_range: int = 2000) -> None:
+    def __init__(
+        self,
+        engine: Engine,
+        ctx: ChainContext,
+        confirmations: int = 0,
+        max_range: int = 2000,
+        *,
+        target_events: int = TARGET_EVENTS,
+        rpc: JsonRpc | None = None,
+        reload: Callable[[], ChainContext | None] | None = None,
+    ) -> None:
         self.engine = engine
-        self.ctx = ctx
-        self.w3 = ctx.w3
         self.confirmations = confirmations
         self.max_range = max_range
         self.range = max_range
+        self.target_events = target_events
+        self.rpc = rpc or JsonRpc(_endpoint(ctx))
+        self.reload = reload
+        self.head = 0
+        self._touched = 0.0
+        self._use(ctx)
+
+    def _use(self, ctx: ChainContext) -> None:
+        self.ctx = ctx
         self.deployment = deployment_fingerprint(ctx)
-        self.decoder = LogDecoder({
-            name: (c.address, c.abi) for name, c in ctx.manifest.contracts.items()
-        })  # fmt: skip
+        self.decoder = LogDecoder({name: (c.address, c.abi) for name, c in ctx.manifest.contracts.items()})
 
-    # -- reading -------------------------------------------------------------------------
+    def refresh_deployment(self) -> bool:
+        """Pick up a new deployment manifest (e.g. after an Anvil reset and redeploy)."""
+        if self.reload is None:
+            return False
+        ctx = self.reload()
+        if ctx is None or deployment_fingerprint(ctx) == self.deployment:
+            return False
+        log.warning("indexer.new_deployment", deployment=deployment_fingerprint(ctx))
+        self._use(ctx)
+        return True
 
-    def _cursor(self) -> ChainCursor | None:
+    @property
+    def start_block(self) -> int:
+        return self.ctx.manifest.start_block
+
+    # -- the cursor ----------------------------------------------------------------------
+
+    def _read_cursor(self) -> CursorState:
         with Session(self.engine) as session:
-            return session.get(ChainCursor, CURSOR)
+            cursor = session.get(ChainCursor, CURSOR)
+        if cursor is None:
+            return NOTHING
+        return CursorState(cursor.block_number, cursor.block_hash, cursor.deployment, exists=True)
 
-    def _block_hash(self, number: int) -> str | None:
-        try:
-            return HexBytes(self.w3.eth.get_block(number)["hash"]).to_0x_hex()
-        except Exception:  # the block does not exist (any more) on this chain
-            return None
+    def _claim_cursor(self, session: Session, expected: CursorState) -> ChainCursor:
+        """Lock the cursor row for this transaction and check nobody moved it (compare-and-set)."""
+        row = session.exec(select(ChainCursor).where(col(ChainCursor.name) == CURSOR).with_for_update()).first()
+        found = NOTHING if row is None else CursorState(row.block_number, row.block_hash, row.deployment, True)
+        if found != expected:
+            raise CursorMoved(f"cursor moved from {expected.block_number} to {found.block_number}")
+        if row is None:
+            row = ChainCursor(name=CURSOR, chain_id=self.ctx.chain_id, deployment=self.deployment,
+                              block_number=0, block_hash="")  # fmt: skip
+        return row
 
-    def _headers(self, numbers: list[int]) -> dict[int, Any]:
-        headers: dict[int, Any] = {}
-        for start in range(0, len(numbers), 100):
-            with self.w3.batch_requests() as batch:
-                for number in numbers[start : start + 100]:
-                    batch.add(self.w3.eth.get_block(number))
-                for block in batch.execute():
-                    headers[int(block["number"])] = block  # type: ignore[typeddict-item]
-        return headers
+    def _advance(self, session: Session, row: ChainCursor, number: int, block_hash: str, events: int) -> None:
+        row.chain_id = self.ctx.chain_id
+        row.deployment = self.deployment
+        row.block_number = number
+        row.block_hash = block_hash
+        row.head_block = max(self.head, number)
+        row.confirmations = self.confirmations
+        row.events_total += events
+        row.updated_at = row.checked_at = utcnow()
+        session.add(row)
+
+    def _touch(self, latest: Header) -> None:
+        """Record the head an idle indexer sees (throttled: it is a write)."""
+        now = time.monotonic()
+        if now - self._touched < TOUCH_SECONDS:
+            return
+        with session_scope(self.engine) as session:
+            row = session.get(ChainCursor, CURSOR)
+            if row is not None:
+                row.head_block = latest.number
+                row.confirmations = self.confirmations
+                row.checked_at = utcnow()
+                session.add(row)
+        self._touched = now
 
     # -- one step ------------------------------------------------------------------------
 
     def step(self) -> StepResult | None:
-        """Index the next range of blocks; None when at head."""
-        cursor = self._cursor()
-        if cursor is not None and cursor.deployment != self.deployment:
+        """Index the next range of blocks (or roll back a reorganisation); None when at head."""
+        cursor = self._read_cursor()
+        if cursor.exists and cursor.deployment != self.deployment:
             log.warning("indexer.deployment_changed", previous=cursor.deployment, current=self.deployment)
-            self._rollback_to(self.ctx.manifest.start_block - 1, reset=True)
-            cursor = None
-        if cursor is not None and self._block_hash(cursor.block_number) != cursor.block_hash:
-            ancestor = self._find_ancestor()
-            log.warning("indexer.reorg", head=cursor.block_number, ancestor=ancestor)
-            self._rollback_to(ancestor)
-            return StepResult(ancestor, ancestor, 0, reorged_to=ancestor)
+            self._rollback(cursor, -1)
+            return StepResult(-1, -1, 0, reorged_to=-1)
 
-        head = int(self.w3.eth.block_number)
-        target = head - self.confirmations
-        start = self.ctx.manifest.start_block if cursor is None else cursor.block_number + 1
-        if start > target:
+        start = cursor.block_number + 1 if cursor.mirrored else self.start_block
+        guess_end = start + self.range - 1
+        probes = ["latest", hex(guess_end)] + ([hex(cursor.block_number)] if cursor.mirrored else [])
+        answers = self.rpc.batch([("eth_getBlockByNumber", [probe, False]) for probe in probes])
+        if answers[0] is None:
+            raise RpcError("the node has no latest block")
+        latest = Header.from_json(answers[0])
+        self.head = latest.number
+        if cursor.mirrored:
+            at_cursor = answers[2]
+            if at_cursor is None or at_cursor["hash"].lower() != cursor.block_hash:
+                return self._handle_reorg(cursor)
+
+        if start > latest.number:
+            self._touch(latest)
             return None
-        end = min(target, start + self.range - 1)
+        end = min(latest.number, guess_end)
+        end_before = latest if end == latest.number else Header.from_json(answers[1])
+
         try:
-            logs = self.w3.eth.get_logs(
-                {"address": self.decoder.addresses, "fromBlock": start, "toBlock": end}  # type: ignore[typeddict-item]
-            )
-        except Exception as exc:
-            if self.range > 1 and _is_range_error(exc):
-                self.range = max(1, self.range // 2)
-                log.info("indexer.range_shrunk", range=self.range)
-                return StepResult(start, start - 1, 0)
-            raise
-        events = [e for e in (self.decoder.decode(dict(entry)) for entry in logs) if e is not None]
-        numbers = sorted({e.block_number for e in events} | {end})
-        headers = self._headers(numbers)
-        end_hash = HexBytes(headers[end]["hash"]).to_0x_hex()
-        if any(e.block_hash != HexBytes(headers[e.block_number]["hash"]).to_0x_hex() for e in events):
-            return StepResult(start, start - 1, 0)  # the chain moved under us: read again
-        self._write(events, headers, end, end_hash)
-        if self.range < self.max_range:
+            raw = self.rpc.get_logs(self.decoder.addresses, start, end)
+        except RangeTooLarge as exc:
+            if self.range == 1:
+                raise
+            self.range = max(1, (end - start + 1) // 2)
+            INDEXER_RANGE.set(self.range)
+            log.info("indexer.range_shrunk", range=self.range, reason=str(exc)[:200])
+            return StepResult(start, start - 1, 0)
+        events, skipped = self._decode(raw)
+
+        wanted = {start, end}
+        if any(entry.get("blockTimestamp") is None for entry in raw):
+            wanted |= {e.block_number for e in events}
+        headers = self.rpc.headers(wanted)
+        first, last = headers.get(start), headers.get(end)
+        if last is None or last.hash != end_before.hash or first is None:
+            log.info("indexer.chain_moved", start=start, end=end)
+            return StepResult(start, start - 1, 0)
+        if cursor.mirrored and first.parent_hash != cursor.block_hash:
+            return self._handle_reorg(cursor)
+        if any(e.block_number in headers and headers[e.block_number].hash != e.block_hash for e in events):  # type: ignore[union-attr]
+            log.info("indexer.chain_moved", start=start, end=end)
+            return StepResult(start, start - 1, 0)
+
+        block_times = {h.number: h.timestamp for h in headers.values() if h is not None}
+        for entry in raw:
+            if entry.get("blockTimestamp") is not None:
+                block_times.setdefault(int(entry["blockNumber"], 16), int(entry["blockTimestamp"], 16))
+        self._write(cursor, events, [h for h in headers.values() if h is not None], block_times, last)
+        self._adapt_range(end - start + 1, len(events))
+        return StepResult(start, end, len(events), skipped=skipped)
+
+    def _decode(self, raw: list[dict[str, Any]]) -> tuple[list[DecodedEvent], int]:
+        events: list[DecodedEvent] = []
+        skipped = 0
+        for entry in raw:
+            try:
+                event = self.decoder.decode(entry)
+            except (MalformedLog, KeyError, ValueError, TypeError) as exc:
+                log.warning("indexer.malformed_log", tx=entry.get("transactionHash"), error=str(exc)[:200])
+                event = None
+            if event is None:
+                skipped += 1
+            else:
+                events.append(event)
+        if skipped:
+            INDEXER_SKIPPED_LOGS.inc(skipped)
+        return events, skipped
+
+    def _adapt_range(self, blocks: int, events: int) -> None:
+        if events > self.target_events:
+            self.range = max(1, blocks * self.target_events // events)
+        elif events < self.target_events // 2 and blocks >= self.range:
             self.range = min(self.max_range, self.range * 2)
-        return StepResult(start, end, len(events))
+        INDEXER_RANGE.set(self.range)
 
-    def _write(self, events: list[DecodedEvent], headers: dict[int, Any], end: int, end_hash: str) -> None:
-        block_times = {n: int(h["timestamp"]) for n, h in headers.items()}
+    def _write(
+        self,
+        cursor: CursorState,
+        events: list[DecodedEvent],
+        headers: list[Header],
+        block_times: dict[int, int],
+        last: Header,
+    ) -> None:
         with session_scope(self.engine) as session:
-            insert_ignore(session, table_of(ChainEvent), ["block_hash", "tx_hash", "log_index"], [
-                {
-                    "block_number": e.block_number, "block_hash": e.block_hash, "tx_hash": e.tx_hash,
-                    "log_index": e.log_index, "contract": e.contract, "name": e.name,
-                    "args": json.dumps(e.args), "block_time": block_times.get(e.block_number, 0),
-                }
-                for e in events
-            ])  # fmt: skip
-            by_key: dict[str, int] = {}
-            for handler in HANDLERS:
-                by_key.update(handler.apply(session, events, block_times))
-            confirm_operations(session, by_key, {e.tx_hash: e.block_number for e in events})
+            row = self._claim_cursor(session, cursor)
+            apply_events(session, events, block_times)
             upsert_replace(session, table_of(IndexedBlock), ["number"], [
-                {
-                    "number": n, "hash": HexBytes(h["hash"]).to_0x_hex(),
-                    "parent_hash": HexBytes(h["parentHash"]).to_0x_hex(), "timestamp": int(h["timestamp"]),
-                }
-                for n, h in headers.items()
+                {"number": h.number, "hash": h.hash, "parent_hash": h.parent_hash, "timestamp": h.timestamp}
+                for h in headers
             ])  # fmt: skip
-            table = table_of(IndexedBlock)
-            session.execute(delete(table).where(table.c.number < end - REORG_WINDOW))
-            self._save_cursor(session, end, end_hash)
-
-    def _save_cursor(self, session: Session, number: int, block_hash: str) -> None:
-        cursor = session.get(ChainCursor, CURSOR) or ChainCursor(
-            name=CURSOR, chain_id=self.ctx.chain_id, deployment=self.deployment, block_number=0, block_hash=""
-        )
-        cursor.block_number = number
-        cursor.block_hash = block_hash
-        cursor.deployment = self.deployment
-        cursor.updated_at = utcnow()
-        session.add(cursor)
+            blocks = table_of(IndexedBlock)
+            session.execute(delete(blocks).where(blocks.c.number < last.number - REORG_WINDOW))
+            self._advance(session, row, last.number, last.hash, len(events))
 
     # -- reorganisations -----------------------------------------------------------------
 
-    def _find_ancestor(self) -> int:
-        """Highest indexed block whose hash the chain still has (below it nothing changed)."""
-        with Session(self.engine) as session:
-            stored = session.exec(select(IndexedBlock).order_by(col(IndexedBlock.number).desc())).all()
-        for block in stored:
-            if self._block_hash(block.number) == block.hash:
-                return block.number
-        return self.ctx.manifest.start_block - 1
+    def _handle_reorg(self, cursor: CursorState) -> StepResult:
+        ancestor = self._find_ancestor(cursor)
+        log.warning("indexer.reorg", head=cursor.block_number, ancestor=ancestor)
+        self._rollback(cursor, ancestor)
+        return StepResult(ancestor, ancestor, 0, reorged_to=ancestor)
 
-    def _rollback_to(self, ancestor: int, reset: bool = False) -> None:
-        with session_scope(self.engine) as session:
-            removed = stored_events(session, above_block=ancestor)
-            events = table_of(ChainEvent)
-            session.execute(delete(events).where(events.c.block_number > ancestor))
-            for handler in HANDLERS:
-                handler.rollback(session, removed, ancestor)
-            unconfirm_operations(session, ancestor)
+    def _find_ancestor(self, cursor: CursorState) -> int:
+        """Highest stored block whose hash the chain still has (below it nothing changed)."""
+        with Session(self.engine) as session:
             blocks = table_of(IndexedBlock)
-            session.execute(delete(blocks).where(blocks.c.number > ancestor))
-            if reset or ancestor < self.ctx.manifest.start_block:
-                cursor = session.get(ChainCursor, CURSOR)
-                if cursor is not None:
-                    session.delete(cursor)
-            else:
-                self._save_cursor(session, ancestor, self._block_hash(ancestor) or "")
+            stored = session.execute(
+                select(blocks.c.number, blocks.c.hash)
+                .where(blocks.c.number <= cursor.block_number)
+                .order_by(blocks.c.number.desc())
+            ).all()
+        for start in range(0, len(stored), 64):
+            chunk = stored[start : start + 64]
+            chain = self.rpc.headers([number for number, _ in chunk])
+            for number, block_hash in chunk:
+                header = chain.get(number)
+                if header is not None and header.hash == block_hash:
+                    return int(number)
+        return self.start_block - 1  # nothing in the window survived: re-index from the deployment
+
+    def _rollback(self, cursor: CursorState, ancestor: int) -> None:
+        """Undo every mirrored row above ``ancestor`` (-1: everything), in one transaction."""
+        with session_scope(self.engine) as session:
+            row = self._claim_cursor(session, cursor)
+            rollback_above(session, ancestor)
+            kept = session.get(IndexedBlock, ancestor) if ancestor >= self.start_block else None
+            self._advance(session, row, max(ancestor, 0), kept.hash if kept else "", 0)
+            row.reorgs_total += 1
 
     # -- loop ----------------------------------------------------------------------------
 
@@ -194,23 +348,46 @@ class Indexer:
         stop: threading.Event,
         poll_seconds: float = 0.2,
         on_error: Callable[[Exception], None] | None = None,
+        leadership: Leadership | None = None,
     ) -> None:
-        backoff = poll_seconds
-        while not stop.is_set():
-            try:
-                result = self.step()
-            except Exception as exc:
-                log.warning("indexer.error", error=str(exc), retry_in=backoff)
-                if on_error is not None:
-                    on_error(exc)
-                stop.wait(backoff)
-                backoff = min(backoff * 2, 10.0)
-                continue
-            backoff = poll_seconds
-            if result is None:
-                stop.wait(poll_seconds)
-            elif result.events:
-                log.debug("indexer.step", start=result.from_block, end=result.to_block, events=result.events)
+        """Index until ``stop`` is set. Every failure is logged, counted and retried with backoff."""
+        leadership = leadership or Leadership(self.engine)
+        failures = 0
+        refreshed = time.monotonic()
+        try:
+            while not stop.is_set():
+                try:
+                    if not leadership.acquire():
+                        INDEXER_LEADER.set(0)
+                        stop.wait(max(poll_seconds, 1.0))
+                        continue
+                    INDEXER_LEADER.set(1)
+                    if time.monotonic() - refreshed > 5.0:
+                        refreshed = time.monotonic()
+                        self.refresh_deployment()
+                    began = time.perf_counter()
+                    result = self.step()
+                except Exception as exc:
+                    failures += 1
+                    kind = _error_kind(exc)
+                    INDEXER_ERRORS.labels(kind).inc()
+                    delay = 0.0 if kind == "moved" else _backoff(failures, poll_seconds)
+                    log.warning("indexer.error", kind=kind, error=str(exc)[:500], retry_in=round(delay, 2),
+                                exc_info=kind == "other")  # fmt: skip
+                    if on_error is not None:
+                        on_error(exc)
+                    stop.wait(delay)
+                    continue
+                failures = 0
+                outcome = "idle" if result is None else "reorg" if result.reorged_to is not None else "range"
+                INDEXER_STEP_SECONDS.labels(outcome).observe(time.perf_counter() - began)
+                if result is None:
+                    stop.wait(poll_seconds)
+                elif result.events:
+                    log.debug("indexer.step", start=result.from_block, end=result.to_block, events=result.events)
+        finally:
+            leadership.release()
+            INDEXER_LEADER.set(0)
 
     def sync(self, timeout: float = 30.0) -> int:
         """Index until at head (tests, CLI); return the block reached."""
@@ -218,10 +395,53 @@ class Indexer:
         while self.step() is not None:
             if time.monotonic() > deadline:
                 raise TimeoutError("indexer did not reach the head in time")
-        cursor = self._cursor()
-        return cursor.block_number if cursor else 0
+        cursor = self._read_cursor()
+        return cursor.block_number if cursor.mirrored else 0
 
 
-def _is_range_error(exc: Exception) -> bool:
-    text = str(exc).lower()
-    return any(s in text for s in ("too many", "limit", "range", "timeout", "timed out", "10000"))
+def apply_events(session: Session, events: list[DecodedEvent], block_times: dict[int, int]) -> dict[str, int]:
+    """Write events, every handler's rows and the outbox confirmations (inside the caller's transaction);
+    return the confirmation keys the handlers found."""
+    insert_ignore(session, table_of(ChainEvent), ["block_hash", "tx_hash", "log_index"], [
+        {
+            "block_number": e.block_number, "block_hash": e.block_hash, "tx_hash": e.tx_hash,
+            "log_index": e.log_index, "contract": e.contract, "name": e.name,
+            "args": dump_args(e.args), "block_time": block_times.get(e.block_number, 0),
+            "topic1": e.topic(1), "topic2": e.topic(2),
+        }
+        for e in events
+    ])  # fmt: skip
+    by_key: dict[str, int] = {}
+    for handler in HANDLERS:
+        by_key.update(handler.apply(session, events, block_times))
+    confirm_operations(session, by_key, {e.tx_hash: e.block_number for e in events})
+    return by_key
+
+
+def rollback_above(session: Session, ancestor: int) -> int:
+    """Remove every event above ``ancestor`` and undo its effects (inside the caller's transaction)."""
+    removed = stored_events(session, above_block=ancestor)
+    events = table_of(ChainEvent)
+    session.execute(delete(events).where(events.c.block_number > ancestor))
+    for handler in HANDLERS:
+        handler.rollback(session, removed, ancestor)
+    unconfirm_operations(session, ancestor)
+    blocks = table_of(IndexedBlock)
+    session.execute(delete(blocks).where(blocks.c.number > ancestor))
+    return len(removed)
+
+
+def _error_kind(exc: Exception) -> str:
+    if isinstance(exc, CursorMoved):
+        return "moved"
+    if isinstance(exc, RpcError):
+        return "rpc"
+    if isinstance(exc, sa_exc.OperationalError | sa_exc.InterfaceError | sa_exc.DBAPIError):
+        return "database"
+    return "other"
+
+
+def _backoff(failures: int, base: float) -> float:
+    """Exponential backoff with jitter, so a fleet of indexers does not retry in lockstep."""
+    delay: float = min(MAX_BACKOFF, max(base, 0.1) * 2 ** min(failures, 10))
+    return delay * (0.5 + random.random() / 2)  # noqa: S311 (jitter, not security)

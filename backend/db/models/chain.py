@@ -55,7 +55,12 @@ class Operation(SQLModel, table=True):
 
 
 class ChainCursor(SQLModel, table=True):
-    """How far the indexer got: written in the same transaction as the rows it produced."""
+    """How far the indexer got: written in the same transaction as the rows it produced.
+
+    Besides the mirrored block it records what the indexer last saw of the chain (its head and
+    the confirmation depth in force), so every process can tell the lag and the confirmed block
+    from the database alone (``/readyz``, ``/metrics``, ``?view=confirmed``).
+    """
 
     __tablename__ = "chain_cursor"
 
@@ -65,6 +70,16 @@ class ChainCursor(SQLModel, table=True):
     block_number: int = Field(sa_type=BigInteger)
     block_hash: str = Field(max_length=66)
     updated_at: datetime = Field(default_factory=utcnow, sa_column=Column(UTCDateTime, nullable=False))
+    head_block: int = Field(default=0, sa_type=BigInteger, description="Chain head at the last poll.")
+    confirmations: int = Field(default=0, description="Depth after which a block counts as confirmed.")
+    events_total: int = Field(default=0, sa_type=BigInteger, description="Events applied, ever (a counter).")
+    reorgs_total: int = Field(default=0, description="Reorganisations rolled back, ever.")
+    checked_at: datetime = Field(default_factory=utcnow, sa_column=Column(UTCDateTime, nullable=False))
+
+    @property
+    def confirmed_block(self) -> int:
+        """Highest mirrored block at least ``confirmations`` deep."""
+        return max(0, min(self.block_number, self.head_block - self.confirmations))
 
 
 class IndexedBlock(SQLModel, table=True):
@@ -85,6 +100,8 @@ class ChainEvent(SQLModel, table=True):
     __table_args__ = (
         UniqueConstraint("block_hash", "tx_hash", "log_index", name="uq_chain_events_position"),
         Index("ix_chain_events_block", "block_number", "log_index"),
+        Index("ix_chain_events_topic1", "topic1", "block_number"),
+        Index("ix_chain_events_topic2", "topic2", "block_number"),
     )
 
     id: int | None = Field(default=None, sa_type=BigIntId, primary_key=True)
@@ -96,6 +113,10 @@ class ChainEvent(SQLModel, table=True):
     name: str = Field(max_length=40, index=True)
     args: str = Field(sa_column=Column(Text, nullable=False))
     block_time: int = Field(default=0, sa_type=BigInteger)
+    # The first two indexed topics, raw: "every event about this address" is an index lookup
+    # (exact rollback of an account after a reorganisation, the confirmed view of a balance).
+    topic1: str | None = Field(default=None, max_length=66)
+    topic2: str | None = Field(default=None, max_length=66)
 
 
 class ChainTransaction(SQLModel, table=True):

@@ -13,7 +13,7 @@ from backend.db.models import MirrorAccount, MirrorLedgerEntry, MirrorRuleSet, M
 from backend.db.schema import table_of
 from backend.db.upsert import upsert_add, upsert_replace
 from backend.indexer.decoder import DecodedEvent
-from backend.indexer.handlers.common import stored_events
+from backend.indexer.handlers.common import events_about, stored_events
 
 CONTRACT = "LoyaltyPoints"
 ZERO = "0x0000000000000000000000000000000000000000"
@@ -207,7 +207,28 @@ def apply(session: Session, events: list[DecodedEvent], block_times: dict[int, i
 
 def rollback(session: Session, removed: list[DecodedEvent], above_block: int) -> None:
     """Undo ``removed`` (the stored events above ``above_block``, already deleted from the log)."""
-    _write_additive(session, effects_of(removed, {}), -1)
+    undone = effects_of(removed, {})
+    _write_additive(session, LoyaltyEffects(supply=undone.supply), -1)
     ledger = table_of(MirrorLedgerEntry)
     session.execute(delete(ledger).where(ledger.c.block_number > above_block))
+    _recompute_accounts(session, set(undone.balances) | set(undone.debts))
     _rebuild_state(session)
+
+
+def _recompute_accounts(session: Session, addresses: set[str]) -> None:
+    """Rebuild the rows of ``addresses`` from the events that remain (exactly what a replay from
+    the chain gives: a negation would leave the rows and ``last_block`` that removed events set)."""
+    if not addresses:
+        return
+    accounts = table_of(MirrorAccount)
+    ordered = sorted(addresses)
+    for start in range(0, len(ordered), 500):
+        session.execute(delete(accounts).where(accounts.c.address.in_(ordered[start : start + 500])))
+    remaining = effects_of(events_about(session, CONTRACT, addresses), {})
+    rebuilt = LoyaltyEffects()
+    for address in addresses & (set(remaining.balances) | set(remaining.debts)):
+        rebuilt.balances[address] = remaining.balances.get(address, 0)
+        rebuilt.debts[address] = remaining.debts.get(address, 0)
+        if address in remaining.last_block:
+            rebuilt.last_block[address] = remaining.last_block[address]
+    _write_additive(session, rebuilt, +1)
