@@ -3,14 +3,20 @@
 
 from __future__ import annotations
 
+import json
 import shutil
 import socket
+import threading
 import time
 from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
+import requests
+from eth_abi import encode as abi_encode
 from fastapi.testclient import TestClient
+from hexbytes import HexBytes
 from sqlalchemy import Engine
 from sqlmodel import Session, col, select
 from web3 import Web3
@@ -18,11 +24,93 @@ from web3 import Web3
 from backend.api.app import create_app
 from backend.chain.context import ChainContext, open_chain
 from backend.chain.sender import Sender
+from backend.chain.signer import LocalSigner
 from backend.chain.signers import Signers
 from backend.db.models import Operation, OperationStatus
 from backend.indexer.reconcile import ReconcileReport, reconcile
 from backend.indexer.runner import Indexer
 from backend.settings import Settings
+
+
+def award_load(
+    ctx: ChainContext, issuer: LocalSigner, customers: list[str], transactions: int, first_operation: int,
+    order_ref: bytes = b"\x07" * 32,
+) -> int:  # fmt: skip
+    """Send ``transactions`` awardBatch transactions, one award per customer each (2 events per
+    award), signed locally and encoded with eth_abi; wait for all; return the next operation id."""
+    selector = Web3.keccak(text="awardBatch((address,uint64,uint32,uint128,bytes32)[])")[:4]
+    gas = 60_000 + 40_000 * len(customers)
+    hashes = []
+    operation = first_operation
+    for _ in range(transactions):
+        awards = [(customer, operation + i, 1, 10, order_ref) for i, customer in enumerate(customers)]
+        operation += len(customers)
+        data = selector + abi_encode(["(address,uint64,uint32,uint128,bytes32)[]"], [awards])
+        hashes.append(issuer.send({"to": ctx.points.address, "data": HexBytes(data), "gas": gas}))
+    for tx_hash in hashes:
+        issuer.wait(tx_hash, timeout=300)
+    return operation
+
+
+class FaultyNode:
+    """A JSON-RPC proxy in front of a real node that misbehaves on demand, as public providers do:
+    refuses wide ``eth_getLogs`` ranges ("query returned more than 10000 results"), answers
+    HTTP 503, or closes connections (the node is "down")."""
+
+    def __init__(self, upstream: str) -> None:
+        self.upstream = upstream
+        self.max_log_blocks: int | None = None
+        self.failures_left = 0  # next requests answered with HTTP 503
+        self.down = False
+        self.refused = 0
+        node = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def log_message(self, *args: Any) -> None:
+                pass
+
+            def do_POST(self) -> None:
+                body = self.rfile.read(int(self.headers["Content-Length"]))
+                if node.down:
+                    self.connection.close()
+                    return
+                if node.failures_left > 0:
+                    node.failures_left -= 1
+                    self.send_response(503)
+                    self.end_headers()
+                    return
+                payload = json.loads(body)
+                calls = payload if isinstance(payload, list) else [payload]
+                if node.max_log_blocks is not None and any(node._too_wide(c) for c in calls):
+                    node.refused += 1
+                    answer = {
+                        "jsonrpc": "2.0",
+                        "id": calls[0].get("id"),
+                        "error": {"code": -32005, "message": "query returned more than 10000 results"},
+                    }
+                    data = json.dumps(answer).encode()
+                else:
+                    data = requests.post(node.upstream, data=body, headers={"Content-Type": "application/json"},
+                                         timeout=60).content  # fmt: skip
+                self.send_response(200)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(data)))
+                self.end_headers()
+                self.wfile.write(data)
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def _too_wide(self, call: dict[str, Any]) -> bool:
+        if call.get("method") != "eth_getLogs" or self.max_log_blocks is None:
+            return False
+        query = call["params"][0]
+        return int(query["toBlock"], 16) - int(query["fromBlock"], 16) + 1 > self.max_log_blocks
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
 
 
 def free_port() -> int:
@@ -77,7 +165,6 @@ class Platform:
                 return
             if sent.transactions == 0 and time.monotonic() > deadline:
                 raise TimeoutError(f"{self.in_flight()} operations still in flight")
-
 
     def reconcile(self, repair: bool = False) -> ReconcileReport:
         """Run `credance reconcile` against this platform's chain and database."""

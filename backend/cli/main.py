@@ -113,8 +113,8 @@ def serve(
 
 @app.command()
 def indexer() -> None:
-    """Mirror contract events into SQL until stopped."""
-    from backend.chain.context import open_chain
+    """Mirror contract events into SQL until stopped (one leader among several indexers)."""
+    from backend.chain.context import ChainContext, open_chain
     from backend.db.engine import make_engine
     from backend.indexer.runner import Indexer
 
@@ -123,7 +123,44 @@ def indexer() -> None:
         ctx = open_chain(s)
     engine = make_engine(s.resolved_database_url)
     console.print(f"indexing chain {ctx.chain_id} from block {ctx.manifest.start_block}")
-    Indexer(engine, ctx, s.confirmations, s.indexer_max_range).run(_stop_event(), s.indexer_poll_ms / 1000)
+
+    def reload() -> ChainContext:
+        # A redeployment (e.g. after an Anvil reset) writes a new manifest: follow it.
+        return open_chain(s)
+
+    indexer = Indexer(engine, ctx, s.confirmations, s.indexer_max_range, reload=reload)
+    indexer.run(_stop_event(), s.indexer_poll_ms / 1000)
+
+
+@app.command()
+def reconcile(
+    repair: Annotated[bool, typer.Option(help="Re-derive the mirror from the chain where it differs.")] = False,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the report as JSON.")] = False,
+) -> None:
+    """Prove the SQL mirror equals the chain: list every difference, exit 1 if there is any."""
+    import json
+
+    from backend.chain.context import open_chain
+    from backend.db.engine import make_engine
+    from backend.indexer.reconcile import reconcile as run_reconcile
+
+    s = settings()
+    with friendly_errors():
+        ctx = open_chain(s)
+    engine = make_engine(s.resolved_database_url)
+    report = run_reconcile(engine, ctx, repair=repair)
+    if repair and report.repaired:
+        first = report
+        report = run_reconcile(engine, ctx)  # prove the repair
+        console.print(f"repaired {len(first.differences)} difference(s)")
+    if as_json:
+        print(json.dumps(report.to_json(), indent=2))
+    else:
+        for difference in report.differences:
+            print(difference.describe())
+        print(report.summary())
+    if not report.ok:
+        raise typer.Exit(code=1)
 
 
 @app.command()

@@ -64,6 +64,7 @@ REORG_WINDOW = 256  # recent blocks kept to find a common ancestor; a deeper reo
 TARGET_EVENTS = 20_000  # per step: amortises the transaction, bounds memory and the write lock
 TOUCH_SECONDS = 2.0  # how often an idle indexer records the head it sees
 MAX_BACKOFF = 30.0
+PROBE_EVERY = 256  # successful steps before trying a wider range than the node last refused
 
 
 @dataclass(frozen=True)
@@ -129,6 +130,8 @@ class Indexer:
         self.confirmations = confirmations
         self.max_range = max_range
         self.range = max_range
+        self.ceiling = max_range  # widest range the node accepted (lowered when it refuses)
+        self.successes = 0
         self.target_events = target_events
         self.rpc = rpc or JsonRpc(_endpoint(ctx))
         self.reload = reload
@@ -233,9 +236,12 @@ class Indexer:
         try:
             raw = self.rpc.get_logs(self.decoder.addresses, start, end)
         except RangeTooLarge as exc:
-            if self.range == 1:
+            span = end - start + 1
+            if span == 1:
                 raise
-            self.range = max(1, (end - start + 1) // 2)
+            # Remember the node's limit, so that growing again stops short of it.
+            self.ceiling = max(1, span - 1)
+            self.range = max(1, span // 2)
             INDEXER_RANGE.set(self.range)
             log.info("indexer.range_shrunk", range=self.range, reason=str(exc)[:200])
             return StepResult(start, start - 1, 0)
@@ -281,10 +287,15 @@ class Indexer:
         return events, skipped
 
     def _adapt_range(self, blocks: int, events: int) -> None:
+        """Aim at ``target_events`` per step; grow after a success, up to the node's known limit
+        (probed again now and then: a timeout under load is not a permanent limit)."""
+        self.successes += 1
+        if self.successes % PROBE_EVERY == 0:
+            self.ceiling = min(self.max_range, self.ceiling + max(1, self.ceiling // 2))
         if events > self.target_events:
             self.range = max(1, blocks * self.target_events // events)
         elif events < self.target_events // 2 and blocks >= self.range:
-            self.range = min(self.max_range, self.range * 2)
+            self.range = min(self.max_range, self.ceiling, self.range * 2)
         INDEXER_RANGE.set(self.range)
 
     def _write(

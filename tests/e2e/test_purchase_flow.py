@@ -43,6 +43,7 @@ def test_purchase_is_minted_mirrored_and_shown(platform: Platform) -> None:
     assert [(e["kind"], e["amount"], e["status"]) for e in history["entries"]] == [("award", 25, "confirmed")]
     status = client.get("/v1/purchases/A-1", params={"store_id": "demo-store"}, headers=headers).json()
     assert status["status"] == "confirmed"
+    platform.assert_mirror_matches_chain()
 
 
 def test_replay_returns_first_answer_and_awards_once(platform: Platform) -> None:
@@ -62,6 +63,7 @@ def test_replay_returns_first_answer_and_awards_once(platform: Platform) -> None
     platform.settle()
     balance = client.get("/v1/customers/alice/balance", headers=headers).json()
     assert balance["balance"] == 25
+    platform.assert_mirror_matches_chain()
 
 
 def test_verification_of_registered_item_carries_a_checkable_proof(platform: Platform) -> None:
@@ -81,3 +83,4 @@ def test_verification_of_registered_item_carries_a_checkable_proof(platform: Pla
 
     unknown = platform.client.get("/01/09506000134352/21/NOPE").json()
     assert unknown["verdict"] == "unknown"
+    platform.assert_mirror_matches_chain()

@@ -45,6 +45,7 @@ def test_a_restarted_indexer_resumes_from_its_checkpoint(platform: Platform) -> 
     restarted.sync()
     assert event_count(platform) == events_before + 2  # Transfer + PointsAwarded, once
     assert balance(platform) == 20
+    platform.assert_mirror_matches_chain()
 
 
 def test_a_reorganisation_rolls_back_and_the_award_is_applied_again(platform: Platform) -> None:
@@ -65,8 +66,10 @@ def test_a_reorganisation_rolls_back_and_the_award_is_applied_again(platform: Pl
         assert op.status == OperationStatus.SENT
         account = session.exec(select(MirrorAccount).where(MirrorAccount.balance != 0)).all()
         assert account == []
+    assert platform.reconcile().ok  # in between, the mirror is exactly the new branch
 
     platform.sender.recover()  # rebroadcasts the recorded transaction on the new branch
     platform.settle()
     assert balance(platform) == 40
     assert platform.ctx.points.functions.totalSupply().call() == 40
+    platform.assert_mirror_matches_chain()
