@@ -48,7 +48,8 @@ class Settings(BaseSettings):
     sender_max_in_flight: int = Field(default=16, ge=1, le=1000, description="Transactions in flight per signer.")
     sender_receipt_timeout_s: float = Field(default=30.0, gt=0, description="Wait before rebroadcast/drop checks.")
     indexer_poll_ms: int = Field(default=200, ge=10)
-    indexer_max_range: int = Field(default=2000, ge=1)
+    indexer_max_range: int = Field(default=2000, ge=1, description="Most blocks per eth_getLogs.")
+    ready_max_lag: int = Field(default=5, ge=0, description="/readyz fails when the mirror is further behind.")
 
     log_format: str = Field(default="console", pattern="^(console|json)$")
     log_level: str = "INFO"

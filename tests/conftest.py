@@ -5,7 +5,8 @@ migrated by Alembic (copied from a migrated template, which is quicker).
 Database-facing tests (those that use ``settings``, ``engine`` or ``platform``) run twice: on
 SQLite and on a real PostgreSQL server started here (one throwaway cluster per test process).
 ``CREDANCE_TEST_DATABASES=sqlite`` (or ``postgresql``) narrows that; ``-m "not postgres"``
-deselects the PostgreSQL variants; ``@pytest.mark.sqlite_only`` keeps a test on SQLite."""
+deselects the PostgreSQL variants; ``@pytest.mark.sqlite_only`` keeps a test on SQLite,
+``@pytest.mark.postgres_only`` on PostgreSQL."""
 
 from __future__ import annotations
 
@@ -92,7 +93,11 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
     """Run every test that touches the database on each database of TEST_DATABASES."""
     if "database_kind" not in metafunc.fixturenames:
         return
-    kinds = ["sqlite"] if metafunc.definition.get_closest_marker("sqlite_only") else TEST_DATABASES
+    kinds = TEST_DATABASES
+    if metafunc.definition.get_closest_marker("sqlite_only"):
+        kinds = ["sqlite"]
+    elif metafunc.definition.get_closest_marker("postgres_only"):
+        kinds = [kind for kind in TEST_DATABASES if kind == "postgresql"]
     params = [pytest.param(kind, marks=[pytest.mark.postgres] if kind == "postgresql" else []) for kind in kinds]
     metafunc.parametrize("database_kind", params, indirect=True, ids=kinds)
 

@@ -33,6 +33,7 @@ from backend.api.routers import (
 from backend.api.writer import GroupCommitWriter
 from backend.db.engine import make_engine
 from backend.loyalty.purchases import record_purchase
+from backend.observability import HttpMetrics
 from backend.settings import Settings, get_settings
 
 
@@ -61,6 +62,7 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None) -
         settings=settings, engine=engine, verifier=KeyVerifier(engine), purchases=purchase_writer
     )
     errors.install(app)
+    app.add_middleware(HttpMetrics)
     for module in (health, purchases, customers, stores, keys, organisations, products, epcis, verification):
         app.include_router(module.router)
     for module in (refunds, members, rewards, transfers, partners, rule_sets, reports):  # the loyalty program

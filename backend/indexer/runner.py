@@ -137,6 +137,7 @@ class Indexer:
         self.reload = reload
         self.head = 0
         self._touched = 0.0
+        self._touched_head = -1
         self._use(ctx)
 
     def _use(self, ctx: ChainContext) -> None:
@@ -193,7 +194,7 @@ class Indexer:
     def _touch(self, latest: Header) -> None:
         """Record the head an idle indexer sees (throttled: it is a write)."""
         now = time.monotonic()
-        if now - self._touched < TOUCH_SECONDS:
+        if now - self._touched < TOUCH_SECONDS and latest.number == self._touched_head:
             return
         with session_scope(self.engine) as session:
             row = session.get(ChainCursor, CURSOR)
@@ -202,7 +203,7 @@ class Indexer:
                 row.confirmations = self.confirmations
                 row.checked_at = utcnow()
                 session.add(row)
-        self._touched = now
+        self._touched, self._touched_head = now, latest.number
 
     # -- one step ------------------------------------------------------------------------
 

@@ -26,6 +26,7 @@ from backend.loyalty.outbox import (
     in_flight_transfers_in,
 )
 from backend.loyalty.program import current_rule_set
+from backend.indexer.confirmed import View, mirror_point, unconfirmed_account_change
 
 
 @dataclass(frozen=True)
@@ -41,6 +42,8 @@ class Balance:
     qualifying_points: int = 0
     tier_grace_until: datetime | None = None
     next_expiry: dict[str, Any] | None = None
+    confirmed_block: int = 0
+    view: str = View.LATEST
 
 
 def mirrored_block(session: Session) -> int:
@@ -77,12 +80,20 @@ def _next_expiry(session: Session, customer_id: int) -> dict[str, Any] | None:
     return {"at": lot[0].isoformat(), "points": int(lot[1])}
 
 
-def balance_of(session: Session, customer: Customer, now: datetime | None = None) -> Balance:
+def balance_of(
+    session: Session, customer: Customer, now: datetime | None = None, view: View = View.LATEST
+) -> Balance:
     assert customer.id is not None
     addresses = addresses_of(customer)
     balance, debt, self_custodied = confirmed(session, customer)
     debits = in_flight_sum(session, addresses, DEBIT_KINDS)
     pending = in_flight_sum(session, addresses, CREDIT_KINDS) + in_flight_transfers_in(session, customer.id)
+    # The confirmed view leaves out what the mirror holds above the confirmed block: those
+    # points count as pending (see backend/indexer/confirmed.py).
+    point = mirror_point(session, view)
+    for address in addresses:
+        unconfirmed, unconfirmed_debt = unconfirmed_account_change(session, address, point)
+        balance, debt, pending = balance - unconfirmed, debt - unconfirmed_debt, pending + max(0, unconfirmed)
     rules = current_rule_set(session)
     state = members.state_of(session, customer.id)
     tier = members.tier_name(state, rules) if rules else "member"
@@ -94,7 +105,9 @@ def balance_of(session: Session, customer: Customer, now: datetime | None = None
         debt=debt,
         tier=tier,
         address=active_address(customer),
-        as_of_block=mirrored_block(session),
+        as_of_block=point.as_of_block,
+        confirmed_block=point.confirmed_block,
+        view=point.view,
         self_custodied=self_custodied,
         qualifying_points=qualifying,
         tier_grace_until=state.grace_until if state else None,
@@ -102,9 +115,13 @@ def balance_of(session: Session, customer: Customer, now: datetime | None = None
     )
 
 
-def history_of(session: Session, customer: Customer, limit: int = 50, offset: int = 0) -> list[dict[str, Any]]:
-    """Newest first: in-flight operations, then what the chain recorded."""
+def history_of(
+    session: Session, customer: Customer, limit: int = 50, offset: int = 0, view: View = View.LATEST
+) -> list[dict[str, Any]]:
+    """Newest first: in-flight operations, then what the chain recorded (``unconfirmed`` above the
+    view's block)."""
     addresses = addresses_of(customer)
+    point = mirror_point(session, view)
     entries: list[dict[str, Any]] = []
     if offset == 0:
         in_flight = session.exec(
@@ -130,7 +147,8 @@ def history_of(session: Session, customer: Customer, limit: int = 50, offset: in
     ).all()
     entries.extend(
         {
-            "kind": row.kind, "amount": row.amount, "debt_change": row.debt_change, "status": "confirmed",
+            "kind": row.kind, "amount": row.amount, "debt_change": row.debt_change,
+            "status": "confirmed" if point.includes(row.block_number) else "unconfirmed",
             "operation_id": row.operation_id, "ref": row.ref, "counterparty": row.counterparty,
             "rule_version": row.rule_version, "block_number": row.block_number, "tx_hash": row.tx_hash,
             "log_index": row.log_index, "block_time": row.block_time,

@@ -56,6 +56,8 @@ class VerificationContext:
     registry_address: str
     as_of_block: int
     public_url: str
+    confirmed_block: int | None = None
+    view: str = "latest"  # "confirmed": registrations above confirmed_block are not counted yet
 
 
 def _org_view(session: Session, org_id: str) -> dict[str, Any] | None:
@@ -164,6 +166,8 @@ def verify_item(
     result: dict[str, Any] = {
         "gtin": gtin, "serial": serial, "digital_link": f"{ctx.public_url}/01/{gtin}/21/{serial}",
         "as_of_block": ctx.as_of_block, "product": None, "trail": [], "proof": None, "reasons": [],
+        "confirmed_block": ctx.confirmed_block if ctx.confirmed_block is not None else ctx.as_of_block,
+        "view": ctx.view,
     }  # fmt: skip
     product = session.get(Product, gtin)
     if product is None:
@@ -180,6 +184,8 @@ def verify_item(
 
     batch = session.get(ItemBatch, item.batch_root)
     anchored = session.get(MirrorItemBatch, item.batch_root)
+    if anchored is not None and anchored.block_number > ctx.as_of_block:
+        anchored = None  # mirrored above the block this view stands on (e.g. not confirmed yet)
     result["item"] = {"status": item.status, "lot": item.lot, "scans": scan_count(session, item)}
     trail: list[dict[str, Any]] = []
     event_proofs: list[dict[str, Any]] = []

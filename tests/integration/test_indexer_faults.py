@@ -194,9 +194,8 @@ def test_logs_of_a_contract_that_is_not_ours_are_skipped(platform: Platform) -> 
     assert mirrored_block(platform.engine) == result.to_block  # skipped, not stuck
 
 
-def test_a_database_that_drops_its_connections_is_retried(platform: Platform, database_kind: str) -> None:
-    if database_kind != "postgresql":
-        pytest.skip("SQLite has no server to drop connections")
+@pytest.mark.postgres_only
+def test_a_database_that_drops_its_connections_is_retried(platform: Platform) -> None:
     errors: list[Exception] = []
     stop = threading.Event()
     thread = threading.Thread(target=platform.indexer.run, args=(stop, 0.01, errors.append), daemon=True)

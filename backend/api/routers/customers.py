@@ -1,14 +1,19 @@
 from __future__ import annotations
 
+from typing import Annotated
+
 from fastapi import APIRouter, Query
 
 from backend.api.deps import CustomerReaderDep, SessionDep, StateDep
 from backend.api.schemas.common import ERROR_RESPONSES
 from backend.api.schemas.loyalty import BalanceOut, CustomerIn, CustomerOut, HistoryOut
-from backend.loyalty.accounts import balance_of, history_of, mirrored_block
+from backend.indexer.confirmed import View, mirror_point
+from backend.loyalty.accounts import balance_of, history_of
 from backend.loyalty.customers import enrol, get_customer
 from backend.loyalty.members import tier_events
 from backend.loyalty.outbox import active_address
+
+ViewQuery = Annotated[View, Query(description="`latest` (default) or `confirmed` (CREDANCE_CONFIRMATIONS deep).")]
 
 router = APIRouter(prefix="/v1/customers", tags=["customers"], responses=ERROR_RESPONSES)
 
@@ -22,12 +27,15 @@ def create_customer(body: CustomerIn, principal: CustomerReaderDep, state: State
 
 
 @router.get("/{customer_id}/balance", response_model=BalanceOut, summary="Points of a customer")
-def get_balance(customer_id: str, principal: CustomerReaderDep, session: SessionDep) -> dict:
+def get_balance(
+    customer_id: str, principal: CustomerReaderDep, session: SessionDep, view: ViewQuery = View.LATEST
+) -> dict:
     """``balance`` is confirmed on chain; ``available`` is that minus debits still on their way (what
     can be spent now); ``pending`` is credits on their way; ``debt`` is owed after refunds of spent
-    points; ``as_of_block`` is the block the mirror reflects."""
+    points; ``as_of_block`` is the block the answer reflects. ``view=confirmed`` leaves out what is
+    not yet ``CREDANCE_CONFIRMATIONS`` blocks deep (it counts as pending)."""
     customer = get_customer(session, customer_id)
-    balance = balance_of(session, customer)
+    balance = balance_of(session, customer, view=view)
     return {"customer_id": customer_id, **balance.__dict__}
 
 
@@ -38,13 +46,17 @@ def get_history(
     session: SessionDep,
     limit: int = Query(50, ge=1, le=500),
     offset: int = Query(0, ge=0, le=1_000_000),
+    view: ViewQuery = View.LATEST,
 ) -> dict:
     customer = get_customer(session, customer_id)
     assert customer.id is not None
+    point = mirror_point(session, view)
     return {
         "customer_id": customer_id,
         "address": active_address(customer),
-        "as_of_block": mirrored_block(session),
-        "entries": history_of(session, customer, limit=limit, offset=offset),
+        "as_of_block": point.as_of_block,
+        "confirmed_block": point.confirmed_block,
+        "view": point.view,
+        "entries": history_of(session, customer, limit=limit, offset=offset, view=view),
         "tier_events": tier_events(session, customer.id) if offset == 0 else [],
     }

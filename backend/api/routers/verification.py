@@ -21,7 +21,7 @@ from backend.api.schemas.common import ERROR_RESPONSES
 from backend.api.schemas.provenance import VerificationOut
 from backend.chain.manifest import ManifestMissing, load_manifest
 from backend.db.models import ChainCursor
-from backend.loyalty.accounts import mirrored_block
+from backend.indexer.confirmed import View, mirror_point
 from backend.provenance.scans import CoarseLocation
 from backend.provenance.settings import get_provenance_settings
 from backend.provenance.verification import VerificationContext, verify_item
@@ -48,14 +48,17 @@ def _wants_html(accept: str | None, format_: str | None) -> bool:
     return html and (json_first == -1 or accept.find("text/html") < json_first)
 
 
-def _context(state: Any, session: Any) -> VerificationContext:
+def _context(state: Any, session: Any, view: View) -> VerificationContext:
     cursor = session.get(ChainCursor, "indexer")
     chain_id = state.settings.chain_id or (cursor.chain_id if cursor else 31337)
     try:
         registry = load_manifest(state.settings.deployments_dir, chain_id).address_of("ProvenanceRegistry")
     except ManifestMissing:
         registry = ""
-    return VerificationContext(chain_id, registry, mirrored_block(session), state.settings.resolved_public_url)
+    point = mirror_point(session, view)
+    return VerificationContext(
+        chain_id, registry, point.as_of_block, state.settings.resolved_public_url, point.confirmed_block, point.view
+    )
 
 
 def _when(timestamp: int | None) -> str:
@@ -82,6 +85,7 @@ def verify(
     country: Annotated[str | None, Query(description="ISO 3166 alpha-2 country of the scan.")] = None,
     scan: Annotated[bool, Query(description="false: resolve without recording a scan.")] = True,
     x_scan_location: Annotated[str | None, Header(description="'<lat>,<lon>' of the scan.")] = None,
+    view: Annotated[View, Query(description="`latest` (default) or `confirmed`.")] = View.LATEST,
 ) -> Any:
     where = (
         CoarseLocation.of(lat, lon, country)
@@ -89,7 +93,7 @@ def verify(
         else (CoarseLocation.parse_header(x_scan_location))
     )
     with state.write() as session:
-        result = verify_item(session, gtin, serial, _context(state, session), get_provenance_settings(),
+        result = verify_item(session, gtin, serial, _context(state, session, view), get_provenance_settings(),
                              scan=where if scan else None)  # fmt: skip
     if _wants_html(accept, format):
         return templates.TemplateResponse(

@@ -89,13 +89,15 @@ class BalanceOut(BaseModel):
     next_expiry: NextExpiry | None = None
     address: str
     self_custodied: bool
-    as_of_block: int
+    as_of_block: int = Field(description="Block this answer reflects (the confirmed block in the confirmed view).")
+    confirmed_block: int = Field(description="Highest mirrored block with CREDANCE_CONFIRMATIONS blocks on top.")
+    view: Literal["latest", "confirmed"]
 
 
 class HistoryEntry(BaseModel):
     kind: str
     amount: int
-    status: Literal["pending", "confirmed"]
+    status: Literal["pending", "unconfirmed", "confirmed"]
     operation_id: int | None = None
     ref: str | None = None
     debt_change: int | None = None
@@ -122,6 +124,8 @@ class HistoryOut(BaseModel):
     customer_id: str
     address: str
     as_of_block: int
+    confirmed_block: int
+    view: Literal["latest", "confirmed"]
     entries: list[HistoryEntry]
     tier_events: list[TierEventOut] = Field(default_factory=list, description="Tier changes, newest first.")
 

@@ -97,6 +97,8 @@ class VerificationOut(BaseModel):
     serial: str
     digital_link: str
     as_of_block: int
+    confirmed_block: int
+    view: Literal["latest", "confirmed"]
     product: dict[str, Any] | None
     item: dict[str, Any] | None = None
     trail: list[dict[str, Any]]

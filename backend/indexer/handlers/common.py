@@ -69,15 +69,20 @@ def address_topic(address: str) -> str:
     return "0x" + "0" * 24 + address.lower().removeprefix("0x")
 
 
-def events_about(session: Session, contract: str, addresses: Iterable[str]) -> list[DecodedEvent]:
-    """Stored events of ``contract`` with one of ``addresses`` as first or second indexed topic,
-    in chain order: everything that can have touched those accounts (two index lookups each)."""
+def events_about(
+    session: Session, contract: str, addresses: Iterable[str], above_block: int = -1
+) -> list[DecodedEvent]:
+    """Stored events of ``contract`` (above a block) with one of ``addresses`` as first or second
+    indexed topic, in chain order: everything that can have touched those accounts (two index
+    lookups each)."""
     topics = sorted({address_topic(a) for a in addresses})
     found: dict[int, ChainEvent] = {}
     for start in range(0, len(topics), CHUNK):
         chunk = topics[start : start + CHUNK]
         for column in (col(ChainEvent.topic1), col(ChainEvent.topic2)):
-            query = select(ChainEvent).where(column.in_(chunk), ChainEvent.contract == contract)
+            query = select(ChainEvent).where(
+                column.in_(chunk), ChainEvent.contract == contract, ChainEvent.block_number > above_block
+            )
             found.update((row.id, row) for row in session.exec(query).all() if row.id is not None)
     rows = sorted(found.values(), key=lambda r: (r.block_number, r.log_index))
     return [_event(r) for r in rows]
