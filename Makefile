@@ -35,6 +35,10 @@ build: deps ## Compile the contracts offline (solc-js), warnings are errors
 run: build ## Start chain, contracts, database, demo data, API, indexer and sender
 	$(CREDANCE) run
 
+WORKERS ?= 4
+run-postgres: build ## The same on PostgreSQL (CREDANCE_DATABASE_URL, or a local server) with $(WORKERS) API workers
+	$(CREDANCE) run --postgres --workers $(WORKERS)
+
 test: build ## Lint and run the whole test suite against real Anvil chains
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from decimal import Decimal
 from functools import lru_cache
 from pathlib import Path
 
@@ -25,10 +26,14 @@ class Settings(BaseSettings):
 
     chain_port: int = 8545
     rpc_url: str | None = Field(default=None, description="JSON-RPC endpoint; the local Anvil by default.")
+    rpc_timeout: float = Field(default=10.0, gt=0, description="Seconds before a JSON-RPC call times out.")
     chain_id: int | None = Field(default=None, description="Expected chain id; checked at start-up.")
+    priority_fee_gwei: Decimal = Field(default=Decimal(1), ge=0, description="EIP-1559 tip per gas.")
+    base_fee_multiplier: int = Field(default=2, ge=1, description="maxFeePerGas = multiplier x base fee + tip.")
+    max_fee_gwei: Decimal | None = Field(default=None, gt=0, description="Hard cap on maxFeePerGas.")
     chain_state_interval: int = Field(default=1, description="Seconds between Anvil state dumps.")
     block_time: float | None = Field(default=None, description="Anvil block time; automine when unset.")
-    confirmations: int = Field(default=0, ge=0, description="Blocks before an event counts as confirmed.")
+    confirmations: int = Field(default=0, ge=0, description="Blocks on top before a block counts as confirmed.")
     deployments_dir: Path = Field(default=PROJECT_ROOT / "deployments")
     build_dir: Path = Field(default=PROJECT_ROOT / "build")
     node_modules: Path = Field(default=PROJECT_ROOT / "node_modules")
@@ -50,6 +55,8 @@ class Settings(BaseSettings):
     indexer_poll_ms: int = Field(default=200, ge=10)
     indexer_max_range: int = Field(default=2000, ge=1, description="Most blocks per eth_getLogs.")
     ready_max_lag: int = Field(default=5, ge=0, description="/readyz fails when the mirror is further behind.")
+
+    pg_port: int = Field(default=5433, description="Port of the local PostgreSQL that `run --postgres` starts.")
 
     log_format: str = Field(default="console", pattern="^(console|json)$")
     log_level: str = "INFO"

@@ -10,6 +10,7 @@ from backend.chain.deploy import deploy_contracts
 from backend.chain.errors import register_artifacts
 from backend.chain.keys import platform_keys
 from backend.chain.manifest import Manifest, ManifestMissing, is_live, load_manifest
+from backend.chain.network import fee_policy
 from backend.chain.signer import LocalSigner
 from backend.settings import Settings
 
@@ -37,6 +38,6 @@ def ensure_deployment(settings: Settings, force: bool = False) -> tuple[Manifest
 
 def deploy(settings: Settings, w3: Web3, chain_id: int) -> Manifest:
     keys = platform_keys(settings, chain_id)
-    deployer = LocalSigner(w3, keys.deployer, chain_id)
+    deployer = LocalSigner(w3, keys.deployer, chain_id, fee_policy(settings))
     issuer = LocalSigner(w3, keys.issuer, chain_id).address
     return deploy_contracts(deployer, settings.build_dir, settings.deployments_dir, issuer=issuer)

@@ -28,7 +28,7 @@ class ChainContext:
 
 def open_chain(settings: Settings, timeout: float = 10.0) -> ChainContext:
     """Connect, check the chain id, load the manifest. Raises ChainUnavailable/ManifestMissing."""
-    w3 = connect(settings.resolved_rpc_url, timeout=timeout)
+    w3 = connect(settings.resolved_rpc_url, timeout=max(timeout, settings.rpc_timeout))
     chain_id = check_chain(w3, settings.chain_id)
     manifest = load_manifest(settings.deployments_dir, chain_id)
     return context_for(w3, chain_id, manifest)

@@ -8,6 +8,7 @@ from sqlmodel import Session
 from web3 import Web3
 
 from backend.chain.keys import decrypt_key, keystore_password, platform_keys
+from backend.chain.network import fee_policy
 from backend.chain.signer import FeePolicy, LocalSigner
 from backend.db.models import OrgSigner
 from backend.settings import Settings
@@ -24,7 +25,7 @@ class Signers:
         self.chain_id = chain_id
         self.settings = settings
         self.engine = engine
-        self.fees = fees
+        self.fees = fees or fee_policy(settings)
         self._cache: dict[str, LocalSigner] = {}
 
     def get(self, name: str) -> LocalSigner:

@@ -13,11 +13,14 @@ from backend.chain.build import CompilationError
 from backend.chain.client import ChainUnavailable, WrongChain
 from backend.chain.keys import KeyNotConfigured
 from backend.chain.manifest import ManifestMissing
+from backend.db.cluster import PostgresUnavailable
 from backend.observability import configure_logging
 from backend.settings import Settings, get_settings
 
 console = Console(stderr=True, soft_wrap=True)
-EXPECTED = (ChainUnavailable, WrongChain, ManifestMissing, KeyNotConfigured, AnvilError, CompilationError)
+EXPECTED = (
+    ChainUnavailable, WrongChain, ManifestMissing, KeyNotConfigured, AnvilError, CompilationError, PostgresUnavailable,
+)  # fmt: skip
 
 
 def settings() -> Settings:

@@ -102,9 +102,16 @@ def serve(
     workers: Annotated[int, typer.Option(help="uvicorn worker processes.")] = 1,
 ) -> None:
     """Run the HTTP API on CREDANCE_HOST:CREDANCE_PORT."""
+    import os
+
     import uvicorn
 
+    from backend.observability import MULTIPROC_ENV, prepare_multiprocess_dir
+
     s = settings()
+    if workers > 1 and not os.environ.get(MULTIPROC_ENV):
+        # Several processes answer /metrics: they must share their metrics (set before the workers start).
+        os.environ[MULTIPROC_ENV] = str(prepare_multiprocess_dir(s.resolved_home / "metrics"))
     uvicorn.run(
         "backend.api.main:app", host=s.host, port=s.port, workers=workers,
         log_level=s.log_level.lower(), access_log=False, proxy_headers=False,
@@ -200,13 +207,16 @@ def seed() -> None:
 @app.command()
 def run(
     workers: Annotated[int, typer.Option(help="uvicorn worker processes.")] = 1,
+    postgres: Annotated[
+        bool, typer.Option(help="Use PostgreSQL: CREDANCE_DATABASE_URL, or a local server started in CREDANCE_HOME.")
+    ] = False,
 ) -> None:
     """Everything at once: chain, contracts, database, demo data, API, indexer and sender."""
     from backend.cli.run import run_platform
 
     s = settings()
     with friendly_errors():
-        run_platform(s, workers=workers)
+        run_platform(s, workers=workers, postgres=postgres)
 
 
 @keys_app.command("create")

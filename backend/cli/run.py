@@ -16,13 +16,18 @@ import time
 from dataclasses import dataclass, field
 
 import httpx
+import psycopg
+from prometheus_client import multiprocess
+from sqlalchemy.engine import make_url
 
 from backend.chain.anvil import start_anvil, stop_anvil
 from backend.chain.bootstrap import ensure_deployment
 from backend.cli.common import console
 from backend.cli.seed import DEMO_BRAND, DEMO_CUSTOMER, DEMO_GTINS, DEMO_STORE, seed_demo
+from backend.db.cluster import LocalPostgres, PostgresUnavailable
 from backend.db.engine import make_engine
 from backend.db.migrate import upgrade
+from backend.observability import MULTIPROC_ENV, prepare_multiprocess_dir
 from backend.settings import Settings
 
 
@@ -70,9 +75,38 @@ def _wait_healthy(url: str, api: Child, timeout: float = 180.0) -> bool:
     return False
 
 
-def run_platform(settings: Settings, workers: int = 1) -> None:
+def _local_postgres(settings: Settings) -> tuple[LocalPostgres, str]:
+    """Start (or reuse) the PostgreSQL cluster of this home; return it and the database URL."""
+    directory = settings.resolved_home / "postgres"
+    try:
+        server = LocalPostgres(directory, settings.pg_port, fast_unsafe=False)
+        if not server.running():
+            console.print(f"starting PostgreSQL on port {settings.pg_port} (data in {directory})")
+            server.start()
+    except PostgresUnavailable as exc:
+        raise PostgresUnavailable(f"{exc} (or point CREDANCE_DATABASE_URL at a PostgreSQL server)") from exc
+    with psycopg.connect(server.conninfo(), autocommit=True) as conn:
+        if conn.execute("SELECT 1 FROM pg_database WHERE datname = 'credance'").fetchone() is None:
+            conn.execute("CREATE DATABASE credance")
+    return server, server.url("credance")
+
+
+def run_platform(settings: Settings, workers: int = 1, postgres: bool = False) -> None:
     home = settings.resolved_home
     home.mkdir(parents=True, exist_ok=True)
+    database_server: LocalPostgres | None = None
+    if postgres and not settings.database_url:
+        database_server, url = _local_postgres(settings)
+        settings = settings.model_copy(update={"database_url": url})
+    try:
+        _run(settings, workers)
+    finally:
+        if database_server is not None:
+            database_server.stop()
+
+
+def _run(settings: Settings, workers: int) -> None:
+    home = settings.resolved_home
     started_anvil = False
     if settings.uses_local_anvil:
         console.print(f"starting Anvil on port {settings.chain_port} (chain kept in {home / 'chain'})")
@@ -84,7 +118,14 @@ def run_platform(settings: Settings, workers: int = 1) -> None:
     upgrade(settings.resolved_database_url)
     keys = seed_demo(make_engine(settings.resolved_database_url), settings, manifest.chain_id)
 
-    env = {**os.environ, "CREDANCE_HOME": str(home), "CREDANCE_CHAIN_ID": str(manifest.chain_id)}
+    env = {
+        **os.environ,
+        "CREDANCE_HOME": str(home),
+        "CREDANCE_CHAIN_ID": str(manifest.chain_id),
+        "CREDANCE_DATABASE_URL": settings.resolved_database_url,
+        # API workers, indexer and sender share their metrics through files: /metrics sums them.
+        MULTIPROC_ENV: str(prepare_multiprocess_dir(home / "metrics")),
+    }
     logs = home / "logs"
     logs.mkdir(exist_ok=True)
     children = [
@@ -110,6 +151,8 @@ def run_platform(settings: Settings, workers: int = 1) -> None:
         while not stop.wait(0.5):
             for child in children:
                 if not child.alive():
+                    if child.process is not None:  # its per-process gauges no longer count
+                        multiprocess.mark_process_dead(child.process.pid, env[MULTIPROC_ENV])
                     child.restarts += 1
                     console.print(f"[yellow]{child.name} exited; restarting (see {child.log_path})[/]")
                     child.start(env)
@@ -127,6 +170,8 @@ def _print_banner(settings: Settings, url: str, chain_id: int, admin: str, check
 [bold]Credance is running[/]
   API            {url}  (docs: {url}/docs)
   Chain          {settings.resolved_rpc_url}  (chain id {chain_id})
+  Database       {make_url(settings.resolved_database_url).render_as_string(hide_password=True)}
+  Metrics        {url}/metrics   readiness {url}/readyz
   Verify a demo item   {url}/01/{gtin}/21/SN0001
   Logs           {settings.resolved_home / "logs"}
 

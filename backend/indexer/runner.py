@@ -366,13 +366,20 @@ class Indexer:
         leadership = leadership or Leadership(self.engine)
         failures = 0
         refreshed = time.monotonic()
+        leading: bool | None = None
         try:
             while not stop.is_set():
                 try:
                     if not leadership.acquire():
+                        if leading is not False:
+                            log.info("indexer.standby", reason="another indexer leads")
+                        leading = False
                         INDEXER_LEADER.set(0)
                         stop.wait(max(poll_seconds, 1.0))
                         continue
+                    if leading is not True:
+                        log.info("indexer.leading")
+                    leading = True
                     INDEXER_LEADER.set(1)
                     if time.monotonic() - refreshed > 5.0:
                         refreshed = time.monotonic()
