@@ -31,22 +31,27 @@ from backend.indexer.reconcile import ReconcileReport, reconcile
 from backend.indexer.runner import Indexer
 from backend.settings import Settings
 
+AWARD_BATCH = Web3.keccak(text="awardBatch((address,uint64,uint32,uint128,bytes32)[])")[:4]
 
-def award_load(
-    ctx: ChainContext, issuer: LocalSigner, customers: list[str], transactions: int, first_operation: int,
-    order_ref: bytes = b"\x07" * 32,
-) -> int:  # fmt: skip
+
+def award_batch_tx(ctx: ChainContext, customers: list[str], first_operation: int,
+                   order_ref: bytes = b"\x07" * 32) -> dict[str, Any]:  # fmt: skip
+    """An ``awardBatch`` call (10 points to each customer, rule set 1) encoded with eth_abi (web3's
+    contract encoder is ~10x slower for hundreds of awards)."""
+    awards = [(customer, first_operation + i, 1, 10, order_ref) for i, customer in enumerate(customers)]
+    data = AWARD_BATCH + abi_encode(["(address,uint64,uint32,uint128,bytes32)[]"], [awards])
+    return {"to": ctx.points.address, "data": HexBytes(data), "gas": 60_000 + 40_000 * len(customers)}
+
+
+def award_load(ctx: ChainContext, issuer: LocalSigner, customers: list[str], transactions: int,
+               first_operation: int) -> int:  # fmt: skip
     """Send ``transactions`` awardBatch transactions, one award per customer each (2 events per
-    award), signed locally and encoded with eth_abi; wait for all; return the next operation id."""
-    selector = Web3.keccak(text="awardBatch((address,uint64,uint32,uint128,bytes32)[])")[:4]
-    gas = 60_000 + 40_000 * len(customers)
+    award), signed locally; wait for all; return the next operation id."""
     hashes = []
     operation = first_operation
     for _ in range(transactions):
-        awards = [(customer, operation + i, 1, 10, order_ref) for i, customer in enumerate(customers)]
+        hashes.append(issuer.send(award_batch_tx(ctx, customers, operation)))  # type: ignore[arg-type]
         operation += len(customers)
-        data = selector + abi_encode(["(address,uint64,uint32,uint128,bytes32)[]"], [awards])
-        hashes.append(issuer.send({"to": ctx.points.address, "data": HexBytes(data), "gas": gas}))
     for tx_hash in hashes:
         issuer.wait(tx_hash, timeout=300)
     return operation

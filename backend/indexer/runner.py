@@ -43,7 +43,7 @@ from backend.db.engine import session_scope
 from backend.db.models import ChainCursor, ChainEvent, IndexedBlock
 from backend.db.schema import table_of
 from backend.db.types import utcnow
-from backend.db.upsert import insert_ignore, upsert_replace
+from backend.db.upsert import bulk_insert, upsert_replace
 from backend.indexer.decoder import DecodedEvent, LogDecoder, MalformedLog
 from backend.indexer.handlers import HANDLERS
 from backend.indexer.handlers.common import confirm_operations, stored_events, unconfirm_operations
@@ -421,7 +421,7 @@ class Indexer:
 def apply_events(session: Session, events: list[DecodedEvent], block_times: dict[int, int]) -> dict[str, int]:
     """Write events, every handler's rows and the outbox confirmations (inside the caller's transaction);
     return the confirmation keys the handlers found."""
-    insert_ignore(session, table_of(ChainEvent), ["block_hash", "tx_hash", "log_index"], [
+    bulk_insert(session, table_of(ChainEvent), [
         {
             "block_number": e.block_number, "block_hash": e.block_hash, "tx_hash": e.tx_hash,
             "log_index": e.log_index, "contract": e.contract, "name": e.name,

@@ -11,7 +11,7 @@ from sqlmodel import Session
 
 from backend.db.models import MirrorAccount, MirrorLedgerEntry, MirrorRuleSet, MirrorTokenState
 from backend.db.schema import table_of
-from backend.db.upsert import upsert_add, upsert_replace
+from backend.db.upsert import bulk_insert, upsert_add, upsert_replace
 from backend.indexer.decoder import DecodedEvent
 from backend.indexer.handlers.common import events_about, stored_events
 
@@ -198,8 +198,7 @@ def apply(session: Session, events: list[DecodedEvent], block_times: dict[int, i
     """Write the effects of ``events``; return the confirmations for the outbox."""
     fx = effects_of(events, block_times)
     _write_additive(session, fx, +1)
-    if fx.ledger:
-        session.execute(table_of(MirrorLedgerEntry).insert(), fx.ledger)
+    bulk_insert(session, table_of(MirrorLedgerEntry), fx.ledger)
     if any(e.contract == CONTRACT and e.name in STATE_EVENTS for e in events):
         _rebuild_state(session)
     return fx.confirmations
