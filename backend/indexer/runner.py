@@ -64,6 +64,7 @@ REORG_WINDOW = 256  # recent blocks kept to find a common ancestor; a deeper reo
 TARGET_EVENTS = 20_000  # per step: amortises the transaction, bounds memory and the write lock
 TOUCH_SECONDS = 2.0  # how often an idle indexer records the head it sees
 MAX_BACKOFF = 30.0
+FIRST_RANGE = 50
 PROBE_EVERY = 256  # successful steps before trying a wider range than the node last refused
 
 
@@ -129,7 +130,7 @@ class Indexer:
         self.engine = engine
         self.confirmations = confirmations
         self.max_range = max_range
-        self.range = max_range
+        self.range = min(max_range, FIRST_RANGE)  # grows from here: one dense block range can hold 100,000s of logs
         self.ceiling = max_range  # widest range the node accepted (lowered when it refuses)
         self.successes = 0
         self.target_events = target_events
