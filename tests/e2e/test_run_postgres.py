@@ -50,7 +50,11 @@ def test_run_on_postgres_with_several_workers(home: Path) -> None:
     }  # fmt: skip
     process = credance(env, "run", "--postgres", "--workers", "2")
     try:
-        wait_until(lambda: httpx.get(f"{url}/readyz", timeout=2).status_code == 200, timeout=180)
+        try:
+            wait_until(lambda: httpx.get(f"{url}/readyz", timeout=2).status_code == 200, timeout=300)
+        except TimeoutError:
+            logs = "\n".join(f"--- {p.name}\n{p.read_text()[-3000:]}" for p in sorted((home / "logs").glob("*.log")))
+            raise AssertionError(f"not ready: {httpx.get(f'{url}/readyz', timeout=5).text}\n{logs}") from None
         assert httpx.post(f"{url}/v1/purchases", json=order, headers=auth, timeout=10).status_code == 200
         wait_until(lambda: httpx.get(f"{url}/v1/customers/pia/balance", headers=auth).json()["balance"] == 20)
         metrics = httpx.get(f"{url}/metrics", timeout=10).text
