@@ -8,7 +8,7 @@ BIN := $(VENV)/bin
 CREDANCE := $(BIN)/credance
 PYTEST_ARGS ?=
 
-.PHONY: help deps build run run-postgres test test-fast lint typecheck format ape-compile bench clean
+.PHONY: help deps build run run-postgres bench-indexer test test-fast lint typecheck format ape-compile bench clean
 
 help: ## Show the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*## "}; {printf "  %-14s %s\n", $$1, $$2}'
@@ -34,6 +34,9 @@ build: deps ## Compile the contracts offline (solc-js), warnings are errors
 
 run: build ## Start chain, contracts, database, demo data, API, indexer and sender
 	$(CREDANCE) run
+
+bench-indexer: build ## Indexer benchmark: 100k-event backfill into SQLite and PostgreSQL, lag at head
+	$(BIN)/python -m bench.indexer
 
 WORKERS ?= 4
 run-postgres: build ## The same on PostgreSQL (CREDANCE_DATABASE_URL, or a local server) with $(WORKERS) API workers
