@@ -39,7 +39,7 @@ bench-indexer: build ## Indexer benchmark: 100k-event backfill into SQLite and P
 	$(BIN)/python -m bench.indexer
 
 WORKERS ?= 4
-run-postgres: build ## The same on PostgreSQL (CREDANCE_DATABASE_URL, or a local server) with $(WORKERS) API workers
+run-postgres: build ## The same on PostgreSQL (CREDANCE_DATABASE_URL, or a local server) with WORKERS=4 API workers
 	$(CREDANCE) run --postgres --workers $(WORKERS)
 
 test: build ## Lint and run the whole test suite against real Anvil chains
