@@ -10,8 +10,8 @@ cannot move meanwhile, four checks:
    nothing else is.
 3. **State** — what the contracts say through their view functions, called at that block:
    balances (``balanceOf``), debts, custody, total supply, pause flags, transfer policy,
-   rule-set hashes; organisations, partner roles, product owners, item batches, event
-   anchors, recalls and their count; every AccessControl role. Loyalty operations marked
+   rule-set hashes; organisations, partner roles, company prefixes, product owners, item
+   batches, event anchors, recalls and their count; every AccessControl role. Loyalty operations marked
    confirmed are applied on chain (``isOperationApplied``) and vice versa.
 4. **Replay** — every ``mirror_*`` table rebuilt from the re-read logs by the same handlers,
    inside the transaction, equals the table as it is (this covers derived tables such as the
@@ -42,6 +42,7 @@ from backend.db.models import (
     ChainCursor,
     ChainEvent,
     MirrorAccount,
+    MirrorCompanyPrefix,
     MirrorEventAnchor,
     MirrorItemBatch,
     MirrorOrganisation,
@@ -308,6 +309,12 @@ class _StateCheck:
         for brand, partner in sorted(pairs):
             self.expect("partnerRoles", f"{brand}/{partner}", partners.get((brand, partner), 0), REGISTRY,
                         "partnerRoles", b32(brand), b32(partner))  # fmt: skip
+
+        prefixes = {r.prefix_key: r.brand_id for r in session.exec(select(MirrorCompanyPrefix)).all()}
+        keys = set(prefixes) | {int(e.args["prefixKey"]) for e in by_name.get("CompanyPrefixAssigned", [])}
+        for key in sorted(keys):
+            self.expect("brandOfPrefix", str(key), prefixes.get(key, ZERO_BYTES32), REGISTRY, "brandOfPrefix", key)
+        self.checked["company prefixes"] = len(keys)
 
         products = {int(r.gtin): r.brand_id for r in session.exec(select(MirrorProduct)).all()}
         gtins = set(products) | {int(e.args["gtin"]) for e in by_name.get("ProductRegistered", [])}

@@ -15,6 +15,7 @@ from sqlmodel import Session, col, select
 
 from backend.db.models import ChainCursor, Customer, MirrorAccount, MirrorLedgerEntry, Operation, PointLot
 from backend.db.types import utcnow
+from backend.indexer.confirmed import View, mirror_point, unconfirmed_account_change
 from backend.loyalty import members
 from backend.loyalty.outbox import (
     CREDIT_KINDS,
@@ -26,7 +27,6 @@ from backend.loyalty.outbox import (
     in_flight_transfers_in,
 )
 from backend.loyalty.program import current_rule_set
-from backend.indexer.confirmed import View, mirror_point, unconfirmed_account_change
 
 
 @dataclass(frozen=True)
@@ -80,9 +80,7 @@ def _next_expiry(session: Session, customer_id: int) -> dict[str, Any] | None:
     return {"at": lot[0].isoformat(), "points": int(lot[1])}
 
 
-def balance_of(
-    session: Session, customer: Customer, now: datetime | None = None, view: View = View.LATEST
-) -> Balance:
+def balance_of(session: Session, customer: Customer, now: datetime | None = None, view: View = View.LATEST) -> Balance:
     assert customer.id is not None
     addresses = addresses_of(customer)
     balance, debt, self_custodied = confirmed(session, customer)
