@@ -112,9 +112,11 @@ def serve(
     if workers > 1 and not os.environ.get(MULTIPROC_ENV):
         # Several processes answer /metrics: they must share their metrics (set before the workers start).
         os.environ[MULTIPROC_ENV] = str(prepare_multiprocess_dir(s.resolved_home / "metrics"))
+    # Workers must answer uvicorn's health ping once started: on a loaded machine importing the
+    # application takes longer than its default 5 s, and the supervisor would kill them in a loop.
     uvicorn.run(
         "backend.api.main:app", host=s.host, port=s.port, workers=workers,
-        log_level=s.log_level.lower(), access_log=False, proxy_headers=False,
+        log_level=s.log_level.lower(), access_log=False, proxy_headers=False, timeout_worker_healthcheck=120,
     )  # fmt: skip
 
 
