@@ -17,7 +17,7 @@ from backend.cli.seed import seed_demo
 from backend.indexer.runner import Indexer
 from backend.settings import Settings
 from tests.integration.test_indexer import balance, buy
-from tests.support import Platform, free_port, make_platform
+from tests.support import Platform, free_port, make_platform, rpc
 
 pytestmark = [pytest.mark.chain, pytest.mark.slow]
 
@@ -67,6 +67,10 @@ def test_an_anvil_reset_and_a_new_deployment_are_followed(own_chain: Platform) -
     stop_anvil(home)
     (home / "chain" / "state.json").unlink()
     start_anvil(home, port, platform.settings.node_modules)  # same chain id, empty history
+    # Started and deployed in the same second, the new chain could repeat the old blocks hash for
+    # hash (Anvil is deterministic): move its clock so that its history differs.
+    rpc(platform.ctx.w3, "evm_increaseTime", 3600)
+    rpc(platform.ctx.w3, "anvil_mine", "0x1")
 
     _, deployed = ensure_deployment(platform.settings)
     assert deployed
