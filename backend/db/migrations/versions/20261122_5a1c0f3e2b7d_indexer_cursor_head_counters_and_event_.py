@@ -1,7 +1,7 @@
 """indexer cursor head, counters and event topics
 
 Revision ID: 5a1c0f3e2b7d
-Revises: 299e6d703c8a
+Revises: 500abb9b2fb9
 Create Date: 2026-11-22 14:24:43.745626
 """
 
@@ -16,7 +16,7 @@ from alembic import op
 import backend.db.types
 
 revision: str = "5a1c0f3e2b7d"
-down_revision: str | None = "299e6d703c8a"
+down_revision: str | None = "500abb9b2fb9"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
