@@ -200,7 +200,12 @@ def drop(session: Session, hashes: Iterable[str], reason: str) -> None:
 
 
 def set_status(session: Session, ids: list[int], status: str, error: str | None) -> None:
+    """Set the status of operations the indexer has not confirmed: once its event is mirrored, an
+    operation stays confirmed (only a reorganisation's rollback takes that back). The indexer may
+    confirm between the sender's simulation and this update; overwriting would strand it."""
     table = table_of(Operation)
     session.execute(
-        update(table).where(table.c.id.in_(ids)).values(status=status, last_error=error, attempts=table.c.attempts + 1)
+        update(table)
+        .where(table.c.id.in_(ids), table.c.status != OperationStatus.CONFIRMED)
+        .values(status=status, last_error=error, attempts=table.c.attempts + 1)
     )

@@ -48,6 +48,7 @@ def database_file(engine: Engine) -> Path:
     return Path(str(engine.url.database))
 
 
+@pytest.mark.sqlite_only  # holds SQLite's write lock from a second connection
 def test_concurrent_purchases_share_transactions_and_all_commit(seeded: Engine) -> None:
     writer: GroupCommitWriter[PurchaseInput, PurchaseOutcome] = GroupCommitWriter(seeded, record_purchase)
     # Hold SQLite's write lock so that the purchases queue up behind the first one.
@@ -97,6 +98,7 @@ def test_a_replay_within_one_batch_returns_the_first_answer(seeded: Engine) -> N
     assert count(seeded, Purchase) == 1
 
 
+@pytest.mark.sqlite_only  # holds SQLite's write lock from a second connection
 def test_a_batch_rolled_back_by_the_domain_code_is_run_again(seeded: Engine) -> None:
     """If the work function rolls the whole transaction back (as record_purchase does on a
     unique violation from a concurrent writer), the items before it are not lost."""
@@ -128,6 +130,7 @@ def test_a_batch_rolled_back_by_the_domain_code_is_run_again(seeded: Engine) -> 
     assert results[2] == "recorded"
 
 
+@pytest.mark.sqlite_only  # holds SQLite's write lock from a second connection
 def test_a_client_that_went_away_does_not_stop_the_writer(seeded: Engine) -> None:
     writer: GroupCommitWriter[PurchaseInput, PurchaseOutcome] = GroupCommitWriter(seeded, record_purchase)
     blocker = sqlite3.connect(database_file(seeded), isolation_level=None, check_same_thread=False)
