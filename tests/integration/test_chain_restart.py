@@ -3,6 +3,7 @@ history, contracts deployed again): the mirror follows, and reconcile proves it.
 
 from __future__ import annotations
 
+import shutil
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
@@ -36,6 +37,7 @@ def own_chain(settings: Settings, engine: Engine) -> Iterator[Platform]:
         yield platform
     finally:
         stop_anvil(home)
+        shutil.rmtree(home, ignore_errors=True)
 
 
 def follow_manifest(platform: Platform) -> Indexer:
