@@ -260,7 +260,12 @@ class Sender:
                 self._floors.pop(tx.sender, None)
                 self._settle_or_drop([tx], "nonce too low")
                 return
-            # Underpriced, insufficient funds, a node hiccup…: keep it; tracking retries it.
+            if "replacement transaction underpriced" in message:
+                # Another transaction holds this nonce in the node's pool: look at the nonce on
+                # the next round (settle, drop and re-queue, or rebroadcast) instead of after the
+                # receipt timeout. The contract's operation ids keep a double send harmless.
+                self._broadcast_at[tx.hash] = float("-inf")
+            # Insufficient funds, a node hiccup…: keep it; tracking retries it.
             log.warning("sender.broadcast_failed", tx=tx.hash, error=str(exc))
 
     def _maybe_die(self, point: str) -> None:
