@@ -8,7 +8,7 @@ BIN := $(VENV)/bin
 CREDANCE := $(BIN)/credance
 PYTEST_ARGS ?=
 
-.PHONY: help deps build run run-postgres bench-indexer test test-fast lint typecheck format ape-compile bench clean
+.PHONY: help deps build run run-postgres bench-indexer test test-fast lint typecheck format ape-compile bench clean slither fuzz
 
 help: ## Show the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*## "}; {printf "  %-14s %s\n", $$1, $$2}'
@@ -59,6 +59,12 @@ lint: deps ## ruff and mypy
 format: deps ## Format the code
 	$(BIN)/ruff check --fix .
 	$(BIN)/ruff format .
+
+slither: build ## Slither + slither-check-erc over contracts/, offline; fails on unexplained findings
+	$(BIN)/python scripts/security/analyse_contracts.py
+
+fuzz: build ## Long runs of the invariant, property and API fuzz tests (make test runs short ones)
+	CREDANCE_PROOF_LEVEL=long $(BIN)/pytest -m fuzz $(PYTEST_ARGS)
 
 ape-compile: build ## Compile with ape (same solc-js front-end)
 	SOLCX_BINARY_PATH=$(CURDIR)/.toolchain/solcx $(BIN)/ape compile

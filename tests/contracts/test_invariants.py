@@ -1,0 +1,466 @@
+"""Foundry-style invariant tests of LoyaltyPoints, in Python against a real Anvil.
+
+Hypothesis drives random sequences of awards, reversals, redemptions (relayed and by permit),
+expiries, relayed and direct member transfers, wallet claims, pauses, policy changes, replays
+of used operation ids and calls by a role-less stranger. A plain-Python model predicts each
+outcome (success, or the exact custom error); after every step the invariants are checked
+against the chain:
+
+* total supply = sum of mints - sum of burns (from the Transfer events of every mined transaction)
+  = sum of balances of every account that ever held points;
+* balances, debts and custody flags equal the model's (debts are never negative);
+* an operation id appears in at most one event, and is marked applied on chain exactly when
+  the model applied it;
+* a call by an account without a role, mined on chain (not only simulated), changes nothing.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import pytest
+from eth_account import Account
+from eth_account.messages import encode_typed_data
+from hypothesis import event
+from hypothesis import strategies as st
+from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, rule, run_state_machine_as_test
+from web3 import Web3
+from web3.contract import Contract
+from web3.logs import DISCARD
+from web3.types import TxReceipt
+
+from backend.chain.context import context_for
+from backend.chain.manifest import Manifest
+from backend.chain.signer import LocalSigner, TransactionFailed
+from tests.budget import chain_settings
+from tests.support import rpc
+
+pytestmark = [pytest.mark.chain, pytest.mark.fuzz]
+
+REF = b"\x42" * 32
+ZERO = "0x0000000000000000000000000000000000000000"
+CUSTODIAL = 3  # accounts whose keys nobody holds (operated by the issuer)
+WALLETS = 2  # accounts with keys (can claim, transfer directly and sign permits)
+OP_EVENTS = ("PointsAwarded", "PointsReversed", "PointsRedeemed", "PointsExpired", "PointsTransferred", "WalletClaimed")
+
+amounts = st.integers(min_value=1, max_value=70).map(lambda n: 0 if n > 60 else n)  # 0 one time in seven
+# How much of an account's balance to burn or move: 0-100 take 100-0 % of it, 101-130 more than
+# it holds, above 130 an absolute amount; burns and transfers then mostly fit the balance.
+shares = st.integers(min_value=0, max_value=190)
+reuses = st.integers(0, 7).map(lambda n: n == 7)  # replay a used operation id one time in eight
+members = st.integers(0, CUSTODIAL + WALLETS - 1)
+
+
+@dataclass
+class Model:
+    """What the chain should hold."""
+
+    balances: dict[str, int]
+    debts: dict[str, int]
+    self_custodied: set[str] = field(default_factory=set)
+    applied: set[int] = field(default_factory=set)
+    paused: bool = False
+    transfers_enabled: bool = False
+    next_op: int = 1
+
+    @property
+    def supply(self) -> int:
+        return sum(self.balances.values())
+
+
+class Rejected(Exception):
+    """The model says the call reverts with this custom error."""
+
+    def __init__(self, error: str) -> None:
+        super().__init__(error)
+        self.error = error
+
+
+@dataclass
+class Harness:
+    w3: Web3
+    points: Contract
+    admin: LocalSigner
+    issuer: LocalSigner
+    stranger: LocalSigner
+    wallets: list[LocalSigner]
+    custodial: list[str]
+
+
+@pytest.fixture
+def harness(clean_chain: Web3, deployment: Manifest, dev_keys: list[str]) -> Harness:
+    points = context_for(clean_chain, 31337, deployment).points
+    admin = LocalSigner(clean_chain, dev_keys[0], 31337)
+    wallets = []
+    for _ in range(WALLETS):
+        key = Account.create().key.to_0x_hex()
+        wallets.append(LocalSigner(clean_chain, key, 31337))
+        rpc(clean_chain, "anvil_setBalance", wallets[-1].address, hex(10**20))
+    harness = Harness(
+        w3=clean_chain,
+        points=points,
+        admin=admin,
+        issuer=LocalSigner(clean_chain, dev_keys[1], 31337),
+        stranger=LocalSigner(clean_chain, dev_keys[5], 31337),
+        wallets=wallets,
+        custodial=[str(Account.create().address) for _ in range(CUSTODIAL)],
+    )
+    admin.transact(_tx(points.functions.publishRuleSet(1, b"\x01" * 32)))
+    return harness
+
+
+def _tx(call: Any) -> dict[str, Any]:
+    return {"to": call.address, "data": call._encode_transaction_data()}
+
+
+def test_loyalty_points_invariants(harness: Harness) -> None:
+    h = harness
+
+    class LoyaltyMachine(RuleBasedStateMachine):
+        """One example: a fresh chain snapshot, a sequence of operations, a revert."""
+
+        @initialize(opening=st.lists(st.integers(1, 100), min_size=CUSTODIAL + WALLETS, max_size=CUSTODIAL + WALLETS),
+                    transfers=st.booleans())  # fmt: skip
+        def start(self, opening: list[int], transfers: bool) -> None:
+            self.snapshot = rpc(h.w3, "evm_snapshot")
+            for signer in (h.admin, h.issuer, h.stranger, *h.wallets):
+                signer.reset_nonce()
+            self.accounts = [*h.custodial, *(w.address for w in h.wallets)]
+            self.model = Model(balances=dict.fromkeys(self.accounts, 0), debts=dict.fromkeys(self.accounts, 0))
+            self.minted = 0
+            self.burned = 0
+            self.op_seen: dict[int, str] = {}
+            self.permit_nonce = dict.fromkeys((w.address for w in h.wallets), 0)
+            # Every account starts with points (and transfers maybe on), so burns and moves mostly
+            # meet a balance; the rules then take the ledger anywhere from there.
+            self.award([(i, amount, False, 0) for i, amount in enumerate(opening)], 1)
+            self.set_policy(transfers, 0)
+
+        def teardown(self) -> None:
+            if hasattr(self, "snapshot"):
+                rpc(h.w3, "evm_revert", self.snapshot)
+
+        # --- helpers -------------------------------------------------------------------
+
+        def op(self, reuse: bool, pick: int) -> int:
+            if reuse and self.model.applied:
+                return sorted(self.model.applied)[pick % len(self.model.applied)]
+            op = self.model.next_op
+            self.model.next_op += 1
+            return op
+
+        def amount(self, account: str, share: int) -> int:
+            balance = self.model.balances[account]
+            if share <= 100:
+                return balance * (100 - share) // 100
+            return balance * share // 100 if share <= 130 else share - 130
+
+        def use(self, op: int, used: set[int]) -> None:
+            if op in self.model.applied or op in used:
+                raise Rejected("OperationAlreadyApplied")
+            used.add(op)
+
+        def move(self, balances: dict[str, int], source: str | None, target: str | None, value: int) -> None:
+            """A token movement (mint, burn or transfer) as ERC20Pausable._update sees it."""
+            if self.model.paused:
+                raise Rejected("EnforcedPause")
+            if source is not None:
+                if balances[source] < value:
+                    raise Rejected("ERC20InsufficientBalance")
+                balances[source] -= value
+            if target is not None:
+                balances[target] += value
+
+        def check_member_transfer(self, source: str, target: str, amount: int) -> None:
+            if not self.model.transfers_enabled:
+                raise Rejected("MemberTransfersDisabled")
+            if source == target:
+                raise Rejected("SelfTransfer")
+            if amount == 0:
+                raise Rejected("ZeroAmount")
+            if amount > h.points.functions.remainingTransferAllowance(source).call():
+                raise Rejected("DailyTransferCapExceeded")
+
+        def execute(self, signer: LocalSigner, call: Any, predict: Any) -> None:
+            """Predict with the model (on copies), send, compare, then commit the model."""
+            balances, debts = dict(self.model.balances), dict(self.model.debts)
+            custodied, used = set(self.model.self_custodied), set[int]()
+            expected: str | None = None
+            try:
+                predict(balances, debts, custodied, used)
+            except Rejected as rejected:
+                expected = rejected.error
+            event(f"{call.fn_name}: {expected or 'applied'}")
+            try:
+                receipt = signer.transact(_tx(call))  # type: ignore[arg-type]
+            except TransactionFailed as failed:
+                reverted = failed.error_name
+            else:
+                reverted = None
+            if reverted is not None or expected is not None:
+                assert reverted == expected, f"chain reverted with {reverted}, model: {expected}"
+                return
+            assert expected is None, f"chain accepted a call the model expects to fail with {expected}"
+            self.record(receipt)
+            self.model.balances, self.model.debts, self.model.self_custodied = balances, debts, custodied
+            self.model.applied |= used
+
+        def record(self, receipt: TxReceipt) -> None:
+            for transfer in h.points.events.Transfer().process_receipt(receipt, errors=DISCARD):
+                if transfer["args"]["from"] == ZERO:
+                    self.minted += transfer["args"]["value"]
+                if transfer["args"]["to"] == ZERO:
+                    self.burned += transfer["args"]["value"]
+            for name in OP_EVENTS:
+                for log in getattr(h.points.events, name)().process_receipt(receipt, errors=DISCARD):
+                    op = int(log["args"]["operationId"])
+                    assert op not in self.op_seen, f"operation {op} in {name} and {self.op_seen.get(op)}"
+                    self.op_seen[op] = name
+
+        def fingerprint(self) -> tuple[Any, ...]:
+            p = h.points.functions
+            return (
+                p.totalSupply().call(),
+                p.paused().call(),
+                p.memberTransfersEnabled().call(),
+                p.dailyTransferCap().call(),
+                p.latestRuleVersion().call(),
+                tuple(p.balanceOf(a).call() for a in self.accounts),
+                tuple(p.debtOf(a).call() for a in self.accounts),
+                tuple(p.isSelfCustodied(a).call() for a in self.accounts),
+                tuple(p.isOperationApplied(op).call() for op in (*sorted(self.model.applied)[-5:], self.model.next_op)),
+            )
+
+        # --- issuer operations -----------------------------------------------------------
+
+        @rule(
+            awards=st.lists(st.tuples(members, amounts, reuses, st.integers(0, 99)), min_size=1, max_size=4),
+            version=st.sampled_from([1] * 9 + [2]),
+        )  # fmt: skip
+        def award(self, awards: list[tuple[int, int, bool, int]], version: int) -> None:
+            batch = [
+                (self.accounts[i], self.op(reuse, pick), version, amount, REF) for i, amount, reuse, pick in awards
+            ]
+
+            def predict(balances: dict[str, int], debts: dict[str, int], _c: set[str], used: set[int]) -> None:
+                for account, op, rule_version, amount, _ref in batch:
+                    self.use(op, used)
+                    if amount == 0:
+                        raise Rejected("ZeroAmount")
+                    if rule_version != 1:
+                        raise Rejected("UnknownRuleSet")
+                    repaid = min(amount, debts[account])
+                    debts[account] -= repaid
+                    if amount > repaid:
+                        self.move(balances, None, account, amount - repaid)
+
+            self.execute(h.issuer, h.points.functions.awardBatch(batch), predict)
+
+        @rule(who=members, amount=amounts, reuse=reuses, pick=st.integers(0, 99))
+        def reverse(self, who: int, amount: int, reuse: bool, pick: int) -> None:
+            account, op = self.accounts[who], self.op(reuse, pick)
+
+            def predict(balances: dict[str, int], debts: dict[str, int], _c: set[str], used: set[int]) -> None:
+                self.use(op, used)
+                if amount == 0:
+                    raise Rejected("ZeroAmount")
+                burned = min(amount, balances[account])
+                if burned:
+                    self.move(balances, account, None, burned)
+                debts[account] += amount - burned
+
+            self.execute(h.issuer, h.points.functions.reverse(account, op, amount, REF), predict)
+
+        @rule(who=members, share=shares, reuse=reuses, pick=st.integers(0, 99))
+        def redeem_for(self, who: int, share: int, reuse: bool, pick: int) -> None:
+            account, op = self.accounts[who], self.op(reuse, pick)
+            amount = self.amount(account, share)
+
+            def predict(balances: dict[str, int], _d: dict[str, int], custodied: set[str], used: set[int]) -> None:
+                if account in custodied:
+                    raise Rejected("AccountSelfCustodied")
+                self.use(op, used)
+                if amount == 0:
+                    raise Rejected("ZeroAmount")
+                self.move(balances, account, None, amount)
+
+            self.execute(h.issuer, h.points.functions.redeemFor(account, op, amount, REF), predict)
+
+        @rule(
+            expiries=st.lists(st.tuples(members, amounts, reuses, st.integers(0, 99)), min_size=1, max_size=3),
+        )  # fmt: skip
+        def expire(self, expiries: list[tuple[int, int, bool, int]]) -> None:
+            batch = [(self.accounts[i], self.op(reuse, pick), amount) for i, amount, reuse, pick in expiries]
+
+            def predict(balances: dict[str, int], _d: dict[str, int], _c: set[str], used: set[int]) -> None:
+                for account, op, amount in batch:
+                    self.use(op, used)
+                    burned = min(amount, balances[account])
+                    if burned:
+                        self.move(balances, account, None, burned)
+
+            self.execute(h.issuer, h.points.functions.expireBatch(batch), predict)
+
+        @rule(src=members, dst=members, share=shares)
+        def transfer_for(self, src: int, dst: int, share: int) -> None:
+            source, target, op = self.accounts[src], self.accounts[dst], self.op(False, 0)
+            amount = self.amount(source, share)
+
+            def predict(balances: dict[str, int], _d: dict[str, int], custodied: set[str], used: set[int]) -> None:
+                if source in custodied:
+                    raise Rejected("AccountSelfCustodied")
+                self.use(op, used)
+                self.check_member_transfer(source, target, amount)
+                self.move(balances, source, target, amount)
+
+            self.execute(h.issuer, h.points.functions.transferFor(op, source, target, amount, REF), predict)
+
+        @rule(custodial=members, wallet=st.integers(0, WALLETS - 1))
+        def claim_wallet(self, custodial: int, wallet: int) -> None:
+            source, target, op = self.accounts[custodial], h.wallets[wallet].address, self.op(False, 0)
+
+            def predict(balances: dict[str, int], debts: dict[str, int], custodied: set[str], used: set[int]) -> None:
+                if source in custodied:
+                    raise Rejected("AccountSelfCustodied")
+                self.use(op, used)
+                if source == target:
+                    raise Rejected("SelfTransfer")
+                custodied.add(target)
+                if balances[source]:
+                    self.move(balances, source, target, balances[source])
+                debts[target] += debts[source]
+                debts[source] = 0
+
+            self.execute(h.issuer, h.points.functions.claimWallet(op, source, target), predict)
+
+        # --- customers with keys --------------------------------------------------------
+
+        @rule(wallet=st.integers(0, WALLETS - 1), dst=members, share=shares)
+        def wallet_transfer(self, wallet: int, dst: int, share: int) -> None:
+            signer, target = h.wallets[wallet], self.accounts[dst]
+            amount = self.amount(signer.address, share)
+
+            def predict(balances: dict[str, int], _d: dict[str, int], _c: set[str], _u: set[int]) -> None:
+                self.check_member_transfer(signer.address, target, amount)
+                self.move(balances, signer.address, target, amount)
+
+            self.execute(signer, h.points.functions.transfer(target, amount), predict)
+
+        @rule(wallet=st.integers(0, WALLETS - 1), share=shares, reuse=reuses, pick=st.integers(0, 99))
+        def redeem_with_permit(self, wallet: int, share: int, reuse: bool, pick: int) -> None:
+            owner = h.wallets[wallet]
+            amount = self.amount(owner.address, share)
+            op, nonce = self.op(reuse, pick), self.permit_nonce[owner.address]
+            v, r, s = self.sign_permit(owner, amount, nonce)
+            call = h.points.functions.redeemWithPermit(owner.address, op, amount, REF, 2**40, v, r, s)
+
+            def predict(balances: dict[str, int], _d: dict[str, int], _c: set[str], used: set[int]) -> None:
+                self.use(op, used)
+                if amount == 0:
+                    raise Rejected("ZeroAmount")
+                self.move(balances, owner.address, None, amount)
+
+            before = len(self.model.applied)
+            self.execute(h.issuer, call, predict)
+            if len(self.model.applied) > before:
+                self.permit_nonce[owner.address] += 1
+
+        def sign_permit(self, owner: LocalSigner, value: int, nonce: int) -> tuple[int, bytes, bytes]:
+            typed = {
+                "types": {
+                    "EIP712Domain": [{"name": "name", "type": "string"}, {"name": "version", "type": "string"},
+                                     {"name": "chainId", "type": "uint256"},
+                                     {"name": "verifyingContract", "type": "address"}],
+                    "Permit": [{"name": "owner", "type": "address"}, {"name": "spender", "type": "address"},
+                               {"name": "value", "type": "uint256"}, {"name": "nonce", "type": "uint256"},
+                               {"name": "deadline", "type": "uint256"}],
+                },
+                "primaryType": "Permit",
+                "domain": {"name": "Credance Points", "version": "1", "chainId": 31337,
+                           "verifyingContract": h.points.address},
+                "message": {"owner": owner.address, "spender": h.points.address, "value": value, "nonce": nonce,
+                            "deadline": 2**40},
+            }  # fmt: skip
+            signed = owner.account.sign_message(encode_typed_data(full_message=typed))
+            return signed.v, signed.r.to_bytes(32, "big"), signed.s.to_bytes(32, "big")
+
+        # --- admin ------------------------------------------------------------------------
+
+        @rule(flip=st.integers(0, 2))
+        def toggle_pause(self, flip: int) -> None:
+            """Unpause whenever paused; pause one time in three (long pauses starve the rest)."""
+            pausing = not self.model.paused
+            if pausing and flip:
+                return
+            call = h.points.functions.pause() if pausing else h.points.functions.unpause()
+            self.execute(h.admin, call, lambda *_: None)
+            self.model.paused = pausing
+
+        @rule(enabled=st.booleans(), cap=st.sampled_from([0, 0, 25, 100]))
+        def set_policy(self, enabled: bool, cap: int) -> None:
+            self.execute(h.admin, h.points.functions.setTransferPolicy(enabled, cap), lambda *_: None)
+            self.model.transfers_enabled = enabled
+
+        # --- attackers --------------------------------------------------------------------
+
+        @rule(choice=st.integers(0, 11), who=members, amount=st.integers(1, 1000))
+        def stranger_is_refused(self, choice: int, who: int, amount: int) -> None:
+            """A role-less caller's transaction is mined and reverts; the state is unchanged."""
+            p, account, op = h.points.functions, self.accounts[who], self.model.next_op
+            calls = [
+                p.awardBatch([(h.stranger.address, op, 1, amount, REF)]), p.reverse(account, op, amount, REF),
+                p.redeemFor(account, op, amount, REF), p.expireBatch([(account, op, amount)]),
+                p.transferFor(op, account, h.stranger.address, amount, REF),
+                p.claimWallet(op, account, h.stranger.address), p.publishRuleSet(2, b"\x02" * 32),
+                p.setTransferPolicy(True, 0), p.pause(), p.unpause(),
+                p.grantRole(p.ISSUER_ROLE().call(), h.stranger.address),
+                p.redeemWithPermit(account, op, amount, REF, 0, 27, b"\x01" * 32, b"\x01" * 32),
+            ]  # fmt: skip
+            before = self.fingerprint()
+            # Explicit gas: skip the simulation, so the transaction is really mined (and reverts).
+            built = h.stranger.build({**_tx(calls[choice]), "gas": 300_000})  # type: ignore[typeddict-item]
+            built["nonce"] = h.stranger.take_nonce()  # type: ignore[typeddict-unknown-key]
+            receipt = h.w3.eth.wait_for_transaction_receipt(h.stranger.send_built(built), poll_latency=0.02)
+            assert receipt["status"] == 0
+            assert self.fingerprint() == before
+
+        # --- invariants -------------------------------------------------------------------
+
+        @invariant()
+        def ledger_matches(self) -> None:
+            if not hasattr(self, "model"):
+                return
+            p = h.points.functions
+            supply = p.totalSupply().call()
+            balances = {a: p.balanceOf(a).call() for a in self.accounts}
+            assert supply == self.minted - self.burned == sum(balances.values()) == self.model.supply
+            assert balances == self.model.balances
+            assert {a: p.debtOf(a).call() for a in self.accounts} == self.model.debts
+            assert {a for a in self.accounts if p.isSelfCustodied(a).call()} == self.model.self_custodied
+            assert p.paused().call() == self.model.paused
+
+        @invariant()
+        def operations_apply_at_most_once(self) -> None:
+            if not hasattr(self, "model"):
+                return
+            assert set(self.op_seen) <= self.model.applied
+            latest = self.model.next_op
+            for op in (*sorted(self.model.applied)[-3:], latest, latest + 1):
+                assert h.points.functions.isOperationApplied(op).call() == (op in self.model.applied)
+
+    run_state_machine_as_test(LoyaltyMachine, settings=chain_settings(short=10, long=150))
+
+
+def test_pause_freezes_balances_and_supply(harness: Harness) -> None:
+    """While paused, no issuer operation changes a balance or the supply."""
+    h, p = harness, harness.points.functions
+    alice = h.custodial[0]
+    h.issuer.transact(_tx(p.awardBatch([(alice, 1, 1, 10, REF)])))  # type: ignore[arg-type]
+    h.admin.transact(_tx(p.pause()))  # type: ignore[arg-type]
+    for call in (p.awardBatch([(alice, 2, 1, 5, REF)]), p.reverse(alice, 3, 4, REF), p.redeemFor(alice, 4, 1, REF),
+                 p.expireBatch([(alice, 5, 1)]), p.claimWallet(6, alice, h.wallets[0].address)):  # fmt: skip
+        with pytest.raises(TransactionFailed) as failed:
+            h.issuer.transact(_tx(call))  # type: ignore[arg-type]
+        assert failed.value.error_name == "EnforcedPause"
+    assert (p.balanceOf(alice).call(), p.totalSupply().call()) == (10, 10)
