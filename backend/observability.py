@@ -23,7 +23,7 @@ import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, TextIO
 
 import structlog
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest, multiprocess
@@ -34,8 +34,12 @@ from sqlmodel import Session
 
 MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"
 
+from backend.redaction import redact_secrets
 
-def configure_logging(fmt: str = "console", level: str = "INFO") -> None:
+
+def configure_logging(
+    fmt: str = "console", level: str = "INFO", stream: TextIO | None = None, cache: bool = True
+) -> None:
     renderer: structlog.types.Processor = (
         structlog.processors.JSONRenderer() if fmt == "json" else structlog.dev.ConsoleRenderer(colors=False)
     )
@@ -45,11 +49,12 @@ def configure_logging(fmt: str = "console", level: str = "INFO") -> None:
             structlog.processors.add_log_level,
             structlog.processors.TimeStamper(fmt="iso", utc=True),
             structlog.processors.format_exc_info,
+            redact_secrets,
             renderer,
         ],
         wrapper_class=structlog.make_filtering_bound_logger(logging.getLevelName(level.upper())),
-        logger_factory=structlog.PrintLoggerFactory(sys.stderr),
-        cache_logger_on_first_use=True,
+        logger_factory=structlog.PrintLoggerFactory(stream or sys.stderr),
+        cache_logger_on_first_use=cache,
     )
 
 

@@ -44,6 +44,28 @@ class Settings(BaseSettings):
         default=None, description="Encrypts organisation signing keys at rest; dev default on Anvil."
     )
 
+    deployer_keystore: Path | None = Field(default=None, description="Web3 Secret Storage file of the deployer key.")
+    issuer_keystore: Path | None = Field(default=None, description="Web3 Secret Storage file of the issuer key.")
+    deployer_keystore_password: SecretStr | None = Field(
+        default=None, description="Password of deployer_keystore; CREDANCE_KEYSTORE_PASSWORD if unset."
+    )
+    issuer_keystore_password: SecretStr | None = Field(
+        default=None, description="Password of issuer_keystore; CREDANCE_KEYSTORE_PASSWORD if unset."
+    )
+
+    # Request guards (backend/api/security.py). Rates are requests per second per API process.
+    max_body_bytes: int = Field(default=1_048_576, ge=1024, description="Largest request body.")
+    max_bulk_body_bytes: int = Field(
+        default=16_777_216, ge=1024, description="Largest body of bulk routes (items, recalls, EPCIS capture)."
+    )
+    rate_limit_checkout: float = Field(default=5000.0, ge=0, description="Per checkout key; 0 disables.")
+    rate_limit_key: float = Field(default=200.0, ge=0, description="Per admin or organisation key; 0 disables.")
+    rate_limit_anonymous: float = Field(
+        default=100.0, ge=0, description="Per client address without a valid key; 0 disables."
+    )
+    rate_limit_burst_seconds: float = Field(default=2.0, gt=0, description="Seconds of rate a bucket holds.")
+    cors_origins: str = Field(default="", description="Comma-separated browser origins allowed to call the API.")
+
     admin_key: SecretStr | None = Field(default=None, description="Admin API key used by `make run`.")
     checkout_key: SecretStr | None = Field(default=None, description="demo-store checkout key for `make run`.")
 

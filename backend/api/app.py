@@ -30,6 +30,7 @@ from backend.api.routers import (
     transfers,
     verification,
 )
+from backend.api.security import SecurityMiddleware, SecurityPolicy
 from backend.api.writer import GroupCommitWriter
 from backend.db.engine import make_engine
 from backend.loyalty.purchases import record_purchase
@@ -58,9 +59,9 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None) -
         "Authenticate with `Authorization: Bearer <API key>`; verification pages are public.",
         lifespan=lifespan,
     )
-    app.state.credance = AppState(
-        settings=settings, engine=engine, verifier=KeyVerifier(engine), purchases=purchase_writer
-    )
+    verifier = KeyVerifier(engine)
+    app.state.credance = AppState(settings=settings, engine=engine, verifier=verifier, purchases=purchase_writer)
+    app.add_middleware(SecurityMiddleware, policy=SecurityPolicy.from_settings(settings), verifier=verifier)
     errors.install(app)
     app.add_middleware(HttpMetrics)
     for module in (health, purchases, customers, stores, keys, organisations, products, epcis, verification):

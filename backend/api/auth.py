@@ -108,6 +108,12 @@ class KeyVerifier:
             self._cache[key_hash] = (now + CACHE_SECONDS, principal)
         return principal
 
+    def last_verdict(self, key: str) -> Principal | None:
+        """The principal of the last check of this key, even if stale; None if invalid or never
+        checked. Never touches the database (the rate limiter asks on the event loop)."""
+        cached = self._cache.get(digest(key))
+        return cached[1] if cached is not None else None
+
     def _lookup(self, key: str, key_hash: str) -> Principal | None:
         with Session(self.engine) as session:
             record = session.exec(select(ApiKey).where(ApiKey.key_id == key_id_of(key))).first()

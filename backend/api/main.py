@@ -1,5 +1,9 @@
 """ASGI entry point for uvicorn (``backend.api.main:app``)."""
 
 from backend.api.app import create_app
+from backend.observability import configure_logging
+from backend.settings import get_settings
 
+# Each uvicorn worker process imports this module: configure its logs (secrets redacted) here.
+configure_logging(get_settings().log_format, get_settings().log_level)
 app = create_app()

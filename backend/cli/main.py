@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import signal
 import threading
+from pathlib import Path
 from typing import Annotated
 
 import typer
@@ -251,6 +252,37 @@ def keys_revoke(key_id: str) -> None:
     console.print("revoked" if revoked else f"no active key {key_id}")
     if not revoked:
         raise typer.Exit(code=1)
+
+
+@keys_app.command("keystore")
+def keys_keystore(
+    out: Annotated[Path, typer.Argument(help="Keystore file to create (mode 0600).")],
+    generate: Annotated[bool, typer.Option(help="Create a new key instead of reading one from stdin.")] = False,
+) -> None:
+    """Encrypt a signing key into a Web3 Secret Storage file, for CREDANCE_DEPLOYER_KEYSTORE or
+    CREDANCE_ISSUER_KEYSTORE. The key is read from stdin (never from the command line); the
+    password from CREDANCE_KEYSTORE_PASSWORD or a prompt."""
+    import sys
+
+    from eth_account import Account
+
+    from backend.chain.keys import write_keystore
+
+    s = settings()
+    key = Account.create().key.to_0x_hex() if generate else sys.stdin.readline().strip()
+    password = (
+        s.keystore_password.get_secret_value()
+        if s.keystore_password
+        else typer.prompt("keystore password", hide_input=True, confirmation_prompt=True)
+    )
+    try:
+        address = write_keystore(out, key, password)
+    except (ValueError, FileExistsError) as exc:
+        console.print(
+            f"[bold red]error:[/] {'file exists' if isinstance(exc, FileExistsError) else 'not a private key'}"
+        )
+        raise typer.Exit(code=2) from None
+    console.print(f"wrote {out} for address {address}")
 
 
 if __name__ == "__main__":

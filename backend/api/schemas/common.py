@@ -32,7 +32,9 @@ ERROR_RESPONSES: dict[int | str, dict[str, object]] = {
     403: {"model": ErrorResponse, "description": "The key may not do this"},
     404: {"model": ErrorResponse, "description": "Not found"},
     409: {"model": ErrorResponse, "description": "Conflicts with what exists"},
+    413: {"model": ErrorResponse, "description": "Request body too large"},
     422: {"model": ErrorResponse, "description": "Invalid input"},
+    429: {"model": ErrorResponse, "description": "Too many requests for this key (see Retry-After)"},
 }
 
 PositiveCount = Annotated[int, Field(gt=0)]

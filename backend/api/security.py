@@ -1,0 +1,258 @@
+"""Request guards in front of every route: body size limits, per-key rate limits and CORS.
+
+One pure ASGI middleware (no per-request task or copy, so the checkout path keeps its speed):
+
+* **Size.** A body over the route's limit is refused with a JSON 413 before anything parses it:
+  by ``Content-Length`` when given, by counting otherwise. Bulk routes (item registration with up
+  to 100,000 serials, recalls, EPCIS documents) have their own, larger limit.
+* **Rate.** A token bucket per API key (checkout keys get a generous rate of their own) and one per
+  client address for requests without a valid key (public pages, and guessing keys). Over the
+  rate: a JSON 429 with ``Retry-After``. Buckets live in this process: with several workers the
+  limit applies per worker.
+* **CORS.** Denied by default. Origins listed in ``CREDANCE_CORS_ORIGINS`` may call the API from
+  a browser (with an ``Authorization`` header); the public verification pages may be read from
+  any origin, without credentials.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Awaitable, Callable, MutableMapping
+from dataclasses import dataclass
+from typing import Any
+
+import orjson
+
+from backend.api.auth import KeyVerifier, Role
+from backend.settings import Settings
+
+Scope = MutableMapping[str, Any]
+Message = MutableMapping[str, Any]
+Receive = Callable[[], Awaitable[Message]]
+Send = Callable[[Message], Awaitable[None]]
+ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
+
+BULK_ROUTES = ("/v1/items", "/v1/recalls", "/v1/epcis/capture")
+PUBLIC_PREFIXES = ("/01/", "/healthz")
+CORS_METHODS = "GET, POST, PUT, DELETE, OPTIONS"
+CORS_HEADERS = "Authorization, Content-Type, Accept"
+MAX_BUCKETS = 50_000
+
+
+class TokenBucket:
+    """``rate`` tokens per second, holding at most ``capacity``."""
+
+    __slots__ = ("capacity", "rate", "stamp", "tokens")
+
+    def __init__(self, rate: float, capacity: float, now: float) -> None:
+        self.rate = rate
+        self.capacity = capacity
+        self.tokens = capacity
+        self.stamp = now
+
+    def take(self, now: float) -> float:
+        """Take a token; return 0 if granted, else the seconds until one is available."""
+        self.tokens = min(self.capacity, self.tokens + (now - self.stamp) * self.rate)
+        self.stamp = now
+        if self.tokens >= 1:
+            self.tokens -= 1
+            return 0.0
+        return (1 - self.tokens) / self.rate
+
+
+class RateLimiter:
+    """Token buckets by name. Used from the event loop only, so no lock is needed."""
+
+    def __init__(self, burst_seconds: float, clock: Callable[[], float] = time.monotonic) -> None:
+        self.burst_seconds = burst_seconds
+        self.clock = clock
+        self._buckets: dict[str, TokenBucket] = {}
+
+    def check(self, name: str, rate: float) -> float:
+        """0 when allowed (or unlimited: ``rate <= 0``), else the wait in seconds."""
+        if rate <= 0:
+            return 0.0
+        now = self.clock()
+        bucket = self._buckets.get(name)
+        if bucket is None:
+            if len(self._buckets) >= MAX_BUCKETS:  # many one-off clients: start over, never grow unbounded
+                self._buckets.clear()
+            bucket = self._buckets[name] = TokenBucket(rate, max(1.0, rate * self.burst_seconds), now)
+        return bucket.take(now)
+
+
+@dataclass(frozen=True)
+class SecurityPolicy:
+    max_body_bytes: int
+    max_bulk_body_bytes: int
+    checkout_rate: float
+    key_rate: float
+    anonymous_rate: float
+    burst_seconds: float
+    cors_origins: frozenset[str]
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> SecurityPolicy:
+        origins = frozenset(o.strip().rstrip("/") for o in settings.cors_origins.split(",") if o.strip())
+        return cls(
+            max_body_bytes=settings.max_body_bytes,
+            max_bulk_body_bytes=settings.max_bulk_body_bytes,
+            checkout_rate=settings.rate_limit_checkout,
+            key_rate=settings.rate_limit_key,
+            anonymous_rate=settings.rate_limit_anonymous,
+            burst_seconds=settings.rate_limit_burst_seconds,
+            cors_origins=origins,
+        )
+
+    def body_limit(self, path: str) -> int:
+        return self.max_bulk_body_bytes if path.rstrip("/") in BULK_ROUTES else self.max_body_bytes
+
+
+def _error(status: int, code: str, message: str, field: str, headers: list[tuple[bytes, bytes]] | None = None) -> tuple:
+    body = orjson.dumps({"error": {"code": code, "message": message, "field": field}})
+    return status, body, [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode()),
+                          *(headers or [])]  # fmt: skip
+
+
+async def _respond(send: Send, status: int, body: bytes, headers: list[tuple[bytes, bytes]]) -> None:
+    await send({"type": "http.response.start", "status": status, "headers": headers})
+    await send({"type": "http.response.body", "body": body})
+
+
+def _header(scope: Scope, name: bytes) -> str | None:
+    for key, value in scope.get("headers", ()):
+        if key == name:
+            return bytes(value).decode("latin-1")
+    return None
+
+
+def _bearer(scope: Scope) -> str | None:
+    value = _header(scope, b"authorization")
+    if value is None:
+        return None
+    scheme, _, token = value.partition(" ")
+    return token.strip() if scheme.lower() == "bearer" and token.strip() else None
+
+
+class SecurityMiddleware:
+    def __init__(self, app: ASGIApp, policy: SecurityPolicy, verifier: KeyVerifier,
+                 limiter: RateLimiter | None = None) -> None:  # fmt: skip
+        self.app = app
+        self.policy = policy
+        self.verifier = verifier
+        self.limiter = limiter or RateLimiter(policy.burst_seconds)
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        path: str = scope["path"]
+        origin = _header(scope, b"origin")
+        public = path.startswith(PUBLIC_PREFIXES)
+        if origin is not None and scope["method"] == "OPTIONS" and _header(scope, b"access-control-request-method"):
+            await self._preflight(send, origin, public)
+            return
+        if origin is not None:
+            send = self._with_cors(send, origin, public)
+
+        refused = self._rate_limited(scope) or self._too_large(scope, path)
+        if refused is not None:
+            await _respond(send, *refused)
+            return
+        if _header(scope, b"content-length") is None and scope["method"] in ("POST", "PUT", "PATCH"):
+            replay = await self._buffered(receive, self.policy.body_limit(path), send)
+            if replay is None:
+                return
+            receive = replay
+        await self.app(scope, receive, send)
+
+    # --- size -----------------------------------------------------------------------------
+
+    def _too_large(self, scope: Scope, path: str) -> tuple | None:
+        declared = _header(scope, b"content-length")
+        limit = self.policy.body_limit(path)
+        if declared is not None and declared.isdigit() and int(declared) > limit:
+            return _error(413, "payload_too_large", f"the body is over {limit} bytes", "body")
+        return None
+
+    async def _buffered(self, receive: Receive, limit: int, send: Send) -> Receive | None:
+        """Read a body sent without Content-Length, refusing it once it passes the limit."""
+        chunks: list[bytes] = []
+        size = 0
+        while True:
+            message = await receive()
+            if message["type"] != "http.request":
+                break
+            chunk = message.get("body", b"")
+            size += len(chunk)
+            if size > limit:
+                await _respond(send, *_error(413, "payload_too_large", f"the body is over {limit} bytes", "body"))
+                return None
+            chunks.append(chunk)
+            if not message.get("more_body", False):
+                break
+        body = b"".join(chunks)
+        replayed = False
+
+        async def replay() -> Message:
+            nonlocal replayed
+            if replayed:
+                return await receive()
+            replayed = True
+            return {"type": "http.request", "body": body, "more_body": False}
+
+        return replay
+
+    # --- rate -----------------------------------------------------------------------------
+
+    def _rate_limited(self, scope: Scope) -> tuple | None:
+        token = _bearer(scope)
+        # The verifier's last verdict, even if stale: the route's dependency does the real check.
+        # Unknown and invalid keys count against the client's address, so guessing keys is slow.
+        principal = self.verifier.last_verdict(token) if token else None
+        if principal is not None:
+            rate = self.policy.checkout_rate if principal.role == Role.CHECKOUT else self.policy.key_rate
+            wait = self.limiter.check(f"key:{principal.key_id}", rate)
+        else:
+            client = scope.get("client")
+            wait = self.limiter.check(f"ip:{client[0] if client else '?'}", self.policy.anonymous_rate)
+        if wait <= 0:
+            return None
+        retry = str(max(1, math.ceil(wait))).encode()
+        return _error(429, "rate_limited", "too many requests; retry later", "Authorization", [(b"retry-after", retry)])
+
+    # --- CORS -----------------------------------------------------------------------------
+
+    def _allowed(self, origin: str, public: bool) -> bool:
+        return public or origin.rstrip("/") in self.policy.cors_origins
+
+    def _cors_headers(self, origin: str, public: bool) -> list[tuple[bytes, bytes]]:
+        if public:
+            return [(b"access-control-allow-origin", b"*")]
+        return [(b"access-control-allow-origin", origin.encode("latin-1")), (b"vary", b"Origin")]
+
+    async def _preflight(self, send: Send, origin: str, public: bool) -> None:
+        if not self._allowed(origin, public):
+            await _respond(send, *_error(403, "cors_denied", f"origin {origin!r} may not call this API", "Origin"))
+            return
+        headers = [
+            *self._cors_headers(origin, public),
+            (b"access-control-allow-methods", b"GET, OPTIONS" if public else CORS_METHODS.encode()),
+            (b"access-control-allow-headers", b"Accept" if public else CORS_HEADERS.encode()),
+            (b"access-control-max-age", b"600"),
+            (b"content-length", b"0"),
+        ]
+        await _respond(send, 204, b"", headers)
+
+    def _with_cors(self, send: Send, origin: str, public: bool) -> Send:
+        if not self._allowed(origin, public):
+            return send
+        extra = self._cors_headers(origin, public)
+
+        async def send_with_cors(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                message["headers"] = [*message.get("headers", []), *extra]
+            await send(message)
+
+        return send_with_cors
