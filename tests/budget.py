@@ -31,3 +31,9 @@ def chain_settings(short: int, long: int, steps: tuple[int, int] = (20, 60)) -> 
         database=None,
         suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture, HealthCheck.data_too_large],
     )
+
+
+# Under `make fuzz`, plain @given tests (without their own settings) run many more examples.
+settings.register_profile("proof-long", max_examples=2000, deadline=None)
+if long_run():
+    settings.load_profile("proof-long")

@@ -22,6 +22,7 @@ from collections.abc import Awaitable, Callable, MutableMapping
 from dataclasses import dataclass
 from typing import Any
 
+import anyio.to_thread
 import orjson
 
 from backend.api.auth import KeyVerifier, Role
@@ -157,6 +158,8 @@ class SecurityMiddleware:
             send = self._with_cors(send, origin, public)
 
         refused = self._rate_limited(scope) or self._too_large(scope, path)
+        if refused is None and self._bulk_body(scope, path):
+            refused = await self._unauthenticated(scope)
         if refused is not None:
             await _respond(send, *refused)
             return
@@ -175,6 +178,26 @@ class SecurityMiddleware:
         if declared is not None and declared.isdigit() and int(declared) > limit:
             return _error(413, "payload_too_large", f"the body is over {limit} bytes", "body")
         return None
+
+    def _bulk_body(self, scope: Scope, path: str) -> bool:
+        """A body that may be bigger than ordinary ones (a bulk route, over or without a length)."""
+        if (
+            scope["method"] not in ("POST", "PUT", "PATCH")
+            or self.policy.body_limit(path) <= self.policy.max_body_bytes
+        ):
+            return False
+        declared = _header(scope, b"content-length")
+        return declared is None or not declared.isdigit() or int(declared) > self.policy.max_body_bytes
+
+    async def _unauthenticated(self, scope: Scope) -> tuple | None:
+        """Bulk bodies are read only for a valid key: nobody else makes us parse megabytes."""
+        token = _bearer(scope)
+        principal = self.verifier.last_verdict(token) if token else None
+        if principal is None and token:
+            principal = await anyio.to_thread.run_sync(self.verifier.verify, token)
+        if principal is not None:
+            return None
+        return _error(401, "unauthorized", "a valid API key is needed to send a body this large", "Authorization")
 
     async def _buffered(self, receive: Receive, limit: int, send: Send) -> Receive | None:
         """Read a body sent without Content-Length, refusing it once it passes the limit."""

@@ -89,6 +89,11 @@ def test_bodies_over_the_limit_are_refused_before_parsing(platform: Platform) ->
     too_bulky = client.post("/v1/items", json={**serials, "serials": serials["serials"] * 3},  # type: ignore[operator]
                             headers=platform.headers("brand"))  # fmt: skip
     assert too_bulky.status_code == 413
+    # A bulk body is read only for a valid key: strangers cannot make the server parse megabytes.
+    for headers in ({}, {"Authorization": "Bearer cred_" + "w" * 43}):
+        anonymous = client.post("/v1/items", json=serials, headers=headers)
+        assert anonymous.status_code == 401
+        assert anonymous.json()["error"]["field"] == "Authorization"
 
 
 def test_default_limits_fit_the_biggest_legitimate_bodies(platform: Platform) -> None:
