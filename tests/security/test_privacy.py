@@ -1,0 +1,105 @@
+"""No personal data reaches the chain or the logs. Customers are enrolled with a name, an e-mail
+and a phone number, buy things, and every transaction's calldata and every log on Anvil (and
+everything logged meanwhile) is searched for those strings in any common encoding."""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import logging
+from collections.abc import Iterator
+
+import pytest
+import structlog
+from eth_utils import keccak
+from web3 import Web3
+
+from backend.chain.signer import LocalSigner
+from backend.observability import configure_logging
+from tests.support import Platform
+
+pytestmark = pytest.mark.chain
+
+CUSTOMERS = [
+    {"customer_id": "member-7731", "name": "Zoë Quillfeather", "email": "zoe.quillfeather@example.org",
+     "phone": "+44 20 7946 0958"},
+    {"customer_id": "member-7732", "name": "Bartholomew Okonkwo-Lindqvist", "email": "bart.ol@example.net",
+     "phone": "+1 (555) 010-7788"},
+]  # fmt: skip
+
+
+def encodings(value: str) -> set[bytes]:
+    """How a value could appear in calldata or logs: raw, in other cases, as hex text, hashed."""
+    forms = {value, value.lower(), value.upper(), "".join(c for c in value if c.isalnum())}
+    found: set[bytes] = set()
+    for form in forms:
+        raw = form.encode()
+        found |= {raw, raw.hex().encode(), form.encode("utf-16-le"), keccak(raw), hashlib.sha256(raw).digest()}
+    return {f for f in found if len(f) >= 4}
+
+
+def chain_bytes(w3: Web3, first_block: int) -> Iterator[tuple[str, bytes]]:
+    """Every transaction's calldata and every log's topics and data since ``first_block``."""
+    for number in range(first_block, w3.eth.block_number + 1):
+        block = w3.eth.get_block(number, full_transactions=True)
+        for tx in block["transactions"]:
+            assert not isinstance(tx, bytes)
+            yield f"tx {tx['hash'].hex()} input", bytes(tx["input"])
+            receipt = w3.eth.get_transaction_receipt(tx["hash"])
+            for entry in receipt["logs"]:
+                yield f"log {entry['logIndex']} of {tx['hash'].hex()}", b"".join(entry["topics"]) + bytes(entry["data"])
+
+
+@pytest.fixture
+def log_buffer(caplog: pytest.LogCaptureFixture) -> Iterator[io.StringIO]:
+    buffer = io.StringIO()
+    configure_logging("json", "DEBUG", stream=buffer, cache=False)
+    caplog.set_level(logging.DEBUG)
+    yield buffer
+    structlog.reset_defaults()
+
+
+def test_personal_data_stays_off_chain_and_out_of_logs(
+    platform: Platform, log_buffer: io.StringIO, caplog: pytest.LogCaptureFixture
+) -> None:
+    first_block = 0
+    client, checkout = platform.client, platform.headers()
+    for n, customer in enumerate(CUSTOMERS):
+        assert client.post("/v1/customers", json=customer, headers=checkout).status_code == 200
+        for k in range(3):
+            line = {"sku": "COFFEE", "quantity": k + 1, "unit_price": "9.99"}
+            order = {"order_id": f"P-{n}-{k}", "customer_id": customer["customer_id"], "store_id": "demo-store",
+                     "currency": "USD", "lines": [line]}  # fmt: skip
+            assert client.post("/v1/purchases", json=order, headers=checkout).status_code == 200
+    platform.settle()
+    for customer in CUSTOMERS:
+        balance = client.get(f"/v1/customers/{customer['customer_id']}/balance", headers=checkout).json()
+        assert balance["balance"] > 0  # the points did reach the chain
+
+    needles = {(field, form) for c in CUSTOMERS for field in ("name", "email", "phone", "customer_id")
+               for form in encodings(c[field])}  # fmt: skip
+    scanned = 0
+    for where, data in chain_bytes(platform.ctx.w3, first_block):
+        scanned += 1
+        for field, form in needles:
+            assert form not in data, f"{field} found in {where}"
+    assert scanned > 10
+
+    # httpx records are the test client's own requests, not the service's logs.
+    records = [r.getMessage() for r in caplog.records if not r.name.startswith("httpx")]
+    output = (log_buffer.getvalue() + "\n".join(records)).encode()
+    assert b"sender.sent" in output  # the services did log
+    for customer in CUSTOMERS:
+        for field in ("name", "email", "phone"):
+            for form in encodings(customer[field]):
+                assert form not in output, f"{field} of {customer['customer_id']} in the logs"
+
+
+def test_the_scanner_finds_planted_data(platform: Platform, dev_keys: list[str]) -> None:
+    """Positive control: personal data sent to the chain on purpose is found, in calldata."""
+    signer = LocalSigner(platform.ctx.w3, dev_keys[3], 31337)
+    email = CUSTOMERS[0]["email"]
+    start = platform.ctx.w3.eth.block_number + 1
+    signer.transact({"to": signer.address, "data": b"\x00" * 7 + keccak(email.encode()) + b"\x01"})  # type: ignore[typeddict-item]
+    hits = [where for where, data in chain_bytes(platform.ctx.w3, start) if any(f in data for f in encodings(email))]
+    assert len(hits) == 1
