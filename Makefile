@@ -66,6 +66,9 @@ slither: build ## Slither + slither-check-erc over contracts/, offline; fails on
 fuzz: build ## Long runs of the invariant, property and API fuzz tests (make test runs short ones)
 	CREDANCE_PROOF_LEVEL=long $(BIN)/pytest -m fuzz $(PYTEST_ARGS)
 
+bench: build ## Run every benchmark in bench/ and write bench/results.json, RESULTS.md and results.png
+	$(BIN)/python bench/report.py
+
 ape-compile: build ## Compile with ape (same solc-js front-end)
 	SOLCX_BINARY_PATH=$(CURDIR)/.toolchain/solcx $(BIN)/ape compile
 
