@@ -8,7 +8,7 @@ BIN := $(VENV)/bin
 CREDANCE := $(BIN)/credance
 PYTEST_ARGS ?=
 
-.PHONY: help deps build run run-postgres bench-indexer test test-fast lint typecheck format ape-compile bench clean slither fuzz
+.PHONY: help deps build run run-postgres bench-indexer test test-fast lint typecheck format ape-compile bench clean slither fuzz test-faults
 
 help: ## Show the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*## "}; {printf "  %-14s %s\n", $$1, $$2}'
@@ -68,6 +68,9 @@ fuzz: build ## Long runs of the invariant, property and API fuzz tests (make tes
 
 bench: build ## Run every benchmark in bench/ and write bench/results.json, RESULTS.md and results.png
 	$(BIN)/python bench/report.py
+
+test-faults: build ## Long crash tests: kill API, sender, indexer and the chain under load (make test runs a short storm)
+	CREDANCE_PROOF_LEVEL=long $(BIN)/pytest tests/faults -s $(PYTEST_ARGS)
 
 ape-compile: build ## Compile with ape (same solc-js front-end)
 	SOLCX_BINARY_PATH=$(CURDIR)/.toolchain/solcx $(BIN)/ape compile
