@@ -51,6 +51,8 @@ from backend.db.types import utcnow
 log = structlog.get_logger(__name__)
 
 RECEIPT_TIMEOUT = 30.0
+# Refusals that say "not now" rather than "never": the operations wait in the outbox.
+TRANSIENT_REFUSALS = frozenset({"EnforcedPause"})
 REORG_CHECK_SECONDS = 5.0
 # Tests only: SIGKILL the sender at a named point ("signed", "recorded", "broadcast") to prove
 # that a crash there loses and duplicates nothing.
@@ -107,6 +109,7 @@ class Sender:
         self._broadcast_at: dict[str, float] = {}  # tx hash -> when we last broadcast it
         self._needs_recovery = True
         self._kill_at = os.environ.get(KILL_AT_ENV)
+        self._paused_logged = 0.0
 
     # -- one round -----------------------------------------------------------------------
 
@@ -178,6 +181,12 @@ class Sender:
 
     def _refused(self, signer: str, ops: list[Operation], exc: TransactionFailed) -> list[tuple[str, list[Operation]]]:
         """The chain refuses the call in simulation; return what to try again this round."""
+        if exc.error_name in TRANSIENT_REFUSALS:
+            # An emergency pause is not a verdict on the operations: they wait, pending, for unpause.
+            if time.monotonic() - self._paused_logged > 30:
+                log.warning("sender.paused", operations=len(ops), error=exc.error_name)
+                self._paused_logged = time.monotonic()
+            return []
         if exc.error_name == "OperationAlreadyApplied":
             # Applied by an earlier transaction of ours: the indexer confirms them from the event.
             is_applied = self.ctx.points.functions.isOperationApplied
