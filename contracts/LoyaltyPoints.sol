@@ -181,7 +181,7 @@ contract LoyaltyPoints is ERC20, ERC20Permit, ERC20Pausable, AccessControl, Mult
      * @dev Reverts as a whole if any operation id was already used: a batch applies at most once.
      * Outstanding debt of an account is repaid before anything is minted to it.
      */
-    function awardBatch(Award[] calldata awards) external onlyRole(ISSUER_ROLE) {
+    function awardBatch(Award[] calldata awards) external onlyRole(ISSUER_ROLE) whenNotPaused {
         for (uint256 i = 0; i < awards.length; ++i) {
             Award calldata award = awards[i];
             _useOperation(award.operationId);
@@ -201,7 +201,7 @@ contract LoyaltyPoints is ERC20, ERC20Permit, ERC20Pausable, AccessControl, Mult
      */
     function reverse(address account, uint64 operationId, uint256 amount, bytes32 refundRef)
         external
-        onlyRole(ISSUER_ROLE)
+        onlyRole(ISSUER_ROLE) whenNotPaused
     {
         _useOperation(operationId);
         if (amount == 0) revert ZeroAmount();
@@ -219,7 +219,7 @@ contract LoyaltyPoints is ERC20, ERC20Permit, ERC20Pausable, AccessControl, Mult
      */
     function redeemFor(address account, uint64 operationId, uint256 amount, bytes32 rewardRef)
         external
-        onlyRole(ISSUER_ROLE)
+        onlyRole(ISSUER_ROLE) whenNotPaused
     {
         _requireCustodial(account);
         _useOperation(operationId);
@@ -242,7 +242,7 @@ contract LoyaltyPoints is ERC20, ERC20Permit, ERC20Pausable, AccessControl, Mult
         uint8 v,
         bytes32 r,
         bytes32 s
-    ) external onlyRole(ISSUER_ROLE) {
+    ) external onlyRole(ISSUER_ROLE) whenNotPaused {
         _useOperation(operationId);
         if (amount == 0) revert ZeroAmount();
         if (allowance(owner, address(this)) < amount) {
@@ -254,7 +254,7 @@ contract LoyaltyPoints is ERC20, ERC20Permit, ERC20Pausable, AccessControl, Mult
     }
 
     /// @notice Burns the points of expired lots, up to each account's balance.
-    function expireBatch(Expiry[] calldata expiries) external onlyRole(ISSUER_ROLE) {
+    function expireBatch(Expiry[] calldata expiries) external onlyRole(ISSUER_ROLE) whenNotPaused {
         for (uint256 i = 0; i < expiries.length; ++i) {
             Expiry calldata expiry = expiries[i];
             _useOperation(expiry.operationId);
@@ -271,7 +271,7 @@ contract LoyaltyPoints is ERC20, ERC20Permit, ERC20Pausable, AccessControl, Mult
      */
     function transferFor(uint64 operationId, address from, address to, uint256 amount, bytes32 transferRef)
         external
-        onlyRole(ISSUER_ROLE)
+        onlyRole(ISSUER_ROLE) whenNotPaused
     {
         _requireCustodial(from);
         _useOperation(operationId);
@@ -284,7 +284,11 @@ contract LoyaltyPoints is ERC20, ERC20Permit, ERC20Pausable, AccessControl, Mult
      * @notice Moves a customer's points and debt from their custodial address to a wallet they
      * control, which becomes self-custodied.
      */
-    function claimWallet(uint64 operationId, address custodial, address wallet) external onlyRole(ISSUER_ROLE) {
+    function claimWallet(uint64 operationId, address custodial, address wallet)
+        external
+        onlyRole(ISSUER_ROLE)
+        whenNotPaused
+    {
         _requireCustodial(custodial);
         _useOperation(operationId);
         if (custodial == wallet) revert SelfTransfer(wallet);
@@ -314,7 +318,8 @@ contract LoyaltyPoints is ERC20, ERC20Permit, ERC20Pausable, AccessControl, Mult
         return used >= dailyTransferCap ? 0 : dailyTransferCap - used;
     }
 
-    /// @notice Stops every balance change (mint, burn, transfer).
+    /// @notice Stops every balance change (mint, burn, transfer) and every issuer operation, so
+    /// debts and operation ids are frozen too.
     function pause() external onlyRole(PAUSER_ROLE) {
         _pause();
     }

@@ -156,6 +156,11 @@ def test_loyalty_points_invariants(harness: Harness) -> None:
                 return balance * (100 - share) // 100
             return balance * share // 100 if share <= 130 else share - 130
 
+        def issuer_gate(self) -> None:
+            """Every issuer operation stops while paused (whenNotPaused), before anything else."""
+            if self.model.paused:
+                raise Rejected("EnforcedPause")
+
         def use(self, op: int, used: set[int]) -> None:
             if op in self.model.applied or op in used:
                 raise Rejected("OperationAlreadyApplied")
@@ -244,6 +249,7 @@ def test_loyalty_points_invariants(harness: Harness) -> None:
             ]
 
             def predict(balances: dict[str, int], debts: dict[str, int], _c: set[str], used: set[int]) -> None:
+                self.issuer_gate()
                 for account, op, rule_version, amount, _ref in batch:
                     self.use(op, used)
                     if amount == 0:
@@ -262,6 +268,7 @@ def test_loyalty_points_invariants(harness: Harness) -> None:
             account, op = self.accounts[who], self.op(reuse, pick)
 
             def predict(balances: dict[str, int], debts: dict[str, int], _c: set[str], used: set[int]) -> None:
+                self.issuer_gate()
                 self.use(op, used)
                 if amount == 0:
                     raise Rejected("ZeroAmount")
@@ -278,6 +285,7 @@ def test_loyalty_points_invariants(harness: Harness) -> None:
             amount = self.amount(account, share)
 
             def predict(balances: dict[str, int], _d: dict[str, int], custodied: set[str], used: set[int]) -> None:
+                self.issuer_gate()
                 if account in custodied:
                     raise Rejected("AccountSelfCustodied")
                 self.use(op, used)
@@ -294,6 +302,7 @@ def test_loyalty_points_invariants(harness: Harness) -> None:
             batch = [(self.accounts[i], self.op(reuse, pick), amount) for i, amount, reuse, pick in expiries]
 
             def predict(balances: dict[str, int], _d: dict[str, int], _c: set[str], used: set[int]) -> None:
+                self.issuer_gate()
                 for account, op, amount in batch:
                     self.use(op, used)
                     burned = min(amount, balances[account])
@@ -308,6 +317,7 @@ def test_loyalty_points_invariants(harness: Harness) -> None:
             amount = self.amount(source, share)
 
             def predict(balances: dict[str, int], _d: dict[str, int], custodied: set[str], used: set[int]) -> None:
+                self.issuer_gate()
                 if source in custodied:
                     raise Rejected("AccountSelfCustodied")
                 self.use(op, used)
@@ -321,6 +331,7 @@ def test_loyalty_points_invariants(harness: Harness) -> None:
             source, target, op = self.accounts[custodial], h.wallets[wallet].address, self.op(False, 0)
 
             def predict(balances: dict[str, int], debts: dict[str, int], custodied: set[str], used: set[int]) -> None:
+                self.issuer_gate()
                 if source in custodied:
                     raise Rejected("AccountSelfCustodied")
                 self.use(op, used)
@@ -356,6 +367,7 @@ def test_loyalty_points_invariants(harness: Harness) -> None:
             call = h.points.functions.redeemWithPermit(owner.address, op, amount, REF, 2**40, v, r, s)
 
             def predict(balances: dict[str, int], _d: dict[str, int], _c: set[str], used: set[int]) -> None:
+                self.issuer_gate()
                 self.use(op, used)
                 if amount == 0:
                     raise Rejected("ZeroAmount")
@@ -452,15 +464,20 @@ def test_loyalty_points_invariants(harness: Harness) -> None:
     run_state_machine_as_test(LoyaltyMachine, settings=chain_settings(short=10, long=150))
 
 
-def test_pause_freezes_balances_and_supply(harness: Harness) -> None:
-    """While paused, no issuer operation changes a balance or the supply."""
+def test_pause_freezes_the_whole_ledger(harness: Harness) -> None:
+    """While paused no issuer operation applies: no balance, supply, debt or operation id moves,
+    not even for an operation that would change no balance (a reversal of an empty account)."""
     h, p = harness, harness.points.functions
-    alice = h.custodial[0]
+    alice, empty = h.custodial[0], h.custodial[1]
     h.issuer.transact(_tx(p.awardBatch([(alice, 1, 1, 10, REF)])))  # type: ignore[arg-type]
     h.admin.transact(_tx(p.pause()))  # type: ignore[arg-type]
     for call in (p.awardBatch([(alice, 2, 1, 5, REF)]), p.reverse(alice, 3, 4, REF), p.redeemFor(alice, 4, 1, REF),
-                 p.expireBatch([(alice, 5, 1)]), p.claimWallet(6, alice, h.wallets[0].address)):  # fmt: skip
+                 p.expireBatch([(alice, 5, 1)]), p.claimWallet(6, alice, h.wallets[0].address),
+                 p.reverse(empty, 7, 4, REF), p.expireBatch([(empty, 8, 1)]),
+                 p.claimWallet(9, empty, h.wallets[1].address), p.transferFor(10, alice, empty, 1, REF)):  # fmt: skip
         with pytest.raises(TransactionFailed) as failed:
             h.issuer.transact(_tx(call))  # type: ignore[arg-type]
         assert failed.value.error_name == "EnforcedPause"
-    assert (p.balanceOf(alice).call(), p.totalSupply().call()) == (10, 10)
+    assert (p.balanceOf(alice).call(), p.totalSupply().call(), p.debtOf(empty).call()) == (10, 10, 0)
+    assert not any(p.isOperationApplied(op).call() for op in range(2, 11))
+    assert not p.isSelfCustodied(h.wallets[1].address).call()
