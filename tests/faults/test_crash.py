@@ -36,7 +36,7 @@ def cluster(tmp_path: Path) -> Iterator[Cluster]:
 
 def test_accepted_requests_survive_kills_and_a_chain_that_forgets(cluster: Cluster) -> None:
     seed = int(os.environ.get("CREDANCE_FAULT_SEED", "20261122"))
-    kills = int(os.environ.get("CREDANCE_FAULT_KILLS", "40" if long_run() else "5"))
+    kills = int(os.environ.get("CREDANCE_FAULT_KILLS", "40" if long_run() else "4"))
     crashes = int(os.environ.get("CREDANCE_FAULT_CHAIN_CRASHES", "4" if long_run() else "1"))
 
     load = Load(cluster, seed)
