@@ -3,12 +3,14 @@ answer that lists every problem (``problems``: field, rule, message) and nothing
 
 from __future__ import annotations
 
+import re
 import uuid
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Body, Query
 from fastapi.responses import JSONResponse
+from pydantic import BeforeValidator
 
 from backend.api.auth import Role
 from backend.api.deps import PrincipalDep, SessionDep, StateDep
@@ -20,6 +22,17 @@ from backend.provenance.epcis.capture import CaptureRejected, capture_document
 from backend.provenance.epcis.query import MAX_EVENTS, EventFilter, epcis_document, find_events
 from backend.provenance.organisations import get_organisation
 from backend.provenance.settings import get_provenance_settings
+
+
+def _iso_only(value: Any) -> Any:
+    """Only ISO 8601 date-times (as documented), not numbers read as Unix timestamps."""
+    if isinstance(value, str) and not ISO_DATETIME.match(value):
+        raise ValueError("expected an ISO 8601 date-time, e.g. 2026-01-01T00:00:00Z")
+    return value
+
+
+ISO_DATETIME = re.compile(r"^\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}")
+IsoDateTime = Annotated[datetime, BeforeValidator(_iso_only)]
 
 router = APIRouter(prefix="/v1/epcis", tags=["epcis"], responses=ERROR_RESPONSES)
 
@@ -68,14 +81,18 @@ def capture(
     }
 
 
-@router.get("/events", summary="Query events; answers an EPCIS 2.0 document")
+@router.get(
+    "/events",
+    summary="Query events; answers an EPCIS 2.0 document",
+    responses={200: {"description": "An EPCIS 2.0 document", "content": {"application/ld+json": {"schema": {}}}}},
+)
 def events(
     principal: PrincipalDep,
     session: SessionDep,
     epc: Annotated[str | None, Query(description="Item or container: EPC URI or Digital Link.")] = None,
     gtin: Annotated[str | None, Query(pattern=r"^\d{8}$|^\d{12,14}$")] = None,
-    since: Annotated[datetime | None, Query(description="eventTime ≥ this (ISO 8601).")] = None,
-    until: Annotated[datetime | None, Query(description="eventTime < this (ISO 8601).")] = None,
+    since: Annotated[IsoDateTime | None, Query(description="eventTime ≥ this (ISO 8601).")] = None,
+    until: Annotated[IsoDateTime | None, Query(description="eventTime < this (ISO 8601).")] = None,
     biz_step: Annotated[str | None, Query(max_length=200, description="e.g. shipping")] = None,
     location: Annotated[str | None, Query(max_length=300, description="readPoint or bizLocation.")] = None,
     event_type: Annotated[
