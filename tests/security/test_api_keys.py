@@ -93,6 +93,27 @@ def test_an_organisation_key_cannot_write_for_another_brand(platform: Platform) 
                                    json={"partner_id": "rival", "roles": ["manufacturer"]}, headers=rival)  # fmt: skip
     assert partners.status_code == 403
     assert platform.client.post("/v1/purchases", json=_purchase("O-1"), headers=rival).status_code == 403
+    # Nor record supply-chain events about the brand's items, whatever the event.
+    before = platform.client.get("/v1/epcis/events", params={"gtin": demo_gtin}, headers=platform.headers("admin"))
+    item = f"https://id.gs1.org/01/{demo_gtin}/21/SN0002"
+    for step, extra in (("commissioning", {"action": "ADD", "disposition": "active"}),
+                        ("shipping", {"action": "OBSERVE", "disposition": "in_transit"}),
+                        ("decommissioning", {"action": "DELETE", "disposition": "inactive"})):  # fmt: skip
+        doc = {"@context": ["https://ref.gs1.org/standards/epcis/2.0.0/epcis-context.jsonld"],
+               "type": "EPCISDocument", "schemaVersion": "2.0", "creationDate": "2026-01-01T00:00:00Z",
+               "epcisBody": {"eventList": [{"type": "ObjectEvent", "eventTime": "2026-01-02T00:00:00Z",
+                                            "eventTimeZoneOffset": "+00:00", "bizStep": step, "epcList": [item],
+                                            **extra}]}}  # fmt: skip
+        captured = platform.client.post("/v1/epcis/capture", json=doc, headers=rival)
+        assert captured.status_code == 403, captured.text
+        assert any(p["rule"] == "unauthorised_writer" for p in captured.json()["error"]["problems"])
+    after = platform.client.get("/v1/epcis/events", params={"gtin": demo_gtin}, headers=platform.headers("admin"))
+    assert after.json()["epcisBody"]["eventList"] == before.json()["epcisBody"]["eventList"]
+    # And reading: an organisation sees only events about its own brand's (or its principals') items.
+    assert before.json()["epcisBody"]["eventList"], "the demo has events about its items"
+    rival_view = platform.client.get("/v1/epcis/events", params={"gtin": demo_gtin}, headers=rival)
+    assert rival_view.status_code == 200
+    assert rival_view.json()["epcisBody"]["eventList"] == []
     assert platform.client.get("/v1/customers/demo-customer/balance", headers=rival).status_code == 403
 
 
