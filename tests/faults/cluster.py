@@ -28,7 +28,9 @@ from backend.db.migrate import upgrade
 from backend.settings import PROJECT_ROOT, Settings
 from tests.support import free_port
 
-SERVICES = {"api": ["serve"], "sender": ["sender"], "indexer": ["indexer"]}
+SERVICES = {"api": ["serve"], "sender": ["sender"], "indexer": ["indexer"], "anchorer": ["anchorer"]}
+CAPTURE_GTIN = "09506000134369"  # the second demo product: the crash load commissions its serials
+CAPTURE_SERIALS = 4000
 
 
 @dataclass
@@ -134,6 +136,15 @@ class Cluster:
             self.services[name] = Service(name, args, env, logs / f"{name}.log")
             self.services[name].start()
         self.wait_healthy()
+        self.register_items()
+
+    def register_items(self) -> None:
+        """Serials for the load to commission (EPCIS captures need registered items)."""
+        assert self.keys is not None
+        serials = [f"CR{n:06d}" for n in range(CAPTURE_SERIALS)]
+        response = httpx.post(f"{self.url}/v1/items", json={"gtin": CAPTURE_GTIN, "serials": serials, "lot": "CRASH"},
+                              headers={"Authorization": f"Bearer {self.keys.brand}"}, timeout=120)  # fmt: skip
+        assert response.status_code == 201, response.text
 
     def wait_healthy(self, timeout: float = 60.0) -> None:
         deadline = time.monotonic() + timeout

@@ -14,6 +14,7 @@ from __future__ import annotations
 import random
 import threading
 import time
+import uuid
 from collections import Counter
 from dataclasses import dataclass, field
 from decimal import Decimal
@@ -27,7 +28,7 @@ from backend.chain.anvil import chain_paths
 from backend.chain.client import connect
 from backend.db.engine import make_engine
 from backend.db.models import ChainCursor
-from tests.faults.cluster import Cluster
+from tests.faults.cluster import CAPTURE_GTIN, CAPTURE_SERIALS, Cluster
 
 RETRYABLE = {429, 500, 502, 503, 504}
 
@@ -65,9 +66,11 @@ class Load:
         self.stop = threading.Event()
         self.threads: list[threading.Thread] = []
 
-    def start(self, workers: int = 3) -> None:
-        for index in range(workers):
-            thread = threading.Thread(target=self._worker, args=(index,), daemon=True, name=f"load-{index}")
+    def start(self, workers: int = 3, capture_workers: int = 1) -> None:
+        targets = [(self._worker, index) for index in range(workers)]
+        targets += [(self._capture_worker, index) for index in range(capture_workers)]
+        for target, index in targets:
+            thread = threading.Thread(target=target, args=(index,), daemon=True, name=f"load-{target.__name__}-{index}")
             thread.start()
             self.threads.append(thread)
 
@@ -86,6 +89,23 @@ class Load:
                 number += 1
                 order = self._order(rng, f"C{index}-{number}")
                 self.send(client, "purchase", order["order_id"], "POST", "/v1/purchases", order)
+
+    def _capture_worker(self, index: int) -> None:
+        """Commission fresh serials, a few per EPCIS document, as a packing line would."""
+        assert self.cluster.keys is not None
+        rng = random.Random(self.seed * 7919 + index)
+        brand = {"Authorization": f"Bearer {self.cluster.keys.brand}"}
+        serials = iter(range(index, CAPTURE_SERIALS, 8))
+        with httpx.Client(base_url=self.cluster.url, headers=brand, timeout=5.0) as client:
+            number = 0
+            while not self.stop.is_set():
+                chosen = [next(serials, None) for _ in range(rng.randint(1, 3))]
+                if None in chosen:
+                    return
+                number += 1
+                document = capture_document(f"K{index}-{number}", [f"CR{n:06d}" for n in chosen if n is not None])
+                self.send(client, "capture", f"K{index}-{number}", "POST", "/v1/epcis/capture", document)
+                time.sleep(rng.uniform(0.0, 0.1))
 
     def _order(self, rng: random.Random, order_id: str) -> dict[str, Any]:
         lines = [
@@ -114,6 +134,11 @@ class Load:
                 if response.status_code in (200, 201):
                     self.stats.accepted.append(Accepted(kind, key, body, response.json(), attempts))
                     self.stats.replayed += response.headers.get("Idempotent-Replayed") == "true"
+                elif kind == "capture" and attempts > 1 and _only_duplicates(response):
+                    # The first attempt was stored but its answer lost with the API: a capture
+                    # is not replayed but refused as a duplicate of itself. Accepted earlier.
+                    self.stats.accepted.append(Accepted(kind, key, body, {}, attempts))
+                    self.stats.replayed += 1
                 else:
                     self.stats.rejected.append((key, response.status_code, response.text[:300]))
             return
@@ -124,6 +149,27 @@ class Load:
         with self.stats.lock:
             self.stats.retries[kind] += 1
         time.sleep(0.05)
+
+
+def capture_document(key: str, serials: list[str]) -> dict[str, Any]:
+    """An EPCIS 2.0 document commissioning ``serials``; each event has its own eventID."""
+    now = time.strftime("%Y-%m-%dT%H:%M:%S.000Z", time.gmtime())
+    return {
+        "@context": ["https://ref.gs1.org/standards/epcis/2.0.0/epcis-context.jsonld"], "type": "EPCISDocument",
+        "schemaVersion": "2.0", "creationDate": now,
+        "epcisBody": {"eventList": [{
+            "type": "ObjectEvent", "eventID": f"urn:uuid:{uuid.uuid5(uuid.NAMESPACE_URL, f'{key}/{serial}')}",
+            "eventTime": now, "eventTimeZoneOffset": "+00:00", "action": "ADD", "bizStep": "commissioning",
+            "disposition": "active", "epcList": [f"https://id.gs1.org/01/{CAPTURE_GTIN}/21/{serial}"],
+        } for serial in serials]},
+    }  # fmt: skip
+
+
+def _only_duplicates(response: httpx.Response) -> bool:
+    if response.status_code != 409:
+        return False
+    problems = response.json().get("error", {}).get("problems") or []
+    return bool(problems) and all(p.get("rule", "").startswith("duplicate_event") for p in problems)
 
 
 class Chaos:
@@ -137,8 +183,8 @@ class Chaos:
     def __init__(self, cluster: Cluster, seed: int, kills: int, chain_crashes: int) -> None:
         self.cluster = cluster
         self.rng = random.Random(seed)
-        victims = ["api", "sender", "indexer"] + [self.rng.choice(["api", "sender", "sender", "indexer", "indexer"])
-                                                  for _ in range(max(0, kills - 3))]  # fmt: skip
+        pool = ["api", "sender", "sender", "indexer", "indexer", "anchorer"]
+        victims = ["api", "sender", "indexer", "anchorer"] + [self.rng.choice(pool) for _ in range(max(0, kills - 4))]
         self.rng.shuffle(victims)
         for index in range(chain_crashes):  # spread over the storm, never first
             victims.insert(1 + (index + 1) * len(victims) // (chain_crashes + 1) + index, "chain")

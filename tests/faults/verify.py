@@ -22,12 +22,15 @@ from backend.db.engine import make_engine
 from backend.db.models import (
     ChainCursor,
     Customer,
+    EpcisAnchor,
+    EpcisEventRecord,
     MirrorAccount,
     MirrorTokenState,
     Operation,
     OperationStatus,
     Purchase,
 )
+from backend.provenance.epcis.hashing import hash_digest
 from backend.settings import PROJECT_ROOT
 from tests.faults.cluster import Cluster
 from tests.faults.load import LoadStats
@@ -52,9 +55,13 @@ class Report:
 
 
 def in_flight(engine: Engine) -> int:
+    """Operations not yet confirmed, plus accepted EPCIS events not yet sealed into a batch."""
     with Session(engine) as session:
-        return int(session.exec(select(func.count()).select_from(Operation).where(
-            col(Operation.status).in_([OperationStatus.PENDING, OperationStatus.SENT]))).one())  # fmt: skip
+        operations = session.exec(select(func.count()).select_from(Operation).where(
+            col(Operation.status).in_([OperationStatus.PENDING, OperationStatus.SENT]))).one()  # fmt: skip
+        unsealed = session.exec(select(func.count()).select_from(EpcisEventRecord).where(
+            col(EpcisEventRecord.anchor_root).is_(None))).one()  # fmt: skip
+    return int(operations) + int(unsealed)
 
 
 def wait_settled(cluster: Cluster, engine: Engine, w3: Web3, timeout: float = 180.0) -> None:
@@ -97,6 +104,46 @@ def log_events(cluster: Cluster, *names: str) -> dict[str, int]:
                 for name in names:
                     counts[name] += f'"{name}"' in line
     return counts
+
+
+def verify_captures(report: Report, stats: LoadStats, engine: Engine, cluster: Cluster) -> None:
+    """Every accepted EPCIS event stored once, sealed, and provably anchored on chain once."""
+    assert cluster.manifest is not None
+    w3 = connect(f"http://127.0.0.1:{cluster.chain_port}")
+    registry = context_for(w3, 31337, cluster.manifest).registry
+    captures = [a for a in stats.accepted if a.kind == "capture"]
+    event_ids = [e["eventID"] for a in captures for e in a.request["epcisBody"]["eventList"]]
+    with Session(engine) as session:
+        records = {r.event_id: r for r in session.exec(select(EpcisEventRecord)).all()}
+        anchors = {a.root: a for a in session.exec(select(EpcisAnchor)).all()}
+        anchor_ops = {op.confirm_key: op for op in session.exec(select(Operation).where(
+            Operation.kind == "anchor_events")).all()}  # fmt: skip
+    topic = registry.events.EventsAnchored().topic
+    logs = registry.w3.eth.get_logs({"address": registry.address, "fromBlock": cluster.manifest.start_block,
+                                     "toBlock": "latest", "topics": [topic]})  # fmt: skip
+    on_chain = Counter(
+        "0x" + bytes(registry.events.EventsAnchored().process_log(e)["args"]["root"]).hex() for e in logs
+    )
+    report.counts.update({
+        "captures accepted": len(captures),
+        "captured events accepted": len(event_ids),
+        "event batches in SQL": len(anchors),
+        "event batches on chain": sum(on_chain.values()),
+    })  # fmt: skip
+    report.check(len(set(event_ids)) == len(event_ids), "an event was accepted twice")
+    report.check(all(n == 1 for n in on_chain.values()), "a batch was anchored twice")
+    report.check(set(on_chain) == set(anchors), f"batches in SQL and on chain differ: "
+                 f"{sorted(set(anchors) ^ set(on_chain))[:3]}")  # fmt: skip
+    report.check(all(op.status == OperationStatus.CONFIRMED for op in anchor_ops.values()),
+                 "an anchoring operation is not confirmed")  # fmt: skip
+    for event_id in event_ids:
+        record = records.get(event_id)
+        if record is None or record.anchor_root is None or record.anchor_proof is None:
+            report.problems.append(f"accepted event {event_id} is {'missing' if record is None else 'not sealed'}")
+            continue
+        proof = [bytes.fromhex(p[2:]) for p in json.loads(record.anchor_proof)]
+        anchored = registry.functions.isEventAnchored(hash_digest(record.event_hash), record.anchor_root, proof).call()
+        report.check(anchored, f"event {event_id}: its proof does not verify on chain")
 
 
 def verify(cluster: Cluster, stats: LoadStats) -> Report:
@@ -180,6 +227,7 @@ def verify(cluster: Cluster, stats: LoadStats) -> Report:
         mirrored = mirror[address].balance if address in mirror else None
         report.check(mirrored == on_chain, f"{address}: mirror balance {mirrored} != chain {on_chain}")
 
+    verify_captures(report, stats, engine, cluster)
     report.counts.update(log_events(cluster, "indexer.reorg", "sender.dropped", "sender.rebroadcast",
                                     "sender.already_applied"))  # fmt: skip
     reconciled = run_reconcile(cluster)
