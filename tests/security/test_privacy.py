@@ -8,13 +8,16 @@ import hashlib
 import io
 import logging
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 import structlog
 from eth_utils import keccak
+from sqlmodel import Session
 from web3 import Web3
 
 from backend.chain.signer import LocalSigner
+from backend.db.models import MirrorAccount
 from backend.observability import configure_logging
 from tests.support import Platform
 
@@ -103,3 +106,60 @@ def test_the_scanner_finds_planted_data(platform: Platform, dev_keys: list[str])
     signer.transact({"to": signer.address, "data": b"\x00" * 7 + keccak(email.encode()) + b"\x01"})  # type: ignore[typeddict-item]
     hits = [where for where, data in chain_bytes(platform.ctx.w3, start) if any(f in data for f in encodings(email))]
     assert len(hits) == 1
+
+
+def _database_bytes(platform: Platform) -> bytes:
+    database = Path(platform.settings.resolved_database_url.removeprefix("sqlite:///"))
+    return b"".join(p.read_bytes() for p in sorted(database.parent.glob(database.name + "*")))
+
+
+def test_erasure_removes_personal_data_and_keeps_the_ledger(platform: Platform) -> None:
+    """DELETE …/personal-data: the name, e-mail and phone are gone (from the database file too);
+    the pseudonymous address, balance, history and mirror stay and still match the chain."""
+    client, checkout, admin = platform.client, platform.headers(), platform.headers("admin")
+    for customer in CUSTOMERS:
+        assert client.post("/v1/customers", json=customer, headers=checkout).status_code == 200
+        for k in range(2):
+            order = {"order_id": f"E-{customer['customer_id']}-{k}", "customer_id": customer["customer_id"],
+                     "store_id": "demo-store", "currency": "USD",
+                     "lines": [{"sku": "TEA", "quantity": 2, "unit_price": "7.50"}]}  # fmt: skip
+            assert client.post("/v1/purchases", json=order, headers=checkout).status_code == 200
+    erased, kept = CUSTOMERS[0]["customer_id"], CUSTOMERS[1]["customer_id"]
+    refund = {"refund_id": "E-R1", "lines": [{"sku": "TEA", "quantity": 1}]}
+    assert client.post(f"/v1/purchases/E-{erased}-0/refunds", json=refund, headers=checkout).status_code == 200
+    platform.settle()
+    before = {c: (client.get(f"/v1/customers/{c}/balance", headers=checkout).json(),
+                  client.get(f"/v1/customers/{c}/history", headers=checkout).json())
+              for c in (erased, kept)}  # fmt: skip
+
+    response = client.delete(f"/v1/customers/{erased}/personal-data", headers=admin)
+    assert response.status_code == 200, response.text
+    assert client.delete(f"/v1/customers/{erased}/personal-data", headers=admin).status_code == 200  # idempotent
+    assert client.delete(f"/v1/customers/{erased}/personal-data", headers=checkout).status_code == 403
+    profile = client.get(f"/v1/customers/{erased}", headers=checkout).json()
+    assert (profile["name"], profile["email"], profile["phone"]) == (None, None, None)
+    assert profile["erased_at"]
+    assert client.get(f"/v1/customers/{kept}", headers=checkout).json()["email"] == CUSTOMERS[1]["email"]
+
+    # The ledger is untouched and the member goes on earning under the same pseudonym.
+    for c in (erased, kept):
+        balance = client.get(f"/v1/customers/{c}/balance", headers=checkout).json()
+        history = client.get(f"/v1/customers/{c}/history", headers=checkout).json()
+        assert (balance, history) == before[c]
+    order = {"order_id": "E-after", "customer_id": erased, "store_id": "demo-store", "currency": "USD",
+             "lines": [{"sku": "TEA", "quantity": 1, "unit_price": "5.00"}]}  # fmt: skip
+    assert client.post("/v1/purchases", json=order, headers=checkout).status_code == 200
+    platform.settle()
+    balance = client.get(f"/v1/customers/{erased}/balance", headers=checkout).json()
+    assert balance["address"] == before[erased][0]["address"]
+    assert balance["balance"] == before[erased][0]["balance"] + 5
+    with Session(platform.engine) as session:
+        mirrored = session.get(MirrorAccount, balance["address"])
+    assert mirrored is not None
+    assert mirrored.balance == platform.ctx.points.functions.balanceOf(balance["address"]).call() == balance["balance"]
+
+    # Erased means erased: not left behind in free pages or the write-ahead log of the database.
+    raw = _database_bytes(platform)
+    for field in ("name", "email", "phone"):
+        assert CUSTOMERS[0][field].encode() not in raw, f"the erased {field} is still in the database file"
+    assert CUSTOMERS[1]["email"].encode() in raw  # positive control: the kept member's data is found

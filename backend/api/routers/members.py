@@ -17,6 +17,7 @@ from backend.api.schemas.program import (
 from backend.loyalty import members
 from backend.loyalty.customers import claim_message, claim_wallet, erase_personal_data, get_customer, profile_of
 from backend.loyalty.program import current_rule_set
+from backend.privacy import overwrite_on_delete, purge_old_page_images
 
 router = APIRouter(prefix="/v1/customers", tags=["customers"], responses=ERROR_RESPONSES)
 
@@ -46,8 +47,11 @@ def erase(customer_id: str, admin: AdminDep, state: StateDep) -> dict:
     """Deletes name, e-mail and phone. The pseudonymous address, its points and the ledger stay
     (nothing personal was ever on chain). Idempotent."""
     with state.write() as session:
+        overwrite_on_delete(session)
         customer = erase_personal_data(session, customer_id)
-        return {"customer_id": customer.external_id, "address": customer.address, "erased_at": customer.erased_at}
+        erased = {"customer_id": customer.external_id, "address": customer.address, "erased_at": customer.erased_at}
+    purge_old_page_images(state.engine)
+    return erased
 
 
 @router.get("/{customer_id}/wallet-claim", response_model=ClaimMessageOut, summary="The message a wallet signs")
