@@ -74,10 +74,27 @@ def test_personal_data_stays_off_chain_and_out_of_logs(
             order = {"order_id": f"P-{n}-{k}", "customer_id": customer["customer_id"], "store_id": "demo-store",
                      "currency": "USD", "lines": [line]}  # fmt: skip
             assert client.post("/v1/purchases", json=order, headers=checkout).status_code == 200
+    # The rest of a member's life touches the chain too: a refund, a transfer, a redemption.
+    first, second = CUSTOMERS[0]["customer_id"], CUSTOMERS[1]["customer_id"]
+    admin = platform.headers("admin")
+    assert client.put("/v1/transfer-policy", json={"enabled": True, "daily_cap": 0}, headers=admin).status_code == 202
+    assert client.post("/v1/rewards", json={"id": "mug", "name": "Mug", "points_price": 2},
+                       headers=admin).status_code == 201  # fmt: skip
+    platform.settle()
+    refund = {"refund_id": "PR-1", "lines": [{"sku": "COFFEE", "quantity": 1}]}
+    assert client.post("/v1/purchases/P-0-2/refunds", json=refund, headers=checkout).status_code == 200
+    transfer = {"transfer_id": "PT-1", "to_customer_id": second, "amount": 3}
+    assert client.post(f"/v1/customers/{first}/transfers", json=transfer, headers=checkout).status_code in (200, 202)
+    redemption = {"redemption_id": "PD-1", "reward_id": "mug"}
+    assert client.post(f"/v1/customers/{second}/redemptions", json=redemption,
+                       headers=checkout).status_code in (200, 201, 202)  # fmt: skip
     platform.settle()
     for customer in CUSTOMERS:
         balance = client.get(f"/v1/customers/{customer['customer_id']}/balance", headers=checkout).json()
         assert balance["balance"] > 0  # the points did reach the chain
+    kinds = {e["kind"] for c in CUSTOMERS for e in client.get(f"/v1/customers/{c['customer_id']}/history",
+                                                               headers=checkout).json()["entries"]}  # fmt: skip
+    assert {"award", "reversal", "redemption"} <= kinds, kinds
 
     needles = {(field, form) for c in CUSTOMERS for field in ("name", "email", "phone", "customer_id")
                for form in encodings(c[field])}  # fmt: skip
