@@ -66,9 +66,10 @@ class Load:
         self.stop = threading.Event()
         self.threads: list[threading.Thread] = []
 
-    def start(self, workers: int = 3, capture_workers: int = 1) -> None:
+    def start(self, workers: int = 3, capture_workers: int = 1, refund_workers: int = 1) -> None:
         targets = [(self._worker, index) for index in range(workers)]
         targets += [(self._capture_worker, index) for index in range(capture_workers)]
+        targets += [(self._refund_worker, index) for index in range(refund_workers)]
         for target, index in targets:
             thread = threading.Thread(target=target, args=(index,), daemon=True, name=f"load-{target.__name__}-{index}")
             thread.start()
@@ -89,6 +90,30 @@ class Load:
                 number += 1
                 order = self._order(rng, f"C{index}-{number}")
                 self.send(client, "purchase", order["order_id"], "POST", "/v1/purchases", order)
+
+    def _refund_worker(self, index: int) -> None:
+        """Refund one unit of a line of an accepted order now and then, as a till would."""
+        rng = random.Random(self.seed * 104729 + index)
+        refunded: Counter[tuple[str, str]] = Counter()
+        with httpx.Client(base_url=self.cluster.url, headers=self.headers, timeout=5.0) as client:
+            number = 0
+            while not self.stop.is_set():
+                time.sleep(rng.uniform(0.02, 0.15))
+                with self.stats.lock:
+                    orders = [a.request for a in self.stats.accepted[-200:] if a.kind == "purchase"]
+                bought: Counter[tuple[str, str]] = Counter()
+                for order in orders:
+                    for line in order["lines"]:
+                        bought[(order["order_id"], line["sku"])] += line["quantity"]
+                left = [key for key, quantity in bought.items() if quantity > refunded[key]]
+                if not left:
+                    continue
+                order_id, sku = rng.choice(left)
+                refunded[(order_id, sku)] += 1
+                number += 1
+                body = {"refund_id": f"R{index}-{number}", "lines": [{"sku": sku, "quantity": 1}], "order_id": order_id}
+                self.send(client, "refund", body["refund_id"], "POST", f"/v1/purchases/{order_id}/refunds",
+                          {k: v for k, v in body.items() if k != "order_id"}, record=body)  # fmt: skip
 
     def _capture_worker(self, index: int) -> None:
         """Commission fresh serials, a few per EPCIS document, as a packing line would."""
@@ -116,8 +141,10 @@ class Load:
         return {"order_id": order_id, "customer_id": rng.choice(self.customers), "store_id": "demo-store",
                 "currency": "USD", "lines": lines}  # fmt: skip
 
-    def send(self, client: httpx.Client, kind: str, key: str, method: str, path: str, body: dict[str, Any]) -> None:
-        """Send until the outcome is known (accepted or refused), as a checkout would."""
+    def send(self, client: httpx.Client, kind: str, key: str, method: str, path: str, body: dict[str, Any],
+             record: dict[str, Any] | None = None) -> None:  # fmt: skip
+        """Send until the outcome is known (accepted or refused), as a checkout would; ``record``
+        is what to remember of the request (the body by default)."""
         deadline = time.monotonic() + self.give_up_after
         attempts = 0
         while time.monotonic() < deadline:
@@ -132,12 +159,12 @@ class Load:
                 continue
             with self.stats.lock:
                 if response.status_code in (200, 201):
-                    self.stats.accepted.append(Accepted(kind, key, body, response.json(), attempts))
+                    self.stats.accepted.append(Accepted(kind, key, record or body, response.json(), attempts))
                     self.stats.replayed += response.headers.get("Idempotent-Replayed") == "true"
                 elif kind == "capture" and attempts > 1 and _only_duplicates(response):
                     # The first attempt was stored but its answer lost with the API: a capture
                     # is not replayed but refused as a duplicate of itself. Accepted earlier.
-                    self.stats.accepted.append(Accepted(kind, key, body, {}, attempts))
+                    self.stats.accepted.append(Accepted(kind, key, record or body, {}, attempts))
                     self.stats.replayed += 1
                 else:
                     self.stats.rejected.append((key, response.status_code, response.text[:300]))

@@ -24,10 +24,12 @@ from backend.db.models import (
     Customer,
     EpcisAnchor,
     EpcisEventRecord,
+    MemberState,
     MirrorAccount,
     MirrorTokenState,
     Operation,
     OperationStatus,
+    PointLot,
     Purchase,
 )
 from backend.provenance.epcis.hashing import hash_digest
@@ -146,60 +148,59 @@ def verify_captures(report: Report, stats: LoadStats, engine: Engine, cluster: C
         report.check(anchored, f"event {event_id}: its proof does not verify on chain")
 
 
-def verify(cluster: Cluster, stats: LoadStats) -> Report:
-    report = Report()
+def verify_loyalty(report: Report, stats: LoadStats, engine: Engine, cluster: Cluster) -> None:
+    """Each accepted purchase and refund recorded once in SQL and applied once on chain; each
+    member's position (balance - debt) is exactly what the accepted answers said; nothing else."""
     assert cluster.manifest is not None
-    engine = make_engine(cluster.settings.resolved_database_url)
     w3 = connect(f"http://127.0.0.1:{cluster.chain_port}")
-    wait_settled(cluster, engine, w3)
     points = context_for(w3, 31337, cluster.manifest).points
-    start = cluster.manifest.start_block
-
     purchases = [a for a in stats.accepted if a.kind == "purchase"]
-    report.counts.update({
-        "purchases accepted": len(purchases),
-        "requests retried": sum(stats.retries.values()),
-        **{f"retried after {reason}": n for reason, n in stats.retries.items()},
-        "answers replayed": stats.replayed,
-        "requests refused (4xx)": len(stats.rejected),
-        "requests never answered": len(stats.unknown),
-    })  # fmt: skip
-    report.check(not stats.rejected, f"requests refused: {stats.rejected[:3]}")
-    report.check(not stats.unknown, f"requests never answered: {stats.unknown[:5]}")
-
-    # --- SQL: each accepted order once, its operation confirmed -------------------------------
+    refunds = [a for a in stats.accepted if a.kind == "refund"]
     with Session(engine) as session:
         rows = session.exec(select(Purchase).where(Purchase.store_id == "demo-store")).all()
-        by_order = Counter(p.order_id for p in rows)
-        sql_purchases = {p.order_id: p for p in rows}
-        operations = {op.id: op for op in session.exec(select(Operation).where(Operation.kind == "award")).all()}
-        addresses = {c.id: c.address for c in session.exec(select(Customer)).all()}
+        customers = {c.id: c for c in session.exec(select(Customer)).all()}
+        operations = {op.id: op for op in session.exec(select(Operation).where(
+            col(Operation.kind).in_(["award", "reverse"]))).all()}  # fmt: skip
         mirror = {a.address: a for a in session.exec(select(MirrorAccount)).all()}
         token = session.get(MirrorTokenState, 1)
         failed = session.exec(select(Operation).where(Operation.status == OperationStatus.FAILED)).all()
-    report.check(all(n == 1 for n in by_order.values()), "an order is recorded twice in SQL")
+        lots = dict(session.exec(select(PointLot.customer_id, func.sum(PointLot.remaining))  # type: ignore[call-overload]
+                                 .group_by(col(PointLot.customer_id))).all())  # fmt: skip
+        debts = {m.customer_id: m.debt for m in session.exec(select(MemberState)).all()}
+    books = {c.address: (int(lots.get(i) or 0), debts.get(i, 0)) for i, c in customers.items()}
+    report.check(len({p.order_id for p in rows}) == len(rows), "an order is recorded twice in SQL")
     report.check(not failed, f"failed operations: {[(op.id, op.kind, op.last_error) for op in failed][:3]}")
-    expected_points: dict[str, int] = defaultdict(int)
+    by_order = {p.order_id: p for p in rows}
+
+    # What the accepted answers promised, per member: balance - debt on chain must equal it.
+    position: dict[str, int] = defaultdict(int)
+    promised_ops: set[int] = set()
     for accepted in purchases:
-        order_id = accepted.key
-        row = sql_purchases.get(order_id)
+        row = by_order.get(accepted.key)
         if row is None:
-            report.problems.append(f"accepted order {order_id} is not in SQL")
+            report.problems.append(f"accepted order {accepted.key} is not in SQL")
             continue
         report.check(json.loads(row.response) == {**accepted.response, "status": json.loads(row.response)["status"]},
-                     f"order {order_id}: SQL answer differs from the one given")  # fmt: skip
-        if row.operation_id is not None:
-            op = operations.get(row.operation_id)
-            report.check(op is not None and op.status == OperationStatus.CONFIRMED,
-                         f"order {order_id}: award operation not confirmed")  # fmt: skip
-            expected_points[addresses[row.customer_id]] += row.points_awarded
+                     f"order {accepted.key}: SQL answer differs from the one given")  # fmt: skip
+        position[customers[row.customer_id].address] += int(accepted.response["points_awarded"])
+        if accepted.response.get("operation_id"):
+            promised_ops.add(int(accepted.response["operation_id"]))
+    for accepted in refunds:
+        row = by_order[accepted.request["order_id"]]
+        position[customers[row.customer_id].address] -= int(accepted.response["points_reversed"])
+        if accepted.response.get("operation_id"):
+            promised_ops.add(int(accepted.response["operation_id"]))
 
-    # --- chain: each award applied once, nothing else minted --------------------------------
+    start = cluster.manifest.start_block
     awarded = chain_events(points, "PointsAwarded", start)
-    per_op = Counter(int(e["operationId"]) for e in awarded)
+    reversed_ = chain_events(points, "PointsReversed", start)
+    per_op = Counter(int(e["operationId"]) for e in [*awarded, *reversed_])
     report.counts.update({
+        "purchases accepted": len(purchases),
+        "refunds accepted": len(refunds),
         "awards on chain": len(awarded),
-        "award operations in SQL": len(operations),
+        "reversals on chain": len(reversed_),
+        "loyalty operations in SQL": len(operations),
         "chain crashes": cluster.chain_crashes,
         **{f"{name} kills": s.kills for name, s in cluster.services.items()},
         **{f"{name} starts": s.starts for name, s in cluster.services.items()},
@@ -207,26 +208,56 @@ def verify(cluster: Cluster, stats: LoadStats) -> Report:
     })  # fmt: skip
     twice = [op for op, n in per_op.items() if n > 1]
     report.check(not twice, f"operations applied twice: {twice[:5]}")
-    report.check(set(per_op) == set(operations), f"awards on chain without an SQL operation: "
-                 f"{sorted(set(per_op) - set(operations))[:5]}; operations never applied: "
+    report.check(set(per_op) == set(operations), f"on chain without an SQL operation: "
+                 f"{sorted(set(per_op) - set(operations))[:5]}; never applied: "
                  f"{sorted(set(operations) - set(per_op))[:5]}")  # fmt: skip
-    for op_id, op in operations.items():
-        event = next((e for e in awarded if int(e["operationId"]) == op_id), None)
-        if event is not None:
-            report.check(int(event["amount"]) == op.amount and event["account"] == Web3.to_checksum_address(op.account
-                         or ""), f"operation {op_id} applied with other values")  # fmt: skip
+    report.check(promised_ops <= set(per_op), f"accepted but not on chain: {sorted(promised_ops - set(per_op))[:5]}")
+    report.check(all(op.status == OperationStatus.CONFIRMED for op in operations.values()),
+                 "a loyalty operation is not confirmed")  # fmt: skip
+    for event in awarded:
+        op = operations.get(int(event["operationId"]))
+        same = op is not None and (int(event["amount"]), event["account"]) == (
+            op.amount, Web3.to_checksum_address(op.account or ""))  # fmt: skip
+        report.check(same, f"award {event['operationId']} differs from SQL")
+    for event in reversed_:
+        op = operations.get(int(event["operationId"]))
+        report.check(op is not None and int(event["burned"]) + int(event["debtIncurred"]) == op.amount,
+                     f"reversal {event['operationId']} differs from SQL")  # fmt: skip
 
     supply = points.functions.totalSupply().call()
+    minted = sum(int(e["amount"]) - int(e["debtRepaid"]) for e in awarded)
+    burned = sum(int(e["burned"]) for e in reversed_)
     report.counts["total supply"] = supply
-    report.check(supply == sum(expected_points.values()),
-                 f"total supply {supply} != points of accepted orders {sum(expected_points.values())}")  # fmt: skip
+    report.check(supply == minted - burned, f"total supply {supply} != minted {minted} - burned {burned}")
     report.check(token is not None and token.total_supply == supply, "mirrored total supply differs from the chain")
-    for address, points_expected in expected_points.items():
-        on_chain = points.functions.balanceOf(address).call()
-        report.check(on_chain == points_expected, f"{address}: chain balance {on_chain} != accepted {points_expected}")
-        mirrored = mirror[address].balance if address in mirror else None
-        report.check(mirrored == on_chain, f"{address}: mirror balance {mirrored} != chain {on_chain}")
+    balances = 0
+    for address, expected in position.items():
+        balance, debt = points.functions.balanceOf(address).call(), points.functions.debtOf(address).call()
+        balances += balance
+        report.check(balance - debt == expected, f"{address}: chain balance - debt {balance - debt} != {expected}")
+        mirrored = (mirror[address].balance, mirror[address].debt) if address in mirror else None
+        report.check(mirrored == (balance, debt), f"{address}: mirror {mirrored} != chain {(balance, debt)}")
+        # The loyalty books: points left in the member's lots, and the debt SQL expects.
+        report.check(books.get(address) == (balance, debt), f"{address}: books {books.get(address)} != chain")
+    report.check(balances == supply, f"balances of the members {balances} != total supply {supply}")
 
+
+def verify(cluster: Cluster, stats: LoadStats) -> Report:
+    report = Report()
+    assert cluster.manifest is not None
+    engine = make_engine(cluster.settings.resolved_database_url)
+    w3 = connect(f"http://127.0.0.1:{cluster.chain_port}")
+    wait_settled(cluster, engine, w3)
+    report.counts.update({
+        "requests retried": sum(stats.retries.values()),
+        **{f"retried after {reason}": n for reason, n in sorted(stats.retries.items())},
+        "answers replayed": stats.replayed,
+        "requests refused (4xx)": len(stats.rejected),
+        "requests never answered": len(stats.unknown),
+    })  # fmt: skip
+    report.check(not stats.rejected, f"requests refused: {stats.rejected[:3]}")
+    report.check(not stats.unknown, f"requests never answered: {stats.unknown[:5]}")
+    verify_loyalty(report, stats, engine, cluster)
     verify_captures(report, stats, engine, cluster)
     report.counts.update(log_events(cluster, "indexer.reorg", "sender.dropped", "sender.rebroadcast",
                                     "sender.already_applied"))  # fmt: skip
