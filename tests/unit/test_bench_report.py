@@ -59,7 +59,7 @@ def test_pairs_by_naive_or_baseline_markers(report: ModuleType) -> None:
     assert figures["batched / p99_ms"] == (35, 350, False)
     assert figures["events_per_s"] == (8000, 400, True)
     assert figures["gas_per_award"] == (17175, 52000, False)
-    assert figures["runs / sqlite / rate"] == (10, 5, True)
+    assert figures["runs / [sqlite] / rate"] == (10, 5, True)
     assert "unpaired" not in figures
     same_path = by_name(report.pair_figures({"results": {"tx_per_s": 1620}, "naive": {"results": {"tx_per_s": 74}}}))
     assert same_path == {"results / tx_per_s": (1620, 74, True)}
@@ -67,6 +67,23 @@ def test_pairs_by_naive_or_baseline_markers(report: ModuleType) -> None:
     both = by_name(report.pair_figures({"sqlite": {"events_per_s": 9000}, "postgres": {"events_per_s": 7000},
                                         "naive": {"events_per_s": 300}}))  # fmt: skip
     assert both == {"sqlite / events_per_s": (9000, 300, True), "postgres / events_per_s": (7000, 300, True)}
+
+
+def test_a_baseline_against_a_list_of_measured_variants(report: ModuleType) -> None:
+    """One naive baseline, our figure at several settings (the provenance benchmark's shape); a
+    measure outside the list of variants is not compared with it."""
+    data = {
+        "target": {"gas_per_event": 3000, "batch": 256},
+        "naive_baseline": {"events": 64, "gas_per_event": 45563.0, "events_per_second": 76.0},
+        "batches": [{"batch": 16, "gas_per_event": 4712.0, "events_per_second": 740.0},
+                    {"batch": 256, "gas_per_event": 294.5, "events_per_second": 3811.0}],
+        "capture": {"events": 1000, "events_per_second": 433.0},
+    }  # fmt: skip
+    figures = {f.name: f for f in report.pair_figures(data)}
+    assert set(figures) == {f"batches / [batch={n}] / {m}" for n in (16, 256) for m in
+                            ("gas_per_event", "events_per_second")}  # fmt: skip
+    assert figures["batches / [batch=256] / gas_per_event"].improvement == pytest.approx(45563.0 / 294.5)
+    assert figures["batches / [batch=256] / events_per_second"].improvement == pytest.approx(3811.0 / 76.0)
 
 
 def test_missing_failing_and_silent_benchmarks(report: ModuleType, tmp_path: Path) -> None:
