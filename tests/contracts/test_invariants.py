@@ -461,7 +461,7 @@ def test_loyalty_points_invariants(harness: Harness) -> None:
             for op in (*sorted(self.model.applied)[-3:], latest, latest + 1):
                 assert h.points.functions.isOperationApplied(op).call() == (op in self.model.applied)
 
-    run_state_machine_as_test(LoyaltyMachine, settings=chain_settings(short=10, long=150))
+    run_state_machine_as_test(LoyaltyMachine, settings=chain_settings(short=10, long=50))
 
 
 def test_pause_freezes_the_whole_ledger(harness: Harness) -> None:

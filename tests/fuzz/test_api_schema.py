@@ -52,8 +52,8 @@ def _settings(short: int, long: int) -> settings:
                     suppress_health_check=list(HealthCheck))  # fmt: skip
 
 
-FUZZ_SETTINGS = _settings(12, 150)
-GATE_SETTINGS = _settings(5, 50)  # without a key or with the wrong one, nothing gets far: fewer
+FUZZ_SETTINGS = _settings(12, 100)
+GATE_SETTINGS = _settings(5, 30)  # without a key or with the wrong one, nothing gets far: fewer
 
 
 @pytest.fixture
