@@ -8,7 +8,7 @@ BIN := $(VENV)/bin
 CREDANCE := $(BIN)/credance
 PYTEST_ARGS ?=
 
-.PHONY: help deps build run run-postgres bench-indexer test test-fast lint typecheck format ape-compile bench clean slither fuzz test-faults
+.PHONY: help deps build run run-postgres bench-indexer test test-fast lint typecheck format ape-compile bench clean slither fuzz test-faults bench-checkout
 
 help: ## Show the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*## "}; {printf "  %-14s %s\n", $$1, $$2}'
@@ -76,7 +76,7 @@ ape-compile: build ## Compile with ape (same solc-js front-end)
 	SOLCX_BINARY_PATH=$(CURDIR)/.toolchain/solcx $(BIN)/ape compile
 
 BENCH_ARGS ?=
-bench: build ## Benchmarks (bench/*.py): tables on screen, JSON in bench/out/
+bench-checkout: build ## Only the checkout benchmark, with BENCH_ARGS (make bench runs it too)
 	$(BIN)/python bench/checkout.py $(BENCH_ARGS)
 
 clean: ## Remove build output (keeps .credance state)
