@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
-from fastapi import FastAPI
+from fastapi import Depends, FastAPI
 from sqlalchemy import Engine
 
 from backend import __version__
@@ -30,7 +30,7 @@ from backend.api.routers import (
     transfers,
     verification,
 )
-from backend.api.security import SecurityMiddleware, SecurityPolicy
+from backend.api.security import SecurityMiddleware, SecurityPolicy, single_valued_query
 from backend.api.writer import GroupCommitWriter
 from backend.db.engine import make_engine
 from backend.loyalty.purchases import record_purchase
@@ -58,6 +58,7 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None) -
         description="Blockchain-backed loyalty points and product provenance. "
         "Authenticate with `Authorization: Bearer <API key>`; verification pages are public.",
         lifespan=lifespan,
+        dependencies=[Depends(single_valued_query)],
     )
     verifier = KeyVerifier(engine)
     app.state.credance = AppState(settings=settings, engine=engine, verifier=verifier, purchases=purchase_writer)

@@ -18,14 +18,18 @@ from __future__ import annotations
 
 import math
 import time
+from collections import Counter
 from collections.abc import Awaitable, Callable, MutableMapping
 from dataclasses import dataclass
 from typing import Any
 
 import anyio.to_thread
 import orjson
+from fastapi import Request, params
+from fastapi.dependencies.utils import field_annotation_is_sequence, get_flat_params
 
 from backend.api.auth import KeyVerifier, Role
+from backend.errors import Unprocessable
 from backend.settings import Settings
 
 Scope = MutableMapping[str, Any]
@@ -39,6 +43,28 @@ PUBLIC_PREFIXES = ("/01/", "/healthz")
 CORS_METHODS = "GET, POST, PUT, DELETE, OPTIONS"
 CORS_HEADERS = "Authorization, Content-Type, Accept"
 MAX_BUCKETS = 50_000
+
+
+async def single_valued_query(request: Request) -> None:
+    """A query parameter declared as one value and sent several times is refused (422), not
+    silently read as one of them. An app-wide dependency (async: no thread hop on the checkout
+    path); the matched route says what it declares."""
+    query = request.query_params
+    if len(query) == len(query.multi_items()):
+        return  # nothing repeated: the common case costs one comparison
+    dependant = getattr(request.scope.get("route"), "dependant", None)
+    if dependant is None:
+        return
+    counts = Counter(key for key, _ in query.multi_items())
+    for field in get_flat_params(dependant):
+        repeated = counts[field.alias] > 1
+        if (
+            repeated
+            and isinstance(field.field_info, params.Query)
+            and not field_annotation_is_sequence(field.field_info.annotation)
+        ):
+            raise Unprocessable(f"{field.alias!r} takes one value; it was given {counts[field.alias]} times",
+                                field=field.alias)  # fmt: skip
 
 
 class TokenBucket:

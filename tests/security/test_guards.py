@@ -144,3 +144,14 @@ def test_the_public_verification_page_is_open_to_any_origin(platform: Platform) 
                                         "Access-Control-Request-Method": "GET"})  # fmt: skip
     assert preflight.status_code == 204
     assert preflight.headers["access-control-allow-methods"] == "GET, OPTIONS"
+
+
+def test_a_single_valued_query_parameter_given_twice_is_refused(platform: Platform) -> None:
+    brand = platform.headers("brand")
+    twice = platform.client.get("/v1/epcis/events?location=a&location=b", headers=brand)
+    assert twice.status_code == 422
+    assert twice.json()["error"]["field"] == "location"
+    once = platform.client.get("/v1/epcis/events?location=a", headers=brand)
+    assert once.status_code == 200
+    stores = platform.client.get("/v1/purchases/none?store_id=demo-store&store_id=other", headers=platform.headers())
+    assert stores.status_code == 422

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, StrictBool
 
 from backend.api.schemas.common import GtinText, Slug, StrictModel
 
@@ -30,7 +30,7 @@ class OrganisationOut(BaseModel):
 
 class OrganisationUpdate(StrictModel):
     roles: list[RoleName] | None = Field(default=None, max_length=4)
-    active: bool | None = None
+    active: StrictBool | None = None
 
 
 class PrefixIn(StrictModel):
