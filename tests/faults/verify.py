@@ -259,7 +259,9 @@ def verify(cluster: Cluster, stats: LoadStats) -> Report:
     report.check(not stats.unknown, f"requests never answered: {stats.unknown[:5]}")
     verify_loyalty(report, stats, engine, cluster)
     verify_captures(report, stats, engine, cluster)
-    report.counts.update(log_events(cluster, "indexer.reorg", "sender.dropped", "sender.rebroadcast",
+    # How the services noticed and recovered (names of their log events).
+    report.counts.update(log_events(cluster, "indexer.reorg", "sender.reorged_out", "sender.dropped",
+                                    "sender.rebroadcast", "sender.nonce_gap", "sender.recovered",
                                     "sender.already_applied"))  # fmt: skip
     reconciled = run_reconcile(cluster)
     if reconciled is None:
