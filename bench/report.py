@@ -146,6 +146,87 @@ def _unit_of(key: str) -> str:
     return ""
 
 
+@dataclass(frozen=True)
+class Spec:
+    """Where a known benchmark keeps one figure and its baseline: dotted paths, ``[*]`` for every
+    item of a list (``name`` may then use the item's fields, e.g. ``{batch}``)."""
+
+    name: str
+    ours: str
+    baseline: str | None
+    unit: str
+    higher_is_better: bool
+
+
+# The benchmarks of this repository, read by their own field names (which differ between ours and
+# the baseline: accepted_per_s vs purchases_per_s). Other benchmarks: explicit "figures", or the
+# naive/baseline markers below.
+SPECS: dict[str, list[Spec]] = {
+    "checkout": [
+        Spec("purchases accepted per second", "batched.accepted_per_s", "naive.purchases_per_s", "/s", True),
+        Spec("awards confirmed per second during the load", "batched.confirmed_per_s_during_load",
+             "naive.purchases_per_s", "/s", True),
+        Spec("accept latency p99", "batched.accept_p99_ms", "naive.latency_p99_ms", "ms", False),
+        Spec("accept to confirmed p99", "batched.accept_to_confirmed_p99_s", None, "s", False),
+        Spec("gas per award", "batched.gas_per_award", "naive.gas_per_award", "gas", False),
+        Spec("server CPU per purchase", "batched.server_cpu_ms_per_purchase", None, "ms", False),
+    ],
+    "provenance": [
+        Spec("gas per event, batch of {batch}", "batches[*].gas_per_event", "naive_baseline.gas_per_event", "gas",
+             False),
+        Spec("events anchored per second, batch of {batch}", "batches[*].events_per_second",
+             "naive_baseline.events_per_second", "/s", True),
+        Spec("capture pipeline events per second", "capture.events_per_second", None, "/s", True),
+    ],
+    "indexer": [
+        Spec("backfill events per second, SQLite", "sqlite.events_per_second", "baseline.events_per_second", "/s",
+             True),
+        Spec("backfill events per second, PostgreSQL", "postgresql.events_per_second", "baseline.events_per_second",
+             "/s", True),
+        Spec("lag at the head, max", "lag.max_lag_blocks", None, "blocks", False),
+    ],
+}  # fmt: skip
+
+
+def _resolve(data: Any, path: str) -> list[tuple[dict[str, Any], Any]]:
+    """(fields of the list item matched by ``[*]``, value) for every match of a dotted path."""
+    found: list[tuple[dict[str, Any], Any]] = [({}, data)]
+    for part in path.split("."):
+        star = part.endswith("[*]")
+        key = part[:-3] if star else part
+        step: list[tuple[dict[str, Any], Any]] = []
+        for fields, node in found:
+            value = node.get(key) if isinstance(node, dict) else None
+            if star and isinstance(value, list):
+                step.extend((item if isinstance(item, dict) else {}, item) for item in value)
+            elif value is not None and not star:
+                step.append((fields, value))
+        found = step
+    return [
+        (fields, value) for fields, value in found if isinstance(value, int | float) and not isinstance(value, bool)
+    ]
+
+
+def figures_by_spec(data: Any, specs: list[Spec]) -> tuple[list[Figure], list[str]]:
+    """Figures a known benchmark's JSON holds; names of those it lacks (its format changed?)."""
+    figures: list[Figure] = []
+    missing: list[str] = []
+    for spec in specs:
+        ours = _resolve(data, spec.ours)
+        base = _resolve(data, spec.baseline) if spec.baseline else []
+        if not ours or (spec.baseline and not base):
+            missing.append(spec.name)
+            continue
+        for fields, value in ours:
+            try:
+                name = spec.name.format(**fields)
+            except (KeyError, IndexError):
+                name = spec.name
+            figures.append(Figure(name, float(value), float(base[0][1]) if base else None, spec.unit,
+                                  spec.higher_is_better))  # fmt: skip
+    return figures, missing
+
+
 def pair_figures(data: Any) -> list[Figure]:
     """Figures of a benchmark's JSON, explicit or paired by their naive/baseline marker."""
     if isinstance(data, dict) and isinstance(data.get("figures"), list):
@@ -221,8 +302,14 @@ def collect(out_dir: Path, name: str, since: float | None) -> tuple[list[Figure]
             problems.append(f"{path.name}: {exc}")
             continue
         prefix = "" if path.stem == name else path.stem[len(name) + 1 :] + ": "
-        figures.extend(Figure(prefix + f.name, f.value, f.baseline, f.unit, f.higher_is_better)
-                       for f in pair_figures(data))  # fmt: skip
+        explicit = isinstance(data, dict) and isinstance(data.get("figures"), list)
+        if name in SPECS and path.stem == name and not explicit:
+            found, missing = figures_by_spec(data, SPECS[name])
+            if missing:
+                problems.append(f"{path.name} lacks: {', '.join(missing)}")
+        else:
+            found = pair_figures(data)
+        figures.extend(Figure(prefix + f.name, f.value, f.baseline, f.unit, f.higher_is_better) for f in found)
         sources.append(str(path.relative_to(out_dir.parent)) if out_dir.parent in path.parents else str(path))
     return figures, sources, "; ".join(problems)
 
@@ -251,6 +338,8 @@ def markdown(results: list[BenchmarkResult], generated_at: str, machine: dict[st
     for result in results:
         lines.append(f"## {result.name}")
         lines.append("")
+        if result.status == "ok" and result.figures and result.detail:
+            lines.extend([f"_Note: {result.detail}._", ""])
         if result.status != "ok" or not result.figures:
             reasons = {"missing": "not written yet", "failed": f"failed ({result.detail})",
                        "no-output": "ran but wrote no JSON under bench/out/"}  # fmt: skip

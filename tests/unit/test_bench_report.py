@@ -91,7 +91,7 @@ def test_missing_failing_and_silent_benchmarks(report: ModuleType, tmp_path: Pat
     (bench / "out").mkdir(parents=True)
     write = {
         "checkout": 'json.dump({"figures": [{"name": "purchases per s", "value": 1500, "baseline": 75}]}, f)',
-        "indexer": 'json.dump({"events_per_s": 9000, "naive": {"events_per_s": 300}}, f)',
+        "cache": 'json.dump({"events_per_s": 9000, "naive": {"events_per_s": 300}}, f)',
     }
     for name, body in write.items():
         (bench / f"{name}.py").write_text(
@@ -114,10 +114,11 @@ def test_missing_failing_and_silent_benchmarks(report: ModuleType, tmp_path: Pat
     os.utime(stale, (1_000_000, 1_000_000))
 
     results = {r.name: r for r in report.report(bench, run=True, timeout=120)}
-    assert set(results) == {"checkout", "indexer", "provenance", "broken", "silent"}
+    assert set(results) == {"checkout", "cache", "indexer", "provenance", "broken", "silent"}
     assert results["checkout"].status == "ok"
     assert results["checkout"].figures[0].improvement == 20
-    assert results["indexer"].figures[0].improvement == 30
+    assert results["cache"].figures[0].improvement == 30
+    assert results["indexer"].status == "missing"
     assert results["provenance"].status == "missing"
     assert results["broken"].status == "failed"
     assert results["broken"].figures == []
@@ -142,3 +143,27 @@ def test_an_empty_bench_directory_still_gives_a_report(report: ModuleType, tmp_p
     assert {r.status for r in results} == {"missing"}
     assert (tmp_path / "results.png").exists()
     assert "not written yet" in (tmp_path / "RESULTS.md").read_text()
+
+
+def test_known_benchmarks_are_read_by_their_own_field_names(report: ModuleType, tmp_path: Path) -> None:
+    out = tmp_path / "bench" / "out"
+    out.mkdir(parents=True)
+    (out / "checkout.json").write_text(json.dumps({
+        "settings": {"duration": 20, "baseline_duration": 10},
+        "batched": {"accepted_per_s": 200.0, "accept_p99_ms": 300.0, "gas_per_award": 18000,
+                    "confirmed_per_s_during_load": 190.0, "accept_to_confirmed_p99_s": 0.7,
+                    "server_cpu_ms_per_purchase": 6.5},
+        "naive": {"purchases_per_s": 40.0, "latency_p99_ms": 40.0, "gas_per_award": 54000},
+    }))  # fmt: skip
+    (out / "indexer.json").write_text(json.dumps({"sqlite": {"events_per_second": 9000}}))  # an older format
+    figures, _, problems = report.collect(out, "checkout", None)
+    named = {f.name: f for f in figures}
+    assert named["purchases accepted per second"].improvement == 5
+    assert named["accept latency p99"].improvement == pytest.approx(40 / 300)
+    assert named["gas per award"].improvement == 3
+    assert named["accept to confirmed p99"].baseline is None
+    assert not any("duration" in name for name in named)  # settings are not figures
+    assert problems == ""
+    figures, _, problems = report.collect(out, "indexer", None)
+    assert figures == []
+    assert "lacks: backfill events per second, SQLite" in problems
