@@ -22,7 +22,7 @@ from typing import Any
 import pytest
 from eth_account import Account
 from eth_account.messages import encode_typed_data
-from hypothesis import event
+from hypothesis import event, given
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, rule, run_state_machine_as_test
 from web3 import Web3
@@ -481,3 +481,51 @@ def test_pause_freezes_the_whole_ledger(harness: Harness) -> None:
     assert (p.balanceOf(alice).call(), p.totalSupply().call(), p.debtOf(empty).call()) == (10, 10, 0)
     assert not any(p.isOperationApplied(op).call() for op in range(2, 11))
     assert not p.isSelfCustodied(h.wallets[1].address).call()
+
+
+def test_role_less_callers_change_nothing_in_the_registry(clean_chain: Web3, deployment: Manifest,
+                                                          dev_keys: list[str]) -> None:  # fmt: skip
+    """Random writes to ProvenanceRegistry by an account that is no organisation and holds no role
+    are mined, revert, and leave every piece of state they aimed at as it was."""
+    registry = context_for(clean_chain, 31337, deployment).registry
+    stranger = LocalSigner(clean_chain, dev_keys[6], 31337)
+    r = registry.functions
+    ids = st.sampled_from([b"\x00" * 32, b"\x01" * 32, bytes.fromhex("ab" * 32)])
+    gtins_ = st.integers(min_value=0, max_value=10**14)
+    calls = st.one_of(
+        st.builds(lambda i, a, ro, ac: r.setOrganisation(i, a, ro, ac), ids, st.just(stranger.address),
+                  st.integers(0, 15), st.booleans()),
+        st.builds(lambda k, b: r.assignCompanyPrefix(k, b), st.integers(10**6, 2 * 10**12), ids),
+        st.builds(lambda g: r.registerProduct(g), gtins_),
+        st.builds(lambda p, ro: r.setPartnerRoles(p, ro), ids, st.integers(0, 15)),
+        st.builds(lambda g, root, c: r.registerItems(g, root, c), gtins_, ids, st.integers(0, 2**32 - 1)),
+        st.builds(lambda root, c: r.anchorEvents(root, c), ids, st.integers(0, 2**32 - 1)),
+        st.builds(lambda g, root, c, why: r.recall(g, root, c, why), gtins_, ids, st.integers(0, 100), ids),
+        st.just(r.pause()), st.just(r.unpause()),
+        st.builds(lambda role: r.grantRole(role, stranger.address),
+                  st.sampled_from([b"\x00" * 32, r.REGISTRAR_ROLE().call(), r.PAUSER_ROLE().call()])),
+    )  # fmt: skip
+
+    def fingerprint(call: Any) -> tuple[Any, ...]:
+        args = call.args
+        root = next((a for a in args if isinstance(a, bytes)), b"\x01" * 32)
+        gtin = next((a for a in args if isinstance(a, int) and 0 < a < 10**14), 1)
+        return (
+            r.paused().call(), r.recallCount().call(), r.organisationOf(stranger.address).call(),
+            r.organisation(root).call(), r.brandOf(gtin).call(), r.itemBatches(root).call(),
+            r.eventAnchors(root).call(), r.recallOfScope(root).call(), r.isGtinRecalled(gtin).call(),
+            r.hasRole(b"\x00" * 32, stranger.address).call(),
+            r.hasRole(r.REGISTRAR_ROLE().call(), stranger.address).call(),
+        )  # fmt: skip
+
+    @given(calls)
+    @chain_settings(short=25, long=300)
+    def check(call: Any) -> None:
+        before = fingerprint(call)
+        built = stranger.build({"to": registry.address, "data": call._encode_transaction_data(), "gas": 300_000})  # type: ignore[typeddict-item]
+        built["nonce"] = stranger.take_nonce()  # type: ignore[typeddict-unknown-key]
+        receipt = clean_chain.eth.wait_for_transaction_receipt(stranger.send_built(built), poll_latency=0.02)
+        assert receipt["status"] == 0
+        assert fingerprint(call) == before
+
+    check()
