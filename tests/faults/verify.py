@@ -37,6 +37,8 @@ from backend.settings import PROJECT_ROOT
 from tests.faults.cluster import Cluster
 from tests.faults.load import LoadStats
 
+MAX_ROLLBACK = 40  # blocks: far more than a crashed Anvil forgets in its state interval
+
 
 @dataclass
 class Report:
@@ -106,6 +108,17 @@ def log_events(cluster: Cluster, *names: str) -> dict[str, int]:
                 for name in names:
                     counts[name] += f'"{name}"' in line
     return counts
+
+
+def rollback_depths(cluster: Cluster) -> list[int]:
+    """How many blocks each mirror rollback undid (from the indexer's ``indexer.reorg`` lines)."""
+    depths = []
+    log_path = cluster.services["indexer"].log_path
+    for line in log_path.read_text(errors="replace").splitlines() if log_path.exists() else []:
+        if '"indexer.reorg"' in line:
+            entry = json.loads(line)
+            depths.append(int(entry["head"]) - int(entry["ancestor"]))
+    return depths
 
 
 def verify_captures(report: Report, stats: LoadStats, engine: Engine, cluster: Cluster) -> None:
@@ -263,6 +276,11 @@ def verify(cluster: Cluster, stats: LoadStats) -> Report:
     report.counts.update(log_events(cluster, "indexer.reorg", "sender.reorged_out", "sender.dropped",
                                     "sender.rebroadcast", "sender.nonce_gap", "sender.recovered",
                                     "sender.already_applied"))  # fmt: skip
+    # A rollback undoes what the chain forgot (a second or so of blocks), never the whole mirror
+    # (a chain that is merely unreachable is no reorganisation).
+    depths = rollback_depths(cluster)
+    report.counts["deepest mirror rollback (blocks)"] = max(depths, default=0)
+    report.check(all(d <= MAX_ROLLBACK for d in depths), f"the mirror rolled back {max(depths, default=0)} blocks")
     reconciled = run_reconcile(cluster)
     if reconciled is None:
         report.reconcile = "not available in this version: chain and SQL compared directly above"
