@@ -32,9 +32,9 @@ from prometheus_client.registry import Collector
 from sqlalchemy import Engine, func, select
 from sqlmodel import Session
 
-MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"
-
 from backend.redaction import redact_secrets
+
+MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"
 
 
 def configure_logging(
