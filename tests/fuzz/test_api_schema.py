@@ -84,6 +84,7 @@ def test_with_the_right_key(case: Any, platform: Platform) -> None:
     _call(case, platform, key_for(case.path, case.method))
 
 
+@pytest.mark.sqlite_only  # the gates do not depend on the database: fuzz them once
 @schema.parametrize()
 @GATE_SETTINGS
 def test_without_a_key(case: Any, platform: Platform) -> None:
@@ -96,6 +97,7 @@ def test_without_a_key(case: Any, platform: Platform) -> None:
             assert "takes one value" in response.json()["error"]["message"]
 
 
+@pytest.mark.sqlite_only
 @schema.parametrize()
 @GATE_SETTINGS
 def test_with_a_key_of_another_role(case: Any, platform: Platform) -> None:

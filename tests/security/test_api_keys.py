@@ -14,7 +14,8 @@ from backend.api.auth import KEY_PREFIX, new_key
 from backend.db.models import ApiKey
 from tests.support import Platform
 
-pytestmark = pytest.mark.chain
+# The database does not matter here: SQLite only, to keep make test short.
+pytestmark = [pytest.mark.chain, pytest.mark.sqlite_only]
 
 
 def _purchase(order_id: str, store_id: str = "demo-store") -> dict[str, object]:

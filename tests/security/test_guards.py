@@ -10,7 +10,8 @@ from backend.api.app import create_app
 from backend.api.security import RateLimiter
 from tests.support import Platform
 
-pytestmark = pytest.mark.chain
+# The database does not matter here: SQLite only, to keep make test short.
+pytestmark = [pytest.mark.chain, pytest.mark.sqlite_only]
 PURCHASE = {"order_id": "G-1", "customer_id": "gia", "store_id": "demo-store", "currency": "USD",
             "lines": [{"sku": "COFFEE", "quantity": 1, "unit_price": "4.00"}]}  # fmt: skip
 

@@ -11,7 +11,8 @@ from backend.db.models import Operation, OperationStatus
 from tests.contracts.helpers import send
 from tests.support import Platform
 
-pytestmark = pytest.mark.chain
+# The database does not matter here: SQLite only, to keep make test short.
+pytestmark = [pytest.mark.chain, pytest.mark.sqlite_only]
 
 
 def test_awards_wait_out_a_pause_and_apply_once_after(platform: Platform, dev_keys: list[str]) -> None:

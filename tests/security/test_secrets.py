@@ -31,7 +31,8 @@ from backend.settings import PROJECT_ROOT, Settings
 from tests.contracts.helpers import send
 from tests.support import Platform, make_platform, rpc
 
-pytestmark = pytest.mark.chain
+# The database does not matter here: SQLite only, to keep make test short.
+pytestmark = [pytest.mark.chain, pytest.mark.sqlite_only]
 PASSWORD = "correct horse battery staple"
 CREDANCE = PROJECT_ROOT / ".venv" / "bin" / "credance"
 KEYSTORE = re.compile(r'"ciphertext"\s*:\s*"[0-9a-f]{64}"')

@@ -77,7 +77,14 @@ def _not_ready(reason: str, details: dict[str, Any] | None = None) -> JSONRespon
     return JSONResponse({"status": "not_ready", "reason": reason, **(details or {})}, status_code=503)
 
 
-@router.get("/metrics", summary="Prometheus metrics (text exposition format)")
+@router.get(
+    "/metrics",
+    summary="Prometheus metrics (text exposition format)",
+    response_class=Response,
+    responses={
+        200: {"description": "Prometheus text exposition", "content": {"text/plain": {"schema": {"type": "string"}}}}
+    },
+)
 def metrics(request: Request, state: StateDep) -> Response:
     registry = getattr(request.app.state, "metrics_registry", None)
     if registry is None:
