@@ -33,7 +33,7 @@ from backend.api.routers import (
 from backend.api.security import SecurityMiddleware, SecurityPolicy, single_valued_query
 from backend.api.writer import GroupCommitWriter
 from backend.db.engine import make_engine
-from backend.loyalty.purchases import record_purchase
+from backend.loyalty.purchases import record_purchases
 from backend.observability import HttpMetrics
 from backend.settings import Settings, get_settings
 
@@ -43,7 +43,7 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None) -
     owns_engine = engine is None
     engine = engine or make_engine(settings.resolved_database_url)
 
-    purchase_writer = GroupCommitWriter(engine, record_purchase)
+    purchase_writer = GroupCommitWriter(engine, record_purchases)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:

@@ -1,12 +1,19 @@
 """Group commit: one writer thread records many concurrent requests in one SQL transaction.
 
 Each request awaits its own result; the writer takes whatever has queued up while the previous
-transaction was committing (no artificial wait), runs the domain function for each item in its
-own savepoint (a refused item rolls back alone and gets its error; the others go on), commits
-once, and only then answers: an answer is never given for data that is not committed.
+transaction was committing (no artificial wait), hands the whole batch to the domain function
+(``work(session, items)``: one result or domain error per item, a refused item having written
+nothing), commits once, and only then answers: an answer is never given for data that is not
+committed.
 
 SQLite has one writer at a time, and every transaction costs a lock hand-over between the API,
-sender and indexer processes; committing dozens of purchases per transaction divides that cost.
+sender and indexer processes; committing hundreds of purchases per transaction divides that
+cost, and lets the domain code write them with a few bulk statements.
+
+If the transaction fails (a concurrent writer recorded the same order or enrolled the same
+customer first, a deadlock), the batch is run again from the start: the domain code then finds
+what the other writer committed (a replay). If it keeps failing, each item gets a transaction of
+its own, so that one broken item cannot sink the others.
 """
 
 from __future__ import annotations
@@ -14,12 +21,13 @@ from __future__ import annotations
 import asyncio
 import queue
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, Generic, TypeVar
 
 import structlog
 from sqlalchemy import Engine
+from sqlalchemy.exc import DBAPIError
 from sqlmodel import Session
 
 from backend.db.engine import session_scope, writer
@@ -33,6 +41,9 @@ R = TypeVar("R")
 MAX_BATCH = 256
 RESTARTS = 3
 
+# The domain function: one result per item, or the DomainError that refused it.
+BatchWork = Callable[[Session, list[T]], list[R | DomainError]]
+
 
 @dataclass
 class _Job(Generic[T]):
@@ -42,9 +53,9 @@ class _Job(Generic[T]):
 
 
 class GroupCommitWriter(Generic[T, R]):
-    """Runs ``work(session, item)`` for queued items, many per transaction."""
+    """Runs ``work(session, items)`` for queued items, many per transaction."""
 
-    def __init__(self, engine: Engine, work: Callable[[Session, T], R], max_batch: int = MAX_BATCH) -> None:
+    def __init__(self, engine: Engine, work: BatchWork[T, R], max_batch: int = MAX_BATCH) -> None:
         self.engine = engine
         self.work = work
         self.max_batch = max_batch
@@ -93,56 +104,54 @@ class GroupCommitWriter(Generic[T, R]):
                     self._queue.put(None)  # finish this batch, then stop
                     break
                 jobs.append(job)
+            items = [job.item for job in jobs]
+            results: Sequence[R | BaseException]
             try:
-                results = self._commit_batch([job.item for job in jobs])
+                results = self._commit_batch(items)
             except Exception as exc:
                 log.warning("writer.batch_failed", error=str(exc), items=len(jobs))
                 try:
-                    results = self._commit_each([job.item for job in jobs])
+                    results = self._commit_each(items)
                 except Exception as inner:  # e.g. the database is gone: answer, don't die
                     results = [inner] * len(jobs)
             self.batches += 1
             self.items += len(jobs)
-            for job, result in zip(jobs, results, strict=True):
-                try:
-                    job.loop.call_soon_threadsafe(_resolve, job.future, result)
-                except RuntimeError:  # that request's event loop is gone (client went away)
-                    log.info("writer.answer_dropped")
+            self._answer(jobs, results)
 
-    def _commit_batch(self, items: list[T]) -> list[R | BaseException]:
-        """All items in one transaction. Optimistic first: no savepoints (they cost ~10% of a
-        purchase); if any item is refused, the batch is rolled back and run again with each
-        item in its own savepoint, so that the refused one rolls back alone."""
-        for _ in range(RESTARTS):
-            results = self._attempt(items, isolate=False)
-            if results is not None and not any(isinstance(r, DomainError) for r in results):
-                return results
-            results = self._attempt(items, isolate=True)
+    @staticmethod
+    def _answer(jobs: list[_Job[T]], results: Sequence[R | BaseException]) -> None:
+        """Wake each waiting event loop once for all of its answers (not once per request)."""
+        by_loop: dict[asyncio.AbstractEventLoop, list[tuple[asyncio.Future[Any], Any]]] = {}
+        for job, result in zip(jobs, results, strict=True):
+            by_loop.setdefault(job.loop, []).append((job.future, result))
+        for loop, answers in by_loop.items():
+            try:
+                loop.call_soon_threadsafe(_resolve_all, answers)
+            except RuntimeError:  # that event loop is gone (its client went away)
+                log.info("writer.answer_dropped", answers=len(answers))
+
+    def _commit_batch(self, items: list[T]) -> list[R | DomainError]:
+        """All items in one transaction, run again from the start if it fails."""
+        for attempt in range(1, RESTARTS + 1):
+            try:
+                results = self._attempt(items)
+            except DBAPIError as exc:  # a unique key another writer took first, a deadlock…
+                if attempt == RESTARTS:
+                    raise
+                log.info("writer.batch_restarted", error=str(exc).splitlines()[0][:200], items=len(items))
+                continue
             if results is not None:
                 return results
         raise RuntimeError("the batch kept being rolled back")
 
-    def _attempt(self, items: list[T], isolate: bool) -> list[R | BaseException] | None:
+    def _attempt(self, items: list[T]) -> list[R | DomainError] | None:
         """One try; None when the domain code rolled the whole transaction back."""
         with Session(writer(self.engine), expire_on_commit=False) as session:
             root = session.begin()
-            results: list[R | BaseException] = []
-            for item in items:
-                try:
-                    if isolate:
-                        with session.begin_nested():
-                            results.append(self.work(session, item))
-                    else:
-                        results.append(self.work(session, item))
-                except DomainError as exc:
-                    results.append(exc)
-                    if not isolate:
-                        return results  # rolled back on leaving; the caller isolates
-                if not root.is_active:
-                    # The domain code rolled back the whole transaction (e.g. on a unique
-                    # violation from a concurrent writer): the items before this one are
-                    # gone with it. Start the batch again; replays now find the winner.
-                    return None
+            results = self.work(session, items)
+            if not root.is_active:
+                # The domain code rolled the transaction back: whatever it wrote is gone.
+                return None
             session.commit()
             return results
 
@@ -152,16 +161,17 @@ class GroupCommitWriter(Generic[T, R]):
         for item in items:
             try:
                 with session_scope(self.engine) as session:
-                    results.append(self.work(session, item))
+                    results.extend(self.work(session, [item]))
             except Exception as exc:
                 results.append(exc)
         return results
 
 
-def _resolve(future: asyncio.Future[Any], result: Any) -> None:
-    if future.done():  # the client went away
-        return
-    if isinstance(result, BaseException):
-        future.set_exception(result)
-    else:
-        future.set_result(result)
+def _resolve_all(answers: list[tuple[asyncio.Future[Any], Any]]) -> None:
+    for future, result in answers:
+        if future.done():  # the client went away
+            continue
+        if isinstance(result, BaseException):
+            future.set_exception(result)
+        else:
+            future.set_result(result)

@@ -1,85 +1,103 @@
 """Purchases: points computed by the published rules, the award queued in the outbox in the same
 SQL transaction, and exactly-once by (store, order id).
 
-``record_purchase(session, PurchaseInput)`` is the whole write path of a purchase and never
-commits: a batched writer can call it many times in one transaction. Serialized lines are handed
-to provenance, which marks the items sold and names the genuine-product bonuses they earn.
+``record_purchases(session, requests)`` is the whole write path of purchases and never commits:
+the group-commit writer calls it with every purchase that arrived while its previous transaction
+was committing. Plain purchases (the checkout's common case) are recorded many at a time by
+``purchase_batch``; a purchase paid with points or with serialized lines goes through
+``_record_one`` (ORM, one purchase at a time, in its own savepoint), which burns the points and
+hands the items to provenance (marks them sold, names the genuine-product bonuses they earn).
+Both apply the same rules and write the same rows; ``record_purchase`` is the one-purchase call.
 """
 
 from __future__ import annotations
 
-import hashlib
 import json
-from dataclasses import dataclass
+from collections.abc import Sequence
 from datetime import datetime
 from decimal import Decimal
-from typing import Any
 
-from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, select
 
 from backend.db.models import Customer, Operation, OperationStatus, Purchase, PurchaseLine, Store
 from backend.db.types import utcnow
-from backend.errors import Conflict, NotFound, Unprocessable
+from backend.errors import DomainError, NotFound, Unprocessable
 from backend.loyalty import members
 from backend.loyalty.customers import enrol
 from backend.loyalty.outbox import active_address, queue
 from backend.loyalty.program import rules_in_force
+from backend.loyalty.purchase_batch import record_plain
+from backend.loyalty.purchase_input import PurchaseInput, PurchaseLineInput, PurchaseOutcome, replay
 from backend.loyalty.refs import order_ref
 from backend.loyalty.rules import MAX_POINTS_PER_ORDER, Bonus, OrderLine, QuoteContext, quote
 from backend.loyalty.spending import ensure_can_spend
 from backend.provenance.sales import record_sales
 
-__all__ = ["PurchaseInput", "PurchaseLineInput", "PurchaseOutcome", "order_ref", "record_purchase"]
+__all__ = [
+    "PurchaseInput",
+    "PurchaseLineInput",
+    "PurchaseOutcome",
+    "order_ref",
+    "record_purchase",
+    "record_purchases",
+]
+
+Result = PurchaseOutcome | DomainError
 
 
-@dataclass(frozen=True)
-class PurchaseLineInput:
-    sku: str
-    quantity: int
-    unit_price: Decimal
-    category: str | None = None
-    gtin: str | None = None
-    serial: str | None = None
+def record_purchases(
+    session: Session, requests: Sequence[PurchaseInput], now: datetime | None = None, *, batch: bool = True
+) -> list[Result]:
+    """Record purchases in order, in the caller's transaction; the outcome of each, or the error
+    that refused it (a refused purchase writes nothing; the others are recorded). A purchase for
+    an order recorded earlier (or earlier in ``requests``) is a replay, or a 409 if its content
+    differs. ``batch=False`` records every purchase through the per-purchase path (the reference
+    the batch path is tested against).
+
+    Runs of plain purchases are recorded together; the others one at a time, between the runs,
+    so that every purchase sees the books exactly as the purchases before it left them.
+    """
+    now = now or utcnow()
+    results: list[Result | None] = [None] * len(requests)
+    run: list[int] = []
+
+    def flush() -> None:
+        if run:
+            try:
+                record, rules = rules_in_force(session)
+            except DomainError as exc:
+                outcomes: list[Result] = [exc] * len(run)
+            else:
+                outcomes = record_plain(session, [requests[i] for i in run], record, rules, now)
+            for i, outcome in zip(run, outcomes, strict=True):
+                results[i] = outcome
+            run.clear()
+
+    for i, request in enumerate(requests):
+        if batch and request.is_plain:
+            run.append(i)
+            continue
+        flush()
+        try:
+            with session.begin_nested():  # a refused purchase rolls back alone
+                results[i] = _record_one(session, request, now)
+        except DomainError as exc:
+            results[i] = exc
+    flush()
+    return [result for result in results if result is not None]
 
 
-@dataclass(frozen=True)
-class PurchaseInput:
-    order_id: str
-    customer_id: str
-    store_id: str
-    currency: str
-    lines: list[PurchaseLineInput]
-    paid_with_points: int = 0
-
-    def digest(self) -> str:
-        """Canonical digest of the request, to tell a replay from a conflicting reuse of an id."""
-        canonical = {
-            "order_id": self.order_id,
-            "customer_id": self.customer_id,
-            "store_id": self.store_id,
-            "currency": self.currency,
-            "paid_with_points": self.paid_with_points,
-            "lines": [{**line.__dict__, "unit_price": format(line.unit_price.normalize(), "f")} for line in self.lines],
-        }
-        return hashlib.sha256(json.dumps(canonical, sort_keys=True).encode()).hexdigest()
-
-
-@dataclass(frozen=True)
-class PurchaseOutcome:
-    body: dict[str, Any]
-    replayed: bool
+def record_purchase(session: Session, request: PurchaseInput, now: datetime | None = None) -> PurchaseOutcome:
+    """Record one purchase (see ``record_purchases``); raise the error that refuses it."""
+    (result,) = record_purchases(session, [request], now)
+    if isinstance(result, DomainError):
+        raise result
+    return result
 
 
 def find_purchase(session: Session, store_id: str, order_id: str, for_update: bool = False) -> Purchase | None:
     query = select(Purchase).where(Purchase.store_id == store_id, Purchase.order_id == order_id)
     return session.exec(query.with_for_update() if for_update else query).first()
-
-
-def _replay(existing: Purchase, digest: str) -> PurchaseOutcome:
-    if existing.request_hash != digest:
-        raise Conflict(f"order {existing.order_id!r} was already recorded with different content", field="order_id")
-    return PurchaseOutcome(json.loads(existing.response), replayed=True)
 
 
 def _check_store(session: Session, request: PurchaseInput) -> Store:
@@ -106,13 +124,16 @@ def _pay_with_points(
     return operation
 
 
-def record_purchase(session: Session, request: PurchaseInput, now: datetime | None = None) -> PurchaseOutcome:
-    """Record a purchase and queue its award; a replay returns the first answer."""
-    now = now or utcnow()
+def _record_one(session: Session, request: PurchaseInput, now: datetime) -> PurchaseOutcome:
+    """Record one purchase (ORM) and queue its award; a replay returns the first answer.
+
+    Never rolls back: the caller runs it in a savepoint. If another writer records the same order
+    concurrently, the insert fails (unique key) and the group-commit writer runs its batch again,
+    which then finds that purchase and replays it (or answers 409)."""
     digest = request.digest()
     existing = find_purchase(session, request.store_id, request.order_id)
     if existing is not None:
-        return _replay(existing, digest)
+        return replay(existing.order_id, existing.request_hash, existing.response, digest)
 
     store = _check_store(session, request)
     record, rules = rules_in_force(session)
@@ -173,18 +194,10 @@ def record_purchase(session: Session, request: PurchaseInput, now: datetime | No
         explanation=json.dumps(result.explanation(rules, record.content_hash), separators=(",", ":")),
         request_hash=digest,
         response=json.dumps(body),
+        created_at=now,
     )
-    try:
-        with session.begin_nested():
-            session.add(purchase)
-            session.flush()
-    except IntegrityError:
-        # Same order recorded concurrently: the first one wins; this one is a replay or a conflict.
-        session.rollback()
-        existing = find_purchase(session, request.store_id, request.order_id)
-        if existing is None:
-            raise
-        return _replay(existing, digest)
+    session.add(purchase)
+    session.flush()
     for number, line in enumerate(request.lines):
         session.add(PurchaseLine(
             purchase_id=purchase.id, line_no=number, sku=line.sku, quantity=line.quantity,  # type: ignore[arg-type]

@@ -1,5 +1,5 @@
-"""The group-commit writer on a real SQLite database: many purchases per transaction, each in
-its own savepoint, answered only once committed."""
+"""The group-commit writer on a real database: many purchases per transaction, a refused one
+writing nothing, answered only once committed."""
 
 from __future__ import annotations
 
@@ -17,8 +17,8 @@ from sqlmodel import Session, func, select
 from backend.api.writer import GroupCommitWriter
 from backend.cli.seed import seed_demo
 from backend.db.models import Customer, Operation, Purchase, Store
-from backend.errors import Unprocessable
-from backend.loyalty.purchases import PurchaseInput, PurchaseLineInput, PurchaseOutcome, record_purchase
+from backend.errors import DomainError, Unprocessable
+from backend.loyalty.purchases import PurchaseInput, PurchaseLineInput, PurchaseOutcome, record_purchases
 from backend.settings import Settings
 
 
@@ -50,7 +50,7 @@ def database_file(engine: Engine) -> Path:
 
 @pytest.mark.sqlite_only  # holds SQLite's write lock from a second connection
 def test_concurrent_purchases_share_transactions_and_all_commit(seeded: Engine) -> None:
-    writer: GroupCommitWriter[PurchaseInput, PurchaseOutcome] = GroupCommitWriter(seeded, record_purchase)
+    writer: GroupCommitWriter[PurchaseInput, PurchaseOutcome] = GroupCommitWriter(seeded, record_purchases)
     # Hold SQLite's write lock so that the purchases queue up behind the first one.
     blocker = sqlite3.connect(database_file(seeded), isolation_level=None, check_same_thread=False)
     blocker.execute("BEGIN IMMEDIATE")
@@ -70,7 +70,7 @@ def test_concurrent_purchases_share_transactions_and_all_commit(seeded: Engine) 
 
 
 def test_a_refused_purchase_rolls_back_alone(seeded: Engine) -> None:
-    writer: GroupCommitWriter[PurchaseInput, PurchaseOutcome] = GroupCommitWriter(seeded, record_purchase)
+    writer: GroupCommitWriter[PurchaseInput, PurchaseOutcome] = GroupCommitWriter(seeded, record_purchases)
     customers_before = count(seeded, Customer)
     items = [purchase(1), purchase(2, customer="overspender", paid_with_points=10**9), purchase(3)]
     try:
@@ -88,7 +88,7 @@ def test_a_refused_purchase_rolls_back_alone(seeded: Engine) -> None:
 
 
 def test_a_replay_within_one_batch_returns_the_first_answer(seeded: Engine) -> None:
-    writer: GroupCommitWriter[PurchaseInput, PurchaseOutcome] = GroupCommitWriter(seeded, record_purchase)
+    writer: GroupCommitWriter[PurchaseInput, PurchaseOutcome] = GroupCommitWriter(seeded, record_purchases)
     try:
         results = asyncio.run(submit_all(writer, [purchase(7)] * 5))
     finally:
@@ -100,18 +100,20 @@ def test_a_replay_within_one_batch_returns_the_first_answer(seeded: Engine) -> N
 
 @pytest.mark.sqlite_only  # holds SQLite's write lock from a second connection
 def test_a_batch_rolled_back_by_the_domain_code_is_run_again(seeded: Engine) -> None:
-    """If the work function rolls the whole transaction back (as record_purchase does on a
-    unique violation from a concurrent writer), the items before it are not lost."""
+    """If the work function rolls the whole transaction back, the batch runs again: the items
+    before the rollback are not lost."""
     calls: list[str] = []
 
-    def work(session: Session, name: str) -> str:
-        calls.append(name)
-        session.add(Store(id=name, name=name, currency="USD"))
-        session.flush()
-        if name == "b" and calls.count("b") == 1:
-            session.rollback()  # throws away "a" too
-            return "replayed"
-        return "recorded"
+    def work(session: Session, names: list[str]) -> list[str | DomainError]:
+        results: list[str | DomainError] = []
+        for name in names:
+            calls.append(name)
+            session.add(Store(id=name, name=name, currency="USD"))
+            session.flush()
+            if name == "b" and calls.count("b") == 1:
+                session.rollback()  # throws away "a" too
+            results.append("recorded")
+        return results
 
     writer: GroupCommitWriter[str, str] = GroupCommitWriter(seeded, work)
     blocker = sqlite3.connect(database_file(seeded), isolation_level=None, check_same_thread=False)
@@ -132,7 +134,7 @@ def test_a_batch_rolled_back_by_the_domain_code_is_run_again(seeded: Engine) -> 
 
 @pytest.mark.sqlite_only  # holds SQLite's write lock from a second connection
 def test_a_client_that_went_away_does_not_stop_the_writer(seeded: Engine) -> None:
-    writer: GroupCommitWriter[PurchaseInput, PurchaseOutcome] = GroupCommitWriter(seeded, record_purchase)
+    writer: GroupCommitWriter[PurchaseInput, PurchaseOutcome] = GroupCommitWriter(seeded, record_purchases)
     blocker = sqlite3.connect(database_file(seeded), isolation_level=None, check_same_thread=False)
     blocker.execute("BEGIN IMMEDIATE")
 
