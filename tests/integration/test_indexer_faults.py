@@ -58,7 +58,13 @@ def wait_for(condition: Callable[[], bool], timeout: float = 60.0) -> None:
 def send_purchases(platform: Platform, prefix: str, count: int) -> None:
     for n in range(count):
         buy(platform, f"{prefix}-{n}", customer=f"{prefix.lower()}{n}", amount="2")
+        head = platform.ctx.w3.eth.block_number
         platform.sender.step()  # one block each
+        # Anvil mines an accepted transaction a moment later: wait for the block.
+        deadline = time.monotonic() + 10
+        while platform.ctx.w3.eth.block_number == head:
+            assert time.monotonic() < deadline, "the award was not mined"
+            time.sleep(0.005)
 
 
 def test_the_range_shrinks_when_the_node_refuses_it_and_the_mirror_is_complete(
