@@ -22,6 +22,7 @@ from collections import Counter
 from collections.abc import Awaitable, Callable, MutableMapping
 from dataclasses import dataclass
 from typing import Any
+from urllib.parse import parse_qsl
 
 import anyio.to_thread
 import orjson
@@ -162,6 +163,19 @@ def _bearer(scope: Scope) -> str | None:
     return token.strip() if scheme.lower() == "bearer" and token.strip() else None
 
 
+def _nul_in_url(scope: Scope) -> tuple | None:
+    """A NUL character in the path or a query parameter: refused before any route sees it
+    (PostgreSQL cannot compare or store NUL in text; SQLite can, so it would differ by database)."""
+    if "\x00" in scope["path"]:
+        return _error(422, "invalid", "the path must not contain NUL characters", "path")
+    query: bytes = scope.get("query_string", b"")
+    if b"\x00" in query or b"%00" in query.lower():
+        for name, value in parse_qsl(query.decode("latin-1"), keep_blank_values=True):
+            if "\x00" in name or "\x00" in value:
+                return _error(422, "invalid", f"{name!r} must not contain NUL characters", name)
+    return None
+
+
 class SecurityMiddleware:
     def __init__(self, app: ASGIApp, policy: SecurityPolicy, verifier: KeyVerifier,
                  limiter: RateLimiter | None = None) -> None:  # fmt: skip
@@ -183,7 +197,7 @@ class SecurityMiddleware:
         if origin is not None:
             send = self._with_cors(send, origin, public)
 
-        refused = self._rate_limited(scope) or self._too_large(scope, path)
+        refused = self._rate_limited(scope) or self._too_large(scope, path) or _nul_in_url(scope)
         if refused is None and self._bulk_body(scope, path):
             refused = await self._unauthenticated(scope)
         if refused is not None:

@@ -1,0 +1,61 @@
+"""A NUL character (U+0000) in any string of a request is refused with a 422 naming where it is.
+
+PostgreSQL cannot store NUL in text or JSON (SQLite can), so such input must never reach the
+database: it would be a 500 on one database and stored on the other."""
+
+from __future__ import annotations
+
+import pytest
+from sqlmodel import Session, func, select
+
+from backend.db.models import Purchase
+from tests.support import Platform
+
+pytestmark = pytest.mark.chain
+
+PURCHASE = {"order_id": "NUL-1", "customer_id": "nul", "store_id": "demo-store", "currency": "USD",
+            "lines": [{"sku": "COFFEE", "quantity": 1, "unit_price": "4.00"}]}  # fmt: skip
+
+
+def purchases(platform: Platform) -> int:
+    with Session(platform.engine) as session:
+        return session.exec(select(func.count()).select_from(Purchase)).one()
+
+
+@pytest.mark.parametrize(
+    ("change", "field"),
+    [
+        ({"lines": [{"sku": "COF\u0000FEE", "quantity": 1, "unit_price": "4.00"}]}, "lines[0].sku"),
+        (
+            {"lines": [{"sku": "COFFEE", "quantity": 1, "unit_price": "4.00", "category": "\u0000"}]},
+            "lines[0].category",
+        ),
+        ({"customer_id": "nul\u0000"}, "customer_id"),
+    ],
+)
+def test_a_nul_in_the_body_is_refused_by_field(platform: Platform, change: dict, field: str) -> None:
+    before = purchases(platform)
+    response = platform.client.post("/v1/purchases", json={**PURCHASE, **change}, headers=platform.headers())
+    assert response.status_code == 422, response.text
+    assert response.json()["error"]["field"] == field
+    assert purchases(platform) == before
+
+
+def test_a_nul_in_the_path_or_query_is_refused(platform: Platform) -> None:
+    response = platform.client.get("/v1/purchases/A%00B", headers=platform.headers())
+    assert response.status_code == 422, response.text
+    assert response.json()["error"]["field"] == "path"
+    response = platform.client.get("/v1/purchases/A-1?store_id=demo%00store", headers=platform.headers())
+    assert response.status_code == 422, response.text
+    assert response.json()["error"]["field"] == "store_id"
+
+
+def test_a_nul_in_an_epcis_document_is_refused(platform: Platform) -> None:
+    document = {"@context": ["https://ref.gs1.org/standards/epcis/2.0.0/epcis-context.jsonld"],
+                "type": "EPCISDocument", "schemaVersion": "2.0", "creationDate": "2026-01-01T00:00:00Z",
+                "epcisBody": {"eventList": [{"type": "ObjectEvent", "eventTime": "2026-01-01T00:00:00Z",
+                                             "eventTimeZoneOffset": "+00:00", "action": "OBSERVE",
+                                             "epcList": ["urn:epc:id:sgtin:9506000.013435.S\u0000N1"]}]}}  # fmt: skip
+    response = platform.client.post("/v1/epcis/capture", json=document, headers=platform.headers("brand"))
+    assert response.status_code == 422, response.text
+    assert response.json()["error"]["field"] == "epcisBody.eventList[0].epcList[0]"
