@@ -61,10 +61,7 @@ def send_purchases(platform: Platform, prefix: str, count: int) -> None:
         head = platform.ctx.w3.eth.block_number
         platform.sender.step()  # one block each
         # Anvil mines an accepted transaction a moment later: wait for the block.
-        deadline = time.monotonic() + 10
-        while platform.ctx.w3.eth.block_number == head:
-            assert time.monotonic() < deadline, "the award was not mined"
-            time.sleep(0.005)
+        wait_for(lambda head=head: platform.ctx.w3.eth.block_number > head, timeout=10)
 
 
 def test_the_range_shrinks_when_the_node_refuses_it_and_the_mirror_is_complete(
