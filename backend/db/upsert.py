@@ -10,6 +10,8 @@ from sqlalchemy import Table
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlmodel import Session
 
+from backend.db.direct import insert_rows
+
 
 def _insert(session: Session, table: Table) -> Any:
     dialect = session.get_bind().dialect.name
@@ -51,22 +53,6 @@ def insert_ignore(session: Session, table: Table, keys: Sequence[str], rows: lis
 
 
 def bulk_insert(session: Session, table: Table, rows: list[dict[str, Any]]) -> None:
-    """Insert many rows in the session's transaction, as fast as the database allows.
-
-    On PostgreSQL ``COPY … FROM STDIN`` (psycopg's executemany would send a statement per row:
-    ~10x slower); elsewhere ``executemany``. A duplicate key fails the transaction, as an
-    ``INSERT`` would. Every row must have the keys of the first.
-    """
-    if not rows:
-        return
-    dialect = session.get_bind().dialect
-    if dialect.name != "postgresql":
-        session.execute(table.insert(), rows)
-        return
-    columns = list(rows[0])
-    processors = [(name, table.c[name].type.bind_processor(dialect)) for name in columns]
-    driver = session.connection().connection.driver_connection
-    quoted = ", ".join(dialect.identifier_preparer.quote(name) for name in columns)
-    with driver.cursor() as cursor, cursor.copy(f"COPY {table.name} ({quoted}) FROM STDIN") as copy:  # type: ignore[union-attr]
-        for row in rows:
-            copy.write_row([row[name] if convert is None else convert(row[name]) for name, convert in processors])
+    """Insert many rows in the session's transaction (``COPY`` on PostgreSQL, one ``executemany``
+    on SQLite: see ``direct.insert_rows``). Every row must have the keys of the first."""
+    insert_rows(session, table, rows)

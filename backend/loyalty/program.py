@@ -7,7 +7,9 @@ from typing import Any
 
 from sqlmodel import Session, col, select
 
+from backend.db.direct import select_rows
 from backend.db.models import MirrorRuleSet, Operation, OperationStatus, RuleSetRecord
+from backend.db.schema import table_of
 from backend.errors import Conflict, NotFound
 from backend.loyalty.rule_document import parse_rules, rules_from_canonical
 from backend.loyalty.rules import RuleSet
@@ -37,6 +39,30 @@ def rules_in_force(session: Session) -> tuple[RuleSetRecord, RuleSet]:
     record = current_rule_record(session)
     if record is None:
         raise Conflict("the program has no earning rules yet", field="rules")
+    return record, rule_set_from_record(record)
+
+
+# (version, content hash, operation id) -> a copy of the stored record, outside any session.
+_RECORDS: dict[tuple[int, str, int | None], RuleSetRecord] = {}
+
+
+def rules_in_force_cached(session: Session) -> tuple[RuleSetRecord, RuleSet]:
+    """``rules_in_force`` for the checkout's hot path: one small query for the newest version;
+    its record and parsed rules are kept per process (a stored version never changes). The record
+    is a copy shared by threads: read it, never add it to a session."""
+    rows = select_rows(session, table_of(RuleSetRecord), ("version", "content_hash", "operation_id"), "", (),
+                       "ORDER BY version DESC LIMIT 1")  # fmt: skip
+    if not rows:
+        raise Conflict("the program has no earning rules yet", field="rules")
+    key = (int(rows[0][0]), str(rows[0][1]), rows[0][2])
+    record = _RECORDS.get(key)
+    if record is None:
+        stored = get_rule_record(session, key[0])
+        record = RuleSetRecord(version=stored.version, content=stored.content, content_hash=stored.content_hash,
+                               operation_id=stored.operation_id, created_at=stored.created_at)  # fmt: skip
+        if len(_RECORDS) >= 64:
+            _RECORDS.clear()
+        _RECORDS[key] = record
     return record, rule_set_from_record(record)
 
 

@@ -23,9 +23,9 @@ from decimal import Decimal
 from typing import Any
 
 import orjson
-from sqlalchemy import func, select
 from sqlmodel import Session
 
+from backend.db.direct import bind, dialect_of, in_list, list_value, marker, select_rows
 from backend.db.ids import allocate_ids
 from backend.db.models import (
     Customer,
@@ -49,8 +49,6 @@ from backend.loyalty.purchase_input import PurchaseInput, PurchaseOutcome, repla
 from backend.loyalty.refs import order_ref
 from backend.loyalty.rules import MAX_POINTS_PER_ORDER, OrderLine, PointsQuote, QuoteContext, RuleSet, quote
 from backend.loyalty.tiers import TierState, evaluate
-
-CHUNK = 500  # values per IN list
 
 Result = PurchaseOutcome | DomainError
 
@@ -217,72 +215,58 @@ def _reevaluate_tier(member: _Member, rules: RuleSet, now: datetime) -> list[dic
 # -- reading what the run needs ---------------------------------------------------------
 
 
-def _chunks(values: Sequence[Any]) -> list[Sequence[Any]]:
-    return [values[start : start + CHUNK] for start in range(0, len(values), CHUNK)]
-
-
 def _recorded(session: Session, keys: set[tuple[str, str]]) -> dict[tuple[str, str], tuple[str, str]]:
     """(request digest, first answer) of the purchases already recorded under these keys."""
-    table = table_of(Purchase)
-    found: dict[tuple[str, str], tuple[str, str]] = {}
-    stores = sorted({store for store, _ in keys})
-    for chunk in _chunks(sorted({order for _, order in keys})):
-        rows = session.execute(
-            select(table.c.store_id, table.c.order_id, table.c.request_hash, table.c.response).where(
-                table.c.store_id.in_(stores), table.c.order_id.in_(chunk)
-            )
-        ).all()
-        found.update(((r.store_id, r.order_id), (r.request_hash, r.response)) for r in rows)
-    return found
+    dialect = dialect_of(session)
+    stores = list_value(dialect, sorted({store for store, _ in keys}))
+    orders = list_value(dialect, sorted({order for _, order in keys}))
+    where = f"{in_list(dialect, 'store_id')} AND {in_list(dialect, 'order_id')}"
+    rows = select_rows(session, table_of(Purchase), ("store_id", "order_id", "request_hash", "response"), where,
+                   (stores, orders))  # fmt: skip
+    return {(store, order): (request_hash, response) for store, order, request_hash, response in rows}
 
 
 def _stores(session: Session, ids: set[str]) -> dict[str, str]:
-    table = table_of(Store)
-    rows = session.execute(select(table.c.id, table.c.currency).where(table.c.id.in_(sorted(ids)))).all()
-    return {r.id: r.currency for r in rows}
+    dialect = dialect_of(session)
+    rows = select_rows(session, table_of(Store), ("id", "currency"), in_list(dialect, "id"),
+                   (list_value(dialect, sorted(ids)),))  # fmt: skip
+    return dict(rows)
 
 
 def _members(session: Session, external_ids: set[str], rules: RuleSet, now: datetime) -> dict[str, _Member]:
     """The enrolled customers among ``external_ids``, locked (PostgreSQL: ``FOR UPDATE``, as
     ``members.lock`` does, in id order), with their state, segments and qualifying points."""
-    customers = table_of(Customer)
+    dialect = dialect_of(session)
+    lock = "ORDER BY id FOR UPDATE" if dialect.name == "postgresql" else ""
     members: dict[str, _Member] = {}
-    for chunk in _chunks(sorted(external_ids)):
-        query = select(customers.c.id, customers.c.external_id, customers.c.address, customers.c.wallet).where(
-            customers.c.external_id.in_(chunk)
-        )
-        if session.get_bind().dialect.name == "postgresql":
-            query = query.order_by(customers.c.id).with_for_update()
-        for row in session.execute(query).all():
-            members[row.external_id] = _Member(row.external_id, row.wallet or row.address, id=int(row.id))
+    rows = select_rows(session, table_of(Customer), ("id", "external_id", "address", "wallet"),
+                   in_list(dialect, "external_id"), (list_value(dialect, sorted(external_ids)),), lock)  # fmt: skip
+    for customer_id, external_id, address, wallet in rows:
+        members[external_id] = _Member(external_id, wallet or address, id=int(customer_id))
     by_id = {m.id: m for m in members.values() if m.id is not None}
-    ids = sorted(by_id)
-    if not ids:
+    if not by_id:
         return members
-    states = table_of(MemberState)
-    for chunk in _chunks(ids):
-        for row in session.execute(select(states).where(states.c.customer_id.in_(chunk))).all():
-            by_id[row.customer_id].state = _State(row.tier, row.tier_since, row.grace_until, row.debt, row.updated_at)
+    ids = (list_value(dialect, sorted(by_id)),)
+    by_customer = in_list(dialect, "customer_id")
+    state_columns = ("customer_id", "tier", "tier_since", "grace_until", "debt", "updated_at")
+    for customer_id, tier, since, grace, debt, updated in select_rows(
+        session, table_of(MemberState), state_columns, by_customer, ids
+    ):
+        by_id[customer_id].state = _State(tier, since, grace, debt, updated)
     if rules.needs_segments(now):
-        table = table_of(CustomerSegment)
         segments: dict[int, set[str]] = {}
-        for chunk in _chunks(ids):
-            rows = session.execute(select(table.c.customer_id, table.c.segment).where(table.c.customer_id.in_(chunk)))
-            for customer_id, segment in rows.all():
-                segments.setdefault(customer_id, set()).add(segment)
+        for customer_id, segment in select_rows(session, table_of(CustomerSegment), ("customer_id", "segment"),
+                                            by_customer, ids):  # fmt: skip
+            segments.setdefault(customer_id, set()).add(segment)
         for customer_id, names in segments.items():
             by_id[customer_id].segments = frozenset(names)
     if rules.has_tier_levels:
         lots = table_of(PointLot)
-        since = now - timedelta(days=rules.tier_window_days)
-        for chunk in _chunks(ids):
-            rows = session.execute(
-                select(lots.c.customer_id, func.coalesce(func.sum(lots.c.qualifying), 0))
-                .where(lots.c.customer_id.in_(chunk), lots.c.earned_at > since, lots.c.source == "purchase")
-                .group_by(lots.c.customer_id)
-            )
-            for customer_id, total in rows.all():
-                by_id[customer_id].qualifying = int(total)
+        since = bind(dialect, lots, "earned_at", now - timedelta(days=rules.tier_window_days))
+        where = f"{by_customer} AND earned_at > {marker(dialect)} AND source = 'purchase'"
+        for customer_id, total in select_rows(session, lots, ("customer_id",), where, (*ids, since),
+                                              "GROUP BY customer_id", ("coalesce(sum(qualifying), 0)",)):  # fmt: skip
+            by_id[customer_id].qualifying = int(total)
     return members
 
 

@@ -25,7 +25,7 @@ from backend.errors import DomainError, NotFound, Unprocessable
 from backend.loyalty import members
 from backend.loyalty.customers import enrol
 from backend.loyalty.outbox import active_address, queue
-from backend.loyalty.program import rules_in_force
+from backend.loyalty.program import rules_in_force, rules_in_force_cached
 from backend.loyalty.purchase_batch import record_plain
 from backend.loyalty.purchase_input import PurchaseInput, PurchaseLineInput, PurchaseOutcome, replay
 from backend.loyalty.refs import order_ref
@@ -64,7 +64,7 @@ def record_purchases(
     def flush() -> None:
         if run:
             try:
-                record, rules = rules_in_force(session)
+                record, rules = rules_in_force_cached(session)
             except DomainError as exc:
                 outcomes: list[Result] = [exc] * len(run)
             else:
