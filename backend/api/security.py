@@ -9,6 +9,9 @@ One pure ASGI middleware (no per-request task or copy, so the checkout path keep
   client address for requests without a valid key (public pages, and guessing keys). Over the
   rate: a JSON 429 with ``Retry-After``. Buckets live in this process: with several workers the
   limit applies per worker.
+* **NUL.** A NUL character in the path, a query parameter or any string of a JSON body is a 422
+  naming where it is, before any route sees it: PostgreSQL cannot store it, SQLite can, so it
+  would otherwise be a 500 on one database and stored on the other.
 * **CORS.** Denied by default. Origins listed in ``CREDANCE_CORS_ORIGINS`` may call the API from
   a browser (with an ``Authorization`` header); the public verification pages may be read from
   any origin, without credentials.
@@ -165,7 +168,8 @@ def _bearer(scope: Scope) -> str | None:
 
 def _nul_in_url(scope: Scope) -> tuple | None:
     """A NUL character in the path or a query parameter: refused before any route sees it
-    (PostgreSQL cannot compare or store NUL in text; SQLite can, so it would differ by database)."""
+    (PostgreSQL cannot compare or store NUL in text or JSON; SQLite can, so it would differ by
+    database). The same holds for bodies: ``_nul_in_body``."""
     if "\x00" in scope["path"]:
         return _error(422, "invalid", "the path must not contain NUL characters", "path")
     query: bytes = scope.get("query_string", b"")
@@ -174,6 +178,42 @@ def _nul_in_url(scope: Scope) -> tuple | None:
             if "\x00" in name or "\x00" in value:
                 return _error(422, "invalid", f"{name!r} must not contain NUL characters", name)
     return None
+
+
+def _nul_path(value: Any, path: str = "") -> str | None:
+    """Where the first NUL character of a parsed JSON value is (``lines[0].sku``), if any."""
+    if isinstance(value, str):
+        return path if "\x00" in value else None
+    if isinstance(value, dict):
+        for key, item in value.items():
+            where = f"{path}.{key}" if path else str(key)
+            if "\x00" in key:
+                return where
+            found = _nul_path(item, where)
+            if found is not None:
+                return found
+    elif isinstance(value, list):
+        for index, item in enumerate(value):
+            found = _nul_path(item, f"{path}[{index}]")
+            if found is not None:
+                return found
+    return None
+
+
+def _nul_in_body(body: bytes) -> tuple | None:
+    """A NUL character in any string of a JSON body, refused naming the field. JSON can only
+    carry it escaped, so the common case costs one scan of the bytes; the document is parsed only
+    when the escape is there (it may be an escaped backslash followed by "u0000": then nothing)."""
+    if b"\\u0000" not in body:
+        return None
+    try:
+        document = orjson.loads(body)
+    except orjson.JSONDecodeError:
+        return None  # not JSON: the route answers that
+    where = _nul_path(document)
+    if where is None:
+        return None
+    return _error(422, "invalid", f"{where or 'the body'!r} must not contain NUL characters", where or "body")
 
 
 class SecurityMiddleware:
@@ -203,11 +243,15 @@ class SecurityMiddleware:
         if refused is not None:
             await _respond(send, *refused)
             return
-        if _header(scope, b"content-length") is None and scope["method"] in ("POST", "PUT", "PATCH"):
-            replay = await self._buffered(receive, self.policy.body_limit(path), send)
-            if replay is None:
+        if scope["method"] in ("POST", "PUT", "PATCH"):
+            read = await self._buffered(receive, self.policy.body_limit(path), send)
+            if read is None:
                 return
-            receive = replay
+            body, receive = read
+            refused = _nul_in_body(body)
+            if refused is not None:
+                await _respond(send, *refused)
+                return
         await self.app(scope, receive, send)
 
     # --- size -----------------------------------------------------------------------------
@@ -239,8 +283,9 @@ class SecurityMiddleware:
             return None
         return _error(401, "unauthorized", "a valid API key is needed to send a body this large", "Authorization")
 
-    async def _buffered(self, receive: Receive, limit: int, send: Send) -> Receive | None:
-        """Read a body sent without Content-Length, refusing it once it passes the limit."""
+    async def _buffered(self, receive: Receive, limit: int, send: Send) -> tuple[bytes, Receive] | None:
+        """Read the body (refused once it passes the limit, also when sent without Content-Length);
+        the body and a ``receive`` that gives it again to the application."""
         chunks: list[bytes] = []
         size = 0
         while True:
@@ -265,7 +310,7 @@ class SecurityMiddleware:
             replayed = True
             return {"type": "http.request", "body": body, "more_body": False}
 
-        return replay
+        return body, replay
 
     # --- rate -----------------------------------------------------------------------------
 

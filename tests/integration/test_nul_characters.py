@@ -8,7 +8,7 @@ from __future__ import annotations
 import pytest
 from sqlmodel import Session, func, select
 
-from backend.db.models import Purchase
+from backend.db.models import Customer, CustomerProfile, Purchase
 from tests.support import Platform
 
 pytestmark = pytest.mark.chain
@@ -39,6 +39,32 @@ def test_a_nul_in_the_body_is_refused_by_field(platform: Platform, change: dict,
     assert response.status_code == 422, response.text
     assert response.json()["error"]["field"] == field
     assert purchases(platform) == before
+
+
+@pytest.mark.parametrize(
+    ("body", "field"),
+    [
+        ({"customer_id": "nul-profile", "email": "a\u0000@b"}, "email"),
+        ({"customer_id": "nul-profile", "name": "Ann\u0000"}, "name"),
+        ({"customer_id": "nul-profile", "na\u0000me": "Ann"}, "na\u0000me"),
+    ],
+)
+def test_a_nul_in_any_body_field_is_refused(platform: Platform, body: dict, field: str) -> None:
+    response = platform.client.post("/v1/customers", json=body, headers=platform.headers())
+    assert response.status_code == 422, response.text
+    assert response.json()["error"]["field"] == field
+    with Session(platform.engine) as session:
+        assert session.exec(select(Customer).where(Customer.external_id == "nul-profile")).first() is None
+
+
+def test_an_escaped_backslash_before_u0000_is_not_a_nul(platform: Platform) -> None:
+    raw = b'{"customer_id": "nul-lookalike", "name": "C:\\\\u0000"}'
+    response = platform.client.post("/v1/customers", content=raw, headers={**platform.headers(),
+                                    "content-type": "application/json"})  # fmt: skip
+    assert response.status_code == 200, response.text
+    with Session(platform.engine) as session:
+        customer = session.exec(select(Customer).where(Customer.external_id == "nul-lookalike")).one()
+        assert session.get(CustomerProfile, customer.id).name == "C:\\u0000"  # type: ignore[union-attr]
 
 
 def test_a_nul_in_the_path_or_query_is_refused(platform: Platform) -> None:
