@@ -11,6 +11,7 @@ from sqlalchemy import Engine
 from backend import __version__
 from backend.api import errors
 from backend.api.auth import KeyVerifier
+from backend.api.checkout import CheckoutFastPath
 from backend.api.deps import AppState
 from backend.api.routers import (
     customers,
@@ -38,7 +39,11 @@ from backend.observability import HttpMetrics
 from backend.settings import Settings, get_settings
 
 
-def create_app(settings: Settings | None = None, engine: Engine | None = None) -> FastAPI:
+def create_app(
+    settings: Settings | None = None, engine: Engine | None = None, checkout_fast_path: bool = True
+) -> FastAPI:
+    """The API. ``checkout_fast_path=False`` leaves every purchase to the FastAPI route (the
+    reference the fast path is tested against)."""
     settings = settings or get_settings()
     owns_engine = engine is None
     engine = engine or make_engine(settings.resolved_database_url)
@@ -62,6 +67,8 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None) -
     )
     verifier = KeyVerifier(engine)
     app.state.credance = AppState(settings=settings, engine=engine, verifier=verifier, purchases=purchase_writer)
+    if checkout_fast_path:  # inside the security middleware: its limits and checks apply first
+        app.add_middleware(CheckoutFastPath, verifier=verifier, purchases=purchase_writer)
     app.add_middleware(SecurityMiddleware, policy=SecurityPolicy.from_settings(settings), verifier=verifier)
     errors.install(app)
     app.add_middleware(HttpMetrics)

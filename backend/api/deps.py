@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from typing import Annotated
 
 from fastapi import Depends, Request
-from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from fastapi.security import HTTPBearer
 from sqlalchemy import Engine
 from sqlmodel import Session
 
@@ -37,9 +37,14 @@ class AppState:
         return session_scope(self.engine, write=True)
 
 
-# The two dependencies of every call are async: a sync one costs a thread-pool hop per request.
-async def get_state(request: Request) -> AppState:
+def app_state(request: Request) -> AppState:
+    """The application's state (a plain call: the checkout route takes no dependency it can avoid)."""
     return request.app.state.credance
+
+
+# The dependencies of every call are async: a sync one costs a thread-pool hop per request.
+async def get_state(request: Request) -> AppState:
+    return app_state(request)
 
 
 StateDep = Annotated[AppState, Depends(get_state)]
@@ -52,20 +57,29 @@ def get_session(state: StateDep) -> Iterator[Session]:
 
 SessionDep = Annotated[Session, Depends(get_session)]
 
-_bearer = HTTPBearer(auto_error=False, description="API key: `Authorization: Bearer <key>`")
+
+class ApiKeyAuth(HTTPBearer):
+    """The caller's principal, from ``Authorization: Bearer <key>`` (401 without a valid key).
+
+    One dependency that is also the OpenAPI security scheme (``HTTPBearer``): every protected call
+    solves it, and each dependency FastAPI solves costs tens of microseconds on the checkout path.
+    """
+
+    def __init__(self) -> None:
+        super().__init__(auto_error=False, scheme_name="HTTPBearer",
+                         description="API key: `Authorization: Bearer <key>`")  # fmt: skip
+
+    async def __call__(self, request: Request) -> Principal:  # type: ignore[override]
+        scheme, _, key = (request.headers.get("authorization") or "").partition(" ")
+        if scheme.lower() != "bearer" or not key.strip():
+            raise Unauthorized("missing API key: send `Authorization: Bearer <key>`", field="Authorization")
+        principal = app_state(request).verifier.verify(key.strip())
+        if principal is None:
+            raise Unauthorized("invalid or revoked API key", field="Authorization")
+        return principal
 
 
-async def get_principal(
-    state: StateDep, credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)]
-) -> Principal:
-    if credentials is None or credentials.scheme.lower() != "bearer" or not credentials.credentials:
-        raise Unauthorized("missing API key: send `Authorization: Bearer <key>`", field="Authorization")
-    principal = state.verifier.verify(credentials.credentials)
-    if principal is None:
-        raise Unauthorized("invalid or revoked API key", field="Authorization")
-    return principal
-
-
+get_principal = ApiKeyAuth()
 PrincipalDep = Annotated[Principal, Depends(get_principal)]
 
 
@@ -87,11 +101,13 @@ def require_organisation(principal: PrincipalDep) -> Principal:
 OrganisationDep = Annotated[Principal, Depends(require_organisation)]
 
 
-def check_store_access(principal: Principal, store_id: str) -> None:
+def may_act_for(principal: Principal, store_id: str) -> bool:
     """Admins act for every store; a checkout key only for its own."""
-    if principal.role == Role.ADMIN:
-        return
-    if principal.role == Role.CHECKOUT and principal.store_id == store_id:
+    return principal.role == Role.ADMIN or (principal.role == Role.CHECKOUT and principal.store_id == store_id)
+
+
+def check_store_access(principal: Principal, store_id: str) -> None:
+    if may_act_for(principal, store_id):
         return
     raise Forbidden(f"this key may not act for store {store_id!r}", field="store_id")
 

@@ -146,9 +146,24 @@ def _error(status: int, code: str, message: str, field: str, headers: list[tuple
                           *(headers or [])]  # fmt: skip
 
 
-async def _respond(send: Send, status: int, body: bytes, headers: list[tuple[bytes, bytes]]) -> None:
+async def respond(send: Send, status: int, body: bytes, headers: list[tuple[bytes, bytes]]) -> None:
     await send({"type": "http.response.start", "status": status, "headers": headers})
     await send({"type": "http.response.body", "body": body})
+
+
+def replaying(body: bytes, receive: Receive) -> Receive:
+    """A ``receive`` that gives the application ``body`` (already read), then the client's next
+    messages (a disconnect)."""
+    given = False
+
+    async def replay() -> Message:
+        nonlocal given
+        if given:
+            return await receive()
+        given = True
+        return {"type": "http.request", "body": body, "more_body": False}
+
+    return replay
 
 
 def _header(scope: Scope, name: bytes) -> str | None:
@@ -241,7 +256,7 @@ class SecurityMiddleware:
         if refused is None and self._bulk_body(scope, path):
             refused = await self._unauthenticated(scope)
         if refused is not None:
-            await _respond(send, *refused)
+            await respond(send, *refused)
             return
         if scope["method"] in ("POST", "PUT", "PATCH"):
             read = await self._buffered(receive, self.policy.body_limit(path), send)
@@ -250,7 +265,7 @@ class SecurityMiddleware:
             body, receive = read
             refused = _nul_in_body(body)
             if refused is not None:
-                await _respond(send, *refused)
+                await respond(send, *refused)
                 return
         await self.app(scope, receive, send)
 
@@ -295,22 +310,13 @@ class SecurityMiddleware:
             chunk = message.get("body", b"")
             size += len(chunk)
             if size > limit:
-                await _respond(send, *_error(413, "payload_too_large", f"the body is over {limit} bytes", "body"))
+                await respond(send, *_error(413, "payload_too_large", f"the body is over {limit} bytes", "body"))
                 return None
             chunks.append(chunk)
             if not message.get("more_body", False):
                 break
         body = b"".join(chunks)
-        replayed = False
-
-        async def replay() -> Message:
-            nonlocal replayed
-            if replayed:
-                return await receive()
-            replayed = True
-            return {"type": "http.request", "body": body, "more_body": False}
-
-        return body, replay
+        return body, replaying(body, receive)
 
     # --- rate -----------------------------------------------------------------------------
 
@@ -342,7 +348,7 @@ class SecurityMiddleware:
 
     async def _preflight(self, send: Send, origin: str, public: bool) -> None:
         if not self._allowed(origin, public):
-            await _respond(send, *_error(403, "cors_denied", f"origin {origin!r} may not call this API", "Origin"))
+            await respond(send, *_error(403, "cors_denied", f"origin {origin!r} may not call this API", "Origin"))
             return
         headers = [
             *self._cors_headers(origin, public),
@@ -351,7 +357,7 @@ class SecurityMiddleware:
             (b"access-control-max-age", b"600"),
             (b"content-length", b"0"),
         ]
-        await _respond(send, 204, b"", headers)
+        await respond(send, 204, b"", headers)
 
     def _with_cors(self, send: Send, origin: str, public: bool) -> Send:
         if not self._allowed(origin, public):

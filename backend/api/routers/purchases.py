@@ -1,40 +1,30 @@
 from __future__ import annotations
 
 import orjson
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Query, Request
 from fastapi.responses import Response
 
-from backend.api.deps import PrincipalDep, SessionDep, StateDep, check_store_access
+from backend.api.checkout import purchase_input
+from backend.api.deps import PrincipalDep, SessionDep, app_state, check_store_access
 from backend.api.schemas.common import ERROR_RESPONSES, Slug
 from backend.api.schemas.loyalty import PurchaseDetailOut, PurchaseIn, PurchaseOut
 from backend.api.scope import resolve_store
 from backend.errors import NotFound
-from backend.loyalty.purchases import (
-    PurchaseInput,
-    PurchaseLineInput,
-    find_purchase,
-)
+from backend.loyalty.purchases import find_purchase
 from backend.loyalty.receipts import purchase_detail
 
 router = APIRouter(prefix="/v1/purchases", tags=["purchases"], responses=ERROR_RESPONSES)
 
 
 @router.post("", response_model=PurchaseOut, summary="Record a purchase and award its points")
-async def create_purchase(body: PurchaseIn, principal: PrincipalDep, state: StateDep) -> Response:
+async def create_purchase(body: PurchaseIn, principal: PrincipalDep, request: Request) -> Response:
     """Answers at once with ``status: pending``; the award is sent to the chain in the background
     and the status becomes ``confirmed`` once the indexer has mirrored it. Sending the same
     request again returns the first answer; the same ``order_id`` with other content is a 409."""
+    # The common case is answered by ``backend.api.checkout`` before it gets here, the same way.
     check_store_access(principal, body.store_id)
-    request = PurchaseInput(
-        order_id=body.order_id,
-        customer_id=body.customer_id,
-        store_id=body.store_id,
-        currency=body.currency,
-        lines=[PurchaseLineInput(**line.model_dump()) for line in body.lines],
-        paid_with_points=body.paid_with_points,
-    )
     # Committed with the other purchases that arrived meanwhile (group commit), then answered.
-    outcome = await state.purchases.submit(request)
+    outcome = await app_state(request).purchases.submit(purchase_input(body))
     headers = {"Idempotent-Replayed": "true"} if outcome.replayed else None
     # The body is the stored first answer (already the PurchaseOut shape): orjson, no re-validation.
     return Response(orjson.dumps(outcome.body), media_type="application/json", headers=headers)

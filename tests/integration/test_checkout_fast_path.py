@@ -1,0 +1,168 @@
+"""The checkout's fast path answers exactly as the FastAPI route does.
+
+Two applications over the same database and chain: the real one (fast path on) and a reference
+with every purchase left to the route. Each request is sent to both, under order ids of their own
+(``F-…`` and ``R-…``); the answers must match once the order id and operation id are set aside:
+status, error body, headers, points, status of the award.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pytest
+from fastapi.testclient import TestClient
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from backend.api.app import create_app
+from backend.api.checkout import CheckoutFastPath
+from tests.support import Platform
+
+pytestmark = pytest.mark.chain
+
+Body = dict[str, Any] | bytes
+
+
+def purchase(order: str, **changes: Any) -> dict[str, Any]:
+    body = {"order_id": order, "customer_id": "fast-path", "store_id": "demo-store", "currency": "USD",
+            "lines": [{"sku": "COFFEE", "quantity": 2, "unit_price": "12.50"}]}  # fmt: skip
+    body.update(changes)
+    return body
+
+
+@pytest.fixture
+def reference(platform: Platform) -> TestClient:
+    return TestClient(create_app(platform.settings, platform.engine, checkout_fast_path=False),
+                      raise_server_exceptions=False)  # fmt: skip
+
+
+def _send(client: TestClient, body: Body, headers: dict[str, str], query: str) -> Any:
+    content = body if isinstance(body, bytes) else json.dumps(body).encode()
+    headers = {"content-type": "application/json", **headers}
+    return client.post(f"/v1/purchases{query}", content=content, headers=headers)
+
+
+def _normal(response: Any, prefix: str) -> tuple[int, Any, list[tuple[str, str]]]:
+    text = response.text.replace(f"{prefix}-", "X-")
+    try:
+        body: Any = json.loads(text)
+    except ValueError:
+        body = text
+    if isinstance(body, dict):
+        body.pop("operation_id", None)
+    headers = sorted((k, v) for k, v in response.headers.items() if k != "content-length")
+    return response.status_code, body, headers
+
+
+def same_answer(platform: Platform, reference: TestClient, make: Any, headers: dict[str, str] | None = None,
+                query: str = "") -> tuple[int, Any]:  # fmt: skip
+    """Send ``make(prefix)`` to both applications; assert the answers match; return the fast one."""
+    headers = platform.headers() if headers is None else headers
+    fast = _normal(_send(platform.client, make("F"), headers, query), "F")
+    slow = _normal(_send(reference, make("R"), headers, query), "R")
+    assert fast == slow
+    return fast[0], fast[1]
+
+
+def test_the_common_case_is_answered_by_the_fast_path(platform: Platform, reference: TestClient,
+                                                      monkeypatch: pytest.MonkeyPatch) -> None:  # fmt: skip
+    seen: list[str] = []
+    accepted = CheckoutFastPath._accepted
+
+    def spy(self: CheckoutFastPath, scope: Any, body: bytes) -> Any:
+        result = accepted(self, scope, body)
+        seen.append("fast" if result is not None else "route")
+        return result
+
+    monkeypatch.setattr(CheckoutFastPath, "_accepted", spy)
+    status, body = same_answer(platform, reference, lambda p: purchase(f"{p}-1"))
+    assert status == 200
+    assert body["status"] == "pending"
+    assert body["points_awarded"] > 0
+    assert seen == ["fast"]  # the reference has no fast path
+
+
+@pytest.mark.parametrize(
+    ("case", "make", "who", "query"),
+    [
+        ("plain", lambda p: purchase(f"{p}-plain"), "checkout", ""),
+        ("admin key", lambda p: purchase(f"{p}-admin"), "admin", ""),
+        ("unknown store", lambda p: purchase(f"{p}-store", store_id="no-such-store"), "admin", ""),
+        ("another store", lambda p: purchase(f"{p}-other", store_id="other-store"), "checkout", ""),
+        ("currency", lambda p: purchase(f"{p}-eur", currency="EUR"), "checkout", ""),
+        ("no key", lambda p: purchase(f"{p}-nokey"), None, ""),
+        ("bad key", lambda p: purchase(f"{p}-badkey"), "bad", ""),
+        ("brand key", lambda p: purchase(f"{p}-brand"), "brand", ""),
+        (
+            "zero quantity",
+            lambda p: purchase(f"{p}-q0", lines=[{"sku": "A", "quantity": 0, "unit_price": "1"}]),
+            "checkout",
+            "",
+        ),
+        (
+            "huge quantity",
+            lambda p: purchase(f"{p}-qbig", lines=[{"sku": "A", "quantity": 10**30, "unit_price": "1"}]),
+            "checkout",
+            "",
+        ),
+        ("unknown field", lambda p: purchase(f"{p}-extra", coupon="X"), "checkout", ""),
+        ("no lines", lambda p: purchase(f"{p}-nolines", lines=[]), "checkout", ""),
+        ("malformed JSON", lambda p: b'{"order_id": ', "checkout", ""),
+        ("not an object", lambda p: b"[1, 2]", "checkout", ""),
+        ("NaN", lambda p: json.dumps(purchase(f"{p}-nan")).replace('"12.50"', "NaN").encode(), "checkout", ""),
+        ("query string", lambda p: purchase(f"{p}-query"), "checkout", "?dry=1"),
+        ("paid with points", lambda p: purchase(f"{p}-points", paid_with_points=10**9), "checkout", ""),
+    ],
+)
+def test_every_answer_matches_the_route(platform: Platform, reference: TestClient, case: str, make: Any,
+                                        who: str | None, query: str) -> None:  # fmt: skip
+    headers = {} if who is None else {"Authorization": "Bearer cred_nope"} if who == "bad" else platform.headers(who)
+    same_answer(platform, reference, make, headers, query)
+
+
+def test_replays_and_conflicts_match_the_route(platform: Platform, reference: TestClient) -> None:
+    status, _ = same_answer(platform, reference, lambda p: purchase(f"{p}-again"))
+    assert status == 200
+    status, body = same_answer(platform, reference, lambda p: purchase(f"{p}-again"))
+    assert status == 200
+    assert body["status"] == "pending"
+    fast = platform.client.post("/v1/purchases", json=purchase("F-again"), headers=platform.headers())
+    assert fast.headers["idempotent-replayed"] == "true"
+    status, body = same_answer(platform, reference, lambda p: purchase(f"{p}-again", customer_id="someone-else"))
+    assert status == 409
+    assert body["error"]["field"] == "order_id"
+
+
+def test_other_content_types_go_to_the_route(platform: Platform, reference: TestClient) -> None:
+    for content_type in ("text/plain", "application/json; charset=utf-8"):
+        answers = []
+        for client, prefix in ((platform.client, "F"), (reference, "R")):
+            response = client.post("/v1/purchases", content=json.dumps(purchase(f"{prefix}-ct-{content_type[:4]}")),
+                                   headers={**platform.headers(), "content-type": content_type})  # fmt: skip
+            answers.append(_normal(response, prefix))
+        assert answers[0] == answers[1]
+
+
+VALUES = st.one_of(st.none(), st.booleans(), st.integers(-(2**70), 2**70), st.text(max_size=8),
+                   st.sampled_from(["12.50", "-1", "0", "1e30", "USD", "demo-store"]))  # fmt: skip
+FIELDS = ["order_id", "customer_id", "store_id", "currency", "lines", "paid_with_points", "sku", "quantity",
+          "unit_price", "category"]  # fmt: skip
+
+
+@settings(max_examples=40, deadline=None, database=None, derandomize=True,
+          suppress_health_check=[HealthCheck.function_scoped_fixture])  # fmt: skip
+@given(top=st.dictionaries(st.sampled_from(FIELDS), VALUES, max_size=3),
+       line=st.dictionaries(st.sampled_from(FIELDS), VALUES, max_size=2), n=st.integers(0, 10**6))  # fmt: skip
+def test_mangled_purchases_match_the_route(platform: Platform, reference: TestClient, top: dict, line: dict,
+                                           n: int) -> None:  # fmt: skip
+    def make(prefix: str) -> dict[str, Any]:
+        body = purchase(f"{prefix}-h{n}")
+        body["lines"] = [{**body["lines"][0], **line}]
+        body.update(top)
+        if isinstance(body.get("order_id"), str):  # keep each app's orders apart
+            body["order_id"] = f"{prefix}-{body['order_id']}"
+        return body
+
+    same_answer(platform, reference, make)
