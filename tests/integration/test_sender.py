@@ -236,6 +236,10 @@ def test_a_reorganisation_that_removes_the_award_makes_the_sender_send_it_again(
     snapshot = rpc(platform.ctx.w3, "evm_snapshot")
     settle_with(platform, sender)
     assert_minted_once(platform, ids)
+    # The indexer may have confirmed the awards before the sender saw the receipt (automine is
+    # asynchronous): let the sender record it, so the transaction is known to be mined.
+    sender.track()
+    assert [tx.status for tx in transactions(platform)] == [TxStatus.MINED]
     # The chain loses the blocks (a reorganisation, or a node restored from an older state)
     # and a different block takes their place.
     rpc(platform.ctx.w3, "evm_revert", snapshot)
