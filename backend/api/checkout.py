@@ -66,7 +66,7 @@ class CheckoutFastPath:
         self.label = RouteLabel(PATH)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or scope["method"] != "POST" or scope["path"] != PATH or scope["query_string"]:
+        if scope["type"] != "http" or scope["method"] != "POST" or scope["path"] != PATH or scope.get("query_string"):
             await self.app(scope, receive, send)
             return
         body, receive = await _read(receive)
@@ -89,10 +89,10 @@ class CheckoutFastPath:
     def _accepted(self, scope: Scope, body: bytes) -> PurchaseInput | None:
         """The purchase, if this request is the common case; None hands it to the application."""
         key = content_type = None
-        for name, value in scope["headers"]:
-            if name == b"authorization":
+        for name, value in scope["headers"]:  # the first of each wins, as in Starlette's Headers
+            if name == b"authorization" and key is None:
                 key = value
-            elif name == b"content-type":
+            elif name == b"content-type" and content_type is None:
                 content_type = value
         if content_type != JSON or key is None or key[:7].lower() != b"bearer ":
             return None

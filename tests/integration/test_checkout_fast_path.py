@@ -145,6 +145,29 @@ def test_other_content_types_go_to_the_route(platform: Platform, reference: Test
         assert answers[0] == answers[1]
 
 
+@pytest.mark.parametrize(
+    ("name", "first", "second"),
+    [
+        ("content-type", "text/plain", "application/json"),
+        ("content-type", "application/json", "text/plain"),
+        ("authorization", "Bearer cred_nope", "valid"),
+        ("authorization", "valid", "Bearer cred_nope"),
+    ],
+)
+def test_repeated_headers_are_read_as_the_route_reads_them(platform: Platform, reference: TestClient, name: str,
+                                                           first: str, second: str) -> None:  # fmt: skip
+    valid = platform.headers()["Authorization"]
+    base = {"authorization": valid, "content-type": "application/json"}
+    del base[name]
+    repeated = [(name, valid if value == "valid" else value) for value in (first, second)]
+    answers = []
+    for client, prefix in ((platform.client, "F"), (reference, "R")):
+        response = client.post("/v1/purchases", content=json.dumps(purchase(f"{prefix}-dup-{first[:6]}")),
+                               headers=[*base.items(), *repeated])  # fmt: skip
+        answers.append(_normal(response, prefix))
+    assert answers[0] == answers[1]
+
+
 VALUES = st.one_of(st.none(), st.booleans(), st.integers(-(2**70), 2**70), st.text(max_size=8),
                    st.sampled_from(["12.50", "-1", "0", "1e30", "USD", "demo-store"]))  # fmt: skip
 FIELDS = ["order_id", "customer_id", "store_id", "currency", "lines", "paid_with_points", "sku", "quantity",
