@@ -191,7 +191,8 @@ def _nul_in_url(scope: Scope) -> tuple | None:
     if b"\x00" in query or b"%00" in query:  # "%00" has no letters: no case to fold
         for name, value in parse_qsl(query.decode("latin-1"), keep_blank_values=True):
             if "\x00" in name or "\x00" in value:
-                return _error(422, "invalid", f"{name!r} must not contain NUL characters", name)
+                where = repr(name) if name else "the query string"
+                return _error(422, "invalid", f"{where} must not contain NUL characters", name or "query")
     return None
 
 
@@ -228,7 +229,8 @@ def _nul_in_body(body: bytes) -> tuple | None:
     where = _nul_path(document)
     if where is None:
         return None
-    return _error(422, "invalid", f"{where or 'the body'!r} must not contain NUL characters", where or "body")
+    named = repr(where) if where else "the body"
+    return _error(422, "invalid", f"{named} must not contain NUL characters", where or "body")
 
 
 class SecurityMiddleware:

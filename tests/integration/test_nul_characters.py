@@ -85,3 +85,13 @@ def test_a_nul_in_an_epcis_document_is_refused(platform: Platform) -> None:
     response = platform.client.post("/v1/epcis/capture", json=document, headers=platform.headers("brand"))
     assert response.status_code == 422, response.text
     assert response.json()["error"]["field"] == "epcisBody.eventList[0].epcList[0]"
+
+
+def test_a_nul_without_a_name_is_refused(platform: Platform) -> None:
+    response = platform.client.get("/v1/purchases/A-1?=%00", headers=platform.headers())
+    assert response.status_code == 422, response.text
+    assert response.json()["error"]["field"] == "query"
+    response = platform.client.post("/v1/customers", content=b'"\\u0000"',
+                                    headers={**platform.headers(), "content-type": "application/json"})  # fmt: skip
+    assert response.status_code == 422, response.text
+    assert response.json()["error"]["field"] == "body"
