@@ -20,12 +20,14 @@ from typing import Any
 
 import orjson
 from pydantic import ValidationError
+from starlette.requests import Request
+from starlette.responses import Response
 
 from backend.api.auth import KeyVerifier
 from backend.api.deps import may_act_for
-from backend.api.errors import error_body
+from backend.api.errors import domain_error
 from backend.api.schemas.loyalty import PurchaseIn
-from backend.api.security import ASGIApp, Receive, Scope, Send, replaying, respond
+from backend.api.security import ASGIApp, Receive, Scope, Send, read_body, replaying
 from backend.api.writer import GroupCommitWriter
 from backend.errors import DomainError
 from backend.loyalty.purchases import PurchaseInput, PurchaseLineInput, PurchaseOutcome
@@ -53,9 +55,11 @@ def purchase_input(body: PurchaseIn) -> PurchaseInput:
     )
 
 
-def answer_headers(outcome: PurchaseOutcome, length: int) -> list[tuple[bytes, bytes]]:
-    replayed = [(b"idempotent-replayed", b"true")] if outcome.replayed else []
-    return [*replayed, (b"content-length", str(length).encode()), (b"content-type", JSON)]
+def purchase_response(outcome: PurchaseOutcome) -> Response:
+    """The answer to a recorded purchase (shared with the FastAPI route): the stored first answer,
+    already the ``PurchaseOut`` shape, so orjson and no re-validation."""
+    headers = {"Idempotent-Replayed": "true"} if outcome.replayed else None
+    return Response(orjson.dumps(outcome.body), media_type="application/json", headers=headers)
 
 
 class CheckoutFastPath:
@@ -69,22 +73,20 @@ class CheckoutFastPath:
         if scope["type"] != "http" or scope["method"] != "POST" or scope["path"] != PATH or scope.get("query_string"):
             await self.app(scope, receive, send)
             return
-        body, receive = await _read(receive)
+        # SecurityMiddleware has read and size-checked the body already: this is one message.
+        body = await read_body(receive) or b""
+        receive = replaying(body, receive)
         purchase = self._accepted(scope, body)
         if purchase is None:
             await self.app(scope, receive, send)
             return
         scope["route"] = self.label
+        response: Response
         try:
-            outcome: PurchaseOutcome = await self.purchases.submit(purchase)
+            response = purchase_response(await self.purchases.submit(purchase))
         except DomainError as exc:
-            error = orjson.dumps(error_body(exc.code, exc.message, field=exc.field))
-            await respond(send, exc.status, error, [(b"content-length", str(len(error)).encode()),
-                                                     (b"content-type", JSON)])  # fmt: skip
-            return
-        # The stored first answer (already the PurchaseOut shape), as the route sends it.
-        answer = orjson.dumps(outcome.body)
-        await respond(send, 200, answer, answer_headers(outcome, len(answer)))
+            response = await domain_error(Request(scope), exc)  # the application's own error answer
+        await response(scope, receive, send)
 
     def _accepted(self, scope: Scope, body: bytes) -> PurchaseInput | None:
         """The purchase, if this request is the common case; None hands it to the application."""
@@ -107,18 +109,3 @@ class CheckoutFastPath:
         if request is None or not may_act_for(principal, request.store_id):
             return None
         return purchase_input(request)
-
-
-async def _read(receive: Receive) -> tuple[bytes, Receive]:
-    """The whole body (``SecurityMiddleware`` has read it already: one message), and a ``receive``
-    that gives it again."""
-    chunks: list[bytes] = []
-    while True:
-        message = await receive()
-        if message["type"] != "http.request":
-            break
-        chunks.append(message.get("body", b""))
-        if not message.get("more_body", False):
-            break
-    body = b"".join(chunks)
-    return body, replaying(body, receive)

@@ -151,6 +151,24 @@ async def respond(send: Send, status: int, body: bytes, headers: list[tuple[byte
     await send({"type": "http.response.body", "body": body})
 
 
+async def read_body(receive: Receive, limit: int | None = None) -> bytes | None:
+    """The whole request body, or None once it passes ``limit`` bytes (the rest is not read)."""
+    chunks: list[bytes] = []
+    size = 0
+    while True:
+        message = await receive()
+        if message["type"] != "http.request":
+            break
+        chunk = message.get("body", b"")
+        size += len(chunk)
+        if limit is not None and size > limit:
+            return None
+        chunks.append(chunk)
+        if not message.get("more_body", False):
+            break
+    return b"".join(chunks)
+
+
 def replaying(body: bytes, receive: Receive) -> Receive:
     """A ``receive`` that gives the application ``body`` (already read), then the client's next
     messages (a disconnect)."""
@@ -303,21 +321,10 @@ class SecurityMiddleware:
     async def _buffered(self, receive: Receive, limit: int, send: Send) -> tuple[bytes, Receive] | None:
         """Read the body (refused once it passes the limit, also when sent without Content-Length);
         the body and a ``receive`` that gives it again to the application."""
-        chunks: list[bytes] = []
-        size = 0
-        while True:
-            message = await receive()
-            if message["type"] != "http.request":
-                break
-            chunk = message.get("body", b"")
-            size += len(chunk)
-            if size > limit:
-                await respond(send, *_error(413, "payload_too_large", f"the body is over {limit} bytes", "body"))
-                return None
-            chunks.append(chunk)
-            if not message.get("more_body", False):
-                break
-        body = b"".join(chunks)
+        body = await read_body(receive, limit)
+        if body is None:
+            await respond(send, *_error(413, "payload_too_large", f"the body is over {limit} bytes", "body"))
+            return None
         return body, replaying(body, receive)
 
     # --- rate -----------------------------------------------------------------------------

@@ -120,7 +120,7 @@ def select_rows(
     return fetch(session, sql, params, table, columns)
 
 
-def insert_rows(session: Session, table: Table, rows: list[dict[str, Any]]) -> None:
+def bulk_insert(session: Session, table: Table, rows: list[dict[str, Any]]) -> None:
     """Insert many rows in the session's transaction, as fast as the database allows.
 
     On PostgreSQL ``COPY … FROM STDIN`` (psycopg's executemany would send a statement per row:

@@ -1,5 +1,5 @@
-"""Dialect-aware bulk writes: upserts (SQLite and PostgreSQL both speak ON CONFLICT) and plain
-bulk inserts (PostgreSQL ``COPY``, SQLite ``executemany``)."""
+"""Dialect-aware upserts (SQLite and PostgreSQL both speak ON CONFLICT). Plain bulk inserts are
+``backend.db.direct.bulk_insert``."""
 
 from __future__ import annotations
 
@@ -9,8 +9,6 @@ from typing import Any
 from sqlalchemy import Table
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlmodel import Session
-
-from backend.db.direct import insert_rows
 
 
 def _insert(session: Session, table: Table) -> Any:
@@ -50,9 +48,3 @@ def insert_ignore(session: Session, table: Table, keys: Sequence[str], rows: lis
         return
     statement = _insert(session, table).on_conflict_do_nothing(index_elements=list(keys))
     session.execute(statement, rows)
-
-
-def bulk_insert(session: Session, table: Table, rows: list[dict[str, Any]]) -> None:
-    """Insert many rows in the session's transaction (``COPY`` on PostgreSQL, one ``executemany``
-    on SQLite: see ``direct.insert_rows``). Every row must have the keys of the first."""
-    insert_rows(session, table, rows)

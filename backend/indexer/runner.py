@@ -39,11 +39,12 @@ from sqlmodel import Session, col, select
 from web3 import Web3
 
 from backend.chain.context import ChainContext
+from backend.db.direct import bulk_insert
 from backend.db.engine import session_scope
 from backend.db.models import ChainCursor, ChainEvent, IndexedBlock
 from backend.db.schema import table_of
 from backend.db.types import utcnow
-from backend.db.upsert import bulk_insert, upsert_replace
+from backend.db.upsert import upsert_replace
 from backend.indexer.decoder import DecodedEvent, LogDecoder, MalformedLog
 from backend.indexer.handlers import HANDLERS
 from backend.indexer.handlers.common import confirm_operations, stored_events, unconfirm_operations

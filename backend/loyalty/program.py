@@ -35,10 +35,14 @@ def current_rule_set(session: Session) -> RuleSet | None:
     return None if record is None else rule_set_from_record(record)
 
 
+def _no_rules() -> Conflict:
+    return Conflict("the program has no earning rules yet", field="rules")
+
+
 def rules_in_force(session: Session) -> tuple[RuleSetRecord, RuleSet]:
     record = current_rule_record(session)
     if record is None:
-        raise Conflict("the program has no earning rules yet", field="rules")
+        raise _no_rules()
     return record, rule_set_from_record(record)
 
 
@@ -53,7 +57,7 @@ def rules_in_force_cached(session: Session) -> tuple[RuleSetRecord, RuleSet]:
     rows = select_rows(session, table_of(RuleSetRecord), ("version", "content_hash", "operation_id"), "", (),
                        "ORDER BY version DESC LIMIT 1")  # fmt: skip
     if not rows:
-        raise Conflict("the program has no earning rules yet", field="rules")
+        raise _no_rules()
     key = (int(rows[0][0]), str(rows[0][1]), rows[0][2])
     record = _RECORDS.get(key)
     if record is None:

@@ -25,7 +25,7 @@ from typing import Any
 import orjson
 from sqlmodel import Session
 
-from backend.db.direct import bind, dialect_of, in_list, list_value, marker, select_rows
+from backend.db.direct import bind, bulk_insert, dialect_of, in_list, list_value, marker, select_rows
 from backend.db.ids import allocate_ids
 from backend.db.models import (
     Customer,
@@ -41,7 +41,7 @@ from backend.db.models import (
     TierEvent,
 )
 from backend.db.schema import table_of
-from backend.db.upsert import bulk_insert, upsert_replace
+from backend.db.upsert import upsert_replace
 from backend.errors import DomainError, NotFound, Unprocessable
 from backend.loyalty.customers import new_custodial_address
 from backend.loyalty.lots import expiry_of, repay_debt

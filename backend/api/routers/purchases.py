@@ -1,10 +1,9 @@
 from __future__ import annotations
 
-import orjson
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import Response
 
-from backend.api.checkout import purchase_input
+from backend.api.checkout import purchase_input, purchase_response
 from backend.api.deps import PrincipalDep, SessionDep, app_state, check_store_access
 from backend.api.schemas.common import ERROR_RESPONSES, Slug
 from backend.api.schemas.loyalty import PurchaseDetailOut, PurchaseIn, PurchaseOut
@@ -24,10 +23,7 @@ async def create_purchase(body: PurchaseIn, principal: PrincipalDep, request: Re
     # The common case is answered by ``backend.api.checkout`` before it gets here, the same way.
     check_store_access(principal, body.store_id)
     # Committed with the other purchases that arrived meanwhile (group commit), then answered.
-    outcome = await app_state(request).purchases.submit(purchase_input(body))
-    headers = {"Idempotent-Replayed": "true"} if outcome.replayed else None
-    # The body is the stored first answer (already the PurchaseOut shape): orjson, no re-validation.
-    return Response(orjson.dumps(outcome.body), media_type="application/json", headers=headers)
+    return purchase_response(await app_state(request).purchases.submit(purchase_input(body)))
 
 
 @router.get("/{order_id}", response_model=PurchaseDetailOut, summary="A purchase, its status, and why it earned that")

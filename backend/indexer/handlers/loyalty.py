@@ -9,9 +9,10 @@ from typing import Any
 from sqlalchemy import delete, update
 from sqlmodel import Session
 
+from backend.db.direct import bulk_insert
 from backend.db.models import MirrorAccount, MirrorLedgerEntry, MirrorRuleSet, MirrorTokenState
 from backend.db.schema import table_of
-from backend.db.upsert import bulk_insert, upsert_add, upsert_replace
+from backend.db.upsert import upsert_add, upsert_replace
 from backend.indexer.decoder import DecodedEvent
 from backend.indexer.handlers.common import events_about, stored_events
 
