@@ -17,6 +17,7 @@ from backend.db.types import utcnow
 from backend.provenance.epcis.anchoring import Anchorer
 from backend.provenance.proofcheck import check_proof
 from backend.settings import PROJECT_ROOT
+from tests.e2e.scanning import PARIS, TOKYO, phone, scan, signals
 from tests.provenance.support import FRESH, Api, at, commission, document, event, pack, serving, sgtin, ship
 from tests.support import Platform
 
@@ -142,16 +143,22 @@ def test_recall_of_a_lot_and_of_a_whole_gtin(chain: tuple[Platform, Api]) -> Non
 
 def test_clones_are_flagged_with_the_reason(chain: tuple[Platform, Api]) -> None:
     platform, api = chain
-    assert verify(platform, DEMO, "SN0002", lat=48.8566, lon=2.3522)["verdict"] == "authentic"  # Paris
-    tokyo = verify(platform, DEMO, "SN0002", lat=35.6762, lon=139.6503)  # moments later, Tokyo
+    # Shoppers on three networks in Paris, then moments later on three others in Tokyo (a single
+    # client's reports are not enough: tests/e2e/test_scan_signals.py).
+    for network in (1, 2, 3):
+        assert scan(phone(platform, network), DEMO, "SN0002", **PARIS)["verdict"] == "authentic"
+    for network in (4, 5):
+        scan(phone(platform, network), DEMO, "SN0002", **TOKYO)
+    tokyo = scan(phone(platform, 6), DEMO, "SN0002", **TOKYO)
     assert tokyo["verdict"] == "suspicious"
     assert "km apart within" in tokyo["reason"]
-    # Scanned far too often.
-    for _ in range(20):
-        verify(platform, DEMO, "SN0003")
-    often = verify(platform, DEMO, "SN0003")
+    # Scanned far too often, by many.
+    for network in range(1, 8):
+        for _ in range(3):
+            scan(phone(platform, network), DEMO, "SN0003")
+    often = verify(platform, DEMO, "SN0003", scan="false")
     assert often["verdict"] == "suspicious"
-    assert "scanned 21 times within 24 hours" in often["reason"]
+    assert "scanned 21 times within 24 hours by 7 distinct network(s)" in often["reason"]
     # Scanned after it was decommissioned.
     retired = event("ObjectEvent", utcnow() - timedelta(minutes=1), action="DELETE", bizStep="decommissioning",
                     epcList=[sgtin(DEMO, "SN0004")])  # fmt: skip
@@ -194,12 +201,16 @@ def test_a_purchase_marks_the_item_sold_and_earns_the_genuine_bonus(chain: tuple
     assert "retail_selling" in [s["event"] for s in sold["trail"]]
     balance = api.client.get("/v1/customers/carol/balance", headers=api.headers("checkout")).json()
     assert balance["balance"] == 60 + 10 + 10 + 10
-    # Scanned again and again after the sale: the buyer checks a few times, a copy keeps going.
-    for _ in range(5):
+    # Scanned again and again after the sale: the buyer checks a few times (however many, it is
+    # one client), a copy in other hands keeps going.
+    for _ in range(8):
         assert verify(platform, FRESH, "SN0001")["verdict"] == "authentic"
-    resold = verify(platform, FRESH, "SN0001")
+    assert signals(verify(platform, FRESH, "SN0001", scan="false")) == {"after_sale": "soft"}
+    scan(phone(platform, 1), FRESH, "SN0001")
+    scan(phone(platform, 2), FRESH, "SN0001")
+    resold = scan(phone(platform, 2), FRESH, "SN0001")
     assert resold["verdict"] == "suspicious"
-    assert "since it was sold" in resold["reason"]
+    assert "scanned 11 times by 3 distinct network(s) since it was sold" in resold["reason"]
 
 
 def test_roles_prefixes_and_partners_go_on_chain_and_come_back_mirrored(chain: tuple[Platform, Api]) -> None:
