@@ -65,6 +65,7 @@ def check_recalls(query: RecallQuery) -> list[Check]:
     checks.add("a recalled verdict shows its recall", not says_recalled or isinstance(claimed, dict),
                "recall shown" if isinstance(claimed, dict) else "verdict 'recalled' without a recall")  # fmt: skip
     if isinstance(claimed, dict):
+        checks.add("a recall shown makes the verdict 'recalled'", says_recalled, f"verdict {answer.get('verdict')!r}")
         with checks.guard("the recall claimed"):
             scope = bytes32(need(claimed, "scope_root", str), "scope_root")
             if scope == bytes32(WHOLE_GTIN):

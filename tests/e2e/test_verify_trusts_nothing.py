@@ -145,6 +145,9 @@ def test_every_tampering_fails(anchored: Platform, pin: ChainPin) -> None:
     def not_an_answer(a: Answer) -> None:
         a.clear()
 
+    def recall_step_invented(a: Answer) -> None:
+        a["trail"].append({"event": "recalled", "reason": "Contaminated", "time": None, "block_number": None})
+
     tampers: dict[Callable[[Answer], None], str] = {
         serial_changed: "the answer is about the item asked",
         another_items_proof: "commitment of the serial asked",
@@ -162,6 +165,7 @@ def test_every_tampering_fails(anchored: Platform, pin: ChainPin) -> None:
         registration_moved: "registration: in the block claimed",
         anchor_transaction_swapped: "event 1 (commissioning) anchor: event emitted by the pinned contract",
         not_an_answer: "proof",
+        recall_step_invented: "a recall in the timeline is in the proof",
     }
     assert failed(pin, copy.deepcopy(genuine)) == []
     missed = {}
@@ -211,6 +215,9 @@ def test_recalls_are_asked_of_the_chain_and_the_hook_fails_closed(
     dropped["proof"]["recall"] = None
     dropped["trail"] = [s for s in dropped["trail"] if s["event"] != "recalled"]
     assert "whole-GTIN recall asked of the chain" in failed(pin, dropped, OTHER)
+    hidden = copy.deepcopy(recalled)  # the recall shown, the verdict softened
+    hidden["verdict"] = "authentic"
+    assert "a recall shown makes the verdict 'recalled'" in failed(pin, hidden, OTHER)
     # A recall claimed for an item the chain does not recall.
     claimed = copy.deepcopy(answer_for(anchored, DEMO, "SN0001"))
     claimed["verdict"] = "recalled"

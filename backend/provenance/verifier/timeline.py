@@ -135,6 +135,8 @@ def check_timeline(checks: Checks, pin: ChainPin, item: AskedItem, answer: Mappi
             anchors[digest] = anchor
     registered = [s for s in trail if isinstance(s, dict) and s.get("event") == "registered"]
     checks.add("one registration in the timeline", len(registered) == 1, f"{len(registered)} 'registered' steps")
+    if any(isinstance(s, dict) and s.get("event") == "recalled" for s in trail):  # the recall check weighs it
+        checks.add("a recall in the timeline is in the proof", isinstance(proof.get("recall"), dict), "proof.recall")
     events: list[tuple[str, Mapping[str, Any]]] = []
     for number, step in enumerate(trail, start=1):
         if (

@@ -224,7 +224,9 @@ async function verify(answer, item, pinned, provider, registry) {
     const claimed = proof.recall;
     check("whole-GTIN recall asked of the chain", !whole || (answer.verdict === "recalled" && claimed), `isGtinRecalled = ${whole}`);
     check("a recalled verdict shows its recall", answer.verdict !== "recalled" || claimed, answer.verdict);
+    if (trail.some((s) => s?.event === "recalled")) check("a recall in the timeline is in the proof", claimed, "proof.recall");
     if (!claimed) return;
+    check("a recall shown makes the verdict 'recalled'", answer.verdict === "recalled", answer.verdict);
     const scope = bytes32(claimed.scope_root, "scope_root");
     if (scope === ZERO) {
       check("the whole-GTIN recall claimed is on chain", whole, `${whole}`);
