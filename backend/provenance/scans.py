@@ -236,12 +236,13 @@ class _Place:
     def times(self) -> list[float]:
         return [s.scanned_at.timestamp() for s in self.scans]
 
+    def clients(self) -> set[str]:
+        return {_client(s) for s in self.scans if s.source not in ATTESTING}
+
     def backers(self, other: _Place) -> tuple[bool, set[str]]:
         """Whether an accountable organisation vouches for this place, and which distinct clients
         do (a client that also reported the other place contradicts itself: it backs neither)."""
-        attested = any(s.source in ATTESTING for s in self.scans)
-        elsewhere = {_client(s) for s in other.scans if s.source not in ATTESTING}
-        return attested, {_client(s) for s in self.scans if s.source not in ATTESTING} - elsewhere
+        return any(s.source in ATTESTING for s in self.scans), self.clients() - other.clients()
 
     def label(self) -> str:
         return f"near {self.lat:.1f},{self.lon:.1f}"
@@ -297,10 +298,12 @@ def _impossible_travel(scans: Sequence[Scan], p: ProvenanceSettings) -> Signal |
                 return Signal("impossible_travel", True, f"scanned {seen}, each place confirmed by "
                               f"{_backing(a_attested, a_clients)} and {_backing(b_attested, b_clients)}: copies of "
                               "this code are in circulation")  # fmt: skip
-            soft = soft or Signal("impossible_travel", False, f"reported {seen}, but not corroborated (places seen by "
-                                  f"{_backing(a_attested, a_clients)} and {_backing(b_attested, b_clients)}; "
-                                  f"{p.clone_min_clients} are needed): self-reported locations alone do not make a "
-                                  "verdict")  # fmt: skip
+            both = len(one.clients() & two.clients())
+            contradicting = f"; {both} client(s) reported both places and count for neither" if both else ""
+            soft = soft or Signal("impossible_travel", False, f"reported {seen}, but not corroborated: backed by "
+                                  f"{_backing(a_attested, a_clients)} and {_backing(b_attested, b_clients)}, where "
+                                  f"each place needs {p.clone_min_clients} or an authorised organisation's scan"
+                                  f"{contradicting}; self-reported locations alone do not make a verdict")  # fmt: skip
     return soft
 
 
