@@ -65,6 +65,9 @@ class Settings(BaseSettings):
     )
     rate_limit_burst_seconds: float = Field(default=2.0, gt=0, description="Seconds of rate a bucket holds.")
     cors_origins: str = Field(default="", description="Comma-separated browser origins allowed to call the API.")
+    forwarded_allow_ips: str = Field(
+        default="", description="Proxies trusted for X-Forwarded-For (comma-separated IPs, or *); none by default."
+    )
 
     admin_key: SecretStr | None = Field(default=None, description="Admin API key used by `make run`.")
     checkout_key: SecretStr | None = Field(default=None, description="demo-store checkout key for `make run`.")

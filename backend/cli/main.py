@@ -115,9 +115,13 @@ def serve(
         os.environ[MULTIPROC_ENV] = str(prepare_multiprocess_dir(s.resolved_home / "metrics"))
     # Workers must answer uvicorn's health ping once started: on a loaded machine importing the
     # application takes longer than its default 5 s, and the supervisor would kill them in a loop.
+    # The client address counts for rate limits and for telling scanners apart: read it from
+    # X-Forwarded-For only when it comes from a proxy the operator named.
+    proxies = s.forwarded_allow_ips.strip()
     uvicorn.run(
         "backend.api.main:app", host=s.host, port=s.port, workers=workers,
-        log_level=s.log_level.lower(), access_log=False, proxy_headers=False, timeout_worker_healthcheck=120,
+        log_level=s.log_level.lower(), access_log=False, proxy_headers=bool(proxies),
+        forwarded_allow_ips=proxies or None, timeout_worker_healthcheck=120,
     )  # fmt: skip
 
 

@@ -83,37 +83,96 @@ def items_qr(
     console.print(f"{len(written)} QR codes in {out}")
 
 
+def _fail(message: str) -> typer.Exit:
+    console.print(f"[bold red]error:[/] {message}")
+    return typer.Exit(code=2)
+
+
 @app.command()
 def verify(
-    source: Annotated[str, typer.Argument(help="A Digital Link URL, or a file with the verification JSON.")],
+    link: Annotated[
+        str | None, typer.Argument(help="The item's GS1 Digital Link: https://…/01/<gtin>/21/<serial>.")
+    ] = None,
+    gtin: Annotated[str | None, typer.Option(help="The item's GTIN (with --serial, instead of a link).")] = None,
+    serial: Annotated[str | None, typer.Option(help="The item's serial (with --gtin).")] = None,
+    answer_file: Annotated[
+        Path | None,
+        typer.Option("--answer", dir_okay=False, help="Check this saved answer (JSON) instead of asking the server."),
+    ] = None,
+    server: Annotated[
+        str | None, typer.Option(help="Resolver asked with --gtin/--serial (default CREDANCE_PUBLIC_URL).")
+    ] = None,
     rpc_url: Annotated[str | None, typer.Option(help="Any node of the chain (default: CREDANCE_RPC_URL).")] = None,
+    registry: Annotated[str | None, typer.Option(help="Pin the ProvenanceRegistry by its address.")] = None,
+    manifest: Annotated[
+        Path | None, typer.Option(dir_okay=False, help="Pin it by a trusted manifest deployments/<chain_id>.json.")
+    ] = None,
+    chain_id: Annotated[int | None, typer.Option(help="The chain id the node must serve.")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the report as JSON on standard output.")] = False,
 ) -> None:
-    """Check an item's proofs against the chain, without trusting the server that gave them."""
+    """Check an item against the chain, trusting nothing the server says.
+
+    The item is what you ask about (the link, or --gtin and --serial), the chain is the node and
+    the registry you pin (--registry or --manifest; by default the local manifest of the node's
+    chain), and the server's answer is only material to check. Exit 0: every check passed;
+    1: a check failed; 2: the question itself could not be asked.
+    """
     import httpx
-    from rich.table import Table
+    from rich.markup import escape
 
     from backend.chain.client import connect
-    from backend.provenance.proofcheck import check_proof
+    from backend.provenance.proofcheck import verify_answer
+    from backend.provenance.verifier.item import NotAnItem, item_of, item_of_link, server_of
+    from backend.provenance.verifier.pinning import PinError, pin_chain
 
     s = settings()
-    if source.startswith(("http://", "https://")):
-        response = httpx.get(source, params={"format": "json", "scan": "false"}, timeout=10, follow_redirects=True)
-        if response.status_code != 200:
-            console.print(f"[bold red]error:[/] {source} answered {response.status_code}: {response.text[:200]}")
-            raise typer.Exit(code=2)
-        answer: dict[str, Any] = response.json()
-    else:
-        answer = json.loads(Path(source).read_text())
+    if link is not None and Path(link).is_file() and answer_file is None:
+        raise _fail("a saved answer is checked with --answer FILE, naming the item it must be about "
+                    "(its Digital Link, or --gtin and --serial)")  # fmt: skip
+    try:
+        if (link is None) == (gtin is None or serial is None) or (link is not None and (gtin or serial)):
+            raise NotAnItem("name the item once: its Digital Link, or --gtin and --serial")
+        asked = item_of_link(link) if link is not None else item_of(str(gtin), str(serial))
+        base = server_of(link) if link is not None else (server or s.resolved_public_url).rstrip("/")
+    except NotAnItem as exc:
+        raise _fail(str(exc)) from None
     with friendly_errors():
         w3 = connect(rpc_url or s.resolved_rpc_url, timeout=10)
-        checks = check_proof(w3, answer)
-    table = Table(title=f"{answer.get('gtin')} / {answer.get('serial')}: server says {answer.get('verdict')}")
-    for column in ("check", "result", "detail"):
-        table.add_column(column)
-    for check in checks:
-        table.add_row(check.what, "[green]ok[/]" if check.ok else "[red]FAILED[/]", check.detail)
-    console.print(table)
-    if not all(c.ok for c in checks):
+        if registry is None and manifest is None:
+            manifest = s.deployments_dir / f"{int(w3.eth.chain_id)}.json"
+            if not manifest.exists():
+                raise _fail("pin the registry: --registry ADDRESS or --manifest deployments/<chain_id>.json "
+                            f"(no local manifest {manifest})")  # fmt: skip
+        try:
+            pin = pin_chain(w3, registry, manifest, chain_id)
+        except PinError as exc:
+            raise _fail(str(exc)) from None
+        if answer_file is not None:
+            try:
+                answer: Any = json.loads(answer_file.read_text())
+            except (OSError, ValueError) as exc:
+                raise _fail(f"{answer_file}: {exc}") from None
+        else:
+            url = link if link is not None else base + asked.path()
+            response = httpx.get(url, params={"format": "json", "scan": "false"}, timeout=10, follow_redirects=True)
+            if response.status_code != 200:
+                raise _fail(f"{url} answered {response.status_code}: {response.text[:200]}")
+            answer = response.json()
+        report = verify_answer(pin, asked, answer, base)
+    if as_json:
+        typer.echo(json.dumps(report.as_json(), indent=2))
+    else:
+        console.print(f"GTIN {asked.gtin} serial {asked.serial}: the server says {report.verdict!r}; chain "
+                      f"{pin.chain_id}, registry {pin.address} pinned by {pin.source}", markup=False)  # fmt: skip
+        for check in report.checks:
+            mark = "[green]ok[/]    " if check.ok else "[red]FAILED[/]"
+            console.print(f"{mark} {escape(check.what)}: {escape(check.detail)}")
+        for note in report.notes:
+            console.print(f"[yellow]note:[/] {note}")
+        failed = len(report.failures)
+        console.print("[bold green]VERIFIED[/]: every check passed" if report.ok else
+                      f"[bold red]NOT VERIFIED[/]: {failed} check(s) FAILED")  # fmt: skip
+    if not report.ok:
         raise typer.Exit(code=1)
 
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 from functools import lru_cache
 from pathlib import Path
 
-from pydantic import Field
+from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from backend.settings import PROJECT_ROOT
@@ -30,6 +30,19 @@ class ProvenanceSettings(BaseSettings):
     clone_max_scans: int = Field(default=20, ge=1, description="… more often than this …")
     clone_window_hours: float = Field(default=24.0, gt=0, description="… within this many hours,")
     clone_scans_after_sale: int = Field(default=5, ge=0, description="… or more often than this after its sale.")
+    # … but anonymous, self-reported scans only count when they are corroborated (finding 7):
+    clone_min_clients: int = Field(
+        default=3, ge=2, description="Distinct client networks whose anonymous scans corroborate a place or a rate."
+    )
+    clone_scans_per_client: int = Field(
+        default=3, ge=1, description="Scans of one client that count towards 'too often' (the rest are repeats)."
+    )
+    clone_scan_sample: int = Field(
+        default=200, ge=10, le=5_000, description="Most recent located scans weighed for impossible travel."
+    )
+    scan_client_secret: SecretStr | None = Field(
+        default=None, description="Key of the client-network hashes; default: scan-client.key in CREDANCE_HOME."
+    )
 
     @property
     def schema_path(self) -> Path:

@@ -1,6 +1,10 @@
 """Consumer verification of a serialized item: a verdict, the item's timeline (its EPCIS events
 and those of the containers it travelled in), and proofs that anyone can check against the chain
-without trusting this server: the item's registration, each event's anchor, and the recall."""
+without trusting this server: the item's registration, each event's anchor, and the recall.
+
+Each event of the timeline carries its body (the fields its hash covers) and its canonical
+pre-hash string, so a third party recomputes the anchored hash from the event shown
+(docs/verification.md). Scan signals are weighed by who stands behind them (scans.py)."""
 
 from __future__ import annotations
 
@@ -24,24 +28,29 @@ from backend.db.models import (
 )
 from backend.errors import DomainError
 from backend.provenance.epcis.graph import Reach, journey, trace
-from backend.provenance.epcis.hashing import hash_digest
+from backend.provenance.epcis.hashing import IGNORED, hash_digest, pre_hash_string
 from backend.provenance.epcis.identifiers import item_key, label
 from backend.provenance.gtin import InvalidGtin, normalise_gtin
 from backend.provenance.items import SERIAL_PATTERN, find_item
 from backend.provenance.merkle import event_leaf, item_leaf
 from backend.provenance.recalls import WHOLE_GTIN, RecallMatch, recall_for
-from backend.provenance.scans import CoarseLocation, clone_signals, record_scan, scan_count
+from backend.provenance.scans import ScanContext, assess_scans, record_scan, scan_count
 from backend.provenance.settings import ProvenanceSettings
 
 HOW_TO_VERIFY = (
-    "Everything below can be checked on any node of this chain, without trusting this server "
-    "(`credance verify <this link>` does it for you). The item: isItemRegistered(gtin, commitment, root, "
-    "merkle_proof) on the registry contract returns true only if this item's salted commitment is in a "
-    "batch its manufacturer registered; the commitment is keccak256(abi.encode(salt, serial)), so you can "
-    "recompute it from the serial printed on the product. Each event: isEventAnchored(event_hash, root, "
-    "merkle_proof) returns true only if the event's canonical EPCIS hash (CBV 2.0) was anchored by the "
-    "organisation shown. A recall: recallOfScope(root) (or isGtinRecalled(gtin)) on the same contract."
+    "Everything below can be checked on any node of this chain, without trusting this server: take the "
+    "registry contract's address from a source you trust (its deployment manifest), never from this answer "
+    "(`credance verify <this link> --manifest deployments/<chain id>.json` does it all). The item: recompute "
+    "commitment = keccak256(abi.encode(salt, serial)) from the serial printed on the product, then "
+    "isItemRegistered(gtin, commitment, root, merkle_proof) returns true only if it is in a batch its "
+    "manufacturer registered. Each event: sha256 of its canonical pre-hash string (CBV 2.0, recomputed from "
+    "the event body shown) is the event hash; isEventAnchored(event_hash, root, merkle_proof) returns true only "
+    "if it was anchored, and eventAnchors(root) names the organisation. Recalls: isGtinRecalled(gtin) and the "
+    "recall scopes on the same contract. The formulas are in docs/verification.md."
 )
+# Fields a published event body leaves out: none of them enters the event hash, and they may hold
+# a writer's internal notes (comments, error declarations) or when our server recorded it.
+UNPUBLISHED = IGNORED & {"recordTime", "errorDeclaration", "rdfs:comment", "comment"}
 DECOMMISSIONING_STEPS = ("decommissioning", "destroying")
 
 
@@ -107,10 +116,17 @@ def _timeline_records(session: Session, item: Item) -> list[tuple[EpcisEventReco
     return sorted(found.values(), key=lambda pair: (pair[0].event_time, pair[0].id or 0))
 
 
+def published_body(record: EpcisEventRecord) -> tuple[dict[str, Any], dict[str, str]]:
+    """The event as the public answer shows it (every field its hash covers) and its namespaces."""
+    body = {k: v for k, v in json.loads(record.body).items() if k not in UNPUBLISHED}
+    return body, json.loads(record.namespaces)
+
+
 def _event_step(
     session: Session, record: EpcisEventRecord, reach: Reach, proofs: list[dict[str, Any]]
 ) -> dict[str, Any]:
     anchor = session.get(MirrorEventAnchor, record.anchor_root) if record.anchor_root else None
+    body, namespaces = published_body(record)
     step: dict[str, Any] = {
         "event": record.biz_step or record.event_type, "event_type": record.event_type, "action": record.action,
         "disposition": record.disposition, "time": _timestamp(record.event_time),
@@ -118,8 +134,10 @@ def _event_step(
         "location_label": label(record.biz_location or record.read_point or "") or None,
         "event_id": record.event_id, "event_hash": record.event_hash,
         "via": None if reach.via == "self" else f"in {label(reach.key)}",
+        "container": None if reach.via == "self" else reach.key,
         "anchored": anchor is not None,
         "block_number": anchor.block_number if anchor else None, "transaction": anchor.tx_hash if anchor else None,
+        "body": body, "namespaces": namespaces, "canonical": pre_hash_string(body, namespaces),
     }  # fmt: skip
     if anchor is not None and record.anchor_proof is not None:
         digest = hash_digest(record.event_hash)
@@ -158,16 +176,16 @@ def verify_item(
     serial: str,
     ctx: VerificationContext,
     settings: ProvenanceSettings,
-    scan: CoarseLocation | None = None,
+    scan: ScanContext | None = None,
 ) -> dict[str, Any]:
-    """The verdict on one item. With ``scan``, the resolution is recorded as a consumer scan
-    (``session`` must then be a write session)."""
+    """The verdict on one item. With ``scan``, the resolution is recorded as a scan (``session``
+    must then be a write session)."""
     gtin, serial = parse_link(raw_gtin, serial)
     result: dict[str, Any] = {
         "gtin": gtin, "serial": serial, "digital_link": f"{ctx.public_url}/01/{gtin}/21/{serial}",
         "as_of_block": ctx.as_of_block, "product": None, "trail": [], "proof": None, "reasons": [],
         "confirmed_block": ctx.confirmed_block if ctx.confirmed_block is not None else ctx.as_of_block,
-        "view": ctx.view,
+        "view": ctx.view, "scan_signals": None,
     }  # fmt: skip
     product = session.get(Product, gtin)
     if product is None:
@@ -232,8 +250,10 @@ def verify_item(
     trail.sort(key=_step_time)
     if anchored is None:
         return {**result, "verdict": "unknown", "reason": "This item's registration is not on chain yet."}
-    signals = clone_signals(session, item, settings, sold_at, decommissioned_at)
-    if signals:
-        return {**result, "verdict": "suspicious", "reason": f"This serial is suspicious: {signals[0]}.",
-                "reasons": signals}  # fmt: skip
+    scans = assess_scans(session, item, settings, sold_at, decommissioned_at)
+    result["scan_signals"] = scans.view()
+    hard = scans.hard_reasons
+    if hard:
+        return {**result, "verdict": "suspicious", "reason": f"This serial is suspicious: {hard[0]}.",
+                "reasons": hard}  # fmt: skip
     return {**result, "verdict": "authentic", "reason": "Registered on chain by an authorised manufacturer."}

@@ -5,19 +5,20 @@ and `credance verify` checking it all against the node."""
 from __future__ import annotations
 
 import json
-import subprocess
 from datetime import timedelta
-from pathlib import Path
 from typing import Any
 
 import pytest
 
-from backend.api.app import create_app
+from backend.chain.manifest import manifest_path
 from backend.db.types import utcnow
 from backend.provenance.epcis.anchoring import Anchorer
-from backend.provenance.proofcheck import check_proof
+from backend.provenance.proofcheck import verify_answer
+from backend.provenance.verifier.item import item_of
+from backend.provenance.verifier.pinning import pin_chain
 from backend.settings import PROJECT_ROOT
-from tests.provenance.support import FRESH, Api, at, commission, document, event, pack, serving, sgtin, ship
+from tests.e2e.scanning import PARIS, TOKYO, phone, scan, signals
+from tests.provenance.support import FRESH, Api, at, commission, document, event, pack, sgtin, ship
 from tests.support import Platform
 
 pytestmark = pytest.mark.chain
@@ -42,13 +43,19 @@ def anchor_and_settle(platform: Platform) -> None:
     platform.settle()
 
 
+def failures(platform: Platform, answer: dict[str, Any]) -> list[str]:
+    """The checks of `credance verify` that fail on this answer (the registry pinned by the manifest)."""
+    pin = pin_chain(platform.ctx.w3, manifest=manifest_path(platform.settings.deployments_dir, platform.ctx.chain_id))
+    return [c.what for c in verify_answer(pin, item_of(answer["gtin"], answer["serial"]), answer).failures]
+
+
 def verify(platform: Platform, gtin: str, serial: str, **params: Any) -> dict[str, Any]:
     response = platform.client.get(f"/01/{gtin}/21/{serial}", params={"format": "json", **params})
     assert response.status_code == 200, response.text
     return dict(response.json())
 
 
-def test_events_are_anchored_and_every_proof_checks_out_on_chain(chain: tuple[Platform, Api], tmp_path: Path) -> None:
+def test_events_are_anchored_and_every_proof_checks_out_on_chain(chain: tuple[Platform, Api]) -> None:
     platform, _ = chain
     anchor_and_settle(platform)  # the demo history: made, packed, shipped, received, unpacked
     answer = verify(platform, DEMO, "SN0001", scan="false")
@@ -64,27 +71,12 @@ def test_events_are_anchored_and_every_proof_checks_out_on_chain(chain: tuple[Pl
         assert registry.functions.isEventAnchored(
             bytes.fromhex(anchor["event_hash"][2:]), bytes.fromhex(anchor["root"][2:]), nodes
         ).call()
-    checks = check_proof(platform.ctx.w3, answer)
-    assert [c.what for c in checks if not c.ok] == []
-    # Tampering is caught: a changed salt breaks the commitment, a changed root the chain check.
+    assert failures(platform, answer) == []
+    # Tampering is caught: a changed salt breaks the commitment (the command line and every other
+    # tampering: tests/e2e/test_verify_trusts_nothing.py).
     forged = json.loads(json.dumps(answer))
     forged["proof"]["salt"] = "0x" + "11" * 32
-    assert not all(c.ok for c in check_proof(platform.ctx.w3, forged))
-    # The command line does the same checks, from the Digital Link or from saved JSON, against the node.
-    rpc = platform.settings.resolved_rpc_url
-    with serving(create_app(platform.settings, platform.engine)) as site:
-        link = f"{site}/01/{DEMO}/21/SN0001"
-        result = subprocess.run([CREDANCE, "verify", link, "--rpc-url", rpc], capture_output=True, text=True,
-                                timeout=120)  # fmt: skip
-    assert result.returncode == 0, result.stdout + result.stderr
-    assert "FAILED" not in result.stderr
-    assert "isItemRegistered" in result.stderr
-    saved = tmp_path / "forged.json"
-    saved.write_text(json.dumps(forged))
-    result = subprocess.run([CREDANCE, "verify", str(saved), "--rpc-url", rpc], capture_output=True, text=True,
-                            timeout=120)  # fmt: skip
-    assert result.returncode == 1
-    assert "FAILED" in result.stderr
+    assert "commitment of the serial asked" in failures(platform, forged)
 
 
 def test_a_recall_reaches_what_was_packed_with_and_made_from_it(chain: tuple[Platform, Api]) -> None:
@@ -109,7 +101,7 @@ def test_a_recall_reaches_what_was_packed_with_and_made_from_it(chain: tuple[Pla
         assert answer["verdict"] == "recalled", (serial, answer["reason"])
         assert "Lead in glaze" in answer["reason"]
         assert answer["proof"]["recall"]["method"] == "recallOfScope(bytes32)"
-        assert [c.what for c in check_proof(platform.ctx.w3, answer) if not c.ok] == []
+        assert failures(platform, answer) == []
     assert verify(platform, FRESH, "SN0003")["verdict"] == "authentic"
 
     # Made from a recalled item after the recall: still reached, at the consumer's scan.
@@ -142,16 +134,22 @@ def test_recall_of_a_lot_and_of_a_whole_gtin(chain: tuple[Platform, Api]) -> Non
 
 def test_clones_are_flagged_with_the_reason(chain: tuple[Platform, Api]) -> None:
     platform, api = chain
-    assert verify(platform, DEMO, "SN0002", lat=48.8566, lon=2.3522)["verdict"] == "authentic"  # Paris
-    tokyo = verify(platform, DEMO, "SN0002", lat=35.6762, lon=139.6503)  # moments later, Tokyo
+    # Shoppers on three networks in Paris, then moments later on three others in Tokyo (a single
+    # client's reports are not enough: tests/e2e/test_scan_signals.py).
+    for network in (1, 2, 3):
+        assert scan(phone(platform, network), DEMO, "SN0002", **PARIS)["verdict"] == "authentic"
+    for network in (4, 5):
+        scan(phone(platform, network), DEMO, "SN0002", **TOKYO)
+    tokyo = scan(phone(platform, 6), DEMO, "SN0002", **TOKYO)
     assert tokyo["verdict"] == "suspicious"
     assert "km apart within" in tokyo["reason"]
-    # Scanned far too often.
-    for _ in range(20):
-        verify(platform, DEMO, "SN0003")
-    often = verify(platform, DEMO, "SN0003")
+    # Scanned far too often, by many.
+    for network in range(1, 8):
+        for _ in range(3):
+            scan(phone(platform, network), DEMO, "SN0003")
+    often = verify(platform, DEMO, "SN0003", scan="false")
     assert often["verdict"] == "suspicious"
-    assert "scanned 21 times within 24 hours" in often["reason"]
+    assert "scanned 21 times within 24 hours by 7 distinct network(s)" in often["reason"]
     # Scanned after it was decommissioned.
     retired = event("ObjectEvent", utcnow() - timedelta(minutes=1), action="DELETE", bizStep="decommissioning",
                     epcList=[sgtin(DEMO, "SN0004")])  # fmt: skip
@@ -194,12 +192,16 @@ def test_a_purchase_marks_the_item_sold_and_earns_the_genuine_bonus(chain: tuple
     assert "retail_selling" in [s["event"] for s in sold["trail"]]
     balance = api.client.get("/v1/customers/carol/balance", headers=api.headers("checkout")).json()
     assert balance["balance"] == 60 + 10 + 10 + 10
-    # Scanned again and again after the sale: the buyer checks a few times, a copy keeps going.
-    for _ in range(5):
+    # Scanned again and again after the sale: the buyer checks a few times (however many, it is
+    # one client), a copy in other hands keeps going.
+    for _ in range(8):
         assert verify(platform, FRESH, "SN0001")["verdict"] == "authentic"
-    resold = verify(platform, FRESH, "SN0001")
+    assert signals(verify(platform, FRESH, "SN0001", scan="false")) == {"after_sale": "soft"}
+    scan(phone(platform, 1), FRESH, "SN0001")
+    scan(phone(platform, 2), FRESH, "SN0001")
+    resold = scan(phone(platform, 2), FRESH, "SN0001")
     assert resold["verdict"] == "suspicious"
-    assert "since it was sold" in resold["reason"]
+    assert "scanned 11 times by 3 distinct network(s) since it was sold" in resold["reason"]
 
 
 def test_roles_prefixes_and_partners_go_on_chain_and_come_back_mirrored(chain: tuple[Platform, Api]) -> None:

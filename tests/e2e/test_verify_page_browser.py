@@ -11,6 +11,8 @@ import pytest
 
 from backend.api.app import create_app
 from backend.provenance.epcis.anchoring import Anchorer
+from tests.e2e.scanning import PARIS, TOKYO, scan
+from tests.e2e.scanning import phone as shopper
 from tests.provenance.support import serving
 from tests.support import Platform
 
@@ -46,9 +48,9 @@ def test_the_page_shows_each_verdict(platform: Platform, site: str, tmp_path: Pa
     assert recall.status_code == 201
     Anchorer(platform.engine, 256, 0).step(force=True)
     platform.settle()
-    # SN0003 was scanned in Paris, then moments later in Tokyo.
-    platform.client.get(f"/01/{DEMO}/21/SN0003", params={"lat": 48.85, "lon": 2.35})
-    platform.client.get(f"/01/{DEMO}/21/SN0003", params={"lat": 35.68, "lon": 139.65})
+    # SN0003 was scanned in Paris, then moments later in Tokyo, each time by three shoppers.
+    for network in range(6):
+        scan(shopper(platform, network), DEMO, "SN0003", **(PARIS if network < 3 else TOKYO))
 
     expected = {
         (DEMO, "SN0001"): ("authentic", "Genuine product", "Registered on chain"),

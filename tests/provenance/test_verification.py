@@ -44,7 +44,12 @@ def test_scans_keep_a_coarse_location_and_nothing_personal(api: Api) -> None:
     with Session(api.engine) as session:
         scans = session.exec(select(Scan)).all()
     assert [(s.lat, s.lon, s.country) for s in scans] == [(48.9, 2.4, "FR"), (35.7, 139.7, None)]
-    assert set(Scan.model_fields) == {"id", "item_id", "scanned_at", "lat", "lon", "country"}
+    assert set(Scan.model_fields) == {"id", "item_id", "scanned_at", "lat", "lon", "country", "client", "source",
+                                      "org_id"}  # fmt: skip
+    # The client is a keyed hash of its network (the same client, both times), never an address.
+    assert {s.source for s in scans} == {"anonymous"}
+    assert len({s.client for s in scans}) == 1
+    assert all(s.client and len(s.client) == 32 and "203.0.113" not in s.client for s in scans)
 
 
 def test_transaction_and_association_events_are_captured_too(api: Api) -> None:

@@ -4,7 +4,11 @@ API key.
 
 Each resolution of a registered item is recorded as a scan (for clone detection), with a coarse
 location only if the client offers one (``lat``/``lon``/``country`` query parameters or an
-``X-Scan-Location: <lat>,<lon>`` header); ``scan=false`` resolves without recording."""
+``X-Scan-Location: <lat>,<lon>`` header) and a keyed hash of the client's network (never its
+address); ``scan=false`` resolves without recording. An organisation may scan with its key
+(``Authorization: Bearer``): the scan then counts as that organisation's, and vouches for the
+item's whereabouts if it is the item's brand or a partner the brand authorised
+(docs/security/scan-signals.md)."""
 
 from __future__ import annotations
 
@@ -16,13 +20,15 @@ from fastapi import APIRouter, Header, Query, Request
 from fastapi.responses import JSONResponse
 from fastapi.templating import Jinja2Templates
 
-from backend.api.deps import StateDep
+from backend.api.auth import Role
+from backend.api.deps import AppState, StateDep, Unauthorized
 from backend.api.schemas.common import ERROR_RESPONSES
 from backend.api.schemas.provenance import VerificationOut
 from backend.chain.manifest import ManifestMissing, load_manifest
-from backend.db.models import ChainCursor
+from backend.db.models import ChainCursor, Organisation
 from backend.indexer.confirmed import View, mirror_point
-from backend.provenance.scans import CoarseLocation
+from backend.provenance.scan_clients import client_id, client_key
+from backend.provenance.scans import CoarseLocation, ScanContext
 from backend.provenance.settings import get_provenance_settings
 from backend.provenance.verification import VerificationContext, verify_item
 
@@ -61,6 +67,29 @@ def _context(state: Any, session: Any, view: View) -> VerificationContext:
     )
 
 
+def _scanning_organisation(request: Request, state: AppState, session: Any) -> Organisation | None:
+    """The organisation whose key signed this request (None: anonymous). A key that is sent but
+    not valid is refused rather than ignored, so a scanner never believes it vouched when it did not."""
+    scheme, _, key = (request.headers.get("authorization") or "").partition(" ")
+    if scheme.lower() != "bearer" or not key.strip():
+        return None
+    principal = state.verifier.verify(key.strip())
+    if principal is None:
+        raise Unauthorized("invalid or revoked API key", field="Authorization")
+    if principal.role != Role.ORGANISATION or principal.org_id is None:
+        return None  # admin and checkout keys scan like anyone else
+    org: Organisation | None = session.get(Organisation, principal.org_id)
+    return org
+
+
+def _scan_context(request: Request, state: AppState, session: Any, where: CoarseLocation) -> ScanContext:
+    provenance = get_provenance_settings()
+    secret = provenance.scan_client_secret.get_secret_value() if provenance.scan_client_secret else None
+    key = client_key(state.settings.resolved_home, secret)
+    host = request.client.host if request.client else None
+    return ScanContext(where, client_id(key, host), _scanning_organisation(request, state, session))
+
+
 def _when(timestamp: int | None) -> str:
     if not timestamp:
         return "pending"
@@ -93,8 +122,9 @@ def verify(
         else (CoarseLocation.parse_header(x_scan_location))
     )
     with state.write() as session:
+        scanned = _scan_context(request, state, session, where) if scan else None
         result = verify_item(session, gtin, serial, _context(state, session, view), get_provenance_settings(),
-                             scan=where if scan else None)  # fmt: skip
+                             scan=scanned)  # fmt: skip
     if _wants_html(accept, format):
         return templates.TemplateResponse(
             request, "verify.html", {"r": result, "when": _when, "labels": LABELS}, headers={"Vary": "Accept"}

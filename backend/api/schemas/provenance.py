@@ -103,3 +103,4 @@ class VerificationOut(BaseModel):
     item: dict[str, Any] | None = None
     trail: list[dict[str, Any]]
     proof: dict[str, Any] | None
+    scan_signals: dict[str, Any] | None = None

@@ -84,8 +84,12 @@ class EpcisLink(SQLModel, table=True):
 
 
 class Scan(SQLModel, table=True):
-    """A consumer scan of an item's Digital Link. Coarse location only (about 10 km); no IP
-    address, device or person is stored."""
+    """A scan of an item's Digital Link. Coarse location only (about 10 km), as the client reported
+    it; no IP address, device or person is stored: ``client`` is a keyed hash of the client's
+    network (see backend/provenance/scan_clients.py), enough to tell one client repeating itself
+    from many distinct ones. ``source`` says who vouches for the scan: ``anonymous``, the item's
+    ``brand``, a ``partner`` the brand authorised, or another ``organisation`` (an org key without
+    authority over this item, weighed like an anonymous client)."""
 
     __tablename__ = "scans"
     __table_args__ = (Index("ix_scans_item_time", "item_id", "scanned_at"),)
@@ -96,3 +100,6 @@ class Scan(SQLModel, table=True):
     lat: float | None = None
     lon: float | None = None
     country: str | None = Field(default=None, max_length=2)
+    client: str | None = Field(default=None, max_length=32, description="Keyed hash of the client's network.")
+    source: str = Field(default="anonymous", max_length=12, sa_column_kwargs={"server_default": "anonymous"})
+    org_id: str | None = Field(default=None, foreign_key="organisations.id", max_length=64)
