@@ -12,11 +12,12 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Header, Query, Request
+from fastapi import APIRouter, Depends, Header, Query, Request
 from fastapi.responses import JSONResponse
 from fastapi.templating import Jinja2Templates
 
 from backend.api.deps import StateDep
+from backend.api.policy import PUBLIC
 from backend.api.schemas.common import ERROR_RESPONSES
 from backend.api.schemas.provenance import VerificationOut
 from backend.chain.manifest import ManifestMissing, load_manifest
@@ -70,6 +71,7 @@ def _when(timestamp: int | None) -> str:
 @router.get(
     "/01/{gtin}/21/{serial}",
     response_model=VerificationOut,
+    dependencies=[Depends(PUBLIC)],
     summary="Verify a product item (GS1 Digital Link)",
     responses={200: {"content": {"text/html": {}}}},
 )
