@@ -390,8 +390,11 @@ OWN_ORGANISATION = Policy("the organisation itself", Grant(Role.ORGANISATION, or
 
 # Admin and the retailer's backend: they issue customer tokens and run the retailer's back office.
 MEMBER_ADMIN = Policy("admin or program", Grant(Role.ADMIN), Grant(Role.PROGRAM))
-STORES = Policy("admin or program (its retailer's stores)", Grant(Role.ADMIN), Grant(Role.PROGRAM))
-ENROL = Policy("enrol a customer", Grant(Role.ADMIN), Grant(Role.PROGRAM), Grant(Role.CHECKOUT))
+STORES = Policy("list stores", Grant(Role.ADMIN), Grant(Role.PROGRAM, note="its retailer's stores only"))
+ENROL = Policy(
+    "enrol a customer", Grant(Role.ADMIN), Grant(Role.PROGRAM),
+    Grant(Role.CHECKOUT, note="may record name, e-mail and phone at sign-up, never reads them back"),
+)  # fmt: skip
 CATALOG = Policy(
     "read the catalog and the transfer policy",
     Grant(Role.ADMIN), Grant(Role.PROGRAM), Grant(Role.CHECKOUT), Grant(Role.CUSTOMER),
@@ -477,6 +480,31 @@ def framework_routes(app: FastAPI) -> list[str]:
     return sorted(
         str(route.path) for route in iter_route_contexts(app.routes) if not isinstance(route.original_route, APIRoute)
     )
+
+
+POLICY_DOC_INTRO = """# Who may call what
+
+Generated from the code by `python scripts/security/policy_table.py` (`backend.api.policy`);
+`tests/security/test_policy_table.py` fails when a route declares no policy or this file is
+stale. The principals and what each is bound to are described in
+[consent-and-tenancy.md](consent-and-tenancy.md).
+
+- **admin**: the program operator's key.
+- **program**: a retailer's own backend (bound to the retailer): issues customer tokens, reads
+  members (personal data only where `CREDANCE_PII_READERS` lists the retailer) and its own stores.
+- **checkout**: a till or web shop (bound to one store): awards, refunds and reads its own
+  store's purchases, reads balances; spends a customer's points only with the one-time code the
+  customer shows.
+- **organisation**: a brand or supply-chain partner (bound to the organisation).
+- **customer**: a customer token (bound to one customer, limited to its scopes and lifetime),
+  issued by an admin or program key, or by Sign-In with Ethereum.
+
+"""
+
+
+def policy_document(app: FastAPI) -> str:
+    """docs/security/policy.md."""
+    return POLICY_DOC_INTRO + policy_table(app)
 
 
 def policy_table(app: FastAPI) -> str:
