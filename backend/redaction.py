@@ -2,8 +2,8 @@
 
 A structlog processor (last before rendering, so exception text is covered too) that blanks
 fields named like secrets, API keys and customer tokens by their shape (``cred_`` or ``cust_`` and
-a long token; the short public ``key_id`` stays), and every secret value the process registered when it loaded it (private keys,
-keystore passwords) wherever it appears in a string.
+a long token; the short public ``key_id`` stays), and every secret value the process registered
+when it loaded it (private keys, keystore passwords) wherever it appears in a string.
 """
 
 from __future__ import annotations

@@ -22,7 +22,7 @@ def render() -> str:
 def main(path: Path = DOC) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(render())
-    print(f"wrote {path}")  # noqa: T201
+    print(f"wrote {path}")
 
 
 if __name__ == "__main__":
