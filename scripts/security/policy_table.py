@@ -9,7 +9,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from backend.api.app import create_app
-from backend.api.policy import policy_document
+from backend.api.policy_table import policy_document
 from backend.settings import PROJECT_ROOT, Settings
 
 DOC = PROJECT_ROOT / "docs" / "security" / "policy.md"

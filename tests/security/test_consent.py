@@ -30,6 +30,7 @@ from backend.db.types import utcnow
 from tests.e2e.loyalty_helpers import add_reward, buy, enable_transfers, line, new_wallet, order
 from tests.support import Platform
 
+# Gates (who may call what) run on SQLite only; what writes tokens and codes runs on both databases.
 pytestmark = pytest.mark.chain
 LEDGER = (Operation, Redemption, PointTransfer, PartnerConversion, WalletClaim)
 
@@ -101,6 +102,7 @@ def spending_attempts(platform: Platform, target: str = "alice") -> list[tuple[s
     ]  # fmt: skip
 
 
+@pytest.mark.sqlite_only  # who may call what does not depend on the database
 def test_a_till_of_another_store_cannot_spend_move_or_read_a_customers_points(shop: Platform) -> None:
     """Finding 1 and 2: store B's till (another retailer) tries everything on store A's customer."""
     till = shop.headers("rival-till")
@@ -127,6 +129,7 @@ def test_a_till_of_another_store_cannot_spend_move_or_read_a_customers_points(sh
     assert chain_state(shop) == on_chain
 
 
+@pytest.mark.sqlite_only  # who may call what does not depend on the database
 def test_the_customers_own_till_spends_only_with_the_code_they_show(shop: Platform) -> None:
     """Even the till where alice earned her points: awarding and refunding yes, spending no."""
     till = shop.headers()
@@ -146,6 +149,7 @@ def test_the_customers_own_till_spends_only_with_the_code_they_show(shop: Platfo
     assert shop.client.get("/v1/customers/alice/balance", headers=till).json()["balance"] == 70
 
 
+@pytest.mark.sqlite_only  # who may call what does not depend on the database
 def test_a_checkout_key_reads_a_balance_and_no_personal_data(shop: Platform) -> None:
     till = shop.headers()
     balance = shop.client.get("/v1/customers/bob/balance", headers=till)
@@ -159,6 +163,7 @@ def test_a_checkout_key_reads_a_balance_and_no_personal_data(shop: Platform) -> 
     assert (own["email"], own["personal_data"]) == ("bob@example.com", "shown")
 
 
+@pytest.mark.sqlite_only  # who may call what does not depend on the database
 def test_a_program_key_reads_personal_data_only_where_the_program_allows_it(shop: Platform) -> None:
     for who in ("program", "rival-program"):
         member = shop.client.get("/v1/customers/bob", headers=shop.headers(who))
@@ -173,6 +178,7 @@ def test_a_program_key_reads_personal_data_only_where_the_program_allows_it(shop
     assert (withheld["email"], withheld["personal_data"]) == (None, "withheld")
 
 
+@pytest.mark.sqlite_only  # who may call what does not depend on the database
 def test_a_customer_token_acts_only_for_its_own_customer(shop: Platform) -> None:
     alice = shop.as_customer("alice")
     before, on_chain = ledger(shop), chain_state(shop)
@@ -205,6 +211,7 @@ def test_a_customer_token_acts_only_for_its_own_customer(shop: Platform) -> None
         assert shop.client.get(path, headers=alice).status_code == 200, path
 
 
+@pytest.mark.sqlite_only  # who may call what does not depend on the database
 def test_a_token_limited_to_some_scopes_does_only_that(shop: Platform) -> None:
     reader = shop.as_customer("alice", ["read"])
     assert shop.client.get("/v1/customers/alice/history", headers=reader).status_code == 200
@@ -349,6 +356,7 @@ def test_guessing_a_till_code_burns_it(shop: Platform) -> None:
     assert ledger(shop) == before
 
 
+@pytest.mark.sqlite_only  # who may call what does not depend on the database
 def test_partner_conversions_need_the_customers_own_token(shop: Platform) -> None:
     url, body = "/v1/partners/air/conversions", {"conversion_id": "c1", "customer_id": "alice", "partner_points": 40}
     admin = shop.headers("admin")
@@ -367,6 +375,7 @@ def test_partner_conversions_need_the_customers_own_token(shop: Platform) -> Non
     assert shop.client.post(url, json=body, headers=consented).status_code == 200
 
 
+@pytest.mark.sqlite_only  # who may call what does not depend on the database
 def test_program_keys_are_bound_to_their_retailers_stores(shop: Platform) -> None:
     mine, rival = shop.headers("program"), shop.headers("rival-program")
     assert shop.client.get("/v1/purchases/A-1", params={"store_id": "demo-store"}, headers=mine).status_code == 200

@@ -12,7 +12,8 @@ from sqlalchemy import Engine
 
 from backend.api.app import create_app
 from backend.api.auth import Role
-from backend.api.policy import Policy, PublicPolicy, policy_document, route_policies
+from backend.api.policy import Policy, PublicPolicy
+from backend.api.policy_table import policy_document, route_policies
 from backend.settings import PROJECT_ROOT, Settings
 from tests.security.test_consent import ledger
 from tests.support import Platform
