@@ -119,6 +119,8 @@ def proposal(
     """The typed data for the wallet to sign (``GET …/wallet-claim``): the next nonce, a short expiry."""
     now = now or utcnow()
     customer = get_customer(session, external_id)
+    if customer.wallet is not None:
+        raise Conflict(f"customer {external_id!r} already claimed wallet {customer.wallet}", field="wallet")
     expiry = int((now + CLAIM_LIFETIME).timestamp())
     return typed_data(domain, customer.address, wallet, next_nonce(session, customer), expiry)
 

@@ -22,7 +22,7 @@ from backend.db.models import Customer, Operation, SiweNonce, WalletClaim
 from backend.db.schema import table_of
 from backend.db.types import utcnow
 from backend.loyalty.wallet_claims import claim_digest
-from tests.e2e.loyalty_helpers import buy, claim_typed_data, line, new_wallet, order, sign_typed, signed_claim
+from tests.e2e.loyalty_helpers import buy, claim_typed_data, line, new_wallet, order, signed_claim
 from tests.support import Platform
 
 pytestmark = pytest.mark.chain
@@ -221,10 +221,11 @@ def test_sign_in_attacks_are_refused_and_use_nothing(claimed: tuple[Platform, An
     assert (expired.status_code, expired.json()["error"]["field"]) == (401, "message.nonce")
 
 
-def test_the_next_claim_carries_the_next_nonce(claimed: tuple[Platform, Any]) -> None:
-    """A wallet app signs only public data (addresses, a nonce, a time); each accepted claim uses a nonce."""
+def test_a_member_with_a_wallet_is_offered_no_other_claim(claimed: tuple[Platform, Any]) -> None:
     platform, wallet = claimed
-    typed = claim_typed_data(platform, "ivan", new_wallet().address, platform.as_customer("ivan"))
-    assert set(typed["message"]) == {"account", "wallet", "nonce", "expiry"}
-    assert typed["message"]["nonce"] == 1  # the accepted claim used nonce 0
-    assert sign_typed(wallet, typed).startswith("0x")
+    again = platform.client.get("/v1/customers/ivan/wallet-claim", params={"wallet": new_wallet().address},
+                                headers=platform.as_customer("ivan"))  # fmt: skip
+    assert (again.status_code, again.json()["error"]["field"]) == (409, "wallet")
+    with Session(platform.engine) as session:
+        accepted = session.exec(select(WalletClaim)).one()
+    assert (accepted.nonce, accepted.wallet) == (0, wallet.address)
