@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Query, Response
+from sqlmodel import Session
 
 from backend.api.deps import SessionDep, StateDep
 from backend.api.policy import MEMBER_READ, WALLET, Access, AdminDep
@@ -37,7 +38,7 @@ def get_member(customer_id: str, access: Annotated[Access, Depends(MEMBER_READ)]
     return member_view(session, customer_id, access.personal_data)
 
 
-def member_view(session: SessionDep, customer_id: str, personal_data: bool) -> dict:
+def member_view(session: Session, customer_id: str, personal_data: bool) -> dict:
     customer = get_customer(session, customer_id)
     assert customer.id is not None
     profile = profile_of(session, customer) if personal_data else None
