@@ -1,9 +1,9 @@
 """Keep secrets out of the logs, whatever a log call passes.
 
 A structlog processor (last before rendering, so exception text is covered too) that blanks
-fields named like secrets, API keys by their shape (``cred_`` and a long token; the short public
-``key_id`` stays), and every secret value the process registered when it loaded it (private keys,
-keystore passwords) wherever it appears in a string.
+fields named like secrets, API keys and customer tokens by their shape (``cred_`` or ``cust_`` and
+a long token; the short public ``key_id`` stays), and every secret value the process registered
+when it loaded it (private keys, keystore passwords) wherever it appears in a string.
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ from typing import Any
 
 REDACTED = "[redacted]"
 SECRET_FIELD = re.compile(r"authorization|password|passphrase|secret|private_?key|api_?key$|keystore|credentials", re.I)
-API_KEY = re.compile(r"cred_[A-Za-z0-9_-]{20,}")
+API_KEY = re.compile(r"(?:cred|cust)_[A-Za-z0-9_-]{20,}")
 
 _secrets: set[str] = set()
 

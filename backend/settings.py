@@ -5,6 +5,7 @@ from __future__ import annotations
 from decimal import Decimal
 from functools import lru_cache
 from pathlib import Path
+from urllib.parse import urlsplit
 
 from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -69,6 +70,18 @@ class Settings(BaseSettings):
         default="", description="Proxies trusted for X-Forwarded-For (comma-separated IPs, or *); none by default."
     )
 
+    # Customer consent and tenancy (docs/security/consent-and-tenancy.md).
+    pii_readers: str = Field(
+        default="", description="Comma-separated retailer ids whose program keys may read members' personal data."
+    )
+    customer_token_ttl: int = Field(default=900, ge=60, le=86_400, description="Default customer token lifetime (s).")
+    customer_token_max_ttl: int = Field(default=3600, ge=60, le=86_400, description="Longest customer token (s).")
+    till_code_ttl: int = Field(default=120, ge=30, le=900, description="Lifetime of a one-time till code (s).")
+    siwe_domain: str | None = Field(
+        default=None, description="Domain Sign-In with Ethereum messages must name; the public URL's by default."
+    )
+    siwe_nonce_ttl: int = Field(default=300, ge=30, le=3600, description="Lifetime of a Sign-In nonce (s).")
+
     admin_key: SecretStr | None = Field(default=None, description="Admin API key used by `make run`.")
     checkout_key: SecretStr | None = Field(default=None, description="demo-store checkout key for `make run`.")
 
@@ -103,6 +116,14 @@ class Settings(BaseSettings):
     @property
     def resolved_public_url(self) -> str:
         return (self.public_url or f"http://{self.host}:{self.port}").rstrip("/")
+
+    @property
+    def pii_reader_retailers(self) -> frozenset[str]:
+        return frozenset(r.strip() for r in self.pii_readers.split(",") if r.strip())
+
+    @property
+    def resolved_siwe_domain(self) -> str:
+        return self.siwe_domain or urlsplit(self.resolved_public_url).netloc
 
     @property
     def uses_local_anvil(self) -> bool:

@@ -161,9 +161,10 @@ def engine(settings: Settings) -> Iterator[Engine]:
 
 @pytest.fixture
 def platform(settings: Settings, engine: Engine, clean_chain: Web3) -> Platform:
-    """Demo data seeded and settled on chain: store, brand, products, items, keys."""
+    """Demo data seeded and settled on chain: retailer and store, brand, products, items, keys."""
     keys = seed_demo(engine, settings, 31337)
-    platform = make_platform(settings, engine, {"admin": keys.admin, "checkout": keys.checkout, "brand": keys.brand})
+    platform = make_platform(settings, engine, {"admin": keys.admin, "checkout": keys.checkout, "brand": keys.brand,
+                                                "program": keys.program})  # fmt: skip
     platform.settle()
     return platform
 

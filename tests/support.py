@@ -150,6 +150,23 @@ class Platform:
     def headers(self, who: str = "checkout") -> dict[str, str]:
         return {"Authorization": f"Bearer {self.keys[who]}"}
 
+    def customer_token(self, customer: str, scopes: list[str] | None = None, issuer: str = "admin") -> str:
+        """A customer token for ``customer`` (enrolled), issued by the admin (or ``issuer``'s) key."""
+        body: dict[str, Any] = {"scopes": scopes} if scopes else {}
+        response = self.client.post(f"/v1/customers/{customer}/tokens", json=body, headers=self.headers(issuer))
+        assert response.status_code == 201, response.text
+        return str(response.json()["token"])
+
+    def as_customer(self, customer: str, scopes: list[str] | None = None) -> dict[str, str]:
+        """Headers of a call the customer makes themselves, with a fresh token of theirs."""
+        return {"Authorization": f"Bearer {self.customer_token(customer, scopes)}"}
+
+    def till_code(self, customer: str) -> str:
+        """The one-time code the customer shows at a till (asked for with their own token)."""
+        response = self.client.post(f"/v1/customers/{customer}/till-codes", headers=self.as_customer(customer))
+        assert response.status_code == 201, response.text
+        return str(response.json()["code"])
+
     def in_flight(self) -> int:
         with Session(self.engine) as session:
             return len(

@@ -14,6 +14,7 @@ from backend.api.auth import KeyVerifier
 from backend.api.checkout import CheckoutFastPath
 from backend.api.deps import AppState
 from backend.api.routers import (
+    consent,
     customers,
     epcis,
     health,
@@ -25,6 +26,7 @@ from backend.api.routers import (
     purchases,
     refunds,
     reports,
+    retailers,
     rewards,
     rule_sets,
     stores,
@@ -61,7 +63,8 @@ def create_app(
         title="Credance",
         version=__version__,
         description="Blockchain-backed loyalty points and product provenance. "
-        "Authenticate with `Authorization: Bearer <API key>`; verification pages are public.",
+        "Authenticate with `Authorization: Bearer <API key or customer token>`; verification pages are public. "
+        "Who may call what: docs/security/policy.md.",
         lifespan=lifespan,
         dependencies=[Depends(single_valued_query)],
     )
@@ -72,8 +75,9 @@ def create_app(
     app.add_middleware(SecurityMiddleware, policy=SecurityPolicy.from_settings(settings), verifier=verifier)
     errors.install(app)
     app.add_middleware(HttpMetrics)
-    for module in (health, purchases, customers, stores, keys, organisations, products, epcis, verification):
+    for module in (health, purchases, customers, retailers, stores, keys, organisations, products, epcis, verification):
         app.include_router(module.router)
+    app.include_router(consent.router)  # customer tokens, till codes, Sign-In with Ethereum
     for module in (refunds, members, rewards, transfers, partners, rule_sets, reports):  # the loyalty program
         app.include_router(module.router)
     return app

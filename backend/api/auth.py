@@ -1,8 +1,10 @@
-"""API keys: random, shown once, stored as SHA-256 digests, each bound to a role and scope.
+"""API keys and customer tokens: random, shown once, stored as SHA-256 digests, each bound to a
+role and scope. The principals they authenticate are what the policy layer (``policy.py``) decides on.
 
-Keys are 32 random bytes, so a fast digest is safe (no password stretching needed) and lets
-every request be checked in microseconds. Verified keys are cached for a few seconds;
-revocation takes effect within that time.
+Keys and tokens are 32 random bytes, so a fast digest is safe (no password stretching needed)
+and lets every request be checked in microseconds. Verified keys are cached for a few seconds
+(customer tokens never beyond their expiry); revocation takes effect within that time, at once
+in the process that revoked.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ from enum import StrEnum
 from sqlalchemy import Engine
 from sqlmodel import Session, select
 
+from backend.consent.tokens import Scope, is_customer_token, lookup_token
 from backend.db.models import ApiKey
 from backend.db.types import utcnow
 
@@ -26,17 +29,30 @@ CACHE_SECONDS = 5.0
 
 
 class Role(StrEnum):
-    ADMIN = "admin"
-    CHECKOUT = "checkout"
-    ORGANISATION = "organisation"
+    """The kinds of principal. The first four are API keys; a customer token is the fifth."""
+
+    ADMIN = "admin"  # the program operator
+    PROGRAM = "program"  # a retailer's own backend: issues customer tokens, reads members
+    CHECKOUT = "checkout"  # a till or web shop of one store
+    ORGANISATION = "organisation"  # a brand, manufacturer, distributor or retailer in provenance
+    CUSTOMER = "customer"  # one customer, by a customer token (issued, or Sign-In with Ethereum)
+
+
+KEY_ROLES = (Role.ADMIN, Role.PROGRAM, Role.CHECKOUT, Role.ORGANISATION)
 
 
 @dataclass(frozen=True)
 class Principal:
-    key_id: str
+    """Who is calling, and what they are bound to."""
+
+    key_id: str  # public id of the key or token (safe to log)
     role: Role
-    store_id: str | None = None
-    org_id: str | None = None
+    store_id: str | None = None  # checkout keys
+    org_id: str | None = None  # organisation keys
+    retailer_id: str | None = None  # program keys
+    customer_id: str | None = None  # customer tokens: the customer's external id
+    scopes: frozenset[Scope] = frozenset()  # customer tokens
+    expires_at: float | None = None  # customer tokens: Unix time
 
 
 def digest(key: str) -> str:
@@ -58,12 +74,17 @@ def create_api_key(
     org_id: str | None = None,
     label: str = "",
     key: str | None = None,
+    retailer_id: str | None = None,
 ) -> tuple[str, ApiKey]:
     """Store a key (a given one, e.g. from CREDANCE_ADMIN_KEY, or a new one); return it once."""
+    if role not in KEY_ROLES:
+        raise ValueError(f"{role} is not an API key role")
     if role == Role.CHECKOUT and not store_id:
         raise ValueError("a checkout key is bound to a store")
     if role == Role.ORGANISATION and not org_id:
         raise ValueError("an organisation key is bound to an organisation")
+    if role == Role.PROGRAM and not retailer_id:
+        raise ValueError("a program key is bound to a retailer")
     key = key or new_key()
     record = ApiKey(
         key_id=key_id_of(key),
@@ -71,6 +92,7 @@ def create_api_key(
         role=role.value,
         store_id=store_id,
         org_id=org_id,
+        retailer_id=retailer_id,
         label=label,
     )
     session.add(record)
@@ -87,7 +109,7 @@ def revoke_api_key(session: Session, key_id: str) -> bool:
 
 
 class KeyVerifier:
-    """Checks bearer keys against the database, with a short cache."""
+    """Checks bearer keys and customer tokens against the database, with a short cache."""
 
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
@@ -100,25 +122,50 @@ class KeyVerifier:
         with self._lock:
             cached = self._cache.get(key_hash)
         if cached is not None and cached[0] > now:
-            return cached[1]
+            return _unexpired(cached[1])
         principal = self._lookup(key, key_hash)
+        until = now + CACHE_SECONDS
+        if principal is not None and principal.expires_at is not None:  # never cached past its expiry
+            until = min(until, now + max(0.0, principal.expires_at - time.time()))
         with self._lock:
             if len(self._cache) > 10_000:
                 self._cache.clear()
-            self._cache[key_hash] = (now + CACHE_SECONDS, principal)
+            self._cache[key_hash] = (until, principal)
         return principal
+
+    def forget(self, key_ids: set[str]) -> None:
+        """Drop cached verdicts of these keys or tokens (revoked in this process: void at once here)."""
+        with self._lock:
+            for key_hash in [h for h, (_, p) in self._cache.items() if p is not None and p.key_id in key_ids]:
+                del self._cache[key_hash]
 
     def last_verdict(self, key: str) -> Principal | None:
         """The principal of the last check of this key, even if stale; None if invalid or never
         checked. Never touches the database (the rate limiter asks on the event loop)."""
         cached = self._cache.get(digest(key))
-        return cached[1] if cached is not None else None
+        return _unexpired(cached[1]) if cached is not None else None
 
     def _lookup(self, key: str, key_hash: str) -> Principal | None:
+        if is_customer_token(key):
+            return self._customer(key)
         with Session(self.engine) as session:
             record = session.exec(select(ApiKey).where(ApiKey.key_id == key_id_of(key))).first()
         if record is None or record.revoked_at is not None:
             return None
         if not hmac.compare_digest(record.key_hash, key_hash):
             return None
-        return Principal(record.key_id, Role(record.role), record.store_id, record.org_id)
+        return Principal(record.key_id, Role(record.role), record.store_id, record.org_id, record.retailer_id)
+
+    def _customer(self, token: str) -> Principal | None:
+        with Session(self.engine) as session:
+            grant = lookup_token(session, token)
+        if grant is None:
+            return None
+        return Principal(grant.token_id, Role.CUSTOMER, customer_id=grant.customer_id, scopes=grant.scopes,
+                         expires_at=grant.expires_at.timestamp())  # fmt: skip
+
+
+def _unexpired(principal: Principal | None) -> Principal | None:
+    if principal is not None and principal.expires_at is not None and principal.expires_at <= time.time():
+        return None
+    return principal

@@ -2,13 +2,15 @@
 machinery.
 
 FastAPI's routing, dependency solving and middleware stack cost more CPU per purchase than
-recording the purchase does. This ASGI middleware answers the common case (a valid key allowed to
-act for the store, a JSON object that ``PurchaseIn`` accepts) exactly as the route in
-``routers/purchases.py`` does: the same model, the same checks, the same group-commit writer, the
-same answer. Anything else (no key or a bad one, another store, malformed JSON, invalid fields, a
-query string, another content type) is handed to the application untouched, so every refusal
-before the writer comes from the one place that defines it. A domain error from the writer (an
-unknown store, a reused order id) is answered with the application's error body.
+recording the purchase does. This ASGI middleware answers the common case (a valid key that the
+route's policy admits for the store, with no customer consent to check, and a JSON object that
+``PurchaseIn`` accepts) exactly as the route in ``routers/purchases.py`` does: the same model, the
+same policy decision (``policy.decide`` with the route's ``PURCHASE`` policy), the same
+group-commit writer, the same answer. Anything else (no key or a bad one, another store, a
+purchase paid with points or carrying a customer code, malformed JSON, invalid fields, a query
+string, another content type) is handed to the application untouched, so every refusal before
+the writer comes from the one place that defines it. A domain error from the writer (an unknown
+store, a reused order id) is answered with the application's error body.
 
 It sits inside ``SecurityMiddleware``: size and rate limits, NUL checks and CORS apply first.
 """
@@ -24,8 +26,8 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from backend.api.auth import KeyVerifier
-from backend.api.deps import may_act_for
 from backend.api.errors import domain_error
+from backend.api.policy import PURCHASE, Context, Facts, decide
 from backend.api.schemas.loyalty import PurchaseIn
 from backend.api.security import ASGIApp, Receive, Scope, Send, read_body, replaying
 from backend.api.writer import GroupCommitWriter
@@ -43,7 +45,7 @@ class RouteLabel:
     path: str
 
 
-def purchase_input(body: PurchaseIn) -> PurchaseInput:
+def purchase_input(body: PurchaseIn, till_code: str | None = None, till_key: str = "") -> PurchaseInput:
     """The domain's purchase from the validated request (shared with the FastAPI route)."""
     return PurchaseInput(
         order_id=body.order_id,
@@ -52,7 +54,12 @@ def purchase_input(body: PurchaseIn) -> PurchaseInput:
         currency=body.currency,
         lines=[PurchaseLineInput(**line.model_dump()) for line in body.lines],
         paid_with_points=body.paid_with_points,
+        till_code=till_code,
+        till_key=till_key,
     )
+
+
+NO_RETAILERS = Context(retailer_of=lambda store_id: None)  # the purchase policy admits no program key
 
 
 def purchase_response(outcome: PurchaseOutcome) -> Response:
@@ -106,6 +113,14 @@ class CheckoutFastPath:
             request = PurchaseIn.model_validate(document) if isinstance(document, dict) else None
         except (orjson.JSONDecodeError, ValidationError):
             return None
-        if request is None or not may_act_for(principal, request.store_id):
+        if request is None:
             return None
+        facts = Facts(store_id=request.store_id, till_code=request.customer_code,
+                      till_code_needed=request.paid_with_points > 0)  # fmt: skip
+        try:
+            access = decide(PURCHASE, principal, facts, NO_RETAILERS)
+        except DomainError:
+            return None  # refused: the route answers it
+        if access.till_code is not None:
+            return None  # the customer's consent is checked (and wrong codes counted) by the route
         return purchase_input(request)

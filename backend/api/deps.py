@@ -1,21 +1,22 @@
-"""Typed dependencies: application state, database sessions, the authenticated principal."""
+"""Typed dependencies: application state, database sessions, the authenticated principal (what
+each route admits is declared in ``backend.api.policy``)."""
 
 from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import Depends, Request
 from fastapi.security import HTTPBearer
 from sqlalchemy import Engine
 from sqlmodel import Session
 
-from backend.api.auth import KeyVerifier, Principal, Role
+from backend.api.auth import KeyVerifier, Principal
 from backend.api.writer import GroupCommitWriter
 from backend.db.engine import session_scope
-from backend.errors import DomainError, Forbidden
+from backend.errors import DomainError
 from backend.loyalty.purchases import PurchaseInput, PurchaseOutcome
 from backend.settings import Settings
 
@@ -67,7 +68,7 @@ class ApiKeyAuth(HTTPBearer):
 
     def __init__(self) -> None:
         super().__init__(auto_error=False, scheme_name="HTTPBearer",
-                         description="API key: `Authorization: Bearer <key>`")  # fmt: skip
+                         description="API key or customer token: `Authorization: Bearer <key>`")  # fmt: skip
 
     async def __call__(self, request: Request) -> Principal:  # type: ignore[override]
         scheme, _, key = (request.headers.get("authorization") or "").partition(" ")
@@ -75,47 +76,18 @@ class ApiKeyAuth(HTTPBearer):
             raise Unauthorized("missing API key: send `Authorization: Bearer <key>`", field="Authorization")
         principal = app_state(request).verifier.verify(key.strip())
         if principal is None:
-            raise Unauthorized("invalid or revoked API key", field="Authorization")
+            raise Unauthorized("invalid, expired or revoked API key or customer token", field="Authorization")
         return principal
 
 
 get_principal = ApiKeyAuth()
-PrincipalDep = Annotated[Principal, Depends(get_principal)]
 
 
-def require_admin(principal: PrincipalDep) -> Principal:
-    if principal.role != Role.ADMIN:
-        raise Forbidden("this call needs an admin key", field="Authorization")
-    return principal
+def __getattr__(name: str) -> Any:
+    """Route dependencies moved to the policy layer (``backend.api.policy``); these names still
+    resolve there, so code written against the old ones declares a policy all the same."""
+    if name in ("AdminDep", "OrganisationDep", "PrincipalDep"):
+        from backend.api import policy
 
-
-AdminDep = Annotated[Principal, Depends(require_admin)]
-
-
-def require_organisation(principal: PrincipalDep) -> Principal:
-    if principal.role != Role.ORGANISATION:
-        raise Forbidden("this call needs an organisation key", field="Authorization")
-    return principal
-
-
-OrganisationDep = Annotated[Principal, Depends(require_organisation)]
-
-
-def may_act_for(principal: Principal, store_id: str) -> bool:
-    """Admins act for every store; a checkout key only for its own."""
-    return principal.role == Role.ADMIN or (principal.role == Role.CHECKOUT and principal.store_id == store_id)
-
-
-def check_store_access(principal: Principal, store_id: str) -> None:
-    if may_act_for(principal, store_id):
-        return
-    raise Forbidden(f"this key may not act for store {store_id!r}", field="store_id")
-
-
-def require_customer_reader(principal: PrincipalDep) -> Principal:
-    if principal.role not in (Role.ADMIN, Role.CHECKOUT):
-        raise Forbidden("this call needs an admin or checkout key", field="Authorization")
-    return principal
-
-
-CustomerReaderDep = Annotated[Principal, Depends(require_customer_reader)]
+        return getattr(policy, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -208,7 +208,8 @@ def seed() -> None:
     with friendly_errors():
         chain_id = chain_id_of(connect(s.resolved_rpc_url))
     keys = seed_demo(make_engine(s.resolved_database_url), s, chain_id)
-    console.print(f"admin key: {keys.admin}\ncheckout key (demo-store): {keys.checkout}\nbrand key: {keys.brand}")
+    console.print(f"admin key: {keys.admin}\ncheckout key (demo-store): {keys.checkout}\n"
+                  f"program key (the store's retailer): {keys.program}\nbrand key: {keys.brand}")  # fmt: skip
 
 
 @app.command()
@@ -228,9 +229,10 @@ def run(
 
 @keys_app.command("create")
 def keys_create(
-    role: Annotated[str, typer.Option(help="admin, checkout or organisation")],
+    role: Annotated[str, typer.Option(help="admin, program, checkout or organisation")],
     store: Annotated[str | None, typer.Option(help="Store of a checkout key.")] = None,
     org: Annotated[str | None, typer.Option(help="Organisation of an organisation key.")] = None,
+    retailer: Annotated[str | None, typer.Option(help="Retailer of a program key.")] = None,
     label: str = "",
 ) -> None:
     """Create an API key and print it (only its digest is stored)."""
@@ -239,7 +241,7 @@ def keys_create(
 
     s = settings()
     with session_scope(make_engine(s.resolved_database_url)) as session:
-        key, record = create_api_key(session, Role(role), store_id=store, org_id=org, label=label)
+        key, record = create_api_key(session, Role(role), store_id=store, org_id=org, label=label, retailer_id=retailer)
     console.print(f"{record.key_id}: ", end="")
     print(key)
 

@@ -23,7 +23,7 @@ from sqlalchemy.engine import make_url
 from backend.chain.anvil import start_anvil, stop_anvil
 from backend.chain.bootstrap import ensure_deployment
 from backend.cli.common import console
-from backend.cli.seed import DEMO_BRAND, DEMO_CUSTOMER, DEMO_GTINS, DEMO_STORE, seed_demo
+from backend.cli.seed import DEMO_BRAND, DEMO_CUSTOMER, DEMO_GTINS, DEMO_STORE, DemoKeys, seed_demo
 from backend.db.cluster import LocalPostgres, PostgresUnavailable
 from backend.db.engine import make_engine
 from backend.db.migrate import upgrade
@@ -147,7 +147,7 @@ def _run(settings: Settings, workers: int) -> None:
         if not _wait_healthy(url, children[0]):
             console.print(f"[red]the API did not come up; see {logs / 'api.log'}[/]")
             return
-        _print_banner(settings, url, manifest.chain_id, keys.admin, keys.checkout, keys.brand)
+        _print_banner(settings, url, manifest.chain_id, keys)
         while not stop.wait(0.5):
             for child in children:
                 if not child.alive():
@@ -164,8 +164,9 @@ def _run(settings: Settings, workers: int) -> None:
             stop_anvil(home)
 
 
-def _print_banner(settings: Settings, url: str, chain_id: int, admin: str, checkout: str, brand: str) -> None:
+def _print_banner(settings: Settings, url: str, chain_id: int, keys: DemoKeys) -> None:
     gtin = DEMO_GTINS[0]
+    checkout, program = keys.checkout, keys.program
     console.print(f"""
 [bold]Credance is running[/]
   API            {url}  (docs: {url}/docs)
@@ -175,14 +176,20 @@ def _print_banner(settings: Settings, url: str, chain_id: int, admin: str, check
   Verify a demo item   {url}/01/{gtin}/21/SN0001
   Logs           {settings.resolved_home / "logs"}
 
-  admin key             {admin}
+  admin key             {keys.admin}
   checkout key ({DEMO_STORE})  {checkout}
-  brand key ({DEMO_BRAND})   {brand}
+  program key (the store's retailer)  {program}
+  brand key ({DEMO_BRAND})   {keys.brand}
 
   Try:  curl -s -X POST {url}/v1/purchases -H 'Authorization: Bearer {checkout}' \\
           -H 'Content-Type: application/json' \\
           -d '{{"order_id":"A-1","customer_id":"{DEMO_CUSTOMER}","store_id":"{DEMO_STORE}","currency":"USD",
                "lines":[{{"sku":"COFFEE","quantity":2,"unit_price":"12.50"}}]}}'
         curl -s {url}/v1/customers/{DEMO_CUSTOMER}/balance -H 'Authorization: Bearer {checkout}'
+  Spending needs the customer's consent: the retailer's backend issues a customer token
+        curl -s -X POST {url}/v1/customers/{DEMO_CUSTOMER}/tokens -H 'Authorization: Bearer {program}' \\
+          -H 'Content-Type: application/json' -d '{{}}'
+        (then redeem, transfer or claim a wallet with `Authorization: Bearer cust_…`, or ask for a
+        one-time till code: POST {url}/v1/customers/{DEMO_CUSTOMER}/till-codes)
 Press Ctrl-C to stop (the chain and the database are kept in {settings.resolved_home}).
 """)

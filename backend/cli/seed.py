@@ -1,4 +1,5 @@
-"""Demo data for `make run`: a store, a brand with products and items, a customer, and keys.
+"""Demo data for `make run`: a retailer and its store, a brand with products and items, a customer,
+and keys (admin, the store's checkout key, the retailer's program key, the brand's key).
 
 Idempotent. Keys are shown once by design, so the demo keys are kept in CREDANCE_HOME
 (mode 0600, never in the repo) to be printed again on every `make run`.
@@ -17,7 +18,7 @@ from sqlmodel import Session, select
 from backend.api.auth import Role, create_api_key, digest
 from backend.chain.keys import keystore_password
 from backend.db.engine import session_scope
-from backend.db.models import ApiKey, Organisation, Product, Store
+from backend.db.models import ApiKey, Organisation, Product, Retailer, Store
 from backend.loyalty.customers import enrol
 from backend.loyalty.program import current_rule_set, publish_rule_set
 from backend.loyalty.rules import RuleSet
@@ -29,6 +30,7 @@ from backend.provenance.products import register_product
 from backend.provenance.roles import OrgRole
 from backend.settings import Settings
 
+DEMO_RETAILER = "demo-retailer"
 DEMO_STORE = "demo-store"
 DEMO_BRAND = "demo-brand"
 DEMO_CUSTOMER = "demo-customer"
@@ -50,6 +52,7 @@ class DemoKeys:
     admin: str
     checkout: str
     brand: str
+    program: str = ""
 
 
 def _keys_file(settings: Settings) -> Path:
@@ -75,8 +78,13 @@ def seed_demo(engine: Engine, settings: Settings, chain_id: int) -> DemoKeys:
     saved = json.loads(path.read_text()) if path.exists() else {}
     with session_scope(engine) as session:
         ensure_rules(session)
-        if session.get(Store, DEMO_STORE) is None:
-            session.add(Store(id=DEMO_STORE, name="Demo Store", currency="USD"))
+        if session.get(Retailer, DEMO_RETAILER) is None:
+            session.add(Retailer(id=DEMO_RETAILER, name="Demo Retailer"))
+            session.flush()
+        store = session.get(Store, DEMO_STORE)
+        if store is None:
+            store = Store(id=DEMO_STORE, name="Demo Store", currency="USD", retailer_id=DEMO_RETAILER)
+            session.add(store)
         brand = session.get(Organisation, DEMO_BRAND)
         if brand is None:
             brand = create_organisation(
@@ -97,6 +105,9 @@ def seed_demo(engine: Engine, settings: Settings, chain_id: int) -> DemoKeys:
             admin=_ensure_key(session, admin_secret, saved.get("admin"), Role.ADMIN),
             checkout=_ensure_key(session, checkout_secret, saved.get("checkout"), Role.CHECKOUT, store_id=DEMO_STORE),
             brand=_ensure_key(session, None, saved.get("brand"), Role.ORGANISATION, org_id=DEMO_BRAND),
+            # The retailer's own backend: it issues customer tokens (a store migrated from before
+            # retailers existed belongs to the "default" retailer: the key is that one's).
+            program=_ensure_key(session, None, saved.get("program"), Role.PROGRAM, retailer_id=store.retailer_id),
         )
     path.parent.mkdir(parents=True, exist_ok=True)
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)

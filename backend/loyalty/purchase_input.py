@@ -30,6 +30,10 @@ class PurchaseInput:
     currency: str
     lines: list[PurchaseLineInput]
     paid_with_points: int = 0
+    # The customer's consent to pay with points at a till (their one-time code) and the till's
+    # key: not part of the order (a retry with the same order is a replay, whatever the code).
+    till_code: str | None = None
+    till_key: str = ""
 
     def digest(self) -> str:
         """Canonical digest of the request, to tell a replay from a conflicting reuse of an id.
@@ -55,7 +59,11 @@ class PurchaseInput:
     def is_plain(self) -> bool:
         """Nothing paid with points and no serialized item: the batch path records it (the others
         take the per-purchase path, which burns points and hands items to provenance)."""
-        return self.paid_with_points == 0 and not any(line.gtin and line.serial for line in self.lines)
+        return (
+            self.paid_with_points == 0
+            and self.till_code is None
+            and not any(line.gtin and line.serial for line in self.lines)
+        )
 
 
 @dataclass(frozen=True)

@@ -19,11 +19,12 @@ from decimal import Decimal
 
 from sqlmodel import Session, select
 
+from backend.consent.till_codes import use_code
 from backend.db.models import Customer, Operation, OperationStatus, Purchase, PurchaseLine, Store
 from backend.db.types import utcnow
 from backend.errors import DomainError, NotFound, Unprocessable
 from backend.loyalty import members
-from backend.loyalty.customers import enrol
+from backend.loyalty.customers import enrol, find_customer
 from backend.loyalty.outbox import active_address, queue
 from backend.loyalty.program import rules_in_force, rules_in_force_cached
 from backend.loyalty.purchase_batch import record_plain
@@ -134,6 +135,9 @@ def _record_one(session: Session, request: PurchaseInput, now: datetime) -> Purc
     existing = find_purchase(session, request.store_id, request.order_id)
     if existing is not None:
         return replay(existing.order_id, existing.request_hash, existing.response, digest)
+    if request.till_code is not None:  # the customer's consent comes before anything else
+        purpose = f"purchase:{request.store_id}:{request.order_id}"
+        use_code(session, find_customer(session, request.customer_id), request.till_code, purpose, request.till_key)
 
     store = _check_store(session, request)
     record, rules = rules_in_force(session)

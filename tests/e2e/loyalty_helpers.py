@@ -6,7 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 from eth_account import Account
-from eth_account.messages import encode_defunct, encode_typed_data
+from eth_account.messages import encode_typed_data
 from sqlmodel import Session, func, select
 
 from backend.db.models import Customer, MemberState, PointLot
@@ -88,11 +88,24 @@ def add_reward(platform: Platform, reward_id: str, price: int, stock: int | None
     assert response.status_code == 201, response.text
 
 
-def claim_signature(account: Any, custodial: str) -> str:
-    from backend.loyalty.customers import claim_message
+def claim_typed_data(platform: Platform, customer: str, wallet: str, headers: dict[str, str]) -> dict[str, Any]:
+    """The EIP-712 claim the API proposes for the customer's wallet (asked with the customer's token)."""
+    response = platform.client.get(f"/v1/customers/{customer}/wallet-claim", params={"wallet": wallet},
+                                   headers=headers)  # fmt: skip
+    assert response.status_code == 200, response.text
+    return dict(response.json())
 
-    signed = account.sign_message(encode_defunct(text=claim_message(custodial, account.address)))
+
+def sign_typed(account: Any, typed: dict[str, Any]) -> str:
+    signed = account.sign_message(encode_typed_data(full_message=typed))
     return "0x" + bytes(signed.signature).hex()
+
+
+def signed_claim(typed: dict[str, Any], signer: Any) -> dict[str, Any]:
+    """The body of ``POST …/wallet``: the claim's wallet, nonce and expiry, signed by ``signer``."""
+    message = typed["message"]
+    return {"wallet": message["wallet"], "nonce": message["nonce"], "expiry": message["expiry"],
+            "signature": sign_typed(signer, typed)}  # fmt: skip
 
 
 def permit(platform: Platform, account: Any, value: int, deadline: int = 2**40) -> dict[str, Any]:

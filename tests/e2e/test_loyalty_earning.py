@@ -92,7 +92,9 @@ def test_paying_with_points_burns_them_and_that_share_earns_nothing(platform: Pl
     platform.settle()
     assert balance(platform, "bob")["balance"] == 1000
 
-    paid = buy(platform, order("P-2", "bob", line("A", 1, "20.00"), paid_with_points=500))  # 500 points = 5.00
+    # At the till, with the one-time code bob shows: 500 points = 5.00.
+    paid = buy(platform, order("P-2", "bob", line("A", 1, "20.00"), paid_with_points=500,
+                               customer_code=platform.till_code("bob")))  # fmt: skip
     assert (paid["points_awarded"], paid["paid_with_points"]) == (15, 500)
     assert balance(platform, "bob")["available"] == 500  # the burn is in flight
     platform.settle()
@@ -101,7 +103,8 @@ def test_paying_with_points_burns_them_and_that_share_earns_nothing(platform: Pl
     assert on_chain(platform, view["address"]) == (515, 0)
 
     too_much = platform.client.post(
-        "/v1/purchases", json=order("P-3", "bob", line("A", 1, "20.00"), paid_with_points=1000),
+        "/v1/purchases", json=order("P-3", "bob", line("A", 1, "20.00"), paid_with_points=1000,
+                                    customer_code=platform.till_code("bob")),
         headers=platform.headers(),
     )  # fmt: skip
     assert too_much.status_code == 422
@@ -154,7 +157,9 @@ def test_refund_of_spent_points_becomes_debt_that_later_awards_repay(platform: P
     platform.settle()
     add_reward(platform, "mug", 80)
     redeemed = platform.client.post(
-        "/v1/customers/dave/redemptions", json={"redemption_id": "m1", "reward_id": "mug"}, headers=platform.headers()
+        "/v1/customers/dave/redemptions",
+        json={"redemption_id": "m1", "reward_id": "mug"},
+        headers=platform.as_customer("dave"),
     )
     assert redeemed.status_code == 200, redeemed.text
     platform.settle()

@@ -94,7 +94,7 @@ def test_racing_redemptions_never_overspend(platform: Platform, server: str) -> 
     platform.settle()
     add_reward(platform, "sticker", 30)
     bodies = [{"redemption_id": f"s{n}", "reward_id": "sticker"} for n in range(THREADS)]
-    responses = fire(f"{server}/v1/customers/sam/redemptions", platform.headers(), bodies)
+    responses = fire(f"{server}/v1/customers/sam/redemptions", platform.as_customer("sam"), bodies)
     assert sorted(r.status_code for r in responses) == [200] * 3 + [422] * (THREADS - 3)
     platform.settle()
     with Session(platform.engine) as session:

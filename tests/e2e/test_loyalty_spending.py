@@ -13,7 +13,7 @@ from tests.e2e.loyalty_helpers import (
     assert_books_match_chain,
     balance,
     buy,
-    claim_signature,
+    claim_typed_data,
     enable_transfers,
     line,
     new_wallet,
@@ -21,6 +21,7 @@ from tests.e2e.loyalty_helpers import (
     order,
     permit,
     publish,
+    signed_claim,
 )
 from tests.support import Platform
 
@@ -33,7 +34,9 @@ def rows(platform: Platform, model: type) -> int:
 
 
 def redeem(platform: Platform, customer: str, body: dict[str, object]) -> tuple[int, dict]:
-    response = platform.client.post(f"/v1/customers/{customer}/redemptions", json=body, headers=platform.headers())
+    """The customer redeems, with their own token."""
+    response = platform.client.post(f"/v1/customers/{customer}/redemptions", json=body,
+                                    headers=platform.as_customer(customer))  # fmt: skip
     return response.status_code, response.json()
 
 
@@ -55,7 +58,7 @@ def test_catalog_redemption_burns_points_once_and_respects_stock(platform: Platf
     status, first = redeem(platform, "erin", {"redemption_id": "r1", "reward_id": "tote-bag"})
     assert (status, first["points"], first["status"]) == (200, 300, "pending")
     response = platform.client.post("/v1/customers/erin/redemptions", json={"redemption_id": "r1",
-                                    "reward_id": "tote-bag"}, headers=platform.headers())  # fmt: skip
+                                    "reward_id": "tote-bag"}, headers=platform.as_customer("erin"))  # fmt: skip
     assert response.json() == first
     assert response.headers["Idempotent-Replayed"] == "true"
     status, body = redeem(platform, "erin", {"redemption_id": "r2", "reward_id": "tote-bag"})
@@ -66,12 +69,9 @@ def test_catalog_redemption_burns_points_once_and_respects_stock(platform: Platf
     view = balance(platform, "erin")
     assert (view["balance"], view["available"]) == (700, 700)
     assert on_chain(platform, view["address"]) == (700, 0)
-    listed = platform.client.get("/v1/customers/erin/redemptions", headers=platform.headers()).json()
+    listed = platform.client.get("/v1/customers/erin/redemptions", headers=platform.as_customer("erin")).json()
     assert [(r["redemption_id"], r["status"]) for r in listed] == [("r1", "confirmed")]
-    kinds = [
-        e["kind"]
-        for e in platform.client.get("/v1/customers/erin/history", headers=platform.headers()).json()["entries"]
-    ]
+    kinds = [e["kind"] for e in platform.client.get("/v1/customers/erin/history", headers=admin).json()["entries"]]
     assert kinds == ["redemption", "award"]
     assert_books_match_chain(platform, "erin")
 
@@ -81,7 +81,7 @@ def test_transfers_follow_the_policy_and_daily_cap_and_keep_expiry(platform: Pla
     buy(platform, order("T-1", "frank", line("A", 1, "500.00")))
     platform.client.post("/v1/customers", json={"customer_id": "grace"}, headers=platform.headers())
     platform.settle()
-    url, headers = "/v1/customers/frank/transfers", platform.headers()
+    url, headers = "/v1/customers/frank/transfers", platform.as_customer("frank")
 
     off = platform.client.post(
         url, json={"transfer_id": "t0", "to_customer_id": "grace", "amount": 10}, headers=headers
@@ -124,6 +124,7 @@ def test_partner_points_convert_at_the_rate_within_caps(platform: Platform) -> N
     assert created.status_code == 201, created.text
     platform.client.post("/v1/customers", json={"customer_id": "heidi"}, headers=platform.headers())
     url = "/v1/partners/air-miles/conversions"
+    admin = admin | {"X-Customer-Token": platform.customer_token("heidi")}  # heidi agrees to convert
 
     converted = platform.client.post(url, json={"conversion_id": "AM-1", "customer_id": "heidi",
                                      "partner_points": 301}, headers=admin)  # fmt: skip
@@ -140,7 +141,7 @@ def test_partner_points_convert_at_the_rate_within_caps(platform: Platform) -> N
     assert checkout.status_code == 403
     platform.settle()
     assert balance(platform, "heidi")["balance"] == 150
-    history = platform.client.get("/v1/customers/heidi/history", headers=platform.headers()).json()["entries"]
+    history = platform.client.get("/v1/customers/heidi/history", headers=admin).json()["entries"]
     assert (history[0]["kind"], history[0]["ref"]) == ("award", conversion_ref("air-miles", "AM-1"))
     assert_books_match_chain(platform, "heidi")
 
@@ -150,23 +151,16 @@ def test_own_wallet_claim_then_redeem_with_a_permit(platform: Platform) -> None:
     platform.settle()
     custodial = balance(platform, "ivan")["address"]
     wallet = new_wallet()
-    headers = platform.headers()
+    headers = platform.as_customer("ivan")  # the member's own consent
 
-    message = platform.client.get("/v1/customers/ivan/wallet-claim", params={"wallet": wallet.address},
-                                  headers=headers).json()["message"]  # fmt: skip
-    assert custodial in message
-    assert wallet.address in message
-    forged = platform.client.post("/v1/customers/ivan/wallet", json={
-        "wallet": wallet.address, "signature": claim_signature(new_wallet(), custodial),
-    }, headers=headers)  # fmt: skip
+    typed = claim_typed_data(platform, "ivan", wallet.address, headers)
+    assert (typed["message"]["account"], typed["message"]["wallet"]) == (custodial, wallet.address)
+    forged = platform.client.post("/v1/customers/ivan/wallet", json={**signed_claim(typed, new_wallet()),
+                                  "wallet": wallet.address}, headers=headers)  # fmt: skip
     assert (forged.status_code, forged.json()["error"]["field"]) == (422, "signature")
-    claimed = platform.client.post("/v1/customers/ivan/wallet", json={
-        "wallet": wallet.address, "signature": claim_signature(wallet, custodial),
-    }, headers=headers)  # fmt: skip
+    claimed = platform.client.post("/v1/customers/ivan/wallet", json=signed_claim(typed, wallet), headers=headers)
     assert claimed.status_code == 202, claimed.text
-    replayed = platform.client.post("/v1/customers/ivan/wallet", json={
-        "wallet": wallet.address, "signature": claim_signature(wallet, custodial),
-    }, headers=headers)  # fmt: skip
+    replayed = platform.client.post("/v1/customers/ivan/wallet", json=signed_claim(typed, wallet), headers=headers)
     assert replayed.json()["operation_id"] == claimed.json()["operation_id"]
     platform.settle()
 
@@ -187,7 +181,7 @@ def test_own_wallet_claim_then_redeem_with_a_permit(platform: Platform) -> None:
     assert_books_match_chain(platform, "ivan")
 
     enable_transfers(platform)
-    platform.client.post("/v1/customers", json={"customer_id": "judy"}, headers=headers)
+    platform.client.post("/v1/customers", json={"customer_id": "judy"}, headers=platform.headers())
     relayed = platform.client.post("/v1/customers/ivan/transfers", json={"transfer_id": "x", "to_customer_id": "judy",
                                    "amount": 1}, headers=headers)  # fmt: skip
     assert relayed.status_code == 409  # the platform cannot move a self-custodied member's points
@@ -210,7 +204,7 @@ def test_a_redemption_the_chain_refuses_is_undone(platform: Platform, dev_keys: 
     assert status == 200
     platform.settle()  # the chain refuses it: the issuer may not redeem
     send(admin, points.grantRole(issuer_role, issuer))
-    listed = platform.client.get("/v1/customers/wendy/redemptions", headers=platform.headers()).json()
+    listed = platform.client.get("/v1/customers/wendy/redemptions", headers=platform.headers("admin")).json()
     assert listed[0]["status"] == "failed"
 
     undone = platform.client.post("/v1/maintenance", headers=platform.headers("admin")).json()

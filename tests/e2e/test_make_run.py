@@ -4,6 +4,7 @@ over HTTP, then stopped and started again with every balance kept."""
 from __future__ import annotations
 
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -76,6 +77,8 @@ def test_run_serves_purchases_and_keeps_state_across_restarts(env: dict[str, str
         output, _ = first.communicate(timeout=60)
     assert "Credance is running" in output, output
     assert CHECKOUT_KEY in output
+    program = re.search(r"program key \(the store's retailer\)\s+(cred_\S+)", output)
+    assert program is not None, output
 
     second = credance(env, "run")
     try:
@@ -86,6 +89,14 @@ def test_run_serves_purchases_and_keeps_state_across_restarts(env: dict[str, str
         assert replay.json() == accepted.json()
         admin = {"Authorization": f"Bearer {ADMIN_KEY}"}
         assert httpx.get(f"{url}/v1/stores", headers=admin).status_code == 200
+        # The banner's program key issues rita a customer token, as the retailer's backend would.
+        issued = httpx.post(f"{url}/v1/customers/rita/tokens", json={},
+                            headers={"Authorization": f"Bearer {program.group(1)}"}, timeout=10)  # fmt: skip
+        assert issued.status_code == 201, issued.text
+        own = httpx.get(
+            f"{url}/v1/customers/rita/history", headers={"Authorization": f"Bearer {issued.json()['token']}"}
+        )
+        assert [e["amount"] for e in own.json()["entries"]] == [30]
     finally:
         second.send_signal(signal.SIGINT)
         output, _ = second.communicate(timeout=60)

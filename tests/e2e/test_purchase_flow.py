@@ -39,7 +39,7 @@ def test_purchase_is_minted_mirrored_and_shown(platform: Platform) -> None:
     assert after["as_of_block"] >= 1
     assert platform.ctx.points.functions.balanceOf(after["address"]).call() == 25
 
-    history = client.get("/v1/customers/alice/history", headers=headers).json()
+    history = client.get("/v1/customers/alice/history", headers=platform.as_customer("alice")).json()
     assert [(e["kind"], e["amount"], e["status"]) for e in history["entries"]] == [("award", 25, "confirmed")]
     status = client.get("/v1/purchases/A-1", params={"store_id": "demo-store"}, headers=headers).json()
     assert status["status"] == "confirmed"

@@ -36,6 +36,11 @@ CHECKS = [
 KEY_FOR_PREFIX = {
     "/v1/purchases": "checkout",
     "/v1/customers": "checkout",
+    # A member's own routes take their customer token (for demo-customer: see _call).
+    "/v1/customers/{customer_id}": "customer",
+    "/v1/customers/{customer_id}/personal-data": "admin",
+    "/v1/customers/{customer_id}/segments": "admin",
+    "/v1/customers/{customer_id}/tokens": "program",
     "/v1/products": "brand",
     "/v1/items": "brand",
     "/v1/recalls": "brand",
@@ -43,8 +48,8 @@ KEY_FOR_PREFIX = {
     "/v1/organisations/{org_id}/partners": "brand",
     "/v1/organisations": "admin",
 }
-WRONG_KEY = {"admin": "brand", "checkout": "brand", "brand": "checkout"}
-PUBLIC = ("/healthz", "/01/", "/openapi.json", "/docs", "/metrics", "/readyz")
+WRONG_KEY = {"admin": "brand", "checkout": "brand", "brand": "checkout", "customer": "checkout", "program": "brand"}
+PUBLIC = ("/healthz", "/01/", "/openapi.json", "/docs", "/metrics", "/readyz", "/v1/siwe/")
 
 
 def _settings(short: int, long: int) -> settings:
@@ -58,6 +63,7 @@ GATE_SETTINGS = _settings(5, 30)  # without a key or with the wrong one, nothing
 
 @pytest.fixture
 def api_schema(platform: Platform) -> Any:
+    platform.keys["customer"] = platform.customer_token("demo-customer")
     return schemathesis.openapi.from_asgi("/openapi.json", platform.client.app)
 
 
@@ -74,6 +80,8 @@ def _call(case: Any, platform: Platform, who: str | None) -> Any:
     headers.pop("Authorization", None)
     if who is not None:
         headers["Authorization"] = f"Bearer {platform.keys[who]}"
+    if who == "customer" and "customer_id" in (case.path_parameters or {}):
+        case.path_parameters["customer_id"] = "demo-customer"  # the token's own customer: the route runs
     case.headers = headers
     return case.call_and_validate(checks=CHECKS)
 

@@ -114,12 +114,32 @@ def test_the_common_case_is_answered_by_the_fast_path(platform: Platform, refere
         ("NaN", lambda p: json.dumps(purchase(f"{p}-nan")).replace('"12.50"', "NaN").encode(), "checkout", ""),
         ("query string", lambda p: purchase(f"{p}-query"), "checkout", "?dry=1"),
         ("paid with points", lambda p: purchase(f"{p}-points", paid_with_points=10**9), "checkout", ""),
+        ("paid with points, wrong code",
+         lambda p: purchase(f"{p}-wrong", paid_with_points=5, customer_code="00000000"), "checkout", ""),
+        ("a code without points", lambda p: purchase(f"{p}-code", customer_code="12345678"), "checkout", ""),
+        ("a malformed code", lambda p: purchase(f"{p}-short", paid_with_points=5, customer_code="12"), "checkout", ""),
+        ("program key", lambda p: purchase(f"{p}-program"), "program", ""),
+        ("customer token", lambda p: purchase(f"{p}-customer"), "customer", ""),
     ],
-)
+)  # fmt: skip
 def test_every_answer_matches_the_route(platform: Platform, reference: TestClient, case: str, make: Any,
                                         who: str | None, query: str) -> None:  # fmt: skip
-    headers = {} if who is None else {"Authorization": "Bearer cred_nope"} if who == "bad" else platform.headers(who)
+    special = {None: {}, "bad": {"Authorization": "Bearer cred_nope"}}
+    headers = special[who] if who in special else platform.headers(who) if who != "customer" else None
+    headers = platform.as_customer("demo-customer") if headers is None else headers
     same_answer(platform, reference, make, headers, query)
+
+
+def test_paying_with_points_at_the_till_matches_the_route(platform: Platform, reference: TestClient) -> None:
+    """With the customer's one-time code (a new one for each app): the route records it, the same way."""
+    platform.client.post("/v1/purchases", json=purchase("earn"), headers=platform.headers())
+    platform.settle()
+
+    def make(prefix: str) -> dict[str, Any]:
+        return purchase(f"{prefix}-pay", paid_with_points=10, customer_code=platform.till_code("fast-path"))
+
+    status, body = same_answer(platform, reference, make)
+    assert (status, body["paid_with_points"]) == (200, 10)
 
 
 def test_replays_and_conflicts_match_the_route(platform: Platform, reference: TestClient) -> None:
@@ -171,7 +191,7 @@ def test_repeated_headers_are_read_as_the_route_reads_them(platform: Platform, r
 VALUES = st.one_of(st.none(), st.booleans(), st.integers(-(2**70), 2**70), st.text(max_size=8),
                    st.sampled_from(["12.50", "-1", "0", "1e30", "USD", "demo-store"]))  # fmt: skip
 FIELDS = ["order_id", "customer_id", "store_id", "currency", "lines", "paid_with_points", "sku", "quantity",
-          "unit_price", "category"]  # fmt: skip
+          "unit_price", "category", "customer_code"]  # fmt: skip
 
 
 @settings(max_examples=40, deadline=None, database=None, derandomize=True,

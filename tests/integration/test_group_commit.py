@@ -108,7 +108,7 @@ def test_a_batch_rolled_back_by_the_domain_code_is_run_again(seeded: Engine) -> 
         results: list[str | DomainError] = []
         for name in names:
             calls.append(name)
-            session.add(Store(id=name, name=name, currency="USD"))
+            session.add(Store(id=name, name=name, currency="USD", retailer_id="demo-retailer"))
             session.flush()
             if name == "b" and calls.count("b") == 1:
                 session.rollback()  # throws away "a" too

@@ -36,6 +36,7 @@ from backend.db.models import (
     PointLot,
     Purchase,
     PurchaseLine,
+    Retailer,
     Store,
     TierEvent,
 )
@@ -201,7 +202,9 @@ def set_up(engine: Engine, scenario: Scenario, tag: str) -> None:
         record = current_rule_record(session)
         version = 1 if record is None else record.version + 1
         publish_rule_set(session, replace(scenario.rules, version=version))
-        session.add(Store(id=f"{tag}-store", name=tag, currency="USD"))
+        session.add(Retailer(id=f"{tag}-retailer", name=tag))
+        session.flush()
+        session.add(Store(id=f"{tag}-store", name=tag, currency="USD", retailer_id=f"{tag}-retailer"))
         session.flush()
         for n, member in enumerate(scenario.members):
             customer, _ = enrol(session, f"{tag}-c{n}")

@@ -73,7 +73,7 @@ def assert_minted_once(platform: Platform, ids: list[int]) -> None:
         expected[op.account or ""] += op.amount
     for account, amount in expected.items():
         assert points.balanceOf(Web3.to_checksum_address(account)).call() == amount
-    ledger = platform.client.get("/v1/customers/cust-0/history", headers=platform.headers()).json()["entries"]
+    ledger = platform.client.get("/v1/customers/cust-0/history", headers=platform.headers("admin")).json()["entries"]
     awarded = [e["operation_id"] for e in ledger if e["kind"] == "award"]
     assert len(awarded) == len(set(awarded))
 

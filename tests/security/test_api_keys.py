@@ -58,8 +58,8 @@ def test_only_the_digest_is_stored(platform: Platform) -> None:
 
 def test_a_checkout_key_acts_only_for_its_store(platform: Platform) -> None:
     admin = platform.headers("admin")
-    assert platform.client.post("/v1/stores", json={"id": "other-store", "name": "Other", "currency": "USD"},
-                                headers=admin).status_code == 201  # fmt: skip
+    assert platform.client.post("/v1/stores", json={"id": "other-store", "name": "Other", "currency": "USD",
+                                "retailer_id": "demo-retailer"}, headers=admin).status_code == 201  # fmt: skip
     other = _bearer(_create_key(platform, role="checkout", store_id="other-store")["key"])
     demo = platform.headers("checkout")
 
@@ -118,9 +118,9 @@ def test_an_organisation_key_cannot_write_for_another_brand(platform: Platform) 
     assert platform.client.get("/v1/customers/demo-customer/balance", headers=rival).status_code == 403
 
 
-def test_customer_data_needs_a_checkout_or_admin_key(platform: Platform) -> None:
-    """There are no customer keys: personal reads go through the retailer's server. The public
-    verification page shows no customer data."""
+def test_customer_data_needs_a_loyalty_key(platform: Platform) -> None:
+    """Organisation keys (brands) read no customer data; the public verification page shows none.
+    (Which loyalty key reads what: tests/security/test_consent.py.)"""
     for path in ("/v1/customers/demo-customer/balance", "/v1/customers/demo-customer/history"):
         assert platform.client.get(path).status_code == 401
         assert platform.client.get(path, headers=platform.headers("brand")).status_code == 403

@@ -8,16 +8,16 @@ import uuid
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Body, Query
+from fastapi import APIRouter, Body, Depends, Query
 from fastapi.responses import JSONResponse
 from pydantic import BeforeValidator
 
 from backend.api.auth import Role
-from backend.api.deps import PrincipalDep, SessionDep, StateDep
+from backend.api.deps import SessionDep, StateDep
 from backend.api.errors import error_body
+from backend.api.policy import ADMIN_OR_ORGANISATION, Access, OrganisationDep
 from backend.api.schemas.common import ERROR_RESPONSES
 from backend.api.schemas.epcis import CaptureOut
-from backend.errors import Forbidden
 from backend.provenance.epcis.capture import CaptureRejected, capture_document
 from backend.provenance.epcis.query import MAX_EVENTS, EventFilter, epcis_document, find_events
 from backend.provenance.organisations import get_organisation
@@ -55,16 +55,14 @@ EXAMPLE = {
     responses={403: {"description": "Writer not authorised"}, 409: {"description": "Duplicate event"}},
 )
 def capture(
-    principal: PrincipalDep,
+    principal: OrganisationDep,
     state: StateDep,
     document: Annotated[dict[str, Any], Body(openapi_examples={"commissioning": {"value": EXAMPLE}})],
 ) -> Any:
     """Validates the document against the official EPCIS 2.0 JSON Schema, then every event against
     the business rules on each item's history; stores all events or none. Each accepted event gets
     its canonical CBV 2.0 event hash and is anchored on chain in the next Merkle batch."""
-    if principal.role != Role.ORGANISATION or principal.org_id is None:
-        raise Forbidden("capture needs an organisation key: events are written by an organisation",
-                        field="Authorization")  # fmt: skip
+    assert principal.org_id is not None  # an organisation key (the policy): events are written by one
     settings = get_provenance_settings()
     try:
         with state.write() as session:
@@ -87,7 +85,7 @@ def capture(
     responses={200: {"description": "An EPCIS 2.0 document", "content": {"application/ld+json": {"schema": {}}}}},
 )
 def events(
-    principal: PrincipalDep,
+    principal: Annotated[Access, Depends(ADMIN_OR_ORGANISATION)],
     session: SessionDep,
     epc: Annotated[str | None, Query(description="Item or container: EPC URI or Digital Link.")] = None,
     gtin: Annotated[str | None, Query(pattern=r"^\d{8}$|^\d{12,14}$")] = None,
@@ -108,8 +106,6 @@ def events(
 ) -> Any:
     """Admins see every event; an organisation sees the events it wrote and those about the
     products of its brand or of brands it works for."""
-    if principal.role == Role.CHECKOUT:
-        raise Forbidden("this call needs an organisation or admin key", field="Authorization")
     viewer = None if principal.role == Role.ADMIN else principal.org_id
     filters = EventFilter(epc, gtin, since, until, biz_step, location, event_type, trace, limit)
     records = find_events(session, filters, viewer)

@@ -7,17 +7,18 @@ import time
 from functools import lru_cache
 from typing import Any
 
-from fastapi import APIRouter, Request, Response
+from fastapi import APIRouter, Depends, Request, Response
 from fastapi.responses import JSONResponse
 from prometheus_client import CONTENT_TYPE_LATEST
 from sqlmodel import Session
 
 from backend.api.deps import StateDep
+from backend.api.policy import PUBLIC
 from backend.db.models import ChainCursor
 from backend.indexer.rpc import JsonRpc, RpcError
 from backend.observability import metrics_registry, render
 
-router = APIRouter(tags=["operations"])
+router = APIRouter(tags=["operations"], dependencies=[Depends(PUBLIC)])
 
 HEAD_FRESH_SECONDS = 30.0  # the indexer's own view of the head stands in when the node does not answer
 

@@ -6,18 +6,22 @@ from fastapi import APIRouter
 from pydantic import BaseModel, Field
 
 from backend.api.auth import Role, create_api_key, revoke_api_key
-from backend.api.deps import AdminDep, StateDep
+from backend.api.deps import StateDep
+from backend.api.policy import AdminDep
 from backend.api.schemas.common import ERROR_RESPONSES, Slug, StrictModel
-from backend.db.models import Organisation, Store
+from backend.db.models import Organisation, Retailer, Store
 from backend.errors import NotFound
 
 router = APIRouter(prefix="/v1/api-keys", tags=["api keys"], responses=ERROR_RESPONSES)
 
 
 class ApiKeyIn(StrictModel):
-    role: Literal["admin", "checkout", "organisation"]
+    role: Literal["admin", "program", "checkout", "organisation"] = Field(
+        description="admin; program (a retailer's own backend: retailer_id); checkout (store_id); organisation (org_id)"
+    )
     store_id: Slug | None = None
     org_id: Slug | None = None
+    retailer_id: Slug | None = None
     label: str = Field(default="", max_length=200)
 
 
@@ -27,6 +31,7 @@ class ApiKeyOut(BaseModel):
     role: str
     store_id: str | None
     org_id: str | None
+    retailer_id: str | None = None
 
 
 @router.post("", response_model=ApiKeyOut, status_code=201, summary="Create an API key (admin)")
@@ -37,14 +42,17 @@ def create_key(body: ApiKeyIn, admin: AdminDep, state: StateDep) -> dict:
             raise NotFound(f"store {body.store_id!r} does not exist", field="store_id")
         if role == Role.ORGANISATION and (body.org_id is None or session.get(Organisation, body.org_id) is None):
             raise NotFound(f"organisation {body.org_id!r} does not exist", field="org_id")
+        if role == Role.PROGRAM and (body.retailer_id is None or session.get(Retailer, body.retailer_id) is None):
+            raise NotFound(f"retailer {body.retailer_id!r} does not exist", field="retailer_id")
         key, record = create_api_key(
             session, role,
             store_id=body.store_id if role == Role.CHECKOUT else None,
             org_id=body.org_id if role == Role.ORGANISATION else None,
+            retailer_id=body.retailer_id if role == Role.PROGRAM else None,
             label=body.label,
         )  # fmt: skip
         return {"key": key, "key_id": record.key_id, "role": record.role, "store_id": record.store_id,
-                "org_id": record.org_id}  # fmt: skip
+                "org_id": record.org_id, "retailer_id": record.retailer_id}  # fmt: skip
 
 
 @router.delete("/{key_id}", status_code=204, summary="Revoke an API key (admin)")
@@ -52,3 +60,4 @@ def revoke_key(key_id: str, admin: AdminDep, state: StateDep) -> None:
     with state.write() as session:
         if not revoke_api_key(session, key_id):
             raise NotFound(f"no active key {key_id!r}", field="key_id")
+    state.verifier.forget({key_id})

@@ -1,15 +1,16 @@
 from __future__ import annotations
 
-from fastapi import APIRouter
+from typing import Annotated
+
+from fastapi import APIRouter, Depends
 from sqlmodel import Session, select
 
-from backend.api.auth import Principal, Role
-from backend.api.deps import AdminDep, OrganisationDep, PrincipalDep, SessionDep, StateDep
+from backend.api.deps import SessionDep, StateDep
+from backend.api.policy import OWN_ORGANISATION, Access, AdminDep, PrincipalDep
 from backend.api.schemas.common import ERROR_RESPONSES
 from backend.api.schemas.provenance import OrganisationIn, OrganisationOut, OrganisationUpdate, PartnerIn, PrefixIn
 from backend.chain.keys import keystore_password
 from backend.db.models import ChainCursor, MirrorOrganisation, MirrorPartnerRole, Organisation, Partnership
-from backend.errors import Forbidden
 from backend.provenance.organisations import (
     admission_operation,
     create_organisation,
@@ -83,16 +84,12 @@ def add_prefix(org_id: str, body: PrefixIn, admin: AdminDep, state: StateDep) ->
         return organisation_view(session, brand)
 
 
-def _own_organisation(principal: Principal, org_id: str) -> None:
-    if principal.role != Role.ORGANISATION or principal.org_id != org_id:
-        raise Forbidden(f"this key may not act for organisation {org_id!r}", field="org_id")
-
-
 @router.put("/{org_id}/partners", response_model=OrganisationOut, summary="Grant a partner roles (brand)")
-def set_partner(org_id: str, body: PartnerIn, principal: OrganisationDep, state: StateDep) -> dict:
+def set_partner(
+    org_id: str, body: PartnerIn, access: Annotated[Access, Depends(OWN_ORGANISATION)], state: StateDep
+) -> dict:
     """A brand authorises a partner (manufacturer, distributor, retailer) for the brand's products;
     an empty ``roles`` list revokes. Only authorised partners may register items or record events."""
-    _own_organisation(principal, org_id)
     with state.write() as session:
         brand = get_organisation(session, org_id)
         grant_partner(session, brand, body.partner_id, roles_from_names(list(body.roles)))

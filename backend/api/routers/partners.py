@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Response
+from typing import Annotated
 
-from backend.api.deps import AdminDep, SessionDep, StateDep
+from fastapi import APIRouter, Depends, Response
+
+from backend.api.deps import SessionDep, StateDep
+from backend.api.policy import CONVERT, Access, AdminDep
 from backend.api.schemas.common import ERROR_RESPONSES, Slug
 from backend.api.schemas.program import ConversionIn, ConversionOut, PartnerIn, PartnerOut, PartnerPatch
 from backend.db.models import Partner
@@ -35,10 +38,16 @@ def change_partner(partner_id: Slug, body: PartnerPatch, admin: AdminDep, state:
 
 @router.post("/{partner_id}/conversions", response_model=ConversionOut, summary="Convert partner points into ours")
 def create_conversion(
-    partner_id: Slug, body: ConversionIn, admin: AdminDep, state: StateDep, response: Response
+    partner_id: Slug,
+    body: ConversionIn,
+    access: Annotated[Access, Depends(CONVERT)],
+    state: StateDep,
+    response: Response,
 ) -> dict:
     """Awards ``floor(partner_points * rate)`` points with a partner reference, within the partner's
-    caps. Idempotent by ``conversion_id`` (the partner's reference)."""
+    caps. An admin vouches for the partner points; the customer agrees to spend them with their
+    token, forwarded in ``X-Customer-Token`` (scope ``convert``). Idempotent by ``conversion_id``
+    (the partner's reference)."""
     request = ConversionInput(partner_id, body.conversion_id, body.customer_id, body.partner_points)
     with state.write() as session:
         outcome = convert(session, request)

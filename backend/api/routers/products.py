@@ -3,7 +3,8 @@ from __future__ import annotations
 from fastapi import APIRouter
 from sqlmodel import Session
 
-from backend.api.deps import OrganisationDep, PrincipalDep, SessionDep, StateDep
+from backend.api.deps import SessionDep, StateDep
+from backend.api.policy import OrganisationDep, PrincipalDep
 from backend.api.schemas.common import ERROR_RESPONSES
 from backend.api.schemas.provenance import ItemsIn, ItemsOut, ProductIn, ProductOut, RecallIn, RecallOut
 from backend.db.models import Product

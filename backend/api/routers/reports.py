@@ -6,7 +6,8 @@ from datetime import date, timedelta
 
 from fastapi import APIRouter, Query
 
-from backend.api.deps import AdminDep, SessionDep, StateDep
+from backend.api.deps import SessionDep, StateDep
+from backend.api.policy import AdminDep
 from backend.api.schemas.common import ERROR_RESPONSES
 from backend.api.schemas.program import DailyOut, LiabilityOut, MaintenanceOut
 from backend.db.types import utcnow

@@ -2,13 +2,18 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Query, Response
+from typing import Annotated
 
-from backend.api.deps import AdminDep, CustomerReaderDep, SessionDep, StateDep
+from fastapi import APIRouter, Depends, Query, Response
+
+from backend.api.deps import SessionDep, StateDep
+from backend.api.policy import CATALOG, MEMBER_READ, REDEEM, Access, AdminDep
 from backend.api.schemas.common import ERROR_RESPONSES, Slug
 from backend.api.schemas.program import RedemptionIn, RedemptionOut, RewardIn, RewardOut, RewardPatch
+from backend.api.till import counting_wrong_codes
+from backend.consent.till_codes import use_code
 from backend.db.models import Operation, Reward
-from backend.loyalty.customers import get_customer
+from backend.loyalty.customers import find_customer, get_customer
 from backend.loyalty.rewards import (
     Permit,
     RedemptionInput,
@@ -21,6 +26,7 @@ from backend.loyalty.rewards import (
 )
 
 router = APIRouter(tags=["rewards"], responses=ERROR_RESPONSES)
+CatalogReader = Annotated[Access, Depends(CATALOG)]
 
 
 @router.post("/v1/rewards", response_model=RewardOut, status_code=201, summary="Add a reward (admin)")
@@ -40,12 +46,12 @@ def change_reward(reward_id: Slug, body: RewardPatch, admin: AdminDep, state: St
 
 
 @router.get("/v1/rewards", response_model=list[RewardOut], summary="The catalog")
-def catalog(principal: CustomerReaderDep, session: SessionDep, include_inactive: bool = Query(False)) -> list[Reward]:
+def catalog(access: CatalogReader, session: SessionDep, include_inactive: bool = Query(False)) -> list[Reward]:
     return list_rewards(session, include_inactive)
 
 
 @router.get("/v1/rewards/{reward_id}", response_model=RewardOut, summary="One reward")
-def one_reward(reward_id: Slug, principal: CustomerReaderDep, session: SessionDep) -> Reward:
+def one_reward(reward_id: Slug, access: CatalogReader, session: SessionDep) -> Reward:
     return get_reward(session, reward_id)
 
 
@@ -53,11 +59,17 @@ def one_reward(reward_id: Slug, principal: CustomerReaderDep, session: SessionDe
     "/v1/customers/{customer_id}/redemptions", response_model=RedemptionOut, summary="Redeem a reward with points"
 )
 def create_redemption(
-    customer_id: str, body: RedemptionIn, principal: CustomerReaderDep, state: StateDep, response: Response
+    customer_id: str,
+    body: RedemptionIn,
+    access: Annotated[Access, Depends(REDEEM)],
+    state: StateDep,
+    response: Response,
 ) -> dict:
-    """Burns the reward's points on chain. Custodial members: the platform burns them. Members who
-    hold their own wallet: send an ERC-2612 ``permit`` for exactly these points (spender: the token
-    contract). Refused with a 422 above the available balance. Idempotent by ``redemption_id``."""
+    """Burns the reward's points on chain, with the customer's consent: their own token, or at a
+    till (checkout key) the one-time code they show (``customer_code``, used once; a wrong one
+    counts against it). Custodial members: the platform burns the points. Members who hold their
+    own wallet: send an ERC-2612 ``permit`` for exactly these points (spender: the token contract).
+    Refused with a 422 above the available balance. Idempotent by ``redemption_id``."""
     permit = body.permit
     request = RedemptionInput(
         customer_id=customer_id,
@@ -66,7 +78,10 @@ def create_redemption(
         quantity=body.quantity,
         permit=Permit(permit.deadline, permit.v, permit.r, permit.s) if permit else None,
     )
-    with state.write() as session:
+    with counting_wrong_codes(state), state.write() as session:
+        if access.till_code is not None:  # used in the redemption's unit of work: a refusal leaves it unused
+            purpose = f"redemption:{body.redemption_id}"
+            use_code(session, find_customer(session, customer_id), access.till_code, purpose, access.key_id)
         outcome = redeem(session, request)
     if outcome.replayed:
         response.headers["Idempotent-Replayed"] = "true"
@@ -76,7 +91,9 @@ def create_redemption(
 @router.get(
     "/v1/customers/{customer_id}/redemptions", response_model=list[RedemptionOut], summary="A customer's redemptions"
 )
-def list_redemptions(customer_id: str, principal: CustomerReaderDep, session: SessionDep) -> list[dict]:
+def list_redemptions(
+    customer_id: str, access: Annotated[Access, Depends(MEMBER_READ)], session: SessionDep
+) -> list[dict]:
     customer = get_customer(session, customer_id)
     out = []
     for r in redemptions_of(session, customer):

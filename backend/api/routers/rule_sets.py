@@ -1,14 +1,16 @@
-"""Rule sets: admins publish new versions; any key reads them, and anyone can check their hash on chain."""
+"""Rule sets: admins publish new versions; any key or customer token reads them, and anyone can check
+their hash on chain."""
 
 from __future__ import annotations
 
 import json
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Path, Response
+from fastapi import APIRouter, Depends, Path, Response
 from sqlmodel import Session, col, select
 
-from backend.api.deps import AdminDep, PrincipalDep, SessionDep, StateDep
+from backend.api.deps import SessionDep, StateDep
+from backend.api.policy import ANY_PRINCIPAL, Access, AdminDep
 from backend.api.schemas.common import ERROR_RESPONSES
 from backend.api.schemas.program import RuleSetCreated, RuleSetOut
 from backend.db.models import RuleSetRecord
@@ -16,6 +18,7 @@ from backend.loyalty.program import get_rule_record, publication_of, publish_doc
 from backend.loyalty.rule_document import RuleDocument
 
 router = APIRouter(prefix="/v1/rule-sets", tags=["rule sets"], responses=ERROR_RESPONSES)
+Reader = Annotated[Access, Depends(ANY_PRINCIPAL)]
 
 
 def _out(session: Session, record: RuleSetRecord, content: bool = True) -> dict[str, Any]:
@@ -48,20 +51,20 @@ def publish(body: RuleDocument, admin: AdminDep, state: StateDep, response: Resp
 
 
 @router.get("", response_model=list[RuleSetOut], summary="Every rule-set version")
-def list_rule_sets(principal: PrincipalDep, session: SessionDep) -> list[dict[str, Any]]:
+def list_rule_sets(reader: Reader, session: SessionDep) -> list[dict[str, Any]]:
     records = session.exec(select(RuleSetRecord).order_by(col(RuleSetRecord.version).desc())).all()
     return [_out(session, record, content=False) for record in records]
 
 
 @router.get("/current", response_model=RuleSetOut, summary="The rules in force")
-def current(principal: PrincipalDep, session: SessionDep) -> dict[str, Any]:
+def current(reader: Reader, session: SessionDep) -> dict[str, Any]:
     record, _ = rules_in_force(session)
     return _out(session, record)
 
 
 @router.get("/{version}", response_model=RuleSetOut, summary="One rule-set version")
 def get_rule_set(
-    version: Annotated[int, Path(ge=1, le=2**31 - 1)], principal: PrincipalDep, session: SessionDep
+    version: Annotated[int, Path(ge=1, le=2**31 - 1)], reader: Reader, session: SessionDep
 ) -> dict[str, Any]:
     """The canonical content whose keccak-256 is ``content_hash``, and where it stands on chain."""
     return _out(session, get_rule_record(session, version))

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import json
+from typing import Annotated
 
-from fastapi import APIRouter, Response
+from fastapi import APIRouter, Depends, Response
 
-from backend.api.deps import AdminDep, CustomerReaderDep, SessionDep, StateDep
+from backend.api.deps import SessionDep, StateDep
+from backend.api.policy import CATALOG, TRANSFER, Access, AdminDep
 from backend.api.schemas.common import ERROR_RESPONSES
 from backend.api.schemas.program import TransferIn, TransferOut, TransferPolicyIn, TransferPolicyOut
 from backend.loyalty.accounts import mirrored_block
@@ -17,9 +19,14 @@ router = APIRouter(tags=["transfers"], responses=ERROR_RESPONSES)
 
 @router.post("/v1/customers/{customer_id}/transfers", response_model=TransferOut, summary="Give points to a member")
 def create_transfer(
-    customer_id: str, body: TransferIn, principal: CustomerReaderDep, state: StateDep, response: Response
+    customer_id: str,
+    body: TransferIn,
+    access: Annotated[Access, Depends(TRANSFER)],
+    state: StateDep,
+    response: Response,
 ) -> dict:
-    """Moves points to another member (``transferFor`` on chain) under the policy in force: refused
+    """Moves points to another member (``transferFor`` on chain), with the sender's consent (their
+    customer token: no key gives away a customer's points) and under the policy in force: refused
     when transfers are off (409), above the sender's daily cap or available points (422), or to
     oneself (422). Idempotent by ``transfer_id``."""
     request = TransferInput(customer_id, body.to_customer_id, body.transfer_id, body.amount)
@@ -31,7 +38,7 @@ def create_transfer(
 
 
 @router.get("/v1/transfer-policy", response_model=TransferPolicyOut, summary="The transfer policy in force")
-def get_policy(principal: CustomerReaderDep, session: SessionDep) -> dict:
+def get_policy(access: Annotated[Access, Depends(CATALOG)], session: SessionDep) -> dict:
     policy = policy_in_force(session)
     pending = pending_policy(session)
     return {

@@ -16,12 +16,13 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Header, Query, Request
+from fastapi import APIRouter, Depends, Header, Query, Request
 from fastapi.responses import JSONResponse
 from fastapi.templating import Jinja2Templates
 
-from backend.api.auth import Role
-from backend.api.deps import AppState, StateDep, Unauthorized
+from backend.api.auth import Principal, Role
+from backend.api.deps import AppState, StateDep
+from backend.api.policy import PUBLIC_SCANNER
 from backend.api.schemas.common import ERROR_RESPONSES
 from backend.api.schemas.provenance import VerificationOut
 from backend.chain.manifest import ManifestMissing, load_manifest
@@ -67,27 +68,23 @@ def _context(state: Any, session: Any, view: View) -> VerificationContext:
     )
 
 
-def _scanning_organisation(request: Request, state: AppState, session: Any) -> Organisation | None:
-    """The organisation whose key signed this request (None: anonymous). A key that is sent but
-    not valid is refused rather than ignored, so a scanner never believes it vouched when it did not."""
-    scheme, _, key = (request.headers.get("authorization") or "").partition(" ")
-    if scheme.lower() != "bearer" or not key.strip():
+def _scanning_organisation(scanner: Principal | None, session: Any) -> Organisation | None:
+    """The organisation whose key signed this request (None: anonymous, or not an organisation key:
+    admin and checkout keys scan like anyone else)."""
+    if scanner is None or scanner.role != Role.ORGANISATION or scanner.org_id is None:
         return None
-    principal = state.verifier.verify(key.strip())
-    if principal is None:
-        raise Unauthorized("invalid or revoked API key", field="Authorization")
-    if principal.role != Role.ORGANISATION or principal.org_id is None:
-        return None  # admin and checkout keys scan like anyone else
-    org: Organisation | None = session.get(Organisation, principal.org_id)
+    org: Organisation | None = session.get(Organisation, scanner.org_id)
     return org
 
 
-def _scan_context(request: Request, state: AppState, session: Any, where: CoarseLocation) -> ScanContext:
+def _scan_context(
+    request: Request, state: AppState, session: Any, where: CoarseLocation, scanner: Principal | None
+) -> ScanContext:
     provenance = get_provenance_settings()
     secret = provenance.scan_client_secret.get_secret_value() if provenance.scan_client_secret else None
     key = client_key(state.settings.resolved_home, secret)
     host = request.client.host if request.client else None
-    return ScanContext(where, client_id(key, host), _scanning_organisation(request, state, session))
+    return ScanContext(where, client_id(key, host), _scanning_organisation(scanner, session))
 
 
 def _when(timestamp: int | None) -> str:
@@ -107,6 +104,7 @@ def verify(
     serial: str,
     request: Request,
     state: StateDep,
+    scanner: Annotated[Principal | None, Depends(PUBLIC_SCANNER)],
     accept: Annotated[str | None, Header()] = None,
     format: Annotated[str | None, Query(pattern="^(json|html)$")] = None,
     lat: Annotated[float | None, Query(description="Coarse latitude of the scan (rounded to 0.1°).")] = None,
@@ -122,7 +120,7 @@ def verify(
         else (CoarseLocation.parse_header(x_scan_location))
     )
     with state.write() as session:
-        scanned = _scan_context(request, state, session, where) if scan else None
+        scanned = _scan_context(request, state, session, where, scanner) if scan else None
         result = verify_item(session, gtin, serial, _context(state, session, view), get_provenance_settings(),
                              scan=scanned)  # fmt: skip
     if _wants_html(accept, format):

@@ -28,6 +28,9 @@ class PurchaseIn(StrictModel):
     currency: Currency
     lines: list[PurchaseLineIn] = Field(min_length=1, max_length=1000)
     paid_with_points: int = Field(default=0, ge=0, le=10**12)
+    customer_code: Annotated[str, Field(pattern=r"^[0-9]{8}$")] | None = Field(
+        default=None, description="With points paid: the one-time code the customer shows at the till."
+    )
 
 
 class PurchaseOut(BaseModel):
@@ -134,9 +137,11 @@ class StoreIn(StrictModel):
     id: Slug
     name: str = Field(min_length=1, max_length=200)
     currency: Currency
+    retailer_id: Slug = Field(description="The retailer that runs the store (POST /v1/retailers).")
 
 
 class StoreOut(BaseModel):
     id: str
     name: str
     currency: str
+    retailer_id: str

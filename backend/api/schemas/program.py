@@ -17,6 +17,7 @@ Hex32 = Annotated[str, StringConstraints(pattern=r"^0x[0-9a-fA-F]{64}$")]
 Signature = Annotated[str, StringConstraints(pattern=r"^0x[0-9a-fA-F]{130}$")]
 Segment = Annotated[str, StringConstraints(min_length=1, max_length=64, pattern=r"^[\x21-\x7e]+$")]
 Status = Literal["pending", "confirmed", "failed"]
+TillCodeText = Annotated[str, StringConstraints(pattern=r"^[0-9]{8}$")]
 
 
 # -- rule sets ----------------------------------------------------------------------------
@@ -112,6 +113,9 @@ class RedemptionIn(StrictModel):
     reward_id: Slug
     quantity: StrictInt = Field(default=1, gt=0, le=1000)
     permit: PermitIn | None = None
+    customer_code: TillCodeText | None = Field(
+        default=None, description="At a till (checkout key): the one-time code the customer shows."
+    )
 
 
 class RedemptionOut(BaseModel):
@@ -214,12 +218,17 @@ class CustomerDetailOut(BaseModel):
     name: str | None
     email: str | None
     phone: str | None
+    personal_data: Literal["shown", "withheld", "erased"] = Field(
+        description="`withheld`: this key may not read name, e-mail and phone (they are null)."
+    )
     erased_at: datetime | None
 
 
 class WalletClaimIn(StrictModel):
     wallet: Address
-    signature: Signature = Field(description="The wallet's EIP-191 signature of the claim message.")
+    nonce: StrictInt = Field(ge=0, le=2**63 - 1, description="The member's claim nonce, from GET …/wallet-claim.")
+    expiry: StrictInt = Field(gt=0, le=2**63 - 1, description="Unix time after which the signed claim is void.")
+    signature: Signature = Field(description="The wallet's EIP-712 signature of the WalletClaim typed data.")
 
 
 class WalletClaimOut(BaseModel):
@@ -230,8 +239,15 @@ class WalletClaimOut(BaseModel):
     operation_id: int | None
 
 
-class ClaimMessageOut(BaseModel):
-    message: str
+class TypedDataOut(BaseModel):
+    """EIP-712 typed data, as ``eth_signTypedData_v4`` takes it."""
+
+    types: dict[str, list[dict[str, str]]]
+    primary_type: str = Field(alias="primaryType")
+    domain: dict[str, Any]
+    message: dict[str, Any]
+
+    model_config = {"populate_by_name": True}
 
 
 class SegmentsIn(StrictModel):

@@ -9,6 +9,7 @@ from backend.db.models.chain import (
     Operation,
     OperationStatus,
 )
+from backend.db.models.consent import CustomerToken, Retailer, SiweNonce, TillCode, WalletClaim
 from backend.db.models.epcis import EpcisAnchor, EpcisEventEpc, EpcisEventRecord, EpcisLink, Scan
 from backend.db.models.loyalty import (
     Customer,
@@ -66,6 +67,7 @@ __all__ = [
     "Customer",
     "CustomerProfile",
     "CustomerSegment",
+    "CustomerToken",
     "EpcisAnchor",
     "EpcisEventEpc",
     "EpcisEventRecord",
@@ -103,9 +105,13 @@ __all__ = [
     "Redemption",
     "Refund",
     "RefundLine",
+    "Retailer",
     "Reward",
     "RuleSetRecord",
     "Scan",
+    "SiweNonce",
     "Store",
     "TierEvent",
+    "TillCode",
+    "WalletClaim",
 ]

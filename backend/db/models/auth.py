@@ -1,5 +1,5 @@
-"""API keys: stored as SHA-256 digests, each bound to a role and, for checkout and
-organisation keys, to the one store or organisation it may act for."""
+"""API keys: stored as SHA-256 digests, each bound to a role and, for checkout, program and
+organisation keys, to the one store, retailer or organisation it may act for."""
 
 from __future__ import annotations
 
@@ -20,6 +20,7 @@ class ApiKey(SQLModel, table=True):
     role: str = Field(max_length=16)
     store_id: str | None = Field(default=None, foreign_key="stores.id", max_length=64)
     org_id: str | None = Field(default=None, foreign_key="organisations.id", max_length=64)
+    retailer_id: str | None = Field(default=None, foreign_key="retailers.id", max_length=64)
     label: str = Field(default="", max_length=200)
     created_at: datetime = Field(default_factory=utcnow, sa_column=Column(UTCDateTime, nullable=False))
     revoked_at: datetime | None = Field(default=None, sa_column=Column(UTCDateTime, nullable=True))

@@ -17,6 +17,7 @@ class Store(SQLModel, table=True):
     id: str = Field(primary_key=True, max_length=64)
     name: str = Field(max_length=200)
     currency: str = Field(max_length=3)
+    retailer_id: str = Field(foreign_key="retailers.id", max_length=64, index=True)
     created_at: datetime = Field(default_factory=utcnow, sa_column=Column(UTCDateTime, nullable=False))
 
 
