@@ -42,6 +42,17 @@ def anchor_and_settle(platform: Platform) -> None:
     platform.settle()
 
 
+def scopes(platform: Platform) -> Any:
+    """Recall scopes as `credance verify` fetches them, from this platform's API."""
+
+    def fetch(recall_id: int) -> dict[str, Any]:
+        response = platform.client.get(f"/v1/recalls/{recall_id}/scope")
+        assert response.status_code == 200, response.text
+        return dict(response.json())
+
+    return fetch
+
+
 def verify(platform: Platform, gtin: str, serial: str, **params: Any) -> dict[str, Any]:
     response = platform.client.get(f"/01/{gtin}/21/{serial}", params={"format": "json", **params})
     assert response.status_code == 200, response.text
@@ -108,8 +119,8 @@ def test_a_recall_reaches_what_was_packed_with_and_made_from_it(chain: tuple[Pla
         answer = verify(platform, gtin, serial)
         assert answer["verdict"] == "recalled", (serial, answer["reason"])
         assert "Lead in glaze" in answer["reason"]
-        assert answer["proof"]["recall"]["method"] == "recallOfScope(bytes32)"
-        assert [c.what for c in check_proof(platform.ctx.w3, answer) if not c.ok] == []
+        assert answer["proof"]["recall"]["method"] == "isItemRecalled(uint64,bytes32,bytes32,bytes32[])"
+        assert [c.what for c in check_proof(platform.ctx.w3, answer, scopes(platform)) if not c.ok] == []
     assert verify(platform, FRESH, "SN0003")["verdict"] == "authentic"
 
     # Made from a recalled item after the recall: still reached, at the consumer's scan.
@@ -207,11 +218,16 @@ def test_roles_prefixes_and_partners_go_on_chain_and_come_back_mirrored(chain: t
     api.organisation("rival", ["brand"])
     api.organisation("haulier", ["distributor"])
     admin = api.headers("admin")
-    assigned = api.client.post("/v1/organisations/demo-brand/prefixes", json={"prefix": "9506000"}, headers=admin)
-    assert assigned.status_code == 201, assigned.text
-    assert assigned.json()["company_prefixes"] == ["9506000"]
+    # The demo brand got its prefix when it was seeded: it cannot be taken again, nor nested.
+    assert api.client.get("/v1/organisations/demo-brand", headers=admin).json()["company_prefixes"] == ["9506000"]
+    again = api.client.post("/v1/organisations/rival/prefixes", json={"prefix": "9506000"}, headers=admin)
+    assert again.status_code == 409
     nested = api.client.post("/v1/organisations/rival/prefixes", json={"prefix": "95060001"}, headers=admin)
     assert nested.status_code == 409
+    # A logistics company holds a prefix of its own (its SSCCs), though it is no brand.
+    assigned = api.client.post("/v1/organisations/haulier/prefixes", json={"prefix": "4012345"}, headers=admin)
+    assert assigned.status_code == 201, assigned.text
+    assert assigned.json()["company_prefixes"] == ["4012345"]
     squat = api.client.post(
         "/v1/products", json={"gtin": "09506000134383", "name": "Fake"}, headers=api.headers("rival")
     )
@@ -224,7 +240,9 @@ def test_roles_prefixes_and_partners_go_on_chain_and_come_back_mirrored(chain: t
 
     registry = platform.ctx.registry
     brand = api.client.get("/v1/organisations/demo-brand", headers=admin).json()
-    assert registry.functions.brandOfPrefix(19506000).call().hex() == brand["chain_id"][2:]
+    assert registry.functions.ownerOfPrefix(19506000).call().hex() == brand["chain_id"][2:]
+    haulier_id = api.client.get("/v1/organisations/haulier", headers=admin).json()["chain_id"]
+    assert registry.functions.ownerOfPrefix(14012345).call().hex() == haulier_id[2:]
     haulier = api.client.get("/v1/organisations/haulier", headers=admin).json()
     assert haulier["on_chain"]["roles"] == ["distributor", "retailer"]
     assert brand["partners"] == [{"partner_id": "haulier", "roles": ["distributor"], "on_chain_roles": ["distributor"]}]
