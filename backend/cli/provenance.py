@@ -93,7 +93,7 @@ def verify(
     from rich.table import Table
 
     from backend.chain.client import connect
-    from backend.provenance.proofcheck import check_proof
+    from backend.provenance.proofcheck import check_proof, http_scope_fetcher
 
     s = settings()
     if source.startswith(("http://", "https://")):
@@ -106,7 +106,9 @@ def verify(
         answer = json.loads(Path(source).read_text())
     with friendly_errors():
         w3 = connect(rpc_url or s.resolved_rpc_url, timeout=10)
-        checks = check_proof(w3, answer)
+        # Recall scopes come from the server asked (a saved answer: the one its Digital Link names).
+        scopes = http_scope_fetcher(source) if source.startswith(("http://", "https://")) else None
+        checks = check_proof(w3, answer, scopes)
     table = Table(title=f"{answer.get('gtin')} / {answer.get('serial')}: server says {answer.get('verdict')}")
     for column in ("check", "result", "detail"):
         table.add_column(column)

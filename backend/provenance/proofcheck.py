@@ -86,7 +86,14 @@ def check_proof(w3: Web3, answer: dict[str, Any], fetch_scope: ScopeFetcher | No
         anchored = _in_transaction(w3, anchor.get("transaction"), anchor.get("block_number"), EVENTS_ANCHORED,
                                    anchor["root"])  # fmt: skip
         checks.append(Check(f"event {number} transaction", anchored.ok, anchored.detail))
-    checks += check_recalls(w3, proof["contract"], gtin, commitment, answer, fetch_scope or http_scope_fetcher(answer))
+    checks += check_recalls(
+        w3,
+        proof["contract"],
+        gtin,
+        commitment,
+        answer,
+        fetch_scope or http_scope_fetcher(str(answer.get("digital_link") or "")),
+    )
     return checks
 
 
@@ -105,10 +112,10 @@ RECALL_ABI: list[dict[str, Any]] = [
 ]  # fmt: skip
 
 
-def http_scope_fetcher(answer: dict[str, Any], timeout: float = 10) -> ScopeFetcher:
-    """Scopes from the server that gave the answer (``/v1/recalls/{id}/scope``): the leaves are
+def http_scope_fetcher(url: str, timeout: float = 10) -> ScopeFetcher:
+    """Scopes from the server at ``url``'s origin (``/v1/recalls/{id}/scope``): the leaves are
     checked against the root on chain, so the server is not trusted for them either."""
-    link = urlsplit(str(answer.get("digital_link") or ""))
+    link = urlsplit(url)
     base = f"{link.scheme}://{link.netloc}"
 
     def fetch(recall_id: int) -> dict[str, Any]:
