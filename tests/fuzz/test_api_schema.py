@@ -44,7 +44,7 @@ KEY_FOR_PREFIX = {
     "/v1/organisations": "admin",
 }
 WRONG_KEY = {"admin": "brand", "checkout": "brand", "brand": "checkout"}
-PUBLIC = ("/healthz", "/01/", "/openapi.json", "/docs", "/metrics", "/readyz")
+PUBLIC = ("/healthz", "/01/", "/openapi.json", "/docs", "/metrics", "/readyz", "/v1/recalls/{recall_id}/scope")
 
 
 def _settings(short: int, long: int) -> settings:
