@@ -45,6 +45,8 @@ RECALL_ABI: list[dict[str, Any]] = [
      "outputs": [{"type": "bool"}]},
     {"type": "function", "name": "isItemRecalled", "stateMutability": "view",
      "inputs": [_U64, _B32, _B32, {"type": "bytes32[]"}], "outputs": [{"type": "bool"}]},
+    {"type": "function", "name": "recallOfScope", "stateMutability": "view", "inputs": [_B32, _B32],
+     "outputs": [{"type": "uint256"}]},
     {"type": "function", "name": "recalls", "stateMutability": "view", "inputs": [{"type": "uint256"}],
      "outputs": [_U64, {"type": "uint32"}, _U64, _B32, _B32]},
 ]  # fmt: skip
@@ -115,15 +117,42 @@ def recall_checks(w3: Web3, registry_address: str, gtin: int, commitment: bytes 
     verifier could not recompute it; ``fetch_scope`` defaults to the server the answer's Digital
     Link names."""
     answer = answer if isinstance(answer, dict) else {}
-    fetch = fetch_scope or http_scope_fetcher(str(answer.get("digital_link") or ""))
     registry = w3.eth.contract(address=Web3.to_checksum_address(registry_address), abi=RECALL_ABI)
     brand = bytes(registry.functions.brandOf(gtin).call())
     if brand == ZERO:
         return [RecallCheck("recalls", False, f"GTIN {gtin} has no brand on chain")]
-    checks: list[RecallCheck] = []
-    covering: list[str] = ["its whole GTIN (isGtinRecalled)"] if registry.functions.isGtinRecalled(gtin).call() else []
+    proof = answer.get("proof")
+    claimed = proof.get("recall") if isinstance(proof, dict) else None
+    claimed = claimed if isinstance(claimed, dict) else None
+    says_recalled = answer.get("verdict") == "recalled"
+    whole = bool(registry.functions.isGtinRecalled(gtin).call())
+    checks = [
+        RecallCheck("whole-GTIN recall asked of the chain", not whole or (says_recalled and claimed is not None),
+                    f"isGtinRecalled({gtin}) = {whole}; the answer says {answer.get('verdict')!r}"),
+        RecallCheck("a recalled verdict shows its recall", not says_recalled or claimed is not None,
+                    "recall shown" if claimed is not None else "no recall shown"),
+    ]  # fmt: skip
+    if claimed is not None:
+        checks.append(RecallCheck("a recall shown makes the verdict 'recalled'", says_recalled,
+                                  f"verdict {answer.get('verdict')!r}"))  # fmt: skip
+    fetch = fetch_scope or http_scope_fetcher(str(answer.get("digital_link") or ""))
+    covering, scanned = _scoped_recalls_covering(registry, gtin, commitment, brand, fetch, from_block)
+    checks.append(scanned)
+    checks.append(RecallCheck("every recall on chain is in the answer", not covering or says_recalled,
+                              f"the chain recalls this item: {', '.join(covering)}" if covering
+                              else "no scope of the item's brand lists it"))  # fmt: skip
+    if claimed is not None:
+        checks += _claimed_recall(registry, gtin, commitment, brand, claimed)
+    checks += _notice_checks(registry, brand, answer.get("recall_notices"))
+    return checks
+
+
+def _scoped_recalls_covering(registry: Any, gtin: int, commitment: bytes | None, brand: bytes, fetch: ScopeFetcher,
+                             from_block: int) -> tuple[list[str], RecallCheck]:  # fmt: skip
+    """The brand's scoped recalls that list the item, and whether every scope could be checked."""
+    covering: list[str] = []
     problems: list[str] = []
-    recalls = brand_recalls(w3, registry_address, brand, from_block)
+    recalls = brand_recalls(registry.w3, registry.address, brand, from_block)
     for recall in recalls:
         if recall.scope_root == ZERO:
             continue  # a whole-GTIN recall: isGtinRecalled answers for this GTIN
@@ -137,45 +166,55 @@ def recall_checks(w3: Web3, registry_address: str, gtin: int, commitment: bytes 
             continue
         leaf = item_leaf(gtin, commitment)
         if leaf in leaves:
-            proof = MerkleTree.build(leaves).proof(leaves.index(leaf))
-            if registry.functions.isItemRecalled(gtin, commitment, recall.scope_root, proof).call():
+            nodes = MerkleTree.build(leaves).proof(leaves.index(leaf))
+            if registry.functions.isItemRecalled(gtin, commitment, recall.scope_root, nodes).call():
                 covering.append(f"recall {recall.recall_id} (isItemRecalled)")
             else:
                 problems.append(f"recall {recall.recall_id}: its scope lists the item but isItemRecalled says no")
-    checked = "; ".join(problems) or f"{len(recalls)} recall(s) of the item's brand checked"
-    checks.append(RecallCheck(f"recall scopes of brand 0x{brand.hex()[:8]}…", not problems, checked))
+    detail = "; ".join(problems) or f"{len(recalls)} recall(s) of the item's brand, every scope checked"
+    return covering, RecallCheck("recall scopes of the item's brand", not problems, detail)
 
-    proof = answer.get("proof")
-    claimed = proof.get("recall") if isinstance(proof, dict) else None
-    says_recalled = answer.get("verdict") == "recalled"
-    shown = f"verdict {answer.get('verdict')!r}, recall {'shown' if claimed else 'not shown'}"
+
+def _claimed_recall(registry: Any, gtin: int, commitment: bytes | None, brand: bytes,
+                    claimed: dict[str, Any]) -> list[RecallCheck]:  # fmt: skip
+    """The recall the answer shows must be one the chain backs for this item's brand."""
+    try:
+        scope = bytes(HexBytes(str(claimed.get("scope_root"))))
+        if len(scope) != 32:
+            raise ValueError("not 32 bytes")
+    except ValueError as exc:
+        return [RecallCheck("the recall claimed", False, f"scope_root {claimed.get('scope_root')!r}: {exc}")]
+    via = claimed.get("via")
+    if scope == ZERO and not via:
+        whole = bool(registry.functions.isGtinRecalled(gtin).call())
+        return [RecallCheck("the whole-GTIN recall claimed is on chain", whole, f"isGtinRecalled({gtin}) = {whole}")]
+    if scope == ZERO:  # another GTIN of the brand wholly recalled, reaching this item through its history
+        other = claimed.get("gtin")
+        other_gtin = int(other) if isinstance(other, str | int) and str(other).isdigit() else 0
+        backed = other_gtin != 0 and bool(registry.functions.isGtinRecalled(other_gtin).call()) and bytes(
+            registry.functions.brandOf(other_gtin).call()) == brand  # fmt: skip
+        return [RecallCheck("the recall reaches the item", backed, f"through its history ({via}): GTIN {other} "
+                            f"{'is' if backed else 'is not'} wholly recalled by the item's brand")]  # fmt: skip
+    recall_id = int(registry.functions.recallOfScope(brand, scope).call())
+    checks = [RecallCheck("the recall scope claimed is on chain", recall_id != 0,
+                          f"recallOfScope(brand of the item, scope) = {recall_id}")]  # fmt: skip
+    issued_by = bytes(registry.functions.recalls(recall_id).call()[3]) if recall_id else ZERO
     checks.append(
-        RecallCheck("a recalled verdict and the recall shown agree", says_recalled == isinstance(claimed, dict), shown)
+        RecallCheck("recalled by the brand of the item", issued_by == brand, f"recall by 0x{issued_by.hex()}")
     )
-    if covering:
-        checks.append(RecallCheck("every recall on chain is in the answer", says_recalled,
-                                  f"the chain recalls this item: {', '.join(covering)}"))  # fmt: skip
-    elif says_recalled or claimed:
-        checks.append(_history_recall(registry, brand, claimed))
+    if claimed.get("merkle_proof") is not None:
+        try:
+            nodes = [bytes(HexBytes(n)) for n in claimed["merkle_proof"]]
+            inside = commitment is not None and bool(
+                registry.functions.isItemRecalled(gtin, commitment, scope, nodes).call())  # fmt: skip
+        except (TypeError, ValueError):
+            inside = False
+        checks.append(RecallCheck("the item is in the recall scope", inside,
+                                  "isItemRecalled with its own leaf, recomputed"))  # fmt: skip
     else:
-        checks.append(RecallCheck("no recall on chain", True, "no recall of the item's brand covers it"))
-    checks += _notice_checks(registry, brand, answer.get("recall_notices"))
+        checks.append(RecallCheck("the recall reaches the item", bool(via), f"through its history ({via}): the chain "
+                                  "has the brand's recall, not a leaf of this item in it"))  # fmt: skip
     return checks
-
-
-def _history_recall(registry: Any, brand: bytes, claimed: Any) -> RecallCheck:
-    """The answer says recalled but no recall covers the item itself on chain. That stands only for
-    a recall through its history (made from or packed with a recalled item after the recall),
-    which the chain cannot prove item by item: the recall must exist and be the item's brand's."""
-    what = "a recall in the answer is backed on chain"
-    if not isinstance(claimed, dict) or claimed.get("merkle_proof") is not None or not claimed.get("via"):
-        return RecallCheck(what, False, "the answer says the item is recalled; the chain does not")
-    recall_id = claimed.get("recall_id")
-    if not isinstance(recall_id, int) or isinstance(recall_id, bool) or recall_id <= 0:
-        return RecallCheck(what, False, f"recall id {recall_id!r}")
-    issued_by = bytes(registry.functions.recalls(recall_id).call()[3])
-    return RecallCheck(what, issued_by == brand, f"recall {recall_id} through its history ({claimed.get('via')}), "
-                       f"{'issued' if issued_by == brand else 'not issued'} by the item's brand")  # fmt: skip
 
 
 def _notice_checks(registry: Any, brand: bytes, notices: Any) -> list[RecallCheck]:

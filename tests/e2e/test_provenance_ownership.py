@@ -152,7 +152,7 @@ def test_the_old_recall_exploit_no_longer_marks_the_brands_items(chain: tuple[Pl
     assert failed(platform, verify(platform, FRESH, "SN0003")) == []
     # For X2 the verifier cannot get that scope's leaves (issued off the platform): it does not
     # conclude "not recalled".
-    assert "recall scopes of brand" in failed(platform, verify(platform, OUTSIDER_GTIN, "X2"))[0]
+    assert "recall scopes of the item's brand" in failed(platform, verify(platform, OUTSIDER_GTIN, "X2"))
     platform.assert_mirror_matches_chain()
 
 
@@ -201,7 +201,16 @@ def test_recall_scopes_are_public_and_verify_asks_the_chain(chain: tuple[Platfor
     # A server that hides an item from the scope's leaves is caught by the root on chain.
     trimmed = scopes(platform)
     dishonest = failed(platform, hidden, lambda i: {**trimmed(i), "leaves": scope["leaves"][:1]})
-    assert "recall scopes of brand" in dishonest[0]
+    assert "recall scopes of the item's brand" in dishonest
+    softened = json.loads(json.dumps(answer))  # the recall shown, the verdict softened
+    softened["verdict"] = "authentic"
+    assert "a recall shown makes the verdict 'recalled'" in failed(platform, softened)
+    # A recall claimed for an item outside the scope: its own leaf is not there.
+    api.accept("demo-brand", commission([sgtin(FRESH, "SN0003")], at(2)))
+    claimed = verify(platform, FRESH, "SN0003")
+    claimed.update(verdict="recalled")
+    claimed["proof"]["recall"] = answer["proof"]["recall"]
+    assert failed(platform, claimed) == ["the item is in the recall scope"]
     whole = verify(platform, BLEND, "B1")
     assert (whole["verdict"], failed(platform, whole)) == ("recalled", [])
     # The command line asks the same server for the scopes, and the chain for everything else.
