@@ -48,6 +48,7 @@ from backend.provenance.epcis.hashing import event_hash, hash_digest  # noqa: E4
 from backend.provenance.items import register_items  # noqa: E402
 from backend.provenance.merkle import MerkleTree, event_leaf  # noqa: E402
 from backend.provenance.organisations import create_organisation  # noqa: E402
+from backend.provenance.prefixes import assign_prefix  # noqa: E402
 from backend.provenance.products import register_product  # noqa: E402
 from backend.provenance.roles import OrgRole, org_chain_id  # noqa: E402
 from backend.provenance.settings import ProvenanceSettings  # noqa: E402
@@ -172,6 +173,8 @@ def bench_capture(workdir: Path, settings: Settings, count: int) -> CaptureResul
     with session_scope(engine) as session:
         org = create_organisation(session, "bench-brand", "Bench Brand", int(OrgRole.BRAND | OrgRole.MANUFACTURER),
                                   "bench-password")  # fmt: skip
+        assign_prefix(session, org, GTIN[1:8])  # registration needs the brand's GS1 company prefix
+        session.flush()
         register_product(session, org, GTIN, "Bench product")
         session.flush()
         register_items(session, org, GTIN, serials)

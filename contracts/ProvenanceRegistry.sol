@@ -9,15 +9,16 @@ import {Pausable} from "@openzeppelin/contracts/utils/Pausable.sol";
 /**
  * @title ProvenanceRegistry
  * @notice Public record of who makes and handles which products: organisations and their
- * roles, GS1 company prefixes and products (GTINs) owned by brands, serialized items committed
- * in Merkle batches, supply-chain events (GS1 EPCIS) anchored in Merkle batches, and recalls.
+ * roles, GS1 company prefixes owned by organisations, products (GTINs) owned by brands under
+ * their own prefixes, serialized items committed in Merkle batches, supply-chain events (GS1
+ * EPCIS) anchored in Merkle batches, and recalls whose scope belongs to the recalling brand.
  *
  * @dev No serial number or personal data is stored: an item is the leaf
  * `keccak256(bytes.concat(keccak256(abi.encode(gtin, commitment))))` where
  * `commitment = keccak256(abi.encode(salt, serial))` uses a per-item secret salt, since
  * serial numbers are guessable. Event batches commit to canonical EPCIS event hashes the
- * same way. Anyone holding a leaf and its proof can check it with {isItemRegistered} or
- * {isEventAnchored} against any node.
+ * same way. Anyone holding a leaf and its proof can check it with {isItemRegistered},
+ * {isEventAnchored} or {isItemRecalled} against any node.
  */
 contract ProvenanceRegistry is AccessControl, Pausable, Multicall {
     /// @notice Role that admits organisations and changes their roles.
@@ -71,18 +72,20 @@ contract ProvenanceRegistry is AccessControl, Pausable, Multicall {
     mapping(address controller => bytes32 orgId) public organisationOf;
     /// @notice Brand organisation owning each GTIN.
     mapping(uint64 gtin => bytes32 brandId) public brandOf;
-    /// @notice Brand a GS1 company prefix is assigned to, by prefix key (see {prefixKey}).
-    mapping(uint64 prefixKey => bytes32 brandId) public brandOfPrefix;
-    /// @notice Roles a brand granted to a partner organisation for the brand's products.
-    mapping(bytes32 brandId => mapping(bytes32 partnerId => uint8 roles)) public partnerRoles;
+    /// @notice Organisation a GS1 company prefix is assigned to, by prefix key (see {prefixKey}).
+    mapping(uint64 prefixKey => bytes32 orgId) public ownerOfPrefix;
+    /// @notice Roles an owner (a brand, or any organisation owning identifiers such as SSCCs)
+    /// granted to a partner organisation for what it owns.
+    mapping(bytes32 ownerId => mapping(bytes32 partnerId => uint8 roles)) public partnerRoles;
     /// @notice Item batches by Merkle root.
     mapping(bytes32 root => ItemBatch) public itemBatches;
     /// @notice Event anchors by Merkle root.
     mapping(bytes32 root => EventAnchor) public eventAnchors;
     /// @notice Whether every item of a GTIN is recalled.
     mapping(uint64 gtin => bool) public isGtinRecalled;
-    /// @notice Recall id of each recall scope root (zero if none).
-    mapping(bytes32 scopeRoot => uint256 recallId) public recallOfScope;
+    /// @notice Recall id of each recall scope root, per recalling brand (zero if none). Keyed by
+    /// brand so that no organisation can take (or front-run) another brand's scope root.
+    mapping(bytes32 brandId => mapping(bytes32 scopeRoot => uint256 recallId)) public recallOfScope;
     /// @notice Recalls by id (ids start at 1).
     mapping(uint256 recallId => Recall) public recalls;
     /// @notice Number of recalls issued.
@@ -90,12 +93,12 @@ contract ProvenanceRegistry is AccessControl, Pausable, Multicall {
 
     /// @notice Emitted when an organisation is admitted or its controller, roles or status change.
     event OrganisationUpdated(bytes32 indexed orgId, address indexed controller, uint8 roles, bool active);
-    /// @notice Emitted when the registrar assigns a GS1 company prefix to a brand (or frees it: zero brand).
-    event CompanyPrefixAssigned(uint64 indexed prefixKey, bytes32 indexed brandId);
+    /// @notice Emitted when the registrar assigns a GS1 company prefix to an organisation (or frees it: zero id).
+    event CompanyPrefixAssigned(uint64 indexed prefixKey, bytes32 indexed orgId);
     /// @notice Emitted when a brand registers a product.
     event ProductRegistered(uint64 indexed gtin, bytes32 indexed brandId);
-    /// @notice Emitted when a brand grants or revokes a partner's roles for its products.
-    event PartnerRolesUpdated(bytes32 indexed brandId, bytes32 indexed partnerId, uint8 roles);
+    /// @notice Emitted when an owner grants or revokes a partner's roles for what it owns.
+    event PartnerRolesUpdated(bytes32 indexed ownerId, bytes32 indexed partnerId, uint8 roles);
     /// @notice Emitted when a manufacturer commits a batch of serialized items.
     event ItemsRegistered(bytes32 indexed root, uint64 indexed gtin, bytes32 indexed manufacturerId, uint32 count);
     /// @notice Emitted when an organisation anchors a batch of event hashes.
@@ -120,8 +123,10 @@ contract ProvenanceRegistry is AccessControl, Pausable, Multicall {
     error InvalidGtin(uint64 gtin);
     /// @notice The GTIN is already owned by a brand.
     error ProductAlreadyRegistered(uint64 gtin, bytes32 brandId);
-    /// @notice The GTIN lies under a GS1 company prefix assigned to another brand.
-    error PrefixOwnedByAnotherBrand(uint64 gtin, uint64 prefixKey, bytes32 brandId);
+    /// @notice The GTIN lies under no GS1 company prefix assigned to any organisation.
+    error UnassignedCompanyPrefix(uint64 gtin);
+    /// @notice The GTIN lies under a GS1 company prefix assigned to another organisation.
+    error PrefixOwnedByAnotherOrganisation(uint64 gtin, uint64 prefixKey, bytes32 orgId);
     /// @notice Not a prefix key of a 6- to 12-digit GS1 company prefix.
     error InvalidPrefix(uint64 prefixKey);
     /// @notice The GTIN was never registered.
@@ -167,25 +172,29 @@ contract ProvenanceRegistry is AccessControl, Pausable, Multicall {
     }
 
     /**
-     * @notice Assigns a GS1 company prefix to a brand (`brandId == 0` frees it). From then on only
-     * that brand may register GTINs under the prefix.
+     * @notice Assigns a GS1 company prefix to an organisation (`orgId == 0` frees it), as GS1
+     * licensed it. From then on only that organisation may register GTINs under the prefix (if it
+     * is a brand), and it owns the other identifiers under it (SSCCs, GRAIs, GIAIs, GLNs).
+     * @dev Any admitted organisation may hold a prefix: a logistics company owns its SSCCs.
+     * Registered GTINs keep their brand (`brandOf` never changes); registration needs the
+     * prefix, so no GTIN can lie under a prefix held by another organisation.
      * @param key The prefix key: `10 ** digits + prefix`, so leading zeros count ("0614141" is
      * 10614141); see {prefixKey}.
      */
-    function assignCompanyPrefix(uint64 key, bytes32 brandId) external onlyRole(REGISTRAR_ROLE) whenNotPaused {
+    function assignCompanyPrefix(uint64 key, bytes32 orgId) external onlyRole(REGISTRAR_ROLE) whenNotPaused {
         if (_prefixDigits(key) == 0) revert InvalidPrefix(key);
-        if (brandId != bytes32(0) && _organisations[brandId].roles & BRAND == 0) revert InvalidOrganisation(brandId);
-        brandOfPrefix[key] = brandId;
-        emit CompanyPrefixAssigned(key, brandId);
+        if (orgId != bytes32(0) && _organisations[orgId].controller == address(0)) revert InvalidOrganisation(orgId);
+        ownerOfPrefix[key] = orgId;
+        emit CompanyPrefixAssigned(key, orgId);
     }
 
-    /// @notice The brand holding the GS1 company prefix of a GTIN-14, and that prefix's key (zeros if none).
-    function prefixOwnerOf(uint64 gtin) public view returns (bytes32 brandId, uint64 key) {
+    /// @notice The organisation holding the GS1 company prefix of a GTIN-14, and that prefix's key (zeros if none).
+    function prefixOwnerOf(uint64 gtin) public view returns (bytes32 orgId, uint64 key) {
         // The company prefix starts after the indicator digit: digits 2 .. 1 + length of the GTIN-14.
         for (uint256 digits = _MIN_PREFIX_DIGITS; digits <= _MAX_PREFIX_DIGITS; ++digits) {
             key = prefixKey((gtin / uint64(10 ** (13 - digits))) % uint64(10 ** digits), digits);
-            brandId = brandOfPrefix[key];
-            if (brandId != bytes32(0)) return (brandId, key);
+            orgId = ownerOfPrefix[key];
+            if (orgId != bytes32(0)) return (orgId, key);
         }
         return (bytes32(0), 0);
     }
@@ -195,27 +204,35 @@ contract ProvenanceRegistry is AccessControl, Pausable, Multicall {
         return uint64(10 ** digits) + prefix;
     }
 
-    /// @notice Registers a product: the caller's brand owns the GTIN from now on.
+    /**
+     * @notice Registers a product: the caller's brand owns the GTIN from now on. The GTIN must lie
+     * under a GS1 company prefix the registrar assigned to the caller's brand.
+     */
     function registerProduct(uint64 gtin) external whenNotPaused {
         bytes32 brandId = _callerOrganisation(BRAND);
         if (gtin == 0 || gtin >= _GTIN_LIMIT) revert InvalidGtin(gtin);
         bytes32 owner = brandOf[gtin];
         if (owner != bytes32(0)) revert ProductAlreadyRegistered(gtin, owner);
-        (bytes32 prefixBrand, uint64 key) = prefixOwnerOf(gtin);
-        if (prefixBrand != bytes32(0) && prefixBrand != brandId) revert PrefixOwnedByAnotherBrand(gtin, key, prefixBrand);
+        (bytes32 prefixOwner, uint64 key) = prefixOwnerOf(gtin);
+        if (prefixOwner == bytes32(0)) revert UnassignedCompanyPrefix(gtin);
+        if (prefixOwner != brandId) revert PrefixOwnedByAnotherOrganisation(gtin, key, prefixOwner);
         brandOf[gtin] = brandId;
         emit ProductRegistered(gtin, brandId);
     }
 
     /**
-     * @notice Grants (or with `roles == 0` revokes) a partner's roles for the caller brand's
-     * products.
+     * @notice Grants (or with `roles == 0` revokes) a partner's roles for what the caller's
+     * organisation owns: a brand's products, or the identifiers under its company prefixes.
+     * @dev Granting needs an active partner; revoking works for a suspended one too, so an owner
+     * can always withdraw its authorisation.
      */
     function setPartnerRoles(bytes32 partnerId, uint8 roles) external whenNotPaused {
-        bytes32 brandId = _callerOrganisation(BRAND);
-        if (!_organisations[partnerId].active || roles & ~_ALL_ROLES != 0) revert InvalidOrganisation(partnerId);
-        partnerRoles[brandId][partnerId] = roles;
-        emit PartnerRolesUpdated(brandId, partnerId, roles);
+        bytes32 ownerId = _callerOrganisation(0);
+        Organisation storage partner = _organisations[partnerId];
+        bool usable = roles == 0 ? partner.controller != address(0) : partner.active;
+        if (!usable || roles & ~_ALL_ROLES != 0) revert InvalidOrganisation(partnerId);
+        partnerRoles[ownerId][partnerId] = roles;
+        emit PartnerRolesUpdated(ownerId, partnerId, roles);
     }
 
     /**
@@ -250,7 +267,10 @@ contract ProvenanceRegistry is AccessControl, Pausable, Multicall {
 
     /**
      * @notice Recalls every item of a GTIN (`scopeRoot == 0`) or the items whose leaves are
-     * under `scopeRoot` (a lot, a set of serials, and what was packed with or made from them).
+     * under `scopeRoot` (a lot, a set of serials, and the brand's own items packed with or made
+     * from them).
+     * @dev The scope belongs to the caller's brand: {isItemRecalled} counts it only for items of
+     * GTINs that brand owns, whatever leaves the root commits to.
      */
     function recall(uint64 gtin, bytes32 scopeRoot, uint32 count, bytes32 reasonRef)
         external
@@ -262,10 +282,10 @@ contract ProvenanceRegistry is AccessControl, Pausable, Multicall {
         if (scopeRoot == bytes32(0)) {
             isGtinRecalled[gtin] = true;
         } else {
-            if (count == 0 || recallOfScope[scopeRoot] != 0) revert InvalidBatch(scopeRoot, count);
+            if (count == 0 || recallOfScope[brandId][scopeRoot] != 0) revert InvalidBatch(scopeRoot, count);
         }
         recallId = ++recallCount;
-        if (scopeRoot != bytes32(0)) recallOfScope[scopeRoot] = recallId;
+        if (scopeRoot != bytes32(0)) recallOfScope[brandId][scopeRoot] = recallId;
         recalls[recallId] = Recall(gtin, count, uint64(block.timestamp), brandId, scopeRoot);
         emit RecallIssued(recallId, gtin, brandId, scopeRoot, count, reasonRef);
     }
@@ -279,6 +299,22 @@ contract ProvenanceRegistry is AccessControl, Pausable, Multicall {
         ItemBatch storage batch = itemBatches[root];
         if (batch.count == 0 || batch.gtin != gtin) return false;
         return MerkleProof.verifyCalldata(proof, root, itemLeaf(gtin, commitment));
+    }
+
+    /**
+     * @notice Whether an item (GTIN and salted serial commitment) is recalled: its whole GTIN is,
+     * or `scopeRoot` is the scope of a recall by the GTIN's own brand and `proof` proves the
+     * item's leaf under it. A scope issued by any other organisation never counts.
+     */
+    function isItemRecalled(uint64 gtin, bytes32 commitment, bytes32 scopeRoot, bytes32[] calldata proof)
+        external
+        view
+        returns (bool)
+    {
+        if (isGtinRecalled[gtin]) return true;
+        bytes32 brandId = brandOf[gtin];
+        if (brandId == bytes32(0) || scopeRoot == bytes32(0) || recallOfScope[brandId][scopeRoot] == 0) return false;
+        return MerkleProof.verifyCalldata(proof, scopeRoot, itemLeaf(gtin, commitment));
     }
 
     /// @notice Whether an event hash belongs to an anchored batch.

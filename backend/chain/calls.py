@@ -71,7 +71,7 @@ def single_call(ctx: ChainContext, op: Operation) -> TxParams:
         case "set_partner_roles":
             return _call(registry, "setPartnerRoles", _b32(p["partner_id"]), p["roles"])
         case "assign_prefix":
-            return _call(registry, "assignCompanyPrefix", p["prefix_key"], _b32(p["brand_id"]))
+            return _call(registry, "assignCompanyPrefix", p["prefix_key"], _b32(p["org_id"]))
         case "register_product":
             return _call(registry, "registerProduct", p["gtin"])
         case "register_items":

@@ -18,7 +18,7 @@ from sqlmodel import Session, select
 from backend.api.auth import Role, create_api_key, digest
 from backend.chain.keys import keystore_password
 from backend.db.engine import session_scope
-from backend.db.models import ApiKey, Organisation, Product, Retailer, Store
+from backend.db.models import ApiKey, CompanyPrefix, Organisation, Product, Retailer, Store
 from backend.loyalty.customers import enrol
 from backend.loyalty.program import current_rule_set, publish_rule_set
 from backend.loyalty.rules import RuleSet
@@ -26,6 +26,7 @@ from backend.provenance.demo import seed_history
 from backend.provenance.gtin import check_digit
 from backend.provenance.items import register_items
 from backend.provenance.organisations import create_organisation
+from backend.provenance.prefixes import assign_prefix
 from backend.provenance.products import register_product
 from backend.provenance.roles import OrgRole
 from backend.settings import Settings
@@ -34,6 +35,7 @@ DEMO_RETAILER = "demo-retailer"
 DEMO_STORE = "demo-store"
 DEMO_BRAND = "demo-brand"
 DEMO_CUSTOMER = "demo-customer"
+DEMO_PREFIX = "9506000"  # the demo brand's GS1 company prefix: its GTINs, cases and locations lie under it
 DEMO_PRODUCTS = (
     ("0950600013435", "Single-origin coffee, 250 g"),
     ("0950600013436", "Ceramic pour-over dripper"),
@@ -91,6 +93,9 @@ def seed_demo(engine: Engine, settings: Settings, chain_id: int) -> DemoKeys:
                 session, DEMO_BRAND, "Demo Brand", int(OrgRole.BRAND | OrgRole.MANUFACTURER),
                 keystore_password(settings, chain_id),
             )  # fmt: skip
+        if session.get(CompanyPrefix, DEMO_PREFIX) is None:
+            assign_prefix(session, brand, DEMO_PREFIX)  # registration needs it
+            session.flush()
         for gtin, (_, name) in zip(DEMO_GTINS, DEMO_PRODUCTS, strict=True):
             if session.get(Product, gtin) is None:
                 register_product(session, brand, gtin, name, description="Demo product")

@@ -304,16 +304,16 @@ class _StateCheck:
 
         partners = {(r.brand_id, r.partner_id): r.roles for r in session.exec(select(MirrorPartnerRole)).all()}
         pairs = set(partners) | {
-            (e.args["brandId"], e.args["partnerId"]) for e in by_name.get("PartnerRolesUpdated", [])
+            (e.args["ownerId"], e.args["partnerId"]) for e in by_name.get("PartnerRolesUpdated", [])
         }
         for brand, partner in sorted(pairs):
             self.expect("partnerRoles", f"{brand}/{partner}", partners.get((brand, partner), 0), REGISTRY,
                         "partnerRoles", b32(brand), b32(partner))  # fmt: skip
 
-        prefixes = {r.prefix_key: r.brand_id for r in session.exec(select(MirrorCompanyPrefix)).all()}
+        prefixes = {r.prefix_key: r.org_id for r in session.exec(select(MirrorCompanyPrefix)).all()}
         keys = set(prefixes) | {int(e.args["prefixKey"]) for e in by_name.get("CompanyPrefixAssigned", [])}
         for key in sorted(keys):
-            self.expect("brandOfPrefix", str(key), prefixes.get(key, ZERO_BYTES32), REGISTRY, "brandOfPrefix", key)
+            self.expect("ownerOfPrefix", str(key), prefixes.get(key, ZERO_BYTES32), REGISTRY, "ownerOfPrefix", key)
         self.checked["company prefixes"] = len(keys)
 
         products = {int(r.gtin): r.brand_id for r in session.exec(select(MirrorProduct)).all()}

@@ -9,7 +9,7 @@ from sqlmodel import Session, select
 
 from backend.chain.keys import new_encrypted_key
 from backend.db.models import Operation, Organisation, OrgSigner, Partnership
-from backend.errors import Conflict, Forbidden, NotFound
+from backend.errors import Conflict, Forbidden, NotFound, Unprocessable
 from backend.provenance.roles import OrgRole, org_chain_id
 
 # Gas money sent to a new organisation's key (0.05 ETH covers thousands of registry writes on
@@ -78,18 +78,26 @@ def may_write_for(session: Session, org: Organisation, brand_id: str, needed: in
     return partnership is not None and bool(partnership.roles & org.roles & needed)
 
 
-def grant_partner(session: Session, brand: Organisation, partner_id: str, roles: int) -> Partnership:
-    if not brand.roles & OrgRole.BRAND:
-        raise Forbidden(f"organisation {brand.id!r} is not a brand", field="org_id")
+def grant_partner(session: Session, owner: Organisation, partner_id: str, roles: int) -> Partnership:
+    """``owner`` (a brand for its products, or any organisation for the identifiers it owns, such as
+    its SSCCs) grants ``partner_id`` roles; ``roles == 0`` revokes them. As on chain, granting needs
+    an active partner while revoking works for a suspended one too."""
+    if not owner.active:
+        raise Forbidden(f"organisation {owner.id!r} is suspended", field="org_id")
     partner = get_organisation(session, partner_id)
-    partnership = session.get(Partnership, (brand.id, partner.id)) or Partnership(
-        brand_id=brand.id, partner_id=partner.id, roles=roles
+    if partner.id == owner.id:
+        raise Unprocessable("an organisation needs no authorisation of its own", field="partner_id")
+    if roles and not partner.active:
+        raise Conflict(f"organisation {partner.id!r} is suspended: roles can be revoked, not granted",
+                       field="partner_id")  # fmt: skip
+    partnership = session.get(Partnership, (owner.id, partner.id)) or Partnership(
+        brand_id=owner.id, partner_id=partner.id, roles=roles
     )
     partnership.roles = roles
     session.add(partnership)
     admitted = admission_operation(session, partner.id)
     session.add(Operation(
-        kind="set_partner_roles", signer=f"org:{brand.id}",
+        kind="set_partner_roles", signer=f"org:{owner.id}",
         depends_on=admitted.id if admitted else None,
         payload=json.dumps({"partner_id": partner.chain_id, "roles": roles}),
     ))  # fmt: skip

@@ -1,4 +1,5 @@
-"""Products: a brand registers its GTINs; the registration is queued for the chain."""
+"""Products: a brand registers GTINs under the GS1 company prefixes the admin assigned to it; the
+registration is queued for the chain, after the prefix assignment (the contract checks it too)."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ from backend.db.models import Operation, Organisation, Product
 from backend.errors import Conflict, Forbidden, NotFound
 from backend.provenance.gtin import normalise_gtin
 from backend.provenance.organisations import admission_operation
-from backend.provenance.prefixes import prefix_owner
+from backend.provenance.prefixes import prefix_operation, prefix_owner
 from backend.provenance.roles import OrgRole
 
 
@@ -41,15 +42,19 @@ def register_product(
     if existing is not None:
         raise Conflict(f"GTIN {gtin} is already registered by {existing.brand_id}", field="gtin")
     holder = prefix_owner(session, gtin)
-    if holder is not None and holder.brand_id != brand.id:
+    if holder is None:
+        raise Forbidden(f"GTIN {gtin} lies under no GS1 company prefix assigned to {brand.id!r}: the admin "
+                        "assigns the brand its prefix first", field="gtin")  # fmt: skip
+    if holder.org_id != brand.id:
         raise Forbidden(f"GTIN {gtin} lies under GS1 company prefix {holder.prefix}, assigned to "
-                        f"{holder.brand_id!r}", field="gtin")  # fmt: skip
+                        f"{holder.org_id!r}", field="gtin")  # fmt: skip
     product = Product(gtin=gtin, brand_id=brand.id, name=name, description=description, category=category,
                       genuine_bonus_points=genuine_bonus_points)  # fmt: skip
     session.add(product)
-    admitted = admission_operation(session, brand.id)
+    # On chain the prefix must be assigned before the product is registered.
+    assigned = prefix_operation(session, holder.prefix) or admission_operation(session, brand.id)
     session.add(Operation(
         kind="register_product", signer=f"org:{brand.id}", confirm_key=f"product:{gtin}",
-        depends_on=admitted.id if admitted else None, payload=json.dumps({"gtin": int(gtin)}),
+        depends_on=assigned.id if assigned else None, payload=json.dumps({"gtin": int(gtin)}),
     ))  # fmt: skip
     return product

@@ -15,9 +15,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from backend.provenance.merkle import verify
-from backend.provenance.recalls import WHOLE_GTIN
-from backend.provenance.verifier.checks import Check, Checks, bytes32, need, nodes
+from backend.provenance.recall_check import ScopeFetcher, http_scope_fetcher, recall_checks
+from backend.provenance.verifier.checks import Check, Checks
 from backend.provenance.verifier.item import AskedItem
 from backend.provenance.verifier.pinning import ChainPin
 from backend.provenance.verifier.registration import ItemLeaf, check_registration
@@ -37,6 +36,7 @@ class RecallQuery:
     leaf: ItemLeaf | None
     answer: dict[str, Any]
     server: str | None = None
+    fetch_scope: ScopeFetcher | None = None  # default: the server's public /v1/recalls/{id}/scope
 
 
 def check_recalls(query: RecallQuery) -> list[Check]:
@@ -48,42 +48,16 @@ def check_recalls(query: RecallQuery) -> list[Check]:
     is missing from the answer; fail when the answer claims a recall the chain does not confirm
     for this item. An exception it raises is a failed check.
 
-    This body works with today's contract: a whole-GTIN recall (``isGtinRecalled``) must be in
-    the answer; a recall the answer claims must be on chain (``recallOfScope``), issued by the
-    brand that owns the item's GTIN, and include the item's own leaf when the answer gives its
-    Merkle proof. Scoped recalls the answer leaves out are found by the provenance part's version
-    (the brand's ``RecallIssued`` logs and each scope's public leaves).
+    The chain is asked, never the answer: ``brandOf`` and ``isGtinRecalled`` of the item's GTIN, the
+    brand's ``RecallIssued`` logs, each scope's public leaves (fetched from the server asked, checked
+    against the root and count on chain) and ``isItemRecalled`` with a proof built here
+    (backend.provenance.recall_check). A covering recall missing from the answer fails.
     """
-    checks = Checks()
-    pin, answer, gtin = query.pin, query.answer, int(query.item.gtin)
-    proof = answer.get("proof")
-    claimed = proof.get("recall") if isinstance(proof, dict) else None
-    says_recalled = answer.get("verdict") == "recalled"
-    whole = bool(pin.registry.functions.isGtinRecalled(gtin).call())
-    checks.add("whole-GTIN recall asked of the chain", not whole or (says_recalled and isinstance(claimed, dict)),
-               f"isGtinRecalled({gtin}) = {whole}; the answer says {answer.get('verdict')!r}")  # fmt: skip
-    checks.add("a recalled verdict shows its recall", not says_recalled or isinstance(claimed, dict),
-               "recall shown" if isinstance(claimed, dict) else "verdict 'recalled' without a recall")  # fmt: skip
-    if isinstance(claimed, dict):
-        checks.add("a recall shown makes the verdict 'recalled'", says_recalled, f"verdict {answer.get('verdict')!r}")
-        with checks.guard("the recall claimed"):
-            scope = bytes32(need(claimed, "scope_root", str), "scope_root")
-            if scope == bytes32(WHOLE_GTIN):
-                checks.add("the whole-GTIN recall claimed is on chain", whole, f"isGtinRecalled({gtin}) = {whole}")
-            else:
-                recall_id = int(pin.registry.functions.recallOfScope(scope).call())
-                checks.add("the recall scope claimed is on chain", recall_id != 0, f"recallOfScope = {recall_id}")
-                brand = bytes(pin.registry.functions.recalls(recall_id).call()[3])
-                owner = bytes(pin.registry.functions.brandOf(gtin).call())
-                checks.add("recalled by the brand of the item", brand == owner, f"recall by 0x{brand.hex()}")
-                if claimed.get("merkle_proof") is not None:
-                    leaf = query.leaf
-                    inside = leaf is not None and verify(nodes(claimed["merkle_proof"]), scope, leaf.leaf)
-                    checks.add("the item is in the recall scope", inside, "its own leaf, recomputed")
-                else:
-                    checks.add("the recall reaches the item", True, f"through its history ({claimed.get('via')}): "
-                               "shown by the server, the chain has no leaf of this item in that scope")  # fmt: skip
-    return checks.items
+    commitment = query.leaf.commitment if query.leaf else None
+    fetch = query.fetch_scope or (http_scope_fetcher(query.server) if query.server else None)
+    found = recall_checks(query.pin.w3, query.pin.address, int(query.item.gtin), commitment, query.answer, fetch,
+                          query.pin.from_block)  # fmt: skip
+    return [Check(c.what, c.ok, c.detail) for c in found]
 
 
 def _recall_checks(query: RecallQuery) -> list[Check]:
@@ -121,8 +95,11 @@ class Report:
         }  # fmt: skip
 
 
-def verify_answer(pin: ChainPin, item: AskedItem, answer: Any, server: str | None = None) -> Report:
-    """Every check of ``answer`` about ``item`` against the pinned chain."""
+def verify_answer(
+    pin: ChainPin, item: AskedItem, answer: Any, server: str | None = None, fetch_scope: ScopeFetcher | None = None
+) -> Report:
+    """Every check of ``answer`` about ``item`` against the pinned chain. Recall scopes come from
+    ``fetch_scope``, else from ``server`` (else the server the answer's Digital Link names)."""
     checks = Checks()
     if not checks.add("answer", isinstance(answer, dict), "a JSON object" if isinstance(answer, dict) else "not one"):
         return Report(item, pin, None, checks.items)
@@ -133,7 +110,7 @@ def verify_answer(pin: ChainPin, item: AskedItem, answer: Any, server: str | Non
     leaf = check_registration(checks, pin, item, answer)
     if isinstance(answer.get("proof"), dict):
         check_timeline(checks, pin, item, answer)
-    checks.extend(_recall_checks(RecallQuery(pin, item, leaf, answer, server)))
+    checks.extend(_recall_checks(RecallQuery(pin, item, leaf, answer, server, fetch_scope)))
     notes = []
     if answer.get("verdict") == "suspicious":
         reasons = "; ".join(str(r) for r in answer.get("reasons") or [answer.get("reason")])

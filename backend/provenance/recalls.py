@@ -1,20 +1,27 @@
-"""Recalls: a brand recalls a whole GTIN, a lot or a set of serials. The recall reaches every
-item made from them (transformation) or packed with them (aggregation), as the event history
-shows at the time of the recall; the items reached are committed on chain as one Merkle scope
-root, each keeping its inclusion proof. Items that the history links to a recalled one later
-are found at verification time (:func:`recall_for`)."""
+"""Recalls: a brand recalls a whole GTIN, a lot or a set of serials. The recall reaches the brand's
+own items made from them (transformation) or packed with them (aggregation), as the event history
+shows at the time of the recall; those items are committed on chain as one Merkle scope root, each
+keeping its inclusion proof and its position in the tree. A recall never reaches another brand's
+items: an item of another brand packed with (or made from) a recalled one gets a notice, "packed
+with a recalled item", and keeps its verdict; only its own brand can recall it. On chain the scope
+belongs to the recalling brand as well (``ProvenanceRegistry.isItemRecalled``).
+
+Items that the history links to a recalled one later are found at verification time
+(:func:`recall_status`)."""
 
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from typing import Any
 from urllib.parse import unquote
 
 from eth_utils import keccak
 from sqlalchemy import tuple_
 from sqlmodel import Session, col, select
 
-from backend.db.models import Item, Operation, Organisation, RecalledItem, RecallRecord
+from backend.db.models import Item, MirrorRecall, Operation, Organisation, Product, RecalledItem, RecallRecord
 from backend.errors import Conflict, Forbidden, NotFound, Unprocessable
 from backend.provenance.epcis.graph import downstream, sources
 from backend.provenance.epcis.identifiers import item_key
@@ -34,7 +41,22 @@ class RecallMatch:
     proof: list[str] | None = None  # its Merkle proof in the scope root, if it is in the scope
 
 
-def _items_of_keys(session: Session, keys: set[str]) -> list[Item]:
+@dataclass(frozen=True)
+class RecallNotice:
+    """Another brand's recall of an item this one is linked to. It does not recall this item."""
+
+    recall: RecallRecord
+    relation: str  # "packed with a recalled item", "made from a recalled item", "packed in a recalled item"
+    detail: str
+
+
+@dataclass(frozen=True)
+class RecallStatus:
+    match: RecallMatch | None
+    notices: list[RecallNotice] = field(default_factory=list)
+
+
+def _items_of_keys(session: Session, keys: Iterable[str]) -> list[Item]:
     pairs = []
     for key in keys:
         if key.startswith(_KEY_PREFIX) and "/21/" in key:
@@ -45,6 +67,16 @@ def _items_of_keys(session: Session, keys: set[str]) -> list[Item]:
         chunk = pairs[start : start + 500]
         items.extend(session.exec(select(Item).where(tuple_(Item.gtin, Item.serial).in_(chunk))).all())
     return items
+
+
+def _brands_of(session: Session, gtins: Iterable[str]) -> dict[str, str]:
+    wanted = sorted(set(gtins))
+    brands: dict[str, str] = {}
+    for start in range(0, len(wanted), 500):
+        chunk = wanted[start : start + 500]
+        rows = session.exec(select(Product.gtin, Product.brand_id).where(col(Product.gtin).in_(chunk))).all()
+        brands.update(dict(rows))
+    return brands
 
 
 def issue_recall(
@@ -81,12 +113,13 @@ def issue_recall(
     ):
         raise Conflict(f"GTIN {product.gtin} is already recalled", field="gtin")
 
-    # Everything made from or packed with the seeds. For a whole GTIN the chain's isGtinRecalled
-    # covers the GTIN's own items; the scope root only needs what lies beyond it.
+    # The brand's own items made from or packed with the seeds; other brands' items are theirs to
+    # recall (they see a notice). For a whole GTIN the chain's isGtinRecalled covers the GTIN's own
+    # items; the scope root only needs what lies beyond it.
     reached = downstream(session, {item_key(i.gtin, i.serial) for i in seeds})
-    items = _items_of_keys(session, set(reached))
-    if whole:
-        items = [i for i in items if i.gtin != product.gtin]
+    candidates = _items_of_keys(session, reached)
+    brands = _brands_of(session, {i.gtin for i in candidates})
+    items = [i for i in candidates if brands.get(i.gtin) == brand.id and not (whole and i.gtin == product.gtin)]
     items.sort(key=lambda i: (i.gtin, i.serial))
     scope_root = WHOLE_GTIN
     tree = None
@@ -95,9 +128,9 @@ def issue_recall(
         scope_root = "0x" + tree.root.hex()
     elif not whole:
         raise Unprocessable("nothing to recall", field="serials")
-    if session.exec(
-        select(RecallRecord).where(RecallRecord.gtin == product.gtin, RecallRecord.scope_root == scope_root)
-    ).first():
+    # The chain keeps one recall per scope root and brand (recallOfScope[brand][root]).
+    same_scope = select(RecallRecord).where(RecallRecord.brand_id == brand.id, RecallRecord.scope_root == scope_root)
+    if scope_root != WHOLE_GTIN and session.exec(same_scope).first():
         raise Conflict("these items are already recalled", field="serials" if serials else "lot")
 
     record = RecallRecord(scope_root=scope_root, gtin=product.gtin, brand_id=brand.id, reason=reason,
@@ -107,7 +140,7 @@ def issue_recall(
     for index, item in enumerate(items):
         assert tree is not None
         session.add(RecalledItem(
-            recall_id=record.id, item_id=item.id,  # type: ignore[arg-type]
+            recall_id=record.id, item_id=item.id, position=index,  # type: ignore[arg-type]
             proof=json.dumps(["0x" + p.hex() for p in tree.proof(index)]),
         ))  # fmt: skip
     product_op = product_operation(session, product.gtin)
@@ -123,37 +156,125 @@ def issue_recall(
     return record
 
 
-def _direct(session: Session, item: Item) -> RecallMatch | None:
-    whole = session.exec(
-        select(RecallRecord).where(RecallRecord.gtin == item.gtin, col(RecallRecord.whole_gtin).is_(True))
-    ).first()
-    if whole is not None:
-        return RecallMatch(whole)
-    membership = session.exec(select(RecalledItem).where(RecalledItem.item_id == item.id)).first()
-    if membership is None:
-        return None
-    record = session.get(RecallRecord, membership.recall_id)
-    assert record is not None
-    return RecallMatch(record, proof=json.loads(membership.proof))
+# -- which recalls reach an item -------------------------------------------------------------
+
+
+def _direct_recalls(session: Session, items: list[Item]) -> dict[int, list[RecallMatch]]:
+    """Item id → the recalls naming it directly: its whole GTIN's, or a scope listing it."""
+    found: dict[int, list[RecallMatch]] = {}
+    gtins = sorted({i.gtin for i in items})
+    whole: dict[str, RecallRecord] = {}
+    for start in range(0, len(gtins), 500):
+        chunk = gtins[start : start + 500]
+        for record in session.exec(
+            select(RecallRecord).where(col(RecallRecord.gtin).in_(chunk), col(RecallRecord.whole_gtin).is_(True))
+        ).all():
+            whole.setdefault(record.gtin, record)
+    by_id = {i.id: i for i in items if i.id is not None}
+    for item in items:
+        if item.gtin in whole and item.id is not None:
+            found.setdefault(item.id, []).append(RecallMatch(whole[item.gtin]))
+    ids = sorted(by_id)
+    for start in range(0, len(ids), 500):
+        id_chunk = ids[start : start + 500]
+        rows = session.exec(
+            select(RecalledItem, RecallRecord)
+            .join(RecallRecord, col(RecallRecord.id) == col(RecalledItem.recall_id))
+            .where(col(RecalledItem.item_id).in_(id_chunk))
+            .order_by(col(RecalledItem.recall_id))
+        ).all()
+        for membership, record in rows:
+            found.setdefault(membership.item_id, []).append(RecallMatch(record, proof=json.loads(membership.proof)))
+    return found
+
+
+def _relation(how: str) -> str:
+    """The notice's wording for how an item is linked to a recalled one (see graph.sources)."""
+    if how.startswith("made from"):
+        return "made from a recalled item"
+    if how.startswith("packed in"):
+        return "packed in a recalled item"
+    return "packed with a recalled item"
+
+
+def recall_status(session: Session, item: Item) -> RecallStatus:
+    """The recall covering an item, if any: one of its own brand that names it (whole GTIN, or in
+    the scope), else one of its brand that reaches an item it was made from or packed with, as the
+    event history shows now. Recalls of other brands linked to it become notices."""
+    brands = _brands_of(session, [item.gtin])
+    brand_id = brands.get(item.gtin)
+    match: RecallMatch | None = None
+    notices: dict[int, RecallNotice] = {}
+    for direct in _direct_recalls(session, [item]).get(item.id or 0, []):
+        if direct.recall.brand_id == brand_id:
+            if match is None:
+                via = "made from or packed with a recalled product" if direct.recall.gtin != item.gtin else None
+                match = RecallMatch(direct.recall, via, direct.proof)
+        else:  # a scope written before recalls were tied to their brand
+            detail = f"listed in a recall by {direct.recall.brand_id!r}"
+            notices.setdefault(
+                direct.recall.id or 0, RecallNotice(direct.recall, "packed with a recalled item", detail)
+            )
+    if match is not None and not notices:
+        return RecallStatus(match)
+    if not session.exec(select(RecallRecord.id)).first():
+        return RecallStatus(match, list(notices.values()))  # no recall anywhere: skip the trace
+    linked = sources(session, item_key(item.gtin, item.serial))
+    others = _items_of_keys(session, linked)
+    brands.update(_brands_of(session, {o.gtin for o in others}))
+    recalled = _direct_recalls(session, others)
+    for other in sorted(others, key=lambda o: (o.gtin, o.serial)):
+        how = linked[item_key(other.gtin, other.serial)]
+        for found in recalled.get(other.id or 0, []):
+            if found.recall.brand_id != brands.get(other.gtin):
+                continue  # not a recall of that item either
+            if found.recall.brand_id == brand_id:
+                if match is None:
+                    match = RecallMatch(
+                        found.recall, f"{how} GTIN {other.gtin} serial {other.serial}, which is recalled"
+                    )
+            else:
+                detail = f"{how} an item of GTIN {other.gtin}, recalled by {found.recall.brand_id!r}"
+                notices.setdefault(found.recall.id or 0, RecallNotice(found.recall, _relation(how), detail))
+    return RecallStatus(match, list(notices.values()))
 
 
 def recall_for(session: Session, item: Item) -> RecallMatch | None:
-    """The recall covering an item: its own (whole GTIN, or in a recall's scope), else one of an
-    item it was made from or packed with, as the event history shows now."""
-    direct = _direct(session, item)
-    if direct is not None:
-        via = None
-        if direct.recall.gtin != item.gtin and direct.proof is not None:
-            via = "made from or packed with a recalled product"
-        return RecallMatch(direct.recall, via, direct.proof)
-    if not session.exec(select(RecallRecord.id)).first():
-        return None  # no recall anywhere: skip the trace
-    linked = sources(session, item_key(item.gtin, item.serial))
-    for other in _items_of_keys(session, set(linked)):
-        match = _direct(session, other)
-        if match is not None:
-            key = item_key(other.gtin, other.serial)
-            return RecallMatch(
-                match.recall, f"{linked[key]} GTIN {other.gtin} serial {other.serial}, which is recalled"
-            )
-    return None
+    """The recall covering an item (its own brand's only), or None."""
+    return recall_status(session, item).match
+
+
+# -- the public scope of a recall --------------------------------------------------------------
+
+
+def recall_scope(session: Session, recall_id: int) -> dict[str, Any]:
+    """The leaves of an on-chain recall's scope, in tree order, so that anyone can rebuild its root
+    and test an item's membership without trusting this server."""
+    on_chain = session.get(MirrorRecall, recall_id)
+    if on_chain is None:
+        raise NotFound(f"recall {recall_id} is not on chain (or not mirrored yet)", field="recall_id")
+    answer: dict[str, Any] = {"recall_id": recall_id, "brand": on_chain.brand_id, "scope_root": on_chain.scope_root,
+                              "gtins": [on_chain.gtin], "leaves": []}  # fmt: skip
+    if on_chain.scope_root == WHOLE_GTIN:
+        return answer  # every item of the GTIN: isGtinRecalled(gtin)
+    record = session.exec(
+        select(RecallRecord)
+        .join(Organisation, col(Organisation.id) == col(RecallRecord.brand_id))
+        .where(
+            Organisation.chain_id == on_chain.brand_id,
+            RecallRecord.gtin == on_chain.gtin,
+            RecallRecord.scope_root == on_chain.scope_root,
+        )
+    ).first()
+    if record is None:
+        raise NotFound(f"recall {recall_id} was not issued through this platform: its scope is unknown here",
+                       field="recall_id")  # fmt: skip
+    rows = session.exec(
+        select(Item.gtin, Item.commitment)
+        .join(RecalledItem, col(RecalledItem.item_id) == col(Item.id))
+        .where(RecalledItem.recall_id == record.id)
+        .order_by(col(RecalledItem.position))
+    ).all()
+    answer["gtins"] = sorted({gtin for gtin, _ in rows})
+    answer["leaves"] = ["0x" + item_leaf(int(gtin), bytes.fromhex(commitment[2:])).hex() for gtin, commitment in rows]
+    return answer

@@ -25,6 +25,7 @@ from backend.db.models import (
     MirrorRecall,
     Organisation,
     Product,
+    RecallRecord,
 )
 from backend.errors import DomainError
 from backend.provenance.epcis.graph import Reach, journey, trace
@@ -33,7 +34,7 @@ from backend.provenance.epcis.identifiers import item_key, label
 from backend.provenance.gtin import InvalidGtin, normalise_gtin
 from backend.provenance.items import SERIAL_PATTERN, find_item
 from backend.provenance.merkle import event_leaf, item_leaf
-from backend.provenance.recalls import WHOLE_GTIN, RecallMatch, recall_for
+from backend.provenance.recalls import WHOLE_GTIN, RecallMatch, RecallNotice, recall_status
 from backend.provenance.scans import ScanContext, assess_scans, record_scan, scan_count
 from backend.provenance.settings import ProvenanceSettings
 
@@ -45,8 +46,11 @@ HOW_TO_VERIFY = (
     "isItemRegistered(gtin, commitment, root, merkle_proof) returns true only if it is in a batch its "
     "manufacturer registered. Each event: sha256 of its canonical pre-hash string (CBV 2.0, recomputed from "
     "the event body shown) is the event hash; isEventAnchored(event_hash, root, merkle_proof) returns true only "
-    "if it was anchored, and eventAnchors(root) names the organisation. Recalls: isGtinRecalled(gtin) and the "
-    "recall scopes on the same contract. The formulas are in docs/verification.md."
+    "if it was anchored, and eventAnchors(root) names the organisation. Recalls: isItemRecalled(gtin, "
+    "commitment, scope_root, merkle_proof) returns true only if the item's whole GTIN is recalled or a recall by "
+    "the GTIN's own brand has it in its scope; RecallIssued logs (brandId is indexed) list every recall of a "
+    "brand, and /v1/recalls/{recall_id}/scope the leaves of each scope, so you can check that no recall of this "
+    "item was left out. The formulas are in docs/verification.md."
 )
 # Fields a published event body leaves out: none of them enters the event hash, and they may hold
 # a writer's internal notes (comments, error declarations) or when our server recorded it.
@@ -150,24 +154,48 @@ def _event_step(
     return step
 
 
-def _recall_view(session: Session, item: Item, match: RecallMatch) -> dict[str, Any]:
+def _on_chain_recall(session: Session, recall: RecallRecord, scope: str) -> MirrorRecall | None:
+    brand = session.get(Organisation, recall.brand_id)
+    return session.exec(
+        select(MirrorRecall).where(
+            MirrorRecall.gtin == recall.gtin,
+            col(MirrorRecall.scope_root) == scope,
+            MirrorRecall.brand_id == (brand.chain_id if brand else ""),
+        )
+    ).first()
+
+
+def _recall_view(session: Session, item: Item, match: RecallMatch, public_url: str) -> dict[str, Any]:
     recall = match.recall
     scope = WHOLE_GTIN if recall.whole_gtin and recall.gtin == item.gtin and match.proof is None else recall.scope_root
-    on_chain = session.exec(
-        select(MirrorRecall).where(MirrorRecall.gtin == recall.gtin, col(MirrorRecall.scope_root) == scope)
-    ).first()
+    on_chain = _on_chain_recall(session, recall, scope)
     view: dict[str, Any] = {
         "gtin": recall.gtin, "reason": recall.reason, "lot": recall.lot, "whole_gtin": recall.whole_gtin,
-        "via": match.via, "scope_root": scope, "transaction": on_chain.tx_hash if on_chain else None,
+        "via": match.via, "scope_root": scope, "recall_id": on_chain.recall_id if on_chain else None,
+        "brand": _org_view(session, recall.brand_id), "transaction": on_chain.tx_hash if on_chain else None,
         "block_number": on_chain.block_number if on_chain else None,
         "time": on_chain.block_time if on_chain else None,
     }  # fmt: skip
+    if on_chain is not None and scope != WHOLE_GTIN:
+        view["scope"] = f"{public_url}/v1/recalls/{on_chain.recall_id}/scope"
     if scope == WHOLE_GTIN:
         view["method"] = "isGtinRecalled(uint64)"
     elif match.proof is not None:
-        view.update(method="recallOfScope(bytes32)", merkle_proof=match.proof,
+        view.update(method="isItemRecalled(uint64,bytes32,bytes32,bytes32[])", merkle_proof=match.proof,
                     leaf="0x" + item_leaf(int(item.gtin), bytes.fromhex(item.commitment[2:])).hex())  # fmt: skip
     return view
+
+
+def _notice_view(session: Session, notice: RecallNotice) -> dict[str, Any]:
+    """Another brand's recall this item is linked to: shown, but it does not recall this item."""
+    recall = notice.recall
+    on_chain = _on_chain_recall(session, recall, recall.scope_root)
+    return {
+        "relation": notice.relation, "detail": notice.detail, "gtin": recall.gtin, "reason": recall.reason,
+        "brand": _org_view(session, recall.brand_id), "recall_id": on_chain.recall_id if on_chain else None,
+        "transaction": on_chain.tx_hash if on_chain else None,
+        "block_number": on_chain.block_number if on_chain else None,
+    }  # fmt: skip
 
 
 def verify_item(
@@ -185,7 +213,7 @@ def verify_item(
         "gtin": gtin, "serial": serial, "digital_link": f"{ctx.public_url}/01/{gtin}/21/{serial}",
         "as_of_block": ctx.as_of_block, "product": None, "trail": [], "proof": None, "reasons": [],
         "confirmed_block": ctx.confirmed_block if ctx.confirmed_block is not None else ctx.as_of_block,
-        "view": ctx.view, "scan_signals": None,
+        "view": ctx.view, "scan_signals": None, "recall_notices": [],
     }  # fmt: skip
     product = session.get(Product, gtin)
     if product is None:
@@ -234,9 +262,11 @@ def verify_item(
         result["item"]["made_from"] = made_from
     result["trail"] = trail  # sorted by time below, once the recall (if any) is in
 
-    match = recall_for(session, item)
+    status = recall_status(session, item)
+    result["recall_notices"] = [_notice_view(session, n) for n in status.notices]
+    match = status.match
     if match is not None:
-        recall = _recall_view(session, item, match)
+        recall = _recall_view(session, item, match, ctx.public_url)
         if result["proof"] is not None:
             result["proof"]["recall"] = recall
         trail.append({

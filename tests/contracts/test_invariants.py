@@ -513,7 +513,8 @@ def test_role_less_callers_change_nothing_in_the_registry(clean_chain: Web3, dep
         return (
             r.paused().call(), r.recallCount().call(), r.organisationOf(stranger.address).call(),
             r.organisation(root).call(), r.brandOf(gtin).call(), r.itemBatches(root).call(),
-            r.eventAnchors(root).call(), r.recallOfScope(root).call(), r.isGtinRecalled(gtin).call(),
+            r.eventAnchors(root).call(), r.recallOfScope(root, root).call(), r.isGtinRecalled(gtin).call(),
+            r.partnerRoles(root, root).call(),
             r.hasRole(b"\x00" * 32, stranger.address).call(),
             r.hasRole(r.REGISTRAR_ROLE().call(), stranger.address).call(),
         )  # fmt: skip

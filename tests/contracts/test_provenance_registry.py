@@ -1,5 +1,6 @@
-"""ProvenanceRegistry on a real Anvil: organisation roles, brand-owned GTINs, authorised
-manufacturers, Merkle item batches and event anchors, recalls, pause."""
+"""ProvenanceRegistry on a real Anvil: organisation roles, company prefixes held by any
+organisation, brand-owned GTINs under their own prefixes, authorised manufacturers, partner roles
+granted and revoked, Merkle item batches and event anchors, recalls tied to their brand, pause."""
 
 from __future__ import annotations
 
@@ -15,6 +16,7 @@ pytestmark = pytest.mark.chain
 
 BRAND, MANUFACTURER, DISTRIBUTOR = 1, 2, 4
 GTIN = 9506000134352
+BRAND_PREFIX_KEY = 19506000  # prefix 9506000 (7 digits)
 BRAND_ID, MAKER_ID, OTHER_ID = keccak(text="brand"), keccak(text="maker"), keccak(text="other")
 
 
@@ -23,6 +25,7 @@ def orgs(registry: Contract, roles: Roles) -> Contract:
     send(roles.admin, registry.functions.setOrganisation(BRAND_ID, roles.brand.address, BRAND, True))
     send(roles.admin, registry.functions.setOrganisation(MAKER_ID, roles.manufacturer.address, MANUFACTURER, True))
     send(roles.admin, registry.functions.setOrganisation(OTHER_ID, roles.other.address, MANUFACTURER, True))
+    send(roles.admin, registry.functions.assignCompanyPrefix(BRAND_PREFIX_KEY, BRAND_ID))
     send(roles.brand, registry.functions.registerProduct(GTIN))
     send(roles.brand, registry.functions.setPartnerRoles(MAKER_ID, MANUFACTURER))
     return registry
@@ -41,6 +44,8 @@ def test_every_restricted_function_reverts_for_a_stranger(orgs: Contract, roles:
     reverts(s, orgs.functions.unpause(), "AccessControlUnauthorizedAccount")
     reverts(s, orgs.functions.registerProduct(12345678), "UnauthorisedOrganisation")
     reverts(s, orgs.functions.setPartnerRoles(MAKER_ID, MANUFACTURER), "UnauthorisedOrganisation")
+    reverts(s, orgs.functions.setPartnerRoles(MAKER_ID, 0), "UnauthorisedOrganisation")  # revoking too
+    reverts(s, orgs.functions.assignCompanyPrefix(BRAND_PREFIX_KEY, OTHER_ID), "AccessControlUnauthorizedAccount")
     reverts(s, orgs.functions.registerItems(GTIN, b"\x01" * 32, 1), "UnauthorisedOrganisation")
     reverts(s, orgs.functions.anchorEvents(b"\x01" * 32, 1), "UnauthorisedOrganisation")
     reverts(s, orgs.functions.recall(GTIN, bytes(32), 0, bytes(32)), "UnauthorisedOrganisation")
@@ -81,7 +86,8 @@ def test_recall_by_the_owning_brand_only(orgs: Contract, roles: Roles) -> None:
     tree, _ = batch(["SN1", "SN2"])
     receipt = send(roles.brand, orgs.functions.recall(GTIN, tree.root, 2, keccak(text="contamination")))
     assert events(orgs, receipt, "RecallIssued")[0]["recallId"] == 1
-    assert orgs.functions.recallOfScope(tree.root).call() == 1
+    assert orgs.functions.recallOfScope(BRAND_ID, tree.root).call() == 1
+    assert orgs.functions.recallOfScope(OTHER_ID, tree.root).call() == 0
     send(roles.brand, orgs.functions.recall(GTIN, bytes(32), 0, keccak(text="all")))
     assert orgs.functions.isGtinRecalled(GTIN).call()
 
@@ -100,19 +106,84 @@ def test_company_prefixes_reserve_gtins_for_their_brand(orgs: Contract, roles: R
     rival = keccak(text="rival")
     send(roles.admin, orgs.functions.setOrganisation(rival, roles.stranger.address, BRAND, True))
     key = orgs.functions.prefixKey(9506000, 7).call()
-    assert key == 19506000
+    assert key == BRAND_PREFIX_KEY
     reverts(roles.stranger, orgs.functions.assignCompanyPrefix(key, rival), "AccessControlUnauthorizedAccount")
     reverts(roles.admin, orgs.functions.assignCompanyPrefix(123, BRAND_ID), "InvalidPrefix")
-    reverts(roles.admin, orgs.functions.assignCompanyPrefix(key, MAKER_ID), "InvalidOrganisation")  # not a brand
-    receipt = send(roles.admin, orgs.functions.assignCompanyPrefix(key, BRAND_ID))
-    assert events(orgs, receipt, "CompanyPrefixAssigned")[0] == {"prefixKey": key, "brandId": BRAND_ID}
+    reverts(roles.admin, orgs.functions.assignCompanyPrefix(key, keccak(text="nobody")), "InvalidOrganisation")
+    assert orgs.functions.ownerOfPrefix(key).call() == BRAND_ID
     assert orgs.functions.prefixOwnerOf(9506000134369).call() == [BRAND_ID, key]
-    reverts(roles.stranger, orgs.functions.registerProduct(9506000134369), "PrefixOwnedByAnotherBrand")
+    reverts(roles.stranger, orgs.functions.registerProduct(9506000134369), "PrefixOwnedByAnotherOrganisation")
     send(roles.brand, orgs.functions.registerProduct(9506000134369))
-    # Leading zeros count: prefix 0614141 is not prefix 614141.
+    # No squatting: with no prefix assigned at all, no brand registers anything.
+    reverts(roles.stranger, orgs.functions.registerProduct(4012345000016), "UnassignedCompanyPrefix")
+    reverts(roles.brand, orgs.functions.registerProduct(4012345000016), "UnassignedCompanyPrefix")
+    # Leading zeros count: prefix 0614141 is not prefix 614141, nor 0061414.
     send(roles.admin, orgs.functions.assignCompanyPrefix(orgs.functions.prefixKey(614141, 7).call(), rival))
-    reverts(roles.brand, orgs.functions.registerProduct(614141123452), "PrefixOwnedByAnotherBrand")
-    send(roles.brand, orgs.functions.registerProduct(61414112345))  # GTIN 00061414112345: prefix 0061414…
+    reverts(roles.brand, orgs.functions.registerProduct(614141123452), "PrefixOwnedByAnotherOrganisation")
+    reverts(roles.brand, orgs.functions.registerProduct(61414112345), "UnassignedCompanyPrefix")  # 0061414…
+    receipt = send(roles.admin, orgs.functions.assignCompanyPrefix(orgs.functions.prefixKey(61414, 7).call(), BRAND_ID))
+    assert events(orgs, receipt, "CompanyPrefixAssigned")[0] == {"prefixKey": 10061414, "orgId": BRAND_ID}
+    send(roles.brand, orgs.functions.registerProduct(61414112345))
+
+
+def test_any_organisation_may_hold_a_prefix_but_only_brands_register_gtins(orgs: Contract, roles: Roles) -> None:
+    """A logistics company owns the SSCCs under its prefix; holding a prefix makes no one a brand."""
+    haulier_key = orgs.functions.prefixKey(4012345, 7).call()
+    send(roles.admin, orgs.functions.assignCompanyPrefix(haulier_key, MAKER_ID))  # MAKER_ID is no brand
+    assert orgs.functions.ownerOfPrefix(haulier_key).call() == MAKER_ID
+    reverts(roles.manufacturer, orgs.functions.registerProduct(4012345000016), "UnauthorisedOrganisation")
+    reverts(roles.brand, orgs.functions.registerProduct(4012345000016), "PrefixOwnedByAnotherOrganisation")
+    # The holder authorises partners for what it owns, as a brand does for its products.
+    receipt = send(roles.manufacturer, orgs.functions.setPartnerRoles(OTHER_ID, DISTRIBUTOR))
+    assert events(orgs, receipt, "PartnerRolesUpdated")[0] == {"ownerId": MAKER_ID, "partnerId": OTHER_ID,
+                                                               "roles": DISTRIBUTOR}  # fmt: skip
+    assert orgs.functions.partnerRoles(MAKER_ID, OTHER_ID).call() == DISTRIBUTOR
+    # ... which gives nothing over the brand's GTINs: registering items needs the GTIN's brand.
+    send(roles.manufacturer, orgs.functions.setPartnerRoles(OTHER_ID, MANUFACTURER))
+    tree, _ = batch(["SN7"])
+    reverts(roles.other, orgs.functions.registerItems(GTIN, tree.root, 1), "NotAuthorisedByBrand")
+
+
+def test_a_suspended_partner_can_be_revoked_but_not_granted(orgs: Contract, roles: Roles) -> None:
+    assert orgs.functions.partnerRoles(BRAND_ID, MAKER_ID).call() == MANUFACTURER
+    send(roles.admin, orgs.functions.setOrganisation(MAKER_ID, roles.manufacturer.address, MANUFACTURER, False))
+    reverts(roles.brand, orgs.functions.setPartnerRoles(MAKER_ID, DISTRIBUTOR), "InvalidOrganisation")
+    receipt = send(roles.brand, orgs.functions.setPartnerRoles(MAKER_ID, 0))
+    assert events(orgs, receipt, "PartnerRolesUpdated")[0]["roles"] == 0
+    assert orgs.functions.partnerRoles(BRAND_ID, MAKER_ID).call() == 0
+    # Reinstated, it has nothing until the brand grants again.
+    send(roles.admin, orgs.functions.setOrganisation(MAKER_ID, roles.manufacturer.address, MANUFACTURER, True))
+    tree, _ = batch(["SN8"])
+    reverts(roles.manufacturer, orgs.functions.registerItems(GTIN, tree.root, 1), "NotAuthorisedByBrand")
+    # Nothing to revoke for an organisation that was never admitted; bad role bits are refused.
+    reverts(roles.brand, orgs.functions.setPartnerRoles(keccak(text="nobody"), 0), "InvalidOrganisation")
+    reverts(roles.brand, orgs.functions.setPartnerRoles(OTHER_ID, 16), "InvalidOrganisation")
+
+
+def test_a_recall_scope_counts_only_for_the_recalling_brands_items(orgs: Contract, roles: Roles) -> None:
+    """The old exploit: another brand commits a scope holding this brand's item leaf. The scope is
+    accepted (its root is opaque) but never recalls an item of a GTIN it does not own."""
+    rival, rival_gtin = keccak(text="rival"), 4012345000016
+    send(roles.admin, orgs.functions.setOrganisation(rival, roles.stranger.address, BRAND, True))
+    send(roles.admin, orgs.functions.assignCompanyPrefix(orgs.functions.prefixKey(4012345, 7).call(), rival))
+    send(roles.stranger, orgs.functions.registerProduct(rival_gtin))
+    victim, own = item_commitment(b"\x0a" * 32, "SN1"), item_commitment(b"\x0b" * 32, "R1")
+    scope = MerkleTree.build([item_leaf(GTIN, victim), item_leaf(rival_gtin, own)])
+    receipt = send(roles.stranger, orgs.functions.recall(rival_gtin, scope.root, 2, keccak(text="own item")))
+    assert events(orgs, receipt, "RecallIssued")[0]["brandId"] == rival
+    assert orgs.functions.isItemRecalled(rival_gtin, own, scope.root, scope.proof(1)).call()
+    assert not orgs.functions.isItemRecalled(GTIN, victim, scope.root, scope.proof(0)).call()
+    # Taking the brand's scope root first blocks nothing: scopes are keyed by brand.
+    receipt = send(roles.brand, orgs.functions.recall(GTIN, scope.root, 2, keccak(text="real recall")))
+    assert orgs.functions.recallOfScope(BRAND_ID, scope.root).call() == 2
+    assert orgs.functions.isItemRecalled(GTIN, victim, scope.root, scope.proof(0)).call()
+    # A wrong proof, an unknown root or the zero root recall nothing; a whole-GTIN recall all.
+    assert not orgs.functions.isItemRecalled(GTIN, victim, scope.root, scope.proof(1)).call()
+    assert not orgs.functions.isItemRecalled(GTIN, victim, b"\x07" * 32, scope.proof(0)).call()
+    assert not orgs.functions.isItemRecalled(GTIN, victim, bytes(32), []).call()
+    assert not orgs.functions.isItemRecalled(GTIN + 17, victim, scope.root, scope.proof(0)).call()  # no brand
+    send(roles.brand, orgs.functions.recall(GTIN, bytes(32), 0, keccak(text="all")))
+    assert orgs.functions.isItemRecalled(GTIN, keccak(text="any"), bytes(32), []).call()
 
 
 def test_anchoring_costs_under_3000_gas_per_event_at_batch_256(orgs: Contract, roles: Roles) -> None:

@@ -49,7 +49,16 @@ KEY_FOR_PREFIX = {
     "/v1/organisations": "admin",
 }
 WRONG_KEY = {"admin": "brand", "checkout": "brand", "brand": "checkout", "customer": "checkout", "program": "brand"}
-PUBLIC = ("/healthz", "/01/", "/openapi.json", "/docs", "/metrics", "/readyz", "/v1/siwe/")
+PUBLIC = (
+    "/healthz",
+    "/01/",
+    "/openapi.json",
+    "/docs",
+    "/metrics",
+    "/readyz",
+    "/v1/siwe/",
+    "/v1/recalls/{recall_id}/scope",
+)
 
 
 def _settings(short: int, long: int) -> settings:

@@ -101,6 +101,12 @@ class Api:
         self.keys[org_id] = key.json()["key"]
         return self.keys[org_id]
 
+    def prefix(self, org_id: str, prefix: str) -> None:
+        """The admin assigns a GS1 company prefix (a brand registers GTINs only under its own)."""
+        assigned = self.client.post(f"/v1/organisations/{org_id}/prefixes", json={"prefix": prefix},
+                                    headers=self.headers("admin"))  # fmt: skip
+        assert assigned.status_code == 201, assigned.text
+
     def product(self, who: str, gtin: str, name: str = "Product", **extra: Any) -> None:
         made = self.client.post("/v1/products", json={"gtin": gtin, "name": name, **extra}, headers=self.headers(who))
         assert made.status_code == 201, made.text

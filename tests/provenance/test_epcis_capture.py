@@ -135,6 +135,7 @@ def test_a_late_event_that_contradicts_the_recorded_future_is_refused(api: Api) 
 
 def test_one_brand_cannot_write_for_another(api: Api) -> None:
     api.organisation("rival", ["brand", "manufacturer"])
+    api.prefix("rival", "0614141")
     api.product("rival", "00614141123452")
     api.items("rival", "00614141123452", ["R1"])
     problems = rejected(api, "demo-brand", document(commission([sgtin("00614141123452", "R1")], at(0))), 403)

@@ -26,7 +26,12 @@ def prepare(api: Api, example: dict[str, Any]) -> None:
     events = [parse_event(body, namespaces, i) for i, body in enumerate(example["epcisBody"]["eventList"])]
     api.organisation("example-brand", ["brand", "manufacturer", "distributor", "retailer"])
     named = [i for e in events for _, i in e.named()]
-    for gtin in sorted({i.gtin for i in named if i.gtin}):
+    gtins = sorted({i.gtin for i in named if i.gtin})
+    # The GS1 examples' GTINs lie under 7-digit company prefixes (0614141, 4012345…): the brand
+    # registers them under its own.
+    for prefix in sorted({gtin[1:8] for gtin in gtins}):
+        api.prefix("example-brand", prefix)
+    for gtin in gtins:
         api.product("example-brand", gtin)
     items: dict[str, Identifier] = {i.key: i for i in named if i.is_item}
     by_gtin: dict[str, list[str]] = {}

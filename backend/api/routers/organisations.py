@@ -75,21 +75,23 @@ def update(org_id: str, body: OrganisationUpdate, admin: AdminDep, state: StateD
 
 
 @router.post("/{org_id}/prefixes", response_model=OrganisationOut, status_code=201,
-             summary="Assign a GS1 company prefix to a brand (admin)")  # fmt: skip
+             summary="Assign a GS1 company prefix to an organisation (admin)")  # fmt: skip
 def add_prefix(org_id: str, body: PrefixIn, admin: AdminDep, state: StateDep) -> dict:
-    """Only this brand may then register GTINs under the prefix, here and on chain."""
+    """The organisation then owns the identifiers under the prefix (SSCCs, GRAIs…) and, if it is a
+    brand, only it may register GTINs under it, here and on chain."""
     with state.write() as session:
         brand = get_organisation(session, org_id)
         assign_prefix(session, brand, body.prefix)
         return organisation_view(session, brand)
 
 
-@router.put("/{org_id}/partners", response_model=OrganisationOut, summary="Grant a partner roles (brand)")
+@router.put("/{org_id}/partners", response_model=OrganisationOut, summary="Grant a partner roles (owner)")
 def set_partner(
     org_id: str, body: PartnerIn, access: Annotated[Access, Depends(OWN_ORGANISATION)], state: StateDep
 ) -> dict:
-    """A brand authorises a partner (manufacturer, distributor, retailer) for the brand's products;
-    an empty ``roles`` list revokes. Only authorised partners may register items or record events."""
+    """An owner (a brand for its products, or any organisation for the identifiers it owns) authorises
+    a partner (manufacturer, distributor, retailer); an empty ``roles`` list revokes, also for a
+    suspended partner. Only authorised partners may register items or record events."""
     with state.write() as session:
         brand = get_organisation(session, org_id)
         grant_partner(session, brand, body.partner_id, roles_from_names(list(body.roles)))

@@ -1,17 +1,27 @@
 from __future__ import annotations
 
-from fastapi import APIRouter
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Path
 from sqlmodel import Session
 
 from backend.api.deps import SessionDep, StateDep
-from backend.api.policy import OrganisationDep, PrincipalDep
+from backend.api.policy import PUBLIC, OrganisationDep, PrincipalDep
 from backend.api.schemas.common import ERROR_RESPONSES
-from backend.api.schemas.provenance import ItemsIn, ItemsOut, ProductIn, ProductOut, RecallIn, RecallOut
+from backend.api.schemas.provenance import (
+    ItemsIn,
+    ItemsOut,
+    ProductIn,
+    ProductOut,
+    RecallIn,
+    RecallOut,
+    RecallScopeOut,
+)
 from backend.db.models import Product
 from backend.provenance.items import register_items
 from backend.provenance.organisations import get_organisation
 from backend.provenance.products import get_product, product_operation, register_product
-from backend.provenance.recalls import issue_recall
+from backend.provenance.recalls import issue_recall, recall_scope
 
 router = APIRouter(tags=["products"], responses=ERROR_RESPONSES)
 
@@ -52,9 +62,10 @@ def create_items(body: ItemsIn, principal: OrganisationDep, state: StateDep) -> 
 @router.post("/v1/recalls", response_model=RecallOut, status_code=201,
              summary="Recall a GTIN, a lot or serials (brand)")  # fmt: skip
 def create_recall(body: RecallIn, principal: OrganisationDep, state: StateDep) -> dict:
-    """The recall reaches every item made from or packed with the recalled ones (through
+    """The recall reaches the brand's own items made from or packed with the recalled ones (through
     transformation and aggregation events); ``count`` items are committed on chain in the scope
-    root, each with its inclusion proof, and every one of them verifies as ``recalled``."""
+    root, each with its inclusion proof, and every one of them verifies as ``recalled``. Other
+    brands' items linked to them verify with a notice ("packed with a recalled item"), not recalled."""
     with state.write() as session:
         brand = get_organisation(session, principal.org_id or "")
         serials = list(body.serials) if body.serials else None
@@ -63,3 +74,13 @@ def create_recall(body: RecallIn, principal: OrganisationDep, state: StateDep) -
             "gtin": record.gtin, "scope_root": record.scope_root, "count": record.count, "reason": record.reason,
             "lot": record.lot, "whole_gtin": record.whole_gtin,
         }  # fmt: skip
+
+
+@router.get("/v1/recalls/{recall_id}/scope", response_model=RecallScopeOut, dependencies=[Depends(PUBLIC)],
+            summary="The leaves of a recall's scope (public)")  # fmt: skip
+def read_recall_scope(recall_id: Annotated[int, Path(ge=1, le=2**31 - 1)], session: SessionDep) -> dict:
+    """For an on-chain recall id (RecallIssued), the leaves its scope root commits to, in tree
+    order: rebuild the root (sorted-pair keccak256, an odd node moves up) and compare it with the
+    chain, then look for ``itemLeaf(gtin, commitment)`` of an item. Public: salted commitments
+    reveal no serial."""
+    return recall_scope(session, recall_id)

@@ -104,3 +104,15 @@ class VerificationOut(BaseModel):
     trail: list[dict[str, Any]]
     proof: dict[str, Any] | None
     scan_signals: dict[str, Any] | None = None
+    recall_notices: list[dict[str, Any]] = Field(
+        default=[], description="Other brands' recalls of items this one was packed with or made from: they do "
+        "not recall this item (only its own brand can), the verdict does not change."
+    )  # fmt: skip
+
+
+class RecallScopeOut(BaseModel):
+    recall_id: int = Field(description="Recall id on chain (RecallIssued).")
+    brand: str = Field(description="Chain id (bytes32) of the recalling brand; the scope counts for its GTINs only.")
+    scope_root: str = Field(description="Merkle root on chain (zero: the whole GTIN, see isGtinRecalled).")
+    gtins: list[str]
+    leaves: list[str] = Field(description="itemLeaf(gtin, commitment) of every item in the scope, in tree order.")

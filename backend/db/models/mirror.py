@@ -85,6 +85,8 @@ class MirrorOrganisation(SQLModel, table=True):
 
 
 class MirrorPartnerRole(SQLModel, table=True):
+    """``brand_id`` is the owner that granted the roles (PartnerRolesUpdated ``ownerId``)."""
+
     __tablename__ = "mirror_partner_roles"
 
     brand_id: str = Field(primary_key=True, max_length=66)
@@ -98,7 +100,7 @@ class MirrorCompanyPrefix(SQLModel, table=True):
 
     prefix_key: int = Field(primary_key=True, sa_type=BigInteger, description="10**digits + prefix.")
     prefix: str = Field(max_length=12)
-    brand_id: str = Field(max_length=66)
+    org_id: str = Field(max_length=66)
     block_number: int = Field(sa_type=BigInteger)
 
 

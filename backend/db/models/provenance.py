@@ -45,12 +45,13 @@ class Product(SQLModel, table=True):
 
 
 class CompanyPrefix(SQLModel, table=True):
-    """A GS1 company prefix assigned to a brand: only it may register GTINs under the prefix."""
+    """A GS1 company prefix assigned to an organisation: it owns the identifiers under the prefix
+    (SSCCs, GRAIs, GIAIs, GLNs…), and only it may register GTINs under it (if it is a brand)."""
 
     __tablename__ = "company_prefixes"
 
     prefix: str = Field(primary_key=True, max_length=12, description="6 to 12 digits, leading zeros kept.")
-    brand_id: str = Field(foreign_key="organisations.id", max_length=64, index=True)
+    org_id: str = Field(foreign_key="organisations.id", max_length=64, index=True)
     created_at: datetime = Field(default_factory=utcnow, sa_column=Column(UTCDateTime, nullable=False))
 
 
@@ -84,7 +85,8 @@ class Item(SQLModel, table=True):
 
 
 class Partnership(SQLModel, table=True):
-    """Roles a brand granted a partner organisation for the brand's products."""
+    """Roles an owner granted a partner organisation for what it owns. ``brand_id`` is the owner:
+    a brand (its products), or any organisation owning identifiers (its SSCCs, GRAIs…)."""
 
     __tablename__ = "partnerships"
 
@@ -119,3 +121,4 @@ class RecalledItem(SQLModel, table=True):
     recall_id: int = Field(primary_key=True, sa_type=BigIntId, foreign_key="recalls.id")
     item_id: int = Field(primary_key=True, sa_type=BigIntId, foreign_key="items.id", index=True)
     proof: str = Field(sa_column=Column(Text, nullable=False))
+    position: int = Field(default=0, description="Index of the item's leaf in the scope's Merkle tree.")

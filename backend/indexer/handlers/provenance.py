@@ -37,7 +37,7 @@ def _rebuild_latest(session: Session) -> None:
         a = event.args
         if event.name == "CompanyPrefixAssigned":
             key = int(a["prefixKey"])
-            prefixes[key] = {"prefix_key": key, "prefix": prefix_of_key(key), "brand_id": a["brandId"],
+            prefixes[key] = {"prefix_key": key, "prefix": prefix_of_key(key), "org_id": a["orgId"],
                              "block_number": event.block_number}  # fmt: skip
         elif event.name == "OrganisationUpdated":
             orgs[a["orgId"]] = {
@@ -45,8 +45,8 @@ def _rebuild_latest(session: Session) -> None:
                 "active": bool(a["active"]), "block_number": event.block_number,
             }  # fmt: skip
         else:
-            partners[(a["brandId"], a["partnerId"])] = {
-                "brand_id": a["brandId"], "partner_id": a["partnerId"], "roles": int(a["roles"]),
+            partners[(a["ownerId"], a["partnerId"])] = {
+                "brand_id": a["ownerId"], "partner_id": a["partnerId"], "roles": int(a["roles"]),
                 "block_number": event.block_number,
             }  # fmt: skip
     session.execute(delete(table_of(MirrorOrganisation)))
@@ -54,7 +54,7 @@ def _rebuild_latest(session: Session) -> None:
     session.execute(delete(table_of(MirrorCompanyPrefix)))
     zero = "0x" + "00" * 32
     upsert_replace(session, table_of(MirrorCompanyPrefix), ["prefix_key"],
-                   [p for p in prefixes.values() if p["brand_id"] != zero])  # fmt: skip
+                   [p for p in prefixes.values() if p["org_id"] != zero])  # fmt: skip
     upsert_replace(session, table_of(MirrorOrganisation), ["org_id"], list(orgs.values()))
     upsert_replace(
         session,

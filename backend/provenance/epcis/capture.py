@@ -25,8 +25,10 @@ from backend.db.types import utcnow
 from backend.errors import DomainError
 from backend.provenance.epcis.events import EVENT_TYPES, ParsedEvent, parse_event
 from backend.provenance.epcis.hashing import namespaces_of
+from backend.provenance.epcis.identifiers import Identifier
 from backend.provenance.epcis.rules import COMMISSIONING, DECOMMISSIONING, Replay, replay
 from backend.provenance.epcis.schema import validate_document
+from backend.provenance.ownership import Owner, owned_by_gtin, owners
 from backend.provenance.roles import OrgRole
 from backend.provenance.settings import ProvenanceSettings
 
@@ -115,7 +117,11 @@ def _duplicates(session: Session, events: list[ParsedEvent]) -> list[Problem]:
 
 
 def required_roles(event: ParsedEvent) -> int:
-    """Partner roles a brand must have granted for this kind of event."""
+    """Partner roles an owner must have granted for this kind of event, for every identifier it
+    names: making or ending things (commissioning, decommissioning, destroying, ADD or DELETE of an
+    ObjectEvent, any transformation) needs MANUFACTURER; selling needs RETAILER; anything else
+    (packing, shipping, receiving, observing, a disposition such as damaged) any partner role.
+    The owner itself needs none."""
     creates_or_ends = event.event_type == "ObjectEvent" and event.action in ("ADD", "DELETE")
     if (
         event.event_type == "TransformationEvent"
@@ -129,35 +135,55 @@ def required_roles(event: ParsedEvent) -> int:
 
 
 def _authorisation(session: Session, writer: Organisation, events: list[ParsedEvent]) -> list[Problem]:
-    """Every GTIN registered, every serialized item registered, and the writer authorised."""
+    """Every GTIN registered, every serialized item registered, and the writer authorised by the
+    owner of every identifier the events name (see backend.provenance.ownership)."""
+    if not writer.active:
+        return [Problem("epcisBody.eventList", "unauthorised_writer", f"{writer.id!r} is suspended: it may not "
+                        "record events")]  # fmt: skip
     gtins = sorted({g for e in events for g in e.gtins()})
     products = {p.gtin: p for chunk in _chunks(gtins) for p in session.exec(
         select(Product).where(col(Product.gtin).in_(chunk))).all()}  # fmt: skip
     partners = {p.brand_id: p.roles for p in session.exec(
         select(Partnership).where(Partnership.partner_id == writer.id)).all()}  # fmt: skip
     items = set(_registered_items(session, events))
+    owned = owners(session, (i for e in events for _, i in e.named()))
+
+    def authorised(owner_id: str, needed: int) -> bool:
+        return owner_id == writer.id or bool(partners.get(owner_id, 0) & writer.roles & needed)
+
     problems: list[Problem] = []
     for event in events:
         where = _field(event.index)
         needed = required_roles(event)
+        doing = event.biz_step or event.action
         for gtin in sorted(event.gtins()):
             product = products.get(gtin)
             if product is None:
                 problems.append(Problem(where, "unknown_gtin", f"GTIN {gtin} is not registered by any brand"))
-                continue
-            if product.brand_id == writer.id and writer.active:
-                continue
-            granted = partners.get(product.brand_id, 0) & writer.roles if writer.active else 0
-            if not granted & needed:
+            elif not authorised(product.brand_id, needed):
                 problems.append(Problem(where, "unauthorised_writer",
                                         f"{writer.id!r} is not authorised by {product.brand_id!r} to record "
-                                        f"{event.biz_step or event.action} events for GTIN {gtin}"))  # fmt: skip
+                                        f"{doing} events for GTIN {gtin}"))  # fmt: skip
+        for identifier in _others(event):
+            owner = owned.get(identifier.key)
+            if owner is None:  # first use: the writer becomes its owner
+                owned[identifier.key] = Owner(writer.id, "first_use", event.event_id)
+            elif not authorised(owner.org_id, needed):
+                problems.append(Problem(where, "unauthorised_writer",
+                                        f"{writer.id!r} is not authorised by {owner.org_id!r} to record {doing} "
+                                        f"events for {identifier.uri} ({owner.describe()})"))  # fmt: skip
         for _, identifier in event.named():
             if identifier.is_item and identifier.gtin in products and identifier.key not in items:
                 problems.append(Problem(where, "unknown_item",
                                         f"{identifier.uri}: serial {identifier.serial!r} is not registered "
                                         f"for GTIN {identifier.gtin}"))  # fmt: skip
     return problems
+
+
+def _others(event: ParsedEvent) -> list[Identifier]:
+    """The identifiers of an event that no GTIN owns (containers, assets, locations…), each once."""
+    unique = {i.key: i for _, i in event.named() if not owned_by_gtin(i)}
+    return list(unique.values())
 
 
 def _registered_items(session: Session, events: Iterable[ParsedEvent]) -> dict[str, tuple[int, str]]:

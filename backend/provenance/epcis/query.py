@@ -12,7 +12,7 @@ from typing import Any
 from sqlalchemy import or_
 from sqlmodel import Session, col, select
 
-from backend.db.models import EpcisEventEpc, EpcisEventRecord, Partnership, Product
+from backend.db.models import EpcisEventEpc, EpcisEventRecord, Organisation, Partnership, Product
 from backend.db.types import utcnow
 from backend.errors import Unprocessable
 from backend.provenance.epcis.events import short_term
@@ -46,8 +46,13 @@ def epc_key(uri: str) -> str:
 
 
 def visible_gtins(session: Session, org_id: str) -> set[str]:
-    """GTINs an organisation may see events of: its own, and those of brands it works for."""
-    brands = {org_id} | set(session.exec(select(Partnership.brand_id).where(Partnership.partner_id == org_id)).all())
+    """GTINs an organisation may see events of: its own, and those of brands it works for now (a
+    partnership whose roles were revoked, or a suspended partner, shows nothing more)."""
+    brands = {org_id}
+    viewer = session.get(Organisation, org_id)
+    if viewer is not None and viewer.active:
+        granted = select(Partnership.brand_id).where(Partnership.partner_id == org_id, Partnership.roles != 0)
+        brands |= set(session.exec(granted).all())
     return set(session.exec(select(Product.gtin).where(col(Product.brand_id).in_(brands))).all())
 
 

@@ -26,8 +26,10 @@ ABI: list[dict[str, Any]] = [
     {"type": "function", "name": "brandOf", "stateMutability": "view", "inputs": [_U64], "outputs": [_B32]},
     {"type": "function", "name": "isGtinRecalled", "stateMutability": "view", "inputs": [_U64],
      "outputs": [{"type": "bool"}]},
-    {"type": "function", "name": "recallOfScope", "stateMutability": "view", "inputs": [_B32],
+    {"type": "function", "name": "recallOfScope", "stateMutability": "view", "inputs": [_B32, _B32],
      "outputs": [{"type": "uint256"}]},
+    {"type": "function", "name": "isItemRecalled", "stateMutability": "view",
+     "inputs": [_U64, _B32, _B32, {"type": "bytes32[]"}], "outputs": [{"type": "bool"}]},
     {"type": "function", "name": "recalls", "stateMutability": "view", "inputs": [{"type": "uint256"}],
      "outputs": [_U64, {"type": "uint32"}, _U64, _B32, _B32]},
 ]  # fmt: skip

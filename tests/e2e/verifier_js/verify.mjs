@@ -22,7 +22,8 @@ const ABI = [
   "function isEventAnchored(bytes32 eventHash, bytes32 root, bytes32[] proof) view returns (bool)",
   "function eventAnchors(bytes32 root) view returns (bytes32 organisation, uint32 count, uint64 anchoredAt)",
   "function isGtinRecalled(uint64 gtin) view returns (bool)",
-  "function recallOfScope(bytes32 scopeRoot) view returns (uint256)",
+  "function recallOfScope(bytes32 brandId, bytes32 scopeRoot) view returns (uint256)",
+  "function isItemRecalled(uint64 gtin, bytes32 commitment, bytes32 scopeRoot, bytes32[] proof) view returns (bool)",
   "function recalls(uint256 recallId) view returns (uint64 gtin, uint32 count, uint64 issuedAt, bytes32 brand, bytes32 scopeRoot)",
 ];
 const ITEMS_REGISTERED = id("ItemsRegistered(bytes32,uint64,bytes32,uint32)");
@@ -140,8 +141,9 @@ async function verify(answer, item, pinned, provider, registry) {
   check("one registration in the timeline", registered.length === 1, `${registered.length}`);
 
   let leaf = null;
+  let commitment = null;
   await guard("item", async () => {
-    const commitment = commitmentOf(bytes32(proof.salt, "salt"), item.serial);
+    commitment = commitmentOf(bytes32(proof.salt, "salt"), item.serial);
     check("commitment of the serial asked", bytes32(proof.commitment, "commitment") === commitment, commitment);
     leaf = itemLeafOf(item.gtin, commitment);
     const root = bytes32(proof.root, "root");
@@ -232,11 +234,15 @@ async function verify(answer, item, pinned, provider, registry) {
       check("the whole-GTIN recall claimed is on chain", whole, `${whole}`);
       return;
     }
-    const recallId = await registry.recallOfScope(scope);
-    check("the recall scope claimed is on chain", recallId !== 0n, `${recallId}`);
-    const recall = await registry.recalls(recallId);
-    check("recalled by the brand of the item", recall.brand === (await registry.brandOf(BigInt(item.gtin))), recall.brand);
-    if (claimed.merkle_proof) check("the item is in the recall scope", leaf !== null && rootOf(leaf, claimed.merkle_proof) === scope, scope);
+    // Scopes are keyed by the recalling brand: only the item's own brand can recall it.
+    const brand = await registry.brandOf(BigInt(item.gtin));
+    const recallId = await registry.recallOfScope(brand, scope);
+    check("the recall scope claimed is on chain, by the brand of the item", recallId !== 0n, `${recallId}`);
+    if (claimed.merkle_proof) {
+      check("the item is in the recall scope", leaf !== null && rootOf(leaf, claimed.merkle_proof) === scope, scope);
+      const recalled = commitment !== null && await registry.isItemRecalled(BigInt(item.gtin), commitment, scope, claimed.merkle_proof);
+      check("isItemRecalled asked of the chain", recalled, `${recalled}`);
+    }
   });
 }
 
