@@ -55,7 +55,7 @@ def assign_prefix(session: Session, brand: Organisation, prefix: str) -> Company
     session.add(record)
     admitted = admission_operation(session, brand.id)
     session.add(Operation(
-        kind="assign_prefix", signer="admin", confirm_key=f"prefix:{prefix}",
+        kind="assign_prefix", signer="operator", confirm_key=f"prefix:{prefix}",
         depends_on=admitted.id if admitted else None,
         payload=json.dumps({"prefix_key": prefix_key(prefix), "brand_id": brand.chain_id}),
     ))  # fmt: skip

@@ -20,9 +20,9 @@ BRAND_ID, MAKER_ID, OTHER_ID = keccak(text="brand"), keccak(text="maker"), kecca
 
 @pytest.fixture
 def orgs(registry: Contract, roles: Roles) -> Contract:
-    send(roles.admin, registry.functions.setOrganisation(BRAND_ID, roles.brand.address, BRAND, True))
-    send(roles.admin, registry.functions.setOrganisation(MAKER_ID, roles.manufacturer.address, MANUFACTURER, True))
-    send(roles.admin, registry.functions.setOrganisation(OTHER_ID, roles.other.address, MANUFACTURER, True))
+    send(roles.operator, registry.functions.setOrganisation(BRAND_ID, roles.brand.address, BRAND, True))
+    send(roles.operator, registry.functions.setOrganisation(MAKER_ID, roles.manufacturer.address, MANUFACTURER, True))
+    send(roles.operator, registry.functions.setOrganisation(OTHER_ID, roles.other.address, MANUFACTURER, True))
     send(roles.brand, registry.functions.registerProduct(GTIN))
     send(roles.brand, registry.functions.setPartnerRoles(MAKER_ID, MANUFACTURER))
     return registry
@@ -87,9 +87,9 @@ def test_recall_by_the_owning_brand_only(orgs: Contract, roles: Roles) -> None:
 
 
 def test_suspended_organisation_and_pause_stop_writes(orgs: Contract, roles: Roles) -> None:
-    send(roles.admin, orgs.functions.setOrganisation(MAKER_ID, roles.manufacturer.address, MANUFACTURER, False))
+    send(roles.operator, orgs.functions.setOrganisation(MAKER_ID, roles.manufacturer.address, MANUFACTURER, False))
     reverts(roles.manufacturer, orgs.functions.anchorEvents(b"\x02" * 32, 1), "UnauthorisedOrganisation")
-    reverts(roles.admin, orgs.functions.setOrganisation(OTHER_ID, roles.manufacturer.address, BRAND, True),
+    reverts(roles.operator, orgs.functions.setOrganisation(OTHER_ID, roles.manufacturer.address, BRAND, True),
             "ControllerInUse")  # fmt: skip
     send(roles.admin, orgs.functions.grantRole(orgs.functions.PAUSER_ROLE().call(), roles.admin.address))
     send(roles.admin, orgs.functions.pause())
@@ -98,19 +98,19 @@ def test_suspended_organisation_and_pause_stop_writes(orgs: Contract, roles: Rol
 
 def test_company_prefixes_reserve_gtins_for_their_brand(orgs: Contract, roles: Roles) -> None:
     rival = keccak(text="rival")
-    send(roles.admin, orgs.functions.setOrganisation(rival, roles.stranger.address, BRAND, True))
+    send(roles.operator, orgs.functions.setOrganisation(rival, roles.stranger.address, BRAND, True))
     key = orgs.functions.prefixKey(9506000, 7).call()
     assert key == 19506000
     reverts(roles.stranger, orgs.functions.assignCompanyPrefix(key, rival), "AccessControlUnauthorizedAccount")
-    reverts(roles.admin, orgs.functions.assignCompanyPrefix(123, BRAND_ID), "InvalidPrefix")
-    reverts(roles.admin, orgs.functions.assignCompanyPrefix(key, MAKER_ID), "InvalidOrganisation")  # not a brand
-    receipt = send(roles.admin, orgs.functions.assignCompanyPrefix(key, BRAND_ID))
+    reverts(roles.operator, orgs.functions.assignCompanyPrefix(123, BRAND_ID), "InvalidPrefix")
+    reverts(roles.operator, orgs.functions.assignCompanyPrefix(key, MAKER_ID), "InvalidOrganisation")  # not a brand
+    receipt = send(roles.operator, orgs.functions.assignCompanyPrefix(key, BRAND_ID))
     assert events(orgs, receipt, "CompanyPrefixAssigned")[0] == {"prefixKey": key, "brandId": BRAND_ID}
     assert orgs.functions.prefixOwnerOf(9506000134369).call() == [BRAND_ID, key]
     reverts(roles.stranger, orgs.functions.registerProduct(9506000134369), "PrefixOwnedByAnotherBrand")
     send(roles.brand, orgs.functions.registerProduct(9506000134369))
     # Leading zeros count: prefix 0614141 is not prefix 614141.
-    send(roles.admin, orgs.functions.assignCompanyPrefix(orgs.functions.prefixKey(614141, 7).call(), rival))
+    send(roles.operator, orgs.functions.assignCompanyPrefix(orgs.functions.prefixKey(614141, 7).call(), rival))
     reverts(roles.brand, orgs.functions.registerProduct(614141123452), "PrefixOwnedByAnotherBrand")
     send(roles.brand, orgs.functions.registerProduct(61414112345))  # GTIN 00061414112345: prefix 0061414…
 
