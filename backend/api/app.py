@@ -34,6 +34,7 @@ from backend.api.routers import (
 from backend.api.security import SecurityMiddleware, SecurityPolicy, single_valued_query
 from backend.api.writer import GroupCommitWriter
 from backend.db.engine import make_engine
+from backend.loyalty import refs
 from backend.loyalty.purchases import record_purchases
 from backend.observability import HttpMetrics
 from backend.settings import Settings, get_settings
@@ -45,6 +46,7 @@ def create_app(
     """The API. ``checkout_fast_path=False`` leaves every purchase to the FastAPI route (the
     reference the fast path is tested against)."""
     settings = settings or get_settings()
+    refs.configure(settings)  # the secret that keys every reference leaving the platform
     owns_engine = engine is None
     engine = engine or make_engine(settings.resolved_database_url)
 

@@ -151,7 +151,7 @@ def _record_one(session: Session, request: PurchaseInput, now: datetime) -> Purc
     state = None if new else members.state_of(session, cid, for_update=True)
     segments = frozenset() if new or not rules.needs_segments(now) else members.segments_of(session, cid)
     # Provenance: serialized lines mark their items sold; genuine ones may earn the brand's bonus.
-    sales = record_sales(session, store.id, order_ref(store.id, request.order_id), request.lines, now)
+    sales = record_sales(session, store.id, request.order_id, request.lines, now)
     bonuses = tuple(
         Bonus("genuine_item", line.bonus_points, f"{line.gtin}/{line.serial}")
         for line in sales.lines

@@ -15,6 +15,7 @@ from sqlmodel import Session
 from backend.db.models import MirrorItemBatch, Organisation, Product
 from backend.db.types import utcnow
 from backend.errors import DomainError
+from backend.loyalty.refs import sale_ref
 from backend.provenance.epcis.capture import CaptureRejected, capture_events
 from backend.provenance.epcis.events import parse_event
 from backend.provenance.epcis.identifiers import item_key
@@ -26,7 +27,9 @@ from backend.provenance.roles import OrgRole
 from backend.provenance.scans import clone_signals
 from backend.provenance.settings import get_provenance_settings
 
-# Our own EPCIS extension namespace: the sale event carries the order's on-chain reference (a hash).
+# Our own EPCIS extension namespace: the sale event carries the order's reference for the
+# organisations that read it (``refs.sale_ref``: keyed, and unrelated to the order's on-chain
+# reference, so no brand can find the buyer's account from it).
 NAMESPACE = {"credance": "https://credance.dev/epcis/"}
 
 
@@ -58,11 +61,11 @@ class SaleOutcome:
         return sum(line.bonus_points for line in self.lines)
 
 
-def sale_event(gtin: str, serial: str, order_ref: str, when: datetime) -> dict[str, object]:
+def sale_event(gtin: str, serial: str, sale_ref: str, when: datetime) -> dict[str, object]:
     return {
         "type": "ObjectEvent", "action": "OBSERVE", "bizStep": "retail_selling", "disposition": "retail_sold",
         "epcList": [item_key(gtin, serial)], "eventTime": when.strftime("%Y-%m-%dT%H:%M:%S.%fZ"),
-        "eventTimeZoneOffset": "+00:00", "credance:orderRef": order_ref,
+        "eventTimeZoneOffset": "+00:00", "credance:saleRef": sale_ref,
     }  # fmt: skip
 
 
@@ -77,7 +80,7 @@ def _seller(session: Session, store_id: str, brand_id: str) -> Organisation:
     return brand
 
 
-def _sell_one(session: Session, number: int, raw_gtin: str, serial: str, store_id: str, order_ref: str,
+def _sell_one(session: Session, number: int, raw_gtin: str, serial: str, store_id: str, order_id: str,
               when: datetime) -> LineProvenance:  # fmt: skip
     def outcome(verdict: str, reason: str, bonus: int = 0, event_id: str | None = None) -> LineProvenance:
         return LineProvenance(number, raw_gtin, serial, verdict, bonus, reason, event_id)
@@ -92,7 +95,8 @@ def _sell_one(session: Session, number: int, raw_gtin: str, serial: str, store_i
         return outcome("unknown", "not a registered item")
     recalled = recall_for(session, item)
     seller = _seller(session, store_id, product.brand_id)
-    event = parse_event(sale_event(gtin, serial, order_ref, when), NAMESPACE, index=0)
+    reference = sale_ref(store_id, order_id, gtin, serial)
+    event = parse_event(sale_event(gtin, serial, reference, when), NAMESPACE, index=0)
     try:
         with session.begin_nested():  # a refused sale event must not undo the purchase
             captured = capture_events(session, seller, [event])
@@ -112,12 +116,12 @@ def _sell_one(session: Session, number: int, raw_gtin: str, serial: str, store_i
 
 
 def record_sales(
-    session: Session, store_id: str, order_ref: str, lines: Sequence[SerializedLine], when: datetime | None = None
+    session: Session, store_id: str, order_id: str, lines: Sequence[SerializedLine], when: datetime | None = None
 ) -> SaleOutcome:
     """Mark every serialized line's item sold; the bonus points its genuine items earn."""
     moment = when or utcnow()
     results = [
-        _sell_one(session, number, line.gtin, line.serial, store_id, order_ref, moment)
+        _sell_one(session, number, line.gtin, line.serial, store_id, order_id, moment)
         for number, line in enumerate(lines)
         if line.gtin and line.serial
     ]
