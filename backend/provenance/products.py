@@ -32,7 +32,6 @@ def register_product(
     name: str,
     description: str = "",
     category: str | None = None,
-    genuine_bonus_points: int = 0,
 ) -> Product:
     if not brand.roles & OrgRole.BRAND:
         raise Forbidden(f"organisation {brand.id!r} is not a brand", field="gtin")
@@ -44,8 +43,7 @@ def register_product(
     if holder is not None and holder.brand_id != brand.id:
         raise Forbidden(f"GTIN {gtin} lies under GS1 company prefix {holder.prefix}, assigned to "
                         f"{holder.brand_id!r}", field="gtin")  # fmt: skip
-    product = Product(gtin=gtin, brand_id=brand.id, name=name, description=description, category=category,
-                      genuine_bonus_points=genuine_bonus_points)  # fmt: skip
+    product = Product(gtin=gtin, brand_id=brand.id, name=name, description=description, category=category)
     session.add(product)
     admitted = admission_operation(session, brand.id)
     session.add(Operation(
