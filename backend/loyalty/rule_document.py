@@ -25,6 +25,7 @@ from pydantic import (
     model_validator,
 )
 
+from backend.bounds import TooDeep, check_json_depth
 from backend.errors import Unprocessable
 from backend.loyalty.rules import Campaign, ExpiryPolicy, GenuineBonuses, GenuineBonusRule, RuleSet, Tier
 from backend.provenance.gtin import InvalidGtin, normalise_gtin
@@ -239,10 +240,37 @@ def rules_from_canonical(content: str, version: int) -> RuleSet:
     return parse_rules({**data, "rounding": "floor_per_order"}, version)
 
 
+# A rule document is a few levels deep; a file nested deeper is refused before a parser recurses.
+MAX_DOCUMENT_DEPTH = 32
+
+
 def load_rules_file(path: Path) -> dict[str, Any]:
-    """Read a YAML or JSON rule document."""
+    """Read a YAML or JSON rule document (``Unprocessable`` naming the problem if it is not one)."""
     text = path.read_text()
-    data = json.loads(text) if path.suffix.lower() == ".json" else yaml.safe_load(text)
+    try:
+        if path.suffix.lower() == ".json":
+            check_json_depth(text.encode(), MAX_DOCUMENT_DEPTH, str(path), "rules")
+            data = json.loads(text)
+        else:
+            if _yaml_depth_exceeds(text, MAX_DOCUMENT_DEPTH):
+                raise TooDeep(str(path), MAX_DOCUMENT_DEPTH, "rules")
+            data = yaml.safe_load(text)
+    except (json.JSONDecodeError, yaml.YAMLError) as exc:
+        raise Unprocessable(f"{path} is not a valid rule document: {exc}", field="rules") from None
     if not isinstance(data, dict):
         raise Unprocessable(f"{path} must hold a mapping of rule settings", field="rules")
     return data
+
+
+def _yaml_depth_exceeds(text: str, limit: int) -> bool:
+    """PyYAML builds nested values recursively, but parses into a flat stream of events: count
+    the depth on the events first."""
+    depth = 0
+    for event in yaml.parse(text, Loader=yaml.SafeLoader):
+        if isinstance(event, yaml.MappingStartEvent | yaml.SequenceStartEvent):
+            depth += 1
+            if depth > limit:
+                return True
+        elif isinstance(event, yaml.MappingEndEvent | yaml.SequenceEndEvent):
+            depth -= 1
+    return False
