@@ -15,6 +15,7 @@ from backend.api.checkout import CheckoutFastPath
 from backend.api.deps import AppState
 from backend.api.routers import (
     customers,
+    docs,
     epcis,
     health,
     keys,
@@ -66,6 +67,9 @@ def create_app(
         "Authenticate with `Authorization: Bearer <API key>`; verification pages are public.",
         lifespan=lifespan,
         dependencies=[Depends(single_valued_query)],
+        docs_url=None,  # our own /docs (routers/docs.py): nothing loaded from another origin
+        redoc_url=None,
+        swagger_ui_oauth2_redirect_url=None,
     )
     verifier = KeyVerifier(engine)
     app.state.credance = AppState(settings=settings, engine=engine, verifier=verifier, purchases=purchase_writer)
@@ -74,7 +78,7 @@ def create_app(
     app.add_middleware(SecurityMiddleware, policy=SecurityPolicy.from_settings(settings), verifier=verifier)
     errors.install(app)
     app.add_middleware(HttpMetrics)
-    for module in (health, purchases, customers, stores, keys, organisations, products, epcis, verification):
+    for module in (health, docs, purchases, customers, stores, keys, organisations, products, epcis, verification):
         app.include_router(module.router)
     for module in (refunds, members, rewards, transfers, partners, rule_sets, reports):  # the loyalty program
         app.include_router(module.router)

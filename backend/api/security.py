@@ -1,4 +1,5 @@
-"""Request guards in front of every route: body size limits, per-key rate limits and CORS.
+"""Request guards in front of every route: body size limits, per-key rate limits, CORS, and the
+security headers of every answer (``backend/api/headers.py``).
 
 One pure ASGI middleware (no per-request task or copy, so the checkout path keeps its speed):
 
@@ -36,6 +37,7 @@ from fastapi import Request, params
 from fastapi.dependencies.utils import field_annotation_is_sequence, get_flat_params
 
 from backend.api.auth import KeyVerifier, Role
+from backend.api.headers import with_security_headers
 from backend.bounds import json_depth_exceeds
 from backend.errors import Unprocessable
 from backend.settings import Settings
@@ -275,6 +277,7 @@ class SecurityMiddleware:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
+        send = with_security_headers(send)  # nosniff on every answer; CSP, frames, referrer on pages
         path: str = scope["path"]
         origin = _header(scope, b"origin")
         public = path.startswith(PUBLIC_PREFIXES)
