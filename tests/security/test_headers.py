@@ -52,7 +52,8 @@ def test_the_api_reference_is_served_from_this_origin(platform: Platform) -> Non
     assert page.status_code == 200
     assert_page_headers(dict(page.headers))
     scripts = re.findall(r"<script([^>]*)>(.*?)</script>", page.text, re.DOTALL)
-    assert scripts and all(body.strip() == "" and 'src="/docs/assets/' in attrs for attrs, body in scripts)
+    assert scripts
+    assert all(body.strip() == "" and 'src="/docs/assets/' in attrs for attrs, body in scripts)
     assert not re.search(r"""(src|href)=["']?(https?:)?//""", page.text)
     for asset, kind in (("swagger-ui-bundle.js", "text/javascript"), ("swagger-ui.css", "text/css"),
                         ("start.js", "text/javascript")):  # fmt: skip
