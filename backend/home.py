@@ -51,7 +51,8 @@ def secure_home(home: Path, traversable: bool = False) -> Path:
 def secure_sqlite_files(database: Path) -> None:
     """Create the database file 0600 before SQLite does (SQLite gives its WAL and SHM files the
     database's mode), and narrow the files of an existing database."""
-    ensure_private_directory(database.parent) if not database.parent.exists() else None
+    if not database.parent.exists():
+        ensure_private_directory(database.parent)
     with contextlib.suppress(FileExistsError):
         os.close(os.open(database, os.O_WRONLY | os.O_CREAT | os.O_EXCL, FILE_MODE))
     for suffix in SQLITE_SUFFIXES:
