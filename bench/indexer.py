@@ -40,10 +40,10 @@ from eth_account import Account  # noqa: E402
 from sqlmodel import Session  # noqa: E402
 
 from backend.chain.anvil import dev_private_keys, start_anvil, stop_anvil  # noqa: E402
-from backend.chain.keys import DEV_ACCOUNT  # noqa: E402
 from backend.chain.bootstrap import ensure_deployment  # noqa: E402
 from backend.chain.client import connect  # noqa: E402
 from backend.chain.context import ChainContext, context_for  # noqa: E402
+from backend.chain.keys import DEV_ACCOUNT  # noqa: E402
 from backend.chain.signer import LocalSigner  # noqa: E402
 from backend.db.cluster import LocalPostgres  # noqa: E402
 from backend.db.engine import make_engine  # noqa: E402

@@ -35,11 +35,11 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from backend.chain.anvil import dev_private_keys, start_anvil, stop_anvil  # noqa: E402
-from backend.chain.keys import DEV_ACCOUNT  # noqa: E402
 from backend.chain.bootstrap import ensure_deployment  # noqa: E402
 from backend.chain.build import SOLC_VERSION, install_frontend  # noqa: E402
 from backend.chain.client import connect  # noqa: E402
 from backend.chain.context import context_for  # noqa: E402
+from backend.chain.keys import DEV_ACCOUNT  # noqa: E402
 from backend.chain.signer import LocalSigner  # noqa: E402
 from backend.db.engine import make_engine, session_scope  # noqa: E402
 from backend.db.migrate import upgrade  # noqa: E402

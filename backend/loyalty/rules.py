@@ -430,7 +430,7 @@ def quote(lines: list[OrderLine], rules: RuleSet, context: QuoteContext | None =
         used = {q.campaign for q in quotes if q.campaign}
         for campaign in sorted(running, key=lambda c: c.id):
             if campaign.bonus_points and (campaign.id in used or not (campaign.skus or campaign.categories)):
-                bonuses.append(Bonus("campaign", campaign.bonus_points, campaign.id, campaign.id))
+                bonuses.append(Bonus("campaign", campaign.bonus_points, campaign.id))
     bonuses.extend(b for b in ctx.extra_bonuses if b.points > 0)
     points = rounded + sum(b.points for b in bonuses)
     return PointsQuote(

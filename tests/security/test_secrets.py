@@ -162,14 +162,16 @@ def test_no_secret_reaches_the_logs(
     platform.settle()
     # Careless calls are redacted too.
     log = structlog.get_logger("test")
+    reference_secret = (platform.settings.resolved_home / "reference.secret").read_text()
     log.info("careless", api_key=platform.keys["admin"], password=PASSWORD, private_key=dev_keys[1],
-             detail={"authorization": platform.keys["brand"]}, message=f"key {dev_keys[0]} used")  # fmt: skip
+             detail={"authorization": platform.keys["brand"]},
+             message=f"key {dev_keys[0]} used, operator {dev_keys[9]}, references {reference_secret}")  # fmt: skip
 
     with Session(platform.engine) as session:
         org_keys = [decrypt_key(s.keystore, keystore_password(platform.settings, 31337))
                     for s in session.exec(select(OrgSigner)).all()]  # fmt: skip
-    secrets = [*platform.keys.values(), created["key"], dev_keys[0], dev_keys[1], *org_keys,
-               keystore_password(platform.settings, 31337), PASSWORD]  # fmt: skip
+    secrets = [*platform.keys.values(), created["key"], dev_keys[0], dev_keys[1], dev_keys[9], reference_secret,
+               *org_keys, keystore_password(platform.settings, 31337), PASSWORD]  # fmt: skip
     # httpx's records are the test client's own (it logs the URL it requested), not the service's.
     records = [r.getMessage() for r in caplog.records if not r.name.startswith("httpx")]
     output = log_output.getvalue() + "\n".join(records)
