@@ -21,8 +21,10 @@ import logging
 import os
 import sys
 import time
-from collections.abc import Iterator
+import traceback
+from collections.abc import Iterator, MutableMapping
 from pathlib import Path
+from types import TracebackType
 from typing import Any, TextIO
 
 import structlog
@@ -37,6 +39,50 @@ from backend.redaction import redact_secrets
 MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"
 
 
+# An unexpected error is logged with its traceback, but never a huge one: a deep recursion (or a
+# mutual one, which Python does not fold) once wrote half a megabyte per request.
+MAX_TRACEBACK_FRAMES = 40
+MAX_TRACEBACK_CHARS = 16_000
+
+
+def bounded_traceback(exc_info: tuple[type[BaseException], BaseException, TracebackType | None]) -> str:
+    """The traceback of ``exc_info``: its innermost frames only, and at most ``MAX_TRACEBACK_CHARS``."""
+    text = "".join(traceback.format_exception(*exc_info, limit=-MAX_TRACEBACK_FRAMES))
+    if len(text) <= MAX_TRACEBACK_CHARS:
+        return text
+    head, tail = MAX_TRACEBACK_CHARS // 4, MAX_TRACEBACK_CHARS * 3 // 4
+    return f"{text[:head]}\n[… {len(text) - head - tail} characters of traceback cut …]\n{text[-tail:]}"
+
+
+def _format_exc_info(_logger: Any, _method: str, event_dict: MutableMapping[str, Any]) -> MutableMapping[str, Any]:
+    """structlog's ``format_exc_info``, bounded (see ``bounded_traceback``)."""
+    exc_info = event_dict.pop("exc_info", None)
+    if exc_info:
+        if isinstance(exc_info, BaseException):
+            exc_info = (type(exc_info), exc_info, exc_info.__traceback__)
+        elif not isinstance(exc_info, tuple):
+            exc_info = sys.exc_info()
+        if exc_info[0] is not None:
+            event_dict["exception"] = bounded_traceback(exc_info)
+    return event_dict
+
+
+class BoundedTracebacks(logging.Filter):
+    """The same bound for the standard library's loggers (uvicorn logs what escapes the app)."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if record.exc_info and record.exc_info[0] is not None:
+            record.exc_text = bounded_traceback(record.exc_info)
+        return True
+
+
+def _bound_stdlib_tracebacks() -> None:
+    for name in ("", "uvicorn", "uvicorn.error", "uvicorn.asgi"):
+        logger = logging.getLogger(name)
+        if not any(isinstance(f, BoundedTracebacks) for f in logger.filters):
+            logger.addFilter(BoundedTracebacks())
+
+
 def configure_logging(
     fmt: str = "console", level: str = "INFO", stream: TextIO | None = None, cache: bool = True
 ) -> None:
@@ -48,7 +94,7 @@ def configure_logging(
             structlog.contextvars.merge_contextvars,
             structlog.processors.add_log_level,
             structlog.processors.TimeStamper(fmt="iso", utc=True),
-            structlog.processors.format_exc_info,
+            _format_exc_info,
             redact_secrets,
             renderer,
         ],
@@ -56,6 +102,7 @@ def configure_logging(
         logger_factory=structlog.PrintLoggerFactory(stream or sys.stderr),
         cache_logger_on_first_use=cache,
     )
+    _bound_stdlib_tracebacks()
 
 
 # -- per-process metrics ---------------------------------------------------------------------

@@ -36,13 +36,18 @@ def scrub(text: str) -> str:
     return text
 
 
-def _clean(value: Any) -> Any:
+MAX_DEPTH = 32  # a log field nested deeper is not walked (nor written): no recursion without end
+
+
+def _clean(value: Any, depth: int = 0) -> Any:
     if isinstance(value, str):
         return scrub(value)
+    if isinstance(value, dict | list | tuple) and depth >= MAX_DEPTH:
+        return "[nested too deep]"
     if isinstance(value, dict):
-        return {k: REDACTED if SECRET_FIELD.search(str(k)) else _clean(v) for k, v in value.items()}
+        return {k: REDACTED if SECRET_FIELD.search(str(k)) else _clean(v, depth + 1) for k, v in value.items()}
     if isinstance(value, list | tuple):
-        return type(value)(_clean(v) for v in value)
+        return type(value)(_clean(v, depth + 1) for v in value)
     return value
 
 

@@ -41,23 +41,39 @@ class Settings(BaseSettings):
 
     deployer_key: SecretStr | None = Field(default=None, description="Admin/deployer private key.")
     issuer_key: SecretStr | None = Field(default=None, description="Key of the loyalty sender.")
+    operator_key: SecretStr | None = Field(
+        default=None, description="Hot key of the sender for rule sets, transfer policy and organisations."
+    )
     keystore_password: SecretStr | None = Field(
         default=None, description="Encrypts organisation signing keys at rest; dev default on Anvil."
+    )
+    keystore_password_file: Path | None = Field(
+        default=None, description="File holding the keystore password (outside CREDANCE_HOME)."
+    )
+    reference_secret: SecretStr | None = Field(
+        default=None, description="Keys the references sent to the chain and to brands; generated in home if unset."
     )
 
     deployer_keystore: Path | None = Field(default=None, description="Web3 Secret Storage file of the deployer key.")
     issuer_keystore: Path | None = Field(default=None, description="Web3 Secret Storage file of the issuer key.")
+    operator_keystore: Path | None = Field(default=None, description="Web3 Secret Storage file of the operator key.")
     deployer_keystore_password: SecretStr | None = Field(
         default=None, description="Password of deployer_keystore; CREDANCE_KEYSTORE_PASSWORD if unset."
     )
     issuer_keystore_password: SecretStr | None = Field(
         default=None, description="Password of issuer_keystore; CREDANCE_KEYSTORE_PASSWORD if unset."
     )
+    operator_keystore_password: SecretStr | None = Field(
+        default=None, description="Password of operator_keystore; CREDANCE_KEYSTORE_PASSWORD if unset."
+    )
 
     # Request guards (backend/api/security.py). Rates are requests per second per API process.
     max_body_bytes: int = Field(default=1_048_576, ge=1024, description="Largest request body.")
     max_bulk_body_bytes: int = Field(
         default=16_777_216, ge=1024, description="Largest body of bulk routes (items, recalls, EPCIS capture)."
+    )
+    max_json_depth: int = Field(
+        default=64, ge=8, le=256, description="Deepest nesting of arrays and objects in a JSON body."
     )
     rate_limit_checkout: float = Field(default=5000.0, ge=0, description="Per checkout key; 0 disables.")
     rate_limit_key: float = Field(default=200.0, ge=0, description="Per admin or organisation key; 0 disables.")

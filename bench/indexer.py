@@ -43,6 +43,7 @@ from backend.chain.anvil import dev_private_keys, start_anvil, stop_anvil  # noq
 from backend.chain.bootstrap import ensure_deployment  # noqa: E402
 from backend.chain.client import connect  # noqa: E402
 from backend.chain.context import ChainContext, context_for  # noqa: E402
+from backend.chain.keys import DEV_ACCOUNT  # noqa: E402
 from backend.chain.signer import LocalSigner  # noqa: E402
 from backend.db.cluster import LocalPostgres  # noqa: E402
 from backend.db.engine import make_engine  # noqa: E402
@@ -60,8 +61,10 @@ CUSTOMERS = 5_000
 
 def generate(ctx: ChainContext, home: Path, events: int, per_tx: int) -> dict[str, Any]:
     keys = dev_private_keys(home)
-    admin, issuer = LocalSigner(ctx.w3, keys[0], ctx.chain_id), LocalSigner(ctx.w3, keys[1], ctx.chain_id)
-    admin.transact(ctx.points.functions.publishRuleSet(1, b"\x01" * 32).build_transaction({"from": admin.address}))
+    operator = LocalSigner(ctx.w3, keys[DEV_ACCOUNT["operator"]], ctx.chain_id)  # PROGRAM_MANAGER_ROLE
+    issuer = LocalSigner(ctx.w3, keys[DEV_ACCOUNT["issuer"]], ctx.chain_id)
+    publish = ctx.points.functions.publishRuleSet(1, b"\x01" * 32)
+    operator.transact(publish.build_transaction({"from": operator.address}))
     customers = [str(Account.create().address) for _ in range(CUSTOMERS)]
     transactions = -(-events // (2 * per_tx))
     began = time.perf_counter()

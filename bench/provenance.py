@@ -39,6 +39,7 @@ from backend.chain.bootstrap import ensure_deployment  # noqa: E402
 from backend.chain.build import SOLC_VERSION, install_frontend  # noqa: E402
 from backend.chain.client import connect  # noqa: E402
 from backend.chain.context import context_for  # noqa: E402
+from backend.chain.keys import DEV_ACCOUNT  # noqa: E402
 from backend.chain.signer import LocalSigner  # noqa: E402
 from backend.db.engine import make_engine, session_scope  # noqa: E402
 from backend.db.migrate import upgrade  # noqa: E402
@@ -229,11 +230,12 @@ def main() -> int:
             w3 = connect(settings.resolved_rpc_url)
             ctx = context_for(w3, manifest.chain_id, manifest)
             keys = dev_private_keys(workdir)
-            admin = LocalSigner(w3, keys[0], manifest.chain_id)
+            admin = LocalSigner(w3, keys[DEV_ACCOUNT["deployer"]], manifest.chain_id)
+            registrar = LocalSigner(w3, keys[DEV_ACCOUNT["operator"]], manifest.chain_id)  # REGISTRAR_ROLE
             writer = LocalSigner(w3, keys[3], manifest.chain_id)
             org_id = bytes.fromhex(org_chain_id("bench-maker")[2:])
             call = ctx.registry.functions.setOrganisation(org_id, writer.address, int(OrgRole.MANUFACTURER), True)
-            admin.transact({"to": ctx.registry.address, "data": call._encode_transaction_data()})
+            registrar.transact({"to": ctx.registry.address, "data": call._encode_transaction_data()})
 
             batches = bench_batches(ctx.registry, writer, sizes)
             naive = bench_naive(naive_contract(w3, admin), writer, args.naive)

@@ -5,6 +5,7 @@ import {AccessControl} from "@openzeppelin/contracts/access/AccessControl.sol";
 import {ERC20} from "@openzeppelin/contracts/token/ERC20/ERC20.sol";
 import {ERC20Pausable} from "@openzeppelin/contracts/token/ERC20/extensions/ERC20Pausable.sol";
 import {ERC20Permit} from "@openzeppelin/contracts/token/ERC20/extensions/ERC20Permit.sol";
+import {ECDSA} from "@openzeppelin/contracts/utils/cryptography/ECDSA.sol";
 import {BitMaps} from "@openzeppelin/contracts/utils/structs/BitMaps.sol";
 import {Multicall} from "@openzeppelin/contracts/utils/Multicall.sol";
 import {Pausable} from "@openzeppelin/contracts/utils/Pausable.sol";
@@ -27,6 +28,11 @@ import {Pausable} from "@openzeppelin/contracts/utils/Pausable.sol";
  *
  * Points reversed after they were spent become a debt of the account, repaid first by its
  * later awards, so a refund never silently loses points.
+ *
+ * Roles are split so that no hot key is an admin: DEFAULT_ADMIN_ROLE (the deployer, meant for a
+ * multisig) only grants and revokes roles; PROGRAM_MANAGER_ROLE (the platform's operator key)
+ * publishes rule sets and sets the transfer policy; ISSUER_ROLE (the sender's key) runs the
+ * operations; PAUSER_ROLE pauses.
  */
 contract LoyaltyPoints is ERC20, ERC20Permit, ERC20Pausable, AccessControl, Multicall {
     using BitMaps for BitMaps.BitMap;
@@ -35,6 +41,13 @@ contract LoyaltyPoints is ERC20, ERC20Permit, ERC20Pausable, AccessControl, Mult
     bytes32 public constant ISSUER_ROLE = keccak256("ISSUER_ROLE");
     /// @notice Role allowed to pause and unpause every balance change in an emergency.
     bytes32 public constant PAUSER_ROLE = keccak256("PAUSER_ROLE");
+    /// @notice Role of the platform key that publishes earning rule sets and the transfer policy.
+    bytes32 public constant PROGRAM_MANAGER_ROLE = keccak256("PROGRAM_MANAGER_ROLE");
+
+    /// @dev ERC-2612's Permit struct: `redeemWithPermit` checks the owner's signature of exactly
+    /// this redemption (spender this contract, value the amount) without granting an allowance.
+    bytes32 private constant _PERMIT_TYPEHASH =
+        keccak256("Permit(address owner,address spender,uint256 value,uint256 nonce,uint256 deadline)");
 
     /// @notice One award of an `awardBatch`.
     /// @param account Pseudonymous address of the customer.
@@ -140,6 +153,10 @@ contract LoyaltyPoints is ERC20, ERC20Permit, ERC20Pausable, AccessControl, Mult
     error SelfTransfer(address account);
     /// @notice The issuer cannot operate an account whose keys the customer holds.
     error AccountSelfCustodied(address account);
+    /// @notice The owner's permit for a redemption has expired.
+    error RedemptionPermitExpired(uint256 deadline);
+    /// @notice The permit for a redemption was not signed by the owner for exactly this amount and nonce.
+    error InvalidRedemptionPermit(address signer, address owner);
 
     /**
      * @param admin Receives DEFAULT_ADMIN_ROLE; grants the other roles after deployment.
@@ -167,7 +184,7 @@ contract LoyaltyPoints is ERC20, ERC20Permit, ERC20Pausable, AccessControl, Mult
      * @notice Publishes the content hash of a new earning rule set.
      * @dev Versions are consecutive, so the history of rules is complete and cannot be rewritten.
      */
-    function publishRuleSet(uint32 version, bytes32 contentHash) external onlyRole(DEFAULT_ADMIN_ROLE) {
+    function publishRuleSet(uint32 version, bytes32 contentHash) external onlyRole(PROGRAM_MANAGER_ROLE) {
         if (version != latestRuleVersion + 1 || contentHash == bytes32(0)) {
             revert InvalidRuleSet(version, contentHash);
         }
@@ -230,8 +247,12 @@ contract LoyaltyPoints is ERC20, ERC20Permit, ERC20Pausable, AccessControl, Mult
 
     /**
      * @notice Burns points of a self-custodied account against a reward, authorised by the
-     * owner's ERC-2612 signature (spender: this contract), so the customer never needs gas.
-     * @dev If the permit was already submitted by someone else, the existing allowance is used.
+     * owner's ERC-2612 signature (spender: this contract, value: `amount`), so the customer never
+     * needs gas.
+     * @dev The signature is always checked and its nonce used, for exactly this amount: no
+     * allowance is granted or spent, so an allowance the owner once gave this contract (by
+     * `approve`, or by submitting a permit themselves) can never be redeemed without a new
+     * signature. A permit someone else already submitted has used its nonce and fails here.
      */
     function redeemWithPermit(
         address owner,
@@ -245,10 +266,7 @@ contract LoyaltyPoints is ERC20, ERC20Permit, ERC20Pausable, AccessControl, Mult
     ) external onlyRole(ISSUER_ROLE) whenNotPaused {
         _useOperation(operationId);
         if (amount == 0) revert ZeroAmount();
-        if (allowance(owner, address(this)) < amount) {
-            permit(owner, address(this), amount, deadline, v, r, s);
-        }
-        _spendAllowance(owner, address(this), amount);
+        _verifyRedemptionPermit(owner, amount, deadline, v, r, s);
         _burn(owner, amount);
         emit PointsRedeemed(owner, operationId, rewardRef, amount);
     }
@@ -304,7 +322,7 @@ contract LoyaltyPoints is ERC20, ERC20Permit, ERC20Pausable, AccessControl, Mult
     }
 
     /// @notice Sets whether members may transfer points, and the daily cap per sender.
-    function setTransferPolicy(bool enabled, uint256 dailyCap) external onlyRole(DEFAULT_ADMIN_ROLE) {
+    function setTransferPolicy(bool enabled, uint256 dailyCap) external onlyRole(PROGRAM_MANAGER_ROLE) {
         memberTransfersEnabled = enabled;
         dailyTransferCap = dailyCap;
         emit TransferPolicyUpdated(enabled, dailyCap);
@@ -366,6 +384,18 @@ contract LoyaltyPoints is ERC20, ERC20Permit, ERC20Pausable, AccessControl, Mult
         if (debt == 0) return 0;
         repaid = amount < debt ? amount : debt;
         debtOf[account] = debt - repaid;
+    }
+
+    /// @dev ERC20Permit.permit's checks, without the approval: the owner signed a Permit for this
+    /// contract, this amount and their current nonce (which is used up).
+    function _verifyRedemptionPermit(address owner, uint256 amount, uint256 deadline, uint8 v, bytes32 r, bytes32 s)
+        private
+    {
+        if (block.timestamp > deadline) revert RedemptionPermitExpired(deadline);
+        bytes32 structHash =
+            keccak256(abi.encode(_PERMIT_TYPEHASH, owner, address(this), amount, _useNonce(owner), deadline));
+        address signer = ECDSA.recover(_hashTypedDataV4(structHash), v, r, s);
+        if (signer != owner) revert InvalidRedemptionPermit(signer, owner);
     }
 
     function _requireCustodial(address account) private view {

@@ -30,8 +30,15 @@ from backend.cli.seed import seed_demo
 from backend.db.cluster import LocalPostgres
 from backend.db.engine import make_engine
 from backend.db.migrate import upgrade
+from backend.loyalty import refs
 from backend.settings import PROJECT_ROOT, Settings
 from tests.support import Platform, copy_database, free_port, make_platform, rpc
+
+
+@pytest.fixture(scope="session", autouse=True)
+def reference_secret(tmp_path_factory: pytest.TempPathFactory) -> None:
+    """The references' secret of this test process (never one in the working tree's home)."""
+    refs.configure(Settings(home=tmp_path_factory.mktemp("references")))
 
 
 @pytest.fixture(scope="session")

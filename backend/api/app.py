@@ -16,6 +16,7 @@ from backend.api.deps import AppState
 from backend.api.routers import (
     consent,
     customers,
+    docs,
     epcis,
     health,
     keys,
@@ -36,6 +37,7 @@ from backend.api.routers import (
 from backend.api.security import SecurityMiddleware, SecurityPolicy, single_valued_query
 from backend.api.writer import GroupCommitWriter
 from backend.db.engine import make_engine
+from backend.loyalty import refs
 from backend.loyalty.purchases import record_purchases
 from backend.observability import HttpMetrics
 from backend.settings import Settings, get_settings
@@ -47,6 +49,7 @@ def create_app(
     """The API. ``checkout_fast_path=False`` leaves every purchase to the FastAPI route (the
     reference the fast path is tested against)."""
     settings = settings or get_settings()
+    refs.configure(settings)  # the secret that keys every reference leaving the platform
     owns_engine = engine is None
     engine = engine or make_engine(settings.resolved_database_url)
 
@@ -67,6 +70,9 @@ def create_app(
         "Who may call what: docs/security/policy.md.",
         lifespan=lifespan,
         dependencies=[Depends(single_valued_query)],
+        docs_url=None,  # our own /docs (routers/docs.py): nothing loaded from another origin
+        redoc_url=None,
+        swagger_ui_oauth2_redirect_url=None,
     )
     verifier = KeyVerifier(engine)
     app.state.credance = AppState(settings=settings, engine=engine, verifier=verifier, purchases=purchase_writer)
@@ -75,7 +81,8 @@ def create_app(
     app.add_middleware(SecurityMiddleware, policy=SecurityPolicy.from_settings(settings), verifier=verifier)
     errors.install(app)
     app.add_middleware(HttpMetrics)
-    for module in (health, purchases, customers, retailers, stores, keys, organisations, products, epcis, verification):
+    for module in (health, docs, purchases, customers, retailers, stores, keys, organisations, products, epcis,
+                   verification):  # fmt: skip
         app.include_router(module.router)
     app.include_router(consent.router)  # customer tokens, till codes, Sign-In with Ethereum
     for module in (refunds, members, rewards, transfers, partners, rule_sets, reports):  # the loyalty program

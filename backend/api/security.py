@@ -1,4 +1,5 @@
-"""Request guards in front of every route: body size limits, per-key rate limits and CORS.
+"""Request guards in front of every route: body size limits, per-key rate limits, CORS, and the
+security headers of every answer (``backend/api/headers.py``).
 
 One pure ASGI middleware (no per-request task or copy, so the checkout path keeps its speed):
 
@@ -9,6 +10,9 @@ One pure ASGI middleware (no per-request task or copy, so the checkout path keep
   client address for requests without a valid key (public pages, and guessing keys). Over the
   rate: a JSON 429 with ``Retry-After``. Buckets live in this process: with several workers the
   limit applies per worker.
+* **Depth.** A body whose arrays and objects nest deeper than ``CREDANCE_MAX_JSON_DEPTH`` (64) is a
+  422 naming the limit, measured on the raw bytes before anything parses or walks it: every JSON
+  parser, validator and walker after this point recurses, and hostile nesting overflowed them.
 * **NUL.** A NUL character in the path, a query parameter or any string of a JSON body is a 422
   naming where it is, before any route sees it: PostgreSQL cannot store it, SQLite can, so it
   would otherwise be a 500 on one database and stored on the other.
@@ -33,6 +37,8 @@ from fastapi import Request, params
 from fastapi.dependencies.utils import field_annotation_is_sequence, get_flat_params
 
 from backend.api.auth import KeyVerifier, Role
+from backend.api.headers import with_security_headers
+from backend.bounds import json_depth_exceeds
 from backend.errors import Unprocessable
 from backend.settings import Settings
 
@@ -122,6 +128,7 @@ class SecurityPolicy:
     anonymous_rate: float
     burst_seconds: float
     cors_origins: frozenset[str]
+    max_json_depth: int = 64
 
     @classmethod
     def from_settings(cls, settings: Settings) -> SecurityPolicy:
@@ -134,6 +141,7 @@ class SecurityPolicy:
             anonymous_rate=settings.rate_limit_anonymous,
             burst_seconds=settings.rate_limit_burst_seconds,
             cors_origins=origins,
+            max_json_depth=settings.max_json_depth,
         )
 
     def body_limit(self, path: str) -> int:
@@ -251,6 +259,12 @@ def _nul_in_body(body: bytes) -> tuple | None:
     return _error(422, "invalid", f"{named} must not contain NUL characters", where or "body")
 
 
+def _too_deep(body: bytes, limit: int) -> tuple | None:
+    if not json_depth_exceeds(body, limit):
+        return None
+    return _error(422, "too_deep", f"the body nests arrays and objects deeper than {limit} levels (the limit)", "body")
+
+
 class SecurityMiddleware:
     def __init__(self, app: ASGIApp, policy: SecurityPolicy, verifier: KeyVerifier,
                  limiter: RateLimiter | None = None) -> None:  # fmt: skip
@@ -263,6 +277,7 @@ class SecurityMiddleware:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
+        send = with_security_headers(send)  # nosniff on every answer; CSP, frames, referrer on pages
         path: str = scope["path"]
         origin = _header(scope, b"origin")
         public = path.startswith(PUBLIC_PREFIXES)
@@ -283,7 +298,7 @@ class SecurityMiddleware:
             if read is None:
                 return
             body, receive = read
-            refused = _nul_in_body(body)
+            refused = _too_deep(body, self.policy.max_json_depth) or _nul_in_body(body)
             if refused is not None:
                 await respond(send, *refused)
                 return

@@ -20,6 +20,7 @@ from pathlib import Path
 import httpx
 
 from backend.chain.client import ChainUnavailable, connect, wait_for_chain
+from backend.home import ensure_private_directory
 
 
 class AnvilError(RuntimeError):
@@ -85,7 +86,7 @@ def start_anvil(
 ) -> int:
     """Start Anvil in the background unless it already runs; return its pid."""
     paths = chain_paths(home)
-    paths.directory.mkdir(parents=True, exist_ok=True)
+    ensure_private_directory(paths.directory)  # Anvil writes its dev accounts' private keys there
     running = _running_pid(paths)
     if running is not None:
         return running

@@ -6,6 +6,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from web3 import Web3
+from web3.contract import Contract
 from web3.types import TxReceipt
 
 from backend.chain.artifacts import Artifact, load_artifact
@@ -32,11 +33,26 @@ def _record(artifact: Artifact, address: str, receipt: TxReceipt) -> DeployedCon
     )
 
 
+def _role_id(role: str) -> bytes:
+    return bytes(32) if role == "DEFAULT_ADMIN_ROLE" else Web3.keccak(text=role)
+
+
+def _contract(signer: LocalSigner, abi: list[dict[str, object]], address: str) -> Contract:
+    return signer.w3.eth.contract(address=Web3.to_checksum_address(address), abi=abi)
+
+
 def _grant(signer: LocalSigner, abi: list[dict[str, object]], address: str, role: str, account: str) -> None:
-    contract = signer.w3.eth.contract(address=Web3.to_checksum_address(address), abi=abi)
-    role_id = Web3.keccak(text=role) if role != "DEFAULT_ADMIN_ROLE" else bytes(32)
-    if not contract.functions.hasRole(role_id, account).call():
-        signer.transact(contract.functions.grantRole(role_id, account).build_transaction({"from": signer.address}))
+    contract = _contract(signer, abi, address)
+    if not contract.functions.hasRole(_role_id(role), account).call():
+        call = contract.functions.grantRole(_role_id(role), account)
+        signer.transact(call.build_transaction({"from": signer.address}))
+
+
+def _renounce(signer: LocalSigner, abi: list[dict[str, object]], address: str, role: str) -> None:
+    contract = _contract(signer, abi, address)
+    if contract.functions.hasRole(_role_id(role), signer.address).call():
+        call = contract.functions.renounceRole(_role_id(role), signer.address)
+        signer.transact(call.build_transaction({"from": signer.address}))
 
 
 def deploy_contracts(
@@ -44,23 +60,33 @@ def deploy_contracts(
     artifacts_dir: Path,
     deployments_dir: Path,
     issuer: str,
+    operator: str | None = None,
     pauser: str | None = None,
 ) -> Manifest:
     """Deploy LoyaltyPoints and ProvenanceRegistry, grant roles, write the manifest.
 
-    The deployer keeps DEFAULT_ADMIN_ROLE (and the registry's REGISTRAR_ROLE); ``issuer`` gets
-    ISSUER_ROLE on the token; ``pauser`` (default: the deployer) gets PAUSER_ROLE on both.
+    The deployer keeps only DEFAULT_ADMIN_ROLE (ready to hand to a multisig) and, unless
+    ``pauser`` names another key, PAUSER_ROLE on both. The sender's hot keys get the roles of
+    their work and no admin role: ``issuer`` ISSUER_ROLE on the token; ``operator`` (default: the
+    deployer, as before the roles were split) PROGRAM_MANAGER_ROLE on the token (rule sets,
+    transfer policy) and REGISTRAR_ROLE on the registry (organisations, prefixes), which the
+    registry's constructor gave the deployer and the deployer then renounces.
     """
     pauser = Web3.to_checksum_address(pauser or signer.address)
     issuer = Web3.to_checksum_address(issuer)
+    operator = Web3.to_checksum_address(operator or signer.address)
     points = load_artifact(artifacts_dir, "LoyaltyPoints")
     registry = load_artifact(artifacts_dir, "ProvenanceRegistry")
 
     points_address, points_receipt = _deploy(signer, points, signer.address, TOKEN_NAME, TOKEN_SYMBOL)
     registry_address, registry_receipt = _deploy(signer, registry, signer.address)
     _grant(signer, points.abi, points_address, "ISSUER_ROLE", issuer)
+    _grant(signer, points.abi, points_address, "PROGRAM_MANAGER_ROLE", operator)
     _grant(signer, points.abi, points_address, "PAUSER_ROLE", pauser)
+    _grant(signer, registry.abi, registry_address, "REGISTRAR_ROLE", operator)
     _grant(signer, registry.abi, registry_address, "PAUSER_ROLE", pauser)
+    if operator != signer.address:
+        _renounce(signer, registry.abi, registry_address, "REGISTRAR_ROLE")
 
     manifest = Manifest(
         chain_id=signer.chain_id,
@@ -70,7 +96,14 @@ def deploy_contracts(
             "LoyaltyPoints": _record(points, points_address, points_receipt),
             "ProvenanceRegistry": _record(registry, registry_address, registry_receipt),
         },
-        roles={"admin": signer.address, "issuer": issuer, "pauser": pauser, "registrar": signer.address},
+        roles={
+            "admin": signer.address,
+            "issuer": issuer,
+            "operator": operator,
+            "program_manager": operator,
+            "registrar": operator,
+            "pauser": pauser,
+        },
     )
     save_manifest(deployments_dir, manifest)
     return manifest

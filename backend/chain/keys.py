@@ -13,6 +13,7 @@ from eth_account import Account
 from pydantic import SecretStr
 
 from backend.chain.anvil import dev_private_keys
+from backend.home import create_once
 from backend.redaction import register_secret
 from backend.settings import DEV_CHAIN_ID, Settings
 
@@ -24,48 +25,64 @@ class KeyNotConfigured(RuntimeError):
     """A signing key is needed but none is configured."""
 
 
+# Which Anvil dev account stands in for each platform key on the local dev chain. The operator
+# takes the last of Anvil's ten accounts: tests use the low ones as brands, wallets and strangers.
+DEV_ACCOUNT = {"deployer": 0, "issuer": 1, "operator": 9}
+PLATFORM_KEYS = tuple(DEV_ACCOUNT)
+
+
 @dataclass(frozen=True)
 class PlatformKeys:
+    """The three platform keys. ``deployer`` holds DEFAULT_ADMIN_ROLE after deployment (hand it to a
+    multisig); ``issuer`` (ISSUER_ROLE) and ``operator`` (PROGRAM_MANAGER_ROLE, REGISTRAR_ROLE) are
+    the sender's hot keys and hold no admin role."""
+
     deployer: str
     issuer: str
+    operator: str
 
 
 def is_dev_chain(settings: Settings, chain_id: int) -> bool:
     return chain_id == DEV_CHAIN_ID and settings.uses_local_anvil
 
 
-def platform_keys(settings: Settings, chain_id: int) -> PlatformKeys:
-    """The deployer and issuer keys: each from its variable (``CREDANCE_DEPLOYER_KEY``), or from
-    an encrypted keystore file (``CREDANCE_DEPLOYER_KEYSTORE`` and its password), or on the local
-    Anvil from Anvil's dev accounts. Setting both a key and a keystore is refused as ambiguous."""
-    dev = dev_private_keys(settings.resolved_home) if is_dev_chain(settings, chain_id) else []
-
-    def pick(name: str, index: int) -> str:
-        secret: SecretStr | None = getattr(settings, f"{name}_key")
-        keystore: Path | None = getattr(settings, f"{name}_keystore")
-        variable = f"CREDANCE_{name.upper()}_KEY"
-        if secret is not None and secret.get_secret_value() and keystore is not None:
-            raise KeyNotConfigured(f"set {variable} or {variable}STORE, not both")
-        if secret is not None and secret.get_secret_value():
-            key = secret.get_secret_value()
-        elif keystore is not None:
-            password = getattr(settings, f"{name}_keystore_password") or settings.keystore_password
-            if password is None:
-                raise KeyNotConfigured(
-                    f"set CREDANCE_{name.upper()}_KEYSTORE_PASSWORD (or CREDANCE_KEYSTORE_PASSWORD) for {keystore}"
-                )
-            key = load_keystore(keystore, password.get_secret_value())
-        elif len(dev) > index:
-            key = dev[index]
-        else:
+def platform_key(settings: Settings, chain_id: int, name: str) -> str:
+    """One platform key (``deployer``, ``issuer`` or ``operator``): from its variable
+    (``CREDANCE_ISSUER_KEY``), or from an encrypted keystore file (``CREDANCE_ISSUER_KEYSTORE`` and
+    its password), or on the local Anvil from Anvil's dev accounts. Setting both a key and a
+    keystore is refused as ambiguous."""
+    if name not in DEV_ACCOUNT:
+        raise KeyNotConfigured(f"unknown platform key {name!r}")
+    secret: SecretStr | None = getattr(settings, f"{name}_key")
+    keystore: Path | None = getattr(settings, f"{name}_keystore")
+    variable = f"CREDANCE_{name.upper()}_KEY"
+    if secret is not None and secret.get_secret_value() and keystore is not None:
+        raise KeyNotConfigured(f"set {variable} or {variable}STORE, not both")
+    if secret is not None and secret.get_secret_value():
+        key = secret.get_secret_value()
+    elif keystore is not None:
+        own: SecretStr | None = getattr(settings, f"{name}_keystore_password")
+        password = own.get_secret_value() if own is not None else shared_password(settings)
+        if password is None:
+            raise KeyNotConfigured(
+                f"set CREDANCE_{name.upper()}_KEYSTORE_PASSWORD (or CREDANCE_KEYSTORE_PASSWORD[_FILE]) for {keystore}"
+            )
+        key = load_keystore(keystore, password)
+    else:
+        dev = dev_private_keys(settings.resolved_home) if is_dev_chain(settings, chain_id) else []
+        if len(dev) <= DEV_ACCOUNT[name]:
             raise KeyNotConfigured(
                 f"set {variable} (a private key) or {variable}STORE (an encrypted keystore file): "
                 f"no dev accounts on chain {chain_id}"
             )
-        register_secret(key)
-        return key
+        key = dev[DEV_ACCOUNT[name]]
+    register_secret(key)
+    return key
 
-    return PlatformKeys(deployer=pick("deployer", 0), issuer=pick("issuer", 1))
+
+def platform_keys(settings: Settings, chain_id: int) -> PlatformKeys:
+    """All three platform keys (deployment needs them; the sender loads only its own)."""
+    return PlatformKeys(*(platform_key(settings, chain_id, name) for name in PLATFORM_KEYS))
 
 
 def load_keystore(path: Path, password: str) -> str:
@@ -92,24 +109,56 @@ def write_keystore(path: Path, private_key: str, password: str) -> str:
     return str(account.address)
 
 
+def shared_password(settings: Settings) -> str | None:
+    """The keystore password from ``CREDANCE_KEYSTORE_PASSWORD`` or the file
+    ``CREDANCE_KEYSTORE_PASSWORD_FILE`` points to, if either is set.
+
+    The file must lie outside CREDANCE_HOME (the database there holds the encrypted organisation
+    keys: a copy of the home must not carry their password) and be readable by its owner only."""
+    if settings.keystore_password is not None:
+        password = settings.keystore_password.get_secret_value()
+    elif settings.keystore_password_file is not None:
+        password = _read_password_file(settings.keystore_password_file.expanduser().resolve(), settings)
+    else:
+        return None
+    register_secret(password)
+    return password
+
+
+def _read_password_file(path: Path, settings: Settings) -> str:
+    if path.is_relative_to(settings.resolved_home):
+        raise KeyNotConfigured(
+            f"CREDANCE_KEYSTORE_PASSWORD_FILE ({path}) lies inside CREDANCE_HOME, beside the keys it "
+            "protects: keep it elsewhere"
+        )
+    try:
+        mode = path.stat().st_mode
+        if mode & 0o077:
+            raise KeyNotConfigured(f"{path} is readable by others (mode {mode & 0o777:o}): chmod 600 it")
+        password = path.read_text().strip()
+    except OSError as exc:
+        raise KeyNotConfigured(f"cannot read CREDANCE_KEYSTORE_PASSWORD_FILE {path}: {exc.strerror}") from None
+    if not password:
+        raise KeyNotConfigured(f"CREDANCE_KEYSTORE_PASSWORD_FILE {path} is empty")
+    return password
+
+
 def keystore_password(settings: Settings, chain_id: int) -> str:
     """The password that encrypts organisation keys at rest.
 
-    On the dev chain a random password is created once in CREDANCE_HOME (mode 0600);
-    anywhere else it must come from CREDANCE_KEYSTORE_PASSWORD.
+    From ``CREDANCE_KEYSTORE_PASSWORD`` or ``CREDANCE_KEYSTORE_PASSWORD_FILE`` (outside the home).
+    Only on the local dev chain, where every key is a throwaway, is a random password created
+    once in CREDANCE_HOME (mode 0600) so that ``make run`` needs no configuration.
     """
-    if settings.keystore_password is not None:
-        register_secret(settings.keystore_password.get_secret_value())
-        return settings.keystore_password.get_secret_value()
+    password = shared_password(settings)
+    if password is not None:
+        return password
     if not is_dev_chain(settings, chain_id):
-        raise KeyNotConfigured("set CREDANCE_KEYSTORE_PASSWORD to encrypt organisation keys")
-    path = settings.resolved_home / "keystore.password"
-    if not path.exists():
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        with os.fdopen(fd, "w") as handle:
-            handle.write(secrets.token_urlsafe(32))
-    password = Path(path).read_text().strip()
+        raise KeyNotConfigured(
+            "set CREDANCE_KEYSTORE_PASSWORD, or CREDANCE_KEYSTORE_PASSWORD_FILE (a file outside CREDANCE_HOME), "
+            "to encrypt organisation keys"
+        )
+    password = create_once(settings.resolved_home / "keystore.password", lambda: secrets.token_urlsafe(32))
     register_secret(password)
     return password
 

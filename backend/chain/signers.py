@@ -1,5 +1,13 @@
-"""Signers by name: ``admin`` (deployer key), ``issuer`` (loyalty sender key) and ``org:<id>``
-(an organisation's key, decrypted from the keystore on first use)."""
+"""Signers by name: ``issuer`` (ISSUER_ROLE: awards, reversals, redemptions…), ``operator``
+(PROGRAM_MANAGER_ROLE and REGISTRAR_ROLE: rule sets, transfer policy, organisations, prefixes,
+and the gas it gives organisations) and ``org:<id>`` (an organisation's key, decrypted from the
+keystore on first use).
+
+The sender never needs the deployer key, which holds DEFAULT_ADMIN_ROLE and can live in a
+multisig. Only a deployment made before the roles were split (its manifest names no operator)
+is operated with the deployer key, as it was then. ``admin``, the name of the operator's
+operations queued by earlier releases, is the operator.
+"""
 
 from __future__ import annotations
 
@@ -7,11 +15,16 @@ from sqlalchemy import Engine
 from sqlmodel import Session
 from web3 import Web3
 
-from backend.chain.keys import decrypt_key, keystore_password, platform_keys
+from backend.chain.keys import decrypt_key, keystore_password, platform_key
+from backend.chain.manifest import ManifestMissing, load_manifest
 from backend.chain.network import fee_policy
 from backend.chain.signer import FeePolicy, LocalSigner
 from backend.db.models import OrgSigner
 from backend.settings import Settings
+
+ISSUER = "issuer"
+OPERATOR = "operator"
+LEGACY_OPERATOR = "admin"
 
 
 class UnknownSigner(LookupError):
@@ -40,9 +53,10 @@ class Signers:
             signer.reset_nonce()
 
     def _key(self, name: str) -> str:
-        if name in ("admin", "issuer"):
-            keys = platform_keys(self.settings, self.chain_id)
-            return keys.deployer if name == "admin" else keys.issuer
+        if name == ISSUER:
+            return platform_key(self.settings, self.chain_id, "issuer")
+        if name in (OPERATOR, LEGACY_OPERATOR):
+            return platform_key(self.settings, self.chain_id, "operator" if self._roles_split() else "deployer")
         if name.startswith("org:"):
             with Session(self.engine) as session:
                 record = session.get(OrgSigner, name[4:])
@@ -50,3 +64,12 @@ class Signers:
                 raise UnknownSigner(f"no signing key for organisation {name[4:]!r}")
             return decrypt_key(record.keystore, keystore_password(self.settings, self.chain_id))
         raise UnknownSigner(f"unknown signer {name!r}")
+
+    def _roles_split(self) -> bool:
+        """Whether this chain's deployment gave the operator its own roles (every deployment since
+        PROGRAM_MANAGER_ROLE exists does; its manifest names the operator)."""
+        try:
+            manifest = load_manifest(self.settings.deployments_dir, self.chain_id)
+        except ManifestMissing:
+            return True
+        return "operator" in manifest.roles

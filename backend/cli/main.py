@@ -24,6 +24,15 @@ app.add_typer(loyalty_app, name="loyalty")
 app.add_typer(provenance_app)  # items import|qr, verify, anchorer
 
 
+@app.callback()
+def _private_files() -> None:
+    """Every file a command (and the services it starts) creates is its owner's alone: the home
+    holds personal data, encrypted keys and dev keys."""
+    from backend.home import restrict_umask
+
+    restrict_umask()
+
+
 def _stop_event() -> threading.Event:
     """An event set by SIGINT/SIGTERM, so loops finish their current step and exit cleanly."""
     stop = threading.Event()

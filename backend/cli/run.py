@@ -27,6 +27,7 @@ from backend.cli.seed import DEMO_BRAND, DEMO_CUSTOMER, DEMO_GTINS, DEMO_STORE, 
 from backend.db.cluster import LocalPostgres, PostgresUnavailable
 from backend.db.engine import make_engine
 from backend.db.migrate import upgrade
+from backend.home import secure_home
 from backend.observability import MULTIPROC_ENV, prepare_multiprocess_dir
 from backend.settings import Settings
 
@@ -93,7 +94,8 @@ def _local_postgres(settings: Settings) -> tuple[LocalPostgres, str]:
 
 def run_platform(settings: Settings, workers: int = 1, postgres: bool = False) -> None:
     home = settings.resolved_home
-    home.mkdir(parents=True, exist_ok=True)
+    # A local PostgreSQL under root runs as another user, with its data in the home: let it through.
+    secure_home(home, traversable=postgres and not settings.database_url and os.geteuid() == 0)
     database_server: LocalPostgres | None = None
     if postgres and not settings.database_url:
         database_server, url = _local_postgres(settings)

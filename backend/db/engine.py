@@ -14,6 +14,8 @@ from sqlalchemy import Engine, event
 from sqlalchemy.engine import make_url
 from sqlmodel import Session, create_engine
 
+from backend.home import secure_sqlite_files
+
 
 def is_sqlite(url: str) -> bool:
     return make_url(url).get_backend_name() == "sqlite"
@@ -83,7 +85,8 @@ def make_engine(url: str, pool_size: int = 10) -> Engine:
     if is_sqlite(url):
         database = make_url(url).database
         if database and database != ":memory:":
-            Path(database).parent.mkdir(parents=True, exist_ok=True)
+            # Personal data and encrypted keys: 0600, and so are the WAL and SHM files SQLite makes.
+            secure_sqlite_files(Path(database))
         engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 30})
         event.listen(engine, "connect", _tune_sqlite)
         if database and database != ":memory:":

@@ -85,7 +85,7 @@ def publish_rule_set(session: Session, rules: RuleSet) -> RuleSetRecord:
         raise Conflict(f"next rule-set version is {expected}, got {rules.version}", field="version")
     operation = Operation(
         kind="publish_rules",
-        signer="admin",
+        signer="operator",
         confirm_key=f"ruleset:{rules.version}",
         ref=rules.content_hash(),
         rule_version=rules.version,

@@ -6,7 +6,7 @@ the group-commit writer calls it with every purchase that arrived while its prev
 was committing. Plain purchases (the checkout's common case) are recorded many at a time by
 ``purchase_batch``; a purchase paid with points or with serialized lines goes through
 ``_record_one`` (ORM, one purchase at a time, in its own savepoint), which burns the points and
-hands the items to provenance (marks them sold, names the genuine-product bonuses they earn).
+hands the items to provenance (marks them sold, and the program's genuine-product bonuses they earn).
 Both apply the same rules and write the same rows; ``record_purchase`` is the one-purchase call.
 """
 
@@ -30,7 +30,7 @@ from backend.loyalty.program import rules_in_force, rules_in_force_cached
 from backend.loyalty.purchase_batch import record_plain
 from backend.loyalty.purchase_input import PurchaseInput, PurchaseLineInput, PurchaseOutcome, replay
 from backend.loyalty.refs import order_ref
-from backend.loyalty.rules import MAX_POINTS_PER_ORDER, Bonus, OrderLine, QuoteContext, quote
+from backend.loyalty.rules import MAX_POINTS_PER_ORDER, OrderLine, QuoteContext, quote
 from backend.loyalty.spending import ensure_can_spend
 from backend.provenance.sales import record_sales
 
@@ -154,14 +154,10 @@ def _record_one(session: Session, request: PurchaseInput, now: datetime) -> Purc
     cid = customer.id
     state = None if new else members.state_of(session, cid, for_update=True)
     segments = frozenset() if new or not rules.needs_segments(now) else members.segments_of(session, cid)
-    # Provenance: serialized lines mark their items sold; genuine ones may earn the brand's bonus.
-    sales = record_sales(session, store.id, order_ref(store.id, request.order_id), request.lines, now)
-    bonuses = tuple(
-        Bonus("genuine_item", line.bonus_points, f"{line.gtin}/{line.serial}")
-        for line in sales.lines
-        if line.bonus_points
-    )
-    context = QuoteContext(now, members.tier_name(state, rules), segments, request.paid_with_points, bonuses)
+    # Provenance: serialized lines mark their items sold; genuine ones earn what the program's
+    # genuine-product bonus rules give (never a number a brand set).
+    sales = record_sales(session, store.id, request.order_id, request.lines, rules.genuine_bonuses, now)
+    context = QuoteContext(now, members.tier_name(state, rules), segments, request.paid_with_points, sales.bonuses)
     result = quote(lines, rules, context)
     if result.points > MAX_POINTS_PER_ORDER:
         raise Unprocessable(f"the order would earn more than {MAX_POINTS_PER_ORDER} points", field="lines")

@@ -1,7 +1,8 @@
 """The rule-set document admins write (API body, YAML or JSON file), validated into a ``RuleSet``.
 
 Every bound is explicit so that no document can make an order overflow: multipliers at most 100,
-at most 1,000 points per currency unit, campaign bonuses at most a million points.
+at most 1,000 points per currency unit, campaign bonuses at most a million points, genuine-product
+bonuses at most a million points per item and ten million per order.
 """
 
 from __future__ import annotations
@@ -24,8 +25,10 @@ from pydantic import (
     model_validator,
 )
 
+from backend.bounds import TooDeep, check_json_depth
 from backend.errors import Unprocessable
-from backend.loyalty.rules import Campaign, ExpiryPolicy, RuleSet, Tier
+from backend.loyalty.rules import Campaign, ExpiryPolicy, GenuineBonuses, GenuineBonusRule, RuleSet, Tier
+from backend.provenance.gtin import InvalidGtin, normalise_gtin
 
 Name = Annotated[str, StringConstraints(min_length=1, max_length=64, pattern=r"^[\x21-\x7e]+$")]
 Multiplier = Annotated[Decimal, Field(gt=0, le=100, max_digits=12, decimal_places=6)]
@@ -103,6 +106,68 @@ class ExpiryDoc(_Strict):
         return self
 
 
+GtinText = Annotated[str, StringConstraints(pattern=r"^\d{8}$|^\d{12,14}$")]
+CompanyPrefix = Annotated[str, StringConstraints(pattern=r"^\d{6,12}$")]
+
+
+class GenuineBonusRuleDoc(_Strict):
+    """Points per genuine serialized item sold of the listed GTINs, GS1 company prefixes or brands."""
+
+    id: Name
+    points: StrictInt = Field(ge=1, le=1_000_000)
+    gtins: list[GtinText] = Field(default_factory=list, max_length=10_000)
+    gtin_prefixes: list[CompanyPrefix] = Field(default_factory=list, max_length=1000)
+    brands: list[Name] = Field(default_factory=list, max_length=1000)
+
+    @field_validator("gtins")
+    @classmethod
+    def _gtins(cls, values: list[str]) -> list[str]:
+        try:
+            return [normalise_gtin(value) for value in values]
+        except InvalidGtin as exc:
+            raise ValueError(exc.message) from None
+
+    @model_validator(mode="after")
+    def _selects(self) -> GenuineBonusRuleDoc:
+        if not (self.gtins or self.gtin_prefixes or self.brands):
+            raise ValueError("a bonus rule names gtins, gtin_prefixes or brands")
+        return self
+
+
+class GenuineBonusesDoc(_Strict):
+    """The program's genuine-product bonuses and the caps they are paid under."""
+
+    max_points_per_item: StrictInt = Field(ge=1, le=1_000_000)
+    max_points_per_order: StrictInt = Field(ge=1, le=10_000_000)
+    rules: list[GenuineBonusRuleDoc] = Field(default_factory=list, max_length=1000)
+
+    @model_validator(mode="after")
+    def _consistent(self) -> GenuineBonusesDoc:
+        ids = [r.id for r in self.rules]
+        if len(set(ids)) != len(ids):
+            raise ValueError("bonus rule ids must be unique")
+        for kind in ("gtins", "gtin_prefixes", "brands"):
+            named = [value for r in self.rules for value in set(getattr(r, kind))]
+            repeated = sorted({v for v in named if named.count(v) > 1})
+            if repeated:
+                raise ValueError(f"{kind} {', '.join(repeated[:5])} appear in more than one bonus rule")
+        over = [r.id for r in self.rules if r.points > self.max_points_per_item]
+        if over:
+            raise ValueError(f"bonus rules {', '.join(over[:5])} give more than max_points_per_item")
+        return self
+
+    def to_bonuses(self) -> GenuineBonuses:
+        return GenuineBonuses(
+            rules=tuple(
+                GenuineBonusRule(r.id, r.points, tuple(sorted(set(r.gtins))), tuple(sorted(set(r.gtin_prefixes))),
+                                 tuple(sorted(set(r.brands))))
+                for r in sorted(self.rules, key=lambda r: r.id)
+            ),
+            max_points_per_item=self.max_points_per_item,
+            max_points_per_order=self.max_points_per_order,
+        )  # fmt: skip
+
+
 class RuleDocument(_Strict):
     """What an admin writes. ``rounding`` is fixed (documented) and may be stated for clarity."""
 
@@ -116,6 +181,7 @@ class RuleDocument(_Strict):
     campaigns: list[CampaignDoc] = Field(default_factory=list, max_length=200)
     tiers: TiersDoc = Field(default_factory=TiersDoc)
     expiry: ExpiryDoc = Field(default_factory=ExpiryDoc)
+    genuine_bonuses: GenuineBonusesDoc | None = None
 
     @model_validator(mode="after")
     def _unique_campaigns(self) -> RuleDocument:
@@ -153,6 +219,7 @@ class RuleDocument(_Strict):
             tier_window_days=self.tiers.window_days,
             tier_grace_days=self.tiers.grace_days,
             expiry=ExpiryPolicy(self.expiry.kind, self.expiry.days, self.expiry.period, self.expiry.extra_periods),
+            genuine_bonuses=self.genuine_bonuses.to_bonuses() if self.genuine_bonuses else GenuineBonuses(),
         )
 
 
@@ -173,10 +240,37 @@ def rules_from_canonical(content: str, version: int) -> RuleSet:
     return parse_rules({**data, "rounding": "floor_per_order"}, version)
 
 
+# A rule document is a few levels deep; a file nested deeper is refused before a parser recurses.
+MAX_DOCUMENT_DEPTH = 32
+
+
 def load_rules_file(path: Path) -> dict[str, Any]:
-    """Read a YAML or JSON rule document."""
+    """Read a YAML or JSON rule document (``Unprocessable`` naming the problem if it is not one)."""
     text = path.read_text()
-    data = json.loads(text) if path.suffix.lower() == ".json" else yaml.safe_load(text)
+    try:
+        if path.suffix.lower() == ".json":
+            check_json_depth(text.encode(), MAX_DOCUMENT_DEPTH, str(path), "rules")
+            data = json.loads(text)
+        else:
+            if _yaml_depth_exceeds(text, MAX_DOCUMENT_DEPTH):
+                raise TooDeep(str(path), MAX_DOCUMENT_DEPTH, "rules")
+            data = yaml.safe_load(text)
+    except (json.JSONDecodeError, yaml.YAMLError) as exc:
+        raise Unprocessable(f"{path} is not a valid rule document: {exc}", field="rules") from None
     if not isinstance(data, dict):
         raise Unprocessable(f"{path} must hold a mapping of rule settings", field="rules")
     return data
+
+
+def _yaml_depth_exceeds(text: str, limit: int) -> bool:
+    """PyYAML builds nested values recursively, but parses into a flat stream of events: count
+    the depth on the events first."""
+    depth = 0
+    for event in yaml.parse(text, Loader=yaml.SafeLoader):
+        if isinstance(event, yaml.MappingStartEvent | yaml.SequenceStartEvent):
+            depth += 1
+            if depth > limit:
+                return True
+        elif isinstance(event, yaml.MappingEndEvent | yaml.SequenceEndEvent):
+            depth -= 1
+    return False

@@ -16,7 +16,8 @@ How an order's points are computed (every step is shown to the customer by
 5. Rounding happens once per order, down: ``floor(sum of the exact line points)``, computed exactly
    (no intermediate rounding), so a customer never gets a fraction and never more than the rules give.
 6. Whole-point bonuses are added after rounding: the fixed bonus of every applicable campaign, then
-   bonuses of other parts of the platform (e.g. a genuine-product bonus).
+   the genuine-product bonuses of the order's serialized items (``GenuineBonuses``: program rules
+   per GTIN, GS1 company prefix or brand, under a cap per item and per order).
 """
 
 from __future__ import annotations
@@ -93,6 +94,79 @@ DEFAULT_TIERS = (Tier("member", 0),)
 
 
 @dataclass(frozen=True)
+class GenuineBonusRule:
+    """Points for each genuine serialized item sold whose GTIN is listed, lies under a listed GS1
+    company prefix, or belongs to a listed brand."""
+
+    id: str
+    points: int
+    gtins: tuple[str, ...] = ()
+    gtin_prefixes: tuple[str, ...] = ()
+    brands: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class GenuineItem:
+    """A serialized item of the order that provenance found genuine."""
+
+    gtin: str  # 14 digits
+    serial: str
+    brand_id: str
+
+
+@dataclass(frozen=True)
+class GenuineBonuses:
+    """The program's genuine-product bonuses: rules set by the program (never by a brand), paid
+    only under the program-wide caps. The most specific rule of an item applies (its GTIN, else
+    the longest GS1 company prefix it lies under, else its brand); rules never stack."""
+
+    rules: tuple[GenuineBonusRule, ...] = ()
+    max_points_per_item: int = 0
+    max_points_per_order: int = 0
+
+    def rule_for(self, gtin: str, brand_id: str) -> tuple[GenuineBonusRule, str] | None:
+        """The rule that applies to an item, and why (``gtin``, ``prefix 950600``, ``brand``)."""
+        by_gtin = next((r for r in self.rules if gtin in r.gtins), None)
+        if by_gtin is not None:
+            return by_gtin, "gtin"
+        # A GTIN-14's company prefix follows its indicator digit.
+        prefixed = [(p, r) for r in self.rules for p in r.gtin_prefixes if gtin[1:].startswith(p)]
+        if prefixed:
+            prefix, rule = max(prefixed, key=lambda found: len(found[0]))
+            return rule, f"prefix {prefix}"
+        by_brand = next((r for r in self.rules if brand_id in r.brands), None)
+        return (by_brand, "brand") if by_brand is not None else None
+
+    def award(self, items: list[GenuineItem]) -> tuple[Bonus, ...]:
+        """One bonus per rewarded item, in order, each capped per item and all under the order's cap."""
+        bonuses: list[Bonus] = []
+        left = self.max_points_per_order
+        for item in items:
+            found = self.rule_for(item.gtin, item.brand_id)
+            if found is None:
+                continue
+            rule, why = found
+            points = min(rule.points, self.max_points_per_item, left)
+            if points <= 0:
+                continue
+            capped = "" if points == rule.points else f", capped to {points} (program cap)"
+            bonuses.append(Bonus("genuine_item", points, f"{item.gtin}/{item.serial} by {why}{capped}", rule.id))
+            left -= points
+        return tuple(bonuses)
+
+    def canonical(self) -> dict[str, Any]:
+        return {
+            "max_points_per_item": self.max_points_per_item,
+            "max_points_per_order": self.max_points_per_order,
+            "rules": [
+                {"id": r.id, "points": r.points, "gtins": sorted(set(r.gtins)),
+                 "gtin_prefixes": sorted(set(r.gtin_prefixes)), "brands": sorted(set(r.brands))}
+                for r in sorted(self.rules, key=lambda r: r.id)
+            ],
+        }  # fmt: skip
+
+
+@dataclass(frozen=True)
 class RuleSet:
     """A version of the program rules. Its content hash is published on chain."""
 
@@ -108,12 +182,14 @@ class RuleSet:
     tier_window_days: int = 365
     tier_grace_days: int = 30
     expiry: ExpiryPolicy = field(default_factory=ExpiryPolicy)
+    genuine_bonuses: GenuineBonuses = field(default_factory=GenuineBonuses)
 
     # -- canonical form ------------------------------------------------------------------
 
     def canonical(self) -> dict[str, Any]:
-        """The content without the version, in one canonical shape: equal rules, equal hash."""
-        return {
+        """The content without the version, in one canonical shape: equal rules, equal hash.
+        Sections that were added later appear only when used, so older rule sets keep their hash."""
+        document = {
             "points_per_unit": _dec(self.points_per_unit),
             "rounding": ROUNDING,
             "excluded_skus": sorted(set(self.excluded_skus)),
@@ -145,6 +221,9 @@ class RuleSet:
             },
             "expiry": _expiry(self.expiry),
         }
+        if self.genuine_bonuses.rules:
+            document["genuine_bonuses"] = self.genuine_bonuses.canonical()
+        return document
 
     def canonical_json(self) -> str:
         return json.dumps(self.canonical(), sort_keys=True, separators=(",", ":"))
@@ -196,11 +275,12 @@ def _expiry(policy: ExpiryPolicy) -> dict[str, Any]:
 
 @dataclass(frozen=True)
 class Bonus:
-    """Whole points added after rounding, with where they come from."""
+    """Whole points added after rounding, with where they come from (and the rule that gave them)."""
 
     source: str
     points: int
     detail: str = ""
+    rule: str | None = None
 
 
 @dataclass(frozen=True)
@@ -280,7 +360,10 @@ class PointsQuote:
             ],
             "exact_points": _dec(self.exact_points.quantize(Decimal("0.000001"))),
             "rounded_points": self.rounded_points,
-            "bonuses": [{"source": b.source, "points": b.points, "detail": b.detail} for b in self.bonuses],
+            "bonuses": [
+                {"source": b.source, "points": b.points, "detail": b.detail, **({"rule": b.rule} if b.rule else {})}
+                for b in self.bonuses
+            ],
             "points": self.points,
         }
 

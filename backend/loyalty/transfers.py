@@ -49,7 +49,7 @@ def policy_in_force(session: Session) -> TransferPolicy:
 def set_policy(session: Session, enabled: bool, daily_cap: int) -> Operation:
     """Queue ``setTransferPolicy`` (admin key); it is in force once mirrored."""
     return queue(
-        session, "set_transfer_policy", None, signer="admin", payload={"enabled": enabled, "daily_cap": daily_cap}
+        session, "set_transfer_policy", None, signer="operator", payload={"enabled": enabled, "daily_cap": daily_cap}
     )
 
 

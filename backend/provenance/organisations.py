@@ -37,12 +37,12 @@ def create_organisation(session: Session, slug: str, name: str, roles: int, keys
     session.flush()
     session.add(OrgSigner(org_id=slug, address=address, keystore=keystore))
     funding = Operation(
-        kind="fund", signer="admin", account=address, amount=ORG_FUNDING_WEI, confirm_key=f"org:{slug}:funded"
+        kind="fund", signer="operator", account=address, amount=ORG_FUNDING_WEI, confirm_key=f"org:{slug}:funded"
     )
     session.add(funding)
     session.flush()
     session.add(Operation(
-        kind="set_organisation", signer="admin", account=address, confirm_key=f"org:{slug}:admitted",
+        kind="set_organisation", signer="operator", account=address, confirm_key=f"org:{slug}:admitted",
         depends_on=funding.id,
         payload=json.dumps({"org_id": org.chain_id, "controller": address, "roles": roles, "active": True}),
     ))  # fmt: skip
@@ -60,7 +60,8 @@ def update_organisation(session: Session, org: Organisation, roles: int | None, 
     session.add(org)
     admitted = admission_operation(session, org.id)
     session.add(Operation(
-        kind="set_organisation", signer="admin", account=org.controller, depends_on=admitted.id if admitted else None,
+        kind="set_organisation", signer="operator", account=org.controller,
+        depends_on=admitted.id if admitted else None,
         payload=json.dumps({"org_id": org.chain_id, "controller": org.controller, "roles": org.roles,
                             "active": org.active}),
     ))  # fmt: skip

@@ -99,7 +99,7 @@ def assign_prefix(session: Session, org: Organisation, prefix: str) -> CompanyPr
     session.add(record)
     admitted = admission_operation(session, org.id)
     session.add(Operation(
-        kind="assign_prefix", signer="admin", confirm_key=f"prefix:{prefix}",
+        kind="assign_prefix", signer="operator", confirm_key=f"prefix:{prefix}",
         depends_on=admitted.id if admitted else None,
         payload=json.dumps({"prefix_key": prefix_key(prefix), "org_id": org.chain_id}),
     ))  # fmt: skip

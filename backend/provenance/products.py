@@ -33,7 +33,6 @@ def register_product(
     name: str,
     description: str = "",
     category: str | None = None,
-    genuine_bonus_points: int = 0,
 ) -> Product:
     if not brand.roles & OrgRole.BRAND:
         raise Forbidden(f"organisation {brand.id!r} is not a brand", field="gtin")
@@ -48,8 +47,7 @@ def register_product(
     if holder.org_id != brand.id:
         raise Forbidden(f"GTIN {gtin} lies under GS1 company prefix {holder.prefix}, assigned to "
                         f"{holder.org_id!r}", field="gtin")  # fmt: skip
-    product = Product(gtin=gtin, brand_id=brand.id, name=name, description=description, category=category,
-                      genuine_bonus_points=genuine_bonus_points)  # fmt: skip
+    product = Product(gtin=gtin, brand_id=brand.id, name=name, description=description, category=category)
     session.add(product)
     # On chain the prefix must be assigned before the product is registered.
     assigned = prefix_operation(session, holder.prefix) or admission_operation(session, brand.id)

@@ -9,6 +9,7 @@ from pathlib import Path
 from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from backend.provenance.epcis.hashing import MAX_EVENT_DEPTH
 from backend.settings import PROJECT_ROOT
 
 
@@ -20,6 +21,9 @@ class ProvenanceSettings(BaseSettings):
         description="The official EPCIS 2.0 JSON Schema and context (beside the clone, in ../shared/epcis).",
     )
     epcis_max_events: int = Field(default=10_000, ge=1, description="Events per captured document.")
+    epcis_max_depth: int = Field(
+        default=32, ge=4, le=MAX_EVENT_DEPTH, description="Deepest nesting inside one event (extensions, ILMD)."
+    )
     anchor_batch_size: int = Field(default=256, ge=1, le=65_536, description="Event hashes per on-chain anchor.")
     anchor_max_delay_ms: int = Field(default=2_000, ge=0, description="Longest wait to fill an anchor batch.")
     anchor_poll_ms: int = Field(default=200, ge=10)

@@ -1,5 +1,7 @@
-"""Role fixtures for contract tests: the deployer (admin), the issuer, a pauser and strangers,
-each a LocalSigner on the session's Anvil."""
+"""Role fixtures for contract tests, each a LocalSigner on the session's Anvil, holding what
+`credance deploy` gives it: the deployer (``admin``: DEFAULT_ADMIN_ROLE and PAUSER_ROLE only), the
+issuer (ISSUER_ROLE), the operator (PROGRAM_MANAGER_ROLE on the token, REGISTRAR_ROLE on the
+registry), and organisations and strangers with no role."""
 
 from __future__ import annotations
 
@@ -10,6 +12,7 @@ from web3 import Web3
 from web3.contract import Contract
 
 from backend.chain.context import context_for
+from backend.chain.keys import DEV_ACCOUNT
 from backend.chain.manifest import Manifest
 from backend.chain.signer import LocalSigner
 
@@ -18,6 +21,7 @@ from backend.chain.signer import LocalSigner
 class Roles:
     admin: LocalSigner
     issuer: LocalSigner
+    operator: LocalSigner
     stranger: LocalSigner
     brand: LocalSigner
     manufacturer: LocalSigner
@@ -29,7 +33,8 @@ def roles(clean_chain: Web3, dev_keys: list[str]) -> Roles:
     def signer(index: int) -> LocalSigner:
         return LocalSigner(clean_chain, dev_keys[index], 31337)
 
-    return Roles(admin=signer(0), issuer=signer(1), stranger=signer(5), brand=signer(2), manufacturer=signer(3),
+    return Roles(admin=signer(DEV_ACCOUNT["deployer"]), issuer=signer(DEV_ACCOUNT["issuer"]),
+                 operator=signer(DEV_ACCOUNT["operator"]), stranger=signer(5), brand=signer(2), manufacturer=signer(3),
                  other=signer(4))  # fmt: skip
 
 

@@ -31,6 +31,7 @@ from web3.logs import DISCARD
 from web3.types import TxReceipt
 
 from backend.chain.context import context_for
+from backend.chain.keys import DEV_ACCOUNT
 from backend.chain.manifest import Manifest
 from backend.chain.signer import LocalSigner, TransactionFailed
 from tests.budget import chain_settings
@@ -83,6 +84,7 @@ class Harness:
     points: Contract
     admin: LocalSigner
     issuer: LocalSigner
+    operator: LocalSigner
     stranger: LocalSigner
     wallets: list[LocalSigner]
     custodial: list[str]
@@ -91,7 +93,8 @@ class Harness:
 @pytest.fixture
 def harness(clean_chain: Web3, deployment: Manifest, dev_keys: list[str]) -> Harness:
     points = context_for(clean_chain, 31337, deployment).points
-    admin = LocalSigner(clean_chain, dev_keys[0], 31337)
+    admin = LocalSigner(clean_chain, dev_keys[DEV_ACCOUNT["deployer"]], 31337)
+    operator = LocalSigner(clean_chain, dev_keys[DEV_ACCOUNT["operator"]], 31337)
     wallets = []
     for _ in range(WALLETS):
         key = Account.create().key.to_0x_hex()
@@ -101,12 +104,13 @@ def harness(clean_chain: Web3, deployment: Manifest, dev_keys: list[str]) -> Har
         w3=clean_chain,
         points=points,
         admin=admin,
-        issuer=LocalSigner(clean_chain, dev_keys[1], 31337),
+        issuer=LocalSigner(clean_chain, dev_keys[DEV_ACCOUNT["issuer"]], 31337),
+        operator=operator,
         stranger=LocalSigner(clean_chain, dev_keys[5], 31337),
         wallets=wallets,
         custodial=[str(Account.create().address) for _ in range(CUSTODIAL)],
     )
-    admin.transact(_tx(points.functions.publishRuleSet(1, b"\x01" * 32)))
+    operator.transact(_tx(points.functions.publishRuleSet(1, b"\x01" * 32)))
     return harness
 
 
@@ -124,7 +128,7 @@ def test_loyalty_points_invariants(harness: Harness) -> None:
                     transfers=st.booleans())  # fmt: skip
         def start(self, opening: list[int], transfers: bool) -> None:
             self.snapshot = rpc(h.w3, "evm_snapshot")
-            for signer in (h.admin, h.issuer, h.stranger, *h.wallets):
+            for signer in (h.admin, h.issuer, h.operator, h.stranger, *h.wallets):
                 signer.reset_nonce()
             self.accounts = [*h.custodial, *(w.address for w in h.wallets)]
             self.model = Model(balances=dict.fromkeys(self.accounts, 0), debts=dict.fromkeys(self.accounts, 0))
@@ -378,6 +382,26 @@ def test_loyalty_points_invariants(harness: Harness) -> None:
             if len(self.model.applied) > before:
                 self.permit_nonce[owner.address] += 1
 
+        @rule(wallet=st.integers(0, WALLETS - 1), share=shares, pick=st.integers(0, 99))
+        def redeem_an_old_allowance(self, wallet: int, share: int, pick: int) -> None:
+            """The owner once approved the token (or submitted a permit): the issuer still cannot
+            redeem without the owner's signature of exactly this redemption."""
+            owner = h.wallets[wallet]
+            amount = self.amount(owner.address, share)
+            self.execute(owner, h.points.functions.approve(h.points.address, amount + 1), lambda *_: None)
+            op, nonce = self.op(False, pick), self.permit_nonce[owner.address]
+            v, r, s = self.sign_permit(owner, amount + 1, nonce)  # signed, but for another amount
+            call = h.points.functions.redeemWithPermit(owner.address, op, amount, REF, 2**40, v, r, s)
+
+            def predict(_b: dict[str, int], _d: dict[str, int], _c: set[str], used: set[int]) -> None:
+                self.issuer_gate()
+                self.use(op, used)
+                if amount == 0:
+                    raise Rejected("ZeroAmount")
+                raise Rejected("InvalidRedemptionPermit")
+
+            self.execute(h.issuer, call, predict)
+
         def sign_permit(self, owner: LocalSigner, value: int, nonce: int) -> tuple[int, bytes, bytes]:
             typed = {
                 "types": {
@@ -411,7 +435,7 @@ def test_loyalty_points_invariants(harness: Harness) -> None:
 
         @rule(enabled=st.booleans(), cap=st.sampled_from([0, 0, 25, 100]))
         def set_policy(self, enabled: bool, cap: int) -> None:
-            self.execute(h.admin, h.points.functions.setTransferPolicy(enabled, cap), lambda *_: None)
+            self.execute(h.operator, h.points.functions.setTransferPolicy(enabled, cap), lambda *_: None)
             self.model.transfers_enabled = enabled
 
         # --- attackers --------------------------------------------------------------------

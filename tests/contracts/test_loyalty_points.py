@@ -5,9 +5,11 @@ from __future__ import annotations
 import pytest
 from eth_account import Account
 from eth_account.messages import encode_typed_data
+from eth_account.signers.local import LocalAccount
 from web3 import Web3
 from web3.contract import Contract
 
+from backend.chain.signer import LocalSigner
 from tests.contracts.conftest import Roles
 from tests.contracts.helpers import GAS_REPORT, events, reverts, send
 
@@ -17,7 +19,7 @@ REF = b"\x11" * 32
 
 @pytest.fixture
 def published(points: Contract, roles: Roles) -> Contract:
-    send(roles.admin, points.functions.publishRuleSet(1, b"\x01" * 32))
+    send(roles.operator, points.functions.publishRuleSet(1, b"\x01" * 32))
     return points
 
 
@@ -86,7 +88,7 @@ def test_award_needs_a_published_rule_set_and_a_positive_amount(published: Contr
     reverts(roles.issuer, published.functions.awardBatch([award(fresh(), 30, 5, version=9)]), "UnknownRuleSet")
     reverts(roles.issuer, published.functions.awardBatch([award(fresh(), 31, 0)]), "ZeroAmount")
     reverts(roles.issuer, published.functions.awardBatch([award(fresh(), 0, 1)]), "InvalidOperationId")
-    reverts(roles.admin, published.functions.publishRuleSet(3, b"\x03" * 32), "InvalidRuleSet")
+    reverts(roles.operator, published.functions.publishRuleSet(3, b"\x03" * 32), "InvalidRuleSet")
 
 
 def test_reversal_beyond_balance_becomes_debt_repaid_by_later_awards(published: Contract, roles: Roles) -> None:
@@ -126,7 +128,7 @@ def test_member_transfers_follow_the_admin_policy_and_daily_cap(published: Contr
     alice, bob = fresh(), fresh()
     send(roles.issuer, published.functions.awardBatch([award(alice, 70, 100)]))
     reverts(roles.issuer, published.functions.transferFor(71, alice, bob, 10, REF), "MemberTransfersDisabled")
-    send(roles.admin, published.functions.setTransferPolicy(True, 30))
+    send(roles.operator, published.functions.setTransferPolicy(True, 30))
     receipt = send(roles.issuer, published.functions.transferFor(71, alice, bob, 20, REF))
     assert events(published, receipt, "PointsTransferred")[0]["amount"] == 20
     reverts(roles.issuer, published.functions.transferFor(72, alice, bob, 11, REF), "DailyTransferCapExceeded")
@@ -144,6 +146,16 @@ def test_claimed_wallet_is_self_custodied_and_redeems_with_a_permit(published: C
     reverts(roles.issuer, published.functions.redeemFor(wallet.address, 82, 5, REF), "AccountSelfCustodied")
 
     deadline = 2**40
+    v, r, s = sign_permit(wallet, published, 5, nonce=0, deadline=deadline)
+    call = published.functions.redeemWithPermit(wallet.address, 83, 5, REF, deadline, v, r, s)
+    receipt = send(roles.issuer, call)
+    assert events(published, receipt, "PointsRedeemed")[0]["amount"] == 5
+    assert published.functions.balanceOf(wallet.address).call() == 45
+
+
+def sign_permit(owner: LocalAccount, token: Contract, value: int, nonce: int, deadline: int = 2**40
+                ) -> tuple[int, bytes, bytes]:  # fmt: skip
+    """The owner's ERC-2612 permit for the token itself as spender, as a wallet signs it."""
     typed = {
         "types": {
             "EIP712Domain": [
@@ -157,27 +169,65 @@ def test_claimed_wallet_is_self_custodied_and_redeems_with_a_permit(published: C
             ],
         },
         "primaryType": "Permit",
-        "domain": {
-            "name": "Credance Points", "version": "1", "chainId": 31337, "verifyingContract": published.address,
-        },
-        "message": {
-            "owner": wallet.address, "spender": published.address, "value": 5, "nonce": 0, "deadline": deadline,
-        },
+        "domain": {"name": "Credance Points", "version": "1", "chainId": 31337, "verifyingContract": token.address},
+        "message": {"owner": owner.address, "spender": token.address, "value": value, "nonce": nonce,
+                    "deadline": deadline},
     }  # fmt: skip
-    signature = wallet.sign_message(encode_typed_data(full_message=typed))
-    call = published.functions.redeemWithPermit(
-        wallet.address,
-        83,
-        5,
-        REF,
-        deadline,
-        signature.v,
-        signature.r.to_bytes(32, "big"),
-        signature.s.to_bytes(32, "big"),
-    )
-    receipt = send(roles.issuer, call)
-    assert events(published, receipt, "PointsRedeemed")[0]["amount"] == 5
-    assert published.functions.balanceOf(wallet.address).call() == 45
+    signature = owner.sign_message(encode_typed_data(full_message=typed))
+    return signature.v, signature.r.to_bytes(32, "big"), signature.s.to_bytes(32, "big")
+
+
+def test_an_old_allowance_is_never_redeemed_without_the_owners_permit(
+    published: Contract, roles: Roles, w3: Web3
+) -> None:
+    """Finding 11: `redeemWithPermit` used to skip the permit when the owner had already given the
+    token an allowance (an `approve`, or a permit someone submitted). The issuer then burned the
+    owner's points with no signature at all. Now the owner's signature of exactly this
+    redemption is checked every time, and no allowance is ever spent."""
+    custodial, wallet = fresh(), Account.create()
+    send(roles.issuer, published.functions.awardBatch([award(custodial, 90, 50)]))
+    send(roles.issuer, published.functions.claimWallet(91, custodial, wallet.address))
+    owner = LocalSigner(w3, wallet.key.to_0x_hex(), 31337)
+    w3.provider.make_request("anvil_setBalance", [wallet.address, hex(10**18)])  # type: ignore[arg-type]
+    send(owner, published.functions.approve(published.address, 40))  # an allowance given long ago
+    nobody = (27, b"\x00" * 32, b"\x00" * 32)
+
+    reverts(roles.issuer, published.functions.redeemWithPermit(wallet.address, 92, 40, REF, 2**40, *nobody),
+            "ECDSAInvalidSignature")  # fmt: skip
+    forged = sign_permit(Account.create(), published, 40, nonce=0)  # signed by someone else
+    reverts(roles.issuer, published.functions.redeemWithPermit(wallet.address, 93, 40, REF, 2**40, *forged),
+            "InvalidRedemptionPermit")  # fmt: skip
+    other_amount = sign_permit(wallet, published, 10, nonce=0)  # the owner's, but for 10 points
+    reverts(roles.issuer, published.functions.redeemWithPermit(wallet.address, 94, 40, REF, 2**40, *other_amount),
+            "InvalidRedemptionPermit")  # fmt: skip
+    expired = sign_permit(wallet, published, 40, nonce=0, deadline=1)
+    reverts(roles.issuer, published.functions.redeemWithPermit(wallet.address, 95, 40, REF, 1, *expired),
+            "RedemptionPermitExpired")  # fmt: skip
+    assert published.functions.balanceOf(wallet.address).call() == 50
+    assert published.functions.allowance(wallet.address, published.address).call() == 40
+    assert not any(published.functions.isOperationApplied(op).call() for op in (92, 93, 94, 95))
+
+    # A permit the owner signed is good once, for its amount, and leaves the old allowance alone.
+    signed = sign_permit(wallet, published, 10, nonce=0)
+    send(roles.issuer, published.functions.redeemWithPermit(wallet.address, 96, 10, REF, 2**40, *signed))
+    reverts(roles.issuer, published.functions.redeemWithPermit(wallet.address, 97, 10, REF, 2**40, *signed),
+            "InvalidRedemptionPermit")  # fmt: skip
+    assert published.functions.balanceOf(wallet.address).call() == 40
+    assert published.functions.allowance(wallet.address, published.address).call() == 40
+
+
+def test_only_the_program_manager_publishes_rules_and_sets_the_transfer_policy(
+    published: Contract, roles: Roles
+) -> None:
+    """The deployer (DEFAULT_ADMIN_ROLE, meant for a multisig) grants roles and nothing else; the
+    operator's PROGRAM_MANAGER_ROLE publishes rule sets and the transfer policy."""
+    for signer in (roles.admin, roles.issuer, roles.stranger):
+        reverts(signer, published.functions.publishRuleSet(2, b"\x02" * 32), "AccessControlUnauthorizedAccount")
+        reverts(signer, published.functions.setTransferPolicy(True, 5), "AccessControlUnauthorizedAccount")
+    send(roles.operator, published.functions.publishRuleSet(2, b"\x02" * 32))
+    send(roles.operator, published.functions.setTransferPolicy(True, 5))
+    assert published.functions.latestRuleVersion().call() == 2
+    assert published.functions.dailyTransferCap().call() == 5
 
 
 def test_gas_per_award(published: Contract, roles: Roles) -> None:

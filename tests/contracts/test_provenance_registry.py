@@ -22,10 +22,10 @@ BRAND_ID, MAKER_ID, OTHER_ID = keccak(text="brand"), keccak(text="maker"), kecca
 
 @pytest.fixture
 def orgs(registry: Contract, roles: Roles) -> Contract:
-    send(roles.admin, registry.functions.setOrganisation(BRAND_ID, roles.brand.address, BRAND, True))
-    send(roles.admin, registry.functions.setOrganisation(MAKER_ID, roles.manufacturer.address, MANUFACTURER, True))
-    send(roles.admin, registry.functions.setOrganisation(OTHER_ID, roles.other.address, MANUFACTURER, True))
-    send(roles.admin, registry.functions.assignCompanyPrefix(BRAND_PREFIX_KEY, BRAND_ID))
+    send(roles.operator, registry.functions.setOrganisation(BRAND_ID, roles.brand.address, BRAND, True))
+    send(roles.operator, registry.functions.setOrganisation(MAKER_ID, roles.manufacturer.address, MANUFACTURER, True))
+    send(roles.operator, registry.functions.setOrganisation(OTHER_ID, roles.other.address, MANUFACTURER, True))
+    send(roles.operator, registry.functions.assignCompanyPrefix(BRAND_PREFIX_KEY, BRAND_ID))
     send(roles.brand, registry.functions.registerProduct(GTIN))
     send(roles.brand, registry.functions.setPartnerRoles(MAKER_ID, MANUFACTURER))
     return registry
@@ -93,9 +93,9 @@ def test_recall_by_the_owning_brand_only(orgs: Contract, roles: Roles) -> None:
 
 
 def test_suspended_organisation_and_pause_stop_writes(orgs: Contract, roles: Roles) -> None:
-    send(roles.admin, orgs.functions.setOrganisation(MAKER_ID, roles.manufacturer.address, MANUFACTURER, False))
+    send(roles.operator, orgs.functions.setOrganisation(MAKER_ID, roles.manufacturer.address, MANUFACTURER, False))
     reverts(roles.manufacturer, orgs.functions.anchorEvents(b"\x02" * 32, 1), "UnauthorisedOrganisation")
-    reverts(roles.admin, orgs.functions.setOrganisation(OTHER_ID, roles.manufacturer.address, BRAND, True),
+    reverts(roles.operator, orgs.functions.setOrganisation(OTHER_ID, roles.manufacturer.address, BRAND, True),
             "ControllerInUse")  # fmt: skip
     send(roles.admin, orgs.functions.grantRole(orgs.functions.PAUSER_ROLE().call(), roles.admin.address))
     send(roles.admin, orgs.functions.pause())
@@ -104,12 +104,12 @@ def test_suspended_organisation_and_pause_stop_writes(orgs: Contract, roles: Rol
 
 def test_company_prefixes_reserve_gtins_for_their_brand(orgs: Contract, roles: Roles) -> None:
     rival = keccak(text="rival")
-    send(roles.admin, orgs.functions.setOrganisation(rival, roles.stranger.address, BRAND, True))
+    send(roles.operator, orgs.functions.setOrganisation(rival, roles.stranger.address, BRAND, True))
     key = orgs.functions.prefixKey(9506000, 7).call()
     assert key == BRAND_PREFIX_KEY
     reverts(roles.stranger, orgs.functions.assignCompanyPrefix(key, rival), "AccessControlUnauthorizedAccount")
-    reverts(roles.admin, orgs.functions.assignCompanyPrefix(123, BRAND_ID), "InvalidPrefix")
-    reverts(roles.admin, orgs.functions.assignCompanyPrefix(key, keccak(text="nobody")), "InvalidOrganisation")
+    reverts(roles.operator, orgs.functions.assignCompanyPrefix(123, BRAND_ID), "InvalidPrefix")
+    reverts(roles.operator, orgs.functions.assignCompanyPrefix(key, keccak(text="nobody")), "InvalidOrganisation")
     assert orgs.functions.ownerOfPrefix(key).call() == BRAND_ID
     assert orgs.functions.prefixOwnerOf(9506000134369).call() == [BRAND_ID, key]
     reverts(roles.stranger, orgs.functions.registerProduct(9506000134369), "PrefixOwnedByAnotherOrganisation")
@@ -118,10 +118,12 @@ def test_company_prefixes_reserve_gtins_for_their_brand(orgs: Contract, roles: R
     reverts(roles.stranger, orgs.functions.registerProduct(4012345000016), "UnassignedCompanyPrefix")
     reverts(roles.brand, orgs.functions.registerProduct(4012345000016), "UnassignedCompanyPrefix")
     # Leading zeros count: prefix 0614141 is not prefix 614141, nor 0061414.
-    send(roles.admin, orgs.functions.assignCompanyPrefix(orgs.functions.prefixKey(614141, 7).call(), rival))
+    send(roles.operator, orgs.functions.assignCompanyPrefix(orgs.functions.prefixKey(614141, 7).call(), rival))
     reverts(roles.brand, orgs.functions.registerProduct(614141123452), "PrefixOwnedByAnotherOrganisation")
     reverts(roles.brand, orgs.functions.registerProduct(61414112345), "UnassignedCompanyPrefix")  # 0061414…
-    receipt = send(roles.admin, orgs.functions.assignCompanyPrefix(orgs.functions.prefixKey(61414, 7).call(), BRAND_ID))
+    receipt = send(
+        roles.operator, orgs.functions.assignCompanyPrefix(orgs.functions.prefixKey(61414, 7).call(), BRAND_ID)
+    )
     assert events(orgs, receipt, "CompanyPrefixAssigned")[0] == {"prefixKey": 10061414, "orgId": BRAND_ID}
     send(roles.brand, orgs.functions.registerProduct(61414112345))
 
@@ -129,7 +131,7 @@ def test_company_prefixes_reserve_gtins_for_their_brand(orgs: Contract, roles: R
 def test_any_organisation_may_hold_a_prefix_but_only_brands_register_gtins(orgs: Contract, roles: Roles) -> None:
     """A logistics company owns the SSCCs under its prefix; holding a prefix makes no one a brand."""
     haulier_key = orgs.functions.prefixKey(4012345, 7).call()
-    send(roles.admin, orgs.functions.assignCompanyPrefix(haulier_key, MAKER_ID))  # MAKER_ID is no brand
+    send(roles.operator, orgs.functions.assignCompanyPrefix(haulier_key, MAKER_ID))  # MAKER_ID is no brand
     assert orgs.functions.ownerOfPrefix(haulier_key).call() == MAKER_ID
     reverts(roles.manufacturer, orgs.functions.registerProduct(4012345000016), "UnauthorisedOrganisation")
     reverts(roles.brand, orgs.functions.registerProduct(4012345000016), "PrefixOwnedByAnotherOrganisation")
@@ -146,13 +148,13 @@ def test_any_organisation_may_hold_a_prefix_but_only_brands_register_gtins(orgs:
 
 def test_a_suspended_partner_can_be_revoked_but_not_granted(orgs: Contract, roles: Roles) -> None:
     assert orgs.functions.partnerRoles(BRAND_ID, MAKER_ID).call() == MANUFACTURER
-    send(roles.admin, orgs.functions.setOrganisation(MAKER_ID, roles.manufacturer.address, MANUFACTURER, False))
+    send(roles.operator, orgs.functions.setOrganisation(MAKER_ID, roles.manufacturer.address, MANUFACTURER, False))
     reverts(roles.brand, orgs.functions.setPartnerRoles(MAKER_ID, DISTRIBUTOR), "InvalidOrganisation")
     receipt = send(roles.brand, orgs.functions.setPartnerRoles(MAKER_ID, 0))
     assert events(orgs, receipt, "PartnerRolesUpdated")[0]["roles"] == 0
     assert orgs.functions.partnerRoles(BRAND_ID, MAKER_ID).call() == 0
     # Reinstated, it has nothing until the brand grants again.
-    send(roles.admin, orgs.functions.setOrganisation(MAKER_ID, roles.manufacturer.address, MANUFACTURER, True))
+    send(roles.operator, orgs.functions.setOrganisation(MAKER_ID, roles.manufacturer.address, MANUFACTURER, True))
     tree, _ = batch(["SN8"])
     reverts(roles.manufacturer, orgs.functions.registerItems(GTIN, tree.root, 1), "NotAuthorisedByBrand")
     # Nothing to revoke for an organisation that was never admitted; bad role bits are refused.
@@ -164,8 +166,8 @@ def test_a_recall_scope_counts_only_for_the_recalling_brands_items(orgs: Contrac
     """The old exploit: another brand commits a scope holding this brand's item leaf. The scope is
     accepted (its root is opaque) but never recalls an item of a GTIN it does not own."""
     rival, rival_gtin = keccak(text="rival"), 4012345000016
-    send(roles.admin, orgs.functions.setOrganisation(rival, roles.stranger.address, BRAND, True))
-    send(roles.admin, orgs.functions.assignCompanyPrefix(orgs.functions.prefixKey(4012345, 7).call(), rival))
+    send(roles.operator, orgs.functions.setOrganisation(rival, roles.stranger.address, BRAND, True))
+    send(roles.operator, orgs.functions.assignCompanyPrefix(orgs.functions.prefixKey(4012345, 7).call(), rival))
     send(roles.stranger, orgs.functions.registerProduct(rival_gtin))
     victim, own = item_commitment(b"\x0a" * 32, "SN1"), item_commitment(b"\x0b" * 32, "R1")
     scope = MerkleTree.build([item_leaf(GTIN, victim), item_leaf(rival_gtin, own)])

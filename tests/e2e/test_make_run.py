@@ -6,6 +6,7 @@ from __future__ import annotations
 import os
 import re
 import signal
+import stat
 import subprocess
 import sys
 import time
@@ -55,6 +56,15 @@ def wait_until(predicate: object, timeout: float = 60.0) -> None:
     raise TimeoutError("condition not reached")
 
 
+def assert_private(home: Path) -> None:
+    """The home (database, dev keys, keystore password, logs, chain) is its owner's alone."""
+    assert stat.S_IMODE(home.stat().st_mode) == 0o700
+    exposed = [(str(p), oct(stat.S_IMODE(p.lstat().st_mode))) for p in home.rglob("*") if p.lstat().st_mode & 0o077]
+    assert exposed == []
+    assert (home / "credance.db").exists()
+    assert (home / "keystore.password").exists()
+
+
 def test_run_serves_purchases_and_keeps_state_across_restarts(env: dict[str, str]) -> None:
     url = f"http://127.0.0.1:{env['CREDANCE_PORT']}"
     auth = {"Authorization": f"Bearer {CHECKOUT_KEY}"}
@@ -79,6 +89,7 @@ def test_run_serves_purchases_and_keeps_state_across_restarts(env: dict[str, str
     assert CHECKOUT_KEY in output
     program = re.search(r"program key \(the store's retailer\)\s+(cred_\S+)", output)
     assert program is not None, output
+    assert_private(Path(env["CREDANCE_HOME"]))
 
     second = credance(env, "run")
     try:

@@ -32,7 +32,7 @@ CREDANCE = str(PROJECT_ROOT / ".venv" / "bin" / "credance")
 def chain(platform: Platform) -> tuple[Platform, Api]:
     api = Api(platform.client, platform.engine, {"admin": platform.keys["admin"], "checkout": platform.keys["checkout"],
                                                   "demo-brand": platform.keys["brand"]})  # fmt: skip
-    api.product("demo-brand", FRESH, "Tea caddy", genuine_bonus_points=50)
+    api.product("demo-brand", FRESH, "Tea caddy")
     api.items("demo-brand", FRESH, [f"SN000{n}" for n in range(1, 6)])
     api.items("demo-brand", BLEND, ["B1", "B2"])
     return platform, api
@@ -183,6 +183,11 @@ def test_a_purchase_marks_the_item_sold_and_earns_the_genuine_bonus(chain: tuple
     recall = api.client.post("/v1/recalls", json={"gtin": FRESH, "serials": ["SN0003"], "reason": "Cracked"},
                              headers=api.headers("demo-brand"))  # fmt: skip
     assert recall.status_code == 201
+    # The program (not the brand) pays a bonus for genuine tea caddies.
+    bonus = {"max_points_per_item": 50, "max_points_per_order": 100, "rules": [{"id": "caddy", "points": 50,
+                                                                                "gtins": [FRESH]}]}  # fmt: skip
+    published = api.client.post("/v1/rule-sets", json={"genuine_bonuses": bonus}, headers=api.headers("admin"))
+    assert published.status_code == 201, published.text
     anchor_and_settle(platform)
 
     def buy(order: str, serial: str) -> int:
@@ -197,7 +202,7 @@ def test_a_purchase_marks_the_item_sold_and_earns_the_genuine_bonus(chain: tuple
         assert response.status_code == 200, response.text
         return int(response.json()["points_awarded"])
 
-    assert buy("P-1", "SN0001") == 10 + 50  # genuine: the brand's bonus
+    assert buy("P-1", "SN0001") == 10 + 50  # genuine: the program's bonus for this GTIN
     assert buy("P-2", "SN0001") == 10  # the same serial sold again: no bonus
     assert buy("P-3", "NOPE") == 10  # unknown serial
     assert buy("P-4", "SN0003") == 10  # recalled

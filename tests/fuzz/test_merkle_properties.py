@@ -74,7 +74,7 @@ def test_python_leaves_match_the_contract(registry: Contract) -> None:
 
 @pytest.mark.chain
 def test_every_proof_verifies_on_chain_and_a_forged_one_does_not(registry: Contract, roles: Roles) -> None:
-    send(roles.admin, registry.functions.setOrganisation(ORG, roles.other.address, 4, True))
+    send(roles.operator, registry.functions.setOrganisation(ORG, roles.other.address, 4, True))
 
     @given(st.lists(hashes, min_size=1, max_size=40, unique=True), st.data())
     @chain_settings(short=6, long=60)

@@ -47,19 +47,21 @@ def _purchase(order_id: str) -> dict[str, object]:
 
 
 def test_platform_keys_load_from_encrypted_keystores(settings: Settings, dev_keys: list[str], tmp_path: Path) -> None:
-    deployer, issuer = tmp_path / "deployer.json", tmp_path / "issuer.json"
+    deployer, issuer, operator = tmp_path / "deployer.json", tmp_path / "issuer.json", tmp_path / "operator.json"
     write_keystore(deployer, dev_keys[0], PASSWORD)
     write_keystore(issuer, dev_keys[1], "another password")
+    write_keystore(operator, dev_keys[9], PASSWORD)
     assert stat.S_IMODE(deployer.stat().st_mode) == 0o600
     assert dev_keys[0].removeprefix("0x") not in deployer.read_text()
 
     configured = settings.model_copy(update={
         "deployer_keystore": deployer, "keystore_password": SecretStr(PASSWORD),
         "issuer_keystore": issuer, "issuer_keystore_password": SecretStr("another password"),
+        "operator_keystore": operator,
     })  # fmt: skip
     # Off the dev chain there are no Anvil accounts to fall back on: the keystores are the source.
     keys = platform_keys(configured, chain_id=1)
-    assert (keys.deployer, keys.issuer) == (dev_keys[0], dev_keys[1])
+    assert (keys.deployer, keys.issuer, keys.operator) == (dev_keys[0], dev_keys[1], dev_keys[9])
 
 
 def test_keystore_mistakes_are_clear_and_never_show_the_password(settings: Settings, tmp_path: Path) -> None:
@@ -160,14 +162,16 @@ def test_no_secret_reaches_the_logs(
     platform.settle()
     # Careless calls are redacted too.
     log = structlog.get_logger("test")
+    reference_secret = (platform.settings.resolved_home / "reference.secret").read_text()
     log.info("careless", api_key=platform.keys["admin"], password=PASSWORD, private_key=dev_keys[1],
-             detail={"authorization": platform.keys["brand"]}, message=f"key {dev_keys[0]} used")  # fmt: skip
+             detail={"authorization": platform.keys["brand"]},
+             message=f"key {dev_keys[0]} used, operator {dev_keys[9]}, references {reference_secret}")  # fmt: skip
 
     with Session(platform.engine) as session:
         org_keys = [decrypt_key(s.keystore, keystore_password(platform.settings, 31337))
                     for s in session.exec(select(OrgSigner)).all()]  # fmt: skip
-    secrets = [*platform.keys.values(), created["key"], dev_keys[0], dev_keys[1], *org_keys,
-               keystore_password(platform.settings, 31337), PASSWORD]  # fmt: skip
+    secrets = [*platform.keys.values(), created["key"], dev_keys[0], dev_keys[1], dev_keys[9], reference_secret,
+               *org_keys, keystore_password(platform.settings, 31337), PASSWORD]  # fmt: skip
     # httpx's records are the test client's own (it logs the URL it requested), not the service's.
     records = [r.getMessage() for r in caplog.records if not r.name.startswith("httpx")]
     output = log_output.getvalue() + "\n".join(records)

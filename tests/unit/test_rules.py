@@ -12,7 +12,18 @@ from hypothesis import strategies as st
 
 from backend.errors import Unprocessable
 from backend.loyalty.rule_document import parse_rules, rules_from_canonical
-from backend.loyalty.rules import Bonus, Campaign, OrderLine, QuoteContext, RuleSet, Tier, quote
+from backend.loyalty.rules import (
+    Bonus,
+    Campaign,
+    GenuineBonuses,
+    GenuineBonusRule,
+    GenuineItem,
+    OrderLine,
+    QuoteContext,
+    RuleSet,
+    Tier,
+    quote,
+)
 
 NOW = datetime(2026, 12, 10, 12, tzinfo=UTC)
 prices = st.decimals(min_value=Decimal("0.01"), max_value=10_000, places=2, allow_nan=False, allow_infinity=False)
@@ -162,6 +173,9 @@ def test_document_order_and_spelling_do_not_change_the_hash() -> None:
     assert a.content_hash() == b.content_hash()
 
 
+CAPS = {"max_points_per_item": 5, "max_points_per_order": 9}
+
+
 @pytest.mark.parametrize(
     ("document", "field"),
     [
@@ -172,9 +186,54 @@ def test_document_order_and_spelling_do_not_change_the_hash() -> None:
         ({"tiers": {"levels": [{"name": "silver", "threshold": 10}]}}, "tiers"),
         ({"expiry": {"kind": "after_days"}}, "expiry"),
         ({"surprise": 1}, "surprise"),
+        ({"genuine_bonuses": {**CAPS, "rules": [{"id": "x", "points": 5}]}}, "genuine_bonuses.rules.0"),
+        ({"genuine_bonuses": {**CAPS, "rules": [{"id": "x", "points": 5, "gtins": ["09506000134353"]}]}},
+         "genuine_bonuses.rules.0.gtins"),
+        ({"genuine_bonuses": {**CAPS, "rules": [{"id": "x", "points": 5, "brands": ["b"]},
+                                                {"id": "y", "points": 1, "brands": ["b"]}]}}, "genuine_bonuses"),
+        ({"genuine_bonuses": {"max_points_per_order": 5, "rules": []}}, "genuine_bonuses.max_points_per_item"),
     ],
 )  # fmt: skip
 def test_bad_documents_name_the_field(document: dict[str, object], field: str) -> None:
     with pytest.raises(Unprocessable) as raised:
         parse_rules(document, 1)
     assert raised.value.field == field
+
+
+def test_genuine_bonuses_take_the_most_specific_rule_under_the_program_caps() -> None:
+    bonuses = GenuineBonuses(
+        rules=(
+            GenuineBonusRule("gtin", 30, gtins=("09506000134352",)),
+            GenuineBonusRule("short", 20, gtin_prefixes=("950600",)),
+            GenuineBonusRule("long", 25, gtin_prefixes=("9506000",)),
+            GenuineBonusRule("brand", 10, brands=("acme",)),
+        ),
+        max_points_per_item=28,
+        max_points_per_order=60,
+    )
+    assert bonuses.rule_for("09506000134352", "acme") == (bonuses.rules[0], "gtin")
+    assert bonuses.rule_for("09506000999999", "acme") == (bonuses.rules[2], "prefix 9506000")
+    assert bonuses.rule_for("09506001000000", "acme") == (bonuses.rules[1], "prefix 950600")
+    assert bonuses.rule_for("04000000000006", "acme") == (bonuses.rules[3], "brand")
+    assert bonuses.rule_for("04000000000006", "another-brand") is None  # no rule: no bonus
+    items = [GenuineItem("09506000134352", "S1", "x"), GenuineItem("04000000000006", "S2", "another-brand"),
+             GenuineItem("09506000999999", "S3", "x"), GenuineItem("04000000000006", "S4", "acme"),
+             GenuineItem("09506000134352", "S5", "x")]  # fmt: skip
+    awarded = bonuses.award(items)
+    assert [(b.points, b.rule) for b in awarded] == [(28, "gtin"), (25, "long"), (7, "brand")]
+    assert "capped" in awarded[0].detail
+    assert "capped" in awarded[2].detail
+    assert "capped" not in awarded[1].detail
+    assert sum(b.points for b in awarded) == 60
+
+
+def test_bonus_rules_are_part_of_the_published_hash_only_when_used() -> None:
+    plain = parse_rules({}, 1)
+    assert plain.content_hash() == RuleSet(version=1).content_hash()
+    assert "genuine_bonuses" not in plain.canonical()
+    rule = {"id": "b", "points": 5, "brands": ["acme"], "gtins": ["9506000134352"]}
+    document = {"genuine_bonuses": {**CAPS, "rules": [rule]}}
+    rules = parse_rules(document, 1)
+    assert rules.content_hash() != plain.content_hash()
+    assert rules.canonical()["genuine_bonuses"]["rules"][0]["gtins"] == ["09506000134352"]  # normalised
+    assert rules_from_canonical(rules.canonical_json(), 1) == rules

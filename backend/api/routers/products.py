@@ -31,7 +31,7 @@ def product_view(session: Session, product: Product) -> dict:
     return {
         "gtin": product.gtin, "brand_id": product.brand_id, "name": product.name,
         "description": product.description, "category": product.category,
-        "status": operation.status if operation else "unknown", "genuine_bonus_points": product.genuine_bonus_points,
+        "status": operation.status if operation else "unknown",
     }  # fmt: skip
 
 
@@ -39,8 +39,7 @@ def product_view(session: Session, product: Product) -> dict:
 def create_product(body: ProductIn, principal: OrganisationDep, state: StateDep) -> dict:
     with state.write() as session:
         brand = get_organisation(session, principal.org_id or "")
-        product = register_product(session, brand, body.gtin, body.name, body.description, body.category,
-                                   body.genuine_bonus_points)  # fmt: skip
+        product = register_product(session, brand, body.gtin, body.name, body.description, body.category)
         return product_view(session, product)
 
 

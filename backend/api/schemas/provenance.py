@@ -47,7 +47,6 @@ class ProductIn(StrictModel):
     name: str = Field(min_length=1, max_length=200)
     description: str = Field(default="", max_length=2000)
     category: str | None = Field(default=None, max_length=64)
-    genuine_bonus_points: int = Field(default=0, ge=0, le=1_000_000, description="Loyalty bonus per genuine item sold.")
 
 
 class ProductOut(BaseModel):
@@ -57,7 +56,6 @@ class ProductOut(BaseModel):
     description: str
     category: str | None
     status: str
-    genuine_bonus_points: int = 0
 
 
 class ItemsIn(StrictModel):

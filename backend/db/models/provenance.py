@@ -40,7 +40,6 @@ class Product(SQLModel, table=True):
     name: str = Field(max_length=200)
     description: str = Field(default="", max_length=2000)
     category: str | None = Field(default=None, max_length=64)
-    genuine_bonus_points: int = Field(default=0, description="Loyalty bonus for buying a genuine serialized item.")
     created_at: datetime = Field(default_factory=utcnow, sa_column=Column(UTCDateTime, nullable=False))
 
 

@@ -19,6 +19,7 @@ from typing import Any
 from sqlalchemy import delete, insert, or_, tuple_, update
 from sqlmodel import Session, col, select
 
+from backend.bounds import value_depth_exceeds
 from backend.db.models import EpcisEventEpc, EpcisEventRecord, EpcisLink, Item, Organisation, Partnership, Product
 from backend.db.schema import table_of
 from backend.db.types import utcnow
@@ -241,8 +242,27 @@ def history(session: Session, keys: set[str]) -> list[ParsedEvent]:
 # -- capture -------------------------------------------------------------------------------
 
 
+def _too_deep(document: dict[str, Any], limit: int) -> list[Problem]:
+    """Events nested deeper than ``limit`` (and a document deeper than its events may make it),
+    measured without recursion before the schema validator and the event hash recurse on them."""
+    body = document.get("epcisBody")
+    events = body.get("eventList") if isinstance(body, dict) else None
+    why = f"nested deeper than {limit} levels (CREDANCE_EPCIS_MAX_DEPTH)"
+    problems = [
+        Problem(_field(index), "too_deep", f"the event is {why}")
+        for index, event in enumerate(events if isinstance(events, list) else [])
+        if value_depth_exceeds(event, limit)
+    ]
+    if not problems and value_depth_exceeds(document, limit + 3):  # document, epcisBody, eventList
+        problems.append(Problem("document", "too_deep", f"the document is {why}"))
+    return problems
+
+
 def parse_document(document: dict[str, Any], settings: ProvenanceSettings) -> list[ParsedEvent]:
     """Schema-check and parse a document; raise CaptureRejected naming every problem."""
+    too_deep = _too_deep(document, settings.epcis_max_depth)
+    if too_deep:
+        raise CaptureRejected(too_deep)
     problems = [Problem(p.path, "schema", p.message) for p in validate_document(document, settings.schema_path)]
     if problems:
         raise CaptureRejected(problems)

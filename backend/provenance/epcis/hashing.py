@@ -16,10 +16,14 @@ from collections.abc import Iterable, Mapping
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from backend.bounds import check_value_depth
 from backend.provenance.epcis.identifiers import canonical_uri
 
 CBV = "https://ref.gs1.org/cbv/"
 VERSION = "CBV2.0"
+# The canonical form recurses into extensions and ILMD: deeper events are refused before it
+# starts (capture refuses them earlier, at CREDANCE_EPCIS_MAX_DEPTH), so no event can overflow it.
+MAX_EVENT_DEPTH = 100
 # Fields that never enter the hash: the event's own id, when it was recorded, its JSON-LD
 # context, comments, and the error declaration (a later correction of the event).
 IGNORED = frozenset({"eventID", "recordTime", "type", "errorDeclaration", "@context", "rdfs:comment", "comment"})
@@ -190,7 +194,9 @@ def _typed_list(canon: _Canon, name: str, value: list[Mapping[str, Any]]) -> str
 
 
 def pre_hash_string(event: Mapping[str, Any], namespaces: Mapping[str, str] | None = None) -> str:
-    """The canonical pre-hash string of one EPCIS 2.0 JSON-LD event."""
+    """The canonical pre-hash string of one EPCIS 2.0 JSON-LD event (``TooDeep``, a 422, for an
+    event nested deeper than ``MAX_EVENT_DEPTH``)."""
+    check_value_depth(event, MAX_EVENT_DEPTH, "the event", "event")
     canon = _Canon(namespaces or {})
     text = "eventType=" + str(event.get("type", ""))
     for name in ORDER:

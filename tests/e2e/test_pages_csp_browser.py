@@ -1,0 +1,67 @@
+"""The pages under their Content-Security-Policy in headless Chromium (Debian's): the verification
+page is styled and the API reference renders, with no policy violation reported, and a page of
+another origin cannot frame them."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from backend.api.app import create_app
+from tests.provenance.support import serving
+from tests.support import Platform
+
+CHROMIUM = Path("/usr/bin/chromium")
+ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+        "--disable-background-networking", "--disable-component-update", "--disable-sync"]  # fmt: skip
+DEMO = "09506000134352"
+
+pytestmark = [
+    pytest.mark.chain,
+    pytest.mark.browser,
+    pytest.mark.sqlite_only,
+    pytest.mark.skipif(
+        not CHROMIUM.exists(), reason="needs Debian's chromium at /usr/bin/chromium (.ci/run installs it)"
+    ),
+]
+
+
+@pytest.fixture
+def site(platform: Platform) -> Iterator[str]:
+    with serving(create_app(platform.settings, platform.engine)) as url:
+        yield url
+
+
+def test_pages_work_under_their_policy(platform: Platform, site: str, tmp_path: Path) -> None:
+    from playwright.sync_api import sync_playwright
+
+    violations: list[str] = []
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=ARGS)
+        page = browser.new_page()
+        page.on("console", lambda message: violations.append(message.text) if "Content Security Policy" in message.text
+                else None)  # fmt: skip
+
+        page.goto(f"{site}/01/{DEMO}/21/SN0001?scan=false")
+        banner = page.locator("[data-verdict]")
+        assert banner.get_attribute("data-verdict") == "authentic"
+        # The inline style applied (its hash is in the policy): the verdict is on its green band.
+        assert (
+            page.evaluate("getComputedStyle(document.querySelector('.verdict')).backgroundColor") == "rgb(10, 125, 50)"
+        )
+
+        page.goto(f"{site}/docs")
+        page.wait_for_selector(".swagger-ui .info .title", timeout=30_000)
+        assert "Credance" in page.locator(".swagger-ui .info .title").inner_text()
+        assert page.locator(".opblock").count() > 10  # the operations of /openapi.json, fetched from this origin
+        page.screenshot(path=str(tmp_path / "docs.png"))
+
+        # Framed by a page of another origin (a blank page here): the browser refuses to show it.
+        other = browser.new_page()
+        with other.expect_console_message(lambda message: "frame-ancestors" in message.text, timeout=30_000):
+            other.set_content(f'<iframe src="{site}/01/{DEMO}/21/SN0001?scan=false"></iframe>')
+        assert all("data-verdict" not in frame.content() for frame in other.frames[1:])
+        browser.close()
+    assert violations == []
