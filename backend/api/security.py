@@ -50,6 +50,12 @@ ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
 
 BULK_ROUTES = ("/v1/items", "/v1/recalls", "/v1/epcis/capture")
 PUBLIC_PREFIXES = ("/01/", "/healthz")
+PUBLIC_SCOPES = ("/v1/recalls/", "/scope")  # a recall scope's leaves: read by verifiers anywhere
+
+
+def is_public_path(path: str) -> bool:
+    """Paths any web page may read (GET, no credentials): verification pages and recall scopes."""
+    return path.startswith(PUBLIC_PREFIXES) or (path.startswith(PUBLIC_SCOPES[0]) and path.endswith(PUBLIC_SCOPES[1]))
 CORS_METHODS = "GET, POST, PUT, DELETE, OPTIONS"
 CORS_HEADERS = "Authorization, Content-Type, Accept"
 MAX_BUCKETS = 50_000
@@ -280,7 +286,7 @@ class SecurityMiddleware:
         send = with_security_headers(send)  # nosniff on every answer; CSP, frames, referrer on pages
         path: str = scope["path"]
         origin = _header(scope, b"origin")
-        public = path.startswith(PUBLIC_PREFIXES)
+        public = is_public_path(path)
         if origin is not None and scope["method"] == "OPTIONS" and _header(scope, b"access-control-request-method"):
             await self._preflight(send, origin, public)
             return

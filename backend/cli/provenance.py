@@ -9,6 +9,7 @@ from typing import Annotated, Any
 import typer
 from sqlmodel import Session
 
+from backend.bounds import json_depth_exceeds
 from backend.cli.common import console, friendly_errors, settings
 
 app = typer.Typer()
@@ -149,15 +150,15 @@ def verify(
             raise _fail(str(exc)) from None
         if answer_file is not None:
             try:
-                answer: Any = json.loads(answer_file.read_text())
-            except (OSError, ValueError) as exc:
+                answer: Any = _bounded_json(answer_file.read_bytes(), str(answer_file))
+            except OSError as exc:
                 raise _fail(f"{answer_file}: {exc}") from None
         else:
             url = link if link is not None else base + asked.path()
             response = httpx.get(url, params={"format": "json", "scan": "false"}, timeout=10, follow_redirects=True)
             if response.status_code != 200:
                 raise _fail(f"{url} answered {response.status_code}: {response.text[:200]}")
-            answer = response.json()
+            answer = _bounded_json(response.content, url)
         report = verify_answer(pin, asked, answer, base)
     if as_json:
         typer.echo(json.dumps(report.as_json(), indent=2))
@@ -194,3 +195,17 @@ def anchorer() -> None:
     Anchorer(make_engine(s.resolved_database_url), p.anchor_batch_size, p.anchor_max_delay_ms).run(
         stop, p.anchor_poll_ms / 1000
     )
+
+
+ANSWER_MAX_DEPTH = 128  # an answer nests ~10 deep, plus event bodies (EPCIS extensions are capped at 32)
+
+
+def _bounded_json(raw: bytes, source: str) -> Any:
+    """An answer as JSON, its depth measured before parsing: a hostile server or file cannot make
+    the verifier recurse without bound."""
+    if json_depth_exceeds(raw, ANSWER_MAX_DEPTH):
+        raise _fail(f"{source}: the answer nests deeper than {ANSWER_MAX_DEPTH} levels")
+    try:
+        return json.loads(raw)
+    except ValueError as exc:
+        raise _fail(f"{source}: not JSON: {exc}") from None

@@ -18,11 +18,11 @@ from __future__ import annotations
 import hashlib
 import hmac
 import ipaddress
-import os
 import secrets
 from functools import lru_cache
 from pathlib import Path
 
+from backend.home import create_once
 from backend.redaction import register_secret
 
 KEY_FILE = "scan-client.key"
@@ -44,20 +44,8 @@ def network_of(host: str | None) -> str:
 
 
 def _read_or_create_key(path: Path) -> bytes:
-    """The key in ``path``, created (atomically, 0600) by whichever process comes first."""
-    if not path.exists():
-        path.parent.mkdir(parents=True, exist_ok=True)
-        draft = path.with_name(f".{path.name}.{os.getpid()}.{secrets.token_hex(4)}")
-        descriptor = os.open(draft, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        with os.fdopen(descriptor, "w") as handle:
-            handle.write(secrets.token_hex(32))
-        try:
-            os.link(draft, path)  # fails if another process got there first: use theirs
-        except FileExistsError:
-            pass
-        finally:
-            draft.unlink()
-    text = path.read_text().strip()
+    """The key in ``path``, created once (0600) by whichever process comes first."""
+    text = create_once(path, lambda: secrets.token_hex(32))
     if len(text) < 32:
         raise RuntimeError(f"{path} holds no usable key; delete it to make a new one")
     return text.encode()

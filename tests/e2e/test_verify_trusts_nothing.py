@@ -277,6 +277,12 @@ def test_the_command_line_asks_about_the_item_and_pins_the_chain(anchored: Platf
     report = json.loads(tampered.stdout)
     assert (report["ok"], report["serial"], report["registry"]) == (False, "SN0003", anchored.ctx.registry.address)
     assert "commitment of the serial asked" in [c["check"] for c in report["checks"] if not c["ok"]]
+    # A hostile answer nested without bound is refused before it is parsed.
+    saved.write_text("[" * 100_000 + "]" * 100_000)
+    deep = run(
+        "--gtin", DEMO, "--serial", "SN0001", "--answer", str(saved), "--registry", anchored.ctx.registry.address
+    )
+    assert deep.returncode == 2 and "nests deeper than" in deep.stderr, deep.stderr
     # The old way (a saved answer alone: the item and the chain taken from it) is refused.
     alone = run(str(saved))
     assert alone.returncode == 2

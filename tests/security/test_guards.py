@@ -147,6 +147,17 @@ def test_the_public_verification_page_is_open_to_any_origin(platform: Platform) 
     assert preflight.headers["access-control-allow-methods"] == "GET, OPTIONS"
 
 
+def test_recall_scopes_are_open_to_any_origin_and_recalls_are_not(platform: Platform) -> None:
+    """A verifier in a web page fetches recall scopes from anywhere; issuing a recall stays closed."""
+    scope = platform.client.options("/v1/recalls/1/scope", headers={"Origin": "https://anyone.example",
+                                    "Access-Control-Request-Method": "GET"})  # fmt: skip
+    assert scope.status_code == 204
+    assert scope.headers["access-control-allow-origin"] == "*"
+    issue = platform.client.options("/v1/recalls", headers={"Origin": "https://anyone.example",
+                                    "Access-Control-Request-Method": "POST"})  # fmt: skip
+    assert issue.status_code == 403
+
+
 def test_a_single_valued_query_parameter_given_twice_is_refused(platform: Platform) -> None:
     brand = platform.headers("brand")
     twice = platform.client.get("/v1/epcis/events?location=a&location=b", headers=brand)
