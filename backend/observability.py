@@ -25,7 +25,7 @@ import traceback
 from collections.abc import Iterator, MutableMapping
 from pathlib import Path
 from types import TracebackType
-from typing import Any, TextIO
+from typing import Any, TextIO, cast
 
 import structlog
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest, multiprocess
@@ -83,6 +83,18 @@ def _bound_stdlib_tracebacks() -> None:
             logger.addFilter(BoundedTracebacks())
 
 
+class _CurrentStderr:
+    """Whatever ``sys.stderr`` is when a line is written, not when logging was configured: a stream
+    swapped in for a while (pytest's capture, a daemon's redirect) and closed afterwards must not
+    keep receiving the logs of every logger created meanwhile."""
+
+    def write(self, text: str) -> int:
+        return sys.stderr.write(text)
+
+    def flush(self) -> None:
+        sys.stderr.flush()
+
+
 def configure_logging(
     fmt: str = "console", level: str = "INFO", stream: TextIO | None = None, cache: bool = True
 ) -> None:
@@ -99,7 +111,7 @@ def configure_logging(
             renderer,
         ],
         wrapper_class=structlog.make_filtering_bound_logger(logging.getLevelName(level.upper())),
-        logger_factory=structlog.PrintLoggerFactory(stream or sys.stderr),
+        logger_factory=structlog.PrintLoggerFactory(stream or cast(TextIO, _CurrentStderr())),
         cache_logger_on_first_use=cache,
     )
     _bound_stdlib_tracebacks()
