@@ -64,13 +64,13 @@ slither: build ## Slither + slither-check-erc over contracts/, offline; fails on
 	$(BIN)/python scripts/security/analyse_contracts.py
 
 fuzz: build ## Long runs of the invariant, property and API fuzz tests (make test runs short ones)
-	CREDANCE_PROOF_LEVEL=long $(BIN)/pytest -m fuzz $(PYTEST_ARGS)
+	CREDANCE_PROOF_LEVEL=long $(BIN)/pytest -m fuzz --timeout=7200 $(PYTEST_ARGS)
 
 bench: build ## Run every benchmark in bench/ and write bench/results.json, RESULTS.md and results.png
 	$(BIN)/python bench/report.py
 
 test-faults: build ## Long crash tests: kill API, sender, indexer and the chain under load (make test runs a short storm)
-	CREDANCE_PROOF_LEVEL=long $(BIN)/pytest tests/faults -s $(PYTEST_ARGS)
+	CREDANCE_PROOF_LEVEL=long $(BIN)/pytest tests/faults -s --timeout=3600 $(PYTEST_ARGS)
 
 ape-compile: build ## Compile with ape (same solc-js front-end)
 	SOLCX_BINARY_PATH=$(CURDIR)/.toolchain/solcx $(BIN)/ape compile

@@ -18,6 +18,7 @@ from hypothesis import strategies as st
 
 from backend.api.app import create_app
 from backend.api.checkout import CheckoutFastPath
+from tests.budget import examples
 from tests.support import Platform
 
 pytestmark = pytest.mark.chain
@@ -194,7 +195,7 @@ FIELDS = ["order_id", "customer_id", "store_id", "currency", "lines", "paid_with
           "unit_price", "category", "customer_code"]  # fmt: skip
 
 
-@settings(max_examples=40, deadline=None, database=None, derandomize=True,
+@settings(max_examples=examples(40, 400), deadline=None, database=None, derandomize=True,
           suppress_health_check=[HealthCheck.function_scoped_fixture])  # fmt: skip
 @given(top=st.dictionaries(st.sampled_from(FIELDS), VALUES, max_size=3),
        line=st.dictionaries(st.sampled_from(FIELDS), VALUES, max_size=2), n=st.integers(0, 10**6))  # fmt: skip

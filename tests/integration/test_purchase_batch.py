@@ -46,6 +46,7 @@ from backend.loyalty.customers import enrol
 from backend.loyalty.program import current_rule_record, publish_rule_set
 from backend.loyalty.purchases import PurchaseInput, PurchaseLineInput, PurchaseOutcome, record_purchases
 from backend.loyalty.rules import Campaign, ExpiryPolicy, RuleSet, Tier
+from tests.budget import examples
 from tests.support import copy_database
 
 NOW = datetime(2026, 12, 10, 12, 30, tzinfo=UTC)
@@ -376,7 +377,7 @@ def books(engine: Engine, tag: str) -> dict[str, Any]:
 # -- the property ------------------------------------------------------------------------------
 
 
-@settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(max_examples=examples(100, 1000), deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(scenario=scenarios)
 def test_batches_record_what_one_purchase_at_a_time_records(engines: tuple[Engine, Engine], scenario: Scenario) -> None:
     reference, batched = engines

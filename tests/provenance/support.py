@@ -21,7 +21,19 @@ from sqlalchemy import Engine
 
 from backend.provenance.settings import get_provenance_settings
 
-EXAMPLES = sorted((get_provenance_settings().epcis_dir / "examples").glob("*.jsonld"))
+
+def official_examples() -> list[Path]:
+    """The official GS1 EPCIS 2.0 example documents. None found is an error, never an empty (and so
+    silently skipped) parametrisation: the suite needs ``../shared/epcis`` beside the checkout."""
+    folder = get_provenance_settings().epcis_dir / "examples"
+    found = sorted(folder.glob("*.jsonld"))
+    if not found:
+        raise RuntimeError(f"no official EPCIS examples in {folder}: put ../shared/epcis beside the checkout "
+                           "(or point CREDANCE_EPCIS_DIR at it)")  # fmt: skip
+    return found
+
+
+EXAMPLES = official_examples()
 CONTEXT = "https://ref.gs1.org/standards/epcis/2.0.0/epcis-context.jsonld"
 
 

@@ -11,6 +11,7 @@ from backend.chain.artifacts import load_artifact
 from backend.chain.calls import encode_award_batch
 from backend.db.models import Operation
 from backend.settings import Settings
+from tests.budget import examples
 
 points = Web3().eth.contract(abi=load_artifact(Settings().build_dir, "LoyaltyPoints").abi)
 
@@ -32,7 +33,7 @@ awards = st.builds(
 )
 
 
-@settings(max_examples=60, deadline=None)
+@settings(max_examples=examples(60, 600), deadline=None)
 @given(st.lists(awards, min_size=1, max_size=20))
 def test_hand_packed_calldata_matches_web3(operations: list[Operation]) -> None:
     expected = points.encode_abi(

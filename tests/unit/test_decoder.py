@@ -13,6 +13,7 @@ from web3 import Web3
 from web3._utils.events import get_event_data
 
 from backend.indexer.decoder import LogDecoder, MalformedLog
+from tests.budget import examples
 
 ADDRESS = "0x5FbDB2315678afecb367f032d93F642f64180aa3"
 EVENT: dict[str, Any] = {
@@ -56,7 +57,7 @@ def raw_log(who: str, ident: int, data: bytes, topics: list[str] | None = None) 
 addresses = st.binary(min_size=20, max_size=20).map(lambda b: to_checksum_address(b))
 
 
-@settings(max_examples=200, deadline=None)
+@settings(max_examples=examples(200, 2000), deadline=None)
 @given(
     who=addresses,
     ident=st.integers(0, 2**64 - 1),

@@ -12,6 +12,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from backend.provenance.epcis.hashing import event_hash, hash_digest, namespaces_of, normalise_time, pre_hash_string
+from tests.budget import examples
 from tests.provenance.support import EXAMPLES, load
 
 # The hashes of the official examples' events as the GS1 reference implementation
@@ -93,7 +94,7 @@ def test_any_change_changes_the_hash(field: str, value: Any) -> None:
     assert event_hash({**SHIPPING, field: value}, {"example": "http://ns.example.com/"}) != event_hash(SHIPPING)
 
 
-@settings(max_examples=50, deadline=None)
+@settings(max_examples=examples(50, 500), deadline=None)
 @given(st.randoms(use_true_random=False))
 def test_key_and_list_order_do_not_matter(rnd: random.Random) -> None:
     items = list(SHIPPING.items())

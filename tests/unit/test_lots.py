@@ -17,6 +17,7 @@ from hypothesis.stateful import (
 
 from backend.loyalty.lots import NEVER, LotView, allocate, expired, expiry_of, repay_debt
 from backend.loyalty.rules import ExpiryPolicy
+from tests.budget import examples
 
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
 lots = st.lists(
@@ -175,4 +176,6 @@ class BookAgreesWithTheContract(RuleBasedStateMachine):
 def test_book_agrees_with_the_contract() -> None:
     from hypothesis import settings
 
-    run_state_machine_as_test(BookAgreesWithTheContract, settings=settings(max_examples=60, stateful_step_count=40))
+    run_state_machine_as_test(
+        BookAgreesWithTheContract, settings=settings(max_examples=examples(60, 600), stateful_step_count=40)
+    )

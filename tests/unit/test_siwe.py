@@ -16,6 +16,7 @@ from hypothesis import strategies as st
 
 from backend.consent.siwe import Expectations, SignInRefused, check_message, parse_message, signer_of
 from backend.errors import Unprocessable
+from tests.budget import examples
 
 ADDRESS = "0xC02aaA39b223FE8D0A0e5C4F27eAD9083C756Cc2"
 BODY = """0xC02aaA39b223FE8D0A0e5C4F27eAD9083C756Cc2
@@ -110,7 +111,7 @@ def test_what_the_abnf_does_not_allow_is_refused_naming_the_field(name: str) -> 
     assert refused.value.field == field, refused.value.message
 
 
-@settings(max_examples=200, deadline=None, database=None, derandomize=True)
+@settings(max_examples=examples(200, 2000), deadline=None, database=None, derandomize=True)
 @given(st.text(max_size=600))
 def test_any_text_is_parsed_or_refused_never_crashes(text: str) -> None:
     with contextlib.suppress(Unprocessable):

@@ -11,6 +11,7 @@ from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, ru
 
 from backend.loyalty.rules import Tier
 from backend.loyalty.tiers import TierState, evaluate, rank, target_tier
+from tests.budget import examples
 
 LEVELS = (Tier("member", 0), Tier("silver", 500, Decimal("1.25")), Tier("gold", 2000, Decimal("1.5")))
 GRACE = 30
@@ -105,4 +106,4 @@ class Member(RuleBasedStateMachine):
 
 
 def test_tier_state_machine() -> None:
-    run_state_machine_as_test(Member, settings=settings(max_examples=60, stateful_step_count=40))
+    run_state_machine_as_test(Member, settings=settings(max_examples=examples(60, 600), stateful_step_count=40))
