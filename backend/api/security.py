@@ -56,6 +56,8 @@ PUBLIC_SCOPES = ("/v1/recalls/", "/scope")  # a recall scope's leaves: read by v
 def is_public_path(path: str) -> bool:
     """Paths any web page may read (GET, no credentials): verification pages and recall scopes."""
     return path.startswith(PUBLIC_PREFIXES) or (path.startswith(PUBLIC_SCOPES[0]) and path.endswith(PUBLIC_SCOPES[1]))
+
+
 CORS_METHODS = "GET, POST, PUT, DELETE, OPTIONS"
 CORS_HEADERS = "Authorization, Content-Type, Accept"
 MAX_BUCKETS = 50_000
