@@ -15,8 +15,9 @@ batch-mates. So the public answer shows every event in its public form:
   Digital Link ``…/01/<gtin>/21/<serial>``) is replaced by the item's token. Containers (SSCC),
   locations (SGLN), classes (LGTIN, GTIN) and everything else stay as captured.
 - **public form**: the CBV 2.0 pre-hash string of the public body (``hashing.pre_hash_string``),
-  tokens copied as they are. Lists are sorted after the substitution (the pre-hash string sorts
-  every list), so their order tells nothing about the serials.
+  tokens copied as they are. The pre-hash string sorts every list, after the substitution; so does
+  the public body, for every list with a token in it (by the list elements' JSON text): the order
+  in which the writer listed its serials tells nothing about them.
 - **anchored value**: ``keccak256(abi.encode(cbvCommitment, sha256(publicForm)))`` with
   ``cbvCommitment = keccak256(abi.encode(eventSalt, sha256(canonical)))``: the event's CBV 2.0
   hash (its identity everywhere else) under a per-event secret salt. The CBV hash itself is never
@@ -33,6 +34,7 @@ be published in clear. docs/verification.md gives the same definitions for third
 from __future__ import annotations
 
 import hashlib
+import json
 import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -118,6 +120,23 @@ def _rewrite(value: Any, where: str, visit: Callable[[str, str], str | None]) ->
     return value
 
 
+def _sort_lists_with_tokens(value: Any) -> tuple[Any, bool]:
+    """``value`` with every list that holds a token (at any depth) sorted, and whether it holds one.
+    No list order enters the pre-hash string, so this changes nothing that is hashed."""
+    if isinstance(value, str):
+        return value, TOKEN.fullmatch(value) is not None
+    if isinstance(value, list):
+        done = [_sort_lists_with_tokens(v) for v in value]
+        if not any(has for _, has in done):
+            return value, False
+        items = [v for v, _ in done]
+        return sorted(items, key=lambda v: json.dumps(v, sort_keys=True, separators=(",", ":"))), True
+    if isinstance(value, Mapping):
+        done_fields = {k: _sort_lists_with_tokens(v) for k, v in value.items()}
+        return {k: v for k, (v, _) in done_fields.items()}, any(has for _, has in done_fields.values())
+    return value, False
+
+
 def _hashed_fields(body: Mapping[str, Any]) -> dict[str, Any]:
     check_value_depth(body, MAX_EVENT_DEPTH, "the event", "event")
     return {k: v for k, v in body.items() if k not in UNPUBLISHED}
@@ -157,8 +176,8 @@ def public_body(
             return fallback(mention)
         raise Unpublishable(where, text, mention.why or "names a serialized item that has no token here")
 
-    rewritten: dict[str, Any] = _rewrite(_hashed_fields(body), "", visit)
-    return rewritten
+    rewritten, _ = _sort_lists_with_tokens(_rewrite(_hashed_fields(body), "", visit))
+    return dict(rewritten)
 
 
 def public_form(body: Mapping[str, Any], namespaces: Mapping[str, str]) -> str:
