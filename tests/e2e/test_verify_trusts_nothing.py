@@ -298,7 +298,8 @@ def test_the_command_line_asks_about_the_item_and_pins_the_chain(anchored: Platf
     deep = run(
         "--gtin", DEMO, "--serial", "SN0001", "--answer", str(saved), "--registry", anchored.ctx.registry.address
     )
-    assert deep.returncode == 2 and "nests deeper than" in deep.stderr, deep.stderr
+    assert deep.returncode == 2, deep.stderr
+    assert "nests deeper than" in deep.stderr
     # The old way (a saved answer alone: the item and the chain taken from it) is refused.
     alone = run(str(saved))
     assert alone.returncode == 2

@@ -30,7 +30,7 @@ from backend.db.schema import table_of
 from backend.db.types import utcnow
 from backend.errors import DomainError
 from backend.provenance.epcis.events import EVENT_TYPES, ParsedEvent, parse_event
-from backend.provenance.epcis.hashing import namespaces_of
+from backend.provenance.epcis.hashing import hash_digest, namespaces_of
 from backend.provenance.epcis.identifiers import Identifier
 from backend.provenance.epcis.public_form import Mention, item_token, public_body, public_digest, public_form
 from backend.provenance.epcis.public_form import serialized_mentions as mentions_of
@@ -343,22 +343,26 @@ def capture_events(session: Session, writer: Organisation, events: list[ParsedEv
     result = replay([*past, *events], focus=linked)
     if result.violations:
         raise CaptureRejected([Problem(_field(v.event_index), v.rule, v.message) for v in result.violations])
-    _store(session, writer, events, past, result, items)
+    _store(session, writer, events, past, result, items, mentions)
     return [Captured(e.event_id, e.event_hash, e.event_type) for e in events]
 
 
-def _public(event: ParsedEvent, tokens: Mapping[str, str]) -> dict[str, str]:
-    """The public columns of a new event: its public body, the hash of its public form, its salt."""
-    body = public_body(event.body, event.namespaces, tokens)
+def _public(event: ParsedEvent, tokens: Mapping[str, str], mentions: list[Mention]) -> dict[str, str]:
+    """The public columns of a new event: its public body, the hash of its public form, its salt.
+    An event that names no serialized item (a case shipped, say) is its own public form: its
+    public hash is its CBV digest (unless a declared ``item:`` prefix could make them differ)."""
+    body = public_body(event.body, event.namespaces, tokens, mentions=mentions)
+    same = not mentions and "item" not in event.namespaces
+    digest = hash_digest(event.event_hash) if same else public_digest(public_form(body, event.namespaces))
     return {
         "public_body": json.dumps(body, separators=(",", ":")),
-        "public_hash": "0x" + public_digest(public_form(body, event.namespaces)).hex(),
+        "public_hash": "0x" + digest.hex(),
         "event_salt": "0x" + secrets.token_bytes(32).hex(),
     }
 
 
 def _store(session: Session, writer: Organisation, events: list[ParsedEvent], past: list[ParsedEvent],
-           result: Replay, items: Mapping[str, RegisteredItem]) -> None:  # fmt: skip
+           result: Replay, items: Mapping[str, RegisteredItem], mentions: Mentions) -> None:  # fmt: skip
     now = utcnow()
     tokens = {key: item_token(item.gtin, bytes.fromhex(item.commitment[2:])) for key, item in items.items()}
     rows = [
@@ -367,9 +371,9 @@ def _store(session: Session, writer: Organisation, events: list[ParsedEvent], pa
             "biz_step": e.biz_step, "disposition": e.disposition, "event_time": e.time,
             "read_point": e.read_point, "biz_location": e.biz_location, "org_id": writer.id,
             "body": json.dumps({**e.body, "eventID": e.event_id}, separators=(",", ":")),
-            "namespaces": json.dumps(e.namespaces), "recorded_at": now, **_public(e, tokens),
+            "namespaces": json.dumps(e.namespaces), "recorded_at": now, **_public(e, tokens, found),
         }
-        for e in events
+        for e, found in zip(events, mentions, strict=True)
     ]  # fmt: skip
     table = table_of(EpcisEventRecord)
     pks = session.execute(insert(table).returning(table.c.id, sort_by_parameter_order=True), rows).scalars().all()

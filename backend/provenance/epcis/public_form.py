@@ -36,14 +36,21 @@ from __future__ import annotations
 import hashlib
 import json
 import re
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from eth_utils import keccak
 
 from backend.bounds import check_value_depth
-from backend.provenance.epcis.hashing import IGNORED, MAX_EVENT_DEPTH, hash_digest, pre_hash_string, value_canoniser
+from backend.provenance.epcis.hashing import (
+    IGNORED,
+    MAX_EVENT_DEPTH,
+    STANDARD_PREFIXES,
+    hash_digest,
+    pre_hash_string,
+    value_canoniser,
+)
 from backend.provenance.epcis.identifiers import Identifier, parse_identifier
 from backend.provenance.merkle import item_leaf
 
@@ -58,6 +65,9 @@ _INSTANCE_CLAIM = re.compile(
     r"^urn:epc:id:(?:sgtin|itip|upui):|^https?://.*/(?:01|gtin|8006|itip)/[^/?#]+/(?:[^?#]*/)?(?:21|ser|235)/",
     re.IGNORECASE,
 )
+
+
+_URI_STARTS = ("urn:epc:", "http://", "https://")
 
 
 class Unpublishable(ValueError):
@@ -90,50 +100,66 @@ def is_token(value: Any) -> bool:
     return isinstance(value, str) and TOKEN.fullmatch(value) is not None
 
 
-def _classify(text: str, where: str, canonise: Callable[[Any], str]) -> Mention | None:
-    stripped = text.strip()
-    if TOKEN.fullmatch(stripped):
+class _Reader:
+    """Reads the string values of one event as the pre-hash string does (with its prefixes)."""
+
+    def __init__(self, namespaces: Mapping[str, str]) -> None:
+        self.canonise = value_canoniser(namespaces)
+        self.prefixes = frozenset({*STANDARD_PREFIXES, *namespaces})
+
+    def classify(self, text: str, where: str) -> Mention | None:
+        """The serialized instance ``text`` denotes, if any."""
+        stripped = text.strip()
+        # Only a URI (EPC URN, Digital Link) or a name with a declared prefix can become a GS1 key
+        # in the pre-hash string; anything else (times, CBV terms, numbers, free text) is skipped.
+        if not (stripped[:8].lower().startswith(_URI_STARTS) or stripped.partition(":")[0] in self.prefixes):
+            return None
+        if TOKEN.fullmatch(stripped):
+            return None
+        if stripped.startswith(_URI_STARTS) and "urn" not in self.prefixes:
+            # The common case: the pre-hash string writes a GS1 URI as its canonical form.
+            identifier = parse_identifier(stripped)
+            written = identifier.canonical if identifier else stripped
+        else:  # what the pre-hash string writes (a prefix expanded, a URN converted)
+            written = self.canonise(text)
+            identifier = parse_identifier(written) or (parse_identifier(stripped) if written != stripped else None)
+        if (
+            identifier is not None
+            and identifier.scheme == "sgtin"
+            and identifier.gtin
+            and identifier.serial is not None
+        ):
+            return Mention(where, text, identifier)
+        if identifier is not None and (identifier.serial is not None or identifier.scheme == "upui"):
+            return Mention(where, text, None, f"is a {identifier.scheme.upper()}, a serialized instance Credance "
+                           "does not register: it has no token and would be published in clear")  # fmt: skip
+        if identifier is None and (_INSTANCE_CLAIM.search(stripped) or _INSTANCE_CLAIM.search(written)):
+            return Mention(where, text, None, "looks like a serialized item's identifier but is not a valid one: "
+                           "it would be published in clear")  # fmt: skip
         return None
-    written = canonise(text)  # what the pre-hash string writes (a prefix expanded, a URN converted)
-    identifier = parse_identifier(written) or (parse_identifier(stripped) if written != stripped else None)
-    if identifier is not None and identifier.scheme == "sgtin" and identifier.gtin and identifier.serial is not None:
-        return Mention(where, text, identifier)
-    if identifier is not None and (identifier.serial is not None or identifier.scheme == "upui"):
-        return Mention(where, text, None, f"is a {identifier.scheme.upper()}, a serialized instance Credance does "
-                       "not register: it has no token and would be published in clear")  # fmt: skip
-    if identifier is None and (_INSTANCE_CLAIM.search(stripped) or _INSTANCE_CLAIM.search(written)):
-        return Mention(where, text, None, "looks like a serialized item's identifier but is not a valid one: it "
-                       "would be published in clear")  # fmt: skip
-    return None
 
 
-def _rewrite(value: Any, where: str, visit: Callable[[str, str], str | None]) -> Any:
-    """``value`` with each string ``visit`` returns a replacement for replaced (depth checked by
-    the caller)."""
+def _sort_key(value: Any) -> str:
+    return json.dumps(value, sort_keys=True, separators=(",", ":"))
+
+
+def _rewrite(value: Any, where: str, visit: Callable[[str, str], str | None]) -> tuple[Any, bool]:
+    """``value`` with each string ``visit`` returns a replacement for replaced, every list that
+    holds a token (at any depth) sorted, and whether it holds one (depth checked by the caller).
+    No list order enters the pre-hash string: sorting changes nothing that is hashed."""
     if isinstance(value, str):
         replaced = visit(value, where)
-        return value if replaced is None else replaced
+        text = value if replaced is None else replaced
+        return text, TOKEN.fullmatch(text) is not None
     if isinstance(value, list):
-        return [_rewrite(v, f"{where}[{i}]", visit) for i, v in enumerate(value)]
-    if isinstance(value, Mapping):
-        return {k: _rewrite(v, f"{where}.{k}" if where else str(k), visit) for k, v in value.items()}
-    return value
-
-
-def _sort_lists_with_tokens(value: Any) -> tuple[Any, bool]:
-    """``value`` with every list that holds a token (at any depth) sorted, and whether it holds one.
-    No list order enters the pre-hash string, so this changes nothing that is hashed."""
-    if isinstance(value, str):
-        return value, TOKEN.fullmatch(value) is not None
-    if isinstance(value, list):
-        done = [_sort_lists_with_tokens(v) for v in value]
-        if not any(has for _, has in done):
-            return value, False
+        done = [_rewrite(v, f"{where}[{i}]", visit) for i, v in enumerate(value)]
         items = [v for v, _ in done]
-        return sorted(items, key=lambda v: json.dumps(v, sort_keys=True, separators=(",", ":"))), True
+        if any(has for _, has in done):
+            return sorted(items, key=_sort_key), True
+        return items, False
     if isinstance(value, Mapping):
-        done_fields = {k: _sort_lists_with_tokens(v) for k, v in value.items()}
-        return {k: v for k, (v, _) in done_fields.items()}, any(has for _, has in done_fields.values())
+        fields = {k: _rewrite(v, f"{where}.{k}" if where else str(k), visit) for k, v in value.items()}
+        return {k: v for k, (v, _) in fields.items()}, any(has for _, has in fields.values())
     return value, False
 
 
@@ -144,11 +170,11 @@ def _hashed_fields(body: Mapping[str, Any]) -> dict[str, Any]:
 
 def serialized_mentions(body: Mapping[str, Any], namespaces: Mapping[str, str]) -> list[Mention]:
     """Every string value of the event's hashed fields that denotes a serialized instance."""
-    canonise = value_canoniser(namespaces)
+    reader = _Reader(namespaces)
     found: list[Mention] = []
 
     def visit(text: str, where: str) -> None:
-        mention = _classify(text, where, canonise)
+        mention = reader.classify(text, where)
         if mention is not None:
             found.append(mention)
 
@@ -161,13 +187,16 @@ def public_body(
     namespaces: Mapping[str, str],
     tokens: Mapping[str, str],
     fallback: Callable[[Mention], str] | None = None,
+    mentions: Sequence[Mention] | None = None,
 ) -> dict[str, Any]:
     """The public body: ``tokens`` maps item keys (``Identifier.key``) to tokens. A serialized
-    instance without a token raises Unpublishable, unless ``fallback`` gives one."""
-    canonise = value_canoniser(namespaces)
+    instance without a token raises Unpublishable, unless ``fallback`` gives one. ``mentions``
+    (``serialized_mentions`` of this very body) saves reading its values a second time."""
+    reader = _Reader(namespaces)
+    known = None if mentions is None else {m.where: m for m in mentions}
 
     def visit(text: str, where: str) -> str | None:
-        mention = _classify(text, where, canonise)
+        mention = reader.classify(text, where) if known is None else known.get(where)
         if mention is None:
             return None
         if mention.item is not None and mention.item.key in tokens:
@@ -176,7 +205,9 @@ def public_body(
             return fallback(mention)
         raise Unpublishable(where, text, mention.why or "names a serialized item that has no token here")
 
-    rewritten, _ = _sort_lists_with_tokens(_rewrite(_hashed_fields(body), "", visit))
+    if known is None:
+        check_value_depth(body, MAX_EVENT_DEPTH, "the event", "event")  # (the mentions were read after it)
+    rewritten, _ = _rewrite({k: v for k, v in body.items() if k not in UNPUBLISHED}, "", visit)
     return dict(rewritten)
 
 
@@ -209,7 +240,15 @@ def anchored_value(commitment: bytes, public: bytes) -> bytes:
 def shown_body(body: Mapping[str, Any], own_token: str, own_key: str) -> dict[str, Any]:
     """The public body as shown to whoever asked about one item: that item (they know it) in clear,
     as its canonical Digital Link; every other item stays a token."""
-    shown: dict[str, Any] = _rewrite(body, "", lambda text, _: own_key if text == own_token else None)
+
+    def clear(value: Any) -> Any:
+        if isinstance(value, list):
+            return [clear(v) for v in value]
+        if isinstance(value, Mapping):
+            return {k: clear(v) for k, v in value.items()}
+        return own_key if value == own_token else value
+
+    shown: dict[str, Any] = clear(body)
     return shown
 
 
