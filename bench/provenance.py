@@ -127,11 +127,13 @@ def bench_batches(registry: Any, writer: LocalSigner, sizes: list[int]) -> list[
     for size in sizes:
         rounds = 3 if size <= TARGET_BATCH else 1
         gas: list[int] = []
+        # The events are made before the clock starts (as for the naive store): what is timed is
+        # building the tree, sending the anchor and checking one event.
+        batches = [synthetic_hashes(size, offset + round_ * size) for round_ in range(rounds)]
+        offset += size * rounds
         started = time.perf_counter()
         verify_gas = 0
-        for _ in range(rounds):
-            hashes = synthetic_hashes(size, offset)
-            offset += size
+        for hashes in batches:
             tree = MerkleTree.build([event_leaf(h) for h in hashes])
             call = registry.functions.anchorEvents(tree.root, size)
             receipt = writer.transact({"to": registry.address, "data": call._encode_transaction_data()})
