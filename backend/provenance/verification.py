@@ -288,8 +288,8 @@ def verify_item(
     sold_at = decommissioned_at = None
     records = _timeline_records(session, item)
     made_from = [r.key for r in trace(session, item_key(gtin, serial), "backward") if r.via == "input"]
-    names = PublicNames(item_key(gtin, serial), item_token(gtin, bytes.fromhex(item.commitment[2:])), {})
-    names.tokens.update(tokens_of(session, {reach.key for _, reach in records} | set(made_from)))
+    others = tokens_of(session, {reach.key for _, reach in records} | set(made_from))  # containers, inputs
+    names = PublicNames(item_key(gtin, serial), item_token(gtin, bytes.fromhex(item.commitment[2:])), others)
     for record, reach in records:
         trail.append(_event_step(session, record, reach, event_proofs, names))
         if reach.via == "self" and record.biz_step == "retail_selling" and sold_at is None:
