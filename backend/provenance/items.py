@@ -6,14 +6,18 @@ from __future__ import annotations
 import json
 import re
 import secrets
+from collections.abc import Iterable
 from dataclasses import dataclass
 
+from sqlalchemy import tuple_
 from sqlmodel import Session, col, select
 
 from backend.db.models import Item, ItemBatch, Operation, Organisation
 from backend.db.schema import table_of
 from backend.db.types import utcnow
 from backend.errors import Conflict, Forbidden, Unprocessable
+from backend.provenance.epcis.identifiers import parse_identifier
+from backend.provenance.epcis.public_form import item_token
 from backend.provenance.merkle import MerkleTree, item_commitment, item_leaf
 from backend.provenance.organisations import may_manufacture
 from backend.provenance.products import get_product, product_operation
@@ -89,3 +93,24 @@ def register_items(
 
 def find_item(session: Session, gtin: str, serial: str) -> Item | None:
     return session.exec(select(Item).where(Item.gtin == gtin, Item.serial == serial)).first()
+
+
+def tokens_of(session: Session, keys: Iterable[str]) -> dict[str, str]:
+    """The public token (``item:0x<itemLeaf>``) of each registered item among ``keys`` (item keys;
+    other identifiers are skipped)."""
+    wanted: dict[tuple[str, str], str] = {}
+    for key in keys:
+        identifier = parse_identifier(key)
+        if identifier is not None and identifier.is_item and identifier.gtin and identifier.serial is not None:
+            wanted[(identifier.gtin, identifier.serial)] = key
+    tokens: dict[str, str] = {}
+    pairs = sorted(wanted)
+    for start in range(0, len(pairs), 500):
+        rows = session.exec(
+            select(Item.gtin, Item.serial, Item.commitment).where(
+                tuple_(Item.gtin, Item.serial).in_(pairs[start : start + 500])
+            )
+        ).all()
+        for gtin, serial, commitment in rows:
+            tokens[wanted[(gtin, serial)]] = item_token(gtin, bytes.fromhex(commitment[2:]))
+    return tokens

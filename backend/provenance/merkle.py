@@ -22,8 +22,12 @@ def item_commitment(salt: bytes, serial: str) -> bytes:
 
 
 def item_leaf(gtin: int, commitment: bytes) -> bytes:
-    """Leaf of an item: matches ProvenanceRegistry.itemLeaf."""
-    return keccak(keccak(abi_encode(["uint64", "bytes32"], [gtin, commitment])))
+    """Leaf of an item: matches ProvenanceRegistry.itemLeaf. ``abi.encode(uint64, bytes32)`` of two
+    static values is the GTIN as a 32-byte big-endian word followed by the commitment (packed by
+    hand: eth_abi's encoder costs as much as both hashes; tests/unit/test_merkle.py checks it)."""
+    if not 0 <= gtin < 2**64 or len(commitment) != 32:
+        raise ValueError("itemLeaf takes a uint64 GTIN and a 32-byte commitment")
+    return keccak(keccak(gtin.to_bytes(32, "big") + commitment))
 
 
 def event_leaf(event_hash: bytes) -> bytes:

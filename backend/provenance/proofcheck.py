@@ -109,7 +109,7 @@ def verify_answer(
                f"{asked}; answered GTIN {about[0]} serial {about[1]!r}")  # fmt: skip
     leaf = check_registration(checks, pin, item, answer)
     if isinstance(answer.get("proof"), dict):
-        check_timeline(checks, pin, item, answer)
+        check_timeline(checks, pin, item, answer, leaf)
     checks.extend(_recall_checks(RecallQuery(pin, item, leaf, answer, server, fetch_scope)))
     notes = []
     if answer.get("verdict") == "suspicious":

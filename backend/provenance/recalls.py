@@ -12,6 +12,7 @@ Items that the history links to a recalled one later are found at verification t
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
@@ -30,6 +31,15 @@ from backend.provenance.products import get_product, product_operation
 
 WHOLE_GTIN = "0x" + "00" * 32
 _KEY_PREFIX = "https://id.gs1.org/01/"
+# An item key inside a trace's description (serials are percent-encoded in keys: no spaces,
+# commas or parentheses).
+_ITEM_IN_TEXT = re.compile(r"https://id\.gs1\.org/01/(\d{14})/21/[^\s,()]+")
+
+
+def _without_serials(text: str) -> str:
+    """A description for the public answer, every serialized item in it named by its GTIN only:
+    whoever scans one item must not learn the serials of what it was made from or packed with."""
+    return _ITEM_IN_TEXT.sub(lambda m: f"an item of GTIN {m.group(1)}", text)
 
 
 @dataclass(frozen=True)
@@ -224,15 +234,13 @@ def recall_status(session: Session, item: Item) -> RecallStatus:
     brands.update(_brands_of(session, {o.gtin for o in others}))
     recalled = _direct_recalls(session, others)
     for other in sorted(others, key=lambda o: (o.gtin, o.serial)):
-        how = linked[item_key(other.gtin, other.serial)]
+        how = _without_serials(linked[item_key(other.gtin, other.serial)])
         for found in recalled.get(other.id or 0, []):
             if found.recall.brand_id != brands.get(other.gtin):
                 continue  # not a recall of that item either
             if found.recall.brand_id == brand_id:
                 if match is None:
-                    match = RecallMatch(
-                        found.recall, f"{how} GTIN {other.gtin} serial {other.serial}, which is recalled"
-                    )
+                    match = RecallMatch(found.recall, f"{how} an item of GTIN {other.gtin}, which is recalled")
             else:
                 detail = f"{how} an item of GTIN {other.gtin}, recalled by {found.recall.brand_id!r}"
                 notices.setdefault(found.recall.id or 0, RecallNotice(found.recall, _relation(how), detail))

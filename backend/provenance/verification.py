@@ -2,9 +2,12 @@
 and those of the containers it travelled in), and proofs that anyone can check against the chain
 without trusting this server: the item's registration, each event's anchor, and the recall.
 
-Each event of the timeline carries its body (the fields its hash covers) and its canonical
-pre-hash string, so a third party recomputes the anchored hash from the event shown
-(docs/verification.md). Scan signals are weighed by who stands behind them (scans.py)."""
+Each event of the timeline is shown in its public form (epcis/public_form.py): every other
+serialized item it names is replaced by that item's salted token, the item asked about is shown in
+clear (whoever asks knows its serial). The step carries the public body, its pre-hash string and
+the commitment to the event's CBV hash, so a third party recomputes the anchored value from what
+is shown (docs/verification.md) and learns no serial but the one it asked about. Scan signals are
+weighed by who stands behind them (scans.py)."""
 
 from __future__ import annotations
 
@@ -28,11 +31,20 @@ from backend.db.models import (
     RecallRecord,
 )
 from backend.errors import DomainError
+from backend.provenance.epcis.events import as_identifier, short_term
 from backend.provenance.epcis.graph import Reach, journey, trace
-from backend.provenance.epcis.hashing import IGNORED, hash_digest, pre_hash_string
+from backend.provenance.epcis.hashing import hash_digest
 from backend.provenance.epcis.identifiers import item_key, label
+from backend.provenance.epcis.public_form import (
+    anchored_value,
+    cbv_commitment,
+    is_token,
+    item_token,
+    public_form,
+    shown_body,
+)
 from backend.provenance.gtin import InvalidGtin, normalise_gtin
-from backend.provenance.items import SERIAL_PATTERN, find_item
+from backend.provenance.items import SERIAL_PATTERN, find_item, tokens_of
 from backend.provenance.merkle import event_leaf, item_leaf
 from backend.provenance.recalls import WHOLE_GTIN, RecallMatch, RecallNotice, recall_status
 from backend.provenance.scans import ScanContext, assess_scans, record_scan, scan_count
@@ -44,18 +56,20 @@ HOW_TO_VERIFY = (
     "(`credance verify <this link> --manifest deployments/<chain id>.json` does it all). The item: recompute "
     "commitment = keccak256(abi.encode(salt, serial)) from the serial printed on the product, then "
     "isItemRegistered(gtin, commitment, root, merkle_proof) returns true only if it is in a batch its "
-    "manufacturer registered. Each event: sha256 of its canonical pre-hash string (CBV 2.0, recomputed from "
-    "the event body shown) is the event hash; isEventAnchored(event_hash, root, merkle_proof) returns true only "
-    "if it was anchored, and eventAnchors(root) names the organisation. Recalls: isItemRecalled(gtin, "
+    "manufacturer registered. Each event is shown in its public form: every other item it names is replaced by "
+    "its token item:0x<itemLeaf>, this item by its own token (compute it from the serial and salt and find it in "
+    "the event); publicHash = sha256 of the public form (the CBV 2.0 pre-hash string of the body shown, with the "
+    "tokens), anchored = keccak256(cbv_commitment, publicHash), and isEventAnchored(anchored, root, merkle_proof) "
+    "returns true only if it was anchored; eventAnchors(root) names the organisation. Recalls: isItemRecalled(gtin, "
     "commitment, scope_root, merkle_proof) returns true only if the item's whole GTIN is recalled or a recall by "
     "the GTIN's own brand has it in its scope; RecallIssued logs (brandId is indexed) list every recall of a "
     "brand, and /v1/recalls/{recall_id}/scope the leaves of each scope, so you can check that no recall of this "
     "item was left out. The formulas are in docs/verification.md."
 )
-# Fields a published event body leaves out: none of them enters the event hash, and they may hold
-# a writer's internal notes (comments, error declarations) or when our server recorded it.
-UNPUBLISHED = IGNORED & {"recordTime", "errorDeclaration", "rdfs:comment", "comment"}
 DECOMMISSIONING_STEPS = ("decommissioning", "destroying")
+# A serialized item the answer must name but has no token for (only events written before capture
+# refused unregistered items could name one): shown as this, never by its serial.
+UNKNOWN_ITEM = "item:unregistered"
 
 
 class InvalidDigitalLink(DomainError):
@@ -120,34 +134,56 @@ def _timeline_records(session: Session, item: Item) -> list[tuple[EpcisEventReco
     return sorted(found.values(), key=lambda pair: (pair[0].event_time, pair[0].id or 0))
 
 
-def published_body(record: EpcisEventRecord) -> tuple[dict[str, Any], dict[str, str]]:
-    """The event as the public answer shows it (every field its hash covers) and its namespaces."""
-    body = {k: v for k, v in json.loads(record.body).items() if k not in UNPUBLISHED}
-    return body, json.loads(record.namespaces)
+@dataclass(frozen=True)
+class PublicNames:
+    """How the answer about one item names identifiers: the item itself in clear (whoever asks
+    knows it), any other serialized item by its token, anything else as it is."""
+
+    own_key: str
+    own_token: str
+    tokens: dict[str, str]  # item key → token, for the other items the answer names outside bodies
+
+    def of(self, key: str) -> str:
+        if key == self.own_key or not as_identifier(key).is_item:
+            return key
+        return self.tokens.get(key, UNKNOWN_ITEM)
+
+    def label(self, name: str) -> str:
+        return "another serialized item" if is_token(name) or name == UNKNOWN_ITEM else label(name)
+
+
+def _location(body: dict[str, Any]) -> str | None:
+    place = body.get("bizLocation") or body.get("readPoint")
+    return as_identifier(place["id"]).key if isinstance(place, dict) and isinstance(place.get("id"), str) else None
 
 
 def _event_step(
-    session: Session, record: EpcisEventRecord, reach: Reach, proofs: list[dict[str, Any]]
+    session: Session, record: EpcisEventRecord, reach: Reach, proofs: list[dict[str, Any]], names: PublicNames
 ) -> dict[str, Any]:
+    """One timeline step: what the public body says, the public form, and its anchor proof. Every
+    shown field comes from the body shown, so a verifier can hold one against the other."""
     anchor = session.get(MirrorEventAnchor, record.anchor_root) if record.anchor_root else None
-    body, namespaces = published_body(record)
+    public, namespaces = json.loads(record.public_body), json.loads(record.namespaces)
+    body = shown_body(public, names.own_token, names.own_key)
+    location = _location(body)
+    commitment = cbv_commitment(bytes.fromhex(record.event_salt[2:]), hash_digest(record.event_hash))
+    container = None if reach.via == "self" else names.of(reach.key)
     step: dict[str, Any] = {
-        "event": record.biz_step or record.event_type, "event_type": record.event_type, "action": record.action,
-        "disposition": record.disposition, "time": _timestamp(record.event_time),
-        "location": record.biz_location or record.read_point, "organisation": _org_view(session, record.org_id),
-        "location_label": label(record.biz_location or record.read_point or "") or None,
-        "event_id": record.event_id, "event_hash": record.event_hash,
-        "via": None if reach.via == "self" else f"in {label(reach.key)}",
-        "container": None if reach.via == "self" else reach.key,
+        "event": short_term(body.get("bizStep"), "BizStep-") or record.event_type, "event_type": record.event_type,
+        "action": body.get("action"), "disposition": short_term(body.get("disposition"), "Disp-"),
+        "time": _timestamp(record.event_time), "location": location,
+        "organisation": _org_view(session, record.org_id), "location_label": label(location or "") or None,
+        "via": None if container is None else f"in {names.label(container)}", "container": container,
         "anchored": anchor is not None,
         "block_number": anchor.block_number if anchor else None, "transaction": anchor.tx_hash if anchor else None,
-        "body": body, "namespaces": namespaces, "canonical": pre_hash_string(body, namespaces),
+        "body": body, "namespaces": namespaces, "public_form": public_form(public, namespaces),
+        "public_hash": record.public_hash, "cbv_commitment": "0x" + commitment.hex(),
     }  # fmt: skip
     if anchor is not None and record.anchor_proof is not None:
-        digest = hash_digest(record.event_hash)
+        anchored = anchored_value(commitment, bytes.fromhex(record.public_hash[2:]))
         proofs.append({
-            "event_id": record.event_id, "method": "isEventAnchored(bytes32,bytes32,bytes32[])",
-            "event_hash": "0x" + digest.hex(), "leaf": "0x" + event_leaf(digest).hex(), "root": record.anchor_root,
+            "method": "isEventAnchored(bytes32,bytes32,bytes32[])", "anchored": "0x" + anchored.hex(),
+            "leaf": "0x" + event_leaf(anchored).hex(), "root": record.anchor_root,
             "merkle_proof": json.loads(record.anchor_proof), "transaction": anchor.tx_hash,
             "block_number": anchor.block_number, "organisation": _org_view(session, record.org_id),
         })  # fmt: skip
@@ -250,16 +286,19 @@ def verify_item(
             "events": event_proofs, "recall": None, "how_to_verify": HOW_TO_VERIFY,
         }  # fmt: skip
     sold_at = decommissioned_at = None
-    for record, reach in _timeline_records(session, item):
-        trail.append(_event_step(session, record, reach, event_proofs))
+    records = _timeline_records(session, item)
+    made_from = [r.key for r in trace(session, item_key(gtin, serial), "backward") if r.via == "input"]
+    others = tokens_of(session, {reach.key for _, reach in records} | set(made_from))  # containers, inputs
+    names = PublicNames(item_key(gtin, serial), item_token(gtin, bytes.fromhex(item.commitment[2:])), others)
+    for record, reach in records:
+        trail.append(_event_step(session, record, reach, event_proofs, names))
         if reach.via == "self" and record.biz_step == "retail_selling" and sold_at is None:
             sold_at = record.event_time
         deleted = record.event_type == "ObjectEvent" and record.action == "DELETE"
         if reach.via == "self" and (record.biz_step in DECOMMISSIONING_STEPS or deleted):
             decommissioned_at = record.event_time
-    made_from = [r.key for r in trace(session, item_key(gtin, serial), "backward") if r.via == "input"]
     if made_from:
-        result["item"]["made_from"] = made_from
+        result["item"]["made_from"] = [names.of(key) for key in made_from]
     result["trail"] = trail  # sorted by time below, once the recall (if any) is in
 
     status = recall_status(session, item)

@@ -51,7 +51,7 @@ def test_a_node_verifier_that_knows_only_the_docs(platform: Platform, tmp_path: 
         recalled = run(f"{site}/01/{OTHER}/21/SN0001", rpc, registry, "--json")
     assert genuine.returncode == 0, genuine.stdout + genuine.stderr
     assert genuine.stdout.rstrip().endswith("VERIFIED")
-    assert "ok     event 3 (shipping): hash of its canonical string" in genuine.stdout
+    assert "ok     event 3 (shipping): hash of its public form" in genuine.stdout
     assert "ok     event 3 (shipping): the item was packed into its container" in genuine.stdout
     assert recalled.returncode == 0, recalled.stdout + recalled.stderr
     assert json.loads(recalled.stdout)["ok"] is True
@@ -82,9 +82,9 @@ def test_a_node_verifier_that_knows_only_the_docs(platform: Platform, tmp_path: 
                                "commitment of the serial asked"),
         "body": (link, saved("body", lambda a: shipping(a)["body"].update(bizStep="receiving")),
                  "event 3 (shipping): shown as its body and hash say"),
-        "canonical": (link, saved("canonical", lambda a: shipping(a).update(
-            canonical=shipping(a)["canonical"].replace("in_transit", "in_progress"))),
-            "event 3 (shipping): hash of its canonical string"),
+        "public form": (link, saved("public_form", lambda a: shipping(a).update(
+            public_form=shipping(a)["public_form"].replace("in_transit", "in_progress"))),
+            "event 3 (shipping): hash of its public form"),
         "contract": (link, saved("contract", lambda a: a["proof"].update(contract="0x" + "42" * 20)),
                      "the answer's contract is the pinned registry"),
         "chain": (link, saved("chain", lambda a: a["proof"].update(chain_id=1)),

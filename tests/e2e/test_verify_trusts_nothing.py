@@ -20,10 +20,12 @@ from backend.api.app import create_app
 from backend.chain.manifest import manifest_path
 from backend.provenance import proofcheck
 from backend.provenance.epcis.anchoring import Anchorer
-from backend.provenance.epcis.hashing import pre_hash_string
+from backend.provenance.epcis.identifiers import item_key
+from backend.provenance.epcis.public_form import public_body, public_digest, public_form
 from backend.provenance.proofcheck import Check, RecallQuery, verify_answer
 from backend.provenance.verifier.item import item_of
 from backend.provenance.verifier.pinning import ChainPin, PinError, pin_chain
+from backend.provenance.verifier.timeline import public_event
 from backend.settings import PROJECT_ROOT
 from tests.provenance.support import serving
 from tests.support import Platform
@@ -61,12 +63,26 @@ def step_of(answer: Answer, event: str) -> dict[str, Any]:
     return next(s for s in answer["trail"] if s.get("event") == event)
 
 
-def rehash(step: dict[str, Any]) -> None:
-    """What a careful forger does after editing a body: recompute its canonical string and hash."""
-    import hashlib
+def own_token(answer: Answer) -> str:
+    return "item:0x" + answer["proof"]["leaf"][2:]
 
-    step["canonical"] = pre_hash_string(step["body"], step["namespaces"])
-    step["event_hash"] = f"ni:///sha-256;{hashlib.sha256(step['canonical'].encode()).hexdigest()}?ver=CBV2.0"
+
+def anchored_of(answer: Answer, step: dict[str, Any]) -> str:
+    """The anchored value of a step, as a verifier computes it (and finds its proof by)."""
+    key = item_key(answer["gtin"], answer["serial"])
+    return "0x" + public_event(step, key, own_token(answer)).anchored.hex()
+
+
+def proof_of(answer: Answer, step: dict[str, Any]) -> dict[str, Any]:
+    return next(p for p in answer["proof"]["events"] if p["anchored"] == anchored_of(answer, step))
+
+
+def rehash(answer: Answer, step: dict[str, Any]) -> None:
+    """What a careful forger does after editing a body: recompute its public form and hash."""
+    key = item_key(answer["gtin"], answer["serial"])
+    step["public_form"] = public_form(public_body(step["body"], step["namespaces"], {key: own_token(answer)}),
+                                      step["namespaces"])  # fmt: skip
+    step["public_hash"] = "0x" + public_digest(step["public_form"]).hex()
 
 
 def test_a_genuine_answer_passes_every_check_and_shows_its_bodies(anchored: Platform, pin: ChainPin) -> None:
@@ -78,9 +94,9 @@ def test_a_genuine_answer_passes_every_check_and_shows_its_bodies(anchored: Plat
             "on chain", "whole-GTIN recall asked of the chain"} <= names  # fmt: skip
     events = [s for s in answer["trail"] if "body" in s]
     assert [s["event"] for s in events] == ["commissioning", "packing", "shipping", "receiving", "unpacking"]
-    for step in events:  # each shown event carries what its hash covers
+    for step in events:  # each shown event carries what its hash covers (the item asked as its own token)
         assert f"event {answer['trail'].index(step) + 1} ({step['event']}): hash recomputed from its body" in names
-        assert step["canonical"] == pre_hash_string(step["body"], step["namespaces"])
+        assert step["public_form"] == public_event(step, item_key(DEMO, "SN0001"), own_token(answer)).form
     assert sum(1 for c in report.checks if c.what.endswith("isEventAnchored on the pinned registry")) == 5
     assert [s["container"] is not None for s in events] == [False, False, True, True, False]
 
@@ -102,10 +118,10 @@ def test_every_tampering_fails(anchored: Platform, pin: ChainPin) -> None:
 
     def body_changed_and_rehashed(a: Answer) -> None:
         step = step_of(a, "shipping")
+        proof = proof_of(a, step)
         step["body"]["bizLocation"] = {"id": "urn:epc:id:sgln:9506000.00042.0"}
-        rehash(step)
-        proof = next(p for p in a["proof"]["events"] if p["event_id"] == step["event_id"])
-        proof["event_hash"] = "0x" + step["event_hash"].split(";")[1].split("?")[0]
+        rehash(a, step)
+        proof["anchored"] = anchored_of(a, step)
 
     def shown_differently(a: Answer) -> None:
         step_of(a, "receiving")["location"] = "https://id.gs1.org/414/9506000000421"
@@ -116,7 +132,7 @@ def test_every_tampering_fails(anchored: Platform, pin: ChainPin) -> None:
     def packing_dropped_everywhere(a: Answer) -> None:
         step = step_of(a, "packing")
         a["trail"].remove(step)
-        a["proof"]["events"] = [p for p in a["proof"]["events"] if p["event_id"] != step["event_id"]]
+        a["proof"]["events"] = [p for p in a["proof"]["events"] if p["anchored"] != anchored_of(a, step)]
 
     def body_missing(a: Answer) -> None:
         del step_of(a, "shipping")["body"]

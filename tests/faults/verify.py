@@ -32,7 +32,7 @@ from backend.db.models import (
     PointLot,
     Purchase,
 )
-from backend.provenance.epcis.hashing import hash_digest
+from backend.provenance.epcis.public_form import anchored_hash
 from backend.settings import PROJECT_ROOT
 from tests.faults.cluster import Cluster
 from tests.faults.load import LoadStats
@@ -155,7 +155,8 @@ def verify_captures(report: Report, stats: LoadStats, engine: Engine, cluster: C
             report.problems.append(f"accepted event {event_id} is {'missing' if record is None else 'not sealed'}")
             continue
         proof = [bytes.fromhex(p[2:]) for p in json.loads(record.anchor_proof)]
-        anchored = registry.functions.isEventAnchored(hash_digest(record.event_hash), record.anchor_root, proof).call()
+        value = anchored_hash(record.event_hash, record.event_salt, record.public_hash)
+        anchored = registry.functions.isEventAnchored(value, record.anchor_root, proof).call()
         report.check(anchored, f"event {event_id}: its proof does not verify on chain")
 
 

@@ -11,7 +11,7 @@ from sqlmodel import Session, col, select
 from backend.db.models import EpcisAnchor, EpcisEventRecord, Operation
 from backend.db.types import utcnow
 from backend.provenance.epcis.anchoring import seal_due
-from backend.provenance.epcis.hashing import hash_digest
+from backend.provenance.epcis.public_form import anchored_hash
 from backend.provenance.merkle import event_leaf, verify
 from tests.provenance.support import FRESH, Api, at, event, sgtin
 
@@ -42,7 +42,7 @@ def test_full_batches_at_once_partial_ones_after_the_delay(api: Api) -> None:
         assert all(r.anchor_root for r in records)
         for record in records:
             nodes = [bytes.fromhex(n[2:]) for n in json.loads(record.anchor_proof or "[]")]
-            leaf = event_leaf(hash_digest(record.event_hash))
+            leaf = event_leaf(anchored_hash(record.event_hash, record.event_salt, record.public_hash))
             assert verify(nodes, bytes.fromhex((record.anchor_root or "")[2:]), leaf)
         operations = session.exec(select(Operation).where(Operation.kind == "anchor_events")).all()
         anchors = session.exec(select(EpcisAnchor)).all()

@@ -1,9 +1,11 @@
 from __future__ import annotations
 
+from eth_abi import encode as abi_encode
+from eth_utils import keccak
 from hypothesis import given
 from hypothesis import strategies as st
 
-from backend.provenance.merkle import MerkleTree, hash_pair, verify
+from backend.provenance.merkle import MerkleTree, hash_pair, item_leaf, verify
 
 leaves = st.lists(st.binary(min_size=32, max_size=32), min_size=1, max_size=70, unique=True)
 
@@ -25,3 +27,8 @@ def test_a_foreign_leaf_does_not_verify(items: list[bytes], stranger: bytes) -> 
 def test_pair_hashing_is_commutative() -> None:
     a, b = b"\x01" * 32, b"\x02" * 32
     assert hash_pair(a, b) == hash_pair(b, a)
+
+
+@given(st.integers(min_value=0, max_value=2**64 - 1), st.binary(min_size=32, max_size=32))
+def test_item_leaf_packs_as_abi_encode_does(gtin: int, commitment: bytes) -> None:
+    assert item_leaf(gtin, commitment) == keccak(keccak(abi_encode(["uint64", "bytes32"], [gtin, commitment])))

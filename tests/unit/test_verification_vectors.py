@@ -3,12 +3,16 @@ verifier from the document checks their work against true values."""
 
 from __future__ import annotations
 
+import hashlib
 import json
 import re
 
 from eth_abi import encode as abi_encode
+from eth_utils import keccak
 
 from backend.provenance.epcis.hashing import event_hash, hash_digest, pre_hash_string
+from backend.provenance.epcis.identifiers import item_key
+from backend.provenance.epcis.public_form import public_body, public_form, shown_body
 from backend.provenance.merkle import MerkleTree, event_leaf, hash_pair, item_commitment, item_leaf, verify
 from backend.settings import PROJECT_ROOT
 
@@ -52,4 +56,28 @@ def test_event_vectors() -> None:
     body, namespaces = json.loads(v["event_body"]), json.loads(v["event_namespaces"])
     assert pre_hash_string(body, namespaces) == v["canonical"]
     assert event_hash(body, namespaces) == v["event_hash"]
-    assert event_leaf(hash_digest(v["event_hash"])) == h(v["event_leaf"])
+
+
+def test_public_form_vectors() -> None:
+    """The packing event of the vectors, from its body to the leaf anchored on chain (section 5)."""
+    v = vectors()
+    gtin, salt = v["gtin"], h(v["salt"])
+    tokens = {item_key(gtin, s): "item:0x" + item_leaf(int(gtin), item_commitment(salt, s)).hex()
+              for s in ("SN0001", "SN0002")}  # fmt: skip
+    assert list(tokens.values()) == [v["token_SN0001"], v["token_SN0002"]]
+    assert v["token_SN0001"] == "item:" + v["item_leaf"]
+    body = json.loads(v["packing_body"])
+    assert pre_hash_string(body) == v["packing_canonical"]
+    assert event_hash(body) == v["packing_event_hash"]
+    public = public_body(body, {}, tokens)
+    assert public == json.loads(v["public_body"])
+    assert "eventID" not in public
+    assert "SN000" not in v["public_body"] + v["public_form"]
+    assert public_form(public, {}) == v["public_form"]
+    assert hashlib.sha256(v["public_form"].encode()).digest() == h(v["public_hash"])
+    assert shown_body(public, v["token_SN0001"], item_key(gtin, "SN0001")) == json.loads(v["shown_body_SN0001"])
+    commitment = keccak(abi_encode(["bytes32", "bytes32"], [h(v["event_salt"]), hash_digest(v["packing_event_hash"])]))
+    assert commitment == h(v["cbv_commitment"])
+    anchored = keccak(abi_encode(["bytes32", "bytes32"], [commitment, h(v["public_hash"])]))
+    assert anchored == h(v["anchored"])
+    assert event_leaf(anchored) == keccak(anchored) == h(v["event_leaf"])

@@ -17,8 +17,9 @@ from backend.api.deps import SessionDep, StateDep
 from backend.api.errors import error_body
 from backend.api.policy import ADMIN_OR_ORGANISATION, Access, OrganisationDep
 from backend.api.schemas.common import ERROR_RESPONSES
-from backend.api.schemas.epcis import CaptureOut
+from backend.api.schemas.epcis import CaptureOut, EventAnchorOut
 from backend.provenance.epcis.capture import CaptureRejected, capture_document
+from backend.provenance.epcis.event_anchor import event_anchor
 from backend.provenance.epcis.query import MAX_EVENTS, EventFilter, epcis_document, find_events
 from backend.provenance.organisations import get_organisation
 from backend.provenance.settings import get_provenance_settings
@@ -110,3 +111,24 @@ def events(
     filters = EventFilter(epc, gtin, since, until, biz_step, location, event_type, trace, limit)
     records = find_events(session, filters, viewer)
     return JSONResponse(epcis_document(records, f"urn:uuid:{uuid.uuid4()}"), media_type="application/ld+json")
+
+
+@router.get(
+    "/event-anchor",
+    response_model=EventAnchorOut,
+    summary="An event's anchor, with the salt that binds its CBV hash (who may read the event)",
+)
+def anchor_of_event(
+    principal: Annotated[Access, Depends(ADMIN_OR_ORGANISATION)],
+    session: SessionDep,
+    event_hash: Annotated[
+        str, Query(max_length=120, description="CBV 2.0 event hash: ni:///sha-256;<hex>?ver=CBV2.0, or the hex.")
+    ],
+) -> Any:
+    """The public verification answer binds the full event only through a salted commitment to its
+    CBV hash (so that it confirms no guess of the serials it hides). A party that may read the event
+    gets the salt here and checks the full event it holds against the chain: recompute the CBV hash,
+    ``keccak256(event_salt ‖ cbv_digest)`` is ``cbv_commitment``, ``keccak256(cbv_commitment ‖
+    public_hash)`` is ``anchored``, and ``isEventAnchored(anchored, root, merkle_proof)`` is true."""
+    viewer = None if principal.role == Role.ADMIN else principal.org_id
+    return event_anchor(session, event_hash, viewer)

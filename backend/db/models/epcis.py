@@ -45,6 +45,13 @@ class EpcisEventRecord(SQLModel, table=True):
     body: str = Field(sa_column=Column(Text, nullable=False), description="The event JSON as captured.")
     namespaces: str = Field(default="{}", sa_column=Column(Text, nullable=False), description="Its prefixes.")
     recorded_at: datetime = Field(default_factory=utcnow, sa_column=Column(UTCDateTime, nullable=False))
+    # What the public answer shows and the chain binds (backend/provenance/epcis/public_form.py):
+    # the body with every serialized item replaced by its token, the SHA-256 of its pre-hash
+    # string, and the secret salt of the commitment to the CBV hash. Anchored:
+    # keccak256(keccak256(event_salt ‖ cbv digest) ‖ public_hash).
+    public_body: str = Field(sa_column=Column(Text, nullable=False), description="Public body (JSON, tokens).")
+    public_hash: str = Field(max_length=66, description="0x + sha256 of the public form.")
+    event_salt: str = Field(max_length=66, description="0x + 32 secret bytes (partners who read the event get it).")
     anchor_root: str | None = Field(default=None, foreign_key="epcis_anchors.root", max_length=66)
     anchor_proof: str | None = Field(default=None, sa_column=Column(Text, nullable=True))
 

@@ -1,7 +1,8 @@
 """Anchoring: accepted events wait in SQL; full batches (``anchor_batch_size``) are sealed at
 once, a partial one when its oldest event has waited ``anchor_max_delay_ms``. Sealing builds the
-Merkle tree of the batch's event hashes, gives each event its inclusion proof, and queues one
-``anchor_events`` operation in the outbox, signed by the organisation that wrote the events.
+Merkle tree of the batch's anchored values (each binds an event's CBV hash and its public form),
+gives each event its inclusion proof, and queues one ``anchor_events`` operation in the outbox,
+signed by the organisation that wrote the events.
 
 Only the anchorer seals (one process), so two sealers never race for the same events; the
 conditional update below would refuse it anyway.
@@ -22,7 +23,7 @@ from backend.db.engine import session_scope
 from backend.db.models import EpcisAnchor, EpcisEventRecord, Operation
 from backend.db.schema import table_of
 from backend.db.types import utcnow
-from backend.provenance.epcis.hashing import hash_digest
+from backend.provenance.epcis.public_form import anchored_hash
 from backend.provenance.merkle import MerkleTree, event_leaf
 from backend.provenance.organisations import admission_operation
 
@@ -53,17 +54,19 @@ def _pending_by_org(session: Session) -> dict[str, tuple[int, datetime]]:
 def seal(session: Session, org_id: str, limit: int) -> SealedBatch:
     """Seal the oldest ``limit`` unanchored events of ``org_id`` into one batch."""
     pending = session.exec(
-        select(EpcisEventRecord.id, EpcisEventRecord.event_hash)
+        select(EpcisEventRecord.id, EpcisEventRecord.event_hash, EpcisEventRecord.event_salt,
+               EpcisEventRecord.public_hash)
         .where(col(EpcisEventRecord.anchor_root).is_(None), EpcisEventRecord.org_id == org_id)
         .order_by(col(EpcisEventRecord.id))
         .limit(limit)
-    ).all()
-    tree = MerkleTree.build([event_leaf(hash_digest(h)) for _, h in pending])
+    ).all()  # fmt: skip
+    # What is anchored binds the CBV hash (under the event's salt) and the public form (public_form.py).
+    tree = MerkleTree.build([event_leaf(anchored_hash(h, salt, public)) for _, h, salt, public in pending])
     root = "0x" + tree.root.hex()
     session.add(EpcisAnchor(root=root, org_id=org_id, count=len(pending)))
     session.flush()
     table = table_of(EpcisEventRecord)
-    for index, (event_id, _) in enumerate(pending):
+    for index, (event_id, *_) in enumerate(pending):
         proof = json.dumps(["0x" + p.hex() for p in tree.proof(index)])
         changed = session.execute(
             update(table).where(table.c.id == event_id, table.c.anchor_root.is_(None))

@@ -2,21 +2,26 @@
 
 Checks, in order, each reporting every problem it finds: the official JSON Schema; identifiers
 (EPC URIs, Digital Links and their check digits); duplicates (same canonical event hash, or an
-eventID reused for other content); that every GTIN is registered and every serialized item too,
-and that the writer is authorised by each GTIN's brand for what the event does; then the business
-rules, replayed on the history of every item the document touches (and of the containers and
-contents linked to them). Only then are the events, their identifier index, the derived links and
-the items' statuses written, in the caller's transaction; anchoring on chain follows in batches.
+eventID reused for other content); that every GTIN is registered and every serialized item too
+(wherever the event names it: the public form replaces each by its registered token, and an
+instance without one could only be published in clear), and that the writer is authorised by each
+GTIN's brand for what the event does; then the business rules, replayed on the history of every
+item the document touches (and of the containers and contents linked to them). Only then are the
+events (with their public form and salt, public_form.py), their identifier index, the derived
+links and the items' statuses written, in the caller's transaction; anchoring on chain follows in
+batches.
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Sequence
+import secrets
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 from sqlalchemy import delete, insert, or_, tuple_, update
+from sqlalchemy import select as select_columns
 from sqlmodel import Session, col, select
 
 from backend.bounds import value_depth_exceeds
@@ -25,8 +30,10 @@ from backend.db.schema import table_of
 from backend.db.types import utcnow
 from backend.errors import DomainError
 from backend.provenance.epcis.events import EVENT_TYPES, ParsedEvent, parse_event
-from backend.provenance.epcis.hashing import namespaces_of
+from backend.provenance.epcis.hashing import hash_digest, namespaces_of
 from backend.provenance.epcis.identifiers import Identifier
+from backend.provenance.epcis.public_form import Mention, item_token, public_body, public_digest, public_form
+from backend.provenance.epcis.public_form import serialized_mentions as mentions_of
 from backend.provenance.epcis.rules import COMMISSIONING, DECOMMISSIONING, Replay, replay
 from backend.provenance.epcis.schema import validate_document
 from backend.provenance.ownership import Owner, owned_by_gtin, owners
@@ -58,6 +65,17 @@ class CaptureRejected(DomainError):
         more = f" (and {len(problems) - 3} more)" if len(problems) > 3 else ""
         super().__init__(f"EPCIS document rejected, nothing stored: {summary}{more}", field=problems[0].field)
         self.problems = list(problems)
+
+
+class RegisteredItem(NamedTuple):
+    id: int
+    status: str
+    gtin: str
+    commitment: str
+
+
+# The serialized items each new event names anywhere in its hashed fields (by position in the list).
+Mentions = list[list[Mention]]
 
 
 @dataclass(frozen=True)
@@ -135,7 +153,8 @@ def required_roles(event: ParsedEvent) -> int:
     return int(ANY_PARTNER)
 
 
-def _authorisation(session: Session, writer: Organisation, events: list[ParsedEvent]) -> list[Problem]:
+def _authorisation(session: Session, writer: Organisation, events: list[ParsedEvent],
+                   items: Mapping[str, RegisteredItem], mentions: Mentions) -> list[Problem]:  # fmt: skip
     """Every GTIN registered, every serialized item registered, and the writer authorised by the
     owner of every identifier the events name (see backend.provenance.ownership)."""
     if not writer.active:
@@ -146,14 +165,13 @@ def _authorisation(session: Session, writer: Organisation, events: list[ParsedEv
         select(Product).where(col(Product.gtin).in_(chunk))).all()}  # fmt: skip
     partners = {p.brand_id: p.roles for p in session.exec(
         select(Partnership).where(Partnership.partner_id == writer.id)).all()}  # fmt: skip
-    items = set(_registered_items(session, events))
     owned = owners(session, (i for e in events for _, i in e.named()))
 
     def authorised(owner_id: str, needed: int) -> bool:
         return owner_id == writer.id or bool(partners.get(owner_id, 0) & writer.roles & needed)
 
     problems: list[Problem] = []
-    for event in events:
+    for event, mentioned in zip(events, mentions, strict=True):
         where = _field(event.index)
         needed = required_roles(event)
         doing = event.biz_step or event.action
@@ -178,6 +196,12 @@ def _authorisation(session: Session, writer: Organisation, events: list[ParsedEv
                 problems.append(Problem(where, "unknown_item",
                                         f"{identifier.uri}: serial {identifier.serial!r} is not registered "
                                         f"for GTIN {identifier.gtin}"))  # fmt: skip
+        named = {i.key for _, i in event.named()}
+        for mention in mentioned:  # outside the EPC roles (ILMD, extensions, sources…): no token without it
+            if mention.item is not None and mention.item.key not in named and mention.item.key not in items:
+                problems.append(Problem(where, "unknown_item",
+                                        f"{mention.where}: {mention.text!r} names a serialized item that is not "
+                                        "registered (the public form could not hide its serial)"))  # fmt: skip
     return problems
 
 
@@ -187,16 +211,25 @@ def _others(event: ParsedEvent) -> list[Identifier]:
     return list(unique.values())
 
 
-def _registered_items(session: Session, events: Iterable[ParsedEvent]) -> dict[str, tuple[int, str]]:
-    """Item key → (item id, status) for the serialized items the events name."""
-    wanted = {i.key: (i.gtin, i.serial) for e in events for _, i in e.named() if i.is_item}
+def _registered_items(
+    session: Session, events: Iterable[ParsedEvent], mentions: Mentions | None = None
+) -> dict[str, RegisteredItem]:
+    """Item key → the registered item, for the serialized items the events name (in their EPC
+    roles, and wherever ``mentions`` found one)."""
+    named = (i for e in events for _, i in e.named() if i.is_item)
+    mentioned = (m.item for found in mentions or [] for m in found if m.item is not None)
+    wanted = {i.key: (i.gtin, i.serial) for i in (*named, *mentioned)}
     pairs = sorted(set(wanted.values()))
-    found: dict[tuple[str, str], tuple[int, str]] = {}
+    found: dict[tuple[str, str], RegisteredItem] = {}
+    table = table_of(Item)
     for chunk in _chunks(pairs):
-        rows = session.exec(
-            select(Item.id, Item.gtin, Item.serial, Item.status).where(tuple_(Item.gtin, Item.serial).in_(chunk))
+        rows = session.execute(
+            select_columns(table.c.id, table.c.gtin, table.c.serial, table.c.status, table.c.commitment).where(
+                tuple_(table.c.gtin, table.c.serial).in_(chunk)
+            )
         ).all()
-        found.update({(gtin, serial): (int(item_id), status) for item_id, gtin, serial, status in rows})  # type: ignore[arg-type]
+        found.update({(gtin, serial): RegisteredItem(int(item_id), status, gtin, commitment)
+                      for item_id, gtin, serial, status, commitment in rows})  # fmt: skip
     return {key: found[pair] for key, pair in wanted.items() if pair in found}
 
 
@@ -291,8 +324,16 @@ def capture_events(session: Session, writer: Organisation, events: list[ParsedEv
     unsupported = [e for e in events if e.event_type not in EVENT_TYPES]
     problems += [Problem(_field(e.index), "unsupported_event_type", f"{e.event_type} is not an EPCIS 2.0 event type")
                  for e in unsupported]  # fmt: skip
+    # Serialized instances anywhere in the events; those without a token could only be published
+    # in clear (an invalid identifier is reported once, above).
+    mentions = [mentions_of(e.body, e.namespaces) for e in events]
+    problems += [Problem(_field(e.index), "unpublishable_identifier", f"{m.where}: {m.text[:120]!r} {m.why}")
+                 for e, found in zip(events, mentions, strict=True) if not e.problems
+                 for m in found if m.item is None]  # fmt: skip
+    items: dict[str, RegisteredItem] = {}
     if not problems:
-        problems = _duplicates(session, events) + _authorisation(session, writer, events)
+        items = _registered_items(session, events, mentions)
+        problems = _duplicates(session, events) + _authorisation(session, writer, events, items, mentions)
     if problems:
         raise CaptureRejected(problems)
 
@@ -302,22 +343,37 @@ def capture_events(session: Session, writer: Organisation, events: list[ParsedEv
     result = replay([*past, *events], focus=linked)
     if result.violations:
         raise CaptureRejected([Problem(_field(v.event_index), v.rule, v.message) for v in result.violations])
-    _store(session, writer, events, past, result)
+    _store(session, writer, events, past, result, items, mentions)
     return [Captured(e.event_id, e.event_hash, e.event_type) for e in events]
 
 
+def _public(event: ParsedEvent, tokens: Mapping[str, str], mentions: list[Mention]) -> dict[str, str]:
+    """The public columns of a new event: its public body, the hash of its public form, its salt.
+    An event that names no serialized item (a case shipped, say) is its own public form: its
+    public hash is its CBV digest (unless a declared ``item:`` prefix could make them differ)."""
+    body = public_body(event.body, event.namespaces, tokens, mentions=mentions)
+    same = not mentions and "item" not in event.namespaces
+    digest = hash_digest(event.event_hash) if same else public_digest(public_form(body, event.namespaces))
+    return {
+        "public_body": json.dumps(body, separators=(",", ":")),
+        "public_hash": "0x" + digest.hex(),
+        "event_salt": "0x" + secrets.token_bytes(32).hex(),
+    }
+
+
 def _store(session: Session, writer: Organisation, events: list[ParsedEvent], past: list[ParsedEvent],
-           result: Replay) -> None:  # fmt: skip
+           result: Replay, items: Mapping[str, RegisteredItem], mentions: Mentions) -> None:  # fmt: skip
     now = utcnow()
+    tokens = {key: item_token(item.gtin, bytes.fromhex(item.commitment[2:])) for key, item in items.items()}
     rows = [
         {
             "event_hash": e.event_hash, "event_id": e.event_id, "event_type": e.event_type, "action": e.action,
             "biz_step": e.biz_step, "disposition": e.disposition, "event_time": e.time,
             "read_point": e.read_point, "biz_location": e.biz_location, "org_id": writer.id,
             "body": json.dumps({**e.body, "eventID": e.event_id}, separators=(",", ":")),
-            "namespaces": json.dumps(e.namespaces), "recorded_at": now,
+            "namespaces": json.dumps(e.namespaces), "recorded_at": now, **_public(e, tokens, found),
         }
-        for e in events
+        for e, found in zip(events, mentions, strict=True)
     ]  # fmt: skip
     table = table_of(EpcisEventRecord)
     pks = session.execute(insert(table).returning(table.c.id, sort_by_parameter_order=True), rows).scalars().all()
@@ -363,10 +419,10 @@ def _update_statuses(session: Session, events: list[ParsedEvent], result: Replay
     }
     items = table_of(Item)
     by_status: dict[str, list[int]] = {}
-    for key, (item_id, status) in registered.items():
+    for key, item in registered.items():
         state = result.states.get(key)
-        if state is not None and state.status != status:
-            by_status.setdefault(state.status, []).append(item_id)
+        if state is not None and state.status != item.status:
+            by_status.setdefault(state.status, []).append(item.id)
     for status, ids in by_status.items():
         for chunk in _chunks(ids):
             session.execute(update(items).where(items.c.id.in_(chunk)).values(status=status))

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import hashlib
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -89,10 +89,12 @@ def _number(text: str) -> str:
 
 
 class _Canon:
-    """Canonical text of keys and values, given the document's namespace prefixes."""
+    """Canonical text of keys and values, given the document's namespace prefixes. Values that
+    match ``verbatim`` are copied as they are (the tokens of the public form, public_form.py)."""
 
-    def __init__(self, namespaces: Mapping[str, str]) -> None:
+    def __init__(self, namespaces: Mapping[str, str], verbatim: re.Pattern[str] | None = None) -> None:
         self.namespaces = {**STANDARD_PREFIXES, **namespaces}
+        self.verbatim = verbatim
 
     def key(self, key: str) -> str:
         prefix, sep, local = key.partition(":")
@@ -102,6 +104,8 @@ class _Canon:
 
     def value(self, raw: Any, vocabulary: str | None = None) -> str:
         text = ("true" if raw else "false") if isinstance(raw, bool) else str(raw).strip()
+        if self.verbatim is not None and self.verbatim.fullmatch(text):
+            return text
         if vocabulary and text and ":" not in text:
             return CBV + vocabulary + text
         for urn, term in _URN_VOCABULARY:
@@ -193,11 +197,13 @@ def _typed_list(canon: _Canon, name: str, value: list[Mapping[str, Any]]) -> str
     return name + _sorted_join(entries)
 
 
-def pre_hash_string(event: Mapping[str, Any], namespaces: Mapping[str, str] | None = None) -> str:
+def pre_hash_string(
+    event: Mapping[str, Any], namespaces: Mapping[str, str] | None = None, verbatim: re.Pattern[str] | None = None
+) -> str:
     """The canonical pre-hash string of one EPCIS 2.0 JSON-LD event (``TooDeep``, a 422, for an
-    event nested deeper than ``MAX_EVENT_DEPTH``)."""
+    event nested deeper than ``MAX_EVENT_DEPTH``). Values matching ``verbatim`` are not rewritten."""
     check_value_depth(event, MAX_EVENT_DEPTH, "the event", "event")
-    canon = _Canon(namespaces or {})
+    canon = _Canon(namespaces or {}, verbatim)
     text = "eventType=" + str(event.get("type", ""))
     for name in ORDER:
         if name in event and event[name] not in (None, [], {}):
@@ -213,6 +219,12 @@ def pre_hash_string(event: Mapping[str, Any], namespaces: Mapping[str, str] | No
         else:
             rest.extend(canon.generic(name, value))
     return text + _sorted_join(rest)
+
+
+def value_canoniser(namespaces: Mapping[str, str]) -> Callable[[Any], str]:
+    """How the pre-hash string writes a plain value of an event with these prefixes: a prefix
+    expanded, a CBV URN as its Web URI, a GS1 identifier as its canonical Digital Link."""
+    return _Canon(namespaces).value
 
 
 def event_hash(event: Mapping[str, Any], namespaces: Mapping[str, str] | None = None) -> str:

@@ -1,23 +1,34 @@
-"""The timeline: each EPCIS event shown is recomputed from its body (canonical pre-hash string,
-SHA-256), must say what the timeline shows, must be about the item asked (or a container the
-timeline shows it was packed into), and must be anchored on the pinned registry by the
-organisation shown, in a transaction on the node's chain. A proof without its event, an event
-without its body or anchor, and a container without the packing that put the item inside are
-failures: that is how a dropped or spliced event shows."""
+"""The timeline: each EPCIS event is shown in its public form (backend/provenance/epcis/public_form.py):
+the item asked in clear, every other serialized item as its token. The verifier computes the item's
+own token from the serial asked and the salt, puts it in place of the item in the body (a body that
+still names another item in clear fails: it leaks a serial), recomputes the public form and its
+SHA-256, and from them and the commitment to the event's CBV hash the anchored value. Each event
+must say what the timeline shows, must name the item's token (or a container the timeline shows it
+was packed into), and must be anchored on the pinned registry by the organisation shown, in a
+transaction on the node's chain. A proof without its event, an event without its body or anchor,
+and a container without the packing that put the item inside are failures: that is how a dropped
+or spliced event shows."""
 
 from __future__ import annotations
 
-import hashlib
 from collections import deque
 from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import Any
 
 from backend.provenance.epcis.events import as_identifier, parse_time, short_term
-from backend.provenance.epcis.hashing import VERSION, pre_hash_string
+from backend.provenance.epcis.public_form import (
+    Unpublishable,
+    anchored_value,
+    public_body,
+    public_digest,
+    public_form,
+)
 from backend.provenance.merkle import event_leaf, verify
 from backend.provenance.verifier.checks import Checks, Malformed, bytes32, need, nodes
 from backend.provenance.verifier.item import AskedItem
 from backend.provenance.verifier.pinning import ChainPin
+from backend.provenance.verifier.registration import ItemLeaf
 from backend.provenance.verifier.registry import EVENTS_ANCHORED, check_transaction
 
 SYNTHETIC = ("registered", "recalled")  # steps checked against the registration and the recall
@@ -52,44 +63,61 @@ def shown_by(body: Mapping[str, Any]) -> dict[str, Any]:
     }
 
 
-def event_digest(step: Mapping[str, Any]) -> tuple[bytes, str]:
-    """SHA-256 of the canonical pre-hash string recomputed from the step's body, and that string."""
+@dataclass(frozen=True)
+class PublicEvent:
+    """A step's event as the verifier rebuilt it: its public body (the item asked as its token),
+    the public form, and the anchored value computed from them."""
+
+    body: dict[str, Any]
+    form: str
+    anchored: bytes
+
+
+def public_event(step: Mapping[str, Any], own_key: str, own_token: str) -> PublicEvent:
+    """The step's event rebuilt from its body shown (Unpublishable if the body names another
+    serialized item in clear), and the anchored value from it and the step's CBV commitment."""
     body = need(step, "body", dict)
     namespaces = step.get("namespaces") or {}
     if not isinstance(namespaces, dict) or not all(isinstance(v, str) for v in namespaces.values()):
         raise Malformed("namespaces is not a map of prefixes to URIs")
-    canonical = pre_hash_string(body, namespaces)
-    return hashlib.sha256(canonical.encode()).digest(), canonical
+    public = public_body(body, namespaces, {own_key: own_token})
+    form = public_form(public, namespaces)
+    commitment = bytes32(need(step, "cbv_commitment", str), "cbv_commitment")
+    return PublicEvent(public, form, anchored_value(commitment, public_digest(form)))
 
 
-def _check_body(checks: Checks, item: AskedItem, label: str, step: Mapping[str, Any]) -> bytes:
-    digest, canonical = event_digest(step)
-    if "canonical" in step:
-        checks.add(f"{label}: canonical string is its body's", step["canonical"] == canonical, canonical[:80] + "…")
-    uri = f"ni:///sha-256;{digest.hex()}?ver={VERSION}"
-    checks.add(f"{label}: hash recomputed from its body", need(step, "event_hash", str) == uri, uri)
+def _check_body(checks: Checks, item: AskedItem, own_token: str, label: str, step: Mapping[str, Any]) -> PublicEvent:
+    try:
+        event = public_event(step, item.key, own_token)
+    except Unpublishable as leak:
+        checks.add(f"{label}: no other item in clear", False, f"the body shows a serial it must hide: {leak}")
+        raise
+    if "public_form" in step:
+        checks.add(f"{label}: public form is its body's", step["public_form"] == event.form, event.form[:80] + "…")
+    digest = "0x" + public_digest(event.form).hex()
+    checks.add(f"{label}: hash recomputed from its body", need(step, "public_hash", str) == digest, digest)
     expected = shown_by(step["body"])
     differ = [f"{k}: shown {step.get(k)!r}, body says {v!r}" for k, v in expected.items() if step.get(k) != v]
     checks.add(f"{label}: shown as its body says", not differ, "; ".join(differ) or str(expected["event"]))
-    names = named_in(step["body"])
+    names = named_in(event.body)
     container = step.get("container")
     if container is None:
-        checks.add(f"{label}: names the item asked", item.key in names, item.key)
+        checks.add(f"{label}: names the item asked", own_token in names, f"{item.key} as {own_token}")
     else:
         checks.add(f"{label}: names its container", _key(container) in names, str(container))
-    return digest
+    return event
 
 
-def _check_anchor(checks: Checks, pin: ChainPin, label: str, step: Mapping[str, Any], digest: bytes,
+def _check_anchor(checks: Checks, pin: ChainPin, label: str, step: Mapping[str, Any], anchored: bytes,
                   anchor: Mapping[str, Any]) -> None:  # fmt: skip
     root = bytes32(need(anchor, "root", str), "root")
     path = nodes(need(anchor, "merkle_proof", list))
-    leaf = event_leaf(digest)
+    leaf = event_leaf(anchored)
     if "leaf" in anchor:
-        checks.add(f"{label}: leaf of its hash", bytes32(anchor["leaf"], "leaf") == leaf, "0x" + leaf.hex())
+        checks.add(f"{label}: leaf of its anchored value", bytes32(anchor["leaf"], "leaf") == leaf, "0x" + leaf.hex())
     checks.add(f"{label}: Merkle proof (local)", verify(path, root, leaf), "root 0x" + root.hex())
-    anchored = pin.registry.functions.isEventAnchored(digest, root, path).call()
-    checks.add(f"{label}: isEventAnchored on the pinned registry", bool(anchored), "0x" + digest.hex())
+    on_chain = pin.registry.functions.isEventAnchored(anchored, root, path).call()
+    checks.add(f"{label}: isEventAnchored on the pinned registry", bool(on_chain), "0x" + anchored.hex())
     writer = bytes(pin.registry.functions.eventAnchors(root).call()[0])
     shown = (step.get("organisation") or {}).get("chain_id")
     checks.add(f"{label}: anchored by the organisation shown", shown is not None and bytes32(shown) == writer,
@@ -102,17 +130,17 @@ def _check_anchor(checks: Checks, pin: ChainPin, label: str, step: Mapping[str, 
     checks.add(f"{label}: timeline shows its anchor", same, str(anchor.get("transaction")))
 
 
-def _inside(item: AskedItem, container: str, at: int, steps: list[Mapping[str, Any]]) -> bool:
-    """Whether the shown packing events put the item (directly or in nested containers) into
-    ``container`` by time ``at``."""
+def _inside(own_token: str, container: str, at: int, events: list[PublicEvent]) -> bool:
+    """Whether the shown packing events put the item (its token; directly or in nested containers)
+    into ``container`` by time ``at``."""
     parents: dict[str, set[str]] = {}
-    for step in steps:
-        body = step["body"]
+    for event in events:
+        body = event.body
         packed = body.get("type") in PACKING_TYPES and body.get("action") == "ADD" and body.get("parentID")
         if packed and shown_by(body)["time"] <= at:
             for child in body.get("childEPCs") or []:
                 parents.setdefault(_key(child), set()).add(_key(body["parentID"]))
-    seen, queue = {item.key}, deque([item.key])
+    seen, queue = {own_token}, deque([own_token])
     while queue:
         for parent in parents.get(queue.popleft(), ()):
             if parent not in seen:
@@ -121,18 +149,27 @@ def _inside(item: AskedItem, container: str, at: int, steps: list[Mapping[str, A
     return container in seen
 
 
-def check_timeline(checks: Checks, pin: ChainPin, item: AskedItem, answer: Mapping[str, Any]) -> None:
+def check_timeline(
+    checks: Checks, pin: ChainPin, item: AskedItem, answer: Mapping[str, Any], leaf: ItemLeaf | None
+) -> None:
+    """Every check of the timeline; ``leaf`` is the item's leaf as the verifier computed it (its
+    token: ``item:0x<leaf>``), None if the answer gave no usable salt (then nothing is checked)."""
     trail, proof = answer.get("trail"), answer.get("proof") or {}
     if not checks.add("timeline", isinstance(trail, list), "present" if isinstance(trail, list) else "missing"):
         return
     assert isinstance(trail, list)
+    if not checks.add("the item's token", leaf is not None, "computed from the serial asked and the salt"
+                      if leaf else "cannot be computed (no usable salt): no event can be checked"):  # fmt: skip
+        return
+    assert leaf is not None
+    own_token = "item:0x" + leaf.leaf.hex()
     anchors: dict[bytes, Mapping[str, Any]] = {}
     with checks.guard("event anchors"):
         for anchor in need(proof, "events", list):
-            digest = bytes32(need(anchor, "event_hash", str), "event_hash")
-            if digest in anchors:
-                checks.add("one anchor per event", False, f"two proofs for event 0x{digest.hex()}")
-            anchors[digest] = anchor
+            anchored = bytes32(need(anchor, "anchored", str), "anchored")
+            if anchored in anchors:
+                checks.add("one anchor per event", False, f"two proofs for event 0x{anchored.hex()}")
+            anchors[anchored] = anchor
     registered = [s for s in trail if isinstance(s, dict) and s.get("event") == "registered"]
     checks.add("one registration in the timeline", len(registered) == 1, f"{len(registered)} 'registered' steps")
     if any(isinstance(s, dict) and s.get("event") == "recalled" for s in trail):  # the recall check weighs it
@@ -151,27 +188,27 @@ def check_timeline(checks: Checks, pin: ChainPin, item: AskedItem, answer: Mappi
             continue
         events.append((f"event {number} ({step.get('event')})", step))
     shown: set[bytes] = set()
-    checked: list[Mapping[str, Any]] = []
-    for label, step in events:
+    checked: dict[int, PublicEvent] = {}  # by the step's position in ``events``
+    for number, (label, step) in enumerate(events):
         with checks.guard(label):
-            digest = _check_body(checks, item, label, step)
-            checks.add(f"{label}: shown once", digest not in shown, "0x" + digest.hex())
-            shown.add(digest)
-            checked.append(step)
-            anchor = anchors.get(digest)
+            event = _check_body(checks, item, own_token, label, step)
+            checks.add(f"{label}: shown once", event.anchored not in shown, "0x" + event.anchored.hex())
+            shown.add(event.anchored)
+            checked[number] = event
+            anchor = anchors.get(event.anchored)
             if checks.add(f"{label}: anchored", anchor is not None, "its proof is in the answer" if anchor else
                           "no anchor proof for this event (not anchored yet, or dropped from the answer)"):  # fmt: skip
                 assert anchor is not None
-                _check_anchor(checks, pin, label, step, digest, anchor)
-    for digest in anchors.keys() - shown:
+                _check_anchor(checks, pin, label, step, event.anchored, anchor)
+    for anchored in anchors.keys() - shown:
         checks.add(
-            "every anchored event is shown", False, f"a proof for event 0x{digest.hex()} that the timeline lacks"
+            "every anchored event is shown", False, f"a proof for event 0x{anchored.hex()} that the timeline lacks"
         )
-    for label, step in events:
-        if step.get("container") is not None and step in checked:
+    for number, (label, step) in enumerate(events):
+        if step.get("container") is not None and number in checked:
             with checks.guard(f"{label}: inside its container"):
                 at = shown_by(step["body"])["time"]
-                inside = _inside(item, _key(step["container"]), at, checked)
+                inside = _inside(own_token, _key(step["container"]), at, list(checked.values()))
                 checks.add(f"{label}: the item was packed into its container", inside,
                            f"a shown packing event puts it in {step['container']}" if inside else
                            f"no shown packing event puts the item into {step['container']} (dropped?)")  # fmt: skip

@@ -60,7 +60,10 @@ function bytes32(v, what) {
 }
 const commitmentOf = (salt, serial) => keccak256(abi.encode(["bytes32", "string"], [salt, serial]));
 const itemLeafOf = (gtin, commitment) => keccak256(keccak256(abi.encode(["uint64", "bytes32"], [BigInt(gtin), commitment])));
-const eventLeafOf = (digest) => keccak256(digest);
+const eventLeafOf = (anchored) => keccak256(anchored);
+// The item's token in public forms, and what an event's anchor binds (docs: "Events").
+const tokenOf = (itemLeaf) => `item:${itemLeaf}`;
+const anchoredOf = (cbvCommitment, publicDigest) => keccak256(concat([cbvCommitment, publicDigest]));
 const hashPair = (a, b) => (BigInt(a) < BigInt(b) ? keccak256(concat([a, b])) : keccak256(concat([b, a])));
 const rootOf = (leaf, proof) => proof.map((n) => bytes32(n, "proof node")).reduce(hashPair, leaf);
 
@@ -76,9 +79,6 @@ function itemOfLink(link) {
   if (Number(gtin[13]) !== checkDigit(gtin.slice(0, 13))) throw new Usage(`GTIN ${m[1]}: wrong check digit`);
   return { gtin, serial: decodeURIComponent(m[2]) };
 }
-// The item's EPC in canonical form: the serial with every character but [A-Za-z0-9_.~-] percent-encoded.
-const pct = (s) => s.replace(/[^A-Za-z0-9_.~-]/g, (c) => "%" + c.charCodeAt(0).toString(16).toUpperCase().padStart(2, "0"));
-const itemKey = (item) => `https://id.gs1.org/01/${item.gtin}/21/${pct(item.serial)}`;
 
 function normaliseTime(value) {
   const m = /^(\d{4})-(\d{2})-(\d{2})T(\d{2}):(\d{2}):(\d{2})(?:\.(\d+))?(Z|[+-]\d{2}:\d{2})$/i.exec(String(value).trim());
@@ -142,10 +142,12 @@ async function verify(answer, item, pinned, provider, registry) {
 
   let leaf = null;
   let commitment = null;
+  let token = null;
   await guard("item", async () => {
     commitment = commitmentOf(bytes32(proof.salt, "salt"), item.serial);
     check("commitment of the serial asked", bytes32(proof.commitment, "commitment") === commitment, commitment);
     leaf = itemLeafOf(item.gtin, commitment);
+    token = tokenOf(leaf);
     const root = bytes32(proof.root, "root");
     check("item Merkle proof (local)", rootOf(leaf, proof.merkle_proof) === root, root);
     check("isItemRegistered", await registry.isItemRegistered(BigInt(item.gtin), commitment, root, proof.merkle_proof), item.gtin);
@@ -163,16 +165,20 @@ async function verify(answer, item, pinned, provider, registry) {
   });
 
   const anchors = new Map();
-  for (const anchor of Array.isArray(proof.events) ? proof.events : []) anchors.set(String(anchor?.event_hash).toLowerCase(), anchor);
+  for (const anchor of Array.isArray(proof.events) ? proof.events : []) anchors.set(String(anchor?.anchored).toLowerCase(), anchor);
   const shown = new Set();
   const events = trail.map((step, i) => [`event ${i + 1} (${step?.event})`, step])
     .filter(([, s]) => !(["registered", "recalled"].includes(s?.event) && !("body" in s) && !("event_type" in s)));
   for (const [label, step] of events) {
     await guard(label, async () => {
-      const { body, canonical } = step;
-      if (!body || typeof body !== "object" || typeof canonical !== "string") throw new Error("no event body or canonical string");
+      const { body, public_form: canonical } = step;
+      if (!body || typeof body !== "object" || typeof canonical !== "string") throw new Error("no event body or public form");
+      if (token === null) throw new Error("the item's token cannot be computed (no valid salt)");
       const digest = "0x" + createHash("sha256").update(canonical, "utf8").digest("hex");
-      check(`${label}: hash of its canonical string`, step.event_hash === `ni:///sha-256;${digest.slice(2)}?ver=CBV2.0`, digest);
+      check(`${label}: hash of its public form`, String(step.public_hash).toLowerCase() === digest, digest);
+      // The public form names every serialized item by its token: a Digital Link with a serial is a leak.
+      check(`${label}: no serial in its public form`, !/\/01\/\d{14}\/21\//.test(canonical), "tokens only");
+      const anchored = anchoredOf(bytes32(step.cbv_commitment, "cbv_commitment"), digest);
       // The fields the timeline shows: in the body, and in the hashed string.
       const time = normaliseTime(body.eventTime);
       const fields = [
@@ -187,32 +193,32 @@ async function verify(answer, item, pinned, provider, registry) {
       ];
       const wrong = fields.filter(([, ok]) => !ok).map(([name]) => name);
       check(`${label}: shown as its body and hash say`, wrong.length === 0, wrong.join(", ") || step.event);
-      const subject = step.container ?? itemKey(item);
+      const subject = step.container ?? token;
       check(`${label}: names ${step.container ? "its container" : "the item asked"}`, names(canonical, subject), subject);
-      check(`${label}: shown once`, !shown.has(digest), digest);
-      shown.add(digest);
-      const anchor = anchors.get(digest);
+      check(`${label}: shown once`, !shown.has(anchored), anchored);
+      shown.add(anchored);
+      const anchor = anchors.get(anchored);
       if (!check(`${label}: anchored`, anchor, anchor ? "proof present" : "no anchor proof")) return;
       const root = bytes32(anchor.root, "root");
-      check(`${label}: Merkle proof (local)`, rootOf(eventLeafOf(digest), anchor.merkle_proof) === root, root);
-      check(`${label}: isEventAnchored`, await registry.isEventAnchored(digest, root, anchor.merkle_proof), digest);
+      check(`${label}: Merkle proof (local)`, rootOf(eventLeafOf(anchored), anchor.merkle_proof) === root, root);
+      check(`${label}: isEventAnchored`, await registry.isEventAnchored(anchored, root, anchor.merkle_proof), anchored);
       const [writer] = await registry.eventAnchors(root);
       check(`${label}: anchored by the organisation shown`, String(step.organisation?.chain_id).toLowerCase() === writer, writer);
       await checkTransaction(provider, registry.target, `${label} anchor`, anchor, EVENTS_ANCHORED, [root, writer]);
       check(`${label}: timeline shows its anchor`, step.transaction === anchor.transaction && step.block_number === anchor.block_number, anchor.transaction);
     });
   }
-  for (const digest of anchors.keys()) if (!shown.has(digest)) check("every anchored event is shown", false, digest);
+  for (const anchored of anchors.keys()) if (!shown.has(anchored)) check("every anchored event is shown", false, anchored);
   // A container's events count only if shown packing events put the item into it.
   const packings = events.map(([, s]) => s).filter((s) => ["AggregationEvent", "AssociationEvent"].includes(s?.body?.type) && s.body.action === "ADD");
   const containers = [...new Set(events.map(([, s]) => s?.container).filter(Boolean))];
   for (const [label, step] of events.filter(([, s]) => s?.container)) {
-    const inside = new Set([itemKey(item)]);
+    const inside = new Set([token]);
     for (let grew = true; grew;) {
       grew = false;
       for (const parent of containers) {
         if (inside.has(parent)) continue;
-        if (packings.some((p) => p.time <= step.time && hasField(p.canonical, `parentID=${parent}`) && [...inside].some((c) => hasField(p.canonical, `epc=${c}`)))) {
+        if (packings.some((p) => p.time <= step.time && hasField(p.public_form, `parentID=${parent}`) && [...inside].some((c) => hasField(p.public_form, `epc=${c}`)))) {
           inside.add(parent);
           grew = true;
         }
