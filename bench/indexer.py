@@ -13,9 +13,9 @@ against a naive baseline measured in the same run, then the steady-state lag at 
   derived tables.
 - Lag: Anvil switched to one block per second while awards keep arriving; the running indexer
   (default 200 ms poll) is sampled every 20 ms: blocks between the chain head and the mirror.
-- Custody and state (``--claims``): on the deployment's chain again (``evm_revert``), as many
-  customers each get an award and then claim a wallet (``WalletClaimed`` + ``Transfer``), with a
-  transfer-policy change or a rule set every ``--state-every`` claims and a few pause/unpause
+- Custody and state (``--claims``): on an Anvil of its own, as many customers each get an award
+  and then claim a wallet (``WalletClaimed`` + ``Transfer``, ``--claims-per-block`` a block), with
+  a transfer-policy change or a rule set every ``--state-every`` claims and a few pause/unpause
   pairs: the latest-value state that grows with the customer base. Backfilled into SQLite and
   PostgreSQL; its naive baseline is the same indexer plus what every range holding a state event
   cost before issue 12: custody rebuilt from every stored ``WalletClaimed``, every mirror account
@@ -124,8 +124,9 @@ def _claim_tx(ctx: ChainContext, operation: int, custodial: str, wallet: str) ->
             "gas": 200_000}  # fmt: skip
 
 
-def generate_state(ctx: ChainContext, home: Path, claims: int, state_every: int) -> dict[str, Any]:
-    """Awards to ``claims`` new customers, then each claims a wallet; state events in between."""
+def generate_state(ctx: ChainContext, home: Path, claims: int, state_every: int, per_block: int) -> dict[str, Any]:
+    """Awards to ``claims`` new customers, then each claims a wallet, ``per_block`` claims a block
+    (mined by hand: one block per transaction would only measure Anvil); state events between."""
     keys = dev_private_keys(home)
     issuer = LocalSigner(ctx.w3, keys[DEV_ACCOUNT["issuer"]], ctx.chain_id)
     operator = LocalSigner(ctx.w3, keys[DEV_ACCOUNT["operator"]], ctx.chain_id)
@@ -134,33 +135,56 @@ def generate_state(ctx: ChainContext, home: Path, claims: int, state_every: int)
     began = time.perf_counter()
     operator.transact(points.publishRuleSet(1, b"\x01" * 32).build_transaction({"from": operator.address}))
     customers = [str(Account.create().address) for _ in range(claims)]
-    operation, hashes = 1, []
+    operation = 1
     for start in range(0, claims, 500):
-        hashes.append(issuer.send(award_batch_tx(ctx, customers[start : start + 500], operation)))  # type: ignore[arg-type]
+        issuer.transact(award_batch_tx(ctx, customers[start : start + 500], operation), timeout=600)  # type: ignore[arg-type]
         operation += len(customers[start : start + 500])
-    state_events, version = 1, 1
-    rounds = max(1, claims // max(1, state_every))
-    per_round = -(-claims // rounds)
-    for round_start in range(0, claims, per_round):
-        for custodial in customers[round_start : round_start + per_round]:
-            wallet = str(Account.create().address)
-            hashes.append(issuer.send(_claim_tx(ctx, operation, custodial, wallet)))  # type: ignore[arg-type]
+    make_request = ctx.w3.provider.make_request  # type: ignore[attr-defined]
+    make_request("evm_setAutomine", [False])
+    state_events, version, last = 1, 1, None
+    try:
+        for n, custodial in enumerate(customers, start=1):
+            last = issuer.send(_claim_tx(ctx, operation, custodial, str(Account.create().address)))  # type: ignore[arg-type]
             operation += 1
-        if (round_start // per_round) % 2:
-            version += 1
-            call = points.publishRuleSet(version, version.to_bytes(32, "big"))
-        else:
-            call = points.setTransferPolicy(round_start % 3 != 0, round_start)
-        hashes.append(operator.send(call.build_transaction({"from": operator.address, "gas": 200_000})))
-        state_events += 1
-    for tx_hash in hashes:
-        issuer.wait(tx_hash, timeout=600)
+            if n % state_every == 0:
+                if (n // state_every) % 2:
+                    call = points.setTransferPolicy((n // state_every) % 3 != 0, n)
+                else:
+                    version += 1
+                    call = points.publishRuleSet(version, version.to_bytes(32, "big"))
+                operator.send(call.build_transaction({"from": operator.address, "gas": 200_000}))
+                state_events += 1
+            if n % per_block == 0 or n == claims:
+                make_request("evm_mine", [])
+    finally:
+        make_request("evm_setAutomine", [True])
+    if last is not None:
+        issuer.wait(last, timeout=600)
     for _ in range(3):  # pause pairs: claims would be refused while paused, so after them
         pauser.transact(points.pause().build_transaction({"from": pauser.address}))
         pauser.transact(points.unpause().build_transaction({"from": pauser.address}))
         state_events += 2
-    return {"customers": claims, "claims": claims, "state_events": state_events,
-            "seconds": round(time.perf_counter() - began, 1)}  # fmt: skip
+    return {"customers": claims, "claims": claims, "claims_per_block": per_block, "state_events": state_events,
+            "blocks": int(ctx.w3.eth.block_number), "seconds": round(time.perf_counter() - began, 1)}  # fmt: skip
+
+
+def state_case(work: Path, postgres: LocalPostgres, claims: int, state_every: int, per_block: int) -> dict[str, Any]:
+    """The custody and state case, on an Anvil of its own (a fresh deployment)."""
+    home = work / "state"
+    port = free_port()
+    start_anvil(home, port, PROJECT_ROOT / "node_modules", persist=False)
+    try:
+        settings = Settings(home=home, chain_port=port, deployments_dir=home / "deployments")
+        manifest, _ = ensure_deployment(settings, force=True)
+        ctx = context_for(connect(settings.resolved_rpc_url, timeout=300), manifest.chain_id, manifest)
+        result: dict[str, Any] = {"load": generate_state(ctx, home, claims, state_every, per_block)}
+        print("  backfill into SQLite, PostgreSQL, then the naive state rebuild into SQLite…", flush=True)
+        result["sqlite"] = state_backfill(f"sqlite:///{home / 'state.db'}", ctx)
+        result["postgresql"] = state_backfill(postgres.create_database("state"), ctx)
+        result["naive"] = state_backfill(f"sqlite:///{home / 'naive.db'}", ctx, naive=True)
+        return result
+    finally:
+        stop_anvil(home)
 
 
 def naive_state_rebuild(session: Session) -> None:
@@ -279,6 +303,7 @@ def main() -> None:
     parser.add_argument("--skip-baseline", action="store_true")
     parser.add_argument("--claims", type=int, default=10_000, help="wallet claims in the custody case (0: skip it)")
     parser.add_argument("--state-every", type=int, default=100, help="claims between two state events")
+    parser.add_argument("--claims-per-block", type=int, default=50)
     args = parser.parse_args()
     configure_logging(level="WARNING")
 
@@ -300,7 +325,6 @@ def main() -> None:
         manifest, _ = ensure_deployment(settings, force=True)
         w3 = connect(settings.resolved_rpc_url, timeout=300)
         ctx = context_for(w3, manifest.chain_id, manifest)
-        deployed = ctx.w3.provider.make_request("evm_snapshot", [])["result"]  # type: ignore[arg-type]
         print(f"generating {args.events:,} events ({args.per_tx} awards per transaction)…", flush=True)
         results["load"] = generate(ctx, work, args.events, args.per_tx)
 
@@ -315,13 +339,9 @@ def main() -> None:
         print(f"steady state at the head for {args.lag_seconds:.0f} s (1 block/s)…", flush=True)
         results["lag"] = steady_lag(f"sqlite:///{work / 'bench.db'}", ctx, work, args.lag_seconds)
         if args.claims:
-            ctx.w3.provider.make_request("evm_revert", [deployed])  # type: ignore[arg-type]
-            print(f"custody and state: {args.claims:,} customers claim a wallet…", flush=True)
-            results["state"] = {"load": generate_state(ctx, work, args.claims, args.state_every)}
-            print("  backfill into SQLite, PostgreSQL, then the naive state rebuild into SQLite…", flush=True)
-            results["state"]["sqlite"] = state_backfill(f"sqlite:///{work / 'state.db'}", ctx)
-            results["state"]["postgresql"] = state_backfill(postgres.create_database("state"), ctx)
-            results["state"]["naive"] = state_backfill(f"sqlite:///{work / 'state-naive.db'}", ctx, naive=True)
+            print(f"custody and state: {args.claims:,} customers claim a wallet (own Anvil)…", flush=True)
+            stop_anvil(work)  # its memory is the other case's
+            results["state"] = state_case(work, postgres, args.claims, args.state_every, args.claims_per_block)
         results["machine"]["load_average_at_end"] = [round(x, 2) for x in os.getloadavg()]
     finally:
         postgres.stop()
