@@ -155,14 +155,14 @@ class ChainOperation:
         return self.signed_by.value
 
     def row(self) -> dict[str, Any]:
-        """The outbox columns of this operation (without id, status and dependency)."""
+        """The outbox columns of this operation (without id, status and dependency). On every
+        checkout's path: no JSON encoding for kinds without a payload."""
         layout = _layout(type(self))
-        row = dict(_COLUMN_DEFAULTS)
-        row.update((column, getattr(self, name)) for name, column in layout.columns)
-        row["kind"] = self.kind
-        row["signer"] = self.signer()
-        row["confirm_key"] = self.confirm_key()
-        row["payload"] = json.dumps({name: getattr(self, name) for name in layout.payload}, sort_keys=True)
+        row = {**_COLUMN_DEFAULTS, "kind": self.kind, "signer": self.signer(), "confirm_key": self.confirm_key()}
+        for name, column in layout.columns:
+            row[column] = getattr(self, name)
+        payload = {name: getattr(self, name) for name in layout.payload}
+        row["payload"] = json.dumps(payload, sort_keys=True) if payload else "{}"
         return row
 
     @classmethod

@@ -119,9 +119,9 @@ def _queue_burn(session: Session, customer: Customer, request: RedemptionInput, 
     if request.permit.deadline <= int(now.timestamp()):
         raise Unprocessable("the permit has expired", field="permit.deadline")
     ensure_can_spend(session, customer, points, field="reward_id", custodial_only=False)
-    p = request.permit
-    burn = RedeemWithPermit(account=active_address(customer), amount=points, ref=ref, deadline=p.deadline, v=p.v,
-                            r=p.r, s=p.s)  # fmt: skip
+    permit = request.permit
+    burn = RedeemWithPermit(account=active_address(customer), amount=points, ref=ref, deadline=permit.deadline,
+                            v=permit.v, r=permit.r, s=permit.s)  # fmt: skip
     return _id(enqueue(session, burn))
 
 
