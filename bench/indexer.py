@@ -19,7 +19,8 @@ against a naive baseline measured in the same run, then the steady-state lag at 
   pairs: the latest-value state that grows with the customer base. Backfilled into SQLite and
   PostgreSQL; its naive baseline is the same indexer plus what every range holding a state event
   cost before issue 12: custody rebuilt from every stored ``WalletClaimed``, every mirror account
-  touched (``naive_state_rebuild``).
+  touched (``naive_state_rebuild``). Then 30 more customers claim a wallet, each in a block of
+  its own, indexed one block a step as at the head (milliseconds per step, SQLite, both ways).
 
 Prints a table and writes ``bench/out/indexer.json``. Numbers depend on the machine and its
 load (the load average is recorded with them).
@@ -37,6 +38,8 @@ import sys
 import tempfile
 import threading
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -71,6 +74,7 @@ from tests.support import award_batch_tx, free_port  # noqa: E402
 OUT = PROJECT_ROOT / "bench" / "out" / "indexer.json"
 CUSTOMERS = 5_000
 CLAIM_WALLET = function_signature_to_4byte_selector("claimWallet(uint64,address,address)")
+HEAD_CLAIMS = 30
 STATE_EVENTS = ("TransferPolicyUpdated", "Paused", "Unpaused", "WalletClaimed", "RuleSetPublished")
 
 
@@ -182,6 +186,10 @@ def state_case(work: Path, postgres: LocalPostgres, claims: int, state_every: in
         result["sqlite"] = state_backfill(f"sqlite:///{home / 'state.db'}", ctx)
         result["postgresql"] = state_backfill(postgres.create_database("state"), ctx)
         result["naive"] = state_backfill(f"sqlite:///{home / 'naive.db'}", ctx, naive=True)
+        print("  then blocks of one wallet claim each, indexed one by one as at the head…", flush=True)
+        claims_at_head(ctx, home, HEAD_CLAIMS)
+        result["head"] = head_steps(f"sqlite:///{home / 'state.db'}", ctx)
+        result["head_naive"] = head_steps(f"sqlite:///{home / 'naive.db'}", ctx, naive=True)
         return result
     finally:
         stop_anvil(home)
@@ -199,10 +207,12 @@ def naive_state_rebuild(session: Session) -> None:
         ], add=[], replace=["self_custodied"])  # fmt: skip
 
 
-def state_backfill(engine_url: str, ctx: ChainContext, naive: bool = False) -> dict[str, Any]:
-    """``backfill``; ``naive``: plus ``naive_state_rebuild`` after every range holding a state event."""
+@contextmanager
+def naive_state(naive: bool) -> Iterator[None]:
+    """``naive``: the indexer runs ``naive_state_rebuild`` after every range holding a state event."""
     if not naive:
-        return backfill(engine_url, ctx)
+        yield
+        return
     original = loyalty_handler.apply
 
     def apply_then_rebuild(session: Session, events: list[Any], block_times: dict[int, int]) -> Any:
@@ -213,9 +223,41 @@ def state_backfill(engine_url: str, ctx: ChainContext, naive: bool = False) -> d
 
     loyalty_handler.apply = apply_then_rebuild  # type: ignore[assignment]
     try:
-        return backfill(engine_url, ctx)
+        yield
     finally:
         loyalty_handler.apply = original  # type: ignore[assignment]
+
+
+def state_backfill(engine_url: str, ctx: ChainContext, naive: bool = False) -> dict[str, Any]:
+    with naive_state(naive):
+        return backfill(engine_url, ctx)
+
+
+def claims_at_head(ctx: ChainContext, home: Path, count: int) -> None:
+    """``count`` new customers get an award, then each claims a wallet in a block of its own."""
+    issuer = LocalSigner(ctx.w3, dev_private_keys(home)[DEV_ACCOUNT["issuer"]], ctx.chain_id)
+    customers = [str(Account.create().address) for _ in range(count)]
+    operation = 10_000_000
+    issuer.transact(award_batch_tx(ctx, customers, operation))  # type: ignore[arg-type]
+    for n, custodial in enumerate(customers):
+        issuer.transact(_claim_tx(ctx, operation + count + n, custodial, str(Account.create().address)))  # type: ignore[arg-type]
+
+
+def head_steps(engine_url: str, ctx: ChainContext, naive: bool = False) -> dict[str, Any]:
+    """Index the blocks above the mirror one at a time, as at the head: milliseconds per step."""
+    engine = make_engine(engine_url)
+    indexer = Indexer(engine, ctx, max_range=1)
+    took: list[float] = []
+    with naive_state(naive):
+        while True:
+            began = time.perf_counter()
+            if indexer.step() is None:
+                break
+            took.append((time.perf_counter() - began) * 1000)
+    report = reconcile(engine, ctx)
+    engine.dispose()
+    return {"blocks": len(took), "median_ms": round(statistics.median(took), 2), "max_ms": round(max(took), 2),
+            "reconcile_ok": report.ok}  # fmt: skip
 
 
 def naive_baseline(engine_url: str, ctx: ChainContext) -> dict[str, Any]:
@@ -375,6 +417,9 @@ def report(r: dict[str, Any]) -> None:
             row = state[key]
             check = "ok" if row["reconcile_ok"] else "DIFFERENCES"
             print(f"{label:<28}{row['events']:>10,}{row['seconds']:>10.1f}{row['events_per_second']:>12,}  {check}")
+        head, naive = state["head"], state["head_naive"]
+        print(f"at the head, a block with a wallet claim: {head['median_ms']} ms a step (max {head['max_ms']}), "
+              f"naive {naive['median_ms']} ms (max {naive['max_ms']}), over {head['blocks']} blocks")  # fmt: skip
     lag = r["lag"]
     print(f"lag at head: max {lag['max_lag_blocks']} block(s), median {lag['median_lag_blocks']}, "
           f"{lag['share_within_1_block']:.0%} of {lag['samples']} samples within 1 block")  # fmt: skip

@@ -188,6 +188,8 @@ SPECS: dict[str, list[Spec]] = {
              "state.naive.events_per_second", "/s", True),
         Spec("backfill with wallet claims and state events, PostgreSQL", "state.postgresql.events_per_second",
              "state.naive.events_per_second", "/s", True),
+        Spec("at the head, a block with a wallet claim", "state.head.median_ms", "state.head_naive.median_ms", "ms",
+             False),
     ],
 }  # fmt: skip
 
