@@ -184,6 +184,12 @@ SPECS: dict[str, list[Spec]] = {
         Spec("backfill events per second, PostgreSQL", "postgresql.events_per_second", "baseline.events_per_second",
              "/s", True),
         Spec("lag at the head, max", "lag.max_lag_blocks", None, "blocks", False),
+        Spec("backfill with wallet claims and state events, SQLite", "state.sqlite.events_per_second",
+             "state.naive.events_per_second", "/s", True),
+        Spec("backfill with wallet claims and state events, PostgreSQL", "state.postgresql.events_per_second",
+             "state.naive.events_per_second", "/s", True),
+        Spec("at the head, a block with a wallet claim", "state.head.median_ms", "state.head_naive.median_ms", "ms",
+             False),
     ],
 }  # fmt: skip
 

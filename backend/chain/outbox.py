@@ -16,7 +16,7 @@ from sqlalchemy import case, func, or_, update
 from sqlalchemy import select as core_select
 from sqlmodel import Session
 
-from backend.chain.calls import CONFIRMED_BY_RECEIPT
+from backend.chain.operations import CONFIRMED_BY_RECEIPT
 from backend.db.models import ChainTransaction, Operation, OperationStatus
 from backend.db.schema import table_of
 from backend.db.types import utcnow
@@ -65,7 +65,7 @@ def ready_operations(session: Session, limit: int) -> list[Operation]:
     """Pending operations whose dependency (if any) is confirmed, oldest first.
 
     Read as plain rows, not ORM objects: under load this runs for thousands of operations a
-    second and the sender only reads their attributes (``calls.py``).
+    second and the sender only reads their attributes (``operations.py``).
     """
     table = table_of(Operation)
     dependency = table.alias("dependency")

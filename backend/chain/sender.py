@@ -1,7 +1,8 @@
 """The outbox sender: turns pending operations into signed transactions, several in flight.
 
-One round: read the ready operations, group them (awards into ``awardBatch`` transactions of up to
-``batch_size``, everything else alone), simulate each transaction (``eth_estimateGas``: a
+One round: read the ready operations, group them (the catalogue's batched kinds, awards, into
+``awardBatch`` transactions of up to ``batch_size``, everything else alone; ``operations.py``
+builds each call from the typed operation), simulate each transaction (``eth_estimateGas``: a
 refusal fails the operation or splits the batch), then in **one SQL transaction** claim the
 operations, take nonces, sign and record the raw transactions with the operations marked
 ``sent``; only after that commit are they broadcast (write-ahead). Receipts are collected later,
@@ -39,8 +40,8 @@ from web3 import Web3
 from web3.types import TxParams
 
 from backend.chain import outbox
-from backend.chain.calls import BATCHED_KINDS, award_batch_call, single_call
 from backend.chain.context import ChainContext
+from backend.chain.operations import BATCHED_KINDS, kind_of
 from backend.chain.outbox import OpenTx
 from backend.chain.signer import LocalSigner, TransactionFailed
 from backend.chain.signers import Signers
@@ -147,20 +148,26 @@ class Sender:
         now = utcnow()
         for signer, ops in by_signer.items():
             mine: list[tuple[str, list[Operation]]] = []
-            awards = [op for op in ops if op.kind in BATCHED_KINDS]
-            for start in range(0, len(awards), self.batch_size):
-                chunk = awards[start : start + self.batch_size]
-                # A partial batch waits up to max_delay for company.
-                if len(chunk) == self.batch_size or now - chunk[0].created_at >= self.max_delay:
-                    mine.append((signer, chunk))
+            batchable: dict[str, list[Operation]] = defaultdict(list)  # by kind (today: awards)
+            for op in ops:
+                if op.kind in BATCHED_KINDS:
+                    batchable[op.kind].append(op)
+            for same_kind in batchable.values():
+                for start in range(0, len(same_kind), self.batch_size):
+                    chunk = same_kind[start : start + self.batch_size]
+                    # A partial batch waits up to max_delay for company.
+                    if len(chunk) == self.batch_size or now - chunk[0].created_at >= self.max_delay:
+                        mine.append((signer, chunk))
             mine.extend((signer, [op]) for op in ops if op.kind not in BATCHED_KINDS)
             plan.extend(mine[: max(0, self.max_in_flight - in_flight.get(signer, 0))])
         return plan
 
     def _call_for(self, ops: list[Operation]) -> TxParams:
-        if ops[0].kind in BATCHED_KINDS:
-            return award_batch_call(self.ctx, ops)
-        return single_call(self.ctx, ops[0])
+        """The transaction of a planned group: the catalogue's call for its kind (typed operation)."""
+        kind = kind_of(ops[0].kind)
+        if kind.batched:
+            return kind.batch_call(self.ctx, ops)
+        return kind.from_row(ops[0]).call(self.ctx, ops[0].id or 0)
 
     def _build(self, plan: list[tuple[str, list[Operation]]]) -> list[_Built]:
         """Simulate and fill in gas and fees; a refused batch is split to isolate the bad operation."""

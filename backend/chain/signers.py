@@ -25,6 +25,19 @@ from backend.settings import Settings
 ISSUER = "issuer"
 OPERATOR = "operator"
 LEGACY_OPERATOR = "admin"
+ORGANISATION_PREFIX = "org:"
+
+
+def organisation_signer(org_id: str) -> str:
+    """The signer name of an organisation's key."""
+    return ORGANISATION_PREFIX + org_id
+
+
+def organisation_of(signer: str) -> str:
+    """The organisation a signer name designates (ValueError for a platform key)."""
+    if not signer.startswith(ORGANISATION_PREFIX):
+        raise ValueError(f"{signer!r} is not an organisation's key")
+    return signer.removeprefix(ORGANISATION_PREFIX)
 
 
 class UnknownSigner(LookupError):
@@ -57,11 +70,12 @@ class Signers:
             return platform_key(self.settings, self.chain_id, "issuer")
         if name in (OPERATOR, LEGACY_OPERATOR):
             return platform_key(self.settings, self.chain_id, "operator" if self._roles_split() else "deployer")
-        if name.startswith("org:"):
+        if name.startswith(ORGANISATION_PREFIX):
+            org_id = organisation_of(name)
             with Session(self.engine) as session:
-                record = session.get(OrgSigner, name[4:])
+                record = session.get(OrgSigner, org_id)
             if record is None:
-                raise UnknownSigner(f"no signing key for organisation {name[4:]!r}")
+                raise UnknownSigner(f"no signing key for organisation {org_id!r}")
             return decrypt_key(record.keystore, keystore_password(self.settings, self.chain_id))
         raise UnknownSigner(f"unknown signer {name!r}")
 

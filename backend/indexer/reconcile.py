@@ -35,8 +35,8 @@ from sqlalchemy import Engine, Table, delete, update
 from sqlalchemy import select as core_select
 from sqlmodel import Session, SQLModel, col, select
 
-from backend.chain.calls import CONFIRMED_BY_RECEIPT
 from backend.chain.context import ChainContext
+from backend.chain.operations import CONFIRMED_BY_RECEIPT, OPERATION_ID_KINDS
 from backend.db.engine import session_scope
 from backend.db.models import (
     ChainCursor,
@@ -66,7 +66,6 @@ log = structlog.get_logger(__name__)
 MIRROR_PREFIX = "mirror_"
 ZERO_ADDRESS = "0x0000000000000000000000000000000000000000"
 ZERO_BYTES32 = "0x" + "00" * 32
-LOYALTY_OPERATION_KINDS = frozenset({"award", "reverse", "redeem", "expire", "transfer", "claim"})
 POINTS, REGISTRY = "LoyaltyPoints", "ProvenanceRegistry"
 
 
@@ -371,12 +370,11 @@ def _applied_operations(
     rpc: JsonRpc, contracts: dict[str, tuple[str, list[dict[str, Any]]]], block: int,
     operations: dict[int, tuple[str, str | None, str | None, str]], checked: dict[str, int],
 ) -> list[Difference]:  # fmt: skip
-    """Loyalty operations: confirmed in SQL exactly when applied on chain (at the mirrored block)."""
+    """Operations that carry their outbox id on chain (the catalogue's ``ByOperationId`` kinds):
+    confirmed in SQL exactly when applied on chain (at the mirrored block)."""
     if POINTS not in contracts or block < 0:
         return []
-    ops = sorted(
-        (op_id, status) for op_id, (status, _, _, kind) in operations.items() if kind in LOYALTY_OPERATION_KINDS
-    )
+    ops = sorted((op_id, status) for op_id, (status, _, _, kind) in operations.items() if kind in OPERATION_ID_KINDS)
     reader = ViewReader(rpc, contracts, block)
     for op_id, _ in ops:
         reader.add(POINTS, "isOperationApplied", op_id)
@@ -405,7 +403,7 @@ def _replay(
     for t in tables:
         session.execute(delete(t))
     session.execute(delete(table_of(ChainEvent)))
-    keys = apply_events(session, events, block_times)
+    found = apply_events(session, events, block_times)
     diffs: list[Difference] = []
     rows = 0
     for t in tables:
@@ -413,7 +411,7 @@ def _replay(
         rows += len(after)
         diffs.extend(_table_diffs(t, before[t.name], after))
     checked["mirror rows"] = rows
-    return diffs, set(keys), {e.tx_hash for e in events}
+    return diffs, set(found.keys), {e.tx_hash for e in events}
 
 
 def _rows(session: Session, table: Table) -> list[dict[str, Any]]:
@@ -492,11 +490,11 @@ def _operation_diffs(
     confirmed_keys: set[str],
     confirmed_txs: set[str],
 ) -> list[Difference]:
-    """Operations (other than loyalty ones, checked on chain) whose status the events contradict."""
+    """Operations (other than those carrying their id, checked on chain) whose status the events contradict."""
     after = _operations(session)
     diffs = []
     for op_id, (status, confirm_key, tx_hash, kind) in before.items():
-        if kind in LOYALTY_OPERATION_KINDS or kind in CONFIRMED_BY_RECEIPT:
+        if kind in OPERATION_ID_KINDS or kind in CONFIRMED_BY_RECEIPT:
             continue
         now = after[op_id][0]
         if status != OperationStatus.CONFIRMED and now == OperationStatus.CONFIRMED:

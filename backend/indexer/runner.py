@@ -45,9 +45,10 @@ from backend.db.models import ChainCursor, ChainEvent, IndexedBlock
 from backend.db.schema import table_of
 from backend.db.types import utcnow
 from backend.db.upsert import upsert_replace
+from backend.indexer.confirmations import Confirmations, confirm_operations, confirmations_of, unconfirm_operations
 from backend.indexer.decoder import DecodedEvent, LogDecoder, MalformedLog
-from backend.indexer.handlers import HANDLERS
-from backend.indexer.handlers.common import confirm_operations, stored_events, unconfirm_operations
+from backend.indexer.handlers import route
+from backend.indexer.handlers.common import stored_events
 from backend.indexer.leader import Leadership
 from backend.indexer.rpc import Header, JsonRpc, RangeTooLarge, RpcError
 from backend.observability import (
@@ -420,9 +421,9 @@ class Indexer:
         return cursor.block_number if cursor.mirrored else 0
 
 
-def apply_events(session: Session, events: list[DecodedEvent], block_times: dict[int, int]) -> dict[str, int]:
+def apply_events(session: Session, events: list[DecodedEvent], block_times: dict[int, int]) -> Confirmations:
     """Write events, every handler's rows and the outbox confirmations (inside the caller's transaction);
-    return the confirmation keys the handlers found."""
+    return the confirmations found."""
     bulk_insert(session, table_of(ChainEvent), [
         {
             "block_number": e.block_number, "block_hash": e.block_hash, "tx_hash": e.tx_hash,
@@ -432,11 +433,12 @@ def apply_events(session: Session, events: list[DecodedEvent], block_times: dict
         }
         for e in events
     ])  # fmt: skip
-    by_key: dict[str, int] = {}
-    for handler in HANDLERS:
-        by_key.update(handler.apply(session, events, block_times))
-    confirm_operations(session, by_key, {e.tx_hash: e.block_number for e in events})
-    return by_key
+    for handler, mine in route(events):
+        if mine:
+            handler.apply(session, mine, block_times)
+    found = confirmations_of(events)
+    confirm_operations(session, found, {e.tx_hash: e.block_number for e in events})
+    return found
 
 
 def rollback_above(session: Session, ancestor: int) -> int:
@@ -444,8 +446,8 @@ def rollback_above(session: Session, ancestor: int) -> int:
     removed = stored_events(session, above_block=ancestor)
     events = table_of(ChainEvent)
     session.execute(delete(events).where(events.c.block_number > ancestor))
-    for handler in HANDLERS:
-        handler.rollback(session, removed, ancestor)
+    for handler, mine in route(removed):
+        handler.rollback(session, mine, ancestor)
     unconfirm_operations(session, ancestor)
     blocks = table_of(IndexedBlock)
     session.execute(delete(blocks).where(blocks.c.number > ancestor))

@@ -13,13 +13,12 @@ from typing import Any
 from sqlalchemy import func
 from sqlmodel import Session, col, select
 
+from backend.chain.operations import CREDIT_KINDS, DEBIT_KINDS, Points, kind_of
 from backend.db.models import ChainCursor, Customer, MirrorAccount, MirrorLedgerEntry, Operation, PointLot
 from backend.db.types import utcnow
 from backend.indexer.confirmed import View, mirror_point, unconfirmed_account_change
 from backend.loyalty import members
 from backend.loyalty.outbox import (
-    CREDIT_KINDS,
-    DEBIT_KINDS,
     IN_FLIGHT,
     active_address,
     addresses_of,
@@ -134,7 +133,7 @@ def history_of(
                 "created_at": op.created_at.isoformat(),
             }
             for op in in_flight
-            if op.kind != "claim"
+            if kind_of(op.kind).points is not Points.NONE  # a wallet claim moves points, it changes none
         )  # fmt: skip
     rows = session.exec(
         select(MirrorLedgerEntry)

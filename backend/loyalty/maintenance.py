@@ -15,6 +15,7 @@ from datetime import datetime, timedelta
 from sqlalchemy import update
 from sqlmodel import Session, col, select
 
+from backend.chain.operations import Expire, enqueue
 from backend.db.models import (
     Customer,
     MemberState,
@@ -28,7 +29,7 @@ from backend.db.models import (
 from backend.db.schema import table_of
 from backend.db.types import utcnow
 from backend.loyalty import members
-from backend.loyalty.outbox import active_address, in_flight_claim, queue
+from backend.loyalty.outbox import active_address, in_flight_claim
 from backend.loyalty.program import current_rule_set
 
 
@@ -58,7 +59,7 @@ def expire_lots(session: Session, now: datetime) -> tuple[int, int]:
         customer = session.get(Customer, customer_id)
         assert customer is not None
         claim = in_flight_claim(session, customer)
-        queue(session, "expire", active_address(customer), expired, depends_on=claim.id if claim else None)
+        enqueue(session, Expire(account=active_address(customer), amount=expired), after=claim)
         points, operations = points + expired, operations + 1
     return points, operations
 

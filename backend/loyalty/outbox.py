@@ -1,19 +1,15 @@
-"""Queueing loyalty operations in the outbox, and what is still on its way to the chain."""
+"""What of a customer's points is still on its way to the chain (operations are queued with
+``backend.chain.operations.enqueue``; which kinds credit or debit points is said there)."""
 
 from __future__ import annotations
-
-import json
-from typing import Any
 
 from sqlalchemy import func
 from sqlmodel import Session, col, select
 
+from backend.chain.operations import ClaimWallet
 from backend.db.models import Customer, Operation, OperationStatus, PointTransfer
 
 IN_FLIGHT = (OperationStatus.PENDING, OperationStatus.SENT)
-CREDIT_KINDS = ("award",)
-# Operations that take points from an account (a reversal may take less and record debt instead).
-DEBIT_KINDS = ("reverse", "redeem", "redeem_permit", "transfer", "expire")
 
 
 def addresses_of(customer: Customer) -> list[str]:
@@ -26,38 +22,12 @@ def active_address(customer: Customer) -> str:
     return customer.wallet or customer.address
 
 
-def queue(
-    session: Session,
-    kind: str,
-    account: str | None,
-    amount: int = 0,
-    ref: str | None = None,
-    *,
-    rule_version: int | None = None,
-    payload: dict[str, Any] | None = None,
-    depends_on: int | None = None,
-    signer: str = "issuer",
-) -> Operation:
-    """Add an operation to the outbox (in the caller's transaction) and return it with its id."""
-    operation = Operation(
-        kind=kind,
-        signer=signer,
-        account=account,
-        amount=amount,
-        ref=ref,
-        rule_version=rule_version,
-        payload=json.dumps(payload or {}, sort_keys=True),
-        depends_on=depends_on,
-    )
-    session.add(operation)
-    session.flush()
-    return operation
-
-
 def in_flight_claim(session: Session, customer: Customer) -> Operation | None:
     return session.exec(
         select(Operation).where(
-            Operation.kind == "claim", Operation.account == customer.address, col(Operation.status).in_(IN_FLIGHT)
+            Operation.kind == ClaimWallet.kind,
+            Operation.account == customer.address,
+            col(Operation.status).in_(IN_FLIGHT),
         )
     ).first()
 

@@ -21,12 +21,13 @@ from sqlalchemy import func
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
 
+from backend.chain.operations import Award, enqueue
 from backend.db.models import Partner, PartnerConversion
 from backend.db.types import utcnow
 from backend.errors import Conflict, NotFound, Unprocessable
 from backend.loyalty import members
 from backend.loyalty.customers import get_customer
-from backend.loyalty.outbox import active_address, queue
+from backend.loyalty.outbox import active_address
 from backend.loyalty.program import rules_in_force
 from backend.loyalty.refs import conversion_ref
 from backend.loyalty.rules import MAX_POINTS_PER_ORDER
@@ -142,10 +143,9 @@ def convert(session: Session, request: ConversionInput, now: datetime | None = N
     state = members.state_of(session, customer.id, for_update=True)
     _check_caps(session, partner, customer.id, points, day)
     record, rules = rules_in_force(session)
-    operation = queue(
-        session, "award", active_address(customer), points, conversion_ref(partner.id, request.conversion_id),
-        rule_version=rules.version, depends_on=record.operation_id,
-    )  # fmt: skip
+    award = Award(account=active_address(customer), amount=points,
+                  ref=conversion_ref(partner.id, request.conversion_id), rule_version=rules.version)  # fmt: skip
+    operation = enqueue(session, award, after=record.operation_id)
     members.credit(session, customer.id, points, "partner", rules, now, state=state, operation_id=operation.id)
     body = {
         "partner_id": partner.id,

@@ -7,6 +7,7 @@ from typing import Any
 
 from sqlmodel import Session, col, select
 
+from backend.chain.operations import PublishRules, enqueue
 from backend.db.direct import select_rows
 from backend.db.models import MirrorRuleSet, Operation, OperationStatus, RuleSetRecord
 from backend.db.schema import table_of
@@ -83,15 +84,7 @@ def publish_rule_set(session: Session, rules: RuleSet) -> RuleSetRecord:
     expected = 1 if latest is None else latest.version + 1
     if rules.version != expected:
         raise Conflict(f"next rule-set version is {expected}, got {rules.version}", field="version")
-    operation = Operation(
-        kind="publish_rules",
-        signer="operator",
-        confirm_key=f"ruleset:{rules.version}",
-        ref=rules.content_hash(),
-        rule_version=rules.version,
-    )
-    session.add(operation)
-    session.flush()
+    operation = enqueue(session, PublishRules(rule_version=rules.version, content_hash=rules.content_hash()))
     record = RuleSetRecord(
         version=rules.version,
         content=rules.canonical_json(),

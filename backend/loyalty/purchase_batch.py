@@ -25,6 +25,7 @@ from typing import Any
 import orjson
 from sqlmodel import Session
 
+from backend.chain.operations import Award, outbox_row
 from backend.db.direct import bind, bulk_insert, dialect_of, in_list, list_value, marker, select_rows
 from backend.db.ids import allocate_ids
 from backend.db.models import (
@@ -343,14 +344,13 @@ def _body(item: _Accepted, rules: RuleSet) -> dict[str, Any]:
 
 
 def _operation_row(item: _Accepted, record: RuleSetRecord, rules: RuleSet, now: datetime) -> dict[str, Any]:
-    request = item.request
-    return {
-        "id": item.operation_id, "kind": "award", "signer": "issuer", "confirm_key": None,
-        "account": item.member.address, "amount": item.quote.points, "ref": order_ref(*request.key),
-        "rule_version": rules.version, "payload": "{}", "depends_on": record.operation_id,
-        "status": OperationStatus.PENDING.value, "tx_hash": None, "attempts": 0, "last_error": None,
-        "created_at": now, "sent_at": None, "confirmed_at": None, "confirmed_block": None,
-    }  # fmt: skip
+    award = Award(account=item.member.address, amount=item.quote.points, ref=order_ref(*item.request.key),
+                  rule_version=rules.version)  # fmt: skip
+    return outbox_row(
+        award, id=item.operation_id, depends_on=record.operation_id, status=OperationStatus.PENDING.value,
+        tx_hash=None, attempts=0, last_error=None, created_at=now, sent_at=None, confirmed_at=None,
+        confirmed_block=None,
+    )  # fmt: skip
 
 
 def _purchase_row(item: _Accepted, record: RuleSetRecord, rules: RuleSet, now: datetime) -> dict[str, Any]:

@@ -19,13 +19,14 @@ from decimal import Decimal
 
 from sqlmodel import Session, select
 
+from backend.chain.operations import Award, Redeem, enqueue
 from backend.consent.till_codes import use_code
 from backend.db.models import Customer, Operation, OperationStatus, Purchase, PurchaseLine, Store
 from backend.db.types import utcnow
 from backend.errors import DomainError, NotFound, Unprocessable
 from backend.loyalty import members
 from backend.loyalty.customers import enrol, find_customer
-from backend.loyalty.outbox import active_address, queue
+from backend.loyalty.outbox import active_address
 from backend.loyalty.program import rules_in_force, rules_in_force_cached
 from backend.loyalty.purchase_batch import record_plain
 from backend.loyalty.purchase_input import PurchaseInput, PurchaseLineInput, PurchaseOutcome, replay
@@ -118,9 +119,8 @@ def _pay_with_points(
     if points == 0:
         return None
     ensure_can_spend(session, customer, points, field="paid_with_points", custodial_only=True)
-    operation = queue(
-        session, "redeem", active_address(customer), points, order_ref(request.store_id, request.order_id)
-    )
+    burn = Redeem(account=active_address(customer), amount=points, ref=order_ref(request.store_id, request.order_id))
+    operation = enqueue(session, burn)
     members.take(session, customer_id, points)
     return operation
 
@@ -166,10 +166,9 @@ def _record_one(session: Session, request: PurchaseInput, now: datetime) -> Purc
     address = active_address(customer)
     award = None
     if result.points > 0:
-        award = queue(
-            session, "award", address, result.points, order_ref(store.id, request.order_id),
-            rule_version=rules.version, depends_on=record.operation_id,
-        )  # fmt: skip
+        earned = Award(account=address, amount=result.points, ref=order_ref(store.id, request.order_id),
+                       rule_version=rules.version)  # fmt: skip
+        award = enqueue(session, earned, after=record.operation_id)
     body = {
         "order_id": request.order_id,
         "store_id": store.id,

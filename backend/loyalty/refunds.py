@@ -20,11 +20,12 @@ from sqlalchemy import func
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
 
+from backend.chain.operations import Reverse, enqueue
 from backend.db.models import Customer, Purchase, PurchaseLine, Refund, RefundLine
 from backend.db.types import utcnow
 from backend.errors import Conflict, NotFound, Unprocessable
 from backend.loyalty import members
-from backend.loyalty.outbox import active_address, in_flight_claim, queue
+from backend.loyalty.outbox import active_address, in_flight_claim
 from backend.loyalty.program import rules_in_force
 from backend.loyalty.purchases import find_purchase
 from backend.loyalty.refs import refund_ref
@@ -169,11 +170,9 @@ def record_refund(session: Session, request: RefundInput, now: datetime | None =
     operation = None
     if result.points > 0:
         claim = in_flight_claim(session, customer)
-        operation = queue(
-            session, "reverse", active_address(customer), result.points,
-            refund_ref(request.store_id, request.order_id, request.refund_id),
-            depends_on=claim.id if claim else None,
-        )  # fmt: skip
+        reversal = Reverse(account=active_address(customer), amount=result.points,
+                           ref=refund_ref(request.store_id, request.order_id, request.refund_id))  # fmt: skip
+        operation = enqueue(session, reversal, after=claim)
     body = {
         "order_id": request.order_id,
         "store_id": request.store_id,

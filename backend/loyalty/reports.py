@@ -14,10 +14,11 @@ from typing import Any
 from sqlalchemy import func
 from sqlmodel import Session, col, select
 
+from backend.chain.operations import CREDIT_KINDS, DEBIT_KINDS
 from backend.db.models import MirrorAccount, MirrorLedgerEntry, MirrorTokenState, Operation, PointLot
 from backend.db.types import utcnow
 from backend.loyalty.accounts import mirrored_block
-from backend.loyalty.outbox import CREDIT_KINDS, DEBIT_KINDS, IN_FLIGHT
+from backend.loyalty.outbox import IN_FLIGHT
 from backend.loyalty.program import current_rule_set
 
 DAY = 86_400

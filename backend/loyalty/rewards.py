@@ -17,13 +17,14 @@ from sqlalchemy import or_, update
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
 
-from backend.db.models import Customer, Redemption, Reward
+from backend.chain.operations import Redeem, RedeemWithPermit, enqueue
+from backend.db.models import Customer, Operation, Redemption, Reward
 from backend.db.schema import table_of
 from backend.db.types import utcnow
 from backend.errors import Conflict, NotFound, Unprocessable
 from backend.loyalty import members
 from backend.loyalty.customers import get_customer
-from backend.loyalty.outbox import active_address, queue
+from backend.loyalty.outbox import active_address
 from backend.loyalty.refs import redemption_ref
 from backend.loyalty.spending import ensure_can_spend
 
@@ -112,14 +113,21 @@ def _queue_burn(session: Session, customer: Customer, request: RedemptionInput, 
     ref = redemption_ref(customer.address, request.redemption_id)
     if customer.wallet is None:
         ensure_can_spend(session, customer, points, field="reward_id", custodial_only=True)
-        return queue(session, "redeem", customer.address, points, ref).id  # type: ignore[return-value]
+        return _id(enqueue(session, Redeem(account=customer.address, amount=points, ref=ref)))
     if request.permit is None:
         raise Unprocessable("the customer holds their own wallet: send a permit signed by it", field="permit")
     if request.permit.deadline <= int(now.timestamp()):
         raise Unprocessable("the permit has expired", field="permit.deadline")
     ensure_can_spend(session, customer, points, field="reward_id", custodial_only=False)
-    payload = {"deadline": request.permit.deadline, "v": request.permit.v, "r": request.permit.r, "s": request.permit.s}
-    return queue(session, "redeem_permit", active_address(customer), points, ref, payload=payload).id  # type: ignore[return-value]
+    permit = request.permit
+    burn = RedeemWithPermit(account=active_address(customer), amount=points, ref=ref, deadline=permit.deadline,
+                            v=permit.v, r=permit.r, s=permit.s)  # fmt: skip
+    return _id(enqueue(session, burn))
+
+
+def _id(operation: Operation) -> int:
+    assert operation.id is not None  # flushed
+    return operation.id
 
 
 def redeem(session: Session, request: RedemptionInput, now: datetime | None = None) -> RedemptionOutcome:

@@ -17,12 +17,13 @@ from sqlalchemy import func
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
 
+from backend.chain.operations import SetTransferPolicy, Transfer, enqueue
 from backend.db.models import MirrorTokenState, Operation, OperationStatus, PointTransfer
 from backend.db.types import utcnow
 from backend.errors import Conflict, NotFound, Unprocessable
 from backend.loyalty import members
 from backend.loyalty.customers import find_customer, get_customer
-from backend.loyalty.outbox import active_address, queue
+from backend.loyalty.outbox import active_address
 from backend.loyalty.program import rules_in_force
 from backend.loyalty.refs import transfer_ref
 from backend.loyalty.spending import ensure_can_spend
@@ -48,16 +49,14 @@ def policy_in_force(session: Session) -> TransferPolicy:
 
 def set_policy(session: Session, enabled: bool, daily_cap: int) -> Operation:
     """Queue ``setTransferPolicy`` (admin key); it is in force once mirrored."""
-    return queue(
-        session, "set_transfer_policy", None, signer="operator", payload={"enabled": enabled, "daily_cap": daily_cap}
-    )
+    return enqueue(session, SetTransferPolicy(enabled=enabled, daily_cap=daily_cap))
 
 
 def pending_policy(session: Session) -> Operation | None:
     return session.exec(
         select(Operation)
         .where(
-            Operation.kind == "set_transfer_policy",
+            Operation.kind == SetTransferPolicy.kind,
             col(Operation.status).in_([OperationStatus.PENDING, OperationStatus.SENT]),
         )
         .order_by(col(Operation.id).desc())
@@ -128,10 +127,9 @@ def transfer(session: Session, request: TransferInput, now: datetime | None = No
     ensure_can_spend(session, sender, request.amount, field="amount", custodial_only=True)
 
     to_address = active_address(recipient)
-    operation = queue(
-        session, "transfer", sender.address, request.amount, transfer_ref(sender.address, request.transfer_id),
-        payload={"to": to_address},
-    )  # fmt: skip
+    gift = Transfer(account=sender.address, amount=request.amount,
+                    ref=transfer_ref(sender.address, request.transfer_id), to=to_address)  # fmt: skip
+    operation = enqueue(session, gift)
     _, rules = rules_in_force(session)
     allocations, _ = members.take(session, sender.id, request.amount)
     for lot in members.lots_of(session, allocations):

@@ -25,11 +25,12 @@ from eth_utils import keccak, to_checksum_address
 from sqlalchemy import func, or_
 from sqlmodel import Session, col, select
 
+from backend.chain.operations import ClaimWallet, enqueue
 from backend.db.models import Customer, MirrorAccount, Operation, WalletClaim
 from backend.db.types import utcnow
 from backend.errors import Conflict, Unprocessable
 from backend.loyalty.customers import get_customer
-from backend.loyalty.outbox import has_in_flight, in_flight_transfers_in, queue
+from backend.loyalty.outbox import has_in_flight, in_flight_transfers_in
 
 CLAIM_LIFETIME = timedelta(minutes=10)  # the expiry GET …/wallet-claim proposes
 MAX_CLAIM_LIFETIME = timedelta(hours=1)  # the furthest expiry a claim may carry
@@ -171,7 +172,7 @@ def claim_wallet(
         raise Conflict(f"wallet {wallet} already belongs to a member or holds points", field="wallet")
     if has_in_flight(session, customer) or in_flight_transfers_in(session, customer.id):  # type: ignore[arg-type]
         raise Conflict("operations of this customer are on their way to the chain; retry shortly", field="customer_id")
-    operation = queue(session, "claim", customer.address, payload={"wallet": wallet})
+    operation = enqueue(session, ClaimWallet(account=customer.address, wallet=wallet))
     assert customer.id is not None
     assert operation.id is not None
     session.add(WalletClaim(customer_id=customer.id, nonce=request.nonce, wallet=wallet, expiry=request.expiry,

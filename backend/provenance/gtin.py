@@ -1,4 +1,5 @@
-"""GTIN (GS1 Global Trade Item Number) parsing and check digits."""
+"""GTIN (GS1 Global Trade Item Number) parsing and check digits; GS1 company prefixes as the
+registry keys them."""
 
 from __future__ import annotations
 
@@ -37,3 +38,12 @@ def normalise_gtin(value: str) -> str:
 
 def gtin_from_int(value: int) -> str:
     return str(value).zfill(14)
+
+
+def prefix_key(prefix: str) -> int:
+    """A GS1 company prefix's key on chain: ``10 ** digits + prefix``, so leading zeros count."""
+    return 10 ** len(prefix) + int(prefix)
+
+
+def prefix_of_key(key: int) -> str:
+    return str(key)[1:]

@@ -12,7 +12,8 @@ from dataclasses import dataclass
 from sqlalchemy import tuple_
 from sqlmodel import Session, col, select
 
-from backend.db.models import Item, ItemBatch, Operation, Organisation
+from backend.chain.operations import RegisterItems, enqueue
+from backend.db.models import Item, ItemBatch, Organisation
 from backend.db.schema import table_of
 from backend.db.types import utcnow
 from backend.errors import Conflict, Forbidden, Unprocessable
@@ -83,11 +84,8 @@ def register_items(
         for index, (serial, salt, commitment) in enumerate(zip(serials, salts, commitments, strict=True))
     ])  # fmt: skip
     product_op = product_operation(session, product.gtin)
-    session.add(Operation(
-        kind="register_items", signer=f"org:{manufacturer.id}", confirm_key=f"items:{root}",
-        depends_on=product_op.id if product_op else None,
-        payload=json.dumps({"gtin": int(product.gtin), "root": root, "count": len(serials)}),
-    ))  # fmt: skip
+    batch = RegisterItems(org=manufacturer.id, gtin=int(product.gtin), root=root, count=len(serials))
+    enqueue(session, batch, after=product_op)
     return RegisteredBatch(root, product.gtin, len(serials))
 
 

@@ -3,11 +3,10 @@ admitted on chain; brands grant partners roles for their products."""
 
 from __future__ import annotations
 
-import json
-
-from sqlmodel import Session, select
+from sqlmodel import Session
 
 from backend.chain.keys import new_encrypted_key
+from backend.chain.operations import Fund, SetOrganisation, SetPartnerRoles, enqueue, find_operation
 from backend.db.models import Operation, Organisation, OrgSigner, Partnership
 from backend.errors import Conflict, Forbidden, NotFound, Unprocessable
 from backend.provenance.roles import OrgRole, org_chain_id
@@ -25,7 +24,7 @@ def get_organisation(session: Session, org_id: str) -> Organisation:
 
 
 def admission_operation(session: Session, org_id: str) -> Operation | None:
-    return session.exec(select(Operation).where(Operation.confirm_key == f"org:{org_id}:admitted")).first()
+    return find_operation(session, SetOrganisation.admission_key(org_id))
 
 
 def create_organisation(session: Session, slug: str, name: str, roles: int, keystore_password: str) -> Organisation:
@@ -36,17 +35,9 @@ def create_organisation(session: Session, slug: str, name: str, roles: int, keys
     session.add(org)
     session.flush()
     session.add(OrgSigner(org_id=slug, address=address, keystore=keystore))
-    funding = Operation(
-        kind="fund", signer="operator", account=address, amount=ORG_FUNDING_WEI, confirm_key=f"org:{slug}:funded"
-    )
-    session.add(funding)
-    session.flush()
-    session.add(Operation(
-        kind="set_organisation", signer="operator", account=address, confirm_key=f"org:{slug}:admitted",
-        depends_on=funding.id,
-        payload=json.dumps({"org_id": org.chain_id, "controller": address, "roles": roles, "active": True}),
-    ))  # fmt: skip
-    session.flush()
+    funding = enqueue(session, Fund(account=address, amount=ORG_FUNDING_WEI, organisation=slug))
+    admission = SetOrganisation(org_id=org.chain_id, controller=address, roles=roles, active=True, admits=slug)
+    enqueue(session, admission, after=funding)
     return org
 
 
@@ -59,12 +50,8 @@ def update_organisation(session: Session, org: Organisation, roles: int | None, 
         org.active = active
     session.add(org)
     admitted = admission_operation(session, org.id)
-    session.add(Operation(
-        kind="set_organisation", signer="operator", account=org.controller,
-        depends_on=admitted.id if admitted else None,
-        payload=json.dumps({"org_id": org.chain_id, "controller": org.controller, "roles": org.roles,
-                            "active": org.active}),
-    ))  # fmt: skip
+    change = SetOrganisation(org_id=org.chain_id, controller=org.controller, roles=org.roles, active=org.active)
+    enqueue(session, change, after=admitted)
     return org
 
 
@@ -97,11 +84,7 @@ def grant_partner(session: Session, owner: Organisation, partner_id: str, roles:
     partnership.roles = roles
     session.add(partnership)
     admitted = admission_operation(session, partner.id)
-    session.add(Operation(
-        kind="set_partner_roles", signer=f"org:{owner.id}",
-        depends_on=admitted.id if admitted else None,
-        payload=json.dumps({"partner_id": partner.chain_id, "roles": roles}),
-    ))  # fmt: skip
+    enqueue(session, SetPartnerRoles(org=owner.id, partner_id=partner.chain_id, roles=roles), after=admitted)
     return partnership
 
 

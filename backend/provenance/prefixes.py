@@ -8,25 +8,17 @@ prefixes never nest, so at most one matches."""
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterable
 
 from sqlmodel import Session, col, select
 
+from backend.chain.operations import AssignPrefix, enqueue, find_operation
 from backend.db.models import CompanyPrefix, Operation, Organisation, Product
 from backend.errors import Conflict, Unprocessable
+from backend.provenance.gtin import prefix_key
 from backend.provenance.organisations import admission_operation
 
 MIN_DIGITS, MAX_DIGITS = 6, 12
-
-
-def prefix_key(prefix: str) -> int:
-    """The prefix's key on chain: ``10 ** digits + prefix``, so leading zeros count."""
-    return 10 ** len(prefix) + int(prefix)
-
-
-def prefix_of_key(key: int) -> str:
-    return str(key)[1:]
 
 
 def candidate_prefixes(digits: str) -> list[str]:
@@ -68,7 +60,7 @@ def prefixes_of(session: Session, org_id: str) -> list[str]:
 
 
 def prefix_operation(session: Session, prefix: str) -> Operation | None:
-    return session.exec(select(Operation).where(Operation.confirm_key == f"prefix:{prefix}")).first()
+    return find_operation(session, AssignPrefix.key(prefix))
 
 
 def assign_prefix(session: Session, org: Organisation, prefix: str) -> CompanyPrefix:
@@ -98,9 +90,5 @@ def assign_prefix(session: Session, org: Organisation, prefix: str) -> CompanyPr
     record = CompanyPrefix(prefix=prefix, org_id=org.id)
     session.add(record)
     admitted = admission_operation(session, org.id)
-    session.add(Operation(
-        kind="assign_prefix", signer="operator", confirm_key=f"prefix:{prefix}",
-        depends_on=admitted.id if admitted else None,
-        payload=json.dumps({"prefix_key": prefix_key(prefix), "org_id": org.chain_id}),
-    ))  # fmt: skip
+    enqueue(session, AssignPrefix(prefix_key=prefix_key(prefix), org_id=org.chain_id), after=admitted)
     return record

@@ -3,10 +3,9 @@ registration is queued for the chain, after the prefix assignment (the contract 
 
 from __future__ import annotations
 
-import json
+from sqlmodel import Session
 
-from sqlmodel import Session, select
-
+from backend.chain.operations import RegisterProduct, enqueue, find_operation
 from backend.db.models import Operation, Organisation, Product
 from backend.errors import Conflict, Forbidden, NotFound
 from backend.provenance.gtin import normalise_gtin
@@ -23,7 +22,7 @@ def get_product(session: Session, gtin: str) -> Product:
 
 
 def product_operation(session: Session, gtin: str) -> Operation | None:
-    return session.exec(select(Operation).where(Operation.confirm_key == f"product:{gtin}")).first()
+    return find_operation(session, RegisterProduct.key(gtin))
 
 
 def register_product(
@@ -51,8 +50,5 @@ def register_product(
     session.add(product)
     # On chain the prefix must be assigned before the product is registered.
     assigned = prefix_operation(session, holder.prefix) or admission_operation(session, brand.id)
-    session.add(Operation(
-        kind="register_product", signer=f"org:{brand.id}", confirm_key=f"product:{gtin}",
-        depends_on=assigned.id if assigned else None, payload=json.dumps({"gtin": int(gtin)}),
-    ))  # fmt: skip
+    enqueue(session, RegisterProduct(org=brand.id, gtin=int(gtin)), after=assigned)
     return product

@@ -22,7 +22,8 @@ from eth_utils import keccak
 from sqlalchemy import tuple_
 from sqlmodel import Session, col, select
 
-from backend.db.models import Item, MirrorRecall, Operation, Organisation, Product, RecalledItem, RecallRecord
+from backend.chain.operations import Recall, enqueue
+from backend.db.models import Item, MirrorRecall, Organisation, Product, RecalledItem, RecallRecord
 from backend.errors import Conflict, Forbidden, NotFound, Unprocessable
 from backend.provenance.epcis.graph import downstream, sources
 from backend.provenance.epcis.identifiers import item_key
@@ -157,12 +158,9 @@ def issue_recall(
     reason_ref = "0x" + keccak(text=reason).hex()
     scopes = ([WHOLE_GTIN] if whole else []) + ([scope_root] if items else [])
     for scope in scopes:
-        session.add(Operation(
-            kind="recall", signer=f"org:{brand.id}", confirm_key=f"recall:{product.gtin}:{scope}",
-            depends_on=product_op.id if product_op else None,
-            payload=json.dumps({"gtin": int(product.gtin), "scope_root": scope,
-                                "count": 0 if scope == WHOLE_GTIN else len(items), "reason_ref": reason_ref}),
-        ))  # fmt: skip
+        count = 0 if scope == WHOLE_GTIN else len(items)
+        recall = Recall(org=brand.id, gtin=int(product.gtin), scope_root=scope, count=count, reason_ref=reason_ref)
+        enqueue(session, recall, after=product_op)
     return record
 
 

@@ -25,6 +25,7 @@ from backend.db.models import (
 )
 from backend.db.schema import table_of
 from backend.settings import PROJECT_ROOT
+from tests.e2e.loyalty_helpers import add_reward, claim_typed_data, new_wallet, permit, signed_claim
 from tests.integration.test_indexer import balance, buy
 from tests.support import Platform
 
@@ -156,3 +157,53 @@ def test_the_command_lists_differences_and_exits_non_zero(platform: Platform) ->
     with Session(platform.engine) as session:
         row = session.exec(select(MirrorAccount).where(MirrorAccount.address == customer_address(platform))).one()
     assert row.balance == 8
+
+
+def _redeem_with_a_permit(platform: Platform) -> Operation:
+    """Ivy claims her own wallet and redeems a reward with a permit it signed; return that burn."""
+    buy(platform, "RC-P", customer="ivy", amount="250")
+    platform.settle()
+    wallet, headers = new_wallet(), platform.as_customer("ivy")
+    typed = claim_typed_data(platform, "ivy", wallet.address, headers)
+    claimed = platform.client.post("/v1/customers/ivy/wallet", json=signed_claim(typed, wallet), headers=headers)
+    assert claimed.status_code == 202, claimed.text
+    platform.settle()
+    add_reward(platform, "mug", 100)
+    redeemed = platform.client.post("/v1/customers/ivy/redemptions", headers=headers, json={
+        "redemption_id": "P-1", "reward_id": "mug", "permit": permit(platform, wallet, 100)})  # fmt: skip
+    assert redeemed.status_code == 200, redeemed.text
+    platform.assert_mirror_matches_chain()
+    with Session(platform.engine) as session:
+        burn = session.exec(select(Operation).where(Operation.kind == "redeem_permit")).one()
+    assert burn.status == OperationStatus.CONFIRMED
+    return burn
+
+
+def test_permit_redemptions_are_checked_on_chain_by_their_operation_id(platform: Platform) -> None:
+    """A permit redemption carries its outbox id on chain like every loyalty burn: reconcile asks the
+    contract (``isOperationApplied``) instead of trusting the events of its transaction."""
+    burn = _redeem_with_a_permit(platform)
+    ops = table_of(Operation)
+    with Session(platform.engine) as session:
+        session.execute(update(ops).where(ops.c.id == burn.id).values(status=OperationStatus.SENT))
+        session.commit()
+    report = platform.reconcile()
+    assert {d.check for d in report.differences} == {"isOperationApplied"}, [d.describe() for d in report.differences]
+    assert platform.reconcile(repair=True).repaired
+    assert platform.reconcile().ok
+
+    # A permit redemption the chain never applied, marked confirmed with the hash of a transaction
+    # that did emit events (the burn's own): only the contract can tell.
+    with Session(platform.engine) as session:
+        session.execute(insert(ops).values(
+            kind="redeem_permit", signer="issuer", account=burn.account, amount=1, ref="0x" + "ab" * 32,
+            payload=burn.payload, status=OperationStatus.CONFIRMED, tx_hash=burn.tx_hash, attempts=1,
+            created_at=burn.created_at, confirmed_block=burn.confirmed_block,
+        ))  # fmt: skip
+        session.commit()
+    report = platform.reconcile()
+    assert [(d.check, d.chain) for d in report.differences] == [("isOperationApplied", "not applied")]
+    assert platform.reconcile(repair=True).repaired
+    with Session(platform.engine) as session:
+        forged = session.exec(select(Operation).where(Operation.ref == "0x" + "ab" * 32)).one()
+    assert forged.status == OperationStatus.SENT  # back to the sender, which the chain will refuse or apply

@@ -7,12 +7,26 @@ from __future__ import annotations
 import pytest
 from sqlmodel import Session, col, select
 
-from backend.db.models import ChainCursor, ChainTransaction, MirrorLedgerEntry, Operation, OperationStatus
+from backend.chain.signer import LocalSigner
+from backend.db.models import (
+    ChainCursor,
+    ChainTransaction,
+    Customer,
+    MirrorAccount,
+    MirrorLedgerEntry,
+    MirrorRole,
+    MirrorTokenState,
+    Operation,
+    OperationStatus,
+)
 from backend.indexer.runner import REORG_WINDOW, Indexer
+from tests.contracts.helpers import send
+from tests.e2e.loyalty_helpers import claim_typed_data, enable_transfers, new_wallet, signed_claim
 from tests.integration.test_indexer import balance, buy
 from tests.support import Platform, rpc
 
 pytestmark = pytest.mark.chain
+STRANGER = "0x00000000000000000000000000000000DeaDBeef"
 
 
 def award(platform: Platform) -> Operation:
@@ -137,3 +151,61 @@ def test_a_reorg_deeper_than_every_stored_block_reindexes_from_the_deployment(pl
     platform.sender.recover()  # operations confirmed by receipt only (funding) are settled again
     platform.assert_mirror_matches_chain()
     assert balance(platform) == 9
+
+
+def test_a_reorg_that_takes_back_a_wallet_claim_and_program_changes(platform: Platform, dev_keys: list[str]) -> None:
+    """Custody, the transfer policy, the pause flag and roles are mirrored incrementally; a reorg that
+    drops them leaves exactly what the remaining chain says, and re-sending restores them."""
+    buy(platform, "RG-7", amount="40")
+    buy(platform, "RG-8", customer="kim", amount="6")
+    platform.settle()
+    claim_wallet(platform, "kim")  # before the fork: stays self-custodied whatever the reorg drops
+    platform.settle()
+    w3, points = platform.ctx.w3, platform.ctx.points
+    fork = rpc(w3, "evm_snapshot")
+    claim_wallet(platform, "ivy")
+    buy(platform, "RG-9", customer="kim", amount="3")  # touches kim's wallet above the fork
+    enable_transfers(platform, daily_cap=25)
+    deployer = LocalSigner(w3, dev_keys[0], platform.ctx.chain_id)
+    send(deployer, points.functions.pause())
+    send(deployer, points.functions.unpause())
+    pauser_role = points.functions.PAUSER_ROLE().call()
+    send(deployer, points.functions.grantRole(pauser_role, STRANGER))
+    platform.indexer.sync()
+    assert mirrored(platform) == ((True, 40), (True, 25), True)
+    assert mirrored(platform, "kim")[0] == (True, 9)
+
+    rpc(w3, "evm_revert", fork)
+    rpc(w3, "evm_increaseTime", 60)
+    rpc(w3, "anvil_mine", "0x10")  # the other branch is longer
+    platform.indexer.sync()
+    assert platform.reconcile().ok  # the mirror is the branch without them, row for row
+    assert mirrored(platform) == ((False, 0), (False, 0), False)
+    assert mirrored(platform, "kim")[0] == (True, 6)
+
+    platform.sender.recover()  # the claim and the policy are sent again; the test's own calls are gone
+    platform.assert_mirror_matches_chain()
+    assert mirrored(platform) == ((True, 40), (True, 25), False)
+    assert mirrored(platform, "kim")[0] == (True, 9)
+
+
+def claim_wallet(platform: Platform, customer: str) -> None:
+    wallet, headers = new_wallet(), platform.as_customer(customer)
+    typed = claim_typed_data(platform, customer, wallet.address, headers)
+    claimed = platform.client.post(f"/v1/customers/{customer}/wallet", json=signed_claim(typed, wallet),
+                                   headers=headers)  # fmt: skip
+    assert claimed.status_code == 202, claimed.text
+
+
+def mirrored(platform: Platform, customer: str = "ivy") -> tuple[tuple[bool, int], tuple[bool, int], bool]:
+    """(custody and balance of the customer's wallet, transfer policy, whether STRANGER holds a role)."""
+    with Session(platform.engine) as session:
+        wallet = session.exec(select(Customer.wallet).where(Customer.external_id == customer)).one()
+        account = session.get(MirrorAccount, wallet)
+        state = session.get(MirrorTokenState, 1) or MirrorTokenState(id=1)
+        role = session.exec(select(MirrorRole).where(MirrorRole.account == STRANGER)).first()
+    return (
+        (account.self_custodied, account.balance) if account else (False, 0),
+        (state.member_transfers_enabled, state.daily_transfer_cap),
+        role is not None,
+    )

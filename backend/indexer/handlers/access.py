@@ -1,43 +1,81 @@
-"""Mirror of AccessControl roles and pause flags of both contracts."""
+"""Mirror of AccessControl roles of both contracts, and the registry's pause flag (the token's is
+mirrored with its program state, ``loyalty.py``).
+
+A range writes the roles its events grant or revoke; a rollback rebuilds the roles from the
+remaining role events (administrative: a few per deployment).
+"""
 
 from __future__ import annotations
 
-from sqlalchemy import delete
+from dataclasses import dataclass, field
+
+from sqlalchemy import delete, tuple_
 from sqlmodel import Session
 
 from backend.db.models import MirrorRole, MirrorTokenState
 from backend.db.schema import table_of
+from backend.db.upsert import upsert_replace
 from backend.indexer.decoder import DecodedEvent
-from backend.indexer.handlers.common import stored_events
+from backend.indexer.handlers.common import CHUNK, EventName, OnEvent, dispatch, event_names, stored_events
 
-EVENTS = ("RoleGranted", "RoleRevoked", "Paused", "Unpaused")
+CONTRACTS = ("LoyaltyPoints", "ProvenanceRegistry")
+REGISTRY = "ProvenanceRegistry"
 
-
-def _rebuild(session: Session) -> None:
-    held: dict[tuple[str, str, str], int] = {}
-    registry_paused = False
-    for event in stored_events(session, EVENTS):
-        a = event.args
-        if event.name == "RoleGranted":
-            held[(event.contract, a["role"], a["account"])] = event.block_number
-        elif event.name == "RoleRevoked":
-            held.pop((event.contract, a["role"], a["account"]), None)
-        elif event.contract == "ProvenanceRegistry":
-            registry_paused = event.name == "Paused"
-    session.execute(delete(table_of(MirrorRole)))
-    for (contract, role, account), block in held.items():
-        session.add(MirrorRole(contract=contract, role=role, account=account, block_number=block))
-    state = session.get(MirrorTokenState, 1) or MirrorTokenState(id=1)
-    state.registry_paused = registry_paused
-    session.add(state)
+RoleKey = tuple[str, str, str]  # (contract, role, account)
 
 
-def apply(session: Session, events: list[DecodedEvent], block_times: dict[int, int]) -> dict[str, int]:
-    if any(e.name in EVENTS for e in events):
-        _rebuild(session)
-    return {}
+@dataclass
+class AccessEffects:
+    roles: dict[RoleKey, int | None] = field(default_factory=dict)  # block of the grant; None: revoked
+    registry_paused: bool | None = None
+
+
+def _granted(fx: AccessEffects, event: DecodedEvent, t: int) -> None:
+    fx.roles[(event.contract, event.args["role"], event.args["account"])] = event.block_number
+
+
+def _revoked(fx: AccessEffects, event: DecodedEvent, t: int) -> None:
+    fx.roles[(event.contract, event.args["role"], event.args["account"])] = None
+
+
+def _registry_paused(fx: AccessEffects, event: DecodedEvent, t: int) -> None:
+    fx.registry_paused = True
+
+
+def _registry_unpaused(fx: AccessEffects, event: DecodedEvent, t: int) -> None:
+    fx.registry_paused = False
+
+
+ON_EVENT: dict[EventName, OnEvent[AccessEffects]] = {
+    **{(contract, "RoleGranted"): _granted for contract in CONTRACTS},
+    **{(contract, "RoleRevoked"): _revoked for contract in CONTRACTS},
+    (REGISTRY, "Paused"): _registry_paused,
+    (REGISTRY, "Unpaused"): _registry_unpaused,
+}
+
+
+def _write(session: Session, fx: AccessEffects, reset: bool = False) -> None:
+    roles = table_of(MirrorRole)
+    if reset:
+        session.execute(delete(roles))
+    held = [{"contract": c, "role": r, "account": a, "block_number": block}
+            for (c, r, a), block in fx.roles.items() if block is not None]  # fmt: skip
+    upsert_replace(session, roles, ["contract", "role", "account"], held)
+    revoked = sorted(key for key, block in fx.roles.items() if block is None)
+    for start in range(0, len(revoked), CHUNK):
+        columns = tuple_(roles.c.contract, roles.c.role, roles.c.account)
+        session.execute(delete(roles).where(columns.in_(revoked[start : start + CHUNK])))
+    if reset or fx.registry_paused is not None:
+        state = session.get(MirrorTokenState, 1) or MirrorTokenState(id=1)
+        state.registry_paused = bool(fx.registry_paused)
+        session.add(state)
+
+
+def apply(session: Session, events: list[DecodedEvent], block_times: dict[int, int]) -> None:
+    _write(session, dispatch(ON_EVENT, AccessEffects(), events, block_times))
 
 
 def rollback(session: Session, removed: list[DecodedEvent], above_block: int) -> None:
-    if any(e.name in EVENTS for e in removed):
-        _rebuild(session)
+    if any((e.contract, e.name) in ON_EVENT for e in removed):
+        remaining = stored_events(session, event_names(ON_EVENT))
+        _write(session, dispatch(ON_EVENT, AccessEffects(), remaining, {}), reset=True)

@@ -1,58 +1,38 @@
-"""Pieces shared by the handlers: operation confirmation and rebuilding latest-value tables."""
+"""Pieces shared by the handlers: the dispatch table's types and reading stored events back."""
 
 from __future__ import annotations
 
 import json
-from collections import defaultdict
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable, Mapping
+from typing import TypeVar
 
-from sqlalchemy import update
 from sqlmodel import Session, col, select
 
-from backend.db.models import ChainEvent, Operation, OperationStatus
-from backend.db.schema import table_of
-from backend.db.types import utcnow
+from backend.db.models import ChainEvent
 from backend.indexer.decoder import DecodedEvent
 
 CHUNK = 500  # values per IN list (SQLite allows 32,766 parameters per statement)
+EventName = tuple[str, str]  # (contract, event): a dispatch table's key, "Contract:Event"
+Effects = TypeVar("Effects")
+# What one event does to a handler's effects of a range: ``(effects, event, block time)``.
+OnEvent = Callable[[Effects, DecodedEvent, int], None]
 
 
-def confirm_operations(session: Session, by_key: dict[str, int], tx_hashes: dict[str, int]) -> None:
-    """Mark outbox operations confirmed, by their confirm key or by the transaction that applied them.
-
-    Grouped by block into ``IN`` lists: a backfill confirms tens of thousands of operations per
-    step, one statement per few hundred of them.
-    """
-    now = utcnow()
-    table = table_of(Operation)
-    open_statuses = [OperationStatus.PENDING, OperationStatus.SENT, OperationStatus.FAILED]
-    ids: dict[int, list[int]] = defaultdict(list)
-    keys: dict[int, list[str]] = defaultdict(list)
-    for key, block in by_key.items():
-        if key.startswith("op:"):
-            ids[block].append(int(key[3:]))
-        else:
-            keys[block].append(key)
-    hashes: dict[int, list[str]] = defaultdict(list)
-    for tx_hash, block in tx_hashes.items():
-        hashes[block].append(tx_hash)
-    for column, groups in ((table.c.id, ids), (table.c.confirm_key, keys), (table.c.tx_hash, hashes)):
-        for block, values in groups.items():
-            for start in range(0, len(values), CHUNK):
-                session.execute(
-                    update(table)
-                    .where(column.in_(values[start : start + CHUNK]), table.c.status.in_(open_statuses))
-                    .values(status=OperationStatus.CONFIRMED, confirmed_block=block, confirmed_at=now)
-                )
+def dispatch(
+    table: Mapping[EventName, OnEvent[Effects]], effects: Effects, events: Iterable[DecodedEvent],
+    block_times: Mapping[int, int],
+) -> Effects:  # fmt: skip
+    """Run every event through its entry of ``table`` (events it lacks are none of its business)."""
+    for event in events:
+        on = table.get((event.contract, event.name))
+        if on is not None:
+            on(effects, event, block_times.get(event.block_number, 0))
+    return effects
 
 
-def unconfirm_operations(session: Session, above_block: int) -> None:
-    table = table_of(Operation)
-    session.execute(
-        update(table)
-        .where(table.c.confirmed_block > above_block)
-        .values(status=OperationStatus.SENT, confirmed_block=None, confirmed_at=None)
-    )
+def event_names(table: Mapping[EventName, object]) -> tuple[str, ...]:
+    """The event names of a dispatch table, to read its events back with ``stored_events``."""
+    return tuple(sorted({name for _, name in table}))
 
 
 def stored_events(session: Session, names: Iterable[str] | None = None, above_block: int = -1) -> list[DecodedEvent]:

@@ -1,4 +1,14 @@
-"""Mirror of LoyaltyPoints: balances, debts, supply, the per-account ledger, rule sets, policy."""
+"""Mirror of LoyaltyPoints: balances, debts, supply, the per-account ledger, custody, rule sets and
+the program's policy and pause flag.
+
+Every event has its entry in ``ON_EVENT``: what it does to the effects of a range. Additive
+effects (balances, debts, supply, ledger) are written set-based, and negated on rollback.
+Latest-value state is written incrementally: a range's wallet claims flag their wallets only,
+its policy, pause and rule-set events set only those (nothing is rescanned, however many
+customers there are). A rollback rebuilds the accounts the removed events touched from the
+events that remain about them (custody included), and the program state from the remaining
+program events (``PROGRAM_EVENTS``: rule sets, policy, pause; a handful, not one per customer).
+"""
 
 from __future__ import annotations
 
@@ -14,11 +24,10 @@ from backend.db.models import MirrorAccount, MirrorLedgerEntry, MirrorRuleSet, M
 from backend.db.schema import table_of
 from backend.db.upsert import upsert_add, upsert_replace
 from backend.indexer.decoder import DecodedEvent
-from backend.indexer.handlers.common import events_about, stored_events
+from backend.indexer.handlers.common import EventName, OnEvent, dispatch, event_names, events_about, stored_events
 
 CONTRACT = "LoyaltyPoints"
 ZERO = "0x0000000000000000000000000000000000000000"
-STATE_EVENTS = ("TransferPolicyUpdated", "Paused", "Unpaused", "WalletClaimed", "RuleSetPublished")
 
 
 @dataclass
@@ -30,7 +39,10 @@ class LoyaltyEffects:
     last_block: dict[str, int] = field(default_factory=dict)
     supply: int = 0
     ledger: list[dict[str, Any]] = field(default_factory=list)
-    confirmations: dict[str, int] = field(default_factory=dict)
+    custodied: set[str] = field(default_factory=set)  # wallets claimed (self-custodied from then on)
+    policy: tuple[bool, int] | None = None  # the last (enabled, daily cap) set
+    paused: bool | None = None  # the last pause or unpause
+    rule_sets: dict[int, dict[str, Any]] = field(default_factory=dict)  # by version
 
 
 def _entry(event: DecodedEvent, block_time: int, **values: Any) -> dict[str, Any]:
@@ -48,78 +60,129 @@ def _entry(event: DecodedEvent, block_time: int, **values: Any) -> dict[str, Any
     }
 
 
+# -- one function per event ------------------------------------------------------------------------
+
+
+def _transfer(fx: LoyaltyEffects, event: DecodedEvent, t: int) -> None:
+    a = event.args
+    value = int(a["value"])
+    if a["from"] == ZERO:
+        fx.supply += value
+    else:
+        fx.balances[a["from"]] -= value
+        fx.last_block[a["from"]] = event.block_number
+    if a["to"] == ZERO:
+        fx.supply -= value
+    else:
+        fx.balances[a["to"]] += value
+        fx.last_block[a["to"]] = event.block_number
+
+
+def _awarded(fx: LoyaltyEffects, event: DecodedEvent, t: int) -> None:
+    a = event.args
+    repaid = int(a["debtRepaid"])
+    fx.debts[a["account"]] -= repaid
+    fx.last_block[a["account"]] = event.block_number
+    fx.ledger.append(_entry(
+        event, t, account=a["account"], kind="award", amount=int(a["amount"]), debt_change=-repaid,
+        operation_id=int(a["operationId"]), ref=a["orderRef"], rule_version=int(a["ruleVersion"]),
+    ))  # fmt: skip
+
+
+def _reversed(fx: LoyaltyEffects, event: DecodedEvent, t: int) -> None:
+    a = event.args
+    incurred = int(a["debtIncurred"])
+    fx.debts[a["account"]] += incurred
+    fx.last_block[a["account"]] = event.block_number
+    fx.ledger.append(_entry(
+        event, t, account=a["account"], kind="reversal", amount=-int(a["burned"]), debt_change=incurred,
+        operation_id=int(a["operationId"]), ref=a["refundRef"],
+    ))  # fmt: skip
+
+
+def _redeemed(fx: LoyaltyEffects, event: DecodedEvent, t: int) -> None:
+    a = event.args
+    fx.ledger.append(_entry(event, t, account=a["account"], kind="redemption", amount=-int(a["amount"]),
+                            operation_id=int(a["operationId"]), ref=a["rewardRef"]))  # fmt: skip
+
+
+def _expired(fx: LoyaltyEffects, event: DecodedEvent, t: int) -> None:
+    a = event.args
+    fx.ledger.append(_entry(event, t, account=a["account"], kind="expiry", amount=-int(a["amount"]),
+                            operation_id=int(a["operationId"])))  # fmt: skip
+
+
+def _transferred(fx: LoyaltyEffects, event: DecodedEvent, t: int) -> None:
+    a = event.args
+    amount = int(a["amount"])
+    common = {"operation_id": int(a["operationId"]), "ref": a["transferRef"]}
+    fx.ledger.append(_entry(
+        event, t, account=a["from"], kind="transfer_out", amount=-amount, counterparty=a["to"], **common
+    ))  # fmt: skip
+    fx.ledger.append(_entry(
+        event, t, account=a["to"], kind="transfer_in", amount=amount, counterparty=a["from"], **common
+    ))  # fmt: skip
+
+
+def _wallet_claimed(fx: LoyaltyEffects, event: DecodedEvent, t: int) -> None:
+    a = event.args
+    debt = int(a["debt"])
+    fx.debts[a["custodial"]] -= debt
+    fx.debts[a["wallet"]] += debt
+    fx.custodied.add(a["wallet"])
+    amount = int(a["amount"])
+    common = {"operation_id": int(a["operationId"])}
+    fx.ledger.append(_entry(
+        event, t, account=a["custodial"], kind="claim_out", amount=-amount, debt_change=-debt,
+        counterparty=a["wallet"], **common,
+    ))  # fmt: skip
+    fx.ledger.append(_entry(
+        event, t, account=a["wallet"], kind="claim_in", amount=amount, debt_change=debt,
+        counterparty=a["custodial"], **common,
+    ))  # fmt: skip
+
+
+def _policy_updated(fx: LoyaltyEffects, event: DecodedEvent, t: int) -> None:
+    fx.policy = (bool(event.args["enabled"]), int(event.args["dailyCap"]))
+
+
+def _paused(fx: LoyaltyEffects, event: DecodedEvent, t: int) -> None:
+    fx.paused = True
+
+
+def _unpaused(fx: LoyaltyEffects, event: DecodedEvent, t: int) -> None:
+    fx.paused = False
+
+
+def _rule_set_published(fx: LoyaltyEffects, event: DecodedEvent, t: int) -> None:
+    version = int(event.args["version"])
+    fx.rule_sets[version] = {"version": version, "content_hash": event.args["contentHash"],
+                             "block_number": event.block_number, "tx_hash": event.tx_hash}  # fmt: skip
+
+
+PROGRAM_EVENTS: dict[EventName, OnEvent[LoyaltyEffects]] = {
+    (CONTRACT, "TransferPolicyUpdated"): _policy_updated,
+    (CONTRACT, "Paused"): _paused,
+    (CONTRACT, "Unpaused"): _unpaused,
+    (CONTRACT, "RuleSetPublished"): _rule_set_published,
+}
+ON_EVENT: dict[EventName, OnEvent[LoyaltyEffects]] = {
+    (CONTRACT, "Transfer"): _transfer,
+    (CONTRACT, "PointsAwarded"): _awarded,
+    (CONTRACT, "PointsReversed"): _reversed,
+    (CONTRACT, "PointsRedeemed"): _redeemed,
+    (CONTRACT, "PointsExpired"): _expired,
+    (CONTRACT, "PointsTransferred"): _transferred,
+    (CONTRACT, "WalletClaimed"): _wallet_claimed,
+    **PROGRAM_EVENTS,
+}
+
+
 def effects_of(events: list[DecodedEvent], block_times: dict[int, int]) -> LoyaltyEffects:
-    fx = LoyaltyEffects()
-    for event in events:
-        if event.contract != CONTRACT:
-            continue
-        a = event.args
-        t = block_times.get(event.block_number, 0)
-        if event.name == "Transfer":
-            value = int(a["value"])
-            if a["from"] == ZERO:
-                fx.supply += value
-            else:
-                fx.balances[a["from"]] -= value
-                fx.last_block[a["from"]] = event.block_number
-            if a["to"] == ZERO:
-                fx.supply -= value
-            else:
-                fx.balances[a["to"]] += value
-                fx.last_block[a["to"]] = event.block_number
-        elif event.name == "PointsAwarded":
-            repaid = int(a["debtRepaid"])
-            fx.debts[a["account"]] -= repaid
-            fx.last_block[a["account"]] = event.block_number
-            fx.ledger.append(_entry(
-                event, t, account=a["account"], kind="award", amount=int(a["amount"]), debt_change=-repaid,
-                operation_id=int(a["operationId"]), ref=a["orderRef"], rule_version=int(a["ruleVersion"]),
-            ))  # fmt: skip
-            fx.confirmations[f"op:{a['operationId']}"] = event.block_number
-        elif event.name == "PointsReversed":
-            incurred = int(a["debtIncurred"])
-            fx.debts[a["account"]] += incurred
-            fx.last_block[a["account"]] = event.block_number
-            fx.ledger.append(_entry(
-                event, t, account=a["account"], kind="reversal", amount=-int(a["burned"]), debt_change=incurred,
-                operation_id=int(a["operationId"]), ref=a["refundRef"],
-            ))  # fmt: skip
-            fx.confirmations[f"op:{a['operationId']}"] = event.block_number
-        elif event.name in ("PointsRedeemed", "PointsExpired"):
-            kind = "redemption" if event.name == "PointsRedeemed" else "expiry"
-            fx.ledger.append(_entry(
-                event, t, account=a["account"], kind=kind, amount=-int(a["amount"]),
-                operation_id=int(a["operationId"]), ref=a.get("rewardRef"),
-            ))  # fmt: skip
-            fx.confirmations[f"op:{a['operationId']}"] = event.block_number
-        elif event.name == "PointsTransferred":
-            amount = int(a["amount"])
-            common = {"operation_id": int(a["operationId"]), "ref": a["transferRef"]}
-            fx.ledger.append(_entry(
-                event, t, account=a["from"], kind="transfer_out", amount=-amount, counterparty=a["to"], **common
-            ))  # fmt: skip
-            fx.ledger.append(_entry(
-                event, t, account=a["to"], kind="transfer_in", amount=amount, counterparty=a["from"], **common
-            ))  # fmt: skip
-            fx.confirmations[f"op:{a['operationId']}"] = event.block_number
-        elif event.name == "WalletClaimed":
-            debt = int(a["debt"])
-            fx.debts[a["custodial"]] -= debt
-            fx.debts[a["wallet"]] += debt
-            amount = int(a["amount"])
-            common = {"operation_id": int(a["operationId"])}
-            fx.ledger.append(_entry(
-                event, t, account=a["custodial"], kind="claim_out", amount=-amount, debt_change=-debt,
-                counterparty=a["wallet"], **common,
-            ))  # fmt: skip
-            fx.ledger.append(_entry(
-                event, t, account=a["wallet"], kind="claim_in", amount=amount, debt_change=debt,
-                counterparty=a["custodial"], **common,
-            ))  # fmt: skip
-            fx.confirmations[f"op:{a['operationId']}"] = event.block_number
-        elif event.name == "RuleSetPublished":
-            fx.confirmations[f"ruleset:{a['version']}"] = event.block_number
-    return fx
+    return dispatch(ON_EVENT, LoyaltyEffects(), events, block_times)
+
+
+# -- writing -----------------------------------------------------------------------------------------
 
 
 def _write_additive(session: Session, fx: LoyaltyEffects, sign: int) -> None:
@@ -129,7 +192,7 @@ def _write_additive(session: Session, fx: LoyaltyEffects, sign: int) -> None:
             "address": address,
             "balance": sign * fx.balances.get(address, 0),
             "debt": sign * fx.debts.get(address, 0),
-            "self_custodied": False,
+            "self_custodied": address in fx.custodied,  # new rows only; see _flag_custody
             "last_block": fx.last_block.get(address, 0),
         }
         for address in accounts
@@ -150,59 +213,50 @@ def _write_additive(session: Session, fx: LoyaltyEffects, sign: int) -> None:
         )
 
 
+def _flag_custody(session: Session, wallets: set[str]) -> None:
+    """The wallets claimed in this range are self-custodied (their rows may predate the claim)."""
+    upsert_add(session, table_of(MirrorAccount), ["address"], [
+        {"address": a, "balance": 0, "debt": 0, "self_custodied": True, "last_block": 0} for a in sorted(wallets)
+    ], add=[], replace=["self_custodied"])  # fmt: skip
+
+
 def _ensure_state(session: Session) -> None:
     if session.get(MirrorTokenState, 1) is None:
         session.add(MirrorTokenState(id=1))
         session.flush()
 
 
-def _rebuild_state(session: Session) -> None:
-    """Latest-value state (policy, pause, custody, rule sets) from the stored events."""
+def _write_program_state(session: Session, fx: LoyaltyEffects, reset: bool = False) -> None:
+    """Policy, pause flag and rule sets: what ``fx`` set on top of the mirror's (``reset``: on
+    top of a freshly deployed contract's)."""
+    if not reset and fx.policy is None and fx.paused is None and not fx.rule_sets:
+        return
     _ensure_state(session)
     state = session.get(MirrorTokenState, 1)
     assert state is not None
-    state.paused = False
-    state.member_transfers_enabled = False
-    state.daily_transfer_cap = 0
-    state.latest_rule_version = 0
-    custodied: list[str] = []
-    rulesets: list[dict[str, Any]] = []
-    for event in stored_events(session, STATE_EVENTS):
-        if event.contract != CONTRACT:
-            continue
-        a = event.args
-        if event.name == "TransferPolicyUpdated":
-            state.member_transfers_enabled = bool(a["enabled"])
-            state.daily_transfer_cap = int(a["dailyCap"])
-        elif event.name in ("Paused", "Unpaused"):
-            state.paused = event.name == "Paused"
-        elif event.name == "WalletClaimed":
-            custodied.append(a["wallet"])
-        elif event.name == "RuleSetPublished":
-            state.latest_rule_version = max(state.latest_rule_version, int(a["version"]))
-            rulesets.append({
-                "version": int(a["version"]), "content_hash": a["contentHash"],
-                "block_number": event.block_number, "tx_hash": event.tx_hash,
-            })  # fmt: skip
+    if reset:
+        state.paused = False
+        state.member_transfers_enabled = False
+        state.daily_transfer_cap = 0
+        state.latest_rule_version = 0
+        session.execute(delete(table_of(MirrorRuleSet)))
+    if fx.policy is not None:
+        state.member_transfers_enabled, state.daily_transfer_cap = fx.policy
+    if fx.paused is not None:
+        state.paused = fx.paused
+    if fx.rule_sets:
+        state.latest_rule_version = max(state.latest_rule_version, *fx.rule_sets)
+        upsert_replace(session, table_of(MirrorRuleSet), ["version"], list(fx.rule_sets.values()))
     session.add(state)
-    accounts = table_of(MirrorAccount)
-    session.execute(update(accounts).values(self_custodied=False))
-    if custodied:
-        upsert_add(session, accounts, ["address"], [
-            {"address": a, "balance": 0, "debt": 0, "self_custodied": True, "last_block": 0} for a in custodied
-        ], add=[], replace=["self_custodied"])  # fmt: skip
-    session.execute(delete(table_of(MirrorRuleSet)))
-    upsert_replace(session, table_of(MirrorRuleSet), ["version"], rulesets)
 
 
-def apply(session: Session, events: list[DecodedEvent], block_times: dict[int, int]) -> dict[str, int]:
-    """Write the effects of ``events``; return the confirmations for the outbox."""
+def apply(session: Session, events: list[DecodedEvent], block_times: dict[int, int]) -> None:
+    """Write the effects of ``events`` (this contract's, in chain order)."""
     fx = effects_of(events, block_times)
     _write_additive(session, fx, +1)
     bulk_insert(session, table_of(MirrorLedgerEntry), fx.ledger)
-    if any(e.contract == CONTRACT and e.name in STATE_EVENTS for e in events):
-        _rebuild_state(session)
-    return fx.confirmations
+    _flag_custody(session, fx.custodied)
+    _write_program_state(session, fx)
 
 
 def rollback(session: Session, removed: list[DecodedEvent], above_block: int) -> None:
@@ -212,7 +266,9 @@ def rollback(session: Session, removed: list[DecodedEvent], above_block: int) ->
     ledger = table_of(MirrorLedgerEntry)
     session.execute(delete(ledger).where(ledger.c.block_number > above_block))
     _recompute_accounts(session, set(undone.balances) | set(undone.debts))
-    _rebuild_state(session)
+    if any((e.contract, e.name) in PROGRAM_EVENTS for e in removed):
+        remaining = stored_events(session, event_names(PROGRAM_EVENTS))
+        _write_program_state(session, dispatch(PROGRAM_EVENTS, LoyaltyEffects(), remaining, {}), reset=True)
 
 
 def _recompute_accounts(session: Session, addresses: set[str]) -> None:
@@ -225,7 +281,7 @@ def _recompute_accounts(session: Session, addresses: set[str]) -> None:
     for start in range(0, len(ordered), 500):
         session.execute(delete(accounts).where(accounts.c.address.in_(ordered[start : start + 500])))
     remaining = effects_of(events_about(session, CONTRACT, addresses), {})
-    rebuilt = LoyaltyEffects()
+    rebuilt = LoyaltyEffects(custodied=remaining.custodied & addresses)
     for address in addresses & (set(remaining.balances) | set(remaining.debts)):
         rebuilt.balances[address] = remaining.balances.get(address, 0)
         rebuilt.debts[address] = remaining.debts.get(address, 0)

@@ -19,8 +19,9 @@ import structlog
 from sqlalchemy import Engine, func, update
 from sqlmodel import Session, col, select
 
+from backend.chain.operations import AnchorEvents, enqueue
 from backend.db.engine import session_scope
-from backend.db.models import EpcisAnchor, EpcisEventRecord, Operation
+from backend.db.models import EpcisAnchor, EpcisEventRecord
 from backend.db.schema import table_of
 from backend.db.types import utcnow
 from backend.provenance.epcis.public_form import anchored_hash
@@ -75,10 +76,7 @@ def seal(session: Session, org_id: str, limit: int) -> SealedBatch:
         if changed != 1:
             raise SealRace(f"event {event_id} was sealed by someone else")
     admitted = admission_operation(session, org_id)
-    session.add(Operation(
-        kind="anchor_events", signer=f"org:{org_id}", confirm_key=f"anchor:{root}",
-        depends_on=admitted.id if admitted else None, payload=json.dumps({"root": root, "count": len(pending)}),
-    ))  # fmt: skip
+    enqueue(session, AnchorEvents(org=org_id, root=root, count=len(pending)), after=admitted)
     return SealedBatch(root, org_id, len(pending))
 
 
