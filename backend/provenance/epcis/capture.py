@@ -20,7 +20,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, NamedTuple
 
-from sqlalchemy import delete, insert, or_, tuple_, update
+from sqlalchemy import delete, insert, or_, update
 from sqlalchemy import select as select_columns
 from sqlmodel import Session, col, select
 
@@ -36,6 +36,7 @@ from backend.provenance.epcis.public_form import Mention, item_token, public_bod
 from backend.provenance.epcis.public_form import serialized_mentions as mentions_of
 from backend.provenance.epcis.rules import COMMISSIONING, DECOMMISSIONING, Replay, replay
 from backend.provenance.epcis.schema import validate_document
+from backend.provenance.items import serial_chunks
 from backend.provenance.ownership import Owner, owned_by_gtin, owners
 from backend.provenance.roles import OrgRole
 from backend.provenance.settings import ProvenanceSettings
@@ -219,13 +220,12 @@ def _registered_items(
     named = (i for e in events for _, i in e.named() if i.is_item)
     mentioned = (m.item for found in mentions or [] for m in found if m.item is not None)
     wanted = {i.key: (i.gtin, i.serial) for i in (*named, *mentioned)}
-    pairs = sorted(set(wanted.values()))
     found: dict[tuple[str, str], RegisteredItem] = {}
     table = table_of(Item)
-    for chunk in _chunks(pairs):
+    for gtin_of_chunk, serials in serial_chunks(wanted.values(), CHUNK):
         rows = session.execute(
             select_columns(table.c.id, table.c.gtin, table.c.serial, table.c.status, table.c.commitment).where(
-                tuple_(table.c.gtin, table.c.serial).in_(chunk)
+                table.c.gtin == gtin_of_chunk, table.c.serial.in_(serials)
             )
         ).all()
         found.update({(gtin, serial): RegisteredItem(int(item_id), status, gtin, commitment)

@@ -14,6 +14,7 @@ import hashlib
 import re
 from collections.abc import Callable, Iterable, Mapping
 from datetime import UTC, datetime, timedelta
+from functools import lru_cache
 from typing import Any
 
 from backend.bounds import check_value_depth
@@ -60,6 +61,7 @@ def namespaces_of(context: Any) -> dict[str, str]:
     return found
 
 
+@lru_cache(maxsize=65_536)  # pure; stored events' times come back with every replay of their items
 def normalise_time(value: str) -> str:
     """UTC, millisecond precision, 'Z': ``2005-04-03T20:33:31.116000-06:00`` → ``2005-04-04T02:33:31.116Z``.
     A fourth decimal of 5-9 rounds the milliseconds up."""
@@ -77,8 +79,13 @@ def normalise_time(value: str) -> str:
     return moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}Z"
 
 
+_NUMBER_STARTS = frozenset("+-.iInN")  # besides digits, what float() accepts first (sign, point, inf, nan)
+
+
 def _number(text: str) -> str:
     """Numbers without trailing zeros (``1.0`` → ``1``); other text unchanged."""
+    if not text or not (text[0].isdigit() or text[0] in _NUMBER_STARTS):
+        return text  # float() would refuse it (it is called on every value: raising costs)
     try:
         number = float(text)
     except ValueError:
