@@ -309,7 +309,8 @@ def parse_document(document: dict[str, Any], settings: ProvenanceSettings) -> li
         raise CaptureRejected([Problem("epcisBody.eventList", "too_large",
                                        f"at most {settings.epcis_max_events} events per document")])  # fmt: skip
     namespaces = namespaces_of(document.get("@context"))
-    return [parse_event(body, namespaces, index) for index, body in enumerate(bodies)]
+    # Every event was measured against epcis_max_depth (≤ MAX_EVENT_DEPTH) above.
+    return [parse_event(body, namespaces, index, depth_checked=True) for index, body in enumerate(bodies)]
 
 
 def capture_document(
@@ -326,7 +327,7 @@ def capture_events(session: Session, writer: Organisation, events: list[ParsedEv
                  for e in unsupported]  # fmt: skip
     # Serialized instances anywhere in the events; those without a token could only be published
     # in clear (an invalid identifier is reported once, above).
-    mentions = [mentions_of(e.body, e.namespaces) for e in events]
+    mentions = [mentions_of(e.body, e.namespaces, e.depth_checked) for e in events]
     problems += [Problem(_field(e.index), "unpublishable_identifier", f"{m.where}: {m.text[:120]!r} {m.why}")
                  for e, found in zip(events, mentions, strict=True) if not e.problems
                  for m in found if m.item is None]  # fmt: skip
@@ -353,7 +354,8 @@ def _public(event: ParsedEvent, tokens: Mapping[str, str], mentions: list[Mentio
     public hash is its CBV digest (unless a declared ``item:`` prefix could make them differ)."""
     body = public_body(event.body, event.namespaces, tokens, mentions=mentions)
     same = not mentions and "item" not in event.namespaces
-    digest = hash_digest(event.event_hash) if same else public_digest(public_form(body, event.namespaces))
+    form = None if same else public_form(body, event.namespaces, event.depth_checked)
+    digest = hash_digest(event.event_hash) if form is None else public_digest(form)
     return {
         "public_body": json.dumps(body, separators=(",", ":")),
         "public_hash": "0x" + digest.hex(),

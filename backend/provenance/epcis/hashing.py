@@ -205,11 +205,16 @@ def _typed_list(canon: _Canon, name: str, value: list[Mapping[str, Any]]) -> str
 
 
 def pre_hash_string(
-    event: Mapping[str, Any], namespaces: Mapping[str, str] | None = None, verbatim: re.Pattern[str] | None = None
+    event: Mapping[str, Any],
+    namespaces: Mapping[str, str] | None = None,
+    verbatim: re.Pattern[str] | None = None,
+    depth_checked: bool = False,
 ) -> str:
     """The canonical pre-hash string of one EPCIS 2.0 JSON-LD event (``TooDeep``, a 422, for an
-    event nested deeper than ``MAX_EVENT_DEPTH``). Values matching ``verbatim`` are not rewritten."""
-    check_value_depth(event, MAX_EVENT_DEPTH, "the event", "event")
+    event nested deeper than ``MAX_EVENT_DEPTH``; ``depth_checked``: the caller measured it against
+    that limit or a lower one already). Values matching ``verbatim`` are not rewritten."""
+    if not depth_checked:
+        check_value_depth(event, MAX_EVENT_DEPTH, "the event", "event")
     canon = _Canon(namespaces or {}, verbatim)
     text = "eventType=" + str(event.get("type", ""))
     for name in ORDER:
@@ -234,9 +239,11 @@ def value_canoniser(namespaces: Mapping[str, str]) -> Callable[[Any], str]:
     return _Canon(namespaces).value
 
 
-def event_hash(event: Mapping[str, Any], namespaces: Mapping[str, str] | None = None) -> str:
+def event_hash(
+    event: Mapping[str, Any], namespaces: Mapping[str, str] | None = None, depth_checked: bool = False
+) -> str:
     """``ni:///sha-256;<hex>?ver=CBV2.0`` of one event."""
-    digest = hashlib.sha256(pre_hash_string(event, namespaces).encode()).hexdigest()
+    digest = hashlib.sha256(pre_hash_string(event, namespaces, depth_checked=depth_checked).encode()).hexdigest()
     return f"ni:///sha-256;{digest}?ver={VERSION}"
 
 
