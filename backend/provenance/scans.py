@@ -340,7 +340,7 @@ def assess_scans(
     since = (now or utcnow()) - timedelta(hours=p.clone_window_hours)
     total = session.exec(select(func.count()).select_from(Scan).where(Scan.item_id == item.id)).one()
     window = _grouped(session, item, since, p.clone_scans_per_client)
-    located = list(session.exec(
+    located = [] if not window.located else list(session.exec(  # (no located scan in the window: none to load)
         select(Scan).where(Scan.item_id == item.id, col(Scan.scanned_at) > since, col(Scan.lat).is_not(None))
         .order_by(col(Scan.scanned_at).desc()).limit(p.clone_scan_sample)
     ).all())  # fmt: skip

@@ -219,7 +219,7 @@ def _registered_items(
     roles, and wherever ``mentions`` found one)."""
     named = (i for e in events for _, i in e.named() if i.is_item)
     mentioned = (m.item for found in mentions or [] for m in found if m.item is not None)
-    wanted = {i.key: (i.gtin, i.serial) for i in (*named, *mentioned)}
+    wanted = {i.key: (i.gtin, i.serial) for i in (*named, *mentioned) if i.gtin is not None and i.serial is not None}
     found: dict[tuple[str, str], RegisteredItem] = {}
     table = table_of(Item)
     for gtin_of_chunk, serials in serial_chunks(wanted.values(), CHUNK):
