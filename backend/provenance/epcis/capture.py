@@ -20,11 +20,12 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, NamedTuple
 
-from sqlalchemy import delete, insert, or_, update
+from sqlalchemy import delete, or_, update
 from sqlalchemy import select as select_columns
 from sqlmodel import Session, col, select
 
 from backend.bounds import value_depth_exceeds
+from backend.db.direct import bulk_insert, dialect_of, in_list, list_value, select_rows
 from backend.db.models import EpcisEventEpc, EpcisEventRecord, EpcisLink, Item, Organisation, Partnership, Product
 from backend.db.schema import table_of
 from backend.db.types import utcnow
@@ -377,10 +378,15 @@ def _store(session: Session, writer: Organisation, events: list[ParsedEvent], pa
         }
         for e, found in zip(events, mentions, strict=True)
     ]  # fmt: skip
+    # Driver-level bulk inserts (db/direct.py: one executemany on SQLite, COPY on PostgreSQL):
+    # Core's insertmanyvalues cost more Python per row than the rest of the capture's SQL.
     table = table_of(EpcisEventRecord)
-    pks = session.execute(insert(table).returning(table.c.id, sort_by_parameter_order=True), rows).scalars().all()
-    for event, pk in zip(events, pks, strict=True):
-        event.pk = int(pk)
+    bulk_insert(session, table, rows)
+    dialect = dialect_of(session)
+    pk_of = dict(select_rows(session, table, ("event_hash", "id"), in_list(dialect, "event_hash"),
+                             [list_value(dialect, [e.event_hash for e in events])]))  # fmt: skip
+    for event in events:  # event hashes are unique (the duplicates were refused above)
+        event.pk = int(pk_of[event.event_hash])
     epc_rows = {
         (e.pk, i.key, role): {
             "event_pk": e.pk,
@@ -393,8 +399,7 @@ def _store(session: Session, writer: Organisation, events: list[ParsedEvent], pa
         for e in events
         for role, i in e.named()
     }
-    for chunk in _chunks(list(epc_rows.values()), 2000):
-        session.execute(insert(table_of(EpcisEventEpc)), chunk)
+    bulk_insert(session, table_of(EpcisEventEpc), list(epc_rows.values()))
     # Links are derived from the whole history of the component: rebuild them.
     links = table_of(EpcisLink)
     for chunk in _chunks([e.pk for e in past if e.pk is not None]):
@@ -410,8 +415,7 @@ def _store(session: Session, writer: Organisation, events: list[ParsedEvent], pa
         }
         for link in result.links
     ]
-    for chunk in _chunks(link_rows, 2000):
-        session.execute(insert(links), chunk)
+    bulk_insert(session, links, link_rows)
     _update_statuses(session, [*past, *events], result)
 
 

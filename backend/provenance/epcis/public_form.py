@@ -38,6 +38,7 @@ import json
 import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Any
 
 from eth_utils import keccak
@@ -91,6 +92,7 @@ class Mention:
     why: str = ""
 
 
+@lru_cache(maxsize=65_536)  # pure; an item's token is needed by every event that names it
 def item_token(gtin: str | int, commitment: bytes) -> str:
     """The token that stands for a registered item in public forms."""
     return "item:0x" + item_leaf(int(gtin), commitment).hex()
