@@ -44,7 +44,8 @@ def test_a_block_that_changes_the_item_changes_its_cached_answer(platform: Platf
     answers: VerificationAnswers = platform.client.app.state.answers  # type: ignore[attr-defined]
 
     pending, etag = answer_of(platform, "SN0001")
-    assert pending["verdict"] == "unknown" and pending["proof"] is None
+    assert pending["verdict"] == "unknown"
+    assert pending["proof"] is None
     platform.settle()  # the registration is mined and mirrored
     registered, etag = answer_of(platform, "SN0001", etag)
     assert registered["verdict"] == "authentic"
@@ -71,7 +72,8 @@ def test_a_block_that_changes_the_item_changes_its_cached_answer(platform: Platf
     platform.settle()
     anchored, etag = answer_of(platform, "SN0001", etag)
     step = next(s for s in anchored["trail"] if s["event"] == "commissioning")
-    assert step["block_number"] and len(anchored["proof"]["events"]) == 1
+    assert step["block_number"]
+    assert len(anchored["proof"]["events"]) == 1
 
     # A recall, mined and mirrored: the client's cached answer is not confirmed.
     recall = api.client.post("/v1/recalls", json={"gtin": FRESH, "serials": ["SN0001"], "reason": "Cracked"},

@@ -21,11 +21,10 @@ from dataclasses import dataclass
 from typing import Any, NamedTuple
 
 from sqlalchemy import delete, or_, update
-from sqlalchemy import select as select_columns
 from sqlmodel import Session, col, select
 
 from backend.bounds import value_depth_exceeds
-from backend.db.direct import bulk_insert, dialect_of, in_list, list_value, select_rows
+from backend.db.direct import bulk_insert, dialect_of, ident, in_list, list_value, marker, select_rows
 from backend.db.models import EpcisEventEpc, EpcisEventRecord, EpcisLink, Item, Organisation, Partnership, Product
 from backend.db.schema import table_of
 from backend.db.types import utcnow
@@ -43,6 +42,7 @@ from backend.provenance.roles import OrgRole
 from backend.provenance.settings import ProvenanceSettings
 
 CHUNK = 500
+LIST_CHUNK = 10_000  # values per list parameter of a driver-level query (db/direct.py: one parameter)
 ANY_PARTNER = OrgRole.MANUFACTURER | OrgRole.DISTRIBUTOR | OrgRole.RETAILER
 # How bad a kind of problem is: the answer's status is that of the worst one.
 STATUS = {"unauthorised_writer": 403, "duplicate_event": 409, "duplicate_event_id": 409}
@@ -116,20 +116,16 @@ def _duplicates(session: Session, events: list[ParsedEvent]) -> list[Problem]:
         seen_ids.setdefault(event.event_id, event.index)
     by_hash = {e.event_hash: e for e in events}
     by_id = {e.event_id: e for e in events}
-    for chunk in _chunks(list(by_hash)):
-        for stored_id, stored_hash in session.exec(
-            select(EpcisEventRecord.event_id, EpcisEventRecord.event_hash).where(
-                col(EpcisEventRecord.event_hash).in_(chunk)
-            )
-        ).all():
+    table, dialect = table_of(EpcisEventRecord), dialect_of(session)
+    columns = ("event_id", "event_hash")
+    for chunk in _chunks(list(by_hash), LIST_CHUNK):
+        for stored_id, stored_hash in select_rows(session, table, columns, in_list(dialect, "event_hash"),
+                                                  [list_value(dialect, chunk)]):  # fmt: skip
             why = f"this event was already captured (eventID {stored_id}, hash {stored_hash})"
             problems.append(Problem(_field(by_hash[stored_hash].index), "duplicate_event", why))
-    for chunk in _chunks(list(by_id)):
-        for stored_id, stored_hash in session.exec(
-            select(EpcisEventRecord.event_id, EpcisEventRecord.event_hash).where(
-                col(EpcisEventRecord.event_id).in_(chunk)
-            )
-        ).all():
+    for chunk in _chunks(list(by_id), LIST_CHUNK):
+        for stored_id, stored_hash in select_rows(session, table, columns, in_list(dialect, "event_id"),
+                                                  [list_value(dialect, chunk)]):  # fmt: skip
             event = by_id[stored_id]
             if stored_hash != event.event_hash:
                 problems.append(Problem(_field(event.index), "duplicate_event_id",
@@ -214,24 +210,30 @@ def _others(event: ParsedEvent) -> list[Identifier]:
 
 
 def _registered_items(
-    session: Session, events: Iterable[ParsedEvent], mentions: Mentions | None = None
+    session: Session,
+    events: Iterable[ParsedEvent],
+    mentions: Mentions | None = None,
+    known: Mapping[str, RegisteredItem] | None = None,
 ) -> dict[str, RegisteredItem]:
     """Item key → the registered item, for the serialized items the events name (in their EPC
-    roles, and wherever ``mentions`` found one)."""
+    roles, and wherever ``mentions`` found one); those in ``known`` (read earlier in the same
+    transaction) are not read again."""
     named = (i for e in events for _, i in e.named() if i.is_item)
     mentioned = (m.item for found in mentions or [] for m in found if m.item is not None)
     wanted = {i.key: (i.gtin, i.serial) for i in (*named, *mentioned) if i.gtin is not None and i.serial is not None}
+    known = known or {}
     found: dict[tuple[str, str], RegisteredItem] = {}
-    table = table_of(Item)
-    for gtin_of_chunk, serials in serial_chunks(wanted.values(), CHUNK):
-        rows = session.execute(
-            select_columns(table.c.id, table.c.gtin, table.c.serial, table.c.status, table.c.commitment).where(
-                table.c.gtin == gtin_of_chunk, table.c.serial.in_(serials)
-            )
-        ).all()
+    table, dialect = table_of(Item), dialect_of(session)
+    # gtin = ? AND serial IN (one list parameter): an index search on uq_items_gtin_serial.
+    where = f"{ident(dialect, 'gtin')} = {marker(dialect)} AND {in_list(dialect, 'serial')}"
+    unknown = (pair for key, pair in wanted.items() if key not in known)
+    for gtin_of_chunk, serials in serial_chunks(unknown, LIST_CHUNK):
+        rows = select_rows(session, table, ("id", "gtin", "serial", "status", "commitment"), where,
+                           [gtin_of_chunk, list_value(dialect, serials)])  # fmt: skip
         found.update({(gtin, serial): RegisteredItem(int(item_id), status, gtin, commitment)
                       for item_id, gtin, serial, status, commitment in rows})  # fmt: skip
-    return {key: found[pair] for key, pair in wanted.items() if pair in found}
+    return {key: known[key] if key in known else found[pair] for key, pair in wanted.items()
+            if key in known or pair in found}  # fmt: skip
 
 
 # -- history -------------------------------------------------------------------------------
@@ -257,20 +259,28 @@ def component(session: Session, keys: set[str]) -> set[str]:
 
 
 def stored_event(record: EpcisEventRecord) -> ParsedEvent:
-    event = parse_event(json.loads(record.body), json.loads(record.namespaces), known_hash=record.event_hash)
-    event.pk = record.id
+    return _stored(record.id, record.body, record.namespaces, record.event_hash)
+
+
+def _stored(pk: int | None, body: str, namespaces: str, event_hash: str) -> ParsedEvent:
+    event = parse_event(json.loads(body), json.loads(namespaces), known_hash=event_hash)
+    event.pk = pk
     return event
 
 
 def history(session: Session, keys: set[str]) -> list[ParsedEvent]:
-    """Every stored event naming one of ``keys``."""
+    """Every stored event naming one of ``keys`` (in the order of their ids)."""
+    dialect = dialect_of(session)
     pks: set[int] = set()
-    for chunk in _chunks(sorted(keys)):
-        pks.update(session.exec(select(EpcisEventEpc.event_pk).where(col(EpcisEventEpc.epc).in_(chunk))).all())
-    records: list[EpcisEventRecord] = []
-    for chunk in _chunks(sorted(pks)):
-        records.extend(session.exec(select(EpcisEventRecord).where(col(EpcisEventRecord.id).in_(chunk))).all())
-    return [stored_event(r) for r in records]
+    for chunk in _chunks(sorted(keys), LIST_CHUNK):
+        pks.update(pk for (pk,) in select_rows(session, table_of(EpcisEventEpc), ("event_pk",),
+                                               in_list(dialect, "epc"), [list_value(dialect, chunk)]))  # fmt: skip
+    columns = ("id", "body", "namespaces", "event_hash")
+    rows: list[tuple[Any, ...]] = []
+    for chunk in _chunks(sorted(pks), LIST_CHUNK):
+        rows += select_rows(session, table_of(EpcisEventRecord), columns, in_list(dialect, "id"),
+                            [list_value(dialect, chunk)])  # fmt: skip
+    return [_stored(int(pk), body, namespaces, event_hash) for pk, body, namespaces, event_hash in sorted(rows)]
 
 
 # -- capture -------------------------------------------------------------------------------
@@ -416,12 +426,18 @@ def _store(session: Session, writer: Organisation, events: list[ParsedEvent], pa
         for link in result.links
     ]
     bulk_insert(session, links, link_rows)
-    _update_statuses(session, [*past, *events], result)
+    _update_statuses(session, [*past, *events], result, items)
 
 
-def _update_statuses(session: Session, events: list[ParsedEvent], result: Replay) -> None:
+def _update_statuses(
+    session: Session, events: list[ParsedEvent], result: Replay, known: Mapping[str, RegisteredItem]
+) -> None:
+    """Each registered item's status as the replay left it (``known``: items read before the
+    events were stored, whose status has not changed since)."""
     registered = {
-        k: v for k, v in _registered_items(session, events).items() if result.focus is None or k in result.focus
+        k: v
+        for k, v in _registered_items(session, events, known=known).items()
+        if result.focus is None or k in result.focus
     }
     items = table_of(Item)
     by_status: dict[str, list[int]] = {}

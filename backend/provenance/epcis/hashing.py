@@ -70,6 +70,9 @@ def normalise_time(value: str) -> str:
         return value.strip()
     year, month, day, hour, minute, second, fraction, zone = match.groups()
     moment = datetime(int(year), int(month), int(day), int(hour), int(minute), int(second), tzinfo=UTC)
+    # Already UTC with nothing to round: only pad (years below 1000 are written as strftime does).
+    if zone in ("Z", "z") and len(fraction or "") <= 3 and year[0] != "0":
+        return f"{year}-{month}-{day}T{hour}:{minute}:{second}.{(fraction or '').ljust(3, '0')}Z"
     fraction = (fraction or "").ljust(4, "0")
     millis = int(fraction[:3]) + (1 if fraction[3] >= "5" else 0)
     moment += timedelta(milliseconds=millis)
