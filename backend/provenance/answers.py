@@ -18,7 +18,8 @@ An answer (verification.py) has two parts:
   (the group-commit writer of the checkout, backend/api/writer.py) and judges each item of the
   batch once, in the same transaction.
 
-The scan signals keep their meaning: the same rows, the same queries (``assess_scans``).
+The scan signals keep their meaning: the same rows, judged as ``assess_scans`` judges them
+(``assess_many`` reads them for a whole batch; tests/provenance/test_scan_batches.py compares them).
 """
 
 from __future__ import annotations
@@ -33,7 +34,7 @@ from sqlmodel import Session
 from backend.db.models import Item, Organisation, Scan
 from backend.db.schema import table_of
 from backend.db.types import utcnow
-from backend.provenance.scans import CoarseLocation, assess_scans, scan_count, source_of
+from backend.provenance.scans import CoarseLocation, Judged, assess_many, scan_counts, source_of
 from backend.provenance.settings import ProvenanceSettings
 from backend.provenance.verification import ScanBasis
 
@@ -96,15 +97,6 @@ class Tally:
     hard: tuple[str, ...] = ()
 
 
-class _ItemRef:
-    """The item, as the scan queries use it (its id only): no ORM load per scan."""
-
-    __slots__ = ("id",)
-
-    def __init__(self, item_id: int) -> None:
-        self.id = item_id
-
-
 def _scan_rows(session: Session, jobs: Sequence[ScanJob]) -> list[dict[str, Any]]:
     now = utcnow()
     rows = []
@@ -123,24 +115,23 @@ def _scan_rows(session: Session, jobs: Sequence[ScanJob]) -> list[dict[str, Any]
 
 
 def tally_batch(session: Session, jobs: Sequence[ScanJob], settings: ProvenanceSettings) -> list[Tally]:
-    """Record the batch's scans (one statement), then read the point and judge each item once."""
+    """Record the batch's scans (one statement), then read the point and judge every item of the
+    batch at once (``assess_many``: the same judgement as ``assess_scans``, a few statements for
+    the whole batch)."""
     rows = _scan_rows(session, jobs)
     if rows:
         session.execute(insert(table_of(Scan)), rows)
     point = read_point(session)
-    judged: dict[ScanBasis, Tally] = {}
-    answers = []
-    for job in jobs:
-        basis = job.basis
-        if basis is None:
-            answers.append(Tally(point))
-            continue
-        if basis not in judged:
-            item = _ItemRef(basis.item_id)
-            if basis.judged:
-                scans = assess_scans(session, item, settings, basis.sold_at, basis.decommissioned_at)  # type: ignore[arg-type]
-                judged[basis] = Tally(point, scans.total, scans.view(), tuple(scans.hard_reasons))
-            else:
-                judged[basis] = Tally(point, scan_count(session, item))  # type: ignore[arg-type]
-        answers.append(judged[basis])
-    return answers
+    bases = list(dict.fromkeys(job.basis for job in jobs if job.basis is not None))
+    judged = [Judged(b.item_id, b.sold_at, b.decommissioned_at) for b in bases if b.judged]
+    assessed = assess_many(session, judged, settings)
+    counted = [b.item_id for b in bases if not b.judged]
+    totals = scan_counts(session, counted) if counted else {}
+    tallies: dict[ScanBasis, Tally] = {}
+    for basis in bases:
+        if basis.judged:
+            scans = assessed[basis.item_id]
+            tallies[basis] = Tally(point, scans.total, scans.view(), tuple(scans.hard_reasons))
+        else:
+            tallies[basis] = Tally(point, totals.get(basis.item_id, 0))
+    return [Tally(point) if job.basis is None else tallies[job.basis] for job in jobs]
