@@ -32,10 +32,13 @@ contract ProvenanceRegistry is IProvenanceRegistry, AccessControl, Pausable, Mul
     /// @notice Role allowed to pause and unpause every write in an emergency.
     bytes32 public constant PAUSER_ROLE = keccak256("PAUSER_ROLE");
 
-    /// @notice Organisation role flags (combined as a bit mask).
+    /// @notice Organisation role flag (roles combine as a bit mask): registers and recalls its GTINs.
     uint8 public constant BRAND = 1;
+    /// @notice Organisation role flag: registers items of the GTINs a brand authorised it for.
     uint8 public constant MANUFACTURER = 2;
+    /// @notice Organisation role flag: moves goods between organisations.
     uint8 public constant DISTRIBUTOR = 4;
+    /// @notice Organisation role flag: sells to consumers.
     uint8 public constant RETAILER = 8;
     uint8 private constant _ALL_ROLES = BRAND | MANUFACTURER | DISTRIBUTOR | RETAILER;
     uint64 private constant _GTIN_LIMIT = 1e14;

@@ -2,11 +2,13 @@
 event and error of our own; events keep their signatures and indexed arguments (the indexer's
 decoder, reconcile, the verifier and verify.mjs key on their topics); the contracts answer
 `supportsInterface` for their interfaces; the verifier's minimal ABI is a part of
-IProvenanceRegistry; and the Solidity sources keep OpenZeppelin's habits (`_check…` helpers
-read only, no hand-written narrowing casts or min/max)."""
+IProvenanceRegistry; every external function and event of our own has NatSpec; and the Solidity
+sources keep OpenZeppelin's habits (`_check…` helpers read only, no hand-written narrowing casts
+or min/max)."""
 
 from __future__ import annotations
 
+import json
 import re
 from functools import reduce
 from pathlib import Path
@@ -70,7 +72,11 @@ def _signature(item: dict[str, Any]) -> str:
 
 
 def _openzeppelin_declarations(keyword: str) -> set[str]:
-    pattern = re.compile(rf"^\s*{keyword} (\w+)\(", re.MULTILINE)
+    """Names OpenZeppelin's sources declare as ``keyword`` (event, error, function, constant)."""
+    if keyword == "constant":
+        pattern = re.compile(r"\bpublic constant (\w+)")
+    else:
+        pattern = re.compile(rf"^\s*{keyword} (\w+)\(", re.MULTILINE)
     return {name for path in OPENZEPPELIN.rglob("*.sol") for name in pattern.findall(path.read_text())}
 
 
@@ -107,6 +113,34 @@ def test_the_contract_answers_supports_interface_for_its_interface(
     assert deployed.functions.supportsInterface(interface_id.to_bytes(4)).call()
     assert deployed.functions.supportsInterface(bytes.fromhex("7965db0b")).call()  # IAccessControl, as before
     assert not deployed.functions.supportsInterface(bytes.fromhex("deadbeef")).call()
+
+
+def _canonical(item: dict[str, Any]) -> str:
+    def kind(param: dict[str, Any]) -> str:
+        if param["type"].startswith("tuple"):
+            return "(" + ",".join(kind(c) for c in param["components"]) + ")" + param["type"][5:]
+        return str(param["type"])
+
+    return item["name"] + "(" + ",".join(kind(i) for i in item["inputs"]) + ")"
+
+
+@pytest.mark.parametrize("contract", INTERFACE_OF)
+def test_every_external_function_and_event_of_our_own_has_natspec(
+    deployment: Manifest, base_settings: Settings, contract: str
+) -> None:
+    artifact = json.loads((base_settings.build_dir / f"{contract}.json").read_text())
+    userdoc, devdoc = artifact["userdoc"], artifact["devdoc"]
+    documented = {*userdoc.get("methods", {}), *devdoc.get("methods", {}), *userdoc.get("events", {})}
+    inherited = _openzeppelin_declarations("function") | _openzeppelin_declarations("constant")
+    inherited |= _openzeppelin_declarations("event")
+    undocumented = [
+        _canonical(item)
+        for item in artifact["abi"]
+        if item["type"] in ("function", "event")
+        and _canonical(item) not in documented
+        and item["name"] not in inherited
+    ]
+    assert not undocumented
 
 
 def test_the_verifiers_minimal_abi_and_topics_are_part_of_the_registry_interface(
