@@ -29,11 +29,13 @@ def purchase_detail(session: Session, purchase: Purchase) -> dict[str, Any]:
     refunds = refunds_of(session, purchase.id)
     body["refunds"] = [
         {
-            "refund_id": r.refund_id, "points_reversed": r.points_reversed,
-            "refunded_value": format(r.value.normalize(), "f"), "status": _status(session, r.operation_id),
+            "refund_id": r.refund_id,
+            "points_reversed": r.points_reversed,
+            "refunded_value": format(r.value.normalize(), "f"),
+            "status": _status(session, r.operation_id),
             "operation_id": r.operation_id,
         }
         for r in refunds
-    ]  # fmt: skip
+    ]
     body["points_reversed"] = sum(r.points_reversed for r in refunds)
     return body

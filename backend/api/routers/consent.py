@@ -37,8 +37,13 @@ SIGN_IN_STATEMENT = "Sign in to Credance loyalty with this wallet."
 
 def _token_out(token: str, record: CustomerToken, customer_id: str) -> dict[str, Any]:
     scopes = sorted(s.value for s in decode_scopes(record.scopes))
-    return {"token": token, "token_id": record.token_id, "customer_id": customer_id, "scopes": scopes,
-            "expires_at": record.expires_at}  # fmt: skip
+    return {
+        "token": token,
+        "token_id": record.token_id,
+        "customer_id": customer_id,
+        "scopes": scopes,
+        "expires_at": record.expires_at,
+    }
 
 
 def _lifetimes(state: AppState, ttl_seconds: int | None) -> tuple[timedelta, timedelta]:
@@ -132,9 +137,15 @@ def create_nonce(state: StateDep) -> dict:
     with state.write() as session:
         expect = expectations(state, chain_id_of(state, session))
         record = siwe.issue_nonce(session, timedelta(seconds=state.settings.siwe_nonce_ttl))
-        return {"nonce": record.nonce, "expires_at": record.expires_at, "domain": expect.domain,
-                "uri": expect.origin, "chain_id": expect.chain_id, "version": "1",
-                "statement": expect.statement}  # fmt: skip
+        return {
+            "nonce": record.nonce,
+            "expires_at": record.expires_at,
+            "domain": expect.domain,
+            "uri": expect.origin,
+            "chain_id": expect.chain_id,
+            "version": "1",
+            "statement": expect.statement,
+        }
 
 
 @router.post(

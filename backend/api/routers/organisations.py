@@ -33,18 +33,30 @@ def organisation_view(session: Session, org: Organisation) -> dict:
     for partnership in session.exec(select(Partnership).where(Partnership.brand_id == org.id)).all():
         partner = session.get(Organisation, partnership.partner_id)
         on_chain = session.get(MirrorPartnerRole, (org.chain_id, partner.chain_id)) if partner else None
-        partners.append({
-            "partner_id": partnership.partner_id, "roles": role_names(partnership.roles),
-            "on_chain_roles": role_names(on_chain.roles) if on_chain else None,
-        })  # fmt: skip
+        partners.append(
+            {
+                "partner_id": partnership.partner_id,
+                "roles": role_names(partnership.roles),
+                "on_chain_roles": role_names(on_chain.roles) if on_chain else None,
+            }
+        )
     return {
-        "id": org.id, "name": org.name, "roles": role_names(org.roles), "chain_id": org.chain_id,
-        "controller": org.controller, "status": admitted.status if admitted else "unknown",
-        "on_chain": None if mirrored is None else {
-            "roles": role_names(mirrored.roles), "active": mirrored.active, "block_number": mirrored.block_number,
+        "id": org.id,
+        "name": org.name,
+        "roles": role_names(org.roles),
+        "chain_id": org.chain_id,
+        "controller": org.controller,
+        "status": admitted.status if admitted else "unknown",
+        "on_chain": None
+        if mirrored is None
+        else {
+            "roles": role_names(mirrored.roles),
+            "active": mirrored.active,
+            "block_number": mirrored.block_number,
         },
-        "partners": partners, "company_prefixes": prefixes_of(session, org.id),
-    }  # fmt: skip
+        "partners": partners,
+        "company_prefixes": prefixes_of(session, org.id),
+    }
 
 
 @router.post("", response_model=OrganisationOut, status_code=201, summary="Admit an organisation (admin)")
@@ -74,8 +86,12 @@ def update(org_id: str, body: OrganisationUpdate, admin: AdminDep, state: StateD
         return organisation_view(session, org)
 
 
-@router.post("/{org_id}/prefixes", response_model=OrganisationOut, status_code=201,
-             summary="Assign a GS1 company prefix to an organisation (admin)")  # fmt: skip
+@router.post(
+    "/{org_id}/prefixes",
+    response_model=OrganisationOut,
+    status_code=201,
+    summary="Assign a GS1 company prefix to an organisation (admin)",
+)
 def add_prefix(org_id: str, body: PrefixIn, admin: AdminDep, state: StateDep) -> dict:
     """The organisation then owns the identifiers under the prefix (SSCCs, GRAIs…) and, if it is a
     brand, only it may register GTINs under it, here and on chain."""

@@ -29,10 +29,13 @@ router = APIRouter(tags=["products"], responses=ERROR_RESPONSES)
 def product_view(session: Session, product: Product) -> dict:
     operation = product_operation(session, product.gtin)
     return {
-        "gtin": product.gtin, "brand_id": product.brand_id, "name": product.name,
-        "description": product.description, "category": product.category,
+        "gtin": product.gtin,
+        "brand_id": product.brand_id,
+        "name": product.name,
+        "description": product.description,
+        "category": product.category,
         "status": operation.status if operation else "unknown",
-    }  # fmt: skip
+    }
 
 
 @router.post("/v1/products", response_model=ProductOut, status_code=201, summary="Register a product (brand)")
@@ -58,8 +61,9 @@ def create_items(body: ItemsIn, principal: OrganisationDep, state: StateDep) -> 
     return {"gtin": batch.gtin, "root": batch.root, "count": batch.count, "status": "pending"}
 
 
-@router.post("/v1/recalls", response_model=RecallOut, status_code=201,
-             summary="Recall a GTIN, a lot or serials (brand)")  # fmt: skip
+@router.post(
+    "/v1/recalls", response_model=RecallOut, status_code=201, summary="Recall a GTIN, a lot or serials (brand)"
+)
 def create_recall(body: RecallIn, principal: OrganisationDep, state: StateDep) -> dict:
     """The recall reaches the brand's own items made from or packed with the recalled ones (through
     transformation and aggregation events); ``count`` items are committed on chain in the scope
@@ -70,13 +74,21 @@ def create_recall(body: RecallIn, principal: OrganisationDep, state: StateDep) -
         serials = list(body.serials) if body.serials else None
         record = issue_recall(session, brand, body.gtin, body.reason, serials, body.lot)
         return {
-            "gtin": record.gtin, "scope_root": record.scope_root, "count": record.count, "reason": record.reason,
-            "lot": record.lot, "whole_gtin": record.whole_gtin,
-        }  # fmt: skip
+            "gtin": record.gtin,
+            "scope_root": record.scope_root,
+            "count": record.count,
+            "reason": record.reason,
+            "lot": record.lot,
+            "whole_gtin": record.whole_gtin,
+        }
 
 
-@router.get("/v1/recalls/{recall_id}/scope", response_model=RecallScopeOut, dependencies=[Depends(PUBLIC)],
-            summary="The leaves of a recall's scope (public)")  # fmt: skip
+@router.get(
+    "/v1/recalls/{recall_id}/scope",
+    response_model=RecallScopeOut,
+    dependencies=[Depends(PUBLIC)],
+    summary="The leaves of a recall's scope (public)",
+)
 def read_recall_scope(recall_id: Annotated[int, Path(ge=1, le=2**31 - 1)], session: SessionDep) -> dict:
     """For an on-chain recall id (RecallIssued), the leaves its scope root commits to, in tree
     order: rebuild the root (sorted-pair keccak256, an odd node moves up) and compare it with the

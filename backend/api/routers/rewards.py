@@ -98,9 +98,15 @@ def list_redemptions(
     for r in redemptions_of(session, customer):
         operation = session.get(Operation, r.operation_id) if r.operation_id else None
         status = "failed" if r.status == "failed" else (operation.status if operation else "pending")
-        out.append({
-            "customer_id": customer_id, "redemption_id": r.redemption_id, "reward_id": r.reward_id,
-            "quantity": r.quantity, "points": r.points, "operation_id": r.operation_id,
-            "status": status if status in ("confirmed", "failed") else "pending",
-        })  # fmt: skip
+        out.append(
+            {
+                "customer_id": customer_id,
+                "redemption_id": r.redemption_id,
+                "reward_id": r.reward_id,
+                "quantity": r.quantity,
+                "points": r.points,
+                "operation_id": r.operation_id,
+                "status": status if status in ("confirmed", "failed") else "pending",
+            }
+        )
     return out
