@@ -23,7 +23,7 @@ def _status(session: Session, operation_id: int | None) -> str:
 
 def purchase_detail(session: Session, purchase: Purchase) -> dict[str, Any]:
     assert purchase.id is not None
-    body = json.loads(purchase.response)
+    body: dict[str, Any] = json.loads(purchase.response)
     body["status"] = purchase_status(session, purchase)
     body["explanation"] = json.loads(purchase.explanation) if purchase.explanation else None
     refunds = refunds_of(session, purchase.id)

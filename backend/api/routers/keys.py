@@ -1,6 +1,6 @@
 from __future__ import annotations
 
-from typing import Literal
+from typing import Any, Literal
 
 from fastapi import APIRouter
 from pydantic import BaseModel, Field
@@ -35,7 +35,7 @@ class ApiKeyOut(BaseModel):
 
 
 @router.post("", response_model=ApiKeyOut, status_code=201, summary="Create an API key (admin)")
-def create_key(body: ApiKeyIn, admin: AdminDep, state: StateDep) -> dict:
+def create_key(body: ApiKeyIn, admin: AdminDep, state: StateDep) -> dict[str, Any]:
     role = Role(body.role)
     with state.write() as session:
         if role == Role.CHECKOUT and (body.store_id is None or session.get(Store, body.store_id) is None):

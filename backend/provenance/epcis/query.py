@@ -118,7 +118,7 @@ def _in_window(session: Session, record: EpcisEventRecord, reached: list[Reach])
 
 
 def export_event(record: EpcisEventRecord) -> dict[str, Any]:
-    body = json.loads(record.body)
+    body: dict[str, Any] = json.loads(record.body)
     body.setdefault("eventID", record.event_id)
     body["recordTime"] = (
         record.recorded_at.strftime("%Y-%m-%dT%H:%M:%S.") + f"{record.recorded_at.microsecond // 1000:03d}Z"
