@@ -41,10 +41,11 @@ from web3.types import TxParams
 
 from backend.chain import outbox
 from backend.chain.context import ChainContext
+from backend.chain.local_signer import LocalSigner, TransactionFailed
+from backend.chain.named_signers import Signers
 from backend.chain.operations import BATCHED_KINDS, kind_of
 from backend.chain.outbox import OpenTx
-from backend.chain.signer import LocalSigner, TransactionFailed
-from backend.chain.signers import Signers
+from backend.chain.reverts import Refusal, classify_refusal
 from backend.db.engine import session_scope
 from backend.db.models import ChainTransaction, Operation, OperationStatus
 from backend.db.types import utcnow
@@ -52,8 +53,6 @@ from backend.db.types import utcnow
 log = structlog.get_logger(__name__)
 
 RECEIPT_TIMEOUT = 30.0
-# Refusals that say "not now" rather than "never": the operations wait in the outbox.
-TRANSIENT_REFUSALS = frozenset({"EnforcedPause"})
 REORG_CHECK_SECONDS = 5.0
 # Tests only: SIGKILL the sender at a named point ("signed", "recorded", "broadcast") to prove
 # that a crash there loses and duplicates nothing.
@@ -188,13 +187,14 @@ class Sender:
 
     def _refused(self, signer: str, ops: list[Operation], exc: TransactionFailed) -> list[tuple[str, list[Operation]]]:
         """The chain refuses the call in simulation; return what to try again this round."""
-        if exc.error_name in TRANSIENT_REFUSALS:
+        refusal = classify_refusal(exc.error_name)
+        if refusal is Refusal.WAIT:
             # An emergency pause is not a verdict on the operations: they wait, pending, for unpause.
             if time.monotonic() - self._paused_logged > 30:
                 log.warning("sender.paused", operations=len(ops), error=exc.error_name)
                 self._paused_logged = time.monotonic()
             return []
-        if exc.error_name == "OperationAlreadyApplied":
+        if refusal is Refusal.ALREADY_APPLIED:
             # Applied by an earlier transaction of ours: the indexer confirms them from the event.
             is_applied = self.ctx.points.functions.isOperationApplied
             applied = [op for op in ops if is_applied(op.id).call()]
@@ -232,10 +232,17 @@ class Sender:
                 unsigned["nonce"] = nonce
                 signed = signer.account.sign_transaction(unsigned)
                 tx_hash = HexBytes(signed.hash).to_0x_hex()
-                outbox.record(session, ChainTransaction(
-                    hash=tx_hash, signer=item.signer, sender=signer.address, nonce=nonce,
-                    raw=HexBytes(signed.raw_transaction).to_0x_hex(),
-                ), ids)  # fmt: skip
+                outbox.record(
+                    session,
+                    ChainTransaction(
+                        hash=tx_hash,
+                        signer=item.signer,
+                        sender=signer.address,
+                        nonce=nonce,
+                        raw=HexBytes(signed.raw_transaction).to_0x_hex(),
+                    ),
+                    ids,
+                )
                 recorded.append(_Recorded(tx_hash, item.signer, signer.address, nonce, signed.raw_transaction, ids))
             self._maybe_die("signed")
         self._maybe_die("recorded")

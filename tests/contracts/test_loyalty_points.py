@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import pytest
 from eth_account import Account
-from eth_account.messages import encode_typed_data
 from eth_account.signers.local import LocalAccount
 from web3 import Web3
 from web3.contract import Contract
 
-from backend.chain.signer import LocalSigner
+from backend.chain.local_signer import LocalSigner
+from tests import permits
 from tests.contracts.conftest import Roles
 from tests.contracts.helpers import GAS_REPORT, events, reverts, send
 
@@ -73,22 +73,27 @@ def test_award_batch_mints_and_emits_order_references(published: Contract, roles
 def test_an_operation_applies_once_and_a_replayed_batch_reverts_whole(published: Contract, roles: Roles) -> None:
     alice = fresh()
     send(roles.issuer, published.functions.awardBatch([award(alice, 20, 5)]))
-    reverts(roles.issuer, published.functions.awardBatch([award(alice, 20, 5)]), "OperationAlreadyApplied")
+    reverts(roles.issuer, published.functions.awardBatch([award(alice, 20, 5)]), "LoyaltyPointsAlreadyAppliedOperation")
     reverts(
-        roles.issuer, published.functions.awardBatch([award(alice, 21, 5), award(alice, 20, 5)]),
-        "OperationAlreadyApplied",
-    )  # fmt: skip
+        roles.issuer,
+        published.functions.awardBatch([award(alice, 21, 5), award(alice, 20, 5)]),
+        "LoyaltyPointsAlreadyAppliedOperation",
+    )
     assert published.functions.balanceOf(alice).call() == 5
     assert published.functions.isOperationApplied(20).call()
     assert not published.functions.isOperationApplied(21).call()
-    reverts(roles.issuer, published.functions.reverse(alice, 20, 1, REF), "OperationAlreadyApplied")
+    reverts(roles.issuer, published.functions.reverse(alice, 20, 1, REF), "LoyaltyPointsAlreadyAppliedOperation")
 
 
 def test_award_needs_a_published_rule_set_and_a_positive_amount(published: Contract, roles: Roles) -> None:
-    reverts(roles.issuer, published.functions.awardBatch([award(fresh(), 30, 5, version=9)]), "UnknownRuleSet")
-    reverts(roles.issuer, published.functions.awardBatch([award(fresh(), 31, 0)]), "ZeroAmount")
-    reverts(roles.issuer, published.functions.awardBatch([award(fresh(), 0, 1)]), "InvalidOperationId")
-    reverts(roles.operator, published.functions.publishRuleSet(3, b"\x03" * 32), "InvalidRuleSet")
+    reverts(
+        roles.issuer,
+        published.functions.awardBatch([award(fresh(), 30, 5, version=9)]),
+        "LoyaltyPointsNonexistentRuleSet",
+    )
+    reverts(roles.issuer, published.functions.awardBatch([award(fresh(), 31, 0)]), "LoyaltyPointsZeroAmount")
+    reverts(roles.issuer, published.functions.awardBatch([award(fresh(), 0, 1)]), "LoyaltyPointsInvalidOperationId")
+    reverts(roles.operator, published.functions.publishRuleSet(3, b"\x03" * 32), "LoyaltyPointsInvalidRuleSet")
 
 
 def test_reversal_beyond_balance_becomes_debt_repaid_by_later_awards(published: Contract, roles: Roles) -> None:
@@ -127,12 +132,16 @@ def test_pause_stops_every_balance_change(published: Contract, roles: Roles, w3:
 def test_member_transfers_follow_the_admin_policy_and_daily_cap(published: Contract, roles: Roles) -> None:
     alice, bob = fresh(), fresh()
     send(roles.issuer, published.functions.awardBatch([award(alice, 70, 100)]))
-    reverts(roles.issuer, published.functions.transferFor(71, alice, bob, 10, REF), "MemberTransfersDisabled")
+    reverts(
+        roles.issuer, published.functions.transferFor(71, alice, bob, 10, REF), "LoyaltyPointsDisabledMemberTransfers"
+    )
     send(roles.operator, published.functions.setTransferPolicy(True, 30))
     receipt = send(roles.issuer, published.functions.transferFor(71, alice, bob, 20, REF))
     assert events(published, receipt, "PointsTransferred")[0]["amount"] == 20
-    reverts(roles.issuer, published.functions.transferFor(72, alice, bob, 11, REF), "DailyTransferCapExceeded")
-    reverts(roles.issuer, published.functions.transferFor(73, alice, alice, 1, REF), "SelfTransfer")
+    reverts(
+        roles.issuer, published.functions.transferFor(72, alice, bob, 11, REF), "LoyaltyPointsExceededDailyTransferCap"
+    )
+    reverts(roles.issuer, published.functions.transferFor(73, alice, alice, 1, REF), "LoyaltyPointsInvalidReceiver")
     assert published.functions.remainingTransferAllowance(alice).call() == 10
 
 
@@ -143,7 +152,9 @@ def test_claimed_wallet_is_self_custodied_and_redeems_with_a_permit(published: C
     send(roles.issuer, published.functions.claimWallet(81, custodial, wallet.address))
     assert published.functions.balanceOf(wallet.address).call() == 50
     assert published.functions.isSelfCustodied(wallet.address).call()
-    reverts(roles.issuer, published.functions.redeemFor(wallet.address, 82, 5, REF), "AccountSelfCustodied")
+    reverts(
+        roles.issuer, published.functions.redeemFor(wallet.address, 82, 5, REF), "LoyaltyPointsSelfCustodiedAccount"
+    )
 
     deadline = 2**40
     v, r, s = sign_permit(wallet, published, 5, nonce=0, deadline=deadline)
@@ -153,28 +164,11 @@ def test_claimed_wallet_is_self_custodied_and_redeems_with_a_permit(published: C
     assert published.functions.balanceOf(wallet.address).call() == 45
 
 
-def sign_permit(owner: LocalAccount, token: Contract, value: int, nonce: int, deadline: int = 2**40
-                ) -> tuple[int, bytes, bytes]:  # fmt: skip
+def sign_permit(
+    owner: LocalAccount, token: Contract, value: int, nonce: int, deadline: int = 2**40
+) -> tuple[int, bytes, bytes]:
     """The owner's ERC-2612 permit for the token itself as spender, as a wallet signs it."""
-    typed = {
-        "types": {
-            "EIP712Domain": [
-                {"name": "name", "type": "string"}, {"name": "version", "type": "string"},
-                {"name": "chainId", "type": "uint256"}, {"name": "verifyingContract", "type": "address"},
-            ],
-            "Permit": [
-                {"name": "owner", "type": "address"}, {"name": "spender", "type": "address"},
-                {"name": "value", "type": "uint256"}, {"name": "nonce", "type": "uint256"},
-                {"name": "deadline", "type": "uint256"},
-            ],
-        },
-        "primaryType": "Permit",
-        "domain": {"name": "Credance Points", "version": "1", "chainId": 31337, "verifyingContract": token.address},
-        "message": {"owner": owner.address, "spender": token.address, "value": value, "nonce": nonce,
-                    "deadline": deadline},
-    }  # fmt: skip
-    signature = owner.sign_message(encode_typed_data(full_message=typed))
-    return signature.v, signature.r.to_bytes(32, "big"), signature.s.to_bytes(32, "big")
+    return permits.sign_permit(owner, token.address, value, nonce, deadline)
 
 
 def test_an_old_allowance_is_never_redeemed_without_the_owners_permit(
@@ -192,17 +186,29 @@ def test_an_old_allowance_is_never_redeemed_without_the_owners_permit(
     send(owner, published.functions.approve(published.address, 40))  # an allowance given long ago
     nobody = (27, b"\x00" * 32, b"\x00" * 32)
 
-    reverts(roles.issuer, published.functions.redeemWithPermit(wallet.address, 92, 40, REF, 2**40, *nobody),
-            "ECDSAInvalidSignature")  # fmt: skip
+    reverts(
+        roles.issuer,
+        published.functions.redeemWithPermit(wallet.address, 92, 40, REF, 2**40, *nobody),
+        "ECDSAInvalidSignature",
+    )
     forged = sign_permit(Account.create(), published, 40, nonce=0)  # signed by someone else
-    reverts(roles.issuer, published.functions.redeemWithPermit(wallet.address, 93, 40, REF, 2**40, *forged),
-            "InvalidRedemptionPermit")  # fmt: skip
+    reverts(
+        roles.issuer,
+        published.functions.redeemWithPermit(wallet.address, 93, 40, REF, 2**40, *forged),
+        "ERC2612InvalidSigner",
+    )
     other_amount = sign_permit(wallet, published, 10, nonce=0)  # the owner's, but for 10 points
-    reverts(roles.issuer, published.functions.redeemWithPermit(wallet.address, 94, 40, REF, 2**40, *other_amount),
-            "InvalidRedemptionPermit")  # fmt: skip
+    reverts(
+        roles.issuer,
+        published.functions.redeemWithPermit(wallet.address, 94, 40, REF, 2**40, *other_amount),
+        "ERC2612InvalidSigner",
+    )
     expired = sign_permit(wallet, published, 40, nonce=0, deadline=1)
-    reverts(roles.issuer, published.functions.redeemWithPermit(wallet.address, 95, 40, REF, 1, *expired),
-            "RedemptionPermitExpired")  # fmt: skip
+    reverts(
+        roles.issuer,
+        published.functions.redeemWithPermit(wallet.address, 95, 40, REF, 1, *expired),
+        "ERC2612ExpiredSignature",
+    )
     assert published.functions.balanceOf(wallet.address).call() == 50
     assert published.functions.allowance(wallet.address, published.address).call() == 40
     assert not any(published.functions.isOperationApplied(op).call() for op in (92, 93, 94, 95))
@@ -210,8 +216,11 @@ def test_an_old_allowance_is_never_redeemed_without_the_owners_permit(
     # A permit the owner signed is good once, for its amount, and leaves the old allowance alone.
     signed = sign_permit(wallet, published, 10, nonce=0)
     send(roles.issuer, published.functions.redeemWithPermit(wallet.address, 96, 10, REF, 2**40, *signed))
-    reverts(roles.issuer, published.functions.redeemWithPermit(wallet.address, 97, 10, REF, 2**40, *signed),
-            "InvalidRedemptionPermit")  # fmt: skip
+    reverts(
+        roles.issuer,
+        published.functions.redeemWithPermit(wallet.address, 97, 10, REF, 2**40, *signed),
+        "ERC2612InvalidSigner",
+    )
     assert published.functions.balanceOf(wallet.address).call() == 40
     assert published.functions.allowance(wallet.address, published.address).call() == 40
 

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Response
 
 from backend.api.deps import SessionDep, StateDep
 from backend.api.policy import CONVERT, Access, AdminDep
+from backend.api.replays import answered
 from backend.api.schemas.common import ERROR_RESPONSES, Slug
 from backend.api.schemas.program import ConversionIn, ConversionOut, PartnerIn, PartnerOut, PartnerPatch
 from backend.db.models import Partner
@@ -43,7 +44,7 @@ def create_conversion(
     access: Annotated[Access, Depends(CONVERT)],
     state: StateDep,
     response: Response,
-) -> dict:
+) -> dict[str, Any]:
     """Awards ``floor(partner_points * rate)`` points with a partner reference, within the partner's
     caps. An admin vouches for the partner points; the customer agrees to spend them with their
     token, forwarded in ``X-Customer-Token`` (scope ``convert``). Idempotent by ``conversion_id``
@@ -51,6 +52,4 @@ def create_conversion(
     request = ConversionInput(partner_id, body.conversion_id, body.customer_id, body.partner_points)
     with state.write() as session:
         outcome = convert(session, request)
-    if outcome.replayed:
-        response.headers["Idempotent-Replayed"] = "true"
-    return outcome.body
+    return answered(outcome, response)
