@@ -26,12 +26,14 @@ import hashlib
 from collections import OrderedDict
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from functools import cache
 from pathlib import Path
 from typing import Any, TypeVar
 
 import anyio.to_thread
 import orjson
 from fastapi.templating import Jinja2Templates
+from jinja2 import Template
 from markupsafe import Markup
 from sqlalchemy import Engine
 from sqlmodel import Session
@@ -61,6 +63,12 @@ LABELS = {
     "destroying": "Destroyed", "recalled": "Recalled", "storing": "Stored", "inspecting": "Inspected",
     "accepting": "Accepted", "loading": "Loaded", "departing": "Departed", "arriving": "Arrived",
 }  # fmt: skip
+
+
+@cache
+def template(name: str) -> Template:
+    """A page template, loaded once per process (``get_template`` would stat its file every time)."""
+    return templates.get_template(name)
 
 
 def when(timestamp: int | None) -> str:
@@ -100,7 +108,7 @@ class Entry:
     def parts(self) -> dict[str, Markup]:
         """The page's static fragments, rendered once per entry."""
         if self._parts is None:
-            module = templates.get_template("verify_parts.html").module
+            module = template("verify_parts.html").module
             r = self.static.result
             self._parts = {"middle": module.middle(r, when, LABELS), "proof": module.proof(r)}  # type: ignore[attr-defined]
         return self._parts
@@ -134,7 +142,7 @@ class Answer:
         return orjson.dumps(self.result())
 
     def html(self) -> bytes:
-        page = templates.get_template("verify.html")
+        page = template("verify.html")
         return page.render(r=self.result(), when=when, labels=LABELS, parts=self.entry.parts()).encode()
 
 

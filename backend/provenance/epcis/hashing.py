@@ -87,8 +87,8 @@ _NUMBER_STARTS = frozenset("+-.iInN")  # besides digits, what float() accepts fi
 
 def _number(text: str) -> str:
     """Numbers without trailing zeros (``1.0`` → ``1``); other text unchanged."""
-    if not text or not (text[0].isdigit() or text[0] in _NUMBER_STARTS):
-        return text  # float() would refuse it (it is called on every value: raising costs)
+    if not text or not (text[0].isdigit() or text[0] in _NUMBER_STARTS) or ":" in text:
+        return text  # float() would refuse it (it is called on every value: raising costs; "+00:00")
     try:
         number = float(text)
     except ValueError:
