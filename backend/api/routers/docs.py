@@ -72,7 +72,7 @@ REDOC = """<!doctype html>
 <title>Credance API · Redoc</title>
 </head>
 <body>
-<redoc spec-url="/openapi.json"></redoc>
+<redoc spec-url="/openapi.json" disable-search="true"></redoc>
 <script src="/static/vendor/redoc.standalone.js"></script>
 </body>
 </html>
