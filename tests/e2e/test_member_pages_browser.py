@@ -53,7 +53,8 @@ def accessibility_problems(page: Any) -> list[str]:
         "async () => (await axe.run(document, {resultTypes: ['violations']})).violations"
         ".map(v => ({id: v.id, impact: v.impact, nodes: v.nodes.map(n => n.target.join(' '))}))"
     )
-    return [f"{v['id']} ({v['impact']}): {v['nodes'][:3]}" for v in violations if v["impact"] in ("serious", "critical")]
+    serious = [v for v in violations if v["impact"] in ("serious", "critical")]
+    return [f"{v['id']} ({v['impact']}): {v['nodes'][:3]}" for v in serious]
 
 
 def test_a_member_uses_their_pages(platform: Platform, site: str) -> None:
