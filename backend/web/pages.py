@@ -4,7 +4,7 @@ as a page for people and as the API's JSON error for programs."""
 
 from __future__ import annotations
 
-from datetime import date, datetime
+from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
 
@@ -24,7 +24,7 @@ def _when(value: datetime | date | str | int | None) -> str:
     if value is None or value == "":
         return ""
     if isinstance(value, int):
-        value = datetime.fromtimestamp(value)
+        value = datetime.fromtimestamp(value, tz=UTC)
     if isinstance(value, str):
         value = datetime.fromisoformat(value)
     if isinstance(value, datetime):
