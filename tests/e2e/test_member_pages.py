@@ -16,8 +16,17 @@ from sqlmodel import Session, select
 from backend.db.models import CustomerToken
 from backend.db.types import utcnow
 from backend.web.sessions import SESSION_COOKIE
-from tests.e2e.loyalty_helpers import add_reward, buy, enable_transfers, order
+from tests.e2e.loyalty_helpers import (
+    add_reward,
+    buy,
+    claim_typed_data,
+    enable_transfers,
+    new_wallet,
+    order,
+    signed_claim,
+)
 from tests.security.test_consent import ledger
+from tests.security.test_wallet_claims_and_siwe import personal_sign, post_claim
 from tests.support import Platform
 
 pytestmark = pytest.mark.chain
@@ -195,3 +204,41 @@ def test_the_receipt_qr_code_opens_the_purchase(platform: Platform) -> None:
     assert image.headers["content-type"] == "image/svg+xml"
     assert image.content.startswith(b"<?xml")
     assert b"<svg" in image.content
+
+
+def test_a_member_with_their_own_wallet_signs_in_with_it(platform: Platform) -> None:
+    buy(platform, order("WEB-5", "ivan"))
+    platform.settle()
+    wallet = new_wallet()
+    ivan = platform.as_customer("ivan")
+    claim = signed_claim(claim_typed_data(platform, "ivan", wallet.address, ivan), wallet)
+    assert post_claim(platform, claim, ivan).status_code == 202
+    platform.settle()
+
+    phone = browser(platform)
+    csrf = csrf_of(phone.get("/me/sign-in", headers=HTML).text)
+    asked = phone.post("/me/siwe/message", data={"csrf_token": csrf, "address": wallet.address.lower()})
+    assert asked.status_code == 200, asked.text
+    message = asked.json()["message"]
+    assert wallet.address in message  # checksummed by the server: the page needs no hashing code
+    signed = phone.post("/me/siwe", data={"csrf_token": csrf, "message": message,
+                                          "signature": personal_sign(wallet, message)})  # fmt: skip
+    assert signed.status_code == 303, signed.text
+    assert 'data-confirmed="100"' in phone.get("/me/", headers=HTML).text
+
+    # The same signed message again (its nonce is used), a wallet nobody claimed, no CSRF value.
+    other = browser(platform)
+    csrf = csrf_of(other.get("/me/sign-in", headers=HTML).text)
+    again = other.post("/me/siwe", data={"csrf_token": csrf, "message": message,
+                                         "signature": personal_sign(wallet, message)}, headers=HTML)  # fmt: skip
+    assert again.status_code == 401
+    assert 'data-error-field="message.nonce"' in again.text
+    stranger = new_wallet()
+    csrf = csrf_of(again.text)  # a refused sign-in starts a fresh form
+    text = other.post("/me/siwe/message", data={"csrf_token": csrf, "address": stranger.address}).json()["message"]
+    unknown = other.post("/me/siwe", data={"csrf_token": csrf, "message": text,
+                                           "signature": personal_sign(stranger, text)}, headers=HTML)  # fmt: skip
+    assert unknown.status_code == 401
+    assert 'data-error-field="message.address"' in unknown.text
+    assert browser(platform).post("/me/siwe/message", data={"address": wallet.address}).status_code == 403
+    assert SESSION_COOKIE not in other.cookies

@@ -15,8 +15,17 @@ import pytest
 
 from backend.api.app import create_app
 from backend.settings import PROJECT_ROOT
-from tests.e2e.loyalty_helpers import add_reward, buy, enable_transfers, order
+from tests.e2e.loyalty_helpers import (
+    add_reward,
+    buy,
+    claim_typed_data,
+    enable_transfers,
+    new_wallet,
+    order,
+    signed_claim,
+)
 from tests.provenance.support import serving
+from tests.security.test_wallet_claims_and_siwe import post_claim
 from tests.support import Platform
 
 CHROMIUM = Path("/usr/bin/chromium")
@@ -128,3 +137,48 @@ def test_a_member_uses_their_pages(platform: Platform, site: str) -> None:
     assert policy_violations == []
     balance = platform.client.get("/v1/customers/alice/balance", headers=platform.headers("admin")).json()
     assert balance["balance"] == 45
+
+
+FAKE_WALLET = """
+window.ethereum = {
+  request: async ({method, params}) => {
+    if (method === "eth_requestAccounts") return [await window.walletAddress()];
+    if (method === "personal_sign") return await window.walletSign(params[0]);
+    throw new Error("unsupported " + method);
+  },
+};
+"""
+
+
+def test_a_member_signs_in_with_their_own_wallet(platform: Platform, site: str) -> None:
+    """The sign-in page's wallet button (static/siwe.js) with a stand-in for the browser wallet
+    (the test's key signs, as the member's wallet extension would), under the page's policy."""
+    from eth_account.messages import encode_defunct
+    from playwright.sync_api import sync_playwright
+
+    buy(platform, order("B-200", "ivan"))
+    platform.settle()
+    wallet = new_wallet()
+    ivan = platform.as_customer("ivan")
+    assert post_claim(platform, signed_claim(claim_typed_data(platform, "ivan", wallet.address, ivan), wallet),
+                      ivan).status_code == 202  # fmt: skip
+    platform.settle()
+
+    def sign(hex_message: str) -> str:
+        return "0x" + bytes(wallet.sign_message(encode_defunct(hexstr=hex_message)).signature).hex()
+
+    policy_violations: list[str] = []
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=ARGS)
+        context = browser.new_context(**PHONE)
+        context.expose_function("walletAddress", lambda: wallet.address.lower())
+        context.expose_function("walletSign", sign)
+        context.add_init_script(FAKE_WALLET)
+        page = context.new_page()
+        page.on("console", lambda m: policy_violations.append(m.text) if "Content Security Policy" in m.text else None)
+        page.goto(f"{site}/me/sign-in")
+        page.get_by_role("button", name="Sign in with your wallet").click()
+        page.wait_for_url(f"{site}/me/")
+        assert page.get_by_test_id("confirmed").inner_text() == "100"
+        browser.close()
+    assert policy_violations == []

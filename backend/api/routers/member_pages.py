@@ -8,26 +8,31 @@ token could not. docs/web.md describes the pages."""
 from __future__ import annotations
 
 import secrets
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any
 
+from eth_utils import is_address, to_checksum_address
 from fastapi import APIRouter, Depends, FastAPI, Request
-from fastapi.responses import RedirectResponse, Response
+from fastapi.responses import JSONResponse, RedirectResponse, Response
 from sqlmodel import Session
 
 from backend.api.deps import AppState, StateDep, app_state
 from backend.api.policy import MEMBER_SESSION, PUBLIC, REDEEM, TILL_CODE, TRANSFER, Context, Facts, Policy, decide
+from backend.api.routers.consent import expectations
 from backend.api.token_domain import chain_id_of
+from backend.consent import siwe
 from backend.consent.till_codes import issue_code
+from backend.consent.tokens import ALL_SCOPES
 from backend.db.models import Customer
-from backend.errors import DomainError, NotFound
+from backend.db.types import utcnow
+from backend.errors import DomainError, NotFound, Unprocessable
 from backend.loyalty.customers import get_customer
 from backend.loyalty.rewards import RedemptionInput, list_rewards, redeem, redemptions_of
 from backend.loyalty.transfers import TransferInput, policy_in_force, transfer
 from backend.web import member as view
 from backend.web import qr, sessions
 from backend.web.forms import read_form, required, whole_number
-from backend.web.pages import page, refusal
+from backend.web.pages import NO_STORE, page, refusal
 from backend.web.sessions import CSRF_FIELD, CsrfRefused, MemberSession, SignInNeeded
 
 router = APIRouter(prefix="/me", include_in_schema=False)
@@ -103,6 +108,54 @@ async def sign_in(request: Request, state: StateDep) -> Response:
         sessions.check_sign_in_csrf(request, form.get(CSRF_FIELD))
         with state.write() as session:
             token, _ = sessions.exchange(session, state.settings, form.get("token", ""))
+    except DomainError as error:
+        return _sign_in_form(request, state, error=error)
+    response = RedirectResponse("/me/", status_code=303)
+    sessions.set_session_cookie(response, state.settings, token)
+    response.delete_cookie(sessions.SIGN_IN_COOKIE, path=sessions.PATH)
+    return response
+
+
+@router.post("/siwe/message", dependencies=Public)
+async def siwe_message(request: Request, state: StateDep) -> JSONResponse:
+    """Sign-In with Ethereum from the sign-in page (``static/siwe.js``): the exact EIP-4361 text
+    for the wallet to sign, with a fresh nonce (rendered here so the page needs no hashing code
+    for the address's checksum). Asked with the sign-in form's CSRF value."""
+    form = await read_form(request, frozenset({CSRF_FIELD, "address"}))
+    sessions.check_sign_in_csrf(request, form.get(CSRF_FIELD))
+    address = form.get("address", "")
+    if not is_address(address):
+        raise Unprocessable("address must be an Ethereum address (0x and 40 hex digits)", field="address")
+    with state.write() as session:
+        expect = expectations(state, chain_id_of(state, session))
+        record = siwe.issue_nonce(session, timedelta(seconds=state.settings.siwe_nonce_ttl))
+        nonce, expires = record.nonce, record.expires_at
+    now = utcnow()
+    message = siwe.SiweMessage(
+        domain=expect.domain, address=to_checksum_address(address), uri=f"{expect.origin}/me", version="1",
+        chain_id=expect.chain_id, nonce=nonce, issued_at=_stamp(now), statement=expect.statement,
+        expiration_time=_stamp(min(expires, now + timedelta(minutes=5))),
+    )  # fmt: skip
+    return JSONResponse({"message": message.render()}, headers=NO_STORE)
+
+
+def _stamp(at: datetime) -> str:
+    return at.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+@router.post("/siwe", dependencies=Public)
+async def siwe_sign_in(request: Request, state: StateDep) -> Response:
+    """The wallet's signature of that message: a session for the member who claimed the wallet
+    (all scopes, as ``POST /v1/siwe/sessions`` gives; the same checks, by the same function)."""
+    form = await read_form(request, frozenset({CSRF_FIELD, "message", "signature"}))
+    try:
+        sessions.check_sign_in_csrf(request, form.get(CSRF_FIELD))
+        with state.write() as session:
+            expect = expectations(state, chain_id_of(state, session))
+            # A browser posts a form's line ends as CR LF; the wallet signed the LF text we wrote.
+            message = form.get("message", "").replace("\r\n", "\n")
+            customer = siwe.sign_in(session, message, form.get("signature", ""), expect)
+            token = sessions.start(session, state.settings, customer, f"siwe:{customer.wallet}", ALL_SCOPES)
     except DomainError as error:
         return _sign_in_form(request, state, error=error)
     response = RedirectResponse("/me/", status_code=303)
