@@ -35,7 +35,8 @@ AXE = PROJECT_ROOT / "node_modules" / "axe-core" / "axe.min.js"
 SHOTS = PROJECT_ROOT / "build" / "screenshots" / "member"
 PHONE = {"viewport": {"width": 390, "height": 844}, "device_scale_factor": 2, "is_mobile": True, "has_touch": True}
 DESKTOP = {"viewport": {"width": 1280, "height": 900}}
-PAGES = ["/me/", "/me/history", "/me/rewards", "/me/transfer", "/me/till-code", "/me/check"]
+PAGES = ["/me/", "/me/history", "/me/purchases/demo-store/B-100", "/me/rewards", "/me/transfer", "/me/till-code",
+         "/me/check"]  # fmt: skip
 
 pytestmark = [
     pytest.mark.chain,
