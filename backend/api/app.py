@@ -10,6 +10,7 @@ from sqlalchemy import Engine
 
 from backend import __version__
 from backend.api import error_responses
+from backend.api.answers import VerificationAnswers
 from backend.api.auth import KeyVerifier
 from backend.api.checkout import CheckoutFastPath
 from backend.api.deps import AppState
@@ -37,30 +38,39 @@ from backend.api.routers import (
     verification,
 )
 from backend.api.security import SecurityMiddleware, SecurityPolicy, single_valued_query
+from backend.api.verification_fast import VerificationFastPath
 from backend.api.writer import GroupCommitWriter
 from backend.db.engine import make_engine
 from backend.loyalty import refs
 from backend.loyalty.purchases import record_purchases
 from backend.observability import HttpMetrics
+from backend.provenance.settings import get_provenance_settings
 from backend.settings import Settings, get_settings
 
 
 def create_app(
-    settings: Settings | None = None, engine: Engine | None = None, checkout_fast_path: bool = True
+    settings: Settings | None = None,
+    engine: Engine | None = None,
+    checkout_fast_path: bool = True,
+    verification_fast_path: bool = True,
 ) -> FastAPI:
-    """The API. ``checkout_fast_path=False`` leaves every purchase to the FastAPI route (the
-    reference the fast path is tested against)."""
+    """The API. ``checkout_fast_path=False`` leaves every purchase to the FastAPI route, and
+    ``verification_fast_path=False`` every verification link (the references the fast paths are
+    tested against)."""
     settings = settings or get_settings()
     refs.configure(settings)  # the secret that keys every reference leaving the platform
     owns_engine = engine is None
     engine = engine or make_engine(settings.resolved_database_url)
 
     purchase_writer = GroupCommitWriter(engine, record_purchases)
+    provenance = get_provenance_settings()
+    answers = VerificationAnswers(engine, settings, provenance)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         yield
         purchase_writer.close()
+        answers.close()  # the scans queued so far are committed
         if owns_engine:
             engine.dispose()
 
@@ -78,6 +88,10 @@ def create_app(
     )
     verifier = KeyVerifier(engine)
     app.state.credance = AppState(settings=settings, engine=engine, verifier=verifier, purchases=purchase_writer)
+    app.state.answers = answers
+    if verification_fast_path:  # inside the security middleware, like the checkout's
+        secret = provenance.scan_client_secret.get_secret_value() if provenance.scan_client_secret else None
+        app.add_middleware(VerificationFastPath, answers=answers, home=settings.resolved_home, secret=secret)
     if checkout_fast_path:  # inside the security middleware: its limits and checks apply first
         app.add_middleware(CheckoutFastPath, verifier=verifier, purchases=purchase_writer)
     app.add_middleware(SecurityMiddleware, policy=SecurityPolicy.from_settings(settings), verifier=verifier)

@@ -47,6 +47,7 @@ from backend.db.models.mirror import (
     MirrorTokenState,
 )
 from backend.db.models.provenance import (
+    AnswerVersion,
     CompanyPrefix,
     Item,
     ItemBatch,
@@ -59,6 +60,7 @@ from backend.db.models.provenance import (
 )
 
 __all__ = [
+    "AnswerVersion",
     "ApiKey",
     "ChainCursor",
     "ChainEvent",
