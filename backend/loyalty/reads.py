@@ -63,7 +63,7 @@ SELECT c.id, c.address, c.wallet, cur.block_number, cur.block_hash, cur.head_blo
      WHERE l.customer_id = c.id AND l.earned_at > ? AND l.source = 'purchase'),
   ({_NEXT_EXPIRY}),
   (SELECT coalesce(sum(l.remaining), 0) FROM point_lots l
-     WHERE l.customer_id = c.id AND l.remaining > 0 AND l.expires_at = ({_NEXT_EXPIRY})),
+     WHERE l.customer_id = c.id AND l.remaining > 0 AND +l.expires_at = ({_NEXT_EXPIRY})),
   r.version, r.content_hash, r.operation_id
 FROM customers c
 LEFT JOIN chain_cursor cur ON cur.name = 'indexer'
@@ -85,11 +85,15 @@ SELECT id, kind, amount, ref, tx_hash, created_at FROM operations
 WHERE account IN (?, ?) AND status IN ({_FLIGHT}) ORDER BY id DESC
 """  # noqa: S608
 
-LEDGER_SQL = """
+_LEDGER = """
 SELECT kind, amount, debt_change, operation_id, ref, counterparty, rule_version, block_number, tx_hash, log_index,
   block_time
-FROM mirror_ledger WHERE account IN (?, ?) ORDER BY block_number DESC, log_index DESC LIMIT ? OFFSET ?
+FROM mirror_ledger WHERE {accounts} ORDER BY block_number DESC, log_index DESC LIMIT ? OFFSET ?
 """
+# One address (no wallet claimed): the index (account, block_number, log_index) gives the order,
+# and a page reads only its own rows; two addresses are merged by a sort.
+LEDGER_SQL = _LEDGER.format(accounts="account = ?")
+LEDGER_TWO_SQL = _LEDGER.format(accounts="account IN (?, ?)")
 
 TIER_EVENTS_SQL = f"""
 SELECT kind, from_tier, to_tier, qualifying, rule_version, grace_until, at FROM tier_events
@@ -290,7 +294,10 @@ def in_flight_entries(conn: ReadConnection, head: HistoryHead) -> list[dict[str,
 def ledger_entries(conn: ReadConnection, head: HistoryHead, point: MirrorPoint, limit: int, offset: int
                    ) -> list[dict[str, Any]]:  # fmt: skip
     """A page of mirrored entries, newest first (as ``accounts.history_of``)."""
-    rows = conn.rows(LEDGER_SQL, (head.address, head.wallet, limit, offset))
+    if head.wallet is None:
+        rows = conn.rows(LEDGER_SQL, (head.address, limit, offset))
+    else:
+        rows = conn.rows(LEDGER_TWO_SQL, (head.address, head.wallet, limit, offset))
     return [
         {
             "kind": kind, "amount": amount, "debt_change": debt_change,
