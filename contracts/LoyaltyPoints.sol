@@ -6,9 +6,12 @@ import {ERC20} from "@openzeppelin/contracts/token/ERC20/ERC20.sol";
 import {ERC20Pausable} from "@openzeppelin/contracts/token/ERC20/extensions/ERC20Pausable.sol";
 import {ERC20Permit} from "@openzeppelin/contracts/token/ERC20/extensions/ERC20Permit.sol";
 import {ECDSA} from "@openzeppelin/contracts/utils/cryptography/ECDSA.sol";
+import {Math} from "@openzeppelin/contracts/utils/math/Math.sol";
+import {SafeCast} from "@openzeppelin/contracts/utils/math/SafeCast.sol";
 import {BitMaps} from "@openzeppelin/contracts/utils/structs/BitMaps.sol";
 import {Multicall} from "@openzeppelin/contracts/utils/Multicall.sol";
-import {Pausable} from "@openzeppelin/contracts/utils/Pausable.sol";
+
+import {ILoyaltyPoints} from "./interfaces/ILoyaltyPoints.sol";
 
 /**
  * @title LoyaltyPoints
@@ -33,8 +36,11 @@ import {Pausable} from "@openzeppelin/contracts/utils/Pausable.sol";
  * multisig) only grants and revokes roles; PROGRAM_MANAGER_ROLE (the platform's operator key)
  * publishes rule sets and sets the transfer policy; ISSUER_ROLE (the sender's key) runs the
  * operations; PAUSER_ROLE pauses.
+ *
+ * Structs, events and errors are declared in {ILoyaltyPoints}. Internal helpers named `_check…`
+ * only read and revert; `_use…` and `_record…` write.
  */
-contract LoyaltyPoints is ERC20, ERC20Permit, ERC20Pausable, AccessControl, Multicall {
+contract LoyaltyPoints is ILoyaltyPoints, ERC20, ERC20Permit, ERC20Pausable, AccessControl, Multicall {
     using BitMaps for BitMaps.BitMap;
 
     /// @notice Role of the platform key that awards, reverses, redeems, expires and relays.
@@ -49,114 +55,29 @@ contract LoyaltyPoints is ERC20, ERC20Permit, ERC20Pausable, AccessControl, Mult
     bytes32 private constant _PERMIT_TYPEHASH =
         keccak256("Permit(address owner,address spender,uint256 value,uint256 nonce,uint256 deadline)");
 
-    /// @notice One award of an `awardBatch`.
-    /// @param account Pseudonymous address of the customer.
-    /// @param operationId Outbox id of the award; usable once.
-    /// @param ruleVersion Version of the published earning rules that computed `amount`.
-    /// @param amount Points earned, before debt repayment.
-    /// @param orderRef Commitment to the order (hash of store and order id, no personal data).
-    struct Award {
-        address account;
-        uint64 operationId;
-        uint32 ruleVersion;
-        uint128 amount;
-        bytes32 orderRef;
-    }
-
-    /// @notice One expiry of an `expireBatch`.
-    struct Expiry {
-        address account;
-        uint64 operationId;
-        uint128 amount;
-    }
-
-    BitMaps.BitMap private _appliedOperations;
-
-    /// @notice Points owed by an account after a reversal larger than its balance.
-    mapping(address account => uint256) public debtOf;
-    /// @notice Accounts whose keys the customer holds; the issuer cannot move their points.
-    mapping(address account => bool) public isSelfCustodied;
-    /// @notice Content hash of each published earning rule set.
-    mapping(uint32 version => bytes32) public ruleSetHash;
-    /// @notice Highest rule-set version published so far.
-    uint32 public latestRuleVersion;
-
-    /// @notice Whether members may move points to other members.
-    bool public memberTransfersEnabled;
-    /// @notice Most points a member may send per UTC day (0 means no cap).
-    uint256 public dailyTransferCap;
-
+    /// @dev Points a member sent on one UTC day (day number: timestamp / 1 day), in one slot.
     struct DailySpend {
         uint64 day;
         uint192 amount;
     }
 
+    BitMaps.BitMap private _appliedOperations;
+
+    /// @inheritdoc ILoyaltyPoints
+    mapping(address account => uint256) public debtOf;
+    /// @inheritdoc ILoyaltyPoints
+    mapping(address account => bool) public isSelfCustodied;
+    /// @inheritdoc ILoyaltyPoints
+    mapping(uint32 version => bytes32) public ruleSetHash;
+    /// @inheritdoc ILoyaltyPoints
+    uint32 public latestRuleVersion;
+
+    /// @inheritdoc ILoyaltyPoints
+    bool public memberTransfersEnabled;
+    /// @inheritdoc ILoyaltyPoints
+    uint256 public dailyTransferCap;
+
     mapping(address account => DailySpend) private _sentToday;
-
-    /// @notice Emitted when a rule set is published.
-    event RuleSetPublished(uint32 indexed version, bytes32 contentHash);
-    /// @notice Emitted for each award; `amount - debtRepaid` points were minted.
-    event PointsAwarded(
-        address indexed account,
-        uint64 indexed operationId,
-        bytes32 orderRef,
-        uint256 amount,
-        uint256 debtRepaid,
-        uint32 ruleVersion
-    );
-    /// @notice Emitted for each reversal; the part that could not be burned became debt.
-    event PointsReversed(
-        address indexed account,
-        uint64 indexed operationId,
-        bytes32 refundRef,
-        uint256 burned,
-        uint256 debtIncurred
-    );
-    /// @notice Emitted when points are burned against a reward of the catalog.
-    event PointsRedeemed(address indexed account, uint64 indexed operationId, bytes32 rewardRef, uint256 amount);
-    /// @notice Emitted when points of an expired lot are burned.
-    event PointsExpired(address indexed account, uint64 indexed operationId, uint256 amount);
-    /// @notice Emitted when the issuer relays a member-to-member transfer.
-    event PointsTransferred(
-        address indexed from,
-        address indexed to,
-        uint64 indexed operationId,
-        bytes32 transferRef,
-        uint256 amount
-    );
-    /// @notice Emitted when a customer moves from a custodial address to their own wallet.
-    event WalletClaimed(
-        address indexed custodial,
-        address indexed wallet,
-        uint64 indexed operationId,
-        uint256 amount,
-        uint256 debt
-    );
-    /// @notice Emitted when the member transfer policy changes.
-    event TransferPolicyUpdated(bool enabled, uint256 dailyCap);
-
-    /// @notice The operation id was already used.
-    error OperationAlreadyApplied(uint64 operationId);
-    /// @notice The operation id 0 is reserved.
-    error InvalidOperationId();
-    /// @notice The award refers to a rule set that was never published.
-    error UnknownRuleSet(uint32 version);
-    /// @notice A rule set must be published with the next version number and a non-zero hash.
-    error InvalidRuleSet(uint32 version, bytes32 contentHash);
-    /// @notice Amounts must be positive.
-    error ZeroAmount();
-    /// @notice Member-to-member transfers are switched off by the admin.
-    error MemberTransfersDisabled();
-    /// @notice A transfer would exceed the sender's daily cap.
-    error DailyTransferCapExceeded(address account, uint256 attempted, uint256 remaining);
-    /// @notice Sender and recipient are the same account.
-    error SelfTransfer(address account);
-    /// @notice The issuer cannot operate an account whose keys the customer holds.
-    error AccountSelfCustodied(address account);
-    /// @notice The owner's permit for a redemption has expired.
-    error RedemptionPermitExpired(uint256 deadline);
-    /// @notice The permit for a redemption was not signed by the owner for exactly this amount and nonce.
-    error InvalidRedemptionPermit(address signer, address owner);
 
     /**
      * @param admin Receives DEFAULT_ADMIN_ROLE; grants the other roles after deployment.
@@ -175,35 +96,28 @@ contract LoyaltyPoints is ERC20, ERC20Permit, ERC20Pausable, AccessControl, Mult
         return 0;
     }
 
-    /// @notice Whether an operation id has been used.
+    /// @inheritdoc ILoyaltyPoints
     function isOperationApplied(uint64 operationId) external view returns (bool) {
         return _appliedOperations.get(operationId);
     }
 
-    /**
-     * @notice Publishes the content hash of a new earning rule set.
-     * @dev Versions are consecutive, so the history of rules is complete and cannot be rewritten.
-     */
+    /// @inheritdoc ILoyaltyPoints
     function publishRuleSet(uint32 version, bytes32 contentHash) external onlyRole(PROGRAM_MANAGER_ROLE) {
         if (version != latestRuleVersion + 1 || contentHash == bytes32(0)) {
-            revert InvalidRuleSet(version, contentHash);
+            revert LoyaltyPointsInvalidRuleSet(version, contentHash);
         }
         ruleSetHash[version] = contentHash;
         latestRuleVersion = version;
         emit RuleSetPublished(version, contentHash);
     }
 
-    /**
-     * @notice Mints the points of many purchases in one transaction.
-     * @dev Reverts as a whole if any operation id was already used: a batch applies at most once.
-     * Outstanding debt of an account is repaid before anything is minted to it.
-     */
+    /// @inheritdoc ILoyaltyPoints
     function awardBatch(Award[] calldata awards) external onlyRole(ISSUER_ROLE) whenNotPaused {
         for (uint256 i = 0; i < awards.length; ++i) {
             Award calldata award = awards[i];
             _useOperation(award.operationId);
-            if (award.amount == 0) revert ZeroAmount();
-            if (ruleSetHash[award.ruleVersion] == bytes32(0)) revert UnknownRuleSet(award.ruleVersion);
+            if (award.amount == 0) revert LoyaltyPointsZeroAmount();
+            if (ruleSetHash[award.ruleVersion] == bytes32(0)) revert LoyaltyPointsNonexistentRuleSet(award.ruleVersion);
             uint256 repaid = _repayDebt(award.account, award.amount);
             if (award.amount > repaid) _mint(award.account, award.amount - repaid);
             emit PointsAwarded(
@@ -212,47 +126,43 @@ contract LoyaltyPoints is ERC20, ERC20Permit, ERC20Pausable, AccessControl, Mult
         }
     }
 
-    /**
-     * @notice Takes back points of a refunded purchase.
-     * @dev Burns what the account holds, up to `amount`; the rest becomes debt.
-     */
+    /// @inheritdoc ILoyaltyPoints
     function reverse(address account, uint64 operationId, uint256 amount, bytes32 refundRef)
         external
-        onlyRole(ISSUER_ROLE) whenNotPaused
+        onlyRole(ISSUER_ROLE)
+        whenNotPaused
     {
         _useOperation(operationId);
-        if (amount == 0) revert ZeroAmount();
-        uint256 balance = balanceOf(account);
-        uint256 burned = amount < balance ? amount : balance;
-        uint256 debtIncurred = amount - burned;
+        if (amount == 0) revert LoyaltyPointsZeroAmount();
+        uint256 burned = Math.min(amount, balanceOf(account));
+        uint256 debtIncurred;
+        unchecked {
+            // Cannot underflow: burned <= amount.
+            debtIncurred = amount - burned;
+        }
         if (burned > 0) _burn(account, burned);
         if (debtIncurred > 0) debtOf[account] += debtIncurred;
         emit PointsReversed(account, operationId, refundRef, burned, debtIncurred);
     }
 
-    /**
-     * @notice Burns points of a custodial account against a reward of the catalog.
-     * @dev Self-custodied accounts redeem with `redeemWithPermit` instead.
-     */
+    /// @inheritdoc ILoyaltyPoints
     function redeemFor(address account, uint64 operationId, uint256 amount, bytes32 rewardRef)
         external
-        onlyRole(ISSUER_ROLE) whenNotPaused
+        onlyRole(ISSUER_ROLE)
+        whenNotPaused
     {
-        _requireCustodial(account);
+        _checkCustodial(account);
         _useOperation(operationId);
-        if (amount == 0) revert ZeroAmount();
+        if (amount == 0) revert LoyaltyPointsZeroAmount();
         _burn(account, amount);
         emit PointsRedeemed(account, operationId, rewardRef, amount);
     }
 
     /**
-     * @notice Burns points of a self-custodied account against a reward, authorised by the
-     * owner's ERC-2612 signature (spender: this contract, value: `amount`), so the customer never
-     * needs gas.
-     * @dev The signature is always checked and its nonce used, for exactly this amount: no
-     * allowance is granted or spent, so an allowance the owner once gave this contract (by
-     * `approve`, or by submitting a permit themselves) can never be redeemed without a new
-     * signature. A permit someone else already submitted has used its nonce and fails here.
+     * @inheritdoc ILoyaltyPoints
+     * @dev An allowance the owner once gave this contract (by `approve`, or by submitting a
+     * permit themselves) can never be redeemed without a new signature. A permit someone else
+     * already submitted has used its nonce and fails here.
      */
     function redeemWithPermit(
         address owner,
@@ -265,51 +175,46 @@ contract LoyaltyPoints is ERC20, ERC20Permit, ERC20Pausable, AccessControl, Mult
         bytes32 s
     ) external onlyRole(ISSUER_ROLE) whenNotPaused {
         _useOperation(operationId);
-        if (amount == 0) revert ZeroAmount();
-        _verifyRedemptionPermit(owner, amount, deadline, v, r, s);
+        if (amount == 0) revert LoyaltyPointsZeroAmount();
+        _checkRedemptionPermit(owner, amount, _useNonce(owner), deadline, v, r, s);
         _burn(owner, amount);
         emit PointsRedeemed(owner, operationId, rewardRef, amount);
     }
 
-    /// @notice Burns the points of expired lots, up to each account's balance.
+    /// @inheritdoc ILoyaltyPoints
     function expireBatch(Expiry[] calldata expiries) external onlyRole(ISSUER_ROLE) whenNotPaused {
         for (uint256 i = 0; i < expiries.length; ++i) {
             Expiry calldata expiry = expiries[i];
             _useOperation(expiry.operationId);
-            uint256 balance = balanceOf(expiry.account);
-            uint256 burned = expiry.amount < balance ? expiry.amount : balance;
+            uint256 burned = Math.min(expiry.amount, balanceOf(expiry.account));
             if (burned > 0) _burn(expiry.account, burned);
             emit PointsExpired(expiry.account, expiry.operationId, burned);
         }
     }
 
-    /**
-     * @notice Relays a member-to-member transfer out of a custodial account, under the same
-     * policy and daily cap as direct transfers.
-     */
+    /// @inheritdoc ILoyaltyPoints
     function transferFor(uint64 operationId, address from, address to, uint256 amount, bytes32 transferRef)
         external
-        onlyRole(ISSUER_ROLE) whenNotPaused
+        onlyRole(ISSUER_ROLE)
+        whenNotPaused
     {
-        _requireCustodial(from);
+        _checkCustodial(from);
         _useOperation(operationId);
         _checkMemberTransfer(from, to, amount);
+        _recordDailySpend(from, amount);
         _transfer(from, to, amount);
         emit PointsTransferred(from, to, operationId, transferRef, amount);
     }
 
-    /**
-     * @notice Moves a customer's points and debt from their custodial address to a wallet they
-     * control, which becomes self-custodied.
-     */
+    /// @inheritdoc ILoyaltyPoints
     function claimWallet(uint64 operationId, address custodial, address wallet)
         external
         onlyRole(ISSUER_ROLE)
         whenNotPaused
     {
-        _requireCustodial(custodial);
+        _checkCustodial(custodial);
         _useOperation(operationId);
-        if (custodial == wallet) revert SelfTransfer(wallet);
+        if (custodial == wallet) revert LoyaltyPointsInvalidReceiver(wallet);
         uint256 amount = balanceOf(custodial);
         uint256 debt = debtOf[custodial];
         isSelfCustodied[wallet] = true;
@@ -321,19 +226,17 @@ contract LoyaltyPoints is ERC20, ERC20Permit, ERC20Pausable, AccessControl, Mult
         emit WalletClaimed(custodial, wallet, operationId, amount, debt);
     }
 
-    /// @notice Sets whether members may transfer points, and the daily cap per sender.
+    /// @inheritdoc ILoyaltyPoints
     function setTransferPolicy(bool enabled, uint256 dailyCap) external onlyRole(PROGRAM_MANAGER_ROLE) {
         memberTransfersEnabled = enabled;
         dailyTransferCap = dailyCap;
         emit TransferPolicyUpdated(enabled, dailyCap);
     }
 
-    /// @notice Points `account` may still send today under the daily cap.
+    /// @inheritdoc ILoyaltyPoints
     function remainingTransferAllowance(address account) public view returns (uint256) {
         if (dailyTransferCap == 0) return type(uint256).max;
-        DailySpend memory spent = _sentToday[account];
-        uint256 used = spent.day == _today() ? spent.amount : 0;
-        return used >= dailyTransferCap ? 0 : dailyTransferCap - used;
+        return Math.saturatingSub(dailyTransferCap, _spentToday(account));
     }
 
     /// @notice Stops every balance change (mint, burn, transfer) and every issuer operation, so
@@ -348,20 +251,26 @@ contract LoyaltyPoints is ERC20, ERC20Permit, ERC20Pausable, AccessControl, Mult
     }
 
     /// @inheritdoc ERC20
+    /// @dev Only while member transfers are enabled, and within the sender's daily cap.
     function transfer(address to, uint256 value) public override returns (bool) {
-        _checkMemberTransfer(_msgSender(), to, value);
+        address from = _msgSender();
+        _checkMemberTransfer(from, to, value);
+        _recordDailySpend(from, value);
         return super.transfer(to, value);
     }
 
     /// @inheritdoc ERC20
+    /// @dev Only while member transfers are enabled, and within `from`'s daily cap.
     function transferFrom(address from, address to, uint256 value) public override returns (bool) {
         _checkMemberTransfer(from, to, value);
+        _recordDailySpend(from, value);
         return super.transferFrom(from, to, value);
     }
 
     /// @inheritdoc AccessControl
+    /// @dev Also answers true for {ILoyaltyPoints}.
     function supportsInterface(bytes4 interfaceId) public view override returns (bool) {
-        return super.supportsInterface(interfaceId);
+        return interfaceId == type(ILoyaltyPoints).interfaceId || super.supportsInterface(interfaceId);
     }
 
     /// @inheritdoc ERC20Permit
@@ -373,52 +282,70 @@ contract LoyaltyPoints is ERC20, ERC20Permit, ERC20Pausable, AccessControl, Mult
         super._update(from, to, value);
     }
 
+    /// @dev Marks an operation id used; reverts if it is 0 or was used before.
     function _useOperation(uint64 operationId) private {
-        if (operationId == 0) revert InvalidOperationId();
-        if (_appliedOperations.get(operationId)) revert OperationAlreadyApplied(operationId);
+        if (operationId == 0) revert LoyaltyPointsInvalidOperationId();
+        if (_appliedOperations.get(operationId)) revert LoyaltyPointsAlreadyAppliedOperation(operationId);
         _appliedOperations.set(operationId);
     }
 
+    /// @dev Repays `account`'s debt from an award of `amount`; returns the part used for it.
     function _repayDebt(address account, uint256 amount) private returns (uint256 repaid) {
         uint256 debt = debtOf[account];
         if (debt == 0) return 0;
-        repaid = amount < debt ? amount : debt;
-        debtOf[account] = debt - repaid;
+        repaid = Math.min(amount, debt);
+        unchecked {
+            // Cannot underflow: repaid <= debt.
+            debtOf[account] = debt - repaid;
+        }
+    }
+
+    /// @dev Adds `amount` to what `account` sent today, when a daily cap applies (checked first
+    /// by {_checkMemberTransfer}).
+    function _recordDailySpend(address account, uint256 amount) private {
+        if (dailyTransferCap == 0) return;
+        _sentToday[account] = DailySpend(_today(), SafeCast.toUint192(_spentToday(account) + amount));
     }
 
     /// @dev ERC20Permit.permit's checks, without the approval: the owner signed a Permit for this
-    /// contract, this amount and their current nonce (which is used up).
-    function _verifyRedemptionPermit(address owner, uint256 amount, uint256 deadline, uint8 v, bytes32 r, bytes32 s)
-        private
-    {
-        if (block.timestamp > deadline) revert RedemptionPermitExpired(deadline);
-        bytes32 structHash =
-            keccak256(abi.encode(_PERMIT_TYPEHASH, owner, address(this), amount, _useNonce(owner), deadline));
+    /// contract, this amount and `nonce` (which the caller uses up) before `deadline`.
+    function _checkRedemptionPermit(
+        address owner,
+        uint256 amount,
+        uint256 nonce,
+        uint256 deadline,
+        uint8 v,
+        bytes32 r,
+        bytes32 s
+    ) private view {
+        if (block.timestamp > deadline) revert ERC2612ExpiredSignature(deadline);
+        bytes32 structHash = keccak256(abi.encode(_PERMIT_TYPEHASH, owner, address(this), amount, nonce, deadline));
         address signer = ECDSA.recover(_hashTypedDataV4(structHash), v, r, s);
-        if (signer != owner) revert InvalidRedemptionPermit(signer, owner);
+        if (signer != owner) revert ERC2612InvalidSigner(signer, owner);
     }
 
-    function _requireCustodial(address account) private view {
-        if (isSelfCustodied[account]) revert AccountSelfCustodied(account);
+    /// @dev Reverts if the customer holds the keys of `account`.
+    function _checkCustodial(address account) private view {
+        if (isSelfCustodied[account]) revert LoyaltyPointsSelfCustodiedAccount(account);
     }
 
-    function _checkMemberTransfer(address from, address to, uint256 amount) private {
-        if (!memberTransfersEnabled) revert MemberTransfersDisabled();
-        if (from == to) revert SelfTransfer(from);
-        if (amount == 0) revert ZeroAmount();
-        if (dailyTransferCap == 0) return;
+    /// @dev Reverts unless `from` may send `amount` points to `to` now: transfers enabled, another
+    /// account, a positive amount, within today's cap. Writes nothing: see {_recordDailySpend}.
+    function _checkMemberTransfer(address from, address to, uint256 amount) private view {
+        if (!memberTransfersEnabled) revert LoyaltyPointsDisabledMemberTransfers();
+        if (from == to) revert LoyaltyPointsInvalidReceiver(to);
+        if (amount == 0) revert LoyaltyPointsZeroAmount();
         uint256 remaining = remainingTransferAllowance(from);
-        if (amount > remaining) revert DailyTransferCapExceeded(from, amount, remaining);
-        uint64 today = _today();
-        DailySpend storage spent = _sentToday[from];
-        if (spent.day != today) {
-            spent.day = today;
-            spent.amount = 0;
-        }
-        spent.amount += uint192(amount);
+        if (amount > remaining) revert LoyaltyPointsExceededDailyTransferCap(from, amount, remaining);
+    }
+
+    /// @dev Points `account` sent today (a counter of an earlier day counts as nothing).
+    function _spentToday(address account) private view returns (uint256) {
+        DailySpend memory spent = _sentToday[account];
+        return spent.day == _today() ? spent.amount : 0;
     }
 
     function _today() private view returns (uint64) {
-        return uint64(block.timestamp / 1 days);
+        return SafeCast.toUint64(block.timestamp / 1 days);
     }
 }

@@ -22,6 +22,8 @@ CONTRACTS_DIR = PROJECT_ROOT / "contracts"
 FRONTEND = PROJECT_ROOT / "scripts" / "toolchain" / "solc.cjs"
 TOOLCHAIN_DIR = PROJECT_ROOT / ".toolchain" / "solcx"
 CONTRACT_NAMES = ("LoyaltyPoints", "ProvenanceRegistry")
+# Their interfaces (events, errors, structs, functions): written beside them for clients and tests.
+INTERFACE_NAMES = ("ILoyaltyPoints", "IProvenanceRegistry")
 
 
 class CompilationError(RuntimeError):
@@ -45,7 +47,10 @@ def install_frontend() -> Path:
 
 
 def _sources() -> dict[str, Path]:
-    return {f"contracts/{path.name}": path for path in sorted(CONTRACTS_DIR.glob("*.sol"))}
+    # The contracts and the interfaces they import: both count in the fingerprint, so editing an
+    # interface rebuilds. contracts/bench/ is the benchmark's own baseline, compiled there.
+    paths = [*CONTRACTS_DIR.glob("*.sol"), *(CONTRACTS_DIR / "interfaces").glob("*.sol")]
+    return {path.relative_to(PROJECT_ROOT).as_posix(): path for path in sorted(paths)}
 
 
 def _settings(node_modules: Path) -> dict[str, object]:
@@ -64,6 +69,7 @@ def _settings(node_modules: Path) -> dict[str, object]:
 def _fingerprint(node_modules: Path) -> str:
     digest = hashlib.sha256(SOLC_VERSION.encode())
     digest.update(json.dumps(_settings(node_modules), sort_keys=True).encode())
+    digest.update(",".join((*CONTRACT_NAMES, *INTERFACE_NAMES)).encode())  # the artifacts written
     for name, path in _sources().items():
         digest.update(name.encode())
         digest.update(path.read_bytes())
@@ -100,7 +106,7 @@ def build_contracts(artifacts_dir: Path, node_modules: Path, force: bool = False
     artifacts_dir.mkdir(parents=True, exist_ok=True)
     for source_name, contracts in output["contracts"].items():
         for contract_name, compiled in contracts.items():
-            if contract_name not in CONTRACT_NAMES:
+            if contract_name not in (*CONTRACT_NAMES, *INTERFACE_NAMES):
                 continue
             artifact = {
                 "contractName": contract_name,

@@ -1,7 +1,15 @@
-"""Turn reverts into readable messages, including our contracts' custom errors."""
+"""Turn reverts into readable messages, and say what a refusal means for the outbox.
+
+Our contracts' errors follow ERC-6093's grammar, `<Domain><ErrorPrefix><Subject>` (declared in
+``contracts/interfaces/``). Contracts deployed before the names changed still revert with the old
+names, and their manifests still list them: :data:`RENAMED_ERRORS` maps each old signature to its
+new name (the parameters did not change), so those reverts decode, and classify, exactly like
+the new ones.
+"""
 
 from __future__ import annotations
 
+from enum import Enum
 from functools import cache
 from pathlib import Path
 from typing import Any
@@ -10,6 +18,51 @@ from eth_abi import decode as abi_decode
 from eth_utils import function_signature_to_4byte_selector
 
 _extra_abis: list[list[dict[str, Any]]] = []
+
+# Old error signature → its name since the contracts follow ERC-6093 (same parameters).
+RENAMED_ERRORS: dict[str, str] = {
+    "OperationAlreadyApplied(uint64)": "LoyaltyPointsAlreadyAppliedOperation",
+    "InvalidOperationId()": "LoyaltyPointsInvalidOperationId",
+    "UnknownRuleSet(uint32)": "LoyaltyPointsNonexistentRuleSet",
+    "InvalidRuleSet(uint32,bytes32)": "LoyaltyPointsInvalidRuleSet",
+    "ZeroAmount()": "LoyaltyPointsZeroAmount",
+    "MemberTransfersDisabled()": "LoyaltyPointsDisabledMemberTransfers",
+    "DailyTransferCapExceeded(address,uint256,uint256)": "LoyaltyPointsExceededDailyTransferCap",
+    "SelfTransfer(address)": "LoyaltyPointsInvalidReceiver",
+    "AccountSelfCustodied(address)": "LoyaltyPointsSelfCustodiedAccount",
+    "RedemptionPermitExpired(uint256)": "ERC2612ExpiredSignature",
+    "InvalidRedemptionPermit(address,address)": "ERC2612InvalidSigner",
+    "InvalidOrganisation(bytes32)": "ProvenanceInvalidOrganisation",
+    "ControllerInUse(address,bytes32)": "ProvenanceInvalidController",
+    "UnauthorisedOrganisation(address,uint8)": "ProvenanceUnauthorizedAccount",
+    "InvalidGtin(uint64)": "ProvenanceInvalidGtin",
+    "ProductAlreadyRegistered(uint64,bytes32)": "ProvenanceAlreadyRegisteredProduct",
+    "UnassignedCompanyPrefix(uint64)": "ProvenanceUnassignedCompanyPrefix",
+    "PrefixOwnedByAnotherOrganisation(uint64,uint64,bytes32)": "ProvenanceIncorrectPrefixOwner",
+    "InvalidPrefix(uint64)": "ProvenanceInvalidPrefixKey",
+    "UnknownProduct(uint64)": "ProvenanceNonexistentProduct",
+    "NotAuthorisedByBrand(bytes32,bytes32,uint8)": "ProvenanceUnauthorizedPartner",
+    "InvalidBatch(bytes32,uint32)": "ProvenanceInvalidBatch",
+}
+
+
+class Refusal(Enum):
+    """What a transaction the chain refuses (in simulation) means for its operations."""
+
+    WAIT = "wait"  # "not now" (an emergency pause): they stay pending and are sent after unpause
+    ALREADY_APPLIED = "already_applied"  # an earlier transaction of ours applied them: the indexer confirms
+    FAIL = "fail"  # "never": the operation fails (the sender first halves a batch until it is alone)
+
+
+_REFUSALS: dict[str, Refusal] = {
+    "EnforcedPause": Refusal.WAIT,
+    "LoyaltyPointsAlreadyAppliedOperation": Refusal.ALREADY_APPLIED,
+}
+
+
+def classify_refusal(error_name: str | None) -> Refusal:
+    """What the sender does with operations whose transaction reverts with ``error_name``."""
+    return _REFUSALS.get(error_name or "", Refusal.FAIL)
 
 
 def register_abi(abi: list[dict[str, Any]]) -> None:
@@ -28,6 +81,9 @@ def _selectors() -> dict[bytes, tuple[str, list[str]]]:
             types = [_canonical(i) for i in item.get("inputs", [])]
             signature = f"{item['name']}({','.join(types)})"
             table[function_signature_to_4byte_selector(signature)] = (item["name"], types)
+    for signature, name in RENAMED_ERRORS.items():  # after the ABIs: an old manifest's names give way
+        types = [t for t in signature[signature.index("(") + 1 : -1].split(",") if t]
+        table[function_signature_to_4byte_selector(signature)] = (name, types)
     return table
 
 

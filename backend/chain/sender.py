@@ -41,6 +41,7 @@ from web3.types import TxParams
 
 from backend.chain import outbox
 from backend.chain.context import ChainContext
+from backend.chain.errors import Refusal, classify_refusal
 from backend.chain.operations import BATCHED_KINDS, kind_of
 from backend.chain.outbox import OpenTx
 from backend.chain.signer import LocalSigner, TransactionFailed
@@ -52,8 +53,6 @@ from backend.db.types import utcnow
 log = structlog.get_logger(__name__)
 
 RECEIPT_TIMEOUT = 30.0
-# Refusals that say "not now" rather than "never": the operations wait in the outbox.
-TRANSIENT_REFUSALS = frozenset({"EnforcedPause"})
 REORG_CHECK_SECONDS = 5.0
 # Tests only: SIGKILL the sender at a named point ("signed", "recorded", "broadcast") to prove
 # that a crash there loses and duplicates nothing.
@@ -188,13 +187,14 @@ class Sender:
 
     def _refused(self, signer: str, ops: list[Operation], exc: TransactionFailed) -> list[tuple[str, list[Operation]]]:
         """The chain refuses the call in simulation; return what to try again this round."""
-        if exc.error_name in TRANSIENT_REFUSALS:
+        refusal = classify_refusal(exc.error_name)
+        if refusal is Refusal.WAIT:
             # An emergency pause is not a verdict on the operations: they wait, pending, for unpause.
             if time.monotonic() - self._paused_logged > 30:
                 log.warning("sender.paused", operations=len(ops), error=exc.error_name)
                 self._paused_logged = time.monotonic()
             return []
-        if exc.error_name == "OperationAlreadyApplied":
+        if refusal is Refusal.ALREADY_APPLIED:
             # Applied by an earlier transaction of ours: the indexer confirms them from the event.
             is_applied = self.ctx.points.functions.isOperationApplied
             applied = [op for op in ops if is_applied(op.id).call()]

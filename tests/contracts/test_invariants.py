@@ -167,7 +167,7 @@ def test_loyalty_points_invariants(harness: Harness) -> None:
 
         def use(self, op: int, used: set[int]) -> None:
             if op in self.model.applied or op in used:
-                raise Rejected("OperationAlreadyApplied")
+                raise Rejected("LoyaltyPointsAlreadyAppliedOperation")
             used.add(op)
 
         def move(self, balances: dict[str, int], source: str | None, target: str | None, value: int) -> None:
@@ -183,13 +183,13 @@ def test_loyalty_points_invariants(harness: Harness) -> None:
 
         def check_member_transfer(self, source: str, target: str, amount: int) -> None:
             if not self.model.transfers_enabled:
-                raise Rejected("MemberTransfersDisabled")
+                raise Rejected("LoyaltyPointsDisabledMemberTransfers")
             if source == target:
-                raise Rejected("SelfTransfer")
+                raise Rejected("LoyaltyPointsInvalidReceiver")
             if amount == 0:
-                raise Rejected("ZeroAmount")
+                raise Rejected("LoyaltyPointsZeroAmount")
             if amount > h.points.functions.remainingTransferAllowance(source).call():
-                raise Rejected("DailyTransferCapExceeded")
+                raise Rejected("LoyaltyPointsExceededDailyTransferCap")
 
         def execute(self, signer: LocalSigner, call: Any, predict: Any) -> None:
             """Predict with the model (on copies), send, compare, then commit the model."""
@@ -257,9 +257,9 @@ def test_loyalty_points_invariants(harness: Harness) -> None:
                 for account, op, rule_version, amount, _ref in batch:
                     self.use(op, used)
                     if amount == 0:
-                        raise Rejected("ZeroAmount")
+                        raise Rejected("LoyaltyPointsZeroAmount")
                     if rule_version != 1:
-                        raise Rejected("UnknownRuleSet")
+                        raise Rejected("LoyaltyPointsNonexistentRuleSet")
                     repaid = min(amount, debts[account])
                     debts[account] -= repaid
                     if amount > repaid:
@@ -275,7 +275,7 @@ def test_loyalty_points_invariants(harness: Harness) -> None:
                 self.issuer_gate()
                 self.use(op, used)
                 if amount == 0:
-                    raise Rejected("ZeroAmount")
+                    raise Rejected("LoyaltyPointsZeroAmount")
                 burned = min(amount, balances[account])
                 if burned:
                     self.move(balances, account, None, burned)
@@ -291,10 +291,10 @@ def test_loyalty_points_invariants(harness: Harness) -> None:
             def predict(balances: dict[str, int], _d: dict[str, int], custodied: set[str], used: set[int]) -> None:
                 self.issuer_gate()
                 if account in custodied:
-                    raise Rejected("AccountSelfCustodied")
+                    raise Rejected("LoyaltyPointsSelfCustodiedAccount")
                 self.use(op, used)
                 if amount == 0:
-                    raise Rejected("ZeroAmount")
+                    raise Rejected("LoyaltyPointsZeroAmount")
                 self.move(balances, account, None, amount)
 
             self.execute(h.issuer, h.points.functions.redeemFor(account, op, amount, REF), predict)
@@ -323,7 +323,7 @@ def test_loyalty_points_invariants(harness: Harness) -> None:
             def predict(balances: dict[str, int], _d: dict[str, int], custodied: set[str], used: set[int]) -> None:
                 self.issuer_gate()
                 if source in custodied:
-                    raise Rejected("AccountSelfCustodied")
+                    raise Rejected("LoyaltyPointsSelfCustodiedAccount")
                 self.use(op, used)
                 self.check_member_transfer(source, target, amount)
                 self.move(balances, source, target, amount)
@@ -337,10 +337,10 @@ def test_loyalty_points_invariants(harness: Harness) -> None:
             def predict(balances: dict[str, int], debts: dict[str, int], custodied: set[str], used: set[int]) -> None:
                 self.issuer_gate()
                 if source in custodied:
-                    raise Rejected("AccountSelfCustodied")
+                    raise Rejected("LoyaltyPointsSelfCustodiedAccount")
                 self.use(op, used)
                 if source == target:
-                    raise Rejected("SelfTransfer")
+                    raise Rejected("LoyaltyPointsInvalidReceiver")
                 custodied.add(target)
                 if balances[source]:
                     self.move(balances, source, target, balances[source])
@@ -374,7 +374,7 @@ def test_loyalty_points_invariants(harness: Harness) -> None:
                 self.issuer_gate()
                 self.use(op, used)
                 if amount == 0:
-                    raise Rejected("ZeroAmount")
+                    raise Rejected("LoyaltyPointsZeroAmount")
                 self.move(balances, owner.address, None, amount)
 
             before = len(self.model.applied)
@@ -397,8 +397,8 @@ def test_loyalty_points_invariants(harness: Harness) -> None:
                 self.issuer_gate()
                 self.use(op, used)
                 if amount == 0:
-                    raise Rejected("ZeroAmount")
-                raise Rejected("InvalidRedemptionPermit")
+                    raise Rejected("LoyaltyPointsZeroAmount")
+                raise Rejected("ERC2612InvalidSigner")
 
             self.execute(h.issuer, call, predict)
 

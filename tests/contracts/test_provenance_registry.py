@@ -7,7 +7,9 @@ from __future__ import annotations
 import pytest
 from eth_utils import keccak
 from web3.contract import Contract
+from web3.exceptions import ContractCustomError
 
+from backend.chain.errors import decode_revert
 from backend.provenance.merkle import MerkleTree, event_leaf, item_commitment, item_leaf
 from tests.contracts.conftest import Roles
 from tests.contracts.helpers import GAS_REPORT, events, reverts, send
@@ -42,35 +44,45 @@ def test_every_restricted_function_reverts_for_a_stranger(orgs: Contract, roles:
             "AccessControlUnauthorizedAccount")  # fmt: skip
     reverts(s, orgs.functions.pause(), "AccessControlUnauthorizedAccount")
     reverts(s, orgs.functions.unpause(), "AccessControlUnauthorizedAccount")
-    reverts(s, orgs.functions.registerProduct(12345678), "UnauthorisedOrganisation")
-    reverts(s, orgs.functions.setPartnerRoles(MAKER_ID, MANUFACTURER), "UnauthorisedOrganisation")
-    reverts(s, orgs.functions.setPartnerRoles(MAKER_ID, 0), "UnauthorisedOrganisation")  # revoking too
+    reverts(s, orgs.functions.registerProduct(12345678), "ProvenanceUnauthorizedAccount")
+    reverts(s, orgs.functions.setPartnerRoles(MAKER_ID, MANUFACTURER), "ProvenanceUnauthorizedAccount")
+    reverts(s, orgs.functions.setPartnerRoles(MAKER_ID, 0), "ProvenanceUnauthorizedAccount")  # revoking too
     reverts(s, orgs.functions.assignCompanyPrefix(BRAND_PREFIX_KEY, OTHER_ID), "AccessControlUnauthorizedAccount")
-    reverts(s, orgs.functions.registerItems(GTIN, b"\x01" * 32, 1), "UnauthorisedOrganisation")
-    reverts(s, orgs.functions.anchorEvents(b"\x01" * 32, 1), "UnauthorisedOrganisation")
-    reverts(s, orgs.functions.recall(GTIN, bytes(32), 0, bytes(32)), "UnauthorisedOrganisation")
+    reverts(s, orgs.functions.registerItems(GTIN, b"\x01" * 32, 1), "ProvenanceUnauthorizedAccount")
+    reverts(s, orgs.functions.anchorEvents(b"\x01" * 32, 1), "ProvenanceUnauthorizedAccount")
+    reverts(s, orgs.functions.recall(GTIN, bytes(32), 0, bytes(32)), "ProvenanceUnauthorizedAccount")
 
 
 def test_a_brand_owns_its_gtins(orgs: Contract, roles: Roles) -> None:
     assert orgs.functions.brandOf(GTIN).call() == BRAND_ID
-    reverts(roles.brand, orgs.functions.registerProduct(GTIN), "ProductAlreadyRegistered")
-    reverts(roles.manufacturer, orgs.functions.registerProduct(1234), "UnauthorisedOrganisation")
-    reverts(roles.brand, orgs.functions.registerProduct(10**14), "InvalidGtin")
+    reverts(roles.brand, orgs.functions.registerProduct(GTIN), "ProvenanceAlreadyRegisteredProduct")
+    reverts(roles.manufacturer, orgs.functions.registerProduct(1234), "ProvenanceUnauthorizedAccount")
+    reverts(roles.brand, orgs.functions.registerProduct(10**14), "ProvenanceInvalidGtin")
 
 
 def test_only_an_authorised_manufacturer_registers_items(orgs: Contract, roles: Roles) -> None:
     tree, commitments = batch(["SN1", "SN2", "SN3"])
-    reverts(roles.other, orgs.functions.registerItems(GTIN, tree.root, 3), "NotAuthorisedByBrand")
+    reverts(roles.other, orgs.functions.registerItems(GTIN, tree.root, 3), "ProvenanceUnauthorizedPartner")
     receipt = send(roles.manufacturer, orgs.functions.registerItems(GTIN, tree.root, 3))
     assert events(orgs, receipt, "ItemsRegistered")[0]["manufacturerId"] == MAKER_ID
-    reverts(roles.manufacturer, orgs.functions.registerItems(GTIN, tree.root, 3), "InvalidBatch")
+    reverts(roles.manufacturer, orgs.functions.registerItems(GTIN, tree.root, 3), "ProvenanceInvalidBatch")
     for index, commitment in enumerate(commitments):
         assert orgs.functions.isItemRegistered(GTIN, commitment, tree.root, tree.proof(index)).call()
     assert not orgs.functions.isItemRegistered(GTIN, b"\x09" * 32, tree.root, tree.proof(0)).call()
     assert not orgs.functions.isItemRegistered(GTIN + 1, commitments[0], tree.root, tree.proof(0)).call()
     send(roles.brand, orgs.functions.setPartnerRoles(MAKER_ID, 0))
     tree2, _ = batch(["SN9"])
-    reverts(roles.manufacturer, orgs.functions.registerItems(GTIN, tree2.root, 1), "NotAuthorisedByBrand")
+    reverts(roles.manufacturer, orgs.functions.registerItems(GTIN, tree2.root, 1), "ProvenanceUnauthorizedPartner")
+
+
+def test_items_of_an_unregistered_gtin_and_prefix_keys_beyond_uint64_are_refused(orgs: Contract, roles: Roles) -> None:
+    tree, _ = batch(["SN1"])
+    reverts(roles.manufacturer, orgs.functions.registerItems(GTIN + 1, tree.root, 1), "ProvenanceNonexistentProduct")
+    # prefixKey once cast 10 ** digits to uint64 by hand, which wrapped silently; SafeCast refuses.
+    assert orgs.functions.prefixKey(0, 19).call() == 10**19
+    with pytest.raises(ContractCustomError) as raised:
+        orgs.functions.prefixKey(0, 20).call()
+    assert decode_revert(raised.value)[0] == "SafeCastOverflowedUintDowncast"
 
 
 def test_event_anchors_prove_inclusion(orgs: Contract, roles: Roles) -> None:
@@ -82,7 +94,7 @@ def test_event_anchors_prove_inclusion(orgs: Contract, roles: Roles) -> None:
 
 
 def test_recall_by_the_owning_brand_only(orgs: Contract, roles: Roles) -> None:
-    reverts(roles.other, orgs.functions.recall(GTIN, bytes(32), 0, bytes(32)), "UnauthorisedOrganisation")
+    reverts(roles.other, orgs.functions.recall(GTIN, bytes(32), 0, bytes(32)), "ProvenanceUnauthorizedAccount")
     tree, _ = batch(["SN1", "SN2"])
     receipt = send(roles.brand, orgs.functions.recall(GTIN, tree.root, 2, keccak(text="contamination")))
     assert events(orgs, receipt, "RecallIssued")[0]["recallId"] == 1
@@ -94,9 +106,9 @@ def test_recall_by_the_owning_brand_only(orgs: Contract, roles: Roles) -> None:
 
 def test_suspended_organisation_and_pause_stop_writes(orgs: Contract, roles: Roles) -> None:
     send(roles.operator, orgs.functions.setOrganisation(MAKER_ID, roles.manufacturer.address, MANUFACTURER, False))
-    reverts(roles.manufacturer, orgs.functions.anchorEvents(b"\x02" * 32, 1), "UnauthorisedOrganisation")
+    reverts(roles.manufacturer, orgs.functions.anchorEvents(b"\x02" * 32, 1), "ProvenanceUnauthorizedAccount")
     reverts(roles.operator, orgs.functions.setOrganisation(OTHER_ID, roles.manufacturer.address, BRAND, True),
-            "ControllerInUse")  # fmt: skip
+            "ProvenanceInvalidController")  # fmt: skip
     send(roles.admin, orgs.functions.grantRole(orgs.functions.PAUSER_ROLE().call(), roles.admin.address))
     send(roles.admin, orgs.functions.pause())
     reverts(roles.other, orgs.functions.anchorEvents(b"\x03" * 32, 1), "EnforcedPause")
@@ -108,19 +120,21 @@ def test_company_prefixes_reserve_gtins_for_their_brand(orgs: Contract, roles: R
     key = orgs.functions.prefixKey(9506000, 7).call()
     assert key == BRAND_PREFIX_KEY
     reverts(roles.stranger, orgs.functions.assignCompanyPrefix(key, rival), "AccessControlUnauthorizedAccount")
-    reverts(roles.operator, orgs.functions.assignCompanyPrefix(123, BRAND_ID), "InvalidPrefix")
-    reverts(roles.operator, orgs.functions.assignCompanyPrefix(key, keccak(text="nobody")), "InvalidOrganisation")
+    reverts(roles.operator, orgs.functions.assignCompanyPrefix(123, BRAND_ID), "ProvenanceInvalidPrefixKey")
+    reverts(
+        roles.operator, orgs.functions.assignCompanyPrefix(key, keccak(text="nobody")), "ProvenanceInvalidOrganisation"
+    )
     assert orgs.functions.ownerOfPrefix(key).call() == BRAND_ID
     assert orgs.functions.prefixOwnerOf(9506000134369).call() == [BRAND_ID, key]
-    reverts(roles.stranger, orgs.functions.registerProduct(9506000134369), "PrefixOwnedByAnotherOrganisation")
+    reverts(roles.stranger, orgs.functions.registerProduct(9506000134369), "ProvenanceIncorrectPrefixOwner")
     send(roles.brand, orgs.functions.registerProduct(9506000134369))
     # No squatting: with no prefix assigned at all, no brand registers anything.
-    reverts(roles.stranger, orgs.functions.registerProduct(4012345000016), "UnassignedCompanyPrefix")
-    reverts(roles.brand, orgs.functions.registerProduct(4012345000016), "UnassignedCompanyPrefix")
+    reverts(roles.stranger, orgs.functions.registerProduct(4012345000016), "ProvenanceUnassignedCompanyPrefix")
+    reverts(roles.brand, orgs.functions.registerProduct(4012345000016), "ProvenanceUnassignedCompanyPrefix")
     # Leading zeros count: prefix 0614141 is not prefix 614141, nor 0061414.
     send(roles.operator, orgs.functions.assignCompanyPrefix(orgs.functions.prefixKey(614141, 7).call(), rival))
-    reverts(roles.brand, orgs.functions.registerProduct(614141123452), "PrefixOwnedByAnotherOrganisation")
-    reverts(roles.brand, orgs.functions.registerProduct(61414112345), "UnassignedCompanyPrefix")  # 0061414…
+    reverts(roles.brand, orgs.functions.registerProduct(614141123452), "ProvenanceIncorrectPrefixOwner")
+    reverts(roles.brand, orgs.functions.registerProduct(61414112345), "ProvenanceUnassignedCompanyPrefix")  # 0061414…
     receipt = send(
         roles.operator, orgs.functions.assignCompanyPrefix(orgs.functions.prefixKey(61414, 7).call(), BRAND_ID)
     )
@@ -133,8 +147,8 @@ def test_any_organisation_may_hold_a_prefix_but_only_brands_register_gtins(orgs:
     haulier_key = orgs.functions.prefixKey(4012345, 7).call()
     send(roles.operator, orgs.functions.assignCompanyPrefix(haulier_key, MAKER_ID))  # MAKER_ID is no brand
     assert orgs.functions.ownerOfPrefix(haulier_key).call() == MAKER_ID
-    reverts(roles.manufacturer, orgs.functions.registerProduct(4012345000016), "UnauthorisedOrganisation")
-    reverts(roles.brand, orgs.functions.registerProduct(4012345000016), "PrefixOwnedByAnotherOrganisation")
+    reverts(roles.manufacturer, orgs.functions.registerProduct(4012345000016), "ProvenanceUnauthorizedAccount")
+    reverts(roles.brand, orgs.functions.registerProduct(4012345000016), "ProvenanceIncorrectPrefixOwner")
     # The holder authorises partners for what it owns, as a brand does for its products.
     receipt = send(roles.manufacturer, orgs.functions.setPartnerRoles(OTHER_ID, DISTRIBUTOR))
     assert events(orgs, receipt, "PartnerRolesUpdated")[0] == {"ownerId": MAKER_ID, "partnerId": OTHER_ID,
@@ -143,23 +157,23 @@ def test_any_organisation_may_hold_a_prefix_but_only_brands_register_gtins(orgs:
     # ... which gives nothing over the brand's GTINs: registering items needs the GTIN's brand.
     send(roles.manufacturer, orgs.functions.setPartnerRoles(OTHER_ID, MANUFACTURER))
     tree, _ = batch(["SN7"])
-    reverts(roles.other, orgs.functions.registerItems(GTIN, tree.root, 1), "NotAuthorisedByBrand")
+    reverts(roles.other, orgs.functions.registerItems(GTIN, tree.root, 1), "ProvenanceUnauthorizedPartner")
 
 
 def test_a_suspended_partner_can_be_revoked_but_not_granted(orgs: Contract, roles: Roles) -> None:
     assert orgs.functions.partnerRoles(BRAND_ID, MAKER_ID).call() == MANUFACTURER
     send(roles.operator, orgs.functions.setOrganisation(MAKER_ID, roles.manufacturer.address, MANUFACTURER, False))
-    reverts(roles.brand, orgs.functions.setPartnerRoles(MAKER_ID, DISTRIBUTOR), "InvalidOrganisation")
+    reverts(roles.brand, orgs.functions.setPartnerRoles(MAKER_ID, DISTRIBUTOR), "ProvenanceInvalidOrganisation")
     receipt = send(roles.brand, orgs.functions.setPartnerRoles(MAKER_ID, 0))
     assert events(orgs, receipt, "PartnerRolesUpdated")[0]["roles"] == 0
     assert orgs.functions.partnerRoles(BRAND_ID, MAKER_ID).call() == 0
     # Reinstated, it has nothing until the brand grants again.
     send(roles.operator, orgs.functions.setOrganisation(MAKER_ID, roles.manufacturer.address, MANUFACTURER, True))
     tree, _ = batch(["SN8"])
-    reverts(roles.manufacturer, orgs.functions.registerItems(GTIN, tree.root, 1), "NotAuthorisedByBrand")
+    reverts(roles.manufacturer, orgs.functions.registerItems(GTIN, tree.root, 1), "ProvenanceUnauthorizedPartner")
     # Nothing to revoke for an organisation that was never admitted; bad role bits are refused.
-    reverts(roles.brand, orgs.functions.setPartnerRoles(keccak(text="nobody"), 0), "InvalidOrganisation")
-    reverts(roles.brand, orgs.functions.setPartnerRoles(OTHER_ID, 16), "InvalidOrganisation")
+    reverts(roles.brand, orgs.functions.setPartnerRoles(keccak(text="nobody"), 0), "ProvenanceInvalidOrganisation")
+    reverts(roles.brand, orgs.functions.setPartnerRoles(OTHER_ID, 16), "ProvenanceInvalidOrganisation")
 
 
 def test_a_recall_scope_counts_only_for_the_recalling_brands_items(orgs: Contract, roles: Roles) -> None:

@@ -264,8 +264,33 @@ def test_a_bad_operation_is_isolated_and_the_rest_of_its_batch_sent(platform: Pl
     settle_with(platform, sender)
     ops = {op.id: op for op in operations(platform, ids)}
     assert ops[ids[2]].status == OperationStatus.FAILED
-    assert "ZeroAmount" in (ops[ids[2]].last_error or "")
+    assert "LoyaltyPointsZeroAmount" in (ops[ids[2]].last_error or "")
     assert_minted_once(platform, [i for i in ids if i != ids[2]])
+
+
+def test_operations_an_earlier_transaction_applied_are_confirmed_not_failed(platform: Platform) -> None:
+    """A batch whose ids a transaction the outbox lost track of already applied: the chain refuses
+    it with LoyaltyPointsAlreadyAppliedOperation, which the sender takes for "applied" (not for a
+    failure), so the indexer confirms the operations from their events and nothing is minted twice."""
+    ids = buy(platform, 3)
+    sender = make_sender(platform, batch_size=3)
+    awards = [
+        (
+            Web3.to_checksum_address(op.account or ""),
+            op.id,
+            op.rule_version,
+            op.amount,
+            bytes.fromhex((op.ref or "")[2:]),
+        )
+        for op in operations(platform, ids)
+    ]
+    call = platform.ctx.points.functions.awardBatch(awards)
+    sender.signers.get("issuer").transact({"to": call.address, "data": call._encode_transaction_data()})
+    sender.step()  # refused in simulation: sent (left for the indexer), not failed
+    assert {op.status for op in operations(platform, ids)} == {OperationStatus.SENT}
+    settle_with(platform, sender)
+    assert transactions(platform) == []  # the sender sent nothing: every id was applied already
+    assert_minted_once(platform, ids)
 
 
 def test_two_senders_on_one_database_never_send_an_operation_twice(platform: Platform) -> None:
