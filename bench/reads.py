@@ -11,6 +11,8 @@ processes, keep-alive connections):
 
 * ``balance``: 32 connections, closed loop, random customers among 2,000; API vs naive.
 * ``history``: the same with customers that have at least 50 mirrored entries (``limit=50``).
+* ``servers``: balance reads through the same API behind uvicorn with asyncio + h11 (the
+  baseline), uvicorn with uvloop + httptools (what ``credance serve`` runs) and granian if installed.
 * ``checkout``: 32 connections closed loop (the peak), then a constant 1,500/s (p99 with
   coordinated omission corrected); the naive API's checkout in the same run.
 * ``mixed``: checkout 1,000/s and balance reads 2,000/s at once, constant rate; API vs naive.
@@ -27,6 +29,7 @@ Writes ``bench/out/reads.json`` with ``"figures"`` (each with its baseline) for 
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import json
 import os
 import platform
@@ -34,6 +37,7 @@ import sys
 import threading
 import time
 from collections.abc import Callable
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -146,19 +150,35 @@ def populate(stack: Stack, keys: dict[str, str], customers: int, history_custome
 # -- cases --------------------------------------------------------------------------------------
 
 
+def closed_loop(port: int, factory: Any, args: argparse.Namespace) -> Callable[[], LoadResult]:
+    """``args.connections`` connections, each sending its next request when answered."""
+    return partial(run_requests, port, factory, connections=args.connections, processes=args.client_processes,
+                   duration=args.duration)  # fmt: skip
+
+
 def case_reads(stack: Stack, keys: dict[str, str], args: argparse.Namespace, kind: str, customers: list[str],
                key: str) -> dict[str, Any]:  # fmt: skip
     query = "?limit=50" if kind == "history" else ""
     results = {}
     for label, port in (("api", stack.api_port), ("naive", stack.naive_port)):
         factory = Reads(kind, key, customers, query)
-        results[label] = measured(
-            f"{kind} {label}",
-            port,
-            lambda p=port, f=factory: run_requests(
-                p, f, connections=args.connections, processes=args.client_processes, duration=args.duration
-            ),
-        )  # type: ignore[misc]
+        results[label] = measured(f"{kind} {label}", port, closed_loop(port, factory, args))
+    return results
+
+
+def case_servers(stack: Stack, keys: dict[str, str], args: argparse.Namespace, customers: list[str]
+                 ) -> dict[str, Any]:  # fmt: skip
+    """The same API and workers behind each HTTP server, balance reads, one after the other:
+    uvicorn with asyncio + h11 (the baseline), with uvloop + httptools (``credance serve``), and
+    granian when it is installed."""
+    results: dict[str, Any] = {}
+    servers = ["uvicorn-h11", "uvicorn"] + (["granian"] if importlib.util.find_spec("granian") else [])
+    for server in servers:
+        port = stack.api_port if server == stack.server else stack.spawn_api(f"api-{server}", server)
+        factory = Reads("balance", keys["checkout"], customers)
+        results[server] = measured(f"balance via {server}", port, closed_loop(port, factory, args))
+        if port != stack.api_port:
+            stack.stop_process(f"api-{server}")
     return results
 
 
@@ -167,18 +187,12 @@ def case_checkout(stack: Stack, keys: dict[str, str], args: argparse.Namespace, 
     results: dict[str, Any] = {}
     for label, port in (("api", stack.api_port), ("naive", stack.naive_port)):
         peak = Purchases(f"peak-{label}", keys["checkout"], customers)
-        results[f"peak_{label}"] = measured(
-            f"checkout peak {label}",
-            port,
-            lambda p=port, f=peak: run_requests(
-                p, f, connections=args.connections, processes=args.client_processes, duration=args.duration
-            ),
-        )  # type: ignore[misc]
+        results[f"peak_{label}"] = measured(f"checkout peak {label}", port, closed_loop(port, peak, args))
         stack.wait_confirmed(120)
         steady = Purchases(f"rate-{label}", keys["checkout"], customers)
-        results[f"rate_{label}"] = measured(f"checkout {args.checkout_rate:.0f}/s {label}", port,
-                                            lambda p=port, f=steady: run_rate(
-            p, f, args.checkout_rate, connections=64, processes=args.client_processes, duration=args.duration))  # type: ignore[misc]  # fmt: skip
+        at_rate = partial(run_rate, port, steady, args.checkout_rate, connections=64,
+                          processes=args.client_processes, duration=args.duration)  # fmt: skip
+        results[f"rate_{label}"] = measured(f"checkout {args.checkout_rate:.0f}/s {label}", port, at_rate)
         stack.wait_confirmed(120)
     return results
 
@@ -225,8 +239,8 @@ def case_overload(stack: Stack, keys: dict[str, str], args: argparse.Namespace, 
     for label, port in (("api", stack.api_port), ("naive", stack.naive_port)):
         tag = f"over-{label}"
         factory = Purchases(tag, keys["checkout"], customers)
-        out = measured(f"overload {rate:,.0f}/s {label}", port, lambda p=port, f=factory: run_rate(  # type: ignore[misc]
-            p, f, rate, connections=args.overload_connections, processes=args.client_processes,
+        out = measured(f"overload {rate:,.0f}/s {label}", port, partial(run_rate,
+            port, factory, rate, connections=args.overload_connections, processes=args.client_processes,
             duration=args.overload_duration))  # fmt: skip
         out["recovery_s"] = recovery(port, keys["checkout"], customers, f"after-{label}")
         # Nothing accepted is lost: every purchase answered 200 is recorded, and confirmed on chain.
@@ -285,6 +299,11 @@ def figures(db: str, out: dict[str, Any]) -> list[dict[str, Any]]:
             api, naive = out[kind]["api"], out[kind]["naive"]
             add(f"{kind} reads, 32 connections", api["per_s"], naive["per_s"], "req/s", True)
             add(f"{kind} reads p99", api["p99_ms"], naive["p99_ms"], "ms", False)
+    if "servers" in out:
+        s = out["servers"]
+        best = max((name for name in s if name != "uvicorn-h11"), key=lambda name: s[name]["per_s"])
+        add(f"balance reads via {best} (baseline uvicorn asyncio+h11)", s[best]["per_s"], s["uvicorn-h11"]["per_s"],
+            "req/s", True)  # fmt: skip
     if "checkout" in out:
         c = out["checkout"]
         add("checkout peak, 32 connections", c["peak_api"]["per_s"], c["peak_naive"]["per_s"], "req/s", True)
@@ -316,6 +335,8 @@ def run_database(db: str, args: argparse.Namespace) -> dict[str, Any]:
             out["balance"] = case_reads(stack, keys, args, "balance", members, keys["checkout"])
         if "history" in cases and rich:
             out["history"] = case_reads(stack, keys, args, "history", rich, keys["admin"])
+        if "servers" in cases:
+            out["servers"] = case_servers(stack, keys, args, members)
         if "checkout" in cases:
             out["checkout"] = case_checkout(stack, keys, args, members)
         if "mixed" in cases:
@@ -331,7 +352,7 @@ def run_database(db: str, args: argparse.Namespace) -> dict[str, Any]:
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--databases", default="sqlite,postgres", help="sqlite,postgres (default both)")
-    parser.add_argument("--cases", default="balance,history,checkout,mixed,overload")
+    parser.add_argument("--cases", default="balance,history,servers,checkout,mixed,overload")
     parser.add_argument("--postgres-cases", default="balance,checkout", help="cases run on PostgreSQL")
     parser.add_argument("--duration", type=float, default=15.0, help="seconds per load (default 15)")
     parser.add_argument("--connections", type=int, default=32)

@@ -126,10 +126,22 @@ class Stack:
             self._wait_healthy(port)
         return {"admin": keys.admin, "checkout": keys.checkout, "program": keys.program}
 
-    def _api_command(self, port: int, app: str) -> list[str]:
-        if app == "backend.api.main:app" and self.server == "default":
+    def spawn_api(self, name: str, server: str) -> int:
+        """One more API process on the same database, served by ``server``; its port."""
+        port = free_port()
+        self._spawn(name, self._api_command(port, "backend.api.main:app", server), port)
+        self._wait_healthy(port)
+        return port
+
+    def _api_command(self, port: int, app: str, server: str | None = None) -> list[str]:
+        server = server or self.server
+        if app == "backend.api.main:app" and server == "default":
             return [sys.executable, "-m", "backend.cli.main", "serve", "--workers", str(self.api_workers)]
-        if self.server == "granian":
+        if server == "uvicorn-h11":  # uvicorn's pure-Python stack: asyncio and h11
+            return [sys.executable, "-m", "uvicorn", app, "--host", "127.0.0.1", "--port", str(port), "--workers",
+                    str(self.api_workers), "--log-level", "warning", "--no-access-log", "--loop", "asyncio",
+                    "--http", "h11"]  # fmt: skip
+        if server == "granian":
             return [sys.executable, "-m", "granian", "--interface", "asgi", "--host", "127.0.0.1", "--port", str(port),
                     "--workers", str(self.api_workers), "--log-level", "warning", "--no-ws", app]  # fmt: skip
         return [sys.executable, "-m", "uvicorn", app, "--host", "127.0.0.1", "--port", str(port), "--workers",
@@ -170,6 +182,16 @@ class Stack:
                 break
             time.sleep(0.25)
         return time.monotonic() - started
+
+    def stop_process(self, name: str) -> None:
+        """Stop one process this stack started (its whole process group)."""
+        process = self.processes.pop(name)
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(process.pid, signal.SIGTERM)
+        try:
+            process.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            os.killpg(process.pid, signal.SIGKILL)
 
     def stop(self) -> None:
         for process in self.processes.values():
