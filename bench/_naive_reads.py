@@ -20,8 +20,8 @@ from backend.api.schemas.loyalty import BalanceOut, HistoryOut
 from backend.indexer.confirmed import View, mirror_point
 from backend.loyalty.accounts import balance_of, history_of
 from backend.loyalty.customers import get_customer
+from backend.loyalty.in_flight import active_address
 from backend.loyalty.members import tier_events
-from backend.loyalty.outbox import active_address
 
 NAIVE_PATHS = {"/v1/customers/{customer_id}/balance", "/v1/customers/{customer_id}/history"}
 

@@ -11,7 +11,7 @@ from fastapi import Depends, FastAPI
 from sqlalchemy import Engine
 
 from backend import __version__
-from backend.api import errors
+from backend.api import error_responses
 from backend.api.admission import AdmissionMiddleware
 from backend.api.auth import KeyVerifier
 from backend.api.budget import Budget
@@ -96,7 +96,7 @@ def create_app(
     if read_fast_path:
         app.add_middleware(ReadFastPath, verifier=verifier, reads=member_reads)
     app.add_middleware(SecurityMiddleware, policy=SecurityPolicy.from_settings(settings), verifier=verifier)
-    errors.install(app)
+    error_responses.install(app)
     app.add_middleware(AdmissionMiddleware, budget=budget)  # outside the guards: a refusal costs least
     app.add_middleware(HttpMetrics)
     for module in (health, docs, purchases, customers, retailers, stores, keys, organisations, products, epcis,

@@ -36,7 +36,7 @@ from pydantic import TypeAdapter
 from starlette.requests import Request
 
 from backend.api.auth import KeyVerifier
-from backend.api.errors import domain_error
+from backend.api.error_responses import domain_error
 from backend.api.policy import BALANCE, MEMBER_READ, Context, Facts, Policy, decide
 from backend.api.schemas.loyalty import BalanceOut, HistoryEntry, TierEventOut
 from backend.api.security import ASGIApp, Receive, Scope, Send, respond

@@ -29,7 +29,7 @@ from backend.db.readpool import ReadConnection
 from backend.indexer.confirmed import MirrorPoint, View
 from backend.indexer.decoder import DecodedEvent
 from backend.indexer.handlers.common import address_topic
-from backend.loyalty.outbox import IN_FLIGHT
+from backend.loyalty.in_flight import IN_FLIGHT
 from backend.loyalty.program import parsed_rules
 from backend.loyalty.rules import RuleSet
 
