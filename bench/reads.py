@@ -323,7 +323,8 @@ def figures(db: str, out: dict[str, Any]) -> list[dict[str, Any]]:
 def run_database(db: str, args: argparse.Namespace) -> dict[str, Any]:
     workers = args.sqlite_workers if db == "sqlite" else args.postgres_workers
     print(f"== {db}: API with {workers} workers ({args.server}) + naive API, sender, indexer", flush=True)
-    stack = Stack(db, workers, server=args.server, naive=True, naive_env=NAIVE_ENV)
+    api_env = dict(item.split("=", 1) for item in args.api_env)
+    stack = Stack(db, workers, server=args.server, naive=True, env=api_env, naive_env=NAIVE_ENV)
     out: dict[str, Any] = {"workers": workers}
     try:
         keys = stack.start()
@@ -368,6 +369,13 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--mixed-balance", type=float, default=2000.0)
     parser.add_argument("--overload-duration", type=float, default=30.0)
     parser.add_argument("--overload-connections", type=int, default=256)
+    parser.add_argument(
+        "--api-env",
+        action="append",
+        default=[],
+        metavar="NAME=VALUE",
+        help="a setting of the API under test, e.g. CREDANCE_ADMIT_CHECKOUT=32 (repeatable)",
+    )
     parser.add_argument("--out", type=Path, default=ROOT / "bench" / "out" / "reads.json")
     return parser.parse_args(argv)
 
