@@ -18,6 +18,7 @@ ids, customers). Loopback only: the target is always 127.0.0.1.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import multiprocessing
 import time
 from collections.abc import Callable
@@ -41,6 +42,10 @@ class LoadResult:
     accepted: list[tuple[int, int]] = field(default_factory=list)  # (process, sequence) answered 200
     late: int = 0  # constant rate: requests sent after they were due (every connection was busy)
     retry_after_missing: int = 0  # 429/503 answers without a Retry-After header
+    unanswered: int = 0  # requests still without an answer GRACE_S after the load ended
+
+
+GRACE_S = 60.0  # how long after the load's end answers are still awaited (then: unanswered)
 
 
 def get_request(path: str, headers: dict[str, str]) -> bytes:
@@ -79,6 +84,22 @@ async def _exchange(reader: asyncio.StreamReader, writer: asyncio.StreamWriter, 
     return int(status_line.split()[1]), retry_after
 
 
+async def _answer(reader: asyncio.StreamReader, writer: asyncio.StreamWriter, request: bytes, result: LoadResult
+                  ) -> tuple[int, bool] | None:  # fmt: skip
+    """``_exchange``, counting the request as unanswered if the load is called off while it waits."""
+    try:
+        return await _exchange(reader, writer, request)
+    except asyncio.CancelledError:
+        result.unanswered += 1
+        raise
+
+
+async def _within_grace(duration: float, connections: list[Any]) -> None:
+    """Run the connections; call off those still waiting ``GRACE_S`` after the load's end."""
+    with contextlib.suppress(TimeoutError):
+        await asyncio.wait_for(asyncio.gather(*connections), duration + GRACE_S)
+
+
 def _record(result: LoadResult, status: int, retry_after: bool, elapsed: float, key: tuple[int, int] | None) -> None:
     result.statuses[status] = result.statuses.get(status, 0) + 1
     if status in (200, 304):
@@ -105,7 +126,7 @@ async def _connection(
             request = request_for(conn, sequence)
             sequence += 1
             started = time.perf_counter()
-            answer = await _exchange(reader, writer, request)
+            answer = await _answer(reader, writer, request, result)
             if answer is None:
                 result.errors += 1
                 return
@@ -136,10 +157,9 @@ def _process(
         await asyncio.sleep(max(0.0, start_at - time.time()))
         result.started = time.time()
         deadline = time.monotonic() + duration
-        await asyncio.gather(*(
-            _connection(port, request_for, first + c, deadline, limit, result)
-            for c in range(connections)
-        ))  # fmt: skip
+        await _within_grace(duration, [
+            _connection(port, request_for, first + c, deadline, limit, result) for c in range(connections)
+        ])  # fmt: skip
         result.finished = time.time()
 
     asyncio.run(main())
@@ -157,6 +177,7 @@ def _merge(parts: list[LoadResult]) -> LoadResult:
         merged.errors += part.errors
         merged.late += part.late
         merged.retry_after_missing += part.retry_after_missing
+        merged.unanswered += part.unanswered
         merged.started = min(merged.started, part.started)
         merged.finished = max(merged.finished, part.finished)
     return merged
@@ -190,7 +211,7 @@ def run_requests(
         (port, request_for, sum(shares[:i]), n, start_at, duration, limit_per_connection)
         for i, n in enumerate(shares) if n
     ]  # fmt: skip
-    return _gather(context, _process, arguments, duration + 120)
+    return _gather(context, _process, arguments, duration + GRACE_S + 60)
 
 
 class _PostFactory:
@@ -246,7 +267,7 @@ async def _scheduled_connection(
                 await asyncio.sleep(wait)
             elif wait < -0.001:
                 result.late += 1
-            answer = await _exchange(reader, writer, request_for(process, sequence))
+            answer = await _answer(reader, writer, request_for(process, sequence), result)
             if answer is None:
                 result.errors += 1
                 return
@@ -269,10 +290,10 @@ def _rate_process(
         result.started = time.time()
         start = time.perf_counter()
         schedule = [0]  # the next sequence number of this process, shared by its connections
-        await asyncio.gather(*(
+        await _within_grace(duration, [
             _scheduled_connection(port, request_for, process, schedule, start, 1.0 / rate, start + duration, result)
             for _ in range(connections)
-        ))  # fmt: skip
+        ])  # fmt: skip
         result.finished = time.time()
 
     asyncio.run(main())
@@ -292,7 +313,7 @@ def run_rate(
     arguments = [
         (port, request_for, i, n, rate / processes, start_at, duration) for i, n in enumerate(shares) if n
     ]  # fmt: skip
-    return _gather(context, _rate_process, arguments, duration + 120)
+    return _gather(context, _rate_process, arguments, duration + GRACE_S + 60)
 
 
 def percentile(values: list[float], q: float) -> float:
