@@ -39,6 +39,9 @@ class LoadResult:
     started: float = 0.0
     finished: float = 0.0
     refused_latencies: list[float] = field(default_factory=list)  # seconds, 429/503 answers
+    # Constant rate: seconds from when a refused request was *sent* (not due) to its answer — how
+    # fast the server refuses, whether or not the client had a free connection when it was due.
+    refused_service: list[float] = field(default_factory=list)
     accepted: list[tuple[int, int]] = field(default_factory=list)  # (process, sequence) answered 200
     late: int = 0  # constant rate: requests sent after they were due (every connection was busy)
     retry_after_missing: int = 0  # 429/503 answers without a Retry-After header
@@ -171,6 +174,7 @@ def _merge(parts: list[LoadResult]) -> LoadResult:
     for part in parts:
         merged.latencies.extend(part.latencies)
         merged.refused_latencies.extend(part.refused_latencies)
+        merged.refused_service.extend(part.refused_service)
         merged.accepted.extend(part.accepted)
         for status, count in part.statuses.items():
             merged.statuses[status] = merged.statuses.get(status, 0) + count
@@ -267,11 +271,15 @@ async def _scheduled_connection(
                 await asyncio.sleep(wait)
             elif wait < -0.001:
                 result.late += 1
+            sent = time.perf_counter()
             answer = await _answer(reader, writer, request_for(process, sequence), result)
             if answer is None:
                 result.errors += 1
                 return
-            _record(result, answer[0], answer[1], time.perf_counter() - due, (process, sequence))
+            answered = time.perf_counter()
+            _record(result, answer[0], answer[1], answered - due, (process, sequence))
+            if answer[0] in (429, 503):
+                result.refused_service.append(answered - sent)
     except (ConnectionError, asyncio.IncompleteReadError):
         result.errors += 1
     finally:
