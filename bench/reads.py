@@ -190,7 +190,13 @@ def case_checkout(stack: Stack, keys: dict[str, str], args: argparse.Namespace, 
     results: dict[str, Any] = {}
     for label, port in (("api", stack.api_port), ("naive", stack.naive_port)):
         peak = Purchases(f"peak-{label}", keys["checkout"], customers)
+        cpu_before = stack.cpu()
         results[f"peak_{label}"] = measured(f"checkout peak {label}", port, closed_loop(port, peak, args))
+        # CPU per purchase of each process: unlike the rates, it hardly depends on the machine's load.
+        cpu_after, accepted = stack.cpu(), max(results[f"peak_{label}"]["ok"], 1)
+        results[f"peak_{label}"]["cpu_ms_per_purchase"] = {
+            name: round((cpu_after[name] - cpu_before.get(name, 0.0)) * 1000 / accepted, 3) for name in cpu_after
+        }
         stack.wait_confirmed(120)
         steady = Purchases(f"rate-{label}", keys["checkout"], customers)
         at_rate = partial(run_rate, port, steady, args.checkout_rate, connections=64,
