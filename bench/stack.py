@@ -3,7 +3,7 @@ PostgreSQL server of its own (durable settings, as ``make run-postgres``), the A
 indexer as separate processes on free loopback ports, in a temporary home; plus, on request, a
 second API serving the naive baseline (``bench/_naive_reads.py``) on the same database.
 
-A helper of ``bench/reads.py`` (no ``__main__``: ``bench/report.py`` does not run it alone).
+A helper of ``bench/reads.py``, not a benchmark: it has no main block, so bench/report.py does not run it.
 """
 
 from __future__ import annotations
