@@ -86,6 +86,19 @@ class Settings(BaseSettings):
         default="", description="Proxies trusted for X-Forwarded-For (comma-separated IPs, or *); none by default."
     )
 
+    # The per-process budget (backend/api/budget.py, docs/performance.md): requests in flight per
+    # admission class, threads that may block on the database, and from them the pool size.
+    admit_checkout: int = Field(default=128, ge=1, description="Purchases in flight per API process.")
+    admit_reads: int = Field(default=64, ge=1, description="Balance and history reads in flight per API process.")
+    admit_public: int = Field(default=16, ge=1, description="Public verification requests in flight per process.")
+    admit_bulk: int = Field(default=2, ge=1, description="Bulk requests (items, recalls, EPCIS) in flight per process.")
+    admit_other: int = Field(default=8, ge=1, description="Other API requests in flight per API process.")
+    admit_health: int = Field(default=2, ge=1, description="/readyz and /metrics in flight (/healthz is never held).")
+    admit_max_wait_ms: int = Field(default=20, ge=0, le=10_000, description="Longest wait for a slot before a 503.")
+    admit_retry_after_s: int = Field(default=1, ge=1, le=3600, description="Retry-After of a 503 when a class is full.")
+    read_threads: int = Field(default=4, ge=1, le=64, description="Threads (and connections) of the read executor.")
+    lookup_threads: int = Field(default=2, ge=1, le=16, description="Threads for key and store look-ups.")
+
     # Customer consent and tenancy (docs/security/consent-and-tenancy.md).
     pii_readers: str = Field(
         default="", description="Comma-separated retailer ids whose program keys may read members' personal data."
