@@ -16,6 +16,10 @@ from typing import Any
 
 from backend.errors import Unprocessable
 
+# The EPCIS canonical form recurses into extensions and ILMD: deeper events are refused before it
+# starts (capture refuses them earlier, at CREDANCE_EPCIS_MAX_DEPTH), so no event can overflow it.
+MAX_EVENT_DEPTH = 100
+
 # A JSON string, escapes included (unrolled: no backtracking per character): brackets inside
 # strings are text, not structure.
 _STRING = re.compile(rb'"[^"\\]*(?:\\.[^"\\]*)*"', re.DOTALL)

@@ -40,7 +40,7 @@ def main() -> int:
     from backend.provenance.prefixes import assign_prefix
     from backend.provenance.products import register_product
     from backend.provenance.roles import OrgRole
-    from backend.provenance.settings import ProvenanceSettings
+    from backend.settings import ProvenanceSettings
 
     spec = json.loads(args.documents.read_text())
     gtin: str = spec["gtin"]

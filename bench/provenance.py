@@ -71,8 +71,7 @@ from backend.provenance.organisations import create_organisation  # noqa: E402
 from backend.provenance.prefixes import assign_prefix  # noqa: E402
 from backend.provenance.products import register_product  # noqa: E402
 from backend.provenance.roles import OrgRole, org_chain_id  # noqa: E402
-from backend.provenance.settings import ProvenanceSettings  # noqa: E402
-from backend.settings import Settings  # noqa: E402
+from backend.settings import ProvenanceSettings, Settings  # noqa: E402
 
 TARGET_GAS_PER_EVENT = 3_000
 TARGET_BATCH = 256

@@ -55,8 +55,11 @@ from backend.db.migrate import upgrade  # noqa: E402
 from backend.db.models import Organisation  # noqa: E402
 from backend.provenance.epcis.capture import capture_document  # noqa: E402
 from backend.provenance.items import register_items  # noqa: E402
-from backend.provenance.settings import ProvenanceSettings  # noqa: E402
-from backend.settings import PROJECT_ROOT, Settings  # noqa: E402
+from backend.settings import (  # noqa: E402
+    PROJECT_ROOT,
+    ProvenanceSettings,
+    Settings,
+)
 
 TARGET_PER_S = 2_000
 TARGET_P99_MS = 50.0

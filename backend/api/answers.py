@@ -44,7 +44,6 @@ from backend.db.models import ChainCursor
 from backend.errors import DomainError
 from backend.indexer.confirmed import View
 from backend.provenance.answers import Point, ScanJob, ScanRecord, Tally, read_point, tally_batch
-from backend.provenance.settings import ProvenanceSettings
 from backend.provenance.verification import StaticVerification, VerificationContext, parse_link, static_verification
 from backend.provenance.verification import with_scans as complete
 from backend.settings import Settings
@@ -156,11 +155,9 @@ def matches(if_none_match: str | None, etag: str) -> bool:
 
 
 class VerificationAnswers:
-    def __init__(self, engine: Engine, settings: Settings, provenance: ProvenanceSettings,
-                 max_entries: int = MAX_ENTRIES) -> None:  # fmt: skip
+    def __init__(self, engine: Engine, settings: Settings, max_entries: int = MAX_ENTRIES) -> None:
         self.engine = engine
         self.settings = settings
-        self.provenance = provenance
         self.max_entries = max_entries
         self.scans: GroupCommitWriter[ScanJob, Tally] = GroupCommitWriter(engine, self._tally)
         self.reads: GroupReader[ScanJob, Tally] = GroupReader(engine, self._tally)
@@ -169,7 +166,7 @@ class VerificationAnswers:
         self.builds = 0
 
     def _tally(self, session: Session, jobs: list[ScanJob]) -> list[Tally | DomainError]:
-        return list(tally_batch(session, jobs, self.provenance))
+        return list(tally_batch(session, jobs, self.settings))
 
     def close(self) -> None:
         """Commit what is queued, then stop (a stopping process loses no accepted scan)."""

@@ -49,7 +49,6 @@ from backend.db.engine import make_engine
 from backend.loyalty import refs
 from backend.loyalty.purchases import record_purchases
 from backend.observability import HttpMetrics
-from backend.provenance.settings import get_provenance_settings
 from backend.settings import Settings, get_settings
 
 
@@ -71,8 +70,7 @@ def create_app(
     engine = engine or make_engine(settings.resolved_database_url, pool_size=budget.pool_size)
 
     purchase_writer = GroupCommitWriter(engine, record_purchases)
-    provenance = get_provenance_settings()
-    answers = VerificationAnswers(engine, settings, provenance)
+    answers = VerificationAnswers(engine, settings)
     member_reads = MemberReads(str(engine.url.render_as_string(hide_password=False)), budget.read_threads)
 
     @asynccontextmanager
@@ -104,7 +102,7 @@ def create_app(
     )
     app.state.answers = answers
     if verification_fast_path:  # inside the security middleware, like the checkout's
-        secret = provenance.scan_client_secret.get_secret_value() if provenance.scan_client_secret else None
+        secret = settings.scan_client_secret.get_secret_value() if settings.scan_client_secret else None
         app.add_middleware(VerificationFastPath, answers=answers, home=settings.resolved_home, secret=secret)
     if checkout_fast_path:  # inside the security middleware: its limits and checks apply first
         app.add_middleware(CheckoutFastPath, verifier=verifier, purchases=purchase_writer)

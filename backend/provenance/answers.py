@@ -35,8 +35,8 @@ from backend.db.models import Item, Organisation, Scan
 from backend.db.schema import table_of
 from backend.db.types import utcnow
 from backend.provenance.scans import CoarseLocation, Judged, assess_many, scan_counts, source_of
-from backend.provenance.settings import ProvenanceSettings
 from backend.provenance.verification import ScanBasis
+from backend.settings import ProvenanceSettings
 
 COUNTER = "verification"  # the row of answer_versions the triggers move
 

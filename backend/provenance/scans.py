@@ -46,7 +46,7 @@ from backend.db.types import utcnow
 from backend.errors import Unprocessable
 from backend.provenance.organisations import may_write_for
 from backend.provenance.roles import OrgRole
-from backend.provenance.settings import ProvenanceSettings
+from backend.settings import ProvenanceSettings
 
 EARTH_RADIUS_KM = 6371.0
 MAX_PLACES = 64  # distinct places weighed for impossible travel (bounds the work an attacker can cause)

@@ -48,7 +48,7 @@ from backend.provenance.items import SERIAL_PATTERN, find_item, tokens_of
 from backend.provenance.merkle import event_leaf, item_leaf
 from backend.provenance.recalls import WHOLE_GTIN, RecallMatch, RecallNotice, recall_status
 from backend.provenance.scans import ScanContext, assess_scans, record_scan, scan_count
-from backend.provenance.settings import ProvenanceSettings
+from backend.settings import ProvenanceSettings
 
 HOW_TO_VERIFY = (
     "Everything below can be checked on any node of this chain, without trusting this server: take the "

@@ -14,7 +14,7 @@ from backend.db.models import Item, Scan
 from backend.db.schema import table_of
 from backend.db.types import utcnow
 from backend.provenance.scans import Judged, assess_many, assess_scans, scan_count, scan_counts
-from backend.provenance.settings import ProvenanceSettings
+from backend.settings import ProvenanceSettings
 from tests.provenance.support import FRESH, Api
 
 PLACES = [(48.9, 2.4, "FR"), (35.7, 139.7, "JP"), (40.7, -74.0, "US"), (None, None, None)]

@@ -22,7 +22,6 @@ from backend.db.models import Scan
 from backend.indexer.confirmed import View
 from backend.provenance.answers import ScanRecord
 from backend.provenance.scans import CoarseLocation
-from backend.provenance.settings import get_provenance_settings
 from backend.settings import Settings
 from tests.provenance.support import FRESH, Api, at, commission, sgtin
 
@@ -86,7 +85,7 @@ def test_the_fast_path_answers_as_the_route_does(api: Api, settings: Settings) -
 
 
 def _answers(api: Api, settings: Settings) -> VerificationAnswers:
-    return VerificationAnswers(api.engine, settings, get_provenance_settings())
+    return VerificationAnswers(api.engine, settings)
 
 
 def _record(n: int) -> ScanRecord:

@@ -28,7 +28,7 @@ from backend.indexer.confirmed import View
 from backend.provenance.answers import ScanRecord
 from backend.provenance.scan_clients import client_id, client_key
 from backend.provenance.scans import CoarseLocation
-from backend.provenance.settings import get_provenance_settings
+from backend.settings import get_settings
 
 router = APIRouter(tags=["verification"], responses=ERROR_RESPONSES)
 
@@ -42,7 +42,7 @@ def _scanning_organisation(scanner: Principal | None) -> str | None:
 
 
 def _client(request: Request, state: StateDep) -> str:
-    provenance = get_provenance_settings()
+    provenance = get_settings()
     secret = provenance.scan_client_secret.get_secret_value() if provenance.scan_client_secret else None
     host = request.client.host if request.client else None
     return client_id(client_key(state.settings.resolved_home, secret), host)

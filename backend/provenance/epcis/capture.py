@@ -39,7 +39,7 @@ from backend.provenance.epcis.schema import validate_document
 from backend.provenance.items import serial_chunks
 from backend.provenance.ownership import Owner, owned_by_gtin, owners
 from backend.provenance.roles import OrgRole
-from backend.provenance.settings import ProvenanceSettings
+from backend.settings import ProvenanceSettings
 
 CHUNK = 500
 LIST_CHUNK = 10_000  # values per list parameter of a driver-level query (db/direct.py: one parameter)

@@ -17,14 +17,11 @@ from datetime import UTC, datetime, timedelta
 from functools import lru_cache
 from typing import Any
 
-from backend.bounds import check_value_depth
+from backend.bounds import MAX_EVENT_DEPTH, check_value_depth
 from backend.provenance.epcis.identifiers import canonical_uri
 
 CBV = "https://ref.gs1.org/cbv/"
 VERSION = "CBV2.0"
-# The canonical form recurses into extensions and ILMD: deeper events are refused before it
-# starts (capture refuses them earlier, at CREDANCE_EPCIS_MAX_DEPTH), so no event can overflow it.
-MAX_EVENT_DEPTH = 100
 # Fields that never enter the hash: the event's own id, when it was recorded, its JSON-LD
 # context, comments, and the error declaration (a later correction of the event).
 IGNORED = frozenset({"eventID", "recordTime", "type", "errorDeclaration", "@context", "rdfs:comment", "comment"})

@@ -43,10 +43,9 @@ from typing import Any
 
 from eth_utils import keccak
 
-from backend.bounds import check_value_depth
+from backend.bounds import MAX_EVENT_DEPTH, check_value_depth
 from backend.provenance.epcis.hashing import (
     IGNORED,
-    MAX_EVENT_DEPTH,
     STANDARD_PREFIXES,
     hash_digest,
     pre_hash_string,
