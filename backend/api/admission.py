@@ -23,31 +23,12 @@ import orjson
 
 from backend.api.budget import Budget, ClassLimit, RouteClass
 from backend.api.headers import with_security_headers
+from backend.api.route_facts import RouteTable
 from backend.api.security import ASGIApp, Receive, Scope, Send, respond
 from backend.observability import ADMISSION_REFUSED
 
 HEALTHZ_BODY = orjson.dumps({"status": "ok"})
 HEALTHZ_HEADERS = [(b"content-type", b"application/json"), (b"content-length", str(len(HEALTHZ_BODY)).encode())]
-HEALTH_PATHS = frozenset({"/healthz", "/readyz", "/metrics"})
-BULK_PATHS = frozenset({"/v1/items", "/v1/recalls", "/v1/epcis/capture", "/v1/epcis/events", "/capture", "/events"})
-
-
-def classify(method: str, path: str) -> RouteClass:
-    """The admission class of a request, from its method and path alone (no parsing)."""
-    if path in HEALTH_PATHS:
-        return RouteClass.HEALTH
-    if path.startswith("/v1/customers/") and method in ("GET", "HEAD"):
-        tail = path.rsplit("/", 1)[-1]
-        if tail in ("balance", "history") and path.count("/") == 4:
-            return RouteClass.READS
-        return RouteClass.OTHER
-    if path == "/v1/purchases" and method == "POST":
-        return RouteClass.CHECKOUT
-    if path.startswith("/01/") or (path.startswith("/v1/recalls/") and path.endswith("/scope")):
-        return RouteClass.PUBLIC
-    if path.rstrip("/") in BULK_PATHS or path.startswith(("/capture/", "/events/")):
-        return RouteClass.BULK
-    return RouteClass.OTHER
 
 
 class Gate:
@@ -118,9 +99,10 @@ def _refusal(gate: Gate, retry_after_s: int) -> tuple[int, bytes, list[tuple[byt
 
 
 class AdmissionMiddleware:
-    def __init__(self, app: ASGIApp, budget: Budget) -> None:
+    def __init__(self, app: ASGIApp, budget: Budget, routes: RouteTable) -> None:
         self.app = app
         self.budget = budget
+        self.routes = routes  # each route's class, declared on the route (route_facts.py)
         self.gates = {name: Gate(name, limit) for name, limit in budget.limits.items()}
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -132,7 +114,7 @@ class AdmissionMiddleware:
             scope["route"] = HEALTHZ_ROUTE
             await respond(with_security_headers(send), 200, HEALTHZ_BODY, list(HEALTHZ_HEADERS))
             return
-        gate = self.gates[classify(method, path)]
+        gate = self.gates[self.routes.of(method, path).admission]
         if not await gate.enter():
             gate.refused += 1
             ADMISSION_REFUSED.labels(gate.name.value).inc()

@@ -7,7 +7,7 @@ from contextlib import asynccontextmanager
 
 import anyio
 import anyio.to_thread
-from fastapi import Depends, FastAPI
+from fastapi import APIRouter, Depends, FastAPI
 from sqlalchemy import Engine
 
 from backend import __version__
@@ -19,6 +19,7 @@ from backend.api.budget import Budget
 from backend.api.checkout import CheckoutFastPath
 from backend.api.deps import AppState
 from backend.api.reads import MemberReads, ReadFastPath
+from backend.api.route_facts import RouteTable
 from backend.api.routers import (
     assets,
     consent,
@@ -50,6 +51,14 @@ from backend.loyalty import refs
 from backend.loyalty.purchases import record_purchases
 from backend.observability import HttpMetrics
 from backend.settings import Settings, get_settings
+
+ROUTERS: tuple[APIRouter, ...] = (
+    *(m.router for m in (health, docs, purchases, customers, retailers, stores, keys, organisations, products)),
+    *(m.router for m in (epcis, verification)),
+    consent.router,  # customer tokens, till codes, Sign-In with Ethereum
+    *(m.router for m in (refunds, members, rewards, transfers, partners, rule_sets, reports)),  # the program
+    *(m.router for m in (assets, member_pages)),  # the pages people use (docs/web.md)
+)
 
 
 def create_app(
@@ -108,17 +117,15 @@ def create_app(
         app.add_middleware(CheckoutFastPath, verifier=verifier, purchases=purchase_writer)
     if read_fast_path:
         app.add_middleware(ReadFastPath, verifier=verifier, reads=member_reads)
-    app.add_middleware(SecurityMiddleware, policy=SecurityPolicy.from_settings(settings), verifier=verifier)
+    routes = RouteTable()  # filled from the routes' own declarations once they are included, below
+    app.add_middleware(
+        SecurityMiddleware, policy=SecurityPolicy.from_settings(settings), verifier=verifier, routes=routes
+    )
     error_responses.install(app)
-    app.add_middleware(AdmissionMiddleware, budget=budget)  # outside the guards: a refusal costs least
+    app.add_middleware(AdmissionMiddleware, budget=budget, routes=routes)  # outside the guards: a refusal costs least
     app.add_middleware(HttpMetrics)
-    for module in (health, docs, purchases, customers, retailers, stores, keys, organisations, products, epcis,
-                   verification):  # fmt: skip
-        app.include_router(module.router)
-    app.include_router(consent.router)  # customer tokens, till codes, Sign-In with Ethereum
-    for module in (refunds, members, rewards, transfers, partners, rule_sets, reports):  # the loyalty program
-        app.include_router(module.router)
-    for module in (assets, member_pages):  # the pages people use (docs/web.md)
-        app.include_router(module.router)
+    for router in ROUTERS:
+        app.include_router(router)
     member_pages.install(app)
+    routes.load(route for router in ROUTERS for route in router.routes)  # included without a prefix
     return app

@@ -36,6 +36,7 @@ from fastapi import Request
 
 from backend.api.auth import KeyVerifier, Role
 from backend.api.headers import with_security_headers
+from backend.api.route_facts import RouteFacts, RouteTable
 from backend.bounds import json_depth_exceeds
 from backend.errors import Unprocessable
 from backend.settings import Settings
@@ -45,16 +46,6 @@ Message = MutableMapping[str, Any]
 Receive = Callable[[], Awaitable[Message]]
 Send = Callable[[Message], Awaitable[None]]
 ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
-
-BULK_ROUTES = ("/v1/items", "/v1/recalls", "/v1/epcis/capture")
-PUBLIC_PREFIXES = ("/01/", "/healthz")
-PUBLIC_SCOPES = ("/v1/recalls/", "/scope")  # a recall scope's leaves: read by verifiers anywhere
-
-
-def is_public_path(path: str) -> bool:
-    """Paths any web page may read (GET, no credentials): verification pages and recall scopes."""
-    return path.startswith(PUBLIC_PREFIXES) or (path.startswith(PUBLIC_SCOPES[0]) and path.endswith(PUBLIC_SCOPES[1]))
-
 
 CORS_METHODS = "GET, POST, PUT, DELETE, OPTIONS"
 CORS_HEADERS = "Authorization, Content-Type, Accept"
@@ -168,8 +159,8 @@ class SecurityPolicy:
             max_json_depth=settings.max_json_depth,
         )
 
-    def body_limit(self, path: str) -> int:
-        return self.max_bulk_body_bytes if path.rstrip("/") in BULK_ROUTES else self.max_body_bytes
+    def body_limit(self, facts: RouteFacts) -> int:
+        return self.max_bulk_body_bytes if facts.bulk else self.max_body_bytes
 
 
 Headers = list[tuple[bytes, bytes]]
@@ -294,11 +285,18 @@ def _too_deep(body: bytes, limit: int) -> Refusal | None:
 
 
 class SecurityMiddleware:
-    def __init__(self, app: ASGIApp, policy: SecurityPolicy, verifier: KeyVerifier,
-                 limiter: RateLimiter | None = None) -> None:  # fmt: skip
+    def __init__(
+        self,
+        app: ASGIApp,
+        policy: SecurityPolicy,
+        verifier: KeyVerifier,
+        routes: RouteTable,
+        limiter: RateLimiter | None = None,
+    ) -> None:
         self.app = app
         self.policy = policy
         self.verifier = verifier
+        self.routes = routes
         self.limiter = limiter or RateLimiter(policy.burst_seconds)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -308,21 +306,22 @@ class SecurityMiddleware:
         send = with_security_headers(send)  # nosniff on every answer; CSP, frames, referrer on pages
         path: str = scope["path"]
         origin = _header(scope, b"origin")
-        public = is_public_path(path)
+        public = self.routes.is_public(path)
         if origin is not None and scope["method"] == "OPTIONS" and _header(scope, b"access-control-request-method"):
             await self._preflight(send, origin, public)
             return
         if origin is not None:
             send = self._with_cors(send, origin, public)
 
-        refused = self._rate_limited(scope) or self._too_large(scope, path) or _nul_in_url(scope)
-        if refused is None and self._bulk_body(scope, path):
+        limit = self.policy.body_limit(self.routes.of(scope["method"], path))
+        refused = self._rate_limited(scope) or self._too_large(scope, limit) or _nul_in_url(scope)
+        if refused is None and self._bulk_body(scope, limit):
             refused = await self._unauthenticated(scope)
         if refused is not None:
             await respond(send, *refused)
             return
         if scope["method"] in ("POST", "PUT", "PATCH"):
-            read = await self._buffered(receive, self.policy.body_limit(path), send)
+            read = await self._buffered(receive, limit, send)
             if read is None:
                 return
             body, receive = read
@@ -334,19 +333,15 @@ class SecurityMiddleware:
 
     # --- size -----------------------------------------------------------------------------
 
-    def _too_large(self, scope: Scope, path: str) -> Refusal | None:
+    def _too_large(self, scope: Scope, limit: int) -> Refusal | None:
         declared = _header(scope, b"content-length")
-        limit = self.policy.body_limit(path)
         if declared is not None and declared.isdigit() and int(declared) > limit:
             return _error(413, "payload_too_large", f"the body is over {limit} bytes", "body")
         return None
 
-    def _bulk_body(self, scope: Scope, path: str) -> bool:
+    def _bulk_body(self, scope: Scope, limit: int) -> bool:
         """A body that may be bigger than ordinary ones (a bulk route, over or without a length)."""
-        if (
-            scope["method"] not in ("POST", "PUT", "PATCH")
-            or self.policy.body_limit(path) <= self.policy.max_body_bytes
-        ):
+        if scope["method"] not in ("POST", "PUT", "PATCH") or limit <= self.policy.max_body_bytes:
             return False
         declared = _header(scope, b"content-length")
         return declared is None or not declared.isdigit() or int(declared) > self.policy.max_body_bytes

@@ -6,9 +6,13 @@ import asyncio
 
 import pytest
 
-from backend.api.admission import Gate, classify
+from backend.api.admission import Gate
+from backend.api.app import ROUTERS
 from backend.api.budget import SESSION_CLASSES, WRITER_CONNECTIONS, Budget, ClassLimit, RouteClass
+from backend.api.route_facts import RouteTable
 from backend.settings import Settings
+
+ROUTE_TABLE = RouteTable().load(route for router in ROUTERS for route in router.routes)
 
 
 @pytest.mark.parametrize(
@@ -16,6 +20,7 @@ from backend.settings import Settings
     [
         ("GET", "/healthz", RouteClass.HEALTH),
         ("GET", "/metrics", RouteClass.HEALTH),
+        ("GET", "/readyz", RouteClass.HEALTH),
         ("POST", "/v1/purchases", RouteClass.CHECKOUT),
         ("GET", "/v1/customers/erin/balance", RouteClass.READS),
         ("GET", "/v1/customers/erin/history", RouteClass.READS),
@@ -25,10 +30,36 @@ from backend.settings import Settings
         ("POST", "/v1/items", RouteClass.BULK),
         ("POST", "/v1/epcis/capture", RouteClass.BULK),
         ("GET", "/v1/rewards", RouteClass.OTHER),
+        ("GET", "/v1/recalls/7/scope", RouteClass.PUBLIC),
+        ("POST", "/v1/recalls", RouteClass.BULK),
+        ("POST", "/v1/items/", RouteClass.BULK),
+        ("GET", "/v1/items", RouteClass.OTHER),
+        ("GET", "/me/", RouteClass.OTHER),
     ],
 )
 def test_every_request_has_one_class_from_its_method_and_path(method: str, path: str, expected: RouteClass) -> None:
-    assert classify(method, path) == expected
+    """Declared on the routes themselves (route_facts.py), read by method and path before routing."""
+    assert ROUTE_TABLE.of(method, path).admission == expected
+
+
+@pytest.mark.parametrize(
+    ("path", "public"),
+    [
+        ("/healthz", True),
+        ("/01/09506000134352/21/A1", True),
+        ("/v1/recalls/7/scope", True),
+        ("/v1/recalls", False),
+        ("/v1/customers/erin/balance", False),
+        ("/me/", False),
+    ],
+)
+def test_public_routes_are_the_declared_ones(path: str, public: bool) -> None:
+    assert ROUTE_TABLE.is_public(path) is public
+
+
+def test_bulk_body_limits_follow_the_declared_class() -> None:
+    assert ROUTE_TABLE.of("POST", "/v1/epcis/capture").bulk
+    assert not ROUTE_TABLE.of("POST", "/v1/purchases").bulk
 
 
 def test_the_pool_has_a_connection_for_every_holder_and_the_threads_match_the_session_classes() -> None:

@@ -4,9 +4,11 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query, Request, Response
 
+from backend.api.budget import RouteClass
 from backend.api.deps import StateDep
 from backend.api.policy import BALANCE, ENROL, MEMBER_READ, Access
 from backend.api.reads import Answer
+from backend.api.route_facts import declare
 from backend.api.schemas.common import ERROR_RESPONSES
 from backend.api.schemas.loyalty import BalanceOut, CustomerIn, CustomerOut, HistoryOut
 from backend.indexer.confirmed import View
@@ -34,7 +36,13 @@ NOT_MODIFIED: dict[int | str, dict[str, Any]] = {
 }
 
 
-@router.get("/{customer_id}/balance", response_model=BalanceOut, summary="Points of a customer", responses=NOT_MODIFIED)
+@router.get(
+    "/{customer_id}/balance",
+    response_model=BalanceOut,
+    summary="Points of a customer",
+    responses=NOT_MODIFIED,
+    openapi_extra=declare(RouteClass.READS),
+)
 async def get_balance(customer_id: str, access: BalanceAccess, state: StateDep, request: Request,
                       view: ViewQuery = View.LATEST) -> Response:  # fmt: skip
     """``balance`` is confirmed on chain; ``available`` is that minus debits still on their way (what
@@ -47,7 +55,8 @@ async def get_balance(customer_id: str, access: BalanceAccess, state: StateDep, 
 
 
 @router.get(
-    "/{customer_id}/history", response_model=HistoryOut, summary="Ledger of a customer, newest first",
+    "/{customer_id}/history",
+    openapi_extra=declare(RouteClass.READS), response_model=HistoryOut, summary="Ledger of a customer, newest first",
     responses=NOT_MODIFIED,
 )  # fmt: skip
 async def get_history(

@@ -13,9 +13,11 @@ from fastapi.responses import JSONResponse
 from pydantic import BeforeValidator
 
 from backend.api.auth import Role
+from backend.api.budget import RouteClass
 from backend.api.deps import SessionDep, StateDep
 from backend.api.error_responses import error_body
 from backend.api.policy import ADMIN_OR_ORGANISATION, Access, OrganisationDep
+from backend.api.route_facts import declare
 from backend.api.schemas.common import ERROR_RESPONSES
 from backend.api.schemas.epcis import CaptureOut, EventAnchorOut
 from backend.provenance.epcis.capture import CaptureRejected, capture_document
@@ -60,6 +62,7 @@ EXAMPLE = {
 
 @router.post(
     "/capture",
+    openapi_extra=declare(RouteClass.BULK),
     response_model=CaptureOut,
     status_code=201,
     summary="Capture an EPCIS 2.0 document (organisation key)",
@@ -92,6 +95,7 @@ def capture(
 
 @router.get(
     "/events",
+    openapi_extra=declare(RouteClass.BULK),
     summary="Query events; answers an EPCIS 2.0 document",
     responses={200: {"description": "An EPCIS 2.0 document", "content": {"application/ld+json": {"schema": {}}}}},
 )

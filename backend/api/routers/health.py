@@ -12,8 +12,10 @@ from fastapi.responses import JSONResponse
 from prometheus_client import CONTENT_TYPE_LATEST
 from sqlmodel import Session
 
+from backend.api.budget import RouteClass
 from backend.api.deps import StateDep
 from backend.api.policy import PUBLIC
+from backend.api.route_facts import declare
 from backend.db.models import ChainCursor
 from backend.indexer.rpc import JsonRpc, RpcError
 from backend.observability import metrics_registry, render
@@ -23,7 +25,9 @@ router = APIRouter(tags=["operations"], dependencies=[Depends(PUBLIC)])
 HEAD_FRESH_SECONDS = 30.0  # the indexer's own view of the head stands in when the node does not answer
 
 
-@router.get("/healthz", summary="Liveness: the API process answers")
+@router.get(
+    "/healthz", summary="Liveness: the API process answers", openapi_extra=declare(RouteClass.HEALTH, public=True)
+)
 async def healthz() -> dict[str, str]:
     """Answered by the admission layer before any limit (backend/api/admission.py); this route
     documents it and gives the same answer where that layer is not installed."""
@@ -44,6 +48,7 @@ def _chain_head(url: str) -> int | None:
 
 @router.get(
     "/readyz",
+    openapi_extra=declare(RouteClass.HEALTH),
     summary="Readiness: the database answers and the mirror is within CREDANCE_READY_MAX_LAG blocks of the chain",
     responses={503: {"description": "Not ready: the reason is in the body"}},
 )
@@ -82,6 +87,7 @@ def _not_ready(reason: str, details: dict[str, Any] | None = None) -> JSONRespon
 
 @router.get(
     "/metrics",
+    openapi_extra=declare(RouteClass.HEALTH),
     summary="Prometheus metrics (text exposition format)",
     response_class=Response,
     responses={

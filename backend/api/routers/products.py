@@ -5,8 +5,10 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Path
 from sqlmodel import Session
 
+from backend.api.budget import RouteClass
 from backend.api.deps import SessionDep, StateDep
 from backend.api.policy import PUBLIC, OrganisationDep, PrincipalDep
+from backend.api.route_facts import declare
 from backend.api.schemas.common import ERROR_RESPONSES
 from backend.api.schemas.provenance import (
     ItemsIn,
@@ -51,7 +53,13 @@ def read_product(gtin: str, principal: PrincipalDep, session: SessionDep) -> dic
     return product_view(session, get_product(session, gtin))
 
 
-@router.post("/v1/items", response_model=ItemsOut, status_code=201, summary="Register serialized items")
+@router.post(
+    "/v1/items",
+    response_model=ItemsOut,
+    status_code=201,
+    summary="Register serialized items",
+    openapi_extra=declare(RouteClass.BULK),
+)
 def create_items(body: ItemsIn, principal: OrganisationDep, state: StateDep) -> dict[str, Any]:
     """Registers up to 100,000 serials of one GTIN as one Merkle batch (manufacturer authorised
     by the brand). Each serial gets a secret salt; only salted commitments reach the chain."""
@@ -62,7 +70,11 @@ def create_items(body: ItemsIn, principal: OrganisationDep, state: StateDep) -> 
 
 
 @router.post(
-    "/v1/recalls", response_model=RecallOut, status_code=201, summary="Recall a GTIN, a lot or serials (brand)"
+    "/v1/recalls",
+    openapi_extra=declare(RouteClass.BULK),
+    response_model=RecallOut,
+    status_code=201,
+    summary="Recall a GTIN, a lot or serials (brand)",
 )
 def create_recall(body: RecallIn, principal: OrganisationDep, state: StateDep) -> dict[str, Any]:
     """The recall reaches the brand's own items made from or packed with the recalled ones (through
@@ -85,6 +97,7 @@ def create_recall(body: RecallIn, principal: OrganisationDep, state: StateDep) -
 
 @router.get(
     "/v1/recalls/{recall_id}/scope",
+    openapi_extra=declare(RouteClass.PUBLIC),
     response_model=RecallScopeOut,
     dependencies=[Depends(PUBLIC)],
     summary="The leaves of a recall's scope (public)",

@@ -6,9 +6,11 @@ import anyio.to_thread
 from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import Response
 
+from backend.api.budget import RouteClass
 from backend.api.checkout import purchase_input, purchase_response
 from backend.api.deps import SessionDep, app_state
 from backend.api.policy import PURCHASE, READ_PURCHASE, Access
+from backend.api.route_facts import declare
 from backend.api.schemas.common import ERROR_RESPONSES, Slug
 from backend.api.schemas.loyalty import PurchaseDetailOut, PurchaseIn, PurchaseOut
 from backend.api.till import count_if_wrong
@@ -20,7 +22,12 @@ from backend.loyalty.receipts import purchase_detail
 router = APIRouter(prefix="/v1/purchases", tags=["purchases"], responses=ERROR_RESPONSES)
 
 
-@router.post("", response_model=PurchaseOut, summary="Record a purchase and award its points")
+@router.post(
+    "",
+    response_model=PurchaseOut,
+    summary="Record a purchase and award its points",
+    openapi_extra=declare(RouteClass.CHECKOUT),
+)
 async def create_purchase(body: PurchaseIn, access: Annotated[Access, Depends(PURCHASE)], request: Request) -> Response:
     """Answers at once with ``status: pending``; the award is sent to the chain in the background
     and the status becomes ``confirmed`` once the indexer has mirrored it. Sending the same

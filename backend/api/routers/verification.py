@@ -19,8 +19,10 @@ from fastapi.responses import Response
 
 from backend.api.answers import VerificationAnswers, matches
 from backend.api.auth import Principal, Role
+from backend.api.budget import RouteClass
 from backend.api.deps import StateDep
 from backend.api.policy import PUBLIC_SCANNER
+from backend.api.route_facts import declare
 from backend.api.schemas.common import ERROR_RESPONSES
 from backend.api.schemas.provenance import VerificationOut
 from backend.api.verification_fast import headers_of, wants_html
@@ -50,6 +52,7 @@ def _client(request: Request, state: StateDep) -> str:
 
 @router.get(
     "/01/{gtin}/21/{serial}",
+    openapi_extra=declare(RouteClass.PUBLIC),
     response_model=VerificationOut,
     summary="Verify a product item (GS1 Digital Link)",
     responses={200: {"content": {"text/html": {}}}, 304: {"description": "Not modified (If-None-Match)"}},
