@@ -73,7 +73,7 @@ class Summary:
         rows = np.stack([self.x, self.t_x, self.T], axis=1)
         unique, inverse = np.unique(rows, axis=0, return_inverse=True)
         inverse = inverse.reshape(-1)
-        weights = np.bincount(inverse, weights=self.weight, minlength=len(unique))
+        weights = np.bincount(inverse, weights=self.weight, minlength=len(unique)).astype(np.float64)
         return Summary(unique[:, 0].copy(), unique[:, 1].copy(), unique[:, 2].copy(), weights), inverse
 
     @property
@@ -149,7 +149,8 @@ class BgNbd:
             return -float(np.dot(w, cls.loglik_terms(params, x, t_x, T)))
 
         found, loglik, info = _maximise(negative, np.array(start), cls.NAMES)
-        return cls(*map(float, found), loglik=loglik, fit_info=info)
+        r, alpha, a, b = map(float, found)
+        return cls(r, alpha, a, b, loglik=loglik, fit_info=info)
 
     def log_odds_dead(self, x: Array, t_x: Array, T: Array) -> Array:
         """log P(dropped out) / P(alive); -inf without repeat purchases (BG/NBD drops out only
@@ -265,7 +266,8 @@ class ParetoNbd:
             return -float(np.dot(w, cls.loglik_terms(params, x, t_x, T)))
 
         found, loglik, info = _maximise(negative, np.array(start), cls.NAMES)
-        return cls(*map(float, found), loglik=loglik, fit_info=info)
+        r, alpha, s, beta = map(float, found)
+        return cls(r, alpha, s, beta, loglik=loglik, fit_info=info)
 
     def _array(self) -> Array:
         return np.array([self.r, self.alpha, self.s, self.beta])
@@ -280,10 +282,7 @@ class ParetoNbd:
         the bracket over (s - 1) computed with expm1 (its limit -log((β+T)/(β+T+t)) at s = 1)."""
         x, t_x, T = _as_arrays(x, t_x, T)
         log_ratio = np.log(self.beta + T) - np.log(self.beta + T + t)
-        if abs(self.s - 1) < 1e-9:
-            lifetime = -log_ratio
-        else:
-            lifetime = -np.expm1((self.s - 1) * log_ratio) / (self.s - 1)
+        lifetime = -log_ratio if abs(self.s - 1) < 1e-09 else -np.expm1((self.s - 1) * log_ratio) / (self.s - 1)
         return self.p_alive(x, t_x, T) * (self.r + x) / (self.alpha + T) * (self.beta + T) * lifetime
 
     def p_no_purchase(self, t: float, x: Any, t_x: Any, T: Any) -> Array:
@@ -341,7 +340,8 @@ class GammaGamma:
             return -float(np.sum(cls.loglik_terms(params, xs, spend)))
 
         found, loglik, info = _maximise(negative, np.array(start), cls.NAMES)
-        return cls(*map(float, found), loglik=loglik, fit_info=info)
+        p, q, gamma = map(float, found)
+        return cls(p, q, gamma, loglik=loglik, fit_info=info)
 
     @property
     def population_mean(self) -> float:

@@ -46,6 +46,15 @@ from backend.db.models.mirror import (
     MirrorRuleSet,
     MirrorTokenState,
 )
+from backend.db.models.predictive import (
+    CampaignUse,
+    CustomerPrediction,
+    HistoryLine,
+    HistoryOrder,
+    PopularItem,
+    PredictedNeighbour,
+    PredictionRun,
+)
 from backend.db.models.provenance import (
     CompanyPrefix,
     Item,
@@ -60,11 +69,13 @@ from backend.db.models.provenance import (
 
 __all__ = [
     "ApiKey",
+    "CampaignUse",
     "ChainCursor",
     "ChainEvent",
     "ChainTransaction",
     "CompanyPrefix",
     "Customer",
+    "CustomerPrediction",
     "CustomerProfile",
     "CustomerSegment",
     "CustomerToken",
@@ -72,6 +83,8 @@ __all__ = [
     "EpcisEventEpc",
     "EpcisEventRecord",
     "EpcisLink",
+    "HistoryLine",
+    "HistoryOrder",
     "IndexedBlock",
     "Item",
     "ItemBatch",
@@ -97,6 +110,9 @@ __all__ = [
     "Partnership",
     "PointLot",
     "PointTransfer",
+    "PopularItem",
+    "PredictedNeighbour",
+    "PredictionRun",
     "Product",
     "Purchase",
     "PurchaseLine",
