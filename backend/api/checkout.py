@@ -28,6 +28,7 @@ from starlette.responses import Response
 from backend.api.auth import KeyVerifier
 from backend.api.errors import domain_error
 from backend.api.policy import PURCHASE, Context, Facts, decide
+from backend.api.replays import replay_headers
 from backend.api.schemas.loyalty import PurchaseIn
 from backend.api.security import ASGIApp, Receive, Scope, Send, read_body, replaying
 from backend.api.writer import GroupCommitWriter
@@ -65,7 +66,7 @@ NO_RETAILERS = Context(retailer_of=lambda store_id: None)  # the purchase policy
 def purchase_response(outcome: PurchaseOutcome) -> Response:
     """The answer to a recorded purchase (shared with the FastAPI route): the stored first answer,
     already the ``PurchaseOut`` shape, so orjson and no re-validation."""
-    headers = {"Idempotent-Replayed": "true"} if outcome.replayed else None
+    headers = replay_headers(outcome.replayed)
     return Response(orjson.dumps(outcome.body), media_type="application/json", headers=headers)
 
 

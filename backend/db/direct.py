@@ -16,15 +16,22 @@ and condition fragments written in code; every value is a parameter (hence the `
 
 from __future__ import annotations
 
+import sqlite3
 from collections.abc import Callable, Iterable, Sequence
 from functools import lru_cache
 from typing import Any
 
 import orjson
+import psycopg
 from sqlalchemy import Dialect, Table
+from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session
 
 Processor = Callable[[Any], Any] | None
+
+# A key or constraint refused a write: SQLAlchemy's error, or the driver's own for statements run
+# here (they never pass through SQLAlchemy, which would wrap it).
+INTEGRITY_ERRORS: tuple[type[Exception], ...] = (IntegrityError, sqlite3.IntegrityError, psycopg.IntegrityError)
 
 
 def dialect_of(session: Session) -> Dialect:

@@ -1,8 +1,9 @@
 """A member's books in SQL: lots of earned points, the debt expected on chain, tier and segments.
 
-Applies the pure rules of ``lots`` and ``tiers`` to rows, in the caller's transaction. Every writer
-first locks the member (their ``customers`` row, ``FOR UPDATE``), so that on PostgreSQL two requests
-for one member queue instead of both spending the same points (SQLite runs one writer at a time).
+Applies the pure rules of ``lots`` and ``standing`` to ORM rows, in the caller's transaction (the
+purchase paths apply them through ``assessment`` and ``purchase_batch``). Every writer first locks
+the member (their ``customers`` row, ``FOR UPDATE``), so that on PostgreSQL two requests for one
+member queue instead of both spending the same points (SQLite runs one writer at a time).
 """
 
 from __future__ import annotations
@@ -16,9 +17,11 @@ from sqlmodel import Session, col, select
 
 from backend.db.models import Customer, CustomerSegment, MemberState, PointLot, TierEvent
 from backend.db.schema import table_of
-from backend.loyalty.lots import LotView, allocate, expiry_of, repay_debt
+from backend.loyalty.lots import LotView, allocate, expiry_of
 from backend.loyalty.rules import RuleSet
-from backend.loyalty.tiers import TierChange, TierState, evaluate
+from backend.loyalty.standing import Standing, after_award, retier, tier_event_rows
+from backend.loyalty.standing import tier_name as tier_name
+from backend.loyalty.tiers import TierChange
 
 Allocation = list[tuple[int, int]]
 
@@ -44,8 +47,16 @@ def ensure_state(session: Session, customer_id: int, rules: RuleSet) -> MemberSt
     return state
 
 
-def tier_name(state: MemberState | None, rules: RuleSet) -> str:
-    return rules.tier(state.tier if state else None).name
+def standing_of(state: MemberState | None) -> Standing | None:
+    if state is None:
+        return None
+    return Standing(state.tier, state.tier_since, state.grace_until, state.debt, state.updated_at)
+
+
+def _hold(state: MemberState, standing: Standing) -> None:
+    """Write ``standing`` into the member's row."""
+    state.tier, state.tier_since, state.grace_until = standing.tier, standing.tier_since, standing.grace_until
+    state.debt, state.updated_at = standing.debt, standing.updated_at
 
 
 def segments_of(session: Session, customer_id: int) -> frozenset[str]:
@@ -66,26 +77,24 @@ def credit(
     *,
     state: MemberState | None = None,
     repay: bool = True,
-    purchase_id: int | None = None,
     operation_id: int | None = None,
-    qualifying: int = 0,
     keep_expiry: bool = False,
     expires_at: datetime | None = None,
 ) -> int:
-    """Credit points as a new lot; return the points credited. Awards (``repay``) first repay the
-    expected debt, as the contract does; transfers do not. The lot expires by the rules' policy, or
-    at ``expires_at`` if ``keep_expiry`` (transferred points keep the expiry they had)."""
-    credited = amount
-    if repay and state is not None and state.debt > 0:
-        repaid, credited = repay_debt(amount, state.debt)
-        state.debt -= repaid
-        state.updated_at = now
+    """Credit points that do not count towards tiers (a partner conversion, a transfer) as a new
+    lot; return the points credited. Awards (``repay``) first repay the expected debt, as the
+    contract does; transfers do not. The lot expires by the rules' policy, or at ``expires_at`` if
+    ``keep_expiry`` (transferred points keep the expiry they had). Purchases credit theirs through
+    ``purchase_batch``."""
+    before = standing_of(state) if repay else None
+    after, credited = after_award(before, amount, now)
+    if state is not None and after is not None and after is not before:
+        _hold(state, after)
         session.add(state)
     expiry = expires_at if keep_expiry else expiry_of(rules.expiry, now)
-    # A Core insert: this runs for every purchase, on the checkout path.
     session.execute(insert(table_of(PointLot)).values(
-        customer_id=customer_id, source=source, purchase_id=purchase_id, operation_id=operation_id, earned_at=now,
-        expires_at=expiry, amount=credited, remaining=credited, expired=0, qualifying=qualifying,
+        customer_id=customer_id, source=source, purchase_id=None, operation_id=operation_id, earned_at=now,
+        expires_at=expiry, amount=credited, remaining=credited, expired=0, qualifying=0,
     ))  # fmt: skip
     return credited
 
@@ -164,20 +173,14 @@ def reevaluate_tier(
     """Apply the tier rules to the member's current qualifying points; record every change."""
     session.flush()
     qualifying = qualifying_points(session, customer_id, rules, now)
-    current = TierState(tier_name(state, rules), state.grace_until if state else None)
-    new, changes = evaluate(current, qualifying, now, rules.tiers, rules.tier_grace_days)
-    if not changes:
+    after, changes = retier(standing_of(state), qualifying, rules, now)
+    if not changes or after is None:
         return []
     state = state or ensure_state(session, customer_id, rules)
-    if new.tier != state.tier:
-        state.tier_since = now
-    state.tier, state.grace_until, state.updated_at = new.tier, new.grace_until, now
+    _hold(state, after)
     session.add(state)
-    for change in changes:
-        session.add(TierEvent(
-            customer_id=customer_id, kind=change.kind, from_tier=change.from_tier, to_tier=change.to_tier,
-            qualifying=change.qualifying, rule_version=rules.version, grace_until=new.grace_until, at=now,
-        ))  # fmt: skip
+    for row in tier_event_rows(customer_id, changes, after, rules):
+        session.add(TierEvent(**row))
     return changes
 
 

@@ -8,17 +8,15 @@ convert per UTC day. Converted points expire like earned ones but do not count t
 
 from __future__ import annotations
 
-import hashlib
 import json
 import math
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
 from fractions import Fraction
 from typing import Any
 
 from sqlalchemy import func
-from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
 
 from backend.chain.operations import Award, enqueue
@@ -27,6 +25,7 @@ from backend.db.types import utcnow
 from backend.errors import Conflict, NotFound, Unprocessable
 from backend.loyalty import members
 from backend.loyalty.customers import get_customer
+from backend.loyalty.idempotency import IdempotentCommand, Outcome, run_once
 from backend.loyalty.outbox import active_address
 from backend.loyalty.program import rules_in_force
 from backend.loyalty.refs import conversion_ref
@@ -72,20 +71,14 @@ def converted_points(partner_points: int, rate: Decimal) -> int:
 
 
 @dataclass(frozen=True)
-class ConversionInput:
+class ConversionInput(IdempotentCommand):
+    noun = "conversion"
+    id_field = "conversion_id"
+
     partner_id: str
     conversion_id: str
     customer_id: str
     partner_points: int
-
-    def digest(self) -> str:
-        return hashlib.sha256(json.dumps(asdict(self), sort_keys=True).encode()).hexdigest()
-
-
-@dataclass(frozen=True)
-class ConversionOutcome:
-    body: dict[str, Any]
-    replayed: bool
 
 
 def _converted_today(session: Session, partner_id: str, customer_id: int, day: int) -> int:
@@ -119,21 +112,24 @@ def _check_caps(session: Session, partner: Partner, customer_id: int, points: in
             )
 
 
-def convert(session: Session, request: ConversionInput, now: datetime | None = None) -> ConversionOutcome:
+def convert(session: Session, request: ConversionInput, now: datetime | None = None) -> Outcome:
+    """Convert partner points into ours, once per (partner, conversion id)."""
     now = now or utcnow()
     partner = get_partner(session, request.partner_id)
-    digest = request.digest()
-    existing = session.exec(
-        select(PartnerConversion).where(
+
+    def recorded() -> PartnerConversion | None:
+        query = select(PartnerConversion).where(
             PartnerConversion.partner_id == partner.id, PartnerConversion.conversion_id == request.conversion_id
         )
-    ).first()
-    if existing is not None:
-        if existing.request_hash != digest:
-            raise Conflict(
-                f"conversion {request.conversion_id!r} was already recorded with other content", field="conversion_id"
-            )
-        return ConversionOutcome(json.loads(existing.response), replayed=True)
+        return session.exec(query).first()
+
+    return run_once(session, request, recorded, lambda digest: _convert(session, partner, request, digest, now))
+
+
+def _convert(
+    session: Session, partner: Partner, request: ConversionInput, digest: str, now: datetime
+) -> dict[str, Any]:
+    """The conversion's award and lot (in ``run_once``'s savepoint); its answer."""
     if not partner.active:
         raise Conflict(f"partner {partner.id!r} is not active", field="partner_id")
     customer = get_customer(session, request.customer_id)
@@ -158,16 +154,9 @@ def convert(session: Session, request: ConversionInput, now: datetime | None = N
         "status": "pending",
         "operation_id": operation.id,
     }
-    conversion = PartnerConversion(
+    session.add(PartnerConversion(
         partner_id=partner.id, conversion_id=request.conversion_id, customer_id=customer.id,
         partner_points=request.partner_points, points=points, day=day, operation_id=operation.id,
         request_hash=digest, response=json.dumps(body),
-    )  # fmt: skip
-    try:
-        with session.begin_nested():
-            session.add(conversion)
-            session.flush()
-    except IntegrityError:
-        session.rollback()
-        return convert(session, request, now)
-    return ConversionOutcome(body, replayed=False)
+    ))  # fmt: skip
+    return body

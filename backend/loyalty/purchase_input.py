@@ -1,15 +1,13 @@
-"""What a checkout sends, what it gets back, and how a replay is told from a conflicting reuse of an
-order id. Shared by the per-purchase and the batch write paths (``purchases``, ``purchase_batch``)."""
+"""What a checkout sends: an order, recorded once per (store, order id) (an idempotent command, see
+``idempotency``). Shared by the assessment and both write paths (``purchases``, ``purchase_batch``)."""
 
 from __future__ import annotations
 
-import hashlib
-import json
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
-from backend.errors import Conflict
+from backend.loyalty.idempotency import IdempotentCommand
 
 
 @dataclass(frozen=True)
@@ -23,7 +21,10 @@ class PurchaseLineInput:
 
 
 @dataclass(frozen=True)
-class PurchaseInput:
+class PurchaseInput(IdempotentCommand):
+    noun = "order"
+    id_field = "order_id"
+
     order_id: str
     customer_id: str
     store_id: str
@@ -35,12 +36,9 @@ class PurchaseInput:
     till_code: str | None = None
     till_key: str = ""
 
-    def digest(self) -> str:
-        """Canonical digest of the request, to tell a replay from a conflicting reuse of an id.
-
-        Stored with every purchase: the bytes hashed must never change, or replays of purchases
-        recorded earlier would become conflicts."""
-        canonical = {
+    def canonical(self) -> Any:
+        """The order without the till's consent; prices in one notation (12.5 and 12.50 are one price)."""
+        return {
             "order_id": self.order_id,
             "customer_id": self.customer_id,
             "store_id": self.store_id,
@@ -48,7 +46,6 @@ class PurchaseInput:
             "paid_with_points": self.paid_with_points,
             "lines": [{**line.__dict__, "unit_price": format(line.unit_price.normalize(), "f")} for line in self.lines],
         }
-        return hashlib.sha256(json.dumps(canonical, sort_keys=True).encode()).hexdigest()
 
     @property
     def key(self) -> tuple[str, str]:
@@ -64,20 +61,3 @@ class PurchaseInput:
             and self.till_code is None
             and not any(line.gtin and line.serial for line in self.lines)
         )
-
-
-@dataclass(frozen=True)
-class PurchaseOutcome:
-    body: dict[str, Any]
-    replayed: bool
-
-
-def reused(order_id: str) -> Conflict:
-    return Conflict(f"order {order_id!r} was already recorded with different content", field="order_id")
-
-
-def replay(order_id: str, stored_hash: str, stored_response: str, digest: str) -> PurchaseOutcome:
-    """The first answer again, if the request is the same; a 409 if the id was reused."""
-    if stored_hash != digest:
-        raise reused(order_id)
-    return PurchaseOutcome(json.loads(stored_response), replayed=True)

@@ -8,7 +8,6 @@ of the order's lot shrink (refunds count against tiers, dated when the points we
 
 from __future__ import annotations
 
-import hashlib
 import json
 from dataclasses import dataclass
 from datetime import datetime
@@ -17,14 +16,14 @@ from fractions import Fraction
 from typing import Any
 
 from sqlalchemy import func
-from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
 
 from backend.chain.operations import Reverse, enqueue
 from backend.db.models import Customer, Purchase, PurchaseLine, Refund, RefundLine
 from backend.db.types import utcnow
-from backend.errors import Conflict, NotFound, Unprocessable
+from backend.errors import NotFound, Unprocessable
 from backend.loyalty import members
+from backend.loyalty.idempotency import IdempotentCommand, Outcome, run_once
 from backend.loyalty.outbox import active_address, in_flight_claim
 from backend.loyalty.program import rules_in_force
 from backend.loyalty.purchases import find_purchase
@@ -39,26 +38,23 @@ class RefundLineInput:
 
 
 @dataclass(frozen=True)
-class RefundInput:
+class RefundInput(IdempotentCommand):
+    noun = "refund"
+    id_field = "refund_id"
+
     store_id: str
     order_id: str
     refund_id: str
     lines: list[RefundLineInput] | None = None
     amount: Decimal | None = None
 
-    def digest(self) -> str:
-        canonical = {
+    def canonical(self) -> Any:
+        """The refund within its order (the store and order are where it is recorded)."""
+        return {
             "refund_id": self.refund_id,
             "lines": None if self.lines is None else [[li.sku, li.quantity] for li in self.lines],
             "amount": None if self.amount is None else format(self.amount.normalize(), "f"),
         }
-        return hashlib.sha256(json.dumps(canonical, sort_keys=True).encode()).hexdigest()
-
-
-@dataclass(frozen=True)
-class RefundOutcome:
-    body: dict[str, Any]
-    replayed: bool
 
 
 def _refundable(purchase: Purchase, lines: list[PurchaseLine]) -> list[RefundableLine]:
@@ -142,22 +138,25 @@ def _take_back(session: Session, purchase: Purchase, points: int, now: datetime)
         members.reevaluate_tier(session, purchase.customer_id, rules, now, state)
 
 
-def record_refund(session: Session, request: RefundInput, now: datetime | None = None) -> RefundOutcome:
+def record_refund(session: Session, request: RefundInput, now: datetime | None = None) -> Outcome:
     """Record a refund and queue the reversal of its points; a replay returns the first answer."""
     now = now or utcnow()
     purchase = find_purchase(session, request.store_id, request.order_id, for_update=True)  # one refund at a time
     if purchase is None:
         raise NotFound(f"order {request.order_id!r} is not recorded for store {request.store_id!r}", field="order_id")
-    assert purchase.id is not None
-    digest = request.digest()
-    existing = session.exec(
-        select(Refund).where(Refund.purchase_id == purchase.id, Refund.refund_id == request.refund_id)
-    ).first()
-    if existing is not None:
-        if existing.request_hash != digest:
-            raise Conflict(f"refund {request.refund_id!r} was already recorded with other content", field="refund_id")
-        return RefundOutcome(json.loads(existing.response), replayed=True)
+    purchase_id = purchase.id
+    assert purchase_id is not None
 
+    def recorded() -> Refund | None:
+        query = select(Refund).where(Refund.purchase_id == purchase_id, Refund.refund_id == request.refund_id)
+        return session.exec(query).first()
+
+    return run_once(session, request, recorded, lambda digest: _refund(session, request, purchase, digest, now))
+
+
+def _refund(session: Session, request: RefundInput, purchase: Purchase, digest: str, now: datetime) -> dict[str, Any]:
+    """The refund's rows and reversal (in ``run_once``'s savepoint); its answer."""
+    assert purchase.id is not None
     lines = list(
         session.exec(
             select(PurchaseLine).where(PurchaseLine.purchase_id == purchase.id).order_by(col(PurchaseLine.line_no))
@@ -189,17 +188,12 @@ def record_refund(session: Session, request: RefundInput, now: datetime | None =
         points_reversed=result.points, operation_id=operation.id if operation else None, request_hash=digest,
         response=json.dumps(body),
     )  # fmt: skip
-    try:
-        with session.begin_nested():
-            session.add(refund)
-            session.flush()
-    except IntegrityError:
-        session.rollback()
-        return record_refund(session, request, now)  # recorded concurrently: replay or conflict now
+    session.add(refund)
+    session.flush()
     for index, quantity in enumerate(result.state.refunded_quantities):
         done = quantity - state.refunded_quantities[index]
         if done:
             session.add(RefundLine(refund_pk=refund.id, line_no=lines[index].line_no, quantity=done))  # type: ignore[arg-type]
     if result.points > 0:
         _take_back(session, purchase, result.points, now)
-    return RefundOutcome(body, replayed=False)
+    return body

@@ -7,14 +7,12 @@ sign an ERC-2612 permit for the points (spender: the token contract), which the 
 
 from __future__ import annotations
 
-import hashlib
 import json
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
 from sqlalchemy import or_, update
-from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
 
 from backend.chain.operations import Redeem, RedeemWithPermit, enqueue
@@ -24,6 +22,7 @@ from backend.db.types import utcnow
 from backend.errors import Conflict, NotFound, Unprocessable
 from backend.loyalty import members
 from backend.loyalty.customers import get_customer
+from backend.loyalty.idempotency import IdempotentCommand, Outcome, run_once
 from backend.loyalty.outbox import active_address
 from backend.loyalty.refs import redemption_ref
 from backend.loyalty.spending import ensure_can_spend
@@ -81,21 +80,15 @@ class Permit:
 
 
 @dataclass(frozen=True)
-class RedemptionInput:
+class RedemptionInput(IdempotentCommand):
+    noun = "redemption"
+    id_field = "redemption_id"
+
     customer_id: str
     redemption_id: str
     reward_id: str
     quantity: int = 1
     permit: Permit | None = None
-
-    def digest(self) -> str:
-        return hashlib.sha256(json.dumps(asdict(self), sort_keys=True).encode()).hexdigest()
-
-
-@dataclass(frozen=True)
-class RedemptionOutcome:
-    body: dict[str, Any]
-    replayed: bool
 
 
 def _take_stock(session: Session, reward: Reward, quantity: int) -> None:
@@ -130,30 +123,34 @@ def _id(operation: Operation) -> int:
     return operation.id
 
 
-def redeem(session: Session, request: RedemptionInput, now: datetime | None = None) -> RedemptionOutcome:
+def redeem(session: Session, request: RedemptionInput, now: datetime | None = None) -> Outcome:
     """Redeem a reward: check stock and points, queue the burn, take the points from the lots."""
     now = now or utcnow()
     customer = get_customer(session, request.customer_id)
-    assert customer.id is not None
-    digest = request.digest()
-    existing = session.exec(
-        select(Redemption).where(
-            Redemption.customer_id == customer.id, Redemption.redemption_id == request.redemption_id
+    customer_id = customer.id
+    assert customer_id is not None
+    members.lock(session, customer_id)  # one debit of a member at a time (a duplicate then finds the first)
+
+    def recorded() -> Redemption | None:
+        query = select(Redemption).where(
+            Redemption.customer_id == customer_id, Redemption.redemption_id == request.redemption_id
         )
-    ).first()
-    if existing is not None:
-        if existing.request_hash != digest:
-            raise Conflict(
-                f"redemption {request.redemption_id!r} was already made with other content", field="redemption_id"
-            )
-        return RedemptionOutcome(json.loads(existing.response), replayed=True)
+        return session.exec(query).first()
+
+    return run_once(session, request, recorded, lambda digest: _redeem(session, customer, request, digest, now))
+
+
+def _redeem(
+    session: Session, customer: Customer, request: RedemptionInput, digest: str, now: datetime
+) -> dict[str, Any]:
+    """The redemption's burn, stock and lots (in ``run_once``'s savepoint); its answer."""
+    assert customer.id is not None
     reward = get_reward(session, request.reward_id)
     if not reward.active:
         raise Conflict(f"reward {reward.id!r} is not offered any more", field="reward_id")
     points = reward.points_price * request.quantity
     if points > MAX_REDEMPTION_POINTS:
         raise Unprocessable("the redemption is too large", field="quantity")
-    members.lock(session, customer.id)  # one debit of a member at a time
     operation_id = _queue_burn(session, customer, request, points, now)
     _take_stock(session, reward, request.quantity)
     allocations, _ = members.take(session, customer.id, points)
@@ -166,19 +163,12 @@ def redeem(session: Session, request: RedemptionInput, now: datetime | None = No
         "status": "pending",
         "operation_id": operation_id,
     }
-    redemption = Redemption(
+    session.add(Redemption(
         customer_id=customer.id, redemption_id=request.redemption_id, reward_id=reward.id, quantity=request.quantity,
         points=points, operation_id=operation_id, allocations=members.encode(allocations), request_hash=digest,
         response=json.dumps(body),
-    )  # fmt: skip
-    try:
-        with session.begin_nested():
-            session.add(redemption)
-            session.flush()
-    except IntegrityError:
-        session.rollback()
-        return redeem(session, request, now)
-    return RedemptionOutcome(body, replayed=False)
+    ))  # fmt: skip
+    return body
 
 
 def redemptions_of(session: Session, customer: Customer, limit: int = 50) -> list[Redemption]:

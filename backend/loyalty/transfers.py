@@ -7,22 +7,21 @@ expiry dates: the sender's soonest-expiring lots move into lots of the recipient
 
 from __future__ import annotations
 
-import hashlib
 import json
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
 from sqlalchemy import func
-from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
 
 from backend.chain.operations import SetTransferPolicy, Transfer, enqueue
-from backend.db.models import MirrorTokenState, Operation, OperationStatus, PointTransfer
+from backend.db.models import Customer, MirrorTokenState, Operation, OperationStatus, PointTransfer
 from backend.db.types import utcnow
 from backend.errors import Conflict, NotFound, Unprocessable
 from backend.loyalty import members
 from backend.loyalty.customers import find_customer, get_customer
+from backend.loyalty.idempotency import IdempotentCommand, Outcome, run_once
 from backend.loyalty.outbox import active_address
 from backend.loyalty.program import rules_in_force
 from backend.loyalty.refs import transfer_ref
@@ -73,20 +72,14 @@ def sent_on(session: Session, customer_id: int, day: int) -> int:
 
 
 @dataclass(frozen=True)
-class TransferInput:
+class TransferInput(IdempotentCommand):
+    noun = "transfer"
+    id_field = "transfer_id"
+
     from_customer_id: str
     to_customer_id: str
     transfer_id: str
     amount: int
-
-    def digest(self) -> str:
-        return hashlib.sha256(json.dumps(asdict(self), sort_keys=True).encode()).hexdigest()
-
-
-@dataclass(frozen=True)
-class TransferOutcome:
-    body: dict[str, Any]
-    replayed: bool
 
 
 def _check_policy(session: Session, sender_id: int, amount: int, day: int) -> None:
@@ -101,20 +94,26 @@ def _check_policy(session: Session, sender_id: int, amount: int, day: int) -> No
             )
 
 
-def transfer(session: Session, request: TransferInput, now: datetime | None = None) -> TransferOutcome:
+def transfer(session: Session, request: TransferInput, now: datetime | None = None) -> Outcome:
+    """Give points to another member, once per (sender, transfer id)."""
     now = now or utcnow()
     sender = get_customer(session, request.from_customer_id)
-    assert sender.id is not None
-    digest = request.digest()
-    existing = session.exec(
-        select(PointTransfer).where(
-            PointTransfer.from_customer_id == sender.id, PointTransfer.transfer_id == request.transfer_id
+    sender_id = sender.id
+    assert sender_id is not None
+    members.lock(session, sender_id)  # one debit of a member at a time (a duplicate then finds the first)
+
+    def recorded() -> PointTransfer | None:
+        query = select(PointTransfer).where(
+            PointTransfer.from_customer_id == sender_id, PointTransfer.transfer_id == request.transfer_id
         )
-    ).first()
-    if existing is not None:
-        if existing.request_hash != digest:
-            raise Conflict(f"transfer {request.transfer_id!r} was already made with other content", field="transfer_id")
-        return TransferOutcome(json.loads(existing.response), replayed=True)
+        return session.exec(query).first()
+
+    return run_once(session, request, recorded, lambda digest: _transfer(session, sender, request, digest, now))
+
+
+def _transfer(session: Session, sender: Customer, request: TransferInput, digest: str, now: datetime) -> dict[str, Any]:
+    """The transfer's operation and lots (in ``run_once``'s savepoint); its answer."""
+    assert sender.id is not None
     if request.to_customer_id == request.from_customer_id:
         raise Unprocessable("a member cannot transfer points to themselves", field="to_customer_id")
     recipient = find_customer(session, request.to_customer_id)
@@ -122,7 +121,6 @@ def transfer(session: Session, request: TransferInput, now: datetime | None = No
         raise NotFound(f"customer {request.to_customer_id!r} is not enrolled", field="to_customer_id")
     assert recipient.id is not None
     day = day_number(now)
-    members.lock(session, sender.id)  # one debit of a member at a time
     _check_policy(session, sender.id, request.amount, day)
     ensure_can_spend(session, sender, request.amount, field="amount", custodial_only=True)
 
@@ -146,16 +144,9 @@ def transfer(session: Session, request: TransferInput, now: datetime | None = No
         "status": "pending",
         "operation_id": operation.id,
     }
-    record = PointTransfer(
+    session.add(PointTransfer(
         from_customer_id=sender.id, to_customer_id=recipient.id, transfer_id=request.transfer_id,
         amount=request.amount, day=day, operation_id=operation.id, allocations=members.encode(allocations),
         request_hash=digest, response=json.dumps(body),
-    )  # fmt: skip
-    try:
-        with session.begin_nested():
-            session.add(record)
-            session.flush()
-    except IntegrityError:
-        session.rollback()
-        return transfer(session, request, now)
-    return TransferOutcome(body, replayed=False)
+    ))  # fmt: skip
+    return body

@@ -9,6 +9,7 @@ from sqlmodel import Session
 
 from backend.api.deps import SessionDep, StateDep
 from backend.api.policy import MEMBER_READ, WALLET, Access, AdminDep
+from backend.api.replays import mark_replayed
 from backend.api.schemas.common import ERROR_RESPONSES, Address
 from backend.api.schemas.program import (
     CustomerDetailOut,
@@ -104,8 +105,7 @@ def claim(customer_id: str, body: WalletClaimIn, access: WalletAccess, state: St
     request = ClaimRequest(customer_id, body.wallet, body.nonce, body.expiry, body.signature)
     with state.write() as session:
         outcome = claim_wallet(session, token_domain(state, session), request)
-        if outcome.replayed:
-            response.headers["Idempotent-Replayed"] = "true"
+        mark_replayed(response, outcome.replayed)
         return {
             "customer_id": outcome.customer.external_id,
             "custodial_address": outcome.customer.address,

@@ -8,6 +8,7 @@ from fastapi import APIRouter, Depends, Response
 
 from backend.api.deps import SessionDep, StateDep
 from backend.api.policy import CONVERT, Access, AdminDep
+from backend.api.replays import answered
 from backend.api.schemas.common import ERROR_RESPONSES, Slug
 from backend.api.schemas.program import ConversionIn, ConversionOut, PartnerIn, PartnerOut, PartnerPatch
 from backend.db.models import Partner
@@ -51,6 +52,4 @@ def create_conversion(
     request = ConversionInput(partner_id, body.conversion_id, body.customer_id, body.partner_points)
     with state.write() as session:
         outcome = convert(session, request)
-    if outcome.replayed:
-        response.headers["Idempotent-Replayed"] = "true"
-    return outcome.body
+    return answered(outcome, response)

@@ -8,6 +8,7 @@ from fastapi import APIRouter, Depends, Response
 
 from backend.api.deps import StateDep
 from backend.api.policy import REFUND, Access
+from backend.api.replays import answered
 from backend.api.schemas.common import ERROR_RESPONSES
 from backend.api.schemas.program import RefundIn, RefundOut
 from backend.errors import Unprocessable
@@ -35,6 +36,4 @@ def create_refund(
     )
     with state.write() as session:
         outcome = record_refund(session, request)
-    if outcome.replayed:
-        response.headers["Idempotent-Replayed"] = "true"
-    return outcome.body
+    return answered(outcome, response)

@@ -8,6 +8,7 @@ from fastapi import APIRouter, Depends, Query, Response
 
 from backend.api.deps import SessionDep, StateDep
 from backend.api.policy import CATALOG, MEMBER_READ, REDEEM, Access, AdminDep
+from backend.api.replays import answered
 from backend.api.schemas.common import ERROR_RESPONSES, Slug
 from backend.api.schemas.program import RedemptionIn, RedemptionOut, RewardIn, RewardOut, RewardPatch
 from backend.api.till import counting_wrong_codes
@@ -83,9 +84,7 @@ def create_redemption(
             purpose = f"redemption:{body.redemption_id}"
             use_code(session, find_customer(session, customer_id), access.till_code, purpose, access.key_id)
         outcome = redeem(session, request)
-    if outcome.replayed:
-        response.headers["Idempotent-Replayed"] = "true"
-    return outcome.body
+    return answered(outcome, response)
 
 
 @router.get(

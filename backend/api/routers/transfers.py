@@ -9,6 +9,7 @@ from fastapi import APIRouter, Depends, Response
 
 from backend.api.deps import SessionDep, StateDep
 from backend.api.policy import CATALOG, TRANSFER, Access, AdminDep
+from backend.api.replays import answered
 from backend.api.schemas.common import ERROR_RESPONSES
 from backend.api.schemas.program import TransferIn, TransferOut, TransferPolicyIn, TransferPolicyOut
 from backend.loyalty.accounts import mirrored_block
@@ -32,9 +33,7 @@ def create_transfer(
     request = TransferInput(customer_id, body.to_customer_id, body.transfer_id, body.amount)
     with state.write() as session:
         outcome = transfer(session, request)
-    if outcome.replayed:
-        response.headers["Idempotent-Replayed"] = "true"
-    return outcome.body
+    return answered(outcome, response)
 
 
 @router.get("/v1/transfer-policy", response_model=TransferPolicyOut, summary="The transfer policy in force")
