@@ -127,10 +127,16 @@ class Platform:
         }
         for name, command in services.items():
             with (logs / f"{name}.log").open("wb") as log:
-                self.processes.append(subprocess.Popen(
-                    [sys.executable, "-m", "backend.cli.main", *command], env=self.env(), cwd=ROOT,
-                    stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
-                ))  # fmt: skip
+                self.processes.append(
+                    subprocess.Popen(
+                        [sys.executable, "-m", "backend.cli.main", *command],
+                        env=self.env(),
+                        cwd=ROOT,
+                        stdout=log,
+                        stderr=subprocess.STDOUT,
+                        start_new_session=True,
+                    )
+                )
         deadline = time.monotonic() + 60
         while True:
             with contextlib.suppress(httpx.HTTPError):
@@ -233,10 +239,15 @@ def measure_optimised(bench: Platform, key: str, args: argparse.Namespace) -> di
     # Warm-up: every customer earns once (enrolled, balance slot written) and the code paths run.
     connections = min(args.connections, args.customers)
     warm = run_load(
-        bench.api_port, "/v1/purchases", headers, _enrol_body(args.customers, connections),
-        connections=connections, processes=args.client_processes, duration=120,
+        bench.api_port,
+        "/v1/purchases",
+        headers,
+        _enrol_body(args.customers, connections),
+        connections=connections,
+        processes=args.client_processes,
+        duration=120,
         limit_per_connection=-(-args.customers // connections),
-    )  # fmt: skip
+    )
     bench.wait_confirmed("enrol", timeout=120)
 
     tag = RUN_PREFIX
@@ -247,9 +258,14 @@ def measure_optimised(bench: Platform, key: str, args: argparse.Namespace) -> di
     load_avg_before = os.getloadavg()
     cpu_before, client_before = bench.cpu(), os.times()
     result = run_load(
-        bench.api_port, "/v1/purchases", headers, order_body(tag, args.customers),
-        connections=args.connections, processes=args.client_processes, duration=args.duration,
-    )  # fmt: skip
+        bench.api_port,
+        "/v1/purchases",
+        headers,
+        order_body(tag, args.customers),
+        connections=args.connections,
+        processes=args.client_processes,
+        duration=args.duration,
+    )
     load_avg = os.getloadavg()
     accepted_at_end, confirmed_at_end = bench.counts(tag)
     drain = bench.wait_confirmed(tag, timeout=args.drain_timeout)
@@ -307,11 +323,15 @@ def _enrol_body(customers: int, connections: int) -> Any:
     """Connection c enrols customers c, c + connections, c + 2·connections…: each one once."""
 
     def body(conn: int, seq: int) -> bytes:
-        return json.dumps({
-            "order_id": f"enrol-{conn}-{seq}", "customer_id": f"member-{(seq * connections + conn) % customers}",
-            "store_id": "demo-store", "currency": "USD",
-            "lines": [{"sku": "COFFEE", "quantity": 1, "unit_price": "1.00"}],
-        }).encode()  # fmt: skip
+        return json.dumps(
+            {
+                "order_id": f"enrol-{conn}-{seq}",
+                "customer_id": f"member-{(seq * connections + conn) % customers}",
+                "store_id": "demo-store",
+                "currency": "USD",
+                "lines": [{"sku": "COFFEE", "quantity": 1, "unit_price": "1.00"}],
+            }
+        ).encode()
 
     return body
 
@@ -361,13 +381,19 @@ def table(optimised: dict[str, Any], naive: dict[str, Any]) -> str:
         ("purchases/s accepted", f"{optimised['accepted_per_s']:,.0f}", f"{naive['purchases_per_s']:,.1f}"),
         ("accept latency p50 (ms)", f"{optimised['accept_p50_ms']:.1f}", f"{naive['latency_p50_ms']:.1f}"),
         ("accept latency p99 (ms)", f"{optimised['accept_p99_ms']:.1f}", f"{naive['latency_p99_ms']:.1f}"),
-        ("awards/s confirmed during load", f"{optimised['confirmed_per_s_during_load']:,.0f}",
-         f"{naive['purchases_per_s']:,.1f}"),
+        (
+            "awards/s confirmed during load",
+            f"{optimised['confirmed_per_s_during_load']:,.0f}",
+            f"{naive['purchases_per_s']:,.1f}",
+        ),
         ("backlog at end of load / max", f"{optimised['backlog_at_end_of_load']} / {optimised['backlog_max']}", "0"),
-        ("accept→confirmed p99 (s)", f"{optimised['accept_to_confirmed_p99_s']:.2f}",
-         f"{naive['latency_p99_ms'] / 1000:.2f}"),
+        (
+            "accept→confirmed p99 (s)",
+            f"{optimised['accept_to_confirmed_p99_s']:.2f}",
+            f"{naive['latency_p99_ms'] / 1000:.2f}",
+        ),
         ("gas per award", f"{optimised['gas_per_award']:,.0f}", f"{naive['gas_per_award']:,.0f}"),
-    ]  # fmt: skip
+    ]
     width = max(len(r[0]) for r in rows)
     lines = [f"{'':{width}}  {'batched':>12}  {'naive':>12}"]
     lines += [f"{label:{width}}  {a:>12}  {b:>12}" for label, a, b in rows]

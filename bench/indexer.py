@@ -56,7 +56,7 @@ from backend.chain.bootstrap import ensure_deployment  # noqa: E402
 from backend.chain.client import connect  # noqa: E402
 from backend.chain.context import ChainContext, context_for  # noqa: E402
 from backend.chain.keys import DEV_ACCOUNT  # noqa: E402
-from backend.chain.signer import LocalSigner  # noqa: E402
+from backend.chain.local_signer import LocalSigner  # noqa: E402
 from backend.db.cluster import LocalPostgres  # noqa: E402
 from backend.db.engine import make_engine  # noqa: E402
 from backend.db.migrate import upgrade  # noqa: E402
@@ -124,8 +124,11 @@ def backfill(engine_url: str, ctx: ChainContext) -> dict[str, Any]:
 
 def _claim_tx(ctx: ChainContext, operation: int, custodial: str, wallet: str) -> dict[str, Any]:
     words = operation.to_bytes(32, "big") + bytes(12) + bytes.fromhex(custodial[2:]) + bytes(12)
-    return {"to": ctx.points.address, "data": "0x" + (CLAIM_WALLET + words + bytes.fromhex(wallet[2:])).hex(),
-            "gas": 200_000}  # fmt: skip
+    return {
+        "to": ctx.points.address,
+        "data": "0x" + (CLAIM_WALLET + words + bytes.fromhex(wallet[2:])).hex(),
+        "gas": 200_000,
+    }
 
 
 def generate_state(ctx: ChainContext, home: Path, claims: int, state_every: int, per_block: int) -> dict[str, Any]:
@@ -168,8 +171,14 @@ def generate_state(ctx: ChainContext, home: Path, claims: int, state_every: int,
         pauser.transact(points.pause().build_transaction({"from": pauser.address}))
         pauser.transact(points.unpause().build_transaction({"from": pauser.address}))
         state_events += 2
-    return {"customers": claims, "claims": claims, "claims_per_block": per_block, "state_events": state_events,
-            "blocks": int(ctx.w3.eth.block_number), "seconds": round(time.perf_counter() - began, 1)}  # fmt: skip
+    return {
+        "customers": claims,
+        "claims": claims,
+        "claims_per_block": per_block,
+        "state_events": state_events,
+        "blocks": int(ctx.w3.eth.block_number),
+        "seconds": round(time.perf_counter() - began, 1),
+    }
 
 
 def state_case(work: Path, postgres: LocalPostgres, claims: int, state_every: int, per_block: int) -> dict[str, Any]:
@@ -202,9 +211,14 @@ def naive_state_rebuild(session: Session) -> None:
     accounts = table_of(MirrorAccount)
     session.execute(update(accounts).values(self_custodied=False))
     if custodied:
-        upsert_add(session, accounts, ["address"], [
-            {"address": a, "balance": 0, "debt": 0, "self_custodied": True, "last_block": 0} for a in custodied
-        ], add=[], replace=["self_custodied"])  # fmt: skip
+        upsert_add(
+            session,
+            accounts,
+            ["address"],
+            [{"address": a, "balance": 0, "debt": 0, "self_custodied": True, "last_block": 0} for a in custodied],
+            add=[],
+            replace=["self_custodied"],
+        )
 
 
 @contextmanager
@@ -256,8 +270,12 @@ def head_steps(engine_url: str, ctx: ChainContext, naive: bool = False) -> dict[
             took.append((time.perf_counter() - began) * 1000)
     report = reconcile(engine, ctx)
     engine.dispose()
-    return {"blocks": len(took), "median_ms": round(statistics.median(took), 2), "max_ms": round(max(took), 2),
-            "reconcile_ok": report.ok}  # fmt: skip
+    return {
+        "blocks": len(took),
+        "median_ms": round(statistics.median(took), 2),
+        "max_ms": round(max(took), 2),
+        "reconcile_ok": report.ok,
+    }
 
 
 def naive_baseline(engine_url: str, ctx: ChainContext) -> dict[str, Any]:
@@ -271,11 +289,17 @@ def naive_baseline(engine_url: str, ctx: ChainContext) -> dict[str, Any]:
         for name, contract in (("LoyaltyPoints", ctx.points), ("ProvenanceRegistry", ctx.registry)):
             for event_type in contract.events:
                 for entry in event_type.get_logs(from_block=ctx.manifest.start_block, to_block=head):
-                    session.add(ChainEvent(
-                        block_number=entry["blockNumber"], block_hash=entry["blockHash"].to_0x_hex(),
-                        tx_hash=entry["transactionHash"].to_0x_hex(), log_index=entry["logIndex"], contract=name,
-                        name=entry["event"], args=json.dumps({k: _plain(v) for k, v in entry["args"].items()}),
-                    ))  # fmt: skip
+                    session.add(
+                        ChainEvent(
+                            block_number=entry["blockNumber"],
+                            block_hash=entry["blockHash"].to_0x_hex(),
+                            tx_hash=entry["transactionHash"].to_0x_hex(),
+                            log_index=entry["logIndex"],
+                            contract=name,
+                            name=entry["event"],
+                            args=json.dumps({k: _plain(v) for k, v in entry["args"].items()}),
+                        )
+                    )
                     count += 1
                 session.commit()
     seconds = time.perf_counter() - began
@@ -410,19 +434,28 @@ def report(r: dict[str, Any]) -> None:
         print(f"speed-up over the baseline: SQLite {sqlite:.1f}x, PostgreSQL {postgres:.1f}x")
     if "state" in r:
         state = r["state"]
-        print(f"\ncustody and state: {state['load']['claims']:,} wallet claims, "
-              f"{state['load']['state_events']} state events")  # fmt: skip
-        for label, key in (("backfill → SQLite", "sqlite"), ("backfill → PostgreSQL", "postgresql"),
-                           ("naive state rebuild → SQLite", "naive")):  # fmt: skip
+        print(
+            f"\ncustody and state: {state['load']['claims']:,} wallet claims, "
+            f"{state['load']['state_events']} state events"
+        )
+        for label, key in (
+            ("backfill → SQLite", "sqlite"),
+            ("backfill → PostgreSQL", "postgresql"),
+            ("naive state rebuild → SQLite", "naive"),
+        ):
             row = state[key]
             check = "ok" if row["reconcile_ok"] else "DIFFERENCES"
             print(f"{label:<28}{row['events']:>10,}{row['seconds']:>10.1f}{row['events_per_second']:>12,}  {check}")
         head, naive = state["head"], state["head_naive"]
-        print(f"at the head, a block with a wallet claim: {head['median_ms']} ms a step (max {head['max_ms']}), "
-              f"naive {naive['median_ms']} ms (max {naive['max_ms']}), over {head['blocks']} blocks")  # fmt: skip
+        print(
+            f"at the head, a block with a wallet claim: {head['median_ms']} ms a step (max {head['max_ms']}), "
+            f"naive {naive['median_ms']} ms (max {naive['max_ms']}), over {head['blocks']} blocks"
+        )
     lag = r["lag"]
-    print(f"lag at head: max {lag['max_lag_blocks']} block(s), median {lag['median_lag_blocks']}, "
-          f"{lag['share_within_1_block']:.0%} of {lag['samples']} samples within 1 block")  # fmt: skip
+    print(
+        f"lag at head: max {lag['max_lag_blocks']} block(s), median {lag['median_lag_blocks']}, "
+        f"{lag['share_within_1_block']:.0%} of {lag['samples']} samples within 1 block"
+    )
     m = r["machine"]
     print(f"machine: {m['cpus']} CPUs, load average {m['load_average_at_start']} → {m.get('load_average_at_end')}")
 

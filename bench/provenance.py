@@ -40,7 +40,7 @@ from backend.chain.build import SOLC_VERSION, install_frontend  # noqa: E402
 from backend.chain.client import connect  # noqa: E402
 from backend.chain.context import context_for  # noqa: E402
 from backend.chain.keys import DEV_ACCOUNT  # noqa: E402
-from backend.chain.signer import LocalSigner  # noqa: E402
+from backend.chain.local_signer import LocalSigner  # noqa: E402
 from backend.db.engine import make_engine, session_scope  # noqa: E402
 from backend.db.migrate import upgrade  # noqa: E402
 from backend.provenance.epcis.anchoring import seal_due  # noqa: E402

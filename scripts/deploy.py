@@ -15,7 +15,7 @@ from ape.cli import ConnectedProviderCommand
 from backend.chain.build import build_contracts
 from backend.chain.deploy import deploy_contracts
 from backend.chain.keys import DEV_ACCOUNT
-from backend.chain.signer import LocalSigner
+from backend.chain.local_signer import LocalSigner
 from backend.settings import get_settings
 
 

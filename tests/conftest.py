@@ -170,8 +170,9 @@ def engine(settings: Settings) -> Iterator[Engine]:
 def platform(settings: Settings, engine: Engine, clean_chain: Web3) -> Platform:
     """Demo data seeded and settled on chain: retailer and store, brand, products, items, keys."""
     keys = seed_demo(engine, settings, 31337)
-    platform = make_platform(settings, engine, {"admin": keys.admin, "checkout": keys.checkout, "brand": keys.brand,
-                                                "program": keys.program})  # fmt: skip
+    platform = make_platform(
+        settings, engine, {"admin": keys.admin, "checkout": keys.checkout, "brand": keys.brand, "program": keys.program}
+    )
     platform.settle()
     return platform
 

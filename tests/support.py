@@ -23,9 +23,9 @@ from web3 import Web3
 
 from backend.api.app import create_app
 from backend.chain.context import ChainContext, open_chain
+from backend.chain.local_signer import LocalSigner
+from backend.chain.named_signers import Signers
 from backend.chain.sender import Sender
-from backend.chain.signer import LocalSigner
-from backend.chain.signers import Signers
 from backend.db.models import Operation, OperationStatus
 from backend.indexer.reconcile import ReconcileReport, reconcile
 from backend.indexer.runner import Indexer
@@ -34,8 +34,9 @@ from backend.settings import Settings
 AWARD_BATCH = Web3.keccak(text="awardBatch((address,uint64,uint32,uint128,bytes32)[])")[:4]
 
 
-def award_batch_tx(ctx: ChainContext, customers: list[str], first_operation: int,
-                   order_ref: bytes = b"\x07" * 32) -> dict[str, Any]:  # fmt: skip
+def award_batch_tx(
+    ctx: ChainContext, customers: list[str], first_operation: int, order_ref: bytes = b"\x07" * 32
+) -> dict[str, Any]:
     """An ``awardBatch`` call (10 points to each customer, rule set 1) encoded with eth_abi (web3's
     contract encoder is ~10x slower for hundreds of awards)."""
     awards = [(customer, first_operation + i, 1, 10, order_ref) for i, customer in enumerate(customers)]
@@ -43,8 +44,9 @@ def award_batch_tx(ctx: ChainContext, customers: list[str], first_operation: int
     return {"to": ctx.points.address, "data": HexBytes(data), "gas": 60_000 + 40_000 * len(customers)}
 
 
-def award_load(ctx: ChainContext, issuer: LocalSigner, customers: list[str], transactions: int,
-               first_operation: int) -> int:  # fmt: skip
+def award_load(
+    ctx: ChainContext, issuer: LocalSigner, customers: list[str], transactions: int, first_operation: int
+) -> int:
     """Send ``transactions`` awardBatch transactions, one award per customer each (2 events per
     award), signed locally; wait for all; return the next operation id."""
     hashes = []
@@ -95,8 +97,9 @@ class FaultyNode:
                     }
                     data = json.dumps(answer).encode()
                 else:
-                    data = requests.post(node.upstream, data=body, headers={"Content-Type": "application/json"},
-                                         timeout=60).content  # fmt: skip
+                    data = requests.post(
+                        node.upstream, data=body, headers={"Content-Type": "application/json"}, timeout=60
+                    ).content
                 self.send_response(200)
                 self.send_header("Content-Type", "application/json")
                 self.send_header("Content-Length", str(len(data)))

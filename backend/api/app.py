@@ -9,7 +9,7 @@ from fastapi import Depends, FastAPI
 from sqlalchemy import Engine
 
 from backend import __version__
-from backend.api import errors
+from backend.api import error_responses
 from backend.api.auth import KeyVerifier
 from backend.api.checkout import CheckoutFastPath
 from backend.api.deps import AppState
@@ -79,7 +79,7 @@ def create_app(
     if checkout_fast_path:  # inside the security middleware: its limits and checks apply first
         app.add_middleware(CheckoutFastPath, verifier=verifier, purchases=purchase_writer)
     app.add_middleware(SecurityMiddleware, policy=SecurityPolicy.from_settings(settings), verifier=verifier)
-    errors.install(app)
+    error_responses.install(app)
     app.add_middleware(HttpMetrics)
     for module in (health, docs, purchases, customers, retailers, stores, keys, organisations, products, epcis,
                    verification):  # fmt: skip

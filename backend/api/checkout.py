@@ -26,7 +26,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from backend.api.auth import KeyVerifier
-from backend.api.errors import domain_error
+from backend.api.error_responses import domain_error
 from backend.api.policy import PURCHASE, Context, Facts, decide
 from backend.api.replays import replay_headers
 from backend.api.schemas.loyalty import PurchaseIn

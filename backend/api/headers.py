@@ -51,17 +51,19 @@ def inline_style_hashes(directory: Path = TEMPLATES) -> tuple[str, ...]:
 
 
 def content_security_policy(style_hashes: tuple[str, ...]) -> str:
-    return "; ".join([
-        "default-src 'none'",
-        "script-src 'self'",
-        " ".join(["style-src 'self'", *style_hashes]),
-        "img-src 'self' data:",
-        "font-src 'self'",
-        "connect-src 'self'",
-        "base-uri 'none'",
-        "form-action 'self'",
-        "frame-ancestors 'none'",
-    ])  # fmt: skip
+    return "; ".join(
+        [
+            "default-src 'none'",
+            "script-src 'self'",
+            " ".join(["style-src 'self'", *style_hashes]),
+            "img-src 'self' data:",
+            "font-src 'self'",
+            "connect-src 'self'",
+            "base-uri 'none'",
+            "form-action 'self'",
+            "frame-ancestors 'none'",
+        ]
+    )
 
 
 CSP = content_security_policy(inline_style_hashes())

@@ -100,10 +100,13 @@ def start_anvil(
 
     args = [
         str(anvil_binary(node_modules)),
-        "--host", "127.0.0.1",
-        "--port", str(port),
-        "--config-out", str(paths.accounts),
-    ]  # fmt: skip
+        "--host",
+        "127.0.0.1",
+        "--port",
+        str(port),
+        "--config-out",
+        str(paths.accounts),
+    ]
     if persist:
         args += ["--state", str(paths.state), "--state-interval", str(state_interval)]
     if block_time:

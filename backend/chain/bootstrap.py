@@ -7,11 +7,11 @@ from web3 import Web3
 from backend.chain.build import build_contracts
 from backend.chain.client import check_chain, connect
 from backend.chain.deploy import deploy_contracts
-from backend.chain.errors import register_artifacts
 from backend.chain.keys import platform_keys
+from backend.chain.local_signer import LocalSigner
 from backend.chain.manifest import Manifest, ManifestMissing, is_live, load_manifest
 from backend.chain.network import fee_policy
-from backend.chain.signer import LocalSigner
+from backend.chain.reverts import register_artifacts
 from backend.settings import Settings
 
 

@@ -8,8 +8,8 @@ from web3 import Web3
 from web3.contract import Contract
 
 from backend.chain.client import check_chain, connect
-from backend.chain.errors import register_abi
 from backend.chain.manifest import Manifest, load_manifest
+from backend.chain.reverts import register_abi
 from backend.settings import Settings
 
 

@@ -10,8 +10,8 @@ from web3.contract import Contract
 from web3.types import TxReceipt
 
 from backend.chain.artifacts import Artifact, load_artifact
+from backend.chain.local_signer import LocalSigner
 from backend.chain.manifest import DeployedContract, Manifest, save_manifest
-from backend.chain.signer import LocalSigner
 
 TOKEN_NAME = "Credance Points"
 TOKEN_SYMBOL = "CRED"

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from decimal import Decimal
 
-from backend.chain.signer import FeePolicy
+from backend.chain.local_signer import FeePolicy
 from backend.settings import Settings
 
 GWEI = Decimal(10**9)

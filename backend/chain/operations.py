@@ -36,7 +36,7 @@ from web3.types import TxParams, Wei
 
 from backend.chain.calls import b32, contract_call, encode_award_batch, encode_awards
 from backend.chain.context import ChainContext
-from backend.chain.signers import ISSUER, OPERATOR, organisation_of, organisation_signer
+from backend.chain.named_signers import ISSUER, OPERATOR, organisation_of, organisation_signer
 from backend.db.models import Operation
 from backend.provenance.gtin import gtin_from_int, prefix_of_key
 
@@ -307,9 +307,17 @@ class RedeemWithPermit(ChainOperation):
 
     def call(self, ctx: ChainContext, operation_id: int) -> TxParams:
         return contract_call(
-            ctx.points, "redeemWithPermit", _address(self.account), operation_id, self.amount, b32(self.ref),
-            self.deadline, self.v, b32(self.r), b32(self.s),
-        )  # fmt: skip
+            ctx.points,
+            "redeemWithPermit",
+            _address(self.account),
+            operation_id,
+            self.amount,
+            b32(self.ref),
+            self.deadline,
+            self.v,
+            b32(self.r),
+            b32(self.s),
+        )
 
 
 @dataclass(frozen=True)
@@ -327,8 +335,15 @@ class Transfer(ChainOperation):
     to: str
 
     def call(self, ctx: ChainContext, operation_id: int) -> TxParams:
-        return contract_call(ctx.points, "transferFor", operation_id, _address(self.account), _address(self.to),
-                             self.amount, b32(self.ref))  # fmt: skip
+        return contract_call(
+            ctx.points,
+            "transferFor",
+            operation_id,
+            _address(self.account),
+            _address(self.to),
+            self.amount,
+            b32(self.ref),
+        )
 
 
 @dataclass(frozen=True)
@@ -453,8 +468,9 @@ class SetOrganisation(ChainOperation):
         return {**super().row(), "account": self.controller}
 
     def call(self, ctx: ChainContext, operation_id: int) -> TxParams:
-        return contract_call(ctx.registry, "setOrganisation", b32(self.org_id), self.controller, self.roles,
-                             self.active)  # fmt: skip
+        return contract_call(
+            ctx.registry, "setOrganisation", b32(self.org_id), self.controller, self.roles, self.active
+        )
 
 
 @dataclass(frozen=True)
@@ -604,8 +620,7 @@ class Recall(ChainOperation):
         return cls.key(gtin_from_int(int(args["gtin"])), args["scopeRoot"])
 
     def call(self, ctx: ChainContext, operation_id: int) -> TxParams:
-        return contract_call(ctx.registry, "recall", self.gtin, b32(self.scope_root), self.count,
-                             b32(self.reason_ref))  # fmt: skip
+        return contract_call(ctx.registry, "recall", self.gtin, b32(self.scope_root), self.count, b32(self.reason_ref))
 
 
 def _address(value: str) -> str:

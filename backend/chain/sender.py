@@ -41,11 +41,11 @@ from web3.types import TxParams
 
 from backend.chain import outbox
 from backend.chain.context import ChainContext
-from backend.chain.errors import Refusal, classify_refusal
+from backend.chain.local_signer import LocalSigner, TransactionFailed
+from backend.chain.named_signers import Signers
 from backend.chain.operations import BATCHED_KINDS, kind_of
 from backend.chain.outbox import OpenTx
-from backend.chain.signer import LocalSigner, TransactionFailed
-from backend.chain.signers import Signers
+from backend.chain.reverts import Refusal, classify_refusal
 from backend.db.engine import session_scope
 from backend.db.models import ChainTransaction, Operation, OperationStatus
 from backend.db.types import utcnow
@@ -232,10 +232,17 @@ class Sender:
                 unsigned["nonce"] = nonce
                 signed = signer.account.sign_transaction(unsigned)
                 tx_hash = HexBytes(signed.hash).to_0x_hex()
-                outbox.record(session, ChainTransaction(
-                    hash=tx_hash, signer=item.signer, sender=signer.address, nonce=nonce,
-                    raw=HexBytes(signed.raw_transaction).to_0x_hex(),
-                ), ids)  # fmt: skip
+                outbox.record(
+                    session,
+                    ChainTransaction(
+                        hash=tx_hash,
+                        signer=item.signer,
+                        sender=signer.address,
+                        nonce=nonce,
+                        raw=HexBytes(signed.raw_transaction).to_0x_hex(),
+                    ),
+                    ids,
+                )
                 recorded.append(_Recorded(tx_hash, item.signer, signer.address, nonce, signed.raw_transaction, ids))
             self._maybe_die("signed")
         self._maybe_die("recorded")

@@ -19,8 +19,14 @@ from backend.settings import Settings, get_settings
 
 console = Console(stderr=True, soft_wrap=True)
 EXPECTED = (
-    ChainUnavailable, WrongChain, ManifestMissing, KeyNotConfigured, AnvilError, CompilationError, PostgresUnavailable,
-)  # fmt: skip
+    ChainUnavailable,
+    WrongChain,
+    ManifestMissing,
+    KeyNotConfigured,
+    AnvilError,
+    CompilationError,
+    PostgresUnavailable,
+)
 
 
 def settings() -> Settings:

@@ -54,8 +54,12 @@ def rules_show(
 
     with Session(_engine()) as session:
         record = get_rule_record(session, version) if version else rules_in_force(session)[0]
-        out = {"version": record.version, "content_hash": record.content_hash,
-               "publication": publication_of(session, record), "content": json.loads(record.content)}  # fmt: skip
+        out = {
+            "version": record.version,
+            "content_hash": record.content_hash,
+            "publication": publication_of(session, record),
+            "content": json.loads(record.content),
+        }
     print(json.dumps(out, indent=2, default=str))
 
 

@@ -128,10 +128,16 @@ def serve(
     # X-Forwarded-For only when it comes from a proxy the operator named.
     proxies = s.forwarded_allow_ips.strip()
     uvicorn.run(
-        "backend.api.main:app", host=s.host, port=s.port, workers=workers,
-        log_level=s.log_level.lower(), access_log=False, proxy_headers=bool(proxies),
-        forwarded_allow_ips=proxies or None, timeout_worker_healthcheck=120,
-    )  # fmt: skip
+        "backend.api.main:app",
+        host=s.host,
+        port=s.port,
+        workers=workers,
+        log_level=s.log_level.lower(),
+        access_log=False,
+        proxy_headers=bool(proxies),
+        forwarded_allow_ips=proxies or None,
+        timeout_worker_healthcheck=120,
+    )
 
 
 @app.command()
@@ -190,8 +196,8 @@ def reconcile(
 def sender() -> None:
     """Send the outbox to the chain until stopped."""
     from backend.chain.context import open_chain
+    from backend.chain.named_signers import Signers
     from backend.chain.sender import Sender
-    from backend.chain.signers import Signers
     from backend.db.engine import make_engine
 
     s = settings()
@@ -201,9 +207,14 @@ def sender() -> None:
     signers = Signers(ctx.w3, ctx.chain_id, s, engine)
     console.print(f"sending to chain {ctx.chain_id}")
     Sender(
-        engine, ctx, signers, s.sender_batch_size, s.sender_max_delay_ms,
-        max_in_flight=s.sender_max_in_flight, receipt_timeout=s.sender_receipt_timeout_s,
-    ).run(_stop_event(), s.sender_poll_ms / 1000)  # fmt: skip
+        engine,
+        ctx,
+        signers,
+        s.sender_batch_size,
+        s.sender_max_delay_ms,
+        max_in_flight=s.sender_max_in_flight,
+        receipt_timeout=s.sender_receipt_timeout_s,
+    ).run(_stop_event(), s.sender_poll_ms / 1000)
 
 
 @app.command()
@@ -217,8 +228,10 @@ def seed() -> None:
     with friendly_errors():
         chain_id = chain_id_of(connect(s.resolved_rpc_url))
     keys = seed_demo(make_engine(s.resolved_database_url), s, chain_id)
-    console.print(f"admin key: {keys.admin}\ncheckout key (demo-store): {keys.checkout}\n"
-                  f"program key (the store's retailer): {keys.program}\nbrand key: {keys.brand}")  # fmt: skip
+    console.print(
+        f"admin key: {keys.admin}\ncheckout key (demo-store): {keys.checkout}\n"
+        f"program key (the store's retailer): {keys.program}\nbrand key: {keys.brand}"
+    )
 
 
 @app.command()

@@ -76,8 +76,9 @@ def items_qr(
     try:
         with Progress(console=console) as progress, Session(make_engine(s.resolved_database_url)) as session:
             task = progress.add_task("QR codes")
-            written = write_qr_codes(session, s.resolved_public_url, gtin, out, lot, serial, kind, scale,
-                                     lambda n: progress.advance(task, n))  # fmt: skip
+            written = write_qr_codes(
+                session, s.resolved_public_url, gtin, out, lot, serial, kind, scale, lambda n: progress.advance(task, n)
+            )
     except DomainError as exc:
         console.print(f"[bold red]error:[/] {exc.message}")
         raise typer.Exit(code=1) from None
@@ -128,8 +129,10 @@ def verify(
 
     s = settings()
     if link is not None and Path(link).is_file() and answer_file is None:
-        raise _fail("a saved answer is checked with --answer FILE, naming the item it must be about "
-                    "(its Digital Link, or --gtin and --serial)")  # fmt: skip
+        raise _fail(
+            "a saved answer is checked with --answer FILE, naming the item it must be about "
+            "(its Digital Link, or --gtin and --serial)"
+        )
     try:
         if (link is None) == (gtin is None or serial is None) or (link is not None and (gtin or serial)):
             raise NotAnItem("name the item once: its Digital Link, or --gtin and --serial")
@@ -142,8 +145,10 @@ def verify(
         if registry is None and manifest is None:
             manifest = s.deployments_dir / f"{int(w3.eth.chain_id)}.json"
             if not manifest.exists():
-                raise _fail("pin the registry: --registry ADDRESS or --manifest deployments/<chain_id>.json "
-                            f"(no local manifest {manifest})")  # fmt: skip
+                raise _fail(
+                    "pin the registry: --registry ADDRESS or --manifest deployments/<chain_id>.json "
+                    f"(no local manifest {manifest})"
+                )
         try:
             pin = pin_chain(w3, registry, manifest, chain_id)
         except PinError as exc:
@@ -163,16 +168,22 @@ def verify(
     if as_json:
         typer.echo(json.dumps(report.as_json(), indent=2))
     else:
-        console.print(f"GTIN {asked.gtin} serial {asked.serial}: the server says {report.verdict!r}; chain "
-                      f"{pin.chain_id}, registry {pin.address} pinned by {pin.source}", markup=False)  # fmt: skip
+        console.print(
+            f"GTIN {asked.gtin} serial {asked.serial}: the server says {report.verdict!r}; chain "
+            f"{pin.chain_id}, registry {pin.address} pinned by {pin.source}",
+            markup=False,
+        )
         for check in report.checks:
             mark = "[green]ok[/]    " if check.ok else "[red]FAILED[/]"
             console.print(f"{mark} {escape(check.what)}: {escape(check.detail)}")
         for note in report.notes:
             console.print(f"[yellow]note:[/] {note}")
         failed = len(report.failures)
-        console.print("[bold green]VERIFIED[/]: every check passed" if report.ok else
-                      f"[bold red]NOT VERIFIED[/]: {failed} check(s) FAILED")  # fmt: skip
+        console.print(
+            "[bold green]VERIFIED[/]: every check passed"
+            if report.ok
+            else f"[bold red]NOT VERIFIED[/]: {failed} check(s) FAILED"
+        )
     if not report.ok:
         raise typer.Exit(code=1)
 

@@ -112,8 +112,9 @@ def _run(settings: Settings, workers: int) -> None:
     started_anvil = False
     if settings.uses_local_anvil:
         console.print(f"starting Anvil on port {settings.chain_port} (chain kept in {home / 'chain'})")
-        start_anvil(home, settings.chain_port, settings.node_modules, settings.chain_state_interval,
-                    settings.block_time)  # fmt: skip
+        start_anvil(
+            home, settings.chain_port, settings.node_modules, settings.chain_state_interval, settings.block_time
+        )
         started_anvil = True
     manifest, deployed = ensure_deployment(settings)
     console.print(("deployed" if deployed else "using deployment") + f" on chain {manifest.chain_id}")

@@ -90,9 +90,12 @@ def seed_demo(engine: Engine, settings: Settings, chain_id: int) -> DemoKeys:
         brand = session.get(Organisation, DEMO_BRAND)
         if brand is None:
             brand = create_organisation(
-                session, DEMO_BRAND, "Demo Brand", int(OrgRole.BRAND | OrgRole.MANUFACTURER),
+                session,
+                DEMO_BRAND,
+                "Demo Brand",
+                int(OrgRole.BRAND | OrgRole.MANUFACTURER),
                 keystore_password(settings, chain_id),
-            )  # fmt: skip
+            )
         if session.get(CompanyPrefix, DEMO_PREFIX) is None:
             assign_prefix(session, brand, DEMO_PREFIX)  # registration needs it
             session.flush()

@@ -78,10 +78,19 @@ class SiweMessage:
         lines = [header + HEADER_SUFFIX, self.address, ""]
         if self.statement is not None:
             lines.append(self.statement)
-        lines += ["", f"URI: {self.uri}", f"Version: {self.version}", f"Chain ID: {self.chain_id}",
-                  f"Nonce: {self.nonce}", f"Issued At: {self.issued_at}"]  # fmt: skip
-        for label, value in (("Expiration Time", self.expiration_time), ("Not Before", self.not_before),
-                             ("Request ID", self.request_id)):  # fmt: skip
+        lines += [
+            "",
+            f"URI: {self.uri}",
+            f"Version: {self.version}",
+            f"Chain ID: {self.chain_id}",
+            f"Nonce: {self.nonce}",
+            f"Issued At: {self.issued_at}",
+        ]
+        for label, value in (
+            ("Expiration Time", self.expiration_time),
+            ("Not Before", self.not_before),
+            ("Request ID", self.request_id),
+        ):
             if value is not None:
                 lines.append(f"{label}: {value}")
         if self.resources is not None:
@@ -204,10 +213,20 @@ def parse_message(text: str) -> SiweMessage:
     if lines.peek() is not None:
         raise Unprocessable(f"unexpected line {lines.peek()!r:.60}", field="message")
     return SiweMessage(
-        domain=domain, address=address, uri=uri, version=version, chain_id=int(chain_text), nonce=nonce,
-        issued_at=issued_at, scheme=scheme or None, statement=statement, expiration_time=expiration_time,
-        not_before=not_before, request_id=request_id, resources=resources,
-    )  # fmt: skip
+        domain=domain,
+        address=address,
+        uri=uri,
+        version=version,
+        chain_id=int(chain_text),
+        nonce=nonce,
+        issued_at=issued_at,
+        scheme=scheme or None,
+        statement=statement,
+        expiration_time=expiration_time,
+        not_before=not_before,
+        request_id=request_id,
+        resources=resources,
+    )
 
 
 @dataclass(frozen=True)
@@ -230,8 +249,9 @@ def check_message(message: SiweMessage, expect: Expectations, now: datetime) -> 
     if message.uri != expect.origin and not message.uri.startswith(expect.origin + "/"):
         raise SignInRefused(f"the message's URI must be on {expect.origin}", field="message.uri")
     if message.chain_id != expect.chain_id:
-        raise SignInRefused(f"the message is for chain {message.chain_id}, this is chain {expect.chain_id}",
-                            field="message.chain_id")  # fmt: skip
+        raise SignInRefused(
+            f"the message is for chain {message.chain_id}, this is chain {expect.chain_id}", field="message.chain_id"
+        )
     if message.statement != expect.statement:
         raise SignInRefused(f"the statement must read {expect.statement!r}", field="message.statement")
     if parse_time(message.issued_at, "message.issued_at") > now + CLOCK_SKEW:

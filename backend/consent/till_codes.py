@@ -72,9 +72,13 @@ def issue_code(
     code = f"{secrets.randbelow(10**CODE_DIGITS):0{CODE_DIGITS}d}"
     salt = secrets.token_hex(16)
     record = TillCode(
-        customer_id=customer.id, token_id=token_id, salt=salt, code_hash=_hash(salt, code),
-        created_at=now, expires_at=now + lifetime,
-    )  # fmt: skip
+        customer_id=customer.id,
+        token_id=token_id,
+        salt=salt,
+        code_hash=_hash(salt, code),
+        created_at=now,
+        expires_at=now + lifetime,
+    )
     session.add(record)
     session.flush()
     return code, record

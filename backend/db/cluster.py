@@ -121,11 +121,22 @@ class LocalPostgres:
         if self.fast_unsafe:
             options += ["-c fsync=off", "-c synchronous_commit=off", "-c full_page_writes=off"]
         done = subprocess.run(
-            self._cmd("pg_ctl", "-D", str(self.data), "-o", " ".join(options), "-l", str(self.directory / "log"),
-                      "-w", "-t", str(int(timeout)), "start"),
+            self._cmd(
+                "pg_ctl",
+                "-D",
+                str(self.data),
+                "-o",
+                " ".join(options),
+                "-l",
+                str(self.directory / "log"),
+                "-w",
+                "-t",
+                str(int(timeout)),
+                "start",
+            ),
             capture_output=True,
             text=True,
-        )  # fmt: skip
+        )
         if done.returncode != 0:
             log = (self.directory / "log").read_text() if (self.directory / "log").exists() else ""
             raise PostgresUnavailable(f"PostgreSQL did not start: {done.stdout}{done.stderr}{log[-2000:]}")

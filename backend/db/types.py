@@ -6,7 +6,7 @@ from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import BigInteger, Dialect, Integer, String
+from sqlalchemy import BigInteger, Column, Dialect, Integer, String
 from sqlalchemy.types import TypeDecorator
 
 
@@ -46,3 +46,8 @@ BigIntId = BigInteger().with_variant(Integer(), "sqlite")
 
 def utcnow() -> datetime:
     return datetime.now(UTC)
+
+
+def time_column(nullable: bool = False) -> Column[datetime]:
+    """A timezone-aware UTC timestamp column (a new ``Column`` per model field, as SQLAlchemy needs)."""
+    return Column(UTCDateTime, nullable=nullable)

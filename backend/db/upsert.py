@@ -41,10 +41,3 @@ def upsert_replace(session: Session, table: Table, keys: Sequence[str], rows: li
     columns = [name for name in rows[0] if name not in keys]
     updates = {name: statement.excluded[name] for name in columns}
     session.execute(statement.on_conflict_do_update(index_elements=list(keys), set_=updates), rows)
-
-
-def insert_ignore(session: Session, table: Table, keys: Sequence[str], rows: list[dict[str, Any]]) -> None:
-    if not rows:
-        return
-    statement = _insert(session, table).on_conflict_do_nothing(index_elements=list(keys))
-    session.execute(statement, rows)

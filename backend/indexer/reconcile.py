@@ -202,9 +202,16 @@ def read_events(
 def _compare_events(session: Session, events: list[DecodedEvent]) -> list[Difference]:
     table = table_of(ChainEvent)
     rows = session.execute(
-        core_select(table.c.block_number, table.c.block_hash, table.c.tx_hash, table.c.log_index, table.c.name,
-               table.c.contract, table.c.args)
-    ).all()  # fmt: skip
+        core_select(
+            table.c.block_number,
+            table.c.block_hash,
+            table.c.tx_hash,
+            table.c.log_index,
+            table.c.name,
+            table.c.contract,
+            table.c.args,
+        )
+    ).all()
     stored = {
         (r.block_hash, r.tx_hash, r.log_index): (r.block_number, r.contract, r.name, json.loads(r.args)) for r in rows
     }
@@ -226,8 +233,9 @@ def _event_text(event: tuple[int, str, str, dict[str, Any]] | None) -> str | Non
 
 
 class _StateCheck:
-    def __init__(self, rpc: JsonRpc, contracts: dict[str, tuple[str, list[dict[str, Any]]]], block: int,
-                 checked: dict[str, int]) -> None:  # fmt: skip
+    def __init__(
+        self, rpc: JsonRpc, contracts: dict[str, tuple[str, list[dict[str, Any]]]], block: int, checked: dict[str, int]
+    ) -> None:
         self.reader = ViewReader(rpc, contracts, max(block, 0))
         self.contracts = contracts
         self.block = block
@@ -235,8 +243,9 @@ class _StateCheck:
         # (check, key, mirror value, call index, how to turn the chain's answer into a comparable value)
         self.pending: list[tuple[str, str, Any, int, Any]] = []
 
-    def expect(self, check: str, key: str, mirror: Any, contract: str, function: str, *args: Any,
-               convert: Any = None) -> None:  # fmt: skip
+    def expect(
+        self, check: str, key: str, mirror: Any, contract: str, function: str, *args: Any, convert: Any = None
+    ) -> None:
         self.pending.append((check, key, mirror, self.reader.add(contract, function, *args), convert))
 
     def run(self, session: Session, events: list[DecodedEvent]) -> list[Difference]:
@@ -271,8 +280,9 @@ class _StateCheck:
             row = accounts.get(address)
             self.expect("balanceOf", address, row.balance if row else 0, POINTS, "balanceOf", address)
             self.expect("debtOf", address, row.debt if row else 0, POINTS, "debtOf", address)
-            self.expect("isSelfCustodied", address, row.self_custodied if row else False, POINTS,
-                        "isSelfCustodied", address)  # fmt: skip
+            self.expect(
+                "isSelfCustodied", address, row.self_custodied if row else False, POINTS, "isSelfCustodied", address
+            )
         self.checked["accounts"] = len(addresses)
         state = session.get(MirrorTokenState, 1) or MirrorTokenState(id=1)
         self.expect("totalSupply", POINTS, state.total_supply, POINTS, "totalSupply")
@@ -306,8 +316,15 @@ class _StateCheck:
             (e.args["ownerId"], e.args["partnerId"]) for e in by_name.get("PartnerRolesUpdated", [])
         }
         for brand, partner in sorted(pairs):
-            self.expect("partnerRoles", f"{brand}/{partner}", partners.get((brand, partner), 0), REGISTRY,
-                        "partnerRoles", b32(brand), b32(partner))  # fmt: skip
+            self.expect(
+                "partnerRoles",
+                f"{brand}/{partner}",
+                partners.get((brand, partner), 0),
+                REGISTRY,
+                "partnerRoles",
+                b32(brand),
+                b32(partner),
+            )
 
         prefixes = {r.prefix_key: r.org_id for r in session.exec(select(MirrorCompanyPrefix)).all()}
         keys = set(prefixes) | {int(e.args["prefixKey"]) for e in by_name.get("CompanyPrefixAssigned", [])}
@@ -361,15 +378,25 @@ class _StateCheck:
         }
         for contract, role, account in sorted(seen):
             if contract in self.contracts:
-                self.expect("hasRole", f"{contract} {role} {account}", (contract, role, account) in held, contract,
-                            "hasRole", bytes.fromhex(role[2:]), account)  # fmt: skip
+                self.expect(
+                    "hasRole",
+                    f"{contract} {role} {account}",
+                    (contract, role, account) in held,
+                    contract,
+                    "hasRole",
+                    bytes.fromhex(role[2:]),
+                    account,
+                )
         self.checked["roles"] = len(seen)
 
 
 def _applied_operations(
-    rpc: JsonRpc, contracts: dict[str, tuple[str, list[dict[str, Any]]]], block: int,
-    operations: dict[int, tuple[str, str | None, str | None, str]], checked: dict[str, int],
-) -> list[Difference]:  # fmt: skip
+    rpc: JsonRpc,
+    contracts: dict[str, tuple[str, list[dict[str, Any]]]],
+    block: int,
+    operations: dict[int, tuple[str, str | None, str | None, str]],
+    checked: dict[str, int],
+) -> list[Difference]:
     """Operations that carry their outbox id on chain (the catalogue's ``ByOperationId`` kinds):
     confirmed in SQL exactly when applied on chain (at the mirrored block)."""
     if POINTS not in contracts or block < 0:

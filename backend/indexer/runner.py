@@ -18,7 +18,7 @@ One step:
    is still the one read in step 1 (compare-and-set: two indexers can never apply a range twice).
 
 The mirror follows the head; ``confirmations`` (``CREDANCE_CONFIRMATIONS``) only defines which
-mirrored blocks count as confirmed (the ``confirmed`` view, see ``backend/indexer/views.py``).
+mirrored blocks count as confirmed (the ``confirmed`` view, see ``backend/indexer/confirmed.py``).
 """
 
 from __future__ import annotations
@@ -179,8 +179,9 @@ class Indexer:
         if found != expected:
             raise CursorMoved(f"cursor moved from {expected.block_number} to {found.block_number}")
         if row is None:
-            row = ChainCursor(name=CURSOR, chain_id=self.ctx.chain_id, deployment=self.deployment,
-                              block_number=0, block_hash="")  # fmt: skip
+            row = ChainCursor(
+                name=CURSOR, chain_id=self.ctx.chain_id, deployment=self.deployment, block_number=0, block_hash=""
+            )
         return row
 
     def _advance(self, session: Session, row: ChainCursor, number: int, block_hash: str, events: int) -> None:
@@ -313,10 +314,15 @@ class Indexer:
         with session_scope(self.engine) as session:
             row = self._claim_cursor(session, cursor)
             apply_events(session, events, block_times)
-            upsert_replace(session, table_of(IndexedBlock), ["number"], [
-                {"number": h.number, "hash": h.hash, "parent_hash": h.parent_hash, "timestamp": h.timestamp}
-                for h in headers
-            ])  # fmt: skip
+            upsert_replace(
+                session,
+                table_of(IndexedBlock),
+                ["number"],
+                [
+                    {"number": h.number, "hash": h.hash, "parent_hash": h.parent_hash, "timestamp": h.timestamp}
+                    for h in headers
+                ],
+            )
             blocks = table_of(IndexedBlock)
             session.execute(delete(blocks).where(blocks.c.number < last.number - REORG_WINDOW))
             self._advance(session, row, last.number, last.hash, len(events))
@@ -394,8 +400,13 @@ class Indexer:
                     kind = _error_kind(exc)
                     INDEXER_ERRORS.labels(kind).inc()
                     delay = 0.0 if kind == "moved" else _backoff(failures, poll_seconds)
-                    log.warning("indexer.error", kind=kind, error=str(exc)[:500], retry_in=round(delay, 2),
-                                exc_info=kind == "other")  # fmt: skip
+                    log.warning(
+                        "indexer.error",
+                        kind=kind,
+                        error=str(exc)[:500],
+                        retry_in=round(delay, 2),
+                        exc_info=kind == "other",
+                    )
                     if on_error is not None:
                         on_error(exc)
                     stop.wait(delay)
@@ -424,15 +435,25 @@ class Indexer:
 def apply_events(session: Session, events: list[DecodedEvent], block_times: dict[int, int]) -> Confirmations:
     """Write events, every handler's rows and the outbox confirmations (inside the caller's transaction);
     return the confirmations found."""
-    bulk_insert(session, table_of(ChainEvent), [
-        {
-            "block_number": e.block_number, "block_hash": e.block_hash, "tx_hash": e.tx_hash,
-            "log_index": e.log_index, "contract": e.contract, "name": e.name,
-            "args": dump_args(e.args), "block_time": block_times.get(e.block_number, 0),
-            "topic1": e.topic(1), "topic2": e.topic(2),
-        }
-        for e in events
-    ])  # fmt: skip
+    bulk_insert(
+        session,
+        table_of(ChainEvent),
+        [
+            {
+                "block_number": e.block_number,
+                "block_hash": e.block_hash,
+                "tx_hash": e.tx_hash,
+                "log_index": e.log_index,
+                "contract": e.contract,
+                "name": e.name,
+                "args": dump_args(e.args),
+                "block_time": block_times.get(e.block_number, 0),
+                "topic1": e.topic(1),
+                "topic2": e.topic(2),
+            }
+            for e in events
+        ],
+    )
     for handler, mine in route(events):
         if mine:
             handler.apply(session, mine, block_times)

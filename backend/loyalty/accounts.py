@@ -18,7 +18,7 @@ from backend.db.models import ChainCursor, Customer, MirrorAccount, MirrorLedger
 from backend.db.types import utcnow
 from backend.indexer.confirmed import View, mirror_point, unconfirmed_account_change
 from backend.loyalty import members
-from backend.loyalty.outbox import (
+from backend.loyalty.in_flight import (
     IN_FLIGHT,
     active_address,
     addresses_of,
@@ -128,13 +128,18 @@ def history_of(
         ).all()
         entries.extend(
             {
-                "kind": op.kind, "amount": -op.amount if op.kind in DEBIT_KINDS else op.amount, "status": "pending",
-                "operation_id": op.id, "ref": op.ref, "block_number": None, "tx_hash": op.tx_hash,
+                "kind": op.kind,
+                "amount": -op.amount if op.kind in DEBIT_KINDS else op.amount,
+                "status": "pending",
+                "operation_id": op.id,
+                "ref": op.ref,
+                "block_number": None,
+                "tx_hash": op.tx_hash,
                 "created_at": op.created_at.isoformat(),
             }
             for op in in_flight
             if kind_of(op.kind).points is not Points.NONE  # a wallet claim moves points, it changes none
-        )  # fmt: skip
+        )
     rows = session.exec(
         select(MirrorLedgerEntry)
         .where(col(MirrorLedgerEntry.account).in_(addresses))
@@ -144,12 +149,19 @@ def history_of(
     ).all()
     entries.extend(
         {
-            "kind": row.kind, "amount": row.amount, "debt_change": row.debt_change,
+            "kind": row.kind,
+            "amount": row.amount,
+            "debt_change": row.debt_change,
             "status": "confirmed" if point.includes(row.block_number) else "unconfirmed",
-            "operation_id": row.operation_id, "ref": row.ref, "counterparty": row.counterparty,
-            "rule_version": row.rule_version, "block_number": row.block_number, "tx_hash": row.tx_hash,
-            "log_index": row.log_index, "block_time": row.block_time,
+            "operation_id": row.operation_id,
+            "ref": row.ref,
+            "counterparty": row.counterparty,
+            "rule_version": row.rule_version,
+            "block_number": row.block_number,
+            "tx_hash": row.tx_hash,
+            "log_index": row.log_index,
+            "block_time": row.block_time,
         }
         for row in rows
-    )  # fmt: skip
+    )
     return entries

@@ -29,7 +29,7 @@ from backend.db.models import (
 from backend.db.schema import table_of
 from backend.db.types import utcnow
 from backend.loyalty import members
-from backend.loyalty.outbox import active_address, in_flight_claim
+from backend.loyalty.in_flight import active_address, in_flight_claim
 from backend.loyalty.program import current_rule_set
 
 

@@ -113,13 +113,6 @@ def purchase_lot(session: Session, purchase_id: int) -> PointLot | None:
     ).first()
 
 
-def lots_total(session: Session, customer_id: int) -> int:
-    total = session.exec(
-        select(func.coalesce(func.sum(PointLot.remaining), 0)).where(PointLot.customer_id == customer_id)
-    ).one()
-    return int(total)
-
-
 def take(session: Session, customer_id: int, amount: int, first_lot: int | None = None) -> tuple[Allocation, int]:
     """Take ``amount`` from the member's lots, soonest-expiring first; return what was taken from
     which lot, and the shortfall the lots could not cover."""

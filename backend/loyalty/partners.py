@@ -26,7 +26,7 @@ from backend.errors import Conflict, NotFound, Unprocessable
 from backend.loyalty import members
 from backend.loyalty.customers import get_customer
 from backend.loyalty.idempotency import IdempotentCommand, Outcome, run_once
-from backend.loyalty.outbox import active_address
+from backend.loyalty.in_flight import active_address
 from backend.loyalty.program import rules_in_force
 from backend.loyalty.refs import conversion_ref
 from backend.loyalty.rules import MAX_POINTS_PER_ORDER
@@ -46,9 +46,12 @@ def create_partner(
     if session.get(Partner, partner_id) is not None:
         raise Conflict(f"partner {partner_id!r} already exists", field="id")
     partner = Partner(
-        id=partner_id, name=name, rate=rate, max_points_per_conversion=max_per_conversion,
+        id=partner_id,
+        name=name,
+        rate=rate,
+        max_points_per_conversion=max_per_conversion,
         daily_cap_per_customer=daily_cap,
-    )  # fmt: skip
+    )
     session.add(partner)
     return partner
 
@@ -139,8 +142,12 @@ def _convert(
     state = members.state_of(session, customer.id, for_update=True)
     _check_caps(session, partner, customer.id, points, day)
     record, rules = rules_in_force(session)
-    award = Award(account=active_address(customer), amount=points,
-                  ref=conversion_ref(partner.id, request.conversion_id), rule_version=rules.version)  # fmt: skip
+    award = Award(
+        account=active_address(customer),
+        amount=points,
+        ref=conversion_ref(partner.id, request.conversion_id),
+        rule_version=rules.version,
+    )
     operation = enqueue(session, award, after=record.operation_id)
     members.credit(session, customer.id, points, "partner", rules, now, state=state, operation_id=operation.id)
     body = {
@@ -154,9 +161,17 @@ def _convert(
         "status": "pending",
         "operation_id": operation.id,
     }
-    session.add(PartnerConversion(
-        partner_id=partner.id, conversion_id=request.conversion_id, customer_id=customer.id,
-        partner_points=request.partner_points, points=points, day=day, operation_id=operation.id,
-        request_hash=digest, response=json.dumps(body),
-    ))  # fmt: skip
+    session.add(
+        PartnerConversion(
+            partner_id=partner.id,
+            conversion_id=request.conversion_id,
+            customer_id=customer.id,
+            partner_points=request.partner_points,
+            points=points,
+            day=day,
+            operation_id=operation.id,
+            request_hash=digest,
+            response=json.dumps(body),
+        )
+    )
     return body

@@ -28,7 +28,7 @@ from backend.loyalty import members
 from backend.loyalty.assessment import assess, check_store, priced
 from backend.loyalty.customers import enrol, find_customer
 from backend.loyalty.idempotency import Outcome, run_once
-from backend.loyalty.outbox import active_address
+from backend.loyalty.in_flight import active_address
 from backend.loyalty.program import rules_in_force, rules_in_force_cached
 from backend.loyalty.purchase_batch import Accepted, RecordedAnswer, load_members, record_plain, recorded_answers, write
 from backend.loyalty.purchase_input import PurchaseInput, PurchaseLineInput

@@ -23,17 +23,19 @@ def _status(session: Session, operation_id: int | None) -> str:
 
 def purchase_detail(session: Session, purchase: Purchase) -> dict[str, Any]:
     assert purchase.id is not None
-    body = json.loads(purchase.response)
+    body: dict[str, Any] = json.loads(purchase.response)
     body["status"] = purchase_status(session, purchase)
     body["explanation"] = json.loads(purchase.explanation) if purchase.explanation else None
     refunds = refunds_of(session, purchase.id)
     body["refunds"] = [
         {
-            "refund_id": r.refund_id, "points_reversed": r.points_reversed,
-            "refunded_value": format(r.value.normalize(), "f"), "status": _status(session, r.operation_id),
+            "refund_id": r.refund_id,
+            "points_reversed": r.points_reversed,
+            "refunded_value": format(r.value.normalize(), "f"),
+            "status": _status(session, r.operation_id),
             "operation_id": r.operation_id,
         }
         for r in refunds
-    ]  # fmt: skip
+    ]
     body["points_reversed"] = sum(r.points_reversed for r in refunds)
     return body

@@ -24,7 +24,7 @@ from backend.db.types import utcnow
 from backend.errors import NotFound, Unprocessable
 from backend.loyalty import members
 from backend.loyalty.idempotency import IdempotentCommand, Outcome, run_once
-from backend.loyalty.outbox import active_address, in_flight_claim
+from backend.loyalty.in_flight import active_address, in_flight_claim
 from backend.loyalty.program import rules_in_force
 from backend.loyalty.purchases import find_purchase
 from backend.loyalty.refs import refund_ref
@@ -169,8 +169,11 @@ def _refund(session: Session, request: RefundInput, purchase: Purchase, digest: 
     operation = None
     if result.points > 0:
         claim = in_flight_claim(session, customer)
-        reversal = Reverse(account=active_address(customer), amount=result.points,
-                           ref=refund_ref(request.store_id, request.order_id, request.refund_id))  # fmt: skip
+        reversal = Reverse(
+            account=active_address(customer),
+            amount=result.points,
+            ref=refund_ref(request.store_id, request.order_id, request.refund_id),
+        )
         operation = enqueue(session, reversal, after=claim)
     body = {
         "order_id": request.order_id,
@@ -184,10 +187,15 @@ def _refund(session: Session, request: RefundInput, purchase: Purchase, digest: 
         "operation_id": operation.id if operation else None,
     }
     refund = Refund(
-        purchase_id=purchase.id, refund_id=request.refund_id, value=result.value, share=str(result.state.share),
-        points_reversed=result.points, operation_id=operation.id if operation else None, request_hash=digest,
+        purchase_id=purchase.id,
+        refund_id=request.refund_id,
+        value=result.value,
+        share=str(result.state.share),
+        points_reversed=result.points,
+        operation_id=operation.id if operation else None,
+        request_hash=digest,
         response=json.dumps(body),
-    )  # fmt: skip
+    )
     session.add(refund)
     session.flush()
     for index, quantity in enumerate(result.state.refunded_quantities):

@@ -18,7 +18,7 @@ from backend.chain.operations import CREDIT_KINDS, DEBIT_KINDS
 from backend.db.models import MirrorAccount, MirrorLedgerEntry, MirrorTokenState, Operation, PointLot
 from backend.db.types import utcnow
 from backend.loyalty.accounts import mirrored_block
-from backend.loyalty.outbox import IN_FLIGHT
+from backend.loyalty.in_flight import IN_FLIGHT
 from backend.loyalty.program import current_rule_set
 
 DAY = 86_400

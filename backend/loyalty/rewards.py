@@ -23,7 +23,7 @@ from backend.errors import Conflict, NotFound, Unprocessable
 from backend.loyalty import members
 from backend.loyalty.customers import get_customer
 from backend.loyalty.idempotency import IdempotentCommand, Outcome, run_once
-from backend.loyalty.outbox import active_address
+from backend.loyalty.in_flight import active_address
 from backend.loyalty.refs import redemption_ref
 from backend.loyalty.spending import ensure_can_spend
 
@@ -113,8 +113,15 @@ def _queue_burn(session: Session, customer: Customer, request: RedemptionInput, 
         raise Unprocessable("the permit has expired", field="permit.deadline")
     ensure_can_spend(session, customer, points, field="reward_id", custodial_only=False)
     permit = request.permit
-    burn = RedeemWithPermit(account=active_address(customer), amount=points, ref=ref, deadline=permit.deadline,
-                            v=permit.v, r=permit.r, s=permit.s)  # fmt: skip
+    burn = RedeemWithPermit(
+        account=active_address(customer),
+        amount=points,
+        ref=ref,
+        deadline=permit.deadline,
+        v=permit.v,
+        r=permit.r,
+        s=permit.s,
+    )
     return _id(enqueue(session, burn))
 
 
@@ -163,11 +170,19 @@ def _redeem(
         "status": "pending",
         "operation_id": operation_id,
     }
-    session.add(Redemption(
-        customer_id=customer.id, redemption_id=request.redemption_id, reward_id=reward.id, quantity=request.quantity,
-        points=points, operation_id=operation_id, allocations=members.encode(allocations), request_hash=digest,
-        response=json.dumps(body),
-    ))  # fmt: skip
+    session.add(
+        Redemption(
+            customer_id=customer.id,
+            redemption_id=request.redemption_id,
+            reward_id=reward.id,
+            quantity=request.quantity,
+            points=points,
+            operation_id=operation_id,
+            allocations=members.encode(allocations),
+            request_hash=digest,
+            response=json.dumps(body),
+        )
+    )
     return body
 
 

@@ -7,7 +7,7 @@ from sqlmodel import Session
 from backend.db.models import Customer
 from backend.errors import Conflict, Unprocessable
 from backend.loyalty.accounts import available_points
-from backend.loyalty.outbox import in_flight_claim
+from backend.loyalty.in_flight import in_flight_claim
 
 
 def ensure_can_spend(session: Session, customer: Customer, points: int, field: str, custodial_only: bool) -> None:

@@ -22,7 +22,7 @@ from backend.errors import Conflict, NotFound, Unprocessable
 from backend.loyalty import members
 from backend.loyalty.customers import find_customer, get_customer
 from backend.loyalty.idempotency import IdempotentCommand, Outcome, run_once
-from backend.loyalty.outbox import active_address
+from backend.loyalty.in_flight import active_address
 from backend.loyalty.program import rules_in_force
 from backend.loyalty.refs import transfer_ref
 from backend.loyalty.spending import ensure_can_spend
@@ -125,17 +125,29 @@ def _transfer(session: Session, sender: Customer, request: TransferInput, digest
     ensure_can_spend(session, sender, request.amount, field="amount", custodial_only=True)
 
     to_address = active_address(recipient)
-    gift = Transfer(account=sender.address, amount=request.amount,
-                    ref=transfer_ref(sender.address, request.transfer_id), to=to_address)  # fmt: skip
+    gift = Transfer(
+        account=sender.address,
+        amount=request.amount,
+        ref=transfer_ref(sender.address, request.transfer_id),
+        to=to_address,
+    )
     operation = enqueue(session, gift)
     _, rules = rules_in_force(session)
     allocations, _ = members.take(session, sender.id, request.amount)
     for lot in members.lots_of(session, allocations):
         moved = dict(allocations)[lot.id]  # type: ignore[index]
         members.credit(
-            session, recipient.id, moved, "transfer", rules, now, repay=False, operation_id=operation.id,
-            keep_expiry=True, expires_at=lot.expires_at,
-        )  # fmt: skip
+            session,
+            recipient.id,
+            moved,
+            "transfer",
+            rules,
+            now,
+            repay=False,
+            operation_id=operation.id,
+            keep_expiry=True,
+            expires_at=lot.expires_at,
+        )
     body = {
         "transfer_id": request.transfer_id,
         "from_customer_id": request.from_customer_id,
@@ -144,9 +156,17 @@ def _transfer(session: Session, sender: Customer, request: TransferInput, digest
         "status": "pending",
         "operation_id": operation.id,
     }
-    session.add(PointTransfer(
-        from_customer_id=sender.id, to_customer_id=recipient.id, transfer_id=request.transfer_id,
-        amount=request.amount, day=day, operation_id=operation.id, allocations=members.encode(allocations),
-        request_hash=digest, response=json.dumps(body),
-    ))  # fmt: skip
+    session.add(
+        PointTransfer(
+            from_customer_id=sender.id,
+            to_customer_id=recipient.id,
+            transfer_id=request.transfer_id,
+            amount=request.amount,
+            day=day,
+            operation_id=operation.id,
+            allocations=members.encode(allocations),
+            request_hash=digest,
+            response=json.dumps(body),
+        )
+    )
     return body

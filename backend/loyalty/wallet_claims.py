@@ -30,7 +30,7 @@ from backend.db.models import Customer, MirrorAccount, Operation, WalletClaim
 from backend.db.types import utcnow
 from backend.errors import Conflict, Unprocessable
 from backend.loyalty.customers import get_customer
-from backend.loyalty.outbox import has_in_flight, in_flight_transfers_in
+from backend.loyalty.in_flight import has_in_flight, in_flight_transfers_in
 
 CLAIM_LIFETIME = timedelta(minutes=10)  # the expiry GET …/wallet-claim proposes
 MAX_CLAIM_LIFETIME = timedelta(hours=1)  # the furthest expiry a claim may carry
@@ -175,8 +175,17 @@ def claim_wallet(
     operation = enqueue(session, ClaimWallet(account=customer.address, wallet=wallet))
     assert customer.id is not None
     assert operation.id is not None
-    session.add(WalletClaim(customer_id=customer.id, nonce=request.nonce, wallet=wallet, expiry=request.expiry,
-                            digest=digest, operation_id=operation.id, created_at=now))  # fmt: skip
+    session.add(
+        WalletClaim(
+            customer_id=customer.id,
+            nonce=request.nonce,
+            wallet=wallet,
+            expiry=request.expiry,
+            digest=digest,
+            operation_id=operation.id,
+            created_at=now,
+        )
+    )
     customer.wallet = wallet
     session.add(customer)
     return ClaimOutcome(customer, operation, replayed=False)

@@ -42,7 +42,7 @@ def gtin_from_int(value: int) -> str:
 
 def prefix_key(prefix: str) -> int:
     """A GS1 company prefix's key on chain: ``10 ** digits + prefix``, so leading zeros count."""
-    return 10 ** len(prefix) + int(prefix)
+    return int(10 ** len(prefix)) + int(prefix)
 
 
 def prefix_of_key(key: int) -> str:

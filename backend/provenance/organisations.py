@@ -76,8 +76,9 @@ def grant_partner(session: Session, owner: Organisation, partner_id: str, roles:
     if partner.id == owner.id:
         raise Unprocessable("an organisation needs no authorisation of its own", field="partner_id")
     if roles and not partner.active:
-        raise Conflict(f"organisation {partner.id!r} is suspended: roles can be revoked, not granted",
-                       field="partner_id")  # fmt: skip
+        raise Conflict(
+            f"organisation {partner.id!r} is suspended: roles can be revoked, not granted", field="partner_id"
+        )
     partnership = session.get(Partnership, (owner.id, partner.id)) or Partnership(
         brand_id=owner.id, partner_id=partner.id, roles=roles
     )

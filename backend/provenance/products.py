@@ -41,11 +41,15 @@ def register_product(
         raise Conflict(f"GTIN {gtin} is already registered by {existing.brand_id}", field="gtin")
     holder = prefix_owner(session, gtin)
     if holder is None:
-        raise Forbidden(f"GTIN {gtin} lies under no GS1 company prefix assigned to {brand.id!r}: the admin "
-                        "assigns the brand its prefix first", field="gtin")  # fmt: skip
+        raise Forbidden(
+            f"GTIN {gtin} lies under no GS1 company prefix assigned to {brand.id!r}: the admin "
+            "assigns the brand its prefix first",
+            field="gtin",
+        )
     if holder.org_id != brand.id:
-        raise Forbidden(f"GTIN {gtin} lies under GS1 company prefix {holder.prefix}, assigned to "
-                        f"{holder.org_id!r}", field="gtin")  # fmt: skip
+        raise Forbidden(
+            f"GTIN {gtin} lies under GS1 company prefix {holder.prefix}, assigned to {holder.org_id!r}", field="gtin"
+        )
     product = Product(gtin=gtin, brand_id=brand.id, name=name, description=description, category=category)
     session.add(product)
     # On chain the prefix must be assigned before the product is registered.

@@ -55,8 +55,9 @@ def check_recalls(query: RecallQuery) -> list[Check]:
     """
     commitment = query.leaf.commitment if query.leaf else None
     fetch = query.fetch_scope or (http_scope_fetcher(query.server) if query.server else None)
-    found = recall_checks(query.pin.w3, query.pin.address, int(query.item.gtin), commitment, query.answer, fetch,
-                          query.pin.from_block)  # fmt: skip
+    found = recall_checks(
+        query.pin.w3, query.pin.address, int(query.item.gtin), commitment, query.answer, fetch, query.pin.from_block
+    )
     return [Check(c.what, c.ok, c.detail) for c in found]
 
 
@@ -89,10 +90,16 @@ class Report:
 
     def as_json(self) -> dict[str, Any]:
         return {
-            "ok": self.ok, "gtin": self.item.gtin, "serial": self.item.serial, "server_verdict": self.verdict,
-            "chain_id": self.pin.chain_id, "registry": self.pin.address, "pinned_by": self.pin.source,
-            "checks": [{"check": c.what, "ok": c.ok, "detail": c.detail} for c in self.checks], "notes": self.notes,
-        }  # fmt: skip
+            "ok": self.ok,
+            "gtin": self.item.gtin,
+            "serial": self.item.serial,
+            "server_verdict": self.verdict,
+            "chain_id": self.pin.chain_id,
+            "registry": self.pin.address,
+            "pinned_by": self.pin.source,
+            "checks": [{"check": c.what, "ok": c.ok, "detail": c.detail} for c in self.checks],
+            "notes": self.notes,
+        }
 
 
 def verify_answer(
@@ -105,8 +112,11 @@ def verify_answer(
         return Report(item, pin, None, checks.items)
     about = (answer.get("gtin"), answer.get("serial"))
     asked = f"asked GTIN {item.gtin} serial {item.serial!r}"
-    checks.add("the answer is about the item asked", about == (item.gtin, item.serial),
-               f"{asked}; answered GTIN {about[0]} serial {about[1]!r}")  # fmt: skip
+    checks.add(
+        "the answer is about the item asked",
+        about == (item.gtin, item.serial),
+        f"{asked}; answered GTIN {about[0]} serial {about[1]!r}",
+    )
     leaf = check_registration(checks, pin, item, answer)
     if isinstance(answer.get("proof"), dict):
         check_timeline(checks, pin, item, answer, leaf)

@@ -41,15 +41,35 @@ _B32 = {"type": "bytes32"}
 _U64 = {"type": "uint64"}
 RECALL_ABI: list[dict[str, Any]] = [
     {"type": "function", "name": "brandOf", "stateMutability": "view", "inputs": [_U64], "outputs": [_B32]},
-    {"type": "function", "name": "isGtinRecalled", "stateMutability": "view", "inputs": [_U64],
-     "outputs": [{"type": "bool"}]},
-    {"type": "function", "name": "isItemRecalled", "stateMutability": "view",
-     "inputs": [_U64, _B32, _B32, {"type": "bytes32[]"}], "outputs": [{"type": "bool"}]},
-    {"type": "function", "name": "recallOfScope", "stateMutability": "view", "inputs": [_B32, _B32],
-     "outputs": [{"type": "uint256"}]},
-    {"type": "function", "name": "recalls", "stateMutability": "view", "inputs": [{"type": "uint256"}],
-     "outputs": [_U64, {"type": "uint32"}, _U64, _B32, _B32]},
-]  # fmt: skip
+    {
+        "type": "function",
+        "name": "isGtinRecalled",
+        "stateMutability": "view",
+        "inputs": [_U64],
+        "outputs": [{"type": "bool"}],
+    },
+    {
+        "type": "function",
+        "name": "isItemRecalled",
+        "stateMutability": "view",
+        "inputs": [_U64, _B32, _B32, {"type": "bytes32[]"}],
+        "outputs": [{"type": "bool"}],
+    },
+    {
+        "type": "function",
+        "name": "recallOfScope",
+        "stateMutability": "view",
+        "inputs": [_B32, _B32],
+        "outputs": [{"type": "uint256"}],
+    },
+    {
+        "type": "function",
+        "name": "recalls",
+        "stateMutability": "view",
+        "inputs": [{"type": "uint256"}],
+        "outputs": [_U64, {"type": "uint32"}, _U64, _B32, _B32],
+    },
+]
 RECALL_ISSUED = keccak(text="RecallIssued(uint256,uint64,bytes32,bytes32,uint32,bytes32)")
 ZERO = bytes(32)
 
@@ -86,15 +106,25 @@ def http_scope_fetcher(url: str, timeout: float = 10) -> ScopeFetcher:
 
 def brand_recalls(w3: Web3, registry: str, brand: bytes, from_block: int = 0) -> list[OnChainRecall]:
     """Every RecallIssued log of a brand, oldest first."""
-    logs = w3.eth.get_logs({
-        "address": Web3.to_checksum_address(registry), "fromBlock": from_block, "toBlock": "latest",
-        "topics": [HexBytes(RECALL_ISSUED), None, None, HexBytes(brand)],
-    })  # fmt: skip
+    logs = w3.eth.get_logs(
+        {
+            "address": Web3.to_checksum_address(registry),
+            "fromBlock": from_block,
+            "toBlock": "latest",
+            "topics": [HexBytes(RECALL_ISSUED), None, None, HexBytes(brand)],
+        }
+    )
     found = []
     for log in logs:
         data, topics = bytes(log["data"]), log["topics"]
-        found.append(OnChainRecall(int.from_bytes(bytes(topics[1]), "big"), int.from_bytes(bytes(topics[2]), "big"),
-                                   data[:32], int.from_bytes(data[32:64], "big")))  # fmt: skip
+        found.append(
+            OnChainRecall(
+                int.from_bytes(bytes(topics[1]), "big"),
+                int.from_bytes(bytes(topics[2]), "big"),
+                data[:32],
+                int.from_bytes(data[32:64], "big"),
+            )
+        )
     return found
 
 
@@ -111,8 +141,15 @@ def _leaves(recall: OnChainRecall, brand: bytes, fetch_scope: ScopeFetcher) -> l
     return leaves
 
 
-def recall_checks(w3: Web3, registry_address: str, gtin: int, commitment: bytes | None, answer: Any,
-                  fetch_scope: ScopeFetcher | None = None, from_block: int = 0) -> list[RecallCheck]:  # fmt: skip
+def recall_checks(
+    w3: Web3,
+    registry_address: str,
+    gtin: int,
+    commitment: bytes | None,
+    answer: Any,
+    fetch_scope: ScopeFetcher | None = None,
+    from_block: int = 0,
+) -> list[RecallCheck]:
     """Every recall check of an item (see the module docstring). ``commitment`` is None when the
     verifier could not recompute it; ``fetch_scope`` defaults to the server the answer's Digital
     Link names."""
@@ -127,28 +164,44 @@ def recall_checks(w3: Web3, registry_address: str, gtin: int, commitment: bytes 
     says_recalled = answer.get("verdict") == "recalled"
     whole = bool(registry.functions.isGtinRecalled(gtin).call())
     checks = [
-        RecallCheck("whole-GTIN recall asked of the chain", not whole or (says_recalled and claimed is not None),
-                    f"isGtinRecalled({gtin}) = {whole}; the answer says {answer.get('verdict')!r}"),
-        RecallCheck("a recalled verdict shows its recall", not says_recalled or claimed is not None,
-                    "recall shown" if claimed is not None else "no recall shown"),
-    ]  # fmt: skip
+        RecallCheck(
+            "whole-GTIN recall asked of the chain",
+            not whole or (says_recalled and claimed is not None),
+            f"isGtinRecalled({gtin}) = {whole}; the answer says {answer.get('verdict')!r}",
+        ),
+        RecallCheck(
+            "a recalled verdict shows its recall",
+            not says_recalled or claimed is not None,
+            "recall shown" if claimed is not None else "no recall shown",
+        ),
+    ]
     if claimed is not None:
-        checks.append(RecallCheck("a recall shown makes the verdict 'recalled'", says_recalled,
-                                  f"verdict {answer.get('verdict')!r}"))  # fmt: skip
+        checks.append(
+            RecallCheck(
+                "a recall shown makes the verdict 'recalled'", says_recalled, f"verdict {answer.get('verdict')!r}"
+            )
+        )
     fetch = fetch_scope or http_scope_fetcher(str(answer.get("digital_link") or ""))
     covering, scanned = _scoped_recalls_covering(registry, gtin, commitment, brand, fetch, from_block)
     checks.append(scanned)
-    checks.append(RecallCheck("every recall on chain is in the answer", not covering or says_recalled,
-                              f"the chain recalls this item: {', '.join(covering)}" if covering
-                              else "no scope of the item's brand lists it"))  # fmt: skip
+    checks.append(
+        RecallCheck(
+            "every recall on chain is in the answer",
+            not covering or says_recalled,
+            f"the chain recalls this item: {', '.join(covering)}"
+            if covering
+            else "no scope of the item's brand lists it",
+        )
+    )
     if claimed is not None:
         checks += _claimed_recall(registry, gtin, commitment, brand, claimed)
     checks += _notice_checks(registry, brand, answer.get("recall_notices"))
     return checks
 
 
-def _scoped_recalls_covering(registry: Any, gtin: int, commitment: bytes | None, brand: bytes, fetch: ScopeFetcher,
-                             from_block: int) -> tuple[list[str], RecallCheck]:  # fmt: skip
+def _scoped_recalls_covering(
+    registry: Any, gtin: int, commitment: bytes | None, brand: bytes, fetch: ScopeFetcher, from_block: int
+) -> tuple[list[str], RecallCheck]:
     """The brand's scoped recalls that list the item, and whether every scope could be checked."""
     covering: list[str] = []
     problems: list[str] = []
@@ -175,8 +228,9 @@ def _scoped_recalls_covering(registry: Any, gtin: int, commitment: bytes | None,
     return covering, RecallCheck("recall scopes of the item's brand", not problems, detail)
 
 
-def _claimed_recall(registry: Any, gtin: int, commitment: bytes | None, brand: bytes,
-                    claimed: dict[str, Any]) -> list[RecallCheck]:  # fmt: skip
+def _claimed_recall(
+    registry: Any, gtin: int, commitment: bytes | None, brand: bytes, claimed: dict[str, Any]
+) -> list[RecallCheck]:
     """The recall the answer shows must be one the chain backs for this item's brand."""
     try:
         scope = bytes(HexBytes(str(claimed.get("scope_root"))))
@@ -191,13 +245,27 @@ def _claimed_recall(registry: Any, gtin: int, commitment: bytes | None, brand: b
     if scope == ZERO:  # another GTIN of the brand wholly recalled, reaching this item through its history
         other = claimed.get("gtin")
         other_gtin = int(other) if isinstance(other, str | int) and str(other).isdigit() else 0
-        backed = other_gtin != 0 and bool(registry.functions.isGtinRecalled(other_gtin).call()) and bytes(
-            registry.functions.brandOf(other_gtin).call()) == brand  # fmt: skip
-        return [RecallCheck("the recall reaches the item", backed, f"through its history ({via}): GTIN {other} "
-                            f"{'is' if backed else 'is not'} wholly recalled by the item's brand")]  # fmt: skip
+        backed = (
+            other_gtin != 0
+            and bool(registry.functions.isGtinRecalled(other_gtin).call())
+            and bytes(registry.functions.brandOf(other_gtin).call()) == brand
+        )
+        return [
+            RecallCheck(
+                "the recall reaches the item",
+                backed,
+                f"through its history ({via}): GTIN {other} "
+                f"{'is' if backed else 'is not'} wholly recalled by the item's brand",
+            )
+        ]
     recall_id = int(registry.functions.recallOfScope(brand, scope).call())
-    checks = [RecallCheck("the recall scope claimed is on chain", recall_id != 0,
-                          f"recallOfScope(brand of the item, scope) = {recall_id}")]  # fmt: skip
+    checks = [
+        RecallCheck(
+            "the recall scope claimed is on chain",
+            recall_id != 0,
+            f"recallOfScope(brand of the item, scope) = {recall_id}",
+        )
+    ]
     issued_by = bytes(registry.functions.recalls(recall_id).call()[3]) if recall_id else ZERO
     checks.append(
         RecallCheck("recalled by the brand of the item", issued_by == brand, f"recall by 0x{issued_by.hex()}")
@@ -206,14 +274,21 @@ def _claimed_recall(registry: Any, gtin: int, commitment: bytes | None, brand: b
         try:
             nodes = [bytes(HexBytes(n)) for n in claimed["merkle_proof"]]
             inside = commitment is not None and bool(
-                registry.functions.isItemRecalled(gtin, commitment, scope, nodes).call())  # fmt: skip
+                registry.functions.isItemRecalled(gtin, commitment, scope, nodes).call()
+            )
         except (TypeError, ValueError):
             inside = False
-        checks.append(RecallCheck("the item is in the recall scope", inside,
-                                  "isItemRecalled with its own leaf, recomputed"))  # fmt: skip
+        checks.append(
+            RecallCheck("the item is in the recall scope", inside, "isItemRecalled with its own leaf, recomputed")
+        )
     else:
-        checks.append(RecallCheck("the recall reaches the item", bool(via), f"through its history ({via}): the chain "
-                                  "has the brand's recall, not a leaf of this item in it"))  # fmt: skip
+        checks.append(
+            RecallCheck(
+                "the recall reaches the item",
+                bool(via),
+                f"through its history ({via}): the chain has the brand's recall, not a leaf of this item in it",
+            )
+        )
     return checks
 
 
@@ -231,5 +306,8 @@ def _notice_checks(registry: Any, brand: bytes, notices: Any) -> list[RecallChec
         if issued_by in (ZERO, brand):
             whose = "not on chain" if issued_by == ZERO else "a recall by the item's own brand"
             bad.append(f"recall {recall_id} is {whose}")
-    return [RecallCheck("recall notices name other brands' recalls on chain", not bad,
-                        "; ".join(bad) or f"{len(notices)} notice(s)")]  # fmt: skip
+    return [
+        RecallCheck(
+            "recall notices name other brands' recalls on chain", not bad, "; ".join(bad) or f"{len(notices)} notice(s)"
+        )
+    ]

@@ -14,8 +14,12 @@ class OrgRole(IntFlag):
     RETAILER = 8
 
 
-ROLE_NAMES = {"brand": OrgRole.BRAND, "manufacturer": OrgRole.MANUFACTURER,
-              "distributor": OrgRole.DISTRIBUTOR, "retailer": OrgRole.RETAILER}  # fmt: skip
+ROLE_NAMES = {
+    "brand": OrgRole.BRAND,
+    "manufacturer": OrgRole.MANUFACTURER,
+    "distributor": OrgRole.DISTRIBUTOR,
+    "retailer": OrgRole.RETAILER,
+}
 
 
 def roles_from_names(names: list[str]) -> int:

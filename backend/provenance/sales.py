@@ -67,10 +67,15 @@ class SaleOutcome:
 
 def sale_event(gtin: str, serial: str, sale_ref: str, when: datetime) -> dict[str, object]:
     return {
-        "type": "ObjectEvent", "action": "OBSERVE", "bizStep": "retail_selling", "disposition": "retail_sold",
-        "epcList": [item_key(gtin, serial)], "eventTime": when.strftime("%Y-%m-%dT%H:%M:%S.%fZ"),
-        "eventTimeZoneOffset": "+00:00", "credance:saleRef": sale_ref,
-    }  # fmt: skip
+        "type": "ObjectEvent",
+        "action": "OBSERVE",
+        "bizStep": "retail_selling",
+        "disposition": "retail_sold",
+        "epcList": [item_key(gtin, serial)],
+        "eventTime": when.strftime("%Y-%m-%dT%H:%M:%S.%fZ"),
+        "eventTimeZoneOffset": "+00:00",
+        "credance:saleRef": sale_ref,
+    }
 
 
 def _seller(session: Session, store_id: str, brand_id: str) -> Organisation:
@@ -84,8 +89,9 @@ def _seller(session: Session, store_id: str, brand_id: str) -> Organisation:
     return brand
 
 
-def _sell_one(session: Session, number: int, raw_gtin: str, serial: str, store_id: str, order_id: str,
-              when: datetime) -> LineProvenance:  # fmt: skip
+def _sell_one(
+    session: Session, number: int, raw_gtin: str, serial: str, store_id: str, order_id: str, when: datetime
+) -> LineProvenance:
     def outcome(verdict: str, reason: str, event_id: str | None = None, brand_id: str | None = None) -> LineProvenance:
         return LineProvenance(number, raw_gtin, serial, verdict, reason, event_id, brand_id)
 

@@ -176,8 +176,10 @@ def analyse(security_md: Path = SECURITY_MD) -> Report:
 
 def render(report: Report) -> str:
     lines = [f"Slither findings in contracts/ by impact: {report.counts() or 'none'}"]
-    for finding in sorted(report.findings, key=lambda f: ((*GATED_IMPACTS, "Low")).index(f.impact)
-                          if f.impact in (*GATED_IMPACTS, "Low") else 9):  # fmt: skip
+    for finding in sorted(
+        report.findings,
+        key=lambda f: ((*GATED_IMPACTS, "Low")).index(f.impact) if f.impact in (*GATED_IMPACTS, "Low") else 9,
+    ):
         mark = "accepted" if finding.accepted else ("UNEXPLAINED" if finding.impact in GATED_IMPACTS else "info")
         lines.append(f"  [{mark}] {finding.impact}/{finding.confidence} {finding.check} in {finding.target}")
     for name, deviations in report.erc.items():

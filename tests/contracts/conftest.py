@@ -13,8 +13,8 @@ from web3.contract import Contract
 
 from backend.chain.context import context_for
 from backend.chain.keys import DEV_ACCOUNT
+from backend.chain.local_signer import LocalSigner
 from backend.chain.manifest import Manifest
-from backend.chain.signer import LocalSigner
 
 
 @dataclass
@@ -33,9 +33,15 @@ def roles(clean_chain: Web3, dev_keys: list[str]) -> Roles:
     def signer(index: int) -> LocalSigner:
         return LocalSigner(clean_chain, dev_keys[index], 31337)
 
-    return Roles(admin=signer(DEV_ACCOUNT["deployer"]), issuer=signer(DEV_ACCOUNT["issuer"]),
-                 operator=signer(DEV_ACCOUNT["operator"]), stranger=signer(5), brand=signer(2), manufacturer=signer(3),
-                 other=signer(4))  # fmt: skip
+    return Roles(
+        admin=signer(DEV_ACCOUNT["deployer"]),
+        issuer=signer(DEV_ACCOUNT["issuer"]),
+        operator=signer(DEV_ACCOUNT["operator"]),
+        stranger=signer(5),
+        brand=signer(2),
+        manufacturer=signer(3),
+        other=signer(4),
+    )
 
 
 @pytest.fixture

@@ -7,7 +7,7 @@ from web3.contract.contract import ContractFunction
 from web3.logs import DISCARD
 from web3.types import TxReceipt
 
-from backend.chain.signer import LocalSigner, TransactionFailed
+from backend.chain.local_signer import LocalSigner, TransactionFailed
 
 GAS_REPORT: dict[str, float] = {}
 

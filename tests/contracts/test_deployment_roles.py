@@ -36,9 +36,13 @@ def test_deployment_leaves_admin_only_on_the_deployer(
     assert holders(points, "PAUSER_ROLE", keys) == holders(registry, "PAUSER_ROLE", keys) == {"deployer"}
     manifest_roles = {k: Web3.to_checksum_address(v) for k, v in deployment.roles.items()}
     assert manifest_roles == {
-        "admin": roles.admin.address, "issuer": roles.issuer.address, "operator": roles.operator.address,
-        "program_manager": roles.operator.address, "registrar": roles.operator.address, "pauser": roles.admin.address,
-    }  # fmt: skip
+        "admin": roles.admin.address,
+        "issuer": roles.issuer.address,
+        "operator": roles.operator.address,
+        "program_manager": roles.operator.address,
+        "registrar": roles.operator.address,
+        "pauser": roles.admin.address,
+    }
 
 
 def test_the_hot_keys_cannot_grant_roles(points: Contract, registry: Contract, roles: Roles) -> None:

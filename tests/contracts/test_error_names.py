@@ -13,11 +13,11 @@ from eth_abi import encode as abi_encode
 from eth_utils import function_signature_to_4byte_selector
 from web3.exceptions import ContractCustomError
 
-from backend.chain import errors
+from backend.chain import reverts
 from backend.chain.artifacts import load_artifact
 from backend.chain.build import CONTRACT_NAMES
-from backend.chain.errors import RENAMED_ERRORS, Refusal, classify_refusal, decode_revert
 from backend.chain.manifest import Manifest
+from backend.chain.reverts import RENAMED_ERRORS, Refusal, classify_refusal, decode_revert
 from backend.settings import Settings
 
 pytestmark = pytest.mark.chain
@@ -48,12 +48,12 @@ def _parts(signature: str) -> tuple[str, list[str]]:
 def current_abis(deployment: Manifest, base_settings: Settings) -> Iterator[list[list[dict[str, Any]]]]:
     """The decoder knows the current contracts' ABIs only (restored afterwards)."""
     abis = [load_artifact(base_settings.build_dir, name).abi for name in CONTRACT_NAMES]
-    saved = list(errors._extra_abis)
-    errors._extra_abis[:] = abis
-    errors._selectors.cache_clear()
+    saved = list(reverts._extra_abis)
+    reverts._extra_abis[:] = abis
+    reverts._selectors.cache_clear()
     yield abis
-    errors._extra_abis[:] = saved
-    errors._selectors.cache_clear()
+    reverts._extra_abis[:] = saved
+    reverts._selectors.cache_clear()
 
 
 def _revert(signature: str, values: list[Any]) -> ContractCustomError:
@@ -82,7 +82,7 @@ def test_a_renamed_error_keeps_its_parameters_decodes_and_is_classified_as_befor
     assert decode_revert(_revert(new_signature, values)) == expected  # the current contracts
     assert decode_revert(_revert(old_signature, values)) == expected  # a contract deployed before
     old_manifest_abi = [{"type": "error", "name": old_name, "inputs": [{"name": "", "type": t} for t in types]}]
-    errors.register_abi(old_manifest_abi)  # that deployment's manifest, as context.py registers it
+    reverts.register_abi(old_manifest_abi)  # that deployment's manifest, as context.py registers it
     assert decode_revert(_revert(old_signature, values)) == expected
     assert classify_refusal(new_name) is refusal_before_the_rename(old_name)
 

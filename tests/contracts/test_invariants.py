@@ -32,8 +32,8 @@ from web3.types import TxReceipt
 
 from backend.chain.context import context_for
 from backend.chain.keys import DEV_ACCOUNT
+from backend.chain.local_signer import LocalSigner, TransactionFailed
 from backend.chain.manifest import Manifest
-from backend.chain.signer import LocalSigner, TransactionFailed
 from tests.budget import chain_settings
 from tests.support import rpc
 
@@ -124,8 +124,10 @@ def test_loyalty_points_invariants(harness: Harness) -> None:
     class LoyaltyMachine(RuleBasedStateMachine):
         """One example: a fresh chain snapshot, a sequence of operations, a revert."""
 
-        @initialize(opening=st.lists(st.integers(1, 100), min_size=CUSTODIAL + WALLETS, max_size=CUSTODIAL + WALLETS),
-                    transfers=st.booleans())  # fmt: skip
+        @initialize(
+            opening=st.lists(st.integers(1, 100), min_size=CUSTODIAL + WALLETS, max_size=CUSTODIAL + WALLETS),
+            transfers=st.booleans(),
+        )
         def start(self, opening: list[int], transfers: bool) -> None:
             self.snapshot = rpc(h.w3, "evm_snapshot")
             for signer in (h.admin, h.issuer, h.operator, h.stranger, *h.wallets):
@@ -246,7 +248,7 @@ def test_loyalty_points_invariants(harness: Harness) -> None:
         @rule(
             awards=st.lists(st.tuples(members, amounts, reuses, st.integers(0, 99)), min_size=1, max_size=4),
             version=st.sampled_from([1] * 9 + [2]),
-        )  # fmt: skip
+        )
         def award(self, awards: list[tuple[int, int, bool, int]], version: int) -> None:
             batch = [
                 (self.accounts[i], self.op(reuse, pick), version, amount, REF) for i, amount, reuse, pick in awards
@@ -301,7 +303,7 @@ def test_loyalty_points_invariants(harness: Harness) -> None:
 
         @rule(
             expiries=st.lists(st.tuples(members, amounts, reuses, st.integers(0, 99)), min_size=1, max_size=3),
-        )  # fmt: skip
+        )
         def expire(self, expiries: list[tuple[int, int, bool, int]]) -> None:
             batch = [(self.accounts[i], self.op(reuse, pick), amount) for i, amount, reuse, pick in expiries]
 
@@ -405,19 +407,35 @@ def test_loyalty_points_invariants(harness: Harness) -> None:
         def sign_permit(self, owner: LocalSigner, value: int, nonce: int) -> tuple[int, bytes, bytes]:
             typed = {
                 "types": {
-                    "EIP712Domain": [{"name": "name", "type": "string"}, {"name": "version", "type": "string"},
-                                     {"name": "chainId", "type": "uint256"},
-                                     {"name": "verifyingContract", "type": "address"}],
-                    "Permit": [{"name": "owner", "type": "address"}, {"name": "spender", "type": "address"},
-                               {"name": "value", "type": "uint256"}, {"name": "nonce", "type": "uint256"},
-                               {"name": "deadline", "type": "uint256"}],
+                    "EIP712Domain": [
+                        {"name": "name", "type": "string"},
+                        {"name": "version", "type": "string"},
+                        {"name": "chainId", "type": "uint256"},
+                        {"name": "verifyingContract", "type": "address"},
+                    ],
+                    "Permit": [
+                        {"name": "owner", "type": "address"},
+                        {"name": "spender", "type": "address"},
+                        {"name": "value", "type": "uint256"},
+                        {"name": "nonce", "type": "uint256"},
+                        {"name": "deadline", "type": "uint256"},
+                    ],
                 },
                 "primaryType": "Permit",
-                "domain": {"name": "Credance Points", "version": "1", "chainId": 31337,
-                           "verifyingContract": h.points.address},
-                "message": {"owner": owner.address, "spender": h.points.address, "value": value, "nonce": nonce,
-                            "deadline": 2**40},
-            }  # fmt: skip
+                "domain": {
+                    "name": "Credance Points",
+                    "version": "1",
+                    "chainId": 31337,
+                    "verifyingContract": h.points.address,
+                },
+                "message": {
+                    "owner": owner.address,
+                    "spender": h.points.address,
+                    "value": value,
+                    "nonce": nonce,
+                    "deadline": 2**40,
+                },
+            }
             signed = owner.account.sign_message(encode_typed_data(full_message=typed))
             return signed.v, signed.r.to_bytes(32, "big"), signed.s.to_bytes(32, "big")
 
@@ -445,14 +463,19 @@ def test_loyalty_points_invariants(harness: Harness) -> None:
             """A role-less caller's transaction is mined and reverts; the state is unchanged."""
             p, account, op = h.points.functions, self.accounts[who], self.model.next_op
             calls = [
-                p.awardBatch([(h.stranger.address, op, 1, amount, REF)]), p.reverse(account, op, amount, REF),
-                p.redeemFor(account, op, amount, REF), p.expireBatch([(account, op, amount)]),
+                p.awardBatch([(h.stranger.address, op, 1, amount, REF)]),
+                p.reverse(account, op, amount, REF),
+                p.redeemFor(account, op, amount, REF),
+                p.expireBatch([(account, op, amount)]),
                 p.transferFor(op, account, h.stranger.address, amount, REF),
-                p.claimWallet(op, account, h.stranger.address), p.publishRuleSet(2, b"\x02" * 32),
-                p.setTransferPolicy(True, 0), p.pause(), p.unpause(),
+                p.claimWallet(op, account, h.stranger.address),
+                p.publishRuleSet(2, b"\x02" * 32),
+                p.setTransferPolicy(True, 0),
+                p.pause(),
+                p.unpause(),
                 p.grantRole(p.ISSUER_ROLE().call(), h.stranger.address),
                 p.redeemWithPermit(account, op, amount, REF, 0, 27, b"\x01" * 32, b"\x01" * 32),
-            ]  # fmt: skip
+            ]
             before = self.fingerprint()
             # Explicit gas: skip the simulation, so the transaction is really mined (and reverts).
             built = h.stranger.build({**_tx(calls[choice]), "gas": 300_000})  # type: ignore[typeddict-item]
@@ -495,10 +518,17 @@ def test_pause_freezes_the_whole_ledger(harness: Harness) -> None:
     alice, empty = h.custodial[0], h.custodial[1]
     h.issuer.transact(_tx(p.awardBatch([(alice, 1, 1, 10, REF)])))  # type: ignore[arg-type]
     h.admin.transact(_tx(p.pause()))  # type: ignore[arg-type]
-    for call in (p.awardBatch([(alice, 2, 1, 5, REF)]), p.reverse(alice, 3, 4, REF), p.redeemFor(alice, 4, 1, REF),
-                 p.expireBatch([(alice, 5, 1)]), p.claimWallet(6, alice, h.wallets[0].address),
-                 p.reverse(empty, 7, 4, REF), p.expireBatch([(empty, 8, 1)]),
-                 p.claimWallet(9, empty, h.wallets[1].address), p.transferFor(10, alice, empty, 1, REF)):  # fmt: skip
+    for call in (
+        p.awardBatch([(alice, 2, 1, 5, REF)]),
+        p.reverse(alice, 3, 4, REF),
+        p.redeemFor(alice, 4, 1, REF),
+        p.expireBatch([(alice, 5, 1)]),
+        p.claimWallet(6, alice, h.wallets[0].address),
+        p.reverse(empty, 7, 4, REF),
+        p.expireBatch([(empty, 8, 1)]),
+        p.claimWallet(9, empty, h.wallets[1].address),
+        p.transferFor(10, alice, empty, 1, REF),
+    ):
         with pytest.raises(TransactionFailed) as failed:
             h.issuer.transact(_tx(call))  # type: ignore[arg-type]
         assert failed.value.error_name == "EnforcedPause"
@@ -507,8 +537,9 @@ def test_pause_freezes_the_whole_ledger(harness: Harness) -> None:
     assert not p.isSelfCustodied(h.wallets[1].address).call()
 
 
-def test_role_less_callers_change_nothing_in_the_registry(clean_chain: Web3, deployment: Manifest,
-                                                          dev_keys: list[str]) -> None:  # fmt: skip
+def test_role_less_callers_change_nothing_in_the_registry(
+    clean_chain: Web3, deployment: Manifest, dev_keys: list[str]
+) -> None:
     """Random writes to ProvenanceRegistry by an account that is no organisation and holds no role
     are mined, revert, and leave every piece of state they aimed at as it was."""
     registry = context_for(clean_chain, 31337, deployment).registry
@@ -517,31 +548,45 @@ def test_role_less_callers_change_nothing_in_the_registry(clean_chain: Web3, dep
     ids = st.sampled_from([b"\x00" * 32, b"\x01" * 32, bytes.fromhex("ab" * 32)])
     gtins_ = st.integers(min_value=0, max_value=10**14)
     calls = st.one_of(
-        st.builds(lambda i, a, ro, ac: r.setOrganisation(i, a, ro, ac), ids, st.just(stranger.address),
-                  st.integers(0, 15), st.booleans()),
+        st.builds(
+            lambda i, a, ro, ac: r.setOrganisation(i, a, ro, ac),
+            ids,
+            st.just(stranger.address),
+            st.integers(0, 15),
+            st.booleans(),
+        ),
         st.builds(lambda k, b: r.assignCompanyPrefix(k, b), st.integers(10**6, 2 * 10**12), ids),
         st.builds(lambda g: r.registerProduct(g), gtins_),
         st.builds(lambda p, ro: r.setPartnerRoles(p, ro), ids, st.integers(0, 15)),
         st.builds(lambda g, root, c: r.registerItems(g, root, c), gtins_, ids, st.integers(0, 2**32 - 1)),
         st.builds(lambda root, c: r.anchorEvents(root, c), ids, st.integers(0, 2**32 - 1)),
         st.builds(lambda g, root, c, why: r.recall(g, root, c, why), gtins_, ids, st.integers(0, 100), ids),
-        st.just(r.pause()), st.just(r.unpause()),
-        st.builds(lambda role: r.grantRole(role, stranger.address),
-                  st.sampled_from([b"\x00" * 32, r.REGISTRAR_ROLE().call(), r.PAUSER_ROLE().call()])),
-    )  # fmt: skip
+        st.just(r.pause()),
+        st.just(r.unpause()),
+        st.builds(
+            lambda role: r.grantRole(role, stranger.address),
+            st.sampled_from([b"\x00" * 32, r.REGISTRAR_ROLE().call(), r.PAUSER_ROLE().call()]),
+        ),
+    )
 
     def fingerprint(call: Any) -> tuple[Any, ...]:
         args = call.args
         root = next((a for a in args if isinstance(a, bytes)), b"\x01" * 32)
         gtin = next((a for a in args if type(a) is int and 0 < a < 10**14), 1)  # not a bool flag
         return (
-            r.paused().call(), r.recallCount().call(), r.organisationOf(stranger.address).call(),
-            r.organisation(root).call(), r.brandOf(gtin).call(), r.itemBatches(root).call(),
-            r.eventAnchors(root).call(), r.recallOfScope(root, root).call(), r.isGtinRecalled(gtin).call(),
+            r.paused().call(),
+            r.recallCount().call(),
+            r.organisationOf(stranger.address).call(),
+            r.organisation(root).call(),
+            r.brandOf(gtin).call(),
+            r.itemBatches(root).call(),
+            r.eventAnchors(root).call(),
+            r.recallOfScope(root, root).call(),
+            r.isGtinRecalled(gtin).call(),
             r.partnerRoles(root, root).call(),
             r.hasRole(b"\x00" * 32, stranger.address).call(),
             r.hasRole(r.REGISTRAR_ROLE().call(), stranger.address).call(),
-        )  # fmt: skip
+        )
 
     @given(calls)
     @chain_settings(short=25, long=300)

@@ -9,7 +9,7 @@ from eth_account.signers.local import LocalAccount
 from web3 import Web3
 from web3.contract import Contract
 
-from backend.chain.signer import LocalSigner
+from backend.chain.local_signer import LocalSigner
 from tests.contracts.conftest import Roles
 from tests.contracts.helpers import GAS_REPORT, events, reverts, send
 
@@ -75,9 +75,10 @@ def test_an_operation_applies_once_and_a_replayed_batch_reverts_whole(published:
     send(roles.issuer, published.functions.awardBatch([award(alice, 20, 5)]))
     reverts(roles.issuer, published.functions.awardBatch([award(alice, 20, 5)]), "LoyaltyPointsAlreadyAppliedOperation")
     reverts(
-        roles.issuer, published.functions.awardBatch([award(alice, 21, 5), award(alice, 20, 5)]),
+        roles.issuer,
+        published.functions.awardBatch([award(alice, 21, 5), award(alice, 20, 5)]),
         "LoyaltyPointsAlreadyAppliedOperation",
-    )  # fmt: skip
+    )
     assert published.functions.balanceOf(alice).call() == 5
     assert published.functions.isOperationApplied(20).call()
     assert not published.functions.isOperationApplied(21).call()
@@ -163,26 +164,36 @@ def test_claimed_wallet_is_self_custodied_and_redeems_with_a_permit(published: C
     assert published.functions.balanceOf(wallet.address).call() == 45
 
 
-def sign_permit(owner: LocalAccount, token: Contract, value: int, nonce: int, deadline: int = 2**40
-                ) -> tuple[int, bytes, bytes]:  # fmt: skip
+def sign_permit(
+    owner: LocalAccount, token: Contract, value: int, nonce: int, deadline: int = 2**40
+) -> tuple[int, bytes, bytes]:
     """The owner's ERC-2612 permit for the token itself as spender, as a wallet signs it."""
     typed = {
         "types": {
             "EIP712Domain": [
-                {"name": "name", "type": "string"}, {"name": "version", "type": "string"},
-                {"name": "chainId", "type": "uint256"}, {"name": "verifyingContract", "type": "address"},
+                {"name": "name", "type": "string"},
+                {"name": "version", "type": "string"},
+                {"name": "chainId", "type": "uint256"},
+                {"name": "verifyingContract", "type": "address"},
             ],
             "Permit": [
-                {"name": "owner", "type": "address"}, {"name": "spender", "type": "address"},
-                {"name": "value", "type": "uint256"}, {"name": "nonce", "type": "uint256"},
+                {"name": "owner", "type": "address"},
+                {"name": "spender", "type": "address"},
+                {"name": "value", "type": "uint256"},
+                {"name": "nonce", "type": "uint256"},
                 {"name": "deadline", "type": "uint256"},
             ],
         },
         "primaryType": "Permit",
         "domain": {"name": "Credance Points", "version": "1", "chainId": 31337, "verifyingContract": token.address},
-        "message": {"owner": owner.address, "spender": token.address, "value": value, "nonce": nonce,
-                    "deadline": deadline},
-    }  # fmt: skip
+        "message": {
+            "owner": owner.address,
+            "spender": token.address,
+            "value": value,
+            "nonce": nonce,
+            "deadline": deadline,
+        },
+    }
     signature = owner.sign_message(encode_typed_data(full_message=typed))
     return signature.v, signature.r.to_bytes(32, "big"), signature.s.to_bytes(32, "big")
 
@@ -202,17 +213,29 @@ def test_an_old_allowance_is_never_redeemed_without_the_owners_permit(
     send(owner, published.functions.approve(published.address, 40))  # an allowance given long ago
     nobody = (27, b"\x00" * 32, b"\x00" * 32)
 
-    reverts(roles.issuer, published.functions.redeemWithPermit(wallet.address, 92, 40, REF, 2**40, *nobody),
-            "ECDSAInvalidSignature")  # fmt: skip
+    reverts(
+        roles.issuer,
+        published.functions.redeemWithPermit(wallet.address, 92, 40, REF, 2**40, *nobody),
+        "ECDSAInvalidSignature",
+    )
     forged = sign_permit(Account.create(), published, 40, nonce=0)  # signed by someone else
-    reverts(roles.issuer, published.functions.redeemWithPermit(wallet.address, 93, 40, REF, 2**40, *forged),
-            "ERC2612InvalidSigner")  # fmt: skip
+    reverts(
+        roles.issuer,
+        published.functions.redeemWithPermit(wallet.address, 93, 40, REF, 2**40, *forged),
+        "ERC2612InvalidSigner",
+    )
     other_amount = sign_permit(wallet, published, 10, nonce=0)  # the owner's, but for 10 points
-    reverts(roles.issuer, published.functions.redeemWithPermit(wallet.address, 94, 40, REF, 2**40, *other_amount),
-            "ERC2612InvalidSigner")  # fmt: skip
+    reverts(
+        roles.issuer,
+        published.functions.redeemWithPermit(wallet.address, 94, 40, REF, 2**40, *other_amount),
+        "ERC2612InvalidSigner",
+    )
     expired = sign_permit(wallet, published, 40, nonce=0, deadline=1)
-    reverts(roles.issuer, published.functions.redeemWithPermit(wallet.address, 95, 40, REF, 1, *expired),
-            "ERC2612ExpiredSignature")  # fmt: skip
+    reverts(
+        roles.issuer,
+        published.functions.redeemWithPermit(wallet.address, 95, 40, REF, 1, *expired),
+        "ERC2612ExpiredSignature",
+    )
     assert published.functions.balanceOf(wallet.address).call() == 50
     assert published.functions.allowance(wallet.address, published.address).call() == 40
     assert not any(published.functions.isOperationApplied(op).call() for op in (92, 93, 94, 95))
@@ -220,8 +243,11 @@ def test_an_old_allowance_is_never_redeemed_without_the_owners_permit(
     # A permit the owner signed is good once, for its amount, and leaves the old allowance alone.
     signed = sign_permit(wallet, published, 10, nonce=0)
     send(roles.issuer, published.functions.redeemWithPermit(wallet.address, 96, 10, REF, 2**40, *signed))
-    reverts(roles.issuer, published.functions.redeemWithPermit(wallet.address, 97, 10, REF, 2**40, *signed),
-            "ERC2612InvalidSigner")  # fmt: skip
+    reverts(
+        roles.issuer,
+        published.functions.redeemWithPermit(wallet.address, 97, 10, REF, 2**40, *signed),
+        "ERC2612InvalidSigner",
+    )
     assert published.functions.balanceOf(wallet.address).call() == 40
     assert published.functions.allowance(wallet.address, published.address).call() == 40
 

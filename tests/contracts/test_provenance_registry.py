@@ -9,7 +9,7 @@ from eth_utils import keccak
 from web3.contract import Contract
 from web3.exceptions import ContractCustomError
 
-from backend.chain.errors import decode_revert
+from backend.chain.reverts import decode_revert
 from backend.provenance.merkle import MerkleTree, event_leaf, item_commitment, item_leaf
 from tests.contracts.conftest import Roles
 from tests.contracts.helpers import GAS_REPORT, events, reverts, send
@@ -40,8 +40,9 @@ def batch(serials: list[str]) -> tuple[MerkleTree, list[bytes]]:
 
 def test_every_restricted_function_reverts_for_a_stranger(orgs: Contract, roles: Roles) -> None:
     s = roles.stranger
-    reverts(s, orgs.functions.setOrganisation(keccak(text="x"), s.address, BRAND, True),
-            "AccessControlUnauthorizedAccount")  # fmt: skip
+    reverts(
+        s, orgs.functions.setOrganisation(keccak(text="x"), s.address, BRAND, True), "AccessControlUnauthorizedAccount"
+    )
     reverts(s, orgs.functions.pause(), "AccessControlUnauthorizedAccount")
     reverts(s, orgs.functions.unpause(), "AccessControlUnauthorizedAccount")
     reverts(s, orgs.functions.registerProduct(12345678), "ProvenanceUnauthorizedAccount")
@@ -107,8 +108,11 @@ def test_recall_by_the_owning_brand_only(orgs: Contract, roles: Roles) -> None:
 def test_suspended_organisation_and_pause_stop_writes(orgs: Contract, roles: Roles) -> None:
     send(roles.operator, orgs.functions.setOrganisation(MAKER_ID, roles.manufacturer.address, MANUFACTURER, False))
     reverts(roles.manufacturer, orgs.functions.anchorEvents(b"\x02" * 32, 1), "ProvenanceUnauthorizedAccount")
-    reverts(roles.operator, orgs.functions.setOrganisation(OTHER_ID, roles.manufacturer.address, BRAND, True),
-            "ProvenanceInvalidController")  # fmt: skip
+    reverts(
+        roles.operator,
+        orgs.functions.setOrganisation(OTHER_ID, roles.manufacturer.address, BRAND, True),
+        "ProvenanceInvalidController",
+    )
     send(roles.admin, orgs.functions.grantRole(orgs.functions.PAUSER_ROLE().call(), roles.admin.address))
     send(roles.admin, orgs.functions.pause())
     reverts(roles.other, orgs.functions.anchorEvents(b"\x03" * 32, 1), "EnforcedPause")
@@ -151,8 +155,11 @@ def test_any_organisation_may_hold_a_prefix_but_only_brands_register_gtins(orgs:
     reverts(roles.brand, orgs.functions.registerProduct(4012345000016), "ProvenanceIncorrectPrefixOwner")
     # The holder authorises partners for what it owns, as a brand does for its products.
     receipt = send(roles.manufacturer, orgs.functions.setPartnerRoles(OTHER_ID, DISTRIBUTOR))
-    assert events(orgs, receipt, "PartnerRolesUpdated")[0] == {"ownerId": MAKER_ID, "partnerId": OTHER_ID,
-                                                               "roles": DISTRIBUTOR}  # fmt: skip
+    assert events(orgs, receipt, "PartnerRolesUpdated")[0] == {
+        "ownerId": MAKER_ID,
+        "partnerId": OTHER_ID,
+        "roles": DISTRIBUTOR,
+    }
     assert orgs.functions.partnerRoles(MAKER_ID, OTHER_ID).call() == DISTRIBUTOR
     # ... which gives nothing over the brand's GTINs: registering items needs the GTIN's brand.
     send(roles.manufacturer, orgs.functions.setPartnerRoles(OTHER_ID, MANUFACTURER))

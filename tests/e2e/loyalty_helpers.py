@@ -90,8 +90,7 @@ def add_reward(platform: Platform, reward_id: str, price: int, stock: int | None
 
 def claim_typed_data(platform: Platform, customer: str, wallet: str, headers: dict[str, str]) -> dict[str, Any]:
     """The EIP-712 claim the API proposes for the customer's wallet (asked with the customer's token)."""
-    response = platform.client.get(f"/v1/customers/{customer}/wallet-claim", params={"wallet": wallet},
-                                   headers=headers)  # fmt: skip
+    response = platform.client.get(f"/v1/customers/{customer}/wallet-claim", params={"wallet": wallet}, headers=headers)
     assert response.status_code == 200, response.text
     return dict(response.json())
 
@@ -104,8 +103,12 @@ def sign_typed(account: Any, typed: dict[str, Any]) -> str:
 def signed_claim(typed: dict[str, Any], signer: Any) -> dict[str, Any]:
     """The body of ``POST …/wallet``: the claim's wallet, nonce and expiry, signed by ``signer``."""
     message = typed["message"]
-    return {"wallet": message["wallet"], "nonce": message["nonce"], "expiry": message["expiry"],
-            "signature": sign_typed(signer, typed)}  # fmt: skip
+    return {
+        "wallet": message["wallet"],
+        "nonce": message["nonce"],
+        "expiry": message["expiry"],
+        "signature": sign_typed(signer, typed),
+    }
 
 
 def permit(platform: Platform, account: Any, value: int, deadline: int = 2**40) -> dict[str, Any]:
@@ -114,21 +117,34 @@ def permit(platform: Platform, account: Any, value: int, deadline: int = 2**40) 
     typed = {
         "types": {
             "EIP712Domain": [
-                {"name": "name", "type": "string"}, {"name": "version", "type": "string"},
-                {"name": "chainId", "type": "uint256"}, {"name": "verifyingContract", "type": "address"},
+                {"name": "name", "type": "string"},
+                {"name": "version", "type": "string"},
+                {"name": "chainId", "type": "uint256"},
+                {"name": "verifyingContract", "type": "address"},
             ],
             "Permit": [
-                {"name": "owner", "type": "address"}, {"name": "spender", "type": "address"},
-                {"name": "value", "type": "uint256"}, {"name": "nonce", "type": "uint256"},
+                {"name": "owner", "type": "address"},
+                {"name": "spender", "type": "address"},
+                {"name": "value", "type": "uint256"},
+                {"name": "nonce", "type": "uint256"},
                 {"name": "deadline", "type": "uint256"},
             ],
         },
         "primaryType": "Permit",
-        "domain": {"name": token.functions.name().call(), "version": "1", "chainId": platform.ctx.chain_id,
-                   "verifyingContract": token.address},
-        "message": {"owner": account.address, "spender": token.address, "value": value,
-                    "nonce": token.functions.nonces(account.address).call(), "deadline": deadline},
-    }  # fmt: skip
+        "domain": {
+            "name": token.functions.name().call(),
+            "version": "1",
+            "chainId": platform.ctx.chain_id,
+            "verifyingContract": token.address,
+        },
+        "message": {
+            "owner": account.address,
+            "spender": token.address,
+            "value": value,
+            "nonce": token.functions.nonces(account.address).call(),
+            "deadline": deadline,
+        },
+    }
     signed = account.sign_message(encode_typed_data(full_message=typed))
     return {
         "deadline": deadline,

@@ -21,8 +21,9 @@ def phone(platform: Platform, network: int, host: int = 1) -> TestClient:
     return TestClient(platform.client.app, client=(address, 40000), raise_server_exceptions=False)
 
 
-def scan(client: TestClient, gtin: str, serial: str, headers: dict[str, str] | None = None,
-         **params: Any) -> dict[str, Any]:  # fmt: skip
+def scan(
+    client: TestClient, gtin: str, serial: str, headers: dict[str, str] | None = None, **params: Any
+) -> dict[str, Any]:
     response = client.get(f"/01/{gtin}/21/{serial}", params={"format": "json", **params}, headers=headers or {})
     assert response.status_code == 200, response.text
     return dict(response.json())

@@ -23,8 +23,14 @@ def ape_env(tmp_path: Path) -> dict[str, str]:
 
 
 def test_ape_compile(tmp_path: Path) -> None:
-    result = subprocess.run([APE, "compile", "--force"], cwd=PROJECT_ROOT, env=ape_env(tmp_path),
-                            capture_output=True, text=True, timeout=300)  # fmt: skip
+    result = subprocess.run(
+        [APE, "compile", "--force"],
+        cwd=PROJECT_ROOT,
+        env=ape_env(tmp_path),
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert result.returncode == 0, result.stdout + result.stderr
     manifest = json.loads((PROJECT_ROOT / ".build" / "__local__.json").read_text())
     assert {"LoyaltyPoints", "ProvenanceRegistry"} <= set(manifest["contractTypes"])
@@ -32,8 +38,14 @@ def test_ape_compile(tmp_path: Path) -> None:
 
 def test_ape_run_deploy_writes_the_manifest(tmp_path: Path, chain_port: int) -> None:
     network = f"ethereum:local:http://127.0.0.1:{chain_port}"
-    result = subprocess.run([APE, "run", "deploy", "--network", network], cwd=PROJECT_ROOT, env=ape_env(tmp_path),
-                            capture_output=True, text=True, timeout=300)  # fmt: skip
+    result = subprocess.run(
+        [APE, "run", "deploy", "--network", network],
+        cwd=PROJECT_ROOT,
+        env=ape_env(tmp_path),
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert result.returncode == 0, result.stdout + result.stderr
     manifest = json.loads((tmp_path / "31337.json").read_text())
     assert set(manifest["contracts"]) == {"LoyaltyPoints", "ProvenanceRegistry"}

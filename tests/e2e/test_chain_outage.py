@@ -30,9 +30,13 @@ pytestmark = [pytest.mark.chain, pytest.mark.slow]
 def own_chain(tmp_path: Path, migrated_template: Path) -> Iterator[tuple[Settings, Engine]]:
     """An Anvil of this test alone (it gets stopped), keeping its chain in a state file."""
     settings = Settings(
-        home=tmp_path / "home", chain_port=free_port(), deployments_dir=tmp_path / "deployments",
-        database_url=f"sqlite:///{tmp_path / 'credance.db'}", sender_max_delay_ms=0, sender_batch_size=4,
-    )  # fmt: skip
+        home=tmp_path / "home",
+        chain_port=free_port(),
+        deployments_dir=tmp_path / "deployments",
+        database_url=f"sqlite:///{tmp_path / 'credance.db'}",
+        sender_max_delay_ms=0,
+        sender_batch_size=4,
+    )
     start_anvil(settings.resolved_home, settings.chain_port, PROJECT_ROOT / "node_modules", state_interval=1)
     copy_database(migrated_template, tmp_path / "credance.db")
     engine = make_engine(settings.resolved_database_url)

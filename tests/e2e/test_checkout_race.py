@@ -36,9 +36,13 @@ def server(platform: Platform) -> Iterator[str]:
         "CREDANCE_LOG_LEVEL": "WARNING",
     }
     process = subprocess.Popen(
-        [sys.executable, "-m", "backend.cli.main", "serve", "--workers", "2"], env=env, cwd=PROJECT_ROOT,
-        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, start_new_session=True,
-    )  # fmt: skip
+        [sys.executable, "-m", "backend.cli.main", "serve", "--workers", "2"],
+        env=env,
+        cwd=PROJECT_ROOT,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
     url = f"http://127.0.0.1:{port}"
     try:
         deadline = time.monotonic() + 60
@@ -59,9 +63,12 @@ def server(platform: Platform) -> Iterator[str]:
 
 def order(order_id: str, quantity: int = 2, customer: str = "racer") -> dict[str, object]:
     return {
-        "order_id": order_id, "customer_id": customer, "store_id": "demo-store", "currency": "USD",
+        "order_id": order_id,
+        "customer_id": customer,
+        "store_id": "demo-store",
+        "currency": "USD",
         "lines": [{"sku": "COFFEE", "quantity": quantity, "unit_price": "12.50"}],
-    }  # fmt: skip
+    }
 
 
 def fire(url: str, key: str, bodies: list[dict[str, object]]) -> list[httpx.Response]:

@@ -46,19 +46,52 @@ def test_each_command_replays_its_answer_and_refuses_its_id_with_other_content(p
     transfer = {"transfer_id": "t1", "to_customer_id": "jon", "amount": 5}
     conversion = {"conversion_id": "AM-1", "customer_id": "ida", "partner_points": 20}
     commands = [
-        Command("purchase", "/v1/purchases", platform.headers(), purchase,
-                {**purchase, "lines": [line("A", 3, "10.00")]}, "order_id", Purchase),
-        Command("refund", "/v1/purchases/IDEM-0/refunds", platform.headers(),
-                {"refund_id": "r1", "amount": "100.00"}, {"refund_id": "r1", "amount": "50.00"}, "refund_id", Refund),
-        Command("redemption", "/v1/customers/ida/redemptions", platform.as_customer("ida"),
-                {"redemption_id": "m1", "reward_id": "mug"}, {"redemption_id": "m1", "reward_id": "mug", "quantity": 2},
-                "redemption_id", Redemption),
-        Command("transfer", "/v1/customers/ida/transfers", platform.as_customer("ida"), transfer,
-                {**transfer, "amount": 6}, "transfer_id", PointTransfer),
-        Command("conversion", "/v1/partners/air-miles/conversions",
-                admin | {"X-Customer-Token": platform.customer_token("ida")}, conversion,
-                {**conversion, "partner_points": 40}, "conversion_id", PartnerConversion),
-    ]  # fmt: skip
+        Command(
+            "purchase",
+            "/v1/purchases",
+            platform.headers(),
+            purchase,
+            {**purchase, "lines": [line("A", 3, "10.00")]},
+            "order_id",
+            Purchase,
+        ),
+        Command(
+            "refund",
+            "/v1/purchases/IDEM-0/refunds",
+            platform.headers(),
+            {"refund_id": "r1", "amount": "100.00"},
+            {"refund_id": "r1", "amount": "50.00"},
+            "refund_id",
+            Refund,
+        ),
+        Command(
+            "redemption",
+            "/v1/customers/ida/redemptions",
+            platform.as_customer("ida"),
+            {"redemption_id": "m1", "reward_id": "mug"},
+            {"redemption_id": "m1", "reward_id": "mug", "quantity": 2},
+            "redemption_id",
+            Redemption,
+        ),
+        Command(
+            "transfer",
+            "/v1/customers/ida/transfers",
+            platform.as_customer("ida"),
+            transfer,
+            {**transfer, "amount": 6},
+            "transfer_id",
+            PointTransfer,
+        ),
+        Command(
+            "conversion",
+            "/v1/partners/air-miles/conversions",
+            admin | {"X-Customer-Token": platform.customer_token("ida")},
+            conversion,
+            {**conversion, "partner_points": 40},
+            "conversion_id",
+            PartnerConversion,
+        ),
+    ]
     for command in commands:
         first = platform.client.post(command.url, json=command.body, headers=command.headers)
         assert first.status_code == 200, (command.name, first.text)

@@ -28,8 +28,13 @@ DEMO, OTHER = "09506000134352", "09506000134369"
 
 
 def run(link: str, rpc: str, registry: str, *extra: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([NODE, str(SCRIPT), "--link", link, "--rpc", rpc, "--registry", registry, *extra],
-                          capture_output=True, text=True, timeout=60, cwd=PROJECT_ROOT)  # fmt: skip
+    return subprocess.run(
+        [NODE, str(SCRIPT), "--link", link, "--rpc", rpc, "--registry", registry, *extra],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        cwd=PROJECT_ROOT,
+    )
 
 
 def failed_checks(result: subprocess.CompletedProcess[str]) -> list[str]:
@@ -38,8 +43,9 @@ def failed_checks(result: subprocess.CompletedProcess[str]) -> list[str]:
 
 
 def test_a_node_verifier_that_knows_only_the_docs(platform: Platform, tmp_path: Path) -> None:
-    recall = platform.client.post("/v1/recalls", json={"gtin": OTHER, "reason": "Withdrawn"},
-                                  headers=platform.headers("brand"))  # fmt: skip
+    recall = platform.client.post(
+        "/v1/recalls", json={"gtin": OTHER, "reason": "Withdrawn"}, headers=platform.headers("brand")
+    )
     assert recall.status_code == 201, recall.text
     Anchorer(platform.engine, batch_size=256, max_delay_ms=0).step(force=True)
     platform.settle()
@@ -78,24 +84,49 @@ def test_a_node_verifier_that_knows_only_the_docs(platform: Platform, tmp_path: 
 
     forgeries = {
         "serial": (link, saved("serial", lambda a: a.update(serial="SN0002")), "the answer is about the item asked"),
-        "other serial asked": (link.replace("SN0001", "SN0002"), saved("same", lambda a: None),
-                               "commitment of the serial asked"),
-        "body": (link, saved("body", lambda a: shipping(a)["body"].update(bizStep="receiving")),
-                 "event 3 (shipping): shown as its body and hash say"),
-        "public form": (link, saved("public_form", lambda a: shipping(a).update(
-            public_form=shipping(a)["public_form"].replace("in_transit", "in_progress"))),
-            "event 3 (shipping): hash of its public form"),
-        "contract": (link, saved("contract", lambda a: a["proof"].update(contract="0x" + "42" * 20)),
-                     "the answer's contract is the pinned registry"),
-        "chain": (link, saved("chain", lambda a: a["proof"].update(chain_id=1)),
-                  "the answer's chain id is the pinned chain"),
-        "event proofs": (link, saved("anchors", lambda a: a["proof"].update(events=[])),
-                         "event 1 (commissioning): anchored"),
+        "other serial asked": (
+            link.replace("SN0001", "SN0002"),
+            saved("same", lambda a: None),
+            "commitment of the serial asked",
+        ),
+        "body": (
+            link,
+            saved("body", lambda a: shipping(a)["body"].update(bizStep="receiving")),
+            "event 3 (shipping): shown as its body and hash say",
+        ),
+        "public form": (
+            link,
+            saved(
+                "public_form",
+                lambda a: shipping(a).update(
+                    public_form=shipping(a)["public_form"].replace("in_transit", "in_progress")
+                ),
+            ),
+            "event 3 (shipping): hash of its public form",
+        ),
+        "contract": (
+            link,
+            saved("contract", lambda a: a["proof"].update(contract="0x" + "42" * 20)),
+            "the answer's contract is the pinned registry",
+        ),
+        "chain": (
+            link,
+            saved("chain", lambda a: a["proof"].update(chain_id=1)),
+            "the answer's chain id is the pinned chain",
+        ),
+        "event proofs": (
+            link,
+            saved("anchors", lambda a: a["proof"].update(events=[])),
+            "event 1 (commissioning): anchored",
+        ),
         "item proof": (link, saved("item", lambda a: a["proof"].update(merkle_proof=[])), "item Merkle proof (local)"),
         "no proof": (link, saved("none", lambda a: a.update(proof=None)), "proof"),
-        "recall": (f"{site}/01/{OTHER}/21/SN0001", saved("recall", drop_recall, recalled_answer),
-                   "whole-GTIN recall asked of the chain"),
-    }  # fmt: skip
+        "recall": (
+            f"{site}/01/{OTHER}/21/SN0001",
+            saved("recall", drop_recall, recalled_answer),
+            "whole-GTIN recall asked of the chain",
+        ),
+    }
     missed = {}
     for name, (asked, path, expected) in forgeries.items():
         result = run(asked, rpc, registry, "--answer", path, "--json")

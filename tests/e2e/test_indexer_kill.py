@@ -13,7 +13,7 @@ import pytest
 from eth_account import Account
 from sqlmodel import Session, func, select
 
-from backend.chain.signer import LocalSigner
+from backend.chain.local_signer import LocalSigner
 from backend.db.models import ChainCursor, ChainEvent
 from backend.settings import PROJECT_ROOT
 from tests.support import Platform, award_load
@@ -37,8 +37,13 @@ def indexer_process(platform: Platform) -> subprocess.Popen[bytes]:
         "CREDANCE_INDEXER_MAX_RANGE": "1",  # one block per transaction: many commits to land between
         "CREDANCE_INDEXER_POLL_MS": "10",
     }
-    return subprocess.Popen([sys.executable, "-m", "backend.cli.main", "indexer"], env=env, cwd=PROJECT_ROOT,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)  # fmt: skip
+    return subprocess.Popen(
+        [sys.executable, "-m", "backend.cli.main", "indexer"],
+        env=env,
+        cwd=PROJECT_ROOT,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
 
 
 def wait_for(condition: object, process: subprocess.Popen[bytes], timeout: float = 180.0) -> None:

@@ -55,14 +55,18 @@ def test_rules_are_published_by_hash_and_every_purchase_explains_itself(platform
     again = platform.client.post("/v1/rule-sets", json=RULES, headers=platform.headers("admin"))
     assert (again.status_code, again.json()["created"], again.json()["version"]) == (200, False, 2)
 
-    accepted = buy(platform, order(
-        "R-1", "alice",
-        line("BEANS-RARE", 1, "10.00", "coffee"),  # SKU multiplier wins over the category: 10 * 2 * 3 = 60
-        line("BEANS", 2, "5.00", "coffee"),  # category: 10 * 2 * 1.5 = 30
-        line("GREEN", 1, "4.25", "tea"),  # campaign: 4.25 * 2 * 2 = 17
-        line("GIFTCARD", 1, "50.00"),  # excluded
-        line("MUG", 1, "0.30"),  # 0.6: the order total is rounded down once: 107.6 -> 107
-    ))  # fmt: skip
+    accepted = buy(
+        platform,
+        order(
+            "R-1",
+            "alice",
+            line("BEANS-RARE", 1, "10.00", "coffee"),  # SKU multiplier wins over the category: 10 * 2 * 3 = 60
+            line("BEANS", 2, "5.00", "coffee"),  # category: 10 * 2 * 1.5 = 30
+            line("GREEN", 1, "4.25", "tea"),  # campaign: 4.25 * 2 * 2 = 17
+            line("GIFTCARD", 1, "50.00"),  # excluded
+            line("MUG", 1, "0.30"),  # 0.6: the order total is rounded down once: 107.6 -> 107
+        ),
+    )
     assert (accepted["points_awarded"], accepted["rule_version"]) == (107, 2)
     platform.settle()
 
@@ -80,7 +84,7 @@ def test_rules_are_published_by_hash_and_every_purchase_explains_itself(platform
         ("GREEN", "1", None, "winter-tea", False),
         ("GIFTCARD", "1", None, None, True),
         ("MUG", "1", None, None, False),
-    ]  # fmt: skip
+    ]
     with Session(platform.engine) as session:
         award = session.exec(select(MirrorLedgerEntry).where(MirrorLedgerEntry.kind == "award")).one()
     assert award.rule_version == 2  # the chain records which published rules computed the award
@@ -93,8 +97,10 @@ def test_paying_with_points_burns_them_and_that_share_earns_nothing(platform: Pl
     assert balance(platform, "bob")["balance"] == 1000
 
     # At the till, with the one-time code bob shows: 500 points = 5.00.
-    paid = buy(platform, order("P-2", "bob", line("A", 1, "20.00"), paid_with_points=500,
-                               customer_code=platform.till_code("bob")))  # fmt: skip
+    paid = buy(
+        platform,
+        order("P-2", "bob", line("A", 1, "20.00"), paid_with_points=500, customer_code=platform.till_code("bob")),
+    )
     assert (paid["points_awarded"], paid["paid_with_points"]) == (15, 500)
     assert balance(platform, "bob")["available"] == 500  # the burn is in flight
     platform.settle()
@@ -103,10 +109,10 @@ def test_paying_with_points_burns_them_and_that_share_earns_nothing(platform: Pl
     assert on_chain(platform, view["address"]) == (515, 0)
 
     too_much = platform.client.post(
-        "/v1/purchases", json=order("P-3", "bob", line("A", 1, "20.00"), paid_with_points=1000,
-                                    customer_code=platform.till_code("bob")),
+        "/v1/purchases",
+        json=order("P-3", "bob", line("A", 1, "20.00"), paid_with_points=1000, customer_code=platform.till_code("bob")),
         headers=platform.headers(),
-    )  # fmt: skip
+    )
     assert too_much.status_code == 422
     assert too_much.json()["error"]["field"] == "paid_with_points"
     assert_books_match_chain(platform, "bob")
@@ -118,19 +124,22 @@ def test_refunds_reverse_proportionally_once_and_never_more_than_awarded(platfor
     platform.settle()
 
     url, headers = "/v1/purchases/F-1/refunds", platform.headers()
-    first = platform.client.post(url, json={"refund_id": "r1", "lines": [{"sku": "DOUBLE", "quantity": 1}]},
-                                 headers=headers)  # fmt: skip
+    first = platform.client.post(
+        url, json={"refund_id": "r1", "lines": [{"sku": "DOUBLE", "quantity": 1}]}, headers=headers
+    )
     assert first.status_code == 200, first.text
     assert first.json()["points_reversed"] == 20  # half the double line: 20 of 70
-    replay = platform.client.post(url, json={"refund_id": "r1", "lines": [{"sku": "DOUBLE", "quantity": 1}]},
-                                  headers=headers)  # fmt: skip
+    replay = platform.client.post(
+        url, json={"refund_id": "r1", "lines": [{"sku": "DOUBLE", "quantity": 1}]}, headers=headers
+    )
     assert replay.json() == first.json()
     assert replay.headers["Idempotent-Replayed"] == "true"
     conflict = platform.client.post(url, json={"refund_id": "r1", "amount": "5.00"}, headers=headers)
     assert (conflict.status_code, conflict.json()["error"]["field"]) == (409, "refund_id")
 
-    too_many = platform.client.post(url, json={"refund_id": "r2", "lines": [{"sku": "PLAIN", "quantity": 4}]},
-                                    headers=headers)  # fmt: skip
+    too_many = platform.client.post(
+        url, json={"refund_id": "r2", "lines": [{"sku": "PLAIN", "quantity": 4}]}, headers=headers
+    )
     assert (too_many.status_code, too_many.json()["error"]["field"]) == (422, "lines[0].quantity")
     by_amount = platform.client.post(url, json={"refund_id": "r3", "amount": "15.00"}, headers=headers).json()
     assert by_amount["points_reversed"] == 21  # share 20/70 + 15/50 = 41/70: 41 in all, 21 now
@@ -145,10 +154,13 @@ def test_refunds_reverse_proportionally_once_and_never_more_than_awarded(platfor
     detail = platform.client.get("/v1/purchases/F-1", headers=headers).json()
     assert detail["points_reversed"] == 70
     assert [(r["refund_id"], r["status"]) for r in detail["refunds"]] == [
-        ("r1", "confirmed"), ("r3", "confirmed"), ("r5", "confirmed"),
-    ]  # fmt: skip
-    unknown = platform.client.post("/v1/purchases/NOPE/refunds", json={"refund_id": "x", "amount": "1"},
-                                   headers=headers)  # fmt: skip
+        ("r1", "confirmed"),
+        ("r3", "confirmed"),
+        ("r5", "confirmed"),
+    ]
+    unknown = platform.client.post(
+        "/v1/purchases/NOPE/refunds", json={"refund_id": "x", "amount": "1"}, headers=headers
+    )
     assert (unknown.status_code, unknown.json()["error"]["field"]) == (404, "order_id")
 
 
@@ -164,8 +176,9 @@ def test_refund_of_spent_points_becomes_debt_that_later_awards_repay(platform: P
     assert redeemed.status_code == 200, redeemed.text
     platform.settle()
 
-    refund = platform.client.post("/v1/purchases/D-1/refunds", json={"refund_id": "all", "amount": "100"},
-                                  headers=platform.headers())  # fmt: skip
+    refund = platform.client.post(
+        "/v1/purchases/D-1/refunds", json={"refund_id": "all", "amount": "100"}, headers=platform.headers()
+    )
     assert refund.json()["points_reversed"] == 100
     platform.settle()
     view = balance(platform, "dave")
@@ -184,12 +197,18 @@ def test_refund_of_spent_points_becomes_debt_that_later_awards_repay(platform: P
 
 def test_campaigns_target_segments_set_by_an_admin(platform: Platform) -> None:
     start, end = (NOW - timedelta(hours=1)).isoformat(), (NOW + timedelta(hours=1)).isoformat()
-    publish(platform, {"campaigns": [
-        {"id": "welcome-back", "starts_at": start, "ends_at": end, "bonus_points": 100, "segments": ["lapsed"]},
-    ]})  # fmt: skip
+    publish(
+        platform,
+        {
+            "campaigns": [
+                {"id": "welcome-back", "starts_at": start, "ends_at": end, "bonus_points": 100, "segments": ["lapsed"]},
+            ]
+        },
+    )
     platform.client.post("/v1/customers", json={"customer_id": "uma"}, headers=platform.headers())
-    segments = platform.client.put("/v1/customers/uma/segments", json={"segments": ["lapsed"]},
-                                   headers=platform.headers("admin"))  # fmt: skip
+    segments = platform.client.put(
+        "/v1/customers/uma/segments", json={"segments": ["lapsed"]}, headers=platform.headers("admin")
+    )
     assert segments.json()["segments"] == ["lapsed"]
     assert buy(platform, order("C-1", "uma", line("A", 1, "10.00")))["points_awarded"] == 110
     assert buy(platform, order("C-2", "vera", line("A", 1, "10.00")))["points_awarded"] == 10

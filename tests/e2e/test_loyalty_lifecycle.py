@@ -15,9 +15,14 @@ from tests.support import Platform
 
 pytestmark = pytest.mark.chain
 
-TIERS = {"window_days": 365, "grace_days": 30, "levels": [
-    {"name": "member", "threshold": 0}, {"name": "silver", "threshold": 100, "multiplier": "2"},
-]}  # fmt: skip
+TIERS = {
+    "window_days": 365,
+    "grace_days": 30,
+    "levels": [
+        {"name": "member", "threshold": 0},
+        {"name": "silver", "threshold": 100, "multiplier": "2"},
+    ],
+}
 
 
 def run_maintenance(platform: Platform, days_ahead: int) -> dict[str, int]:
@@ -69,8 +74,9 @@ def test_tiers_rise_at_once_multiply_points_and_fall_after_grace(platform: Platf
     assert (why["tier"], why["tier_multiplier"]) == ("silver", "2")
     platform.settle()
 
-    refund = platform.client.post("/v1/purchases/G-1/refunds", json={"refund_id": "all", "amount": "120"},
-                                  headers=platform.headers())  # fmt: skip
+    refund = platform.client.post(
+        "/v1/purchases/G-1/refunds", json={"refund_id": "all", "amount": "120"}, headers=platform.headers()
+    )
     assert refund.json()["points_reversed"] == 120
     view = balance(platform, "lena")
     assert (view["tier"], view["qualifying_points"]) == ("silver", 20)  # refunds count against the window
@@ -81,15 +87,20 @@ def test_tiers_rise_at_once_multiply_points_and_fall_after_grace(platform: Platf
     assert balance(platform, "lena")["tier"] == "member"
     events = platform.client.get("/v1/customers/lena/history", headers=platform.headers("admin")).json()["tier_events"]
     assert [(e["kind"], e["from_tier"], e["to_tier"]) for e in events] == [
-        ("downgrade", "silver", "member"), ("grace_started", "silver", "silver"), ("upgrade", "member", "silver"),
-    ]  # fmt: skip
+        ("downgrade", "silver", "member"),
+        ("grace_started", "silver", "silver"),
+        ("upgrade", "member", "silver"),
+    ]
     assert_books_match_chain(platform, "lena")
 
 
 def test_personal_data_is_erased_and_the_ledger_stays(platform: Platform) -> None:
     headers, admin = platform.headers(), platform.headers("admin")
-    platform.client.post("/v1/customers", json={"customer_id": "mia", "name": "Mia Rossi", "email": "mia@example.com",
-                                                "phone": "+39 055 123"}, headers=headers)  # fmt: skip
+    platform.client.post(
+        "/v1/customers",
+        json={"customer_id": "mia", "name": "Mia Rossi", "email": "mia@example.com", "phone": "+39 055 123"},
+        headers=headers,
+    )
     buy(platform, order("E-1", "mia", line("A", 1, "40.00")))
     platform.settle()
     assert platform.client.get("/v1/customers/mia", headers=admin).json()["email"] == "mia@example.com"

@@ -35,18 +35,27 @@ def rows(platform: Platform, model: type) -> int:
 
 def redeem(platform: Platform, customer: str, body: dict[str, object]) -> tuple[int, dict]:
     """The customer redeems, with their own token."""
-    response = platform.client.post(f"/v1/customers/{customer}/redemptions", json=body,
-                                    headers=platform.as_customer(customer))  # fmt: skip
+    response = platform.client.post(
+        f"/v1/customers/{customer}/redemptions", json=body, headers=platform.as_customer(customer)
+    )
     return response.status_code, response.json()
 
 
 def test_catalog_redemption_burns_points_once_and_respects_stock(platform: Platform) -> None:
     admin = platform.headers("admin")
     add_reward(platform, "tote-bag", 300, stock=1)
-    assert platform.client.post("/v1/rewards", json={"id": "tote-bag", "name": "x", "points_price": 1},
-                                headers=admin).status_code == 409  # fmt: skip
-    assert platform.client.post("/v1/rewards", json={"id": "x", "name": "x", "points_price": 1},
-                                headers=platform.headers()).status_code == 403  # fmt: skip
+    assert (
+        platform.client.post(
+            "/v1/rewards", json={"id": "tote-bag", "name": "x", "points_price": 1}, headers=admin
+        ).status_code
+        == 409
+    )
+    assert (
+        platform.client.post(
+            "/v1/rewards", json={"id": "x", "name": "x", "points_price": 1}, headers=platform.headers()
+        ).status_code
+        == 403
+    )
     buy(platform, order("S-1", "erin", line("A", 1, "1000.00")))
     platform.settle()
 
@@ -57,8 +66,11 @@ def test_catalog_redemption_burns_points_once_and_respects_stock(platform: Platf
 
     status, first = redeem(platform, "erin", {"redemption_id": "r1", "reward_id": "tote-bag"})
     assert (status, first["points"], first["status"]) == (200, 300, "pending")
-    response = platform.client.post("/v1/customers/erin/redemptions", json={"redemption_id": "r1",
-                                    "reward_id": "tote-bag"}, headers=platform.as_customer("erin"))  # fmt: skip
+    response = platform.client.post(
+        "/v1/customers/erin/redemptions",
+        json={"redemption_id": "r1", "reward_id": "tote-bag"},
+        headers=platform.as_customer("erin"),
+    )
     assert response.json() == first
     assert response.headers["Idempotent-Replayed"] == "true"
     status, body = redeem(platform, "erin", {"redemption_id": "r2", "reward_id": "tote-bag"})
@@ -95,14 +107,17 @@ def test_transfers_follow_the_policy_and_daily_cap_and_keep_expiry(platform: Pla
         url, json={"transfer_id": "t1", "to_customer_id": "grace", "amount": 60}, headers=headers
     )
     assert sent.status_code == 200, sent.text
-    over_cap = platform.client.post(url, json={"transfer_id": "t2", "to_customer_id": "grace", "amount": 50},
-                                    headers=headers)  # fmt: skip
+    over_cap = platform.client.post(
+        url, json={"transfer_id": "t2", "to_customer_id": "grace", "amount": 50}, headers=headers
+    )
     assert (over_cap.status_code, over_cap.json()["error"]["field"]) == (422, "amount")
-    to_self = platform.client.post(url, json={"transfer_id": "t3", "to_customer_id": "frank", "amount": 1},
-                                   headers=headers)  # fmt: skip
+    to_self = platform.client.post(
+        url, json={"transfer_id": "t3", "to_customer_id": "frank", "amount": 1}, headers=headers
+    )
     assert (to_self.status_code, to_self.json()["error"]["field"]) == (422, "to_customer_id")
-    nobody = platform.client.post(url, json={"transfer_id": "t4", "to_customer_id": "nobody", "amount": 1},
-                                  headers=headers)  # fmt: skip
+    nobody = platform.client.post(
+        url, json={"transfer_id": "t4", "to_customer_id": "nobody", "amount": 1}, headers=headers
+    )
     assert (nobody.status_code, nobody.json()["error"]["field"]) == (404, "to_customer_id")
     assert balance(platform, "grace")["pending"] == 60
     platform.settle()
@@ -119,25 +134,32 @@ def test_transfers_follow_the_policy_and_daily_cap_and_keep_expiry(platform: Pla
 
 def test_partner_points_convert_at_the_rate_within_caps(platform: Platform) -> None:
     admin = platform.headers("admin")
-    created = platform.client.post("/v1/partners", json={"id": "air-miles", "name": "Air Miles", "rate": "0.5",
-                                   "daily_cap_per_customer": 200}, headers=admin)  # fmt: skip
+    created = platform.client.post(
+        "/v1/partners",
+        json={"id": "air-miles", "name": "Air Miles", "rate": "0.5", "daily_cap_per_customer": 200},
+        headers=admin,
+    )
     assert created.status_code == 201, created.text
     platform.client.post("/v1/customers", json={"customer_id": "heidi"}, headers=platform.headers())
     url = "/v1/partners/air-miles/conversions"
     admin = admin | {"X-Customer-Token": platform.customer_token("heidi")}  # heidi agrees to convert
 
-    converted = platform.client.post(url, json={"conversion_id": "AM-1", "customer_id": "heidi",
-                                     "partner_points": 301}, headers=admin)  # fmt: skip
+    converted = platform.client.post(
+        url, json={"conversion_id": "AM-1", "customer_id": "heidi", "partner_points": 301}, headers=admin
+    )
     assert converted.status_code == 200, converted.text
     assert converted.json()["points_awarded"] == 150  # floor(301 * 0.5)
-    replay = platform.client.post(url, json={"conversion_id": "AM-1", "customer_id": "heidi", "partner_points": 301},
-                                  headers=admin)  # fmt: skip
+    replay = platform.client.post(
+        url, json={"conversion_id": "AM-1", "customer_id": "heidi", "partner_points": 301}, headers=admin
+    )
     assert replay.json() == converted.json()
-    capped = platform.client.post(url, json={"conversion_id": "AM-2", "customer_id": "heidi",
-                                  "partner_points": 102}, headers=admin)  # fmt: skip
+    capped = platform.client.post(
+        url, json={"conversion_id": "AM-2", "customer_id": "heidi", "partner_points": 102}, headers=admin
+    )
     assert (capped.status_code, capped.json()["error"]["field"]) == (422, "partner_points")  # 51 > 50 left today
-    checkout = platform.client.post(url, json={"conversion_id": "AM-3", "customer_id": "heidi",
-                                    "partner_points": 2}, headers=platform.headers())  # fmt: skip
+    checkout = platform.client.post(
+        url, json={"conversion_id": "AM-3", "customer_id": "heidi", "partner_points": 2}, headers=platform.headers()
+    )
     assert checkout.status_code == 403
     platform.settle()
     assert balance(platform, "heidi")["balance"] == 150
@@ -155,8 +177,11 @@ def test_own_wallet_claim_then_redeem_with_a_permit(platform: Platform) -> None:
 
     typed = claim_typed_data(platform, "ivan", wallet.address, headers)
     assert (typed["message"]["account"], typed["message"]["wallet"]) == (custodial, wallet.address)
-    forged = platform.client.post("/v1/customers/ivan/wallet", json={**signed_claim(typed, new_wallet()),
-                                  "wallet": wallet.address}, headers=headers)  # fmt: skip
+    forged = platform.client.post(
+        "/v1/customers/ivan/wallet",
+        json={**signed_claim(typed, new_wallet()), "wallet": wallet.address},
+        headers=headers,
+    )
     assert (forged.status_code, forged.json()["error"]["field"]) == (422, "signature")
     claimed = platform.client.post("/v1/customers/ivan/wallet", json=signed_claim(typed, wallet), headers=headers)
     assert claimed.status_code == 202, claimed.text
@@ -172,8 +197,9 @@ def test_own_wallet_claim_then_redeem_with_a_permit(platform: Platform) -> None:
     add_reward(platform, "cap", 100)
     status, body = redeem(platform, "ivan", {"redemption_id": "c1", "reward_id": "cap"})
     assert (status, body["error"]["field"]) == (422, "permit")
-    status, body = redeem(platform, "ivan", {"redemption_id": "c1", "reward_id": "cap",
-                                             "permit": permit(platform, wallet, 100)})  # fmt: skip
+    status, body = redeem(
+        platform, "ivan", {"redemption_id": "c1", "reward_id": "cap", "permit": permit(platform, wallet, 100)}
+    )
     assert status == 200, body
     buy(platform, order("W-2", "ivan", line("A", 1, "10.00")))  # awards now go to the wallet
     platform.settle()
@@ -182,13 +208,16 @@ def test_own_wallet_claim_then_redeem_with_a_permit(platform: Platform) -> None:
 
     enable_transfers(platform)
     platform.client.post("/v1/customers", json={"customer_id": "judy"}, headers=platform.headers())
-    relayed = platform.client.post("/v1/customers/ivan/transfers", json={"transfer_id": "x", "to_customer_id": "judy",
-                                   "amount": 1}, headers=headers)  # fmt: skip
+    relayed = platform.client.post(
+        "/v1/customers/ivan/transfers",
+        json={"transfer_id": "x", "to_customer_id": "judy", "amount": 1},
+        headers=headers,
+    )
     assert relayed.status_code == 409  # the platform cannot move a self-custodied member's points
 
 
 def test_a_redemption_the_chain_refuses_is_undone(platform: Platform, dev_keys: list[str]) -> None:
-    from backend.chain.signer import LocalSigner
+    from backend.chain.local_signer import LocalSigner
     from tests.contracts.helpers import send
 
     buy(platform, order("U-1", "wendy", line("A", 1, "100.00")))

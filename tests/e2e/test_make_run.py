@@ -26,9 +26,14 @@ CHECKOUT_KEY = "cred_test_checkout_key_0123456789abcdefgh"
 
 def credance(env: dict[str, str], *args: str, **kwargs: object) -> subprocess.Popen[str]:
     return subprocess.Popen(
-        [sys.executable, "-m", "backend.cli.main", *args], env=env, cwd=PROJECT_ROOT,
-        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, **kwargs,  # type: ignore[call-overload]
-    )  # fmt: skip
+        [sys.executable, "-m", "backend.cli.main", *args],
+        env=env,
+        cwd=PROJECT_ROOT,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        **kwargs,  # type: ignore[call-overload]
+    )
 
 
 @pytest.fixture
@@ -69,9 +74,12 @@ def test_run_serves_purchases_and_keeps_state_across_restarts(env: dict[str, str
     url = f"http://127.0.0.1:{env['CREDANCE_PORT']}"
     auth = {"Authorization": f"Bearer {CHECKOUT_KEY}"}
     order = {
-        "order_id": "RUN-1", "customer_id": "rita", "store_id": "demo-store", "currency": "USD",
+        "order_id": "RUN-1",
+        "customer_id": "rita",
+        "store_id": "demo-store",
+        "currency": "USD",
         "lines": [{"sku": "COFFEE", "quantity": 3, "unit_price": "10.00"}],
-    }  # fmt: skip
+    }
 
     first = credance(env, "run")
     try:
@@ -80,8 +88,9 @@ def test_run_serves_purchases_and_keeps_state_across_restarts(env: dict[str, str
         assert accepted.status_code == 200, accepted.text
         assert accepted.json()["points_awarded"] == 30
         wait_until(lambda: httpx.get(f"{url}/v1/customers/rita/balance", headers=auth).json()["balance"] == 30)
-        wait_until(lambda: "Genuine" in httpx.get(
-            f"{url}/01/09506000134352/21/SN0001", headers={"Accept": "text/html"}).text)  # fmt: skip
+        wait_until(
+            lambda: "Genuine" in httpx.get(f"{url}/01/09506000134352/21/SN0001", headers={"Accept": "text/html"}).text
+        )
     finally:
         first.send_signal(signal.SIGINT)
         output, _ = first.communicate(timeout=60)
@@ -101,8 +110,12 @@ def test_run_serves_purchases_and_keeps_state_across_restarts(env: dict[str, str
         admin = {"Authorization": f"Bearer {ADMIN_KEY}"}
         assert httpx.get(f"{url}/v1/stores", headers=admin).status_code == 200
         # The banner's program key issues rita a customer token, as the retailer's backend would.
-        issued = httpx.post(f"{url}/v1/customers/rita/tokens", json={},
-                            headers={"Authorization": f"Bearer {program.group(1)}"}, timeout=10)  # fmt: skip
+        issued = httpx.post(
+            f"{url}/v1/customers/rita/tokens",
+            json={},
+            headers={"Authorization": f"Bearer {program.group(1)}"},
+            timeout=10,
+        )
         assert issued.status_code == 201, issued.text
         own = httpx.get(
             f"{url}/v1/customers/rita/history", headers={"Authorization": f"Bearer {issued.json()['token']}"}

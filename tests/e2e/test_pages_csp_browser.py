@@ -15,8 +15,16 @@ from tests.provenance.support import serving
 from tests.support import Platform
 
 CHROMIUM = Path("/usr/bin/chromium")
-ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-        "--disable-background-networking", "--disable-component-update", "--disable-sync"]  # fmt: skip
+ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
 DEMO = "09506000134352"
 
 pytestmark = [
@@ -43,8 +51,10 @@ def test_pages_work_under_their_policy(platform: Platform, site: str, tmp_path: 
     with sync_playwright() as playwright:
         browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=ARGS)
         page = browser.new_page()
-        page.on("console", lambda message: violations.append(message.text) if "Content Security Policy" in message.text
-                else None)  # fmt: skip
+        page.on(
+            "console",
+            lambda message: violations.append(message.text) if "Content Security Policy" in message.text else None,
+        )
 
         page.goto(f"{site}/01/{DEMO}/21/SN0001?scan=false")
         banner = page.locator("[data-verdict]")

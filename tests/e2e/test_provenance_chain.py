@@ -30,8 +30,11 @@ CREDANCE = str(PROJECT_ROOT / ".venv" / "bin" / "credance")
 
 @pytest.fixture
 def chain(platform: Platform) -> tuple[Platform, Api]:
-    api = Api(platform.client, platform.engine, {"admin": platform.keys["admin"], "checkout": platform.keys["checkout"],
-                                                  "demo-brand": platform.keys["brand"]})  # fmt: skip
+    api = Api(
+        platform.client,
+        platform.engine,
+        {"admin": platform.keys["admin"], "checkout": platform.keys["checkout"], "demo-brand": platform.keys["brand"]},
+    )
     api.product("demo-brand", FRESH, "Tea caddy")
     api.items("demo-brand", FRESH, [f"SN000{n}" for n in range(1, 6)])
     api.items("demo-brand", BLEND, ["B1", "B2"])
@@ -73,7 +76,13 @@ def test_events_are_anchored_and_every_proof_checks_out_on_chain(chain: tuple[Pl
     answer = verify(platform, DEMO, "SN0001", scan="false")
     assert answer["verdict"] == "authentic"
     assert [s["event"] for s in answer["trail"]] == [
-        "commissioning", "packing", "shipping", "receiving", "unpacking", "registered"]  # fmt: skip
+        "commissioning",
+        "packing",
+        "shipping",
+        "receiving",
+        "unpacking",
+        "registered",
+    ]
     assert all(s["block_number"] for s in answer["trail"])
     anchors = answer["proof"]["events"]
     assert len(anchors) == 5
@@ -102,8 +111,11 @@ def test_a_recall_reaches_what_was_packed_with_and_made_from_it(chain: tuple[Pla
             "TransformationEvent", at(2), inputEPCList=[a], outputEPCList=[sgtin(BLEND, "B1")], bizStep="commissioning"
         ),
     )
-    recall = api.client.post("/v1/recalls", json={"gtin": FRESH, "serials": ["SN0001"], "reason": "Lead in glaze"},
-                             headers=api.headers("demo-brand"))  # fmt: skip
+    recall = api.client.post(
+        "/v1/recalls",
+        json={"gtin": FRESH, "serials": ["SN0001"], "reason": "Lead in glaze"},
+        headers=api.headers("demo-brand"),
+    )
     assert recall.status_code == 201, recall.text
     assert recall.json()["count"] == 3  # SN0001, SN0002 packed with it, B1 made from it
     anchor_and_settle(platform)
@@ -117,8 +129,12 @@ def test_a_recall_reaches_what_was_packed_with_and_made_from_it(chain: tuple[Pla
     assert verify(platform, FRESH, "SN0003")["verdict"] == "authentic"
 
     # Made from a recalled item after the recall: still reached, at the consumer's scan.
-    api.accept("demo-brand", event("TransformationEvent", at(5), inputEPCList=[b], outputEPCList=[sgtin(BLEND, "B2")],
-                                   bizStep="commissioning"))  # fmt: skip
+    api.accept(
+        "demo-brand",
+        event(
+            "TransformationEvent", at(5), inputEPCList=[b], outputEPCList=[sgtin(BLEND, "B2")], bizStep="commissioning"
+        ),
+    )
     anchor_and_settle(platform)  # the verifier fails on an event shown but not anchored yet
     later = verify(platform, BLEND, "B2")
     assert later["verdict"] == "recalled"
@@ -130,8 +146,9 @@ def test_a_recall_reaches_what_was_packed_with_and_made_from_it(chain: tuple[Pla
 
 def test_recall_of_a_lot_and_of_a_whole_gtin(chain: tuple[Platform, Api]) -> None:
     platform, api = chain
-    lot = api.client.post("/v1/recalls", json={"gtin": DEMO, "lot": "LOT1", "reason": "Mislabelled"},
-                          headers=api.headers("demo-brand"))  # fmt: skip
+    lot = api.client.post(
+        "/v1/recalls", json={"gtin": DEMO, "lot": "LOT1", "reason": "Mislabelled"}, headers=api.headers("demo-brand")
+    )
     assert lot.status_code == 201, lot.text
     assert lot.json()["count"] == 5
     whole = api.client.post(
@@ -167,8 +184,13 @@ def test_clones_are_flagged_with_the_reason(chain: tuple[Platform, Api]) -> None
     assert often["verdict"] == "suspicious"
     assert "scanned 21 times within 24 hours by 7 distinct network(s)" in often["reason"]
     # Scanned after it was decommissioned.
-    retired = event("ObjectEvent", utcnow() - timedelta(minutes=1), action="DELETE", bizStep="decommissioning",
-                    epcList=[sgtin(DEMO, "SN0004")])  # fmt: skip
+    retired = event(
+        "ObjectEvent",
+        utcnow() - timedelta(minutes=1),
+        action="DELETE",
+        bizStep="decommissioning",
+        epcList=[sgtin(DEMO, "SN0004")],
+    )
     api.accept("demo-brand", retired)
     gone = verify(platform, DEMO, "SN0004")
     assert gone["verdict"] == "suspicious"
@@ -181,12 +203,18 @@ def test_clones_are_flagged_with_the_reason(chain: tuple[Platform, Api]) -> None
 def test_a_purchase_marks_the_item_sold_and_earns_the_genuine_bonus(chain: tuple[Platform, Api]) -> None:
     platform, api = chain
     api.accept("demo-brand", commission([sgtin(FRESH, f"SN000{n}") for n in (1, 2, 3)], at(0)))
-    recall = api.client.post("/v1/recalls", json={"gtin": FRESH, "serials": ["SN0003"], "reason": "Cracked"},
-                             headers=api.headers("demo-brand"))  # fmt: skip
+    recall = api.client.post(
+        "/v1/recalls",
+        json={"gtin": FRESH, "serials": ["SN0003"], "reason": "Cracked"},
+        headers=api.headers("demo-brand"),
+    )
     assert recall.status_code == 201
     # The program (not the brand) pays a bonus for genuine tea caddies.
-    bonus = {"max_points_per_item": 50, "max_points_per_order": 100, "rules": [{"id": "caddy", "points": 50,
-                                                                                "gtins": [FRESH]}]}  # fmt: skip
+    bonus = {
+        "max_points_per_item": 50,
+        "max_points_per_order": 100,
+        "rules": [{"id": "caddy", "points": 50, "gtins": [FRESH]}],
+    }
     published = api.client.post("/v1/rule-sets", json={"genuine_bonuses": bonus}, headers=api.headers("admin"))
     assert published.status_code == 201, published.text
     anchor_and_settle(platform)

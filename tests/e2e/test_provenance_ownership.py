@@ -38,8 +38,11 @@ CREDANCE = str(PROJECT_ROOT / ".venv" / "bin" / "credance")
 
 @pytest.fixture
 def chain(platform: Platform) -> tuple[Platform, Api]:
-    api = Api(platform.client, platform.engine, {"admin": platform.keys["admin"], "checkout": platform.keys["checkout"],
-                                                  "demo-brand": platform.keys["brand"]})  # fmt: skip
+    api = Api(
+        platform.client,
+        platform.engine,
+        {"admin": platform.keys["admin"], "checkout": platform.keys["checkout"], "demo-brand": platform.keys["brand"]},
+    )
     api.product("demo-brand", FRESH, "Tea caddy")
     api.items("demo-brand", FRESH, [f"SN000{n}" for n in range(1, 6)])
     api.items("demo-brand", BLEND, ["B1", "B2"])
@@ -90,8 +93,9 @@ def item(platform: Platform, gtin: str, serial: str) -> Item:
 
 
 def recall(api: Api, who: str, gtin: str, **body: Any) -> dict[str, Any]:
-    response = api.client.post("/v1/recalls", json={"gtin": gtin, "reason": "Test recall", **body},
-                               headers=api.headers(who))  # fmt: skip
+    response = api.client.post(
+        "/v1/recalls", json={"gtin": gtin, "reason": "Test recall", **body}, headers=api.headers(who)
+    )
     assert response.status_code == 201, response.text
     return dict(response.json())
 
@@ -134,7 +138,8 @@ def test_the_old_recall_exploit_no_longer_marks_the_brands_items(chain: tuple[Pl
     answer = verify(platform, FRESH, "SN0003")  # the page and its JSON: authentic, with a notice
     assert answer["verdict"] == "authentic", answer["reason"]
     assert [(n["relation"], n["brand"]["id"]) for n in answer["recall_notices"]] == [
-        ("packed with a recalled item", "outsider")]  # fmt: skip
+        ("packed with a recalled item", "outsider")
+    ]
     page = platform.client.get(f"/01/{FRESH}/21/SN0003", params={"format": "html", "scan": "false"})
     assert 'data-verdict="authentic"' in page.text
     assert "Packed with a recalled item" in page.text
@@ -183,7 +188,11 @@ def test_recall_scopes_are_public_and_verify_asks_the_chain(chain: tuple[Platfor
     [(scoped_id, root)] = _recall_ids(platform, FRESH)
     scope = platform.client.get(f"/v1/recalls/{scoped_id}/scope").json()  # no key: public
     assert (scope["recall_id"], scope["brand"], scope["scope_root"], scope["gtins"]) == (
-        scoped_id, _chain_id(api, "demo-brand"), root, [FRESH])  # fmt: skip
+        scoped_id,
+        _chain_id(api, "demo-brand"),
+        root,
+        [FRESH],
+    )
     leaves = [bytes.fromhex(leaf[2:]) for leaf in scope["leaves"]]
     assert "0x" + MerkleTree.build(leaves).root.hex() == root
     for serial in ("SN0001", "SN0002"):
@@ -223,8 +232,15 @@ def test_recall_scopes_are_public_and_verify_asks_the_chain(chain: tuple[Platfor
     # The command line asks the same server for the scopes, and the chain for everything else.
     with serving(create_app(platform.settings, platform.engine)) as site:
         manifest = manifest_path(platform.settings.deployments_dir, platform.ctx.chain_id)
-        command = [CREDANCE, "verify", f"{site}/01/{FRESH}/21/SN0002", "--rpc-url", platform.settings.resolved_rpc_url,
-                   "--manifest", str(manifest)]  # fmt: skip
+        command = [
+            CREDANCE,
+            "verify",
+            f"{site}/01/{FRESH}/21/SN0002",
+            "--rpc-url",
+            platform.settings.resolved_rpc_url,
+            "--manifest",
+            str(manifest),
+        ]
         result = subprocess.run(command, capture_output=True, text=True, timeout=120)
     assert result.returncode == 0, result.stdout + result.stderr
     assert "FAILED" not in result.stderr

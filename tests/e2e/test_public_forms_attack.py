@@ -55,20 +55,38 @@ def history(platform: Platform) -> Platform:
     api.items("demo-brand", GOODS, SERIALS)
     api.items("demo-brand", CASES, [CASE_SERIAL])
     case_item = sgtin(CASES, CASE_SERIAL)
-    compared = event("ObjectEvent", at(2), bizStep="inspecting", epcList=[item(SERIALS[1])],
-                     **{"ex:comparedWith": f"urn:epc:id:sgtin:9506000.013438.{SERIALS[2]}"})  # fmt: skip
-    captured = api.capture("demo-brand", document(
-        commission([item(s) for s in SERIALS], at(0)), commission([case_item], at(0)),
-        pack(SSCC, [item(s) for s in SERIALS[:3]], at(1)), pack(case_item, [item(s) for s in SERIALS[3:6]], at(1)),
-        compared, ship([SSCC, case_item], at(3)), receive([SSCC, case_item], at(4)),
-        prefixes={"ex": "https://example.com/voc/"},
-    ))  # fmt: skip
+    compared = event(
+        "ObjectEvent",
+        at(2),
+        bizStep="inspecting",
+        epcList=[item(SERIALS[1])],
+        **{"ex:comparedWith": f"urn:epc:id:sgtin:9506000.013438.{SERIALS[2]}"},
+    )
+    captured = api.capture(
+        "demo-brand",
+        document(
+            commission([item(s) for s in SERIALS], at(0)),
+            commission([case_item], at(0)),
+            pack(SSCC, [item(s) for s in SERIALS[:3]], at(1)),
+            pack(case_item, [item(s) for s in SERIALS[3:6]], at(1)),
+            compared,
+            ship([SSCC, case_item], at(3)),
+            receive([SSCC, case_item], at(4)),
+            prefixes={"ex": "https://example.com/voc/"},
+        ),
+    )
     assert captured.status_code == 201, captured.text
-    recall = api.client.post("/v1/recalls", json={"gtin": GOODS, "serials": [SERIALS[0]], "reason": "Cracked"},
-                             headers=api.headers("demo-brand"))  # fmt: skip
+    recall = api.client.post(
+        "/v1/recalls",
+        json={"gtin": GOODS, "serials": [SERIALS[0]], "reason": "Cracked"},
+        headers=api.headers("demo-brand"),
+    )
     assert recall.status_code == 201, recall.text
-    api.accept("demo-brand", unpack(SSCC, [item(SERIALS[0])], at(5)),  # after the recall
-               pack(LATER, [item(SERIALS[0]), item(SERIALS[6])], at(6)))  # fmt: skip
+    api.accept(
+        "demo-brand",
+        unpack(SSCC, [item(SERIALS[0])], at(5)),  # after the recall
+        pack(LATER, [item(SERIALS[0]), item(SERIALS[6])], at(6)),
+    )
     Anchorer(platform.engine, batch_size=256, max_delay_ms=0).step(force=True)
     platform.settle()
     return platform
@@ -97,9 +115,24 @@ def failed(platform: Platform, pin: ChainPin, gtin: str, serial: str, body: Answ
 def node(platform: Platform, gtin: str, serial: str, saved: Path) -> tuple[int, list[str]]:
     """The Node verifier on a saved answer: its exit code and the checks it failed."""
     link = f"http://resolver.example/01/{gtin}/21/{serial}"
-    run = subprocess.run([shutil.which("node") or "node", str(SCRIPT), "--link", link, "--rpc",
-                          platform.settings.resolved_rpc_url, "--registry", platform.ctx.registry.address,
-                          "--answer", str(saved), "--json"], capture_output=True, text=True, timeout=60)  # fmt: skip
+    run = subprocess.run(
+        [
+            shutil.which("node") or "node",
+            str(SCRIPT),
+            "--link",
+            link,
+            "--rpc",
+            platform.settings.resolved_rpc_url,
+            "--registry",
+            platform.ctx.registry.address,
+            "--answer",
+            str(saved),
+            "--json",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert run.stdout, run.stderr
     return run.returncode, [c["check"] for c in json.loads(run.stdout)["checks"] if not c["ok"]]
 

@@ -45,9 +45,12 @@ def test_run_on_postgres_with_several_workers(home: Path) -> None:
     url = f"http://127.0.0.1:{env['CREDANCE_PORT']}"
     auth = {"Authorization": f"Bearer {CHECKOUT_KEY}"}
     order = {
-        "order_id": "PG-1", "customer_id": "pia", "store_id": "demo-store", "currency": "USD",
+        "order_id": "PG-1",
+        "customer_id": "pia",
+        "store_id": "demo-store",
+        "currency": "USD",
         "lines": [{"sku": "COFFEE", "quantity": 2, "unit_price": "10.00"}],
-    }  # fmt: skip
+    }
     process = credance(env, "run", "--postgres", "--workers", "2")
     try:
         try:

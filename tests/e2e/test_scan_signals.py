@@ -86,7 +86,11 @@ def test_the_brand_or_its_partner_vouches_for_a_place_a_rival_does_not(platform:
     weak = scan(phone(platform, 3), DEMO, "SN0004", **TOKYO)
     assert weak["verdict"] == "authentic"
     assert weak["scan_signals"]["evidence"]["in_window"]["by_source"] == {
-        "anonymous": 1, "brand": 1, "partner": 0, "organisation": 1}  # fmt: skip
+        "anonymous": 1,
+        "brand": 1,
+        "partner": 0,
+        "organisation": 1,
+    }
     copies = scan(phone(platform, 4), DEMO, "SN0004", **TOKYO)  # the third distinct network in Tokyo
     assert copies["verdict"] == "suspicious"
     assert "an authorised organisation's scan" in copies["reason"]
@@ -99,8 +103,11 @@ def test_the_brand_or_its_partner_vouches_for_a_place_a_rival_does_not(platform:
     # A key that is not valid is refused, and nothing is recorded.
     with Session(platform.engine) as session:
         before = len(session.exec(select(Scan)).all())
-    forged = phone(platform, 7).get(f"/01/{DEMO}/21/SN0005", params={"format": "json", **TOKYO},
-                                    headers={"Authorization": "Bearer cred_not-a-key-of-anyone-at-all"})  # fmt: skip
+    forged = phone(platform, 7).get(
+        f"/01/{DEMO}/21/SN0005",
+        params={"format": "json", **TOKYO},
+        headers={"Authorization": "Bearer cred_not-a-key-of-anyone-at-all"},
+    )
     assert forged.status_code == 401
     assert forged.json()["error"]["field"] == "Authorization"
     with Session(platform.engine) as session:

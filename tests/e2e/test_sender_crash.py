@@ -29,9 +29,12 @@ def accept(platform: Platform, count: int, prefix: str) -> list[int]:
     ids = []
     for n in range(count):
         body = {
-            "order_id": f"{prefix}-{n}", "customer_id": f"crash-{n % 3}", "store_id": "demo-store",
-            "currency": "USD", "lines": [{"sku": "COFFEE", "quantity": 1, "unit_price": str(10 + n)}],
-        }  # fmt: skip
+            "order_id": f"{prefix}-{n}",
+            "customer_id": f"crash-{n % 3}",
+            "store_id": "demo-store",
+            "currency": "USD",
+            "lines": [{"sku": "COFFEE", "quantity": 1, "unit_price": str(10 + n)}],
+        }
         response = platform.client.post("/v1/purchases", json=body, headers=platform.headers())
         assert response.status_code == 200, response.text
         ids.append(response.json()["operation_id"])
@@ -54,9 +57,13 @@ def sender_process(platform: Platform, kill_at: str | None = None) -> subprocess
     if kill_at:
         env[KILL_AT_ENV] = kill_at
     return subprocess.Popen(
-        [sys.executable, "-m", "backend.cli.main", "sender"], env=env, cwd=PROJECT_ROOT,
-        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-    )  # fmt: skip
+        [sys.executable, "-m", "backend.cli.main", "sender"],
+        env=env,
+        cwd=PROJECT_ROOT,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
 
 
 def issuer_transactions(platform: Platform) -> list[ChainTransaction]:

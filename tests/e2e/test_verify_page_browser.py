@@ -18,8 +18,16 @@ from tests.provenance.support import serving
 from tests.support import Platform
 
 CHROMIUM = Path("/usr/bin/chromium")
-ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-        "--disable-background-networking", "--disable-component-update", "--disable-sync"]  # fmt: skip
+ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
 DEMO, OTHER = "09506000134352", "09506000134369"  # the two demo products
 
 pytestmark = [
@@ -44,8 +52,11 @@ def test_the_page_shows_each_verdict(platform: Platform, site: str, tmp_path: Pa
     from playwright.sync_api import sync_playwright
 
     # (It reaches the whole case SN0002 was packed in, all of that product's demo items.)
-    recall = platform.client.post("/v1/recalls", json={"gtin": OTHER, "serials": ["SN0002"], "reason": "Cracked lid"},
-                                  headers=platform.headers("brand"))  # fmt: skip
+    recall = platform.client.post(
+        "/v1/recalls",
+        json={"gtin": OTHER, "serials": ["SN0002"], "reason": "Cracked lid"},
+        headers=platform.headers("brand"),
+    )
     assert recall.status_code == 201
     Anchorer(platform.engine, 256, 0).step(force=True)
     platform.settle()
@@ -61,8 +72,13 @@ def test_the_page_shows_each_verdict(platform: Platform, site: str, tmp_path: Pa
     }
     with sync_playwright() as playwright:
         browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=ARGS)
-        phone = browser.new_context(viewport={"width": 390, "height": 844}, device_scale_factor=2, is_mobile=True,
-                                    has_touch=True, accept_downloads=False)  # fmt: skip
+        phone = browser.new_context(
+            viewport={"width": 390, "height": 844},
+            device_scale_factor=2,
+            is_mobile=True,
+            has_touch=True,
+            accept_downloads=False,
+        )
         page = phone.new_page()
         for (gtin, serial), (verdict, heading, reason) in expected.items():
             response = page.goto(f"{site}/01/{gtin}/21/{serial}")

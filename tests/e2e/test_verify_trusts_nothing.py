@@ -80,8 +80,9 @@ def proof_of(answer: Answer, step: dict[str, Any]) -> dict[str, Any]:
 def rehash(answer: Answer, step: dict[str, Any]) -> None:
     """What a careful forger does after editing a body: recompute its public form and hash."""
     key = item_key(answer["gtin"], answer["serial"])
-    step["public_form"] = public_form(public_body(step["body"], step["namespaces"], {key: own_token(answer)}),
-                                      step["namespaces"])  # fmt: skip
+    step["public_form"] = public_form(
+        public_body(step["body"], step["namespaces"], {key: own_token(answer)}), step["namespaces"]
+    )
     step["public_hash"] = "0x" + public_digest(step["public_form"]).hex()
 
 
@@ -90,8 +91,12 @@ def test_a_genuine_answer_passes_every_check_and_shows_its_bodies(anchored: Plat
     report = verify_answer(pin, item_of(DEMO, "SN0001"), answer)
     assert report.failures == []
     names = {c.what for c in report.checks}
-    assert {"isItemRegistered on the pinned registry", "commitment of the serial asked", "brand shown owns the GTIN "
-            "on chain", "whole-GTIN recall asked of the chain"} <= names  # fmt: skip
+    assert {
+        "isItemRegistered on the pinned registry",
+        "commitment of the serial asked",
+        "brand shown owns the GTIN on chain",
+        "whole-GTIN recall asked of the chain",
+    } <= names
     events = [s for s in answer["trail"] if "body" in s]
     assert [s["event"] for s in events] == ["commissioning", "packing", "shipping", "receiving", "unpacking"]
     for step in events:  # each shown event carries what its hash covers (the item asked as its own token)
@@ -202,7 +207,8 @@ def test_only_the_pinned_chain_and_registry_count(anchored: Platform, pin: Chain
     # Another contract with code (the loyalty token) pinned as the registry: nothing verifies.
     wrong = verify_answer(pin_chain(w3, registry=anchored.ctx.points.address), item_of(DEMO, "SN0001"), genuine)
     assert {"the answer's contract is the pinned registry", "item Merkle proof", "recalls"} <= {
-        c.what for c in wrong.failures}  # fmt: skip
+        c.what for c in wrong.failures
+    }
     with pytest.raises(PinError, match="not the pinned chain 1"):
         pin_chain(w3, registry=pin.address, chain_id=1)
     with pytest.raises(PinError, match="no contract"):
@@ -218,8 +224,9 @@ def test_only_the_pinned_chain_and_registry_count(anchored: Platform, pin: Chain
 def test_recalls_are_asked_of_the_chain_and_the_hook_fails_closed(
     anchored: Platform, pin: ChainPin, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    recall = anchored.client.post("/v1/recalls", json={"gtin": OTHER, "reason": "Withdrawn"},
-                                  headers=anchored.headers("brand"))  # fmt: skip
+    recall = anchored.client.post(
+        "/v1/recalls", json={"gtin": OTHER, "reason": "Withdrawn"}, headers=anchored.headers("brand")
+    )
     assert recall.status_code == 201, recall.text
     anchored.settle()
     recalled = answer_for(anchored, OTHER, "SN0001")
@@ -272,8 +279,9 @@ def test_the_command_line_asks_about_the_item_and_pins_the_chain(anchored: Platf
     manifest = str(manifest_path(anchored.settings.deployments_dir, anchored.ctx.chain_id))
 
     def run(*args: str) -> subprocess.CompletedProcess[str]:
-        return subprocess.run([CREDANCE, "verify", *args, "--rpc-url", rpc], capture_output=True, text=True,
-                              timeout=120)  # fmt: skip
+        return subprocess.run(
+            [CREDANCE, "verify", *args, "--rpc-url", rpc], capture_output=True, text=True, timeout=120
+        )
 
     with serving(create_app(anchored.settings, anchored.engine)) as site:
         genuine = run(f"{site}/01/{DEMO}/21/SN0001", "--manifest", manifest)
@@ -287,8 +295,17 @@ def test_the_command_line_asks_about_the_item_and_pins_the_chain(anchored: Platf
     forged = answer_for(anchored, DEMO, "SN0001")
     forged["serial"] = forged["proof"]["serial"] = "SN0003"
     saved.write_text(json.dumps(forged))
-    tampered = run("--gtin", DEMO, "--serial", "SN0003", "--answer", str(saved), "--registry",
-                   anchored.ctx.registry.address, "--json")  # fmt: skip
+    tampered = run(
+        "--gtin",
+        DEMO,
+        "--serial",
+        "SN0003",
+        "--answer",
+        str(saved),
+        "--registry",
+        anchored.ctx.registry.address,
+        "--json",
+    )
     assert tampered.returncode == 1, tampered.stderr
     report = json.loads(tampered.stdout)
     assert (report["ok"], report["serial"], report["registry"]) == (False, "SN0003", anchored.ctx.registry.address)

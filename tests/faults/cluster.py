@@ -45,8 +45,13 @@ class Service:
 
     def start(self) -> None:
         with self.log_path.open("ab") as log:
-            self.process = subprocess.Popen([sys.executable, "-m", "backend.cli.main", *self.args], env=self.env,
-                                            cwd=PROJECT_ROOT, stdout=log, stderr=subprocess.STDOUT)  # fmt: skip
+            self.process = subprocess.Popen(
+                [sys.executable, "-m", "backend.cli.main", *self.args],
+                env=self.env,
+                cwd=PROJECT_ROOT,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+            )
         self.starts += 1
 
     def alive(self) -> bool:
@@ -86,11 +91,17 @@ class Cluster:
     @property
     def settings(self) -> Settings:
         return Settings(
-            home=self.home, port=self.api_port, chain_port=self.chain_port,
-            deployments_dir=self.root / "deployments", database_url=f"sqlite:///{self.home / 'credance.db'}",
-            chain_state_interval=self.state_interval, chain_id=31337,
-            sender_max_delay_ms=50, sender_poll_ms=20, indexer_poll_ms=50,
-        )  # fmt: skip
+            home=self.home,
+            port=self.api_port,
+            chain_port=self.chain_port,
+            deployments_dir=self.root / "deployments",
+            database_url=f"sqlite:///{self.home / 'credance.db'}",
+            chain_state_interval=self.state_interval,
+            chain_id=31337,
+            sender_max_delay_ms=50,
+            sender_poll_ms=20,
+            indexer_poll_ms=50,
+        )
 
     @property
     def url(self) -> str:
@@ -99,12 +110,19 @@ class Cluster:
     def env(self) -> dict[str, str]:
         s = self.settings
         return {
-            **os.environ, "CREDANCE_HOME": str(s.home), "CREDANCE_PORT": str(s.port),
-            "CREDANCE_CHAIN_PORT": str(s.chain_port), "CREDANCE_DEPLOYMENTS_DIR": str(s.deployments_dir),
-            "CREDANCE_DATABASE_URL": s.resolved_database_url, "CREDANCE_CHAIN_ID": "31337",
-            "CREDANCE_CHAIN_STATE_INTERVAL": str(self.state_interval), "CREDANCE_SENDER_MAX_DELAY_MS": "50",
-            "CREDANCE_SENDER_POLL_MS": "20", "CREDANCE_INDEXER_POLL_MS": "50", "CREDANCE_LOG_FORMAT": "json",
-        }  # fmt: skip
+            **os.environ,
+            "CREDANCE_HOME": str(s.home),
+            "CREDANCE_PORT": str(s.port),
+            "CREDANCE_CHAIN_PORT": str(s.chain_port),
+            "CREDANCE_DEPLOYMENTS_DIR": str(s.deployments_dir),
+            "CREDANCE_DATABASE_URL": s.resolved_database_url,
+            "CREDANCE_CHAIN_ID": "31337",
+            "CREDANCE_CHAIN_STATE_INTERVAL": str(self.state_interval),
+            "CREDANCE_SENDER_MAX_DELAY_MS": "50",
+            "CREDANCE_SENDER_POLL_MS": "20",
+            "CREDANCE_INDEXER_POLL_MS": "50",
+            "CREDANCE_LOG_FORMAT": "json",
+        }
 
     # --- chain ----------------------------------------------------------------------------
 
@@ -142,8 +160,12 @@ class Cluster:
         """Serials for the load to commission (EPCIS captures need registered items)."""
         assert self.keys is not None
         serials = [f"CR{n:06d}" for n in range(CAPTURE_SERIALS)]
-        response = httpx.post(f"{self.url}/v1/items", json={"gtin": CAPTURE_GTIN, "serials": serials, "lot": "CRASH"},
-                              headers={"Authorization": f"Bearer {self.keys.brand}"}, timeout=120)  # fmt: skip
+        response = httpx.post(
+            f"{self.url}/v1/items",
+            json={"gtin": CAPTURE_GTIN, "serials": serials, "lot": "CRASH"},
+            headers={"Authorization": f"Bearer {self.keys.brand}"},
+            timeout=120,
+        )
         assert response.status_code == 201, response.text
 
     def wait_healthy(self, timeout: float = 60.0) -> None:

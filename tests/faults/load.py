@@ -112,8 +112,15 @@ class Load:
                 refunded[(order_id, sku)] += 1
                 number += 1
                 body = {"refund_id": f"R{index}-{number}", "lines": [{"sku": sku, "quantity": 1}], "order_id": order_id}
-                self.send(client, "refund", body["refund_id"], "POST", f"/v1/purchases/{order_id}/refunds",
-                          {k: v for k, v in body.items() if k != "order_id"}, record=body)  # fmt: skip
+                self.send(
+                    client,
+                    "refund",
+                    body["refund_id"],
+                    "POST",
+                    f"/v1/purchases/{order_id}/refunds",
+                    {k: v for k, v in body.items() if k != "order_id"},
+                    record=body,
+                )
 
     def _capture_worker(self, index: int) -> None:
         """Commission fresh serials, a few per EPCIS document, as a packing line would."""
@@ -134,15 +141,31 @@ class Load:
 
     def _order(self, rng: random.Random, order_id: str) -> dict[str, Any]:
         lines = [
-            {"sku": rng.choice(["COFFEE", "TEA", "CAKE"]), "quantity": rng.randint(1, 4),
-             "unit_price": str(Decimal(rng.randint(100, 3000)) / 100)}
+            {
+                "sku": rng.choice(["COFFEE", "TEA", "CAKE"]),
+                "quantity": rng.randint(1, 4),
+                "unit_price": str(Decimal(rng.randint(100, 3000)) / 100),
+            }
             for _ in range(rng.randint(1, 3))
-        ]  # fmt: skip
-        return {"order_id": order_id, "customer_id": rng.choice(self.customers), "store_id": "demo-store",
-                "currency": "USD", "lines": lines}  # fmt: skip
+        ]
+        return {
+            "order_id": order_id,
+            "customer_id": rng.choice(self.customers),
+            "store_id": "demo-store",
+            "currency": "USD",
+            "lines": lines,
+        }
 
-    def send(self, client: httpx.Client, kind: str, key: str, method: str, path: str, body: dict[str, Any],
-             record: dict[str, Any] | None = None) -> None:  # fmt: skip
+    def send(
+        self,
+        client: httpx.Client,
+        kind: str,
+        key: str,
+        method: str,
+        path: str,
+        body: dict[str, Any],
+        record: dict[str, Any] | None = None,
+    ) -> None:
         """Send until the outcome is known (accepted or refused), as a checkout would; ``record``
         is what to remember of the request (the body by default)."""
         deadline = time.monotonic() + self.give_up_after
@@ -182,14 +205,26 @@ def capture_document(key: str, serials: list[str]) -> dict[str, Any]:
     """An EPCIS 2.0 document commissioning ``serials``; each event has its own eventID."""
     now = time.strftime("%Y-%m-%dT%H:%M:%S.000Z", time.gmtime())
     return {
-        "@context": ["https://ref.gs1.org/standards/epcis/2.0.0/epcis-context.jsonld"], "type": "EPCISDocument",
-        "schemaVersion": "2.0", "creationDate": now,
-        "epcisBody": {"eventList": [{
-            "type": "ObjectEvent", "eventID": f"urn:uuid:{uuid.uuid5(uuid.NAMESPACE_URL, f'{key}/{serial}')}",
-            "eventTime": now, "eventTimeZoneOffset": "+00:00", "action": "ADD", "bizStep": "commissioning",
-            "disposition": "active", "epcList": [f"https://id.gs1.org/01/{CAPTURE_GTIN}/21/{serial}"],
-        } for serial in serials]},
-    }  # fmt: skip
+        "@context": ["https://ref.gs1.org/standards/epcis/2.0.0/epcis-context.jsonld"],
+        "type": "EPCISDocument",
+        "schemaVersion": "2.0",
+        "creationDate": now,
+        "epcisBody": {
+            "eventList": [
+                {
+                    "type": "ObjectEvent",
+                    "eventID": f"urn:uuid:{uuid.uuid5(uuid.NAMESPACE_URL, f'{key}/{serial}')}",
+                    "eventTime": now,
+                    "eventTimeZoneOffset": "+00:00",
+                    "action": "ADD",
+                    "bizStep": "commissioning",
+                    "disposition": "active",
+                    "epcList": [f"https://id.gs1.org/01/{CAPTURE_GTIN}/21/{serial}"],
+                }
+                for serial in serials
+            ]
+        },
+    }
 
 
 def _only_duplicates(response: httpx.Response) -> bool:

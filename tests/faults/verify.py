@@ -59,10 +59,14 @@ class Report:
 def in_flight(engine: Engine) -> int:
     """Operations not yet confirmed, plus accepted EPCIS events not yet sealed into a batch."""
     with Session(engine) as session:
-        operations = session.exec(select(func.count()).select_from(Operation).where(
-            col(Operation.status).in_([OperationStatus.PENDING, OperationStatus.SENT]))).one()  # fmt: skip
-        unsealed = session.exec(select(func.count()).select_from(EpcisEventRecord).where(
-            col(EpcisEventRecord.anchor_root).is_(None))).one()  # fmt: skip
+        operations = session.exec(
+            select(func.count())
+            .select_from(Operation)
+            .where(col(Operation.status).in_([OperationStatus.PENDING, OperationStatus.SENT]))
+        ).one()
+        unsealed = session.exec(
+            select(func.count()).select_from(EpcisEventRecord).where(col(EpcisEventRecord.anchor_root).is_(None))
+        ).one()
     return int(operations) + int(unsealed)
 
 
@@ -81,16 +85,18 @@ def wait_settled(cluster: Cluster, engine: Engine, w3: Web3, timeout: float = 18
 
 def chain_events(points: Contract, name: str, from_block: int) -> list[dict[str, Any]]:
     event = getattr(points.events, name)
-    logs = points.w3.eth.get_logs({"address": points.address, "fromBlock": from_block, "toBlock": "latest",
-                                   "topics": [event().topic]})  # type: ignore[typeddict-item]  # fmt: skip
+    logs = points.w3.eth.get_logs(
+        {"address": points.address, "fromBlock": from_block, "toBlock": "latest", "topics": [event().topic]}
+    )  # type: ignore[typeddict-item]
     return [dict(event().process_log(entry)["args"]) for entry in logs]
 
 
 def run_reconcile(cluster: Cluster) -> tuple[int, str] | None:
     """`credance reconcile` if this version has it (the mirror work brings it)."""
     command = [sys.executable, "-m", "backend.cli.main", "reconcile"]
-    help_run = subprocess.run([*command, "--help"], env=cluster.env(), cwd=PROJECT_ROOT, capture_output=True,
-                              text=True, timeout=120)  # fmt: skip
+    help_run = subprocess.run(
+        [*command, "--help"], env=cluster.env(), cwd=PROJECT_ROOT, capture_output=True, text=True, timeout=120
+    )
     if help_run.returncode != 0:
         return None
     run = subprocess.run(command, env=cluster.env(), cwd=PROJECT_ROOT, capture_output=True, text=True, timeout=300)
@@ -129,26 +135,33 @@ def verify_captures(report: Report, stats: LoadStats, engine: Engine, cluster: C
     with Session(engine) as session:
         records = {r.event_id: r for r in session.exec(select(EpcisEventRecord)).all()}
         anchors = {a.root: a for a in session.exec(select(EpcisAnchor)).all()}
-        anchor_ops = {op.confirm_key: op for op in session.exec(select(Operation).where(
-            Operation.kind == "anchor_events")).all()}  # fmt: skip
+        anchor_ops = {
+            op.confirm_key: op for op in session.exec(select(Operation).where(Operation.kind == "anchor_events")).all()
+        }
     topic = registry.events.EventsAnchored().topic
-    logs = registry.w3.eth.get_logs({"address": registry.address, "fromBlock": cluster.manifest.start_block,
-                                     "toBlock": "latest", "topics": [topic]})  # fmt: skip
+    logs = registry.w3.eth.get_logs(
+        {"address": registry.address, "fromBlock": cluster.manifest.start_block, "toBlock": "latest", "topics": [topic]}
+    )
     on_chain = Counter(
         "0x" + bytes(registry.events.EventsAnchored().process_log(e)["args"]["root"]).hex() for e in logs
     )
-    report.counts.update({
-        "captures accepted": len(captures),
-        "captured events accepted": len(event_ids),
-        "event batches in SQL": len(anchors),
-        "event batches on chain": sum(on_chain.values()),
-    })  # fmt: skip
+    report.counts.update(
+        {
+            "captures accepted": len(captures),
+            "captured events accepted": len(event_ids),
+            "event batches in SQL": len(anchors),
+            "event batches on chain": sum(on_chain.values()),
+        }
+    )
     report.check(len(set(event_ids)) == len(event_ids), "an event was accepted twice")
     report.check(all(n == 1 for n in on_chain.values()), "a batch was anchored twice")
-    report.check(set(on_chain) == set(anchors), f"batches in SQL and on chain differ: "
-                 f"{sorted(set(anchors) ^ set(on_chain))[:3]}")  # fmt: skip
-    report.check(all(op.status == OperationStatus.CONFIRMED for op in anchor_ops.values()),
-                 "an anchoring operation is not confirmed")  # fmt: skip
+    report.check(
+        set(on_chain) == set(anchors), f"batches in SQL and on chain differ: {sorted(set(anchors) ^ set(on_chain))[:3]}"
+    )
+    report.check(
+        all(op.status == OperationStatus.CONFIRMED for op in anchor_ops.values()),
+        "an anchoring operation is not confirmed",
+    )
     for event_id in event_ids:
         record = records.get(event_id)
         if record is None or record.anchor_root is None or record.anchor_proof is None:
@@ -171,13 +184,18 @@ def verify_loyalty(report: Report, stats: LoadStats, engine: Engine, cluster: Cl
     with Session(engine) as session:
         rows = session.exec(select(Purchase).where(Purchase.store_id == "demo-store")).all()
         customers = {c.id: c for c in session.exec(select(Customer)).all()}
-        operations = {op.id: op for op in session.exec(select(Operation).where(
-            col(Operation.kind).in_(["award", "reverse"]))).all()}  # fmt: skip
+        operations = {
+            op.id: op
+            for op in session.exec(select(Operation).where(col(Operation.kind).in_(["award", "reverse"]))).all()
+        }
         mirror = {a.address: a for a in session.exec(select(MirrorAccount)).all()}
         token = session.get(MirrorTokenState, 1)
         failed = session.exec(select(Operation).where(Operation.status == OperationStatus.FAILED)).all()
-        lots = dict(session.exec(select(PointLot.customer_id, func.sum(PointLot.remaining))  # type: ignore[call-overload]
-                                 .group_by(col(PointLot.customer_id))).all())  # fmt: skip
+        lots = dict(
+            session.exec(
+                select(PointLot.customer_id, func.sum(PointLot.remaining)).group_by(col(PointLot.customer_id))  # type: ignore[call-overload]
+            ).all()
+        )
         debts = {m.customer_id: m.debt for m in session.exec(select(MemberState)).all()}
     books = {c.address: (int(lots.get(i) or 0), debts.get(i, 0)) for i, c in customers.items()}
     report.check(len({p.order_id for p in rows}) == len(rows), "an order is recorded twice in SQL")
@@ -192,8 +210,10 @@ def verify_loyalty(report: Report, stats: LoadStats, engine: Engine, cluster: Cl
         if row is None:
             report.problems.append(f"accepted order {accepted.key} is not in SQL")
             continue
-        report.check(json.loads(row.response) == {**accepted.response, "status": json.loads(row.response)["status"]},
-                     f"order {accepted.key}: SQL answer differs from the one given")  # fmt: skip
+        report.check(
+            json.loads(row.response) == {**accepted.response, "status": json.loads(row.response)["status"]},
+            f"order {accepted.key}: SQL answer differs from the one given",
+        )
         position[customers[row.customer_id].address] += int(accepted.response["points_awarded"])
         if accepted.response.get("operation_id"):
             promised_ops.add(int(accepted.response["operation_id"]))
@@ -207,34 +227,45 @@ def verify_loyalty(report: Report, stats: LoadStats, engine: Engine, cluster: Cl
     awarded = chain_events(points, "PointsAwarded", start)
     reversed_ = chain_events(points, "PointsReversed", start)
     per_op = Counter(int(e["operationId"]) for e in [*awarded, *reversed_])
-    report.counts.update({
-        "purchases accepted": len(purchases),
-        "refunds accepted": len(refunds),
-        "awards on chain": len(awarded),
-        "reversals on chain": len(reversed_),
-        "loyalty operations in SQL": len(operations),
-        "chain crashes": cluster.chain_crashes,
-        **{f"{name} kills": s.kills for name, s in cluster.services.items()},
-        **{f"{name} starts": s.starts for name, s in cluster.services.items()},
-        "blocks": w3.eth.block_number,
-    })  # fmt: skip
+    report.counts.update(
+        {
+            "purchases accepted": len(purchases),
+            "refunds accepted": len(refunds),
+            "awards on chain": len(awarded),
+            "reversals on chain": len(reversed_),
+            "loyalty operations in SQL": len(operations),
+            "chain crashes": cluster.chain_crashes,
+            **{f"{name} kills": s.kills for name, s in cluster.services.items()},
+            **{f"{name} starts": s.starts for name, s in cluster.services.items()},
+            "blocks": w3.eth.block_number,
+        }
+    )
     twice = [op for op, n in per_op.items() if n > 1]
     report.check(not twice, f"operations applied twice: {twice[:5]}")
-    report.check(set(per_op) == set(operations), f"on chain without an SQL operation: "
-                 f"{sorted(set(per_op) - set(operations))[:5]}; never applied: "
-                 f"{sorted(set(operations) - set(per_op))[:5]}")  # fmt: skip
+    report.check(
+        set(per_op) == set(operations),
+        f"on chain without an SQL operation: "
+        f"{sorted(set(per_op) - set(operations))[:5]}; never applied: "
+        f"{sorted(set(operations) - set(per_op))[:5]}",
+    )
     report.check(promised_ops <= set(per_op), f"accepted but not on chain: {sorted(promised_ops - set(per_op))[:5]}")
-    report.check(all(op.status == OperationStatus.CONFIRMED for op in operations.values()),
-                 "a loyalty operation is not confirmed")  # fmt: skip
+    report.check(
+        all(op.status == OperationStatus.CONFIRMED for op in operations.values()),
+        "a loyalty operation is not confirmed",
+    )
     for event in awarded:
         op = operations.get(int(event["operationId"]))
         same = op is not None and (int(event["amount"]), event["account"]) == (
-            op.amount, Web3.to_checksum_address(op.account or ""))  # fmt: skip
+            op.amount,
+            Web3.to_checksum_address(op.account or ""),
+        )
         report.check(same, f"award {event['operationId']} differs from SQL")
     for event in reversed_:
         op = operations.get(int(event["operationId"]))
-        report.check(op is not None and int(event["burned"]) + int(event["debtIncurred"]) == op.amount,
-                     f"reversal {event['operationId']} differs from SQL")  # fmt: skip
+        report.check(
+            op is not None and int(event["burned"]) + int(event["debtIncurred"]) == op.amount,
+            f"reversal {event['operationId']} differs from SQL",
+        )
 
     supply = points.functions.totalSupply().call()
     minted = sum(int(e["amount"]) - int(e["debtRepaid"]) for e in awarded)
@@ -260,28 +291,41 @@ def verify(cluster: Cluster, stats: LoadStats) -> Report:
     engine = make_engine(cluster.settings.resolved_database_url)
     w3 = connect(f"http://127.0.0.1:{cluster.chain_port}")
     wait_settled(cluster, engine, w3)
-    report.counts.update({
-        "requests retried": sum(stats.retries.values()),
-        **{f"retried after {reason}": n for reason, n in sorted(stats.retries.items())},
-        "answers replayed": stats.replayed,
-        "requests refused (4xx)": len(stats.rejected),
-        "requests never answered": len(stats.unknown),
-    })  # fmt: skip
+    report.counts.update(
+        {
+            "requests retried": sum(stats.retries.values()),
+            **{f"retried after {reason}": n for reason, n in sorted(stats.retries.items())},
+            "answers replayed": stats.replayed,
+            "requests refused (4xx)": len(stats.rejected),
+            "requests never answered": len(stats.unknown),
+        }
+    )
     report.check(not stats.rejected, f"requests refused: {stats.rejected[:3]}")
     report.check(not stats.unknown, f"requests never answered: {stats.unknown[:5]}")
     verify_loyalty(report, stats, engine, cluster)
     verify_captures(report, stats, engine, cluster)
     # How the services noticed and recovered (names of their log events).
-    report.counts.update(log_events(cluster, "indexer.reorg", "sender.reorged_out", "sender.dropped",
-                                    "sender.rebroadcast", "sender.nonce_gap", "sender.recovered",
-                                    "sender.already_applied"))  # fmt: skip
+    report.counts.update(
+        log_events(
+            cluster,
+            "indexer.reorg",
+            "sender.reorged_out",
+            "sender.dropped",
+            "sender.rebroadcast",
+            "sender.nonce_gap",
+            "sender.recovered",
+            "sender.already_applied",
+        )
+    )
     # A rollback undoes what the chain forgot (a second or so of blocks, down to the nearest block
     # the mirror kept), never the whole mirror: a chain that is merely unreachable is no reorg.
     undone = rollbacks(cluster)
     report.counts["mirror rollbacks"] = len(undone)
     report.counts["deepest mirror rollback (blocks)"] = max((h - a for h, a in undone), default=0)
-    report.check(all(a >= cluster.manifest.start_block for _, a in undone),
-                 f"the mirror was rolled back to the deployment (re-indexed from scratch): {undone}")  # fmt: skip
+    report.check(
+        all(a >= cluster.manifest.start_block for _, a in undone),
+        f"the mirror was rolled back to the deployment (re-indexed from scratch): {undone}",
+    )
     reconciled = run_reconcile(cluster)
     if reconciled is None:
         report.reconcile = "not available in this version: chain and SQL compared directly above"

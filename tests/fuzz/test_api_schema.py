@@ -62,8 +62,13 @@ PUBLIC = (
 
 
 def _settings(short: int, long: int) -> settings:
-    return settings(max_examples=examples(short, long), deadline=None, database=None, derandomize=True,
-                    suppress_health_check=list(HealthCheck))  # fmt: skip
+    return settings(
+        max_examples=examples(short, long),
+        deadline=None,
+        database=None,
+        derandomize=True,
+        suppress_health_check=list(HealthCheck),
+    )
 
 
 FUZZ_SETTINGS = _settings(12, 100)

@@ -74,18 +74,25 @@ def render(spec: dict[str, Any], rnd: random.Random | None = None, zone: timedel
     items = list(spec["items"])
     if variant:
         rnd.shuffle(items)
-    epcs = [as_digital_link(i, rnd.choice(["id.gs1.org", "example.com/dl"])) if variant and rnd.random() < 0.5
-            else as_urn(i) for i in items]  # fmt: skip
+    epcs = [
+        as_digital_link(i, rnd.choice(["id.gs1.org", "example.com/dl"]))
+        if variant and rnd.random() < 0.5
+        else as_urn(i)
+        for i in items
+    ]
     step, disposition = spec["step"], spec["disposition"]
     if variant and rnd.random() < 0.5:
         step, disposition = f"https://ref.gs1.org/cbv/BizStep-{step}", f"https://ref.gs1.org/cbv/Disp-{disposition}"
     fields: dict[str, Any] = {
-        "type": "ObjectEvent", "action": "OBSERVE",
+        "type": "ObjectEvent",
+        "action": "OBSERVE",
         "eventTime": written_at(spec["instant"], zone if variant else spec["zone"]),
         "eventTimeZoneOffset": written_at(spec["instant"], spec["zone"])[-6:],
-        "epcList": epcs, "bizStep": step, "disposition": disposition,
+        "epcList": epcs,
+        "bizStep": step,
+        "disposition": disposition,
         "readPoint": {"id": f"urn:epc:id:sgln:{spec['location']}"},
-    }  # fmt: skip
+    }
     if variant:
         fields["eventID"] = f"urn:uuid:{rnd.getrandbits(128):032x}"
         fields["recordTime"] = "2099-01-01T00:00:00Z"
@@ -96,8 +103,9 @@ def render(spec: dict[str, Any], rnd: random.Random | None = None, zone: timedel
 
 
 @given(events(), st.randoms(use_true_random=False), offsets)
-def test_the_same_event_written_another_way_hashes_the_same(spec: dict[str, Any], rnd: random.Random,
-                                                             zone: timedelta) -> None:  # fmt: skip
+def test_the_same_event_written_another_way_hashes_the_same(
+    spec: dict[str, Any], rnd: random.Random, zone: timedelta
+) -> None:
     canonical = event_hash(render(spec))
     assert NI.match(canonical)
     assert len(hash_digest(canonical)) == 32

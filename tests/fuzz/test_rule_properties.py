@@ -22,8 +22,13 @@ SKUS = ["A", "B", "C", "GIFT"]
 CATEGORIES = [None, "coffee", "tea"]
 money = st.decimals(min_value=Decimal("0.01"), max_value=5_000, places=2)
 factors = st.decimals(min_value=Decimal("0.1"), max_value=5, places=2)
-order_lines = st.builds(OrderLine, sku=st.sampled_from(SKUS), quantity=st.integers(1, 30), unit_price=money,
-                        category=st.sampled_from(CATEGORIES))  # fmt: skip
+order_lines = st.builds(
+    OrderLine,
+    sku=st.sampled_from(SKUS),
+    quantity=st.integers(1, 30),
+    unit_price=money,
+    category=st.sampled_from(CATEGORIES),
+)
 orders = st.lists(order_lines, min_size=1, max_size=12)
 
 
@@ -31,12 +36,15 @@ orders = st.lists(order_lines, min_size=1, max_size=12)
 def campaigns(draw: st.DrawFn, index: int) -> Campaign:
     start = NOW + timedelta(days=draw(st.integers(-10, 5)))
     return Campaign(
-        id=f"c{index}", starts_at=start, ends_at=start + timedelta(days=draw(st.integers(1, 20))),
-        multiplier=draw(factors), bonus_points=draw(st.integers(0, 50)),
+        id=f"c{index}",
+        starts_at=start,
+        ends_at=start + timedelta(days=draw(st.integers(1, 20))),
+        multiplier=draw(factors),
+        bonus_points=draw(st.integers(0, 50)),
         segments=tuple(draw(st.lists(st.sampled_from(["fading", "vip", "tier:gold"]), max_size=2, unique=True))),
         skus=tuple(draw(st.lists(st.sampled_from(SKUS[:3]), max_size=2, unique=True))),
         categories=tuple(draw(st.lists(st.sampled_from(["coffee", "tea"]), max_size=1))),
-    )  # fmt: skip
+    )
 
 
 @st.composite
@@ -51,16 +59,21 @@ def rule_sets(draw: st.DrawFn) -> RuleSet:
         category_multipliers=draw(st.dictionaries(st.sampled_from(["coffee", "tea"]), factors, max_size=2)),
         campaigns=tuple(draw(campaigns(i)) for i in range(draw(st.integers(0, 3)))),
         tiers=(Tier("member", 0), Tier("gold", 1000, gold)),
-    )  # fmt: skip
+    )
 
 
-contexts = st.builds(QuoteContext, at=st.just(NOW), tier=st.sampled_from([None, "member", "gold"]),
-                     segments=st.frozensets(st.sampled_from(["fading", "vip"])))  # fmt: skip
+contexts = st.builds(
+    QuoteContext,
+    at=st.just(NOW),
+    tier=st.sampled_from([None, "member", "gold"]),
+    segments=st.frozensets(st.sampled_from(["fading", "vip"])),
+)
 
 
 @given(rule_sets(), orders, contexts, st.randoms(use_true_random=False))
-def test_line_order_and_line_splits_do_not_matter(rules: RuleSet, order: list[OrderLine], ctx: QuoteContext,
-                                                  rnd: random.Random) -> None:  # fmt: skip
+def test_line_order_and_line_splits_do_not_matter(
+    rules: RuleSet, order: list[OrderLine], ctx: QuoteContext, rnd: random.Random
+) -> None:
     points = quote(order, rules, ctx).points
     shuffled = list(order)
     rnd.shuffle(shuffled)
@@ -69,34 +82,46 @@ def test_line_order_and_line_splits_do_not_matter(rules: RuleSet, order: list[Or
     line = order[index]
     assume(line.quantity > 1)
     first = rnd.randint(1, line.quantity - 1)
-    split = [*order[:index], replace(line, quantity=first), replace(line, quantity=line.quantity - first),
-             *order[index + 1 :]]  # fmt: skip
+    split = [
+        *order[:index],
+        replace(line, quantity=first),
+        replace(line, quantity=line.quantity - first),
+        *order[index + 1 :],
+    ]
     assert quote(split, rules, ctx).points == points
 
 
 @given(rule_sets(), orders, contexts, st.data())
-def test_buying_more_never_earns_less(rules: RuleSet, order: list[OrderLine], ctx: QuoteContext,
-                                      data: st.DataObject) -> None:  # fmt: skip
+def test_buying_more_never_earns_less(
+    rules: RuleSet, order: list[OrderLine], ctx: QuoteContext, data: st.DataObject
+) -> None:
     before = quote(order, rules, ctx).points
     index = data.draw(st.integers(0, len(order) - 1))
-    more = [*order[:index], replace(order[index], quantity=order[index].quantity + data.draw(st.integers(1, 10))),
-            *order[index + 1 :]]  # fmt: skip
+    more = [
+        *order[:index],
+        replace(order[index], quantity=order[index].quantity + data.draw(st.integers(1, 10))),
+        *order[index + 1 :],
+    ]
     assert quote(more, rules, ctx).points >= before
     extra = data.draw(order_lines)
     assert quote([*order, extra], rules, ctx).points >= before
 
 
 @given(rule_sets(), orders, contexts, st.integers(0, 10**6), st.integers(0, 10**6))
-def test_paying_more_with_points_never_earns_more(rules: RuleSet, order: list[OrderLine], ctx: QuoteContext,
-                                                  a: int, b: int) -> None:  # fmt: skip
+def test_paying_more_with_points_never_earns_more(
+    rules: RuleSet, order: list[OrderLine], ctx: QuoteContext, a: int, b: int
+) -> None:
     low, high = sorted((a, b))
-    assert quote(order, rules, replace(ctx, paid_with_points=high)).points <= quote(
-        order, rules, replace(ctx, paid_with_points=low)).points  # fmt: skip
+    assert (
+        quote(order, rules, replace(ctx, paid_with_points=high)).points
+        <= quote(order, rules, replace(ctx, paid_with_points=low)).points
+    )
 
 
 @given(rule_sets(), orders, contexts, st.integers(1, 50), money)
-def test_excluded_skus_earn_nothing(rules: RuleSet, order: list[OrderLine], ctx: QuoteContext, quantity: int,
-                                   price: Decimal) -> None:  # fmt: skip
+def test_excluded_skus_earn_nothing(
+    rules: RuleSet, order: list[OrderLine], ctx: QuoteContext, quantity: int, price: Decimal
+) -> None:
     with_gift = [*order, OrderLine("GIFT", quantity, price, "coffee")]
     assert quote(with_gift, rules, ctx).points == quote(order, rules, ctx).points
     only_gifts = quote([OrderLine("GIFT", quantity, price)], rules, ctx)
@@ -104,8 +129,9 @@ def test_excluded_skus_earn_nothing(rules: RuleSet, order: list[OrderLine], ctx:
 
 
 @given(rule_sets(), orders, contexts)
-def test_points_are_the_rounded_exact_points_plus_whole_bonuses(rules: RuleSet, order: list[OrderLine],
-                                                                ctx: QuoteContext) -> None:  # fmt: skip
+def test_points_are_the_rounded_exact_points_plus_whole_bonuses(
+    rules: RuleSet, order: list[OrderLine], ctx: QuoteContext
+) -> None:
     result = quote(order, rules, ctx)
     assert result.rounded_points == int(result.exact_points // 1)
     assert result.points == result.rounded_points + sum(b.points for b in result.bonuses)

@@ -74,8 +74,12 @@ def test_keys_are_scoped_to_their_role(platform: Platform) -> None:
     brand = platform.headers("brand")
     assert platform.client.post("/v1/purchases", json=GOOD, headers=brand).status_code == 403
     checkout = platform.headers("checkout")
-    assert platform.client.post("/v1/stores", json={"id": "x", "name": "X", "currency": "USD"},
-                                headers=checkout).status_code == 403  # fmt: skip
+    assert (
+        platform.client.post(
+            "/v1/stores", json={"id": "x", "name": "X", "currency": "USD"}, headers=checkout
+        ).status_code
+        == 403
+    )
     product = {"gtin": "96385074", "name": "X"}
     assert platform.client.post("/v1/products", json=product, headers=checkout).status_code == 403
 

@@ -27,16 +27,22 @@ Body = dict[str, Any] | bytes
 
 
 def purchase(order: str, **changes: Any) -> dict[str, Any]:
-    body = {"order_id": order, "customer_id": "fast-path", "store_id": "demo-store", "currency": "USD",
-            "lines": [{"sku": "COFFEE", "quantity": 2, "unit_price": "12.50"}]}  # fmt: skip
+    body = {
+        "order_id": order,
+        "customer_id": "fast-path",
+        "store_id": "demo-store",
+        "currency": "USD",
+        "lines": [{"sku": "COFFEE", "quantity": 2, "unit_price": "12.50"}],
+    }
     body.update(changes)
     return body
 
 
 @pytest.fixture
 def reference(platform: Platform) -> TestClient:
-    return TestClient(create_app(platform.settings, platform.engine, checkout_fast_path=False),
-                      raise_server_exceptions=False)  # fmt: skip
+    return TestClient(
+        create_app(platform.settings, platform.engine, checkout_fast_path=False), raise_server_exceptions=False
+    )
 
 
 def _send(client: TestClient, body: Body, headers: dict[str, str], query: str) -> Any:
@@ -57,8 +63,9 @@ def _normal(response: Any, prefix: str) -> tuple[int, Any, list[tuple[str, str]]
     return response.status_code, body, headers
 
 
-def same_answer(platform: Platform, reference: TestClient, make: Any, headers: dict[str, str] | None = None,
-                query: str = "") -> tuple[int, Any]:  # fmt: skip
+def same_answer(
+    platform: Platform, reference: TestClient, make: Any, headers: dict[str, str] | None = None, query: str = ""
+) -> tuple[int, Any]:
     """Send ``make(prefix)`` to both applications; assert the answers match; return the fast one."""
     headers = platform.headers() if headers is None else headers
     fast = _normal(_send(platform.client, make("F"), headers, query), "F")
@@ -67,8 +74,9 @@ def same_answer(platform: Platform, reference: TestClient, make: Any, headers: d
     return fast[0], fast[1]
 
 
-def test_the_common_case_is_answered_by_the_fast_path(platform: Platform, reference: TestClient,
-                                                      monkeypatch: pytest.MonkeyPatch) -> None:  # fmt: skip
+def test_the_common_case_is_answered_by_the_fast_path(
+    platform: Platform, reference: TestClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
     seen: list[str] = []
     accepted = CheckoutFastPath._accepted
 
@@ -115,16 +123,21 @@ def test_the_common_case_is_answered_by_the_fast_path(platform: Platform, refere
         ("NaN", lambda p: json.dumps(purchase(f"{p}-nan")).replace('"12.50"', "NaN").encode(), "checkout", ""),
         ("query string", lambda p: purchase(f"{p}-query"), "checkout", "?dry=1"),
         ("paid with points", lambda p: purchase(f"{p}-points", paid_with_points=10**9), "checkout", ""),
-        ("paid with points, wrong code",
-         lambda p: purchase(f"{p}-wrong", paid_with_points=5, customer_code="00000000"), "checkout", ""),
+        (
+            "paid with points, wrong code",
+            lambda p: purchase(f"{p}-wrong", paid_with_points=5, customer_code="00000000"),
+            "checkout",
+            "",
+        ),
         ("a code without points", lambda p: purchase(f"{p}-code", customer_code="12345678"), "checkout", ""),
         ("a malformed code", lambda p: purchase(f"{p}-short", paid_with_points=5, customer_code="12"), "checkout", ""),
         ("program key", lambda p: purchase(f"{p}-program"), "program", ""),
         ("customer token", lambda p: purchase(f"{p}-customer"), "customer", ""),
     ],
-)  # fmt: skip
-def test_every_answer_matches_the_route(platform: Platform, reference: TestClient, case: str, make: Any,
-                                        who: str | None, query: str) -> None:  # fmt: skip
+)
+def test_every_answer_matches_the_route(
+    platform: Platform, reference: TestClient, case: str, make: Any, who: str | None, query: str
+) -> None:
     special = {None: {}, "bad": {"Authorization": "Bearer cred_nope"}}
     headers = special[who] if who in special else platform.headers(who) if who != "customer" else None
     headers = platform.as_customer("demo-customer") if headers is None else headers
@@ -160,8 +173,11 @@ def test_other_content_types_go_to_the_route(platform: Platform, reference: Test
     for content_type in ("text/plain", "application/json; charset=utf-8"):
         answers = []
         for client, prefix in ((platform.client, "F"), (reference, "R")):
-            response = client.post("/v1/purchases", content=json.dumps(purchase(f"{prefix}-ct-{content_type[:4]}")),
-                                   headers={**platform.headers(), "content-type": content_type})  # fmt: skip
+            response = client.post(
+                "/v1/purchases",
+                content=json.dumps(purchase(f"{prefix}-ct-{content_type[:4]}")),
+                headers={**platform.headers(), "content-type": content_type},
+            )
             answers.append(_normal(response, prefix))
         assert answers[0] == answers[1]
 
@@ -175,32 +191,61 @@ def test_other_content_types_go_to_the_route(platform: Platform, reference: Test
         ("authorization", "valid", "Bearer cred_nope"),
     ],
 )
-def test_repeated_headers_are_read_as_the_route_reads_them(platform: Platform, reference: TestClient, name: str,
-                                                           first: str, second: str) -> None:  # fmt: skip
+def test_repeated_headers_are_read_as_the_route_reads_them(
+    platform: Platform, reference: TestClient, name: str, first: str, second: str
+) -> None:
     valid = platform.headers()["Authorization"]
     base = {"authorization": valid, "content-type": "application/json"}
     del base[name]
     repeated = [(name, valid if value == "valid" else value) for value in (first, second)]
     answers = []
     for client, prefix in ((platform.client, "F"), (reference, "R")):
-        response = client.post("/v1/purchases", content=json.dumps(purchase(f"{prefix}-dup-{first[:6]}")),
-                               headers=[*base.items(), *repeated])  # fmt: skip
+        response = client.post(
+            "/v1/purchases",
+            content=json.dumps(purchase(f"{prefix}-dup-{first[:6]}")),
+            headers=[*base.items(), *repeated],
+        )
         answers.append(_normal(response, prefix))
     assert answers[0] == answers[1]
 
 
-VALUES = st.one_of(st.none(), st.booleans(), st.integers(-(2**70), 2**70), st.text(max_size=8),
-                   st.sampled_from(["12.50", "-1", "0", "1e30", "USD", "demo-store"]))  # fmt: skip
-FIELDS = ["order_id", "customer_id", "store_id", "currency", "lines", "paid_with_points", "sku", "quantity",
-          "unit_price", "category", "customer_code"]  # fmt: skip
+VALUES = st.one_of(
+    st.none(),
+    st.booleans(),
+    st.integers(-(2**70), 2**70),
+    st.text(max_size=8),
+    st.sampled_from(["12.50", "-1", "0", "1e30", "USD", "demo-store"]),
+)
+FIELDS = [
+    "order_id",
+    "customer_id",
+    "store_id",
+    "currency",
+    "lines",
+    "paid_with_points",
+    "sku",
+    "quantity",
+    "unit_price",
+    "category",
+    "customer_code",
+]
 
 
-@settings(max_examples=examples(40, 400), deadline=None, database=None, derandomize=True,
-          suppress_health_check=[HealthCheck.function_scoped_fixture])  # fmt: skip
-@given(top=st.dictionaries(st.sampled_from(FIELDS), VALUES, max_size=3),
-       line=st.dictionaries(st.sampled_from(FIELDS), VALUES, max_size=2), n=st.integers(0, 10**6))  # fmt: skip
-def test_mangled_purchases_match_the_route(platform: Platform, reference: TestClient, top: dict, line: dict,
-                                           n: int) -> None:  # fmt: skip
+@settings(
+    max_examples=examples(40, 400),
+    deadline=None,
+    database=None,
+    derandomize=True,
+    suppress_health_check=[HealthCheck.function_scoped_fixture],
+)
+@given(
+    top=st.dictionaries(st.sampled_from(FIELDS), VALUES, max_size=3),
+    line=st.dictionaries(st.sampled_from(FIELDS), VALUES, max_size=2),
+    n=st.integers(0, 10**6),
+)
+def test_mangled_purchases_match_the_route(
+    platform: Platform, reference: TestClient, top: dict, line: dict, n: int
+) -> None:
     def make(prefix: str) -> dict[str, Any]:
         body = purchase(f"{prefix}-h{n}")
         body["lines"] = [{**body["lines"][0], **line}]

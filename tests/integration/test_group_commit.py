@@ -30,9 +30,13 @@ def seeded(engine: Engine, settings: Settings) -> Engine:
 
 def purchase(n: int, customer: str | None = None, paid_with_points: int = 0) -> PurchaseInput:
     return PurchaseInput(
-        order_id=f"G-{n}", customer_id=customer or f"group-{n % 5}", store_id="demo-store", currency="USD",
-        lines=[PurchaseLineInput("COFFEE", 1, Decimal("10"))], paid_with_points=paid_with_points,
-    )  # fmt: skip
+        order_id=f"G-{n}",
+        customer_id=customer or f"group-{n % 5}",
+        store_id="demo-store",
+        currency="USD",
+        lines=[PurchaseLineInput("COFFEE", 1, Decimal("10"))],
+        paid_with_points=paid_with_points,
+    )
 
 
 def count(engine: Engine, model: type) -> int:

@@ -54,11 +54,18 @@ def find(session: Session, command: Convert) -> Callable[[], PartnerConversion |
 def record(session: Session, customer_id: int, command: Convert, digest: str) -> dict[str, Any]:
     """What a command's work does last: add its record, with the digest and the answer."""
     body = {"conversion_id": command.conversion_id, "points": command.partner_points}
-    session.add(PartnerConversion(
-        partner_id="p", conversion_id=command.conversion_id, customer_id=customer_id,
-        partner_points=command.partner_points, points=command.partner_points, day=1, request_hash=digest,
-        response=json.dumps(body),
-    ))  # fmt: skip
+    session.add(
+        PartnerConversion(
+            partner_id="p",
+            conversion_id=command.conversion_id,
+            customer_id=customer_id,
+            partner_points=command.partner_points,
+            points=command.partner_points,
+            day=1,
+            request_hash=digest,
+            response=json.dumps(body),
+        )
+    )
     return body
 
 

@@ -14,9 +14,12 @@ pytestmark = pytest.mark.chain
 
 def buy(platform: Platform, order_id: str, customer: str = "ivy", amount: str = "10") -> None:
     body = {
-        "order_id": order_id, "customer_id": customer, "store_id": "demo-store", "currency": "USD",
+        "order_id": order_id,
+        "customer_id": customer,
+        "store_id": "demo-store",
+        "currency": "USD",
         "lines": [{"sku": "COFFEE", "quantity": 1, "unit_price": amount}],
-    }  # fmt: skip
+    }
     assert platform.client.post("/v1/purchases", json=body, headers=platform.headers()).status_code == 200
 
 

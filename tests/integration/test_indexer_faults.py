@@ -206,9 +206,12 @@ def test_a_database_that_drops_its_connections_is_retried(platform: Platform) ->
     try:
         send_purchases(platform, "DROP", 1)
         with platform.engine.connect() as connection:
-            connection.execute(text(
-                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
-                "WHERE datname = current_database() AND pid <> pg_backend_pid()"))  # fmt: skip
+            connection.execute(
+                text(
+                    "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                    "WHERE datname = current_database() AND pid <> pg_backend_pid()"
+                )
+            )
         send_purchases(platform, "DROP2", 1)
         head = int(platform.ctx.w3.eth.block_number)
         wait_for(lambda: mirrored_block(platform.engine) >= head)

@@ -24,8 +24,19 @@ from tests.e2e.loyalty_helpers import add_reward, buy, enable_transfers, line, o
 from tests.support import Platform
 
 pytestmark = pytest.mark.chain
-TABLES = (Customer, Operation, Purchase, Refund, Redemption, PointTransfer, PointLot, RuleSetRecord, Reward, Partner,
-          PartnerConversion)  # fmt: skip
+TABLES = (
+    Customer,
+    Operation,
+    Purchase,
+    Refund,
+    Redemption,
+    PointTransfer,
+    PointLot,
+    RuleSetRecord,
+    Reward,
+    Partner,
+    PartnerConversion,
+)
 
 
 def snapshot(platform: Platform) -> tuple[int, ...]:
@@ -39,8 +50,9 @@ def ready(platform: Platform) -> Platform:
     buy(platform, order("O-1", "alice", line("A", 1, "60.00"), line("B", 2, "20.00")))
     platform.client.post("/v1/customers", json={"customer_id": "bob"}, headers=platform.headers())
     add_reward(platform, "mug", 80)
-    platform.client.post("/v1/partners", json={"id": "air", "name": "Air", "rate": "1"},
-                         headers=platform.headers("admin"))  # fmt: skip
+    platform.client.post(
+        "/v1/partners", json={"id": "air", "name": "Air", "rate": "1"}, headers=platform.headers("admin")
+    )
     enable_transfers(platform)
     return platform
 
@@ -103,10 +115,14 @@ REFUNDS = [
     ("/v1/purchases/O-1/refunds", {"refund_id": "r", "amount": "100.01"}, 422, "amount"),
     ("/v1/purchases/O-1/refunds", {"refund_id": "r", "amount": "0"}, 422, "amount"),
     ("/v1/purchases/O-1/refunds", {"refund_id": "r"}, 422, "lines"),
-    ("/v1/purchases/O-1/refunds", {"refund_id": "r", "amount": "1", "lines": [{"sku": "A", "quantity": 1}]}, 422,
-     "lines"),
+    (
+        "/v1/purchases/O-1/refunds",
+        {"refund_id": "r", "amount": "1", "lines": [{"sku": "A", "quantity": 1}]},
+        422,
+        "lines",
+    ),
     ("/v1/purchases/O-1/refunds", {"refund_id": "r", "amount": "1", "store_id": "other-store"}, 403, "store_id"),
-]  # fmt: skip
+]
 
 
 def test_bad_refunds(ready: Platform) -> None:
@@ -118,14 +134,22 @@ SPENDING = [
     ("/v1/customers/alice/redemptions", {"redemption_id": "x", "reward_id": "mug", "quantity": 2}, 422, "reward_id"),
     ("/v1/customers/alice/redemptions", {"redemption_id": "x", "reward_id": "nope"}, 404, "reward_id"),
     ("/v1/customers/alice/redemptions", {"redemption_id": "x", "reward_id": "mug", "quantity": 0}, 422, "quantity"),
-    ("/v1/customers/alice/transfers", {"transfer_id": "t", "to_customer_id": "alice", "amount": 5}, 422,
-     "to_customer_id"),
+    (
+        "/v1/customers/alice/transfers",
+        {"transfer_id": "t", "to_customer_id": "alice", "amount": 5},
+        422,
+        "to_customer_id",
+    ),
     ("/v1/customers/alice/transfers", {"transfer_id": "t", "to_customer_id": "bob", "amount": 101}, 422, "amount"),
     ("/v1/customers/alice/transfers", {"transfer_id": "t", "to_customer_id": "bob", "amount": 0}, 422, "amount"),
     ("/v1/customers/alice/transfers", {"transfer_id": "t", "to_customer_id": "bob", "amount": 10**13}, 422, "amount"),
-    ("/v1/customers/alice/wallet", {"wallet": "0x1234", "nonce": 0, "expiry": 2**40, "signature": "0x" + "11" * 65},
-     422, "wallet"),
-]  # fmt: skip
+    (
+        "/v1/customers/alice/wallet",
+        {"wallet": "0x1234", "nonce": 0, "expiry": 2**40, "signature": "0x" + "11" * 65},
+        422,
+        "wallet",
+    ),
+]
 
 
 def test_bad_spending(ready: Platform) -> None:
@@ -141,12 +165,22 @@ ADMIN = [
     ("POST", "/v1/rule-sets", {"tiers": {"levels": [{"name": "gold", "threshold": 5}]}}, 422, "tiers"),
     ("POST", "/v1/rewards", {"id": "free", "name": "Free", "points_price": 0}, 422, "points_price"),
     ("POST", "/v1/partners", {"id": "p", "name": "P", "rate": "0"}, 422, "rate"),
-    ("POST", "/v1/partners/air/conversions", {"conversion_id": "c", "customer_id": "alice", "partner_points": 0}, 422,
-     "partner_points"),
-    ("POST", "/v1/partners/nope/conversions", {"conversion_id": "c", "customer_id": "alice", "partner_points": 5}, 404,
-     "partner_id"),
+    (
+        "POST",
+        "/v1/partners/air/conversions",
+        {"conversion_id": "c", "customer_id": "alice", "partner_points": 0},
+        422,
+        "partner_points",
+    ),
+    (
+        "POST",
+        "/v1/partners/nope/conversions",
+        {"conversion_id": "c", "customer_id": "alice", "partner_points": 5},
+        404,
+        "partner_id",
+    ),
     ("PUT", "/v1/transfer-policy", {"enabled": True, "daily_cap": -1}, 422, "daily_cap"),
-]  # fmt: skip
+]
 
 
 def test_bad_admin_input(ready: Platform) -> None:
@@ -157,8 +191,11 @@ def test_bad_admin_input(ready: Platform) -> None:
 
 def test_admin_calls_need_an_admin_key(ready: Platform) -> None:
     for method, path, body in [
-        ("POST", "/v1/rule-sets", {}), ("PUT", "/v1/transfer-policy", {"enabled": False, "daily_cap": 0}),
-        ("POST", "/v1/partners", {"id": "p", "name": "P", "rate": "1"}), ("GET", "/v1/reports/daily", None),
-        ("POST", "/v1/maintenance", None), ("PUT", "/v1/customers/alice/segments", {"segments": ["vip"]}),
-    ]:  # fmt: skip
+        ("POST", "/v1/rule-sets", {}),
+        ("PUT", "/v1/transfer-policy", {"enabled": False, "daily_cap": 0}),
+        ("POST", "/v1/partners", {"id": "p", "name": "P", "rate": "1"}),
+        ("GET", "/v1/reports/daily", None),
+        ("POST", "/v1/maintenance", None),
+        ("PUT", "/v1/customers/alice/segments", {"segments": ["vip"]}),
+    ]:
         refused(ready, method, path, body, 403, "Authorization")

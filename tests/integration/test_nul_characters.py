@@ -13,8 +13,13 @@ from tests.support import Platform
 
 pytestmark = pytest.mark.chain
 
-PURCHASE = {"order_id": "NUL-1", "customer_id": "nul", "store_id": "demo-store", "currency": "USD",
-            "lines": [{"sku": "COFFEE", "quantity": 1, "unit_price": "4.00"}]}  # fmt: skip
+PURCHASE = {
+    "order_id": "NUL-1",
+    "customer_id": "nul",
+    "store_id": "demo-store",
+    "currency": "USD",
+    "lines": [{"sku": "COFFEE", "quantity": 1, "unit_price": "4.00"}],
+}
 
 
 def purchases(platform: Platform) -> int:
@@ -59,8 +64,9 @@ def test_a_nul_in_any_body_field_is_refused(platform: Platform, body: dict, fiel
 
 def test_an_escaped_backslash_before_u0000_is_not_a_nul(platform: Platform) -> None:
     raw = b'{"customer_id": "nul-lookalike", "name": "C:\\\\u0000"}'
-    response = platform.client.post("/v1/customers", content=raw, headers={**platform.headers(),
-                                    "content-type": "application/json"})  # fmt: skip
+    response = platform.client.post(
+        "/v1/customers", content=raw, headers={**platform.headers(), "content-type": "application/json"}
+    )
     assert response.status_code == 200, response.text
     with Session(platform.engine) as session:
         customer = session.exec(select(Customer).where(Customer.external_id == "nul-lookalike")).one()
@@ -77,11 +83,23 @@ def test_a_nul_in_the_path_or_query_is_refused(platform: Platform) -> None:
 
 
 def test_a_nul_in_an_epcis_document_is_refused(platform: Platform) -> None:
-    document = {"@context": ["https://ref.gs1.org/standards/epcis/2.0.0/epcis-context.jsonld"],
-                "type": "EPCISDocument", "schemaVersion": "2.0", "creationDate": "2026-01-01T00:00:00Z",
-                "epcisBody": {"eventList": [{"type": "ObjectEvent", "eventTime": "2026-01-01T00:00:00Z",
-                                             "eventTimeZoneOffset": "+00:00", "action": "OBSERVE",
-                                             "epcList": ["urn:epc:id:sgtin:9506000.013435.S\u0000N1"]}]}}  # fmt: skip
+    document = {
+        "@context": ["https://ref.gs1.org/standards/epcis/2.0.0/epcis-context.jsonld"],
+        "type": "EPCISDocument",
+        "schemaVersion": "2.0",
+        "creationDate": "2026-01-01T00:00:00Z",
+        "epcisBody": {
+            "eventList": [
+                {
+                    "type": "ObjectEvent",
+                    "eventTime": "2026-01-01T00:00:00Z",
+                    "eventTimeZoneOffset": "+00:00",
+                    "action": "OBSERVE",
+                    "epcList": ["urn:epc:id:sgtin:9506000.013435.S\u0000N1"],
+                }
+            ]
+        },
+    }
     response = platform.client.post("/v1/epcis/capture", json=document, headers=platform.headers("brand"))
     assert response.status_code == 422, response.text
     assert response.json()["error"]["field"] == "epcisBody.eventList[0].epcList[0]"
@@ -91,7 +109,8 @@ def test_a_nul_without_a_name_is_refused(platform: Platform) -> None:
     response = platform.client.get("/v1/purchases/A-1?=%00", headers=platform.headers())
     assert response.status_code == 422, response.text
     assert response.json()["error"]["field"] == "query"
-    response = platform.client.post("/v1/customers", content=b'"\\u0000"',
-                                    headers={**platform.headers(), "content-type": "application/json"})  # fmt: skip
+    response = platform.client.post(
+        "/v1/customers", content=b'"\\u0000"', headers={**platform.headers(), "content-type": "application/json"}
+    )
     assert response.status_code == 422, response.text
     assert response.json()["error"]["field"] == "body"

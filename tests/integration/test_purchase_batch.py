@@ -214,16 +214,29 @@ def set_up(engine: Engine, scenario: Scenario, tag: str) -> None:
                 session.add(CustomerSegment(customer_id=customer.id, segment=segment))
             if member.tier is not None:
                 grace = None if member.grace_days is None else NOW + timedelta(days=member.grace_days)
-                session.add(MemberState(
-                    customer_id=customer.id, tier=member.tier, tier_since=NOW - timedelta(days=90),
-                    grace_until=grace, debt=member.debt, updated_at=NOW - timedelta(days=1),
-                ))  # fmt: skip
+                session.add(
+                    MemberState(
+                        customer_id=customer.id,
+                        tier=member.tier,
+                        tier_since=NOW - timedelta(days=90),
+                        grace_until=grace,
+                        debt=member.debt,
+                        updated_at=NOW - timedelta(days=1),
+                    )
+                )
             for points, days in member.lots:
                 earned = NOW - timedelta(days=days)
-                session.add(PointLot(
-                    customer_id=customer.id, source="purchase", earned_at=earned, expires_at=None,
-                    amount=points, remaining=points, qualifying=points,
-                ))  # fmt: skip
+                session.add(
+                    PointLot(
+                        customer_id=customer.id,
+                        source="purchase",
+                        earned_at=earned,
+                        expires_at=None,
+                        amount=points,
+                        remaining=points,
+                        qualifying=points,
+                    )
+                )
             balance = sum(points for points, _ in member.lots)
             if balance:  # confirmed on chain, as far as the mirror knows: paying with points can succeed
                 session.add(MirrorAccount(address=customer.address, balance=balance, debt=0, last_block=1))
@@ -281,8 +294,11 @@ def books(engine: Engine, tag: str) -> dict[str, Any]:
         purchase_rows = session.execute(select(purchases).where(purchases.c.customer_id.in_(ids))).all()
         order_of = {row.id: row.order_id for row in purchase_rows}
         lines_table, lots, states, events = (
-            table_of(PurchaseLine), table_of(PointLot), table_of(MemberState), table_of(TierEvent),
-        )  # fmt: skip
+            table_of(PurchaseLine),
+            table_of(PointLot),
+            table_of(MemberState),
+            table_of(TierEvent),
+        )
 
         def response(text: str) -> dict[str, Any]:
             body = json.loads(text)

@@ -69,8 +69,11 @@ def tamper_item_batch(platform: Platform, session: Session) -> None:
 
 
 def tamper_role(platform: Platform, session: Session) -> None:
-    session.execute(insert(table_of(MirrorRole)).values(
-        contract="LoyaltyPoints", role="0x" + "00" * 32, account=STRANGER, block_number=1))  # fmt: skip
+    session.execute(
+        insert(table_of(MirrorRole)).values(
+            contract="LoyaltyPoints", role="0x" + "00" * 32, account=STRANGER, block_number=1
+        )
+    )
 
 
 def tamper_operation(platform: Platform, session: Session) -> None:
@@ -136,8 +139,14 @@ def test_the_command_lists_differences_and_exits_non_zero(platform: Platform) ->
     }
 
     def run(*args: str) -> subprocess.CompletedProcess[str]:
-        return subprocess.run([sys.executable, "-m", "backend.cli.main", "reconcile", *args], env=env,
-                              cwd=PROJECT_ROOT, capture_output=True, text=True, timeout=120)  # fmt: skip
+        return subprocess.run(
+            [sys.executable, "-m", "backend.cli.main", "reconcile", *args],
+            env=env,
+            cwd=PROJECT_ROOT,
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
 
     clean = run()
     assert clean.returncode == 0, clean.stdout + clean.stderr
@@ -169,8 +178,11 @@ def _redeem_with_a_permit(platform: Platform) -> Operation:
     assert claimed.status_code == 202, claimed.text
     platform.settle()
     add_reward(platform, "mug", 100)
-    redeemed = platform.client.post("/v1/customers/ivy/redemptions", headers=headers, json={
-        "redemption_id": "P-1", "reward_id": "mug", "permit": permit(platform, wallet, 100)})  # fmt: skip
+    redeemed = platform.client.post(
+        "/v1/customers/ivy/redemptions",
+        headers=headers,
+        json={"redemption_id": "P-1", "reward_id": "mug", "permit": permit(platform, wallet, 100)},
+    )
     assert redeemed.status_code == 200, redeemed.text
     platform.assert_mirror_matches_chain()
     with Session(platform.engine) as session:
@@ -195,11 +207,21 @@ def test_permit_redemptions_are_checked_on_chain_by_their_operation_id(platform:
     # A permit redemption the chain never applied, marked confirmed with the hash of a transaction
     # that did emit events (the burn's own): only the contract can tell.
     with Session(platform.engine) as session:
-        session.execute(insert(ops).values(
-            kind="redeem_permit", signer="issuer", account=burn.account, amount=1, ref="0x" + "ab" * 32,
-            payload=burn.payload, status=OperationStatus.CONFIRMED, tx_hash=burn.tx_hash, attempts=1,
-            created_at=burn.created_at, confirmed_block=burn.confirmed_block,
-        ))  # fmt: skip
+        session.execute(
+            insert(ops).values(
+                kind="redeem_permit",
+                signer="issuer",
+                account=burn.account,
+                amount=1,
+                ref="0x" + "ab" * 32,
+                payload=burn.payload,
+                status=OperationStatus.CONFIRMED,
+                tx_hash=burn.tx_hash,
+                attempts=1,
+                created_at=burn.created_at,
+                confirmed_block=burn.confirmed_block,
+            )
+        )
         session.commit()
     report = platform.reconcile()
     assert [(d.check, d.chain) for d in report.differences] == [("isOperationApplied", "not applied")]

@@ -7,7 +7,7 @@ from __future__ import annotations
 import pytest
 from sqlmodel import Session, col, select
 
-from backend.chain.signer import LocalSigner
+from backend.chain.local_signer import LocalSigner
 from backend.db.models import (
     ChainCursor,
     ChainTransaction,
@@ -192,8 +192,9 @@ def test_a_reorg_that_takes_back_a_wallet_claim_and_program_changes(platform: Pl
 def claim_wallet(platform: Platform, customer: str) -> None:
     wallet, headers = new_wallet(), platform.as_customer(customer)
     typed = claim_typed_data(platform, customer, wallet.address, headers)
-    claimed = platform.client.post(f"/v1/customers/{customer}/wallet", json=signed_claim(typed, wallet),
-                                   headers=headers)  # fmt: skip
+    claimed = platform.client.post(
+        f"/v1/customers/{customer}/wallet", json=signed_claim(typed, wallet), headers=headers
+    )
     assert claimed.status_code == 202, claimed.text
 
 

@@ -11,9 +11,9 @@ import pytest
 from sqlmodel import Session, col, select
 from web3 import Web3
 
+from backend.chain.named_signers import Signers
 from backend.chain.outbox import TxStatus
 from backend.chain.sender import Sender
-from backend.chain.signers import Signers
 from backend.db.models import ChainTransaction, Operation, OperationStatus
 from tests.support import Platform, rpc
 
@@ -25,9 +25,12 @@ def buy(platform: Platform, count: int, prefix: str = "S", customers: int = 5) -
     ids = []
     for n in range(count):
         body = {
-            "order_id": f"{prefix}-{n}", "customer_id": f"cust-{n % customers}", "store_id": "demo-store",
-            "currency": "USD", "lines": [{"sku": "COFFEE", "quantity": 1, "unit_price": str(n % 7 + 1)}],
-        }  # fmt: skip
+            "order_id": f"{prefix}-{n}",
+            "customer_id": f"cust-{n % customers}",
+            "store_id": "demo-store",
+            "currency": "USD",
+            "lines": [{"sku": "COFFEE", "quantity": 1, "unit_price": str(n % 7 + 1)}],
+        }
         response = platform.client.post("/v1/purchases", json=body, headers=platform.headers())
         assert response.status_code == 200, response.text
         ids.append(response.json()["operation_id"])

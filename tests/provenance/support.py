@@ -28,8 +28,10 @@ def official_examples() -> list[Path]:
     folder = get_provenance_settings().epcis_dir / "examples"
     found = sorted(folder.glob("*.jsonld"))
     if not found:
-        raise RuntimeError(f"no official EPCIS examples in {folder}: put ../shared/epcis beside the checkout "
-                           "(or point CREDANCE_EPCIS_DIR at it)")  # fmt: skip
+        raise RuntimeError(
+            f"no official EPCIS examples in {folder}: put ../shared/epcis beside the checkout "
+            "(or point CREDANCE_EPCIS_DIR at it)"
+        )
     return found
 
 
@@ -47,8 +49,13 @@ def iso(moment: datetime) -> str:
 
 def document(*events: dict[str, Any], prefixes: dict[str, str] | None = None) -> dict[str, Any]:
     context: list[Any] = [CONTEXT] + ([prefixes] if prefixes else [])
-    return {"@context": context, "type": "EPCISDocument", "schemaVersion": "2.0",
-            "creationDate": "2026-01-01T00:00:00Z", "epcisBody": {"eventList": list(events)}}  # fmt: skip
+    return {
+        "@context": context,
+        "type": "EPCISDocument",
+        "schemaVersion": "2.0",
+        "creationDate": "2026-01-01T00:00:00Z",
+        "epcisBody": {"eventList": list(events)},
+    }
 
 
 def event(kind: str, when: datetime, **fields: Any) -> dict[str, Any]:
@@ -76,8 +83,7 @@ def pack(parent: str, children: list[str], when: datetime) -> dict[str, Any]:
 
 
 def unpack(parent: str, children: list[str], when: datetime) -> dict[str, Any]:
-    return event("AggregationEvent", when, action="DELETE", bizStep="unpacking", parentID=parent,
-                 childEPCs=children)  # fmt: skip
+    return event("AggregationEvent", when, action="DELETE", bizStep="unpacking", parentID=parent, childEPCs=children)
 
 
 def sgtin(gtin: str, serial: str) -> str:
@@ -104,19 +110,24 @@ class Api:
         return {"Authorization": f"Bearer {self.keys[who]}"}
 
     def organisation(self, org_id: str, roles: list[str]) -> str:
-        made = self.client.post("/v1/organisations", json={"id": org_id, "name": org_id.title(), "roles": roles},
-                                headers=self.headers("admin"))  # fmt: skip
+        made = self.client.post(
+            "/v1/organisations",
+            json={"id": org_id, "name": org_id.title(), "roles": roles},
+            headers=self.headers("admin"),
+        )
         assert made.status_code == 201, made.text
-        key = self.client.post("/v1/api-keys", json={"role": "organisation", "org_id": org_id},
-                               headers=self.headers("admin"))  # fmt: skip
+        key = self.client.post(
+            "/v1/api-keys", json={"role": "organisation", "org_id": org_id}, headers=self.headers("admin")
+        )
         assert key.status_code == 201, key.text
         self.keys[org_id] = key.json()["key"]
         return self.keys[org_id]
 
     def prefix(self, org_id: str, prefix: str) -> None:
         """The admin assigns a GS1 company prefix (a brand registers GTINs only under its own)."""
-        assigned = self.client.post(f"/v1/organisations/{org_id}/prefixes", json={"prefix": prefix},
-                                    headers=self.headers("admin"))  # fmt: skip
+        assigned = self.client.post(
+            f"/v1/organisations/{org_id}/prefixes", json={"prefix": prefix}, headers=self.headers("admin")
+        )
         assert assigned.status_code == 201, assigned.text
 
     def product(self, who: str, gtin: str, name: str = "Product", **extra: Any) -> None:
@@ -131,8 +142,11 @@ class Api:
         assert made.status_code == 201, made.text
 
     def partner(self, brand: str, partner: str, roles: list[str]) -> None:
-        granted = self.client.put(f"/v1/organisations/{brand}/partners", json={"partner_id": partner, "roles": roles},
-                                  headers=self.headers(brand))  # fmt: skip
+        granted = self.client.put(
+            f"/v1/organisations/{brand}/partners",
+            json={"partner_id": partner, "roles": roles},
+            headers=self.headers(brand),
+        )
         assert granted.status_code == 200, granted.text
 
     def capture(self, who: str, doc: dict[str, Any]) -> Response:

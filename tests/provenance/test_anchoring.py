@@ -17,13 +17,18 @@ from tests.provenance.support import FRESH, Api, at, event, sgtin
 
 
 def inspections(count: int, start: int = 0) -> list[dict[str, object]]:
-    return [event("ObjectEvent", at(1 + n), bizStep="inspecting", epcList=[sgtin(FRESH, "SN0001")])
-            for n in range(start, start + count)]  # fmt: skip
+    return [
+        event("ObjectEvent", at(1 + n), bizStep="inspecting", epcList=[sgtin(FRESH, "SN0001")])
+        for n in range(start, start + count)
+    ]
 
 
 def test_full_batches_at_once_partial_ones_after_the_delay(api: Api) -> None:
-    api.accept("demo-brand", event("ObjectEvent", at(0), action="ADD", bizStep="commissioning",
-                                   epcList=[sgtin(FRESH, "SN0001")]), *inspections(8))  # fmt: skip
+    api.accept(
+        "demo-brand",
+        event("ObjectEvent", at(0), action="ADD", bizStep="commissioning", epcList=[sgtin(FRESH, "SN0001")]),
+        *inspections(8),
+    )
     with Session(api.engine) as session:
         pending = len(session.exec(select(EpcisEventRecord.id)).all())  # the demo's own events wait too
     assert pending % 4  # a partial batch is left
@@ -53,8 +58,10 @@ def test_full_batches_at_once_partial_ones_after_the_delay(api: Api) -> None:
 def test_each_organisation_anchors_its_own_events(api: Api) -> None:
     api.organisation("haulier", ["distributor"])
     api.partner("demo-brand", "haulier", ["distributor"])
-    api.accept("demo-brand", event("ObjectEvent", at(0), action="ADD", bizStep="commissioning",
-                                   epcList=[sgtin(FRESH, "SN0002")]))  # fmt: skip
+    api.accept(
+        "demo-brand",
+        event("ObjectEvent", at(0), action="ADD", bizStep="commissioning", epcList=[sgtin(FRESH, "SN0002")]),
+    )
     api.accept("haulier", event("ObjectEvent", at(1), bizStep="inspecting", epcList=[sgtin(FRESH, "SN0002")]))
     with Session(api.engine) as session:
         sealed = seal_due(session, batch_size=256, max_delay_ms=0)

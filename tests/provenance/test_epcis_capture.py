@@ -29,8 +29,12 @@ def rejected(api: Api, who: str, doc: dict[str, Any], status: int) -> list[dict[
 
 
 def test_a_life_is_captured_and_items_follow_it(api: Api) -> None:
-    api.accept("demo-brand", commission([ONE, TWO], at(0)), pack("urn:epc:id:sscc:0950600.0000000001", [ONE, TWO],
-               at(1)), ship(["urn:epc:id:sscc:0950600.0000000001"], at(2)))  # fmt: skip
+    api.accept(
+        "demo-brand",
+        commission([ONE, TWO], at(0)),
+        pack("urn:epc:id:sscc:0950600.0000000001", [ONE, TWO], at(1)),
+        ship(["urn:epc:id:sscc:0950600.0000000001"], at(2)),
+    )
     with Session(api.engine) as session:
         statuses = dict(session.exec(select(Item.serial, Item.status).where(Item.gtin == GTIN)).all())
     assert statuses["SN0001"] == statuses["SN0002"] == "in_transit"
@@ -41,8 +45,11 @@ def test_schema_violations_are_each_named(api: Api) -> None:
     bad = event("ObjectEvent", at(0), action="SHIP", epcList=["not a uri"], bizStep="flying")
     problems = rejected(api, "demo-brand", document(bad, commission([ONE], at(0))), 422)
     fields = {p["field"] for p in problems}
-    assert {"epcisBody.eventList[0].action", "epcisBody.eventList[0].epcList[0]",
-            "epcisBody.eventList[0].bizStep"} <= fields  # fmt: skip
+    assert {
+        "epcisBody.eventList[0].action",
+        "epcisBody.eventList[0].epcList[0]",
+        "epcisBody.eventList[0].bizStep",
+    } <= fields
     assert {p["rule"] for p in problems} == {"schema"}
 
 
@@ -51,8 +58,11 @@ def test_not_a_document(api: Api) -> None:
     assert any("@context" in p["message"] for p in problems)
     bare = {"@context": document()["@context"], **commission([ONE], at(0))}  # valid EPCIS, but not a document
     assert rejected(api, "demo-brand", bare, 422)[0]["rule"] == "not_a_document"
-    malformed = api.client.post("/v1/epcis/capture", content=b'{"type": ', headers={
-        **api.headers("demo-brand"), "Content-Type": "application/ld+json"})  # fmt: skip
+    malformed = api.client.post(
+        "/v1/epcis/capture",
+        content=b'{"type": ',
+        headers={**api.headers("demo-brand"), "Content-Type": "application/ld+json"},
+    )
     assert malformed.status_code == 400
 
 
@@ -68,7 +78,9 @@ def test_unknown_gtin_unknown_serial_and_wrong_check_digit(api: Api) -> None:
     assert "check digit 3, expected 2" in problems[0]["message"]
     problems = rejected(api, "demo-brand", document(*doc["epcisBody"]["eventList"][:2]), 422)
     assert [(p["field"], p["rule"]) for p in problems] == [
-        ("epcisBody.eventList[0]", "unknown_gtin"), ("epcisBody.eventList[1]", "unknown_item")]  # fmt: skip
+        ("epcisBody.eventList[0]", "unknown_gtin"),
+        ("epcisBody.eventList[1]", "unknown_item"),
+    ]
 
 
 def test_only_authorised_parties_write_for_a_brand(api: Api) -> None:

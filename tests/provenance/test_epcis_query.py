@@ -70,7 +70,13 @@ def test_filters(history: Api) -> None:
 def test_backward_trace_follows_the_case_while_the_item_was_in_it(history: Api) -> None:
     # ONE's journey: its own events and the case's shipping and receipt, not the case's later use.
     assert steps(find(history, epc=ONE, trace="backward")) == [
-        "commissioning", "packing", "shipping", "receiving", "unpacking", "commissioning"]  # fmt: skip
+        "commissioning",
+        "packing",
+        "shipping",
+        "receiving",
+        "unpacking",
+        "commissioning",
+    ]
     # The blend, backward: made from ONE, so ONE's journey comes with it.
     blend = steps(find(history, epc=sgtin(GTIN2, "B1"), trace="backward"))
     assert blend == ["commissioning", "packing", "shipping", "receiving", "unpacking", "commissioning"]
@@ -92,7 +98,10 @@ def test_each_organisation_sees_only_its_products(history: Api) -> None:
     assert len(find(history, "haulier")["epcisBody"]["eventList"]) == 5
     refused = history.client.get("/v1/epcis/events", headers=history.headers("checkout"))
     assert refused.status_code == 403
-    bad = history.client.get("/v1/epcis/events", params={"epc": "https://id.gs1.org/01/09506000134353/21/X"},
-                             headers=history.headers("admin"))  # fmt: skip
+    bad = history.client.get(
+        "/v1/epcis/events",
+        params={"epc": "https://id.gs1.org/01/09506000134353/21/X"},
+        headers=history.headers("admin"),
+    )
     assert bad.status_code == 422
     assert "check digit" in bad.json()["error"]["message"]

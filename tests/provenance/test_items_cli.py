@@ -85,8 +85,12 @@ def test_qr_codes_carry_the_digital_link(api: Api, tmp_path: Path) -> None:
 
 
 def test_the_commands(api: Api, settings: Settings, tmp_path: Path) -> None:
-    env = {**os.environ, "CREDANCE_DATABASE_URL": settings.resolved_database_url, "CREDANCE_HOME": str(settings.home),
-           "CREDANCE_PUBLIC_URL": "https://verify.example.com"}  # fmt: skip
+    env = {
+        **os.environ,
+        "CREDANCE_DATABASE_URL": settings.resolved_database_url,
+        "CREDANCE_HOME": str(settings.home),
+        "CREDANCE_PUBLIC_URL": "https://verify.example.com",
+    }
     csv = tmp_path / "items.csv"
     csv.write_text("serial\n" + "".join(f"C{n:04d}\n" for n in range(1500)))
     qr = f"{CREDANCE} items qr --gtin {FRESH} --serial C0001 --serial C0002 --format png --out {tmp_path}/qr"

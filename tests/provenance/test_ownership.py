@@ -64,9 +64,15 @@ def test_another_organisation_cannot_act_on_the_brands_case(api: Api) -> None:
         receive([CASE], at(3)),
         ship([case_link], at(3)),
         event("ObjectEvent", at(3), action="DELETE", bizStep="decommissioning", epcList=[CASE]),
-        event("TransactionEvent", at(3), bizStep="holding", parentID=CASE, epcList=[own_item],
-              bizTransactionList=[{"type": "po", "bizTransaction": "urn:epcglobal:cbv:bt:0614141073467:1152"}]),
-    ]  # fmt: skip
+        event(
+            "TransactionEvent",
+            at(3),
+            bizStep="holding",
+            parentID=CASE,
+            epcList=[own_item],
+            bizTransactionList=[{"type": "po", "bizTransaction": "urn:epcglobal:cbv:bt:0614141073467:1152"}],
+        ),
+    ]
     for body in attacks:
         problem = refused(api, "outsider", body, "'demo-brand'")
         assert "company prefix 9506000" in problem["message"]
@@ -85,8 +91,12 @@ def test_each_event_needs_the_role_its_kind_calls_for(api: Api) -> None:
     api.organisation("haulier", ["distributor", "retailer"])
     api.partner("demo-brand", "haulier", ["distributor"])
     api.accept("demo-brand", commission([ONE], at(0)), pack(CASE, [ONE], at(1)))
-    api.accept("haulier", ship([CASE], at(2)), receive([CASE], at(3)),
-               event("ObjectEvent", at(4), bizStep="inspecting", disposition="damaged", epcList=[CASE]))  # fmt: skip
+    api.accept(
+        "haulier",
+        ship([CASE], at(2)),
+        receive([CASE], at(3)),
+        event("ObjectEvent", at(4), bizStep="inspecting", disposition="damaged", epcList=[CASE]),
+    )
     refused(api, "haulier", event("ObjectEvent", at(5), bizStep="destroying", epcList=[CASE]), CASE)
     refused(api, "haulier", event("ObjectEvent", at(5), action="DELETE", epcList=[CASE]), CASE)
     refused(api, "haulier", event("ObjectEvent", at(5), bizStep="retail_selling", epcList=[ONE]), FRESH)
@@ -106,11 +116,17 @@ def test_an_identifier_under_no_prefix_belongs_to_whoever_used_it_first(api: Api
     api.prefix("logistics", "0614999")
     assert "company prefix 0614999" in refused(api, "haulier", receive([pallet], at(3)), pallet)["message"]
     # Any owner authorises partners for what it owns, brand or not; only the owner itself may.
-    foreign = api.client.put("/v1/organisations/logistics/partners", json={"partner_id": "haulier",
-                             "roles": ["distributor"]}, headers={"Authorization": f"Bearer {haulier}"})  # fmt: skip
+    foreign = api.client.put(
+        "/v1/organisations/logistics/partners",
+        json={"partner_id": "haulier", "roles": ["distributor"]},
+        headers={"Authorization": f"Bearer {haulier}"},
+    )
     assert foreign.status_code == 403
-    granted = api.client.put("/v1/organisations/logistics/partners", json={"partner_id": "haulier",
-                             "roles": ["distributor"]}, headers={"Authorization": f"Bearer {logistics}"})  # fmt: skip
+    granted = api.client.put(
+        "/v1/organisations/logistics/partners",
+        json={"partner_id": "haulier", "roles": ["distributor"]},
+        headers={"Authorization": f"Bearer {logistics}"},
+    )
     assert granted.status_code == 200, granted.text
     api.accept("haulier", receive([pallet], at(3)))
 
@@ -184,8 +200,11 @@ def test_a_revoked_or_suspended_partner_reads_nothing_more(api: Api) -> None:
     assert api.client.patch("/v1/organisations/haulier", json={"active": False}, headers=admin).status_code == 200
     assert event_ids(api.events("haulier")) == own
     # A suspended partner can still be revoked (as on chain), but not granted anything.
-    grant = api.client.put("/v1/organisations/demo-brand/partners", json={"partner_id": "haulier",
-                           "roles": ["retailer"]}, headers=api.headers("demo-brand"))  # fmt: skip
+    grant = api.client.put(
+        "/v1/organisations/demo-brand/partners",
+        json={"partner_id": "haulier", "roles": ["retailer"]},
+        headers=api.headers("demo-brand"),
+    )
     assert grant.status_code == 409
     assert grant.json()["error"]["field"] == "partner_id"
     api.partner("demo-brand", "haulier", [])

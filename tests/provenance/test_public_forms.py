@@ -46,8 +46,9 @@ def test_events_are_stored_with_a_public_form_that_names_no_serial(api: Api) -> 
     inspected = event(
         "ObjectEvent", at(2), bizStep="inspecting", epcList=[items[0]], **{"ex:comparedWith": urn("SN0002")}
     )
-    response = api.capture("demo-brand", document(commission(items, at(0)), pack(CASE, items, at(1)), inspected,
-                                                  prefixes=PREFIXES))  # fmt: skip
+    response = api.capture(
+        "demo-brand", document(commission(items, at(0)), pack(CASE, items, at(1)), inspected, prefixes=PREFIXES)
+    )
     assert response.status_code == 201, response.text
     known = tokens(api)
     salts = set()

@@ -24,33 +24,72 @@ def test_existing_events_get_their_public_form_and_are_anchored_again(engine: En
     command.downgrade(config, BEFORE)
     commitment = item_commitment(b"\x11" * 32, "OLD-1")
     item = {"gtin": GTIN, "salt": "0x" + "11" * 32, "commitment": "0x" + commitment.hex(), "now": NOW}
-    body = {"type": "ObjectEvent", "action": "OBSERVE", "eventTime": "2026-01-05T09:00:00.000Z",
-            "eventTimeZoneOffset": "+00:00", "eventID": "urn:uuid:1",
-            "epcList": [f"https://id.gs1.org/01/{GTIN}/21/OLD-1", "urn:epc:id:sscc:9506000.0000000052"],
-            "ex:twin": "urn:epc:id:sgtin:9506000.013435.NEVER-REGISTERED"}  # fmt: skip
+    body = {
+        "type": "ObjectEvent",
+        "action": "OBSERVE",
+        "eventTime": "2026-01-05T09:00:00.000Z",
+        "eventTimeZoneOffset": "+00:00",
+        "eventID": "urn:uuid:1",
+        "epcList": [f"https://id.gs1.org/01/{GTIN}/21/OLD-1", "urn:epc:id:sscc:9506000.0000000052"],
+        "ex:twin": "urn:epc:id:sgtin:9506000.013435.NEVER-REGISTERED",
+    }
     with engine.begin() as db:
-        db.execute(text("INSERT INTO organisations (id, name, chain_id, roles, controller, active, created_at) "
-                        "VALUES ('b', 'B', '0x01', 1, '0x02', true, :now)"), {"now": NOW})  # fmt: skip
-        db.execute(text("INSERT INTO products (gtin, brand_id, name, description, created_at) "
-                        "VALUES (:gtin, 'b', 'P', '', :now)"), {"gtin": GTIN, "now": NOW})  # fmt: skip
-        db.execute(text("INSERT INTO item_batches (root, gtin, manufacturer_id, count, created_at) "
-                        "VALUES ('0xr', :gtin, 'b', 1, :now)"), {"gtin": GTIN, "now": NOW})  # fmt: skip
-        db.execute(text("INSERT INTO items (id, gtin, serial, salt, commitment, batch_root, proof, status, created_at) "
-                        "VALUES (1, :gtin, 'OLD-1', :salt, :commitment, '0xr', '[]', 'registered', :now)"),
-                   item)  # fmt: skip
-        db.execute(text("INSERT INTO epcis_anchors (root, org_id, count, created_at) VALUES ('0xold', 'b', 2, :now)"),
-                   {"now": NOW})  # fmt: skip
+        db.execute(
+            text(
+                "INSERT INTO organisations (id, name, chain_id, roles, controller, active, created_at) "
+                "VALUES ('b', 'B', '0x01', 1, '0x02', true, :now)"
+            ),
+            {"now": NOW},
+        )
+        db.execute(
+            text(
+                "INSERT INTO products (gtin, brand_id, name, description, created_at) "
+                "VALUES (:gtin, 'b', 'P', '', :now)"
+            ),
+            {"gtin": GTIN, "now": NOW},
+        )
+        db.execute(
+            text(
+                "INSERT INTO item_batches (root, gtin, manufacturer_id, count, created_at) "
+                "VALUES ('0xr', :gtin, 'b', 1, :now)"
+            ),
+            {"gtin": GTIN, "now": NOW},
+        )
+        db.execute(
+            text(
+                "INSERT INTO items (id, gtin, serial, salt, commitment, batch_root, proof, status, created_at) "
+                "VALUES (1, :gtin, 'OLD-1', :salt, :commitment, '0xr', '[]', 'registered', :now)"
+            ),
+            item,
+        )
+        db.execute(
+            text("INSERT INTO epcis_anchors (root, org_id, count, created_at) VALUES ('0xold', 'b', 2, :now)"),
+            {"now": NOW},
+        )
         for pk, event_id in ((1, "urn:uuid:1"), (2, "urn:uuid:2")):
-            db.execute(text("INSERT INTO epcis_events (id, event_hash, event_id, event_type, event_time, org_id, body, "
-                            "namespaces, recorded_at, anchor_root, anchor_proof) VALUES (:pk, :hash, :event_id, "
-                            "'ObjectEvent', :now, 'b', :body, :ns, :now, '0xold', '[]')"),
-                       {"pk": pk, "hash": f"ni:///sha-256;{pk:064x}?ver=CBV2.0", "event_id": event_id,
-                        "body": json.dumps({**body, "eventID": event_id}), "now": NOW,
-                        "ns": json.dumps({"ex": "https://example.com/voc/"})})  # fmt: skip
+            db.execute(
+                text(
+                    "INSERT INTO epcis_events (id, event_hash, event_id, event_type, event_time, org_id, body, "
+                    "namespaces, recorded_at, anchor_root, anchor_proof) VALUES (:pk, :hash, :event_id, "
+                    "'ObjectEvent', :now, 'b', :body, :ns, :now, '0xold', '[]')"
+                ),
+                {
+                    "pk": pk,
+                    "hash": f"ni:///sha-256;{pk:064x}?ver=CBV2.0",
+                    "event_id": event_id,
+                    "body": json.dumps({**body, "eventID": event_id}),
+                    "now": NOW,
+                    "ns": json.dumps({"ex": "https://example.com/voc/"}),
+                },
+            )
     command.upgrade(config, "head")
     with engine.connect() as db:
-        rows = db.execute(text("SELECT public_body, public_hash, event_salt, anchor_root, anchor_proof, namespaces "
-                               "FROM epcis_events ORDER BY id")).all()  # fmt: skip
+        rows = db.execute(
+            text(
+                "SELECT public_body, public_hash, event_salt, anchor_root, anchor_proof, namespaces "
+                "FROM epcis_events ORDER BY id"
+            )
+        ).all()
     salts = set()
     for public_text, public_hash, salt, root, proof, namespaces in rows:
         public = json.loads(public_text)

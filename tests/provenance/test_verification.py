@@ -20,8 +20,11 @@ def test_verdicts_before_the_chain_has_anything(api: Api) -> None:
     assert pending["proof"] is None
     wrong = get(f"/01/{FRESH[:-1]}7/21/SN0001")
     assert wrong.status_code == 400
-    assert wrong.json()["error"] == {"code": "invalid_digital_link", "field": "gtin",
-                                     "message": f"GTIN {FRESH[:-1]}7 has check digit 7, expected 6"}  # fmt: skip
+    assert wrong.json()["error"] == {
+        "code": "invalid_digital_link",
+        "field": "gtin",
+        "message": f"GTIN {FRESH[:-1]}7 has check digit 7, expected 6",
+    }
 
 
 def test_people_get_a_page_and_programs_json(api: Api) -> None:
@@ -35,8 +38,11 @@ def test_people_get_a_page_and_programs_json(api: Api) -> None:
 
 def test_scans_keep_a_coarse_location_and_nothing_personal(api: Api) -> None:
     url = f"/01/{FRESH}/21/SN0002"
-    api.client.get(url, params={"lat": 48.85661, "lon": 2.35222, "country": "fr"},
-                   headers={"User-Agent": "Phone/1.0", "X-Forwarded-For": "203.0.113.9"})  # fmt: skip
+    api.client.get(
+        url,
+        params={"lat": 48.85661, "lon": 2.35222, "country": "fr"},
+        headers={"User-Agent": "Phone/1.0", "X-Forwarded-For": "203.0.113.9"},
+    )
     api.client.get(url, headers={"X-Scan-Location": "35.6762,139.6503"})
     api.client.get(url, params={"scan": "false"})
     assert api.client.get(url, params={"lat": 48.8}).status_code == 422  # both coordinates or neither
@@ -44,8 +50,17 @@ def test_scans_keep_a_coarse_location_and_nothing_personal(api: Api) -> None:
     with Session(api.engine) as session:
         scans = session.exec(select(Scan)).all()
     assert [(s.lat, s.lon, s.country) for s in scans] == [(48.9, 2.4, "FR"), (35.7, 139.7, None)]
-    assert set(Scan.model_fields) == {"id", "item_id", "scanned_at", "lat", "lon", "country", "client", "source",
-                                      "org_id"}  # fmt: skip
+    assert set(Scan.model_fields) == {
+        "id",
+        "item_id",
+        "scanned_at",
+        "lat",
+        "lon",
+        "country",
+        "client",
+        "source",
+        "org_id",
+    }
     # The client is a keyed hash of its network (the same client, both times), never an address.
     assert {s.source for s in scans} == {"anonymous"}
     assert len({s.client for s in scans}) == 1
@@ -63,7 +78,11 @@ def test_transaction_and_association_events_are_captured_too(api: Api) -> None:
         event("AssociationEvent", at(2), action="ADD", bizStep="assembling", parentID=sensor, childEPCs=[one]),
     )
     assert [c["type"] for c in captured] == ["ObjectEvent", "TransactionEvent", "AssociationEvent"]
-    late = api.capture("demo-brand", document(event("TransactionEvent", at(3), action="ADD", bizStep="shipping",
-                                                    epcList=[one], bizTransactionList=po)))  # fmt: skip
+    late = api.capture(
+        "demo-brand",
+        document(
+            event("TransactionEvent", at(3), action="ADD", bizStep="shipping", epcList=[one], bizTransactionList=po)
+        ),
+    )
     assert late.status_code == 422
     assert late.json()["error"]["problems"][0]["rule"] == "already_shipped"

@@ -19,8 +19,13 @@ pytestmark = [pytest.mark.chain, pytest.mark.sqlite_only]
 
 
 def _purchase(order_id: str, store_id: str = "demo-store") -> dict[str, object]:
-    return {"order_id": order_id, "customer_id": "kim", "store_id": store_id, "currency": "USD",
-            "lines": [{"sku": "COFFEE", "quantity": 1, "unit_price": "4.00"}]}  # fmt: skip
+    return {
+        "order_id": order_id,
+        "customer_id": "kim",
+        "store_id": store_id,
+        "currency": "USD",
+        "lines": [{"sku": "COFFEE", "quantity": 1, "unit_price": "4.00"}],
+    }
 
 
 def _bearer(key: str) -> dict[str, str]:
@@ -58,8 +63,14 @@ def test_only_the_digest_is_stored(platform: Platform) -> None:
 
 def test_a_checkout_key_acts_only_for_its_store(platform: Platform) -> None:
     admin = platform.headers("admin")
-    assert platform.client.post("/v1/stores", json={"id": "other-store", "name": "Other", "currency": "USD",
-                                "retailer_id": "demo-retailer"}, headers=admin).status_code == 201  # fmt: skip
+    assert (
+        platform.client.post(
+            "/v1/stores",
+            json={"id": "other-store", "name": "Other", "currency": "USD", "retailer_id": "demo-retailer"},
+            headers=admin,
+        ).status_code
+        == 201
+    )
     other = _bearer(_create_key(platform, role="checkout", store_id="other-store")["key"])
     demo = platform.headers("checkout")
 
@@ -79,8 +90,9 @@ def test_a_checkout_key_acts_only_for_its_store(platform: Platform) -> None:
 
 def test_an_organisation_key_cannot_write_for_another_brand(platform: Platform) -> None:
     admin = platform.headers("admin")
-    created = platform.client.post("/v1/organisations", json={"id": "rival", "name": "Rival", "roles": ["brand",
-                                   "manufacturer"]}, headers=admin)  # fmt: skip
+    created = platform.client.post(
+        "/v1/organisations", json={"id": "rival", "name": "Rival", "roles": ["brand", "manufacturer"]}, headers=admin
+    )
     assert created.status_code == 201, created.text
     rival = _bearer(_create_key(platform, role="organisation", org_id="rival")["key"])
     platform.settle()
@@ -90,21 +102,37 @@ def test_an_organisation_key_cannot_write_for_another_brand(platform: Platform) 
     assert items.status_code == 403, items.text
     recall = platform.client.post("/v1/recalls", json={"gtin": demo_gtin, "reason": "spite"}, headers=rival)
     assert recall.status_code == 403
-    partners = platform.client.put("/v1/organisations/demo-brand/partners",
-                                   json={"partner_id": "rival", "roles": ["manufacturer"]}, headers=rival)  # fmt: skip
+    partners = platform.client.put(
+        "/v1/organisations/demo-brand/partners", json={"partner_id": "rival", "roles": ["manufacturer"]}, headers=rival
+    )
     assert partners.status_code == 403
     assert platform.client.post("/v1/purchases", json=_purchase("O-1"), headers=rival).status_code == 403
     # Nor record supply-chain events about the brand's items, whatever the event.
     before = platform.client.get("/v1/epcis/events", params={"gtin": demo_gtin}, headers=platform.headers("admin"))
     item = f"https://id.gs1.org/01/{demo_gtin}/21/SN0002"
-    for step, extra in (("commissioning", {"action": "ADD", "disposition": "active"}),
-                        ("shipping", {"action": "OBSERVE", "disposition": "in_transit"}),
-                        ("decommissioning", {"action": "DELETE", "disposition": "inactive"})):  # fmt: skip
-        doc = {"@context": ["https://ref.gs1.org/standards/epcis/2.0.0/epcis-context.jsonld"],
-               "type": "EPCISDocument", "schemaVersion": "2.0", "creationDate": "2026-01-01T00:00:00Z",
-               "epcisBody": {"eventList": [{"type": "ObjectEvent", "eventTime": "2026-01-02T00:00:00Z",
-                                            "eventTimeZoneOffset": "+00:00", "bizStep": step, "epcList": [item],
-                                            **extra}]}}  # fmt: skip
+    for step, extra in (
+        ("commissioning", {"action": "ADD", "disposition": "active"}),
+        ("shipping", {"action": "OBSERVE", "disposition": "in_transit"}),
+        ("decommissioning", {"action": "DELETE", "disposition": "inactive"}),
+    ):
+        doc = {
+            "@context": ["https://ref.gs1.org/standards/epcis/2.0.0/epcis-context.jsonld"],
+            "type": "EPCISDocument",
+            "schemaVersion": "2.0",
+            "creationDate": "2026-01-01T00:00:00Z",
+            "epcisBody": {
+                "eventList": [
+                    {
+                        "type": "ObjectEvent",
+                        "eventTime": "2026-01-02T00:00:00Z",
+                        "eventTimeZoneOffset": "+00:00",
+                        "bizStep": step,
+                        "epcList": [item],
+                        **extra,
+                    }
+                ]
+            },
+        }
         captured = platform.client.post("/v1/epcis/capture", json=doc, headers=rival)
         assert captured.status_code == 403, captured.text
         assert any(p["rule"] == "unauthorised_writer" for p in captured.json()["error"]["problems"])

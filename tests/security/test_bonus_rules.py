@@ -39,8 +39,11 @@ def counts(platform: Platform) -> tuple[int, int, int]:
 
 @pytest.fixture
 def api(platform: Platform) -> Api:
-    api = Api(platform.client, platform.engine, {"admin": platform.keys["admin"], "checkout": platform.keys["checkout"],
-                                                  "demo-brand": platform.keys["brand"]})  # fmt: skip
+    api = Api(
+        platform.client,
+        platform.engine,
+        {"admin": platform.keys["admin"], "checkout": platform.keys["checkout"], "demo-brand": platform.keys["brand"]},
+    )
     api.product("demo-brand", FRESH, "Tea caddy")
     api.items("demo-brand", FRESH, SERIALS)
     api.accept("demo-brand", commission([sgtin(FRESH, s) for s in SERIALS], at(0)))
@@ -80,9 +83,15 @@ def test_no_bonus_unless_the_programs_rules_say_so_and_the_caps_hold(platform: P
     too_much = api.client.post("/v1/rule-sets", json=BONUS_RULES, headers=admin)
     assert too_much.status_code == 422
     assert "max_points_per_item" in too_much.json()["error"]["message"]
-    rules = {"genuine_bonuses": {**BONUS_RULES["genuine_bonuses"],
-                                 "rules": [{"id": "caddy", "points": 45, "gtins": [FRESH]},
-                                           {"id": "demo-brand", "points": 5, "brands": ["demo-brand"]}]}}  # fmt: skip
+    rules = {
+        "genuine_bonuses": {
+            **BONUS_RULES["genuine_bonuses"],
+            "rules": [
+                {"id": "caddy", "points": 45, "gtins": [FRESH]},
+                {"id": "demo-brand", "points": 5, "brands": ["demo-brand"]},
+            ],
+        }
+    }
     published = api.client.post("/v1/rule-sets", json=rules, headers=admin)
     assert published.status_code == 201, published.text
     platform.settle()
@@ -92,7 +101,10 @@ def test_no_bonus_unless_the_programs_rules_say_so_and_the_caps_hold(platform: P
     capped = buy(api, "B-2", "SN0002", "SN0003", "SN0004", "SN0001")
     bonuses = capped["explanation"]["bonuses"]
     assert [(b["source"], b["points"], b["rule"]) for b in bonuses] == [
-        ("genuine_item", 45, "caddy"), ("genuine_item", 45, "caddy"), ("genuine_item", 10, "caddy")]  # fmt: skip
+        ("genuine_item", 45, "caddy"),
+        ("genuine_item", 45, "caddy"),
+        ("genuine_item", 10, "caddy"),
+    ]
     assert "capped" in bonuses[2]["detail"]
     assert f"{FRESH}/SN0004" in bonuses[2]["detail"]
     assert capped["explanation"]["rule_version"] == published.json()["version"]

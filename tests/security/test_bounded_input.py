@@ -39,8 +39,11 @@ def written(platform: Platform) -> tuple[int, int, int]:
 
 @pytest.fixture
 def api(platform: Platform) -> Api:
-    api = Api(platform.client, platform.engine, {"admin": platform.keys["admin"], "checkout": platform.keys["checkout"],
-                                                  "demo-brand": platform.keys["brand"]})  # fmt: skip
+    api = Api(
+        platform.client,
+        platform.engine,
+        {"admin": platform.keys["admin"], "checkout": platform.keys["checkout"], "demo-brand": platform.keys["brand"]},
+    )
     api.product("demo-brand", FRESH, "Tea caddy")
     api.items("demo-brand", FRESH, ["SN0001"])
     return api
@@ -74,9 +77,15 @@ def test_a_deeply_nested_epcis_extension_is_refused_naming_the_limit(platform: P
 
 @pytest.mark.parametrize(
     ("path", "who"),
-    [("/v1/purchases", "checkout"), ("/v1/customers", "checkout"), ("/v1/rule-sets", "admin"),
-     ("/v1/epcis/capture", "brand"), ("/v1/customers", None), ("/v1/purchases", None)],
-)  # fmt: skip
+    [
+        ("/v1/purchases", "checkout"),
+        ("/v1/customers", "checkout"),
+        ("/v1/rule-sets", "admin"),
+        ("/v1/epcis/capture", "brand"),
+        ("/v1/customers", None),
+        ("/v1/purchases", None),
+    ],
+)
 def test_a_thousand_nested_arrays_around_a_nul_is_a_422(platform: Platform, path: str, who: str | None) -> None:
     before = written(platform)
     headers = {"Content-Type": "application/json", **(platform.headers(who) if who else {})}
@@ -84,9 +93,10 @@ def test_a_thousand_nested_arrays_around_a_nul_is_a_422(platform: Platform, path
         answer = platform.client.post(path, content=body, headers=headers)
         assert answer.status_code == 422, (path, answer.text[:300])
         assert answer.json()["error"] == {
-            "code": "too_deep", "field": "body",
+            "code": "too_deep",
+            "field": "body",
             "message": "the body nests arrays and objects deeper than 64 levels (the limit)",
-        }  # fmt: skip
+        }
     assert written(platform) == before
 
 
@@ -102,8 +112,13 @@ def test_deep_looking_query_values_and_paths_are_plain_text(platform: Platform) 
     """Query parameters and paths are never parsed into structures: brackets in them are matched
     as text or refused by the parameter's own rules, never a 5xx."""
     brand = platform.headers("brand")
-    for params in ({"epc": arrays(1000, "x")}, {"epc": "urn:epc:id:sgtin:" + "[" * 5000}, {"biz_step": "{" * 150},
-                   {"gtin": arrays(10, "1")}, {"trace": "backward", "epc": arrays(300, "x")}):  # fmt: skip
+    for params in (
+        {"epc": arrays(1000, "x")},
+        {"epc": "urn:epc:id:sgtin:" + "[" * 5000},
+        {"biz_step": "{" * 150},
+        {"gtin": arrays(10, "1")},
+        {"trace": "backward", "epc": arrays(300, "x")},
+    ):
         answer = platform.client.get("/v1/epcis/events", params=params, headers=brand)
         assert answer.status_code < 500, (params, answer.text[:300])
     answer = platform.client.get(f"/01/{FRESH}/21/" + "%5B" * 2000, params={"format": "json"})

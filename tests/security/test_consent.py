@@ -46,17 +46,24 @@ def shop(platform: Platform) -> Platform:
     )
     store = {"id": "other-store", "name": "Other", "currency": "USD", "retailer_id": "rival"}
     assert platform.client.post("/v1/stores", json=store, headers=admin).status_code == 201
-    for name, body in (("rival-till", {"role": "checkout", "store_id": "other-store"}),
-                       ("rival-program", {"role": "program", "retailer_id": "rival"})):  # fmt: skip
+    for name, body in (
+        ("rival-till", {"role": "checkout", "store_id": "other-store"}),
+        ("rival-program", {"role": "program", "retailer_id": "rival"}),
+    ):
         created = platform.client.post("/v1/api-keys", json=body, headers=admin)
         assert created.status_code == 201, created.text
         platform.keys[name] = created.json()["key"]
     buy(platform, order("A-1", "alice", line("COFFEE", 1, "100.00")))
-    platform.client.post("/v1/customers", json={"customer_id": "bob", "name": "Bob", "email": "bob@example.com",
-                                                "phone": "+1 555 0100"}, headers=platform.headers())  # fmt: skip
+    platform.client.post(
+        "/v1/customers",
+        json={"customer_id": "bob", "name": "Bob", "email": "bob@example.com", "phone": "+1 555 0100"},
+        headers=platform.headers(),
+    )
     add_reward(platform, "mug", 30)
-    assert platform.client.post("/v1/partners", json={"id": "air", "name": "Air", "rate": "1"},
-                                headers=admin).status_code == 201  # fmt: skip
+    assert (
+        platform.client.post("/v1/partners", json={"id": "air", "name": "Air", "rate": "1"}, headers=admin).status_code
+        == 201
+    )
     enable_transfers(platform)
     platform.settle()
     return platform
@@ -80,8 +87,16 @@ def address_of(platform: Platform, customer: str) -> str:
     )
 
 
-def refused(platform: Platform, method: str, path: str, headers: dict[str, str], status: int, field: str,
-            body: Any = None, **params: str) -> dict[str, Any]:  # fmt: skip
+def refused(
+    platform: Platform,
+    method: str,
+    path: str,
+    headers: dict[str, str],
+    status: int,
+    field: str,
+    body: Any = None,
+    **params: str,
+) -> dict[str, Any]:
     response = platform.client.request(method, path, json=body, headers=headers, params=params or None)
     assert response.status_code == status, (method, path, response.text)
     error = response.json()["error"]
@@ -95,11 +110,14 @@ def spending_attempts(platform: Platform, target: str = "alice") -> list[tuple[s
     return [
         ("POST", f"/v1/customers/{target}/redemptions", {"redemption_id": "steal", "reward_id": "mug"}),
         ("POST", f"/v1/customers/{target}/transfers", {"transfer_id": "steal", "to_customer_id": "bob", "amount": 50}),
-        ("POST", f"/v1/customers/{target}/wallet", {"wallet": wallet.address, "nonce": 0, "expiry": 2**40,
-                                                    "signature": "0x" + "11" * 65}),
+        (
+            "POST",
+            f"/v1/customers/{target}/wallet",
+            {"wallet": wallet.address, "nonce": 0, "expiry": 2**40, "signature": "0x" + "11" * 65},
+        ),
         ("POST", f"/v1/customers/{target}/till-codes", None),
         ("POST", f"/v1/customers/{target}/tokens", {}),
-    ]  # fmt: skip
+    ]
 
 
 @pytest.mark.sqlite_only  # who may call what does not depend on the database
@@ -112,18 +130,46 @@ def test_a_till_of_another_store_cannot_spend_move_or_read_a_customers_points(sh
         refused(shop, method, path, till, expected[1], expected[0], body)
     refused(shop, "GET", "/v1/customers/alice/wallet-claim", till, 403, "Authorization", wallet=new_wallet().address)
     # A code it guessed does not help, nor does paying with alice's points at its own store.
-    refused(shop, "POST", "/v1/customers/alice/redemptions", till, 403, "customer_code",
-            {"redemption_id": "steal", "reward_id": "mug", "customer_code": "12345678"})  # fmt: skip
-    refused(shop, "POST", "/v1/purchases", till, 403, "customer_code",
-            order("B-1", "alice", line("TV", 1, "100.00"), store_id="other-store", paid_with_points=100))  # fmt: skip
-    refused(shop, "POST", "/v1/partners/air/conversions", till, 403, "Authorization",
-            {"conversion_id": "c", "customer_id": "alice", "partner_points": 5})  # fmt: skip
+    refused(
+        shop,
+        "POST",
+        "/v1/customers/alice/redemptions",
+        till,
+        403,
+        "customer_code",
+        {"redemption_id": "steal", "reward_id": "mug", "customer_code": "12345678"},
+    )
+    refused(
+        shop,
+        "POST",
+        "/v1/purchases",
+        till,
+        403,
+        "customer_code",
+        order("B-1", "alice", line("TV", 1, "100.00"), store_id="other-store", paid_with_points=100),
+    )
+    refused(
+        shop,
+        "POST",
+        "/v1/partners/air/conversions",
+        till,
+        403,
+        "Authorization",
+        {"conversion_id": "c", "customer_id": "alice", "partner_points": 5},
+    )
     # Nor read what is not its own: alice's profile and history, store A's purchase; nor refund it.
     for path in ("/v1/customers/alice", "/v1/customers/alice/history", "/v1/customers/alice/redemptions"):
         refused(shop, "GET", path, till, 403, "Authorization")
     refused(shop, "GET", "/v1/purchases/A-1", till, 403, "store_id", store_id="demo-store")
-    refused(shop, "POST", "/v1/purchases/A-1/refunds", till, 403, "store_id",
-            {"refund_id": "r", "amount": "100", "store_id": "demo-store"})  # fmt: skip
+    refused(
+        shop,
+        "POST",
+        "/v1/purchases/A-1/refunds",
+        till,
+        403,
+        "store_id",
+        {"refund_id": "r", "amount": "100", "store_id": "demo-store"},
+    )
     refused(shop, "POST", "/v1/purchases/A-1/refunds", till, 404, "order_id", {"refund_id": "r", "amount": "100"})
     assert ledger(shop) == before
     assert chain_state(shop) == on_chain
@@ -137,8 +183,15 @@ def test_the_customers_own_till_spends_only_with_the_code_they_show(shop: Platfo
     for method, path, body in spending_attempts(shop):
         field = "customer_code" if path.endswith("redemptions") else "Authorization"
         refused(shop, method, path, till, 403, field, body)
-    refused(shop, "POST", "/v1/purchases", till, 403, "customer_code",
-            order("A-2", "alice", line("TV", 1, "100.00"), paid_with_points=100))  # fmt: skip
+    refused(
+        shop,
+        "POST",
+        "/v1/purchases",
+        till,
+        403,
+        "customer_code",
+        order("A-2", "alice", line("TV", 1, "100.00"), paid_with_points=100),
+    )
     assert ledger(shop) == before
     assert chain_state(shop) == on_chain
     # With the code alice shows, the same till redeems, once.
@@ -185,24 +238,35 @@ def test_a_customer_token_acts_only_for_its_own_customer(shop: Platform) -> None
     for method, path, body in spending_attempts(shop, target="bob"):
         field = "Authorization" if path.endswith("/tokens") else "customer_id"
         refused(shop, method, path, alice, 403, field, body)
-    for path in ("/v1/customers/bob", "/v1/customers/bob/balance", "/v1/customers/bob/history",
-                 "/v1/customers/bob/redemptions"):  # fmt: skip
+    for path in (
+        "/v1/customers/bob",
+        "/v1/customers/bob/balance",
+        "/v1/customers/bob/history",
+        "/v1/customers/bob/redemptions",
+    ):
         refused(shop, "GET", path, alice, 403, "customer_id")
     refused(shop, "GET", "/v1/customers/bob/wallet-claim", alice, 403, "customer_id", wallet=new_wallet().address)
     # Admin, checkout and provenance routes: a customer token is no key.
     for method, path, body in [
-        ("GET", "/v1/stores", None), ("POST", "/v1/api-keys", {"role": "admin"}),
+        ("GET", "/v1/stores", None),
+        ("POST", "/v1/api-keys", {"role": "admin"}),
         ("GET", "/v1/reports/liability", None),
-        ("POST", "/v1/rule-sets", {}), ("PUT", "/v1/transfer-policy", {"enabled": True, "daily_cap": 0}),
-        ("POST", "/v1/purchases", order("C-1", "alice")), ("GET", "/v1/purchases/A-1", None),
+        ("POST", "/v1/rule-sets", {}),
+        ("PUT", "/v1/transfer-policy", {"enabled": True, "daily_cap": 0}),
+        ("POST", "/v1/purchases", order("C-1", "alice")),
+        ("GET", "/v1/purchases/A-1", None),
         ("POST", "/v1/purchases/A-1/refunds", {"refund_id": "r", "amount": "1", "store_id": "demo-store"}),
-        ("POST", "/v1/customers", {"customer_id": "mallory"}), ("DELETE", "/v1/customers/alice/personal-data", None),
-        ("PUT", "/v1/customers/alice/segments", {"segments": ["vip"]}), ("POST", "/v1/customers/alice/tokens", {}),
+        ("POST", "/v1/customers", {"customer_id": "mallory"}),
+        ("DELETE", "/v1/customers/alice/personal-data", None),
+        ("PUT", "/v1/customers/alice/segments", {"segments": ["vip"]}),
+        ("POST", "/v1/customers/alice/tokens", {}),
         ("POST", "/v1/partners/air/conversions", {"conversion_id": "c", "customer_id": "alice", "partner_points": 5}),
-        ("GET", "/v1/products/09506000134352", None), ("GET", "/v1/organisations/demo-brand", None),
-        ("GET", "/v1/epcis/events", None), ("POST", "/v1/recalls", {"gtin": "09506000134352", "reason": "x"}),
+        ("GET", "/v1/products/09506000134352", None),
+        ("GET", "/v1/organisations/demo-brand", None),
+        ("GET", "/v1/epcis/events", None),
+        ("POST", "/v1/recalls", {"gtin": "09506000134352", "reason": "x"}),
         ("POST", "/v1/items", {"gtin": "09506000134352", "serials": ["X"]}),
-    ]:  # fmt: skip
+    ]:
         refused(shop, method, path, alice, 403, "Authorization", body)
     assert ledger(shop) == before
     assert chain_state(shop) == on_chain
@@ -221,8 +285,12 @@ def test_a_token_limited_to_some_scopes_does_only_that(shop: Platform) -> None:
     assert ledger(shop) == before
     spender = shop.as_customer("alice", ["redeem"])
     refused(shop, "GET", "/v1/customers/alice/balance", spender, 403, "Authorization")
-    assert shop.client.post("/v1/customers/alice/redemptions", json={"redemption_id": "r", "reward_id": "mug"},
-                            headers=spender).status_code == 200  # fmt: skip
+    assert (
+        shop.client.post(
+            "/v1/customers/alice/redemptions", json={"redemption_id": "r", "reward_id": "mug"}, headers=spender
+        ).status_code
+        == 200
+    )
 
 
 def test_expired_and_revoked_customer_tokens_are_refused(shop: Platform) -> None:
@@ -231,14 +299,24 @@ def test_expired_and_revoked_customer_tokens_are_refused(shop: Platform) -> None
     bearer = {"Authorization": f"Bearer {token}"}
     assert shop.client.get("/v1/customers/alice/balance", headers=bearer).status_code == 200
     with Session(shop.engine) as session:  # an hour passes
-        session.execute(update(table_of(CustomerToken)).where(table_of(CustomerToken).c.token_id == token[:13])
-                        .values(expires_at=utcnow() - timedelta(seconds=1)))  # fmt: skip
+        session.execute(
+            update(table_of(CustomerToken))
+            .where(table_of(CustomerToken).c.token_id == token[:13])
+            .values(expires_at=utcnow() - timedelta(seconds=1))
+        )
         session.commit()
     verifier._cache.clear()
     before = ledger(shop)
     refused(shop, "GET", "/v1/customers/alice/balance", bearer, 401, "Authorization")
-    refused(shop, "POST", "/v1/customers/alice/redemptions", bearer, 401, "Authorization",
-            {"redemption_id": "late", "reward_id": "mug"})  # fmt: skip
+    refused(
+        shop,
+        "POST",
+        "/v1/customers/alice/redemptions",
+        bearer,
+        401,
+        "Authorization",
+        {"redemption_id": "late", "reward_id": "mug"},
+    )
 
     # Revoked by the retailer's backend: refused at once (this process), then by the customer themselves.
     second = shop.customer_token("alice", issuer="program")
@@ -268,8 +346,9 @@ def test_customer_tokens_live_a_bounded_time_and_are_stored_as_digests(shop: Pla
     for ttl in (10, 3601):
         refused(shop, "POST", "/v1/customers/alice/tokens", admin, 422, "ttl_seconds", {"ttl_seconds": ttl})
     refused(shop, "POST", "/v1/customers/alice/tokens", admin, 422, "scopes[0]", {"scopes": ["everything"]})
-    created = shop.client.post("/v1/customers/alice/tokens", json={"ttl_seconds": 60, "scopes": ["read"]},
-                               headers=admin).json()  # fmt: skip
+    created = shop.client.post(
+        "/v1/customers/alice/tokens", json={"ttl_seconds": 60, "scopes": ["read"]}, headers=admin
+    ).json()
     assert created["token"].startswith("cust_")
     assert created["scopes"] == ["read"]
     with Session(shop.engine) as session:
@@ -301,24 +380,66 @@ def test_a_till_code_authorises_one_thing_once(shop: Platform) -> None:
     again = _redeem_at_till(shop, "t1", code)  # the till retries: the same redemption, answered again
     assert (again.json(), again.headers["Idempotent-Replayed"]) == (first.json(), "true")
     before = ledger(shop)
-    refused(shop, "POST", "/v1/customers/alice/redemptions", shop.headers(), 403, "customer_code",
-            {"redemption_id": "t2", "reward_id": "mug", "customer_code": code})  # fmt: skip
+    refused(
+        shop,
+        "POST",
+        "/v1/customers/alice/redemptions",
+        shop.headers(),
+        403,
+        "customer_code",
+        {"redemption_id": "t2", "reward_id": "mug", "customer_code": code},
+    )
     # A code is the customer's consent to one thing at one customer: not bob's, not a purchase.
-    refused(shop, "POST", "/v1/purchases", shop.headers(), 403, "customer_code",
-            order("T-9", "alice", line("TV", 1, "100.00"), paid_with_points=10, customer_code=code))  # fmt: skip
+    refused(
+        shop,
+        "POST",
+        "/v1/purchases",
+        shop.headers(),
+        403,
+        "customer_code",
+        order("T-9", "alice", line("TV", 1, "100.00"), paid_with_points=10, customer_code=code),
+    )
     bobs = shop.till_code("bob")
-    refused(shop, "POST", "/v1/customers/alice/redemptions", shop.headers(), 403, "customer_code",
-            {"redemption_id": "t3", "reward_id": "mug", "customer_code": bobs})  # fmt: skip
+    refused(
+        shop,
+        "POST",
+        "/v1/customers/alice/redemptions",
+        shop.headers(),
+        403,
+        "customer_code",
+        {"redemption_id": "t3", "reward_id": "mug", "customer_code": bobs},
+    )
     assert ledger(shop) == before
     # A refused redemption leaves the code unused; a new code voids the previous one.
     code = shop.till_code("alice")
-    refused(shop, "POST", "/v1/customers/alice/redemptions", shop.headers(), 422, "quantity",
-            {"redemption_id": "t4", "reward_id": "mug", "quantity": 0, "customer_code": code})  # fmt: skip
-    refused(shop, "POST", "/v1/customers/alice/redemptions", shop.headers(), 409, "redemption_id",
-            {"redemption_id": "t1", "reward_id": "mug", "quantity": 2, "customer_code": code})  # fmt: skip
+    refused(
+        shop,
+        "POST",
+        "/v1/customers/alice/redemptions",
+        shop.headers(),
+        422,
+        "quantity",
+        {"redemption_id": "t4", "reward_id": "mug", "quantity": 0, "customer_code": code},
+    )
+    refused(
+        shop,
+        "POST",
+        "/v1/customers/alice/redemptions",
+        shop.headers(),
+        409,
+        "redemption_id",
+        {"redemption_id": "t1", "reward_id": "mug", "quantity": 2, "customer_code": code},
+    )
     newer = shop.till_code("alice")
-    refused(shop, "POST", "/v1/customers/alice/redemptions", shop.headers(), 403, "customer_code",
-            {"redemption_id": "t5", "reward_id": "mug", "customer_code": code})  # fmt: skip
+    refused(
+        shop,
+        "POST",
+        "/v1/customers/alice/redemptions",
+        shop.headers(),
+        403,
+        "customer_code",
+        {"redemption_id": "t5", "reward_id": "mug", "customer_code": code},
+    )
     assert _redeem_at_till(shop, "t5", newer).status_code == 200
     # Paying with points at the till, with a code of its own.
     paying = order("T-10", "alice", line("TV", 1, "100.00"), paid_with_points=10, customer_code=shop.till_code("alice"))
@@ -335,8 +456,15 @@ def test_a_till_code_expires(shop: Platform) -> None:
         session.execute(update(table_of(TillCode)).values(expires_at=utcnow() - timedelta(seconds=1)))
         session.commit()
     before = ledger(shop)
-    error = refused(shop, "POST", "/v1/customers/alice/redemptions", shop.headers(), 403, "customer_code",
-                    {"redemption_id": "x", "reward_id": "mug", "customer_code": code})  # fmt: skip
+    error = refused(
+        shop,
+        "POST",
+        "/v1/customers/alice/redemptions",
+        shop.headers(),
+        403,
+        "customer_code",
+        {"redemption_id": "x", "reward_id": "mug", "customer_code": code},
+    )
     assert "expired" in error["message"]
     assert ledger(shop) == before
 
@@ -346,12 +474,26 @@ def test_guessing_a_till_code_burns_it(shop: Platform) -> None:
     wrong = [f"{(int(code) + n) % 10**8:08d}" for n in range(1, MAX_ATTEMPTS + 1)]
     before = ledger(shop)
     for guess in wrong:  # the rival till guesses
-        refused(shop, "POST", "/v1/customers/alice/redemptions", shop.headers("rival-till"), 403, "customer_code",
-                {"redemption_id": f"g{guess}", "reward_id": "mug", "customer_code": guess})  # fmt: skip
+        refused(
+            shop,
+            "POST",
+            "/v1/customers/alice/redemptions",
+            shop.headers("rival-till"),
+            403,
+            "customer_code",
+            {"redemption_id": f"g{guess}", "reward_id": "mug", "customer_code": guess},
+        )
     with Session(shop.engine) as session:
         assert session.exec(select(TillCode.attempts)).all() == [MAX_ATTEMPTS]
-    error = refused(shop, "POST", "/v1/customers/alice/redemptions", shop.headers(), 403, "customer_code",
-                    {"redemption_id": "right", "reward_id": "mug", "customer_code": code})  # fmt: skip
+    error = refused(
+        shop,
+        "POST",
+        "/v1/customers/alice/redemptions",
+        shop.headers(),
+        403,
+        "customer_code",
+        {"redemption_id": "right", "reward_id": "mug", "customer_code": code},
+    )
     assert "void" in error["message"]
     assert ledger(shop) == before
 
@@ -363,12 +505,26 @@ def test_partner_conversions_need_the_customers_own_token(shop: Platform) -> Non
     before, on_chain = ledger(shop), chain_state(shop)
     refused(shop, "POST", url, admin, 403, "X-Customer-Token", body)
     refused(shop, "POST", url, admin | {"X-Customer-Token": shop.customer_token("bob")}, 403, "X-Customer-Token", body)
-    refused(shop, "POST", url, admin | {"X-Customer-Token": shop.customer_token("alice", ["read"])}, 403,
-            "X-Customer-Token", body)  # fmt: skip
+    refused(
+        shop,
+        "POST",
+        url,
+        admin | {"X-Customer-Token": shop.customer_token("alice", ["read"])},
+        403,
+        "X-Customer-Token",
+        body,
+    )
     refused(shop, "POST", url, admin | {"X-Customer-Token": "cust_forged"}, 403, "X-Customer-Token", body)
     refused(shop, "POST", url, shop.as_customer("alice"), 403, "Authorization", body)  # vouched by no operator
-    refused(shop, "POST", url, shop.headers("program") | {"X-Customer-Token": shop.customer_token("alice")}, 403,
-            "Authorization", body)  # fmt: skip
+    refused(
+        shop,
+        "POST",
+        url,
+        shop.headers("program") | {"X-Customer-Token": shop.customer_token("alice")},
+        403,
+        "Authorization",
+        body,
+    )
     assert ledger(shop) == before
     assert chain_state(shop) == on_chain
     consented = admin | {"X-Customer-Token": shop.customer_token("alice", ["convert"])}
@@ -386,8 +542,15 @@ def test_program_keys_are_bound_to_their_retailers_stores(shop: Platform) -> Non
     # A program key runs the retailer's back office, not its tills nor the program.
     before = ledger(shop)
     refused(shop, "POST", "/v1/purchases", mine, 403, "Authorization", order("P-1", "alice"))
-    refused(shop, "POST", "/v1/purchases/A-1/refunds", mine, 403, "Authorization",
-            {"refund_id": "r", "amount": "1", "store_id": "demo-store"})  # fmt: skip
+    refused(
+        shop,
+        "POST",
+        "/v1/purchases/A-1/refunds",
+        mine,
+        403,
+        "Authorization",
+        {"refund_id": "r", "amount": "1", "store_id": "demo-store"},
+    )
     for method, path, body in spending_attempts(shop)[:4]:
         refused(shop, method, path, mine, 403, "Authorization", body)
     refused(shop, "POST", "/v1/api-keys", mine, 403, "Authorization", {"role": "program", "retailer_id": "rival"})
@@ -395,6 +558,13 @@ def test_program_keys_are_bound_to_their_retailers_stores(shop: Platform) -> Non
     # Every store belongs to a retailer that exists; a program key to one.
     admin = shop.headers("admin")
     refused(shop, "POST", "/v1/stores", admin, 422, "retailer_id", {"id": "s2", "name": "S", "currency": "USD"})
-    refused(shop, "POST", "/v1/stores", admin, 404, "retailer_id",
-            {"id": "s2", "name": "S", "currency": "USD", "retailer_id": "nobody"})  # fmt: skip
+    refused(
+        shop,
+        "POST",
+        "/v1/stores",
+        admin,
+        404,
+        "retailer_id",
+        {"id": "s2", "name": "S", "currency": "USD", "retailer_id": "nobody"},
+    )
     refused(shop, "POST", "/v1/api-keys", admin, 404, "retailer_id", {"role": "program"})

@@ -12,13 +12,19 @@ from tests.support import Platform
 
 # The database does not matter here: SQLite only, to keep make test short.
 pytestmark = [pytest.mark.chain, pytest.mark.sqlite_only]
-PURCHASE = {"order_id": "G-1", "customer_id": "gia", "store_id": "demo-store", "currency": "USD",
-            "lines": [{"sku": "COFFEE", "quantity": 1, "unit_price": "4.00"}]}  # fmt: skip
+PURCHASE = {
+    "order_id": "G-1",
+    "customer_id": "gia",
+    "store_id": "demo-store",
+    "currency": "USD",
+    "lines": [{"sku": "COFFEE", "quantity": 1, "unit_price": "4.00"}],
+}
 
 
 def _client(platform: Platform, **settings: object) -> TestClient:
-    return TestClient(create_app(platform.settings.model_copy(update=settings), platform.engine),
-                      raise_server_exceptions=False)  # fmt: skip
+    return TestClient(
+        create_app(platform.settings.model_copy(update=settings), platform.engine), raise_server_exceptions=False
+    )
 
 
 class FakeClock:
@@ -55,16 +61,21 @@ def test_each_key_has_its_own_rate(platform: Platform) -> None:
 
 def test_guessing_keys_is_rate_limited_per_address(platform: Platform) -> None:
     client = _client(platform, rate_limit_anonymous=0.001, rate_limit_burst_seconds=5000)
-    statuses = [client.get("/v1/stores", headers={"Authorization": f"Bearer cred_guess{n}"}).status_code
-                for n in range(8)]  # fmt: skip
+    statuses = [
+        client.get("/v1/stores", headers={"Authorization": f"Bearer cred_guess{n}"}).status_code for n in range(8)
+    ]
     assert statuses == [401] * 5 + [429] * 3
 
 
 def test_checkout_keys_get_a_generous_default(platform: Platform) -> None:
     settings = platform.settings
     assert settings.rate_limit_checkout >= 1500 > settings.rate_limit_key
-    statuses = {platform.client.get("/v1/purchases/none", params={"store_id": "demo-store"},
-                                    headers=platform.headers()).status_code for _ in range(300)}  # fmt: skip
+    statuses = {
+        platform.client.get(
+            "/v1/purchases/none", params={"store_id": "demo-store"}, headers=platform.headers()
+        ).status_code
+        for _ in range(300)
+    }
     assert statuses == {404}
 
 
@@ -74,8 +85,11 @@ def test_bodies_over_the_limit_are_refused_before_parsing(platform: Platform) ->
     big = b'{"order_id": "' + b"x" * 5000 + b'"}'
     refused = client.post("/v1/purchases", content=big, headers=headers)
     assert refused.status_code == 413
-    assert refused.json()["error"] == {"code": "payload_too_large", "message": "the body is over 4096 bytes",
-                                       "field": "body"}  # fmt: skip
+    assert refused.json()["error"] == {
+        "code": "payload_too_large",
+        "message": "the body is over 4096 bytes",
+        "field": "body",
+    }
 
     # Without Content-Length (chunked), the body is counted as it arrives.
     chunked = client.post("/v1/purchases", content=iter([big[:3000], big[3000:]]), headers=headers)
@@ -87,8 +101,11 @@ def test_bodies_over_the_limit_are_refused_before_parsing(platform: Platform) ->
     serials = {"gtin": "09506000134352", "serials": [f"B{n:06d}" for n in range(3000)], "surprise": 1}
     bulk = client.post("/v1/items", json=serials, headers=platform.headers("brand"))
     assert bulk.status_code == 422, bulk.text
-    too_bulky = client.post("/v1/items", json={**serials, "serials": serials["serials"] * 3},  # type: ignore[operator]
-                            headers=platform.headers("brand"))  # fmt: skip
+    too_bulky = client.post(
+        "/v1/items",
+        json={**serials, "serials": serials["serials"] * 3},  # type: ignore[operator]
+        headers=platform.headers("brand"),
+    )
     assert too_bulky.status_code == 413
     # A bulk body is read only for a valid key: strangers cannot make the server parse megabytes.
     for headers in ({}, {"Authorization": "Bearer cred_" + "w" * 43}):
@@ -110,8 +127,9 @@ def cors_client(platform: Platform) -> TestClient:
 
 
 def test_cors_is_denied_by_default(platform: Platform) -> None:
-    preflight = platform.client.options("/v1/purchases", headers={"Origin": "https://evil.example",
-                                        "Access-Control-Request-Method": "POST"})  # fmt: skip
+    preflight = platform.client.options(
+        "/v1/purchases", headers={"Origin": "https://evil.example", "Access-Control-Request-Method": "POST"}
+    )
     assert preflight.status_code == 403
     assert "access-control-allow-origin" not in preflight.headers
     assert preflight.json()["error"]["field"] == "Origin"
@@ -121,17 +139,23 @@ def test_cors_is_denied_by_default(platform: Platform) -> None:
 
 
 def test_cors_allows_configured_origins(cors_client: TestClient, platform: Platform) -> None:
-    preflight = cors_client.options("/v1/purchases", headers={"Origin": "https://shop.example",
-                                    "Access-Control-Request-Method": "POST",
-                                    "Access-Control-Request-Headers": "authorization,content-type"})  # fmt: skip
+    preflight = cors_client.options(
+        "/v1/purchases",
+        headers={
+            "Origin": "https://shop.example",
+            "Access-Control-Request-Method": "POST",
+            "Access-Control-Request-Headers": "authorization,content-type",
+        },
+    )
     assert preflight.status_code == 204
     assert preflight.headers["access-control-allow-origin"] == "https://shop.example"
     assert "Authorization" in preflight.headers["access-control-allow-headers"]
     actual = cors_client.get("/v1/stores", headers={**platform.headers("admin"), "Origin": "https://admin.example"})
     assert actual.headers["access-control-allow-origin"] == "https://admin.example"
     assert "Origin" in actual.headers["vary"]
-    denied = cors_client.options("/v1/purchases", headers={"Origin": "https://shop.example.evil",
-                                 "Access-Control-Request-Method": "POST"})  # fmt: skip
+    denied = cors_client.options(
+        "/v1/purchases", headers={"Origin": "https://shop.example.evil", "Access-Control-Request-Method": "POST"}
+    )
     assert denied.status_code == 403
 
 
@@ -141,20 +165,23 @@ def test_the_public_verification_page_is_open_to_any_origin(platform: Platform) 
     assert page.status_code == 200
     assert page.headers["access-control-allow-origin"] == "*"
     assert "access-control-allow-credentials" not in page.headers
-    preflight = platform.client.options(path, headers={"Origin": "https://anyone.example",
-                                        "Access-Control-Request-Method": "GET"})  # fmt: skip
+    preflight = platform.client.options(
+        path, headers={"Origin": "https://anyone.example", "Access-Control-Request-Method": "GET"}
+    )
     assert preflight.status_code == 204
     assert preflight.headers["access-control-allow-methods"] == "GET, OPTIONS"
 
 
 def test_recall_scopes_are_open_to_any_origin_and_recalls_are_not(platform: Platform) -> None:
     """A verifier in a web page fetches recall scopes from anywhere; issuing a recall stays closed."""
-    scope = platform.client.options("/v1/recalls/1/scope", headers={"Origin": "https://anyone.example",
-                                    "Access-Control-Request-Method": "GET"})  # fmt: skip
+    scope = platform.client.options(
+        "/v1/recalls/1/scope", headers={"Origin": "https://anyone.example", "Access-Control-Request-Method": "GET"}
+    )
     assert scope.status_code == 204
     assert scope.headers["access-control-allow-origin"] == "*"
-    issue = platform.client.options("/v1/recalls", headers={"Origin": "https://anyone.example",
-                                    "Access-Control-Request-Method": "POST"})  # fmt: skip
+    issue = platform.client.options(
+        "/v1/recalls", headers={"Origin": "https://anyone.example", "Access-Control-Request-Method": "POST"}
+    )
     assert issue.status_code == 403
 
 

@@ -29,8 +29,11 @@ def assert_page_headers(headers: dict[str, str]) -> dict[str, list[str]]:
     assert policy["default-src"] == ["'none'"]
     assert policy["script-src"] == ["'self'"]  # no inline script, no other origin
     assert policy["frame-ancestors"] == ["'none'"]
-    assert all("unsafe" not in source and "http" not in source and source != "*"
-               for sources in policy.values() for source in sources)  # fmt: skip
+    assert all(
+        "unsafe" not in source and "http" not in source and source != "*"
+        for sources in policy.values()
+        for source in sources
+    )
     return policy
 
 
@@ -55,8 +58,11 @@ def test_the_api_reference_is_served_from_this_origin(platform: Platform) -> Non
     assert scripts
     assert all(body.strip() == "" and 'src="/docs/assets/' in attrs for attrs, body in scripts)
     assert not re.search(r"""(src|href)=["']?(https?:)?//""", page.text)
-    for asset, kind in (("swagger-ui-bundle.js", "text/javascript"), ("swagger-ui.css", "text/css"),
-                        ("start.js", "text/javascript")):  # fmt: skip
+    for asset, kind in (
+        ("swagger-ui-bundle.js", "text/javascript"),
+        ("swagger-ui.css", "text/css"),
+        ("start.js", "text/javascript"),
+    ):
         answer = platform.client.get(f"/docs/assets/{asset}")
         assert answer.status_code == 200
         assert answer.headers["content-type"].startswith(kind)

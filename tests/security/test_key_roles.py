@@ -15,9 +15,9 @@ from pydantic import SecretStr
 from web3 import Web3
 
 from backend.chain.keys import DEV_ACCOUNT
+from backend.chain.local_signer import LocalSigner
 from backend.chain.manifest import save_manifest
-from backend.chain.signer import LocalSigner
-from backend.chain.signers import Signers
+from backend.chain.named_signers import Signers
 from backend.provenance.roles import org_chain_id
 from tests.support import Platform, make_platform
 
@@ -62,8 +62,9 @@ def test_admin_moves_to_a_multisig_and_the_platform_keeps_working(platform: Plat
     assert rules.status_code == 201, rules.text
     policy = live.client.put("/v1/transfer-policy", json={"enabled": True, "daily_cap": 77}, headers=admin)
     assert policy.status_code in (200, 202), policy.text
-    org = live.client.post("/v1/organisations", json={"id": "after-handover", "name": "After", "roles": ["retailer"]},
-                           headers=admin)  # fmt: skip
+    org = live.client.post(
+        "/v1/organisations", json={"id": "after-handover", "name": "After", "roles": ["retailer"]}, headers=admin
+    )
     assert org.status_code == 201, org.text
     live.settle()
 
@@ -72,8 +73,13 @@ def test_admin_moves_to_a_multisig_and_the_platform_keeps_working(platform: Plat
     assert (points.functions.memberTransfersEnabled().call(), points.functions.dailyTransferCap().call()) == (True, 77)
     controller, _roles, active = registry.functions.organisation(org_chain_id("after-handover")).call()
     assert (controller, active) == (Web3.to_checksum_address(org.json()["controller"]), True)
-    purchase = {"order_id": "MS-1", "customer_id": "msig", "store_id": "demo-store", "currency": "USD",
-                "lines": [{"sku": "COFFEE", "quantity": 1, "unit_price": "3.00"}]}  # fmt: skip
+    purchase = {
+        "order_id": "MS-1",
+        "customer_id": "msig",
+        "store_id": "demo-store",
+        "currency": "USD",
+        "lines": [{"sku": "COFFEE", "quantity": 1, "unit_price": "3.00"}],
+    }
     assert live.client.post("/v1/purchases", json=purchase, headers=live.headers()).status_code == 200
     live.assert_mirror_matches_chain()
     assert w3.eth.get_transaction_count(deployer.address) == handed_over  # the deployer never signed again

@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 from sqlmodel import Session, select
 
-from backend.chain.signer import LocalSigner
+from backend.chain.local_signer import LocalSigner
 from backend.db.models import Operation, OperationStatus
 from tests.contracts.helpers import send
 from tests.support import Platform
@@ -21,8 +21,13 @@ def test_awards_wait_out_a_pause_and_apply_once_after(platform: Platform, dev_ke
     send(pauser, points.functions.pause())
     client, headers = platform.client, platform.headers()
     for n in range(3):
-        order = {"order_id": f"PZ-{n}", "customer_id": "paula", "store_id": "demo-store", "currency": "USD",
-                 "lines": [{"sku": "COFFEE", "quantity": 1, "unit_price": "10.00"}]}  # fmt: skip
+        order = {
+            "order_id": f"PZ-{n}",
+            "customer_id": "paula",
+            "store_id": "demo-store",
+            "currency": "USD",
+            "lines": [{"sku": "COFFEE", "quantity": 1, "unit_price": "10.00"}],
+        }
         assert client.post("/v1/purchases", json=order, headers=headers).status_code == 200
     supply = points.functions.totalSupply().call()
     for _ in range(3):

@@ -58,8 +58,13 @@ def test_the_api_refuses_every_principal_a_policy_does_not_admit(platform: Platf
     """Generated from the table: each route, called by each kind of principal its policy leaves
     out, answers 403 naming Authorization and writes nothing."""
     platform.keys["customer"] = platform.customer_token("demo-customer")
-    keys = {Role.ADMIN: "admin", Role.PROGRAM: "program", Role.CHECKOUT: "checkout", Role.ORGANISATION: "brand",
-            Role.CUSTOMER: "customer"}  # fmt: skip
+    keys = {
+        Role.ADMIN: "admin",
+        Role.PROGRAM: "program",
+        Role.CHECKOUT: "checkout",
+        Role.ORGANISATION: "brand",
+        Role.CUSTOMER: "customer",
+    }
     before = ledger(platform)
     checked = 0
     for route in route_policies(platform.client.app):  # type: ignore[arg-type]

@@ -16,7 +16,7 @@ from eth_utils import keccak
 from sqlmodel import Session, select
 from web3 import Web3
 
-from backend.chain.signer import LocalSigner
+from backend.chain.local_signer import LocalSigner
 from backend.db.models import Customer, CustomerProfile, MirrorAccount
 from backend.observability import configure_logging
 from tests.support import Platform
@@ -24,11 +24,19 @@ from tests.support import Platform
 pytestmark = pytest.mark.chain
 
 CUSTOMERS = [
-    {"customer_id": "member-7731", "name": "Zoë Quillfeather", "email": "zoe.quillfeather@example.org",
-     "phone": "+44 20 7946 0958"},
-    {"customer_id": "member-7732", "name": "Bartholomew Okonkwo-Lindqvist", "email": "bart.ol@example.net",
-     "phone": "+1 (555) 010-7788"},
-]  # fmt: skip
+    {
+        "customer_id": "member-7731",
+        "name": "Zoë Quillfeather",
+        "email": "zoe.quillfeather@example.org",
+        "phone": "+44 20 7946 0958",
+    },
+    {
+        "customer_id": "member-7732",
+        "name": "Bartholomew Okonkwo-Lindqvist",
+        "email": "bart.ol@example.net",
+        "phone": "+1 (555) 010-7788",
+    },
+]
 
 
 def encodings(value: str) -> set[bytes]:
@@ -72,35 +80,51 @@ def test_personal_data_stays_off_chain_and_out_of_logs(
         assert client.post("/v1/customers", json=customer, headers=checkout).status_code == 200
         for k in range(3):
             line = {"sku": "COFFEE", "quantity": k + 1, "unit_price": "9.99"}
-            order = {"order_id": f"P-{n}-{k}", "customer_id": customer["customer_id"], "store_id": "demo-store",
-                     "currency": "USD", "lines": [line]}  # fmt: skip
+            order = {
+                "order_id": f"P-{n}-{k}",
+                "customer_id": customer["customer_id"],
+                "store_id": "demo-store",
+                "currency": "USD",
+                "lines": [line],
+            }
             assert client.post("/v1/purchases", json=order, headers=checkout).status_code == 200
     # The rest of a member's life touches the chain too: a refund, a transfer, a redemption.
     first, second = CUSTOMERS[0]["customer_id"], CUSTOMERS[1]["customer_id"]
     admin = platform.headers("admin")
     assert client.put("/v1/transfer-policy", json={"enabled": True, "daily_cap": 0}, headers=admin).status_code == 202
-    assert client.post("/v1/rewards", json={"id": "mug", "name": "Mug", "points_price": 2},
-                       headers=admin).status_code == 201  # fmt: skip
+    assert (
+        client.post("/v1/rewards", json={"id": "mug", "name": "Mug", "points_price": 2}, headers=admin).status_code
+        == 201
+    )
     platform.settle()
     refund = {"refund_id": "PR-1", "lines": [{"sku": "COFFEE", "quantity": 1}]}
     assert client.post("/v1/purchases/P-0-2/refunds", json=refund, headers=checkout).status_code == 200
     # Spending is the members' own doing: each acts with their customer token.
     transfer = {"transfer_id": "PT-1", "to_customer_id": second, "amount": 3}
-    assert client.post(f"/v1/customers/{first}/transfers", json=transfer,
-                       headers=platform.as_customer(first)).status_code in (200, 202)  # fmt: skip
+    assert client.post(
+        f"/v1/customers/{first}/transfers", json=transfer, headers=platform.as_customer(first)
+    ).status_code in (200, 202)
     redemption = {"redemption_id": "PD-1", "reward_id": "mug"}
-    assert client.post(f"/v1/customers/{second}/redemptions", json=redemption,
-                       headers=platform.as_customer(second)).status_code in (200, 201, 202)  # fmt: skip
+    assert client.post(
+        f"/v1/customers/{second}/redemptions", json=redemption, headers=platform.as_customer(second)
+    ).status_code in (200, 201, 202)
     platform.settle()
     for customer in CUSTOMERS:
         balance = client.get(f"/v1/customers/{customer['customer_id']}/balance", headers=checkout).json()
         assert balance["balance"] > 0  # the points did reach the chain
-    kinds = {e["kind"] for c in CUSTOMERS for e in client.get(f"/v1/customers/{c['customer_id']}/history",
-                                                               headers=admin).json()["entries"]}  # fmt: skip
+    kinds = {
+        e["kind"]
+        for c in CUSTOMERS
+        for e in client.get(f"/v1/customers/{c['customer_id']}/history", headers=admin).json()["entries"]
+    }
     assert {"award", "reversal", "redemption"} <= kinds, kinds
 
-    needles = {(field, form) for c in CUSTOMERS for field in ("name", "email", "phone", "customer_id")
-               for form in encodings(c[field])}  # fmt: skip
+    needles = {
+        (field, form)
+        for c in CUSTOMERS
+        for field in ("name", "email", "phone", "customer_id")
+        for form in encodings(c[field])
+    }
     scanned = 0
     for where, data in chain_bytes(platform.ctx.w3, first_block):
         scanned += 1
@@ -141,17 +165,25 @@ def test_erasure_removes_personal_data_and_keeps_the_ledger(platform: Platform) 
     for customer in CUSTOMERS:
         assert client.post("/v1/customers", json=customer, headers=checkout).status_code == 200
         for k in range(2):
-            order = {"order_id": f"E-{customer['customer_id']}-{k}", "customer_id": customer["customer_id"],
-                     "store_id": "demo-store", "currency": "USD",
-                     "lines": [{"sku": "TEA", "quantity": 2, "unit_price": "7.50"}]}  # fmt: skip
+            order = {
+                "order_id": f"E-{customer['customer_id']}-{k}",
+                "customer_id": customer["customer_id"],
+                "store_id": "demo-store",
+                "currency": "USD",
+                "lines": [{"sku": "TEA", "quantity": 2, "unit_price": "7.50"}],
+            }
             assert client.post("/v1/purchases", json=order, headers=checkout).status_code == 200
     erased, kept = CUSTOMERS[0]["customer_id"], CUSTOMERS[1]["customer_id"]
     refund = {"refund_id": "E-R1", "lines": [{"sku": "TEA", "quantity": 1}]}
     assert client.post(f"/v1/purchases/E-{erased}-0/refunds", json=refund, headers=checkout).status_code == 200
     platform.settle()
-    before = {c: (client.get(f"/v1/customers/{c}/balance", headers=checkout).json(),
-                  client.get(f"/v1/customers/{c}/history", headers=admin).json())
-              for c in (erased, kept)}  # fmt: skip
+    before = {
+        c: (
+            client.get(f"/v1/customers/{c}/balance", headers=checkout).json(),
+            client.get(f"/v1/customers/{c}/history", headers=admin).json(),
+        )
+        for c in (erased, kept)
+    }
 
     response = client.delete(f"/v1/customers/{erased}/personal-data", headers=admin)
     assert response.status_code == 200, response.text
@@ -168,8 +200,13 @@ def test_erasure_removes_personal_data_and_keeps_the_ledger(platform: Platform) 
         balance = client.get(f"/v1/customers/{c}/balance", headers=checkout).json()
         history = client.get(f"/v1/customers/{c}/history", headers=admin).json()
         assert (balance, history) == before[c]
-    order = {"order_id": "E-after", "customer_id": erased, "store_id": "demo-store", "currency": "USD",
-             "lines": [{"sku": "TEA", "quantity": 1, "unit_price": "5.00"}]}  # fmt: skip
+    order = {
+        "order_id": "E-after",
+        "customer_id": erased,
+        "store_id": "demo-store",
+        "currency": "USD",
+        "lines": [{"sku": "TEA", "quantity": 1, "unit_price": "5.00"}],
+    }
     assert client.post("/v1/purchases", json=order, headers=checkout).status_code == 200
     platform.settle()
     balance = client.get(f"/v1/customers/{erased}/balance", headers=checkout).json()
@@ -181,8 +218,10 @@ def test_erasure_removes_personal_data_and_keeps_the_ledger(platform: Platform) 
     assert mirrored.balance == platform.ctx.points.functions.balanceOf(balance["address"]).call() == balance["balance"]
 
     with Session(platform.engine) as session:
-        assert session.get(CustomerProfile, session.exec(select(Customer.id).where(
-            Customer.external_id == erased)).one()) is None  # fmt: skip
+        assert (
+            session.get(CustomerProfile, session.exec(select(Customer.id).where(Customer.external_id == erased)).one())
+            is None
+        )
     if platform.engine.dialect.name != "sqlite":
         return  # PostgreSQL frees the bytes at its next VACUUM (see backend/privacy.py)
     # Erased means erased: not left behind in free pages or the write-ahead log of the database.

@@ -28,8 +28,9 @@ def chain_words(platform: Platform) -> set[bytes]:
     """Every 32-byte word any log of the points contract carries (topics and data), from deployment
     on: where a customer's address, awards and whole ledger are."""
     points = Web3.to_checksum_address(platform.ctx.points.address)
-    logs = platform.ctx.w3.eth.get_logs({"fromBlock": platform.ctx.manifest.start_block, "toBlock": "latest",
-                                         "address": points})  # fmt: skip
+    logs = platform.ctx.w3.eth.get_logs(
+        {"fromBlock": platform.ctx.manifest.start_block, "toBlock": "latest", "address": points}
+    )
     words: set[bytes] = set()
     for log in logs:
         words.update(bytes(topic) for topic in log["topics"])
@@ -40,8 +41,13 @@ def chain_words(platform: Platform) -> set[bytes]:
 
 def receipt_guesses(store: str, order: str) -> set[bytes]:
     """What someone holding the receipt could compute: the old derivation and its neighbours."""
-    texts = [f"credance:order:{store}:{order}", f"{store}:{order}", order, f"credance:sale:{store}:{order}",
-             f"credance:order:{store}:{order}:{DEMO}:SN0001"]  # fmt: skip
+    texts = [
+        f"credance:order:{store}:{order}",
+        f"{store}:{order}",
+        order,
+        f"credance:sale:{store}:{order}",
+        f"credance:order:{store}:{order}:{DEMO}:SN0001",
+    ]
     return {keccak(text=t) for t in texts} | {hashlib.sha256(t.encode()).digest() for t in texts}
 
 

@@ -22,8 +22,8 @@ from sqlmodel import Session, select
 
 from backend.api.deps import PrincipalDep
 from backend.chain.keys import KeyNotConfigured, decrypt_key, keystore_password, platform_keys, write_keystore
-from backend.chain.signer import LocalSigner, TransactionFailed
-from backend.chain.signers import Signers
+from backend.chain.local_signer import LocalSigner, TransactionFailed
+from backend.chain.named_signers import Signers
 from backend.db.models import OrgSigner
 from backend.observability import configure_logging
 from backend.redaction import REDACTED, redact_secrets
@@ -39,8 +39,13 @@ KEYSTORE = re.compile(r'"ciphertext"\s*:\s*"[0-9a-f]{64}"')
 
 
 def _purchase(order_id: str) -> dict[str, object]:
-    return {"order_id": order_id, "customer_id": "lee", "store_id": "demo-store", "currency": "USD",
-            "lines": [{"sku": "COFFEE", "quantity": 3, "unit_price": "5.00"}]}  # fmt: skip
+    return {
+        "order_id": order_id,
+        "customer_id": "lee",
+        "store_id": "demo-store",
+        "currency": "USD",
+        "lines": [{"sku": "COFFEE", "quantity": 3, "unit_price": "5.00"}],
+    }
 
 
 # --- keystores ---------------------------------------------------------------------------------
@@ -54,11 +59,15 @@ def test_platform_keys_load_from_encrypted_keystores(settings: Settings, dev_key
     assert stat.S_IMODE(deployer.stat().st_mode) == 0o600
     assert dev_keys[0].removeprefix("0x") not in deployer.read_text()
 
-    configured = settings.model_copy(update={
-        "deployer_keystore": deployer, "keystore_password": SecretStr(PASSWORD),
-        "issuer_keystore": issuer, "issuer_keystore_password": SecretStr("another password"),
-        "operator_keystore": operator,
-    })  # fmt: skip
+    configured = settings.model_copy(
+        update={
+            "deployer_keystore": deployer,
+            "keystore_password": SecretStr(PASSWORD),
+            "issuer_keystore": issuer,
+            "issuer_keystore_password": SecretStr("another password"),
+            "operator_keystore": operator,
+        }
+    )
     # Off the dev chain there are no Anvil accounts to fall back on: the keystores are the source.
     keys = platform_keys(configured, chain_id=1)
     assert (keys.deployer, keys.issuer, keys.operator) == (dev_keys[0], dev_keys[1], dev_keys[9])
@@ -80,22 +89,38 @@ def test_keystore_mistakes_are_clear_and_never_show_the_password(settings: Setti
             settings.model_copy(update={"issuer_keystore": path, "issuer_key": SecretStr("0x" + "11" * 32)}), 1
         )
     with pytest.raises(KeyNotConfigured, match="cannot read"):
-        platform_keys(settings.model_copy(update={"issuer_keystore": tmp_path / "missing.json",
-                                                  "keystore_password": SecretStr(PASSWORD)}), 1)  # fmt: skip
+        platform_keys(
+            settings.model_copy(
+                update={"issuer_keystore": tmp_path / "missing.json", "keystore_password": SecretStr(PASSWORD)}
+            ),
+            1,
+        )
 
 
 def test_cli_writes_a_keystore_from_stdin(tmp_path: Path) -> None:
     key = Account.create().key.to_0x_hex()
     out = tmp_path / "issuer.json"
     env = {**os.environ, "CREDANCE_KEYSTORE_PASSWORD": PASSWORD, "CREDANCE_HOME": str(tmp_path)}
-    run = subprocess.run([str(CREDANCE), "keys", "keystore", str(out)], input=key + "\n", env=env,
-                         capture_output=True, text=True, timeout=120)  # fmt: skip
+    run = subprocess.run(
+        [str(CREDANCE), "keys", "keystore", str(out)],
+        input=key + "\n",
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert run.returncode == 0, run.stderr
     assert stat.S_IMODE(out.stat().st_mode) == 0o600
     assert decrypt_key(out.read_text(), PASSWORD) == key
     assert key.removeprefix("0x") not in run.stdout + run.stderr + out.read_text()
-    again = subprocess.run([str(CREDANCE), "keys", "keystore", str(out)], input=key + "\n", env=env,
-                           capture_output=True, text=True, timeout=120)  # fmt: skip
+    again = subprocess.run(
+        [str(CREDANCE), "keys", "keystore", str(out)],
+        input=key + "\n",
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert again.returncode == 2
     assert "file exists" in again.stderr
 
@@ -150,28 +175,49 @@ def test_no_secret_reaches_the_logs(
 ) -> None:
     client, admin = platform.client, platform.headers("admin")
     created = client.post("/v1/api-keys", json={"role": "checkout", "store_id": "demo-store"}, headers=admin).json()
-    org = client.post("/v1/organisations", json={"id": "logbrand", "name": "Log Brand", "roles": ["brand"]},
-                      headers=admin)  # fmt: skip
+    org = client.post(
+        "/v1/organisations", json={"id": "logbrand", "name": "Log Brand", "roles": ["brand"]}, headers=admin
+    )
     assert org.status_code == 201
     for n in range(3):
         assert client.post("/v1/purchases", json=_purchase(f"L-{n}"), headers=platform.headers()).status_code == 200
     client.get("/v1/stores", headers={"Authorization": "Bearer " + created["key"] + "x"})  # a wrong key
     _boom_route(client.app)  # type: ignore[arg-type]
-    assert client.get("/test-boom", params={"authorization": platform.keys["checkout"]},
-                      headers=platform.headers()).status_code == 500  # fmt: skip
+    assert (
+        client.get(
+            "/test-boom", params={"authorization": platform.keys["checkout"]}, headers=platform.headers()
+        ).status_code
+        == 500
+    )
     platform.settle()
     # Careless calls are redacted too.
     log = structlog.get_logger("test")
     reference_secret = (platform.settings.resolved_home / "reference.secret").read_text()
-    log.info("careless", api_key=platform.keys["admin"], password=PASSWORD, private_key=dev_keys[1],
-             detail={"authorization": platform.keys["brand"]},
-             message=f"key {dev_keys[0]} used, operator {dev_keys[9]}, references {reference_secret}")  # fmt: skip
+    log.info(
+        "careless",
+        api_key=platform.keys["admin"],
+        password=PASSWORD,
+        private_key=dev_keys[1],
+        detail={"authorization": platform.keys["brand"]},
+        message=f"key {dev_keys[0]} used, operator {dev_keys[9]}, references {reference_secret}",
+    )
 
     with Session(platform.engine) as session:
-        org_keys = [decrypt_key(s.keystore, keystore_password(platform.settings, 31337))
-                    for s in session.exec(select(OrgSigner)).all()]  # fmt: skip
-    secrets = [*platform.keys.values(), created["key"], dev_keys[0], dev_keys[1], dev_keys[9], reference_secret,
-               *org_keys, keystore_password(platform.settings, 31337), PASSWORD]  # fmt: skip
+        org_keys = [
+            decrypt_key(s.keystore, keystore_password(platform.settings, 31337))
+            for s in session.exec(select(OrgSigner)).all()
+        ]
+    secrets = [
+        *platform.keys.values(),
+        created["key"],
+        dev_keys[0],
+        dev_keys[1],
+        dev_keys[9],
+        reference_secret,
+        *org_keys,
+        keystore_password(platform.settings, 31337),
+        PASSWORD,
+    ]
     # httpx's records are the test client's own (it logs the URL it requested), not the service's.
     records = [r.getMessage() for r in caplog.records if not r.name.startswith("httpx")]
     output = log_output.getvalue() + "\n".join(records)
@@ -185,8 +231,11 @@ def test_no_secret_reaches_the_logs(
 
 
 def test_redaction_keeps_what_is_safe_to_log() -> None:
-    event = redact_secrets(None, "info", {"event": "x", "key_id": "cred_abcdefgh", "tx": "0x" + "ab" * 32,
-                                          "Authorization": "Bearer cred_" + "z" * 43})  # fmt: skip
+    event = redact_secrets(
+        None,
+        "info",
+        {"event": "x", "key_id": "cred_abcdefgh", "tx": "0x" + "ab" * 32, "Authorization": "Bearer cred_" + "z" * 43},
+    )
     assert event["key_id"] == "cred_abcdefgh"
     assert event["tx"] == "0x" + "ab" * 32
     assert event["Authorization"] == REDACTED
@@ -207,14 +256,19 @@ def test_issuer_rotation_keeps_awards_exactly_once(platform: Platform, dev_keys:
     assert platform.client.post("/v1/purchases", json=_purchase("I-1"), headers=platform.headers()).status_code == 200
     platform.settle()
     send(admin, points.functions.grantRole(role, new_address))
-    rotated = make_platform(platform.settings.model_copy(update={"issuer_key": SecretStr(new_key)}), platform.engine,
-                            platform.keys)  # fmt: skip
+    rotated = make_platform(
+        platform.settings.model_copy(update={"issuer_key": SecretStr(new_key)}), platform.engine, platform.keys
+    )
     send(admin, points.functions.revokeRole(role, old_issuer.address))
 
     assert rotated.client.post("/v1/purchases", json=_purchase("I-2"), headers=rotated.headers()).status_code == 200
     rotated.settle()
-    statuses = [rotated.client.get(f"/v1/purchases/I-{n}", params={"store_id": "demo-store"},
-                                   headers=rotated.headers()).json()["status"] for n in (1, 2)]  # fmt: skip
+    statuses = [
+        rotated.client.get(f"/v1/purchases/I-{n}", params={"store_id": "demo-store"}, headers=rotated.headers()).json()[
+            "status"
+        ]
+        for n in (1, 2)
+    ]
     assert statuses == ["confirmed", "confirmed"]
     balance = rotated.client.get("/v1/customers/lee/balance", headers=rotated.headers()).json()
     assert balance["balance"] == 30

@@ -91,11 +91,15 @@ def test_wallet_claim_attacks_are_refused_and_a_replay_is_told_by_its_signed_mes
         "another nonce": (resigned(typed, wallet, nonce=1), ivan, 422, "nonce"),
         "expired": (resigned(typed, wallet, expiry=now - 1), ivan, 422, "expiry"),
         "a day ahead": (resigned(typed, wallet, expiry=now + 86_400), ivan, 422, "expiry"),
-        "another wallet's signature": ({**good, "signature": signed_claim(typed, other)["signature"]}, ivan, 422,
-                                       "signature"),
+        "another wallet's signature": (
+            {**good, "signature": signed_claim(typed, other)["signature"]},
+            ivan,
+            422,
+            "signature",
+        ),
         "the signature reused for another wallet": ({**good, "wallet": other.address}, ivan, 422, "signature"),
         "not an address": ({**good, "wallet": "hello"}, ivan, 422, "wallet"),
-    }  # fmt: skip
+    }
     for name, (body, headers, status, field) in attacks.items():
         response = post_claim(member, body, headers)
         assert (response.status_code, response.json()["error"]["field"]) == (status, field), (name, response.text)
@@ -129,8 +133,12 @@ def claimed(member: Platform) -> tuple[Platform, Any]:
     """ivan has claimed his own wallet (on chain)."""
     wallet = new_wallet()
     ivan = member.as_customer("ivan")
-    assert post_claim(member, signed_claim(claim_typed_data(member, "ivan", wallet.address, ivan), wallet),
-                      ivan).status_code == 202  # fmt: skip
+    assert (
+        post_claim(
+            member, signed_claim(claim_typed_data(member, "ivan", wallet.address, ivan), wallet), ivan
+        ).status_code
+        == 202
+    )
     member.settle()
     return member, wallet
 
@@ -143,10 +151,16 @@ def sign_in_message(asked: dict[str, Any], address: str, **changes: Any) -> str:
     """The EIP-4361 message the server asked for (``POST /v1/siwe/nonces``), with ``changes``."""
     now = datetime.now(UTC)
     fields: dict[str, Any] = {
-        "domain": asked["domain"], "address": address, "uri": asked["uri"] + "/me", "version": "1",
-        "chain_id": asked["chain_id"], "nonce": asked["nonce"], "issued_at": _stamp(now),
-        "statement": asked["statement"], "expiration_time": _stamp(now + timedelta(minutes=5)),
-    }  # fmt: skip
+        "domain": asked["domain"],
+        "address": address,
+        "uri": asked["uri"] + "/me",
+        "version": "1",
+        "chain_id": asked["chain_id"],
+        "nonce": asked["nonce"],
+        "issued_at": _stamp(now),
+        "statement": asked["statement"],
+        "expiration_time": _stamp(now + timedelta(minutes=5)),
+    }
     fields.update(changes)
     return SiweMessage(**fields).render()
 
@@ -166,16 +180,18 @@ def test_sign_in_with_ethereum_gives_the_wallets_member_a_token(claimed: tuple[P
     nonce = new_nonce(platform)
     assert (nonce["domain"], nonce["uri"], nonce["chain_id"]) == ("127.0.0.1:8000", "http://127.0.0.1:8000", 31337)
     message = sign_in_message(nonce, wallet.address)
-    session = platform.client.post("/v1/siwe/sessions", json={"message": message,
-                                   "signature": personal_sign(wallet, message)})  # fmt: skip
+    session = platform.client.post(
+        "/v1/siwe/sessions", json={"message": message, "signature": personal_sign(wallet, message)}
+    )
     assert session.status_code == 201, session.text
     body = session.json()
     assert (body["customer_id"], body["address"], body["token"][:5]) == ("ivan", wallet.address, "cust_")
     bearer = {"Authorization": f"Bearer {body['token']}"}
     assert platform.client.get("/v1/customers/ivan/balance", headers=bearer).json()["balance"] == 250
     assert platform.client.get("/v1/customers/bob/balance", headers=bearer).status_code == 403
-    again = platform.client.post("/v1/siwe/sessions", json={"message": message,
-                                 "signature": personal_sign(wallet, message)})  # fmt: skip
+    again = platform.client.post(
+        "/v1/siwe/sessions", json={"message": message, "signature": personal_sign(wallet, message)}
+    )
     assert (again.status_code, again.json()["error"]["field"]) == (401, "message.nonce")  # used once
 
 
@@ -186,24 +202,33 @@ def test_sign_in_attacks_are_refused_and_use_nothing(claimed: tuple[Platform, An
     past = datetime.now(UTC) - timedelta(minutes=1)
 
     def attempt(message: str, signer: Any = wallet) -> Any:
-        return platform.client.post("/v1/siwe/sessions", json={"message": message,
-                                    "signature": personal_sign(signer, message)})  # fmt: skip
+        return platform.client.post(
+            "/v1/siwe/sessions", json={"message": message, "signature": personal_sign(signer, message)}
+        )
 
     attacks = {
         "another domain": (sign_in_message(nonce, wallet.address, domain="evil.example"), wallet, "message.domain"),
-        "a URI elsewhere": (sign_in_message(nonce, wallet.address, uri="https://evil.example/me"), wallet,
-                            "message.uri"),
+        "a URI elsewhere": (
+            sign_in_message(nonce, wallet.address, uri="https://evil.example/me"),
+            wallet,
+            "message.uri",
+        ),
         "another chain": (sign_in_message(nonce, wallet.address, chain_id=1), wallet, "message.chain_id"),
-        "expired": (sign_in_message(nonce, wallet.address, expiration_time=_stamp(past)), wallet,
-                    "message.expiration_time"),
+        "expired": (
+            sign_in_message(nonce, wallet.address, expiration_time=_stamp(past)),
+            wallet,
+            "message.expiration_time",
+        ),
         "no expiry": (sign_in_message(nonce, wallet.address, expiration_time=None), wallet, "message.expiration_time"),
-        "a made-up nonce": (sign_in_message(nonce, wallet.address, nonce="deadbeefdeadbeef"), wallet,
-                            "message.nonce"),
-        "another statement": (sign_in_message(nonce, wallet.address, statement="Transfer all my points."), wallet,
-                              "message.statement"),
+        "a made-up nonce": (sign_in_message(nonce, wallet.address, nonce="deadbeefdeadbeef"), wallet, "message.nonce"),
+        "another statement": (
+            sign_in_message(nonce, wallet.address, statement="Transfer all my points."),
+            wallet,
+            "message.statement",
+        ),
         "signed by another key": (sign_in_message(nonce, wallet.address), intruder, "signature"),
         "a wallet no member claimed": (sign_in_message(nonce, stranger.address), stranger, "message.address"),
-    }  # fmt: skip
+    }
     for name, (message, signer, field) in attacks.items():
         response = attempt(message, signer)
         assert (response.status_code, response.json()["error"]["field"]) == (401, field), (name, response.text)
@@ -223,8 +248,9 @@ def test_sign_in_attacks_are_refused_and_use_nothing(claimed: tuple[Platform, An
 
 def test_a_member_with_a_wallet_is_offered_no_other_claim(claimed: tuple[Platform, Any]) -> None:
     platform, wallet = claimed
-    again = platform.client.get("/v1/customers/ivan/wallet-claim", params={"wallet": new_wallet().address},
-                                headers=platform.as_customer("ivan"))  # fmt: skip
+    again = platform.client.get(
+        "/v1/customers/ivan/wallet-claim", params={"wallet": new_wallet().address}, headers=platform.as_customer("ivan")
+    )
     assert (again.status_code, again.json()["error"]["field"]) == (409, "wallet")
     with Session(platform.engine) as session:
         accepted = session.exec(select(WalletClaim)).one()

@@ -38,16 +38,22 @@ awards = st.builds(
 def test_hand_packed_calldata_matches_web3(operations: list[Operation]) -> None:
     expected = points.encode_abi(
         "awardBatch",
-        args=[[
-            (op.account, op.id, op.rule_version, op.amount, bytes.fromhex((op.ref or "")[2:]))
-            for op in operations
-        ]],
-    )  # fmt: skip
+        args=[
+            [(op.account, op.id, op.rule_version, op.amount, bytes.fromhex((op.ref or "")[2:])) for op in operations]
+        ],
+    )
     assert "0x" + encode_award_batch(operations).hex() == expected
 
 
 def test_values_that_do_not_fit_are_refused() -> None:
-    op = Operation(id=1, kind="award", signer="issuer", account="0x" + "11" * 20, amount=2**128,
-                   rule_version=1, ref="0x" + "22" * 32)  # fmt: skip
+    op = Operation(
+        id=1,
+        kind="award",
+        signer="issuer",
+        account="0x" + "11" * 20,
+        amount=2**128,
+        rule_version=1,
+        ref="0x" + "22" * 32,
+    )
     with pytest.raises(ValueError, match="uint128"):
         encode_award_batch([op])

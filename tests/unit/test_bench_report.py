@@ -31,12 +31,16 @@ def by_name(figures: list) -> dict[str, tuple[float, float | None, bool]]:
 
 
 def test_explicit_figures(report: ModuleType) -> None:
-    figures = report.pair_figures({"figures": [
-        {"name": "accepted purchases", "value": 1600, "baseline": 80, "unit": "req/s"},
-        {"name": "p99 accept latency ms", "value": 40, "baseline": 400},
-        {"name": "gas per award", "value": 17000, "baseline": 51000, "higher_is_better": False},
-        {"name": "no baseline", "value": 3},
-    ]})  # fmt: skip
+    figures = report.pair_figures(
+        {
+            "figures": [
+                {"name": "accepted purchases", "value": 1600, "baseline": 80, "unit": "req/s"},
+                {"name": "p99 accept latency ms", "value": 40, "baseline": 400},
+                {"name": "gas per award", "value": 17000, "baseline": 51000, "higher_is_better": False},
+                {"name": "no baseline", "value": 3},
+            ]
+        }
+    )
     named = {f.name: f for f in figures}
     assert named["accepted purchases"].improvement == 20
     assert named["p99 accept latency ms"].improvement == 10  # lower is better, inferred from the name
@@ -48,11 +52,14 @@ def test_pairs_by_naive_or_baseline_markers(report: ModuleType) -> None:
     data = {
         "batched": {"tx_per_s": 1620.0, "p99_ms": 35},
         "naive": {"tx_per_s": 74.0, "p99_ms": 350},
-        "events_per_s": 8000, "baseline_events_per_s": 400,
-        "gas_per_award": 17175, "gas_per_award_naive": 52000,
+        "events_per_s": 8000,
+        "baseline_events_per_s": 400,
+        "gas_per_award": 17175,
+        "gas_per_award_naive": 52000,
         "runs": [{"name": "sqlite", "rate": 10, "naive_rate": 5}],
-        "ok": True, "unpaired": 12,
-    }  # fmt: skip
+        "ok": True,
+        "unpaired": 12,
+    }
     figures = by_name(report.pair_figures(data))
     # {"batched": …} next to {"naive": …}: the same key under a sibling.
     assert figures["batched / tx_per_s"] == (1620, 74, True)
@@ -64,8 +71,11 @@ def test_pairs_by_naive_or_baseline_markers(report: ModuleType) -> None:
     same_path = by_name(report.pair_figures({"results": {"tx_per_s": 1620}, "naive": {"results": {"tx_per_s": 74}}}))
     assert same_path == {"results / tx_per_s": (1620, 74, True)}
     # Two systems against one naive baseline: each is compared with it.
-    both = by_name(report.pair_figures({"sqlite": {"events_per_s": 9000}, "postgres": {"events_per_s": 7000},
-                                        "naive": {"events_per_s": 300}}))  # fmt: skip
+    both = by_name(
+        report.pair_figures(
+            {"sqlite": {"events_per_s": 9000}, "postgres": {"events_per_s": 7000}, "naive": {"events_per_s": 300}}
+        )
+    )
     assert both == {"sqlite / events_per_s": (9000, 300, True), "postgres / events_per_s": (7000, 300, True)}
 
 
@@ -75,13 +85,16 @@ def test_a_baseline_against_a_list_of_measured_variants(report: ModuleType) -> N
     data = {
         "target": {"gas_per_event": 3000, "batch": 256},
         "naive_baseline": {"events": 64, "gas_per_event": 45563.0, "events_per_second": 76.0},
-        "batches": [{"batch": 16, "gas_per_event": 4712.0, "events_per_second": 740.0},
-                    {"batch": 256, "gas_per_event": 294.5, "events_per_second": 3811.0}],
+        "batches": [
+            {"batch": 16, "gas_per_event": 4712.0, "events_per_second": 740.0},
+            {"batch": 256, "gas_per_event": 294.5, "events_per_second": 3811.0},
+        ],
         "capture": {"events": 1000, "events_per_second": 433.0},
-    }  # fmt: skip
+    }
     figures = {f.name: f for f in report.pair_figures(data)}
-    assert set(figures) == {f"batches / [batch={n}] / {m}" for n in (16, 256) for m in
-                            ("gas_per_event", "events_per_second")}  # fmt: skip
+    assert set(figures) == {
+        f"batches / [batch={n}] / {m}" for n in (16, 256) for m in ("gas_per_event", "events_per_second")
+    }
     assert figures["batches / [batch=256] / gas_per_event"].improvement == pytest.approx(45563.0 / 294.5)
     assert figures["batches / [batch=256] / events_per_second"].improvement == pytest.approx(3811.0 / 76.0)
 
@@ -148,13 +161,22 @@ def test_an_empty_bench_directory_still_gives_a_report(report: ModuleType, tmp_p
 def test_known_benchmarks_are_read_by_their_own_field_names(report: ModuleType, tmp_path: Path) -> None:
     out = tmp_path / "bench" / "out"
     out.mkdir(parents=True)
-    (out / "checkout.json").write_text(json.dumps({
-        "settings": {"duration": 20, "baseline_duration": 10},
-        "batched": {"accepted_per_s": 200.0, "accept_p99_ms": 300.0, "gas_per_award": 18000,
-                    "confirmed_per_s_during_load": 190.0, "accept_to_confirmed_p99_s": 0.7,
-                    "server_cpu_ms_per_purchase": 6.5},
-        "naive": {"purchases_per_s": 40.0, "latency_p99_ms": 40.0, "gas_per_award": 54000},
-    }))  # fmt: skip
+    (out / "checkout.json").write_text(
+        json.dumps(
+            {
+                "settings": {"duration": 20, "baseline_duration": 10},
+                "batched": {
+                    "accepted_per_s": 200.0,
+                    "accept_p99_ms": 300.0,
+                    "gas_per_award": 18000,
+                    "confirmed_per_s_during_load": 190.0,
+                    "accept_to_confirmed_p99_s": 0.7,
+                    "server_cpu_ms_per_purchase": 6.5,
+                },
+                "naive": {"purchases_per_s": 40.0, "latency_p99_ms": 40.0, "gas_per_award": 54000},
+            }
+        )
+    )
     (out / "indexer.json").write_text(json.dumps({"sqlite": {"events_per_second": 9000}}))  # an older format
     figures, _, problems = report.collect(out, "checkout", None)
     named = {f.name: f for f in figures}

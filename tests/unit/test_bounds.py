@@ -59,8 +59,13 @@ def test_the_event_hash_refuses_an_event_too_deep_to_walk() -> None:
     extension: Any = "x"
     for _ in range(500):
         extension = {"ex:level": extension}
-    event = {"type": "ObjectEvent", "eventTime": "2026-01-01T00:00:00Z", "eventTimeZoneOffset": "+00:00",
-             "action": "OBSERVE", "ex:deep": extension}  # fmt: skip
+    event = {
+        "type": "ObjectEvent",
+        "eventTime": "2026-01-01T00:00:00Z",
+        "eventTimeZoneOffset": "+00:00",
+        "action": "OBSERVE",
+        "ex:deep": extension,
+    }
     with pytest.raises(TooDeep) as raised:
         event_hash(event, {"ex": "https://example.com/"})
     assert (raised.value.status, raised.value.field, raised.value.limit) == (422, "event", MAX_EVENT_DEPTH)
@@ -118,8 +123,9 @@ def test_a_runaway_recursion_logs_a_small_traceback() -> None:
     configure_logging("json", "INFO", stream=stream, cache=False)
     try:
         structlog.get_logger("test").error("api.unexpected_error", exc_info=error)
-        record = logging.LogRecord("uvicorn.error", logging.ERROR, __file__, 1, "boom", None,
-                                   (RecursionError, error, error.__traceback__))  # fmt: skip
+        record = logging.LogRecord(
+            "uvicorn.error", logging.ERROR, __file__, 1, "boom", None, (RecursionError, error, error.__traceback__)
+        )
         assert BoundedTracebacks().filter(record)
         assert len(logging.Formatter().format(record)) <= MAX_TRACEBACK_CHARS + 100
     finally:

@@ -11,8 +11,9 @@ from backend.redaction import REDACTED, redact_secrets
 
 def test_a_customer_token_is_blanked_in_logs_but_its_public_id_stays() -> None:
     token = TOKEN_PREFIX + base64.urlsafe_b64encode(b"\x01" * 32).decode().rstrip("=")
-    event = redact_secrets(None, "info", {"event": f"issued {token}", "token_id": token_id_of(token),
-                                          "note": f"Bearer {token}"})  # fmt: skip
+    event = redact_secrets(
+        None, "info", {"event": f"issued {token}", "token_id": token_id_of(token), "note": f"Bearer {token}"}
+    )
     assert token not in str(event)
     assert REDACTED in event["event"]
     assert event["token_id"] == token_id_of(token) == token[:13]

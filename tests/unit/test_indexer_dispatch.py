@@ -53,9 +53,11 @@ def test_each_event_goes_to_the_handlers_that_name_it_in_chain_order() -> None:
 
 
 def test_confirmations_come_from_the_catalogue() -> None:
-    found = confirmations_of([
-        _event("LoyaltyPoints", "PointsRedeemed", 5, account="0x" + "11" * 20, operationId=42),
-        _event("ProvenanceRegistry", "ProductRegistered", 6, gtin=9506000134352, brandId="0x" + "55" * 32),
-        _event("LoyaltyPoints", "Transfer", 7, **{"from": "0x" + "00" * 20, "to": "0x" + "11" * 20, "value": 1}),
-    ])  # fmt: skip
+    found = confirmations_of(
+        [
+            _event("LoyaltyPoints", "PointsRedeemed", 5, account="0x" + "11" * 20, operationId=42),
+            _event("ProvenanceRegistry", "ProductRegistered", 6, gtin=9506000134352, brandId="0x" + "55" * 32),
+            _event("LoyaltyPoints", "Transfer", 7, **{"from": "0x" + "00" * 20, "to": "0x" + "11" * 20, "value": 1}),
+        ]
+    )
     assert (found.ids, found.keys) == ({42: 5}, {"product:09506000134352": 6})

@@ -152,8 +152,13 @@ def test_rows_written_before_the_catalogue_read_back() -> None:
     stored = json.dumps({"deadline": 2**40, "v": 27, "r": ROOT, "s": REF}, sort_keys=True)
     permit = Operation(id=3, kind="redeem_permit", signer="issuer", account=ALICE, amount=100, ref=REF, payload=stored)
     assert RedeemWithPermit.from_row(permit) == RedeemWithPermit(ALICE, 100, REF, 2**40, 27, ROOT, REF)
-    items = Operation(id=4, kind="register_items", signer="org:acme", confirm_key=f"items:{ROOT}",
-                      payload=json.dumps({"gtin": GTIN, "root": ROOT, "count": 3}))  # fmt: skip
+    items = Operation(
+        id=4,
+        kind="register_items",
+        signer="org:acme",
+        confirm_key=f"items:{ROOT}",
+        payload=json.dumps({"gtin": GTIN, "root": ROOT, "count": 3}),
+    )
     assert RegisterItems.from_row(items) == RegisterItems(org="acme", gtin=GTIN, root=ROOT, count=3)
     policy = Operation(id=5, kind="set_transfer_policy", signer="admin", payload='{"daily_cap": 0, "enabled": true}')
     assert SetTransferPolicy.from_row(policy) == SetTransferPolicy(enabled=True, daily_cap=0)
@@ -180,8 +185,13 @@ def test_what_the_platform_reads_off_the_catalogue() -> None:
     assert set(BATCHED_KINDS) == {"award"}
     assert set(CONFIRMED_BY_RECEIPT) == {"fund", "set_transfer_policy"}
     assert {event for _, event in OPERATION_ID_EVENTS} == {
-        "PointsAwarded", "PointsReversed", "PointsRedeemed", "PointsTransferred", "PointsExpired", "WalletClaimed",
-    }  # fmt: skip
+        "PointsAwarded",
+        "PointsReversed",
+        "PointsRedeemed",
+        "PointsTransferred",
+        "PointsExpired",
+        "WalletClaimed",
+    }
     signers = {op.kind: op.signer() for op, _ in EXAMPLES}
     assert {signers[k] for k in OPERATION_ID_KINDS} == {"issuer"}  # never the deployer, never an organisation
     assert signers["register_items"] == "org:acme"

@@ -53,8 +53,13 @@ def everywhere() -> dict[str, Any]:
     """An event naming items in every place an event can: EPC lists, parentID, ILMD, a source, a
     nested extension, a time-like extension key, a compact IRI; and things that are not items."""
     return {
-        "type": "AggregationEvent", "action": "ADD", "bizStep": "packing", "eventID": "ni:///sha-256;00?ver=CBV2.0",
-        "eventTime": "2026-01-05T09:00:00Z", "eventTimeZoneOffset": "+00:00", "recordTime": "2026-01-05T09:00:01Z",
+        "type": "AggregationEvent",
+        "action": "ADD",
+        "bizStep": "packing",
+        "eventID": "ni:///sha-256;00?ver=CBV2.0",
+        "eventTime": "2026-01-05T09:00:00Z",
+        "eventTimeZoneOffset": "+00:00",
+        "recordTime": "2026-01-05T09:00:01Z",
         "parentID": urn(SERIALS[0]),
         "childEPCs": [dl(SERIALS[1]), urn(SERIALS[2]), f"https://brand.example/p/01/{GTIN}/21/{SERIALS[3]}", SSCC],
         "childQuantityList": [{"epcClass": LOT, "quantity": 2}],
@@ -62,8 +67,9 @@ def everywhere() -> dict[str, Any]:
         "sourceList": [{"type": "owning_party", "source": dl(SERIALS[4])}],
         "ex:check": {"ex:against": [urn(SERIALS[5])], "ex:sampledTime": dl(SERIALS[6])},
         "ex:twin": f"dl:{SERIALS[7]}",
-        "ex:note": "kept as written", "comment": f"written by hand: {SERIALS[0]}",
-    }  # fmt: skip
+        "ex:note": "kept as written",
+        "comment": f"written by hand: {SERIALS[0]}",
+    }
 
 
 def test_every_serialized_item_becomes_its_token_wherever_it_is() -> None:
@@ -91,8 +97,13 @@ def test_every_serialized_item_becomes_its_token_wherever_it_is() -> None:
 def test_order_and_notation_leak_nothing(order: list[str], notations: list[str]) -> None:
     """However the writer lists and writes its serials, the public body and form are the same."""
     written = [dl(s) if how == "dl" else urn(s) for s, how in zip(order, notations, strict=True)]
-    body = {"type": "ObjectEvent", "action": "OBSERVE", "eventTime": "2026-01-05T09:00:00Z",
-            "eventTimeZoneOffset": "+00:00", "epcList": [SSCC, *written]}  # fmt: skip
+    body = {
+        "type": "ObjectEvent",
+        "action": "OBSERVE",
+        "eventTime": "2026-01-05T09:00:00Z",
+        "eventTimeZoneOffset": "+00:00",
+        "epcList": [SSCC, *written],
+    }
     reference = {**body, "epcList": [SSCC, *(dl(s) for s in SERIALS[1:5])]}
     assert public_body(body, {}, TOKENS) == public_body(reference, {}, TOKENS)
     assert public_body(body, {}, TOKENS)["epcList"] == sorted(
@@ -110,8 +121,14 @@ def test_what_has_no_token_is_never_published() -> None:
         "an EPC URN in upper case": "URN:EPC:ID:SGTIN:9506000.013435.SER-000X",
     }
     for what, value in cases.items():
-        body = {"type": "ObjectEvent", "action": "OBSERVE", "eventTime": "2026-01-05T09:00:00Z",
-                "eventTimeZoneOffset": "+00:00", "epcList": [SSCC], "ex:related": value}  # fmt: skip
+        body = {
+            "type": "ObjectEvent",
+            "action": "OBSERVE",
+            "eventTime": "2026-01-05T09:00:00Z",
+            "eventTimeZoneOffset": "+00:00",
+            "epcList": [SSCC],
+            "ex:related": value,
+        }
         found = serialized_mentions(body, NAMESPACES)
         assert [m.where for m in found] == ["ex:related"], what
         with pytest.raises(Unpublishable, match="ex:related"):
@@ -123,8 +140,13 @@ def test_what_has_no_token_is_never_published() -> None:
 
 def test_tokens_are_copied_as_they_are_even_under_an_item_prefix() -> None:
     token = TOKENS[item_key(GTIN, SERIALS[1])]
-    body = {"type": "ObjectEvent", "action": "OBSERVE", "eventTime": "2026-01-05T09:00:00Z",
-            "eventTimeZoneOffset": "+00:00", "epcList": [dl(SERIALS[1])]}  # fmt: skip
+    body = {
+        "type": "ObjectEvent",
+        "action": "OBSERVE",
+        "eventTime": "2026-01-05T09:00:00Z",
+        "eventTimeZoneOffset": "+00:00",
+        "epcList": [dl(SERIALS[1])],
+    }
     prefixes = {"item": "https://example.com/item/"}
     assert f"epcList epc={token}action".replace(" ", "") in public_form(public_body(body, prefixes, TOKENS), prefixes)
 
@@ -144,9 +166,16 @@ def test_the_asked_item_is_shown_in_clear_and_hashed_as_its_token() -> None:
 
 
 def test_an_event_without_items_is_its_own_public_form() -> None:
-    body = {"type": "ObjectEvent", "action": "OBSERVE", "bizStep": "shipping", "epcList": [SSCC], "ex:n": "1.0",
-            "eventTime": "2026-01-05T10:00:00+01:00", "eventTimeZoneOffset": "+01:00",
-            "readPoint": {"id": SGLN}}  # fmt: skip
+    body = {
+        "type": "ObjectEvent",
+        "action": "OBSERVE",
+        "bizStep": "shipping",
+        "epcList": [SSCC],
+        "ex:n": "1.0",
+        "eventTime": "2026-01-05T10:00:00+01:00",
+        "eventTimeZoneOffset": "+01:00",
+        "readPoint": {"id": SGLN},
+    }
     assert serialized_mentions(body, NAMESPACES) == []
     form = public_form(public_body(body, NAMESPACES, {}), NAMESPACES)
     assert form == pre_hash_string(body, NAMESPACES)

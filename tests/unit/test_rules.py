@@ -71,9 +71,12 @@ def test_points_are_the_floor_of_the_exact_sum(
     order: list[OrderLine], sku_m: Decimal, cat_m: Decimal, tier_m: Decimal
 ) -> None:
     rules = RuleSet(
-        version=1, excluded_skus=("GIFT",), sku_multipliers={"A": sku_m}, category_multipliers={"coffee": cat_m},
+        version=1,
+        excluded_skus=("GIFT",),
+        sku_multipliers={"A": sku_m},
+        category_multipliers={"coffee": cat_m},
         tiers=(Tier("member", 0), Tier("gold", 100, tier_m)),
-    )  # fmt: skip
+    )
     result = quote(order, rules, at(tier="gold"))
     exact = Decimal(0)
     for li in order:
@@ -122,9 +125,14 @@ def test_campaigns_apply_in_their_window_to_their_segment_and_lines() -> None:
 
 
 def test_the_best_campaign_applies_and_campaigns_do_not_stack() -> None:
-    rules = RuleSet(version=1, campaigns=(
-        campaign(id="x2", multiplier=Decimal(2)), campaign(id="x3", multiplier=Decimal(3), segments=("tier:gold",)),
-    ), tiers=(Tier("member", 0), Tier("gold", 10)))  # fmt: skip
+    rules = RuleSet(
+        version=1,
+        campaigns=(
+            campaign(id="x2", multiplier=Decimal(2)),
+            campaign(id="x3", multiplier=Decimal(3), segments=("tier:gold",)),
+        ),
+        tiers=(Tier("member", 0), Tier("gold", 10)),
+    )
     order = [OrderLine("A", 1, Decimal(10))]
     assert quote(order, rules, at(tier="member")).points == 20
     assert quote(order, rules, at(tier="gold")).points == 30
@@ -151,12 +159,26 @@ documents = st.fixed_dictionaries(
         "sku_multipliers": st.dictionaries(st.sampled_from(["A", "B"]), multipliers.map(str)),
         "min_order_value": st.decimals(min_value=0, max_value=100, places=2).map(str),
         "tiers": st.just({"levels": [{"name": "member", "threshold": 0}, {"name": "gold", "threshold": 500}]}),
-        "expiry": st.sampled_from([{"kind": "never"}, {"kind": "after_days", "days": 365},
-                                   {"kind": "end_of_period", "period": "year", "extra_periods": 1}]),
-        "campaigns": st.just([{"id": "c", "starts_at": "2026-12-01T00:00:00Z", "ends_at": "2026-12-24T00:00:00+01:00",
-                               "multiplier": "2", "segments": ["tier:gold"]}]),
+        "expiry": st.sampled_from(
+            [
+                {"kind": "never"},
+                {"kind": "after_days", "days": 365},
+                {"kind": "end_of_period", "period": "year", "extra_periods": 1},
+            ]
+        ),
+        "campaigns": st.just(
+            [
+                {
+                    "id": "c",
+                    "starts_at": "2026-12-01T00:00:00Z",
+                    "ends_at": "2026-12-24T00:00:00+01:00",
+                    "multiplier": "2",
+                    "segments": ["tier:gold"],
+                }
+            ]
+        ),
     }
-)  # fmt: skip
+)
 
 
 @given(documents)
@@ -181,19 +203,30 @@ CAPS = {"max_points_per_item": 5, "max_points_per_order": 9}
     [
         ({"points_per_unit": "-1"}, "points_per_unit"),
         ({"sku_multipliers": {"A": "1000"}}, "sku_multipliers.A"),
-        ({"campaigns": [{"id": "c", "starts_at": "2026-12-02T00:00:00Z", "ends_at": "2026-12-01T00:00:00Z"}]},
-         "campaigns.0"),
+        (
+            {"campaigns": [{"id": "c", "starts_at": "2026-12-02T00:00:00Z", "ends_at": "2026-12-01T00:00:00Z"}]},
+            "campaigns.0",
+        ),
         ({"tiers": {"levels": [{"name": "silver", "threshold": 10}]}}, "tiers"),
         ({"expiry": {"kind": "after_days"}}, "expiry"),
         ({"surprise": 1}, "surprise"),
         ({"genuine_bonuses": {**CAPS, "rules": [{"id": "x", "points": 5}]}}, "genuine_bonuses.rules.0"),
-        ({"genuine_bonuses": {**CAPS, "rules": [{"id": "x", "points": 5, "gtins": ["09506000134353"]}]}},
-         "genuine_bonuses.rules.0.gtins"),
-        ({"genuine_bonuses": {**CAPS, "rules": [{"id": "x", "points": 5, "brands": ["b"]},
-                                                {"id": "y", "points": 1, "brands": ["b"]}]}}, "genuine_bonuses"),
+        (
+            {"genuine_bonuses": {**CAPS, "rules": [{"id": "x", "points": 5, "gtins": ["09506000134353"]}]}},
+            "genuine_bonuses.rules.0.gtins",
+        ),
+        (
+            {
+                "genuine_bonuses": {
+                    **CAPS,
+                    "rules": [{"id": "x", "points": 5, "brands": ["b"]}, {"id": "y", "points": 1, "brands": ["b"]}],
+                }
+            },
+            "genuine_bonuses",
+        ),
         ({"genuine_bonuses": {"max_points_per_order": 5, "rules": []}}, "genuine_bonuses.max_points_per_item"),
     ],
-)  # fmt: skip
+)
 def test_bad_documents_name_the_field(document: dict[str, object], field: str) -> None:
     with pytest.raises(Unprocessable) as raised:
         parse_rules(document, 1)
@@ -216,9 +249,13 @@ def test_genuine_bonuses_take_the_most_specific_rule_under_the_program_caps() ->
     assert bonuses.rule_for("09506001000000", "acme") == (bonuses.rules[1], "prefix 950600")
     assert bonuses.rule_for("04000000000006", "acme") == (bonuses.rules[3], "brand")
     assert bonuses.rule_for("04000000000006", "another-brand") is None  # no rule: no bonus
-    items = [GenuineItem("09506000134352", "S1", "x"), GenuineItem("04000000000006", "S2", "another-brand"),
-             GenuineItem("09506000999999", "S3", "x"), GenuineItem("04000000000006", "S4", "acme"),
-             GenuineItem("09506000134352", "S5", "x")]  # fmt: skip
+    items = [
+        GenuineItem("09506000134352", "S1", "x"),
+        GenuineItem("04000000000006", "S2", "another-brand"),
+        GenuineItem("09506000999999", "S3", "x"),
+        GenuineItem("04000000000006", "S4", "acme"),
+        GenuineItem("09506000134352", "S5", "x"),
+    ]
     awarded = bonuses.award(items)
     assert [(b.points, b.rule) for b in awarded] == [(28, "gtin"), (25, "long"), (7, "brand")]
     assert "capped" in awarded[0].detail

@@ -48,7 +48,11 @@ def test_the_eips_examples_parse_and_render_back(name: str) -> None:
     assert message.address == "0xC02aaA39b223FE8D0A0e5C4F27eAD9083C756Cc2"
     assert message.statement == "I accept the ExampleOrg Terms of Service: https://example.com/tos"
     assert (message.uri, message.version, message.chain_id, message.nonce) == (
-        "https://example.com/login", "1", 1, "32891756")  # fmt: skip
+        "https://example.com/login",
+        "1",
+        1,
+        "32891756",
+    )
     assert message.issued_at == "2021-09-30T16:25:24Z"
     assert message.resources == (
         "ipfs://bafybeiemxf5abjwjbikoz4mc3a3dla6ual3jsgpdr4cjr3oz3evfyavhwq/",
@@ -59,14 +63,19 @@ def test_the_eips_examples_parse_and_render_back(name: str) -> None:
 
 
 def test_every_optional_field_and_no_statement() -> None:
-    text = ("localhost:8000" + HEADER + "0xC02aaA39b223FE8D0A0e5C4F27eAD9083C756Cc2\n\n\n"
-            "URI: http://localhost:8000/me\nVersion: 1\nChain ID: 31337\nNonce: abcdEFGH1234\n"
-            "Issued At: 2026-11-30T10:00:00.123+01:00\nExpiration Time: 2026-11-30T10:10:00Z\n"
-            "Not Before: 2026-11-30T09:59:00Z\nRequest ID: req-1%20a@b\nResources:")  # fmt: skip
+    text = (
+        "localhost:8000" + HEADER + "0xC02aaA39b223FE8D0A0e5C4F27eAD9083C756Cc2\n\n\n"
+        "URI: http://localhost:8000/me\nVersion: 1\nChain ID: 31337\nNonce: abcdEFGH1234\n"
+        "Issued At: 2026-11-30T10:00:00.123+01:00\nExpiration Time: 2026-11-30T10:10:00Z\n"
+        "Not Before: 2026-11-30T09:59:00Z\nRequest ID: req-1%20a@b\nResources:"
+    )
     message = parse_message(text)
     assert message.statement is None
     assert (message.expiration_time, message.not_before, message.request_id) == (
-        "2026-11-30T10:10:00Z", "2026-11-30T09:59:00Z", "req-1%20a@b")  # fmt: skip
+        "2026-11-30T10:10:00Z",
+        "2026-11-30T09:59:00Z",
+        "req-1%20a@b",
+    )
     assert message.resources == ()
     assert message.render() == text
 
@@ -97,10 +106,12 @@ REFUSED = {
     "trailing LF": (EXAMPLES["implicit scheme"][0] + "\n", "message.resources"),
     "CRLF": (EXAMPLES["implicit scheme"][0].replace("\n", "\r\n"), "message"),
     "bad resource": (_with("- https://example.com/my-web2-claim.json", "- not a uri"), "message.resources"),
-    "unknown line": (_with("Issued At: 2021-09-30T16:25:24Z", "Issued At: 2021-09-30T16:25:24Z\nColour: red"),
-                     "message"),
+    "unknown line": (
+        _with("Issued At: 2021-09-30T16:25:24Z", "Issued At: 2021-09-30T16:25:24Z\nColour: red"),
+        "message",
+    ),
     "too long": ("x" * 5000, "message"),
-}  # fmt: skip
+}
 
 
 @pytest.mark.parametrize("name", REFUSED)
@@ -121,8 +132,11 @@ def test_any_text_is_parsed_or_refused_never_crashes(text: str) -> None:
 def test_hostile_input_is_refused_line_by_line() -> None:
     """An anonymous endpoint parses this (the siwe package's ABNF parser took seconds on 2 KB of
     garbage): long lines are refused by bounded patterns, the nonce is long but valid."""
-    for text, field in (("x" * 4096, "message.domain"), ("a" * 4000 + HEADER, "message.address"),
-                        ("example.com" + HEADER + "0x" + "f" * 4000, "message.address")):  # fmt: skip
+    for text, field in (
+        ("x" * 4096, "message.domain"),
+        ("a" * 4000 + HEADER, "message.address"),
+        ("example.com" + HEADER + "0x" + "f" * 4000, "message.address"),
+    ):
         with pytest.raises(Unprocessable) as refused:
             parse_message(text)
         assert refused.value.field == field
@@ -134,9 +148,11 @@ EXPECT = Expectations("loyalty.example", "https", "https://loyalty.example", 313
 
 
 def _good() -> str:
-    return ("loyalty.example" + HEADER + "0xC02aaA39b223FE8D0A0e5C4F27eAD9083C756Cc2\n\nSign in, please.\n\n"
-            "URI: https://loyalty.example/me\nVersion: 1\nChain ID: 31337\nNonce: 0123456789abcdef\n"
-            "Issued At: 2026-11-30T11:59:00Z\nExpiration Time: 2026-11-30T12:05:00Z")  # fmt: skip
+    return (
+        "loyalty.example" + HEADER + "0xC02aaA39b223FE8D0A0e5C4F27eAD9083C756Cc2\n\nSign in, please.\n\n"
+        "URI: https://loyalty.example/me\nVersion: 1\nChain ID: 31337\nNonce: 0123456789abcdef\n"
+        "Issued At: 2026-11-30T11:59:00Z\nExpiration Time: 2026-11-30T12:05:00Z"
+    )
 
 
 def test_a_message_for_us_passes_the_checks() -> None:
@@ -151,14 +167,19 @@ MISMATCHES = {
     "uri prefix trick": ("URI: https://loyalty.example/me", "URI: https://loyalty.example.evil/me", "message.uri"),
     "chain id": ("Chain ID: 31337", "Chain ID: 1", "message.chain_id"),
     "statement": ("Sign in, please.", "Sign in and send everything.", "message.statement"),
-    "expired": ("Expiration Time: 2026-11-30T12:05:00Z", "Expiration Time: 2026-11-30T11:59:59Z",
-                "message.expiration_time"),
+    "expired": (
+        "Expiration Time: 2026-11-30T12:05:00Z",
+        "Expiration Time: 2026-11-30T11:59:59Z",
+        "message.expiration_time",
+    ),
     "no expiry": ("\nExpiration Time: 2026-11-30T12:05:00Z", "", "message.expiration_time"),
-    "issued in the future": ("Issued At: 2026-11-30T11:59:00Z", "Issued At: 2026-11-30T12:30:00Z",
-                             "message.issued_at"),
-    "not yet valid": ("Expiration Time: 2026-11-30T12:05:00Z",
-                      "Expiration Time: 2026-11-30T12:05:00Z\nNot Before: 2026-11-30T12:01:00Z", "message.not_before"),
-}  # fmt: skip
+    "issued in the future": ("Issued At: 2026-11-30T11:59:00Z", "Issued At: 2026-11-30T12:30:00Z", "message.issued_at"),
+    "not yet valid": (
+        "Expiration Time: 2026-11-30T12:05:00Z",
+        "Expiration Time: 2026-11-30T12:05:00Z\nNot Before: 2026-11-30T12:01:00Z",
+        "message.not_before",
+    ),
+}
 
 
 @pytest.mark.parametrize("name", MISMATCHES)

@@ -62,8 +62,10 @@ def test_public_form_vectors() -> None:
     """The packing event of the vectors, from its body to the leaf anchored on chain (section 5)."""
     v = vectors()
     gtin, salt = v["gtin"], h(v["salt"])
-    tokens = {item_key(gtin, s): "item:0x" + item_leaf(int(gtin), item_commitment(salt, s)).hex()
-              for s in ("SN0001", "SN0002")}  # fmt: skip
+    tokens = {
+        item_key(gtin, s): "item:0x" + item_leaf(int(gtin), item_commitment(salt, s)).hex()
+        for s in ("SN0001", "SN0002")
+    }
     assert list(tokens.values()) == [v["token_SN0001"], v["token_SN0002"]]
     assert v["token_SN0001"] == "item:" + v["item_leaf"]
     body = json.loads(v["packing_body"])

@@ -37,8 +37,13 @@ SIGN_IN_STATEMENT = "Sign in to Credance loyalty with this wallet."
 
 def _token_out(token: str, record: CustomerToken, customer_id: str) -> dict[str, Any]:
     scopes = sorted(s.value for s in decode_scopes(record.scopes))
-    return {"token": token, "token_id": record.token_id, "customer_id": customer_id, "scopes": scopes,
-            "expires_at": record.expires_at}  # fmt: skip
+    return {
+        "token": token,
+        "token_id": record.token_id,
+        "customer_id": customer_id,
+        "scopes": scopes,
+        "expires_at": record.expires_at,
+    }
 
 
 def _lifetimes(state: AppState, ttl_seconds: int | None) -> tuple[timedelta, timedelta]:
@@ -56,7 +61,7 @@ def _lifetimes(state: AppState, ttl_seconds: int | None) -> tuple[timedelta, tim
 )
 def create_token(
     customer_id: str, body: CustomerTokenIn, access: Annotated[Access, Depends(MEMBER_ADMIN)], state: StateDep
-) -> dict:
+) -> dict[str, Any]:
     """A short-lived bearer token for this customer, for the retailer's backend to hand to the
     customer's app once it has authenticated them. With it the customer reads their own balance,
     history and profile, redeems, transfers, claims a wallet and agrees to partner conversions,
@@ -85,7 +90,9 @@ def delete_token(customer_id: str, token_id: str, access: Annotated[Access, Depe
     response_model=RevokedOut,
     summary="Revoke every token of a customer (admin or program key)",
 )
-def delete_tokens(customer_id: str, access: Annotated[Access, Depends(MEMBER_ADMIN)], state: StateDep) -> dict:
+def delete_tokens(
+    customer_id: str, access: Annotated[Access, Depends(MEMBER_ADMIN)], state: StateDep
+) -> dict[str, Any]:
     with state.write() as session:
         revoked = revoke_customer_tokens(session, get_customer(session, customer_id))
     state.verifier.forget(set(revoked))
@@ -98,7 +105,9 @@ def delete_tokens(customer_id: str, access: Annotated[Access, Depends(MEMBER_ADM
     status_code=201,
     summary="A one-time code to show at a till (the customer's token)",
 )
-def create_till_code(customer_id: str, access: Annotated[Access, Depends(TILL_CODE)], state: StateDep) -> dict:
+def create_till_code(
+    customer_id: str, access: Annotated[Access, Depends(TILL_CODE)], state: StateDep
+) -> dict[str, Any]:
     """8 digits, valid for ``CREDANCE_TILL_CODE_TTL`` seconds (2 minutes), used once: the till
     sends it with a redemption or a purchase paid with points (``customer_code``). A new code
     voids the last; five wrong codes void it too."""
@@ -124,7 +133,7 @@ def expectations(state: AppState, chain_id: int) -> siwe.Expectations:
     dependencies=[Depends(PUBLIC)],
     summary="Sign-In with Ethereum: a nonce and the fields the message must carry (no key)",
 )
-def create_nonce(state: StateDep) -> dict:
+def create_nonce(state: StateDep) -> dict[str, Any]:
     """Sign an EIP-4361 message with exactly this ``domain``, ``uri`` (or a URI under it),
     ``chain_id``, ``version``, ``statement`` and ``nonce``, an ``Issued At`` and an
     ``Expiration Time``, with the wallet the member claimed; then ``POST /v1/siwe/sessions``.
@@ -132,9 +141,15 @@ def create_nonce(state: StateDep) -> dict:
     with state.write() as session:
         expect = expectations(state, chain_id_of(state, session))
         record = siwe.issue_nonce(session, timedelta(seconds=state.settings.siwe_nonce_ttl))
-        return {"nonce": record.nonce, "expires_at": record.expires_at, "domain": expect.domain,
-                "uri": expect.origin, "chain_id": expect.chain_id, "version": "1",
-                "statement": expect.statement}  # fmt: skip
+        return {
+            "nonce": record.nonce,
+            "expires_at": record.expires_at,
+            "domain": expect.domain,
+            "uri": expect.origin,
+            "chain_id": expect.chain_id,
+            "version": "1",
+            "statement": expect.statement,
+        }
 
 
 @router.post(
@@ -145,7 +160,7 @@ def create_nonce(state: StateDep) -> dict:
     summary="Sign-In with Ethereum: a customer token for the member whose wallet signed (no key)",
     responses={401: {"description": "The message or signature does not sign this member in (field says why)"}},
 )
-def create_session(body: SiweSessionIn, state: StateDep) -> dict:
+def create_session(body: SiweSessionIn, state: StateDep) -> dict[str, Any]:
     """Checks the message against the EIP-4361 grammar and every field against what
     ``POST /v1/siwe/nonces`` gave (domain, URI, chain id, statement, nonce, unexpired), the
     signature with the message's address (EIP-191), uses the nonce, and issues a customer token

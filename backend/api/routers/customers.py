@@ -11,8 +11,8 @@ from backend.api.schemas.loyalty import BalanceOut, CustomerIn, CustomerOut, His
 from backend.indexer.confirmed import View, mirror_point
 from backend.loyalty.accounts import balance_of, history_of
 from backend.loyalty.customers import enrol, get_customer
+from backend.loyalty.in_flight import active_address
 from backend.loyalty.members import tier_events
-from backend.loyalty.outbox import active_address
 
 BalanceAccess = Annotated[Access, Depends(BALANCE)]
 MemberReader = Annotated[Access, Depends(MEMBER_READ)]

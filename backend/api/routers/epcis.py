@@ -14,7 +14,7 @@ from pydantic import BeforeValidator
 
 from backend.api.auth import Role
 from backend.api.deps import SessionDep, StateDep
-from backend.api.errors import error_body
+from backend.api.error_responses import error_body
 from backend.api.policy import ADMIN_OR_ORGANISATION, Access, OrganisationDep
 from backend.api.schemas.common import ERROR_RESPONSES
 from backend.api.schemas.epcis import CaptureOut, EventAnchorOut
@@ -39,13 +39,23 @@ router = APIRouter(prefix="/v1/epcis", tags=["epcis"], responses=ERROR_RESPONSES
 
 EXAMPLE = {
     "@context": ["https://ref.gs1.org/standards/epcis/2.0.0/epcis-context.jsonld"],
-    "type": "EPCISDocument", "schemaVersion": "2.0", "creationDate": "2026-01-01T00:00:00Z",
-    "epcisBody": {"eventList": [{
-        "type": "ObjectEvent", "action": "ADD", "bizStep": "commissioning", "disposition": "active",
-        "epcList": ["https://id.gs1.org/01/09506000134352/21/SN0001"],
-        "eventTime": "2026-01-01T00:00:00Z", "eventTimeZoneOffset": "+00:00",
-    }]},
-}  # fmt: skip
+    "type": "EPCISDocument",
+    "schemaVersion": "2.0",
+    "creationDate": "2026-01-01T00:00:00Z",
+    "epcisBody": {
+        "eventList": [
+            {
+                "type": "ObjectEvent",
+                "action": "ADD",
+                "bizStep": "commissioning",
+                "disposition": "active",
+                "epcList": ["https://id.gs1.org/01/09506000134352/21/SN0001"],
+                "eventTime": "2026-01-01T00:00:00Z",
+                "eventTimeZoneOffset": "+00:00",
+            }
+        ]
+    },
+}
 
 
 @router.post(

@@ -1,6 +1,6 @@
 from __future__ import annotations
 
-from typing import Literal
+from typing import Any, Literal
 
 from fastapi import APIRouter
 from pydantic import BaseModel, Field
@@ -35,7 +35,7 @@ class ApiKeyOut(BaseModel):
 
 
 @router.post("", response_model=ApiKeyOut, status_code=201, summary="Create an API key (admin)")
-def create_key(body: ApiKeyIn, admin: AdminDep, state: StateDep) -> dict:
+def create_key(body: ApiKeyIn, admin: AdminDep, state: StateDep) -> dict[str, Any]:
     role = Role(body.role)
     with state.write() as session:
         if role == Role.CHECKOUT and (body.store_id is None or session.get(Store, body.store_id) is None):
@@ -45,14 +45,21 @@ def create_key(body: ApiKeyIn, admin: AdminDep, state: StateDep) -> dict:
         if role == Role.PROGRAM and (body.retailer_id is None or session.get(Retailer, body.retailer_id) is None):
             raise NotFound(f"retailer {body.retailer_id!r} does not exist", field="retailer_id")
         key, record = create_api_key(
-            session, role,
+            session,
+            role,
             store_id=body.store_id if role == Role.CHECKOUT else None,
             org_id=body.org_id if role == Role.ORGANISATION else None,
             retailer_id=body.retailer_id if role == Role.PROGRAM else None,
             label=body.label,
-        )  # fmt: skip
-        return {"key": key, "key_id": record.key_id, "role": record.role, "store_id": record.store_id,
-                "org_id": record.org_id, "retailer_id": record.retailer_id}  # fmt: skip
+        )
+        return {
+            "key": key,
+            "key_id": record.key_id,
+            "role": record.role,
+            "store_id": record.store_id,
+            "org_id": record.org_id,
+            "retailer_id": record.retailer_id,
+        }
 
 
 @router.delete("/{key_id}", status_code=204, summary="Revoke an API key (admin)")

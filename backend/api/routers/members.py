@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query, Response
 from sqlmodel import Session
@@ -32,14 +32,16 @@ WalletAccess = Annotated[Access, Depends(WALLET)]
 
 
 @router.get("/{customer_id}", response_model=CustomerDetailOut, summary="A member and their personal data")
-def get_member(customer_id: str, access: Annotated[Access, Depends(MEMBER_READ)], session: SessionDep) -> dict:
+def get_member(
+    customer_id: str, access: Annotated[Access, Depends(MEMBER_READ)], session: SessionDep
+) -> dict[str, Any]:
     """Name, e-mail and phone are shown to admins, to the customer themselves, and to the program
     keys of retailers the program lists in ``CREDANCE_PII_READERS``; to others ``personal_data``
     says ``withheld`` and they are null."""
     return member_view(session, customer_id, access.personal_data)
 
 
-def member_view(session: Session, customer_id: str, personal_data: bool) -> dict:
+def member_view(session: Session, customer_id: str, personal_data: bool) -> dict[str, Any]:
     customer = get_customer(session, customer_id)
     assert customer.id is not None
     profile = profile_of(session, customer) if personal_data else None
@@ -61,7 +63,7 @@ def member_view(session: Session, customer_id: str, personal_data: bool) -> dict
 
 
 @router.delete("/{customer_id}/personal-data", response_model=ErasureOut, summary="Erase personal data (admin)")
-def erase(customer_id: str, admin: AdminDep, state: StateDep) -> dict:
+def erase(customer_id: str, admin: AdminDep, state: StateDep) -> dict[str, Any]:
     """Deletes name, e-mail and phone. The pseudonymous address, its points and the ledger stay
     (nothing personal was ever on chain). Idempotent."""
     with state.write() as session:
@@ -84,7 +86,7 @@ def wallet_claim_message(
     state: StateDep,
     session: SessionDep,
     wallet: Annotated[Address, Query(description="The wallet the customer claims (0x…, 40 hex digits).")],
-) -> dict:
+) -> dict[str, Any]:
     """Typed data for ``eth_signTypedData_v4``, in the LoyaltyPoints token's EIP-712 domain:
     ``WalletClaim(address account, address wallet, uint256 nonce, uint256 expiry)`` with the
     member's custodial address, their next claim nonce and an expiry ten minutes away."""
@@ -97,7 +99,9 @@ def wallet_claim_message(
     status_code=202,
     summary="Claim an own wallet (the customer's token and the wallet's EIP-712 signature)",
 )
-def claim(customer_id: str, body: WalletClaimIn, access: WalletAccess, state: StateDep, response: Response) -> dict:
+def claim(
+    customer_id: str, body: WalletClaimIn, access: WalletAccess, state: StateDep, response: Response
+) -> dict[str, Any]:
     """Moves the member's points and debt from the custodial address to ``wallet`` (``claimWallet``),
     with the member's consent (their token) and the wallet's EIP-712 signature of the claim from
     ``GET …/wallet-claim``. The same signed claim sent again is answered as a replay. From then on
@@ -116,7 +120,7 @@ def claim(customer_id: str, body: WalletClaimIn, access: WalletAccess, state: St
 
 
 @router.put("/{customer_id}/segments", response_model=CustomerDetailOut, summary="Set a member's segments (admin)")
-def put_segments(customer_id: str, body: SegmentsIn, admin: AdminDep, state: StateDep) -> dict:
+def put_segments(customer_id: str, body: SegmentsIn, admin: AdminDep, state: StateDep) -> dict[str, Any]:
     """Campaigns target segments; ``tier:<name>`` segments are implied by the member's tier."""
     with state.write() as session:
         members.set_segments(session, get_customer(session, customer_id), body.segments)

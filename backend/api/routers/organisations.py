@@ -1,6 +1,6 @@
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends
 from sqlmodel import Session, select
@@ -25,7 +25,7 @@ from backend.settings import DEV_CHAIN_ID
 router = APIRouter(prefix="/v1/organisations", tags=["organisations"], responses=ERROR_RESPONSES)
 
 
-def organisation_view(session: Session, org: Organisation) -> dict:
+def organisation_view(session: Session, org: Organisation) -> dict[str, Any]:
     """The organisation as recorded here, and as the chain knows it (mirrored by the indexer)."""
     admitted = admission_operation(session, org.id)
     mirrored = session.get(MirrorOrganisation, org.chain_id)
@@ -33,22 +33,34 @@ def organisation_view(session: Session, org: Organisation) -> dict:
     for partnership in session.exec(select(Partnership).where(Partnership.brand_id == org.id)).all():
         partner = session.get(Organisation, partnership.partner_id)
         on_chain = session.get(MirrorPartnerRole, (org.chain_id, partner.chain_id)) if partner else None
-        partners.append({
-            "partner_id": partnership.partner_id, "roles": role_names(partnership.roles),
-            "on_chain_roles": role_names(on_chain.roles) if on_chain else None,
-        })  # fmt: skip
+        partners.append(
+            {
+                "partner_id": partnership.partner_id,
+                "roles": role_names(partnership.roles),
+                "on_chain_roles": role_names(on_chain.roles) if on_chain else None,
+            }
+        )
     return {
-        "id": org.id, "name": org.name, "roles": role_names(org.roles), "chain_id": org.chain_id,
-        "controller": org.controller, "status": admitted.status if admitted else "unknown",
-        "on_chain": None if mirrored is None else {
-            "roles": role_names(mirrored.roles), "active": mirrored.active, "block_number": mirrored.block_number,
+        "id": org.id,
+        "name": org.name,
+        "roles": role_names(org.roles),
+        "chain_id": org.chain_id,
+        "controller": org.controller,
+        "status": admitted.status if admitted else "unknown",
+        "on_chain": None
+        if mirrored is None
+        else {
+            "roles": role_names(mirrored.roles),
+            "active": mirrored.active,
+            "block_number": mirrored.block_number,
         },
-        "partners": partners, "company_prefixes": prefixes_of(session, org.id),
-    }  # fmt: skip
+        "partners": partners,
+        "company_prefixes": prefixes_of(session, org.id),
+    }
 
 
 @router.post("", response_model=OrganisationOut, status_code=201, summary="Admit an organisation (admin)")
-def create(body: OrganisationIn, admin: AdminDep, state: StateDep) -> dict:
+def create(body: OrganisationIn, admin: AdminDep, state: StateDep) -> dict[str, Any]:
     """Creates the organisation's signing key (encrypted at rest), funds it with gas and admits it
     on chain with its roles."""
     with state.write() as session:
@@ -60,12 +72,12 @@ def create(body: OrganisationIn, admin: AdminDep, state: StateDep) -> dict:
 
 
 @router.get("/{org_id}", response_model=OrganisationOut, summary="An organisation")
-def read(org_id: str, principal: PrincipalDep, session: SessionDep) -> dict:
+def read(org_id: str, principal: PrincipalDep, session: SessionDep) -> dict[str, Any]:
     return organisation_view(session, get_organisation(session, org_id))
 
 
 @router.patch("/{org_id}", response_model=OrganisationOut, summary="Change roles or suspend (admin)")
-def update(org_id: str, body: OrganisationUpdate, admin: AdminDep, state: StateDep) -> dict:
+def update(org_id: str, body: OrganisationUpdate, admin: AdminDep, state: StateDep) -> dict[str, Any]:
     """Role changes and suspensions go on chain (OrganisationUpdated) and back into the mirror."""
     with state.write() as session:
         org = get_organisation(session, org_id)
@@ -74,9 +86,13 @@ def update(org_id: str, body: OrganisationUpdate, admin: AdminDep, state: StateD
         return organisation_view(session, org)
 
 
-@router.post("/{org_id}/prefixes", response_model=OrganisationOut, status_code=201,
-             summary="Assign a GS1 company prefix to an organisation (admin)")  # fmt: skip
-def add_prefix(org_id: str, body: PrefixIn, admin: AdminDep, state: StateDep) -> dict:
+@router.post(
+    "/{org_id}/prefixes",
+    response_model=OrganisationOut,
+    status_code=201,
+    summary="Assign a GS1 company prefix to an organisation (admin)",
+)
+def add_prefix(org_id: str, body: PrefixIn, admin: AdminDep, state: StateDep) -> dict[str, Any]:
     """The organisation then owns the identifiers under the prefix (SSCCs, GRAIs…) and, if it is a
     brand, only it may register GTINs under it, here and on chain."""
     with state.write() as session:
@@ -88,7 +104,7 @@ def add_prefix(org_id: str, body: PrefixIn, admin: AdminDep, state: StateDep) ->
 @router.put("/{org_id}/partners", response_model=OrganisationOut, summary="Grant a partner roles (owner)")
 def set_partner(
     org_id: str, body: PartnerIn, access: Annotated[Access, Depends(OWN_ORGANISATION)], state: StateDep
-) -> dict:
+) -> dict[str, Any]:
     """An owner (a brand for its products, or any organisation for the identifiers it owns) authorises
     a partner (manufacturer, distributor, retailer); an empty ``roles`` list revokes, also for a
     suspended partner. Only authorised partners may register items or record events."""

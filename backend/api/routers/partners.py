@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Response
 
@@ -44,7 +44,7 @@ def create_conversion(
     access: Annotated[Access, Depends(CONVERT)],
     state: StateDep,
     response: Response,
-) -> dict:
+) -> dict[str, Any]:
     """Awards ``floor(partner_points * rate)`` points with a partner reference, within the partner's
     caps. An admin vouches for the partner points; the customer agrees to spend them with their
     token, forwarded in ``X-Customer-Token`` (scope ``convert``). Idempotent by ``conversion_id``

@@ -1,6 +1,6 @@
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Any
 
 import anyio.to_thread
 from fastapi import APIRouter, Depends, Query, Request
@@ -47,7 +47,7 @@ def get_purchase(
     access: Annotated[Access, Depends(READ_PURCHASE)],
     session: SessionDep,
     store_id: Slug | None = Query(None, description="Defaults to the store of a checkout key."),
-) -> dict:
+) -> dict[str, Any]:
     """``explanation`` shows how the points were computed (lines, multipliers, campaign, tier,
     rounding) and the rule set used, whose hash anyone can compare with ``ruleSetHash`` on chain.
     A checkout key reads its own store's purchases; a program key those of its retailer's stores."""

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Response
 
@@ -20,7 +20,7 @@ router = APIRouter(prefix="/v1/purchases", tags=["refunds"], responses=ERROR_RES
 @router.post("/{order_id}/refunds", response_model=RefundOut, summary="Refund lines or an amount of a purchase")
 def create_refund(
     order_id: str, body: RefundIn, access: Annotated[Access, Depends(REFUND)], state: StateDep, response: Response
-) -> dict:
+) -> dict[str, Any]:
     """Reverses the refunded share of the points the order earned (see README, "Refunds"). Points
     the customer already spent become a debt that later awards repay. Sending the same refund again
     returns the first answer; the same ``refund_id`` with other content is a 409. A checkout key

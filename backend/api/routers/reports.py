@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import date, timedelta
+from typing import Any
 
 from fastapi import APIRouter, Query
 
@@ -27,7 +28,7 @@ def _day(text: str, field: str) -> date:
 
 
 @router.get("/v1/reports/liability", response_model=LiabilityOut, summary="Outstanding points and their value")
-def get_liability(admin: AdminDep, session: SessionDep) -> dict:
+def get_liability(admin: AdminDep, session: SessionDep) -> dict[str, Any]:
     return liability(session)
 
 
@@ -37,7 +38,7 @@ def get_daily(
     session: SessionDep,
     first_day: str | None = Query(None, alias="from", pattern=DAY, description="YYYY-MM-DD (default: 30 days back)"),
     last_day: str | None = Query(None, alias="to", pattern=DAY, description="YYYY-MM-DD (default: today, UTC)"),
-) -> dict:
+) -> dict[str, Any]:
     last = _day(last_day, "to") if last_day else utcnow().date()
     first = _day(first_day, "from") if first_day else last - timedelta(days=30)
     if first > last:
@@ -48,7 +49,7 @@ def get_daily(
 
 
 @router.post("/v1/maintenance", response_model=MaintenanceOut, summary="Expire lots, update tiers (admin)")
-def run_maintenance(admin: AdminDep, state: StateDep) -> dict:
+def run_maintenance(admin: AdminDep, state: StateDep) -> dict[str, Any]:
     """What ``credance loyalty maintain`` does: burn expired lots, evaluate tiers (rolling window,
     grace periods), and undo redemptions and transfers the chain refused."""
     with state.write() as session:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query, Response
 
@@ -65,7 +65,7 @@ def create_redemption(
     access: Annotated[Access, Depends(REDEEM)],
     state: StateDep,
     response: Response,
-) -> dict:
+) -> dict[str, Any]:
     """Burns the reward's points on chain, with the customer's consent: their own token, or at a
     till (checkout key) the one-time code they show (``customer_code``, used once; a wrong one
     counts against it). Custodial members: the platform burns the points. Members who hold their
@@ -92,15 +92,21 @@ def create_redemption(
 )
 def list_redemptions(
     customer_id: str, access: Annotated[Access, Depends(MEMBER_READ)], session: SessionDep
-) -> list[dict]:
+) -> list[dict[str, Any]]:
     customer = get_customer(session, customer_id)
     out = []
     for r in redemptions_of(session, customer):
         operation = session.get(Operation, r.operation_id) if r.operation_id else None
         status = "failed" if r.status == "failed" else (operation.status if operation else "pending")
-        out.append({
-            "customer_id": customer_id, "redemption_id": r.redemption_id, "reward_id": r.reward_id,
-            "quantity": r.quantity, "points": r.points, "operation_id": r.operation_id,
-            "status": status if status in ("confirmed", "failed") else "pending",
-        })  # fmt: skip
+        out.append(
+            {
+                "customer_id": customer_id,
+                "redemption_id": r.redemption_id,
+                "reward_id": r.reward_id,
+                "quantity": r.quantity,
+                "points": r.points,
+                "operation_id": r.operation_id,
+                "status": status if status in ("confirmed", "failed") else "pending",
+            }
+        )
     return out

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Response
 
@@ -25,7 +25,7 @@ def create_transfer(
     access: Annotated[Access, Depends(TRANSFER)],
     state: StateDep,
     response: Response,
-) -> dict:
+) -> dict[str, Any]:
     """Moves points to another member (``transferFor`` on chain), with the sender's consent (their
     customer token: no key gives away a customer's points) and under the policy in force: refused
     when transfers are off (409), above the sender's daily cap or available points (422), or to
@@ -37,7 +37,7 @@ def create_transfer(
 
 
 @router.get("/v1/transfer-policy", response_model=TransferPolicyOut, summary="The transfer policy in force")
-def get_policy(access: Annotated[Access, Depends(CATALOG)], session: SessionDep) -> dict:
+def get_policy(access: Annotated[Access, Depends(CATALOG)], session: SessionDep) -> dict[str, Any]:
     policy = policy_in_force(session)
     pending = pending_policy(session)
     return {
@@ -49,7 +49,7 @@ def get_policy(access: Annotated[Access, Depends(CATALOG)], session: SessionDep)
 
 
 @router.put("/v1/transfer-policy", response_model=TransferPolicyOut, status_code=202, summary="Change it (admin)")
-def put_policy(body: TransferPolicyIn, admin: AdminDep, state: StateDep) -> dict:
+def put_policy(body: TransferPolicyIn, admin: AdminDep, state: StateDep) -> dict[str, Any]:
     """Queues ``setTransferPolicy``; the new policy is in force once it is on chain and mirrored."""
     with state.write() as session:
         operation = set_policy(session, body.enabled, body.daily_cap)

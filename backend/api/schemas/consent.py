@@ -27,9 +27,11 @@ class RetailerOut(BaseModel):
 
 class CustomerTokenIn(StrictModel):
     ttl_seconds: StrictInt | None = Field(
-        default=None, ge=1, le=86_400, description="Lifetime; CREDANCE_CUSTOMER_TOKEN_TTL by default, at most "
-        "CREDANCE_CUSTOMER_TOKEN_MAX_TTL."
-    )  # fmt: skip
+        default=None,
+        ge=1,
+        le=86_400,
+        description="Lifetime; CREDANCE_CUSTOMER_TOKEN_TTL by default, at most CREDANCE_CUSTOMER_TOKEN_MAX_TTL.",
+    )
     scopes: list[ScopeName] | None = Field(
         default=None, min_length=1, max_length=5, description="What the token may do (default: all)."
     )

@@ -103,9 +103,10 @@ class VerificationOut(BaseModel):
     proof: dict[str, Any] | None
     scan_signals: dict[str, Any] | None = None
     recall_notices: list[dict[str, Any]] = Field(
-        default=[], description="Other brands' recalls of items this one was packed with or made from: they do "
-        "not recall this item (only its own brand can), the verdict does not change."
-    )  # fmt: skip
+        default=[],
+        description="Other brands' recalls of items this one was packed with or made from: they do "
+        "not recall this item (only its own brand can), the verdict does not change.",
+    )
 
 
 class RecallScopeOut(BaseModel):

@@ -10,11 +10,7 @@ from datetime import datetime
 from sqlalchemy import BigInteger, Column, Index, UniqueConstraint
 from sqlmodel import Field, SQLModel
 
-from backend.db.types import BigIntId, UTCDateTime, utcnow
-
-
-def _time(nullable: bool = False) -> Column:
-    return Column(UTCDateTime, nullable=nullable)
+from backend.db.types import BigIntId, UTCDateTime, time_column, utcnow
 
 
 class Retailer(SQLModel, table=True):
@@ -25,7 +21,7 @@ class Retailer(SQLModel, table=True):
 
     id: str = Field(primary_key=True, max_length=64)
     name: str = Field(max_length=200)
-    created_at: datetime = Field(default_factory=utcnow, sa_column=_time())
+    created_at: datetime = Field(default_factory=utcnow, sa_column=time_column())
 
 
 class CustomerToken(SQLModel, table=True):
@@ -41,9 +37,9 @@ class CustomerToken(SQLModel, table=True):
     customer_id: int = Field(sa_type=BigIntId, foreign_key="customers.id")
     scopes: str = Field(max_length=200, description="Comma-separated scopes, sorted.")
     issued_by: str = Field(max_length=80, description="key_id of the issuing key, or siwe:<wallet>.")
-    created_at: datetime = Field(default_factory=utcnow, sa_column=_time())
-    expires_at: datetime = Field(sa_column=_time())
-    revoked_at: datetime | None = Field(default=None, sa_column=_time(nullable=True))
+    created_at: datetime = Field(default_factory=utcnow, sa_column=time_column())
+    expires_at: datetime = Field(sa_column=time_column())
+    revoked_at: datetime | None = Field(default=None, sa_column=time_column(nullable=True))
 
 
 class TillCode(SQLModel, table=True):
@@ -58,10 +54,10 @@ class TillCode(SQLModel, table=True):
     token_id: str = Field(max_length=32, description="The customer token that asked for it.")
     salt: str = Field(max_length=32)
     code_hash: str = Field(max_length=64)
-    created_at: datetime = Field(default_factory=utcnow, sa_column=_time())
-    expires_at: datetime = Field(sa_column=_time())
+    created_at: datetime = Field(default_factory=utcnow, sa_column=time_column())
+    expires_at: datetime = Field(sa_column=time_column())
     attempts: int = Field(default=0, description="Wrong codes presented while it was live.")
-    used_at: datetime | None = Field(default=None, sa_column=_time(nullable=True))
+    used_at: datetime | None = Field(default=None, sa_column=time_column(nullable=True))
     used_for: str | None = Field(default=None, max_length=300, description="What it authorised (one thing).")
     used_by: str | None = Field(default=None, max_length=32, description="key_id of the till that used it.")
 
@@ -72,9 +68,9 @@ class SiweNonce(SQLModel, table=True):
     __tablename__ = "siwe_nonces"
 
     nonce: str = Field(primary_key=True, max_length=64)
-    created_at: datetime = Field(default_factory=utcnow, sa_column=_time())
+    created_at: datetime = Field(default_factory=utcnow, sa_column=time_column())
     expires_at: datetime = Field(sa_column=Column(UTCDateTime, nullable=False, index=True))
-    used_at: datetime | None = Field(default=None, sa_column=_time(nullable=True))
+    used_at: datetime | None = Field(default=None, sa_column=time_column(nullable=True))
 
 
 class WalletClaim(SQLModel, table=True):
@@ -91,4 +87,4 @@ class WalletClaim(SQLModel, table=True):
     expiry: int = Field(sa_type=BigInteger, description="Unix seconds after which the signed claim is void.")
     digest: str = Field(max_length=66, description="EIP-712 digest of the signed claim.")
     operation_id: int = Field(sa_type=BigIntId, foreign_key="operations.id")
-    created_at: datetime = Field(default_factory=utcnow, sa_column=_time())
+    created_at: datetime = Field(default_factory=utcnow, sa_column=time_column())

@@ -13,11 +13,7 @@ from decimal import Decimal
 from sqlalchemy import BigInteger, Column, Index, Text, UniqueConstraint
 from sqlmodel import Field, SQLModel
 
-from backend.db.types import BigIntId, DecimalText, UTCDateTime, utcnow
-
-
-def _time(nullable: bool = False) -> Column:
-    return Column(UTCDateTime, nullable=nullable)
+from backend.db.types import BigIntId, DecimalText, time_column, utcnow
 
 
 class MemberState(SQLModel, table=True):
@@ -27,10 +23,10 @@ class MemberState(SQLModel, table=True):
 
     customer_id: int = Field(sa_type=BigIntId, primary_key=True, foreign_key="customers.id")
     tier: str = Field(max_length=64)
-    tier_since: datetime = Field(default_factory=utcnow, sa_column=_time())
-    grace_until: datetime | None = Field(default=None, sa_column=_time(nullable=True))
+    tier_since: datetime = Field(default_factory=utcnow, sa_column=time_column())
+    grace_until: datetime | None = Field(default=None, sa_column=time_column(nullable=True))
     debt: int = Field(default=0, sa_type=BigInteger)
-    updated_at: datetime = Field(default_factory=utcnow, sa_column=_time())
+    updated_at: datetime = Field(default_factory=utcnow, sa_column=time_column())
 
 
 class PointLot(SQLModel, table=True):
@@ -47,8 +43,8 @@ class PointLot(SQLModel, table=True):
     source: str = Field(max_length=16, description="purchase, partner or transfer")
     purchase_id: int | None = Field(default=None, sa_type=BigIntId, foreign_key="purchases.id", index=True)
     operation_id: int | None = Field(default=None, sa_type=BigIntId)
-    earned_at: datetime = Field(default_factory=utcnow, sa_column=_time())
-    expires_at: datetime | None = Field(default=None, sa_column=_time(nullable=True))
+    earned_at: datetime = Field(default_factory=utcnow, sa_column=time_column())
+    expires_at: datetime | None = Field(default=None, sa_column=time_column(nullable=True))
     amount: int = Field(sa_type=BigInteger, description="Credited after repaying debt.")
     remaining: int = Field(sa_type=BigInteger)
     expired: int = Field(default=0, sa_type=BigInteger)
@@ -65,8 +61,8 @@ class TierEvent(SQLModel, table=True):
     to_tier: str = Field(max_length=64)
     qualifying: int = Field(sa_type=BigInteger)
     rule_version: int
-    grace_until: datetime | None = Field(default=None, sa_column=_time(nullable=True))
-    at: datetime = Field(default_factory=utcnow, sa_column=_time())
+    grace_until: datetime | None = Field(default=None, sa_column=time_column(nullable=True))
+    at: datetime = Field(default_factory=utcnow, sa_column=time_column())
 
 
 class CustomerSegment(SQLModel, table=True):
@@ -91,7 +87,7 @@ class Refund(SQLModel, table=True):
     operation_id: int | None = Field(default=None, sa_type=BigIntId, foreign_key="operations.id")
     request_hash: str = Field(max_length=64)
     response: str = Field(sa_column=Column(Text, nullable=False))
-    created_at: datetime = Field(default_factory=utcnow, sa_column=_time())
+    created_at: datetime = Field(default_factory=utcnow, sa_column=time_column())
 
 
 class RefundLine(SQLModel, table=True):
@@ -111,8 +107,8 @@ class Reward(SQLModel, table=True):
     points_price: int = Field(sa_type=BigInteger)
     stock: int | None = Field(default=None, sa_type=BigInteger, description="None: unlimited.")
     active: bool = True
-    created_at: datetime = Field(default_factory=utcnow, sa_column=_time())
-    updated_at: datetime = Field(default_factory=utcnow, sa_column=_time())
+    created_at: datetime = Field(default_factory=utcnow, sa_column=time_column())
+    updated_at: datetime = Field(default_factory=utcnow, sa_column=time_column())
 
 
 class Redemption(SQLModel, table=True):
@@ -130,7 +126,7 @@ class Redemption(SQLModel, table=True):
     allocations: str = Field(default="[]", sa_column=Column(Text, nullable=False))
     request_hash: str = Field(max_length=64)
     response: str = Field(sa_column=Column(Text, nullable=False))
-    created_at: datetime = Field(default_factory=utcnow, sa_column=_time())
+    created_at: datetime = Field(default_factory=utcnow, sa_column=time_column())
 
 
 class PointTransfer(SQLModel, table=True):
@@ -151,7 +147,7 @@ class PointTransfer(SQLModel, table=True):
     allocations: str = Field(default="[]", sa_column=Column(Text, nullable=False))
     request_hash: str = Field(max_length=64)
     response: str = Field(sa_column=Column(Text, nullable=False))
-    created_at: datetime = Field(default_factory=utcnow, sa_column=_time())
+    created_at: datetime = Field(default_factory=utcnow, sa_column=time_column())
 
 
 class Partner(SQLModel, table=True):
@@ -165,7 +161,7 @@ class Partner(SQLModel, table=True):
     max_points_per_conversion: int = Field(default=0, sa_type=BigInteger, description="0: no cap.")
     daily_cap_per_customer: int = Field(default=0, sa_type=BigInteger, description="0: no cap.")
     active: bool = True
-    created_at: datetime = Field(default_factory=utcnow, sa_column=_time())
+    created_at: datetime = Field(default_factory=utcnow, sa_column=time_column())
 
 
 class PartnerConversion(SQLModel, table=True):
@@ -185,4 +181,4 @@ class PartnerConversion(SQLModel, table=True):
     operation_id: int | None = Field(default=None, sa_type=BigIntId, foreign_key="operations.id")
     request_hash: str = Field(max_length=64)
     response: str = Field(sa_column=Column(Text, nullable=False))
-    created_at: datetime = Field(default_factory=utcnow, sa_column=_time())
+    created_at: datetime = Field(default_factory=utcnow, sa_column=time_column())

@@ -58,8 +58,11 @@ def _write(session: Session, fx: AccessEffects, reset: bool = False) -> None:
     roles = table_of(MirrorRole)
     if reset:
         session.execute(delete(roles))
-    held = [{"contract": c, "role": r, "account": a, "block_number": block}
-            for (c, r, a), block in fx.roles.items() if block is not None]  # fmt: skip
+    held = [
+        {"contract": c, "role": r, "account": a, "block_number": block}
+        for (c, r, a), block in fx.roles.items()
+        if block is not None
+    ]
     upsert_replace(session, roles, ["contract", "role", "account"], held)
     revoked = sorted(key for key, block in fx.roles.items() if block is None)
     for start in range(0, len(revoked), CHUNK):

@@ -19,9 +19,11 @@ OnEvent = Callable[[Effects, DecodedEvent, int], None]
 
 
 def dispatch(
-    table: Mapping[EventName, OnEvent[Effects]], effects: Effects, events: Iterable[DecodedEvent],
+    table: Mapping[EventName, OnEvent[Effects]],
+    effects: Effects,
+    events: Iterable[DecodedEvent],
     block_times: Mapping[int, int],
-) -> Effects:  # fmt: skip
+) -> Effects:
     """Run every event through its entry of ``table`` (events it lacks are none of its business)."""
     for event in events:
         on = table.get((event.contract, event.name))

@@ -83,10 +83,19 @@ def _awarded(fx: LoyaltyEffects, event: DecodedEvent, t: int) -> None:
     repaid = int(a["debtRepaid"])
     fx.debts[a["account"]] -= repaid
     fx.last_block[a["account"]] = event.block_number
-    fx.ledger.append(_entry(
-        event, t, account=a["account"], kind="award", amount=int(a["amount"]), debt_change=-repaid,
-        operation_id=int(a["operationId"]), ref=a["orderRef"], rule_version=int(a["ruleVersion"]),
-    ))  # fmt: skip
+    fx.ledger.append(
+        _entry(
+            event,
+            t,
+            account=a["account"],
+            kind="award",
+            amount=int(a["amount"]),
+            debt_change=-repaid,
+            operation_id=int(a["operationId"]),
+            ref=a["orderRef"],
+            rule_version=int(a["ruleVersion"]),
+        )
+    )
 
 
 def _reversed(fx: LoyaltyEffects, event: DecodedEvent, t: int) -> None:
@@ -94,34 +103,54 @@ def _reversed(fx: LoyaltyEffects, event: DecodedEvent, t: int) -> None:
     incurred = int(a["debtIncurred"])
     fx.debts[a["account"]] += incurred
     fx.last_block[a["account"]] = event.block_number
-    fx.ledger.append(_entry(
-        event, t, account=a["account"], kind="reversal", amount=-int(a["burned"]), debt_change=incurred,
-        operation_id=int(a["operationId"]), ref=a["refundRef"],
-    ))  # fmt: skip
+    fx.ledger.append(
+        _entry(
+            event,
+            t,
+            account=a["account"],
+            kind="reversal",
+            amount=-int(a["burned"]),
+            debt_change=incurred,
+            operation_id=int(a["operationId"]),
+            ref=a["refundRef"],
+        )
+    )
 
 
 def _redeemed(fx: LoyaltyEffects, event: DecodedEvent, t: int) -> None:
     a = event.args
-    fx.ledger.append(_entry(event, t, account=a["account"], kind="redemption", amount=-int(a["amount"]),
-                            operation_id=int(a["operationId"]), ref=a["rewardRef"]))  # fmt: skip
+    fx.ledger.append(
+        _entry(
+            event,
+            t,
+            account=a["account"],
+            kind="redemption",
+            amount=-int(a["amount"]),
+            operation_id=int(a["operationId"]),
+            ref=a["rewardRef"],
+        )
+    )
 
 
 def _expired(fx: LoyaltyEffects, event: DecodedEvent, t: int) -> None:
     a = event.args
-    fx.ledger.append(_entry(event, t, account=a["account"], kind="expiry", amount=-int(a["amount"]),
-                            operation_id=int(a["operationId"])))  # fmt: skip
+    fx.ledger.append(
+        _entry(
+            event, t, account=a["account"], kind="expiry", amount=-int(a["amount"]), operation_id=int(a["operationId"])
+        )
+    )
 
 
 def _transferred(fx: LoyaltyEffects, event: DecodedEvent, t: int) -> None:
     a = event.args
     amount = int(a["amount"])
     common = {"operation_id": int(a["operationId"]), "ref": a["transferRef"]}
-    fx.ledger.append(_entry(
-        event, t, account=a["from"], kind="transfer_out", amount=-amount, counterparty=a["to"], **common
-    ))  # fmt: skip
-    fx.ledger.append(_entry(
-        event, t, account=a["to"], kind="transfer_in", amount=amount, counterparty=a["from"], **common
-    ))  # fmt: skip
+    fx.ledger.append(
+        _entry(event, t, account=a["from"], kind="transfer_out", amount=-amount, counterparty=a["to"], **common)
+    )
+    fx.ledger.append(
+        _entry(event, t, account=a["to"], kind="transfer_in", amount=amount, counterparty=a["from"], **common)
+    )
 
 
 def _wallet_claimed(fx: LoyaltyEffects, event: DecodedEvent, t: int) -> None:
@@ -132,14 +161,30 @@ def _wallet_claimed(fx: LoyaltyEffects, event: DecodedEvent, t: int) -> None:
     fx.custodied.add(a["wallet"])
     amount = int(a["amount"])
     common = {"operation_id": int(a["operationId"])}
-    fx.ledger.append(_entry(
-        event, t, account=a["custodial"], kind="claim_out", amount=-amount, debt_change=-debt,
-        counterparty=a["wallet"], **common,
-    ))  # fmt: skip
-    fx.ledger.append(_entry(
-        event, t, account=a["wallet"], kind="claim_in", amount=amount, debt_change=debt,
-        counterparty=a["custodial"], **common,
-    ))  # fmt: skip
+    fx.ledger.append(
+        _entry(
+            event,
+            t,
+            account=a["custodial"],
+            kind="claim_out",
+            amount=-amount,
+            debt_change=-debt,
+            counterparty=a["wallet"],
+            **common,
+        )
+    )
+    fx.ledger.append(
+        _entry(
+            event,
+            t,
+            account=a["wallet"],
+            kind="claim_in",
+            amount=amount,
+            debt_change=debt,
+            counterparty=a["custodial"],
+            **common,
+        )
+    )
 
 
 def _policy_updated(fx: LoyaltyEffects, event: DecodedEvent, t: int) -> None:
@@ -156,8 +201,12 @@ def _unpaused(fx: LoyaltyEffects, event: DecodedEvent, t: int) -> None:
 
 def _rule_set_published(fx: LoyaltyEffects, event: DecodedEvent, t: int) -> None:
     version = int(event.args["version"])
-    fx.rule_sets[version] = {"version": version, "content_hash": event.args["contentHash"],
-                             "block_number": event.block_number, "tx_hash": event.tx_hash}  # fmt: skip
+    fx.rule_sets[version] = {
+        "version": version,
+        "content_hash": event.args["contentHash"],
+        "block_number": event.block_number,
+        "tx_hash": event.tx_hash,
+    }
 
 
 PROGRAM_EVENTS: dict[EventName, OnEvent[LoyaltyEffects]] = {
@@ -215,9 +264,14 @@ def _write_additive(session: Session, fx: LoyaltyEffects, sign: int) -> None:
 
 def _flag_custody(session: Session, wallets: set[str]) -> None:
     """The wallets claimed in this range are self-custodied (their rows may predate the claim)."""
-    upsert_add(session, table_of(MirrorAccount), ["address"], [
-        {"address": a, "balance": 0, "debt": 0, "self_custodied": True, "last_block": 0} for a in sorted(wallets)
-    ], add=[], replace=["self_custodied"])  # fmt: skip
+    upsert_add(
+        session,
+        table_of(MirrorAccount),
+        ["address"],
+        [{"address": a, "balance": 0, "debt": 0, "self_custodied": True, "last_block": 0} for a in sorted(wallets)],
+        add=[],
+        replace=["self_custodied"],
+    )
 
 
 def _ensure_state(session: Session) -> None:

@@ -52,53 +52,77 @@ def _where(event: DecodedEvent) -> dict[str, Any]:
 
 def _product_registered(fx: RegistryEffects, event: DecodedEvent, t: int) -> None:
     a = event.args
-    fx.appended[MirrorProduct].append({"gtin": gtin_from_int(int(a["gtin"])), "brand_id": a["brandId"],
-                                       **_where(event)})  # fmt: skip
+    fx.appended[MirrorProduct].append(
+        {"gtin": gtin_from_int(int(a["gtin"])), "brand_id": a["brandId"], **_where(event)}
+    )
 
 
 def _items_registered(fx: RegistryEffects, event: DecodedEvent, t: int) -> None:
     a = event.args
-    fx.appended[MirrorItemBatch].append({
-        "root": a["root"], "gtin": gtin_from_int(int(a["gtin"])), "manufacturer_id": a["manufacturerId"],
-        "count": int(a["count"]), "block_time": t, **_where(event),
-    })  # fmt: skip
+    fx.appended[MirrorItemBatch].append(
+        {
+            "root": a["root"],
+            "gtin": gtin_from_int(int(a["gtin"])),
+            "manufacturer_id": a["manufacturerId"],
+            "count": int(a["count"]),
+            "block_time": t,
+            **_where(event),
+        }
+    )
 
 
 def _events_anchored(fx: RegistryEffects, event: DecodedEvent, t: int) -> None:
     a = event.args
-    fx.appended[MirrorEventAnchor].append({"root": a["root"], "org_id": a["orgId"], "count": int(a["count"]),
-                                           "block_time": t, **_where(event)})  # fmt: skip
+    fx.appended[MirrorEventAnchor].append(
+        {"root": a["root"], "org_id": a["orgId"], "count": int(a["count"]), "block_time": t, **_where(event)}
+    )
 
 
 def _recall_issued(fx: RegistryEffects, event: DecodedEvent, t: int) -> None:
     a = event.args
-    fx.appended[MirrorRecall].append({
-        "recall_id": int(a["recallId"]), "gtin": gtin_from_int(int(a["gtin"])), "brand_id": a["brandId"],
-        "scope_root": a["scopeRoot"], "count": int(a["count"]), "reason_ref": a["reasonRef"], "block_time": t,
-        **_where(event),
-    })  # fmt: skip
+    fx.appended[MirrorRecall].append(
+        {
+            "recall_id": int(a["recallId"]),
+            "gtin": gtin_from_int(int(a["gtin"])),
+            "brand_id": a["brandId"],
+            "scope_root": a["scopeRoot"],
+            "count": int(a["count"]),
+            "reason_ref": a["reasonRef"],
+            "block_time": t,
+            **_where(event),
+        }
+    )
 
 
 def _organisation_updated(fx: RegistryEffects, event: DecodedEvent, t: int) -> None:
     a = event.args
     fx.organisations[a["orgId"]] = {
-        "org_id": a["orgId"], "controller": a["controller"], "roles": int(a["roles"]), "active": bool(a["active"]),
+        "org_id": a["orgId"],
+        "controller": a["controller"],
+        "roles": int(a["roles"]),
+        "active": bool(a["active"]),
         "block_number": event.block_number,
-    }  # fmt: skip
+    }
 
 
 def _partner_roles_updated(fx: RegistryEffects, event: DecodedEvent, t: int) -> None:
     a = event.args
     fx.partners[(a["ownerId"], a["partnerId"])] = {
-        "brand_id": a["ownerId"], "partner_id": a["partnerId"], "roles": int(a["roles"]),
+        "brand_id": a["ownerId"],
+        "partner_id": a["partnerId"],
+        "roles": int(a["roles"]),
         "block_number": event.block_number,
-    }  # fmt: skip
+    }
 
 
 def _prefix_assigned(fx: RegistryEffects, event: DecodedEvent, t: int) -> None:
     key = int(event.args["prefixKey"])
-    fx.prefixes[key] = {"prefix_key": key, "prefix": prefix_of_key(key), "org_id": event.args["orgId"],
-                        "block_number": event.block_number}  # fmt: skip
+    fx.prefixes[key] = {
+        "prefix_key": key,
+        "prefix": prefix_of_key(key),
+        "org_id": event.args["orgId"],
+        "block_number": event.block_number,
+    }
 
 
 LATEST_VALUE_EVENTS: dict[EventName, OnEvent[RegistryEffects]] = {

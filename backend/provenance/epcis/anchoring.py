@@ -55,12 +55,13 @@ def _pending_by_org(session: Session) -> dict[str, tuple[int, datetime]]:
 def seal(session: Session, org_id: str, limit: int) -> SealedBatch:
     """Seal the oldest ``limit`` unanchored events of ``org_id`` into one batch."""
     pending = session.exec(
-        select(EpcisEventRecord.id, EpcisEventRecord.event_hash, EpcisEventRecord.event_salt,
-               EpcisEventRecord.public_hash)
+        select(
+            EpcisEventRecord.id, EpcisEventRecord.event_hash, EpcisEventRecord.event_salt, EpcisEventRecord.public_hash
+        )
         .where(col(EpcisEventRecord.anchor_root).is_(None), EpcisEventRecord.org_id == org_id)
         .order_by(col(EpcisEventRecord.id))
         .limit(limit)
-    ).all()  # fmt: skip
+    ).all()
     # What is anchored binds the CBV hash (under the event's salt) and the public form (public_form.py).
     tree = MerkleTree.build([event_leaf(anchored_hash(h, salt, public)) for _, h, salt, public in pending])
     root = "0x" + tree.root.hex()
@@ -70,9 +71,10 @@ def seal(session: Session, org_id: str, limit: int) -> SealedBatch:
     for index, (event_id, *_) in enumerate(pending):
         proof = json.dumps(["0x" + p.hex() for p in tree.proof(index)])
         changed = session.execute(
-            update(table).where(table.c.id == event_id, table.c.anchor_root.is_(None))
+            update(table)
+            .where(table.c.id == event_id, table.c.anchor_root.is_(None))
             .values(anchor_root=root, anchor_proof=proof)
-        ).rowcount  # type: ignore[attr-defined]  # fmt: skip
+        ).rowcount  # type: ignore[attr-defined]
         if changed != 1:
             raise SealRace(f"event {event_id} was sealed by someone else")
     admitted = admission_operation(session, org_id)
@@ -80,8 +82,9 @@ def seal(session: Session, org_id: str, limit: int) -> SealedBatch:
     return SealedBatch(root, org_id, len(pending))
 
 
-def seal_due(session: Session, batch_size: int, max_delay_ms: int, now: datetime | None = None,
-             force: bool = False) -> list[SealedBatch]:  # fmt: skip
+def seal_due(
+    session: Session, batch_size: int, max_delay_ms: int, now: datetime | None = None, force: bool = False
+) -> list[SealedBatch]:
     """Seal every full batch, and every partial batch that has waited long enough (or all, ``force``)."""
     now = now or utcnow()
     sealed: list[SealedBatch] = []

@@ -34,7 +34,7 @@ from backend.provenance.epcis.hashing import hash_digest, namespaces_of
 from backend.provenance.epcis.identifiers import Identifier
 from backend.provenance.epcis.public_form import Mention, item_token, public_body, public_digest, public_form
 from backend.provenance.epcis.public_form import serialized_mentions as mentions_of
-from backend.provenance.epcis.rules import COMMISSIONING, DECOMMISSIONING, Replay, replay
+from backend.provenance.epcis.replay import COMMISSIONING, DECOMMISSIONING, Replay, replay
 from backend.provenance.epcis.schema import validate_document
 from backend.provenance.ownership import Owner, owned_by_gtin, owners
 from backend.provenance.roles import OrgRole

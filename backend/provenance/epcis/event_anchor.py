@@ -36,8 +36,9 @@ def cbv_uri(event_hash: str) -> str:
         return text
     if match := _HEX.match(text):
         return f"ni:///sha-256;{match.group(1).lower()}?ver={VERSION}"
-    raise Unprocessable("expected the event's CBV 2.0 hash: ni:///sha-256;<64 hex>?ver=CBV2.0, or the 64 hex digits",
-                        field="event_hash")  # fmt: skip
+    raise Unprocessable(
+        "expected the event's CBV 2.0 hash: ni:///sha-256;<64 hex>?ver=CBV2.0, or the 64 hex digits", field="event_hash"
+    )
 
 
 def _may_read(session: Session, record: EpcisEventRecord, viewer_org: str | None) -> bool:
@@ -64,12 +65,20 @@ def event_anchor(session: Session, event_hash: str, viewer_org: str | None) -> d
     anchor = session.get(MirrorEventAnchor, record.anchor_root) if record.anchor_root else None
     writer = session.get(Organisation, record.org_id)
     return {
-        "event_id": record.event_id, "event_hash": record.event_hash, "cbv_digest": "0x" + digest.hex(),
-        "event_salt": record.event_salt, "cbv_commitment": "0x" + commitment.hex(),
-        "public_body": public, "namespaces": namespaces, "public_form": public_form(public, namespaces),
-        "public_hash": record.public_hash, "anchored": "0x" + anchored.hex(), "leaf": "0x" + event_leaf(anchored).hex(),
+        "event_id": record.event_id,
+        "event_hash": record.event_hash,
+        "cbv_digest": "0x" + digest.hex(),
+        "event_salt": record.event_salt,
+        "cbv_commitment": "0x" + commitment.hex(),
+        "public_body": public,
+        "namespaces": namespaces,
+        "public_form": public_form(public, namespaces),
+        "public_hash": record.public_hash,
+        "anchored": "0x" + anchored.hex(),
+        "leaf": "0x" + event_leaf(anchored).hex(),
         "root": record.anchor_root,
         "merkle_proof": json.loads(record.anchor_proof) if record.anchor_proof is not None else None,
-        "transaction": anchor.tx_hash if anchor else None, "block_number": anchor.block_number if anchor else None,
+        "transaction": anchor.tx_hash if anchor else None,
+        "block_number": anchor.block_number if anchor else None,
         "organisation": {"id": writer.id, "name": writer.name, "chain_id": writer.chain_id} if writer else None,
-    }  # fmt: skip
+    }

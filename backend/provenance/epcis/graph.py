@@ -50,20 +50,28 @@ def trace(session: Session, key: str, direction: str) -> list[Reach]:
         steps: list[Reach] = []
         if direction in ("backward", "both"):
             # made from: inputs of the transformations that produced it
-            steps += [Reach(link.source, "input", source=here.key)
-                      for link in _links(session, "made_into", "target", here.key)]  # fmt: skip
+            steps += [
+                Reach(link.source, "input", source=here.key)
+                for link in _links(session, "made_into", "target", here.key)
+            ]
             # contents: what it held (during the window we care about)
-            steps += [Reach(link.target, "child", link.start_time, link.end_time, here.key)
-                      for link in _links(session, "contains", "source", here.key)
-                      if _overlaps(link, here.start, here.end)]  # fmt: skip
+            steps += [
+                Reach(link.target, "child", link.start_time, link.end_time, here.key)
+                for link in _links(session, "contains", "source", here.key)
+                if _overlaps(link, here.start, here.end)
+            ]
         if direction in ("forward", "both"):
-            steps += [Reach(link.target, "output", source=here.key)
-                      for link in _links(session, "made_into", "source", here.key)]  # fmt: skip
+            steps += [
+                Reach(link.target, "output", source=here.key)
+                for link in _links(session, "made_into", "source", here.key)
+            ]
         if direction in ("backward", "forward", "both") and here.via in ("self", "parent", "input", "output"):
             # the containers it travelled in, while it was inside
-            steps += [Reach(link.source, "parent", link.start_time, link.end_time, here.key)
-                      for link in _links(session, "contains", "target", here.key)
-                      if _overlaps(link, here.start, here.end)]  # fmt: skip
+            steps += [
+                Reach(link.source, "parent", link.start_time, link.end_time, here.key)
+                for link in _links(session, "contains", "target", here.key)
+                if _overlaps(link, here.start, here.end)
+            ]
         for step in steps:
             marker = (step.key, step.via)
             if marker not in seen:

@@ -70,12 +70,14 @@ def find_events(session: Session, filters: EventFilter, viewer_org: str | None) 
     reached = _keys_with_windows(session, filters)
     if reached is not None:
         keys = sorted({r.key for r in reached})
-        query = query.where(col(EpcisEventRecord.id).in_(
-            select(EpcisEventEpc.event_pk).where(col(EpcisEventEpc.epc).in_(keys))))  # fmt: skip
+        query = query.where(
+            col(EpcisEventRecord.id).in_(select(EpcisEventEpc.event_pk).where(col(EpcisEventEpc.epc).in_(keys)))
+        )
     if filters.gtin:
         gtin = normalise_gtin(filters.gtin)
-        query = query.where(col(EpcisEventRecord.id).in_(
-            select(EpcisEventEpc.event_pk).where(EpcisEventEpc.gtin == gtin)))  # fmt: skip
+        query = query.where(
+            col(EpcisEventRecord.id).in_(select(EpcisEventEpc.event_pk).where(EpcisEventEpc.gtin == gtin))
+        )
     if filters.since:
         query = query.where(col(EpcisEventRecord.event_time) >= filters.since)
     if filters.until:
@@ -89,8 +91,12 @@ def find_events(session: Session, filters: EventFilter, viewer_org: str | None) 
         query = query.where(EpcisEventRecord.event_type == filters.event_type)
     if viewer_org is not None:
         gtins = sorted(visible_gtins(session, viewer_org))
-        query = query.where(or_(col(EpcisEventRecord.org_id) == viewer_org, col(EpcisEventRecord.id).in_(
-            select(EpcisEventEpc.event_pk).where(col(EpcisEventEpc.gtin).in_(gtins)))))  # fmt: skip
+        query = query.where(
+            or_(
+                col(EpcisEventRecord.org_id) == viewer_org,
+                col(EpcisEventRecord.id).in_(select(EpcisEventEpc.event_pk).where(col(EpcisEventEpc.gtin).in_(gtins))),
+            )
+        )
     query = query.order_by(col(EpcisEventRecord.event_time), col(EpcisEventRecord.id)).limit(filters.limit)
     records = list(session.exec(query).all())
     if reached is not None and filters.trace:
@@ -112,7 +118,7 @@ def _in_window(session: Session, record: EpcisEventRecord, reached: list[Reach])
 
 
 def export_event(record: EpcisEventRecord) -> dict[str, Any]:
-    body = json.loads(record.body)
+    body: dict[str, Any] = json.loads(record.body)
     body.setdefault("eventID", record.event_id)
     body["recordTime"] = (
         record.recorded_at.strftime("%Y-%m-%dT%H:%M:%S.") + f"{record.recorded_at.microsecond // 1000:03d}Z"

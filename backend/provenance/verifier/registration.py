@@ -41,22 +41,34 @@ def recompute_leaf(item: AskedItem, proof: Any) -> ItemLeaf:
 def check_registration(checks: Checks, pin: ChainPin, item: AskedItem, answer: Any) -> ItemLeaf | None:
     """Every check of the item's registration; the recomputed leaf (None if it cannot be computed)."""
     proof = answer.get("proof") if isinstance(answer, dict) else None
-    if not checks.add("proof", isinstance(proof, dict), f"verdict {answer.get('verdict')!r}, no proof in the answer"
-                      if not isinstance(proof, dict) else "present"):  # fmt: skip
+    if not checks.add(
+        "proof",
+        isinstance(proof, dict),
+        f"verdict {answer.get('verdict')!r}, no proof in the answer" if not isinstance(proof, dict) else "present",
+    ):
         return None
     assert isinstance(proof, dict)
     with checks.guard("the answer's chain"):
-        checks.add("the answer's chain id is the pinned chain", need(proof, "chain_id", int) == pin.chain_id,
-                   f"answer says {proof.get('chain_id')}, pinned {pin.chain_id}")  # fmt: skip
+        checks.add(
+            "the answer's chain id is the pinned chain",
+            need(proof, "chain_id", int) == pin.chain_id,
+            f"answer says {proof.get('chain_id')}, pinned {pin.chain_id}",
+        )
         contract = need(proof, "contract", str)
-        checks.add("the answer's contract is the pinned registry", contract.lower() == pin.address.lower(),
-                   f"answer says {contract}, pinned {pin.address} ({pin.source})")  # fmt: skip
+        checks.add(
+            "the answer's contract is the pinned registry",
+            contract.lower() == pin.address.lower(),
+            f"answer says {contract}, pinned {pin.address} ({pin.source})",
+        )
     leaf: ItemLeaf | None = None
     with checks.guard("commitment"):
         leaf = recompute_leaf(item, proof)
         claimed = bytes32(need(proof, "commitment", str), "commitment")
-        checks.add("commitment of the serial asked", claimed == leaf.commitment,
-                   f"keccak256(abi.encode(salt, {item.serial!r})) = {_hex(leaf.commitment)}")  # fmt: skip
+        checks.add(
+            "commitment of the serial asked",
+            claimed == leaf.commitment,
+            f"keccak256(abi.encode(salt, {item.serial!r})) = {_hex(leaf.commitment)}",
+        )
         if "leaf" in proof:
             checks.add("leaf of the item asked", bytes32(proof["leaf"], "leaf") == leaf.leaf, _hex(leaf.leaf))
     if leaf is None:
@@ -77,13 +89,19 @@ def check_registration(checks: Checks, pin: ChainPin, item: AskedItem, answer: A
         manufacturer = bytes(on_chain_manufacturer)
         checks.add("batch is of the GTIN asked", int(batch_gtin) == int(item.gtin), f"batch GTIN {batch_gtin}")
         shown = _org_chain_id(step)
-        checks.add("manufacturer shown is the batch's", shown is not None and bytes32(shown) == manufacturer,
-                   f"on chain {_hex(manufacturer)}, shown {shown}")  # fmt: skip
+        checks.add(
+            "manufacturer shown is the batch's",
+            shown is not None and bytes32(shown) == manufacturer,
+            f"on chain {_hex(manufacturer)}, shown {shown}",
+        )
     with checks.guard("brand on chain"):
         brand = (answer.get("product") or {}).get("brand") or {}
         on_chain = bytes(pin.registry.functions.brandOf(int(item.gtin)).call())
-        checks.add("brand shown owns the GTIN on chain", bytes32(brand.get("chain_id"), "brand") == on_chain,
-                   f"brandOf({item.gtin}) = {_hex(on_chain)}")  # fmt: skip
+        checks.add(
+            "brand shown owns the GTIN on chain",
+            bytes32(brand.get("chain_id"), "brand") == on_chain,
+            f"brandOf({item.gtin}) = {_hex(on_chain)}",
+        )
     with checks.guard("item registration transaction"):
         indexed = [root, uint_topic(int(item.gtin)), manufacturer]
         block_time = check_transaction(checks, "registration", pin.w3, pin.address, proof, ITEMS_REGISTERED, indexed)
@@ -91,6 +109,9 @@ def check_registration(checks: Checks, pin: ChainPin, item: AskedItem, answer: A
             checks.add("registration shown in the timeline", False, "no 'registered' step")
         elif block_time is not None:
             same = (step.get("transaction"), step.get("block_number"), step.get("time")) == (
-                proof["transaction"], proof["block_number"], block_time)  # fmt: skip
+                proof["transaction"],
+                proof["block_number"],
+                block_time,
+            )
             checks.add("registration step matches the chain", same, f"block time {block_time}")
     return leaf

@@ -15,24 +15,64 @@ from backend.provenance.verifier.checks import Checks, need
 _B32 = {"type": "bytes32"}
 _U64 = {"type": "uint64"}
 ABI: list[dict[str, Any]] = [
-    {"type": "function", "name": "isItemRegistered", "stateMutability": "view",
-     "inputs": [_U64, _B32, _B32, {"type": "bytes32[]"}], "outputs": [{"type": "bool"}]},
-    {"type": "function", "name": "isEventAnchored", "stateMutability": "view",
-     "inputs": [_B32, _B32, {"type": "bytes32[]"}], "outputs": [{"type": "bool"}]},
-    {"type": "function", "name": "itemBatches", "stateMutability": "view", "inputs": [_B32],
-     "outputs": [_U64, {"type": "uint32"}, _U64, _B32]},
-    {"type": "function", "name": "eventAnchors", "stateMutability": "view", "inputs": [_B32],
-     "outputs": [_B32, {"type": "uint32"}, _U64]},
+    {
+        "type": "function",
+        "name": "isItemRegistered",
+        "stateMutability": "view",
+        "inputs": [_U64, _B32, _B32, {"type": "bytes32[]"}],
+        "outputs": [{"type": "bool"}],
+    },
+    {
+        "type": "function",
+        "name": "isEventAnchored",
+        "stateMutability": "view",
+        "inputs": [_B32, _B32, {"type": "bytes32[]"}],
+        "outputs": [{"type": "bool"}],
+    },
+    {
+        "type": "function",
+        "name": "itemBatches",
+        "stateMutability": "view",
+        "inputs": [_B32],
+        "outputs": [_U64, {"type": "uint32"}, _U64, _B32],
+    },
+    {
+        "type": "function",
+        "name": "eventAnchors",
+        "stateMutability": "view",
+        "inputs": [_B32],
+        "outputs": [_B32, {"type": "uint32"}, _U64],
+    },
     {"type": "function", "name": "brandOf", "stateMutability": "view", "inputs": [_U64], "outputs": [_B32]},
-    {"type": "function", "name": "isGtinRecalled", "stateMutability": "view", "inputs": [_U64],
-     "outputs": [{"type": "bool"}]},
-    {"type": "function", "name": "recallOfScope", "stateMutability": "view", "inputs": [_B32, _B32],
-     "outputs": [{"type": "uint256"}]},
-    {"type": "function", "name": "isItemRecalled", "stateMutability": "view",
-     "inputs": [_U64, _B32, _B32, {"type": "bytes32[]"}], "outputs": [{"type": "bool"}]},
-    {"type": "function", "name": "recalls", "stateMutability": "view", "inputs": [{"type": "uint256"}],
-     "outputs": [_U64, {"type": "uint32"}, _U64, _B32, _B32]},
-]  # fmt: skip
+    {
+        "type": "function",
+        "name": "isGtinRecalled",
+        "stateMutability": "view",
+        "inputs": [_U64],
+        "outputs": [{"type": "bool"}],
+    },
+    {
+        "type": "function",
+        "name": "recallOfScope",
+        "stateMutability": "view",
+        "inputs": [_B32, _B32],
+        "outputs": [{"type": "uint256"}],
+    },
+    {
+        "type": "function",
+        "name": "isItemRecalled",
+        "stateMutability": "view",
+        "inputs": [_U64, _B32, _B32, {"type": "bytes32[]"}],
+        "outputs": [{"type": "bool"}],
+    },
+    {
+        "type": "function",
+        "name": "recalls",
+        "stateMutability": "view",
+        "inputs": [{"type": "uint256"}],
+        "outputs": [_U64, {"type": "uint32"}, _U64, _B32, _B32],
+    },
+]
 ITEMS_REGISTERED = keccak(text="ItemsRegistered(bytes32,uint64,bytes32,uint32)")
 EVENTS_ANCHORED = keccak(text="EventsAnchored(bytes32,bytes32,uint32)")
 RECALL_ISSUED = keccak(text="RecallIssued(uint256,uint64,bytes32,bytes32,uint32,bytes32)")

@@ -108,8 +108,9 @@ def _check_body(checks: Checks, item: AskedItem, own_token: str, label: str, ste
     return event
 
 
-def _check_anchor(checks: Checks, pin: ChainPin, label: str, step: Mapping[str, Any], anchored: bytes,
-                  anchor: Mapping[str, Any]) -> None:  # fmt: skip
+def _check_anchor(
+    checks: Checks, pin: ChainPin, label: str, step: Mapping[str, Any], anchored: bytes, anchor: Mapping[str, Any]
+) -> None:
     root = bytes32(need(anchor, "root", str), "root")
     path = nodes(need(anchor, "merkle_proof", list))
     leaf = event_leaf(anchored)
@@ -120,8 +121,11 @@ def _check_anchor(checks: Checks, pin: ChainPin, label: str, step: Mapping[str, 
     checks.add(f"{label}: isEventAnchored on the pinned registry", bool(on_chain), "0x" + anchored.hex())
     writer = bytes(pin.registry.functions.eventAnchors(root).call()[0])
     shown = (step.get("organisation") or {}).get("chain_id")
-    checks.add(f"{label}: anchored by the organisation shown", shown is not None and bytes32(shown) == writer,
-               f"on chain 0x{writer.hex()}, shown {shown}")  # fmt: skip
+    checks.add(
+        f"{label}: anchored by the organisation shown",
+        shown is not None and bytes32(shown) == writer,
+        f"on chain 0x{writer.hex()}, shown {shown}",
+    )
     check_transaction(checks, f"{label} anchor", pin.w3, pin.address, anchor, EVENTS_ANCHORED, [root, writer])
     same = (step.get("transaction"), step.get("block_number")) == (
         anchor.get("transaction"),
@@ -158,8 +162,13 @@ def check_timeline(
     if not checks.add("timeline", isinstance(trail, list), "present" if isinstance(trail, list) else "missing"):
         return
     assert isinstance(trail, list)
-    if not checks.add("the item's token", leaf is not None, "computed from the serial asked and the salt"
-                      if leaf else "cannot be computed (no usable salt): no event can be checked"):  # fmt: skip
+    if not checks.add(
+        "the item's token",
+        leaf is not None,
+        "computed from the serial asked and the salt"
+        if leaf
+        else "cannot be computed (no usable salt): no event can be checked",
+    ):
         return
     assert leaf is not None
     own_token = "item:0x" + leaf.leaf.hex()
@@ -196,8 +205,13 @@ def check_timeline(
             shown.add(event.anchored)
             checked[number] = event
             anchor = anchors.get(event.anchored)
-            if checks.add(f"{label}: anchored", anchor is not None, "its proof is in the answer" if anchor else
-                          "no anchor proof for this event (not anchored yet, or dropped from the answer)"):  # fmt: skip
+            if checks.add(
+                f"{label}: anchored",
+                anchor is not None,
+                "its proof is in the answer"
+                if anchor
+                else "no anchor proof for this event (not anchored yet, or dropped from the answer)",
+            ):
                 assert anchor is not None
                 _check_anchor(checks, pin, label, step, event.anchored, anchor)
     for anchored in anchors.keys() - shown:
@@ -209,6 +223,10 @@ def check_timeline(
             with checks.guard(f"{label}: inside its container"):
                 at = shown_by(step["body"])["time"]
                 inside = _inside(own_token, _key(step["container"]), at, list(checked.values()))
-                checks.add(f"{label}: the item was packed into its container", inside,
-                           f"a shown packing event puts it in {step['container']}" if inside else
-                           f"no shown packing event puts the item into {step['container']} (dropped?)")  # fmt: skip
+                checks.add(
+                    f"{label}: the item was packed into its container",
+                    inside,
+                    f"a shown packing event puts it in {step['container']}"
+                    if inside
+                    else f"no shown packing event puts the item into {step['container']} (dropped?)",
+                )

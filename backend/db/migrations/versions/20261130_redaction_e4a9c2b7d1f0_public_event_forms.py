@@ -45,9 +45,17 @@ depends_on: str | Sequence[str] | None = None
 
 CHUNK = 500
 COLUMNS = ("public_body", "public_hash", "event_salt")
-EVENTS = sa.table("epcis_events", sa.column("id"), sa.column("body"), sa.column("namespaces"),
-                  sa.column("public_body"), sa.column("public_hash"), sa.column("event_salt"),
-                  sa.column("anchor_root"), sa.column("anchor_proof"))  # fmt: skip
+EVENTS = sa.table(
+    "epcis_events",
+    sa.column("id"),
+    sa.column("body"),
+    sa.column("namespaces"),
+    sa.column("public_body"),
+    sa.column("public_hash"),
+    sa.column("event_salt"),
+    sa.column("anchor_root"),
+    sa.column("anchor_proof"),
+)
 ITEMS = sa.table("items", sa.column("gtin"), sa.column("serial"), sa.column("commitment"))
 
 
@@ -73,14 +81,20 @@ def _public_columns_of_existing_events() -> None:
     while True:
         rows = connection.execute(
             sa.select(EVENTS.c.id, EVENTS.c.body, EVENTS.c.namespaces)
-            .where(EVENTS.c.id > last).order_by(EVENTS.c.id).limit(CHUNK)
-        ).all()  # fmt: skip
+            .where(EVENTS.c.id > last)
+            .order_by(EVENTS.c.id)
+            .limit(CHUNK)
+        ).all()
         if not rows:
             return
         last = rows[-1].id
         events = [(row.id, json.loads(row.body), json.loads(row.namespaces)) for row in rows]
-        wanted = {m.item.key: (m.item.gtin, m.item.serial) for _, body, namespaces in events
-                  for m in serialized_mentions(body, namespaces) if m.item is not None}  # fmt: skip
+        wanted = {
+            m.item.key: (m.item.gtin, m.item.serial)
+            for _, body, namespaces in events
+            for m in serialized_mentions(body, namespaces)
+            if m.item is not None
+        }
         found = (
             connection.execute(
                 sa.select(ITEMS.c.gtin, ITEMS.c.serial, ITEMS.c.commitment).where(
@@ -91,23 +105,34 @@ def _public_columns_of_existing_events() -> None:
             else []
         )
         commitments = {(gtin, serial): commitment for gtin, serial, commitment in found}
-        tokens = {key: item_token(pair[0], bytes.fromhex(commitments[pair][2:]))
-                  for key, pair in wanted.items() if pair in commitments}  # fmt: skip
+        tokens = {
+            key: item_token(pair[0], bytes.fromhex(commitments[pair][2:]))
+            for key, pair in wanted.items()
+            if pair in commitments
+        }
         updates = []
         for event_pk, body, namespaces in events:
             public = public_body(body, namespaces, tokens, fallback=_random_token)
-            updates.append({
-                "pk": event_pk, "new_body": json.dumps(public, separators=(",", ":")),
-                "new_hash": "0x" + public_digest(public_form(public, namespaces)).hex(),
-                "new_salt": "0x" + secrets.token_hex(32),
-            })  # fmt: skip
+            updates.append(
+                {
+                    "pk": event_pk,
+                    "new_body": json.dumps(public, separators=(",", ":")),
+                    "new_hash": "0x" + public_digest(public_form(public, namespaces)).hex(),
+                    "new_salt": "0x" + secrets.token_hex(32),
+                }
+            )
         connection.execute(
-            EVENTS.update().where(EVENTS.c.id == sa.bindparam("pk")).values(
-                public_body=sa.bindparam("new_body"), public_hash=sa.bindparam("new_hash"),
-                event_salt=sa.bindparam("new_salt"), anchor_root=None, anchor_proof=None,
+            EVENTS.update()
+            .where(EVENTS.c.id == sa.bindparam("pk"))
+            .values(
+                public_body=sa.bindparam("new_body"),
+                public_hash=sa.bindparam("new_hash"),
+                event_salt=sa.bindparam("new_salt"),
+                anchor_root=None,
+                anchor_proof=None,
             ),
             updates,
-        )  # fmt: skip
+        )
 
 
 def downgrade() -> None:

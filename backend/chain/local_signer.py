@@ -19,7 +19,7 @@ from web3 import Web3
 from web3.exceptions import ContractCustomError, ContractLogicError, TimeExhausted, Web3RPCError
 from web3.types import Nonce, TxParams, TxReceipt
 
-from backend.chain.errors import decode_revert
+from backend.chain.reverts import decode_revert
 
 GAS_BUFFER = 1.25
 DEFAULT_PRIORITY_FEE = Web3.to_wei(1, "gwei")

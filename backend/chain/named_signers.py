@@ -16,9 +16,9 @@ from sqlmodel import Session
 from web3 import Web3
 
 from backend.chain.keys import decrypt_key, keystore_password, platform_key
+from backend.chain.local_signer import FeePolicy, LocalSigner
 from backend.chain.manifest import ManifestMissing, load_manifest
 from backend.chain.network import fee_policy
-from backend.chain.signer import FeePolicy, LocalSigner
 from backend.db.models import OrgSigner
 from backend.settings import Settings
 
@@ -45,8 +45,9 @@ class UnknownSigner(LookupError):
 
 
 class Signers:
-    def __init__(self, w3: Web3, chain_id: int, settings: Settings, engine: Engine,
-                 fees: FeePolicy | None = None) -> None:  # fmt: skip
+    def __init__(
+        self, w3: Web3, chain_id: int, settings: Settings, engine: Engine, fees: FeePolicy | None = None
+    ) -> None:
         self.w3 = w3
         self.chain_id = chain_id
         self.settings = settings

@@ -145,22 +145,32 @@ class Replay:
         for identifier in identifiers:
             state = self.states[identifier.key]
             if state.decommissioned is not None:
-                self._violate("after_decommissioning", identifier,
-                              f"{identifier.uri} was decommissioned at {_when(state.decommissioned)}")  # fmt: skip
+                self._violate(
+                    "after_decommissioning",
+                    identifier,
+                    f"{identifier.uri} was decommissioned at {_when(state.decommissioned)}",
+                )
             elif identifier.is_item and state.commissioned is None:
-                self._violate("not_commissioned", identifier,
-                              f"{identifier.uri} cannot be {doing} before it is commissioned")  # fmt: skip
+                self._violate(
+                    "not_commissioned", identifier, f"{identifier.uri} cannot be {doing} before it is commissioned"
+                )
 
     def _commission(self, identifiers: Iterable[Identifier]) -> None:
         assert self._event is not None
         for identifier in identifiers:
             state = self.states[identifier.key]
             if state.decommissioned is not None:
-                self._violate("after_decommissioning", identifier,
-                              f"{identifier.uri} was decommissioned at {_when(state.decommissioned)}")  # fmt: skip
+                self._violate(
+                    "after_decommissioning",
+                    identifier,
+                    f"{identifier.uri} was decommissioned at {_when(state.decommissioned)}",
+                )
             elif state.commissioned is not None:
-                self._violate("already_commissioned", identifier,
-                              f"{identifier.uri} was already commissioned at {_when(state.commissioned)}")  # fmt: skip
+                self._violate(
+                    "already_commissioned",
+                    identifier,
+                    f"{identifier.uri} was already commissioned at {_when(state.commissioned)}",
+                )
             else:
                 state.commissioned = self._event.time
 
@@ -180,8 +190,11 @@ class Replay:
         if child.key == parent.key or child.key in self._ancestors(parent.key):
             self._violate("parent_cycle", child, f"{child.uri} cannot be packed inside itself")
         elif state.parent is not None and state.parent != parent.key:
-            self._violate("one_parent", child, f"{child.uri} is already in {state.parent}; an item is in "
-                          "one parent at a time (unpack it first)")  # fmt: skip
+            self._violate(
+                "one_parent",
+                child,
+                f"{child.uri} is already in {state.parent}; an item is in one parent at a time (unpack it first)",
+            )
         elif state.parent is None:
             state.parent = parent.key
             self.children[parent.key].add(child.key)
@@ -212,8 +225,11 @@ class Replay:
             for target in targets:
                 state = self.states[target.key]
                 if target.is_item and state.shipment is not None:
-                    self._violate("already_shipped", target, f"{target.uri} was shipped at "
-                                  f"{_when(state.shipment.time)} and not received since")  # fmt: skip
+                    self._violate(
+                        "already_shipped",
+                        target,
+                        f"{target.uri} was shipped at {_when(state.shipment.time)} and not received since",
+                    )
                 shipment = Shipment(event.time, event.event_id, event.transactions)
                 for key in [target.key, *self.descendants(target.key)]:
                     self.states[key].shipment = shipment
@@ -235,14 +251,19 @@ class Replay:
         shipment = state.shipment
         if shipment is None:
             if target.is_item:
-                self._violate("receipt_without_shipment", target,
-                              f"{target.uri} is received but no open shipment of it matches")  # fmt: skip
+                self._violate(
+                    "receipt_without_shipment", target, f"{target.uri} is received but no open shipment of it matches"
+                )
             return
         shared = set(shipment.transactions) & set(event.transactions)
         mismatched = [kind for kind in shared if not shipment.transactions[kind] & event.transactions[kind]]
         if mismatched:
-            self._violate("receipt_mismatch", target, f"{target.uri}: the receipt's {', '.join(sorted(mismatched))} "
-                          f"does not match the shipment's ({shipment.event_id})")  # fmt: skip
+            self._violate(
+                "receipt_mismatch",
+                target,
+                f"{target.uri}: the receipt's {', '.join(sorted(mismatched))} "
+                f"does not match the shipment's ({shipment.event_id})",
+            )
         for key in [target.key, *self.descendants(target.key)]:
             self.states[key].shipment = None
             self.states[key].received = event.time
@@ -309,8 +330,14 @@ class Replay:
 
 
 def _doing(event: ParsedEvent) -> str:
-    verbs = {"shipping": "shipped", "receiving": "received", "retail_selling": "sold", "packing": "packed",
-             "unpacking": "unpacked", "decommissioning": "decommissioned"}  # fmt: skip
+    verbs = {
+        "shipping": "shipped",
+        "receiving": "received",
+        "retail_selling": "sold",
+        "packing": "packed",
+        "unpacking": "unpacked",
+        "decommissioning": "decommissioned",
+    }
     return verbs.get(event.biz_step or "", f"in an event ({event.biz_step or event.action})")
 
 

@@ -7,7 +7,7 @@ from typing import Any
 import pytest
 
 from backend.provenance.epcis.events import ParsedEvent, parse_event
-from backend.provenance.epcis.rules import replay
+from backend.provenance.epcis.replay import replay
 from tests.provenance.support import at, commission, event, pack, receive, ship, unpack
 
 A, B, C = (f"https://id.gs1.org/01/09506000134352/21/S{n}" for n in (1, 2, 3))
@@ -31,18 +31,31 @@ def rules(past: list[ParsedEvent], incoming: list[ParsedEvent]) -> list[tuple[st
 
 
 def test_a_normal_life_breaks_no_rule() -> None:
-    result = replay(new(
-        commission([A, B], at(0)), pack(CASE, [A, B], at(1)), ship([CASE], at(2), bizTransactionList=[
-            {"type": "desadv", "bizTransaction": "urn:epcglobal:cbv:bt:0614141000005:1"}]),
-        receive([CASE], at(3), bizTransactionList=[
-            {"type": "desadv", "bizTransaction": "urn:epcglobal:cbv:bt:0614141000005:1"}]),
-        unpack(CASE, [A, B], at(4)), event("ObjectEvent", at(5), bizStep="retail_selling", epcList=[A]),
-    ))  # fmt: skip
+    result = replay(
+        new(
+            commission([A, B], at(0)),
+            pack(CASE, [A, B], at(1)),
+            ship(
+                [CASE],
+                at(2),
+                bizTransactionList=[{"type": "desadv", "bizTransaction": "urn:epcglobal:cbv:bt:0614141000005:1"}],
+            ),
+            receive(
+                [CASE],
+                at(3),
+                bizTransactionList=[{"type": "desadv", "bizTransaction": "urn:epcglobal:cbv:bt:0614141000005:1"}],
+            ),
+            unpack(CASE, [A, B], at(4)),
+            event("ObjectEvent", at(5), bizStep="retail_selling", epcList=[A]),
+        )
+    )
     assert result.violations == []
     assert result.states[A].status == "sold"
     assert result.states[B].status == "received"
     assert [(link.source, link.target, link.end is not None) for link in result.links] == [
-        (CASE_KEY, A, True), (CASE_KEY, B, True)]  # fmt: skip
+        (CASE_KEY, A, True),
+        (CASE_KEY, B, True),
+    ]
 
 
 CASE_KEY = "https://id.gs1.org/00/106141412345678908"
@@ -57,8 +70,9 @@ def test_commissioned_once() -> None:
 
 
 def test_nothing_happens_after_decommissioning() -> None:
-    past = stored(commission([A], at(0)), event("ObjectEvent", at(1), action="DELETE", bizStep="decommissioning",
-                                                epcList=[A]))  # fmt: skip
+    past = stored(
+        commission([A], at(0)), event("ObjectEvent", at(1), action="DELETE", bizStep="decommissioning", epcList=[A])
+    )
     assert rules(past, new(ship([A], at(2)))) == [("after_decommissioning", 0)]
 
 
@@ -76,13 +90,22 @@ def test_a_receipt_matches_a_shipment() -> None:
     po = [{"type": "po", "bizTransaction": "urn:epcglobal:cbv:bt:0614141000005:PO1"}]
     other = [{"type": "po", "bizTransaction": "urn:epcglobal:cbv:bt:0614141000005:PO2"}]
     assert rules(past, new(ship([A], at(1), bizTransactionList=po), receive([A], at(2), bizTransactionList=other))) == [
-        ("receipt_mismatch", 1)]  # fmt: skip
+        ("receipt_mismatch", 1)
+    ]
     assert rules(past, new(ship([A], at(1)), ship([A], at(2)))) == [("already_shipped", 1)]
 
 
 def test_what_happens_to_a_pallet_happens_to_what_it_holds() -> None:
-    result = replay(new(commission([A], at(0)), pack(CASE, [A], at(1)), pack(PALLET, [CASE], at(2)),
-                        ship([PALLET], at(3)), unpack(PALLET, [CASE], at(4)), receive([A], at(5))))  # fmt: skip
+    result = replay(
+        new(
+            commission([A], at(0)),
+            pack(CASE, [A], at(1)),
+            pack(PALLET, [CASE], at(2)),
+            ship([PALLET], at(3)),
+            unpack(PALLET, [CASE], at(4)),
+            receive([A], at(5)),
+        )
+    )
     assert result.violations == []
     assert result.states[A].status == "received"
 
@@ -101,7 +124,8 @@ def test_a_late_event_is_checked_against_what_happened_after_it() -> None:
 def test_sold_once() -> None:
     sale = event("ObjectEvent", at(2), bizStep="retail_selling", epcList=[C])
     assert rules(stored(commission([C], at(0)), sale), new({**sale, "eventTime": "2026-01-05T11:00:00Z"})) == [
-        ("already_sold", 0)]  # fmt: skip
+        ("already_sold", 0)
+    ]
 
 
 @pytest.mark.parametrize("kind", ["TransactionEvent", "AssociationEvent"])
