@@ -23,6 +23,7 @@ from backend.api.routers import (
     members,
     organisations,
     partners,
+    predictions,
     products,
     purchases,
     refunds,
@@ -85,6 +86,6 @@ def create_app(
                    verification):  # fmt: skip
         app.include_router(module.router)
     app.include_router(consent.router)  # customer tokens, till codes, Sign-In with Ethereum
-    for module in (refunds, members, rewards, transfers, partners, rule_sets, reports):  # the loyalty program
+    for module in (refunds, members, rewards, transfers, partners, rule_sets, reports, predictions):  # the program
         app.include_router(module.router)
     return app

@@ -104,13 +104,16 @@ def parse_records(records: Iterable[Mapping[str, Any]], today: date, first_line:
         order.total += total
         if line is not None:
             order.lines.append(line)
+    field = "rows" if where == "rows" else "file"
     if problems:
-        raise HistoryProblems(problems)
+        raise HistoryProblems(problems, field)
     if not orders:
-        raise HistoryProblems(["no orders"])
+        raise HistoryProblems(["no orders"], field)
     for order in orders.values():
         if order.total > MAX_TOTAL:
-            raise HistoryProblems([f"{where} {order.first_line}: order {order.order_id} totals more than {MAX_TOTAL}"])
+            raise HistoryProblems(
+                [f"{where} {order.first_line}: order {order.order_id} totals more than {MAX_TOTAL}"], field
+            )
     return list(orders.values())
 
 
