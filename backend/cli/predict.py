@@ -12,8 +12,7 @@ import typer
 from backend.cli.common import console
 
 predict_app = typer.Typer(help="Predictive loyalty: runs of the purchase models.", no_args_is_help=True)
-history_app = typer.Typer(help="Past orders imported as purchase history (they earn nothing).",
-                          no_args_is_help=True)  # fmt: skip
+history_app = typer.Typer(help="Past orders imported as purchase history (they earn nothing).", no_args_is_help=True)
 
 
 def _engine() -> Any:
@@ -56,10 +55,12 @@ def run_command(
         print(json.dumps(outcome.summary, sort_keys=True))
     else:
         summary = outcome.summary
-        console.print(f"run {outcome.run.id} as of {day}: {outcome.run.status}"
-                      f"{' (' + outcome.run.reason + ')' if outcome.run.reason else ''}; "
-                      f"{summary['customers']} customers, {summary['repeat_customers']} repeat; "
-                      f"segments {summary.get('segments', {})}")  # fmt: skip
+        console.print(
+            f"run {outcome.run.id} as of {day}: {outcome.run.status}"
+            f"{' (' + outcome.run.reason + ')' if outcome.run.reason else ''}; "
+            f"{summary['customers']} customers, {summary['repeat_customers']} repeat; "
+            f"segments {summary.get('segments', {})}"
+        )
     if outcome.run.status == "refused":
         raise typer.Exit(code=3)
 
@@ -143,5 +144,7 @@ def import_command(
     except DomainError as exc:
         console.print(f"[bold red]error:[/] {exc.message}")
         raise typer.Exit(code=2) from None
-    console.print(f"imported {report.orders} orders ({report.lines} lines) as {report.import_id}; "
-                  f"{report.customers_enrolled} customers enrolled")  # fmt: skip
+    console.print(
+        f"imported {report.orders} orders ({report.lines} lines) as {report.import_id}; "
+        f"{report.customers_enrolled} customers enrolled"
+    )

@@ -183,8 +183,15 @@ class Histories:
         return Summary.of(self.repeat_days, self.recency_days / 7.0, weeks)
 
     def subset(self, mask: NDArray[np.bool_]) -> Histories:
-        return Histories(self.as_of, self.customer_id[mask], self.repeat_days[mask], self.recency_days[mask],
-                         self.age_days[mask], self.total_spend[mask], self.first_spend[mask])  # fmt: skip
+        return Histories(
+            self.as_of,
+            self.customer_id[mask],
+            self.repeat_days[mask],
+            self.recency_days[mask],
+            self.age_days[mask],
+            self.total_spend[mask],
+            self.first_spend[mask],
+        )
 
 
 def customer_histories(session: Session, as_of: date, rules: Rules, first: date | None = None) -> Histories:
@@ -202,8 +209,9 @@ def customer_histories(session: Session, as_of: date, rules: Rules, first: date 
         WHERE c.erased_at IS NULL
         ORDER BY per.customer_id
     """  # noqa: S608
-    columns = _read_columns(session, sql, [*params, day_number(as_of)],
-                            (np.int64, np.int64, np.int64, np.int64, np.float64, np.float64))  # fmt: skip
+    columns = _read_columns(
+        session, sql, [*params, day_number(as_of)], (np.int64, np.int64, np.int64, np.int64, np.float64, np.float64)
+    )
     return Histories(as_of, *columns)
 
 
@@ -246,8 +254,7 @@ class ItemRows:
     spend: NDArray[np.float64]
 
 
-def item_rows(session: Session, level: Level, window: Window, rules: Rules,
-              customer_id: int | None = None) -> ItemRows:  # fmt: skip
+def item_rows(session: Session, level: Level, window: Window, rules: Rules, customer_id: int | None = None) -> ItemRows:
     """What each customer bought at ``level`` (``sku`` or ``category``) in the window, leaving out
     excluded SKUs and fully refunded orders; ``customer_id`` narrows it to one member."""
     if level not in ("sku", "category"):
@@ -277,7 +284,16 @@ def item_rows(session: Session, level: Level, window: Window, rules: Rules,
         WHERE item IS NOT NULL GROUP BY customer_id, item ORDER BY customer_id, item
     """  # noqa: S608
     one_param = [customer_id] if customer_id is not None else []
-    params = [window.end_us, window.start_us, window.end_us, *one_param, skus,
-              window.start_us, window.end_us, *one_param, skus]  # fmt: skip
+    params = [
+        window.end_us,
+        window.start_us,
+        window.end_us,
+        *one_param,
+        skus,
+        window.start_us,
+        window.end_us,
+        *one_param,
+        skus,
+    ]
     columns = _read_columns(session, sql, params, (np.int64, object, np.int64, np.int64, np.float64))
     return ItemRows(*columns)

@@ -79,8 +79,9 @@ def _text(record: Mapping[str, Any], name: str) -> str:
     return "" if value is None else str(value).strip()
 
 
-def parse_records(records: Iterable[Mapping[str, Any]], today: date, first_line: int = 2,
-                  where: str = "line") -> list[Order]:  # fmt: skip
+def parse_records(
+    records: Iterable[Mapping[str, Any]], today: date, first_line: int = 2, where: str = "line"
+) -> list[Order]:
     """Orders from rows (CSV lines, or JSON objects of the bulk route); ``HistoryProblems`` lists
     every bad one. ``where`` names a row in messages (``line`` of a file, ``rows`` of a body)."""
     orders: dict[str, Order] = {}
@@ -195,8 +196,9 @@ def read_text(text: str, today: date) -> list[Order]:
         raise HistoryProblems([f"not a readable CSV text ({exc})"]) from None
 
 
-def _existing(session: Session, table: Any, column: str, values: list[str], where: str = "",
-              params: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:  # fmt: skip
+def _existing(
+    session: Session, table: Any, column: str, values: list[str], where: str = "", params: tuple[Any, ...] = ()
+) -> list[tuple[Any, ...]]:
     dialect = dialect_of(session)
     found: list[tuple[Any, ...]] = []
     for start in range(0, len(values), LOOKUP_CHUNK):
@@ -224,8 +226,9 @@ def import_history(
         taken = _existing(session, table, "order_id", order_ids, f" AND store_id = {marker}", store_param)
         if taken:
             kind = "imported" if table.name == "history_orders" else "recorded as a purchase"
-            raise Conflict(f"order {taken[0][1]} of store {store_id} is already {kind}; nothing was imported",
-                           field="order_id")  # fmt: skip
+            raise Conflict(
+                f"order {taken[0][1]} of store {store_id} is already {kind}; nothing was imported", field="order_id"
+            )
     report("customers", 0, len(orders))
     external = sorted({order.customer_id for order in orders})
     known = {
@@ -233,27 +236,50 @@ def import_history(
     }
     new = [external_id for external_id in external if external_id not in known]
     new_ids = allocate_ids(session, table_of(Customer), len(new))
-    bulk_insert(session, table_of(Customer), [
-        {"id": pk, "external_id": external_id, "address": new_custodial_address(), "wallet": None,
-         "created_at": now, "erased_at": None}
-        for pk, external_id in zip(new_ids, new, strict=True)
-    ])  # fmt: skip
+    bulk_insert(
+        session,
+        table_of(Customer),
+        [
+            {
+                "id": pk,
+                "external_id": external_id,
+                "address": new_custodial_address(),
+                "wallet": None,
+                "created_at": now,
+                "erased_at": None,
+            }
+            for pk, external_id in zip(new_ids, new, strict=True)
+        ],
+    )
     known.update(zip(new, new_ids, strict=True))
     import_id = "hist_" + secrets.token_hex(8)
     order_pks = allocate_ids(session, table_of(HistoryOrder), len(orders))
     order_rows: list[dict[str, Any]] = []
     line_rows: list[dict[str, Any]] = []
     for done, (pk, order) in enumerate(zip(order_pks, orders, strict=True), start=1):
-        order_rows.append({
-            "id": pk, "store_id": store_id, "order_id": order.order_id, "customer_id": known[order.customer_id],
-            "ordered_at": datetime(order.day.year, order.day.month, order.day.day, 12, tzinfo=UTC),
-            "total": order.total, "import_id": import_id, "imported_at": now,
-        })  # fmt: skip
+        order_rows.append(
+            {
+                "id": pk,
+                "store_id": store_id,
+                "order_id": order.order_id,
+                "customer_id": known[order.customer_id],
+                "ordered_at": datetime(order.day.year, order.day.month, order.day.day, 12, tzinfo=UTC),
+                "total": order.total,
+                "import_id": import_id,
+                "imported_at": now,
+            }
+        )
         line_rows.extend(
-            {"order_pk": pk, "line_no": n, "sku": line.sku, "category": line.category, "quantity": line.quantity,
-             "amount": line.amount}
+            {
+                "order_pk": pk,
+                "line_no": n,
+                "sku": line.sku,
+                "category": line.category,
+                "quantity": line.quantity,
+                "amount": line.amount,
+            }
             for n, line in enumerate(order.lines)
-        )  # fmt: skip
+        )
         if done % 50_000 == 0:
             report("orders", done, len(orders))
     bulk_insert(session, table_of(HistoryOrder), order_rows)

@@ -101,10 +101,20 @@ def _maximise(
         value = negative_loglik(np.exp(log_params))
         return value if np.isfinite(value) else 1e300
 
-    first = minimize(objective, np.log(start), method="L-BFGS-B", bounds=bounds,
-                     options={"maxiter": 2000, "ftol": 1e-14, "gtol": 1e-9})  # fmt: skip
-    polished = minimize(objective, first.x, method="Nelder-Mead", bounds=bounds,
-                        options={"maxiter": 4000, "xatol": 1e-9, "fatol": 1e-10})  # fmt: skip
+    first = minimize(
+        objective,
+        np.log(start),
+        method="L-BFGS-B",
+        bounds=bounds,
+        options={"maxiter": 2000, "ftol": 1e-14, "gtol": 1e-9},
+    )
+    polished = minimize(
+        objective,
+        first.x,
+        method="Nelder-Mead",
+        bounds=bounds,
+        options={"maxiter": 4000, "xatol": 1e-9, "fatol": 1e-10},
+    )
     best = polished if polished.fun <= first.fun else first
     fit = Fit(bool(first.success or polished.success), int(first.nit) + int(polished.nit), str(polished.message))
     return np.exp(best.x), -float(best.fun), fit
@@ -157,8 +167,11 @@ class BgNbd:
         right after a purchase)."""
         x, t_x, T = _as_arrays(x, t_x, T)
         with np.errstate(divide="ignore"):
-            ratio = (np.log(self.a) - np.log(np.maximum(self.b + x - 1, 1e-300))
-                     + (self.r + x) * (np.log(self.alpha + T) - np.log(self.alpha + t_x)))  # fmt: skip
+            ratio = (
+                np.log(self.a)
+                - np.log(np.maximum(self.b + x - 1, 1e-300))
+                + (self.r + x) * (np.log(self.alpha + T) - np.log(self.alpha + t_x))
+            )
         return np.where(x > 0, ratio, -np.inf)
 
     def p_alive(self, x: Any, t_x: Any, T: Any) -> Array:
@@ -296,8 +309,12 @@ class ParetoNbd:
         survive = r_x * (np.log(self.alpha + T) - np.log(self.alpha + T + t)) + self.s * (
             np.log(self.beta + T) - np.log(self.beta + T + t)
         )
-        die_first = (np.log(self.s) + r_x * np.log(self.alpha + T) + self.s * np.log(self.beta + T)
-                     + log_power_integral(self.alpha, self.beta, r_x, self.s + 1, T, T + t))  # fmt: skip
+        die_first = (
+            np.log(self.s)
+            + r_x * np.log(self.alpha + T)
+            + self.s * np.log(self.beta + T)
+            + log_power_integral(self.alpha, self.beta, r_x, self.s + 1, T, T + t)
+        )
         quiet = np.minimum(np.exp(np.logaddexp(survive, die_first)), 1.0)
         return 1 - alive + alive * quiet
 
@@ -325,8 +342,15 @@ class GammaGamma:
         (Fader & Hardie 2013, eq. 4)."""
         p, q, gamma = params
         px = p * x
-        return (gammaln(px + q) - gammaln(px) - gammaln(q) + q * np.log(gamma) + (px - 1) * np.log(mean_spend)
-                + px * np.log(x) - (px + q) * np.log(gamma + x * mean_spend))  # fmt: skip
+        return (
+            gammaln(px + q)
+            - gammaln(px)
+            - gammaln(q)
+            + q * np.log(gamma)
+            + (px - 1) * np.log(mean_spend)
+            + px * np.log(x)
+            - (px + q) * np.log(gamma + x * mean_spend)
+        )
 
     @classmethod
     def fit(cls, x: Any, mean_spend: Any, start: tuple[float, ...] = (1.0, 1.0, 1.0)) -> GammaGamma:

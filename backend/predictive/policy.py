@@ -64,15 +64,18 @@ class PredictivePolicy:
             "model": self.model,
             "control_percent": self.control_percent,
             "every_days": self.every_days,
-            "minimum": {"customers": self.min_customers, "repeat_customers": self.min_repeat_customers,
-                        "history_days": self.min_history_days},
+            "minimum": {
+                "customers": self.min_customers,
+                "repeat_customers": self.min_repeat_customers,
+                "history_days": self.min_history_days,
+            },
             "segments": {
                 "lapsed": {"p_alive_below": dec(self.lapsed_below)},
                 "at_risk": {"p_alive_below": dec(self.at_risk_below), "min_repeat_purchases": self.at_risk_min_repeat},
                 "high_value": {"top_percent": dec(self.high_value_top_percent)},
                 "affinity": {"min_share": dec(self.affinity_min_share), "min_days": self.affinity_min_days},
             },
-        }  # fmt: skip
+        }
 
 
 DEFAULT_POLICY = PredictivePolicy()

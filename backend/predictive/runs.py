@@ -83,8 +83,9 @@ def _excluded_skus(session: Session) -> tuple[str, ...]:
         return ()
 
 
-def backtest(session: Session, rules: Rules, as_of: date, policy: PredictivePolicy,
-             resamples: int = BACKTEST_RESAMPLES) -> dict[str, Any]:  # fmt: skip
+def backtest(
+    session: Session, rules: Rules, as_of: date, policy: PredictivePolicy, resamples: int = BACKTEST_RESAMPLES
+) -> dict[str, Any]:
     """Fit on the history up to one horizon before ``as_of``, score the horizon since, with the baselines."""
     cut = as_of - timedelta(days=policy.horizon_days)
     calibration = customer_histories(session, cut, rules)
@@ -93,8 +94,9 @@ def backtest(session: Session, rules: Rules, as_of: date, policy: PredictivePoli
         return {"skipped": f"calibration to {cut.isoformat()}: {problem}"}
     fitted = fit(calibration)
     actual, _ = activity(session, cut + timedelta(days=1), as_of, rules).aligned(calibration.customer_id)
-    report = holdout_report(calibration.summary(), actual, policy.horizon_days / WEEK, fitted.bgnbd, fitted.pnbd,
-                            resamples=resamples)  # fmt: skip
+    report = holdout_report(
+        calibration.summary(), actual, policy.horizon_days / WEEK, fitted.bgnbd, fitted.pnbd, resamples=resamples
+    )
     return {"calibration_end": cut.isoformat(), "holdout_end": as_of.isoformat(), **report}
 
 
@@ -103,18 +105,30 @@ def run(session: Session, as_of: date, trigger: str, evaluate: bool = True, now:
     now = now or utcnow()
     version, policy, targeting = policy_in_force(session)
     rules = Rules.of(session, _excluded_skus(session))
-    record = PredictionRun(as_of=as_of.isoformat(), status="running", trigger=trigger, rule_version=version,
-                           horizon_days=policy.horizon_days, started_at=now)  # fmt: skip
+    record = PredictionRun(
+        as_of=as_of.isoformat(),
+        status="running",
+        trigger=trigger,
+        rule_version=version,
+        horizon_days=policy.horizon_days,
+        started_at=now,
+    )
     session.add(record)
     session.flush()
     assert record.id is not None
     histories = customer_histories(session, as_of, rules)
     summary: dict[str, Any] = {
-        "run_id": record.id, "as_of": as_of.isoformat(), "rule_version": version, "time_unit": "weeks",
-        "horizon_days": policy.horizon_days, "model": policy.model, "targeting": targeting,
-        "customers": len(histories), "repeat_customers": int((histories.repeat_days > 0).sum()),
+        "run_id": record.id,
+        "as_of": as_of.isoformat(),
+        "rule_version": version,
+        "time_unit": "weeks",
+        "horizon_days": policy.horizon_days,
+        "model": policy.model,
+        "targeting": targeting,
+        "customers": len(histories),
+        "repeat_customers": int((histories.repeat_days > 0).sum()),
         "policy": policy.canonical(),
-    }  # fmt: skip
+    }
     problem = _minimum_problem(histories, policy)
     if problem is not None:
         return _finish(session, record, "refused", summary, now, reason=f"below the minimum of data: {problem}")
@@ -131,8 +145,11 @@ def run(session: Session, as_of: date, trigger: str, evaluate: bool = True, now:
     if targeting:
         _publish_segments(session, histories, control, given)
     summary["segments"] = dict(sorted(treated.items())) if targeting else {}
-    summary["control"] = {"members": int(control.sum()), "percent": policy.control_percent,
-                          "segments": dict(sorted(held_out.items()))}  # fmt: skip
+    summary["control"] = {
+        "members": int(control.sum()),
+        "percent": policy.control_percent,
+        "segments": dict(sorted(held_out.items())),
+    }
     summary["items"] = _store_items(session, record.id, window, rules, categories)
     if evaluate:
         summary["backtest"] = backtest(session, rules, as_of, policy)
@@ -140,8 +157,9 @@ def run(session: Session, as_of: date, trigger: str, evaluate: bool = True, now:
     return _finish(session, record, "published", summary, now, reason=reason)
 
 
-def _finish(session: Session, record: PredictionRun, status: str, summary: dict[str, Any], now: datetime,
-            reason: str = "") -> Outcome:  # fmt: skip
+def _finish(
+    session: Session, record: PredictionRun, status: str, summary: dict[str, Any], now: datetime, reason: str = ""
+) -> Outcome:
     summary["status"] = status
     if reason:
         summary["reason"] = reason
@@ -163,24 +181,46 @@ def _finite(value: float) -> float:
     return float(value) if np.isfinite(value) else 0.0
 
 
-def _store_predictions(session: Session, run_id: int, histories: Histories, scores: Any,
-                       control: np.ndarray, given: list[list[str]]) -> None:  # fmt: skip
+def _store_predictions(
+    session: Session, run_id: int, histories: Histories, scores: Any, control: np.ndarray, given: list[list[str]]
+) -> None:
     mean_spend = histories.mean_spend
     columns = {
-        "bgnbd_p_alive": scores.bgnbd_p_alive, "bgnbd_expected": scores.bgnbd_expected,
-        "bgnbd_p_none": scores.bgnbd_p_none, "pnbd_p_alive": scores.pnbd_p_alive,
-        "pnbd_expected": scores.pnbd_expected, "pnbd_p_none": scores.pnbd_p_none,
-        "expected_spend": scores.expected_spend, "clv": scores.clv,
-    }  # fmt: skip
+        "bgnbd_p_alive": scores.bgnbd_p_alive,
+        "bgnbd_expected": scores.bgnbd_expected,
+        "bgnbd_p_none": scores.bgnbd_p_none,
+        "pnbd_p_alive": scores.pnbd_p_alive,
+        "pnbd_expected": scores.pnbd_expected,
+        "pnbd_p_none": scores.pnbd_p_none,
+        "expected_spend": scores.expected_spend,
+        "clv": scores.clv,
+    }
     lists = {name: np.nan_to_num(values, nan=0.0, posinf=0.0).tolist() for name, values in columns.items()}
     rows = [
-        {"run_id": run_id, "customer_id": customer, "repeat_days": x, "recency_days": t_x, "age_days": age,
-         "mean_spend": spend, "control": held, "segments": json.dumps(names),
-         **{name: values[i] for name, values in lists.items()}}
-        for i, (customer, x, t_x, age, spend, held, names) in enumerate(zip(
-            histories.customer_id.tolist(), histories.repeat_days.tolist(), histories.recency_days.tolist(),
-            histories.age_days.tolist(), mean_spend.tolist(), control.tolist(), given, strict=True))
-    ]  # fmt: skip
+        {
+            "run_id": run_id,
+            "customer_id": customer,
+            "repeat_days": x,
+            "recency_days": t_x,
+            "age_days": age,
+            "mean_spend": spend,
+            "control": held,
+            "segments": json.dumps(names),
+            **{name: values[i] for name, values in lists.items()},
+        }
+        for i, (customer, x, t_x, age, spend, held, names) in enumerate(
+            zip(
+                histories.customer_id.tolist(),
+                histories.repeat_days.tolist(),
+                histories.recency_days.tolist(),
+                histories.age_days.tolist(),
+                mean_spend.tolist(),
+                control.tolist(),
+                given,
+                strict=True,
+            )
+        )
+    ]
     bulk_insert(session, table_of(CustomerPrediction), rows)
 
 
@@ -188,11 +228,16 @@ def _publish_segments(session: Session, histories: Histories, control: np.ndarra
     """Replace every ``predicted:`` segment with this run's (never the control group's)."""
     table = table_of(CustomerSegment)
     session.execute(table.delete().where(table.c.segment.startswith(PREFIX)))
-    bulk_insert(session, table, [
-        {"customer_id": customer, "segment": name}
-        for customer, held, names in zip(histories.customer_id.tolist(), control.tolist(), given, strict=True)
-        if not held for name in names
-    ])  # fmt: skip
+    bulk_insert(
+        session,
+        table,
+        [
+            {"customer_id": customer, "segment": name}
+            for customer, held, names in zip(histories.customer_id.tolist(), control.tolist(), given, strict=True)
+            if not held
+            for name in names
+        ],
+    )
 
 
 def _store_items(session: Session, run_id: int, window: Window, rules: Rules, categories: Any) -> dict[str, int]:
@@ -205,14 +250,23 @@ def _store_items(session: Session, run_id: int, window: Window, rules: Rules, ca
             continue
         interactions = rec.Interactions.of(rows.customer_id, rows.item, rows.days, rows.last_day)
         near = rec.neighbours(interactions, top=NEIGHBOURS_PER_ITEM)
-        bulk_insert(session, table_of(PredictedNeighbour), [
-            {"run_id": run_id, "level": level, "item": item, "neighbour": other, "score": value}
-            for item, others in near.items() for other, value in others
-        ])  # fmt: skip
-        bulk_insert(session, table_of(PopularItem), [
-            {"run_id": run_id, "level": level, "rank": rank, "item": item, "buyers": buyers}
-            for rank, (item, buyers) in enumerate(rec.popular(interactions, POPULAR_ITEMS))
-        ])  # fmt: skip
+        bulk_insert(
+            session,
+            table_of(PredictedNeighbour),
+            [
+                {"run_id": run_id, "level": level, "item": item, "neighbour": other, "score": value}
+                for item, others in near.items()
+                for other, value in others
+            ],
+        )
+        bulk_insert(
+            session,
+            table_of(PopularItem),
+            [
+                {"run_id": run_id, "level": level, "rank": rank, "item": item, "buyers": buyers}
+                for rank, (item, buyers) in enumerate(rec.popular(interactions, POPULAR_ITEMS))
+            ],
+        )
         counts[level] = int(interactions.items.size)
     return counts
 
@@ -239,10 +293,17 @@ def list_runs(session: Session, limit: int = 20) -> list[PredictionRun]:
 
 def run_view(record: PredictionRun) -> dict[str, Any]:
     return {
-        "id": record.id, "as_of": record.as_of, "status": record.status, "trigger": record.trigger,
-        "rule_version": record.rule_version, "horizon_days": record.horizon_days, "reason": record.reason,
-        "started_at": record.started_at, "finished_at": record.finished_at, "summary": json.loads(record.summary),
-    }  # fmt: skip
+        "id": record.id,
+        "as_of": record.as_of,
+        "status": record.status,
+        "trigger": record.trigger,
+        "rule_version": record.rule_version,
+        "horizon_days": record.horizon_days,
+        "reason": record.reason,
+        "started_at": record.started_at,
+        "finished_at": record.finished_at,
+        "summary": json.loads(record.summary),
+    }
 
 
 def due(session: Session, today: date) -> bool:
@@ -252,7 +313,9 @@ def due(session: Session, today: date) -> bool:
     if not targeting:
         return False
     last = session.exec(
-        select(PredictionRun).where(col(PredictionRun.status).in_(("published", "refused")))
-        .order_by(col(PredictionRun.id).desc()).limit(1)
-    ).first()  # fmt: skip
+        select(PredictionRun)
+        .where(col(PredictionRun.status).in_(("published", "refused")))
+        .order_by(col(PredictionRun.id).desc())
+        .limit(1)
+    ).first()
     return last is None or date.fromisoformat(last.as_of) + timedelta(days=policy.every_days) <= today

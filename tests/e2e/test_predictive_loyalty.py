@@ -26,14 +26,23 @@ def rules() -> dict[str, Any]:
     start, end = (NOW - timedelta(hours=1)).isoformat(), (NOW + timedelta(days=1)).isoformat()
     return {
         "points_per_unit": "1",
-        "campaigns": [{"id": "welcome-back", "starts_at": start, "ends_at": end, "bonus_points": 50,
-                       "segments": ["predicted:at-risk"], "per_member_limit": 1}],
+        "campaigns": [
+            {
+                "id": "welcome-back",
+                "starts_at": start,
+                "ends_at": end,
+                "bonus_points": 50,
+                "segments": ["predicted:at-risk"],
+                "per_member_limit": 1,
+            }
+        ],
         "predictive": {
-            "horizon_days": 60, "control_percent": 30,
+            "horizon_days": 60,
+            "control_percent": 30,
             "minimum": {"customers": 40, "repeat_customers": 20, "history_days": 120},
             "segments": {"lapsed": {"p_alive_below": "0.000001"}, "at_risk": {"p_alive_below": "0.9"}},
         },
-    }  # fmt: skip
+    }
 
 
 def history_rows(customers: int = 120) -> list[dict[str, Any]]:
@@ -48,9 +57,16 @@ def history_rows(customers: int = 120) -> list[dict[str, Any]]:
         k = 0
         while day >= last:
             sku, category = ("BEANS", "coffee") if (n + k) % 3 else ("GREEN", "tea")
-            rows.append({"order_id": f"H-{n}-{k}", "customer_id": f"p{n:03d}",
-                         "date": (TODAY - timedelta(days=day)).isoformat(), "total": f"{10 + n % 7}.50",
-                         "sku": sku, "category": category})  # fmt: skip
+            rows.append(
+                {
+                    "order_id": f"H-{n}-{k}",
+                    "customer_id": f"p{n:03d}",
+                    "date": (TODAY - timedelta(days=day)).isoformat(),
+                    "total": f"{10 + n % 7}.50",
+                    "sku": sku,
+                    "category": category,
+                }
+            )
             k += 1
             day -= 7 + rng.randrange(14)
     return rows
@@ -70,8 +86,9 @@ def member_with(platform: Platform, control: bool) -> str:
 def test_a_campaign_for_predicted_at_risk_pays_once_to_treated_and_never_to_control(platform: Platform) -> None:
     admin = platform.headers("admin")
     publish(platform, rules())
-    imported = platform.client.post("/v1/history/imports", json={"store_id": "demo-store", "rows": history_rows()},
-                                    headers=admin)  # fmt: skip
+    imported = platform.client.post(
+        "/v1/history/imports", json={"store_id": "demo-store", "rows": history_rows()}, headers=admin
+    )
     assert imported.status_code == 201, imported.text
     assert imported.json()["customers_enrolled"] == 120
 
@@ -93,8 +110,11 @@ def test_a_campaign_for_predicted_at_risk_pays_once_to_treated_and_never_to_cont
     platform.settle()
     with Session(platform.engine) as session:
         uses = session.exec(select(CampaignUse)).all()
-        segments = session.exec(select(CustomerSegment.segment).where(CustomerSegment.customer_id == Customer.id,
-                                                                      Customer.external_id == control)).all()  # fmt: skip
+        segments = session.exec(
+            select(CustomerSegment.segment).where(
+                CustomerSegment.customer_id == Customer.id, Customer.external_id == control
+            )
+        ).all()
     assert [(u.campaign_id, u.uses) for u in uses] == [("welcome-back", 1)]
     assert segments == []  # the control group gets no predicted segment
 
@@ -109,7 +129,8 @@ def test_a_campaign_for_predicted_at_risk_pays_once_to_treated_and_never_to_cont
     assert any(reason.startswith("predicted:at-risk: P(alive)") for reason in body["explanation"])
     assert set(body["parameters"]["pareto_nbd"]) == {"r", "alpha", "s", "beta", "loglik"}
     held = platform.client.get(f"/v1/customers/{control}/predictions", headers=admin).json()
-    assert held["control_group"] is True and held["segments"] == []
+    assert held["control_group"] is True
+    assert held["segments"] == []
     recommended = platform.client.get(f"/v1/customers/{treated}/recommendations?level=category", headers=own)
     assert recommended.status_code == 200, recommended.text
     assert recommended.json()["items"][0]["source"] == "buy_again"
@@ -128,20 +149,24 @@ def test_a_campaign_for_predicted_at_risk_pays_once_to_treated_and_never_to_cont
     assert platform.client.get("/v1/reports/predictions", headers=own).status_code in (401, 403)
 
     # Predicted segments are the runs' own: refused by hand.
-    by_hand = platform.client.put(f"/v1/customers/{control}/segments", json={"segments": ["predicted:at-risk"]},
-                                  headers=admin)  # fmt: skip
-    assert by_hand.status_code == 422 and by_hand.json()["error"]["field"] == "segments"
+    by_hand = platform.client.put(
+        f"/v1/customers/{control}/segments", json={"segments": ["predicted:at-risk"]}, headers=admin
+    )
+    assert by_hand.status_code == 422
+    assert by_hand.json()["error"]["field"] == "segments"
 
     report = platform.client.get("/v1/reports/predictions", headers=admin)
     assert report.status_code == 200, report.text
     at_risk = report.json()["since_run"]["segments"]["predicted:at-risk"]
-    assert at_risk["treated"]["members"] > 0 and at_risk["control"]["members"] > 0
+    assert at_risk["treated"]["members"] > 0
+    assert at_risk["control"]["members"] > 0
 
     # Erasure of personal data deletes the member's predictions.
     erased = platform.client.delete(f"/v1/customers/{treated}/personal-data", headers=admin)
     assert erased.status_code == 200, erased.text
     gone = platform.client.get(f"/v1/customers/{treated}/predictions", headers=admin)
-    assert gone.status_code == 404 and gone.json()["error"]["field"] == "customer_id"
+    assert gone.status_code == 404
+    assert gone.json()["error"]["field"] == "customer_id"
 
 
 def test_history_import_is_checked_whole_and_admin_only(platform: Platform) -> None:
@@ -149,20 +174,28 @@ def test_history_import_is_checked_whole_and_admin_only(platform: Platform) -> N
     rows = history_rows(4)
     bad = [*rows, {"order_id": "X", "customer_id": "p900", "date": "2999-01-01", "total": "-1"}]
     refused = platform.client.post("/v1/history/imports", json={"store_id": "demo-store", "rows": bad}, headers=admin)
-    assert refused.status_code == 422 and refused.json()["error"]["field"] == "rows", refused.text
+    assert refused.status_code == 422, refused.text
+    assert refused.json()["error"]["field"] == "rows"
     for who in ("checkout", "program"):
-        denied = platform.client.post("/v1/history/imports", json={"store_id": "demo-store", "rows": rows},
-                                      headers=platform.headers(who))  # fmt: skip
+        denied = platform.client.post(
+            "/v1/history/imports", json={"store_id": "demo-store", "rows": rows}, headers=platform.headers(who)
+        )
         assert denied.status_code == 403, denied.text
     with Session(platform.engine) as session:
         assert session.exec(select(HistoryOrder)).all() == []
-    assert platform.client.post("/v1/history/imports", json={"store_id": "demo-store", "rows": rows},
-                                headers=admin).status_code == 201  # fmt: skip
+    assert (
+        platform.client.post(
+            "/v1/history/imports", json={"store_id": "demo-store", "rows": rows}, headers=admin
+        ).status_code
+        == 201
+    )
     again = platform.client.post("/v1/history/imports", json={"store_id": "demo-store", "rows": rows}, headers=admin)
-    assert again.status_code == 409 and again.json()["error"]["field"] == "order_id"
+    assert again.status_code == 409
+    assert again.json()["error"]["field"] == "order_id"
     # Too little data: the run is refused and publishes nothing.
     publish(platform, rules())
     refused_run = platform.client.post("/v1/predictions/runs", json={}, headers=admin).json()
-    assert refused_run["status"] == "refused" and "minimum" in refused_run["reason"]
+    assert refused_run["status"] == "refused"
+    assert "minimum" in refused_run["reason"]
     with Session(platform.engine) as session:
         assert session.exec(select(CustomerPrediction)).all() == []

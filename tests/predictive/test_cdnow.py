@@ -56,8 +56,10 @@ def load_cdnow(engine: Engine, cli: CliRunner, tmp_path: Path, through: date = C
         session.add(Store(id="cdnow-web", name="CDNOW", currency="USD", retailer_id="cdnow"))
         publish_document(session, RULES)
         session.commit()
-    done = cli.invoke(app, ["loyalty", "history", "import", str(write_cdnow_csv(tmp_path / "cdnow.csv", through)),
-                            "--store", "cdnow-web"])  # fmt: skip
+    done = cli.invoke(
+        app,
+        ["loyalty", "history", "import", str(write_cdnow_csv(tmp_path / "cdnow.csv", through)), "--store", "cdnow-web"],
+    )
     assert done.exit_code == 0, done.output
     assert "imported" in done.output
 

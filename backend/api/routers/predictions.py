@@ -31,8 +31,12 @@ ReadAccess = Annotated[Access, Depends(PREDICTIONS_READ)]
 RunsAccess = Annotated[Access, Depends(PREDICTION_RUNS_READ)]
 
 
-@router.post("/v1/predictions/runs", response_model=PredictionRunOut, status_code=201,
-             summary="Run the prediction models (admin)")  # fmt: skip
+@router.post(
+    "/v1/predictions/runs",
+    response_model=PredictionRunOut,
+    status_code=201,
+    summary="Run the prediction models (admin)",
+)
 def post_run(body: PredictionRunIn, admin: AdminDep, state: StateDep) -> dict[str, Any]:
     """Fits the models on every member's purchase history through ``as_of``, scores them and
     publishes the rules' ``predicted:`` segments; ``status`` is ``refused`` (nothing published)
@@ -80,8 +84,12 @@ def get_report(access: RunsAccess, session: SessionDep, run_id: int | None = Que
     return views.report(session, run_id)
 
 
-@router.post("/v1/history/imports", response_model=HistoryImportOut, status_code=201,
-             summary="Import past orders of a store (admin)")  # fmt: skip
+@router.post(
+    "/v1/history/imports",
+    response_model=HistoryImportOut,
+    status_code=201,
+    summary="Import past orders of a store (admin)",
+)
 def post_history(body: HistoryImportIn, admin: AdminDep, state: StateDep) -> dict[str, Any]:
     """Past orders count as purchase history for the models; they earn nothing and never reach
     the chain. Every row is checked before anything is written (422 lists the bad rows)."""
@@ -89,5 +97,9 @@ def post_history(body: HistoryImportIn, admin: AdminDep, state: StateDep) -> dic
     orders = parse_records(records, utcnow().date(), first_line=0, where="rows")
     with state.write() as session:
         report = import_history(session, body.store_id, orders)
-    return {"import_id": report.import_id, "orders": report.orders, "lines": report.lines,
-            "customers_enrolled": report.customers_enrolled}  # fmt: skip
+    return {
+        "import_id": report.import_id,
+        "orders": report.orders,
+        "lines": report.lines,
+        "customers_enrolled": report.customers_enrolled,
+    }
