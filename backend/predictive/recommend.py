@@ -56,7 +56,8 @@ def popular(interactions: Interactions, top: int = 100) -> list[tuple[str, int]]
 
 def neighbours(interactions: Interactions, top: int = 20, min_buyers: int = 2) -> dict[str, list[tuple[str, float]]]:
     """For each item with at least ``min_buyers`` buyers, its ``top`` most similar items (cosine of
-    the buyer sets, at least two common buyers), computed a block of items at a time."""
+    the buyer sets, at least two common buyers), computed a block of items at a time and kept
+    sparse: memory follows the pairs of items actually bought together, not items squared."""
     bought = (interactions.days > 0).astype(np.float32).tocsc()
     counts = np.asarray(bought.sum(axis=0)).ravel()
     keep = np.flatnonzero(counts >= min_buyers)
@@ -65,22 +66,27 @@ def neighbours(interactions: Interactions, top: int = 20, min_buyers: int = 2) -
     matrix = bought[:, keep].tocsc()
     norms = np.sqrt(counts[keep]).astype(np.float32)
     transposed = matrix.T.tocsr()
+    names = interactions.items[keep]
     result: dict[str, list[tuple[str, float]]] = {}
     for start in range(0, keep.size, BLOCK):
-        block = slice(start, min(start + BLOCK, keep.size))
-        common = (transposed[block] @ matrix).toarray()
-        for row in range(common.shape[0]):
-            common[row, start + row] = 0  # not its own neighbour
-        common[common < 2] = 0
-        scores = common / norms[block, None] / norms[None, :]
-        width = min(top, scores.shape[1])
-        best = np.argpartition(-scores, width - 1, axis=1)[:, :width] if width else np.empty((scores.shape[0], 0), int)
-        for row, candidates in enumerate(best):
-            chosen = [(int(c), float(scores[row, c])) for c in candidates if scores[row, c] > 0]
-            if chosen:
-                chosen.sort(key=lambda pair: (-pair[1], pair[0]))
-                item = str(interactions.items[keep[start + row]])
-                result[item] = [(str(interactions.items[keep[c]]), score) for c, score in chosen]
+        stop = min(start + BLOCK, keep.size)
+        common = sparse.csr_matrix(transposed[start:stop] @ matrix)
+        rows = np.repeat(np.arange(stop - start), np.diff(common.indptr))
+        columns = common.indices
+        # At least two common buyers, and not the item itself.
+        wanted = (common.data >= 2) & (columns != rows + start)
+        rows, columns = rows[wanted], columns[wanted]
+        scores = common.data[wanted] / norms[rows + start] / norms[columns]
+        # Per row, best score first (ties by column): one lexsort for the whole block.
+        order = np.lexsort((columns, -scores, rows))
+        rows, columns, scores = rows[order], columns[order], scores[order]
+        firsts = np.flatnonzero(np.r_[True, rows[1:] != rows[:-1]]) if rows.size else np.array([], dtype=np.intp)
+        ends = np.r_[firsts[1:], rows.size]
+        for first, end in zip(firsts.tolist(), ends.tolist(), strict=True):
+            last = min(end, first + top)
+            result[str(names[rows[first] + start])] = [
+                (str(names[c]), float(v)) for c, v in zip(columns[first:last], scores[first:last], strict=True)
+            ]
     return result
 
 

