@@ -29,6 +29,11 @@ class Fitted:
             "bgnbd": {**self.bgnbd.params, "loglik": self.bgnbd.loglik},
             "pareto_nbd": {**self.pnbd.params, "loglik": self.pnbd.loglik},
             "gamma_gamma": {**gg.params, "loglik": gg.loglik} if gg else None,
+            # False: the optimiser stopped short (e.g. no heterogeneity for a parameter to describe).
+            "converged": {
+                name: bool(model.fit_info.converged) if model is not None and model.fit_info else None
+                for name, model in (("bgnbd", self.bgnbd), ("pareto_nbd", self.pnbd), ("gamma_gamma", gg))
+            },
         }
 
 

@@ -5,7 +5,6 @@ group; who may read whose predictions; erasure; the report of treated against co
 
 from __future__ import annotations
 
-import random
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -14,6 +13,7 @@ from sqlmodel import Session, select
 
 from backend.db.models import CampaignUse, Customer, CustomerPrediction, CustomerSegment, HistoryOrder
 from tests.e2e.loyalty_helpers import buy, line, order, publish
+from tests.predictive.data import fading_history
 from tests.support import Platform
 
 pytestmark = pytest.mark.chain
@@ -45,33 +45,6 @@ def rules() -> dict[str, Any]:
     }
 
 
-def history_rows(customers: int = 120) -> list[dict[str, Any]]:
-    """Half the members buy every few weeks up to now; the other half did, then stopped 10 to 16
-    weeks ago (fading). Coffee and tea lines give recommendations something to go on."""
-    rng = random.Random(14)
-    rows = []
-    for n in range(customers):
-        fading = n % 2 == 0
-        last = 70 + rng.randrange(42) if fading else rng.randrange(10)
-        day = 300 - rng.randrange(30)
-        k = 0
-        while day >= last:
-            sku, category = ("BEANS", "coffee") if (n + k) % 3 else ("GREEN", "tea")
-            rows.append(
-                {
-                    "order_id": f"H-{n}-{k}",
-                    "customer_id": f"p{n:03d}",
-                    "date": (TODAY - timedelta(days=day)).isoformat(),
-                    "total": f"{10 + n % 7}.50",
-                    "sku": sku,
-                    "category": category,
-                }
-            )
-            k += 1
-            day -= 7 + rng.randrange(14)
-    return rows
-
-
 def member_with(platform: Platform, control: bool) -> str:
     """A member the run found at risk, in the control group or not."""
     with Session(platform.engine) as session:
@@ -87,7 +60,14 @@ def test_a_campaign_for_predicted_at_risk_pays_once_to_treated_and_never_to_cont
     admin = platform.headers("admin")
     publish(platform, rules())
     imported = platform.client.post(
-        "/v1/history/imports", json={"store_id": "demo-store", "rows": history_rows()}, headers=admin
+        "/v1/history/imports",
+        json={
+            "store_id": "demo-store",
+            "rows": fading_history(
+                TODAY,
+            ),
+        },
+        headers=admin,
     )
     assert imported.status_code == 201, imported.text
     assert imported.json()["customers_enrolled"] == 120
@@ -171,7 +151,7 @@ def test_a_campaign_for_predicted_at_risk_pays_once_to_treated_and_never_to_cont
 
 def test_history_import_is_checked_whole_and_admin_only(platform: Platform) -> None:
     admin = platform.headers("admin")
-    rows = history_rows(4)
+    rows = fading_history(TODAY, 4)
     bad = [*rows, {"order_id": "X", "customer_id": "p900", "date": "2999-01-01", "total": "-1"}]
     refused = platform.client.post("/v1/history/imports", json={"store_id": "demo-store", "rows": bad}, headers=admin)
     assert refused.status_code == 422, refused.text

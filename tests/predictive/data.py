@@ -10,7 +10,8 @@
 from __future__ import annotations
 
 import csv
-from datetime import date
+import random
+from datetime import date, timedelta
 from importlib import resources
 from pathlib import Path
 from typing import Any
@@ -70,3 +71,31 @@ def complete_journey() -> dict[str, np.ndarray]:
         "department": lines["department"].fillna("UNKNOWN").astype(str).to_numpy(object),
         "category": lines["product_category"].fillna("UNKNOWN").astype(str).to_numpy(object),
     }
+
+
+def fading_history(today: date, customers: int = 120) -> list[dict[str, Any]]:
+    """Rows for a history import: half the members buy every few weeks up to now; the other half
+    did, then stopped 10 to 16 weeks ago (fading). Coffee and tea lines give recommendations
+    something to go on."""
+    rng = random.Random(14)
+    rows = []
+    for n in range(customers):
+        fading = n % 2 == 0
+        last = 70 + rng.randrange(42) if fading else rng.randrange(10)
+        day = 300 - rng.randrange(30)
+        k = 0
+        while day >= last:
+            sku, category = ("BEANS", "coffee") if (n + k) % 3 else ("GREEN", "tea")
+            rows.append(
+                {
+                    "order_id": f"H-{n}-{k}",
+                    "customer_id": f"p{n:03d}",
+                    "date": (today - timedelta(days=day)).isoformat(),
+                    "total": f"{10 + n % 7}.50",
+                    "sku": sku,
+                    "category": category,
+                }
+            )
+            k += 1
+            day -= 7 + rng.randrange(14)
+    return rows
