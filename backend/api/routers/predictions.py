@@ -9,7 +9,7 @@ from __future__ import annotations
 from datetime import date
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Query
+from fastapi import APIRouter, Depends, Path, Query
 
 from backend.api.deps import SessionDep, StateDep
 from backend.api.policy import PREDICTION_RUNS_READ, PREDICTIONS_READ, Access, AdminDep
@@ -27,6 +27,7 @@ from backend.predictive import runs, views
 from backend.predictive.history import import_history, parse_records
 
 router = APIRouter(tags=["predictions"], responses=ERROR_RESPONSES)
+MAX_ID = 2**62  # ids are 64-bit: a larger number names no run
 ReadAccess = Annotated[Access, Depends(PREDICTIONS_READ)]
 RunsAccess = Annotated[Access, Depends(PREDICTION_RUNS_READ)]
 
@@ -42,7 +43,10 @@ def post_run(body: PredictionRunIn, admin: AdminDep, state: StateDep) -> dict[st
     publishes the rules' ``predicted:`` segments; ``status`` is ``refused`` (nothing published)
     below the rules' minimum of data."""
     today = utcnow().date()
-    day = date.fromisoformat(body.as_of) if body.as_of else today
+    try:
+        day = date.fromisoformat(body.as_of) if body.as_of else today
+    except ValueError:
+        raise Unprocessable(f"as_of {body.as_of!r} is not a calendar date", field="as_of") from None
     if day > today:
         raise Unprocessable(f"as_of {day.isoformat()} is in the future", field="as_of")
     with state.write() as session:
@@ -56,7 +60,7 @@ def get_runs(access: RunsAccess, session: SessionDep, limit: int = Query(20, ge=
 
 
 @router.get("/v1/predictions/runs/{run_id}", response_model=PredictionRunOut, summary="A prediction run")
-def get_run(run_id: int, access: RunsAccess, session: SessionDep) -> dict[str, Any]:
+def get_run(run_id: Annotated[int, Path(ge=1, le=MAX_ID)], access: RunsAccess, session: SessionDep) -> dict[str, Any]:
     return runs.run_view(runs.get_run(session, run_id))
 
 
@@ -80,7 +84,9 @@ def get_recommendations(
 
 
 @router.get("/v1/reports/predictions", summary="Predicted segments, backtest, treated against control")
-def get_report(access: RunsAccess, session: SessionDep, run_id: int | None = Query(None, ge=1)) -> dict[str, Any]:
+def get_report(
+    access: RunsAccess, session: SessionDep, run_id: int | None = Query(None, ge=1, le=MAX_ID)
+) -> dict[str, Any]:
     return views.report(session, run_id)
 
 
