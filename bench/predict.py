@@ -60,7 +60,7 @@ def free_port() -> int:
 
 
 def simulate(customers: int, seed: int = 14) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """(customer, day offset, total) of every order: Pareto/NBD with CDNOW's parameters (weeks),
+    """(customer, day offset, total) of every order: Pareto/NBD and Gamma-Gamma with CDNOW's parameters (weeks),
     first purchases spread over the first year, at most one order a day."""
     rng = np.random.default_rng(seed)
     rate = rng.gamma(0.553, 1 / 10.578, customers) / 7  # per day
@@ -74,7 +74,9 @@ def simulate(customers: int, seed: int = 14) -> tuple[np.ndarray, np.ndarray, np
     day = np.concatenate([first, days])
     keys = np.unique(customer.astype(np.int64) * DAYS + day)
     customer, day = np.divmod(keys, DAYS)
-    total = np.round(rng.gamma(6.25, 35 / 6.25, customer.size), 2)
+    # Gamma-Gamma spend (CDNOW's p, q, gamma): each customer's scale nu ~ Gamma(q, gamma), each order ~ Gamma(p, nu).
+    nu = rng.gamma(3.74, 1 / 15.44, customers)
+    total = np.round(rng.gamma(6.25, 1 / nu[customer]), 2)
     return customer, day, total
 
 

@@ -43,6 +43,7 @@ ITEM_WINDOW_DAYS = 365  # items bought together: the last year before the run's 
 NEIGHBOURS_PER_ITEM = 20
 POPULAR_ITEMS = 100
 BACKTEST_RESAMPLES = 100
+WRITE_BLOCK = 50_000
 
 
 @dataclass(frozen=True)
@@ -196,32 +197,35 @@ def _store_predictions(
         "clv": scores.clv,
     }
     lists = {name: np.nan_to_num(values, nan=0.0, posinf=0.0).tolist() for name, values in columns.items()}
-    rows = [
-        {
-            "run_id": run_id,
-            "customer_id": customer,
-            "repeat_days": x,
-            "recency_days": t_x,
-            "age_days": age,
-            "mean_spend": spend,
-            "control": held,
-            "segments": json.dumps(names),
-            **{name: values[i] for name, values in lists.items()},
-        }
-        for i, (customer, x, t_x, age, spend, held, names) in enumerate(
-            zip(
-                histories.customer_id.tolist(),
-                histories.repeat_days.tolist(),
-                histories.recency_days.tolist(),
-                histories.age_days.tolist(),
-                mean_spend.tolist(),
-                control.tolist(),
-                given,
-                strict=True,
-            )
+    inputs = (
+        histories.customer_id.tolist(),
+        histories.repeat_days.tolist(),
+        histories.recency_days.tolist(),
+        histories.age_days.tolist(),
+        mean_spend.tolist(),
+        control.tolist(),
+    )
+    # Written a block at a time: a million rows as dicts at once would take gigabytes.
+    for low in range(0, len(histories), WRITE_BLOCK):
+        block = range(low, min(low + WRITE_BLOCK, len(histories)))
+        bulk_insert(
+            session,
+            table_of(CustomerPrediction),
+            [
+                {
+                    "run_id": run_id,
+                    "customer_id": inputs[0][i],
+                    "repeat_days": inputs[1][i],
+                    "recency_days": inputs[2][i],
+                    "age_days": inputs[3][i],
+                    "mean_spend": inputs[4][i],
+                    "control": inputs[5][i],
+                    "segments": json.dumps(given[i]),
+                    **{name: values[i] for name, values in lists.items()},
+                }
+                for i in block
+            ],
         )
-    ]
-    bulk_insert(session, table_of(CustomerPrediction), rows)
 
 
 def _publish_segments(session: Session, histories: Histories, control: np.ndarray, given: list[list[str]]) -> None:
