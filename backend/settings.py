@@ -15,7 +15,7 @@ DEV_CHAIN_ID = 31337
 
 
 class Settings(BaseSettings):
-    """Every knob of the platform. See README "Configuration"."""
+    """Every knob of the platform. See docs/operations.md, "Configuration"."""
 
     model_config = SettingsConfigDict(env_prefix="CREDANCE_", extra="ignore")
 

@@ -29,8 +29,9 @@ from backend.chain.sender import Sender
 from backend.db.models import Operation, OperationStatus
 from backend.indexer.reconcile import ReconcileReport, reconcile
 from backend.indexer.runner import Indexer
-from backend.settings import Settings
+from backend.settings import PROJECT_ROOT, Settings
 
+CREDANCE_CLI = str(PROJECT_ROOT / ".venv" / "bin" / "credance")  # the installed command line
 AWARD_BATCH = Web3.keccak(text="awardBatch((address,uint64,uint32,uint128,bytes32)[])")[:4]
 
 

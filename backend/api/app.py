@@ -14,12 +14,14 @@ from backend.api.auth import KeyVerifier
 from backend.api.checkout import CheckoutFastPath
 from backend.api.deps import AppState
 from backend.api.routers import (
+    assets,
     consent,
     customers,
     docs,
     epcis,
     health,
     keys,
+    member_pages,
     members,
     organisations,
     partners,
@@ -88,4 +90,7 @@ def create_app(
     app.include_router(consent.router)  # customer tokens, till codes, Sign-In with Ethereum
     for module in (refunds, members, rewards, transfers, partners, rule_sets, reports, predictions):  # the program
         app.include_router(module.router)
+    for module in (assets, member_pages):  # the pages people use (docs/web.md)
+        app.include_router(module.router)
+    member_pages.install(app)
     return app

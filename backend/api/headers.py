@@ -38,7 +38,7 @@ class UnsafeTemplate(RuntimeError):
 def inline_style_hashes(directory: Path = TEMPLATES) -> tuple[str, ...]:
     """CSP sources (``'sha256-…'``) of every ``<style>`` block of the HTML templates."""
     hashes: list[str] = []
-    for template in sorted(directory.glob("*.html")):
+    for template in sorted(directory.rglob("*.html")):
         source = template.read_text()
         if _INLINE_SCRIPT.search(source):
             raise UnsafeTemplate(f"{template.name} has an inline <script>: serve it as a file from this origin")

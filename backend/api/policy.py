@@ -44,6 +44,7 @@ from backend.api.deps import Unauthorized, app_state, get_principal
 from backend.consent.tokens import Scope
 from backend.db.models import Store
 from backend.errors import Forbidden, Unprocessable
+from backend.web.sessions import MemberSession, member_of
 
 Location = Literal["path", "query", "body", "header"]
 CUSTOMER_TOKEN_HEADER = "X-Customer-Token"  # noqa: S105 (a header name)
@@ -249,6 +250,23 @@ class PublicScannerPolicy(PublicPolicy):
 
 
 PUBLIC_SCANNER = PublicScannerPolicy()
+
+
+class MemberSessionPolicy(PublicPolicy):
+    """The member's pages (``/me/``): no API key; the member's session cookie, a customer token
+    of their own (``backend/web/sessions.py``). Its actions are then decided by ``decide`` with
+    the API route's policy (the token's scopes), and every form needs the session's CSRF token."""
+
+    name = "member session"
+
+    def describe(self) -> list[str]:
+        return ["a signed-in member (session cookie; forms also need its CSRF token): their own account only"]
+
+    async def __call__(self, request: Request) -> MemberSession:  # type: ignore[override]
+        return await member_of(request)
+
+
+MEMBER_SESSION = MemberSessionPolicy()
 
 
 def decide(policy: Policy, principal: Principal, facts: Facts, context: Context) -> Access:

@@ -33,8 +33,7 @@ from urllib.parse import parse_qsl
 
 import anyio.to_thread
 import orjson
-from fastapi import Request, params
-from fastapi.dependencies.utils import field_annotation_is_sequence, get_flat_params
+from fastapi import Request
 
 from backend.api.auth import KeyVerifier, Role
 from backend.api.headers import with_security_headers
@@ -66,23 +65,41 @@ MAX_BUCKETS = 50_000
 async def single_valued_query(request: Request) -> None:
     """A query parameter declared as one value and sent several times is refused (422), not
     silently read as one of them. An app-wide dependency (async: no thread hop on the checkout
-    path); the matched route says what it declares."""
+    path); what each route declares is read from the app's OpenAPI description (public API, built
+    once), not from FastAPI's internals."""
     query = request.query_params
     if len(query) == len(query.multi_items()):
         return  # nothing repeated: the common case costs one comparison
-    dependant = getattr(request.scope.get("route"), "dependant", None)
-    if dependant is None:
+    route = request.scope.get("route")
+    path = getattr(route, "path_format", None)
+    if path is None:
         return
+    single = _single_valued_queries(request.app).get((path, request.method.lower()), frozenset())
     counts = Counter(key for key, _ in query.multi_items())
-    for field in get_flat_params(dependant):
-        repeated = counts[field.alias] > 1
-        if (
-            repeated
-            and isinstance(field.field_info, params.Query)
-            and not field_annotation_is_sequence(field.field_info.annotation)
-        ):
-            raise Unprocessable(f"{field.alias!r} takes one value; it was given {counts[field.alias]} times",
-                                field=field.alias)  # fmt: skip
+    for name, count in counts.items():
+        if count > 1 and name in single:
+            raise Unprocessable(f"{name!r} takes one value; it was given {count} times", field=name)
+
+
+def _single_valued_queries(app: Any) -> dict[tuple[str, str], frozenset[str]]:
+    """(path, method) -> the query parameters the operation declares as one value (not an array)."""
+    cached: dict[tuple[str, str], frozenset[str]] | None = getattr(app.state, "single_valued_queries", None)
+    if cached is None:
+        cached = {}
+        for path, operations in app.openapi().get("paths", {}).items():
+            for method, operation in operations.items():
+                parameters = operation.get("parameters", []) if isinstance(operation, dict) else []
+                cached[(path, method)] = frozenset(
+                    p["name"] for p in parameters if p.get("in") == "query" and not _is_array(p.get("schema", {}))
+                )
+        app.state.single_valued_queries = cached
+    return cached
+
+
+def _is_array(schema: dict[str, Any]) -> bool:
+    if schema.get("type") == "array":
+        return True
+    return any(_is_array(option) for option in schema.get("anyOf", []) + schema.get("oneOf", []))
 
 
 class TokenBucket:
@@ -156,7 +173,11 @@ class SecurityPolicy:
         return self.max_bulk_body_bytes if path.rstrip("/") in BULK_ROUTES else self.max_body_bytes
 
 
-def _error(status: int, code: str, message: str, field: str, headers: list[tuple[bytes, bytes]] | None = None) -> tuple:
+Headers = list[tuple[bytes, bytes]]
+Refusal = tuple[int, bytes, Headers]  # status, JSON body, headers: an answer given before any route runs
+
+
+def _error(status: int, code: str, message: str, field: str, headers: Headers | None = None) -> Refusal:
     body = orjson.dumps({"error": {"code": code, "message": message, "field": field}})
     return status, body, [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode()),
                           *(headers or [])]  # fmt: skip
@@ -215,7 +236,7 @@ def _bearer(scope: Scope) -> str | None:
     return token.strip() if scheme.lower() == "bearer" and token.strip() else None
 
 
-def _nul_in_url(scope: Scope) -> tuple | None:
+def _nul_in_url(scope: Scope) -> Refusal | None:
     """A NUL character in the path or a query parameter: refused before any route sees it
     (PostgreSQL cannot compare or store NUL in text or JSON; SQLite can, so it would differ by
     database). The same holds for bodies: ``_nul_in_body``."""
@@ -250,7 +271,7 @@ def _nul_path(value: Any, path: str = "") -> str | None:
     return None
 
 
-def _nul_in_body(body: bytes) -> tuple | None:
+def _nul_in_body(body: bytes) -> Refusal | None:
     """A NUL character in any string of a JSON body, refused naming the field. JSON can only
     carry it escaped, so the common case costs one scan of the bytes; the document is parsed only
     when the escape is there (it may be an escaped backslash followed by "u0000": then nothing)."""
@@ -267,7 +288,7 @@ def _nul_in_body(body: bytes) -> tuple | None:
     return _error(422, "invalid", f"{named} must not contain NUL characters", where or "body")
 
 
-def _too_deep(body: bytes, limit: int) -> tuple | None:
+def _too_deep(body: bytes, limit: int) -> Refusal | None:
     if not json_depth_exceeds(body, limit):
         return None
     return _error(422, "too_deep", f"the body nests arrays and objects deeper than {limit} levels (the limit)", "body")
@@ -314,7 +335,7 @@ class SecurityMiddleware:
 
     # --- size -----------------------------------------------------------------------------
 
-    def _too_large(self, scope: Scope, path: str) -> tuple | None:
+    def _too_large(self, scope: Scope, path: str) -> Refusal | None:
         declared = _header(scope, b"content-length")
         limit = self.policy.body_limit(path)
         if declared is not None and declared.isdigit() and int(declared) > limit:
@@ -331,7 +352,7 @@ class SecurityMiddleware:
         declared = _header(scope, b"content-length")
         return declared is None or not declared.isdigit() or int(declared) > self.policy.max_body_bytes
 
-    async def _unauthenticated(self, scope: Scope) -> tuple | None:
+    async def _unauthenticated(self, scope: Scope) -> Refusal | None:
         """Bulk bodies are read only for a valid key: nobody else makes us parse megabytes."""
         token = _bearer(scope)
         principal = self.verifier.last_verdict(token) if token else None
@@ -352,7 +373,7 @@ class SecurityMiddleware:
 
     # --- rate -----------------------------------------------------------------------------
 
-    def _rate_limited(self, scope: Scope) -> tuple | None:
+    def _rate_limited(self, scope: Scope) -> Refusal | None:
         token = _bearer(scope)
         # The verifier's last verdict, even if stale: the route's dependency does the real check.
         # Unknown and invalid keys count against the client's address, so guessing keys is slow.

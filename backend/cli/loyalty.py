@@ -108,6 +108,21 @@ def _predict_if_due(engine: Engine) -> None:
         console.print(f"[red]prediction run failed: {exc}[/]")
 
 
+@loyalty_app.command("sign-in-link")
+def sign_in_link_command(
+    customer_id: Annotated[str, typer.Argument(help="The member's customer id.")],
+) -> None:
+    """Print a one-time link to the member's pages (/me/), valid for CREDANCE_CUSTOMER_TOKEN_MAX_TTL."""
+    from backend.errors import DomainError
+    from backend.web.links import sign_in_link
+
+    try:
+        print(sign_in_link(_engine(), settings(), customer_id))
+    except DomainError as error:
+        console.print(f"[red]{error.message}[/]")
+        raise typer.Exit(1) from None
+
+
 @loyalty_app.command("report")
 def report_command(
     days: Annotated[int, typer.Option(help="Days of daily figures.")] = 30,

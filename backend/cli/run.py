@@ -30,6 +30,7 @@ from backend.db.migrate import upgrade
 from backend.home import secure_home
 from backend.observability import MULTIPROC_ENV, prepare_multiprocess_dir
 from backend.settings import Settings
+from backend.web.links import sign_in_link
 
 
 @dataclass
@@ -150,7 +151,8 @@ def _run(settings: Settings, workers: int) -> None:
         if not _wait_healthy(url, children[0]):
             console.print(f"[red]the API did not come up; see {logs / 'api.log'}[/]")
             return
-        _print_banner(settings, url, manifest.chain_id, keys)
+        member_link = sign_in_link(make_engine(settings.resolved_database_url), settings, DEMO_CUSTOMER, url)
+        _print_banner(settings, url, manifest.chain_id, keys, member_link)
         while not stop.wait(0.5):
             for child in children:
                 if not child.alive():
@@ -167,7 +169,7 @@ def _run(settings: Settings, workers: int) -> None:
             stop_anvil(home)
 
 
-def _print_banner(settings: Settings, url: str, chain_id: int, keys: DemoKeys) -> None:
+def _print_banner(settings: Settings, url: str, chain_id: int, keys: DemoKeys, member_link: str) -> None:
     gtin = DEMO_GTINS[0]
     checkout, program = keys.checkout, keys.program
     console.print(f"""
@@ -177,6 +179,8 @@ def _print_banner(settings: Settings, url: str, chain_id: int, keys: DemoKeys) -
   Database       {make_url(settings.resolved_database_url).render_as_string(hide_password=True)}
   Metrics        {url}/metrics   readiness {url}/readyz
   Verify a demo item   {url}/01/{gtin}/21/SN0001
+  Member pages   {member_link}
+                 (the demo member's one-time sign-in link; another: credance loyalty sign-in-link {DEMO_CUSTOMER})
   Logs           {settings.resolved_home / "logs"}
 
   admin key             {keys.admin}

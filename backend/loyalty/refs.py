@@ -13,7 +13,8 @@ in ``CREDANCE_HOME/reference.secret``, mode 0600):
 * ``chain``: the ``orderRef``, ``refundRef``, ``rewardRef`` and ``transferRef`` of operations on
   chain (public: anyone reads them);
 * ``epcis``: the ``credance:saleRef`` of the ``retail_selling`` event the brand and its partners
-  read (and the public verification answer shows), one per item sold.
+  read (and the public verification answer shows), one per item sold;
+* ``web``: the CSRF token of a member's session on the pages (``backend/web/sessions.py``).
 
 The same sale has unrelated references in the two audiences, so a brand's view of a sale never
 matches anything on chain, and without the secret no receipt number gives any reference. The
@@ -43,6 +44,7 @@ MIN_SECRET_BYTES = 16
 class Audience(StrEnum):
     CHAIN = "chain"
     EPCIS = "epcis"
+    WEB = "web"  # the pages' CSRF tokens: bound to a session, never computable without the secret
 
 
 class References:

@@ -19,8 +19,8 @@ answer; when a scope cannot be fetched or does not match the chain (it cannot th
 item is not in it); when the answer claims a recall the chain does not back for this item's brand;
 and when a recall notice names a recall that is not on chain or is the item's own brand's.
 
-Written against a minimal ABI of its own and plain JSON-RPC, so a verifier needs nothing from
-this repository's build or from the server.
+Written against the verifier's minimal ABI (``verifier/registry.py``) and plain JSON-RPC, so a
+verifier needs nothing from this repository's build or from the server.
 """
 
 from __future__ import annotations
@@ -31,46 +31,13 @@ from typing import Any
 from urllib.parse import urlsplit
 
 import httpx
-from eth_utils import keccak
 from hexbytes import HexBytes
 from web3 import Web3
 
 from backend.provenance.merkle import MerkleTree, item_leaf
+from backend.provenance.verifier.registry import ABI as REGISTRY_ABI
+from backend.provenance.verifier.registry import RECALL_ISSUED
 
-_B32 = {"type": "bytes32"}
-_U64 = {"type": "uint64"}
-RECALL_ABI: list[dict[str, Any]] = [
-    {"type": "function", "name": "brandOf", "stateMutability": "view", "inputs": [_U64], "outputs": [_B32]},
-    {
-        "type": "function",
-        "name": "isGtinRecalled",
-        "stateMutability": "view",
-        "inputs": [_U64],
-        "outputs": [{"type": "bool"}],
-    },
-    {
-        "type": "function",
-        "name": "isItemRecalled",
-        "stateMutability": "view",
-        "inputs": [_U64, _B32, _B32, {"type": "bytes32[]"}],
-        "outputs": [{"type": "bool"}],
-    },
-    {
-        "type": "function",
-        "name": "recallOfScope",
-        "stateMutability": "view",
-        "inputs": [_B32, _B32],
-        "outputs": [{"type": "uint256"}],
-    },
-    {
-        "type": "function",
-        "name": "recalls",
-        "stateMutability": "view",
-        "inputs": [{"type": "uint256"}],
-        "outputs": [_U64, {"type": "uint32"}, _U64, _B32, _B32],
-    },
-]
-RECALL_ISSUED = keccak(text="RecallIssued(uint256,uint64,bytes32,bytes32,uint32,bytes32)")
 ZERO = bytes(32)
 
 ScopeFetcher = Callable[[int], dict[str, Any]]  # on-chain recall id -> the /v1/recalls/{id}/scope answer
@@ -154,7 +121,7 @@ def recall_checks(
     verifier could not recompute it; ``fetch_scope`` defaults to the server the answer's Digital
     Link names."""
     answer = answer if isinstance(answer, dict) else {}
-    registry = w3.eth.contract(address=Web3.to_checksum_address(registry_address), abi=RECALL_ABI)
+    registry = w3.eth.contract(address=Web3.to_checksum_address(registry_address), abi=REGISTRY_ABI)
     brand = bytes(registry.functions.brandOf(gtin).call())
     if brand == ZERO:
         return [RecallCheck("recalls", False, f"GTIN {gtin} has no brand on chain")]

@@ -21,7 +21,6 @@ from typing import Any
 
 import pytest
 from eth_account import Account
-from eth_account.messages import encode_typed_data
 from hypothesis import event, given
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, rule, run_state_machine_as_test
@@ -35,6 +34,7 @@ from backend.chain.keys import DEV_ACCOUNT
 from backend.chain.local_signer import LocalSigner, TransactionFailed
 from backend.chain.manifest import Manifest
 from tests.budget import chain_settings
+from tests.permits import sign_permit
 from tests.support import rpc
 
 pytestmark = [pytest.mark.chain, pytest.mark.fuzz]
@@ -405,39 +405,7 @@ def test_loyalty_points_invariants(harness: Harness) -> None:
             self.execute(h.issuer, call, predict)
 
         def sign_permit(self, owner: LocalSigner, value: int, nonce: int) -> tuple[int, bytes, bytes]:
-            typed = {
-                "types": {
-                    "EIP712Domain": [
-                        {"name": "name", "type": "string"},
-                        {"name": "version", "type": "string"},
-                        {"name": "chainId", "type": "uint256"},
-                        {"name": "verifyingContract", "type": "address"},
-                    ],
-                    "Permit": [
-                        {"name": "owner", "type": "address"},
-                        {"name": "spender", "type": "address"},
-                        {"name": "value", "type": "uint256"},
-                        {"name": "nonce", "type": "uint256"},
-                        {"name": "deadline", "type": "uint256"},
-                    ],
-                },
-                "primaryType": "Permit",
-                "domain": {
-                    "name": "Credance Points",
-                    "version": "1",
-                    "chainId": 31337,
-                    "verifyingContract": h.points.address,
-                },
-                "message": {
-                    "owner": owner.address,
-                    "spender": h.points.address,
-                    "value": value,
-                    "nonce": nonce,
-                    "deadline": 2**40,
-                },
-            }
-            signed = owner.account.sign_message(encode_typed_data(full_message=typed))
-            return signed.v, signed.r.to_bytes(32, "big"), signed.s.to_bytes(32, "big")
+            return sign_permit(owner.account, h.points.address, value, nonce)
 
         # --- admin ------------------------------------------------------------------------
 

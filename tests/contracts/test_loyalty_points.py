@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import pytest
 from eth_account import Account
-from eth_account.messages import encode_typed_data
 from eth_account.signers.local import LocalAccount
 from web3 import Web3
 from web3.contract import Contract
 
 from backend.chain.local_signer import LocalSigner
+from tests import permits
 from tests.contracts.conftest import Roles
 from tests.contracts.helpers import GAS_REPORT, events, reverts, send
 
@@ -168,34 +168,7 @@ def sign_permit(
     owner: LocalAccount, token: Contract, value: int, nonce: int, deadline: int = 2**40
 ) -> tuple[int, bytes, bytes]:
     """The owner's ERC-2612 permit for the token itself as spender, as a wallet signs it."""
-    typed = {
-        "types": {
-            "EIP712Domain": [
-                {"name": "name", "type": "string"},
-                {"name": "version", "type": "string"},
-                {"name": "chainId", "type": "uint256"},
-                {"name": "verifyingContract", "type": "address"},
-            ],
-            "Permit": [
-                {"name": "owner", "type": "address"},
-                {"name": "spender", "type": "address"},
-                {"name": "value", "type": "uint256"},
-                {"name": "nonce", "type": "uint256"},
-                {"name": "deadline", "type": "uint256"},
-            ],
-        },
-        "primaryType": "Permit",
-        "domain": {"name": "Credance Points", "version": "1", "chainId": 31337, "verifyingContract": token.address},
-        "message": {
-            "owner": owner.address,
-            "spender": token.address,
-            "value": value,
-            "nonce": nonce,
-            "deadline": deadline,
-        },
-    }
-    signature = owner.sign_message(encode_typed_data(full_message=typed))
-    return signature.v, signature.r.to_bytes(32, "big"), signature.s.to_bytes(32, "big")
+    return permits.sign_permit(owner, token.address, value, nonce, deadline)
 
 
 def test_an_old_allowance_is_never_redeemed_without_the_owners_permit(

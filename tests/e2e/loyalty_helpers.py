@@ -10,6 +10,7 @@ from eth_account.messages import encode_typed_data
 from sqlmodel import Session, func, select
 
 from backend.db.models import Customer, MemberState, PointLot
+from tests.permits import sign_permit
 from tests.support import Platform
 
 
@@ -114,43 +115,13 @@ def signed_claim(typed: dict[str, Any], signer: Any) -> dict[str, Any]:
 def permit(platform: Platform, account: Any, value: int, deadline: int = 2**40) -> dict[str, Any]:
     """An ERC-2612 permit of ``value`` points for the token contract, signed by ``account``."""
     token = platform.ctx.points
-    typed = {
-        "types": {
-            "EIP712Domain": [
-                {"name": "name", "type": "string"},
-                {"name": "version", "type": "string"},
-                {"name": "chainId", "type": "uint256"},
-                {"name": "verifyingContract", "type": "address"},
-            ],
-            "Permit": [
-                {"name": "owner", "type": "address"},
-                {"name": "spender", "type": "address"},
-                {"name": "value", "type": "uint256"},
-                {"name": "nonce", "type": "uint256"},
-                {"name": "deadline", "type": "uint256"},
-            ],
-        },
-        "primaryType": "Permit",
-        "domain": {
-            "name": token.functions.name().call(),
-            "version": "1",
-            "chainId": platform.ctx.chain_id,
-            "verifyingContract": token.address,
-        },
-        "message": {
-            "owner": account.address,
-            "spender": token.address,
-            "value": value,
-            "nonce": token.functions.nonces(account.address).call(),
-            "deadline": deadline,
-        },
-    }
-    signed = account.sign_message(encode_typed_data(full_message=typed))
+    nonce = token.functions.nonces(account.address).call()
+    v, r, s = sign_permit(account, token.address, value, nonce, deadline, platform.ctx.chain_id)
     return {
         "deadline": deadline,
-        "v": signed.v,
-        "r": "0x" + signed.r.to_bytes(32, "big").hex(),
-        "s": "0x" + signed.s.to_bytes(32, "big").hex(),
+        "v": v,
+        "r": "0x" + r.hex(),
+        "s": "0x" + s.hex(),
     }
 
 

@@ -98,6 +98,8 @@ def test_run_serves_purchases_and_keeps_state_across_restarts(env: dict[str, str
     assert CHECKOUT_KEY in output
     program = re.search(r"program key \(the store's retailer\)\s+(cred_\S+)", output)
     assert program is not None, output
+    member_link = re.search(r"Member pages\s+(http://\S+/me/sign-in\?token=cust_\S+)", output)
+    assert member_link is not None, output
     assert_private(Path(env["CREDANCE_HOME"]))
 
     second = credance(env, "run")
@@ -121,6 +123,16 @@ def test_run_serves_purchases_and_keeps_state_across_restarts(env: dict[str, str
             f"{url}/v1/customers/rita/history", headers={"Authorization": f"Bearer {issued.json()['token']}"}
         )
         assert [e["amount"] for e in own.json()["entries"]] == [30]
+        # The banner's member link signs the demo member in to their pages (once).
+        with httpx.Client(headers={"Accept": "text/html"}, timeout=10) as phone:
+            form = phone.get(member_link.group(1))
+            csrf = re.search(r'name="csrf_token" value="([^"]+)"', form.text)
+            assert form.status_code == 200
+            assert csrf is not None, form.text
+            token = member_link.group(1).rsplit("=", 1)[1]
+            signed = phone.post(f"{url}/me/sign-in", data={"csrf_token": csrf.group(1), "token": token})
+            assert signed.status_code == 303, signed.text
+            assert "Your points" in phone.get(f"{url}/me/").text
     finally:
         second.send_signal(signal.SIGINT)
         output, _ = second.communicate(timeout=60)

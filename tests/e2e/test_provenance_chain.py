@@ -16,29 +16,13 @@ from backend.provenance.epcis.anchoring import Anchorer
 from backend.provenance.proofcheck import verify_answer
 from backend.provenance.verifier.item import item_of
 from backend.provenance.verifier.pinning import pin_chain
-from backend.settings import PROJECT_ROOT
 from tests.e2e.scanning import PARIS, TOKYO, phone, scan, signals
-from tests.provenance.support import FRESH, Api, at, commission, document, event, pack, sgtin, ship
+from tests.provenance.support import BLEND, FRESH, Api, at, commission, document, event, pack, sgtin, ship
 from tests.support import Platform
 
 pytestmark = pytest.mark.chain
 
 DEMO = "09506000134352"
-BLEND = "09506000134369"  # the demo brand's second product
-CREDANCE = str(PROJECT_ROOT / ".venv" / "bin" / "credance")
-
-
-@pytest.fixture
-def chain(platform: Platform) -> tuple[Platform, Api]:
-    api = Api(
-        platform.client,
-        platform.engine,
-        {"admin": platform.keys["admin"], "checkout": platform.keys["checkout"], "demo-brand": platform.keys["brand"]},
-    )
-    api.product("demo-brand", FRESH, "Tea caddy")
-    api.items("demo-brand", FRESH, [f"SN000{n}" for n in range(1, 6)])
-    api.items("demo-brand", BLEND, ["B1", "B2"])
-    return platform, api
 
 
 def anchor_and_settle(platform: Platform) -> None:
@@ -70,8 +54,8 @@ def verify(platform: Platform, gtin: str, serial: str, **params: Any) -> dict[st
     return dict(response.json())
 
 
-def test_events_are_anchored_and_every_proof_checks_out_on_chain(chain: tuple[Platform, Api]) -> None:
-    platform, _ = chain
+def test_events_are_anchored_and_every_proof_checks_out_on_chain(brand_goods: tuple[Platform, Api]) -> None:
+    platform, _ = brand_goods
     anchor_and_settle(platform)  # the demo history: made, packed, shipped, received, unpacked
     answer = verify(platform, DEMO, "SN0001", scan="false")
     assert answer["verdict"] == "authentic"
@@ -100,8 +84,8 @@ def test_events_are_anchored_and_every_proof_checks_out_on_chain(chain: tuple[Pl
     assert "commitment of the serial asked" in failures(platform, forged)
 
 
-def test_a_recall_reaches_what_was_packed_with_and_made_from_it(chain: tuple[Platform, Api]) -> None:
-    platform, api = chain
+def test_a_recall_reaches_what_was_packed_with_and_made_from_it(brand_goods: tuple[Platform, Api]) -> None:
+    platform, api = brand_goods
     a, b, c = (sgtin(FRESH, f"SN000{n}") for n in (1, 2, 3))
     api.accept(
         "demo-brand",
@@ -144,8 +128,8 @@ def test_a_recall_reaches_what_was_packed_with_and_made_from_it(chain: tuple[Pla
     assert failures(platform, later) == []
 
 
-def test_recall_of_a_lot_and_of_a_whole_gtin(chain: tuple[Platform, Api]) -> None:
-    platform, api = chain
+def test_recall_of_a_lot_and_of_a_whole_gtin(brand_goods: tuple[Platform, Api]) -> None:
+    platform, api = brand_goods
     lot = api.client.post(
         "/v1/recalls", json={"gtin": DEMO, "lot": "LOT1", "reason": "Mislabelled"}, headers=api.headers("demo-brand")
     )
@@ -165,8 +149,8 @@ def test_recall_of_a_lot_and_of_a_whole_gtin(chain: tuple[Platform, Api]) -> Non
     assert again.status_code == 409
 
 
-def test_clones_are_flagged_with_the_reason(chain: tuple[Platform, Api]) -> None:
-    platform, api = chain
+def test_clones_are_flagged_with_the_reason(brand_goods: tuple[Platform, Api]) -> None:
+    platform, api = brand_goods
     # Shoppers on three networks in Paris, then moments later on three others in Tokyo (a single
     # client's reports are not enough: tests/e2e/test_scan_signals.py).
     for network in (1, 2, 3):
@@ -200,8 +184,8 @@ def test_clones_are_flagged_with_the_reason(chain: tuple[Platform, Api]) -> None
     assert bad.status_code == 422
 
 
-def test_a_purchase_marks_the_item_sold_and_earns_the_genuine_bonus(chain: tuple[Platform, Api]) -> None:
-    platform, api = chain
+def test_a_purchase_marks_the_item_sold_and_earns_the_genuine_bonus(brand_goods: tuple[Platform, Api]) -> None:
+    platform, api = brand_goods
     api.accept("demo-brand", commission([sgtin(FRESH, f"SN000{n}") for n in (1, 2, 3)], at(0)))
     recall = api.client.post(
         "/v1/recalls",
@@ -253,8 +237,8 @@ def test_a_purchase_marks_the_item_sold_and_earns_the_genuine_bonus(chain: tuple
     assert "scanned 11 times by 3 distinct network(s) since it was sold" in resold["reason"]
 
 
-def test_roles_prefixes_and_partners_go_on_chain_and_come_back_mirrored(chain: tuple[Platform, Api]) -> None:
-    platform, api = chain
+def test_roles_prefixes_and_partners_go_on_chain_and_come_back_mirrored(brand_goods: tuple[Platform, Api]) -> None:
+    platform, api = brand_goods
     api.organisation("rival", ["brand"])
     api.organisation("haulier", ["distributor"])
     admin = api.headers("admin")

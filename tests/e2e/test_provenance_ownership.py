@@ -23,30 +23,27 @@ from backend.provenance.proofcheck import verify_answer
 from backend.provenance.recalls import WHOLE_GTIN
 from backend.provenance.verifier.item import item_of
 from backend.provenance.verifier.pinning import pin_chain
-from backend.settings import PROJECT_ROOT
-from tests.provenance.support import FRESH, Api, at, commission, document, event, pack, receive, serving, sgtin, ship
-from tests.support import Platform, rpc
+from tests.provenance.support import (
+    BLEND,
+    FRESH,
+    Api,
+    at,
+    commission,
+    document,
+    event,
+    pack,
+    receive,
+    serving,
+    sgtin,
+    ship,
+)
+from tests.support import CREDANCE_CLI, Platform, rpc
 
 pytestmark = pytest.mark.chain
 
-BLEND = "09506000134369"  # the demo brand's second product (items B1, B2)
 CASE = "urn:epc:id:sscc:9506000.0000000300"  # the demo brand's case
 CRATE = "urn:epc:id:sscc:4012345.0000000001"  # the outsider's crate
 OUTSIDER_GTIN = "0401234500001" + str(check_digit("0401234500001"))
-CREDANCE = str(PROJECT_ROOT / ".venv" / "bin" / "credance")
-
-
-@pytest.fixture
-def chain(platform: Platform) -> tuple[Platform, Api]:
-    api = Api(
-        platform.client,
-        platform.engine,
-        {"admin": platform.keys["admin"], "checkout": platform.keys["checkout"], "demo-brand": platform.keys["brand"]},
-    )
-    api.product("demo-brand", FRESH, "Tea caddy")
-    api.items("demo-brand", FRESH, [f"SN000{n}" for n in range(1, 6)])
-    api.items("demo-brand", BLEND, ["B1", "B2"])
-    return platform, api
 
 
 def outsider(api: Api) -> None:
@@ -100,8 +97,8 @@ def recall(api: Api, who: str, gtin: str, **body: Any) -> dict[str, Any]:
     return dict(response.json())
 
 
-def test_the_old_recall_exploit_no_longer_marks_the_brands_items(chain: tuple[Platform, Api]) -> None:
-    platform, api = chain
+def test_the_old_recall_exploit_no_longer_marks_the_brands_items(brand_goods: tuple[Platform, Api]) -> None:
+    platform, api = brand_goods
     outsider(api)
     one, two, three = (sgtin(FRESH, f"SN000{n}") for n in (1, 2, 3))
     x1 = sgtin(OUTSIDER_GTIN, "X1")
@@ -177,8 +174,8 @@ def _recall_ids(platform: Platform, gtin: str) -> list[tuple[int, str]]:
         return [(int(i), str(root)) for i, root in rows.all()]
 
 
-def test_recall_scopes_are_public_and_verify_asks_the_chain(chain: tuple[Platform, Api]) -> None:
-    platform, api = chain
+def test_recall_scopes_are_public_and_verify_asks_the_chain(brand_goods: tuple[Platform, Api]) -> None:
+    platform, api = brand_goods
     one, two = sgtin(FRESH, "SN0001"), sgtin(FRESH, "SN0002")
     api.accept("demo-brand", commission([one, two], at(0)), pack(CASE, [one, two], at(1)))
     assert recall(api, "demo-brand", FRESH, serials=["SN0001"])["count"] == 2  # and SN0002, packed with it
@@ -233,7 +230,7 @@ def test_recall_scopes_are_public_and_verify_asks_the_chain(chain: tuple[Platfor
     with serving(create_app(platform.settings, platform.engine)) as site:
         manifest = manifest_path(platform.settings.deployments_dir, platform.ctx.chain_id)
         command = [
-            CREDANCE,
+            CREDANCE_CLI,
             "verify",
             f"{site}/01/{FRESH}/21/SN0002",
             "--rpc-url",
@@ -247,8 +244,8 @@ def test_recall_scopes_are_public_and_verify_asks_the_chain(chain: tuple[Platfor
     assert "recall" in result.stderr  # the recall checks ran (the table wraps long names)
 
 
-def test_a_suspended_partner_is_revoked_on_chain(chain: tuple[Platform, Api]) -> None:
-    platform, api = chain
+def test_a_suspended_partner_is_revoked_on_chain(brand_goods: tuple[Platform, Api]) -> None:
+    platform, api = brand_goods
     api.organisation("haulier", ["distributor"])
     api.partner("demo-brand", "haulier", ["distributor"])
     platform.settle()
@@ -268,10 +265,10 @@ def test_a_suspended_partner_is_revoked_on_chain(chain: tuple[Platform, Api]) ->
     platform.assert_mirror_matches_chain()
 
 
-def test_ownership_events_follow_a_reorganisation(chain: tuple[Platform, Api]) -> None:
+def test_ownership_events_follow_a_reorganisation(brand_goods: tuple[Platform, Api]) -> None:
     """Prefixes of non-brands, partner revocations and brand-tied recalls: rolled back with their
     blocks and replayed exactly when the sender sends them again."""
-    platform, api = chain
+    platform, api = brand_goods
     api.organisation("haulier", ["distributor"])
     api.partner("demo-brand", "haulier", ["distributor"])
     platform.settle()

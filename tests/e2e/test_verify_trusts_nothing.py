@@ -26,14 +26,12 @@ from backend.provenance.proofcheck import Check, RecallQuery, verify_answer
 from backend.provenance.verifier.item import item_of
 from backend.provenance.verifier.pinning import ChainPin, PinError, pin_chain
 from backend.provenance.verifier.timeline import public_event
-from backend.settings import PROJECT_ROOT
 from tests.provenance.support import serving
-from tests.support import Platform
+from tests.support import CREDANCE_CLI, Platform
 
 pytestmark = [pytest.mark.chain, pytest.mark.sqlite_only]
 
 DEMO, OTHER = "09506000134352", "09506000134369"  # the demo products, SN0001-SN0005 each, with a history
-CREDANCE = str(PROJECT_ROOT / ".venv" / "bin" / "credance")
 Answer = dict[str, Any]
 
 
@@ -280,7 +278,7 @@ def test_the_command_line_asks_about_the_item_and_pins_the_chain(anchored: Platf
 
     def run(*args: str) -> subprocess.CompletedProcess[str]:
         return subprocess.run(
-            [CREDANCE, "verify", *args, "--rpc-url", rpc], capture_output=True, text=True, timeout=120
+            [CREDANCE_CLI, "verify", *args, "--rpc-url", rpc], capture_output=True, text=True, timeout=120
         )
 
     with serving(create_app(anchored.settings, anchored.engine)) as site:

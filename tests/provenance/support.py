@@ -91,6 +91,7 @@ def sgtin(gtin: str, serial: str) -> str:
 
 
 T0 = datetime(2026, 1, 5, 8, 0, tzinfo=UTC)
+BLEND = "09506000134369"  # the demo brand's second product
 FRESH = "09506000134376"  # a demo-brand product the api fixture registers SN0001-SN0005 of, without history
 
 

@@ -18,10 +18,9 @@ from backend.errors import Conflict
 from backend.provenance.importer import ImportProblems, import_rows, read_rows
 from backend.provenance.merkle import item_leaf, verify
 from backend.provenance.qr import write_qr_codes
-from backend.settings import PROJECT_ROOT, Settings
+from backend.settings import Settings
 from tests.provenance.support import FRESH, Api
-
-CREDANCE = str(PROJECT_ROOT / ".venv" / "bin" / "credance")
+from tests.support import CREDANCE_CLI
 
 
 def test_import_thousands_of_serials_in_merkle_batches(api: Api, tmp_path: Path) -> None:
@@ -93,8 +92,8 @@ def test_the_commands(api: Api, settings: Settings, tmp_path: Path) -> None:
     }
     csv = tmp_path / "items.csv"
     csv.write_text("serial\n" + "".join(f"C{n:04d}\n" for n in range(1500)))
-    qr = f"{CREDANCE} items qr --gtin {FRESH} --serial C0001 --serial C0002 --format png --out {tmp_path}/qr"
-    script = f"{CREDANCE} items import {csv} --org demo-brand --gtin {FRESH} --batch-size 1000 && {qr}"
+    qr = f"{CREDANCE_CLI} items qr --gtin {FRESH} --serial C0001 --serial C0002 --format png --out {tmp_path}/qr"
+    script = f"{CREDANCE_CLI} items import {csv} --org demo-brand --gtin {FRESH} --batch-size 1000 && {qr}"
     result = subprocess.run(["bash", "-c", script], capture_output=True, text=True, env=env, timeout=300)
     assert result.returncode == 0, result.stderr
     assert "1500 items registered in 2 batch(es)" in result.stderr

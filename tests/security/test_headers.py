@@ -69,7 +69,17 @@ def test_the_api_reference_is_served_from_this_origin(platform: Platform) -> Non
         assert answer.headers["x-content-type-options"] == "nosniff"
     for name in ("package.json", "..%2Fpackage.json", "index.html", "swagger-initializer.js"):
         assert platform.client.get(f"/docs/assets/{name}").status_code == 404
-    assert platform.client.get("/redoc").status_code == 404  # FastAPI's, which loads from a CDN, is off
+    # /redoc is ours (FastAPI's, which loads from a CDN, is off): Redoc's bundle from this origin only.
+    redoc = platform.client.get("/redoc")
+    assert redoc.status_code == 200
+    assert not re.search(r"""(src|href)=["']?(https?:)?//""", redoc.text)
+    scripts = re.findall(r"<script([^>]*)>(.*?)</script>", redoc.text, re.DOTALL)
+    assert scripts
+    assert all(body.strip() == "" and 'src="/static/vendor/' in attrs for attrs, body in scripts)
+    policy = redoc.headers["content-security-policy"]
+    assert "default-src 'none'" in policy
+    assert "script-src 'self';" in policy
+    assert "frame-ancestors 'none'" in policy
 
 
 def test_json_answers_and_refusals_say_nosniff(platform: Platform) -> None:

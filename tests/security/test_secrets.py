@@ -29,12 +29,11 @@ from backend.observability import configure_logging
 from backend.redaction import REDACTED, redact_secrets
 from backend.settings import PROJECT_ROOT, Settings
 from tests.contracts.helpers import send
-from tests.support import Platform, make_platform, rpc
+from tests.support import CREDANCE_CLI, Platform, make_platform, rpc
 
 # The database does not matter here: SQLite only, to keep make test short.
 pytestmark = [pytest.mark.chain, pytest.mark.sqlite_only]
 PASSWORD = "correct horse battery staple"
-CREDANCE = PROJECT_ROOT / ".venv" / "bin" / "credance"
 KEYSTORE = re.compile(r'"ciphertext"\s*:\s*"[0-9a-f]{64}"')
 
 
@@ -102,7 +101,7 @@ def test_cli_writes_a_keystore_from_stdin(tmp_path: Path) -> None:
     out = tmp_path / "issuer.json"
     env = {**os.environ, "CREDANCE_KEYSTORE_PASSWORD": PASSWORD, "CREDANCE_HOME": str(tmp_path)}
     run = subprocess.run(
-        [str(CREDANCE), "keys", "keystore", str(out)],
+        [str(CREDANCE_CLI), "keys", "keystore", str(out)],
         input=key + "\n",
         env=env,
         capture_output=True,
@@ -114,7 +113,7 @@ def test_cli_writes_a_keystore_from_stdin(tmp_path: Path) -> None:
     assert decrypt_key(out.read_text(), PASSWORD) == key
     assert key.removeprefix("0x") not in run.stdout + run.stderr + out.read_text()
     again = subprocess.run(
-        [str(CREDANCE), "keys", "keystore", str(out)],
+        [str(CREDANCE_CLI), "keys", "keystore", str(out)],
         input=key + "\n",
         env=env,
         capture_output=True,

@@ -1,9 +1,12 @@
-"""The interactive API reference at ``/docs``: Swagger UI served from this origin.
+"""The interactive API reference at ``/docs`` (Swagger UI) and ``/redoc`` (Redoc), served from this origin.
 
 FastAPI's own page loads Swagger UI from a CDN and starts it with an inline script, which the
 pages' Content-Security-Policy forbids (nothing from other origins, no inline script). Here the
 page, the npm package's files (``swagger-ui-dist``, installed with the toolchain) and a small
-start-up script all come from this origin. Without the package (an API host without
+start-up script all come from this origin. ``/redoc`` loads Redoc's standalone bundle (npm
+``redoc``, through ``/static/vendor``); Redoc styles itself with ``<style>`` elements it writes at
+run time, so that one page's policy allows inline styles (still no script from anywhere else, and
+the page shows nothing but the public OpenAPI document). Without the package (an API host without
 ``node_modules``) the page says where the OpenAPI schema is instead of loading anything else.
 """
 
@@ -15,8 +18,10 @@ from fastapi import APIRouter, Depends
 from fastapi.responses import FileResponse, HTMLResponse, Response
 
 from backend.api.deps import StateDep
+from backend.api.headers import CSP
 from backend.api.policy import PUBLIC
 from backend.errors import NotFound
+from backend.web.assets import vendor_file
 
 router = APIRouter(include_in_schema=False, dependencies=[Depends(PUBLIC)])
 
@@ -59,6 +64,25 @@ npm package <code>swagger-ui-dist</code>: <code>make deps</code>.)</p>
 """
 
 
+REDOC = """<!doctype html>
+<html lang="en">
+<head>
+<meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<title>Credance API · Redoc</title>
+</head>
+<body>
+<redoc spec-url="/openapi.json" disable-search="true"></redoc>
+<script src="/static/vendor/redoc.standalone.js"></script>
+</body>
+</html>
+"""
+# The pages' policy (headers.CSP) with inline styles allowed: Redoc writes its own at run time.
+REDOC_CSP = "; ".join(
+    part if not part.startswith("style-src") else "style-src 'self' 'unsafe-inline'" for part in CSP.split("; ")
+)
+
+
 def _dist(state: StateDep) -> Path:
     return state.settings.node_modules / "swagger-ui-dist"
 
@@ -66,6 +90,13 @@ def _dist(state: StateDep) -> Path:
 @router.get("/docs", response_class=HTMLResponse)
 def docs(state: StateDep) -> HTMLResponse:
     return HTMLResponse(PAGE if (_dist(state) / "swagger-ui-bundle.js").exists() else WITHOUT_UI)
+
+
+@router.get("/redoc", response_class=HTMLResponse)
+def redoc(state: StateDep) -> HTMLResponse:
+    if vendor_file(state.settings.node_modules, "redoc.standalone.js") is None:
+        return HTMLResponse(WITHOUT_UI)
+    return HTMLResponse(REDOC, headers={"Content-Security-Policy": REDOC_CSP})
 
 
 @router.get("/docs/assets/{name}")

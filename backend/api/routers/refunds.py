@@ -21,7 +21,7 @@ router = APIRouter(prefix="/v1/purchases", tags=["refunds"], responses=ERROR_RES
 def create_refund(
     order_id: str, body: RefundIn, access: Annotated[Access, Depends(REFUND)], state: StateDep, response: Response
 ) -> dict[str, Any]:
-    """Reverses the refunded share of the points the order earned (see README, "Refunds"). Points
+    """Reverses the refunded share of the points the order earned (see docs/architecture.md, "Refunds"). Points
     the customer already spent become a debt that later awards repay. Sending the same refund again
     returns the first answer; the same ``refund_id`` with other content is a 409. A checkout key
     refunds its own store's purchases only."""

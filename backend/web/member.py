@@ -1,0 +1,146 @@
+"""What the member's pages show, composed from the functions the API routes call (one place for
+each rule: the balance is ``accounts.balance_of``, a purchase's explanation ``receipts.purchase_detail``,
+the tiers the rule set's; nothing here decides anything about points)."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta
+from typing import Any
+
+from eth_utils import function_signature_to_4byte_selector
+from sqlmodel import Session, col, select
+
+from backend.chain.manifest import ManifestMissing, load_manifest
+from backend.db.models import Customer, Purchase
+from backend.db.types import utcnow
+from backend.loyalty import members
+from backend.loyalty.accounts import Balance, balance_of, history_of
+from backend.loyalty.program import current_rule_set
+from backend.loyalty.receipts import purchase_detail
+from backend.loyalty.rules import RuleSet
+from backend.settings import Settings
+
+EXPIRING_WITHIN = timedelta(days=30)
+LABELS = {
+    "award": "Earned", "reversal": "Reversed (refund)", "redemption": "Redeemed",
+    "transfer_in": "Received from a member", "transfer_out": "Given to a member", "expiry": "Expired",
+    "claim_in": "Moved to your wallet", "claim_out": "Moved to your wallet", "convert": "Converted from a partner",
+}  # fmt: skip
+
+
+@dataclass(frozen=True)
+class TierProgress:
+    tier: str
+    qualifying: int
+    window_days: int
+    next_tier: str | None
+    next_threshold: int | None
+    grace_until: datetime | None
+
+    @property
+    def to_go(self) -> int:
+        return max(0, (self.next_threshold or 0) - self.qualifying)
+
+    @property
+    def percent(self) -> int:
+        if not self.next_threshold:
+            return 100
+        return min(100, self.qualifying * 100 // self.next_threshold)
+
+
+def tier_progress(rules: RuleSet | None, balance: Balance) -> TierProgress | None:
+    if rules is None:
+        return None
+    above = sorted((t for t in rules.tiers if t.threshold > balance.qualifying_points), key=lambda t: t.threshold)
+    following = above[0] if above else None
+    return TierProgress(
+        balance.tier, balance.qualifying_points, rules.tier_window_days,
+        following.name if following else None, following.threshold if following else None, balance.tier_grace_until,
+    )  # fmt: skip
+
+
+def expiring_soon(session: Session, customer: Customer, now: datetime) -> list[tuple[date, int]]:
+    """Points that expire within ``EXPIRING_WITHIN``, by day, soonest first."""
+    assert customer.id is not None
+    by_day: dict[date, int] = defaultdict(int)
+    for lot in members.open_lots(session, customer.id):
+        if lot.expires_at is not None and lot.remaining > 0 and lot.expires_at <= now + EXPIRING_WITHIN:
+            by_day[lot.expires_at.date()] += lot.remaining
+    return sorted(by_day.items())
+
+
+def overview(session: Session, customer: Customer) -> dict[str, Any]:
+    now = utcnow()
+    balance = balance_of(session, customer, now)
+    return {
+        "balance": balance,
+        "progress": tier_progress(current_rule_set(session), balance),
+        "expiring": expiring_soon(session, customer, now),
+        "purchases": purchases(session, customer, limit=3),
+    }
+
+
+def purchases(session: Session, customer: Customer, limit: int = 20) -> list[dict[str, Any]]:
+    """The member's latest purchases, each with its status and explanation (as the API shows them)."""
+    rows = session.exec(
+        select(Purchase).where(Purchase.customer_id == customer.id).order_by(col(Purchase.id).desc()).limit(limit)
+    ).all()
+    return [purchase_view(session, purchase) for purchase in rows]
+
+
+def purchase_view(session: Session, purchase: Purchase) -> dict[str, Any]:
+    return {**purchase_detail(session, purchase), "store_id": purchase.store_id, "created_at": purchase.created_at}
+
+
+def own_purchase(session: Session, customer: Customer, store_id: str, order_id: str) -> Purchase | None:
+    """The purchase if it is this member's (None otherwise: another member's looks like no purchase)."""
+    return session.exec(
+        select(Purchase).where(
+            Purchase.store_id == store_id, Purchase.order_id == order_id, Purchase.customer_id == customer.id
+        )
+    ).first()
+
+
+def ledger(session: Session, customer: Customer, limit: int = 50) -> list[dict[str, Any]]:
+    """The ledger (``history_of``), each entry labelled and, for earned and reversed points, with
+    the purchase it came from."""
+    entries = history_of(session, customer, limit=limit)
+    operations = {e["operation_id"] for e in entries if e.get("operation_id")}
+    by_operation: dict[int, Purchase] = {}
+    if operations:
+        for purchase in session.exec(select(Purchase).where(col(Purchase.operation_id).in_(operations))).all():
+            assert purchase.operation_id is not None
+            by_operation[purchase.operation_id] = purchase
+    out = []
+    for entry in entries:
+        source = by_operation.get(entry.get("operation_id") or -1)
+        out.append({
+            **entry,
+            "label": LABELS.get(entry["kind"], str(entry["kind"]).replace("_", " ").capitalize()),
+            "purchase": purchase_view(session, source) if source is not None else None,
+        })  # fmt: skip
+    return out
+
+
+BALANCE_OF = "0x" + function_signature_to_4byte_selector("balanceOf(address)").hex()
+DEBT_OF = "0x" + function_signature_to_4byte_selector("debtOf(address)").hex()
+
+
+def check_it_yourself(settings: Settings, chain_id: int, balance: Balance) -> dict[str, Any]:
+    """What a member needs to read their balance on any node of the chain, without our server."""
+    try:
+        token = load_manifest(settings.deployments_dir, chain_id).address_of("LoyaltyPoints")
+    except ManifestMissing:
+        token = None
+    argument = balance.address.lower().removeprefix("0x").rjust(64, "0")
+    return {
+        "address": balance.address,
+        "token": token,
+        "chain_id": chain_id,
+        "block": balance.as_of_block,
+        "balance_call": BALANCE_OF + argument,
+        "debt_call": DEBT_OF + argument,
+        "manifest": f"deployments/{chain_id}.json",
+    }
