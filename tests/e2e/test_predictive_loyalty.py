@@ -149,6 +149,7 @@ def test_a_campaign_for_predicted_at_risk_pays_once_to_treated_and_never_to_cont
     assert gone.json()["error"]["field"] == "customer_id"
 
 
+@pytest.mark.sqlite_only
 def test_history_import_is_checked_whole_and_admin_only(platform: Platform) -> None:
     admin = platform.headers("admin")
     rows = fading_history(TODAY, 4)

@@ -103,6 +103,7 @@ def test_the_upkeep_runs_predictions_when_due_and_the_cli_shows_them(cli: CliRun
     assert len(treated) == summary["segments"]["predicted:at-risk"]
 
 
+@pytest.mark.sqlite_only
 def test_without_a_predictive_section_runs_publish_no_segments(cli: CliRunner, engine: Engine) -> None:
     setup_program(engine, {"points_per_unit": "1"}, customers=220)  # the default minimum: 200
     with Session(engine) as session:
