@@ -12,6 +12,7 @@ import pytest
 from sqlmodel import Session, select
 
 from backend.db.models import CampaignUse, Customer, CustomerPrediction, CustomerSegment, HistoryOrder
+from backend.predictive.extract import Rules, customer_histories
 from tests.e2e.loyalty_helpers import buy, line, order, publish
 from tests.predictive.data import fading_history
 from tests.support import Platform
@@ -180,3 +181,26 @@ def test_history_import_is_checked_whole_and_admin_only(platform: Platform) -> N
     assert "minimum" in refused_run["reason"]
     with Session(platform.engine) as session:
         assert session.exec(select(CustomerPrediction)).all() == []
+
+
+@pytest.mark.sqlite_only
+def test_transactions_are_net_of_refunds_and_excluded_skus(platform: Platform) -> None:
+    """A fully refunded order and an order of excluded SKUs only are no transaction; a partial
+    refund and excluded lines come off the day's spend (the SQL extraction, on live purchases)."""
+    publish(platform, {"points_per_unit": "1", "excluded_skus": ["GIFTCARD"]})
+    buy(platform, order("N-1", "q1", line("BEANS", 1, "10.00")))
+    buy(platform, order("N-2", "q2", line("GIFTCARD", 1, "50.00")))
+    buy(platform, order("N-3", "q3", line("BEANS", 1, "10.00"), line("GIFTCARD", 1, "50.00")))
+    buy(platform, order("N-4", "q4", line("BEANS", 1, "10.00")))
+    platform.settle()
+    for order_id, refund in (
+        ("N-1", {"refund_id": "all", "amount": "10.00"}),
+        ("N-4", {"refund_id": "part", "amount": "4.00"}),
+    ):
+        done = platform.client.post(f"/v1/purchases/{order_id}/refunds", json=refund, headers=platform.headers())
+        assert done.status_code == 200, done.text
+    with Session(platform.engine) as session:
+        histories = customer_histories(session, TODAY, Rules.of(session, ["GIFTCARD"]))
+        names = dict(session.exec(select(Customer.id, Customer.external_id)).all())
+    spend = {names[int(c)]: float(s) for c, s in zip(histories.customer_id, histories.total_spend, strict=True)}
+    assert spend == {"q3": 10.0, "q4": 6.0}
