@@ -103,8 +103,9 @@ def assess(
     """The points ``order`` earns and what they do to ``member``'s books (``bonuses``: the
     genuine-product bonuses of its serialized items); refused above the cap of one order."""
     segments = member.segments if rules.needs_segments(now) else frozenset()
-    context = QuoteContext(now, tier_name(member.standing, rules), segments, request.paid_with_points, bonuses,
-                           member.campaign_uses)  # fmt: skip
+    context = QuoteContext(
+        now, tier_name(member.standing, rules), segments, request.paid_with_points, bonuses, member.campaign_uses
+    )
     result = quote(order.lines, rules, context)
     points = result.points
     if points > MAX_POINTS_PER_ORDER:

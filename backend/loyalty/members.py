@@ -193,8 +193,9 @@ def set_segments(session: Session, customer: Customer, segments: Sequence[str]) 
     and kept as the last run wrote them)."""
     predicted = sorted(s for s in segments if is_predicted(s))
     if predicted:
-        raise Unprocessable(f"segment {predicted[0]!r}: the predicted: prefix is written by prediction runs only",
-                            field="segments")  # fmt: skip
+        raise Unprocessable(
+            f"segment {predicted[0]!r}: the predicted: prefix is written by prediction runs only", field="segments"
+        )
     table = table_of(CustomerSegment)
     session.execute(table.delete().where(table.c.customer_id == customer.id, ~table.c.segment.startswith(PREFIX)))
     for segment in sorted(set(segments)):

@@ -226,13 +226,20 @@ class PredictiveDoc(_Strict):
     def to_policy(self) -> PredictivePolicy:
         seg = self.segments
         return PredictivePolicy(
-            horizon_days=self.horizon_days, model=self.model, control_percent=self.control_percent,
-            every_days=self.every_days, min_customers=self.minimum.customers,
-            min_repeat_customers=self.minimum.repeat_customers, min_history_days=self.minimum.history_days,
-            lapsed_below=seg.lapsed.p_alive_below, at_risk_below=seg.at_risk.p_alive_below,
-            at_risk_min_repeat=seg.at_risk.min_repeat_purchases, high_value_top_percent=seg.high_value.top_percent,
-            affinity_min_share=seg.affinity.min_share, affinity_min_days=seg.affinity.min_days,
-        )  # fmt: skip
+            horizon_days=self.horizon_days,
+            model=self.model,
+            control_percent=self.control_percent,
+            every_days=self.every_days,
+            min_customers=self.minimum.customers,
+            min_repeat_customers=self.minimum.repeat_customers,
+            min_history_days=self.minimum.history_days,
+            lapsed_below=seg.lapsed.p_alive_below,
+            at_risk_below=seg.at_risk.p_alive_below,
+            at_risk_min_repeat=seg.at_risk.min_repeat_purchases,
+            high_value_top_percent=seg.high_value.top_percent,
+            affinity_min_share=seg.affinity.min_share,
+            affinity_min_days=seg.affinity.min_days,
+        )
 
 
 class RuleDocument(_Strict):

@@ -419,10 +419,12 @@ def quote(lines: list[OrderLine], rules: RuleSet, context: QuoteContext | None =
     tier = rules.tier(ctx.tier)
     segments = ctx.segments | {f"tier:{tier.name}"}
     running = [
-        c for c in rules.campaigns
-        if c.running(ctx.at) and c.targets(segments)
+        c
+        for c in rules.campaigns
+        if c.running(ctx.at)
+        and c.targets(segments)
         and not (c.per_member_limit and ctx.campaign_uses.get(c.id, 0) >= c.per_member_limit)
-    ]  # fmt: skip
+    ]
     excluded = set(rules.excluded_skus)
     with localcontext() as dec:
         dec.prec = 80  # exact for every value the API admits: no rounding before the final floor
