@@ -11,10 +11,14 @@ measured first, without recursion: on the raw bytes of a body (``json_depth``) a
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator, Mapping
+from collections.abc import Mapping
 from typing import Any
 
 from backend.errors import Unprocessable
+
+# The EPCIS canonical form recurses into extensions and ILMD: deeper events are refused before it
+# starts (capture refuses them earlier, at CREDANCE_EPCIS_MAX_DEPTH), so no event can overflow it.
+MAX_EVENT_DEPTH = 100
 
 # A JSON string, escapes included (unrolled: no backtracking per character): brackets inside
 # strings are text, not structure.
@@ -59,33 +63,31 @@ def check_json_depth(body: bytes, limit: int, what: str = "the JSON body", field
         raise TooDeep(what, limit, field)
 
 
-def _children(value: Any) -> Iterator[Any]:
-    if isinstance(value, Mapping):
-        yield from value.values()
-    elif isinstance(value, list | tuple):
-        yield from value
+_CONTAINERS = (dict, list, tuple)
 
 
 def value_depth_exceeds(value: Any, limit: int) -> bool:
     """Whether a parsed value (dicts, lists, tuples) nests deeper than ``limit``; a scalar is
-    depth 0, ``[]`` depth 1. Iterative: any depth is measured without recursion."""
-    stack: list[tuple[Iterator[Any], int]] = [(iter([value]), 0)]
+    depth 0, ``[]`` depth 1. Iterative: any depth is measured without recursion. (It runs on
+    every captured event several times: plain types are tested first, the ABC only after.)"""
+    stack: list[tuple[Any, int]] = [(value, 0)]
     while stack:
-        children, depth = stack[-1]
-        child = next(children, _DONE)
-        if child is _DONE:
-            stack.pop()
+        node, depth = stack.pop()
+        kind = type(node)
+        if kind is dict or (kind not in _CONTAINERS and isinstance(node, Mapping)):
+            children: Any = node.values()
+        elif kind is list or kind is tuple or isinstance(node, list | tuple):
+            children = node
+        else:
             continue
-        if isinstance(child, Mapping | list | tuple):
-            if depth + 1 > limit:
-                return True
-            stack.append((_children(child), depth + 1))
+        if depth + 1 > limit:
+            return True
+        for child in children:
+            if type(child) in _CONTAINERS or isinstance(child, Mapping | list | tuple):
+                stack.append((child, depth + 1))
     return False
 
 
 def check_value_depth(value: Any, limit: int, what: str, field: str) -> None:
     if value_depth_exceeds(value, limit):
         raise TooDeep(what, limit, field)
-
-
-_DONE = object()

@@ -125,6 +125,11 @@ HTTP_LATENCY = Histogram(
     ["method", "route", "status"],
     buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 10.0),
 )
+ADMISSION_REFUSED = Counter(
+    "credance_http_refused_total",
+    "Requests refused with 503 because their admission class was at capacity (backend/api/admission.py).",
+    ["route_class"],
+)
 INDEXER_ERRORS = Counter(
     "credance_indexer_errors_total",
     "Indexer steps that failed and were retried, by kind (rpc, database, moved, other).",

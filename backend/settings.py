@@ -10,11 +10,56 @@ from urllib.parse import urlsplit
 from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from backend.bounds import MAX_EVENT_DEPTH
+
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 DEV_CHAIN_ID = 31337
 
 
-class Settings(BaseSettings):
+class ProvenanceSettings(BaseSettings):
+    """The knobs of provenance (EPCIS capture, anchoring, scan signals): the part of :class:`Settings`
+    that provenance code takes, so its tests and benchmarks can build just these."""
+
+    model_config = SettingsConfigDict(env_prefix="CREDANCE_", extra="ignore")
+
+    epcis_dir: Path = Field(
+        default=PROJECT_ROOT.parent / "shared" / "epcis",
+        description="The official EPCIS 2.0 JSON Schema and context (beside the clone, in ../shared/epcis).",
+    )
+    epcis_max_events: int = Field(default=10_000, ge=1, description="Events per captured document.")
+    epcis_max_depth: int = Field(
+        default=32, ge=4, le=MAX_EVENT_DEPTH, description="Deepest nesting inside one event (extensions, ILMD)."
+    )
+    anchor_batch_size: int = Field(default=256, ge=1, le=65_536, description="Event hashes per on-chain anchor.")
+    anchor_max_delay_ms: int = Field(default=2_000, ge=0, description="Longest wait to fill an anchor batch.")
+    anchor_poll_ms: int = Field(default=200, ge=10)
+
+    # Clone detection: a serial is suspicious when it is scanned …
+    clone_max_speed_kmh: float = Field(default=900.0, gt=0, description="… faster apart than a plane flies,")
+    clone_min_distance_km: float = Field(default=50.0, ge=0, description="… (ignoring scans this close),")
+    clone_max_scans: int = Field(default=20, ge=1, description="… more often than this …")
+    clone_window_hours: float = Field(default=24.0, gt=0, description="… within this many hours,")
+    clone_scans_after_sale: int = Field(default=5, ge=0, description="… or more often than this after its sale.")
+    # … but anonymous, self-reported scans only count when they are corroborated (finding 7):
+    clone_min_clients: int = Field(
+        default=3, ge=2, description="Distinct client networks whose anonymous scans corroborate a place or a rate."
+    )
+    clone_scans_per_client: int = Field(
+        default=3, ge=1, description="Scans of one client that count towards 'too often' (the rest are repeats)."
+    )
+    clone_scan_sample: int = Field(
+        default=200, ge=10, le=5_000, description="Most recent located scans weighed for impossible travel."
+    )
+    scan_client_secret: SecretStr | None = Field(
+        default=None, description="Key of the client-network hashes; default: scan-client.key in CREDANCE_HOME."
+    )
+
+    @property
+    def schema_path(self) -> Path:
+        return self.epcis_dir / "EPCIS-JSON-Schema.json"
+
+
+class Settings(ProvenanceSettings):
     """Every knob of the platform. See docs/operations.md, "Configuration"."""
 
     model_config = SettingsConfigDict(env_prefix="CREDANCE_", extra="ignore")
@@ -85,6 +130,19 @@ class Settings(BaseSettings):
     forwarded_allow_ips: str = Field(
         default="", description="Proxies trusted for X-Forwarded-For (comma-separated IPs, or *); none by default."
     )
+
+    # The per-process budget (backend/api/budget.py, docs/performance.md): requests in flight per
+    # admission class, threads that may block on the database, and from them the pool size.
+    admit_checkout: int = Field(default=128, ge=1, description="Purchases in flight per API process.")
+    admit_reads: int = Field(default=64, ge=1, description="Balance and history reads in flight per API process.")
+    admit_public: int = Field(default=16, ge=1, description="Public verification requests in flight per process.")
+    admit_bulk: int = Field(default=2, ge=1, description="Bulk requests (items, recalls, EPCIS) in flight per process.")
+    admit_other: int = Field(default=8, ge=1, description="Other API requests in flight per API process.")
+    admit_health: int = Field(default=2, ge=1, description="/readyz and /metrics in flight (/healthz is never held).")
+    admit_max_wait_ms: int = Field(default=20, ge=0, le=10_000, description="Longest wait for a slot before a 503.")
+    admit_retry_after_s: int = Field(default=1, ge=1, le=3600, description="Retry-After of a 503 when a class is full.")
+    read_threads: int = Field(default=4, ge=1, le=64, description="Threads (and connections) of the read executor.")
+    lookup_threads: int = Field(default=2, ge=1, le=16, description="Threads for key and store look-ups.")
 
     # Customer consent and tenancy (docs/security/consent-and-tenancy.md).
     pii_readers: str = Field(

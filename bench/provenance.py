@@ -5,10 +5,19 @@ deployed only here), plus the off-chain capture pipeline (schema, hash, rules, S
 Runs on a fresh Anvil of its own and a fresh SQLite database; prints a table and writes JSON.
 
     .venv/bin/python bench/provenance.py [--sizes 1,16,64,256,1024] [--naive 64] [--capture 1000]
-                                         [--out bench/out/provenance.json]
+                                         [--documents 40] [--catalogue 100000]
+                                         [--baseline-ref COMMIT] [--out bench/out/provenance.json]
 
 Target: at most 3,000 gas per event at batch 256. Gas is deterministic; the timings depend on the
 machine and its load (both are recorded in the JSON).
+
+Capture at scale (issue 13): ``--documents`` EPCIS documents of 100 events each, captured one
+per transaction into a database whose items table holds a catalogue of ``--catalogue`` items:
+first documents of 100 commissioning events, then documents that move those items (packing into
+cases, shipping, receiving, unpacking, inspections), whose rules replay the items' history.
+Target: at least 5,000 events/s. The baseline is the capture pipeline as it was before issue 13
+(``--baseline-ref``, unpacked from git into a temporary directory), run on the same documents in
+the same run: each pipeline runs in a process of its own (``bench/_capture_run.py``).
 """
 
 from __future__ import annotations
@@ -18,6 +27,7 @@ import json
 import os
 import platform
 import socket
+import subprocess
 import sys
 import tempfile
 import time
@@ -61,11 +71,14 @@ from backend.provenance.organisations import create_organisation  # noqa: E402
 from backend.provenance.prefixes import assign_prefix  # noqa: E402
 from backend.provenance.products import register_product  # noqa: E402
 from backend.provenance.roles import OrgRole, org_chain_id  # noqa: E402
-from backend.provenance.settings import ProvenanceSettings  # noqa: E402
-from backend.settings import Settings  # noqa: E402
+from backend.settings import ProvenanceSettings, Settings  # noqa: E402
 
 TARGET_GAS_PER_EVENT = 3_000
 TARGET_BATCH = 256
+TARGET_CAPTURE_PER_S = 5_000
+EVENTS_PER_DOCUMENT = 100
+# The last commit before issue 13's capture work: its pipeline is the baseline.
+BASELINE_REF = "4abddd2222349e7a7b6bd780ad0b7e69919d7141"
 GTIN = "09506000134352"
 console = Console(width=130)
 
@@ -214,6 +227,135 @@ def bench_capture(workdir: Path, settings: Settings, count: int) -> CaptureResul
     return CaptureResult(count, captured, count / captured, sealed)
 
 
+def _when(second: int) -> str:
+    return (datetime(2026, 1, 1, tzinfo=UTC) + timedelta(seconds=second)).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def _link(serial: str) -> str:
+    return f"https://id.gs1.org/01/{GTIN}/21/{serial}"
+
+
+def _document(events: list[dict[str, Any]]) -> dict[str, Any]:
+    return {"@context": ["https://ref.gs1.org/standards/epcis/2.0.0/epcis-context.jsonld"],
+            "type": "EPCISDocument", "schemaVersion": "2.0", "creationDate": "2026-01-01T00:00:00Z",
+            "epcisBody": {"eventList": events}}  # fmt: skip
+
+
+def capture_documents(count: int) -> dict[str, Any]:
+    """``count`` documents of 100 events: the first half commissions 100 items each, the second
+    half moves those items (10 cases of 10: packed, shipped, received, unpacked; 60 inspections)."""
+    factory, store = "urn:epc:id:sgln:9506000.00001.0", "urn:epc:id:sgln:9506000.00002.0"
+    made = max(1, count // 2)
+    serials = [f"C{n:07d}" for n in range(made * EVENTS_PER_DOCUMENT)]
+    documents: list[tuple[str, dict[str, Any]]] = []
+    for d in range(made):
+        batch = serials[d * EVENTS_PER_DOCUMENT : (d + 1) * EVENTS_PER_DOCUMENT]
+        documents.append(("commissioning", _document([
+            {"type": "ObjectEvent", "action": "ADD", "bizStep": "commissioning", "disposition": "active",
+             "epcList": [_link(s)], "eventTime": _when(d * 1000 + n), "eventTimeZoneOffset": "+00:00",
+             "readPoint": {"id": factory}}
+            for n, s in enumerate(batch)
+        ])))  # fmt: skip
+    for d in range(count - made):
+        batch = serials[(d % made) * EVENTS_PER_DOCUMENT : (d % made + 1) * EVENTS_PER_DOCUMENT]
+        start = 10_000_000 + d * 1000
+        events: list[dict[str, Any]] = []
+        for c in range(10):
+            case = f"urn:epc:id:sscc:9506000.{d:05d}{c:05d}"
+            children = [_link(s) for s in batch[c * 10 : (c + 1) * 10]]
+            at = start + c * 10
+            common = {"eventTimeZoneOffset": "+00:00"}
+            events += [
+                {"type": "AggregationEvent", "action": "ADD", "bizStep": "packing", "parentID": case,
+                 "childEPCs": children, "eventTime": _when(at), "readPoint": {"id": factory}, **common},
+                {"type": "ObjectEvent", "action": "OBSERVE", "bizStep": "shipping", "disposition": "in_transit",
+                 "epcList": [case], "eventTime": _when(at + 1), "readPoint": {"id": factory}, **common},
+                {"type": "ObjectEvent", "action": "OBSERVE", "bizStep": "receiving", "disposition": "in_progress",
+                 "epcList": [case], "eventTime": _when(at + 2), "bizLocation": {"id": store}, **common},
+                {"type": "AggregationEvent", "action": "DELETE", "bizStep": "unpacking", "parentID": case,
+                 "childEPCs": children, "eventTime": _when(at + 3), "bizLocation": {"id": store}, **common},
+            ]  # fmt: skip
+        events += [
+            {"type": "ObjectEvent", "action": "OBSERVE", "bizStep": "inspecting", "epcList": [_link(s)],
+             "eventTime": _when(start + 500 + n), "eventTimeZoneOffset": "+00:00", "bizLocation": {"id": store}}
+            for n, s in enumerate(batch[:60])
+        ]  # fmt: skip
+        documents.append(("movements", _document(events)))
+    return {"gtin": GTIN, "serials": serials, "documents": documents}
+
+
+def _baseline_tree(ref: str, into: Path) -> Path:
+    """The ``backend`` package of ``ref``, unpacked from git (nothing else of the tree is needed)."""
+    into.mkdir(parents=True, exist_ok=True)
+    archive = subprocess.run(["git", "-C", str(ROOT), "archive", ref, "backend"], check=True, capture_output=True)
+    subprocess.run(["tar", "-x", "-C", str(into)], input=archive.stdout, check=True)
+    return into
+
+
+def _capture_run(root: Path, documents: Path, catalogue: int, out: Path) -> dict[str, Any]:
+    env = {**os.environ, "CREDANCE_EPCIS_DIR": str(ProvenanceSettings().epcis_dir), "PYTHONPATH": str(root)}
+    subprocess.run([sys.executable, str(ROOT / "bench" / "_capture_run.py"), str(root), str(documents), str(out),
+                    "--items", str(catalogue)], check=True, env=env, cwd=root)  # fmt: skip
+    result: dict[str, Any] = json.loads(out.read_text())
+    phases = result["phases"]
+    events = sum(p["events"] for p in phases.values())
+    seconds = sum(p["seconds"] for p in phases.values())
+    cpu = sum(p["cpu_seconds"] for p in phases.values())
+    for phase in phases.values():
+        phase["events_per_second"] = phase["events"] / phase["seconds"] if phase["seconds"] else float("nan")
+        cpu_of_phase = phase["cpu_seconds"]
+        phase["events_per_cpu_second"] = phase["events"] / cpu_of_phase if cpu_of_phase else float("nan")
+    return {"events": events, "seconds": seconds, "cpu_seconds": cpu,
+            "events_per_second": events / seconds if seconds else float("nan"),
+            "events_per_cpu_second": events / cpu if cpu else float("nan"),
+            "registered_items": result["registered_items"], "phases": phases}  # fmt: skip
+
+
+def bench_capture_at_scale(documents: int, catalogue: int, baseline_ref: str) -> dict[str, Any]:
+    """Documents of 100 events through today's pipeline and through the baseline's, alternately
+    (current, baseline, current) so that a change in the machine's load shows as a spread."""
+    with tempfile.TemporaryDirectory(prefix="credance-capture-bench-") as tmp:
+        work = Path(tmp)
+        spec = work / "documents.json"
+        spec.write_text(json.dumps(capture_documents(documents)))
+        baseline_root = _baseline_tree(baseline_ref, work / "baseline")
+        load_before = os.getloadavg()
+        runs = [("current", ROOT), ("baseline", baseline_root), ("current", ROOT)]
+        results = [(name, _capture_run(root, spec, catalogue, work / f"{i}.json")) for i, (name, root) in
+                   enumerate(runs)]  # fmt: skip
+        load_after = os.getloadavg()
+    current = [r for name, r in results if name == "current"]
+    # Both runs of today's pipeline together (the baseline ran between them): not the best of two.
+    rate = sum(r["events"] for r in current) / sum(r["seconds"] for r in current)
+    cpu_rate = sum(r["events"] for r in current) / sum(r["cpu_seconds"] for r in current)
+    baseline = next(r for name, r in results if name == "baseline")
+    return {
+        "documents": documents, "events_per_document": EVENTS_PER_DOCUMENT, "catalogue_items": catalogue,
+        "baseline_ref": baseline_ref, "events_per_second": rate,
+        "current_runs_events_per_second": [r["events_per_second"] for r in current],
+        "baseline_events_per_second": baseline["events_per_second"],
+        "speedup": rate / baseline["events_per_second"],
+        "events_per_cpu_second": cpu_rate, "baseline_events_per_cpu_second": baseline["events_per_cpu_second"],
+        "cpu_speedup": cpu_rate / baseline["events_per_cpu_second"],
+        "target_events_per_second": TARGET_CAPTURE_PER_S, "passed": rate >= TARGET_CAPTURE_PER_S,
+        "current_runs": current, "baseline": baseline, "loadavg_before": load_before, "loadavg_after": load_after,
+    }  # fmt: skip
+
+
+def _print_at_scale(at_scale: dict[str, Any]) -> None:
+    first = at_scale["current_runs"][0]["phases"]
+    phases = ", ".join(f"{name} {p['events_per_second']:,.0f}/s" for name, p in first.items())
+    base = ", ".join(f"{name} {p['events_per_second']:,.0f}/s" for name, p in at_scale["baseline"]["phases"].items())
+    verdict = "PASS" if at_scale["passed"] else "FAIL"
+    console.print(f"capture, {at_scale['documents']} documents of {at_scale['events_per_document']} events, "
+                  f"{at_scale['catalogue_items']:,}-item catalogue: {at_scale['events_per_second']:,.0f} events/s "
+                  f"(runs: {', '.join(f'{r:,.0f}' for r in at_scale['current_runs_events_per_second'])}; {phases}) vs "
+                  f"baseline {at_scale['baseline_events_per_second']:,.0f} events/s ({base}): "
+                  f"{at_scale['speedup']:.1f}x; target ≥ {TARGET_CAPTURE_PER_S:,}/s → {verdict}. Per CPU-second "
+                  f"(steadier on a shared machine): {at_scale['events_per_cpu_second']:,.0f} vs "
+                  f"{at_scale['baseline_events_per_cpu_second']:,.0f} ({at_scale['cpu_speedup']:.1f}x)")  # fmt: skip
+
+
 def _versus(ratio: float) -> str:
     return f"{ratio:,.0f}x cheaper" if ratio >= 1 else f"{1 / ratio:,.1f}x dearer"
 
@@ -223,8 +365,18 @@ def main() -> int:
     parser.add_argument("--sizes", default="1,16,64,256,1024")
     parser.add_argument("--naive", type=int, default=64, help="events stored one per transaction")
     parser.add_argument("--capture", type=int, default=1000, help="events in the captured document")
+    parser.add_argument("--documents", type=int, default=40, help="documents of 100 events captured (0: skip)")
+    parser.add_argument("--catalogue", type=int, default=100_000, help="items registered besides the captured ones")
+    parser.add_argument("--baseline-ref", default=BASELINE_REF, help="commit whose pipeline is the baseline")
+    parser.add_argument("--no-chain", action="store_true", help="only the capture measurements (no Anvil)")
     parser.add_argument("--out", type=Path, default=ROOT / "bench" / "out" / "provenance.json")
     args = parser.parse_args()
+    if args.no_chain:
+        at_scale = bench_capture_at_scale(args.documents, args.catalogue, args.baseline_ref)
+        _print_at_scale(at_scale)
+        args.out.parent.mkdir(parents=True, exist_ok=True)
+        args.out.with_name(args.out.stem + "_capture.json").write_text(json.dumps(at_scale, indent=2))
+        return 0 if at_scale["passed"] else 1
     sizes = [int(s) for s in args.sizes.split(",")]
     load_before = os.getloadavg()
 
@@ -251,6 +403,7 @@ def main() -> int:
         finally:
             stop_anvil(workdir)
         capture = bench_capture(workdir, settings, args.capture) if args.capture else None
+    at_scale = bench_capture_at_scale(args.documents, args.catalogue, args.baseline_ref) if args.documents else None
 
     at_target = next((b for b in batches if b.batch == TARGET_BATCH), None)
     passed = at_target is not None and at_target.gas_per_event <= TARGET_GAS_PER_EVENT
@@ -269,6 +422,8 @@ def main() -> int:
         console.print(f"capture pipeline (schema + hash + rules + SQLite): {capture.events:,} events in "
                       f"{capture.capture_seconds:.2f} s = {capture.events_per_second:,.0f} events/s; "
                       f"sealing their batches {capture.seal_seconds:.2f} s")  # fmt: skip
+    if at_scale:
+        _print_at_scale(at_scale)
     verdict = "PASS" if passed else "FAIL"
     gas_at_target = f"{at_target.gas_per_event:,.1f}" if at_target else "?"
     console.print(f"target ≤ {TARGET_GAS_PER_EVENT:,} gas per event at batch {TARGET_BATCH}: "
@@ -281,7 +436,7 @@ def main() -> int:
                     "loadavg_before": load_before, "loadavg_after": os.getloadavg()},
         "target": {"gas_per_event": TARGET_GAS_PER_EVENT, "batch": TARGET_BATCH, "passed": passed},
         "naive_baseline": asdict(naive), "batches": [asdict(b) for b in batches],
-        "capture": asdict(capture) if capture else None,
+        "capture": asdict(capture) if capture else None, "capture_at_scale": at_scale,
     }, indent=2))  # fmt: skip
     console.print(f"written {args.out}")
     return 0 if passed else 1

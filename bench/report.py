@@ -34,7 +34,7 @@ from pathlib import Path
 from typing import Any
 
 BENCH_DIR = Path(__file__).resolve().parent
-EXPECTED = ("checkout", "provenance", "indexer")  # named in the issues; others are picked up too
+EXPECTED = ("checkout", "provenance", "indexer", "reads")  # named in the issues; others are picked up too
 BASELINE_WORDS = ("naive", "baseline")
 NOT_VARIANTS = frozenset({"target", "targets", "goal", "goals", "limit", "limits", "config", "settings", "machine",
                           "parameters", "params"})  # fmt: skip
@@ -177,6 +177,10 @@ SPECS: dict[str, list[Spec]] = {
         Spec("events anchored per second, batch of {batch}", "batches[*].events_per_second",
              "naive_baseline.events_per_second", "/s", True),
         Spec("capture pipeline events per second", "capture.events_per_second", None, "/s", True),
+        Spec("EPCIS capture events per second, documents of 100 events", "capture_at_scale.events_per_second",
+             "capture_at_scale.baseline_events_per_second", "/s", True),
+        Spec("EPCIS capture events per CPU-second, documents of 100 events", "capture_at_scale.events_per_cpu_second",
+             "capture_at_scale.baseline_events_per_cpu_second", "/s", True),
     ],
     "indexer": [
         Spec("backfill events per second, SQLite", "sqlite.events_per_second", "baseline.events_per_second", "/s",

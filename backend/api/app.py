@@ -5,14 +5,20 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
+import anyio
+import anyio.to_thread
 from fastapi import Depends, FastAPI
 from sqlalchemy import Engine
 
 from backend import __version__
 from backend.api import error_responses
+from backend.api.admission import AdmissionMiddleware
+from backend.api.answers import VerificationAnswers
 from backend.api.auth import KeyVerifier
+from backend.api.budget import Budget
 from backend.api.checkout import CheckoutFastPath
 from backend.api.deps import AppState
+from backend.api.reads import MemberReads, ReadFastPath
 from backend.api.routers import (
     assets,
     consent,
@@ -38,6 +44,7 @@ from backend.api.routers import (
     verification,
 )
 from backend.api.security import SecurityMiddleware, SecurityPolicy, single_valued_query
+from backend.api.verification_fast import VerificationFastPath
 from backend.api.writer import GroupCommitWriter
 from backend.db.engine import make_engine
 from backend.loyalty import refs
@@ -47,21 +54,34 @@ from backend.settings import Settings, get_settings
 
 
 def create_app(
-    settings: Settings | None = None, engine: Engine | None = None, checkout_fast_path: bool = True
+    settings: Settings | None = None,
+    engine: Engine | None = None,
+    checkout_fast_path: bool = True,
+    read_fast_path: bool = True,
+    verification_fast_path: bool = True,
 ) -> FastAPI:
-    """The API. ``checkout_fast_path=False`` leaves every purchase to the FastAPI route (the
-    reference the fast path is tested against)."""
+    """The API. ``checkout_fast_path=False`` leaves every purchase to the FastAPI route,
+    ``read_fast_path=False`` every balance and history read, and ``verification_fast_path=False``
+    every verification link (the references the fast paths are
+    tested against)."""
     settings = settings or get_settings()
     refs.configure(settings)  # the secret that keys every reference leaving the platform
+    budget = Budget.from_settings(settings)
     owns_engine = engine is None
-    engine = engine or make_engine(settings.resolved_database_url)
+    engine = engine or make_engine(settings.resolved_database_url, pool_size=budget.pool_size)
 
     purchase_writer = GroupCommitWriter(engine, record_purchases)
+    answers = VerificationAnswers(engine, settings)
+    member_reads = MemberReads(str(engine.url.render_as_string(hide_password=False)), budget.read_threads)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        # Sync routes and their dependencies: one thread per session-class request in flight.
+        anyio.to_thread.current_default_thread_limiter().total_tokens = budget.threads
         yield
         purchase_writer.close()
+        answers.close()  # the scans queued so far are committed
+        member_reads.close()
         if owns_engine:
             engine.dispose()
 
@@ -77,12 +97,21 @@ def create_app(
         redoc_url=None,
         swagger_ui_oauth2_redirect_url=None,
     )
-    verifier = KeyVerifier(engine)
-    app.state.credance = AppState(settings=settings, engine=engine, verifier=verifier, purchases=purchase_writer)
+    verifier = KeyVerifier(engine, anyio.CapacityLimiter(budget.lookup_threads))
+    app.state.credance = AppState(
+        settings=settings, engine=engine, verifier=verifier, purchases=purchase_writer, reads=member_reads
+    )
+    app.state.answers = answers
+    if verification_fast_path:  # inside the security middleware, like the checkout's
+        secret = settings.scan_client_secret.get_secret_value() if settings.scan_client_secret else None
+        app.add_middleware(VerificationFastPath, answers=answers, home=settings.resolved_home, secret=secret)
     if checkout_fast_path:  # inside the security middleware: its limits and checks apply first
         app.add_middleware(CheckoutFastPath, verifier=verifier, purchases=purchase_writer)
+    if read_fast_path:
+        app.add_middleware(ReadFastPath, verifier=verifier, reads=member_reads)
     app.add_middleware(SecurityMiddleware, policy=SecurityPolicy.from_settings(settings), verifier=verifier)
     error_responses.install(app)
+    app.add_middleware(AdmissionMiddleware, budget=budget)  # outside the guards: a refusal costs least
     app.add_middleware(HttpMetrics)
     for module in (health, docs, purchases, customers, retailers, stores, keys, organisations, products, epcis,
                    verification):  # fmt: skip

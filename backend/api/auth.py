@@ -5,6 +5,11 @@ Keys and tokens are 32 random bytes, so a fast digest is safe (no password stret
 and lets every request be checked in microseconds. Verified keys are cached for a few seconds
 (customer tokens never beyond their expiry); revocation takes effect within that time, at once
 in the process that revoked.
+
+A lookup blocks on the database, so code on the event loop calls ``verify_async``: a fresh cached
+verdict answers on the loop, a lookup runs on a worker thread. A lookup on the loop once stalled
+the whole process: the loop waited for a pool connection that only the loop itself could release
+(docs/performance.md, "The stall").
 """
 
 from __future__ import annotations
@@ -17,6 +22,8 @@ import time
 from dataclasses import dataclass
 from enum import StrEnum
 
+import anyio
+import anyio.to_thread
 from sqlalchemy import Engine
 from sqlmodel import Session, select
 
@@ -111,18 +118,36 @@ def revoke_api_key(session: Session, key_id: str) -> bool:
 class KeyVerifier:
     """Checks bearer keys and customer tokens against the database, with a short cache."""
 
-    def __init__(self, engine: Engine) -> None:
+    def __init__(self, engine: Engine, limiter: anyio.CapacityLimiter | None = None) -> None:
         self.engine = engine
+        self.limiter = limiter  # threads for look-ups (the process budget), AnyIO's default if None
         self._cache: dict[str, tuple[float, Principal | None]] = {}
         self._lock = threading.Lock()
 
     def verify(self, key: str) -> Principal | None:
+        """The key's principal (None: invalid). May block on the database: never on the event loop."""
+        fresh, principal = self.cached(key)
+        if fresh:
+            return principal
+        return self._verify_uncached(key)
+
+    async def verify_async(self, key: str) -> Principal | None:
+        """``verify`` for the event loop: a fresh cached verdict at once, else a lookup on a thread."""
+        fresh, principal = self.cached(key)
+        if fresh:
+            return principal
+        return await anyio.to_thread.run_sync(self._verify_uncached, key, limiter=self.limiter)
+
+    def cached(self, key: str) -> tuple[bool, Principal | None]:
+        """(whether a verdict younger than the cache time is known, that verdict). No database."""
+        cached = self._cache.get(digest(key))  # a dict read is atomic: no lock needed to read
+        if cached is not None and cached[0] > time.monotonic():
+            return True, _unexpired(cached[1])
+        return False, None
+
+    def _verify_uncached(self, key: str) -> Principal | None:
         key_hash = digest(key)
         now = time.monotonic()
-        with self._lock:
-            cached = self._cache.get(key_hash)
-        if cached is not None and cached[0] > now:
-            return _unexpired(cached[1])
         principal = self._lookup(key, key_hash)
         until = now + CACHE_SECONDS
         if principal is not None and principal.expires_at is not None:  # never cached past its expiry

@@ -70,6 +70,13 @@ def purchase_response(outcome: PurchaseOutcome) -> Response:
     return Response(orjson.dumps(outcome.body), media_type="application/json", headers=headers)
 
 
+def _bearer_key(scope: Scope) -> str | None:
+    for name, value in scope["headers"]:
+        if name == b"authorization":
+            return value[7:].decode("latin-1").strip() if value[:7].lower() == b"bearer " else None
+    return None
+
+
 class CheckoutFastPath:
     def __init__(self, app: ASGIApp, verifier: KeyVerifier, purchases: GroupCommitWriter[Any, Any]) -> None:
         self.app = app
@@ -84,6 +91,9 @@ class CheckoutFastPath:
         # SecurityMiddleware has read and size-checked the body already: this is one message.
         body = await read_body(receive) or b""
         receive = replaying(body, receive)
+        key = _bearer_key(scope)
+        if key is not None:  # a lookup of a key not seen lately runs on a thread, never on the loop
+            await self.verifier.verify_async(key)
         purchase = self._accepted(scope, body)
         if purchase is None:
             await self.app(scope, receive, send)
@@ -106,8 +116,8 @@ class CheckoutFastPath:
                 content_type = value
         if content_type != JSON or key is None or key[:7].lower() != b"bearer ":
             return None
-        principal = self.verifier.verify(key[7:].decode("latin-1").strip())
-        if principal is None:
+        fresh, principal = self.verifier.cached(key[7:].decode("latin-1").strip())
+        if not fresh or principal is None:  # (verified just before: stale only in a rare race)
             return None
         try:
             document = orjson.loads(body)

@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 from fastapi import Depends, Request
 from fastapi.security import HTTPBearer
@@ -20,6 +20,9 @@ from backend.errors import DomainError
 from backend.loyalty.purchases import PurchaseInput, PurchaseOutcome
 from backend.settings import Settings
 
+if TYPE_CHECKING:
+    from backend.api.reads import MemberReads
+
 
 class Unauthorized(DomainError):
     status = 401
@@ -32,6 +35,12 @@ class AppState:
     engine: Engine
     verifier: KeyVerifier
     purchases: GroupCommitWriter[PurchaseInput, PurchaseOutcome]
+    reads: Any = None  # backend.api.reads.MemberReads (balance and history on the read executor)
+
+    @property
+    def member_reads(self) -> MemberReads:
+        assert self.reads is not None, "create_app sets the read executor"
+        return self.reads
 
     def write(self) -> AbstractContextManager[Session]:
         """A unit of work that commits on success."""
@@ -74,7 +83,7 @@ class ApiKeyAuth(HTTPBearer):
         scheme, _, key = (request.headers.get("authorization") or "").partition(" ")
         if scheme.lower() != "bearer" or not key.strip():
             raise Unauthorized("missing API key: send `Authorization: Bearer <key>`", field="Authorization")
-        principal = app_state(request).verifier.verify(key.strip())
+        principal = await app_state(request).verifier.verify_async(key.strip())
         if principal is None:
             raise Unauthorized("invalid, expired or revoked API key or customer token", field="Authorization")
         return principal

@@ -196,7 +196,8 @@ class Policy:
         if grant is not None and grant.store is not None and principal.role == Role.PROGRAM and facts.store_id:
             # The one decision that reads the database: which retailer the named store belongs to.
             lookup = _store_retailers(state.engine).retailer_of
-            owners[facts.store_id] = await anyio.to_thread.run_sync(lookup, facts.store_id)
+            limiter = state.verifier.limiter
+            owners[facts.store_id] = await anyio.to_thread.run_sync(lookup, facts.store_id, limiter=limiter)
         return decide(self, principal, facts, Context(owners.get, state.settings.pii_reader_retailers))
 
 
@@ -243,7 +244,7 @@ class PublicScannerPolicy(PublicPolicy):
         scheme, _, key = (request.headers.get("authorization") or "").partition(" ")
         if scheme.lower() != "bearer" or not key.strip():
             return None
-        principal = app_state(request).verifier.verify(key.strip())
+        principal = await app_state(request).verifier.verify_async(key.strip())
         if principal is None:
             raise Unauthorized("invalid or revoked API key", field="Authorization")
         return principal
@@ -366,7 +367,8 @@ async def facts_of(grant: Grant, request: Request, consent_token: str | None = N
     if grant.till_code_when is not None:
         amount = document.get(grant.till_code_when.name)
         needed = isinstance(amount, int) and not isinstance(amount, bool) and amount > 0
-    consent = app_state(request).verifier.verify(consent_token.strip()) if consent_token else None
+    verifier = app_state(request).verifier
+    consent = await verifier.verify_async(consent_token.strip()) if consent_token else None
     return Facts(
         store_id=read(grant.store), customer_id=read(grant.customer), org_id=read(grant.organisation),
         till_code=read(grant.till_code), till_code_needed=needed, consent=consent,

@@ -31,7 +31,6 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import parse_qsl
 
-import anyio.to_thread
 import orjson
 from fastapi import Request
 
@@ -357,7 +356,7 @@ class SecurityMiddleware:
         token = _bearer(scope)
         principal = self.verifier.last_verdict(token) if token else None
         if principal is None and token:
-            principal = await anyio.to_thread.run_sync(self.verifier.verify, token)
+            principal = await self.verifier.verify_async(token)
         if principal is not None:
             return None
         return _error(401, "unauthorized", "a valid API key is needed to send a body this large", "Authorization")

@@ -126,12 +126,17 @@ def serve(
     # application takes longer than its default 5 s, and the supervisor would kill them in a loop.
     # The client address counts for rate limits and for telling scanners apart: read it from
     # X-Forwarded-For only when it comes from a proxy the operator named.
+    # uvloop and httptools, named rather than left to "auto": the C event loop and HTTP parser
+    # (uvicorn[standard]) serve reads several times faster than asyncio + h11, and granian did not
+    # beat them (bench/reads.py, case `servers`; docs/performance.md).
     proxies = s.forwarded_allow_ips.strip()
     uvicorn.run(
         "backend.api.main:app",
         host=s.host,
         port=s.port,
         workers=workers,
+        loop="uvloop",
+        http="httptools",
         log_level=s.log_level.lower(),
         access_log=False,
         proxy_headers=bool(proxies),

@@ -196,15 +196,14 @@ def anchorer() -> None:
 
     from backend.db.engine import make_engine
     from backend.provenance.epcis.anchoring import Anchorer
-    from backend.provenance.settings import get_provenance_settings
 
-    s, p = settings(), get_provenance_settings()
+    s = settings()
     stop = threading.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, lambda *_: stop.set())
-    console.print(f"anchoring EPCIS events: batches of {p.anchor_batch_size}, at most {p.anchor_max_delay_ms} ms")
-    Anchorer(make_engine(s.resolved_database_url), p.anchor_batch_size, p.anchor_max_delay_ms).run(
-        stop, p.anchor_poll_ms / 1000
+    console.print(f"anchoring EPCIS events: batches of {s.anchor_batch_size}, at most {s.anchor_max_delay_ms} ms")
+    Anchorer(make_engine(s.resolved_database_url), s.anchor_batch_size, s.anchor_max_delay_ms).run(
+        stop, s.anchor_poll_ms / 1000
     )
 
 

@@ -81,13 +81,19 @@ def _begin_plain(connection: Any) -> None:
     connection.exec_driver_sql(f"BEGIN {mode}")
 
 
-def make_engine(url: str, pool_size: int = 10) -> Engine:
+def make_engine(url: str, pool_size: int | None = None) -> Engine:
+    """An engine for ``url``. ``pool_size``: exactly that many pooled connections and no overflow
+    (the API process sizes its pool from its budget, backend/api/budget.py); by default SQLite
+    keeps SQLAlchemy's pool and PostgreSQL 10 (+ 10 overflow)."""
+    sized = {} if pool_size is None else {"pool_size": pool_size, "max_overflow": 0}
     if is_sqlite(url):
         database = make_url(url).database
         if database and database != ":memory:":
             # Personal data and encrypted keys: 0600, and so are the WAL and SHM files SQLite makes.
             secure_sqlite_files(Path(database))
-        engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 30})
+        in_memory = not database or database == ":memory:"  # one shared connection: nothing to size
+        engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 30},
+                               **({} if in_memory else sized))  # fmt: skip
         event.listen(engine, "connect", _tune_sqlite)
         if database and database != ":memory:":
             queue = _WriterQueue(Path(database + ".writers"))
@@ -97,7 +103,7 @@ def make_engine(url: str, pool_size: int = 10) -> Engine:
         else:
             event.listen(engine, "begin", _begin_plain)
         return engine
-    return create_engine(url, pool_size=pool_size, max_overflow=pool_size, pool_pre_ping=True)
+    return create_engine(url, pool_pre_ping=True, **(sized or {"pool_size": 10, "max_overflow": 10}))
 
 
 def writer(engine: Engine) -> Engine:

@@ -22,6 +22,11 @@ def _parsed(version: int, content_hash: str, content: str) -> RuleSet:
     return rules_from_canonical(content, version)
 
 
+def parsed_rules(version: int, content_hash: str, content: str) -> RuleSet:
+    """The rules of a stored version's content (parsed once per process)."""
+    return _parsed(version, content_hash, content)
+
+
 def rule_set_from_record(record: RuleSetRecord) -> RuleSet:
     """The rules of a stored version (parsed once per process: this is on the checkout path)."""
     return _parsed(record.version, record.content_hash, record.content)

@@ -6,10 +6,9 @@ from __future__ import annotations
 import json
 import re
 import secrets
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 
-from sqlalchemy import tuple_
 from sqlmodel import Session, col, select
 
 from backend.chain.operations import RegisterItems, enqueue
@@ -93,6 +92,19 @@ def find_item(session: Session, gtin: str, serial: str) -> Item | None:
     return session.exec(select(Item).where(Item.gtin == gtin, Item.serial == serial)).first()
 
 
+def serial_chunks(pairs: Iterable[tuple[str, str]], size: int = 500) -> Iterator[tuple[str, list[str]]]:
+    """``(gtin, serials)`` groups of at most ``size`` serials, to look items up as ``gtin = ? AND
+    serial IN (…)``: an index search on ``uq_items_gtin_serial``. (SQLite answers a row-value
+    ``(gtin, serial) IN ((?, ?), …)`` with a scan of the whole items table.)"""
+    by_gtin: dict[str, set[str]] = {}
+    for gtin, serial in pairs:
+        by_gtin.setdefault(gtin, set()).add(serial)
+    for gtin in sorted(by_gtin):
+        serials = sorted(by_gtin[gtin])
+        for start in range(0, len(serials), size):
+            yield gtin, serials[start : start + size]
+
+
 def tokens_of(session: Session, keys: Iterable[str]) -> dict[str, str]:
     """The public token (``item:0x<itemLeaf>``) of each registered item among ``keys`` (item keys;
     other identifiers are skipped)."""
@@ -102,11 +114,10 @@ def tokens_of(session: Session, keys: Iterable[str]) -> dict[str, str]:
         if identifier is not None and identifier.is_item and identifier.gtin and identifier.serial is not None:
             wanted[(identifier.gtin, identifier.serial)] = key
     tokens: dict[str, str] = {}
-    pairs = sorted(wanted)
-    for start in range(0, len(pairs), 500):
+    for gtin_of_chunk, serials in serial_chunks(wanted):
         rows = session.exec(
             select(Item.gtin, Item.serial, Item.commitment).where(
-                tuple_(Item.gtin, Item.serial).in_(pairs[start : start + 500])
+                Item.gtin == gtin_of_chunk, col(Item.serial).in_(serials)
             )
         ).all()
         for gtin, serial, commitment in rows:

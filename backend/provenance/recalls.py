@@ -19,7 +19,6 @@ from typing import Any
 from urllib.parse import unquote
 
 from eth_utils import keccak
-from sqlalchemy import tuple_
 from sqlmodel import Session, col, select
 
 from backend.chain.operations import Recall, enqueue
@@ -27,6 +26,7 @@ from backend.db.models import Item, MirrorRecall, Organisation, Product, Recalle
 from backend.errors import Conflict, Forbidden, NotFound, Unprocessable
 from backend.provenance.epcis.graph import downstream, sources
 from backend.provenance.epcis.identifiers import item_key
+from backend.provenance.items import serial_chunks
 from backend.provenance.merkle import MerkleTree, item_leaf
 from backend.provenance.products import get_product, product_operation
 
@@ -74,9 +74,8 @@ def _items_of_keys(session: Session, keys: Iterable[str]) -> list[Item]:
             gtin, _, serial = key[len(_KEY_PREFIX) :].partition("/21/")
             pairs.append((gtin, unquote(serial)))
     items: list[Item] = []
-    for start in range(0, len(pairs), 500):
-        chunk = pairs[start : start + 500]
-        items.extend(session.exec(select(Item).where(tuple_(Item.gtin, Item.serial).in_(chunk))).all())
+    for gtin, serials in serial_chunks(pairs):
+        items.extend(session.exec(select(Item).where(Item.gtin == gtin, col(Item.serial).in_(serials))).all())
     return items
 
 

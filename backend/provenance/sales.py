@@ -28,7 +28,7 @@ from backend.provenance.organisations import may_write_for
 from backend.provenance.recalls import recall_for
 from backend.provenance.roles import OrgRole
 from backend.provenance.scans import clone_signals
-from backend.provenance.settings import get_provenance_settings
+from backend.settings import get_settings
 
 # Our own EPCIS extension namespace: the sale event carries the order's reference for the
 # organisations that read it (``refs.sale_ref``: keyed, and unrelated to the order's on-chain
@@ -119,7 +119,7 @@ def _sell_one(
         return outcome("recalled", f"recalled: {recalled.recall.reason}", event_id=event_id)
     if session.get(MirrorItemBatch, item.batch_root) is None:
         return outcome("unknown", "its registration is not on chain yet", event_id=event_id)
-    signals = clone_signals(session, item, get_provenance_settings())
+    signals = clone_signals(session, item, get_settings())
     if signals:
         return outcome("suspicious", signals[0], event_id=event_id)
     return outcome("genuine", "registered on chain", event_id, product.brand_id)

@@ -34,17 +34,19 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from enum import StrEnum
-from typing import Any
+from typing import Any, NamedTuple
 
 from sqlalchemy import func
+from sqlalchemy import select as rows_of
 from sqlmodel import Session, col, select
 
 from backend.db.models import Item, Organisation, Product, Scan
+from backend.db.schema import table_of
 from backend.db.types import utcnow
 from backend.errors import Unprocessable
 from backend.provenance.organisations import may_write_for
 from backend.provenance.roles import OrgRole
-from backend.provenance.settings import ProvenanceSettings
+from backend.settings import ProvenanceSettings
 
 EARTH_RADIUS_KM = 6371.0
 MAX_PLACES = 64  # distinct places weighed for impossible travel (bounds the work an attacker can cause)
@@ -196,7 +198,7 @@ def distance_km(a_lat: float, a_lon: float, b_lat: float, b_lon: float) -> float
     return 2 * EARTH_RADIUS_KM * math.asin(min(1.0, math.sqrt(h)))
 
 
-def _client(scan: Scan) -> str:
+def _client(scan: Located) -> str:
     return scan.client or UNKNOWN_CLIENT
 
 
@@ -216,13 +218,23 @@ def _counts(rows: Iterable[tuple[str | None, str, int, int]], per_client: int) -
     return ClientCounts(sum(per.values()), len(per), counted, by_source, located)
 
 
-def _grouped(session: Session, item: Item, after: datetime, per_client: int) -> ClientCounts:
+def _grouped(session: Session, item_id: int, after: datetime, per_client: int) -> ClientCounts:
     rows = session.exec(
         select(Scan.client, Scan.source, func.count(), func.count(col(Scan.lat)))
-        .where(Scan.item_id == item.id, col(Scan.scanned_at) > after)
+        .where(Scan.item_id == item_id, col(Scan.scanned_at) > after)
         .group_by(col(Scan.client), col(Scan.source))
     ).all()
     return _counts(rows, per_client)
+
+
+class Located(NamedTuple):
+    """A scan with a location, as impossible travel weighs it."""
+
+    lat: float
+    lon: float
+    scanned_at: datetime
+    source: str
+    client: str | None
 
 
 @dataclass
@@ -231,7 +243,7 @@ class _Place:
 
     lat: float
     lon: float
-    scans: list[Scan]
+    scans: list[Located]
 
     def times(self) -> list[float]:
         return [s.scanned_at.timestamp() for s in self.scans]
@@ -248,11 +260,9 @@ class _Place:
         return f"near {self.lat:.1f},{self.lon:.1f}"
 
 
-def _places(scans: Sequence[Scan], radius_km: float) -> list[_Place]:
+def _places(scans: Sequence[Located], radius_km: float) -> list[_Place]:
     places: list[_Place] = []
     for scan in scans:
-        assert scan.lat is not None
-        assert scan.lon is not None
         home = next((p for p in places if distance_km(p.lat, p.lon, scan.lat, scan.lon) < radius_km), None)
         if home is not None:
             home.scans.append(scan)
@@ -276,7 +286,7 @@ def _backing(attested: bool, clients: set[str]) -> str:
     return "an authorised organisation's scan" if attested else f"{len(clients)} distinct network(s)"
 
 
-def _impossible_travel(scans: Sequence[Scan], p: ProvenanceSettings) -> Signal | None:
+def _impossible_travel(scans: Sequence[Located], p: ProvenanceSettings) -> Signal | None:
     places = _places(scans, p.clone_min_distance_km / 2)
     soft: Signal | None = None
     for i, one in enumerate(places):
@@ -327,6 +337,59 @@ def _after_sale(since: ClientCounts, sold_at: datetime, p: ProvenanceSettings) -
     return Signal("after_sale", False, f"{seen}; the buyer checking it again is not evidence of a copy")
 
 
+def _scans() -> Any:
+    return table_of(Scan)
+
+
+def _located_columns() -> tuple[Any, ...]:
+    c = _scans().c
+    return (c.lat, c.lon, c.scanned_at, c.source, c.client)
+
+
+def _located(session: Session, item_id: int, since: datetime, sample: int) -> list[Located]:
+    """The item's latest ``sample`` located scans after ``since``, oldest first."""
+    c = _scans().c
+    rows = session.execute(
+        rows_of(*_located_columns()).where(c.item_id == item_id, c.scanned_at > since, c.lat.is_not(None))
+        .order_by(c.scanned_at.desc(), c.id.desc()).limit(sample)
+    ).all()  # fmt: skip
+    return [Located(*row) for row in reversed(rows)]
+
+
+def _after(session: Session, item_id: int, moment: datetime) -> int:
+    return int(session.exec(
+        select(func.count()).select_from(Scan).where(Scan.item_id == item_id, col(Scan.scanned_at) > moment)
+    ).one())  # fmt: skip
+
+
+def _judge(
+    session: Session,
+    item_id: int,
+    p: ProvenanceSettings,
+    total: int,
+    window: ClientCounts,
+    located: list[Located],
+    sold_at: datetime | None,
+    decommissioned_at: datetime | None,
+) -> ScanAssessment:
+    """The signals, from the counts read for the item (the sale and decommissioning ones are read
+    here: only sold or decommissioned items need them)."""
+    signals = [s for s in (_impossible_travel(located, p), _too_often(window, p)) if s]
+    after_sale = None
+    if sold_at is not None:
+        after_sale = _grouped(session, item_id, sold_at, p.clone_scans_per_client)
+        signal = _after_sale(after_sale, sold_at, p)
+        signals += [signal] if signal else []
+    after_end = None
+    if decommissioned_at is not None:
+        after_end = _after(session, item_id, decommissioned_at)
+        if after_end:
+            signals.append(Signal("after_decommissioning", True, f"scanned {after_end} time(s) after it was "
+                                  f"decommissioned on {decommissioned_at:%Y-%m-%d}"))  # fmt: skip
+    signals.sort(key=lambda s: not s.hard)  # hard ones first: the first is the verdict's reason
+    return ScanAssessment(signals, total, window, after_sale, after_end, p)
+
+
 def assess_scans(
     session: Session,
     item: Item,
@@ -337,31 +400,68 @@ def assess_scans(
 ) -> ScanAssessment:
     """What the item's scans say, with the evidence behind it."""
     p = settings
+    assert item.id is not None
     since = (now or utcnow()) - timedelta(hours=p.clone_window_hours)
     total = session.exec(select(func.count()).select_from(Scan).where(Scan.item_id == item.id)).one()
-    window = _grouped(session, item, since, p.clone_scans_per_client)
-    located = list(session.exec(
-        select(Scan).where(Scan.item_id == item.id, col(Scan.scanned_at) > since, col(Scan.lat).is_not(None))
-        .order_by(col(Scan.scanned_at).desc()).limit(p.clone_scan_sample)
-    ).all())  # fmt: skip
-    located.reverse()
-    signals = [s for s in (_impossible_travel(located, p), _too_often(window, p)) if s]
-    after_sale = None
-    if sold_at is not None:
-        after_sale = _grouped(session, item, sold_at, p.clone_scans_per_client)
-        signal = _after_sale(after_sale, sold_at, p)
-        signals += [signal] if signal else []
-    after_end = None
-    if decommissioned_at is not None:
-        after_end = session.exec(
-            select(func.count()).select_from(Scan)
-            .where(Scan.item_id == item.id, col(Scan.scanned_at) > decommissioned_at)
-        ).one()  # fmt: skip
-        if after_end:
-            signals.append(Signal("after_decommissioning", True, f"scanned {after_end} time(s) after it was "
-                                  f"decommissioned on {decommissioned_at:%Y-%m-%d}"))  # fmt: skip
-    signals.sort(key=lambda s: not s.hard)  # hard ones first: the first is the verdict's reason
-    return ScanAssessment(signals, int(total), window, after_sale, after_end, p)
+    window = _grouped(session, item.id, since, p.clone_scans_per_client)
+    # (no located scan in the window: none to load)
+    located = _located(session, item.id, since, p.clone_scan_sample) if window.located else []
+    return _judge(session, item.id, p, int(total), window, located, sold_at, decommissioned_at)
+
+
+@dataclass(frozen=True)
+class Judged:
+    """An item to judge with ``assess_many``: its id and the moments its signals depend on."""
+
+    item_id: int
+    sold_at: datetime | None = None
+    decommissioned_at: datetime | None = None
+
+
+def assess_many(
+    session: Session, items: Sequence[Judged], settings: ProvenanceSettings, now: datetime | None = None
+) -> dict[int, ScanAssessment]:
+    """``assess_scans`` for many items at once, the same answer for each: the totals, the window's
+    groups and the located samples of all of them in three statements (a scan resolution judges a
+    whole batch of items in one transaction, backend/provenance/answers.py)."""
+    if not items:
+        return {}
+    p = settings
+    since = (now or utcnow()) - timedelta(hours=p.clone_window_hours)
+    ids = sorted({i.item_id for i in items})
+    c = _scans().c
+    totals: dict[int, int] = dict(
+        session.execute(rows_of(c.item_id, func.count()).where(c.item_id.in_(ids)).group_by(c.item_id)).all()
+    )
+    groups: dict[int, list[tuple[str | None, str, int, int]]] = {}
+    for item_id, client, source, scans, with_location in session.execute(
+        rows_of(c.item_id, c.client, c.source, func.count(), func.count(c.lat))
+        .where(c.item_id.in_(ids), c.scanned_at > since)
+        .group_by(c.item_id, c.client, c.source)
+    ).all():  # fmt: skip
+        groups.setdefault(item_id, []).append((client, source, scans, with_location))
+    windows = {i: _counts(groups.get(i, []), p.clone_scans_per_client) for i in ids}
+    located: dict[int, list[Located]] = {}
+    with_location = [i for i in ids if windows[i].located]
+    if with_location:  # each item's latest clone_scan_sample located scans (a window function)
+        rank = func.row_number().over(partition_by=c.item_id, order_by=(c.scanned_at.desc(), c.id.desc()))
+        ranked = (
+            rows_of(c.item_id, *_located_columns(), rank.label("rank"))
+            .where(c.item_id.in_(with_location), c.scanned_at > since, c.lat.is_not(None))
+            .subquery()
+        )
+        r = ranked.c
+        rows = session.execute(
+            rows_of(r.item_id, r.lat, r.lon, r.scanned_at, r.source, r.client)
+            .where(r.rank <= p.clone_scan_sample).order_by(r.item_id, r.rank.desc())
+        ).all()  # fmt: skip
+        for item_id, *scan in rows:
+            located.setdefault(item_id, []).append(Located(*scan))
+    return {
+        i.item_id: _judge(session, i.item_id, p, totals.get(i.item_id, 0), windows[i.item_id],
+                          located.get(i.item_id, []), i.sold_at, i.decommissioned_at)
+        for i in items
+    }  # fmt: skip
 
 
 def clone_signals(
@@ -373,6 +473,13 @@ def clone_signals(
 ) -> list[str]:
     """Why this serial looks copied, on corroborated evidence only (empty: it does not)."""
     return assess_scans(session, item, settings, sold_at, decommissioned_at).hard_reasons
+
+
+def scan_counts(session: Session, item_ids: Sequence[int]) -> dict[int, int]:
+    """Each item's number of scans (items never scanned are left out)."""
+    c = _scans().c
+    rows = session.execute(rows_of(c.item_id, func.count()).where(c.item_id.in_(item_ids)).group_by(c.item_id))
+    return {int(item_id): int(count) for item_id, count in rows.all()}
 
 
 def scan_count(session: Session, item: Item) -> int:

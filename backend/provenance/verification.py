@@ -48,7 +48,7 @@ from backend.provenance.items import SERIAL_PATTERN, find_item, tokens_of
 from backend.provenance.merkle import event_leaf, item_leaf
 from backend.provenance.recalls import WHOLE_GTIN, RecallMatch, RecallNotice, recall_status
 from backend.provenance.scans import ScanContext, assess_scans, record_scan, scan_count
-from backend.provenance.settings import ProvenanceSettings
+from backend.settings import ProvenanceSettings
 
 HOW_TO_VERIFY = (
     "Everything below can be checked on any node of this chain, without trusting this server: take the "
@@ -234,16 +234,29 @@ def _notice_view(session: Session, notice: RecallNotice) -> dict[str, Any]:
     }  # fmt: skip
 
 
-def verify_item(
-    session: Session,
-    raw_gtin: str,
-    serial: str,
-    ctx: VerificationContext,
-    settings: ProvenanceSettings,
-    scan: ScanContext | None = None,
-) -> dict[str, Any]:
-    """The verdict on one item. With ``scan``, the resolution is recorded as a scan (``session``
-    must then be a write session)."""
+@dataclass(frozen=True)
+class ScanBasis:
+    """What recording and judging the item's scans needs from the rest of the answer."""
+
+    item_id: int
+    sold_at: datetime | None
+    decommissioned_at: datetime | None
+    judged: bool  # the verdict rests on the scans: registered on chain and not recalled
+
+
+@dataclass(frozen=True)
+class StaticVerification:
+    """The answer about one item without what its scans say: everything that changes only when the
+    provenance data does (events captured, anchors, recalls, registrations; see answers.py). With
+    ``basis``, the item is registered and ``with_scans`` completes the answer; without, ``result``
+    is the whole answer (an unknown GTIN or serial: nothing is recorded)."""
+
+    result: dict[str, Any]
+    basis: ScanBasis | None
+
+
+def static_verification(session: Session, raw_gtin: str, serial: str, ctx: VerificationContext) -> StaticVerification:
+    """The verdict on one item, but for its scans (``with_scans`` adds them)."""
     gtin, serial = parse_link(raw_gtin, serial)
     result: dict[str, Any] = {
         "gtin": gtin, "serial": serial, "digital_link": f"{ctx.public_url}/01/{gtin}/21/{serial}",
@@ -253,22 +266,23 @@ def verify_item(
     }  # fmt: skip
     product = session.get(Product, gtin)
     if product is None:
-        return {**result, "verdict": "unknown", "reason": "This GTIN is not registered by any brand."}
+        why = "This GTIN is not registered by any brand."
+        return StaticVerification({**result, "verdict": "unknown", "reason": why}, None)
     result["product"] = {
         "gtin": gtin, "name": product.name, "description": product.description,
         "brand": _org_view(session, product.brand_id),
     }  # fmt: skip
     item = find_item(session, gtin, serial)
     if item is None:
-        return {**result, "verdict": "unknown", "reason": "No item with this serial was registered for this product."}
-    if scan is not None:
-        record_scan(session, item, scan)
+        why = "No item with this serial was registered for this product."
+        return StaticVerification({**result, "verdict": "unknown", "reason": why}, None)
+    assert item.id is not None
 
     batch = session.get(ItemBatch, item.batch_root)
     anchored = session.get(MirrorItemBatch, item.batch_root)
     if anchored is not None and anchored.block_number > ctx.as_of_block:
         anchored = None  # mirrored above the block this view stands on (e.g. not confirmed yet)
-    result["item"] = {"status": item.status, "lot": item.lot, "scans": scan_count(session, item)}
+    result["item"] = {"status": item.status, "lot": item.lot, "scans": None}  # the count: with_scans
     trail: list[dict[str, Any]] = []
     event_proofs: list[dict[str, Any]] = []
     if anchored is not None:
@@ -315,14 +329,54 @@ def verify_item(
         })  # fmt: skip
         trail.sort(key=_step_time)
         why = f"Recalled by the brand: {match.recall.reason}" + (f" — {match.via}" if match.via else "")
-        return {**result, "verdict": "recalled", "reason": why, "reasons": [why]}
+        return StaticVerification({**result, "verdict": "recalled", "reason": why, "reasons": [why]},
+                                  ScanBasis(item.id, sold_at, decommissioned_at, judged=False))  # fmt: skip
     trail.sort(key=_step_time)
     if anchored is None:
-        return {**result, "verdict": "unknown", "reason": "This item's registration is not on chain yet."}
-    scans = assess_scans(session, item, settings, sold_at, decommissioned_at)
-    result["scan_signals"] = scans.view()
-    hard = scans.hard_reasons
+        why = "This item's registration is not on chain yet."
+        return StaticVerification({**result, "verdict": "unknown", "reason": why},
+                                  ScanBasis(item.id, sold_at, decommissioned_at, judged=False))  # fmt: skip
+    return StaticVerification(result, ScanBasis(item.id, sold_at, decommissioned_at, judged=True))
+
+
+def with_scans(
+    static: StaticVerification, total: int, signals: dict[str, Any] | None, hard: list[str]
+) -> dict[str, Any]:
+    """The whole answer: ``static`` with the item's scan count and, when its verdict rests on them,
+    what its scans say (``signals``: ``ScanAssessment.view()``; ``hard``: its hard reasons)."""
+    result = dict(static.result)
+    if static.basis is None:
+        return result
+    result["item"] = {**result["item"], "scans": total}
+    if not static.basis.judged:
+        return result
+    result["scan_signals"] = signals
     if hard:
         return {**result, "verdict": "suspicious", "reason": f"This serial is suspicious: {hard[0]}.",
                 "reasons": hard}  # fmt: skip
     return {**result, "verdict": "authentic", "reason": "Registered on chain by an authorised manufacturer."}
+
+
+def verify_item(
+    session: Session,
+    raw_gtin: str,
+    serial: str,
+    ctx: VerificationContext,
+    settings: ProvenanceSettings,
+    scan: ScanContext | None = None,
+) -> dict[str, Any]:
+    """The verdict on one item, in one session. With ``scan``, the resolution is recorded as a scan
+    (``session`` must then be a write session). The API answers the same through answers.py (cached
+    by provenance version, scans recorded in batches); this is the reference it is tested against."""
+    static = static_verification(session, raw_gtin, serial, ctx)
+    basis = static.basis
+    if basis is None:
+        return static.result
+    item = session.get(Item, basis.item_id)
+    assert item is not None
+    if scan is not None:
+        record_scan(session, item, scan)
+    if not basis.judged:
+        return with_scans(static, scan_count(session, item), None, [])
+    scans = assess_scans(session, item, settings, basis.sold_at, basis.decommissioned_at)
+    return with_scans(static, scans.total, scans.view(), scans.hard_reasons)

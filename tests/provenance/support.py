@@ -19,13 +19,13 @@ from fastapi.testclient import TestClient
 from httpx import Response
 from sqlalchemy import Engine
 
-from backend.provenance.settings import get_provenance_settings
+from backend.settings import get_settings
 
 
 def official_examples() -> list[Path]:
     """The official GS1 EPCIS 2.0 example documents. None found is an error, never an empty (and so
     silently skipped) parametrisation: the suite needs ``../shared/epcis`` beside the checkout."""
-    folder = get_provenance_settings().epcis_dir / "examples"
+    folder = get_settings().epcis_dir / "examples"
     found = sorted(folder.glob("*.jsonld"))
     if not found:
         raise RuntimeError(

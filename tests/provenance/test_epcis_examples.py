@@ -13,10 +13,10 @@ from backend.provenance.epcis.events import parse_event, parse_time
 from backend.provenance.epcis.hashing import namespaces_of
 from backend.provenance.epcis.identifiers import Identifier
 from backend.provenance.epcis.schema import validate_document
-from backend.provenance.settings import get_provenance_settings
+from backend.settings import get_settings
 from tests.provenance.support import EXAMPLES, Api, commission, document, load, ship
 
-SCHEMA = get_provenance_settings().schema_path
+SCHEMA = get_settings().schema_path
 
 
 def prepare(api: Api, example: dict[str, Any]) -> None:

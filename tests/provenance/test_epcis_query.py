@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 
 from backend.provenance.epcis.schema import validate_document
-from backend.provenance.settings import get_provenance_settings
+from backend.settings import get_settings
 from tests.provenance.support import FRESH, Api, at, commission, event, pack, receive, sgtin, ship, unpack
 
 GTIN, GTIN2 = FRESH, "09506000134369"
@@ -24,7 +24,7 @@ def find(api: Api, who: str = "admin", **params: Any) -> dict[str, Any]:
 
 
 def steps(doc: dict[str, Any]) -> list[str]:
-    assert validate_document(doc, get_provenance_settings().schema_path) == []
+    assert validate_document(doc, get_settings().schema_path) == []
     return [e.get("bizStep", e["type"]) for e in doc["epcisBody"]["eventList"]]
 
 

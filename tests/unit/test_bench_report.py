@@ -127,12 +127,13 @@ def test_missing_failing_and_silent_benchmarks(report: ModuleType, tmp_path: Pat
     os.utime(stale, (1_000_000, 1_000_000))
 
     results = {r.name: r for r in report.report(bench, run=True, timeout=120)}
-    assert set(results) == {"checkout", "cache", "indexer", "provenance", "broken", "silent"}
+    assert set(results) == {"checkout", "cache", "indexer", "provenance", "reads", "broken", "silent"}
     assert results["checkout"].status == "ok"
     assert results["checkout"].figures[0].improvement == 20
     assert results["cache"].figures[0].improvement == 30
     assert results["indexer"].status == "missing"
     assert results["provenance"].status == "missing"
+    assert results["reads"].status == "missing"
     assert results["broken"].status == "failed"
     assert results["broken"].figures == []
     assert results["silent"].status == "no-output"

@@ -1,18 +1,16 @@
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Query
+from fastapi import APIRouter, Depends, Query, Request, Response
 
-from backend.api.deps import SessionDep, StateDep
+from backend.api.deps import StateDep
 from backend.api.policy import BALANCE, ENROL, MEMBER_READ, Access
+from backend.api.reads import Answer
 from backend.api.schemas.common import ERROR_RESPONSES
 from backend.api.schemas.loyalty import BalanceOut, CustomerIn, CustomerOut, HistoryOut
-from backend.indexer.confirmed import View, mirror_point
-from backend.loyalty.accounts import balance_of, history_of
-from backend.loyalty.customers import enrol, get_customer
-from backend.loyalty.in_flight import active_address
-from backend.loyalty.members import tier_events
+from backend.indexer.confirmed import View
+from backend.loyalty.customers import enrol
 
 BalanceAccess = Annotated[Access, Depends(BALANCE)]
 MemberReader = Annotated[Access, Depends(MEMBER_READ)]
@@ -31,35 +29,44 @@ def create_customer(body: CustomerIn, access: Annotated[Access, Depends(ENROL)],
         return {"customer_id": customer.external_id, "address": customer.address, "created": created}
 
 
-@router.get("/{customer_id}/balance", response_model=BalanceOut, summary="Points of a customer")
-def get_balance(customer_id: str, access: BalanceAccess, session: SessionDep, view: ViewQuery = View.LATEST) -> dict:
+NOT_MODIFIED: dict[int | str, dict[str, Any]] = {
+    304: {"description": "Not modified: the `ETag` sent in `If-None-Match` is current"}
+}
+
+
+@router.get("/{customer_id}/balance", response_model=BalanceOut, summary="Points of a customer", responses=NOT_MODIFIED)
+async def get_balance(customer_id: str, access: BalanceAccess, state: StateDep, request: Request,
+                      view: ViewQuery = View.LATEST) -> Response:  # fmt: skip
     """``balance`` is confirmed on chain; ``available`` is that minus debits still on their way (what
     can be spent now); ``pending`` is credits on their way; ``debt`` is owed after refunds of spent
     points; ``as_of_block`` is the block the answer reflects. ``view=confirmed`` leaves out what is
-    not yet ``CREDANCE_CONFIRMATIONS`` blocks deep (it counts as pending)."""
-    customer = get_customer(session, customer_id)
-    balance = balance_of(session, customer, view=view)
-    return {"customer_id": customer_id, **balance.__dict__}
+    not yet ``CREDANCE_CONFIRMATIONS`` blocks deep (it counts as pending). Read on the read executor
+    in one snapshot (``backend/api/reads.py``); ``ETag`` / ``If-None-Match`` give ``304``."""
+    answer = await state.member_reads.balance(customer_id, view, request.headers.get("if-none-match"))
+    return _sent(answer)
 
 
-@router.get("/{customer_id}/history", response_model=HistoryOut, summary="Ledger of a customer, newest first")
-def get_history(
+@router.get(
+    "/{customer_id}/history", response_model=HistoryOut, summary="Ledger of a customer, newest first",
+    responses=NOT_MODIFIED,
+)  # fmt: skip
+async def get_history(
     customer_id: str,
     access: MemberReader,
-    session: SessionDep,
+    state: StateDep,
+    request: Request,
     limit: int = Query(50, ge=1, le=500),
     offset: int = Query(0, ge=0, le=1_000_000),
     view: ViewQuery = View.LATEST,
-) -> dict:
-    customer = get_customer(session, customer_id)
-    assert customer.id is not None
-    point = mirror_point(session, view)
-    return {
-        "customer_id": customer_id,
-        "address": active_address(customer),
-        "as_of_block": point.as_of_block,
-        "confirmed_block": point.confirmed_block,
-        "view": point.view,
-        "entries": history_of(session, customer, limit=limit, offset=offset, view=view),
-        "tier_events": tier_events(session, customer.id) if offset == 0 else [],
-    }
+) -> Response:
+    """In-flight operations first, then what the chain recorded, newest first; ``tier_events`` on
+    the first page. Mirrored pages are cached by the indexer's block (``backend/api/reads.py``)."""
+    answer = await state.member_reads.history(customer_id, view, limit, offset, request.headers.get("if-none-match"))
+    return _sent(answer)
+
+
+def _sent(answer: Answer) -> Response:
+    headers = {"ETag": answer.etag, "Cache-Control": "private, no-cache"}
+    if answer.body is None:
+        return Response(status_code=304, headers=headers)
+    return Response(answer.body, media_type="application/json", headers=headers)

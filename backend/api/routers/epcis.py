@@ -22,7 +22,7 @@ from backend.provenance.epcis.capture import CaptureRejected, capture_document
 from backend.provenance.epcis.event_anchor import event_anchor
 from backend.provenance.epcis.query import MAX_EVENTS, EventFilter, epcis_document, find_events
 from backend.provenance.organisations import get_organisation
-from backend.provenance.settings import get_provenance_settings
+from backend.settings import get_settings
 
 
 def _iso_only(value: Any) -> Any:
@@ -74,7 +74,7 @@ def capture(
     the business rules on each item's history; stores all events or none. Each accepted event gets
     its canonical CBV 2.0 event hash and is anchored on chain in the next Merkle batch."""
     assert principal.org_id is not None  # an organisation key (the policy): events are written by one
-    settings = get_provenance_settings()
+    settings = get_settings()
     try:
         with state.write() as session:
             writer = get_organisation(session, principal.org_id)

@@ -24,7 +24,9 @@ HEAD_FRESH_SECONDS = 30.0  # the indexer's own view of the head stands in when t
 
 
 @router.get("/healthz", summary="Liveness: the API process answers")
-def healthz() -> dict[str, str]:
+async def healthz() -> dict[str, str]:
+    """Answered by the admission layer before any limit (backend/api/admission.py); this route
+    documents it and gives the same answer where that layer is not installed."""
     return {"status": "ok"}
 
 

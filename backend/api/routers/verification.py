@@ -12,94 +12,49 @@ item's whereabouts if it is the item's brand or a partner the brand authorised
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
-from pathlib import Path
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Header, Query, Request
-from fastapi.responses import JSONResponse
-from fastapi.templating import Jinja2Templates
+from fastapi.responses import Response
 
+from backend.api.answers import VerificationAnswers, matches
 from backend.api.auth import Principal, Role
-from backend.api.deps import AppState, StateDep
+from backend.api.deps import StateDep
 from backend.api.policy import PUBLIC_SCANNER
 from backend.api.schemas.common import ERROR_RESPONSES
 from backend.api.schemas.provenance import VerificationOut
-from backend.chain.manifest import ManifestMissing, load_manifest
-from backend.db.models import ChainCursor, Organisation
-from backend.indexer.confirmed import View, mirror_point
+from backend.api.verification_fast import headers_of, wants_html
+from backend.indexer.confirmed import View
+from backend.provenance.answers import ScanRecord
 from backend.provenance.scan_clients import client_id, client_key
-from backend.provenance.scans import CoarseLocation, ScanContext
-from backend.provenance.settings import get_provenance_settings
-from backend.provenance.verification import VerificationContext, verify_item
+from backend.provenance.scans import CoarseLocation
+from backend.settings import get_settings
 
 router = APIRouter(tags=["verification"], responses=ERROR_RESPONSES)
-templates = Jinja2Templates(directory=Path(__file__).resolve().parent.parent / "templates")
 
 
-LABELS = {
-    "registered": "Registered on chain", "commissioning": "Made", "packing": "Packed", "unpacking": "Unpacked",
-    "shipping": "Shipped", "receiving": "Received", "retail_selling": "Sold", "decommissioning": "Decommissioned",
-    "destroying": "Destroyed", "recalled": "Recalled", "storing": "Stored", "inspecting": "Inspected",
-    "accepting": "Accepted", "loading": "Loaded", "departing": "Departed", "arriving": "Arrived",
-}  # fmt: skip
-
-
-def _wants_html(accept: str | None, format_: str | None) -> bool:
-    if format_ is not None:
-        return format_ == "html"
-    if not accept:
-        return False
-    html = "text/html" in accept
-    json_first = accept.find("application/json")
-    return html and (json_first == -1 or accept.find("text/html") < json_first)
-
-
-def _context(state: Any, session: Any, view: View) -> VerificationContext:
-    cursor = session.get(ChainCursor, "indexer")
-    chain_id = state.settings.chain_id or (cursor.chain_id if cursor else 31337)
-    try:
-        registry = load_manifest(state.settings.deployments_dir, chain_id).address_of("ProvenanceRegistry")
-    except ManifestMissing:
-        registry = ""
-    point = mirror_point(session, view)
-    return VerificationContext(
-        chain_id, registry, point.as_of_block, state.settings.resolved_public_url, point.confirmed_block, point.view
-    )
-
-
-def _scanning_organisation(scanner: Principal | None, session: Any) -> Organisation | None:
+def _scanning_organisation(scanner: Principal | None) -> str | None:
     """The organisation whose key signed this request (None: anonymous, or not an organisation key:
     admin and checkout keys scan like anyone else)."""
     if scanner is None or scanner.role != Role.ORGANISATION or scanner.org_id is None:
         return None
-    org: Organisation | None = session.get(Organisation, scanner.org_id)
-    return org
+    return scanner.org_id
 
 
-def _scan_context(
-    request: Request, state: AppState, session: Any, where: CoarseLocation, scanner: Principal | None
-) -> ScanContext:
-    provenance = get_provenance_settings()
+def _client(request: Request, state: StateDep) -> str:
+    provenance = get_settings()
     secret = provenance.scan_client_secret.get_secret_value() if provenance.scan_client_secret else None
-    key = client_key(state.settings.resolved_home, secret)
     host = request.client.host if request.client else None
-    return ScanContext(where, client_id(key, host), _scanning_organisation(scanner, session))
-
-
-def _when(timestamp: int | None) -> str:
-    if not timestamp:
-        return "pending"
-    return datetime.fromtimestamp(timestamp, tz=UTC).strftime("%d %b %Y %H:%M UTC")
+    return client_id(client_key(state.settings.resolved_home, secret), host)
 
 
 @router.get(
     "/01/{gtin}/21/{serial}",
     response_model=VerificationOut,
     summary="Verify a product item (GS1 Digital Link)",
-    responses={200: {"content": {"text/html": {}}}},
+    responses={200: {"content": {"text/html": {}}}, 304: {"description": "Not modified (If-None-Match)"}},
 )
-def verify(
+async def verify(
     gtin: str,
     serial: str,
     request: Request,
@@ -112,6 +67,7 @@ def verify(
     country: Annotated[str | None, Query(description="ISO 3166 alpha-2 country of the scan.")] = None,
     scan: Annotated[bool, Query(description="false: resolve without recording a scan.")] = True,
     x_scan_location: Annotated[str | None, Header(description="'<lat>,<lon>' of the scan.")] = None,
+    if_none_match: Annotated[str | None, Header(description="An ETag of an earlier answer: 304 if unchanged.")] = None,
     view: Annotated[View, Query(description="`latest` (default) or `confirmed`.")] = View.LATEST,
 ) -> Any:
     where = (
@@ -119,12 +75,14 @@ def verify(
         if lat is not None or lon is not None or country
         else (CoarseLocation.parse_header(x_scan_location))
     )
-    with state.write() as session:
-        scanned = _scan_context(request, state, session, where, scanner) if scan else None
-        result = verify_item(session, gtin, serial, _context(state, session, view), get_provenance_settings(),
-                             scan=scanned)  # fmt: skip
-    if _wants_html(accept, format):
-        return templates.TemplateResponse(
-            request, "verify.html", {"r": result, "when": _when, "labels": LABELS}, headers={"Vary": "Accept"}
-        )
-    return JSONResponse(result, headers={"Vary": "Accept"})
+    answers: VerificationAnswers = request.app.state.answers
+    record = ScanRecord(where, _client(request, state), _scanning_organisation(scanner)) if scan else None
+    answer = await answers.answer(gtin, serial, view, record)
+    html = wants_html(accept, format)
+    etag, headers = headers_of(answer, html)
+    plain = {key.decode(): value.decode() for key, value in headers}
+    if matches(if_none_match, etag):
+        return Response(status_code=304, headers=plain)
+    if html:
+        return Response(answer.html(), media_type="text/html; charset=utf-8", headers=plain)
+    return Response(answer.json(), media_type="application/json", headers=plain)

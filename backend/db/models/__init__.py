@@ -56,6 +56,7 @@ from backend.db.models.predictive import (
     PredictionRun,
 )
 from backend.db.models.provenance import (
+    AnswerVersion,
     CompanyPrefix,
     Item,
     ItemBatch,
@@ -68,6 +69,7 @@ from backend.db.models.provenance import (
 )
 
 __all__ = [
+    "AnswerVersion",
     "ApiKey",
     "CampaignUse",
     "ChainCursor",

@@ -29,6 +29,8 @@ class Operation(SQLModel, table=True):
     __tablename__ = "operations"
     __table_args__ = (
         Index("ix_operations_status_id", "status", "id"),
+        # What a member has in flight (balance, history): equality on the account, then the status.
+        Index("ix_operations_account_status", "account", "status"),
         Index("ix_operations_tx_hash", "tx_hash"),
     )
 
@@ -38,7 +40,7 @@ class Operation(SQLModel, table=True):
     confirm_key: str | None = Field(
         default=None, max_length=120, unique=True, description="Event key; loyalty ops confirm by id."
     )
-    account: str | None = Field(default=None, max_length=42, index=True)
+    account: str | None = Field(default=None, max_length=42)
     amount: int = Field(default=0, sa_type=BigInteger)
     ref: str | None = Field(default=None, max_length=66)
     rule_version: int | None = None

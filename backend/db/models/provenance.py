@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import Column, Text, UniqueConstraint
+from sqlalchemy import BigInteger, Column, Text, UniqueConstraint
 from sqlmodel import Field, SQLModel
 
 from backend.db.types import BigIntId, UTCDateTime, utcnow
@@ -121,3 +121,15 @@ class RecalledItem(SQLModel, table=True):
     item_id: int = Field(primary_key=True, sa_type=BigIntId, foreign_key="items.id", index=True)
     proof: str = Field(sa_column=Column(Text, nullable=False))
     position: int = Field(default=0, description="Index of the item's leaf in the scope's Merkle tree.")
+
+
+class AnswerVersion(SQLModel, table=True):
+    """A counter that moves forward in the same transaction as any change to what a verification
+    answer shows (events, their anchors, items, batches, products, organisations, recalls, and
+    their mirrored rows): database triggers move it, whoever writes (API, indexer, CLI, reconcile).
+    Answers cached under one version stay true until it moves (backend/provenance/answers.py)."""
+
+    __tablename__ = "answer_versions"
+
+    name: str = Field(primary_key=True, max_length=32)
+    version: int = Field(default=0, sa_type=BigInteger)

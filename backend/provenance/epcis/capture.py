@@ -20,11 +20,11 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, NamedTuple
 
-from sqlalchemy import delete, insert, or_, tuple_, update
-from sqlalchemy import select as select_columns
+from sqlalchemy import delete, or_, update
 from sqlmodel import Session, col, select
 
 from backend.bounds import value_depth_exceeds
+from backend.db.direct import bulk_insert, dialect_of, ident, in_list, list_value, marker, select_rows
 from backend.db.models import EpcisEventEpc, EpcisEventRecord, EpcisLink, Item, Organisation, Partnership, Product
 from backend.db.schema import table_of
 from backend.db.types import utcnow
@@ -36,11 +36,13 @@ from backend.provenance.epcis.public_form import Mention, item_token, public_bod
 from backend.provenance.epcis.public_form import serialized_mentions as mentions_of
 from backend.provenance.epcis.replay import COMMISSIONING, DECOMMISSIONING, Replay, replay
 from backend.provenance.epcis.schema import validate_document
+from backend.provenance.items import serial_chunks
 from backend.provenance.ownership import Owner, owned_by_gtin, owners
 from backend.provenance.roles import OrgRole
-from backend.provenance.settings import ProvenanceSettings
+from backend.settings import ProvenanceSettings
 
 CHUNK = 500
+LIST_CHUNK = 10_000  # values per list parameter of a driver-level query (db/direct.py: one parameter)
 ANY_PARTNER = OrgRole.MANUFACTURER | OrgRole.DISTRIBUTOR | OrgRole.RETAILER
 # How bad a kind of problem is: the answer's status is that of the worst one.
 STATUS = {"unauthorised_writer": 403, "duplicate_event": 409, "duplicate_event_id": 409}
@@ -114,20 +116,16 @@ def _duplicates(session: Session, events: list[ParsedEvent]) -> list[Problem]:
         seen_ids.setdefault(event.event_id, event.index)
     by_hash = {e.event_hash: e for e in events}
     by_id = {e.event_id: e for e in events}
-    for chunk in _chunks(list(by_hash)):
-        for stored_id, stored_hash in session.exec(
-            select(EpcisEventRecord.event_id, EpcisEventRecord.event_hash).where(
-                col(EpcisEventRecord.event_hash).in_(chunk)
-            )
-        ).all():
+    table, dialect = table_of(EpcisEventRecord), dialect_of(session)
+    columns = ("event_id", "event_hash")
+    for chunk in _chunks(list(by_hash), LIST_CHUNK):
+        for stored_id, stored_hash in select_rows(session, table, columns, in_list(dialect, "event_hash"),
+                                                  [list_value(dialect, chunk)]):  # fmt: skip
             why = f"this event was already captured (eventID {stored_id}, hash {stored_hash})"
             problems.append(Problem(_field(by_hash[stored_hash].index), "duplicate_event", why))
-    for chunk in _chunks(list(by_id)):
-        for stored_id, stored_hash in session.exec(
-            select(EpcisEventRecord.event_id, EpcisEventRecord.event_hash).where(
-                col(EpcisEventRecord.event_id).in_(chunk)
-            )
-        ).all():
+    for chunk in _chunks(list(by_id), LIST_CHUNK):
+        for stored_id, stored_hash in select_rows(session, table, columns, in_list(dialect, "event_id"),
+                                                  [list_value(dialect, chunk)]):  # fmt: skip
             event = by_id[stored_id]
             if stored_hash != event.event_hash:
                 problems.append(Problem(_field(event.index), "duplicate_event_id",
@@ -212,25 +210,30 @@ def _others(event: ParsedEvent) -> list[Identifier]:
 
 
 def _registered_items(
-    session: Session, events: Iterable[ParsedEvent], mentions: Mentions | None = None
+    session: Session,
+    events: Iterable[ParsedEvent],
+    mentions: Mentions | None = None,
+    known: Mapping[str, RegisteredItem] | None = None,
 ) -> dict[str, RegisteredItem]:
     """Item key → the registered item, for the serialized items the events name (in their EPC
-    roles, and wherever ``mentions`` found one)."""
+    roles, and wherever ``mentions`` found one); those in ``known`` (read earlier in the same
+    transaction) are not read again."""
     named = (i for e in events for _, i in e.named() if i.is_item)
     mentioned = (m.item for found in mentions or [] for m in found if m.item is not None)
-    wanted = {i.key: (i.gtin, i.serial) for i in (*named, *mentioned)}
-    pairs = sorted(set(wanted.values()))
+    wanted = {i.key: (i.gtin, i.serial) for i in (*named, *mentioned) if i.gtin is not None and i.serial is not None}
+    known = known or {}
     found: dict[tuple[str, str], RegisteredItem] = {}
-    table = table_of(Item)
-    for chunk in _chunks(pairs):
-        rows = session.execute(
-            select_columns(table.c.id, table.c.gtin, table.c.serial, table.c.status, table.c.commitment).where(
-                tuple_(table.c.gtin, table.c.serial).in_(chunk)
-            )
-        ).all()
+    table, dialect = table_of(Item), dialect_of(session)
+    # gtin = ? AND serial IN (one list parameter): an index search on uq_items_gtin_serial.
+    where = f"{ident(dialect, 'gtin')} = {marker(dialect)} AND {in_list(dialect, 'serial')}"
+    unknown = (pair for key, pair in wanted.items() if key not in known)
+    for gtin_of_chunk, serials in serial_chunks(unknown, LIST_CHUNK):
+        rows = select_rows(session, table, ("id", "gtin", "serial", "status", "commitment"), where,
+                           [gtin_of_chunk, list_value(dialect, serials)])  # fmt: skip
         found.update({(gtin, serial): RegisteredItem(int(item_id), status, gtin, commitment)
                       for item_id, gtin, serial, status, commitment in rows})  # fmt: skip
-    return {key: found[pair] for key, pair in wanted.items() if pair in found}
+    return {key: known[key] if key in known else found[pair] for key, pair in wanted.items()
+            if key in known or pair in found}  # fmt: skip
 
 
 # -- history -------------------------------------------------------------------------------
@@ -256,20 +259,28 @@ def component(session: Session, keys: set[str]) -> set[str]:
 
 
 def stored_event(record: EpcisEventRecord) -> ParsedEvent:
-    event = parse_event(json.loads(record.body), json.loads(record.namespaces), known_hash=record.event_hash)
-    event.pk = record.id
+    return _stored(record.id, record.body, record.namespaces, record.event_hash)
+
+
+def _stored(pk: int | None, body: str, namespaces: str, event_hash: str) -> ParsedEvent:
+    event = parse_event(json.loads(body), json.loads(namespaces), known_hash=event_hash)
+    event.pk = pk
     return event
 
 
 def history(session: Session, keys: set[str]) -> list[ParsedEvent]:
-    """Every stored event naming one of ``keys``."""
+    """Every stored event naming one of ``keys`` (in the order of their ids)."""
+    dialect = dialect_of(session)
     pks: set[int] = set()
-    for chunk in _chunks(sorted(keys)):
-        pks.update(session.exec(select(EpcisEventEpc.event_pk).where(col(EpcisEventEpc.epc).in_(chunk))).all())
-    records: list[EpcisEventRecord] = []
-    for chunk in _chunks(sorted(pks)):
-        records.extend(session.exec(select(EpcisEventRecord).where(col(EpcisEventRecord.id).in_(chunk))).all())
-    return [stored_event(r) for r in records]
+    for chunk in _chunks(sorted(keys), LIST_CHUNK):
+        pks.update(pk for (pk,) in select_rows(session, table_of(EpcisEventEpc), ("event_pk",),
+                                               in_list(dialect, "epc"), [list_value(dialect, chunk)]))  # fmt: skip
+    columns = ("id", "body", "namespaces", "event_hash")
+    rows: list[tuple[Any, ...]] = []
+    for chunk in _chunks(sorted(pks), LIST_CHUNK):
+        rows += select_rows(session, table_of(EpcisEventRecord), columns, in_list(dialect, "id"),
+                            [list_value(dialect, chunk)])  # fmt: skip
+    return [_stored(int(pk), body, namespaces, event_hash) for pk, body, namespaces, event_hash in sorted(rows)]
 
 
 # -- capture -------------------------------------------------------------------------------
@@ -309,7 +320,8 @@ def parse_document(document: dict[str, Any], settings: ProvenanceSettings) -> li
         raise CaptureRejected([Problem("epcisBody.eventList", "too_large",
                                        f"at most {settings.epcis_max_events} events per document")])  # fmt: skip
     namespaces = namespaces_of(document.get("@context"))
-    return [parse_event(body, namespaces, index) for index, body in enumerate(bodies)]
+    # Every event was measured against epcis_max_depth (≤ MAX_EVENT_DEPTH) above.
+    return [parse_event(body, namespaces, index, depth_checked=True) for index, body in enumerate(bodies)]
 
 
 def capture_document(
@@ -326,7 +338,7 @@ def capture_events(session: Session, writer: Organisation, events: list[ParsedEv
                  for e in unsupported]  # fmt: skip
     # Serialized instances anywhere in the events; those without a token could only be published
     # in clear (an invalid identifier is reported once, above).
-    mentions = [mentions_of(e.body, e.namespaces) for e in events]
+    mentions = [mentions_of(e.body, e.namespaces, e.depth_checked) for e in events]
     problems += [Problem(_field(e.index), "unpublishable_identifier", f"{m.where}: {m.text[:120]!r} {m.why}")
                  for e, found in zip(events, mentions, strict=True) if not e.problems
                  for m in found if m.item is None]  # fmt: skip
@@ -353,7 +365,8 @@ def _public(event: ParsedEvent, tokens: Mapping[str, str], mentions: list[Mentio
     public hash is its CBV digest (unless a declared ``item:`` prefix could make them differ)."""
     body = public_body(event.body, event.namespaces, tokens, mentions=mentions)
     same = not mentions and "item" not in event.namespaces
-    digest = hash_digest(event.event_hash) if same else public_digest(public_form(body, event.namespaces))
+    form = None if same else public_form(body, event.namespaces, event.depth_checked)
+    digest = hash_digest(event.event_hash) if form is None else public_digest(form)
     return {
         "public_body": json.dumps(body, separators=(",", ":")),
         "public_hash": "0x" + digest.hex(),
@@ -375,10 +388,15 @@ def _store(session: Session, writer: Organisation, events: list[ParsedEvent], pa
         }
         for e, found in zip(events, mentions, strict=True)
     ]  # fmt: skip
+    # Driver-level bulk inserts (db/direct.py: one executemany on SQLite, COPY on PostgreSQL):
+    # Core's insertmanyvalues cost more Python per row than the rest of the capture's SQL.
     table = table_of(EpcisEventRecord)
-    pks = session.execute(insert(table).returning(table.c.id, sort_by_parameter_order=True), rows).scalars().all()
-    for event, pk in zip(events, pks, strict=True):
-        event.pk = int(pk)
+    bulk_insert(session, table, rows)
+    dialect = dialect_of(session)
+    pk_of = dict(select_rows(session, table, ("event_hash", "id"), in_list(dialect, "event_hash"),
+                             [list_value(dialect, [e.event_hash for e in events])]))  # fmt: skip
+    for event in events:  # event hashes are unique (the duplicates were refused above)
+        event.pk = int(pk_of[event.event_hash])
     epc_rows = {
         (e.pk, i.key, role): {
             "event_pk": e.pk,
@@ -391,8 +409,7 @@ def _store(session: Session, writer: Organisation, events: list[ParsedEvent], pa
         for e in events
         for role, i in e.named()
     }
-    for chunk in _chunks(list(epc_rows.values()), 2000):
-        session.execute(insert(table_of(EpcisEventEpc)), chunk)
+    bulk_insert(session, table_of(EpcisEventEpc), list(epc_rows.values()))
     # Links are derived from the whole history of the component: rebuild them.
     links = table_of(EpcisLink)
     for chunk in _chunks([e.pk for e in past if e.pk is not None]):
@@ -408,14 +425,19 @@ def _store(session: Session, writer: Organisation, events: list[ParsedEvent], pa
         }
         for link in result.links
     ]
-    for chunk in _chunks(link_rows, 2000):
-        session.execute(insert(links), chunk)
-    _update_statuses(session, [*past, *events], result)
+    bulk_insert(session, links, link_rows)
+    _update_statuses(session, [*past, *events], result, items)
 
 
-def _update_statuses(session: Session, events: list[ParsedEvent], result: Replay) -> None:
+def _update_statuses(
+    session: Session, events: list[ParsedEvent], result: Replay, known: Mapping[str, RegisteredItem]
+) -> None:
+    """Each registered item's status as the replay left it (``known``: items read before the
+    events were stored, whose status has not changed since)."""
     registered = {
-        k: v for k, v in _registered_items(session, events).items() if result.focus is None or k in result.focus
+        k: v
+        for k, v in _registered_items(session, events, known=known).items()
+        if result.focus is None or k in result.focus
     }
     items = table_of(Item)
     by_status: dict[str, list[int]] = {}

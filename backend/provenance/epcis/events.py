@@ -33,7 +33,10 @@ def as_identifier(uri: str) -> Identifier:
 
 
 def parse_time(value: str) -> datetime:
-    return datetime.strptime(normalise_time(value), "%Y-%m-%dT%H:%M:%S.%fZ").replace(tzinfo=UTC)
+    normal = normalise_time(value)
+    if len(normal) == 24 and normal[-1] == "Z":  # YYYY-MM-DDTHH:MM:SS.mmmZ: strptime is ten times slower
+        return datetime.fromisoformat(normal[:-1]).replace(tzinfo=UTC)
+    return datetime.strptime(normal, "%Y-%m-%dT%H:%M:%S.%fZ").replace(tzinfo=UTC)
 
 
 @dataclass
@@ -61,6 +64,9 @@ class ParsedEvent:
     index: int | None = None
     pk: int | None = None
     problems: list[str] = field(default_factory=list)
+    # The body's nesting was measured against MAX_EVENT_DEPTH (or a lower limit): the pre-hash
+    # strings of its public form need not walk it again.
+    depth_checked: bool = False
 
     @property
     def is_new(self) -> bool:
@@ -88,15 +94,21 @@ def _location(value: Any) -> str | None:
 
 
 def parse_event(
-    body: dict[str, Any], namespaces: Mapping[str, str], index: int | None = None, known_hash: str | None = None
+    body: dict[str, Any],
+    namespaces: Mapping[str, str],
+    index: int | None = None,
+    known_hash: str | None = None,
+    depth_checked: bool = False,
 ) -> ParsedEvent:
-    """Parse a schema-valid event; identifier problems are collected in ``problems``."""
-    hashed = known_hash or event_hash(body, namespaces)
+    """Parse a schema-valid event; identifier problems are collected in ``problems``.
+    ``depth_checked``: the caller measured the body's nesting against MAX_EVENT_DEPTH or less."""
+    hashed = known_hash or event_hash(body, namespaces, depth_checked=depth_checked)
     event = ParsedEvent(
         body=body, namespaces=dict(namespaces), event_hash=hashed, event_id=str(body.get("eventID") or hashed),
         event_type=str(body["type"]), time=parse_time(body["eventTime"]), action=body.get("action"),
         biz_step=short_term(body.get("bizStep"), "BizStep-"), disposition=short_term(body.get("disposition"), "Disp-"),
         read_point=_location(body.get("readPoint")), biz_location=_location(body.get("bizLocation")), index=index,
+        depth_checked=depth_checked or known_hash is None,  # event_hash measured it otherwise
     )  # fmt: skip
     uris: list[str] = []
     for name, role in EPC_ROLES.items():

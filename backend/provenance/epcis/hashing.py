@@ -14,16 +14,14 @@ import hashlib
 import re
 from collections.abc import Callable, Iterable, Mapping
 from datetime import UTC, datetime, timedelta
+from functools import lru_cache
 from typing import Any
 
-from backend.bounds import check_value_depth
+from backend.bounds import MAX_EVENT_DEPTH, check_value_depth
 from backend.provenance.epcis.identifiers import canonical_uri
 
 CBV = "https://ref.gs1.org/cbv/"
 VERSION = "CBV2.0"
-# The canonical form recurses into extensions and ILMD: deeper events are refused before it
-# starts (capture refuses them earlier, at CREDANCE_EPCIS_MAX_DEPTH), so no event can overflow it.
-MAX_EVENT_DEPTH = 100
 # Fields that never enter the hash: the event's own id, when it was recorded, its JSON-LD
 # context, comments, and the error declaration (a later correction of the event).
 IGNORED = frozenset({"eventID", "recordTime", "type", "errorDeclaration", "@context", "rdfs:comment", "comment"})
@@ -60,6 +58,7 @@ def namespaces_of(context: Any) -> dict[str, str]:
     return found
 
 
+@lru_cache(maxsize=65_536)  # pure; stored events' times come back with every replay of their items
 def normalise_time(value: str) -> str:
     """UTC, millisecond precision, 'Z': ``2005-04-03T20:33:31.116000-06:00`` → ``2005-04-04T02:33:31.116Z``.
     A fourth decimal of 5-9 rounds the milliseconds up."""
@@ -68,6 +67,9 @@ def normalise_time(value: str) -> str:
         return value.strip()
     year, month, day, hour, minute, second, fraction, zone = match.groups()
     moment = datetime(int(year), int(month), int(day), int(hour), int(minute), int(second), tzinfo=UTC)
+    # Already UTC with nothing to round: only pad (years below 1000 are written as strftime does).
+    if zone in ("Z", "z") and len(fraction or "") <= 3 and year[0] != "0":
+        return f"{year}-{month}-{day}T{hour}:{minute}:{second}.{(fraction or '').ljust(3, '0')}Z"
     fraction = (fraction or "").ljust(4, "0")
     millis = int(fraction[:3]) + (1 if fraction[3] >= "5" else 0)
     moment += timedelta(milliseconds=millis)
@@ -77,8 +79,13 @@ def normalise_time(value: str) -> str:
     return moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}Z"
 
 
+_NUMBER_STARTS = frozenset("+-.iInN")  # besides digits, what float() accepts first (sign, point, inf, nan)
+
+
 def _number(text: str) -> str:
     """Numbers without trailing zeros (``1.0`` → ``1``); other text unchanged."""
+    if not text or not (text[0].isdigit() or text[0] in _NUMBER_STARTS) or ":" in text:
+        return text  # float() would refuse it (it is called on every value: raising costs; "+00:00")
     try:
         number = float(text)
     except ValueError:
@@ -198,11 +205,16 @@ def _typed_list(canon: _Canon, name: str, value: list[Mapping[str, Any]]) -> str
 
 
 def pre_hash_string(
-    event: Mapping[str, Any], namespaces: Mapping[str, str] | None = None, verbatim: re.Pattern[str] | None = None
+    event: Mapping[str, Any],
+    namespaces: Mapping[str, str] | None = None,
+    verbatim: re.Pattern[str] | None = None,
+    depth_checked: bool = False,
 ) -> str:
     """The canonical pre-hash string of one EPCIS 2.0 JSON-LD event (``TooDeep``, a 422, for an
-    event nested deeper than ``MAX_EVENT_DEPTH``). Values matching ``verbatim`` are not rewritten."""
-    check_value_depth(event, MAX_EVENT_DEPTH, "the event", "event")
+    event nested deeper than ``MAX_EVENT_DEPTH``; ``depth_checked``: the caller measured it against
+    that limit or a lower one already). Values matching ``verbatim`` are not rewritten."""
+    if not depth_checked:
+        check_value_depth(event, MAX_EVENT_DEPTH, "the event", "event")
     canon = _Canon(namespaces or {}, verbatim)
     text = "eventType=" + str(event.get("type", ""))
     for name in ORDER:
@@ -227,9 +239,11 @@ def value_canoniser(namespaces: Mapping[str, str]) -> Callable[[Any], str]:
     return _Canon(namespaces).value
 
 
-def event_hash(event: Mapping[str, Any], namespaces: Mapping[str, str] | None = None) -> str:
+def event_hash(
+    event: Mapping[str, Any], namespaces: Mapping[str, str] | None = None, depth_checked: bool = False
+) -> str:
     """``ni:///sha-256;<hex>?ver=CBV2.0`` of one event."""
-    digest = hashlib.sha256(pre_hash_string(event, namespaces).encode()).hexdigest()
+    digest = hashlib.sha256(pre_hash_string(event, namespaces, depth_checked=depth_checked).encode()).hexdigest()
     return f"ni:///sha-256;{digest}?ver={VERSION}"
 
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from functools import cached_property, lru_cache
 from urllib.parse import quote, unquote
 
 from backend.provenance.gtin import check_digit
@@ -45,7 +46,7 @@ class Identifier:
         """A serialized trade item (GTIN + serial)."""
         return self.scheme == "sgtin"
 
-    @property
+    @cached_property  # read many times per capture (index, rules, ownership, public form)
     def key(self) -> str:
         """Key in the event index: items by GTIN and decoded serial, anything else canonically."""
         if self.is_item and self.gtin and self.serial is not None:
@@ -218,6 +219,13 @@ def _from_digital_link(uri: str) -> Identifier | None:
     return Identifier(uri, f"{CANONICAL_HOST}/{ai}/{value}", _SCHEME_OF_AI.get(ai, "other"))
 
 
+# Distinct URIs whose meaning is remembered: a capture reads each identifier several times (the
+# event hash, the public form, the index, the rules), and documents name the same places and
+# containers again and again. Identifiers are immutable, so sharing one is safe.
+PARSED_MEMO = 65_536
+
+
+@lru_cache(maxsize=PARSED_MEMO)
 def parse_identifier(uri: str) -> Identifier | None:
     """The meaning of a GS1 identifier URI, or None if it is not one we recognise."""
     uri = uri.strip()
@@ -234,6 +242,7 @@ def canonical_uri(uri: str) -> str:
     return identifier.canonical if identifier else uri
 
 
+@lru_cache(maxsize=PARSED_MEMO)
 def item_key(gtin: str, serial: str) -> str:
     """The one key of a serialized item in the event index, however the event wrote it (EPC URN or
     Digital Link, escaped or not): a Digital Link URI with the serial percent-encoded one way."""
@@ -243,6 +252,7 @@ def item_key(gtin: str, serial: str) -> str:
 _GTIN_IN_LINK = re.compile(r"/(?:01|gtin)/(\d+)")
 
 
+@lru_cache(maxsize=PARSED_MEMO)
 def identifier_problem(uri: str) -> str | None:
     """Why a URI that claims to be a GS1 identifier is not a valid one (None if it is fine, or if it
     does not claim to be one: EPCIS allows any URI as an identifier)."""

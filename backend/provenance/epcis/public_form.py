@@ -38,14 +38,14 @@ import json
 import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Any
 
 from eth_utils import keccak
 
-from backend.bounds import check_value_depth
+from backend.bounds import MAX_EVENT_DEPTH, check_value_depth
 from backend.provenance.epcis.hashing import (
     IGNORED,
-    MAX_EVENT_DEPTH,
     STANDARD_PREFIXES,
     hash_digest,
     pre_hash_string,
@@ -91,6 +91,7 @@ class Mention:
     why: str = ""
 
 
+@lru_cache(maxsize=65_536)  # pure; an item's token is needed by every event that names it
 def item_token(gtin: str | int, commitment: bytes) -> str:
     """The token that stands for a registered item in public forms."""
     return "item:0x" + item_leaf(int(gtin), commitment).hex()
@@ -163,13 +164,17 @@ def _rewrite(value: Any, where: str, visit: Callable[[str, str], str | None]) ->
     return value, False
 
 
-def _hashed_fields(body: Mapping[str, Any]) -> dict[str, Any]:
-    check_value_depth(body, MAX_EVENT_DEPTH, "the event", "event")
+def _hashed_fields(body: Mapping[str, Any], depth_checked: bool = False) -> dict[str, Any]:
+    if not depth_checked:
+        check_value_depth(body, MAX_EVENT_DEPTH, "the event", "event")
     return {k: v for k, v in body.items() if k not in UNPUBLISHED}
 
 
-def serialized_mentions(body: Mapping[str, Any], namespaces: Mapping[str, str]) -> list[Mention]:
-    """Every string value of the event's hashed fields that denotes a serialized instance."""
+def serialized_mentions(
+    body: Mapping[str, Any], namespaces: Mapping[str, str], depth_checked: bool = False
+) -> list[Mention]:
+    """Every string value of the event's hashed fields that denotes a serialized instance
+    (``depth_checked``: the caller measured the body against MAX_EVENT_DEPTH or less)."""
     reader = _Reader(namespaces)
     found: list[Mention] = []
 
@@ -178,7 +183,7 @@ def serialized_mentions(body: Mapping[str, Any], namespaces: Mapping[str, str]) 
         if mention is not None:
             found.append(mention)
 
-    _rewrite(_hashed_fields(body), "", visit)
+    _rewrite(_hashed_fields(body, depth_checked), "", visit)
     return found
 
 
@@ -211,9 +216,10 @@ def public_body(
     return dict(rewritten)
 
 
-def public_form(body: Mapping[str, Any], namespaces: Mapping[str, str]) -> str:
-    """The CBV 2.0 pre-hash string of a public body, tokens copied as they are."""
-    return pre_hash_string(body, namespaces, verbatim=TOKEN)
+def public_form(body: Mapping[str, Any], namespaces: Mapping[str, str], depth_checked: bool = False) -> str:
+    """The CBV 2.0 pre-hash string of a public body, tokens copied as they are (``depth_checked``:
+    the public body of an event whose depth was measured: rewriting strings keeps the nesting)."""
+    return pre_hash_string(body, namespaces, verbatim=TOKEN, depth_checked=depth_checked)
 
 
 def public_digest(form: str) -> bytes:

@@ -2,7 +2,7 @@
 neighbours and popular items, and per-member campaign uses (issue 14)
 
 Revision ID: c5d1e8a2f4b7
-Revises: e4a9c2b7d1f0
+Revises: 3f6d2a9c8e51
 Create Date: 2026-11-30 10:13:18.090450
 """
 
@@ -17,7 +17,7 @@ from alembic import op
 import backend.db.types
 
 revision: str = "c5d1e8a2f4b7"
-down_revision: str | None = "e4a9c2b7d1f0"
+down_revision: str | None = "3f6d2a9c8e51"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

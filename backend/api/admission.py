@@ -1,0 +1,161 @@
+"""Admission control: each class of route has its own slots, so an overload of one class is
+refused quickly (503 with ``Retry-After``) instead of queueing without end, and never takes the
+capacity of another class or of ``/healthz``.
+
+The outermost layer after the metrics (``HttpMetrics``): a refusal costs a dictionary look-up
+and one small answer, less than any work it spares. Per class (``backend/api/budget.py``): at
+most ``concurrency`` requests in flight; beyond that up to ``queue`` requests wait, first come
+first served, at most ``max_wait_s``; the rest are refused at once. A waiting request gets its
+slot from the request that leaves (no thundering herd).
+
+``GET /healthz`` is answered here, before any limit, rate or framework: liveness must not
+depend on how busy the routes are. The route in ``routers/health.py`` gives the same answer
+(it documents the endpoint, and serves it when this layer is not installed).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections import deque
+
+import orjson
+
+from backend.api.budget import Budget, ClassLimit, RouteClass
+from backend.api.headers import with_security_headers
+from backend.api.security import ASGIApp, Receive, Scope, Send, respond
+from backend.observability import ADMISSION_REFUSED
+
+HEALTHZ_BODY = orjson.dumps({"status": "ok"})
+HEALTHZ_HEADERS = [(b"content-type", b"application/json"), (b"content-length", str(len(HEALTHZ_BODY)).encode())]
+HEALTH_PATHS = frozenset({"/healthz", "/readyz", "/metrics"})
+BULK_PATHS = frozenset({"/v1/items", "/v1/recalls", "/v1/epcis/capture", "/v1/epcis/events", "/capture", "/events"})
+
+
+def classify(method: str, path: str) -> RouteClass:
+    """The admission class of a request, from its method and path alone (no parsing)."""
+    if path in HEALTH_PATHS:
+        return RouteClass.HEALTH
+    if path.startswith("/v1/customers/") and method in ("GET", "HEAD"):
+        tail = path.rsplit("/", 1)[-1]
+        if tail in ("balance", "history") and path.count("/") == 4:
+            return RouteClass.READS
+        return RouteClass.OTHER
+    if path == "/v1/purchases" and method == "POST":
+        return RouteClass.CHECKOUT
+    if path.startswith("/01/") or (path.startswith("/v1/recalls/") and path.endswith("/scope")):
+        return RouteClass.PUBLIC
+    if path.rstrip("/") in BULK_PATHS or path.startswith(("/capture/", "/events/")):
+        return RouteClass.BULK
+    return RouteClass.OTHER
+
+
+class Gate:
+    """The slots of one class. Used from one event loop only (one per process): no lock."""
+
+    __slots__ = ("active", "limit", "name", "refused", "waiters")
+
+    def __init__(self, name: RouteClass, limit: ClassLimit) -> None:
+        self.name = name
+        self.limit = limit
+        self.active = 0
+        self.waiters: deque[asyncio.Future[bool]] = deque()
+        self.refused = 0
+
+    async def enter(self) -> bool:
+        """Take a slot (True), or False once the class is full and the wait is over."""
+        if self.active < self.limit.concurrency and not self.waiters:
+            self.active += 1
+            return True
+        if len(self.waiters) >= self.limit.queue or self.limit.max_wait_s <= 0:
+            return False
+        loop = asyncio.get_running_loop()
+        waiter: asyncio.Future[bool] = loop.create_future()
+        self.waiters.append(waiter)
+        timer = loop.call_later(self.limit.max_wait_s, _expire, waiter)
+        try:
+            return await waiter
+        except asyncio.CancelledError:
+            if waiter.done() and not waiter.cancelled() and waiter.result():
+                self.leave()  # the slot was handed over as the client went away: pass it on
+            raise
+        finally:
+            timer.cancel()
+            if not waiter.done():
+                waiter.cancel()
+            with contextlib.suppress(ValueError):  # still queued: it timed out or was cancelled
+                self.waiters.remove(waiter)
+
+    def leave(self) -> None:
+        """Give the slot to the first request still waiting, else free it."""
+        while self.waiters:
+            waiter = self.waiters.popleft()
+            if not waiter.done():
+                waiter.set_result(True)
+                return
+        self.active -= 1
+
+
+def _expire(waiter: asyncio.Future[bool]) -> None:
+    if not waiter.done():
+        waiter.set_result(False)
+
+
+def _refusal(gate: Gate, retry_after_s: int) -> tuple[int, bytes, list[tuple[bytes, bytes]]]:
+    body = orjson.dumps({"error": {
+        "code": "overloaded", "field": "request", "route_class": gate.name.value,
+        "message": f"the API is at capacity for {gate.name.value} requests; retry after {retry_after_s} s",
+    }})  # fmt: skip
+    return (
+        503,
+        body,
+        [
+            (b"content-type", b"application/json"),
+            (b"content-length", str(len(body)).encode()),
+            (b"retry-after", str(retry_after_s).encode()),
+        ],
+    )
+
+
+class AdmissionMiddleware:
+    def __init__(self, app: ASGIApp, budget: Budget) -> None:
+        self.app = app
+        self.budget = budget
+        self.gates = {name: Gate(name, limit) for name, limit in budget.limits.items()}
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        method, path = scope["method"], scope["path"]
+        if path == "/healthz" and method == "GET":
+            scope["route"] = HEALTHZ_ROUTE
+            await respond(with_security_headers(send), 200, HEALTHZ_BODY, list(HEALTHZ_HEADERS))
+            return
+        gate = self.gates[classify(method, path)]
+        if not await gate.enter():
+            gate.refused += 1
+            ADMISSION_REFUSED.labels(gate.name.value).inc()
+            scope["route"] = _REFUSED_ROUTES[gate.name]
+            await respond(with_security_headers(send), *_refusal(gate, self.budget.retry_after_s))
+            return
+        try:
+            await self.app(scope, receive, send)
+        finally:
+            gate.leave()
+
+    def in_flight(self) -> dict[str, int]:
+        return {name.value: gate.active for name, gate in self.gates.items()}
+
+
+class _Label:
+    """What ``HttpMetrics`` reads from ``scope["route"]`` (a template, never a raw path)."""
+
+    __slots__ = ("path",)
+
+    def __init__(self, path: str) -> None:
+        self.path = path
+
+
+HEALTHZ_ROUTE = _Label("/healthz")
+_REFUSED_ROUTES = {name: _Label(f"(refused: {name.value})") for name in RouteClass}

@@ -1,0 +1,151 @@
+"""The public verification link's fast path: ``GET /01/{gtin}/21/{serial}`` answered without the
+framework's per-request machinery, as ``CheckoutFastPath`` does for purchases.
+
+A scanned QR code is the common case: no key, a few query parameters at most. This ASGI
+middleware answers it exactly as the route in ``routers/verification.py`` does (the same
+``VerificationAnswers``, the same scan record, the same representation, ETag and headers).
+Anything else is handed to the application untouched, so every refusal comes from the one place
+that defines it: an ``Authorization`` header (an organisation's scan, or a key to check), a
+repeated or malformed parameter, a location out of range, a malformed GTIN or serial.
+
+It sits inside ``SecurityMiddleware``: rate limits (per client network for anonymous callers),
+NUL checks, CORS and the security headers apply first.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
+from urllib.parse import parse_qsl
+
+from backend.api.answers import Answer, VerificationAnswers, matches
+from backend.api.checkout import RouteLabel
+from backend.api.security import ASGIApp, Receive, Scope, Send, respond
+from backend.errors import DomainError
+from backend.indexer.confirmed import View
+from backend.provenance.answers import ScanRecord
+from backend.provenance.scan_clients import client_id, client_key
+from backend.provenance.scans import CoarseLocation
+
+PATH = re.compile(r"^/01/([^/]+)/21/([^/]+)$")
+ROUTE = RouteLabel("/01/{gtin}/21/{serial}")
+_NUMBER = re.compile(r"^-?\d{1,3}(\.\d{1,12})?$")  # what the fast path parses; anything else goes to the route
+_TRUE, _FALSE = frozenset({"true", "1", "yes", "on"}), frozenset({"false", "0", "no", "off"})
+JSON_TYPE = b"application/json"
+HTML_TYPE = b"text/html; charset=utf-8"
+
+
+@dataclass(frozen=True)
+class Resolution:
+    """A request the fast path takes: what the route's parameters would have been."""
+
+    gtin: str
+    serial: str
+    html: bool
+    view: View
+    scan: bool
+    where: CoarseLocation
+    if_none_match: str | None
+
+
+def wants_html(accept: str | None, format_: str | None) -> bool:
+    """The page for people, JSON for programs (content negotiation, or ``?format=``)."""
+    if format_ is not None:
+        return format_ == "html"
+    if not accept:
+        return False
+    html = "text/html" in accept
+    json_first = accept.find("application/json")
+    return html and (json_first == -1 or accept.find("text/html") < json_first)
+
+
+def headers_of(answer: Answer, html: bool) -> tuple[str, list[tuple[bytes, bytes]]]:
+    """The ETag and the headers every answer carries (also the 304)."""
+    etag = answer.etag("html" if html else "json")
+    # no-cache: a cache may keep the answer but must revalidate it (scans and recalls change it).
+    return etag, [(b"etag", etag.encode()), (b"vary", b"Accept"), (b"cache-control", b"no-cache")]
+
+
+def _number(value: str) -> float | None:
+    return float(value) if _NUMBER.match(value) else None
+
+
+class VerificationFastPath:
+    def __init__(self, app: ASGIApp, answers: VerificationAnswers, home: Path, secret: str | None) -> None:
+        self.app = app
+        self.answers = answers
+        self.home = home
+        self.secret = secret
+
+    @lru_cache(maxsize=65_536)  # noqa: B019  (one instance per process; bounded)
+    def client(self, host: str | None) -> str:
+        """The keyed hash of the client's network (scan_clients.py)."""
+        return client_id(client_key(self.home, self.secret), host)
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        resolution = self._accepted(scope) if scope["type"] == "http" and scope["method"] == "GET" else None
+        if resolution is None:
+            await self.app(scope, receive, send)
+            return
+        client = scope.get("client")
+        record = ScanRecord(resolution.where, self.client(client[0] if client else None)) if resolution.scan else None
+        try:
+            answer = await self.answers.answer(resolution.gtin, resolution.serial, resolution.view, record)
+        except DomainError:  # a malformed link: the route answers it (nothing was recorded)
+            await self.app(scope, receive, send)
+            return
+        scope["route"] = ROUTE
+        etag, headers = headers_of(answer, resolution.html)
+        if matches(resolution.if_none_match, etag):
+            await respond(send, 304, b"", headers)
+            return
+        body = answer.html() if resolution.html else answer.json()
+        kind = HTML_TYPE if resolution.html else JSON_TYPE
+        await respond(send, 200, body, [(b"content-type", kind), (b"content-length", str(len(body)).encode()),
+                                        *headers])  # fmt: skip
+
+    def _accepted(self, scope: Scope) -> Resolution | None:
+        """The request's parameters, if this is the common case; None hands it to the application."""
+        match = PATH.match(scope["path"])
+        if match is None:
+            return None
+        accept = if_none_match = location = None
+        for name, value in scope["headers"]:  # the first of each wins, as in Starlette's Headers
+            if name == b"authorization":
+                return None  # a key: checked, and its scan weighed, by the route
+            if name == b"accept" and accept is None:
+                accept = value.decode("latin-1")
+            elif name == b"if-none-match" and if_none_match is None:
+                if_none_match = value.decode("latin-1")
+            elif name == b"x-scan-location" and location is None:
+                location = value.decode("latin-1")
+        query = parse_qsl(scope.get("query_string", b"").decode("latin-1"), keep_blank_values=True)
+        params = dict(query)
+        if len(params) != len(query):
+            return None  # a repeated parameter: the route refuses it
+        format_, view, scan = params.get("format"), params.get("view", "latest"), params.get("scan", "true")
+        if format_ not in (None, "json", "html") or view not in ("latest", "confirmed"):
+            return None
+        if scan.lower() not in _TRUE | _FALSE:
+            return None
+        try:
+            where = self._where(params, location)
+        except (DomainError, ValueError):
+            return None
+        if where is None:
+            return None
+        return Resolution(match.group(1), match.group(2), wants_html(accept, format_), View(view),
+                          scan.lower() in _TRUE, where, if_none_match)  # fmt: skip
+
+    @staticmethod
+    def _where(params: dict[str, str], header: str | None) -> CoarseLocation | None:
+        lat_text, lon_text, country = params.get("lat"), params.get("lon"), params.get("country")
+        if lat_text is None and lon_text is None and not country:
+            return CoarseLocation.parse_header(header)
+        lat = None if lat_text is None else _number(lat_text)
+        lon = None if lon_text is None else _number(lon_text)
+        if (lat_text is not None and lat is None) or (lon_text is not None and lon is None):
+            return None
+        return CoarseLocation.of(lat, lon, country)
