@@ -32,6 +32,7 @@ from backend.api.routers import (
     members,
     organisations,
     partners,
+    predictions,
     products,
     purchases,
     refunds,
@@ -56,7 +57,7 @@ ROUTERS: tuple[APIRouter, ...] = (
     *(m.router for m in (health, docs, purchases, customers, retailers, stores, keys, organisations, products)),
     *(m.router for m in (epcis, verification)),
     consent.router,  # customer tokens, till codes, Sign-In with Ethereum
-    *(m.router for m in (refunds, members, rewards, transfers, partners, rule_sets, reports)),  # the program
+    *(m.router for m in (refunds, members, rewards, transfers, partners, rule_sets, reports, predictions)),
     *(m.router for m in (assets, member_pages)),  # the pages people use (docs/web.md)
 )
 

@@ -483,6 +483,11 @@ CONVERT = ConsentPolicy(
     "convert partner points", Grant(Role.ADMIN, customer=body("customer_id"), customer_token=True, scope=Scope.CONVERT)
 )
 
+PREDICTIONS_READ = Policy(
+    "read a member's predictions and recommendations",
+    Grant(Role.ADMIN), Grant(Role.PROGRAM), own_customer(Scope.READ),
+)  # fmt: skip
+PREDICTION_RUNS_READ = Policy("read prediction runs and their report", Grant(Role.ADMIN), Grant(Role.PROGRAM))
 AdminDep = Annotated[Access, Depends(ADMIN)]
 OrganisationDep = Annotated[Access, Depends(ORGANISATION)]
 PrincipalDep = Annotated[Access, Depends(ANY_KEY)]  # any API key (not a customer token)

@@ -85,8 +85,27 @@ def maintain_command(
             f"expired {report.expired_points} points ({report.expiry_operations} burns), "
             f"{report.tier_changes} tier changes, {report.undone} refused operations undone"
         )
+        _predict_if_due(engine)
         if every <= 0 or stop.wait(every):
             return
+
+
+def _predict_if_due(engine: Engine) -> None:
+    """A prediction run when the rules' ``predictive.every_days`` have passed since the last one
+    (in its own transaction: a failed run leaves the rest of the upkeep done)."""
+    from backend.db.engine import session_scope
+    from backend.db.types import utcnow
+    from backend.predictive.runs import due, run
+
+    today = utcnow().date()
+    try:
+        with session_scope(engine) as session:
+            if not due(session, today):
+                return
+            outcome = run(session, today, "upkeep")
+        console.print(f"prediction run {outcome.run.id}: {outcome.run.status} {outcome.run.reason}".rstrip())
+    except Exception as exc:  # the upkeep goes on; the next pass tries again
+        console.print(f"[red]prediction run failed: {exc}[/]")
 
 
 @loyalty_app.command("sign-in-link")
@@ -118,3 +137,13 @@ def report_command(
     with Session(_engine()) as session:
         out = {"liability": liability(session), "daily": daily(session, last - timedelta(days=days), last)}
     print(json.dumps(out, indent=2, default=str))
+
+
+def _register_predictive() -> None:
+    from backend.cli.predict import history_app, predict_app
+
+    loyalty_app.add_typer(predict_app, name="predict")
+    loyalty_app.add_typer(history_app, name="history")
+
+
+_register_predictive()

@@ -19,7 +19,8 @@ The rules, in the order they apply (the first refusal wins):
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
 from typing import Any
@@ -39,6 +40,8 @@ class MemberFacts:
     standing: Standing | None = None
     segments: frozenset[str] = frozenset()  # needed only while a campaign targets segments
     qualifying: int = 0  # purchase points earned in the tier window; needed only with tier levels
+    # Orders each campaign with a per-member limit has rewarded; needed only while one runs.
+    campaign_uses: Mapping[str, int] = field(default_factory=dict)
 
 
 NEW_MEMBER = MemberFacts()
@@ -100,7 +103,9 @@ def assess(
     """The points ``order`` earns and what they do to ``member``'s books (``bonuses``: the
     genuine-product bonuses of its serialized items); refused above the cap of one order."""
     segments = member.segments if rules.needs_segments(now) else frozenset()
-    context = QuoteContext(now, tier_name(member.standing, rules), segments, request.paid_with_points, bonuses)
+    context = QuoteContext(
+        now, tier_name(member.standing, rules), segments, request.paid_with_points, bonuses, member.campaign_uses
+    )
     result = quote(order.lines, rules, context)
     points = result.points
     if points > MAX_POINTS_PER_ORDER:
@@ -112,9 +117,19 @@ def assess(
     changes: list[TierChange] = []
     if rules.has_tier_levels:
         standing, changes = retier(standing, qualifying, rules, now)
-    after = MemberFacts(standing, member.segments, qualifying)
+    after = MemberFacts(standing, member.segments, qualifying, _used(rules, result, member.campaign_uses, now))
     expires_at = expiry_of(rules.expiry, now)
     return Assessment(order, result, credited, expires_at, after, standing is not member.standing, changes)
+
+
+def _used(rules: RuleSet, result: PointsQuote, uses: Mapping[str, int], now: datetime) -> Mapping[str, int]:
+    """The member's campaign uses once this order is recorded: one more for each limited campaign
+    that gave it something."""
+    limited = {c.id for c in rules.campaigns if c.per_member_limit and c.running(now)}
+    used = [campaign for campaign in result.campaigns_used if campaign in limited]
+    if not used:
+        return uses
+    return {**uses, **{campaign: uses.get(campaign, 0) + 1 for campaign in used}}
 
 
 def answer(request: PurchaseInput, rules: RuleSet, points: int, award_id: int | None) -> dict[str, Any]:

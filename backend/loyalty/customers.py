@@ -8,7 +8,8 @@ from eth_utils import to_checksum_address
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, select
 
-from backend.db.models import Customer, CustomerProfile
+from backend.db.models import Customer, CustomerPrediction, CustomerProfile, CustomerSegment
+from backend.db.schema import table_of
 from backend.db.types import utcnow
 from backend.errors import NotFound
 
@@ -58,11 +59,18 @@ def enrol(
 
 
 def erase_personal_data(session: Session, external_id: str) -> Customer:
-    """Delete name, e-mail and phone; the pseudonymous address and its ledger stay."""
+    """Delete name, e-mail and phone, and the profile prediction runs drew of the member (their
+    predictions and ``predicted:`` segments; later runs leave erased members out); the
+    pseudonymous address and its ledger stay."""
     customer = get_customer(session, external_id)
     profile = session.get(CustomerProfile, customer.id)
     if profile is not None:
         session.delete(profile)
+    predictions, segments = table_of(CustomerPrediction), table_of(CustomerSegment)
+    session.execute(predictions.delete().where(predictions.c.customer_id == customer.id))
+    session.execute(
+        segments.delete().where(segments.c.customer_id == customer.id, segments.c.segment.startswith("predicted:"))
+    )
     if customer.erased_at is None:
         customer.erased_at = utcnow()
         session.add(customer)

@@ -17,11 +17,13 @@ from sqlmodel import Session, col, select
 
 from backend.db.models import Customer, CustomerSegment, MemberState, PointLot, TierEvent
 from backend.db.schema import table_of
+from backend.errors import Unprocessable
 from backend.loyalty.lots import LotView, allocate, expiry_of
 from backend.loyalty.rules import RuleSet
 from backend.loyalty.standing import Standing, after_award, retier, tier_event_rows
 from backend.loyalty.standing import tier_name as tier_name
 from backend.loyalty.tiers import TierChange
+from backend.predictive.policy import PREFIX, is_predicted
 
 Allocation = list[tuple[int, int]]
 
@@ -187,7 +189,14 @@ def tier_events(session: Session, customer_id: int, limit: int = 20) -> Sequence
 
 
 def set_segments(session: Session, customer: Customer, segments: Sequence[str]) -> None:
+    """The member's hand-set segments; ``predicted:`` ones are the prediction runs' (refused here,
+    and kept as the last run wrote them)."""
+    predicted = sorted(s for s in segments if is_predicted(s))
+    if predicted:
+        raise Unprocessable(
+            f"segment {predicted[0]!r}: the predicted: prefix is written by prediction runs only", field="segments"
+        )
     table = table_of(CustomerSegment)
-    session.execute(table.delete().where(table.c.customer_id == customer.id))
+    session.execute(table.delete().where(table.c.customer_id == customer.id, ~table.c.segment.startswith(PREFIX)))
     for segment in sorted(set(segments)):
         session.add(CustomerSegment(customer_id=customer.id, segment=segment))  # type: ignore[arg-type]

@@ -29,6 +29,7 @@ from backend.chain.operations import Award, outbox_row
 from backend.db.direct import bind, bulk_insert, dialect_of, in_list, list_value, marker, select_rows
 from backend.db.ids import allocate_ids
 from backend.db.models import (
+    CampaignUse,
     Customer,
     CustomerSegment,
     MemberState,
@@ -65,8 +66,10 @@ class RunMember:
     id: int | None = None  # None until allocated (enrolled by this run)
     enrolled: bool = False  # by this run: its ``customers`` row is written with the run's rows
     standing_changed: bool = False  # its ``member_states`` row is written with the run's rows
+    uses_changed: bool = False  # its ``campaign_uses`` rows are written with the run's rows
 
     def accept(self, assessment: Assessment) -> None:
+        self.uses_changed = self.uses_changed or assessment.member.campaign_uses is not self.facts.campaign_uses
         self.facts = assessment.member
         self.standing_changed = self.standing_changed or assessment.standing_changed
 
@@ -226,10 +229,18 @@ def load_members(session: Session, external_ids: set[str], rules: RuleSet, now: 
         for customer_id, total in select_rows(session, lots, ("customer_id",), where, (*ids, since),
                                               "GROUP BY customer_id", ("coalesce(sum(qualifying), 0)",)):  # fmt: skip
             qualifying[customer_id] = int(total)
+    uses: dict[int, dict[str, int]] = {}
+    if rules.limits_campaigns(now):
+        columns = ("customer_id", "campaign_id", "uses")
+        for customer_id, campaign_id, count in select_rows(session, table_of(CampaignUse), columns, by_customer, ids):
+            uses.setdefault(customer_id, {})[campaign_id] = int(count)
     for customer_id, member in by_id.items():
-        if customer_id in standings or customer_id in segments or customer_id in qualifying:
+        if customer_id in standings or customer_id in segments or customer_id in qualifying or customer_id in uses:
             member.facts = MemberFacts(
-                standings.get(customer_id), frozenset(segments.get(customer_id, ())), qualifying.get(customer_id, 0)
+                standings.get(customer_id),
+                frozenset(segments.get(customer_id, ())),
+                qualifying.get(customer_id, 0),
+                uses.get(customer_id, {}),
             )
     return members
 
@@ -290,6 +301,10 @@ def write(
         {"customer_id": m.id, "tier": standing.tier, "tier_since": standing.tier_since,
          "grace_until": standing.grace_until, "debt": standing.debt, "updated_at": standing.updated_at}
         for m in members if m.standing_changed and (standing := m.facts.standing) is not None
+    ])  # fmt: skip
+    upsert_replace(session, table_of(CampaignUse), ["customer_id", "campaign_id"], [
+        {"customer_id": m.id, "campaign_id": campaign, "uses": count}
+        for m in members if m.uses_changed for campaign, count in sorted(m.facts.campaign_uses.items())
     ])  # fmt: skip
     bulk_insert(session, table_of(TierEvent), [
         row

@@ -28,6 +28,7 @@ from pydantic import (
 from backend.bounds import TooDeep, check_json_depth
 from backend.errors import Unprocessable
 from backend.loyalty.rules import Campaign, ExpiryPolicy, GenuineBonuses, GenuineBonusRule, RuleSet, Tier
+from backend.predictive.policy import PredictivePolicy
 from backend.provenance.gtin import InvalidGtin, normalise_gtin
 
 Name = Annotated[str, StringConstraints(min_length=1, max_length=64, pattern=r"^[\x21-\x7e]+$")]
@@ -50,6 +51,9 @@ class CampaignDoc(_Strict):
     segments: list[Name] = Field(default_factory=list, max_length=100)
     skus: list[Name] = Field(default_factory=list, max_length=10_000)
     categories: list[Name] = Field(default_factory=list, max_length=1000)
+    per_member_limit: StrictInt = Field(
+        default=0, ge=0, le=1000, description="Orders rewarded per member; 0: no limit."
+    )
 
     @field_validator("starts_at", "ends_at", mode="before")
     @classmethod
@@ -168,6 +172,76 @@ class GenuineBonusesDoc(_Strict):
         )  # fmt: skip
 
 
+Share = Annotated[Decimal, Field(gt=0, le=1, max_digits=8, decimal_places=6)]
+Percent = Annotated[Decimal, Field(gt=0, le=100, max_digits=8, decimal_places=4)]
+
+
+class MinimumDoc(_Strict):
+    customers: StrictInt = Field(default=200, ge=1, le=10**9)
+    repeat_customers: StrictInt = Field(default=50, ge=1, le=10**9)
+    history_days: StrictInt = Field(default=180, ge=1, le=36500)
+
+
+class LapsedDoc(_Strict):
+    p_alive_below: Share = Decimal("0.2")
+
+
+class AtRiskDoc(_Strict):
+    p_alive_below: Share = Decimal("0.5")
+    min_repeat_purchases: StrictInt = Field(default=1, ge=0, le=10_000)
+
+
+class HighValueDoc(_Strict):
+    top_percent: Percent = Decimal(10)
+
+
+class AffinityDoc(_Strict):
+    min_share: Share = Decimal("0.5")
+    min_days: StrictInt = Field(default=2, ge=1, le=10_000)
+
+
+class SegmentRulesDoc(_Strict):
+    lapsed: LapsedDoc = Field(default_factory=LapsedDoc)
+    at_risk: AtRiskDoc = Field(default_factory=AtRiskDoc)
+    high_value: HighValueDoc = Field(default_factory=HighValueDoc)
+    affinity: AffinityDoc = Field(default_factory=AffinityDoc)
+
+
+class PredictiveDoc(_Strict):
+    """How prediction runs target members (see ``backend.predictive.policy``)."""
+
+    horizon_days: StrictInt = Field(default=90, ge=7, le=730)
+    model: Literal["pareto_nbd", "bgnbd"] = "pareto_nbd"
+    control_percent: StrictInt = Field(default=10, ge=0, le=50)
+    every_days: StrictInt = Field(default=7, ge=1, le=365)
+    minimum: MinimumDoc = Field(default_factory=MinimumDoc)
+    segments: SegmentRulesDoc = Field(default_factory=SegmentRulesDoc)
+
+    @model_validator(mode="after")
+    def _ordered(self) -> PredictiveDoc:
+        if self.segments.lapsed.p_alive_below > self.segments.at_risk.p_alive_below:
+            raise ValueError("segments.lapsed.p_alive_below must not exceed segments.at_risk.p_alive_below")
+        return self
+
+    def to_policy(self) -> PredictivePolicy:
+        seg = self.segments
+        return PredictivePolicy(
+            horizon_days=self.horizon_days,
+            model=self.model,
+            control_percent=self.control_percent,
+            every_days=self.every_days,
+            min_customers=self.minimum.customers,
+            min_repeat_customers=self.minimum.repeat_customers,
+            min_history_days=self.minimum.history_days,
+            lapsed_below=seg.lapsed.p_alive_below,
+            at_risk_below=seg.at_risk.p_alive_below,
+            at_risk_min_repeat=seg.at_risk.min_repeat_purchases,
+            high_value_top_percent=seg.high_value.top_percent,
+            affinity_min_share=seg.affinity.min_share,
+            affinity_min_days=seg.affinity.min_days,
+        )
+
+
 class RuleDocument(_Strict):
     """What an admin writes. ``rounding`` is fixed (documented) and may be stated for clarity."""
 
@@ -182,6 +256,7 @@ class RuleDocument(_Strict):
     tiers: TiersDoc = Field(default_factory=TiersDoc)
     expiry: ExpiryDoc = Field(default_factory=ExpiryDoc)
     genuine_bonuses: GenuineBonusesDoc | None = None
+    predictive: PredictiveDoc | None = None
 
     @model_validator(mode="after")
     def _unique_campaigns(self) -> RuleDocument:
@@ -210,6 +285,7 @@ class RuleDocument(_Strict):
                     segments=tuple(sorted(set(c.segments))),
                     skus=tuple(sorted(set(c.skus))),
                     categories=tuple(sorted(set(c.categories))),
+                    per_member_limit=c.per_member_limit,
                 )
                 for c in sorted(self.campaigns, key=lambda c: c.id)
             ),
@@ -220,6 +296,7 @@ class RuleDocument(_Strict):
             tier_grace_days=self.tiers.grace_days,
             expiry=ExpiryPolicy(self.expiry.kind, self.expiry.days, self.expiry.period, self.expiry.extra_periods),
             genuine_bonuses=self.genuine_bonuses.to_bonuses() if self.genuine_bonuses else GenuineBonuses(),
+            predictive=self.predictive.to_policy() if self.predictive else None,
         )
 
 

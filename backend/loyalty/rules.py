@@ -23,6 +23,7 @@ How an order's points are computed (every step is shown to the customer by
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from decimal import Decimal, localcontext
@@ -30,6 +31,8 @@ from functools import cached_property
 from typing import Any, Literal
 
 from eth_utils import keccak
+
+from backend.predictive.policy import PredictivePolicy
 
 # Points of one order are capped well below the 64-bit SQL columns and uint128 on chain.
 MAX_POINTS_PER_ORDER = 10**12
@@ -48,7 +51,9 @@ class OrderLine:
 
 @dataclass(frozen=True)
 class Campaign:
-    """A time-boxed promotion. Empty ``segments``/``skus``/``categories`` mean "everyone"/"every line"."""
+    """A time-boxed promotion. Empty ``segments``/``skus``/``categories`` mean "everyone"/"every line".
+    ``per_member_limit`` > 0 rewards at most that many orders of each member (a welcome-back bonus
+    once, not on every order); 0 means no limit."""
 
     id: str
     starts_at: datetime
@@ -59,6 +64,7 @@ class Campaign:
     segments: tuple[str, ...] = ()
     skus: tuple[str, ...] = ()
     categories: tuple[str, ...] = ()
+    per_member_limit: int = 0
 
     def running(self, at: datetime) -> bool:
         return self.starts_at <= at < self.ends_at
@@ -183,6 +189,7 @@ class RuleSet:
     tier_grace_days: int = 30
     expiry: ExpiryPolicy = field(default_factory=ExpiryPolicy)
     genuine_bonuses: GenuineBonuses = field(default_factory=GenuineBonuses)
+    predictive: PredictivePolicy | None = None
 
     # -- canonical form ------------------------------------------------------------------
 
@@ -208,6 +215,7 @@ class RuleSet:
                     "segments": sorted(set(c.segments)),
                     "skus": sorted(set(c.skus)),
                     "categories": sorted(set(c.categories)),
+                    **({"per_member_limit": c.per_member_limit} if c.per_member_limit else {}),
                 }
                 for c in sorted(self.campaigns, key=lambda c: c.id)
             ],
@@ -223,6 +231,8 @@ class RuleSet:
         }
         if self.genuine_bonuses.rules:
             document["genuine_bonuses"] = self.genuine_bonuses.canonical()
+        if self.predictive is not None:
+            document["predictive"] = self.predictive.canonical()
         return document
 
     def canonical_json(self) -> str:
@@ -252,6 +262,10 @@ class RuleSet:
     def needs_segments(self, at: datetime) -> bool:
         """Whether any campaign running at ``at`` targets segments other than tiers."""
         return any(c.running(at) and any(not s.startswith("tier:") for s in c.segments) for c in self.campaigns)
+
+    def limits_campaigns(self, at: datetime) -> bool:
+        """Whether any campaign running at ``at`` limits how often it rewards a member."""
+        return any(c.running(at) and c.per_member_limit > 0 for c in self.campaigns)
 
 
 def _dec(value: Decimal) -> str:
@@ -292,6 +306,7 @@ class QuoteContext:
     segments: frozenset[str] = frozenset()
     paid_with_points: int = 0
     extra_bonuses: tuple[Bonus, ...] = ()
+    campaign_uses: Mapping[str, int] = field(default_factory=dict)  # orders each limited campaign rewarded
 
 
 @dataclass(frozen=True)
@@ -324,6 +339,16 @@ class PointsQuote:
     exact_points: Decimal = Decimal(0)
     rounded_points: int = 0
     bonuses: tuple[Bonus, ...] = ()
+
+    @property
+    def campaigns_used(self) -> tuple[str, ...]:
+        """The campaigns that gave this order something (a bonus, or a multiplier above 1 on a
+        line that earns): each counts once towards its per-member limit."""
+        used = {b.detail for b in self.bonuses if b.source == "campaign"}
+        used |= {
+            li.campaign for li in self.lines if li.campaign and li.campaign_multiplier != 1 and li.exact_points > 0
+        }
+        return tuple(sorted(used))
 
     def explanation(self, rules: RuleSet, rule_hash: str | None = None) -> dict[str, Any]:
         """Why the order earned what it did, in terms a customer can check against the rules
@@ -393,7 +418,13 @@ def quote(lines: list[OrderLine], rules: RuleSet, context: QuoteContext | None =
     ctx = context or QuoteContext(at=datetime.now(UTC))
     tier = rules.tier(ctx.tier)
     segments = ctx.segments | {f"tier:{tier.name}"}
-    running = [c for c in rules.campaigns if c.running(ctx.at) and c.targets(segments)]
+    running = [
+        c
+        for c in rules.campaigns
+        if c.running(ctx.at)
+        and c.targets(segments)
+        and not (c.per_member_limit and ctx.campaign_uses.get(c.id, 0) >= c.per_member_limit)
+    ]
     excluded = set(rules.excluded_skus)
     with localcontext() as dec:
         dec.prec = 80  # exact for every value the API admits: no rounding before the final floor

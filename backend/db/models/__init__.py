@@ -46,6 +46,15 @@ from backend.db.models.mirror import (
     MirrorRuleSet,
     MirrorTokenState,
 )
+from backend.db.models.predictive import (
+    CampaignUse,
+    CustomerPrediction,
+    HistoryLine,
+    HistoryOrder,
+    PopularItem,
+    PredictedNeighbour,
+    PredictionRun,
+)
 from backend.db.models.provenance import (
     AnswerVersion,
     CompanyPrefix,
@@ -62,11 +71,13 @@ from backend.db.models.provenance import (
 __all__ = [
     "AnswerVersion",
     "ApiKey",
+    "CampaignUse",
     "ChainCursor",
     "ChainEvent",
     "ChainTransaction",
     "CompanyPrefix",
     "Customer",
+    "CustomerPrediction",
     "CustomerProfile",
     "CustomerSegment",
     "CustomerToken",
@@ -74,6 +85,8 @@ __all__ = [
     "EpcisEventEpc",
     "EpcisEventRecord",
     "EpcisLink",
+    "HistoryLine",
+    "HistoryOrder",
     "IndexedBlock",
     "Item",
     "ItemBatch",
@@ -99,6 +112,9 @@ __all__ = [
     "Partnership",
     "PointLot",
     "PointTransfer",
+    "PopularItem",
+    "PredictedNeighbour",
+    "PredictionRun",
     "Product",
     "Purchase",
     "PurchaseLine",
