@@ -242,11 +242,17 @@ def _indexer_families(cursor: Any) -> Iterator[Any]:
         family.add_metric([], value)
         yield family
     for name, doc, value in (
-        ("credance_indexer_events", "Events the indexer applied to the mirror (rate() = events/s).",
-         cursor.events_total if cursor else 0),
-        ("credance_indexer_reorgs", "Chain reorganisations the indexer rolled back.",
-         cursor.reorgs_total if cursor else 0),
-    ):  # fmt: skip
+        (
+            "credance_indexer_events",
+            "Events the indexer applied to the mirror (rate() = events/s).",
+            cursor.events_total if cursor else 0,
+        ),
+        (
+            "credance_indexer_reorgs",
+            "Chain reorganisations the indexer rolled back.",
+            cursor.reorgs_total if cursor else 0,
+        ),
+    ):
         counter = CounterMetricFamily(name, doc)
         counter.add_metric([], value)
         yield counter
@@ -284,7 +290,7 @@ def metrics_registry(engine: Engine) -> CollectorRegistry:
     """What ``/metrics`` serves: this process (or every process, in multiprocess mode) + the DB."""
     registry = CollectorRegistry(auto_describe=False)
     if os.environ.get(MULTIPROC_ENV):
-        multiprocess.MultiProcessCollector(registry)
+        multiprocess.MultiProcessCollector(registry)  # type: ignore[no-untyped-call]
     else:
         from prometheus_client import REGISTRY
 

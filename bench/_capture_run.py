@@ -49,8 +49,9 @@ def main() -> int:
         upgrade(url)
         engine = make_engine(url)
         with session_scope(engine) as session:
-            org = create_organisation(session, "bench-brand", "Bench Brand",
-                                      int(OrgRole.BRAND | OrgRole.MANUFACTURER), "bench-password")  # fmt: skip
+            org = create_organisation(
+                session, "bench-brand", "Bench Brand", int(OrgRole.BRAND | OrgRole.MANUFACTURER), "bench-password"
+            )
             assign_prefix(session, org, gtin[1:8])
             session.flush()
             register_product(session, org, gtin, "Bench product")

@@ -26,8 +26,9 @@ from backend.loyalty.members import tier_events
 NAIVE_PATHS = {"/v1/customers/{customer_id}/balance", "/v1/customers/{customer_id}/history"}
 
 
-def get_balance(customer_id: str, access: Annotated[Access, Depends(BALANCE)], session: SessionDep,
-                view: View = View.LATEST) -> dict:  # fmt: skip
+def get_balance(
+    customer_id: str, access: Annotated[Access, Depends(BALANCE)], session: SessionDep, view: View = View.LATEST
+) -> dict:
     customer = get_customer(session, customer_id)
     balance = balance_of(session, customer, view=view)
     return {"customer_id": customer_id, **balance.__dict__}

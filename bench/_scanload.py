@@ -74,8 +74,15 @@ async def _connection(port: int, requests: RequestFactory, conn: int, deadline: 
         writer.close()
 
 
-def _process(port: int, requests: RequestFactory, first: int, connections: int, start_at: float, duration: float,
-             queue: multiprocessing.Queue) -> None:  # type: ignore[type-arg]  # fmt: skip
+def _process(
+    port: int,
+    requests: RequestFactory,
+    first: int,
+    connections: int,
+    start_at: float,
+    duration: float,
+    queue: multiprocessing.Queue,
+) -> None:  # type: ignore[type-arg]
     try:
         import uvloop
 
@@ -95,8 +102,9 @@ def _process(port: int, requests: RequestFactory, first: int, connections: int, 
     queue.put(result)
 
 
-def run_load(port: int, requests: RequestFactory, connections: int = 32, processes: int = 2,
-             duration: float = 10.0) -> LoadResult:  # fmt: skip
+def run_load(
+    port: int, requests: RequestFactory, connections: int = 32, processes: int = 2, duration: float = 10.0
+) -> LoadResult:
     context = multiprocessing.get_context("fork")
     queue = context.Queue()
     start_at = time.time() + 0.5

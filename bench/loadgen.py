@@ -59,12 +59,16 @@ def get_request(path: str, headers: dict[str, str]) -> bytes:
 
 def post_request(path: str, headers: bytes, body: bytes) -> bytes:
     return b"POST %s HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: %d\r\n%s\r\n%s" % (
-        path.encode(), len(body), headers, body,
-    )  # fmt: skip
+        path.encode(),
+        len(body),
+        headers,
+        body,
+    )
 
 
-async def _exchange(reader: asyncio.StreamReader, writer: asyncio.StreamWriter, request: bytes
-                    ) -> tuple[int, bool] | None:  # fmt: skip
+async def _exchange(
+    reader: asyncio.StreamReader, writer: asyncio.StreamWriter, request: bytes
+) -> tuple[int, bool] | None:
     """Send one request, read its answer; (status, has Retry-After), None if the server closed."""
     writer.write(request)
     status_line = await reader.readline()
@@ -87,8 +91,9 @@ async def _exchange(reader: asyncio.StreamReader, writer: asyncio.StreamWriter, 
     return int(status_line.split()[1]), retry_after
 
 
-async def _answer(reader: asyncio.StreamReader, writer: asyncio.StreamWriter, request: bytes, result: LoadResult
-                  ) -> tuple[int, bool] | None:  # fmt: skip
+async def _answer(
+    reader: asyncio.StreamReader, writer: asyncio.StreamWriter, request: bytes, result: LoadResult
+) -> tuple[int, bool] | None:
     """``_exchange``, counting the request as unanswered if the load is called off while it waits."""
     try:
         return await _exchange(reader, writer, request)
@@ -116,8 +121,13 @@ def _record(result: LoadResult, status: int, retry_after: bool, elapsed: float, 
 
 
 async def _connection(
-    port: int, request_for: RequestFactory, conn: int, deadline: float, limit: int, result: LoadResult,
-) -> None:  # fmt: skip
+    port: int,
+    request_for: RequestFactory,
+    conn: int,
+    deadline: float,
+    limit: int,
+    result: LoadResult,
+) -> None:
     try:
         reader, writer = await asyncio.open_connection("127.0.0.1", port)
     except OSError:
@@ -150,9 +160,15 @@ def _install_uvloop() -> None:
 
 
 def _process(
-    port: int, request_for: RequestFactory, first: int, connections: int,
-    start_at: float, duration: float, limit: int, queue: multiprocessing.Queue,  # type: ignore[type-arg]
-) -> None:  # fmt: skip
+    port: int,
+    request_for: RequestFactory,
+    first: int,
+    connections: int,
+    start_at: float,
+    duration: float,
+    limit: int,
+    queue: multiprocessing.Queue,  # type: ignore[type-arg]
+) -> None:
     _install_uvloop()
     result = LoadResult()
 
@@ -160,9 +176,9 @@ def _process(
         await asyncio.sleep(max(0.0, start_at - time.time()))
         result.started = time.time()
         deadline = time.monotonic() + duration
-        await _within_grace(duration, [
-            _connection(port, request_for, first + c, deadline, limit, result) for c in range(connections)
-        ])  # fmt: skip
+        await _within_grace(
+            duration, [_connection(port, request_for, first + c, deadline, limit, result) for c in range(connections)]
+        )
         result.finished = time.time()
 
     asyncio.run(main())
@@ -191,8 +207,7 @@ def _spread(total: int, processes: int) -> list[int]:
     return [total // processes + (1 if i < total % processes else 0) for i in range(processes)]
 
 
-def _gather(context: Any, target: Callable[..., None], arguments: list[tuple[Any, ...]], timeout: float
-            ) -> LoadResult:  # fmt: skip
+def _gather(context: Any, target: Callable[..., None], arguments: list[tuple[Any, ...]], timeout: float) -> LoadResult:
     queue = context.Queue()
     workers = [context.Process(target=target, args=(*args, queue)) for args in arguments]
     for worker in workers:
@@ -204,17 +219,22 @@ def _gather(context: Any, target: Callable[..., None], arguments: list[tuple[Any
 
 
 def run_requests(
-    port: int, request_for: RequestFactory, connections: int = 32, processes: int = 2, duration: float = 10.0,
+    port: int,
+    request_for: RequestFactory,
+    connections: int = 32,
+    processes: int = 2,
+    duration: float = 10.0,
     limit_per_connection: int = 10**9,
-) -> LoadResult:  # fmt: skip
+) -> LoadResult:
     """Closed loop: ``connections`` keep-alive connections from ``processes`` processes."""
     context = multiprocessing.get_context("fork")
     start_at = time.time() + 0.5
     shares = _spread(connections, processes)
     arguments = [
         (port, request_for, sum(shares[:i]), n, start_at, duration, limit_per_connection)
-        for i, n in enumerate(shares) if n
-    ]  # fmt: skip
+        for i, n in enumerate(shares)
+        if n
+    ]
     return _gather(context, _process, arguments, duration + GRACE_S + 60)
 
 
@@ -241,17 +261,24 @@ def run_load(
     """Drive ``connections`` keep-alive connections from ``processes`` processes for ``duration``
     with POSTs of ``body_for`` (closed loop)."""
     header_bytes = b"".join(f"{k}: {v}\r\n".encode() for k, v in headers.items())
-    return run_requests(port, _PostFactory(path, header_bytes, body_for), connections, processes, duration,
-                        limit_per_connection)  # fmt: skip
+    return run_requests(
+        port, _PostFactory(path, header_bytes, body_for), connections, processes, duration, limit_per_connection
+    )
 
 
 # -- constant rate ----------------------------------------------------------------------------
 
 
 async def _scheduled_connection(
-    port: int, request_for: RequestFactory, process: int, schedule: list[int], start: float, interval: float,
-    deadline: float, result: LoadResult,
-) -> None:  # fmt: skip
+    port: int,
+    request_for: RequestFactory,
+    process: int,
+    schedule: list[int],
+    start: float,
+    interval: float,
+    deadline: float,
+    result: LoadResult,
+) -> None:
     """Take the next due request of the process's schedule, wait until it is due, send it;
     latency from when it was due (``start + n * interval``)."""
     try:
@@ -287,9 +314,15 @@ async def _scheduled_connection(
 
 
 def _rate_process(
-    port: int, request_for: RequestFactory, process: int, connections: int, rate: float, start_at: float,
-    duration: float, queue: multiprocessing.Queue,  # type: ignore[type-arg]
-) -> None:  # fmt: skip
+    port: int,
+    request_for: RequestFactory,
+    process: int,
+    connections: int,
+    rate: float,
+    start_at: float,
+    duration: float,
+    queue: multiprocessing.Queue,  # type: ignore[type-arg]
+) -> None:
     _install_uvloop()
     result = LoadResult()
 
@@ -298,10 +331,13 @@ def _rate_process(
         result.started = time.time()
         start = time.perf_counter()
         schedule = [0]  # the next sequence number of this process, shared by its connections
-        await _within_grace(duration, [
-            _scheduled_connection(port, request_for, process, schedule, start, 1.0 / rate, start + duration, result)
-            for _ in range(connections)
-        ])  # fmt: skip
+        await _within_grace(
+            duration,
+            [
+                _scheduled_connection(port, request_for, process, schedule, start, 1.0 / rate, start + duration, result)
+                for _ in range(connections)
+            ],
+        )
         result.finished = time.time()
 
     asyncio.run(main())
@@ -309,18 +345,21 @@ def _rate_process(
 
 
 def run_rate(
-    port: int, request_for: RequestFactory, rate: float, connections: int = 32, processes: int = 2,
-    duration: float = 10.0, start_at: float | None = None,
-) -> LoadResult:  # fmt: skip
+    port: int,
+    request_for: RequestFactory,
+    rate: float,
+    connections: int = 32,
+    processes: int = 2,
+    duration: float = 10.0,
+    start_at: float | None = None,
+) -> LoadResult:
     """Constant rate: ``rate`` requests/s in all, over ``connections`` connections of ``processes``
     processes, for ``duration`` seconds; ``request_for(process, sequence)``. Several calls from
     threads with the same ``start_at`` run workloads side by side."""
     context = multiprocessing.get_context("fork")
     start_at = start_at or time.time() + 0.5
     shares = _spread(connections, processes)
-    arguments = [
-        (port, request_for, i, n, rate / processes, start_at, duration) for i, n in enumerate(shares) if n
-    ]  # fmt: skip
+    arguments = [(port, request_for, i, n, rate / processes, start_at, duration) for i, n in enumerate(shares) if n]
     return _gather(context, _rate_process, arguments, duration + GRACE_S + 60)
 
 

@@ -122,11 +122,15 @@ def synthetic_hashes(count: int, start: int) -> list[bytes]:
     for n in range(count):
         serial = f"B{start + n}"
         body = {
-            "type": "ObjectEvent", "action": "OBSERVE", "bizStep": "shipping", "disposition": "in_transit",
-            "epcList": [item_key(GTIN, serial)], "eventTimeZoneOffset": "+00:00",
+            "type": "ObjectEvent",
+            "action": "OBSERVE",
+            "bizStep": "shipping",
+            "disposition": "in_transit",
+            "epcList": [item_key(GTIN, serial)],
+            "eventTimeZoneOffset": "+00:00",
             "eventTime": (moment + timedelta(seconds=start + n)).strftime("%Y-%m-%dT%H:%M:%SZ"),
             "readPoint": {"id": "urn:epc:id:sgln:9506000.00001.0"},
-        }  # fmt: skip
+        }
         token = item_token(GTIN, item_commitment(os.urandom(32), serial))
         public = public_digest(public_form(public_body(body, {}, {item_key(GTIN, serial): token}), {}))
         commitment = cbv_commitment(os.urandom(32), hash_digest(event_hash(body)))
@@ -152,8 +156,9 @@ def bench_batches(registry: Any, writer: LocalSigner, sizes: list[int]) -> list[
             receipt = writer.transact({"to": registry.address, "data": call._encode_transaction_data()})
             gas.append(int(receipt["gasUsed"]))
             middle = size // 2
-            verify_gas = int(registry.functions.isEventAnchored(hashes[middle], tree.root, tree.proof(middle))
-                             .estimate_gas())  # fmt: skip
+            verify_gas = int(
+                registry.functions.isEventAnchored(hashes[middle], tree.root, tree.proof(middle)).estimate_gas()
+            )
         elapsed = time.perf_counter() - started
         per_tx = sum(gas) / len(gas)
         results.append(BatchResult(size, rounds, per_tx, per_tx / size, verify_gas, size * rounds / elapsed))
@@ -165,11 +170,17 @@ def naive_contract(w3: Web3, deployer: LocalSigner) -> Any:
     install_frontend()
     source = ROOT / "contracts" / "bench" / "NaiveEventStore.sol"
     output = solcx.compile_standard(
-        {"language": "Solidity", "sources": {"NaiveEventStore.sol": {"content": source.read_text()}},
-         "settings": {"optimizer": {"enabled": True, "runs": 200}, "evmVersion": "cancun",
-                      "outputSelection": {"*": {"*": ["abi", "evm.bytecode.object"]}}}},
+        {
+            "language": "Solidity",
+            "sources": {"NaiveEventStore.sol": {"content": source.read_text()}},
+            "settings": {
+                "optimizer": {"enabled": True, "runs": 200},
+                "evmVersion": "cancun",
+                "outputSelection": {"*": {"*": ["abi", "evm.bytecode.object"]}},
+            },
+        },
         solc_version=SOLC_VERSION,
-    )  # fmt: skip
+    )
     compiled = output["contracts"]["NaiveEventStore.sol"]["NaiveEventStore"]
     factory = w3.eth.contract(abi=compiled["abi"], bytecode="0x" + compiled["evm"]["bytecode"]["object"])
     receipt = deployer.transact(factory.constructor().build_transaction({"from": deployer.address}))
@@ -194,8 +205,9 @@ def bench_capture(workdir: Path, settings: Settings, count: int) -> CaptureResul
     engine = make_engine(url)
     serials = [f"C{n:06d}" for n in range(count)]
     with session_scope(engine) as session:
-        org = create_organisation(session, "bench-brand", "Bench Brand", int(OrgRole.BRAND | OrgRole.MANUFACTURER),
-                                  "bench-password")  # fmt: skip
+        org = create_organisation(
+            session, "bench-brand", "Bench Brand", int(OrgRole.BRAND | OrgRole.MANUFACTURER), "bench-password"
+        )
         assign_prefix(session, org, GTIN[1:8])  # registration needs the brand's GS1 company prefix
         session.flush()
         register_product(session, org, GTIN, "Bench product")
@@ -203,15 +215,25 @@ def bench_capture(workdir: Path, settings: Settings, count: int) -> CaptureResul
         register_items(session, org, GTIN, serials)
     moment = datetime(2026, 1, 1, tzinfo=UTC)
     document = {
-        "@context": ["https://ref.gs1.org/standards/epcis/2.0.0/epcis-context.jsonld"], "type": "EPCISDocument",
-        "schemaVersion": "2.0", "creationDate": "2026-01-01T00:00:00Z",
-        "epcisBody": {"eventList": [
-            {"type": "ObjectEvent", "action": "ADD", "bizStep": "commissioning", "disposition": "active",
-             "epcList": [f"https://id.gs1.org/01/{GTIN}/21/{s}"], "eventTimeZoneOffset": "+00:00",
-             "eventTime": (moment + timedelta(seconds=n)).strftime("%Y-%m-%dT%H:%M:%SZ")}
-            for n, s in enumerate(serials)
-        ]},
-    }  # fmt: skip
+        "@context": ["https://ref.gs1.org/standards/epcis/2.0.0/epcis-context.jsonld"],
+        "type": "EPCISDocument",
+        "schemaVersion": "2.0",
+        "creationDate": "2026-01-01T00:00:00Z",
+        "epcisBody": {
+            "eventList": [
+                {
+                    "type": "ObjectEvent",
+                    "action": "ADD",
+                    "bizStep": "commissioning",
+                    "disposition": "active",
+                    "epcList": [f"https://id.gs1.org/01/{GTIN}/21/{s}"],
+                    "eventTimeZoneOffset": "+00:00",
+                    "eventTime": (moment + timedelta(seconds=n)).strftime("%Y-%m-%dT%H:%M:%SZ"),
+                }
+                for n, s in enumerate(serials)
+            ]
+        },
+    }
     provenance = ProvenanceSettings(epcis_max_events=max(count, 1))
     started = time.perf_counter()
     with session_scope(engine) as session:
@@ -236,9 +258,13 @@ def _link(serial: str) -> str:
 
 
 def _document(events: list[dict[str, Any]]) -> dict[str, Any]:
-    return {"@context": ["https://ref.gs1.org/standards/epcis/2.0.0/epcis-context.jsonld"],
-            "type": "EPCISDocument", "schemaVersion": "2.0", "creationDate": "2026-01-01T00:00:00Z",
-            "epcisBody": {"eventList": events}}  # fmt: skip
+    return {
+        "@context": ["https://ref.gs1.org/standards/epcis/2.0.0/epcis-context.jsonld"],
+        "type": "EPCISDocument",
+        "schemaVersion": "2.0",
+        "creationDate": "2026-01-01T00:00:00Z",
+        "epcisBody": {"eventList": events},
+    }
 
 
 def capture_documents(count: int) -> dict[str, Any]:
@@ -250,12 +276,26 @@ def capture_documents(count: int) -> dict[str, Any]:
     documents: list[tuple[str, dict[str, Any]]] = []
     for d in range(made):
         batch = serials[d * EVENTS_PER_DOCUMENT : (d + 1) * EVENTS_PER_DOCUMENT]
-        documents.append(("commissioning", _document([
-            {"type": "ObjectEvent", "action": "ADD", "bizStep": "commissioning", "disposition": "active",
-             "epcList": [_link(s)], "eventTime": _when(d * 1000 + n), "eventTimeZoneOffset": "+00:00",
-             "readPoint": {"id": factory}}
-            for n, s in enumerate(batch)
-        ])))  # fmt: skip
+        documents.append(
+            (
+                "commissioning",
+                _document(
+                    [
+                        {
+                            "type": "ObjectEvent",
+                            "action": "ADD",
+                            "bizStep": "commissioning",
+                            "disposition": "active",
+                            "epcList": [_link(s)],
+                            "eventTime": _when(d * 1000 + n),
+                            "eventTimeZoneOffset": "+00:00",
+                            "readPoint": {"id": factory},
+                        }
+                        for n, s in enumerate(batch)
+                    ]
+                ),
+            )
+        )
     for d in range(count - made):
         batch = serials[(d % made) * EVENTS_PER_DOCUMENT : (d % made + 1) * EVENTS_PER_DOCUMENT]
         start = 10_000_000 + d * 1000
@@ -266,20 +306,59 @@ def capture_documents(count: int) -> dict[str, Any]:
             at = start + c * 10
             common = {"eventTimeZoneOffset": "+00:00"}
             events += [
-                {"type": "AggregationEvent", "action": "ADD", "bizStep": "packing", "parentID": case,
-                 "childEPCs": children, "eventTime": _when(at), "readPoint": {"id": factory}, **common},
-                {"type": "ObjectEvent", "action": "OBSERVE", "bizStep": "shipping", "disposition": "in_transit",
-                 "epcList": [case], "eventTime": _when(at + 1), "readPoint": {"id": factory}, **common},
-                {"type": "ObjectEvent", "action": "OBSERVE", "bizStep": "receiving", "disposition": "in_progress",
-                 "epcList": [case], "eventTime": _when(at + 2), "bizLocation": {"id": store}, **common},
-                {"type": "AggregationEvent", "action": "DELETE", "bizStep": "unpacking", "parentID": case,
-                 "childEPCs": children, "eventTime": _when(at + 3), "bizLocation": {"id": store}, **common},
-            ]  # fmt: skip
+                {
+                    "type": "AggregationEvent",
+                    "action": "ADD",
+                    "bizStep": "packing",
+                    "parentID": case,
+                    "childEPCs": children,
+                    "eventTime": _when(at),
+                    "readPoint": {"id": factory},
+                    **common,
+                },
+                {
+                    "type": "ObjectEvent",
+                    "action": "OBSERVE",
+                    "bizStep": "shipping",
+                    "disposition": "in_transit",
+                    "epcList": [case],
+                    "eventTime": _when(at + 1),
+                    "readPoint": {"id": factory},
+                    **common,
+                },
+                {
+                    "type": "ObjectEvent",
+                    "action": "OBSERVE",
+                    "bizStep": "receiving",
+                    "disposition": "in_progress",
+                    "epcList": [case],
+                    "eventTime": _when(at + 2),
+                    "bizLocation": {"id": store},
+                    **common,
+                },
+                {
+                    "type": "AggregationEvent",
+                    "action": "DELETE",
+                    "bizStep": "unpacking",
+                    "parentID": case,
+                    "childEPCs": children,
+                    "eventTime": _when(at + 3),
+                    "bizLocation": {"id": store},
+                    **common,
+                },
+            ]
         events += [
-            {"type": "ObjectEvent", "action": "OBSERVE", "bizStep": "inspecting", "epcList": [_link(s)],
-             "eventTime": _when(start + 500 + n), "eventTimeZoneOffset": "+00:00", "bizLocation": {"id": store}}
+            {
+                "type": "ObjectEvent",
+                "action": "OBSERVE",
+                "bizStep": "inspecting",
+                "epcList": [_link(s)],
+                "eventTime": _when(start + 500 + n),
+                "eventTimeZoneOffset": "+00:00",
+                "bizLocation": {"id": store},
+            }
             for n, s in enumerate(batch[:60])
-        ]  # fmt: skip
+        ]
         documents.append(("movements", _document(events)))
     return {"gtin": GTIN, "serials": serials, "documents": documents}
 
@@ -294,8 +373,20 @@ def _baseline_tree(ref: str, into: Path) -> Path:
 
 def _capture_run(root: Path, documents: Path, catalogue: int, out: Path) -> dict[str, Any]:
     env = {**os.environ, "CREDANCE_EPCIS_DIR": str(ProvenanceSettings().epcis_dir), "PYTHONPATH": str(root)}
-    subprocess.run([sys.executable, str(ROOT / "bench" / "_capture_run.py"), str(root), str(documents), str(out),
-                    "--items", str(catalogue)], check=True, env=env, cwd=root)  # fmt: skip
+    subprocess.run(
+        [
+            sys.executable,
+            str(ROOT / "bench" / "_capture_run.py"),
+            str(root),
+            str(documents),
+            str(out),
+            "--items",
+            str(catalogue),
+        ],
+        check=True,
+        env=env,
+        cwd=root,
+    )
     result: dict[str, Any] = json.loads(out.read_text())
     phases = result["phases"]
     events = sum(p["events"] for p in phases.values())
@@ -305,10 +396,15 @@ def _capture_run(root: Path, documents: Path, catalogue: int, out: Path) -> dict
         phase["events_per_second"] = phase["events"] / phase["seconds"] if phase["seconds"] else float("nan")
         cpu_of_phase = phase["cpu_seconds"]
         phase["events_per_cpu_second"] = phase["events"] / cpu_of_phase if cpu_of_phase else float("nan")
-    return {"events": events, "seconds": seconds, "cpu_seconds": cpu,
-            "events_per_second": events / seconds if seconds else float("nan"),
-            "events_per_cpu_second": events / cpu if cpu else float("nan"),
-            "registered_items": result["registered_items"], "phases": phases}  # fmt: skip
+    return {
+        "events": events,
+        "seconds": seconds,
+        "cpu_seconds": cpu,
+        "events_per_second": events / seconds if seconds else float("nan"),
+        "events_per_cpu_second": events / cpu if cpu else float("nan"),
+        "registered_items": result["registered_items"],
+        "phases": phases,
+    }
 
 
 def bench_capture_at_scale(documents: int, catalogue: int, baseline_ref: str) -> dict[str, Any]:
@@ -321,8 +417,9 @@ def bench_capture_at_scale(documents: int, catalogue: int, baseline_ref: str) ->
         baseline_root = _baseline_tree(baseline_ref, work / "baseline")
         load_before = os.getloadavg()
         runs = [("current", ROOT), ("baseline", baseline_root), ("current", ROOT)]
-        results = [(name, _capture_run(root, spec, catalogue, work / f"{i}.json")) for i, (name, root) in
-                   enumerate(runs)]  # fmt: skip
+        results = [
+            (name, _capture_run(root, spec, catalogue, work / f"{i}.json")) for i, (name, root) in enumerate(runs)
+        ]
         load_after = os.getloadavg()
     current = [r for name, r in results if name == "current"]
     # Both runs of today's pipeline together (the baseline ran between them): not the best of two.
@@ -330,16 +427,24 @@ def bench_capture_at_scale(documents: int, catalogue: int, baseline_ref: str) ->
     cpu_rate = sum(r["events"] for r in current) / sum(r["cpu_seconds"] for r in current)
     baseline = next(r for name, r in results if name == "baseline")
     return {
-        "documents": documents, "events_per_document": EVENTS_PER_DOCUMENT, "catalogue_items": catalogue,
-        "baseline_ref": baseline_ref, "events_per_second": rate,
+        "documents": documents,
+        "events_per_document": EVENTS_PER_DOCUMENT,
+        "catalogue_items": catalogue,
+        "baseline_ref": baseline_ref,
+        "events_per_second": rate,
         "current_runs_events_per_second": [r["events_per_second"] for r in current],
         "baseline_events_per_second": baseline["events_per_second"],
         "speedup": rate / baseline["events_per_second"],
-        "events_per_cpu_second": cpu_rate, "baseline_events_per_cpu_second": baseline["events_per_cpu_second"],
+        "events_per_cpu_second": cpu_rate,
+        "baseline_events_per_cpu_second": baseline["events_per_cpu_second"],
         "cpu_speedup": cpu_rate / baseline["events_per_cpu_second"],
-        "target_events_per_second": TARGET_CAPTURE_PER_S, "passed": rate >= TARGET_CAPTURE_PER_S,
-        "current_runs": current, "baseline": baseline, "loadavg_before": load_before, "loadavg_after": load_after,
-    }  # fmt: skip
+        "target_events_per_second": TARGET_CAPTURE_PER_S,
+        "passed": rate >= TARGET_CAPTURE_PER_S,
+        "current_runs": current,
+        "baseline": baseline,
+        "loadavg_before": load_before,
+        "loadavg_after": load_after,
+    }
 
 
 def _print_at_scale(at_scale: dict[str, Any]) -> None:
@@ -347,13 +452,15 @@ def _print_at_scale(at_scale: dict[str, Any]) -> None:
     phases = ", ".join(f"{name} {p['events_per_second']:,.0f}/s" for name, p in first.items())
     base = ", ".join(f"{name} {p['events_per_second']:,.0f}/s" for name, p in at_scale["baseline"]["phases"].items())
     verdict = "PASS" if at_scale["passed"] else "FAIL"
-    console.print(f"capture, {at_scale['documents']} documents of {at_scale['events_per_document']} events, "
-                  f"{at_scale['catalogue_items']:,}-item catalogue: {at_scale['events_per_second']:,.0f} events/s "
-                  f"(runs: {', '.join(f'{r:,.0f}' for r in at_scale['current_runs_events_per_second'])}; {phases}) vs "
-                  f"baseline {at_scale['baseline_events_per_second']:,.0f} events/s ({base}): "
-                  f"{at_scale['speedup']:.1f}x; target ≥ {TARGET_CAPTURE_PER_S:,}/s → {verdict}. Per CPU-second "
-                  f"(steadier on a shared machine): {at_scale['events_per_cpu_second']:,.0f} vs "
-                  f"{at_scale['baseline_events_per_cpu_second']:,.0f} ({at_scale['cpu_speedup']:.1f}x)")  # fmt: skip
+    console.print(
+        f"capture, {at_scale['documents']} documents of {at_scale['events_per_document']} events, "
+        f"{at_scale['catalogue_items']:,}-item catalogue: {at_scale['events_per_second']:,.0f} events/s "
+        f"(runs: {', '.join(f'{r:,.0f}' for r in at_scale['current_runs_events_per_second'])}; {phases}) vs "
+        f"baseline {at_scale['baseline_events_per_second']:,.0f} events/s ({base}): "
+        f"{at_scale['speedup']:.1f}x; target ≥ {TARGET_CAPTURE_PER_S:,}/s → {verdict}. Per CPU-second "
+        f"(steadier on a shared machine): {at_scale['events_per_cpu_second']:,.0f} vs "
+        f"{at_scale['baseline_events_per_cpu_second']:,.0f} ({at_scale['cpu_speedup']:.1f}x)"
+    )
 
 
 def _versus(ratio: float) -> str:
@@ -385,8 +492,12 @@ def main() -> int:
         port = free_port()
         start_anvil(workdir, port, ROOT / "node_modules", persist=False)
         try:
-            settings = Settings(home=workdir, chain_port=port, deployments_dir=workdir / "deployments",
-                                database_url=f"sqlite:///{workdir / 'unused.db'}")  # fmt: skip
+            settings = Settings(
+                home=workdir,
+                chain_port=port,
+                deployments_dir=workdir / "deployments",
+                database_url=f"sqlite:///{workdir / 'unused.db'}",
+            )
             manifest, _ = ensure_deployment(settings, force=True)
             w3 = connect(settings.resolved_rpc_url)
             ctx = context_for(w3, manifest.chain_id, manifest)
@@ -411,33 +522,62 @@ def main() -> int:
     columns = ("method", "events per tx", "gas per tx", "gas per event", "vs naive", "verify gas (call)", "events/s")
     for column in columns:
         table.add_column(column, justify="right")
-    table.add_row("naive: one event per tx", "1", f"{naive.gas_per_event:,.0f}", f"{naive.gas_per_event:,.0f}",
-                  "1.0x", "-", f"{naive.events_per_second:,.0f}")  # fmt: skip
+    table.add_row(
+        "naive: one event per tx",
+        "1",
+        f"{naive.gas_per_event:,.0f}",
+        f"{naive.gas_per_event:,.0f}",
+        "1.0x",
+        "-",
+        f"{naive.events_per_second:,.0f}",
+    )
     for b in batches:
-        table.add_row("Merkle batch", f"{b.batch:,}", f"{b.gas_per_tx:,.0f}", f"{b.gas_per_event:,.1f}",
-                      _versus(naive.gas_per_event / b.gas_per_event), f"{b.verify_gas:,}",
-                      f"{b.events_per_second:,.0f}")  # fmt: skip
+        table.add_row(
+            "Merkle batch",
+            f"{b.batch:,}",
+            f"{b.gas_per_tx:,.0f}",
+            f"{b.gas_per_event:,.1f}",
+            _versus(naive.gas_per_event / b.gas_per_event),
+            f"{b.verify_gas:,}",
+            f"{b.events_per_second:,.0f}",
+        )
     console.print(table)
     if capture:
-        console.print(f"capture pipeline (schema + hash + rules + SQLite): {capture.events:,} events in "
-                      f"{capture.capture_seconds:.2f} s = {capture.events_per_second:,.0f} events/s; "
-                      f"sealing their batches {capture.seal_seconds:.2f} s")  # fmt: skip
+        console.print(
+            f"capture pipeline (schema + hash + rules + SQLite): {capture.events:,} events in "
+            f"{capture.capture_seconds:.2f} s = {capture.events_per_second:,.0f} events/s; "
+            f"sealing their batches {capture.seal_seconds:.2f} s"
+        )
     if at_scale:
         _print_at_scale(at_scale)
     verdict = "PASS" if passed else "FAIL"
     gas_at_target = f"{at_target.gas_per_event:,.1f}" if at_target else "?"
-    console.print(f"target ≤ {TARGET_GAS_PER_EVENT:,} gas per event at batch {TARGET_BATCH}: "
-                  f"{gas_at_target} → {verdict}")  # fmt: skip
+    console.print(
+        f"target ≤ {TARGET_GAS_PER_EVENT:,} gas per event at batch {TARGET_BATCH}: {gas_at_target} → {verdict}"
+    )
 
     args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps({
-        "benchmark": "provenance", "when": datetime.now(UTC).isoformat(timespec="seconds"),
-        "machine": {"cpus": os.cpu_count(), "python": platform.python_version(), "platform": platform.platform(),
-                    "loadavg_before": load_before, "loadavg_after": os.getloadavg()},
-        "target": {"gas_per_event": TARGET_GAS_PER_EVENT, "batch": TARGET_BATCH, "passed": passed},
-        "naive_baseline": asdict(naive), "batches": [asdict(b) for b in batches],
-        "capture": asdict(capture) if capture else None, "capture_at_scale": at_scale,
-    }, indent=2))  # fmt: skip
+    args.out.write_text(
+        json.dumps(
+            {
+                "benchmark": "provenance",
+                "when": datetime.now(UTC).isoformat(timespec="seconds"),
+                "machine": {
+                    "cpus": os.cpu_count(),
+                    "python": platform.python_version(),
+                    "platform": platform.platform(),
+                    "loadavg_before": load_before,
+                    "loadavg_after": os.getloadavg(),
+                },
+                "target": {"gas_per_event": TARGET_GAS_PER_EVENT, "batch": TARGET_BATCH, "passed": passed},
+                "naive_baseline": asdict(naive),
+                "batches": [asdict(b) for b in batches],
+                "capture": asdict(capture) if capture else None,
+                "capture_at_scale": at_scale,
+            },
+            indent=2,
+        )
+    )
     console.print(f"written {args.out}")
     return 0 if passed else 1
 

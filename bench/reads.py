@@ -85,9 +85,13 @@ class HealthProbe:
         self._thread.join()
 
     def summary(self) -> dict[str, Any]:
-        return {"probes": len(self.latencies), "failures": self.failures,
-                "p50_ms": ms(percentile(self.latencies, 50)), "p99_ms": ms(percentile(self.latencies, 99)),
-                "max_ms": ms(max(self.latencies, default=float("nan")))}  # fmt: skip
+        return {
+            "probes": len(self.latencies),
+            "failures": self.failures,
+            "p50_ms": ms(percentile(self.latencies, 50)),
+            "p99_ms": ms(percentile(self.latencies, 99)),
+            "max_ms": ms(max(self.latencies, default=float("nan"))),
+        }
 
 
 def ms(seconds: float) -> float:
@@ -98,16 +102,22 @@ def summary(result: LoadResult) -> dict[str, Any]:
     window = max(result.finished - result.started, 1e-9)
     ok = len(result.latencies)
     return {
-        "ok": ok, "per_s": round(ok / window, 1), "p50_ms": ms(percentile(result.latencies, 50)),
-        "p99_ms": ms(percentile(result.latencies, 99)), "max_ms": ms(max(result.latencies, default=float("nan"))),
-        "statuses": {str(k): v for k, v in sorted(result.statuses.items())}, "errors": result.errors,
-        "refused": len(result.refused_latencies), "refused_p99_ms": ms(percentile(result.refused_latencies, 99)),
+        "ok": ok,
+        "per_s": round(ok / window, 1),
+        "p50_ms": ms(percentile(result.latencies, 50)),
+        "p99_ms": ms(percentile(result.latencies, 99)),
+        "max_ms": ms(max(result.latencies, default=float("nan"))),
+        "statuses": {str(k): v for k, v in sorted(result.statuses.items())},
+        "errors": result.errors,
+        "refused": len(result.refused_latencies),
+        "refused_p99_ms": ms(percentile(result.refused_latencies, 99)),
         "refused_max_ms": ms(max(result.refused_latencies, default=float("nan"))),
         "refused_service_p99_ms": ms(percentile(result.refused_service, 99)),
-        "refused_without_retry_after": result.retry_after_missing, "late": result.late,
+        "refused_without_retry_after": result.retry_after_missing,
+        "late": result.late,
         "unanswered": result.unanswered,
         "duration_s": round(window, 2),
-    }  # fmt: skip
+    }
 
 
 def measured(label: str, port: int, load: Callable[[], LoadResult]) -> dict[str, Any]:
@@ -116,8 +126,11 @@ def measured(label: str, port: int, load: Callable[[], LoadResult]) -> dict[str,
         result = load()
     out = {**summary(result), "healthz": probe.summary(), "load_average": [load_before, os.getloadavg()]}
     health = out["healthz"]["p99_ms"]
-    print(f"  {label}: {out['per_s']:,.0f}/s p50 {out['p50_ms']} ms p99 {out['p99_ms']} ms, statuses "
-          f"{out['statuses']}, errors {out['errors']}, /healthz p99 {health} ms", flush=True)  # fmt: skip
+    print(
+        f"  {label}: {out['per_s']:,.0f}/s p50 {out['p50_ms']} ms p99 {out['p99_ms']} ms, statuses "
+        f"{out['statuses']}, errors {out['errors']}, /healthz p99 {health} ms",
+        flush=True,
+    )
     return out
 
 
@@ -133,19 +146,35 @@ def populate(stack: Stack, keys: dict[str, str], customers: int, history_custome
     class Once:  # connection c enrols customers c, c + connections, c + 2 x connections…: each once
         def __call__(self, conn: int, seq: int) -> bytes:
             index = seq * connections + conn
-            order = {"order_id": f"enrol-{index}", "customer_id": members[index % customers], "store_id": "demo-store",
-                     "currency": "USD", "lines": [{"sku": "COFFEE", "quantity": 1, "unit_price": "1.00"}]}  # fmt: skip
+            order = {
+                "order_id": f"enrol-{index}",
+                "customer_id": members[index % customers],
+                "store_id": "demo-store",
+                "currency": "USD",
+                "lines": [{"sku": "COFFEE", "quantity": 1, "unit_price": "1.00"}],
+            }
             return json.dumps(order).encode()
 
-    run_load(stack.api_port, "/v1/purchases", {"Authorization": f"Bearer {keys['checkout']}",
-                                               "Content-Type": "application/json"},
-             Once(), connections=connections, processes=2, duration=300,
-             limit_per_connection=-(-customers // connections))  # fmt: skip
+    run_load(
+        stack.api_port,
+        "/v1/purchases",
+        {"Authorization": f"Bearer {keys['checkout']}", "Content-Type": "application/json"},
+        Once(),
+        connections=connections,
+        processes=2,
+        duration=300,
+        limit_per_connection=-(-customers // connections),
+    )
     if history_customers:
         rich = members[:history_customers]
-        run_requests(stack.api_port, Purchases("hist", keys["checkout"], rich), connections=connections,
-                     processes=2, duration=300,
-                     limit_per_connection=-(-(history_customers * (entries + 5)) // connections))  # fmt: skip
+        run_requests(
+            stack.api_port,
+            Purchases("hist", keys["checkout"], rich),
+            connections=connections,
+            processes=2,
+            duration=300,
+            limit_per_connection=-(-(history_customers * (entries + 5)) // connections),
+        )
     drained = stack.wait_confirmed(300)
     print(f"  populated in {time.monotonic() - started:.0f} s (confirmed {drained:.1f} s after the last purchase)")
 
@@ -155,12 +184,19 @@ def populate(stack: Stack, keys: dict[str, str], customers: int, history_custome
 
 def closed_loop(port: int, factory: Any, args: argparse.Namespace) -> Callable[[], LoadResult]:
     """``args.connections`` connections, each sending its next request when answered."""
-    return partial(run_requests, port, factory, connections=args.connections, processes=args.client_processes,
-                   duration=args.duration)  # fmt: skip
+    return partial(
+        run_requests,
+        port,
+        factory,
+        connections=args.connections,
+        processes=args.client_processes,
+        duration=args.duration,
+    )
 
 
-def case_reads(stack: Stack, keys: dict[str, str], args: argparse.Namespace, kind: str, customers: list[str],
-               key: str) -> dict[str, Any]:  # fmt: skip
+def case_reads(
+    stack: Stack, keys: dict[str, str], args: argparse.Namespace, kind: str, customers: list[str], key: str
+) -> dict[str, Any]:
     query = "?limit=50" if kind == "history" else ""
     results = {}
     for label, port in (("api", stack.api_port), ("naive", stack.naive_port)):
@@ -169,8 +205,7 @@ def case_reads(stack: Stack, keys: dict[str, str], args: argparse.Namespace, kin
     return results
 
 
-def case_servers(stack: Stack, keys: dict[str, str], args: argparse.Namespace, customers: list[str]
-                 ) -> dict[str, Any]:  # fmt: skip
+def case_servers(stack: Stack, keys: dict[str, str], args: argparse.Namespace, customers: list[str]) -> dict[str, Any]:
     """The same API and workers behind each HTTP server, balance reads, one after the other:
     uvicorn with asyncio + h11 (the baseline), with uvloop + httptools (``credance serve``), and
     granian when it is installed."""
@@ -185,8 +220,7 @@ def case_servers(stack: Stack, keys: dict[str, str], args: argparse.Namespace, c
     return results
 
 
-def case_checkout(stack: Stack, keys: dict[str, str], args: argparse.Namespace, customers: list[str]
-                  ) -> dict[str, Any]:  # fmt: skip
+def case_checkout(stack: Stack, keys: dict[str, str], args: argparse.Namespace, customers: list[str]) -> dict[str, Any]:
     results: dict[str, Any] = {}
     for label, port in (("api", stack.api_port), ("naive", stack.naive_port)):
         peak = Purchases(f"peak-{label}", keys["checkout"], customers)
@@ -199,15 +233,21 @@ def case_checkout(stack: Stack, keys: dict[str, str], args: argparse.Namespace, 
         }
         stack.wait_confirmed(120)
         steady = Purchases(f"rate-{label}", keys["checkout"], customers)
-        at_rate = partial(run_rate, port, steady, args.checkout_rate, connections=64,
-                          processes=args.client_processes, duration=args.duration)  # fmt: skip
+        at_rate = partial(
+            run_rate,
+            port,
+            steady,
+            args.checkout_rate,
+            connections=64,
+            processes=args.client_processes,
+            duration=args.duration,
+        )
         results[f"rate_{label}"] = measured(f"checkout {args.checkout_rate:.0f}/s {label}", port, at_rate)
         stack.wait_confirmed(120)
     return results
 
 
-def case_mixed(stack: Stack, keys: dict[str, str], args: argparse.Namespace, customers: list[str]
-               ) -> dict[str, Any]:  # fmt: skip
+def case_mixed(stack: Stack, keys: dict[str, str], args: argparse.Namespace, customers: list[str]) -> dict[str, Any]:
     results: dict[str, Any] = {}
     for label, port in (("api", stack.api_port), ("naive", stack.naive_port)):
         start_at = time.time() + 1.0
@@ -226,40 +266,60 @@ def case_mixed(stack: Stack, keys: dict[str, str], args: argparse.Namespace, cus
                 thread.start()
             for thread in threads:
                 thread.join()
-        results[label] = {"checkout": summary(found["checkout"]), "balance": summary(found["balance"]),
-                          "healthz": probe.summary(), "load_average": [load_before, os.getloadavg()]}  # fmt: skip
+        results[label] = {
+            "checkout": summary(found["checkout"]),
+            "balance": summary(found["balance"]),
+            "healthz": probe.summary(),
+            "load_average": [load_before, os.getloadavg()],
+        }
         r = results[label]
         c, b = r["checkout"], r["balance"]
-        print(f"  mixed {label}: checkout {c['per_s']:,.0f}/s p99 {c['p99_ms']} ms, balance {b['per_s']:,.0f}/s "
-              f"p99 {b['p99_ms']} ms, /healthz p99 {r['healthz']['p99_ms']} ms", flush=True)  # fmt: skip
+        print(
+            f"  mixed {label}: checkout {c['per_s']:,.0f}/s p99 {c['p99_ms']} ms, balance {b['per_s']:,.0f}/s "
+            f"p99 {b['p99_ms']} ms, /healthz p99 {r['healthz']['p99_ms']} ms",
+            flush=True,
+        )
         stack.wait_confirmed(120)
     return results
 
 
-def _rate_into(found: dict[str, LoadResult], name: str, port: int, factory: Any, rate: float, duration: float,
-               start_at: float) -> None:  # fmt: skip
+def _rate_into(
+    found: dict[str, LoadResult], name: str, port: int, factory: Any, rate: float, duration: float, start_at: float
+) -> None:
     found[name] = run_rate(port, factory, rate, connections=48, processes=1, duration=duration, start_at=start_at)
 
 
-def case_overload(stack: Stack, keys: dict[str, str], args: argparse.Namespace, customers: list[str],
-                  sustainable: float) -> dict[str, Any]:  # fmt: skip
+def case_overload(
+    stack: Stack, keys: dict[str, str], args: argparse.Namespace, customers: list[str], sustainable: float
+) -> dict[str, Any]:
     rate = 4 * sustainable
     results: dict[str, Any] = {"sustainable_per_s": round(sustainable), "offered_per_s": round(rate)}
     for label, port in (("api", stack.api_port), ("naive", stack.naive_port)):
         tag = f"over-{label}"
         factory = Purchases(tag, keys["checkout"], customers)
-        out = measured(f"overload {rate:,.0f}/s {label}", port, partial(run_rate,
-            port, factory, rate, connections=args.overload_connections, processes=args.client_processes,
-            duration=args.overload_duration))  # fmt: skip
+        out = measured(
+            f"overload {rate:,.0f}/s {label}",
+            port,
+            partial(
+                run_rate,
+                port,
+                factory,
+                rate,
+                connections=args.overload_connections,
+                processes=args.client_processes,
+                duration=args.overload_duration,
+            ),
+        )
         out["recovery_s"] = recovery(port, keys["checkout"], customers, f"after-{label}")
         # Nothing accepted is lost: every purchase answered 200 is recorded, and confirmed on chain.
         out["drain_s"] = round(stack.wait_confirmed(600), 2)
         recorded = stack.scalar("SELECT count(*) FROM purchases WHERE order_id LIKE :t", t=f"{tag}-%")
         confirmed = stack.scalar(
             "SELECT count(*) FROM purchases p JOIN operations o ON o.id = p.operation_id "
-            "WHERE p.order_id LIKE :t AND o.status = 'confirmed'", t=f"{tag}-%")  # fmt: skip
-        out.update({"accepted": out["ok"], "recorded": recorded, "confirmed": confirmed,
-                    "lost": out["ok"] - confirmed})  # fmt: skip
+            "WHERE p.order_id LIKE :t AND o.status = 'confirmed'",
+            t=f"{tag}-%",
+        )
+        out.update({"accepted": out["ok"], "recorded": recorded, "confirmed": confirmed, "lost": out["ok"] - confirmed})
         print(
             f"  overload {label}: accepted {out['ok']}, recorded {recorded}, confirmed {confirmed}, "
             f"refused {out['refused']} (p99 {out['refused_p99_ms']} ms from due, {out['refused_service_p99_ms']} ms "
@@ -302,8 +362,9 @@ def figures(db: str, out: dict[str, Any]) -> list[dict[str, Any]]:
     out = {name: value for name, value in out.items() if not (isinstance(value, dict) and "failed" in value)}
 
     def add(name: str, value: float, baseline: float, unit: str, higher: bool) -> None:
-        found.append({"name": f"{db}: {name}", "value": value, "baseline": baseline, "unit": unit,
-                      "higher_is_better": higher})  # fmt: skip
+        found.append(
+            {"name": f"{db}: {name}", "value": value, "baseline": baseline, "unit": unit, "higher_is_better": higher}
+        )
 
     for kind in ("balance", "history"):
         if kind in out:
@@ -313,8 +374,13 @@ def figures(db: str, out: dict[str, Any]) -> list[dict[str, Any]]:
     if "servers" in out:
         s = out["servers"]
         best = max((name for name in s if name != "uvicorn-h11"), key=lambda name: s[name]["per_s"])
-        add(f"balance reads via {best} (baseline uvicorn asyncio+h11)", s[best]["per_s"], s["uvicorn-h11"]["per_s"],
-            "req/s", True)  # fmt: skip
+        add(
+            f"balance reads via {best} (baseline uvicorn asyncio+h11)",
+            s[best]["per_s"],
+            s["uvicorn-h11"]["per_s"],
+            "req/s",
+            True,
+        )
     if "checkout" in out:
         c = out["checkout"]
         add("checkout peak, 32 connections", c["peak_api"]["per_s"], c["peak_naive"]["per_s"], "req/s", True)
@@ -327,10 +393,20 @@ def figures(db: str, out: dict[str, Any]) -> list[dict[str, Any]]:
         o = out["overload"]
         add("overload: /healthz p99", o["api"]["healthz"]["p99_ms"], o["naive"]["healthz"]["p99_ms"], "ms", False)
         add("overload: accepted p99", o["api"]["p99_ms"], o["naive"]["p99_ms"], "ms", False)
-        add("overload: p99 of a refusal from due (naive: of any answer)", o["api"]["refused_p99_ms"],
-            o["naive"]["p99_ms"], "ms", False)  # fmt: skip
-        add("overload: p99 of a refusal from sent (naive: of any answer)", o["api"]["refused_service_p99_ms"],
-            o["naive"]["p99_ms"], "ms", False)  # fmt: skip
+        add(
+            "overload: p99 of a refusal from due (naive: of any answer)",
+            o["api"]["refused_p99_ms"],
+            o["naive"]["p99_ms"],
+            "ms",
+            False,
+        )
+        add(
+            "overload: p99 of a refusal from sent (naive: of any answer)",
+            o["api"]["refused_service_p99_ms"],
+            o["naive"]["p99_ms"],
+            "ms",
+            False,
+        )
         add("overload: recovery", o["api"]["recovery_s"], o["naive"]["recovery_s"], "s", False)
     return found
 

@@ -36,8 +36,9 @@ from typing import Any
 BENCH_DIR = Path(__file__).resolve().parent
 EXPECTED = ("checkout", "provenance", "indexer", "reads")  # named in the issues; others are picked up too
 BASELINE_WORDS = ("naive", "baseline")
-NOT_VARIANTS = frozenset({"target", "targets", "goal", "goals", "limit", "limits", "config", "settings", "machine",
-                          "parameters", "params"})  # fmt: skip
+NOT_VARIANTS = frozenset(
+    {"target", "targets", "goal", "goals", "limit", "limits", "config", "settings", "machine", "parameters", "params"}
+)
 LOWER_IS_BETTER = re.compile(
     r"(latency|_ms\b|_ms_|\bms\b|p50|p95|p99|seconds|_s$|\btime\b|gas|lag|duration|cost)", re.I
 )
@@ -127,9 +128,12 @@ def _match_rank(ours: tuple[str, ...], baseline: tuple[str, ...], index: int | N
         return 2
     # {"naive": {...}} next to {"batched": {...}}: the same path under a sibling container (only
     # for a container named just "naive"/"baseline", and never a target or the machine's data).
-    if (baseline[index].lower() in BASELINE_WORDS and len(ours) == len(baseline)
-            and ours[index].lower() not in NOT_VARIANTS
-            and all(o == b for i, (o, b) in enumerate(zip(ours, baseline, strict=True)) if i != index)):  # fmt: skip
+    if (
+        baseline[index].lower() in BASELINE_WORDS
+        and len(ours) == len(baseline)
+        and ours[index].lower() not in NOT_VARIANTS
+        and all(o == b for i, (o, b) in enumerate(zip(ours, baseline, strict=True)) if i != index)
+    ):
         return 2
     # {"naive_baseline": {"gas_per_event": …}, "batches": [{"batch": 256, "gas_per_event": …}, …]}
     tail = baseline[index + 1 :]
@@ -164,38 +168,80 @@ class Spec:
 SPECS: dict[str, list[Spec]] = {
     "checkout": [
         Spec("purchases accepted per second", "batched.accepted_per_s", "naive.purchases_per_s", "/s", True),
-        Spec("awards confirmed per second during the load", "batched.confirmed_per_s_during_load",
-             "naive.purchases_per_s", "/s", True),
+        Spec(
+            "awards confirmed per second during the load",
+            "batched.confirmed_per_s_during_load",
+            "naive.purchases_per_s",
+            "/s",
+            True,
+        ),
         Spec("accept latency p99", "batched.accept_p99_ms", "naive.latency_p99_ms", "ms", False),
         Spec("accept to confirmed p99", "batched.accept_to_confirmed_p99_s", None, "s", False),
         Spec("gas per award", "batched.gas_per_award", "naive.gas_per_award", "gas", False),
         Spec("server CPU per purchase", "batched.server_cpu_ms_per_purchase", None, "ms", False),
     ],
     "provenance": [
-        Spec("gas per event, batch of {batch}", "batches[*].gas_per_event", "naive_baseline.gas_per_event", "gas",
-             False),
-        Spec("events anchored per second, batch of {batch}", "batches[*].events_per_second",
-             "naive_baseline.events_per_second", "/s", True),
+        Spec(
+            "gas per event, batch of {batch}", "batches[*].gas_per_event", "naive_baseline.gas_per_event", "gas", False
+        ),
+        Spec(
+            "events anchored per second, batch of {batch}",
+            "batches[*].events_per_second",
+            "naive_baseline.events_per_second",
+            "/s",
+            True,
+        ),
         Spec("capture pipeline events per second", "capture.events_per_second", None, "/s", True),
-        Spec("EPCIS capture events per second, documents of 100 events", "capture_at_scale.events_per_second",
-             "capture_at_scale.baseline_events_per_second", "/s", True),
-        Spec("EPCIS capture events per CPU-second, documents of 100 events", "capture_at_scale.events_per_cpu_second",
-             "capture_at_scale.baseline_events_per_cpu_second", "/s", True),
+        Spec(
+            "EPCIS capture events per second, documents of 100 events",
+            "capture_at_scale.events_per_second",
+            "capture_at_scale.baseline_events_per_second",
+            "/s",
+            True,
+        ),
+        Spec(
+            "EPCIS capture events per CPU-second, documents of 100 events",
+            "capture_at_scale.events_per_cpu_second",
+            "capture_at_scale.baseline_events_per_cpu_second",
+            "/s",
+            True,
+        ),
     ],
     "indexer": [
-        Spec("backfill events per second, SQLite", "sqlite.events_per_second", "baseline.events_per_second", "/s",
-             True),
-        Spec("backfill events per second, PostgreSQL", "postgresql.events_per_second", "baseline.events_per_second",
-             "/s", True),
+        Spec(
+            "backfill events per second, SQLite", "sqlite.events_per_second", "baseline.events_per_second", "/s", True
+        ),
+        Spec(
+            "backfill events per second, PostgreSQL",
+            "postgresql.events_per_second",
+            "baseline.events_per_second",
+            "/s",
+            True,
+        ),
         Spec("lag at the head, max", "lag.max_lag_blocks", None, "blocks", False),
-        Spec("backfill with wallet claims and state events, SQLite", "state.sqlite.events_per_second",
-             "state.naive.events_per_second", "/s", True),
-        Spec("backfill with wallet claims and state events, PostgreSQL", "state.postgresql.events_per_second",
-             "state.naive.events_per_second", "/s", True),
-        Spec("at the head, a block with a wallet claim", "state.head.median_ms", "state.head_naive.median_ms", "ms",
-             False),
+        Spec(
+            "backfill with wallet claims and state events, SQLite",
+            "state.sqlite.events_per_second",
+            "state.naive.events_per_second",
+            "/s",
+            True,
+        ),
+        Spec(
+            "backfill with wallet claims and state events, PostgreSQL",
+            "state.postgresql.events_per_second",
+            "state.naive.events_per_second",
+            "/s",
+            True,
+        ),
+        Spec(
+            "at the head, a block with a wallet claim",
+            "state.head.median_ms",
+            "state.head_naive.median_ms",
+            "ms",
+            False,
+        ),
     ],
-}  # fmt: skip
+}
 
 
 def _resolve(data: Any, path: str) -> list[tuple[dict[str, Any], Any]]:
@@ -232,8 +278,9 @@ def figures_by_spec(data: Any, specs: list[Spec]) -> tuple[list[Figure], list[st
                 name = spec.name.format(**fields)
             except (KeyError, IndexError):
                 name = spec.name
-            figures.append(Figure(name, float(value), float(base[0][1]) if base else None, spec.unit,
-                                  spec.higher_is_better))  # fmt: skip
+            figures.append(
+                Figure(name, float(value), float(base[0][1]) if base else None, spec.unit, spec.higher_is_better)
+            )
     return figures, missing
 
 
@@ -245,12 +292,15 @@ def pair_figures(data: Any) -> list[Figure]:
             if isinstance(item, dict) and isinstance(item.get("value"), int | float):
                 name = str(item.get("name", "figure"))
                 baseline = item.get("baseline")
-                figures.append(Figure(
-                    name=name, value=float(item["value"]),
-                    baseline=float(baseline) if isinstance(baseline, int | float) else None,
-                    unit=str(item.get("unit", _unit_of(name))),
-                    higher_is_better=bool(item.get("higher_is_better", not LOWER_IS_BETTER.search(name))),
-                ))  # fmt: skip
+                figures.append(
+                    Figure(
+                        name=name,
+                        value=float(item["value"]),
+                        baseline=float(baseline) if isinstance(baseline, int | float) else None,
+                        unit=str(item.get("unit", _unit_of(name))),
+                        higher_is_better=bool(item.get("higher_is_better", not LOWER_IS_BETTER.search(name))),
+                    )
+                )
         return figures
     numbers = _numbers(data)
     baselines = {path: marker for path in numbers if (marker := _baseline_marker(path)) is not None}
@@ -275,9 +325,10 @@ def pair_figures(data: Any) -> list[Figure]:
 def discover(bench_dir: Path) -> list[str]:
     """Benchmark scripts: runnable modules of bench/ (helpers have no ``__main__`` block)."""
     names = {
-        p.stem for p in bench_dir.glob("*.py")
+        p.stem
+        for p in bench_dir.glob("*.py")
         if not p.name.startswith("_") and p.name != Path(__file__).name and "__main__" in p.read_text()
-    }  # fmt: skip
+    }
     return sorted(names)
 
 
@@ -285,8 +336,12 @@ def run_benchmark(bench_dir: Path, name: str, timeout: float) -> tuple[str, floa
     """Run one benchmark; return (status, seconds, detail)."""
     started = time.monotonic()
     try:
-        run = subprocess.run([sys.executable, str(bench_dir / f"{name}.py")], cwd=bench_dir.parent, timeout=timeout,
-                             env={**os.environ, "PYTHONPATH": str(bench_dir.parent)})  # fmt: skip
+        run = subprocess.run(
+            [sys.executable, str(bench_dir / f"{name}.py")],
+            cwd=bench_dir.parent,
+            timeout=timeout,
+            env={**os.environ, "PYTHONPATH": str(bench_dir.parent)},
+        )
     except subprocess.TimeoutExpired:
         return "failed", time.monotonic() - started, f"timed out after {timeout:.0f} s"
     seconds = time.monotonic() - started
@@ -351,8 +406,11 @@ def markdown(results: list[BenchmarkResult], generated_at: str, machine: dict[st
         if result.status == "ok" and result.figures and result.detail:
             lines.extend([f"_Note: {result.detail}._", ""])
         if result.status != "ok" or not result.figures:
-            reasons = {"missing": "not written yet", "failed": f"failed ({result.detail})",
-                       "no-output": "ran but wrote no JSON under bench/out/"}  # fmt: skip
+            reasons = {
+                "missing": "not written yet",
+                "failed": f"failed ({result.detail})",
+                "no-output": "ran but wrote no JSON under bench/out/",
+            }
             reason = reasons.get(result.status, result.detail)
             lines.extend([f"_No figures: {reason or 'no figure has a baseline to compare with'}._", ""])
             continue
@@ -360,8 +418,10 @@ def markdown(results: list[BenchmarkResult], generated_at: str, machine: dict[st
         lines.append("|---|---:|---:|---|---:|")
         for figure in result.figures:
             ratio = figure.improvement
-            lines.append(f"| {figure.name} | {_fmt(figure.value)} | {_fmt(figure.baseline)} | {figure.unit} | "
-                         f"{'—' if ratio is None else f'{ratio:,.1f}x'} |")  # fmt: skip
+            lines.append(
+                f"| {figure.name} | {_fmt(figure.value)} | {_fmt(figure.baseline)} | {figure.unit} | "
+                f"{'—' if ratio is None else f'{ratio:,.1f}x'} |"
+            )
         lines.append("")
     return "\n".join(lines)
 
@@ -413,8 +473,9 @@ def report(bench_dir: Path, run: bool, only: list[str] | None = None, timeout: f
         figures, sources, problems = collect(out_dir, name, since) if exists else ([], [], "")
         if status == "ok" and not sources:
             status = "no-output"
-        results.append(BenchmarkResult(name, status, figures, seconds, "; ".join(filter(None, [detail, problems])),
-                                       sources))  # fmt: skip
+        results.append(
+            BenchmarkResult(name, status, figures, seconds, "; ".join(filter(None, [detail, problems])), sources)
+        )
 
     generated_at = datetime.now(UTC).isoformat(timespec="seconds")
     machine = {"cpus": os.cpu_count(), "python": platform.python_version(), "platform": platform.platform()}

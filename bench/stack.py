@@ -63,8 +63,15 @@ def group_cpu_seconds(pgid: int) -> float:
 class Stack:
     """Anvil + contracts + database + API (+ naive API) + sender + indexer, in a temporary home."""
 
-    def __init__(self, database: str, api_workers: int, server: str = "uvicorn", naive: bool = False,
-                 env: dict[str, str] | None = None, naive_env: dict[str, str] | None = None) -> None:  # fmt: skip
+    def __init__(
+        self,
+        database: str,
+        api_workers: int,
+        server: str = "uvicorn",
+        naive: bool = False,
+        env: dict[str, str] | None = None,
+        naive_env: dict[str, str] | None = None,
+    ) -> None:
         self.database = database
         self.api_workers = api_workers
         self.server = server
@@ -77,9 +84,13 @@ class Stack:
         self.naive_port = free_port()
         self.postgres: LocalPostgres | None = None
         self.processes: dict[str, subprocess.Popen[bytes]] = {}
-        self.settings = Settings(home=self.home, port=self.api_port, chain_port=free_port(),
-                                 deployments_dir=self.home / "deployments",
-                                 database_url=f"sqlite:///{self.home / 'credance.db'}")  # fmt: skip
+        self.settings = Settings(
+            home=self.home,
+            port=self.api_port,
+            chain_port=free_port(),
+            deployments_dir=self.home / "deployments",
+            database_url=f"sqlite:///{self.home / 'credance.db'}",
+        )
 
     def env(self, port: int) -> dict[str, str]:
         s = self.settings
@@ -118,8 +129,9 @@ class Stack:
         (self.home / "logs").mkdir(exist_ok=True)
         self._spawn("api", self._api_command(self.api_port, "backend.api.main:app"), self.api_port)
         if self.naive:
-            self._spawn("naive", self._api_command(self.naive_port, "bench._naive_reads:app"), self.naive_port,
-                        self.naive_env)  # fmt: skip
+            self._spawn(
+                "naive", self._api_command(self.naive_port, "bench._naive_reads:app"), self.naive_port, self.naive_env
+            )
         self._spawn("sender", [sys.executable, "-m", "backend.cli.main", "sender"], self.api_port)
         self._spawn("indexer", [sys.executable, "-m", "backend.cli.main", "indexer"], self.api_port)
         for port in [self.api_port] + ([self.naive_port] if self.naive else []):
@@ -138,21 +150,69 @@ class Stack:
         if app == "backend.api.main:app" and server == "default":
             return [sys.executable, "-m", "backend.cli.main", "serve", "--workers", str(self.api_workers)]
         if server == "uvicorn-h11":  # uvicorn's pure-Python stack: asyncio and h11
-            return [sys.executable, "-m", "uvicorn", app, "--host", "127.0.0.1", "--port", str(port), "--workers",
-                    str(self.api_workers), "--log-level", "warning", "--no-access-log", "--loop", "asyncio",
-                    "--http", "h11"]  # fmt: skip
+            return [
+                sys.executable,
+                "-m",
+                "uvicorn",
+                app,
+                "--host",
+                "127.0.0.1",
+                "--port",
+                str(port),
+                "--workers",
+                str(self.api_workers),
+                "--log-level",
+                "warning",
+                "--no-access-log",
+                "--loop",
+                "asyncio",
+                "--http",
+                "h11",
+            ]
         if server == "granian":
-            return [sys.executable, "-m", "granian", "--interface", "asgi", "--host", "127.0.0.1", "--port", str(port),
-                    "--workers", str(self.api_workers), "--log-level", "warning", "--no-ws", app]  # fmt: skip
-        return [sys.executable, "-m", "uvicorn", app, "--host", "127.0.0.1", "--port", str(port), "--workers",
-                str(self.api_workers), "--log-level", "warning", "--no-access-log", "--loop", "uvloop", "--http",
-                "httptools"]  # fmt: skip
+            return [
+                sys.executable,
+                "-m",
+                "granian",
+                "--interface",
+                "asgi",
+                "--host",
+                "127.0.0.1",
+                "--port",
+                str(port),
+                "--workers",
+                str(self.api_workers),
+                "--log-level",
+                "warning",
+                "--no-ws",
+                app,
+            ]
+        return [
+            sys.executable,
+            "-m",
+            "uvicorn",
+            app,
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+            "--workers",
+            str(self.api_workers),
+            "--log-level",
+            "warning",
+            "--no-access-log",
+            "--loop",
+            "uvloop",
+            "--http",
+            "httptools",
+        ]
 
     def _spawn(self, name: str, command: list[str], port: int, env: dict[str, str] | None = None) -> None:
         with (self.home / "logs" / f"{name}.log").open("wb") as log:
             environment = {**self.env(port), **(env or {})}
-            self.processes[name] = subprocess.Popen(command, env=environment, cwd=ROOT, stdout=log,
-                                                    stderr=subprocess.STDOUT, start_new_session=True)  # fmt: skip
+            self.processes[name] = subprocess.Popen(
+                command, env=environment, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
+            )
 
     def _wait_healthy(self, port: int) -> None:
         deadline = time.monotonic() + 120
@@ -230,8 +290,10 @@ class Purchases:
     def __call__(self, conn: int, seq: int) -> bytes:
         body = self.body(conn, seq)
         return b"POST /v1/purchases HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: %d\r\n%s\r\n%s" % (
-            len(body), self.headers, body,
-        )  # fmt: skip
+            len(body),
+            self.headers,
+            body,
+        )
 
 
 class Reads:
@@ -244,5 +306,8 @@ class Reads:
     def __call__(self, conn: int, seq: int) -> bytes:
         customer = self.customers[random.Random(conn * 7_000_003 + seq).randrange(len(self.customers))]
         return b"GET /v1/customers/%s/%s%s HTTP/1.1\r\nHost: 127.0.0.1\r\n%s\r\n" % (
-            customer.encode(), self.kind.encode(), self.query.encode(), self.headers,
-        )  # fmt: skip
+            customer.encode(),
+            self.kind.encode(),
+            self.query.encode(),
+            self.headers,
+        )

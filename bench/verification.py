@@ -112,23 +112,67 @@ def history_documents(serials: list[str]) -> list[dict[str, Any]]:
 
         common = {"eventTimeZoneOffset": "+00:00"}
         events += [
-            {"type": "ObjectEvent", "action": "ADD", "bizStep": "commissioning", "disposition": "active",
-             "epcList": epcs, "eventTime": at(0), "readPoint": {"id": factory}, **common},
-            {"type": "AggregationEvent", "action": "ADD", "bizStep": "packing", "parentID": case, "childEPCs": epcs,
-             "eventTime": at(60), "readPoint": {"id": factory}, **common},
-            {"type": "ObjectEvent", "action": "OBSERVE", "bizStep": "shipping", "disposition": "in_transit",
-             "epcList": [case], "eventTime": at(120), "readPoint": {"id": factory}, **common},
-            {"type": "ObjectEvent", "action": "OBSERVE", "bizStep": "receiving", "disposition": "in_progress",
-             "epcList": [case], "eventTime": at(1800), "bizLocation": {"id": store}, **common},
-            {"type": "AggregationEvent", "action": "DELETE", "bizStep": "unpacking", "parentID": case,
-             "childEPCs": epcs, "eventTime": at(1860), "bizLocation": {"id": store}, **common},
-        ]  # fmt: skip
+            {
+                "type": "ObjectEvent",
+                "action": "ADD",
+                "bizStep": "commissioning",
+                "disposition": "active",
+                "epcList": epcs,
+                "eventTime": at(0),
+                "readPoint": {"id": factory},
+                **common,
+            },
+            {
+                "type": "AggregationEvent",
+                "action": "ADD",
+                "bizStep": "packing",
+                "parentID": case,
+                "childEPCs": epcs,
+                "eventTime": at(60),
+                "readPoint": {"id": factory},
+                **common,
+            },
+            {
+                "type": "ObjectEvent",
+                "action": "OBSERVE",
+                "bizStep": "shipping",
+                "disposition": "in_transit",
+                "epcList": [case],
+                "eventTime": at(120),
+                "readPoint": {"id": factory},
+                **common,
+            },
+            {
+                "type": "ObjectEvent",
+                "action": "OBSERVE",
+                "bizStep": "receiving",
+                "disposition": "in_progress",
+                "epcList": [case],
+                "eventTime": at(1800),
+                "bizLocation": {"id": store},
+                **common,
+            },
+            {
+                "type": "AggregationEvent",
+                "action": "DELETE",
+                "bizStep": "unpacking",
+                "parentID": case,
+                "childEPCs": epcs,
+                "eventTime": at(1860),
+                "bizLocation": {"id": store},
+                **common,
+            },
+        ]
     return [
-        {"@context": ["https://ref.gs1.org/standards/epcis/2.0.0/epcis-context.jsonld"], "type": "EPCISDocument",
-         "schemaVersion": "2.0", "creationDate": "2026-01-01T00:00:00Z",
-         "epcisBody": {"eventList": events[i : i + 100]}}
+        {
+            "@context": ["https://ref.gs1.org/standards/epcis/2.0.0/epcis-context.jsonld"],
+            "type": "EPCISDocument",
+            "schemaVersion": "2.0",
+            "creationDate": "2026-01-01T00:00:00Z",
+            "epcisBody": {"eventList": events[i : i + 100]},
+        }
         for i in range(0, len(events), 100)
-    ]  # fmt: skip
+    ]
 
 
 class Platform:
@@ -137,19 +181,31 @@ class Platform:
     def __init__(self, args: argparse.Namespace, home: Path) -> None:
         self.args = args
         self.home = home
-        self.settings = Settings(home=home, port=free_port(), chain_port=free_port(),
-                                 deployments_dir=home / "deployments",
-                                 database_url=f"sqlite:///{home / 'credance.db'}")  # fmt: skip
+        self.settings = Settings(
+            home=home,
+            port=free_port(),
+            chain_port=free_port(),
+            deployments_dir=home / "deployments",
+            database_url=f"sqlite:///{home / 'credance.db'}",
+        )
         self.baseline_port = free_port()
         self.processes: dict[str, subprocess.Popen[bytes]] = {}
 
     def env(self, port: int) -> dict[str, str]:
         s = self.settings
-        return {**os.environ, "CREDANCE_HOME": str(self.home), "CREDANCE_PORT": str(port),
-                "CREDANCE_CHAIN_PORT": str(s.chain_port), "CREDANCE_CHAIN_ID": "31337",
-                "CREDANCE_DATABASE_URL": s.resolved_database_url, "CREDANCE_DEPLOYMENTS_DIR": str(s.deployments_dir),
-                "CREDANCE_EPCIS_DIR": str(ProvenanceSettings().epcis_dir), "CREDANCE_LOG_LEVEL": "WARNING",
-                "CREDANCE_LOG_FORMAT": "json", "CREDANCE_PUBLIC_URL": f"http://127.0.0.1:{s.port}"}  # fmt: skip
+        return {
+            **os.environ,
+            "CREDANCE_HOME": str(self.home),
+            "CREDANCE_PORT": str(port),
+            "CREDANCE_CHAIN_PORT": str(s.chain_port),
+            "CREDANCE_CHAIN_ID": "31337",
+            "CREDANCE_DATABASE_URL": s.resolved_database_url,
+            "CREDANCE_DEPLOYMENTS_DIR": str(s.deployments_dir),
+            "CREDANCE_EPCIS_DIR": str(ProvenanceSettings().epcis_dir),
+            "CREDANCE_LOG_LEVEL": "WARNING",
+            "CREDANCE_LOG_FORMAT": "json",
+            "CREDANCE_PUBLIC_URL": f"http://127.0.0.1:{s.port}",
+        }
 
     def start(self) -> list[str]:
         s = self.settings
@@ -167,8 +223,12 @@ class Platform:
                 capture_document(session, session.get(Organisation, DEMO_BRAND), document, provenance)
         logs = self.home / "logs"
         logs.mkdir(exist_ok=True)
-        for name, command in {"api": ["serve"], "sender": ["sender"], "indexer": ["indexer"],
-                              "anchorer": ["anchorer"]}.items():  # fmt: skip
+        for name, command in {
+            "api": ["serve"],
+            "sender": ["sender"],
+            "indexer": ["indexer"],
+            "anchorer": ["anchorer"],
+        }.items():
             self._spawn(name, command, ROOT, self.env(s.port))
         self._wait_healthy(s.port, "api")
         return serials
@@ -176,9 +236,13 @@ class Platform:
     def _spawn(self, name: str, command: list[str], cwd: Path, env: dict[str, str]) -> None:
         with (self.home / "logs" / f"{name}.log").open("wb") as log:
             self.processes[name] = subprocess.Popen(
-                [sys.executable, "-m", "backend.cli.main", *command], env=env, cwd=cwd,
-                stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
-            )  # fmt: skip
+                [sys.executable, "-m", "backend.cli.main", *command],
+                env=env,
+                cwd=cwd,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
 
     def _wait_healthy(self, port: int, name: str) -> None:
         deadline = time.monotonic() + 90
@@ -201,12 +265,18 @@ class Platform:
         deadline = time.monotonic() + timeout
         while True:
             with self.engine.connect() as db:
-                batches, mirrored = db.execute(text(
-                    "SELECT count(*), sum(CASE WHEN m.root IS NULL THEN 0 ELSE 1 END) FROM item_batches b "
-                    "LEFT JOIN mirror_item_batches m ON m.root = b.root")).one()  # fmt: skip
-                events, anchored = db.execute(text(
-                    "SELECT count(*), sum(CASE WHEN a.root IS NULL THEN 0 ELSE 1 END) FROM epcis_events e "
-                    "LEFT JOIN mirror_event_anchors a ON a.root = e.anchor_root")).one()  # fmt: skip
+                batches, mirrored = db.execute(
+                    text(
+                        "SELECT count(*), sum(CASE WHEN m.root IS NULL THEN 0 ELSE 1 END) FROM item_batches b "
+                        "LEFT JOIN mirror_item_batches m ON m.root = b.root"
+                    )
+                ).one()
+                events, anchored = db.execute(
+                    text(
+                        "SELECT count(*), sum(CASE WHEN a.root IS NULL THEN 0 ELSE 1 END) FROM epcis_events e "
+                        "LEFT JOIN mirror_event_anchors a ON a.root = e.anchor_root"
+                    )
+                ).one()
             state = {"item_batches": batches, "mirrored": mirrored or 0, "events": events, "anchored": anchored or 0}
             if state["mirrored"] == batches and state["anchored"] == events:
                 return state
@@ -253,12 +323,14 @@ def requests_for(serials: list[str], fmt: str, scan: bool = True, etags: dict[st
     return request
 
 
-def measure(bench: Platform, name: str, port: int, requests: Any, args: argparse.Namespace,
-            server: str, scans_expected: bool) -> dict[str, Any]:  # fmt: skip
+def measure(
+    bench: Platform, name: str, port: int, requests: Any, args: argparse.Namespace, server: str, scans_expected: bool
+) -> dict[str, Any]:
     scans_before, cpu_before = bench.scans(), bench.cpu(server)
     load_before = os.getloadavg()
-    result: LoadResult = run_load(port, requests, connections=args.connections, processes=args.client_processes,
-                                  duration=args.duration)  # fmt: skip
+    result: LoadResult = run_load(
+        port, requests, connections=args.connections, processes=args.client_processes, duration=args.duration
+    )
     load_after = os.getloadavg()
     cpu = bench.cpu(server) - cpu_before
     window = result.finished - result.started
@@ -266,15 +338,21 @@ def measure(bench: Platform, name: str, port: int, requests: Any, args: argparse
     recorded = bench.scans() - scans_before
     ok = result.statuses.get(200, 0)
     return {
-        "name": name, "answered": answered, "duration_s": round(window, 2),
+        "name": name,
+        "answered": answered,
+        "duration_s": round(window, 2),
         "answers_per_s": answered / window if window else float("nan"),
-        "p50_ms": percentile(result.latencies, 50) * 1000, "p99_ms": percentile(result.latencies, 99) * 1000,
-        "statuses": {str(k): v for k, v in sorted(result.statuses.items())}, "errors": result.errors,
+        "p50_ms": percentile(result.latencies, 50) * 1000,
+        "p99_ms": percentile(result.latencies, 99) * 1000,
+        "statuses": {str(k): v for k, v in sorted(result.statuses.items())},
+        "errors": result.errors,
         "bytes_per_answer": result.bytes / answered if answered else 0,
-        "scans_recorded": recorded, "scans_expected": ok if scans_expected else 0,
+        "scans_recorded": recorded,
+        "scans_expected": ok if scans_expected else 0,
         "api_cpu_ms_per_answer": cpu * 1000 / answered if answered else float("nan"),
-        "loadavg_before": load_before, "loadavg_after": load_after,
-    }  # fmt: skip
+        "loadavg_before": load_before,
+        "loadavg_after": load_after,
+    }
 
 
 PER_SETUP_CLIENT = 100  # requests per source address while setting up: under the anonymous rate limit's burst
@@ -318,28 +396,54 @@ def figures(runs: dict[str, dict[str, Any]]) -> list[dict[str, Any]]:
         ours, base = runs[f"{fmt}"], runs[f"baseline_{fmt}"]
         label = fmt.upper()
         out += [
-            {"name": f"verification {label}, scans recorded: answers/s", "value": ours["answers_per_s"],
-             "baseline": base["answers_per_s"], "unit": "/s", "higher_is_better": True},
-            {"name": f"verification {label}, scans recorded: p99", "value": ours["p99_ms"],
-             "baseline": base["p99_ms"], "unit": "ms", "higher_is_better": False},
-            {"name": f"verification {label}: API CPU per answer", "value": ours["api_cpu_ms_per_answer"],
-             "baseline": base["api_cpu_ms_per_answer"], "unit": "ms", "higher_is_better": False},
-        ]  # fmt: skip
+            {
+                "name": f"verification {label}, scans recorded: answers/s",
+                "value": ours["answers_per_s"],
+                "baseline": base["answers_per_s"],
+                "unit": "/s",
+                "higher_is_better": True,
+            },
+            {
+                "name": f"verification {label}, scans recorded: p99",
+                "value": ours["p99_ms"],
+                "baseline": base["p99_ms"],
+                "unit": "ms",
+                "higher_is_better": False,
+            },
+            {
+                "name": f"verification {label}: API CPU per answer",
+                "value": ours["api_cpu_ms_per_answer"],
+                "baseline": base["api_cpu_ms_per_answer"],
+                "unit": "ms",
+                "higher_is_better": False,
+            },
+        ]
     base = runs["baseline_json"]["answers_per_s"]
-    for run, name in (("revalidate", "verification revalidated (304): answers/s"),
-                      ("hot_item", "verification JSON, one hot item: answers/s")):  # fmt: skip
+    for run, name in (
+        ("revalidate", "verification revalidated (304): answers/s"),
+        ("hot_item", "verification JSON, one hot item: answers/s"),
+    ):
         if run in runs:
-            out.append({"name": name, "value": runs[run]["answers_per_s"], "baseline": base, "unit": "/s",
-                        "higher_is_better": True})  # fmt: skip
+            out.append(
+                {
+                    "name": name,
+                    "value": runs[run]["answers_per_s"],
+                    "baseline": base,
+                    "unit": "/s",
+                    "higher_is_better": True,
+                }
+            )
     return out
 
 
 def table(runs: dict[str, dict[str, Any]]) -> str:
     lines = [f"{'run':<16}{'answers/s':>11}{'p50 ms':>9}{'p99 ms':>9}{'CPU ms/ans':>11}{'scans rec/exp':>16}  statuses"]
     for name, r in runs.items():
-        lines.append(f"{name:<16}{r['answers_per_s']:>11,.0f}{r['p50_ms']:>9.1f}{r['p99_ms']:>9.1f}"
-                     f"{r['api_cpu_ms_per_answer']:>11.2f}{r['scans_recorded']:>8}/{r['scans_expected']:<7}  "
-                     f"{r['statuses']} errors={r['errors']} load={r['loadavg_after'][0]:.1f}")  # fmt: skip
+        lines.append(
+            f"{name:<16}{r['answers_per_s']:>11,.0f}{r['p50_ms']:>9.1f}{r['p99_ms']:>9.1f}"
+            f"{r['api_cpu_ms_per_answer']:>11.2f}{r['scans_recorded']:>8}/{r['scans_expected']:<7}  "
+            f"{r['statuses']} errors={r['errors']} load={r['loadavg_after'][0]:.1f}"
+        )
     return "\n".join(lines)
 
 
@@ -369,9 +473,15 @@ def main(argv: list[str] | None = None) -> int:
         warm(port, serials)
         for fmt in ("json", "html"):
             runs[fmt] = measure(bench, fmt, port, requests_for(serials, fmt), args, "api", True)
-        runs["revalidate"] = measure(bench, "revalidate", port,
-                                     requests_for(serials, "json", scan=False, etags=etags_of(port, serials)),
-                                     args, "api", False)  # fmt: skip
+        runs["revalidate"] = measure(
+            bench,
+            "revalidate",
+            port,
+            requests_for(serials, "json", scan=False, etags=etags_of(port, serials)),
+            args,
+            "api",
+            False,
+        )
         runs["hot_item"] = measure(bench, "hot_item", port, requests_for(serials[:1], "json"), args, "api", True)
         if not args.no_baseline:
             bench.start_baseline(baseline_tree(args.baseline_ref, home / "baseline"))
@@ -379,29 +489,50 @@ def main(argv: list[str] | None = None) -> int:
             baseline_args = argparse.Namespace(**{**vars(args), "duration": args.baseline_duration})
             for fmt in ("json", "html"):
                 name = f"baseline_{fmt}"
-                runs[name] = measure(bench, name, bench.baseline_port, requests_for(serials, fmt), baseline_args,
-                                     "baseline", True)  # fmt: skip
+                runs[name] = measure(
+                    bench, name, bench.baseline_port, requests_for(serials, fmt), baseline_args, "baseline", True
+                )
     finally:
         bench.stop()
         if not args.keep:
             shutil.rmtree(home, ignore_errors=True)
     print(table(runs))
-    passed = all(runs[f]["answers_per_s"] >= TARGET_PER_S and runs[f]["p99_ms"] <= TARGET_P99_MS
-                 for f in ("json", "html"))  # fmt: skip
+    passed = all(
+        runs[f]["answers_per_s"] >= TARGET_PER_S and runs[f]["p99_ms"] <= TARGET_P99_MS for f in ("json", "html")
+    )
     lost = {name: r["scans_expected"] - r["scans_recorded"] for name, r in runs.items() if r["scans_expected"]}
     verdict = "PASS" if passed else "FAIL"
-    print(f"target ≥ {TARGET_PER_S:,}/s with p99 ≤ {TARGET_P99_MS:.0f} ms, JSON and HTML: {verdict}; scans answered "
-          f"but not recorded: {lost}")  # fmt: skip
+    print(
+        f"target ≥ {TARGET_PER_S:,}/s with p99 ≤ {TARGET_P99_MS:.0f} ms, JSON and HTML: {verdict}; scans answered "
+        f"but not recorded: {lost}"
+    )
     args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps({
-        "benchmark": "verification", "when": datetime.now(UTC).isoformat(timespec="seconds"),
-        "machine": {"cpus": os.cpu_count(), "python": platform.python_version(), "platform": platform.platform(),
-                    "loadavg": os.getloadavg()},
-        "parameters": {"items": args.items, "connections": args.connections, "duration_s": args.duration,
-                       "baseline_ref": args.baseline_ref, "client_networks": args.connections},
-        "settled": settled, "target": {"answers_per_s": TARGET_PER_S, "p99_ms": TARGET_P99_MS, "passed": passed},
-        "runs": runs, "figures": figures(runs) if not args.no_baseline else [],
-    }, indent=2))  # fmt: skip
+    args.out.write_text(
+        json.dumps(
+            {
+                "benchmark": "verification",
+                "when": datetime.now(UTC).isoformat(timespec="seconds"),
+                "machine": {
+                    "cpus": os.cpu_count(),
+                    "python": platform.python_version(),
+                    "platform": platform.platform(),
+                    "loadavg": os.getloadavg(),
+                },
+                "parameters": {
+                    "items": args.items,
+                    "connections": args.connections,
+                    "duration_s": args.duration,
+                    "baseline_ref": args.baseline_ref,
+                    "client_networks": args.connections,
+                },
+                "settled": settled,
+                "target": {"answers_per_s": TARGET_PER_S, "p99_ms": TARGET_P99_MS, "passed": passed},
+                "runs": runs,
+                "figures": figures(runs) if not args.no_baseline else [],
+            },
+            indent=2,
+        )
+    )
     print(f"written {args.out}")
     return 0 if passed else 1
 

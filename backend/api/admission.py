@@ -83,10 +83,16 @@ def _expire(waiter: asyncio.Future[bool]) -> None:
 
 
 def _refusal(gate: Gate, retry_after_s: int) -> tuple[int, bytes, list[tuple[bytes, bytes]]]:
-    body = orjson.dumps({"error": {
-        "code": "overloaded", "field": "request", "route_class": gate.name.value,
-        "message": f"the API is at capacity for {gate.name.value} requests; retry after {retry_after_s} s",
-    }})  # fmt: skip
+    body = orjson.dumps(
+        {
+            "error": {
+                "code": "overloaded",
+                "field": "request",
+                "route_class": gate.name.value,
+                "message": f"the API is at capacity for {gate.name.value} requests; retry after {retry_after_s} s",
+            }
+        }
+    )
     return (
         503,
         body,

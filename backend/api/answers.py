@@ -57,11 +57,23 @@ REBUILDS = 3  # a static part rebuilt this often while the data keeps moving is 
 templates = Jinja2Templates(directory=Path(__file__).resolve().parent / "templates")
 
 LABELS = {
-    "registered": "Registered on chain", "commissioning": "Made", "packing": "Packed", "unpacking": "Unpacked",
-    "shipping": "Shipped", "receiving": "Received", "retail_selling": "Sold", "decommissioning": "Decommissioned",
-    "destroying": "Destroyed", "recalled": "Recalled", "storing": "Stored", "inspecting": "Inspected",
-    "accepting": "Accepted", "loading": "Loaded", "departing": "Departed", "arriving": "Arrived",
-}  # fmt: skip
+    "registered": "Registered on chain",
+    "commissioning": "Made",
+    "packing": "Packed",
+    "unpacking": "Unpacked",
+    "shipping": "Shipped",
+    "receiving": "Received",
+    "retail_selling": "Sold",
+    "decommissioning": "Decommissioned",
+    "destroying": "Destroyed",
+    "recalled": "Recalled",
+    "storing": "Stored",
+    "inspecting": "Inspected",
+    "accepting": "Accepted",
+    "loading": "Loaded",
+    "departing": "Departed",
+    "arriving": "Arrived",
+}
 
 
 @cache
@@ -183,8 +195,9 @@ class VerificationAnswers:
         except ManifestMissing:
             registry = ""
         as_of = point.latest_block if view == View.LATEST else point.confirmed_block
-        return VerificationContext(chain_id, registry, as_of, self.settings.resolved_public_url,
-                                   point.confirmed_block, view.value)  # fmt: skip
+        return VerificationContext(
+            chain_id, registry, as_of, self.settings.resolved_public_url, point.confirmed_block, view.value
+        )
 
     def _read_static(self, gtin: str, serial: str, view: View) -> Entry:
         """The static part and the point, read in one snapshot (worker thread)."""

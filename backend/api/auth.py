@@ -186,8 +186,13 @@ class KeyVerifier:
             grant = lookup_token(session, token)
         if grant is None:
             return None
-        return Principal(grant.token_id, Role.CUSTOMER, customer_id=grant.customer_id, scopes=grant.scopes,
-                         expires_at=grant.expires_at.timestamp())  # fmt: skip
+        return Principal(
+            grant.token_id,
+            Role.CUSTOMER,
+            customer_id=grant.customer_id,
+            scopes=grant.scopes,
+            expires_at=grant.expires_at.timestamp(),
+        )
 
 
 def _unexpired(principal: Principal | None) -> Principal | None:

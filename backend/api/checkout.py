@@ -126,8 +126,9 @@ class CheckoutFastPath:
             return None
         if request is None:
             return None
-        facts = Facts(store_id=request.store_id, till_code=request.customer_code,
-                      till_code_needed=request.paid_with_points > 0)  # fmt: skip
+        facts = Facts(
+            store_id=request.store_id, till_code=request.customer_code, till_code_needed=request.paid_with_points > 0
+        )
         try:
             access = decide(PURCHASE, principal, facts, NO_RETAILERS)
         except DomainError:

@@ -35,7 +35,7 @@ class AppState:
     engine: Engine
     verifier: KeyVerifier
     purchases: GroupCommitWriter[PurchaseInput, PurchaseOutcome]
-    reads: Any = None  # backend.api.reads.MemberReads (balance and history on the read executor)
+    reads: MemberReads | None = None  # balance and history on the read executor
 
     @property
     def member_reads(self) -> MemberReads:
@@ -49,7 +49,8 @@ class AppState:
 
 def app_state(request: Request) -> AppState:
     """The application's state (a plain call: the checkout route takes no dependency it can avoid)."""
-    return request.app.state.credance
+    state: AppState = request.app.state.credance
+    return state
 
 
 # The dependencies of every call are async: a sync one costs a thread-pool hop per request.
@@ -76,8 +77,11 @@ class ApiKeyAuth(HTTPBearer):
     """
 
     def __init__(self) -> None:
-        super().__init__(auto_error=False, scheme_name="HTTPBearer",
-                         description="API key or customer token: `Authorization: Bearer <key>`")  # fmt: skip
+        super().__init__(
+            auto_error=False,
+            scheme_name="HTTPBearer",
+            description="API key or customer token: `Authorization: Bearer <key>`",
+        )
 
     async def __call__(self, request: Request) -> Principal:  # type: ignore[override]
         scheme, _, key = (request.headers.get("authorization") or "").partition(" ")

@@ -92,10 +92,12 @@ class Grant:
         parts = []
         if self.store is not None:
             parts.append(
-                {Role.CHECKOUT: f"its own store ({self.store.describe()}, default its store)",
-                 Role.PROGRAM: f"a store of its retailer ({self.store.describe()})",
-                 Role.ADMIN: f"any store ({self.store.describe()})"}.get(self.role, self.store.describe())
-            )  # fmt: skip
+                {
+                    Role.CHECKOUT: f"its own store ({self.store.describe()}, default its store)",
+                    Role.PROGRAM: f"a store of its retailer ({self.store.describe()})",
+                    Role.ADMIN: f"any store ({self.store.describe()})",
+                }.get(self.role, self.store.describe())
+            )
         if self.customer is not None and self.role == Role.CUSTOMER:
             parts.append(f"its own customer ({self.customer.describe()})")
         if self.organisation is not None and self.role == Role.ORGANISATION:
@@ -107,8 +109,10 @@ class Grant:
             parts.append(f"+ the customer's one-time code ({self.till_code.describe()}){when}")
         if self.customer_token:
             assert self.customer is not None
-            parts.append(f"+ the customer's token in `{CUSTOMER_TOKEN_HEADER}` for {self.customer.describe()}"
-                         + (f", scope `{self.scope}`" if self.scope else ""))  # fmt: skip
+            parts.append(
+                f"+ the customer's token in `{CUSTOMER_TOKEN_HEADER}` for {self.customer.describe()}"
+                + (f", scope `{self.scope}`" if self.scope else "")
+            )
         if self.note:
             parts.append(self.note)
         return self.role.value + (": " + "; ".join(parts) if parts else "")
@@ -163,9 +167,12 @@ class Context:
 
 
 ROLE_NAMES = {
-    Role.ADMIN: "an admin key", Role.PROGRAM: "a program key", Role.CHECKOUT: "a checkout key",
-    Role.ORGANISATION: "an organisation key", Role.CUSTOMER: "a customer token",
-}  # fmt: skip
+    Role.ADMIN: "an admin key",
+    Role.PROGRAM: "a program key",
+    Role.CHECKOUT: "a checkout key",
+    Role.ORGANISATION: "an organisation key",
+    Role.CUSTOMER: "a customer token",
+}
 
 
 class Policy:
@@ -320,9 +327,10 @@ def _check_consent_token(grant: Grant, facts: Facts) -> None:
     token = facts.consent
     if token is None or token.role != Role.CUSTOMER:
         message = (
-            "invalid, expired or revoked customer token" if facts.consent_sent
+            "invalid, expired or revoked customer token"
+            if facts.consent_sent
             else f"this needs the customer's consent: send their customer token in {CUSTOMER_TOKEN_HEADER}"
-        )  # fmt: skip
+        )
         raise Forbidden(message, field=CUSTOMER_TOKEN_HEADER)
     if token.customer_id != facts.customer_id:
         raise Forbidden("the customer token is another customer's", field=CUSTOMER_TOKEN_HEADER)
@@ -370,10 +378,14 @@ async def facts_of(grant: Grant, request: Request, consent_token: str | None = N
     verifier = app_state(request).verifier
     consent = await verifier.verify_async(consent_token.strip()) if consent_token else None
     return Facts(
-        store_id=read(grant.store), customer_id=read(grant.customer), org_id=read(grant.organisation),
-        till_code=read(grant.till_code), till_code_needed=needed, consent=consent,
+        store_id=read(grant.store),
+        customer_id=read(grant.customer),
+        org_id=read(grant.organisation),
+        till_code=read(grant.till_code),
+        till_code_needed=needed,
+        consent=consent,
         consent_sent=bool(consent_token),
-    )  # fmt: skip
+    )
 
 
 class StoreRetailers:
@@ -426,47 +438,61 @@ ADMIN_OR_ORGANISATION = Policy("admin or organisation", Grant(Role.ADMIN), Grant
 ANY_KEY = Policy("any key", Grant(Role.ADMIN), Grant(Role.PROGRAM), Grant(Role.CHECKOUT), Grant(Role.ORGANISATION))
 ANY_PRINCIPAL = Policy(
     "any key or customer token",
-    Grant(Role.ADMIN), Grant(Role.PROGRAM), Grant(Role.CHECKOUT), Grant(Role.ORGANISATION), Grant(Role.CUSTOMER),
-)  # fmt: skip
+    Grant(Role.ADMIN),
+    Grant(Role.PROGRAM),
+    Grant(Role.CHECKOUT),
+    Grant(Role.ORGANISATION),
+    Grant(Role.CUSTOMER),
+)
 OWN_ORGANISATION = Policy("the organisation itself", Grant(Role.ORGANISATION, organisation=path("org_id")))
 
 # Admin and the retailer's backend: they issue customer tokens and run the retailer's back office.
 MEMBER_ADMIN = Policy("admin or program", Grant(Role.ADMIN), Grant(Role.PROGRAM))
 STORES = Policy("list stores", Grant(Role.ADMIN), Grant(Role.PROGRAM, note="its retailer's stores only"))
 ENROL = Policy(
-    "enrol a customer", Grant(Role.ADMIN), Grant(Role.PROGRAM),
+    "enrol a customer",
+    Grant(Role.ADMIN),
+    Grant(Role.PROGRAM),
     Grant(Role.CHECKOUT, note="may record name, e-mail and phone at sign-up, never reads them back"),
-)  # fmt: skip
+)
 CATALOG = Policy(
     "read the catalog and the transfer policy",
-    Grant(Role.ADMIN), Grant(Role.PROGRAM), Grant(Role.CHECKOUT), Grant(Role.CUSTOMER),
-)  # fmt: skip
+    Grant(Role.ADMIN),
+    Grant(Role.PROGRAM),
+    Grant(Role.CHECKOUT),
+    Grant(Role.CUSTOMER),
+)
 
 PURCHASE = Policy(
     "record a purchase",
     Grant(Role.ADMIN, store=body("store_id"), till_code=body("customer_code"), till_code_when=body("paid_with_points")),
-    Grant(Role.CHECKOUT, store=body("store_id"), till_code=body("customer_code"),
-          till_code_when=body("paid_with_points")),
-)  # fmt: skip
+    Grant(
+        Role.CHECKOUT, store=body("store_id"), till_code=body("customer_code"), till_code_when=body("paid_with_points")
+    ),
+)
 READ_PURCHASE = Policy(
     "read a purchase",
-    Grant(Role.ADMIN, store=query("store_id")), Grant(Role.CHECKOUT, store=query("store_id")),
+    Grant(Role.ADMIN, store=query("store_id")),
+    Grant(Role.CHECKOUT, store=query("store_id")),
     Grant(Role.PROGRAM, store=query("store_id")),
-)  # fmt: skip
+)
 REFUND = Policy(
     "refund a purchase", Grant(Role.ADMIN, store=body("store_id")), Grant(Role.CHECKOUT, store=body("store_id"))
 )
 
 BALANCE = Policy(
     "read a balance",
-    Grant(Role.ADMIN), Grant(Role.PROGRAM), Grant(Role.CHECKOUT, note="no personal data in the answer"),
+    Grant(Role.ADMIN),
+    Grant(Role.PROGRAM),
+    Grant(Role.CHECKOUT, note="no personal data in the answer"),
     own_customer(Scope.READ),
-)  # fmt: skip
+)
 MEMBER_READ = Policy(
     "read a member's history, profile or redemptions",
-    Grant(Role.ADMIN), Grant(Role.PROGRAM, note="personal data only if CREDANCE_PII_READERS lists its retailer"),
+    Grant(Role.ADMIN),
+    Grant(Role.PROGRAM, note="personal data only if CREDANCE_PII_READERS lists its retailer"),
     own_customer(Scope.READ),
-)  # fmt: skip
+)
 REDEEM = Policy(
     "redeem a reward",
     own_customer(Scope.REDEEM),
@@ -476,17 +502,21 @@ TILL_CODE = Policy("ask for a one-time till code", own_customer(Scope.REDEEM))
 TRANSFER = Policy("give points to another member", own_customer(Scope.TRANSFER))
 WALLET = Policy("claim an own wallet", own_customer(Scope.WALLET))
 LOG_OUT = Policy(
-    "revoke a customer token", Grant(Role.ADMIN), Grant(Role.PROGRAM),
+    "revoke a customer token",
+    Grant(Role.ADMIN),
+    Grant(Role.PROGRAM),
     Grant(Role.CUSTOMER, customer=CUSTOMER_IN_PATH, note="its own tokens"),
-)  # fmt: skip
+)
 CONVERT = ConsentPolicy(
     "convert partner points", Grant(Role.ADMIN, customer=body("customer_id"), customer_token=True, scope=Scope.CONVERT)
 )
 
 PREDICTIONS_READ = Policy(
     "read a member's predictions and recommendations",
-    Grant(Role.ADMIN), Grant(Role.PROGRAM), own_customer(Scope.READ),
-)  # fmt: skip
+    Grant(Role.ADMIN),
+    Grant(Role.PROGRAM),
+    own_customer(Scope.READ),
+)
 PREDICTION_RUNS_READ = Policy("read prediction runs and their report", Grant(Role.ADMIN), Grant(Role.PROGRAM))
 AdminDep = Annotated[Access, Depends(ADMIN)]
 OrganisationDep = Annotated[Access, Depends(ORGANISATION)]

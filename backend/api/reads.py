@@ -128,14 +128,21 @@ class MemberReads:
     async def balance(self, customer_id: str, view: View, if_none_match: str | None = None) -> Answer:
         return await self.pool.run(lambda conn: self.balance_now(conn, customer_id, view, if_none_match))
 
-    async def history(self, customer_id: str, view: View, limit: int = 50, offset: int = 0,
-                      if_none_match: str | None = None) -> Answer:  # fmt: skip
+    async def history(
+        self, customer_id: str, view: View, limit: int = 50, offset: int = 0, if_none_match: str | None = None
+    ) -> Answer:
         return await self.pool.run(lambda conn: self.history_now(conn, customer_id, view, limit, offset, if_none_match))
 
     # -- on a read thread --------------------------------------------------------------------
 
-    def balance_now(self, conn: ReadConnection, customer_id: str, view: View, if_none_match: str | None = None,
-                    now: datetime | None = None) -> Answer:  # fmt: skip
+    def balance_now(
+        self,
+        conn: ReadConnection,
+        customer_id: str,
+        view: View,
+        if_none_match: str | None = None,
+        now: datetime | None = None,
+    ) -> Answer:
         now = now or utcnow()
         # The confirmed view may need a second statement: then both run in one snapshot.
         scope: AbstractContextManager[Any] = conn.snapshot() if view == View.CONFIRMED else nullcontext()
@@ -172,8 +179,15 @@ class MemberReads:
             self._rules = known
         raise RuntimeError("the rule set kept changing while the balance was read")
 
-    def history_now(self, conn: ReadConnection, customer_id: str, view: View, limit: int = 50, offset: int = 0,
-                    if_none_match: str | None = None) -> Answer:  # fmt: skip
+    def history_now(
+        self,
+        conn: ReadConnection,
+        customer_id: str,
+        view: View,
+        limit: int = 50,
+        offset: int = 0,
+        if_none_match: str | None = None,
+    ) -> Answer:
         with conn.snapshot():
             head = reads.read_history_head(conn, customer_id)
             if head is None:
@@ -186,17 +200,33 @@ class MemberReads:
                 return Answer(etag, None)
             page: bytes | None = self.ledger_pages.get(page_key)
             if page is None:
-                page = _inner(ENTRIES.dump_json(ENTRIES.validate_python(
-                    reads.ledger_entries(conn, head, point, limit, offset))))  # fmt: skip
+                page = _inner(
+                    ENTRIES.dump_json(ENTRIES.validate_python(reads.ledger_entries(conn, head, point, limit, offset)))
+                )
                 self.ledger_pages.put(page_key, page)
             tiers = self._tier_events(conn, head) if offset == 0 else b""
         entries = _inner(ENTRIES.dump_json(ENTRIES.validate_python(flight))) if flight else b""
-        body = b"".join((
-            b'{"customer_id":', orjson.dumps(customer_id), b',"address":', orjson.dumps(head.active_address),
-            b',"as_of_block":', str(point.as_of_block).encode(), b',"confirmed_block":',
-            str(point.confirmed_block).encode(), b',"view":', orjson.dumps(point.view.value),
-            b',"entries":[', entries, b"," if entries and page else b"", page, b'],"tier_events":[', tiers, b"]}",
-        ))  # fmt: skip
+        body = b"".join(
+            (
+                b'{"customer_id":',
+                orjson.dumps(customer_id),
+                b',"address":',
+                orjson.dumps(head.active_address),
+                b',"as_of_block":',
+                str(point.as_of_block).encode(),
+                b',"confirmed_block":',
+                str(point.confirmed_block).encode(),
+                b',"view":',
+                orjson.dumps(point.view.value),
+                b',"entries":[',
+                entries,
+                b"," if entries and page else b"",
+                page,
+                b'],"tier_events":[',
+                tiers,
+                b"]}",
+            )
+        )
         return Answer(etag, body)
 
     def _tier_events(self, conn: ReadConnection, head: HistoryHead) -> bytes:

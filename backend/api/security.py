@@ -169,8 +169,11 @@ Refusal = tuple[int, bytes, Headers]  # status, JSON body, headers: an answer gi
 
 def _error(status: int, code: str, message: str, field: str, headers: Headers | None = None) -> Refusal:
     body = orjson.dumps({"error": {"code": code, "message": message, "field": field}})
-    return status, body, [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode()),
-                          *(headers or [])]  # fmt: skip
+    return (
+        status,
+        body,
+        [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode()), *(headers or [])],
+    )
 
 
 async def respond(send: Send, status: int, body: bytes, headers: list[tuple[bytes, bytes]]) -> None:

@@ -103,8 +103,9 @@ class VerificationFastPath:
             return
         body = answer.html() if resolution.html else answer.json()
         kind = HTML_TYPE if resolution.html else JSON_TYPE
-        await respond(send, 200, body, [(b"content-type", kind), (b"content-length", str(len(body)).encode()),
-                                        *headers])  # fmt: skip
+        await respond(
+            send, 200, body, [(b"content-type", kind), (b"content-length", str(len(body)).encode()), *headers]
+        )
 
     def _accepted(self, scope: Scope) -> Resolution | None:
         """The request's parameters, if this is the common case; None hands it to the application."""
@@ -136,8 +137,15 @@ class VerificationFastPath:
             return None
         if where is None:
             return None
-        return Resolution(match.group(1), match.group(2), wants_html(accept, format_), View(view),
-                          scan.lower() in _TRUE, where, if_none_match)  # fmt: skip
+        return Resolution(
+            match.group(1),
+            match.group(2),
+            wants_html(accept, format_),
+            View(view),
+            scan.lower() in _TRUE,
+            where,
+            if_none_match,
+        )
 
     @staticmethod
     def _where(params: dict[str, str], header: str | None) -> CoarseLocation | None:

@@ -157,7 +157,7 @@ def _run(settings: Settings, workers: int) -> None:
             for child in children:
                 if not child.alive():
                     if child.process is not None:  # its per-process gauges no longer count
-                        multiprocess.mark_process_dead(child.process.pid, env[MULTIPROC_ENV])
+                        multiprocess.mark_process_dead(child.process.pid, env[MULTIPROC_ENV])  # type: ignore[no-untyped-call]
                     child.restarts += 1
                     console.print(f"[yellow]{child.name} exited; restarting (see {child.log_path})[/]")
                     child.start(env)

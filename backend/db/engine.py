@@ -92,8 +92,9 @@ def make_engine(url: str, pool_size: int | None = None) -> Engine:
             # Personal data and encrypted keys: 0600, and so are the WAL and SHM files SQLite makes.
             secure_sqlite_files(Path(database))
         in_memory = not database or database == ":memory:"  # one shared connection: nothing to size
-        engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 30},
-                               **({} if in_memory else sized))  # fmt: skip
+        engine = create_engine(
+            url, connect_args={"check_same_thread": False, "timeout": 30}, **({} if in_memory else sized)
+        )
         event.listen(engine, "connect", _tune_sqlite)
         if database and database != ":memory:":
             queue = _WriterQueue(Path(database + ".writers"))

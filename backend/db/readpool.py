@@ -62,11 +62,14 @@ class ReadConnection:
         return pg
 
     def rows(self, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
+        found: list[tuple[Any, ...]]
         if self.sqlite:
-            return self.raw.execute(sql, params).fetchall()
+            found = self.raw.execute(sql, params).fetchall()
+            return found
         with self.raw.cursor() as cursor:
             cursor.execute(_pg(sql), params)
-            return cursor.fetchall()
+            found = cursor.fetchall()
+            return found
 
     def row(self, sql: str, params: Sequence[Any] = ()) -> tuple[Any, ...] | None:
         found = self.rows(sql, params)
@@ -118,8 +121,9 @@ def _broken(exc: BaseException) -> bool:
 class _Job:
     __slots__ = ("future", "loop", "work")
 
-    def __init__(self, work: Callable[[ReadConnection], Any], loop: asyncio.AbstractEventLoop,
-                 future: asyncio.Future[Any]) -> None:  # fmt: skip
+    def __init__(
+        self, work: Callable[[ReadConnection], Any], loop: asyncio.AbstractEventLoop, future: asyncio.Future[Any]
+    ) -> None:
         self.work, self.loop, self.future = work, loop, future
 
 

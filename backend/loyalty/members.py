@@ -94,10 +94,20 @@ def credit(
         _hold(state, after)
         session.add(state)
     expiry = expires_at if keep_expiry else expiry_of(rules.expiry, now)
-    session.execute(insert(table_of(PointLot)).values(
-        customer_id=customer_id, source=source, purchase_id=None, operation_id=operation_id, earned_at=now,
-        expires_at=expiry, amount=credited, remaining=credited, expired=0, qualifying=0,
-    ))  # fmt: skip
+    session.execute(
+        insert(table_of(PointLot)).values(
+            customer_id=customer_id,
+            source=source,
+            purchase_id=None,
+            operation_id=operation_id,
+            earned_at=now,
+            expires_at=expiry,
+            amount=credited,
+            remaining=credited,
+            expired=0,
+            qualifying=0,
+        )
+    )
     return credited
 
 

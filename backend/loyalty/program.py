@@ -60,16 +60,27 @@ def rules_in_force_cached(session: Session) -> tuple[RuleSetRecord, RuleSet]:
     """``rules_in_force`` for the checkout's hot path: one small query for the newest version;
     its record and parsed rules are kept per process (a stored version never changes). The record
     is a copy shared by threads: read it, never add it to a session."""
-    rows = select_rows(session, table_of(RuleSetRecord), ("version", "content_hash", "operation_id"), "", (),
-                       "ORDER BY version DESC LIMIT 1")  # fmt: skip
+    rows = select_rows(
+        session,
+        table_of(RuleSetRecord),
+        ("version", "content_hash", "operation_id"),
+        "",
+        (),
+        "ORDER BY version DESC LIMIT 1",
+    )
     if not rows:
         raise _no_rules()
     key = (int(rows[0][0]), str(rows[0][1]), rows[0][2])
     record = _RECORDS.get(key)
     if record is None:
         stored = get_rule_record(session, key[0])
-        record = RuleSetRecord(version=stored.version, content=stored.content, content_hash=stored.content_hash,
-                               operation_id=stored.operation_id, created_at=stored.created_at)  # fmt: skip
+        record = RuleSetRecord(
+            version=stored.version,
+            content=stored.content,
+            content_hash=stored.content_hash,
+            operation_id=stored.operation_id,
+            created_at=stored.created_at,
+        )
         if len(_RECORDS) >= 64:
             _RECORDS.clear()
         _RECORDS[key] = record

@@ -200,8 +200,14 @@ def load_members(session: Session, external_ids: set[str], rules: RuleSet, now: 
     dialect = dialect_of(session)
     lock = "ORDER BY id FOR UPDATE" if dialect.name == "postgresql" else ""
     members: dict[str, RunMember] = {}
-    rows = select_rows(session, table_of(Customer), ("id", "external_id", "address", "wallet"),
-                   in_list(dialect, "external_id"), (list_value(dialect, sorted(external_ids)),), lock)  # fmt: skip
+    rows = select_rows(
+        session,
+        table_of(Customer),
+        ("id", "external_id", "address", "wallet"),
+        in_list(dialect, "external_id"),
+        (list_value(dialect, sorted(external_ids)),),
+        lock,
+    )
     for customer_id, external_id, address, wallet in rows:
         members[external_id] = RunMember(external_id, wallet or address, id=int(customer_id))
     by_id = {m.id: m for m in members.values() if m.id is not None}
@@ -218,16 +224,24 @@ def load_members(session: Session, external_ids: set[str], rules: RuleSet, now: 
     }
     segments: dict[int, set[str]] = {}
     if rules.needs_segments(now):
-        for customer_id, segment in select_rows(session, table_of(CustomerSegment), ("customer_id", "segment"),
-                                            by_customer, ids):  # fmt: skip
+        for customer_id, segment in select_rows(
+            session, table_of(CustomerSegment), ("customer_id", "segment"), by_customer, ids
+        ):
             segments.setdefault(customer_id, set()).add(segment)
     qualifying: dict[int, int] = {}
     if rules.has_tier_levels:
         lots = table_of(PointLot)
         since = bind(dialect, lots, "earned_at", now - timedelta(days=rules.tier_window_days))
         where = f"{by_customer} AND earned_at > {marker(dialect)} AND source = 'purchase'"
-        for customer_id, total in select_rows(session, lots, ("customer_id",), where, (*ids, since),
-                                              "GROUP BY customer_id", ("coalesce(sum(qualifying), 0)",)):  # fmt: skip
+        for customer_id, total in select_rows(
+            session,
+            lots,
+            ("customer_id",),
+            where,
+            (*ids, since),
+            "GROUP BY customer_id",
+            ("coalesce(sum(qualifying), 0)",),
+        ):
             qualifying[customer_id] = int(total)
     uses: dict[int, dict[str, int]] = {}
     if rules.limits_campaigns(now):
@@ -272,46 +286,99 @@ def write(
         item.body = answer(item.request, rules, item.assessment.points, item.operation_id)
         item.response = orjson.dumps(item.body).decode()
 
-    bulk_insert(session, table_of(Customer), [
-        {"id": m.id, "external_id": m.external_id, "address": m.address, "wallet": None, "created_at": now,
-         "erased_at": None}
-        for m in enrolled
-    ])  # fmt: skip
+    bulk_insert(
+        session,
+        table_of(Customer),
+        [
+            {
+                "id": m.id,
+                "external_id": m.external_id,
+                "address": m.address,
+                "wallet": None,
+                "created_at": now,
+                "erased_at": None,
+            }
+            for m in enrolled
+        ],
+    )
     bulk_insert(session, table_of(Operation), [_operation_row(item, record, rules, now) for item in awarded])
     bulk_insert(session, table_of(Purchase), [_purchase_row(item, record, rules, now) for item in accepted])
-    bulk_insert(session, table_of(PurchaseLine), [
-        {
-            "purchase_id": item.purchase_id, "line_no": number, "sku": line.sku, "quantity": line.quantity,
-            "unit_price": line.unit_price, "category": line.category, "gtin": line.gtin, "serial": line.serial,
-            "points": int(item.assessment.quote.line_points[number]),
-        }
-        for item in accepted
-        for number, line in enumerate(item.request.lines)
-    ])  # fmt: skip
-    bulk_insert(session, table_of(PointLot), [
-        {
-            "customer_id": item.member.id, "source": "purchase", "purchase_id": item.purchase_id,
-            "operation_id": item.operation_id, "earned_at": now, "expires_at": item.assessment.expires_at,
-            "amount": item.assessment.credited, "remaining": item.assessment.credited, "expired": 0,
-            "qualifying": item.assessment.points,
-        }
-        for item in awarded
-    ])  # fmt: skip
-    upsert_replace(session, table_of(MemberState), ["customer_id"], [
-        {"customer_id": m.id, "tier": standing.tier, "tier_since": standing.tier_since,
-         "grace_until": standing.grace_until, "debt": standing.debt, "updated_at": standing.updated_at}
-        for m in members if m.standing_changed and (standing := m.facts.standing) is not None
-    ])  # fmt: skip
-    upsert_replace(session, table_of(CampaignUse), ["customer_id", "campaign_id"], [
-        {"customer_id": m.id, "campaign_id": campaign, "uses": count}
-        for m in members if m.uses_changed for campaign, count in sorted(m.facts.campaign_uses.items())
-    ])  # fmt: skip
-    bulk_insert(session, table_of(TierEvent), [
-        row
-        for item in accepted
-        if item.assessment.tier_changes and (standing := item.assessment.member.standing) is not None
-        for row in tier_event_rows(_id(item.member), item.assessment.tier_changes, standing, rules)
-    ])  # fmt: skip
+    bulk_insert(
+        session,
+        table_of(PurchaseLine),
+        [
+            {
+                "purchase_id": item.purchase_id,
+                "line_no": number,
+                "sku": line.sku,
+                "quantity": line.quantity,
+                "unit_price": line.unit_price,
+                "category": line.category,
+                "gtin": line.gtin,
+                "serial": line.serial,
+                "points": int(item.assessment.quote.line_points[number]),
+            }
+            for item in accepted
+            for number, line in enumerate(item.request.lines)
+        ],
+    )
+    bulk_insert(
+        session,
+        table_of(PointLot),
+        [
+            {
+                "customer_id": item.member.id,
+                "source": "purchase",
+                "purchase_id": item.purchase_id,
+                "operation_id": item.operation_id,
+                "earned_at": now,
+                "expires_at": item.assessment.expires_at,
+                "amount": item.assessment.credited,
+                "remaining": item.assessment.credited,
+                "expired": 0,
+                "qualifying": item.assessment.points,
+            }
+            for item in awarded
+        ],
+    )
+    upsert_replace(
+        session,
+        table_of(MemberState),
+        ["customer_id"],
+        [
+            {
+                "customer_id": m.id,
+                "tier": standing.tier,
+                "tier_since": standing.tier_since,
+                "grace_until": standing.grace_until,
+                "debt": standing.debt,
+                "updated_at": standing.updated_at,
+            }
+            for m in members
+            if m.standing_changed and (standing := m.facts.standing) is not None
+        ],
+    )
+    upsert_replace(
+        session,
+        table_of(CampaignUse),
+        ["customer_id", "campaign_id"],
+        [
+            {"customer_id": m.id, "campaign_id": campaign, "uses": count}
+            for m in members
+            if m.uses_changed
+            for campaign, count in sorted(m.facts.campaign_uses.items())
+        ],
+    )
+    bulk_insert(
+        session,
+        table_of(TierEvent),
+        [
+            row
+            for item in accepted
+            if item.assessment.tier_changes and (standing := item.assessment.member.standing) is not None
+            for row in tier_event_rows(_id(item.member), item.assessment.tier_changes, standing, rules)
+        ],
+    )
 
 
 def _id(member: RunMember) -> int:
@@ -320,23 +387,44 @@ def _id(member: RunMember) -> int:
 
 
 def _operation_row(item: Accepted, record: RuleSetRecord, rules: RuleSet, now: datetime) -> dict[str, Any]:
-    award = Award(account=item.member.address, amount=item.assessment.points, ref=order_ref(*item.request.key),
-                  rule_version=rules.version)  # fmt: skip
+    award = Award(
+        account=item.member.address,
+        amount=item.assessment.points,
+        ref=order_ref(*item.request.key),
+        rule_version=rules.version,
+    )
     return outbox_row(
-        award, id=item.operation_id, depends_on=record.operation_id, status=OperationStatus.PENDING.value,
-        tx_hash=None, attempts=0, last_error=None, created_at=now, sent_at=None, confirmed_at=None,
+        award,
+        id=item.operation_id,
+        depends_on=record.operation_id,
+        status=OperationStatus.PENDING.value,
+        tx_hash=None,
+        attempts=0,
+        last_error=None,
+        created_at=now,
+        sent_at=None,
+        confirmed_at=None,
         confirmed_block=None,
-    )  # fmt: skip
+    )
 
 
 def _purchase_row(item: Accepted, record: RuleSetRecord, rules: RuleSet, now: datetime) -> dict[str, Any]:
     request = item.request
     explanation = item.assessment.quote.explanation(rules, record.content_hash)
     return {
-        "id": item.purchase_id, "store_id": request.store_id, "order_id": request.order_id,
-        "customer_id": item.member.id, "currency": request.currency, "total": item.assessment.order.total,
-        "points_awarded": item.assessment.points, "rule_version": rules.version, "operation_id": item.operation_id,
-        "paid_with_points": request.paid_with_points, "redemption_operation_id": item.redemption_id,
-        "explanation": orjson.dumps(explanation).decode(), "request_hash": item.digest,
-        "response": item.response, "created_at": now,
-    }  # fmt: skip
+        "id": item.purchase_id,
+        "store_id": request.store_id,
+        "order_id": request.order_id,
+        "customer_id": item.member.id,
+        "currency": request.currency,
+        "total": item.assessment.order.total,
+        "points_awarded": item.assessment.points,
+        "rule_version": rules.version,
+        "operation_id": item.operation_id,
+        "paid_with_points": request.paid_with_points,
+        "redemption_operation_id": item.redemption_id,
+        "explanation": orjson.dumps(explanation).decode(),
+        "request_hash": item.digest,
+        "response": item.response,
+        "created_at": now,
+    }

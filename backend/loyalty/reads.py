@@ -173,12 +173,23 @@ def read_balance(conn: ReadConnection, customer_id: str, qualifying_since: datet
         return None
     rules = None if row[17] is None else (int(row[17]), str(row[18]), row[19])
     return BalanceRow(
-        customer_pk=int(row[0]), address=row[1], wallet=row[2],
+        customer_pk=int(row[0]),
+        address=row[1],
+        wallet=row[2],
         mirror=_mirror(row[3], row[4], row[5]),
-        balance=int(row[6]), debt=int(row[7]), self_custodied=bool(row[8]), debits=int(row[9]),
-        credits=int(row[10]), transfers_in=int(row[11]), tier=row[12], grace_until=_time(row[13]),
-        qualifying=int(row[14]), next_expiry_at=_time(row[15]), next_expiry_points=int(row[16]), rules=rules,
-    )  # fmt: skip
+        balance=int(row[6]),
+        debt=int(row[7]),
+        self_custodied=bool(row[8]),
+        debits=int(row[9]),
+        credits=int(row[10]),
+        transfers_in=int(row[11]),
+        tier=row[12],
+        grace_until=_time(row[13]),
+        qualifying=int(row[14]),
+        next_expiry_at=_time(row[15]),
+        next_expiry_points=int(row[16]),
+        rules=rules,
+    )
 
 
 def balance_answer(
@@ -221,8 +232,9 @@ def unconfirmed_changes(conn: ReadConnection, addresses: list[str], above_block:
     changes: dict[str, tuple[int, int]] = {}
     for address in addresses:
         topic = address_topic(address)
-        rows = sorted(conn.rows(EVENTS_ABOUT_SQL, (CONTRACT, above_block, topic, topic)),
-                      key=lambda r: (int(r[3]), int(r[6])))  # fmt: skip
+        rows = sorted(
+            conn.rows(EVENTS_ABOUT_SQL, (CONTRACT, above_block, topic, topic)), key=lambda r: (int(r[3]), int(r[6]))
+        )
         events = [
             DecodedEvent(
                 r[0],
@@ -271,8 +283,14 @@ def read_history_head(conn: ReadConnection, customer_id: str) -> HistoryHead | N
     row = conn.row(HISTORY_HEAD_SQL, (customer_id,))
     if row is None:
         return None
-    return HistoryHead(int(row[0]), row[1], row[2], _mirror(row[3], row[4], row[5]),
-                       None if row[6] is None else int(row[6]), int(row[7]))  # fmt: skip
+    return HistoryHead(
+        int(row[0]),
+        row[1],
+        row[2],
+        _mirror(row[3], row[4], row[5]),
+        None if row[6] is None else int(row[6]),
+        int(row[7]),
+    )
 
 
 def in_flight_entries(conn: ReadConnection, head: HistoryHead) -> list[dict[str, Any]]:
@@ -282,17 +300,23 @@ def in_flight_entries(conn: ReadConnection, head: HistoryHead) -> list[dict[str,
     rows = conn.rows(IN_FLIGHT_SQL, (head.address, head.wallet))
     return [
         {
-            "kind": kind, "amount": -amount if kind in DEBIT_KINDS else amount, "status": "pending",
-            "operation_id": op_id, "ref": ref, "block_number": None, "tx_hash": tx_hash,
+            "kind": kind,
+            "amount": -amount if kind in DEBIT_KINDS else amount,
+            "status": "pending",
+            "operation_id": op_id,
+            "ref": ref,
+            "block_number": None,
+            "tx_hash": tx_hash,
             "created_at": None if created is None else datetime.fromtimestamp(created / 1_000_000, tz=UTC).isoformat(),
         }
         for op_id, kind, amount, ref, tx_hash, created in rows
         if kind_of(kind).points is not Points.NONE  # a wallet claim moves points, it changes none
-    ]  # fmt: skip
+    ]
 
 
-def ledger_entries(conn: ReadConnection, head: HistoryHead, point: MirrorPoint, limit: int, offset: int
-                   ) -> list[dict[str, Any]]:  # fmt: skip
+def ledger_entries(
+    conn: ReadConnection, head: HistoryHead, point: MirrorPoint, limit: int, offset: int
+) -> list[dict[str, Any]]:
     """A page of mirrored entries, newest first (as ``accounts.history_of``)."""
     if head.wallet is None:
         rows = conn.rows(LEDGER_SQL, (head.address, limit, offset))
@@ -300,19 +324,45 @@ def ledger_entries(conn: ReadConnection, head: HistoryHead, point: MirrorPoint, 
         rows = conn.rows(LEDGER_TWO_SQL, (head.address, head.wallet, limit, offset))
     return [
         {
-            "kind": kind, "amount": amount, "debt_change": debt_change,
+            "kind": kind,
+            "amount": amount,
+            "debt_change": debt_change,
             "status": "confirmed" if point.includes(block) else "unconfirmed",
-            "operation_id": op_id, "ref": ref, "counterparty": counterparty, "rule_version": rule_version,
-            "block_number": block, "tx_hash": tx_hash, "log_index": log_index, "block_time": block_time,
+            "operation_id": op_id,
+            "ref": ref,
+            "counterparty": counterparty,
+            "rule_version": rule_version,
+            "block_number": block,
+            "tx_hash": tx_hash,
+            "log_index": log_index,
+            "block_time": block_time,
         }
-        for kind, amount, debt_change, op_id, ref, counterparty, rule_version, block, tx_hash, log_index, block_time
-        in rows
-    ]  # fmt: skip
+        for (
+            kind,
+            amount,
+            debt_change,
+            op_id,
+            ref,
+            counterparty,
+            rule_version,
+            block,
+            tx_hash,
+            log_index,
+            block_time,
+        ) in rows
+    ]
 
 
 def tier_event_rows(conn: ReadConnection, customer_pk: int) -> list[dict[str, Any]]:
     return [
-        {"kind": kind, "from_tier": from_tier, "to_tier": to_tier, "qualifying": qualifying,
-         "rule_version": rule_version, "grace_until": _time(grace), "at": _time(at)}
+        {
+            "kind": kind,
+            "from_tier": from_tier,
+            "to_tier": to_tier,
+            "qualifying": qualifying,
+            "rule_version": rule_version,
+            "grace_until": _time(grace),
+            "at": _time(at),
+        }
         for kind, from_tier, to_tier, qualifying, rule_version, grace, at in conn.rows(TIER_EVENTS_SQL, (customer_pk,))
-    ]  # fmt: skip
+    ]

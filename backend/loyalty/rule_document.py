@@ -163,13 +163,18 @@ class GenuineBonusesDoc(_Strict):
     def to_bonuses(self) -> GenuineBonuses:
         return GenuineBonuses(
             rules=tuple(
-                GenuineBonusRule(r.id, r.points, tuple(sorted(set(r.gtins))), tuple(sorted(set(r.gtin_prefixes))),
-                                 tuple(sorted(set(r.brands))))
+                GenuineBonusRule(
+                    r.id,
+                    r.points,
+                    tuple(sorted(set(r.gtins))),
+                    tuple(sorted(set(r.gtin_prefixes))),
+                    tuple(sorted(set(r.brands))),
+                )
                 for r in sorted(self.rules, key=lambda r: r.id)
             ),
             max_points_per_item=self.max_points_per_item,
             max_points_per_order=self.max_points_per_order,
-        )  # fmt: skip
+        )
 
 
 Share = Annotated[Decimal, Field(gt=0, le=1, max_digits=8, decimal_places=6)]

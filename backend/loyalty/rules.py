@@ -165,11 +165,16 @@ class GenuineBonuses:
             "max_points_per_item": self.max_points_per_item,
             "max_points_per_order": self.max_points_per_order,
             "rules": [
-                {"id": r.id, "points": r.points, "gtins": sorted(set(r.gtins)),
-                 "gtin_prefixes": sorted(set(r.gtin_prefixes)), "brands": sorted(set(r.brands))}
+                {
+                    "id": r.id,
+                    "points": r.points,
+                    "gtins": sorted(set(r.gtins)),
+                    "gtin_prefixes": sorted(set(r.gtin_prefixes)),
+                    "brands": sorted(set(r.brands)),
+                }
                 for r in sorted(self.rules, key=lambda r: r.id)
             ],
-        }  # fmt: skip
+        }
 
 
 @dataclass(frozen=True)
@@ -445,10 +450,22 @@ def quote(lines: list[OrderLine], rules: RuleSet, context: QuoteContext | None =
             base = Decimal(0) if is_excluded else amount * rules.points_per_unit * multiplier * campaign_multiplier
             base_sum += base
             exact = base * tier.multiplier * cash / total if earns else Decimal(0)
-            quotes.append(LineQuote(
-                line.sku, line.category, line.quantity, line.unit_price, amount, is_excluded, multiplier, source,
-                campaign.id if campaign else None, campaign_multiplier, base, exact,
-            ))  # fmt: skip
+            quotes.append(
+                LineQuote(
+                    line.sku,
+                    line.category,
+                    line.quantity,
+                    line.unit_price,
+                    amount,
+                    is_excluded,
+                    multiplier,
+                    source,
+                    campaign.id if campaign else None,
+                    campaign_multiplier,
+                    base,
+                    exact,
+                )
+            )
         if earns:
             numerator = base_sum * tier.multiplier * cash
             rounded = int(numerator // total)  # floor, exactly: one division, no intermediate rounding

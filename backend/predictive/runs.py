@@ -18,6 +18,7 @@ from datetime import date, datetime, timedelta
 from typing import Any
 
 import numpy as np
+from numpy.typing import NDArray
 from sqlmodel import Session, col, select
 
 from backend.db.direct import bulk_insert
@@ -183,7 +184,7 @@ def _finite(value: float) -> float:
 
 
 def _store_predictions(
-    session: Session, run_id: int, histories: Histories, scores: Any, control: np.ndarray, given: list[list[str]]
+    session: Session, run_id: int, histories: Histories, scores: Any, control: NDArray[np.bool_], given: list[list[str]]
 ) -> None:
     mean_spend = histories.mean_spend
     columns = {
@@ -228,7 +229,9 @@ def _store_predictions(
         )
 
 
-def _publish_segments(session: Session, histories: Histories, control: np.ndarray, given: list[list[str]]) -> None:
+def _publish_segments(
+    session: Session, histories: Histories, control: NDArray[np.bool_], given: list[list[str]]
+) -> None:
     """Replace every ``predicted:`` segment with this run's (never the control group's)."""
     table = table_of(CustomerSegment)
     session.execute(table.delete().where(table.c.segment.startswith(PREFIX)))

@@ -108,9 +108,18 @@ def _scan_rows(session: Session, jobs: Sequence[ScanJob]) -> list[dict[str, Any]
         if org is not None:  # who vouches for it: the item's brand, a partner, or anyone
             item = session.get(Item, job.basis.item_id)
             source = source_of(session, item, org).value if item is not None else source
-        rows.append({"item_id": job.basis.item_id, "scanned_at": now, "lat": scan.where.lat, "lon": scan.where.lon,
-                     "country": scan.where.country, "client": scan.client, "source": source,
-                     "org_id": org.id if org is not None else None})  # fmt: skip
+        rows.append(
+            {
+                "item_id": job.basis.item_id,
+                "scanned_at": now,
+                "lat": scan.where.lat,
+                "lon": scan.where.lon,
+                "country": scan.where.country,
+                "client": scan.client,
+                "source": source,
+                "org_id": org.id if org is not None else None,
+            }
+        )
     return rows
 
 

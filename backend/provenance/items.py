@@ -74,14 +74,23 @@ def register_items(
     session.add(ItemBatch(root=root, gtin=product.gtin, manufacturer_id=manufacturer.id, count=len(serials), lot=lot))
     session.flush()
     now = utcnow()
-    session.execute(table_of(Item).insert(), [
-        {
-            "gtin": product.gtin, "serial": serial, "salt": "0x" + salt.hex(), "commitment": "0x" + commitment.hex(),
-            "batch_root": root, "proof": json.dumps(["0x" + p.hex() for p in tree.proof(index)]), "lot": lot,
-            "status": "registered", "created_at": now,
-        }
-        for index, (serial, salt, commitment) in enumerate(zip(serials, salts, commitments, strict=True))
-    ])  # fmt: skip
+    session.execute(
+        table_of(Item).insert(),
+        [
+            {
+                "gtin": product.gtin,
+                "serial": serial,
+                "salt": "0x" + salt.hex(),
+                "commitment": "0x" + commitment.hex(),
+                "batch_root": root,
+                "proof": json.dumps(["0x" + p.hex() for p in tree.proof(index)]),
+                "lot": lot,
+                "status": "registered",
+                "created_at": now,
+            }
+            for index, (serial, salt, commitment) in enumerate(zip(serials, salts, commitments, strict=True))
+        ],
+    )
     product_op = product_operation(session, product.gtin)
     batch = RegisterItems(org=manufacturer.id, gtin=int(product.gtin), root=root, count=len(serials))
     enqueue(session, batch, after=product_op)

@@ -143,16 +143,29 @@ def issue_recall(
     if scope_root != WHOLE_GTIN and session.exec(same_scope).first():
         raise Conflict("these items are already recalled", field="serials" if serials else "lot")
 
-    record = RecallRecord(scope_root=scope_root, gtin=product.gtin, brand_id=brand.id, reason=reason,
-                          count=len(items), lot=lot, whole_gtin=whole)  # fmt: skip
+    record = RecallRecord(
+        scope_root=scope_root,
+        gtin=product.gtin,
+        brand_id=brand.id,
+        reason=reason,
+        count=len(items),
+        lot=lot,
+        whole_gtin=whole,
+    )
     session.add(record)
     session.flush()
     for index, item in enumerate(items):
         assert tree is not None
-        session.add(RecalledItem(
-            recall_id=record.id, item_id=item.id, position=index,  # type: ignore[arg-type]
-            proof=json.dumps(["0x" + p.hex() for p in tree.proof(index)]),
-        ))  # fmt: skip
+        assert record.id is not None  # flushed
+        assert item.id is not None
+        session.add(
+            RecalledItem(
+                recall_id=record.id,
+                item_id=item.id,
+                position=index,
+                proof=json.dumps(["0x" + p.hex() for p in tree.proof(index)]),
+            )
+        )
     product_op = product_operation(session, product.gtin)
     reason_ref = "0x" + keccak(text=reason).hex()
     scopes = ([WHOLE_GTIN] if whole else []) + ([scope_root] if items else [])
@@ -258,8 +271,13 @@ def recall_scope(session: Session, recall_id: int) -> dict[str, Any]:
     on_chain = session.get(MirrorRecall, recall_id)
     if on_chain is None:
         raise NotFound(f"recall {recall_id} is not on chain (or not mirrored yet)", field="recall_id")
-    answer: dict[str, Any] = {"recall_id": recall_id, "brand": on_chain.brand_id, "scope_root": on_chain.scope_root,
-                              "gtins": [on_chain.gtin], "leaves": []}  # fmt: skip
+    answer: dict[str, Any] = {
+        "recall_id": recall_id,
+        "brand": on_chain.brand_id,
+        "scope_root": on_chain.scope_root,
+        "gtins": [on_chain.gtin],
+        "leaves": [],
+    }
     if on_chain.scope_root == WHOLE_GTIN:
         return answer  # every item of the GTIN: isGtinRecalled(gtin)
     record = session.exec(
@@ -272,8 +290,9 @@ def recall_scope(session: Session, recall_id: int) -> dict[str, Any]:
         )
     ).first()
     if record is None:
-        raise NotFound(f"recall {recall_id} was not issued through this platform: its scope is unknown here",
-                       field="recall_id")  # fmt: skip
+        raise NotFound(
+            f"recall {recall_id} was not issued through this platform: its scope is unknown here", field="recall_id"
+        )
     rows = session.exec(
         select(Item.gtin, Item.commitment)
         .join(RecalledItem, col(RecalledItem.item_id) == col(Item.id))

@@ -126,9 +126,17 @@ def source_of(session: Session, item: Item, org: Organisation | None) -> Source:
 
 def record_scan(session: Session, item: Item, scan: ScanContext, now: datetime | None = None) -> Scan:
     where = scan.where
-    row = Scan(item_id=item.id, scanned_at=now or utcnow(), lat=where.lat, lon=where.lon,  # type: ignore[arg-type]
-               country=where.country, client=scan.client, source=source_of(session, item, scan.org).value,
-               org_id=scan.org.id if scan.org else None)  # fmt: skip
+    assert item.id is not None  # a stored item
+    row = Scan(
+        item_id=item.id,
+        scanned_at=now or utcnow(),
+        lat=where.lat,
+        lon=where.lon,
+        country=where.country,
+        client=scan.client,
+        source=source_of(session, item, scan.org).value,
+        org_id=scan.org.id if scan.org else None,
+    )
     session.add(row)
     session.flush()
     return row
@@ -179,15 +187,22 @@ class ScanAssessment:
         return {
             "signals": [s.view() for s in self.signals],
             "evidence": {
-                "scans_total": self.total, "window_hours": p.clone_window_hours,
-                "in_window": {**self.window.view(), "located": self.window.located,
-                              "by_source": {s.value: self.window.by_source.get(s.value, 0) for s in Source}},
+                "scans_total": self.total,
+                "window_hours": p.clone_window_hours,
+                "in_window": {
+                    **self.window.view(),
+                    "located": self.window.located,
+                    "by_source": {s.value: self.window.by_source.get(s.value, 0) for s in Source},
+                },
                 "since_sale": self.since_sale.view() if self.since_sale else None,
                 "since_decommissioning": self.since_decommissioning,
             },
-            "rules": {"min_clients": p.clone_min_clients, "counted_per_client": p.clone_scans_per_client,
-                      "attesting_sources": sorted(s.value for s in ATTESTING)},
-        }  # fmt: skip
+            "rules": {
+                "min_clients": p.clone_min_clients,
+                "counted_per_client": p.clone_scans_per_client,
+                "attesting_sources": sorted(s.value for s in ATTESTING),
+            },
+        }
 
 
 def distance_km(a_lat: float, a_lon: float, b_lat: float, b_lon: float) -> float:
@@ -301,31 +316,44 @@ def _impossible_travel(scans: Sequence[Located], p: ProvenanceSettings) -> Signa
             minutes = round(hours * 60)
             span = f"{minutes} minutes" if minutes >= 2 else "a minute"
             (a_attested, a_clients), (b_attested, b_clients) = one.backers(two), two.backers(one)
-            corroborated = all(attested or len(clients) >= p.clone_min_clients
-                               for attested, clients in ((a_attested, a_clients), (b_attested, b_clients)))  # fmt: skip
+            corroborated = all(
+                attested or len(clients) >= p.clone_min_clients
+                for attested, clients in ((a_attested, a_clients), (b_attested, b_clients))
+            )
             seen = f"{km:,.0f} km apart within {span} ({one.label()}, then {two.label()})"
             if corroborated:
-                return Signal("impossible_travel", True, f"scanned {seen}, each place confirmed by "
-                              f"{_backing(a_attested, a_clients)} and {_backing(b_attested, b_clients)}: copies of "
-                              "this code are in circulation")  # fmt: skip
+                return Signal(
+                    "impossible_travel",
+                    True,
+                    f"scanned {seen}, each place confirmed by "
+                    f"{_backing(a_attested, a_clients)} and {_backing(b_attested, b_clients)}: copies of "
+                    "this code are in circulation",
+                )
             both = len(one.clients() & two.clients())
             contradicting = f"; {both} client(s) reported both places and count for neither" if both else ""
-            soft = soft or Signal("impossible_travel", False, f"reported {seen}, but not corroborated: backed by "
-                                  f"{_backing(a_attested, a_clients)} and {_backing(b_attested, b_clients)}, where "
-                                  f"each place needs {p.clone_min_clients} or an authorised organisation's scan"
-                                  f"{contradicting}; self-reported locations alone do not make a verdict")  # fmt: skip
+            soft = soft or Signal(
+                "impossible_travel",
+                False,
+                f"reported {seen}, but not corroborated: backed by "
+                f"{_backing(a_attested, a_clients)} and {_backing(b_attested, b_clients)}, where "
+                f"each place needs {p.clone_min_clients} or an authorised organisation's scan"
+                f"{contradicting}; self-reported locations alone do not make a verdict",
+            )
     return soft
 
 
 def _too_often(window: ClientCounts, p: ProvenanceSettings) -> Signal | None:
     if window.scans <= p.clone_max_scans:
         return None
-    seen = (f"scanned {window.scans} times within {p.clone_window_hours:g} hours by {window.clients} distinct "
-            "network(s)")  # fmt: skip
+    seen = f"scanned {window.scans} times within {p.clone_window_hours:g} hours by {window.clients} distinct network(s)"
     if window.counted > p.clone_max_scans and window.clients >= p.clone_min_clients:
         return Signal("too_often", True, f"{seen}; a genuine item is scanned a few times")
-    return Signal("too_often", False, f"{seen}; repeated scans of one client count {p.clone_scans_per_client} times "
-                                      "at most, so this alone does not make a verdict")  # fmt: skip
+    return Signal(
+        "too_often",
+        False,
+        f"{seen}; repeated scans of one client count {p.clone_scans_per_client} times "
+        "at most, so this alone does not make a verdict",
+    )
 
 
 def _after_sale(since: ClientCounts, sold_at: datetime, p: ProvenanceSettings) -> Signal | None:
@@ -350,16 +378,20 @@ def _located(session: Session, item_id: int, since: datetime, sample: int) -> li
     """The item's latest ``sample`` located scans after ``since``, oldest first."""
     c = _scans().c
     rows = session.execute(
-        rows_of(*_located_columns()).where(c.item_id == item_id, c.scanned_at > since, c.lat.is_not(None))
-        .order_by(c.scanned_at.desc(), c.id.desc()).limit(sample)
-    ).all()  # fmt: skip
+        rows_of(*_located_columns())
+        .where(c.item_id == item_id, c.scanned_at > since, c.lat.is_not(None))
+        .order_by(c.scanned_at.desc(), c.id.desc())
+        .limit(sample)
+    ).all()
     return [Located(*row) for row in reversed(rows)]
 
 
 def _after(session: Session, item_id: int, moment: datetime) -> int:
-    return int(session.exec(
-        select(func.count()).select_from(Scan).where(Scan.item_id == item_id, col(Scan.scanned_at) > moment)
-    ).one())  # fmt: skip
+    return int(
+        session.exec(
+            select(func.count()).select_from(Scan).where(Scan.item_id == item_id, col(Scan.scanned_at) > moment)
+        ).one()
+    )
 
 
 def _judge(
@@ -384,8 +416,13 @@ def _judge(
     if decommissioned_at is not None:
         after_end = _after(session, item_id, decommissioned_at)
         if after_end:
-            signals.append(Signal("after_decommissioning", True, f"scanned {after_end} time(s) after it was "
-                                  f"decommissioned on {decommissioned_at:%Y-%m-%d}"))  # fmt: skip
+            signals.append(
+                Signal(
+                    "after_decommissioning",
+                    True,
+                    f"scanned {after_end} time(s) after it was decommissioned on {decommissioned_at:%Y-%m-%d}",
+                )
+            )
     signals.sort(key=lambda s: not s.hard)  # hard ones first: the first is the verdict's reason
     return ScanAssessment(signals, total, window, after_sale, after_end, p)
 
@@ -438,7 +475,7 @@ def assess_many(
         rows_of(c.item_id, c.client, c.source, func.count(), func.count(c.lat))
         .where(c.item_id.in_(ids), c.scanned_at > since)
         .group_by(c.item_id, c.client, c.source)
-    ).all():  # fmt: skip
+    ).all():
         groups.setdefault(item_id, []).append((client, source, scans, with_location))
     windows = {i: _counts(groups.get(i, []), p.clone_scans_per_client) for i in ids}
     located: dict[int, list[Located]] = {}
@@ -453,15 +490,24 @@ def assess_many(
         r = ranked.c
         rows = session.execute(
             rows_of(r.item_id, r.lat, r.lon, r.scanned_at, r.source, r.client)
-            .where(r.rank <= p.clone_scan_sample).order_by(r.item_id, r.rank.desc())
-        ).all()  # fmt: skip
+            .where(r.rank <= p.clone_scan_sample)
+            .order_by(r.item_id, r.rank.desc())
+        ).all()
         for item_id, *scan in rows:
             located.setdefault(item_id, []).append(Located(*scan))
     return {
-        i.item_id: _judge(session, i.item_id, p, totals.get(i.item_id, 0), windows[i.item_id],
-                          located.get(i.item_id, []), i.sold_at, i.decommissioned_at)
+        i.item_id: _judge(
+            session,
+            i.item_id,
+            p,
+            totals.get(i.item_id, 0),
+            windows[i.item_id],
+            located.get(i.item_id, []),
+            i.sold_at,
+            i.decommissioned_at,
+        )
         for i in items
-    }  # fmt: skip
+    }
 
 
 def clone_signals(

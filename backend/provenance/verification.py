@@ -169,24 +169,39 @@ def _event_step(
     commitment = cbv_commitment(bytes.fromhex(record.event_salt[2:]), hash_digest(record.event_hash))
     container = None if reach.via == "self" else names.of(reach.key)
     step: dict[str, Any] = {
-        "event": short_term(body.get("bizStep"), "BizStep-") or record.event_type, "event_type": record.event_type,
-        "action": body.get("action"), "disposition": short_term(body.get("disposition"), "Disp-"),
-        "time": _timestamp(record.event_time), "location": location,
-        "organisation": _org_view(session, record.org_id), "location_label": label(location or "") or None,
-        "via": None if container is None else f"in {names.label(container)}", "container": container,
+        "event": short_term(body.get("bizStep"), "BizStep-") or record.event_type,
+        "event_type": record.event_type,
+        "action": body.get("action"),
+        "disposition": short_term(body.get("disposition"), "Disp-"),
+        "time": _timestamp(record.event_time),
+        "location": location,
+        "organisation": _org_view(session, record.org_id),
+        "location_label": label(location or "") or None,
+        "via": None if container is None else f"in {names.label(container)}",
+        "container": container,
         "anchored": anchor is not None,
-        "block_number": anchor.block_number if anchor else None, "transaction": anchor.tx_hash if anchor else None,
-        "body": body, "namespaces": namespaces, "public_form": public_form(public, namespaces),
-        "public_hash": record.public_hash, "cbv_commitment": "0x" + commitment.hex(),
-    }  # fmt: skip
+        "block_number": anchor.block_number if anchor else None,
+        "transaction": anchor.tx_hash if anchor else None,
+        "body": body,
+        "namespaces": namespaces,
+        "public_form": public_form(public, namespaces),
+        "public_hash": record.public_hash,
+        "cbv_commitment": "0x" + commitment.hex(),
+    }
     if anchor is not None and record.anchor_proof is not None:
         anchored = anchored_value(commitment, bytes.fromhex(record.public_hash[2:]))
-        proofs.append({
-            "method": "isEventAnchored(bytes32,bytes32,bytes32[])", "anchored": "0x" + anchored.hex(),
-            "leaf": "0x" + event_leaf(anchored).hex(), "root": record.anchor_root,
-            "merkle_proof": json.loads(record.anchor_proof), "transaction": anchor.tx_hash,
-            "block_number": anchor.block_number, "organisation": _org_view(session, record.org_id),
-        })  # fmt: skip
+        proofs.append(
+            {
+                "method": "isEventAnchored(bytes32,bytes32,bytes32[])",
+                "anchored": "0x" + anchored.hex(),
+                "leaf": "0x" + event_leaf(anchored).hex(),
+                "root": record.anchor_root,
+                "merkle_proof": json.loads(record.anchor_proof),
+                "transaction": anchor.tx_hash,
+                "block_number": anchor.block_number,
+                "organisation": _org_view(session, record.org_id),
+            }
+        )
     return step
 
 
@@ -206,19 +221,28 @@ def _recall_view(session: Session, item: Item, match: RecallMatch, public_url: s
     scope = WHOLE_GTIN if recall.whole_gtin and recall.gtin == item.gtin and match.proof is None else recall.scope_root
     on_chain = _on_chain_recall(session, recall, scope)
     view: dict[str, Any] = {
-        "gtin": recall.gtin, "reason": recall.reason, "lot": recall.lot, "whole_gtin": recall.whole_gtin,
-        "via": match.via, "scope_root": scope, "recall_id": on_chain.recall_id if on_chain else None,
-        "brand": _org_view(session, recall.brand_id), "transaction": on_chain.tx_hash if on_chain else None,
+        "gtin": recall.gtin,
+        "reason": recall.reason,
+        "lot": recall.lot,
+        "whole_gtin": recall.whole_gtin,
+        "via": match.via,
+        "scope_root": scope,
+        "recall_id": on_chain.recall_id if on_chain else None,
+        "brand": _org_view(session, recall.brand_id),
+        "transaction": on_chain.tx_hash if on_chain else None,
         "block_number": on_chain.block_number if on_chain else None,
         "time": on_chain.block_time if on_chain else None,
-    }  # fmt: skip
+    }
     if on_chain is not None and scope != WHOLE_GTIN:
         view["scope"] = f"{public_url}/v1/recalls/{on_chain.recall_id}/scope"
     if scope == WHOLE_GTIN:
         view["method"] = "isGtinRecalled(uint64)"
     elif match.proof is not None:
-        view.update(method="isItemRecalled(uint64,bytes32,bytes32,bytes32[])", merkle_proof=match.proof,
-                    leaf="0x" + item_leaf(int(item.gtin), bytes.fromhex(item.commitment[2:])).hex())  # fmt: skip
+        view.update(
+            method="isItemRecalled(uint64,bytes32,bytes32,bytes32[])",
+            merkle_proof=match.proof,
+            leaf="0x" + item_leaf(int(item.gtin), bytes.fromhex(item.commitment[2:])).hex(),
+        )
     return view
 
 
@@ -227,11 +251,15 @@ def _notice_view(session: Session, notice: RecallNotice) -> dict[str, Any]:
     recall = notice.recall
     on_chain = _on_chain_recall(session, recall, recall.scope_root)
     return {
-        "relation": notice.relation, "detail": notice.detail, "gtin": recall.gtin, "reason": recall.reason,
-        "brand": _org_view(session, recall.brand_id), "recall_id": on_chain.recall_id if on_chain else None,
+        "relation": notice.relation,
+        "detail": notice.detail,
+        "gtin": recall.gtin,
+        "reason": recall.reason,
+        "brand": _org_view(session, recall.brand_id),
+        "recall_id": on_chain.recall_id if on_chain else None,
         "transaction": on_chain.tx_hash if on_chain else None,
         "block_number": on_chain.block_number if on_chain else None,
-    }  # fmt: skip
+    }
 
 
 @dataclass(frozen=True)
@@ -259,19 +287,29 @@ def static_verification(session: Session, raw_gtin: str, serial: str, ctx: Verif
     """The verdict on one item, but for its scans (``with_scans`` adds them)."""
     gtin, serial = parse_link(raw_gtin, serial)
     result: dict[str, Any] = {
-        "gtin": gtin, "serial": serial, "digital_link": f"{ctx.public_url}/01/{gtin}/21/{serial}",
-        "as_of_block": ctx.as_of_block, "product": None, "trail": [], "proof": None, "reasons": [],
+        "gtin": gtin,
+        "serial": serial,
+        "digital_link": f"{ctx.public_url}/01/{gtin}/21/{serial}",
+        "as_of_block": ctx.as_of_block,
+        "product": None,
+        "trail": [],
+        "proof": None,
+        "reasons": [],
         "confirmed_block": ctx.confirmed_block if ctx.confirmed_block is not None else ctx.as_of_block,
-        "view": ctx.view, "scan_signals": None, "recall_notices": [],
-    }  # fmt: skip
+        "view": ctx.view,
+        "scan_signals": None,
+        "recall_notices": [],
+    }
     product = session.get(Product, gtin)
     if product is None:
         why = "This GTIN is not registered by any brand."
         return StaticVerification({**result, "verdict": "unknown", "reason": why}, None)
     result["product"] = {
-        "gtin": gtin, "name": product.name, "description": product.description,
+        "gtin": gtin,
+        "name": product.name,
+        "description": product.description,
         "brand": _org_view(session, product.brand_id),
-    }  # fmt: skip
+    }
     item = find_item(session, gtin, serial)
     if item is None:
         why = "No item with this serial was registered for this product."
@@ -286,19 +324,32 @@ def static_verification(session: Session, raw_gtin: str, serial: str, ctx: Verif
     trail: list[dict[str, Any]] = []
     event_proofs: list[dict[str, Any]] = []
     if anchored is not None:
-        trail.append({
-            "event": "registered", "organisation": _org_view(session, batch.manufacturer_id) if batch else None,
-            "time": anchored.block_time, "block_number": anchored.block_number, "transaction": anchored.tx_hash,
-        })  # fmt: skip
+        trail.append(
+            {
+                "event": "registered",
+                "organisation": _org_view(session, batch.manufacturer_id) if batch else None,
+                "time": anchored.block_time,
+                "block_number": anchored.block_number,
+                "transaction": anchored.tx_hash,
+            }
+        )
         result["proof"] = {
-            "chain_id": ctx.chain_id, "contract": ctx.registry_address,
-            "method": "isItemRegistered(uint64,bytes32,bytes32,bytes32[])", "gtin": int(gtin), "serial": serial,
-            "salt": item.salt, "commitment": item.commitment,
+            "chain_id": ctx.chain_id,
+            "contract": ctx.registry_address,
+            "method": "isItemRegistered(uint64,bytes32,bytes32,bytes32[])",
+            "gtin": int(gtin),
+            "serial": serial,
+            "salt": item.salt,
+            "commitment": item.commitment,
             "leaf": "0x" + item_leaf(int(gtin), bytes.fromhex(item.commitment[2:])).hex(),
-            "root": item.batch_root, "merkle_proof": json.loads(item.proof),
-            "transaction": anchored.tx_hash, "block_number": anchored.block_number,
-            "events": event_proofs, "recall": None, "how_to_verify": HOW_TO_VERIFY,
-        }  # fmt: skip
+            "root": item.batch_root,
+            "merkle_proof": json.loads(item.proof),
+            "transaction": anchored.tx_hash,
+            "block_number": anchored.block_number,
+            "events": event_proofs,
+            "recall": None,
+            "how_to_verify": HOW_TO_VERIFY,
+        }
     sold_at = decommissioned_at = None
     records = _timeline_records(session, item)
     made_from = [r.key for r in trace(session, item_key(gtin, serial), "backward") if r.via == "input"]
@@ -322,20 +373,29 @@ def static_verification(session: Session, raw_gtin: str, serial: str, ctx: Verif
         recall = _recall_view(session, item, match, ctx.public_url)
         if result["proof"] is not None:
             result["proof"]["recall"] = recall
-        trail.append({
-            "event": "recalled", "reason": recall["reason"] + (f" ({match.via})" if match.via else ""),
-            "organisation": _org_view(session, match.recall.brand_id), "time": recall["time"],
-            "block_number": recall["block_number"], "transaction": recall["transaction"],
-        })  # fmt: skip
+        trail.append(
+            {
+                "event": "recalled",
+                "reason": recall["reason"] + (f" ({match.via})" if match.via else ""),
+                "organisation": _org_view(session, match.recall.brand_id),
+                "time": recall["time"],
+                "block_number": recall["block_number"],
+                "transaction": recall["transaction"],
+            }
+        )
         trail.sort(key=_step_time)
         why = f"Recalled by the brand: {match.recall.reason}" + (f" — {match.via}" if match.via else "")
-        return StaticVerification({**result, "verdict": "recalled", "reason": why, "reasons": [why]},
-                                  ScanBasis(item.id, sold_at, decommissioned_at, judged=False))  # fmt: skip
+        return StaticVerification(
+            {**result, "verdict": "recalled", "reason": why, "reasons": [why]},
+            ScanBasis(item.id, sold_at, decommissioned_at, judged=False),
+        )
     trail.sort(key=_step_time)
     if anchored is None:
         why = "This item's registration is not on chain yet."
-        return StaticVerification({**result, "verdict": "unknown", "reason": why},
-                                  ScanBasis(item.id, sold_at, decommissioned_at, judged=False))  # fmt: skip
+        return StaticVerification(
+            {**result, "verdict": "unknown", "reason": why},
+            ScanBasis(item.id, sold_at, decommissioned_at, judged=False),
+        )
     return StaticVerification(result, ScanBasis(item.id, sold_at, decommissioned_at, judged=True))
 
 
@@ -352,8 +412,7 @@ def with_scans(
         return result
     result["scan_signals"] = signals
     if hard:
-        return {**result, "verdict": "suspicious", "reason": f"This serial is suspicious: {hard[0]}.",
-                "reasons": hard}  # fmt: skip
+        return {**result, "verdict": "suspicious", "reason": f"This serial is suspicious: {hard[0]}.", "reasons": hard}
     return {**result, "verdict": "authentic", "reason": "Registered on chain by an authorised manufacturer."}
 
 

@@ -24,10 +24,16 @@ from backend.settings import Settings
 
 EXPIRING_WITHIN = timedelta(days=30)
 LABELS = {
-    "award": "Earned", "reversal": "Reversed (refund)", "redemption": "Redeemed",
-    "transfer_in": "Received from a member", "transfer_out": "Given to a member", "expiry": "Expired",
-    "claim_in": "Moved to your wallet", "claim_out": "Moved to your wallet", "convert": "Converted from a partner",
-}  # fmt: skip
+    "award": "Earned",
+    "reversal": "Reversed (refund)",
+    "redemption": "Redeemed",
+    "transfer_in": "Received from a member",
+    "transfer_out": "Given to a member",
+    "expiry": "Expired",
+    "claim_in": "Moved to your wallet",
+    "claim_out": "Moved to your wallet",
+    "convert": "Converted from a partner",
+}
 
 
 @dataclass(frozen=True)
@@ -56,9 +62,13 @@ def tier_progress(rules: RuleSet | None, balance: Balance) -> TierProgress | Non
     above = sorted((t for t in rules.tiers if t.threshold > balance.qualifying_points), key=lambda t: t.threshold)
     following = above[0] if above else None
     return TierProgress(
-        balance.tier, balance.qualifying_points, rules.tier_window_days,
-        following.name if following else None, following.threshold if following else None, balance.tier_grace_until,
-    )  # fmt: skip
+        balance.tier,
+        balance.qualifying_points,
+        rules.tier_window_days,
+        following.name if following else None,
+        following.threshold if following else None,
+        balance.tier_grace_until,
+    )
 
 
 def expiring_soon(session: Session, customer: Customer, now: datetime) -> list[tuple[date, int]]:
@@ -116,11 +126,13 @@ def ledger(session: Session, customer: Customer, limit: int = 50) -> list[dict[s
     out = []
     for entry in entries:
         source = by_operation.get(entry.get("operation_id") or -1)
-        out.append({
-            **entry,
-            "label": LABELS.get(entry["kind"], str(entry["kind"]).replace("_", " ").capitalize()),
-            "purchase": purchase_view(session, source) if source is not None else None,
-        })  # fmt: skip
+        out.append(
+            {
+                **entry,
+                "label": LABELS.get(entry["kind"], str(entry["kind"]).replace("_", " ").capitalize()),
+                "purchase": purchase_view(session, source) if source is not None else None,
+            }
+        )
     return out
 
 

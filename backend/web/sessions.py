@@ -129,9 +129,14 @@ def set_session_cookie(response: Response, settings: Settings, token: str) -> No
     # Lax, not Strict: a member arriving from a receipt's QR code or a link is signed in; a post
     # from another site carries no cookie, and every form also needs the CSRF token.
     response.set_cookie(
-        SESSION_COOKIE, token, max_age=int(lifetime(settings).total_seconds()), path=PATH,
-        httponly=True, samesite="lax", secure=_secure(settings),
-    )  # fmt: skip
+        SESSION_COOKIE,
+        token,
+        max_age=int(lifetime(settings).total_seconds()),
+        path=PATH,
+        httponly=True,
+        samesite="lax",
+        secure=_secure(settings),
+    )
 
 
 def clear_session_cookie(response: Response, settings: Settings) -> None:
@@ -140,6 +145,11 @@ def clear_session_cookie(response: Response, settings: Settings) -> None:
 
 def set_sign_in_cookie(response: Response, settings: Settings, value: str) -> None:
     response.set_cookie(
-        SIGN_IN_COOKIE, value, max_age=SIGN_IN_SECONDS, path=PATH,
-        httponly=True, samesite="strict", secure=_secure(settings),
-    )  # fmt: skip
+        SIGN_IN_COOKIE,
+        value,
+        max_age=SIGN_IN_SECONDS,
+        path=PATH,
+        httponly=True,
+        samesite="strict",
+        secure=_secure(settings),
+    )

@@ -44,8 +44,11 @@ def test_lots_expire_soonest_first_and_are_burned_on_chain(platform: Platform) -
     buy(platform, order("X-2", "kim", line("A", 1, "50.00")))  # a later lot, expiring later
     platform.settle()
     add_reward(platform, "pen", 30)
-    platform.client.post("/v1/customers/kim/redemptions", json={"redemption_id": "p", "reward_id": "pen"},
-                         headers=platform.as_customer("kim"))  # fmt: skip  # spends the soonest-expiring lot
+    platform.client.post(
+        "/v1/customers/kim/redemptions",
+        json={"redemption_id": "p", "reward_id": "pen"},
+        headers=platform.as_customer("kim"),
+    )  # spends the soonest-expiring lot
     platform.settle()
 
     report = run_maintenance(platform, 31)

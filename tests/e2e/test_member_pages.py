@@ -113,15 +113,17 @@ def test_redeem_transfer_and_till_code_from_the_pages(platform: Platform) -> Non
     enable_transfers(platform)
     platform.settle()
     phone = sign_in(platform, "bob")
-    redeemed = post_form(phone, "/me/rewards/redeem", "/me/rewards", reward_id="mug", redemption_id="web-r1",
-                         quantity="1")  # fmt: skip
+    redeemed = post_form(
+        phone, "/me/rewards/redeem", "/me/rewards", reward_id="mug", redemption_id="web-r1", quantity="1"
+    )
     assert redeemed.status_code == 200, redeemed.text[-1500:]
     assert 'data-redeemed="web-r1"' in redeemed.text
     given = post_form(phone, "/me/transfer", "/me/transfer", to_customer_id="carol", amount="20", transfer_id="web-t1")
     assert given.status_code == 200
     assert 'data-transferred="web-t1"' in given.text
-    too_much = post_form(phone, "/me/transfer", "/me/transfer", to_customer_id="carol", amount="1000",
-                         transfer_id="web-t2")  # fmt: skip
+    too_much = post_form(
+        phone, "/me/transfer", "/me/transfer", to_customer_id="carol", amount="1000", transfer_id="web-t2"
+    )
     assert too_much.status_code == 422
     assert 'data-error-field="amount"' in too_much.text
     platform.settle()
@@ -149,8 +151,12 @@ def test_pages_refuse_anyone_but_the_member(platform: Platform) -> None:
     forged = browser(platform)
     forged.cookies.set(SESSION_COOKIE, "cust_" + "A" * 43, path="/me")
     assert forged.get("/me/history").status_code == 401
-    assert forged.post("/me/transfer", data={"csrf_token": "x", "to_customer_id": "x", "amount": "1",
-                                             "transfer_id": "f"}).status_code == 401  # fmt: skip
+    assert (
+        forged.post(
+            "/me/transfer", data={"csrf_token": "x", "to_customer_id": "x", "amount": "1", "transfer_id": "f"}
+        ).status_code
+        == 401
+    )
 
     dave = sign_in(platform, "dave")
     erin = sign_in(platform, "erin")
@@ -221,23 +227,28 @@ def test_a_member_with_their_own_wallet_signs_in_with_it(platform: Platform) -> 
     assert asked.status_code == 200, asked.text
     message = asked.json()["message"]
     assert wallet.address in message  # checksummed by the server: the page needs no hashing code
-    signed = phone.post("/me/siwe", data={"csrf_token": csrf, "message": message,
-                                          "signature": personal_sign(wallet, message)})  # fmt: skip
+    signed = phone.post(
+        "/me/siwe", data={"csrf_token": csrf, "message": message, "signature": personal_sign(wallet, message)}
+    )
     assert signed.status_code == 303, signed.text
     assert 'data-confirmed="100"' in phone.get("/me/", headers=HTML).text
 
     # The same signed message again (its nonce is used), a wallet nobody claimed, no CSRF value.
     other = browser(platform)
     csrf = csrf_of(other.get("/me/sign-in", headers=HTML).text)
-    again = other.post("/me/siwe", data={"csrf_token": csrf, "message": message,
-                                         "signature": personal_sign(wallet, message)}, headers=HTML)  # fmt: skip
+    again = other.post(
+        "/me/siwe",
+        data={"csrf_token": csrf, "message": message, "signature": personal_sign(wallet, message)},
+        headers=HTML,
+    )
     assert again.status_code == 401
     assert 'data-error-field="message.nonce"' in again.text
     stranger = new_wallet()
     csrf = csrf_of(again.text)  # a refused sign-in starts a fresh form
     text = other.post("/me/siwe/message", data={"csrf_token": csrf, "address": stranger.address}).json()["message"]
-    unknown = other.post("/me/siwe", data={"csrf_token": csrf, "message": text,
-                                           "signature": personal_sign(stranger, text)}, headers=HTML)  # fmt: skip
+    unknown = other.post(
+        "/me/siwe", data={"csrf_token": csrf, "message": text, "signature": personal_sign(stranger, text)}, headers=HTML
+    )
     assert unknown.status_code == 401
     assert 'data-error-field="message.address"' in unknown.text
     assert browser(platform).post("/me/siwe/message", data={"address": wallet.address}).status_code == 403

@@ -29,14 +29,29 @@ from tests.security.test_wallet_claims_and_siwe import post_claim
 from tests.support import Platform
 
 CHROMIUM = Path("/usr/bin/chromium")
-ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-        "--disable-background-networking", "--disable-component-update", "--disable-sync"]  # fmt: skip
+ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
 AXE = PROJECT_ROOT / "node_modules" / "axe-core" / "axe.min.js"
 SHOTS = PROJECT_ROOT / "build" / "screenshots" / "member"
 PHONE = {"viewport": {"width": 390, "height": 844}, "device_scale_factor": 2, "is_mobile": True, "has_touch": True}
 DESKTOP = {"viewport": {"width": 1280, "height": 900}}
-PAGES = ["/me/", "/me/history", "/me/purchases/demo-store/B-100", "/me/rewards", "/me/transfer", "/me/till-code",
-         "/me/check"]  # fmt: skip
+PAGES = [
+    "/me/",
+    "/me/history",
+    "/me/purchases/demo-store/B-100",
+    "/me/rewards",
+    "/me/transfer",
+    "/me/till-code",
+    "/me/check",
+]
 
 pytestmark = [
     pytest.mark.chain,
@@ -161,8 +176,12 @@ def test_a_member_signs_in_with_their_own_wallet(platform: Platform, site: str) 
     platform.settle()
     wallet = new_wallet()
     ivan = platform.as_customer("ivan")
-    assert post_claim(platform, signed_claim(claim_typed_data(platform, "ivan", wallet.address, ivan), wallet),
-                      ivan).status_code == 202  # fmt: skip
+    assert (
+        post_claim(
+            platform, signed_claim(claim_typed_data(platform, "ivan", wallet.address, ivan), wallet), ivan
+        ).status_code
+        == 202
+    )
     platform.settle()
 
     def sign(hex_message: str) -> str:

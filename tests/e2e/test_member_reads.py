@@ -146,8 +146,11 @@ def test_a_new_outbox_operation_or_a_new_block_changes_the_answer_and_its_etag(p
     assert unchanged.status_code == 304
 
     # A debit enters the outbox: the same ETag no longer matches, and `available` shows it.
-    redeemed = platform.client.post("/v1/customers/erin/redemptions", json={"redemption_id": "r1", "reward_id": "mug"},
-                                    headers=platform.as_customer("erin"))  # fmt: skip
+    redeemed = platform.client.post(
+        "/v1/customers/erin/redemptions",
+        json={"redemption_id": "r1", "reward_id": "mug"},
+        headers=platform.as_customer("erin"),
+    )
     assert redeemed.status_code == 200, redeemed.text
     pending = platform.client.get(url, headers={**platform.headers(), "If-None-Match": etag})
     assert pending.status_code == 200
@@ -200,8 +203,13 @@ def test_overloaded_reads_are_refused_at_once_and_other_classes_and_healthz_stil
         health = await client.get("/healthz")
         held_reads.release.set()
         answers = list(await asyncio.gather(*reads))
-        return {"refused": refused, "held": held, "purchase": purchase.status_code, "health": health.status_code,
-                "answers": answers}  # fmt: skip
+        return {
+            "refused": refused,
+            "held": held,
+            "purchase": purchase.status_code,
+            "health": health.status_code,
+            "answers": answers,
+        }
 
     try:
         out = run(scenario, app)
@@ -226,8 +234,10 @@ def test_overloaded_checkout_sheds_the_excess_and_loses_nothing_it_accepted(plat
         await client.get("/v1/customers/erin/balance", headers=headers)  # the key is verified and cached
         blocker.execute("BEGIN IMMEDIATE")  # the writer cannot commit: admitted purchases are held
         try:
-            sent = [asyncio.create_task(client.post("/v1/purchases", json=order(f"O-{n}", "gina"), headers=headers))
-                    for n in range(20)]  # fmt: skip
+            sent = [
+                asyncio.create_task(client.post("/v1/purchases", json=order(f"O-{n}", "gina"), headers=headers))
+                for n in range(20)
+            ]
             await until(lambda: sum(task.done() for task in sent) >= 14)
             assert sum(not task.done() for task in sent) == 6  # refused while all admitted were held
             health = await client.get("/healthz")

@@ -19,8 +19,7 @@ pytestmark = pytest.mark.chain
 
 def resolve(platform: Platform, serial: str, etag: str | None = None) -> Response:
     headers = {"If-None-Match": etag} if etag else {}
-    return platform.client.get(f"/01/{FRESH}/21/{serial}", params={"format": "json", "scan": "false"},
-                               headers=headers)  # fmt: skip
+    return platform.client.get(f"/01/{FRESH}/21/{serial}", params={"format": "json", "scan": "false"}, headers=headers)
 
 
 def answer_of(platform: Platform, serial: str, etag: str | None = None) -> tuple[dict[str, Any], str]:
@@ -59,7 +58,8 @@ def test_a_block_that_changes_the_item_changes_its_cached_answer(platform: Platf
     assert later["as_of_block"] > registered["as_of_block"]
     blocks = ("as_of_block", "confirmed_block")
     assert {k: v for k, v in later.items() if k not in blocks} == {
-        k: v for k, v in registered.items() if k not in blocks}  # fmt: skip
+        k: v for k, v in registered.items() if k not in blocks
+    }
     assert answers.builds == builds
     assert resolve(platform, "SN0001", later_etag).status_code == 304
 
@@ -67,7 +67,8 @@ def test_a_block_that_changes_the_item_changes_its_cached_answer(platform: Platf
     api.accept("demo-brand", commission([sgtin(FRESH, "SN0001")], at(0)))
     captured, etag = answer_of(platform, "SN0001", later_etag)
     assert [(s["event"], s["block_number"]) for s in captured["trail"] if s["event"] == "commissioning"] == [
-        ("commissioning", None)]  # fmt: skip
+        ("commissioning", None)
+    ]
     Anchorer(platform.engine, batch_size=256, max_delay_ms=0).step(force=True)
     platform.settle()
     anchored, etag = answer_of(platform, "SN0001", etag)
@@ -76,8 +77,11 @@ def test_a_block_that_changes_the_item_changes_its_cached_answer(platform: Platf
     assert len(anchored["proof"]["events"]) == 1
 
     # A recall, mined and mirrored: the client's cached answer is not confirmed.
-    recall = api.client.post("/v1/recalls", json={"gtin": FRESH, "serials": ["SN0001"], "reason": "Cracked"},
-                             headers=api.headers("demo-brand"))  # fmt: skip
+    recall = api.client.post(
+        "/v1/recalls",
+        json={"gtin": FRESH, "serials": ["SN0001"], "reason": "Cracked"},
+        headers=api.headers("demo-brand"),
+    )
     assert recall.status_code == 201, recall.text
     platform.settle()
     recalled, _ = answer_of(platform, "SN0001", etag)

@@ -21,8 +21,9 @@ PLACES = [(48.9, 2.4, "FR"), (35.7, 139.7, "JP"), (40.7, -74.0, "US"), (None, No
 
 
 def test_batch_judgement_is_the_single_items_judgement(api: Api) -> None:
-    settings = ProvenanceSettings(clone_scan_sample=10, clone_max_scans=6, clone_min_clients=2,
-                                  clone_scans_after_sale=2, clone_scans_per_client=2)  # fmt: skip
+    settings = ProvenanceSettings(
+        clone_scan_sample=10, clone_max_scans=6, clone_min_clients=2, clone_scans_after_sale=2, clone_scans_per_client=2
+    )
     now = utcnow()
     with Session(api.engine) as session:
         items = session.exec(select(Item).where(Item.gtin == FRESH).order_by(Item.serial)).all()
@@ -32,13 +33,26 @@ def test_batch_judgement_is_the_single_items_judgement(api: Api) -> None:
             for k in range(3 + 6 * n):
                 lat, lon, country = PLACES[(k + n) % len(PLACES)]
                 at = now - timedelta(minutes=k % 3) if k % 5 else now - timedelta(hours=30)  # some outside the window
-                rows.append({"item_id": item_id, "scanned_at": at, "lat": lat, "lon": lon, "country": country,
-                             "client": f"c{k % (n + 1)}" if k % 7 else None,
-                             "source": "brand" if k == 4 else "anonymous"})  # fmt: skip
+                rows.append(
+                    {
+                        "item_id": item_id,
+                        "scanned_at": at,
+                        "lat": lat,
+                        "lon": lon,
+                        "country": country,
+                        "client": f"c{k % (n + 1)}" if k % 7 else None,
+                        "source": "brand" if k == 4 else "anonymous",
+                    }
+                )
         session.execute(insert(table_of(Scan)), rows)
         session.commit()
-        moments = [(None, None), (now - timedelta(hours=1), None), (None, now - timedelta(hours=2)),
-                   (now - timedelta(minutes=90), now - timedelta(days=2)), (None, None)]  # fmt: skip
+        moments = [
+            (None, None),
+            (now - timedelta(hours=1), None),
+            (None, now - timedelta(hours=2)),
+            (now - timedelta(minutes=90), now - timedelta(days=2)),
+            (None, None),
+        ]
         judged = [Judged(item_id, sold, ended) for item_id, (sold, ended) in zip(ids, moments, strict=True)]
         batch = assess_many(session, judged, settings, now=now)
         for item, (sold, ended) in zip(items, moments, strict=True):

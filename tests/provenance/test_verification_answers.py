@@ -45,8 +45,9 @@ def test_an_unchanged_answer_revalidates_with_304(api: Api) -> None:
     assert page.status_code == 200
     assert page.headers["etag"] != etag
     # Through the route too (a key in the request leaves the fast path): the same ETag, the same 304.
-    routed = api.client.get(URL, params={"format": "json", "scan": "false"},
-                            headers={"If-None-Match": etag, **api.headers("admin")})  # fmt: skip
+    routed = api.client.get(
+        URL, params={"format": "json", "scan": "false"}, headers={"If-None-Match": etag, **api.headers("admin")}
+    )
     assert routed.status_code == 304
     # Recording a scan changes the item's scan count: a full answer, whatever the client holds.
     scanned = api.client.get(URL, params={"format": "json"}, headers={"If-None-Match": etag})
@@ -59,8 +60,9 @@ def test_a_captured_event_changes_the_cached_answer_at_once(api: Api) -> None:
     before = api.client.get(URL, params={"format": "json", "scan": "false"})
     assert before.json()["trail"] == []
     api.accept("demo-brand", commission([sgtin(FRESH, "SN0001")], at(0)))
-    after = api.client.get(URL, params={"format": "json", "scan": "false"},
-                           headers={"If-None-Match": before.headers["etag"]})  # fmt: skip
+    after = api.client.get(
+        URL, params={"format": "json", "scan": "false"}, headers={"If-None-Match": before.headers["etag"]}
+    )
     assert after.status_code == 200
     assert [step["event"] for step in after.json()["trail"]] == ["commissioning"]
     # Another item's answer is rebuilt too (one version for all), and is still what it was.
@@ -77,7 +79,8 @@ def test_the_fast_path_answers_as_the_route_does(api: Api, settings: Settings) -
         slow = routed.get(f"/01/{FRESH}/21/SN0003", params=params, headers=headers)
         assert (fast.status_code, fast.content) == (slow.status_code, slow.content)
         assert {k: fast.headers[k] for k in ("etag", "vary", "content-type")} == {
-            k: slow.headers[k] for k in ("etag", "vary", "content-type")}  # fmt: skip
+            k: slow.headers[k] for k in ("etag", "vary", "content-type")
+        }
     # Refusals come from the route, whichever path took the request: nothing recorded.
     assert api.client.get(f"/01/{FRESH[:-1]}7/21/SN0003").status_code == 400
     assert api.client.get(f"/01/{FRESH}/21/SN0003", params={"lat": "91", "lon": "0"}).status_code == 422
@@ -109,8 +112,7 @@ def test_scans_are_recorded_in_batches_and_each_answer_counts_its_own(api: Api, 
         await answers.answer(FRESH, "SN0001", View.LATEST, None)  # the static part, built once
         blocker, released = _lock_for(api.engine, 1.0)
         try:
-            return await asyncio.gather(*(answers.answer(FRESH, "SN0001", View.LATEST, _record(n))
-                                          for n in range(50)))  # fmt: skip
+            return await asyncio.gather(*(answers.answer(FRESH, "SN0001", View.LATEST, _record(n)) for n in range(50)))
         finally:
             released.join()
             blocker.close()
@@ -136,8 +138,9 @@ def test_a_stopping_process_commits_the_scans_it_has_queued(api: Api, settings: 
         await answers.answer(FRESH, "SN0002", View.LATEST, None)
         blocker, released = _lock_for(api.engine, 0.5)
         try:
-            pending = [asyncio.ensure_future(answers.answer(FRESH, "SN0002", View.LATEST, _record(n)))
-                       for n in range(20)]  # fmt: skip
+            pending = [
+                asyncio.ensure_future(answers.answer(FRESH, "SN0002", View.LATEST, _record(n))) for n in range(20)
+            ]
             await asyncio.sleep(0)  # each has queued its scan (the static part is cached)
             await asyncio.to_thread(answers.close)  # shutdown: the writer drains its queue first
             return await asyncio.gather(*pending)
@@ -157,7 +160,8 @@ def test_a_change_written_outside_the_api_changes_the_cached_answer(api: Api) ->
     with Session(api.engine) as session:
         session.execute(text("UPDATE products SET name = 'Tea caddy, renamed' WHERE gtin = :gtin"), {"gtin": FRESH})
         session.commit()
-    after = api.client.get(URL, params={"format": "json", "scan": "false"},
-                           headers={"If-None-Match": before.headers["etag"]})  # fmt: skip
+    after = api.client.get(
+        URL, params={"format": "json", "scan": "false"}, headers={"If-None-Match": before.headers["etag"]}
+    )
     assert after.status_code == 200
     assert after.json()["product"]["name"] == "Tea caddy, renamed"

@@ -63,8 +63,9 @@ def test_bulk_body_limits_follow_the_declared_class() -> None:
 
 
 def test_the_pool_has_a_connection_for_every_holder_and_the_threads_match_the_session_classes() -> None:
-    budget = Budget.from_settings(Settings(admit_public=5, admit_bulk=1, admit_other=3, admit_health=2,
-                                           read_threads=4, lookup_threads=2))  # fmt: skip
+    budget = Budget.from_settings(
+        Settings(admit_public=5, admit_bulk=1, admit_other=3, admit_health=2, read_threads=4, lookup_threads=2)
+    )
     assert budget.threads == sum(budget.limits[c].concurrency for c in SESSION_CLASSES) == 11
     assert budget.pool_size == 11 + 4 + 2 + WRITER_CONNECTIONS
 

@@ -22,7 +22,7 @@ router = APIRouter(prefix="/v1/customers", tags=["customers"], responses=ERROR_R
 
 
 @router.post("", response_model=CustomerOut, summary="Enrol a customer (idempotent)")
-def create_customer(body: CustomerIn, access: Annotated[Access, Depends(ENROL)], state: StateDep) -> dict:
+def create_customer(body: CustomerIn, access: Annotated[Access, Depends(ENROL)], state: StateDep) -> dict[str, Any]:
     """Gives the customer a pseudonymous chain address. Name, e-mail and phone stay in SQL only
     (a till may write them when the customer signs up; only admins, and program keys the program
     allows, read them back). Enrolling someone already enrolled changes nothing."""
@@ -43,8 +43,9 @@ NOT_MODIFIED: dict[int | str, dict[str, Any]] = {
     responses=NOT_MODIFIED,
     openapi_extra=declare(RouteClass.READS),
 )
-async def get_balance(customer_id: str, access: BalanceAccess, state: StateDep, request: Request,
-                      view: ViewQuery = View.LATEST) -> Response:  # fmt: skip
+async def get_balance(
+    customer_id: str, access: BalanceAccess, state: StateDep, request: Request, view: ViewQuery = View.LATEST
+) -> Response:
     """``balance`` is confirmed on chain; ``available`` is that minus debits still on their way (what
     can be spent now); ``pending`` is credits on their way; ``debt`` is owed after refunds of spent
     points; ``as_of_block`` is the block the answer reflects. ``view=confirmed`` leaves out what is
@@ -56,9 +57,11 @@ async def get_balance(customer_id: str, access: BalanceAccess, state: StateDep, 
 
 @router.get(
     "/{customer_id}/history",
-    openapi_extra=declare(RouteClass.READS), response_model=HistoryOut, summary="Ledger of a customer, newest first",
+    openapi_extra=declare(RouteClass.READS),
+    response_model=HistoryOut,
+    summary="Ledger of a customer, newest first",
     responses=NOT_MODIFIED,
-)  # fmt: skip
+)
 async def get_history(
     customer_id: str,
     access: MemberReader,

@@ -26,6 +26,7 @@ from backend.consent.tokens import ALL_SCOPES
 from backend.db.models import Customer
 from backend.db.types import utcnow
 from backend.errors import DomainError, NotFound, Unprocessable
+from backend.loyalty.accounts import balance_of
 from backend.loyalty.customers import get_customer
 from backend.loyalty.rewards import RedemptionInput, list_rewards, redeem, redemptions_of
 from backend.loyalty.transfers import TransferInput, policy_in_force, transfer
@@ -82,8 +83,9 @@ def home_slash() -> RedirectResponse:
     return RedirectResponse("/me/", status_code=308)
 
 
-def _sign_in_form(request: Request, state: AppState, token: str = "", error: DomainError | None = None,
-                  signed_out: bool = False) -> Response:  # fmt: skip
+def _sign_in_form(
+    request: Request, state: AppState, token: str = "", error: DomainError | None = None, signed_out: bool = False
+) -> Response:
     """The sign-in form, with a fresh double-submit CSRF value (cookie and hidden field)."""
     csrf = secrets.token_urlsafe(24)
     context = {"token": token[:200], "csrf": csrf, "section": "sign-in", "signed_out": signed_out}
@@ -132,10 +134,16 @@ async def siwe_message(request: Request, state: StateDep) -> JSONResponse:
         nonce, expires = record.nonce, record.expires_at
     now = utcnow()
     message = siwe.SiweMessage(
-        domain=expect.domain, address=to_checksum_address(address), uri=f"{expect.origin}/me", version="1",
-        chain_id=expect.chain_id, nonce=nonce, issued_at=_stamp(now), statement=expect.statement,
+        domain=expect.domain,
+        address=to_checksum_address(address),
+        uri=f"{expect.origin}/me",
+        version="1",
+        chain_id=expect.chain_id,
+        nonce=nonce,
+        issued_at=_stamp(now),
+        statement=expect.statement,
         expiration_time=_stamp(min(expires, now + timedelta(minutes=5))),
-    )  # fmt: skip
+    )
     return JSONResponse({"message": message.render()}, headers=NO_STORE)
 
 
@@ -207,8 +215,11 @@ def purchase(request: Request, store_id: str, order_id: str, member: Member, sta
     with Session(state.engine) as session:
         found = view.own_purchase(session, _customer(session, member), store_id, order_id)
         if found is None:  # another member's purchase looks exactly like none at all
-            return refusal(request, NotFound(f"you have no purchase {order_id!r} at {store_id!r}", field="order_id"),
-                           context=_context(member, "history"))  # fmt: skip
+            return refusal(
+                request,
+                NotFound(f"you have no purchase {order_id!r} at {store_id!r}", field="order_id"),
+                context=_context(member, "history"),
+            )
         shown = view.purchase_view(session, found)
     return page(request, "me/purchase.html", _context(member, "history", purchase=shown))
 
@@ -225,10 +236,13 @@ def receipt_qr(store_id: str, order_id: str, state: StateDep) -> Response:
 def check(request: Request, member: Member, state: StateDep) -> Response:
     with Session(state.engine) as session:
         customer = _customer(session, member)
-        balance = view.balance_of(session, customer)
+        balance = balance_of(session, customer)
         proof = view.check_it_yourself(state.settings, chain_id_of(state, session), balance)
-    return page(request, "me/check.html", _context(member, "check", balance=balance, proof=proof,
-                                                   rpc=state.settings.resolved_rpc_url))  # fmt: skip
+    return page(
+        request,
+        "me/check.html",
+        _context(member, "check", balance=balance, proof=proof, rpc=state.settings.resolved_rpc_url),
+    )
 
 
 # -- acting -----------------------------------------------------------------------------------
@@ -238,10 +252,14 @@ def _rewards_context(state: AppState, member: MemberSession, **extra: Any) -> di
     with Session(state.engine) as session:
         customer = _customer(session, member)
         return _context(
-            member, "rewards", rewards=list_rewards(session, include_inactive=False),
-            available=view.balance_of(session, customer).available, redemptions=redemptions_of(session, customer, 10),
-            redemption_id=f"web-{secrets.token_hex(8)}", **extra,
-        )  # fmt: skip
+            member,
+            "rewards",
+            rewards=list_rewards(session, include_inactive=False),
+            available=balance_of(session, customer).available,
+            redemptions=redemptions_of(session, customer, 10),
+            redemption_id=f"web-{secrets.token_hex(8)}",
+            **extra,
+        )
 
 
 @router.get("/rewards")
@@ -255,9 +273,12 @@ async def redeem_reward(request: Request, member: Member, state: StateDep) -> Re
     try:
         _allowed(REDEEM, member)
         command = RedemptionInput(
-            customer_id=member.customer_id, redemption_id=required(form, "redemption_id"),
-            reward_id=required(form, "reward_id", 64), quantity=whole_number(form, "quantity", 1, 100), permit=None,
-        )  # fmt: skip
+            customer_id=member.customer_id,
+            redemption_id=required(form, "redemption_id"),
+            reward_id=required(form, "reward_id", 64),
+            quantity=whole_number(form, "quantity", 1, 100),
+            permit=None,
+        )
         with state.write() as session:
             outcome = redeem(session, command)
     except DomainError as error:
@@ -269,9 +290,13 @@ def _transfer_context(state: AppState, member: MemberSession, **extra: Any) -> d
     with Session(state.engine) as session:
         customer = _customer(session, member)
         return _context(
-            member, "transfer", policy=policy_in_force(session), available=view.balance_of(session, customer).available,
-            transfer_id=f"web-{secrets.token_hex(8)}", **extra,
-        )  # fmt: skip
+            member,
+            "transfer",
+            policy=policy_in_force(session),
+            available=balance_of(session, customer).available,
+            transfer_id=f"web-{secrets.token_hex(8)}",
+            **extra,
+        )
 
 
 @router.get("/transfer")
@@ -284,8 +309,12 @@ async def give_points(request: Request, member: Member, state: StateDep) -> Resp
     form = await _form(request, member, "to_customer_id", "amount", "transfer_id")
     try:
         _allowed(TRANSFER, member)
-        command = TransferInput(member.customer_id, required(form, "to_customer_id"), required(form, "transfer_id"),
-                                whole_number(form, "amount", 1, MOST_POINTS))  # fmt: skip
+        command = TransferInput(
+            member.customer_id,
+            required(form, "to_customer_id"),
+            required(form, "transfer_id"),
+            whole_number(form, "amount", 1, MOST_POINTS),
+        )
         with state.write() as session:
             outcome = transfer(session, command)
     except DomainError as error:

@@ -13,14 +13,10 @@ from decimal import Decimal
 from sqlalchemy import BigInteger, Column, Float, Index, Text, UniqueConstraint
 from sqlmodel import Field, SQLModel
 
-from backend.db.types import BigIntId, DecimalText, UTCDateTime, utcnow
+from backend.db.types import BigIntId, DecimalText, time_column, utcnow
 
 
-def _time(nullable: bool = False) -> Column:
-    return Column(UTCDateTime, nullable=nullable)
-
-
-def _float() -> Column:
+def _float() -> Column[float]:
     return Column(Float, nullable=False)
 
 
@@ -38,10 +34,10 @@ class HistoryOrder(SQLModel, table=True):
     store_id: str = Field(foreign_key="stores.id", max_length=64)
     order_id: str = Field(max_length=128)
     customer_id: int = Field(sa_type=BigIntId, foreign_key="customers.id")
-    ordered_at: datetime = Field(sa_column=_time())
+    ordered_at: datetime = Field(sa_column=time_column())
     total: Decimal = Field(sa_column=Column(DecimalText, nullable=False))
     import_id: str = Field(max_length=64, index=True, description="The import that brought the order.")
-    imported_at: datetime = Field(default_factory=utcnow, sa_column=_time())
+    imported_at: datetime = Field(default_factory=utcnow, sa_column=time_column())
 
 
 class HistoryLine(SQLModel, table=True):
@@ -71,8 +67,8 @@ class PredictionRun(SQLModel, table=True):
     horizon_days: int
     reason: str = Field(default="", sa_column=Column(Text, nullable=False))
     summary: str = Field(default="{}", sa_column=Column(Text, nullable=False))
-    started_at: datetime = Field(default_factory=utcnow, sa_column=_time())
-    finished_at: datetime | None = Field(default=None, sa_column=_time(nullable=True))
+    started_at: datetime = Field(default_factory=utcnow, sa_column=time_column())
+    finished_at: datetime | None = Field(default=None, sa_column=time_column(nullable=True))
 
 
 class CustomerPrediction(SQLModel, table=True):

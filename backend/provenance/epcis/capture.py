@@ -119,17 +119,24 @@ def _duplicates(session: Session, events: list[ParsedEvent]) -> list[Problem]:
     table, dialect = table_of(EpcisEventRecord), dialect_of(session)
     columns = ("event_id", "event_hash")
     for chunk in _chunks(list(by_hash), LIST_CHUNK):
-        for stored_id, stored_hash in select_rows(session, table, columns, in_list(dialect, "event_hash"),
-                                                  [list_value(dialect, chunk)]):  # fmt: skip
+        for stored_id, stored_hash in select_rows(
+            session, table, columns, in_list(dialect, "event_hash"), [list_value(dialect, chunk)]
+        ):
             why = f"this event was already captured (eventID {stored_id}, hash {stored_hash})"
             problems.append(Problem(_field(by_hash[stored_hash].index), "duplicate_event", why))
     for chunk in _chunks(list(by_id), LIST_CHUNK):
-        for stored_id, stored_hash in select_rows(session, table, columns, in_list(dialect, "event_id"),
-                                                  [list_value(dialect, chunk)]):  # fmt: skip
+        for stored_id, stored_hash in select_rows(
+            session, table, columns, in_list(dialect, "event_id"), [list_value(dialect, chunk)]
+        ):
             event = by_id[stored_id]
             if stored_hash != event.event_hash:
-                problems.append(Problem(_field(event.index), "duplicate_event_id",
-                                        f"eventID {stored_id} was already used for a different event"))  # fmt: skip
+                problems.append(
+                    Problem(
+                        _field(event.index),
+                        "duplicate_event_id",
+                        f"eventID {stored_id} was already used for a different event",
+                    )
+                )
     return problems
 
 
@@ -151,18 +158,30 @@ def required_roles(event: ParsedEvent) -> int:
     return int(ANY_PARTNER)
 
 
-def _authorisation(session: Session, writer: Organisation, events: list[ParsedEvent],
-                   items: Mapping[str, RegisteredItem], mentions: Mentions) -> list[Problem]:  # fmt: skip
+def _authorisation(
+    session: Session,
+    writer: Organisation,
+    events: list[ParsedEvent],
+    items: Mapping[str, RegisteredItem],
+    mentions: Mentions,
+) -> list[Problem]:
     """Every GTIN registered, every serialized item registered, and the writer authorised by the
     owner of every identifier the events name (see backend.provenance.ownership)."""
     if not writer.active:
-        return [Problem("epcisBody.eventList", "unauthorised_writer", f"{writer.id!r} is suspended: it may not "
-                        "record events")]  # fmt: skip
+        return [
+            Problem(
+                "epcisBody.eventList", "unauthorised_writer", f"{writer.id!r} is suspended: it may not record events"
+            )
+        ]
     gtins = sorted({g for e in events for g in e.gtins()})
-    products = {p.gtin: p for chunk in _chunks(gtins) for p in session.exec(
-        select(Product).where(col(Product.gtin).in_(chunk))).all()}  # fmt: skip
-    partners = {p.brand_id: p.roles for p in session.exec(
-        select(Partnership).where(Partnership.partner_id == writer.id)).all()}  # fmt: skip
+    products = {
+        p.gtin: p
+        for chunk in _chunks(gtins)
+        for p in session.exec(select(Product).where(col(Product.gtin).in_(chunk))).all()
+    }
+    partners = {
+        p.brand_id: p.roles for p in session.exec(select(Partnership).where(Partnership.partner_id == writer.id)).all()
+    }
     owned = owners(session, (i for e in events for _, i in e.named()))
 
     def authorised(owner_id: str, needed: int) -> bool:
@@ -178,28 +197,47 @@ def _authorisation(session: Session, writer: Organisation, events: list[ParsedEv
             if product is None:
                 problems.append(Problem(where, "unknown_gtin", f"GTIN {gtin} is not registered by any brand"))
             elif not authorised(product.brand_id, needed):
-                problems.append(Problem(where, "unauthorised_writer",
-                                        f"{writer.id!r} is not authorised by {product.brand_id!r} to record "
-                                        f"{doing} events for GTIN {gtin}"))  # fmt: skip
+                problems.append(
+                    Problem(
+                        where,
+                        "unauthorised_writer",
+                        f"{writer.id!r} is not authorised by {product.brand_id!r} to record "
+                        f"{doing} events for GTIN {gtin}",
+                    )
+                )
         for identifier in _others(event):
             owner = owned.get(identifier.key)
             if owner is None:  # first use: the writer becomes its owner
                 owned[identifier.key] = Owner(writer.id, "first_use", event.event_id)
             elif not authorised(owner.org_id, needed):
-                problems.append(Problem(where, "unauthorised_writer",
-                                        f"{writer.id!r} is not authorised by {owner.org_id!r} to record {doing} "
-                                        f"events for {identifier.uri} ({owner.describe()})"))  # fmt: skip
+                problems.append(
+                    Problem(
+                        where,
+                        "unauthorised_writer",
+                        f"{writer.id!r} is not authorised by {owner.org_id!r} to record {doing} "
+                        f"events for {identifier.uri} ({owner.describe()})",
+                    )
+                )
         for _, identifier in event.named():
             if identifier.is_item and identifier.gtin in products and identifier.key not in items:
-                problems.append(Problem(where, "unknown_item",
-                                        f"{identifier.uri}: serial {identifier.serial!r} is not registered "
-                                        f"for GTIN {identifier.gtin}"))  # fmt: skip
+                problems.append(
+                    Problem(
+                        where,
+                        "unknown_item",
+                        f"{identifier.uri}: serial {identifier.serial!r} is not registered for GTIN {identifier.gtin}",
+                    )
+                )
         named = {i.key for _, i in event.named()}
         for mention in mentioned:  # outside the EPC roles (ILMD, extensions, sources…): no token without it
             if mention.item is not None and mention.item.key not in named and mention.item.key not in items:
-                problems.append(Problem(where, "unknown_item",
-                                        f"{mention.where}: {mention.text!r} names a serialized item that is not "
-                                        "registered (the public form could not hide its serial)"))  # fmt: skip
+                problems.append(
+                    Problem(
+                        where,
+                        "unknown_item",
+                        f"{mention.where}: {mention.text!r} names a serialized item that is not "
+                        "registered (the public form could not hide its serial)",
+                    )
+                )
     return problems
 
 
@@ -228,12 +266,24 @@ def _registered_items(
     where = f"{ident(dialect, 'gtin')} = {marker(dialect)} AND {in_list(dialect, 'serial')}"
     unknown = (pair for key, pair in wanted.items() if key not in known)
     for gtin_of_chunk, serials in serial_chunks(unknown, LIST_CHUNK):
-        rows = select_rows(session, table, ("id", "gtin", "serial", "status", "commitment"), where,
-                           [gtin_of_chunk, list_value(dialect, serials)])  # fmt: skip
-        found.update({(gtin, serial): RegisteredItem(int(item_id), status, gtin, commitment)
-                      for item_id, gtin, serial, status, commitment in rows})  # fmt: skip
-    return {key: known[key] if key in known else found[pair] for key, pair in wanted.items()
-            if key in known or pair in found}  # fmt: skip
+        rows = select_rows(
+            session,
+            table,
+            ("id", "gtin", "serial", "status", "commitment"),
+            where,
+            [gtin_of_chunk, list_value(dialect, serials)],
+        )
+        found.update(
+            {
+                (gtin, serial): RegisteredItem(int(item_id), status, gtin, commitment)
+                for item_id, gtin, serial, status, commitment in rows
+            }
+        )
+    return {
+        key: known[key] if key in known else found[pair]
+        for key, pair in wanted.items()
+        if key in known or pair in found
+    }
 
 
 # -- history -------------------------------------------------------------------------------
@@ -273,13 +323,18 @@ def history(session: Session, keys: set[str]) -> list[ParsedEvent]:
     dialect = dialect_of(session)
     pks: set[int] = set()
     for chunk in _chunks(sorted(keys), LIST_CHUNK):
-        pks.update(pk for (pk,) in select_rows(session, table_of(EpcisEventEpc), ("event_pk",),
-                                               in_list(dialect, "epc"), [list_value(dialect, chunk)]))  # fmt: skip
+        pks.update(
+            pk
+            for (pk,) in select_rows(
+                session, table_of(EpcisEventEpc), ("event_pk",), in_list(dialect, "epc"), [list_value(dialect, chunk)]
+            )
+        )
     columns = ("id", "body", "namespaces", "event_hash")
     rows: list[tuple[Any, ...]] = []
     for chunk in _chunks(sorted(pks), LIST_CHUNK):
-        rows += select_rows(session, table_of(EpcisEventRecord), columns, in_list(dialect, "id"),
-                            [list_value(dialect, chunk)])  # fmt: skip
+        rows += select_rows(
+            session, table_of(EpcisEventRecord), columns, in_list(dialect, "id"), [list_value(dialect, chunk)]
+        )
     return [_stored(int(pk), body, namespaces, event_hash) for pk, body, namespaces, event_hash in sorted(rows)]
 
 
@@ -311,14 +366,23 @@ def parse_document(document: dict[str, Any], settings: ProvenanceSettings) -> li
     if problems:
         raise CaptureRejected(problems)
     if document.get("type") != "EPCISDocument":
-        raise CaptureRejected([Problem("type", "not_a_document", "capture takes an EPCISDocument (events in "
-                                       "epcisBody.eventList), not a query document or a bare event")])  # fmt: skip
+        raise CaptureRejected(
+            [
+                Problem(
+                    "type",
+                    "not_a_document",
+                    "capture takes an EPCISDocument (events in "
+                    "epcisBody.eventList), not a query document or a bare event",
+                )
+            ]
+        )
     bodies = document["epcisBody"]["eventList"]
     if not bodies:
         raise CaptureRejected([Problem("epcisBody.eventList", "empty", "the document has no events")])
     if len(bodies) > settings.epcis_max_events:
-        raise CaptureRejected([Problem("epcisBody.eventList", "too_large",
-                                       f"at most {settings.epcis_max_events} events per document")])  # fmt: skip
+        raise CaptureRejected(
+            [Problem("epcisBody.eventList", "too_large", f"at most {settings.epcis_max_events} events per document")]
+        )
     namespaces = namespaces_of(document.get("@context"))
     # Every event was measured against epcis_max_depth (≤ MAX_EVENT_DEPTH) above.
     return [parse_event(body, namespaces, index, depth_checked=True) for index, body in enumerate(bodies)]
@@ -334,14 +398,20 @@ def capture_events(session: Session, writer: Organisation, events: list[ParsedEv
     """Check parsed new events against everything stored; store them or raise CaptureRejected."""
     problems = [Problem(_field(e.index), "invalid_identifier", p) for e in events for p in e.problems]
     unsupported = [e for e in events if e.event_type not in EVENT_TYPES]
-    problems += [Problem(_field(e.index), "unsupported_event_type", f"{e.event_type} is not an EPCIS 2.0 event type")
-                 for e in unsupported]  # fmt: skip
+    problems += [
+        Problem(_field(e.index), "unsupported_event_type", f"{e.event_type} is not an EPCIS 2.0 event type")
+        for e in unsupported
+    ]
     # Serialized instances anywhere in the events; those without a token could only be published
     # in clear (an invalid identifier is reported once, above).
     mentions = [mentions_of(e.body, e.namespaces, e.depth_checked) for e in events]
-    problems += [Problem(_field(e.index), "unpublishable_identifier", f"{m.where}: {m.text[:120]!r} {m.why}")
-                 for e, found in zip(events, mentions, strict=True) if not e.problems
-                 for m in found if m.item is None]  # fmt: skip
+    problems += [
+        Problem(_field(e.index), "unpublishable_identifier", f"{m.where}: {m.text[:120]!r} {m.why}")
+        for e, found in zip(events, mentions, strict=True)
+        if not e.problems
+        for m in found
+        if m.item is None
+    ]
     items: dict[str, RegisteredItem] = {}
     if not problems:
         items = _registered_items(session, events, mentions)
@@ -374,27 +444,50 @@ def _public(event: ParsedEvent, tokens: Mapping[str, str], mentions: list[Mentio
     }
 
 
-def _store(session: Session, writer: Organisation, events: list[ParsedEvent], past: list[ParsedEvent],
-           result: Replay, items: Mapping[str, RegisteredItem], mentions: Mentions) -> None:  # fmt: skip
+def _store(
+    session: Session,
+    writer: Organisation,
+    events: list[ParsedEvent],
+    past: list[ParsedEvent],
+    result: Replay,
+    items: Mapping[str, RegisteredItem],
+    mentions: Mentions,
+) -> None:
     now = utcnow()
     tokens = {key: item_token(item.gtin, bytes.fromhex(item.commitment[2:])) for key, item in items.items()}
     rows = [
         {
-            "event_hash": e.event_hash, "event_id": e.event_id, "event_type": e.event_type, "action": e.action,
-            "biz_step": e.biz_step, "disposition": e.disposition, "event_time": e.time,
-            "read_point": e.read_point, "biz_location": e.biz_location, "org_id": writer.id,
+            "event_hash": e.event_hash,
+            "event_id": e.event_id,
+            "event_type": e.event_type,
+            "action": e.action,
+            "biz_step": e.biz_step,
+            "disposition": e.disposition,
+            "event_time": e.time,
+            "read_point": e.read_point,
+            "biz_location": e.biz_location,
+            "org_id": writer.id,
             "body": json.dumps({**e.body, "eventID": e.event_id}, separators=(",", ":")),
-            "namespaces": json.dumps(e.namespaces), "recorded_at": now, **_public(e, tokens, found),
+            "namespaces": json.dumps(e.namespaces),
+            "recorded_at": now,
+            **_public(e, tokens, found),
         }
         for e, found in zip(events, mentions, strict=True)
-    ]  # fmt: skip
+    ]
     # Driver-level bulk inserts (db/direct.py: one executemany on SQLite, COPY on PostgreSQL):
     # Core's insertmanyvalues cost more Python per row than the rest of the capture's SQL.
     table = table_of(EpcisEventRecord)
     bulk_insert(session, table, rows)
     dialect = dialect_of(session)
-    pk_of = dict(select_rows(session, table, ("event_hash", "id"), in_list(dialect, "event_hash"),
-                             [list_value(dialect, [e.event_hash for e in events])]))  # fmt: skip
+    pk_of = dict(
+        select_rows(
+            session,
+            table,
+            ("event_hash", "id"),
+            in_list(dialect, "event_hash"),
+            [list_value(dialect, [e.event_hash for e in events])],
+        )
+    )
     for event in events:  # event hashes are unique (the duplicates were refused above)
         event.pk = int(pk_of[event.event_hash])
     epc_rows = {

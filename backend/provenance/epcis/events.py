@@ -14,8 +14,12 @@ from backend.provenance.epcis.identifiers import Identifier, canonical_uri, iden
 EVENT_TYPES = ("ObjectEvent", "AggregationEvent", "TransformationEvent", "AssociationEvent", "TransactionEvent")
 # JSON field → role in the event index.
 EPC_ROLES = {"epcList": "epc", "childEPCs": "child", "inputEPCList": "input", "outputEPCList": "output"}
-QUANTITY_ROLES = {"quantityList": "class", "childQuantityList": "class", "inputQuantityList": "in_class",
-                  "outputQuantityList": "out_class"}  # fmt: skip
+QUANTITY_ROLES = {
+    "quantityList": "class",
+    "childQuantityList": "class",
+    "inputQuantityList": "in_class",
+    "outputQuantityList": "out_class",
+}
 
 
 def short_term(value: str | None, vocabulary: str) -> str | None:
@@ -104,12 +108,20 @@ def parse_event(
     ``depth_checked``: the caller measured the body's nesting against MAX_EVENT_DEPTH or less."""
     hashed = known_hash or event_hash(body, namespaces, depth_checked=depth_checked)
     event = ParsedEvent(
-        body=body, namespaces=dict(namespaces), event_hash=hashed, event_id=str(body.get("eventID") or hashed),
-        event_type=str(body["type"]), time=parse_time(body["eventTime"]), action=body.get("action"),
-        biz_step=short_term(body.get("bizStep"), "BizStep-"), disposition=short_term(body.get("disposition"), "Disp-"),
-        read_point=_location(body.get("readPoint")), biz_location=_location(body.get("bizLocation")), index=index,
+        body=body,
+        namespaces=dict(namespaces),
+        event_hash=hashed,
+        event_id=str(body.get("eventID") or hashed),
+        event_type=str(body["type"]),
+        time=parse_time(body["eventTime"]),
+        action=body.get("action"),
+        biz_step=short_term(body.get("bizStep"), "BizStep-"),
+        disposition=short_term(body.get("disposition"), "Disp-"),
+        read_point=_location(body.get("readPoint")),
+        biz_location=_location(body.get("bizLocation")),
+        index=index,
         depth_checked=depth_checked or known_hash is None,  # event_hash measured it otherwise
-    )  # fmt: skip
+    )
     uris: list[str] = []
     for name, role in EPC_ROLES.items():
         for uri in body.get(name) or []:
@@ -129,9 +141,12 @@ def parse_event(
         event.transactions.setdefault(kind, set()).add(entry["bizTransaction"])
     event.problems = [p for p in (identifier_problem(u) for u in uris) if p]
     # What the index stores must fit its columns (the schema sets no length on URIs).
-    limits = [("identifier", [i.key for _, i in event.named()], 300), ("eventID", [event.event_id], 500),
-              ("readPoint/bizLocation", [event.read_point or "", event.biz_location or ""], 300),
-              ("bizStep/disposition", [event.biz_step or "", event.disposition or ""], 200)]  # fmt: skip
+    limits = [
+        ("identifier", [i.key for _, i in event.named()], 300),
+        ("eventID", [event.event_id], 500),
+        ("readPoint/bizLocation", [event.read_point or "", event.biz_location or ""], 300),
+        ("bizStep/disposition", [event.biz_step or "", event.disposition or ""], 200),
+    ]
     for what, values, limit in limits:
         event.problems += [f"{what} longer than {limit} characters: {v[:60]}…" for v in values if len(v) > limit]
     return event

@@ -27,25 +27,77 @@ VERSION = "CBV2.0"
 IGNORED = frozenset({"eventID", "recordTime", "type", "errorDeclaration", "@context", "rdfs:comment", "comment"})
 QUANTITY_LISTS = ("quantityList", "childQuantityList", "inputQuantityList")
 # Canonical order of the standard fields (CBV 2.0 §8.9.2, as the reference implementation orders them).
-ORDER = ("eventTime", "eventTimeZoneOffset", "certificationInfo", "parentID", "epcList", "inputEPCList",
-         "childEPCs", *QUANTITY_LISTS, "outputEPCList", "outputQuantityList", "action", "transformationID",
-         "bizStep", "disposition", "persistentDisposition", "readPoint", "bizLocation",
-         "sensorElementList")  # fmt: skip
+ORDER = (
+    "eventTime",
+    "eventTimeZoneOffset",
+    "certificationInfo",
+    "parentID",
+    "epcList",
+    "inputEPCList",
+    "childEPCs",
+    *QUANTITY_LISTS,
+    "outputEPCList",
+    "outputQuantityList",
+    "action",
+    "transformationID",
+    "bizStep",
+    "disposition",
+    "persistentDisposition",
+    "readPoint",
+    "bizLocation",
+    "sensorElementList",
+)
 EPC_LISTS = frozenset({"epcList", "inputEPCList", "childEPCs", "outputEPCList"})
 # Bare CBV terms (JSON-LD short forms) and their vocabulary in the GS1 Web URI.
 VOCABULARY = {"bizStep": "BizStep-", "disposition": "Disp-", "set": "Disp-", "unset": "Disp-"}
-TYPED_LISTS = {"bizTransactionList": ("bizTransaction", "BTT-"), "sourceList": ("source", "SDT-"),
-               "destinationList": ("destination", "SDT-")}  # fmt: skip
-SENSOR_METADATA = ("time", "startTime", "endTime", "deviceID", "deviceMetadata", "rawData", "dataProcessingMethod",
-                   "bizRules")  # fmt: skip
-SENSOR_REPORT = ("type", "exception", "deviceID", "deviceMetadata", "rawData", "dataProcessingMethod", "time",
-                 "microorganism", "chemicalSubstance", "value", "component", "stringValue", "booleanValue",
-                 "hexBinaryValue", "uriValue", "minValue", "maxValue", "meanValue", "sDev", "percRank", "percValue",
-                 "uom", "coordinateReferenceSystem")  # fmt: skip
+TYPED_LISTS = {
+    "bizTransactionList": ("bizTransaction", "BTT-"),
+    "sourceList": ("source", "SDT-"),
+    "destinationList": ("destination", "SDT-"),
+}
+SENSOR_METADATA = (
+    "time",
+    "startTime",
+    "endTime",
+    "deviceID",
+    "deviceMetadata",
+    "rawData",
+    "dataProcessingMethod",
+    "bizRules",
+)
+SENSOR_REPORT = (
+    "type",
+    "exception",
+    "deviceID",
+    "deviceMetadata",
+    "rawData",
+    "dataProcessingMethod",
+    "time",
+    "microorganism",
+    "chemicalSubstance",
+    "value",
+    "component",
+    "stringValue",
+    "booleanValue",
+    "hexBinaryValue",
+    "uriValue",
+    "minValue",
+    "maxValue",
+    "meanValue",
+    "sDev",
+    "percRank",
+    "percValue",
+    "uom",
+    "coordinateReferenceSystem",
+)
 STANDARD_PREFIXES = {"gs1": "https://gs1.org/voc/", "cbv": CBV, "epcis": "https://ref.gs1.org/epcis/"}
-_URN_VOCABULARY = (("urn:epcglobal:cbv:bizstep:", "BizStep-"), ("urn:epcglobal:cbv:disp:", "Disp-"),
-                   ("urn:epcglobal:cbv:btt:", "BTT-"), ("urn:epcglobal:cbv:sdt:", "SDT-"),
-                   ("urn:epcglobal:cbv:er:", "ER-"))  # fmt: skip
+_URN_VOCABULARY = (
+    ("urn:epcglobal:cbv:bizstep:", "BizStep-"),
+    ("urn:epcglobal:cbv:disp:", "Disp-"),
+    ("urn:epcglobal:cbv:btt:", "BTT-"),
+    ("urn:epcglobal:cbv:sdt:", "SDT-"),
+    ("urn:epcglobal:cbv:er:", "ER-"),
+)
 _TIME = re.compile(r"^(\d{4})-(\d{2})-(\d{2})T(\d{2}):(\d{2}):(\d{2})(?:\.(\d+))?(Z|[+-]\d{2}:\d{2})$", re.IGNORECASE)
 
 

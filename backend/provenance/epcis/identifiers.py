@@ -118,8 +118,9 @@ def _from_id_urn(uri: str, scheme: str, parts: list[str]) -> Identifier | None:
         if key is None or not re.fullmatch(_CHARS + "{1,20}", rest):
             return None
         gtin = _gtin_of(*key)
-        return Identifier(uri, f"{CANONICAL_HOST}/01/{gtin}/21/{_dl_text(rest)}", "sgtin", gtin=gtin,
-                          serial=unquote(rest))  # fmt: skip
+        return Identifier(
+            uri, f"{CANONICAL_HOST}/01/{gtin}/21/{_dl_text(rest)}", "sgtin", gtin=gtin, serial=unquote(rest)
+        )
     if scheme == "sscc" and len(parts) == 2:
         key = _split_key(head, 17)
         if key is None:
@@ -158,8 +159,13 @@ def _from_id_urn(uri: str, scheme: str, parts: list[str]) -> Identifier | None:
     if scheme == "itip" and len(parts) >= 5 and (key := _split_key(head, 13)):
         serial = ".".join(parts[4:])
         gtin = _gtin_of(*key)
-        return Identifier(uri, f"{CANONICAL_HOST}/8006/{gtin}{parts[2]}{parts[3]}/21/{_dl_text(serial)}", "itip",
-                          gtin=gtin, serial=unquote(serial))  # fmt: skip
+        return Identifier(
+            uri,
+            f"{CANONICAL_HOST}/8006/{gtin}{parts[2]}{parts[3]}/21/{_dl_text(serial)}",
+            "itip",
+            gtin=gtin,
+            serial=unquote(serial),
+        )
     if scheme == "upui" and len(parts) >= 3 and (key := _split_key(head, 13)):
         gtin = _gtin_of(*key)
         return Identifier(uri, f"{CANONICAL_HOST}/01/{gtin}/235/{_dl_text(rest)}", "upui", gtin=gtin)
@@ -169,14 +175,42 @@ def _from_id_urn(uri: str, scheme: str, parts: list[str]) -> Identifier | None:
 
 
 # GS1 Digital Link: primary keys and the qualifiers we keep (the most fine-grained level only).
-_SHORT_NAMES = {"gtin": "01", "itip": "8006", "cpid": "8010", "gln": "414", "party": "417", "gsrnp": "8017",
-                "gsrn": "8018", "gcn": "255", "sscc": "00", "gdti": "253", "ginc": "401", "gsin": "402",
-                "grai": "8003", "giai": "8004", "cpv": "22", "lot": "10", "ser": "21"}  # fmt: skip
+_SHORT_NAMES = {
+    "gtin": "01",
+    "itip": "8006",
+    "cpid": "8010",
+    "gln": "414",
+    "party": "417",
+    "gsrnp": "8017",
+    "gsrn": "8018",
+    "gcn": "255",
+    "sscc": "00",
+    "gdti": "253",
+    "ginc": "401",
+    "gsin": "402",
+    "grai": "8003",
+    "giai": "8004",
+    "cpv": "22",
+    "lot": "10",
+    "ser": "21",
+}
 _PRIMARY = {"00", "01", "253", "255", "401", "402", "414", "417", "8003", "8004", "8006", "8010", "8017", "8018"}
 _DL = re.compile(r"^https?://[^/?#]+(?:/[^?#]*)?$")
-_SCHEME_OF_AI = {"00": "sscc", "414": "sgln", "417": "pgln", "8003": "grai", "8004": "giai", "253": "gdti",
-                 "255": "sgcn", "401": "ginc", "402": "gsin", "8006": "itip", "8010": "cpi", "8017": "gsrnp",
-                 "8018": "gsrn"}  # fmt: skip
+_SCHEME_OF_AI = {
+    "00": "sscc",
+    "414": "sgln",
+    "417": "pgln",
+    "8003": "grai",
+    "8004": "giai",
+    "253": "gdti",
+    "255": "sgcn",
+    "401": "ginc",
+    "402": "gsin",
+    "8006": "itip",
+    "8010": "cpi",
+    "8017": "gsrnp",
+    "8018": "gsrn",
+}
 
 
 def _from_digital_link(uri: str) -> Identifier | None:
@@ -204,8 +238,13 @@ def _from_digital_link(uri: str) -> Identifier | None:
         gtin = value[:14]
         if "21" in pairs:
             serial = pairs["21"]
-            return Identifier(uri, f"{CANONICAL_HOST}/{ai}/{value}/21/{serial}", "sgtin" if ai == "01" else "itip",
-                              gtin=gtin, serial=unquote(serial))  # fmt: skip
+            return Identifier(
+                uri,
+                f"{CANONICAL_HOST}/{ai}/{value}/21/{serial}",
+                "sgtin" if ai == "01" else "itip",
+                gtin=gtin,
+                serial=unquote(serial),
+            )
         if "10" in pairs:
             lot = pairs["10"]
             return Identifier(uri, f"{CANONICAL_HOST}/{ai}/{value}/10/{lot}", "lgtin", gtin=gtin, lot=unquote(lot))

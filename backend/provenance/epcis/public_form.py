@@ -132,11 +132,20 @@ class _Reader:
         ):
             return Mention(where, text, identifier)
         if identifier is not None and (identifier.serial is not None or identifier.scheme == "upui"):
-            return Mention(where, text, None, f"is a {identifier.scheme.upper()}, a serialized instance Credance "
-                           "does not register: it has no token and would be published in clear")  # fmt: skip
+            return Mention(
+                where,
+                text,
+                None,
+                f"is a {identifier.scheme.upper()}, a serialized instance Credance "
+                "does not register: it has no token and would be published in clear",
+            )
         if identifier is None and (_INSTANCE_CLAIM.search(stripped) or _INSTANCE_CLAIM.search(written)):
-            return Mention(where, text, None, "looks like a serialized item's identifier but is not a valid one: "
-                           "it would be published in clear")  # fmt: skip
+            return Mention(
+                where,
+                text,
+                None,
+                "looks like a serialized item's identifier but is not a valid one: it would be published in clear",
+            )
         return None
 
 

@@ -29,9 +29,17 @@ depends_on: str | Sequence[str] | None = None
 # in the transaction that inserts the events they derive from (which moves the version). On SQLite
 # a trigger runs once per row: watching them cost a quarter of a capture's CPU.
 WATCHED = (
-    "organisations", "products", "item_batches", "items", "epcis_events", "recalls", "recalled_items",
-    "mirror_item_batches", "mirror_event_anchors", "mirror_recalls",
-)  # fmt: skip
+    "organisations",
+    "products",
+    "item_batches",
+    "items",
+    "epcis_events",
+    "recalls",
+    "recalled_items",
+    "mirror_item_batches",
+    "mirror_event_anchors",
+    "mirror_recalls",
+)
 OPERATIONS = ("insert", "update", "delete")
 BUMP = "UPDATE answer_versions SET version = version + 1 WHERE name = 'verification'"
 
@@ -45,16 +53,21 @@ def upgrade() -> None:
     )
     op.execute("INSERT INTO answer_versions (name, version) VALUES ('verification', 1)")
     if op.get_bind().dialect.name == "postgresql":
-        op.execute(f"CREATE FUNCTION bump_answer_version() RETURNS trigger AS $$ BEGIN {BUMP}; RETURN NULL; END $$ "
-                   "LANGUAGE plpgsql")  # fmt: skip
+        op.execute(
+            f"CREATE FUNCTION bump_answer_version() RETURNS trigger AS $$ BEGIN {BUMP}; RETURN NULL; END $$ "
+            "LANGUAGE plpgsql"
+        )
         for table in WATCHED:
-            op.execute(f"CREATE TRIGGER answers_{table} AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE ON {table} "
-                       "FOR EACH STATEMENT EXECUTE FUNCTION bump_answer_version()")  # fmt: skip
+            op.execute(
+                f"CREATE TRIGGER answers_{table} AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE ON {table} "
+                "FOR EACH STATEMENT EXECUTE FUNCTION bump_answer_version()"
+            )
         return
     for table in WATCHED:
         for operation in OPERATIONS:
-            op.execute(f"CREATE TRIGGER answers_{table}_{operation} AFTER {operation.upper()} ON {table} "
-                       f"BEGIN {BUMP}; END")  # fmt: skip
+            op.execute(
+                f"CREATE TRIGGER answers_{table}_{operation} AFTER {operation.upper()} ON {table} BEGIN {BUMP}; END"
+            )
 
 
 def downgrade() -> None:
