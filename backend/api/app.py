@@ -22,14 +22,12 @@ from backend.api.reads import MemberReads, ReadFastPath
 from backend.api.route_facts import RouteTable
 from backend.api.routers import (
     assets,
-    consent,
     customers,
     docs,
     epcis,
     health,
     keys,
     member_pages,
-    members,
     organisations,
     partners,
     predictions,
@@ -54,10 +52,10 @@ from backend.observability import HttpMetrics
 from backend.settings import Settings, get_settings
 
 ROUTERS: tuple[APIRouter, ...] = (
-    *(m.router for m in (health, docs, purchases, customers, retailers, stores, keys, organisations, products)),
+    *(m.router for m in (health, docs, purchases, retailers, stores, keys, organisations, products)),
+    *customers.ROUTERS,  # every /v1/customers/{id}/… route, and Sign-In with Ethereum
     *(m.router for m in (epcis, verification)),
-    consent.router,  # customer tokens, till codes, Sign-In with Ethereum
-    *(m.router for m in (refunds, members, rewards, transfers, partners, rule_sets, reports, predictions)),
+    *(m.router for m in (refunds, rewards, transfers, partners, rule_sets, reports, predictions)),
     *(m.router for m in (assets, member_pages)),  # the pages people use (docs/web.md)
 )
 

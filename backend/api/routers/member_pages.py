@@ -18,7 +18,7 @@ from sqlmodel import Session
 
 from backend.api.deps import AppState, StateDep, app_state
 from backend.api.policy import MEMBER_SESSION, PUBLIC, REDEEM, TILL_CODE, TRANSFER, Context, Facts, Policy, decide
-from backend.api.routers.consent import expectations
+from backend.api.routers.customers.consent import expectations
 from backend.api.token_domain import chain_id_of
 from backend.consent import siwe
 from backend.consent.till_codes import issue_code

@@ -24,7 +24,6 @@ from backend.api.schemas.predictive import (
 )
 from backend.db.types import utcnow
 from backend.errors import Unprocessable
-from backend.loyalty.customers import get_customer
 from backend.predictive import runs, views
 from backend.predictive.history import import_history, parse_records
 
@@ -64,25 +63,6 @@ def get_runs(access: RunsAccess, session: SessionDep, limit: int = Query(20, ge=
 @router.get("/v1/predictions/runs/{run_id}", response_model=PredictionRunOut, summary="A prediction run")
 def get_run(run_id: Annotated[int, Path(ge=1, le=MAX_ID)], access: RunsAccess, session: SessionDep) -> dict[str, Any]:
     return runs.run_view(runs.get_run(session, run_id))
-
-
-@router.get("/v1/customers/{customer_id}/predictions", summary="A member's predictions, explained")
-def get_predictions(customer_id: str, access: ReadAccess, session: SessionDep) -> dict[str, Any]:
-    """The member's figures in the latest published run, with the inputs and model parameters
-    behind them and why they are (or, in the control group, would be) in each segment."""
-    return views.member_predictions(session, get_customer(session, customer_id))
-
-
-@router.get("/v1/customers/{customer_id}/recommendations", summary="What a member is likely to buy")
-def get_recommendations(
-    customer_id: str,
-    access: ReadAccess,
-    session: SessionDep,
-    level: str = Query("sku", pattern="^(sku|category)$"),
-    limit: int = Query(10, ge=1, le=50),
-) -> dict[str, Any]:
-    """Buy-again, then items bought by the members who bought the member's, then popular items."""
-    return views.member_recommendations(session, get_customer(session, customer_id), level, limit)
 
 
 @router.get("/v1/reports/predictions", summary="Predicted segments, backtest, treated against control")
