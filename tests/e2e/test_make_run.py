@@ -49,7 +49,7 @@ def env(tmp_path: Path) -> dict[str, str]:
     }
 
 
-def wait_until(predicate: object, timeout: float = 60.0) -> None:
+def wait_until(predicate: object, timeout: float = 180.0) -> None:  # a readiness bound, not a timing
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         try:
