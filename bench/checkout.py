@@ -36,6 +36,7 @@ sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import httpx  # noqa: E402
+from _processes import free_port, group_cpu_seconds  # noqa: E402  (bench/ is on sys.path)
 from loadgen import percentile, run_load  # noqa: E402
 from sqlalchemy import text  # noqa: E402
 from web3 import Web3  # noqa: E402
@@ -50,14 +51,6 @@ from backend.db.migrate import upgrade  # noqa: E402
 from backend.settings import PROJECT_ROOT, Settings  # noqa: E402
 
 RUN_PREFIX = "bench"
-
-
-def free_port() -> int:
-    import socket
-
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def order_body(tag: str, customers: int) -> Any:
@@ -202,24 +195,6 @@ class Platform:
                 break
             time.sleep(0.25)
         return time.monotonic() - started
-
-
-TICKS = os.sysconf("SC_CLK_TCK")
-
-
-def group_cpu_seconds(pgid: int) -> float:
-    """User + system CPU time of every live process in a process group (from /proc)."""
-    total = 0
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
-        except OSError:
-            continue
-        if int(fields[2]) == pgid:  # fields after the name: state, ppid, pgrp, … utime (12), stime (13)
-            total += int(fields[11]) + int(fields[12])
-    return total / TICKS
 
 
 def sample_backlog(bench: Platform, tag: str, stop: threading.Event, samples: list[dict[str, float]]) -> None:

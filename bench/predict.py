@@ -36,6 +36,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 import numpy as np  # noqa: E402
+from _processes import free_port  # noqa: E402  (bench/ is on sys.path)
 from sqlmodel import Session, select  # noqa: E402
 
 from backend.db.direct import bulk_insert  # noqa: E402
@@ -49,14 +50,6 @@ OUT = ROOT / "bench" / "out" / "predict.json"
 AS_OF = date(2026, 6, 30)
 DAYS = 730
 RULES = {"points_per_unit": "1", "predictive": {"horizon_days": 90, "control_percent": 10}}
-
-
-def free_port() -> int:
-    import socket
-
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def simulate(customers: int, seed: int = 14) -> tuple[np.ndarray, np.ndarray, np.ndarray]:

@@ -26,7 +26,6 @@ import argparse
 import json
 import os
 import platform
-import socket
 import subprocess
 import sys
 import tempfile
@@ -43,6 +42,8 @@ from web3 import Web3
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+
+from _processes import free_port  # noqa: E402  (bench/ is on sys.path)
 
 from backend.chain.anvil import dev_private_keys, start_anvil, stop_anvil  # noqa: E402
 from backend.chain.bootstrap import ensure_deployment  # noqa: E402
@@ -106,12 +107,6 @@ class CaptureResult:
     capture_seconds: float
     events_per_second: float
     seal_seconds: float
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def synthetic_hashes(count: int, start: int) -> list[bytes]:

@@ -26,6 +26,8 @@ from sqlalchemy import text
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from _processes import free_port, group_cpu_seconds  # noqa: E402  (bench/ is on sys.path)
+
 from backend.chain.anvil import start_anvil, stop_anvil  # noqa: E402
 from backend.chain.bootstrap import ensure_deployment  # noqa: E402
 from backend.cli.seed import seed_demo  # noqa: E402
@@ -33,31 +35,6 @@ from backend.db.cluster import LocalPostgres  # noqa: E402
 from backend.db.engine import make_engine  # noqa: E402
 from backend.db.migrate import upgrade  # noqa: E402
 from backend.settings import PROJECT_ROOT, Settings  # noqa: E402
-
-TICKS = os.sysconf("SC_CLK_TCK")
-
-
-def free_port() -> int:
-    import socket
-
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def group_cpu_seconds(pgid: int) -> float:
-    """User + system CPU time of every live process in a process group (from /proc)."""
-    total = 0
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
-        except OSError:
-            continue
-        if int(fields[2]) == pgid:
-            total += int(fields[11]) + int(fields[12])
-    return total / TICKS
 
 
 class Stack:

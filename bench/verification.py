@@ -44,6 +44,7 @@ sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import httpx  # noqa: E402
+from _processes import free_port, group_cpu_seconds  # noqa: E402  (bench/ is on sys.path)
 from _scanload import LoadResult, percentile, run_load  # noqa: E402
 from sqlalchemy import text  # noqa: E402
 
@@ -66,32 +67,6 @@ TARGET_P99_MS = 50.0
 GTIN = "09506000134352"  # the demo brand's first product
 BASELINE_REF = "4abddd2222349e7a7b6bd780ad0b7e69919d7141"  # the last commit before issue 13's work
 CITIES = [(48.86, 2.35), (51.51, -0.13), (40.71, -74.01), (35.68, 139.69), (52.52, 13.40), (41.90, 12.50)]
-
-
-def free_port() -> int:
-    import socket
-
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-TICKS = os.sysconf("SC_CLK_TCK")
-
-
-def group_cpu_seconds(pgid: int) -> float:
-    """User + system CPU time of every live process in a process group (from /proc)."""
-    total = 0
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
-        except OSError:
-            continue
-        if int(fields[2]) == pgid:
-            total += int(fields[11]) + int(fields[12])
-    return total / TICKS
 
 
 def _link(serial: str) -> str:
