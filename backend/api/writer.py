@@ -30,6 +30,7 @@ from sqlalchemy import Engine
 from sqlalchemy.exc import DBAPIError
 from sqlmodel import Session
 
+from backend.batches import next_batch
 from backend.db.engine import session_scope, writer
 from backend.errors import DomainError
 
@@ -91,19 +92,9 @@ class GroupCommitWriter(Generic[T, R]):
 
     def _run(self) -> None:
         while True:
-            first = self._queue.get()
-            if first is None:
+            jobs = next_batch(self._queue, self.max_batch)
+            if jobs is None:
                 return
-            jobs = [first]
-            while len(jobs) < self.max_batch:
-                try:
-                    job = self._queue.get_nowait()
-                except queue.Empty:
-                    break
-                if job is None:
-                    self._queue.put(None)  # finish this batch, then stop
-                    break
-                jobs.append(job)
             items = [job.item for job in jobs]
             results: Sequence[R | BaseException]
             try:

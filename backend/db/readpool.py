@@ -27,6 +27,7 @@ from typing import Any, TypeVar
 
 from sqlalchemy.engine import make_url
 
+from backend.batches import next_batch
 from backend.db.engine import is_sqlite
 
 T = TypeVar("T")
@@ -184,19 +185,9 @@ class ReadPool:
 
     def _serve(self) -> None:
         while True:
-            first = self._queue.get()
-            if first is None:
+            jobs = next_batch(self._queue, self.batch)
+            if jobs is None:
                 return
-            jobs = [first]
-            while len(jobs) < self.batch:
-                try:
-                    job = self._queue.get_nowait()
-                except queue.Empty:
-                    break
-                if job is None:
-                    self._queue.put(None)  # answer this batch, then stop
-                    break
-                jobs.append(job)
             answers: dict[asyncio.AbstractEventLoop, list[tuple[asyncio.Future[Any], Any]]] = {}
             for job in jobs:
                 try:
