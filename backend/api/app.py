@@ -27,6 +27,7 @@ from backend.api.routers import (
     epcis,
     health,
     keys,
+    lists,
     member_pages,
     organisations,
     partners,
@@ -53,6 +54,7 @@ from backend.settings import Settings, get_settings
 
 ROUTERS: tuple[APIRouter, ...] = (
     *(m.router for m in (health, docs, purchases, retailers, stores, keys, organisations, products)),
+    lists.router,  # GET lists with search and cursor pagination
     *customers.ROUTERS,  # every /v1/customers/{id}/… route, and Sign-In with Ethereum
     *(m.router for m in (epcis, verification)),
     *(m.router for m in (refunds, rewards, transfers, partners, rule_sets, reports, predictions)),

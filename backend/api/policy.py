@@ -101,7 +101,8 @@ class Grant:
         if self.customer is not None and self.role == Role.CUSTOMER:
             parts.append(f"its own customer ({self.customer.describe()})")
         if self.organisation is not None and self.role == Role.ORGANISATION:
-            parts.append(f"its own organisation ({self.organisation.describe()})")
+            default = ", default its own" if self.organisation.where == "query" else ""
+            parts.append(f"its own organisation ({self.organisation.describe()}{default})")
         if self.scope is not None and self.role == Role.CUSTOMER:
             parts.append(f"scope `{self.scope}`")
         if self.till_code is not None:
@@ -288,8 +289,11 @@ def decide(policy: Policy, principal: Principal, facts: Facts, context: Context)
             raise Forbidden("a customer token acts only for its own customer", field=grant.customer.name)
         if grant.scope is not None and grant.scope not in principal.scopes:
             raise Forbidden(f"this customer token does not allow {grant.scope!s}", field="Authorization")
-    if principal.role == Role.ORGANISATION and grant.organisation is not None and facts.org_id != principal.org_id:
-        raise Forbidden(f"this key may not act for organisation {facts.org_id!r}", field=grant.organisation.name)
+    if principal.role == Role.ORGANISATION and grant.organisation is not None:
+        # Named in the query, it may be left out: then the key's own organisation (lists).
+        unnamed = facts.org_id is None and grant.organisation.where == "query"
+        if facts.org_id != principal.org_id and not unnamed:
+            raise Forbidden(f"this key may not act for organisation {facts.org_id!r}", field=grant.organisation.name)
     till_code = None
     if grant.till_code is not None:
         till_code = facts.till_code
@@ -509,6 +513,18 @@ LOG_OUT = Policy(
 )
 CONVERT = ConsentPolicy(
     "convert partner points", Grant(Role.ADMIN, customer=body("customer_id"), customer_token=True, scope=Scope.CONVERT)
+)
+
+# Lists (backend/api/routers/lists.py): a brand's products and recalls, the organisations.
+BRAND_LIST = Policy(
+    "list a brand's products or recalls",
+    Grant(Role.ADMIN),
+    Grant(Role.ORGANISATION, organisation=query("brand_id")),
+)
+ORGANISATION_LIST = Policy(
+    "list organisations",
+    Grant(Role.ADMIN),
+    Grant(Role.ORGANISATION, note="itself and the organisations it works with"),
 )
 
 PREDICTIONS_READ = Policy(
