@@ -44,6 +44,7 @@ from backend.api.deps import Unauthorized, app_state, get_principal
 from backend.consent.tokens import Scope
 from backend.db.models import Store
 from backend.errors import Forbidden, Unprocessable
+from backend.web.console import ConsoleUser, console_user
 from backend.web.sessions import MemberSession, member_of
 
 Location = Literal["path", "query", "body", "header"]
@@ -276,6 +277,27 @@ class MemberSessionPolicy(PublicPolicy):
 
 
 MEMBER_SESSION = MemberSessionPolicy()
+
+
+class ConsoleSessionPolicy(PublicPolicy):
+    """The program console (``/console/``): no API key in the request; the console session
+    cookie, opened with an admin or organisation key (``backend/web/console.py``). Each page and
+    action is then decided by ``decide`` with the API route's policy for that key's principal,
+    and every form needs the session's CSRF token."""
+
+    name = "console session"
+
+    def describe(self) -> list[str]:
+        return [
+            "a console session (cookie opened with an admin or organisation key; forms also need its CSRF "
+            "token): what the key may do in the API"
+        ]
+
+    async def __call__(self, request: Request) -> ConsoleUser:  # type: ignore[override]
+        return await console_user(request)
+
+
+CONSOLE_SESSION = ConsoleSessionPolicy()
 
 
 def decide(policy: Policy, principal: Principal, facts: Facts, context: Context) -> Access:
