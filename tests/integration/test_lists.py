@@ -52,9 +52,8 @@ def every_page(api: Api, who: str, path: str, **params: Any) -> list[dict[str, A
 
 def test_pages_follow_each_other_without_repeating_or_skipping(api: Api) -> None:
     for n in range(5):
-        enrolled = api.client.post(
-            "/v1/customers", json={"customer_id": f"member-{n}", "email": f"m{n}@example.org"}, headers=api.headers("admin")
-        )
+        body = {"customer_id": f"member-{n}", "email": f"m{n}@example.org"}
+        enrolled = api.client.post("/v1/customers", json=body, headers=api.headers("admin"))
         assert enrolled.status_code == 200, enrolled.text
     rows = every_page(api, "admin", "/v1/customers", limit=2, q="member-")
     assert [r["customer_id"] for r in rows] == [f"member-{n}" for n in reversed(range(5))]  # newest first
@@ -123,9 +122,7 @@ def test_purchases_and_keys_are_listed_only_for_whom_they_belong(api: Api) -> No
     rows = every_page(api, "checkout", "/v1/purchases", limit=2)
     assert [r["order_id"] for r in rows] == ["L-2", "L-1", "L-0"]
     assert {r["status"] for r in rows} == {"pending"}  # no chain here: the awards wait in the outbox
-    assert [r["order_id"] for r in every_page(api, "admin", "/v1/purchases", customer_id="lister", q="l-1")] == [
-        "L-1"
-    ]
+    assert [r["order_id"] for r in every_page(api, "admin", "/v1/purchases", customer_id="lister", q="l-1")] == ["L-1"]
     assert len(every_page(api, "program", "/v1/purchases", store_id="demo-store")) == 3
     other_store = api.client.get("/v1/purchases", params={"store_id": "elsewhere"}, headers=api.headers("checkout"))
     assert other_store.status_code == 403
