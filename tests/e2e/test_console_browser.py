@@ -9,20 +9,14 @@ from __future__ import annotations
 
 import json
 
-from backend.settings import PROJECT_ROOT
+import pytest
+
+from tests.e2e.browser import DESKTOP, MARKS, PHONE, SCREENSHOTS, accessibility_problems, chromium
 from tests.e2e.loyalty_helpers import buy, order
-from tests.e2e.test_member_pages_browser import (
-    ARGS,
-    CHROMIUM,
-    DESKTOP,
-    PHONE,
-    accessibility_problems,
-    pytestmark,  # noqa: F401 (the same marks: chain, browser, sqlite only, skipped without chromium)
-    site,  # noqa: F401 (the fixture)
-)
 from tests.support import Platform
 
-SHOTS = PROJECT_ROOT / "build" / "screenshots" / "console"
+pytestmark = [*MARKS, pytest.mark.sqlite_only]
+SHOTS = SCREENSHOTS / "console"
 PAGES = {
     "dashboard": "/console/",
     "rule-sets": "/console/rule-sets",
@@ -35,9 +29,7 @@ PAGES = {
 }
 
 
-def test_an_admin_runs_the_program_from_the_console(platform: Platform, site: str) -> None:  # noqa: F811
-    from playwright.sync_api import sync_playwright
-
+def test_an_admin_runs_the_program_from_the_console(platform: Platform, site: str) -> None:
     SHOTS.mkdir(parents=True, exist_ok=True)
     buy(platform, order("C-1", "alice"))
     platform.settle()
@@ -46,8 +38,7 @@ def test_an_admin_runs_the_program_from_the_console(platform: Platform, site: st
 
     problems: dict[str, list[str]] = {}
     policy_violations: list[str] = []
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=ARGS)
+    with chromium() as browser:
         desk = browser.new_context(**DESKTOP)
         page = desk.new_page()
         page.on("console", lambda m: policy_violations.append(m.text) if "Content Security Policy" in m.text else None)
@@ -99,7 +90,6 @@ def test_an_admin_runs_the_program_from_the_console(platform: Platform, site: st
                 shown.screenshot(path=str(SHOTS / f"{name}-{width}.png"), full_page=True)
                 if width == "desktop":
                     problems[name] = accessibility_problems(shown)
-        browser.close()
 
     assert {name: found for name, found in problems.items() if found} == {}
     assert policy_violations == []
