@@ -26,6 +26,7 @@ from backend.api.routers import (
     audit_log,
     console_audit,
     console_pages,
+    console_program,
     customers,
     docs,
     epcis,
@@ -62,7 +63,9 @@ ROUTERS: tuple[APIRouter, ...] = (
     *customers.ROUTERS,  # every /v1/customers/{id}/… route, and Sign-In with Ethereum
     *(m.router for m in (epcis, verification)),
     *(m.router for m in (refunds, rewards, transfers, partners, rule_sets, reports, predictions, audit_log)),
-    *(m.router for m in (assets, member_pages, console_pages, console_audit)),  # the pages people use (docs/web.md)
+    *(
+        m.router for m in (assets, member_pages, console_pages, console_program, console_audit)
+    ),  # the pages people use (docs/web.md)
 )
 
 

@@ -383,14 +383,6 @@ def recalls(
     return page(request, "console/recalls.html", _context(user, "recalls", page=found, q=q or "", brand=brand))
 
 
-@router.get("/keys")
-def keys(request: Request, user: User, state: StateDep, q: str | None = None, cursor: str | None = None) -> Response:
-    _allowed(ADMIN, user)
-    with Session(state.engine) as session:
-        found = lists.list_api_keys(session, q=q or None, limit=50, cursor=cursor)
-    return page(request, "console/keys.html", _context(user, "keys", page=found, q=q or ""))
-
-
 # -- CSV --------------------------------------------------------------------------------------
 
 EXPORTS: dict[str, tuple[Policy, Callable[[Session, ConsoleUser, str | None, str | None], Page[Any]]]] = {
