@@ -24,6 +24,11 @@ from tests.security.test_console_sessions import HTML, csrf_of, signed_in
 
 @pytest.fixture
 def api(settings: Settings, engine: Engine) -> Iterator[Api]:
+    yield from seeded_api(settings, engine)
+
+
+def seeded_api(settings: Settings, engine: Engine) -> Iterator[Api]:
+    """The API on the demo data, with its admin, checkout, brand and program keys."""
     keys = seed_demo(engine, settings, 31337)
     with TestClient(create_app(settings, engine), raise_server_exceptions=False) as client:
         yield Api(

@@ -6,13 +6,22 @@ chain needed: the outbox holds the transfer policy's operation."""
 
 from __future__ import annotations
 
-from sqlalchemy import func
+from collections.abc import Iterator
+
+import pytest
+from sqlalchemy import Engine, func
 from sqlmodel import Session, select
 
 from backend.db.models import ApiKey, Operation, Partner, Store
+from backend.settings import Settings
 from tests.provenance.support import Api
-from tests.security.test_audit_log import api  # noqa: F401 (the fixture)
+from tests.security.test_audit_log import seeded_api
 from tests.security.test_console_sessions import HTML, csrf_of, signed_in
+
+
+@pytest.fixture
+def api(settings: Settings, engine: Engine) -> Iterator[Api]:
+    yield from seeded_api(settings, engine)
 
 
 def count(api: Api, table: type) -> int:
