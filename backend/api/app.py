@@ -27,6 +27,7 @@ from backend.api.routers import (
     console_audit,
     console_pages,
     console_program,
+    console_provenance,
     customers,
     docs,
     epcis,
@@ -64,7 +65,7 @@ ROUTERS: tuple[APIRouter, ...] = (
     *(m.router for m in (epcis, verification)),
     *(m.router for m in (refunds, rewards, transfers, partners, rule_sets, reports, predictions, audit_log)),
     *(
-        m.router for m in (assets, member_pages, console_pages, console_program, console_audit)
+        m.router for m in (assets, member_pages, console_pages, console_program, console_provenance, console_audit)
     ),  # the pages people use (docs/web.md)
 )
 
