@@ -247,6 +247,6 @@ def trace_view(request: Request, user: User, state: StateDep, epc: str = "") -> 
         reached = [
             {"key": r.key, "via": VIA.get(r.via, r.via), "start": r.start, "end": r.end, "source": r.source}
             for r in trace(session, key, "backward")
-            if r.via != "self" and (user.is_admin or r.key in named)  # only what a visible event names
+            if r.key != key and (user.is_admin or r.key in named)  # only what a visible event names
         ]
     return page(request, "console/trace.html", _context(user, "events", epc=epc, reached=reached, events=shown))
