@@ -29,13 +29,14 @@ from backend.loyalty.program import rules_in_force
 from backend.loyalty.transfers import pending_policy, policy_in_force, set_policy
 from backend.web.console import ConsoleUser
 from backend.web.pages import page, refusal
+from backend.web.sessions import CSRF_FIELD
 
 router = router_for()
 
 
 def _fields(form: dict[str, str], numbers: tuple[str, ...] = ()) -> dict[str, Any]:
     """A form's filled fields, numbers as numbers (the API's models take JSON numbers)."""
-    fields: dict[str, Any] = {k: v.strip() for k, v in form.items() if k != "csrf_token" and v.strip() != ""}
+    fields: dict[str, Any] = {k: v.strip() for k, v in form.items() if k != CSRF_FIELD and v.strip() != ""}
     for name in numbers:
         if fields.get(name, "").isdigit():
             fields[name] = int(fields[name])
