@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 import anyio.to_thread
@@ -34,6 +34,7 @@ from backend.api.auth import Principal, Role
 from backend.api.listing import DEFAULT_LIMIT, Page, contains, fetch_page
 from backend.db.engine import session_scope
 from backend.db.models import AuditEntry
+from backend.errors import Unprocessable
 
 log = structlog.get_logger(__name__)
 
@@ -127,6 +128,19 @@ class AuditMiddleware:
 
 
 # -- reading it --------------------------------------------------------------------------------
+
+SINCE_PATTERN = r"^\d{4}-\d{2}-\d{2}([T ]\d{2}:\d{2}(:\d{2}(\.\d{1,6})?)?(Z|[+-]\d{2}:\d{2})?)?$"
+
+
+def parse_since(text: str | None) -> datetime | None:
+    """An ISO 8601 date or date-time (UTC unless it says otherwise); 422 naming ``since``."""
+    if not text:
+        return None
+    try:
+        moment = datetime.fromisoformat(text)
+    except ValueError:
+        raise Unprocessable("since is an ISO 8601 date or date-time, e.g. 2026-12-01", field="since") from None
+    return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
 
 
 def audit_rows(

@@ -74,6 +74,10 @@ def test_an_admin_write_is_logged_with_who_what_and_when_and_nothing_of_the_body
     assert listed[0]["route"] == "/v1/customers"
     assert listed[0]["outcome"] == "done"
     assert [e["outcome"] for e in log(api, "admin", outcome="refused").json()["items"]] == ["refused"]
+    assert len(log(api, "admin", since="2000-01-01").json()["items"]) == 2
+    assert log(api, "admin", since="2999-01-01T00:00:00Z").json()["items"] == []
+    for not_a_date in ("0.5", "2026-13-01"):  # no Unix timestamps, no impossible dates
+        assert log(api, "admin", since=not_a_date).json()["error"]["field"] == "since"
     # Reads, checkout traffic and requests without a valid key leave no entry.
     assert api.client.get("/v1/customers", headers=api.headers("admin")).status_code == 200
     assert api.client.post("/v1/customers", json={"customer_id": "x"}, headers={"Authorization": "Bearer nope"})

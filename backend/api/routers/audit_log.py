@@ -3,12 +3,11 @@ every entry; an organisation the entries of its own keys, another ``org_id`` is 
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, Query, Request, Response
 
-from backend.api.audit import audit_rows
+from backend.api.audit import SINCE_PATTERN, audit_rows, parse_since
 from backend.api.auth import Role
 from backend.api.deps import SessionDep
 from backend.api.listing import DEFAULT_LIMIT, Cursor, Limit, listed
@@ -35,11 +34,13 @@ def audit_log(
     key_id: Annotated[str | None, Query(max_length=32)] = None,
     route: Annotated[str | None, Query(min_length=1, max_length=100, description="Text of the route template.")] = None,
     outcome: Literal["done", "refused", "failed"] | None = None,
-    since: datetime | None = None,
+    since: Annotated[
+        str | None, Query(pattern=SINCE_PATTERN, description="Entries at or after this ISO 8601 date or date-time.")
+    ] = None,
     limit: Limit = DEFAULT_LIMIT,
     cursor: Cursor = None,
 ) -> dict[str, Any]:
     """Every write an admin, organisation or program key sent (or a console session opened with
     one): who, what, when, and whether it was done or refused. No bodies, no personal data."""
-    page = audit_rows(session, seen_by(access, org_id), key_id, route, outcome, since, limit, cursor)
+    page = audit_rows(session, seen_by(access, org_id), key_id, route, outcome, parse_since(since), limit, cursor)
     return listed(request, response, page, page.rows)

@@ -4,7 +4,6 @@ every entry, an organisation the entries of its own keys."""
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import urlencode
 
@@ -12,7 +11,7 @@ from fastapi import Request
 from fastapi.responses import Response
 from sqlmodel import Session
 
-from backend.api.audit import OUTCOMES, audit_rows
+from backend.api.audit import OUTCOMES, audit_rows, parse_since
 from backend.api.deps import StateDep
 from backend.api.listing import MAX_LIMIT
 from backend.api.policy import AUDIT_READ
@@ -35,15 +34,6 @@ def _filters(request: Request, user: ConsoleUser) -> dict[str, str]:
     return filters
 
 
-def _since(text: str) -> datetime | None:
-    if not text:
-        return None
-    try:
-        return datetime.fromisoformat(text).replace(tzinfo=UTC)
-    except ValueError:
-        raise Unprocessable("since is a date (YYYY-MM-DD)", field="since") from None
-
-
 def _rows(session: Session, user: ConsoleUser, filters: dict[str, str], limit: int, cursor: str | None) -> Any:
     access = _allowed(AUDIT_READ, user, filters["org_id"] or None)
     return audit_rows(
@@ -52,7 +42,7 @@ def _rows(session: Session, user: ConsoleUser, filters: dict[str, str], limit: i
         filters["key_id"] or None,
         filters["route"] or None,
         filters["outcome"] or None,
-        _since(filters["since"]),
+        parse_since(filters["since"]),
         limit,
         cursor,
     )
