@@ -37,7 +37,7 @@ def cli() -> None:
     w3 = provider.web3
     chain_id = int(w3.eth.chain_id)  # asked of the node: a custom network URI may not declare it
     is_local = provider.network.name == "local" or chain_id == 31337
-    build_contracts(settings.build_dir, settings.node_modules)
+    build_contracts(settings.build_dir, settings.node_modules, evm_version=settings.resolved_evm_version)
     deployer = LocalSigner(w3, _key(settings.deployer_key, DEV_ACCOUNT["deployer"], is_local), chain_id)
     issuer = LocalSigner(w3, _key(settings.issuer_key, DEV_ACCOUNT["issuer"], is_local), chain_id)
     operator = LocalSigner(w3, _key(settings.operator_key, DEV_ACCOUNT["operator"], is_local), chain_id)
