@@ -113,6 +113,9 @@ def create_app(
         docs_url=None,  # our own /docs (routers/docs.py): nothing loaded from another origin
         redoc_url=None,
         swagger_ui_oauth2_redirect_url=None,
+        # Metrics are Prometheus' (/metrics) and logs structlog's: FastAPI's OpenTelemetry bridge,
+        # on by default, would look for OpenTelemetry providers on every request for nothing.
+        telemetry={"tracing": False, "metrics": False, "logs": False, "operation_spans": False},
     )
     verifier = KeyVerifier(engine, anyio.CapacityLimiter(budget.lookup_threads))
     app.state.credance = AppState(

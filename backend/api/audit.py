@@ -22,16 +22,13 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
 
 import anyio.to_thread
 import structlog
 from sqlalchemy import Engine
-from sqlmodel import Session, col, select
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from backend.api.auth import Principal, Role
-from backend.api.listing import DEFAULT_LIMIT, Page, contains, fetch_page
 from backend.db.engine import session_scope
 from backend.db.models import AuditEntry
 from backend.errors import Unprocessable
@@ -127,7 +124,7 @@ class AuditMiddleware:
             raise
 
 
-# -- reading it --------------------------------------------------------------------------------
+# -- reading it (the query is lists.list_audit_entries) ----------------------------------------
 
 SINCE_PATTERN = r"^\d{4}-\d{2}-\d{2}([T ]\d{2}:\d{2}(:\d{2}(\.\d{1,6})?)?(Z|[+-]\d{2}:\d{2})?)?$"
 
@@ -141,46 +138,3 @@ def parse_since(text: str | None) -> datetime | None:
     except ValueError:
         raise Unprocessable("since is an ISO 8601 date or date-time, e.g. 2026-12-01", field="since") from None
     return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
-
-
-def audit_rows(
-    session: Session,
-    org_id: str | None = None,
-    key_id: str | None = None,
-    route: str | None = None,
-    outcome: str | None = None,
-    since: datetime | None = None,
-    limit: int = DEFAULT_LIMIT,
-    cursor: str | None = None,
-) -> Page[dict[str, Any]]:
-    """Entries, newest first; ``org_id`` narrows to one organisation's keys (an organisation sees
-    only its own), ``route`` searches the route template."""
-    query = select(AuditEntry)
-    if org_id is not None:
-        query = query.where(AuditEntry.org_id == org_id)
-    if key_id:
-        query = query.where(AuditEntry.key_id == key_id)
-    if route:
-        query = query.where(contains(AuditEntry.route, route))
-    if outcome:
-        query = query.where(AuditEntry.outcome == outcome)
-    if since is not None:
-        query = query.where(col(AuditEntry.at) >= since)
-    page = fetch_page(session, query, AuditEntry.id, lambda e: e.id, limit, cursor, descending=True)
-    return Page([_row(e) for e in page.rows], page.after)
-
-
-def _row(entry: AuditEntry) -> dict[str, Any]:
-    return {
-        "id": entry.id,
-        "at": entry.at,
-        "key_id": entry.key_id,
-        "role": entry.role,
-        "org_id": entry.org_id,
-        "console_session": entry.console_session,
-        "method": entry.method,
-        "route": entry.route,
-        "path_ids": json.loads(entry.path_ids),
-        "status": entry.status,
-        "outcome": entry.outcome,
-    }

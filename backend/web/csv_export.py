@@ -14,7 +14,7 @@ from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
-from backend.api.listing import Page
+from backend.db.pages import Page
 from backend.errors import Unprocessable
 
 MOST_ROWS = 100_000

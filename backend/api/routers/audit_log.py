@@ -7,13 +7,15 @@ from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, Query, Request, Response
 
-from backend.api.audit import SINCE_PATTERN, audit_rows, parse_since
+from backend import lists
+from backend.api.audit import SINCE_PATTERN, parse_since
 from backend.api.auth import Role
 from backend.api.deps import SessionDep
-from backend.api.listing import DEFAULT_LIMIT, Cursor, Limit, listed
+from backend.api.listing import Cursor, Limit, listed
 from backend.api.policy import AUDIT_READ, Access
 from backend.api.schemas.common import ERROR_RESPONSES, Slug
 from backend.api.schemas.lists import AuditPage
+from backend.db.pages import DEFAULT_LIMIT
 
 router = APIRouter(responses=ERROR_RESPONSES)
 
@@ -42,5 +44,7 @@ def audit_log(
 ) -> dict[str, Any]:
     """Every write an admin, organisation or program key sent (or a console session opened with
     one): who, what, when, and whether it was done or refused. No bodies, no personal data."""
-    page = audit_rows(session, seen_by(access, org_id), key_id, route, outcome, parse_since(since), limit, cursor)
+    page = lists.list_audit_entries(
+        session, seen_by(access, org_id), key_id, route, outcome, parse_since(since), limit, cursor
+    )
     return listed(request, response, page, page.rows)

@@ -11,12 +11,13 @@ from fastapi import Request
 from fastapi.responses import Response
 from sqlmodel import Session
 
-from backend.api.audit import OUTCOMES, audit_rows, parse_since
+from backend import lists
+from backend.api.audit import OUTCOMES, parse_since
 from backend.api.deps import StateDep
-from backend.api.listing import MAX_LIMIT
 from backend.api.policy import AUDIT_READ
 from backend.api.routers.audit_log import seen_by
 from backend.api.routers.console_pages import User, _allowed, _context, csv_answer, router_for
+from backend.db.pages import MAX_LIMIT
 from backend.errors import Unprocessable
 from backend.web import csv_export
 from backend.web.console import ConsoleUser
@@ -36,7 +37,7 @@ def _filters(request: Request, user: ConsoleUser) -> dict[str, str]:
 
 def _rows(session: Session, user: ConsoleUser, filters: dict[str, str], limit: int, cursor: str | None) -> Any:
     access = _allowed(AUDIT_READ, user, filters["org_id"] or None)
-    return audit_rows(
+    return lists.list_audit_entries(
         session,
         seen_by(access, filters["org_id"] or None),
         filters["key_id"] or None,

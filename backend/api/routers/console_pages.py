@@ -23,8 +23,8 @@ from fastapi.routing import APIRoute
 from pydantic import BaseModel, ValidationError
 from sqlmodel import Session, col, select
 
+from backend import lists
 from backend.api.deps import AppState, StateDep, app_state
-from backend.api.listing import MAX_LIMIT, Page
 from backend.api.policy import (
     ADMIN,
     BRAND_LIST,
@@ -37,15 +37,14 @@ from backend.api.policy import (
     Policy,
     decide,
 )
-from backend.api.routers import lists
 from backend.api.routers.customers.profile import erase, member_view
-from backend.api.routers.rule_sets import _out as rule_set_view
 from backend.api.schemas.program import RewardIn
 from backend.db.models import RuleSetRecord
+from backend.db.pages import MAX_LIMIT, Page
 from backend.db.types import utcnow
 from backend.errors import DomainError, Unprocessable
 from backend.loyalty.customers import get_customer
-from backend.loyalty.program import publish_document, rules_in_force
+from backend.loyalty.program import publish_document, rule_set_view, rules_in_force
 from backend.loyalty.rewards import create_reward, update_reward
 from backend.loyalty.rule_document import RuleDocument
 from backend.loyalty.rules import OrderLine, QuoteContext, quote

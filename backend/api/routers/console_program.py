@@ -14,9 +14,9 @@ from fastapi import Request
 from fastapi.responses import Response
 from sqlmodel import Session, col, select
 
+from backend import lists
 from backend.api.deps import AppState, StateDep
 from backend.api.policy import ADMIN
-from backend.api.routers import lists
 from backend.api.routers.console_pages import User, _allowed, _context, _form, _validated, router_for
 from backend.api.routers.keys import ApiKeyIn, issue_key, revoke
 from backend.api.routers.stores import add_store

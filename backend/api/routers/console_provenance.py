@@ -20,9 +20,9 @@ from fastapi.responses import Response
 from sqlalchemy import or_
 from sqlmodel import Session, col, select
 
+from backend import lists
 from backend.api.deps import AppState, StateDep
 from backend.api.policy import ADMIN_OR_ORGANISATION, ORGANISATION, ORGANISATION_LIST
-from backend.api.routers import lists
 from backend.api.routers.console_pages import User, _allowed, _context, _form, router_for
 from backend.db.models import EpcisEventEpc, ItemBatch, Operation, Product
 from backend.errors import DomainError, Forbidden, Unprocessable

@@ -7,12 +7,13 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Query, Request, Response
 
 from backend.api.deps import SessionDep, StateDep
-from backend.api.listing import MAX_LIMIT, Cursor, Limit, Search, listed
+from backend.api.listing import Cursor, Limit, Search, listed
 from backend.api.policy import CATALOG, Access, AdminDep
-from backend.api.routers.lists import list_rewards_page
 from backend.api.schemas.common import ERROR_RESPONSES, Slug
 from backend.api.schemas.program import RewardIn, RewardOut, RewardPatch
 from backend.db.models import Reward
+from backend.db.pages import MAX_LIMIT
+from backend.lists import list_rewards_page
 from backend.loyalty.rewards import (
     create_reward,
     get_reward,

@@ -1,5 +1,5 @@
-"""The rows of the API's lists (``backend/api/routers/lists.py``) and their page envelope:
-``items`` and ``next`` (the relative URL of the next page, null on the last)."""
+"""The rows of the API's lists (``backend/api/routers/lists.py``, queries in ``backend/lists.py``)
+and their page envelope: ``items`` and ``next`` (the relative URL of the next page, null on the last)."""
 
 from __future__ import annotations
 
