@@ -14,7 +14,8 @@ Nothing else is recorded: no body, no query string, no header, so no name, e-mai
 reaches the log (a customer id appears only as a path reference). A request with no valid key
 has no actor and no entry (the rate limits and the access log see those). Purchases, refunds and
 member actions (checkout keys, customer tokens) are the program's traffic, not admin actions, and
-the checkout's fast path answers before this layer.
+the checkout's fast path answers before this layer (a purchase it accepts is not logged, even one
+sent with an admin key).
 """
 
 from __future__ import annotations
