@@ -8,7 +8,8 @@ program key (a console session is one of these): who (the key id, never the key;
 session's public id), what (the method, the route template, the ids in the path), when, and the
 status it was answered with: done (2xx/3xx), refused (4xx: the policy, a domain rule, a
 validation) or failed (5xx). The entry is committed before the answer's first byte leaves, so an
-answer the caller saw is in the log.
+answer the caller saw is in the log (should the log's own write fail, the answer still goes, since
+the request's work is already committed, and ``audit.not_recorded`` is logged as an error).
 
 Nothing else is recorded: no body, no query string, no header, so no name, e-mail or phone ever
 reaches the log (a customer id appears only as a path reference). A request with no valid key
