@@ -99,15 +99,26 @@ def parse_rows(
     ``where`` names a row in messages (``line`` of a file, ``rows`` of a body), ``field`` the
     input refused (``rows`` for rows, else ``file``)."""
     checks = _Checks(today)
+    good_days, good_totals, good_items = checks.good_days, checks.good_totals, checks.good_items
     orders: dict[str, Order] = {}
     problems: list[str] = []
     for number, row in enumerate(rows, start=first_line):
         try:
-            order_id = _identifier(row[0], "order_id")
-            customer_id = _identifier(row[1], "customer_id")
-            day = checks.day(row[2])
-            total = checks.total(row[3])
-            line = _line(row[4], row[5], row[6], total)
+            try:  # the usual row: text fields, a date and a total seen before
+                order_id, customer_id = row[0].strip(), row[1].strip()
+                day, total = good_days[row[2]], good_totals[row[3]]
+                if not (0 < len(order_id) <= 128 and 0 < len(customer_id) <= 128):
+                    raise LookupError
+            except (AttributeError, LookupError, TypeError):  # anything else: checked in full, named if bad
+                order_id = _identifier(row[0], "order_id")
+                customer_id = _identifier(row[1], "customer_id")
+                day, total = checks.day(row[2]), checks.total(row[3])
+            key = (row[4], row[5], row[6])
+            try:
+                item = good_items[key]
+            except (KeyError, TypeError):
+                item = checks.item(key)
+            line = None if item is None else Line(*item, total)
         except ValueError as exc:
             problems.append(f"{where} {number}: {exc}")
         else:
@@ -156,28 +167,43 @@ class _Checks:
 
     def __init__(self, today: date) -> None:
         self.today = today
-        self.days: dict[Any, date | str] = {}
-        self.totals: dict[Any, Decimal | str] = {}
+        self.good_days: dict[Any, date] = {}  # read directly by the loop over rows
+        self.good_totals: dict[Any, Decimal] = {}
+        self.good_items: dict[Any, Item] = {}
+        self.bad: dict[tuple[str, Any], str] = {}
 
     def day(self, text: Any) -> date:
-        found = self.days.get(text)
-        if found is None:
-            if len(self.days) > self.MAX_REMEMBERED:
-                self.days.clear()
-            found = self.days[text] = _problem_or(self._day, text)
-        if isinstance(found, str):
-            raise ValueError(found)
-        return found
+        day: date = self._remembered("date", text, self.good_days, self._day)
+        return day
 
     def total(self, text: Any) -> Decimal:
-        found = self.totals.get(text)
-        if found is None:
-            if len(self.totals) > self.MAX_REMEMBERED:
-                self.totals.clear()
-            found = self.totals[text] = _problem_or(_total, text)
-        if isinstance(found, str):
-            raise ValueError(found)
+        total: Decimal = self._remembered("total", text, self.good_totals, _total)
+        return total
+
+    def item(self, cells: tuple[Any, Any, Any]) -> Item:
+        found: Item = self._remembered("item", cells, self.good_items, lambda cells: _item(*cells))
         return found
+
+    def _remembered(self, kind: str, text: Any, good: dict[Any, Any], check: Callable[[Any], Any]) -> Any:
+        if not (isinstance(text, str) or (isinstance(text, tuple) and all(isinstance(v, str | None) for v in text))):
+            return check(text)  # rows given as objects (tests, JSON numbers): not remembered
+        if text in good:
+            return good[text]
+        problem = self.bad.get((kind, text))
+        if problem is None:
+            try:
+                value = check(text)
+            except ValueError as exc:
+                problem = str(exc)
+            else:
+                if len(good) > self.MAX_REMEMBERED:
+                    good.clear()
+                good[text] = value
+                return value
+            if len(self.bad) > self.MAX_REMEMBERED:
+                self.bad.clear()
+            self.bad[(kind, text)] = problem
+        raise ValueError(problem)
 
     def _day(self, value: Any) -> date:
         text = _text(value)
@@ -188,13 +214,6 @@ class _Checks:
         if day > self.today or day.year < 1970:
             raise ValueError(f"date {day.isoformat()} is not a past day")
         return day
-
-
-def _problem_or(check: Callable[[Any], Any], value: Any) -> Any:
-    try:
-        return check(value)
-    except ValueError as exc:
-        return str(exc)
 
 
 def _day(text: str) -> date:
@@ -217,7 +236,10 @@ def _total(value: Any) -> Decimal:
     return total
 
 
-def _line(sku_value: Any, category_value: Any, quantity_value: Any, amount: Decimal) -> Line | None:
+Item = tuple[str, str | None, int] | None  # a line's sku, category and quantity; None: no line
+
+
+def _item(sku_value: Any, category_value: Any, quantity_value: Any) -> Item:
     sku, category, quantity_text = _text(sku_value), _text(category_value), _text(quantity_value)
     if not sku:
         if category or quantity_text:
@@ -231,7 +253,7 @@ def _line(sku_value: Any, category_value: Any, quantity_value: Any, amount: Deci
         raise ValueError(f"quantity {quantity_text!r} is not a whole number") from None
     if not 1 <= quantity <= 1_000_000:
         raise ValueError("quantity must be between 1 and 1000000")
-    return Line(sku, category or None, quantity, amount)
+    return sku, category or None, quantity
 
 
 def read_file(path: Path, today: date) -> list[Order]:
