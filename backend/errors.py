@@ -33,3 +33,8 @@ class Forbidden(DomainError):
 class Unprocessable(DomainError):
     status = 422
     code = "unprocessable"
+
+
+class UnsupportedMediaType(DomainError):
+    status = 415
+    code = "unsupported_media_type"
