@@ -8,7 +8,7 @@ import uuid
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Body, Depends, Query
+from fastapi import APIRouter, Body, Depends, Query, Request
 from fastapi.responses import JSONResponse
 from pydantic import BeforeValidator
 
@@ -22,7 +22,7 @@ from backend.api.schemas.common import ERROR_RESPONSES
 from backend.api.schemas.epcis import CaptureOut, EventAnchorOut
 from backend.provenance.epcis.capture import CaptureRejected, capture_document
 from backend.provenance.epcis.event_anchor import event_anchor
-from backend.provenance.epcis.query import MAX_EVENTS, EventFilter, epcis_document, find_events
+from backend.provenance.epcis.query import MAX_EVENTS, EventFilter, epcis_document, find_page, read_page_token
 from backend.provenance.organisations import get_organisation
 from backend.settings import get_settings
 
@@ -100,6 +100,7 @@ def capture(
     responses={200: {"description": "An EPCIS 2.0 document", "content": {"application/ld+json": {"schema": {}}}}},
 )
 def events(
+    request: Request,
     principal: Annotated[Access, Depends(ADMIN_OR_ORGANISATION)],
     session: SessionDep,
     epc: Annotated[str | None, Query(description="Item or container: EPC URI or Digital Link.")] = None,
@@ -118,13 +119,21 @@ def events(
         Query(description="With epc: follow aggregation and transformation upstream, downstream or both."),
     ] = None,
     limit: Annotated[int, Query(ge=1, le=MAX_EVENTS)] = 1000,
+    page_token: Annotated[
+        str | None, Query(max_length=200, description="The next page: from the Link header (rel=next).")
+    ] = None,
 ) -> Any:
     """Admins see every event; an organisation sees the events it wrote and those about the
-    products of its brand or of brands it works for."""
+    products of its brand or of brands it works for. When more events match than ``limit``, the
+    ``Link`` header (``rel="next"``) gives the next page."""
     viewer = None if principal.role == Role.ADMIN else principal.org_id
-    filters = EventFilter(epc, gtin, since, until, biz_step, location, event_type, trace, limit)
-    records = find_events(session, filters, viewer)
-    return JSONResponse(epcis_document(records, f"urn:uuid:{uuid.uuid4()}"), media_type="application/ld+json")
+    after = read_page_token(page_token, "page_token") if page_token else None
+    filters = EventFilter(epc, gtin, since, until, biz_step, location, event_type, trace, limit, after)
+    page = find_page(session, filters, viewer)
+    answer = JSONResponse(epcis_document(page.records, f"urn:uuid:{uuid.uuid4()}"), media_type="application/ld+json")
+    if page.next_token is not None:
+        answer.headers["Link"] = f'<{request.url.include_query_params(page_token=page.next_token)}>; rel="next"'
+    return answer
 
 
 @router.get(

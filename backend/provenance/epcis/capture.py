@@ -18,6 +18,7 @@ import json
 import secrets
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
+from datetime import timedelta
 from typing import Any, NamedTuple
 
 from sqlalchemy import delete, or_, update
@@ -385,7 +386,21 @@ def parse_document(document: dict[str, Any], settings: ProvenanceSettings) -> li
         )
     namespaces = namespaces_of(document.get("@context"))
     # Every event was measured against epcis_max_depth (≤ MAX_EVENT_DEPTH) above.
-    return [parse_event(body, namespaces, index, depth_checked=True) for index, body in enumerate(bodies)]
+    events = [parse_event(body, namespaces, index, depth_checked=True) for index, body in enumerate(bodies)]
+    latest = utcnow() + timedelta(seconds=settings.epcis_max_future_s)
+    future = [
+        Problem(
+            f"{_field(e.index)}.eventTime",
+            "future_event_time",
+            f"eventTime {e.time:%Y-%m-%dT%H:%M:%SZ} is in the future (more than "
+            f"{settings.epcis_max_future_s} s past the server's clock, CREDANCE_EPCIS_MAX_FUTURE_S)",
+        )
+        for e in events
+        if e.time > latest
+    ]
+    if future:
+        raise CaptureRejected(future)
+    return events
 
 
 def capture_document(

@@ -3,10 +3,13 @@ through containment and transformation), returned as an EPCIS 2.0 document."""
 
 from __future__ import annotations
 
+import base64
+import binascii
 import json
+import re
 from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import or_
@@ -14,7 +17,7 @@ from sqlmodel import Session, col, select
 
 from backend.db.models import EpcisEventEpc, EpcisEventRecord, Organisation, Partnership, Product
 from backend.db.types import utcnow
-from backend.errors import Unprocessable
+from backend.errors import InvalidQuery, Unprocessable
 from backend.provenance.epcis.events import short_term
 from backend.provenance.epcis.graph import Reach, trace
 from backend.provenance.epcis.identifiers import canonical_uri, identifier_problem, parse_identifier
@@ -35,14 +38,51 @@ class EventFilter:
     event_type: str | None = None
     trace: str | None = None  # backward, forward, both
     limit: int = 1000
+    after: tuple[datetime, int] | None = None  # the page starts after this (eventTime, id): a page token
+
+    def __post_init__(self) -> None:
+        if self.trace and not self.epc:
+            raise InvalidQuery(f"trace={self.trace} follows one item: give it with epc", field="trace")
+        if self.epc is not None:
+            epc_key(self.epc)
+
+
+@dataclass(frozen=True)
+class Page:
+    """Events of one page, oldest first, and where the next page starts (None: no more events)."""
+
+    records: list[EpcisEventRecord]
+    next_token: str | None
+
+
+_ABSOLUTE_URI = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*:\S+$")
 
 
 def epc_key(uri: str) -> str:
+    if not _ABSOLUTE_URI.match(uri):
+        raise InvalidQuery(
+            f"{uri[:80]!r} is not an identifier: give an EPC URI (urn:epc:id:…) or a GS1 Digital Link", field="epc"
+        )
     problem = identifier_problem(uri)
     if problem:
         raise Unprocessable(problem, field="epc")
     identifier = parse_identifier(uri)
     return identifier.key if identifier else uri
+
+
+def page_token(record: EpcisEventRecord) -> str:
+    """An opaque token for the page after ``record`` (its eventTime and id: stable while events arrive)."""
+    moment = record.event_time.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%f")
+    return base64.urlsafe_b64encode(f"{moment}|{record.id}".encode()).decode().rstrip("=")
+
+
+def read_page_token(token: str, field: str) -> tuple[datetime, int]:
+    try:
+        text = base64.urlsafe_b64decode(token + "=" * (-len(token) % 4)).decode()
+        moment, pk = text.split("|")
+        return datetime.strptime(moment, "%Y-%m-%dT%H:%M:%S.%f").replace(tzinfo=UTC), int(pk)
+    except (binascii.Error, UnicodeDecodeError, ValueError) as bad:
+        raise InvalidQuery("not a page token this server gave", field=field) from bad
 
 
 def visible_gtins(session: Session, org_id: str) -> set[str]:
@@ -64,8 +104,13 @@ def _keys_with_windows(session: Session, filters: EventFilter) -> list[Reach] | 
 
 
 def find_events(session: Session, filters: EventFilter, viewer_org: str | None) -> list[EpcisEventRecord]:
-    """Events matching every filter, oldest first. ``viewer_org`` limits what an organisation sees
-    (None: everything, for admins)."""
+    """Events matching every filter, oldest first (at most ``limit``)."""
+    return find_page(session, filters, viewer_org).records
+
+
+def find_page(session: Session, filters: EventFilter, viewer_org: str | None) -> Page:
+    """Events matching every filter, oldest first, ``limit`` at most, and the token of the next page
+    when more match. ``viewer_org`` limits what an organisation sees (None: everything, for admins)."""
     query = select(EpcisEventRecord)
     reached = _keys_with_windows(session, filters)
     if reached is not None:
@@ -97,11 +142,23 @@ def find_events(session: Session, filters: EventFilter, viewer_org: str | None) 
                 col(EpcisEventRecord.id).in_(select(EpcisEventEpc.event_pk).where(col(EpcisEventEpc.gtin).in_(gtins))),
             )
         )
-    query = query.order_by(col(EpcisEventRecord.event_time), col(EpcisEventRecord.id)).limit(filters.limit)
+    if filters.after is not None:
+        moment, pk = filters.after
+        query = query.where(
+            or_(
+                col(EpcisEventRecord.event_time) > moment,
+                (col(EpcisEventRecord.event_time) == moment) & (col(EpcisEventRecord.id) > pk),
+            )
+        )
+    traced = reached is not None and filters.trace
+    # A trace keeps only the events in the item's windows (below): it reads past the page to fill it.
+    wanted = MAX_EVENTS + 1 if traced else filters.limit + 1
+    query = query.order_by(col(EpcisEventRecord.event_time), col(EpcisEventRecord.id)).limit(wanted)
     records = list(session.exec(query).all())
-    if reached is not None and filters.trace:
+    if reached is not None and traced:
         records = [r for r in records if _in_window(session, r, reached)]
-    return records
+    page, more = records[: filters.limit], len(records) > filters.limit
+    return Page(page, page_token(page[-1]) if more and page else None)
 
 
 def _in_window(session: Session, record: EpcisEventRecord, reached: list[Reach]) -> bool:
