@@ -18,12 +18,13 @@ from sqlmodel import Session, col, select
 from backend.db.models import EpcisEventEpc, EpcisEventRecord, Organisation, Partnership, Product
 from backend.db.types import utcnow
 from backend.errors import InvalidQuery, Unprocessable
+from backend.provenance.epcis.contexts import STANDARD_CONTEXT, ExportContext, merged, renamed
 from backend.provenance.epcis.events import short_term
 from backend.provenance.epcis.graph import Reach, trace
 from backend.provenance.epcis.identifiers import canonical_uri, identifier_problem, parse_identifier
 from backend.provenance.gtin import normalise_gtin
 
-CONTEXT_URL = "https://ref.gs1.org/standards/epcis/2.0.0/epcis-context.jsonld"
+CONTEXT_URL = STANDARD_CONTEXT
 MAX_EVENTS = 10_000
 
 
@@ -175,22 +176,42 @@ def _in_window(session: Session, record: EpcisEventRecord, reached: list[Reach])
 
 
 def export_event(record: EpcisEventRecord) -> dict[str, Any]:
+    """The event as captured (its own @context aside: the export gives it, see ``epcis_document``),
+    with its eventID, recordTime and, once declared erroneous, its errorDeclaration."""
     body: dict[str, Any] = json.loads(record.body)
+    body.pop("@context", None)
     body.setdefault("eventID", record.event_id)
     body["recordTime"] = (
         record.recorded_at.strftime("%Y-%m-%dT%H:%M:%S.") + f"{record.recorded_at.microsecond // 1000:03d}Z"
     )
+    if record.error_declaration is not None:
+        body["errorDeclaration"] = json.loads(record.error_declaration)
     return body
 
 
+def _definitions(record: EpcisEventRecord) -> dict[str, Any]:
+    """The event's context beyond the standard one (events captured before contexts were kept:
+    their prefixes)."""
+    if record.context is not None:
+        return merged(json.loads(record.context))
+    return dict(json.loads(record.namespaces))
+
+
 def epcis_document(records: Iterable[EpcisEventRecord], document_id: str) -> dict[str, Any]:
-    """An EPCIS 2.0 document (JSON-LD) holding ``records``, with every extension prefix they use."""
-    records = list(records)
-    prefixes: dict[str, str] = {}
+    """An EPCIS 2.0 document (JSON-LD) holding ``records``, each event meaning what it meant when
+    captured (contexts.py: a prefix two captures used differently is renamed in one of them, a term
+    defined differently goes into the event's own @context). Re-hashing an exported event gives
+    its stored hash."""
+    shared = ExportContext()
+    events = []
     for record in records:
-        for prefix, uri in json.loads(record.namespaces).items():
-            prefixes.setdefault(prefix, uri)
-    context: list[Any] = [CONTEXT_URL] + [{prefix: uri} for prefix, uri in sorted(prefixes.items())]
+        body = export_event(record)
+        renames, own = shared.place(_definitions(record), body)
+        body = renamed(body, renames)
+        if own:
+            body = {"@context": own, **body}
+        events.append(body)
+    context = shared.document_context()
     now = utcnow()
     return {
         "@context": context,
@@ -198,5 +219,5 @@ def epcis_document(records: Iterable[EpcisEventRecord], document_id: str) -> dic
         "type": "EPCISDocument",
         "schemaVersion": "2.0",
         "creationDate": now.strftime("%Y-%m-%dT%H:%M:%S.") + f"{now.microsecond // 1000:03d}Z",
-        "epcisBody": {"eventList": [export_event(r) for r in records]},
+        "epcisBody": {"eventList": events},
     }
