@@ -31,6 +31,7 @@ from backend.db.models import (
     RecallRecord,
 )
 from backend.errors import DomainError
+from backend.provenance.epcis.declarations import public_declaration
 from backend.provenance.epcis.events import as_identifier, short_term
 from backend.provenance.epcis.graph import Reach, journey, trace
 from backend.provenance.epcis.hashing import hash_digest
@@ -179,6 +180,8 @@ def _event_step(
         "location_label": label(location or "") or None,
         "via": None if container is None else f"in {names.label(container)}",
         "container": container,
+        # Declared erroneous by its writer (EPCIS errorDeclaration): shown, no longer counted.
+        "erroneous": public_declaration(record.error_declaration),
         "anchored": anchor is not None,
         "block_number": anchor.block_number if anchor else None,
         "transaction": anchor.tx_hash if anchor else None,

@@ -8,7 +8,7 @@ import uuid
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Body, Depends, Query, Request
+from fastapi import APIRouter, Body, Depends, Path, Query, Request
 from fastapi.responses import JSONResponse
 from pydantic import BeforeValidator
 
@@ -19,8 +19,9 @@ from backend.api.error_responses import error_body
 from backend.api.policy import ADMIN_OR_ORGANISATION, Access, OrganisationDep
 from backend.api.route_facts import declare
 from backend.api.schemas.common import ERROR_RESPONSES
-from backend.api.schemas.epcis import CaptureOut, EventAnchorOut
+from backend.api.schemas.epcis import CaptureJobOut, CaptureOut, EventAnchorOut
 from backend.provenance.epcis.capture import CaptureRejected, capture_document
+from backend.provenance.epcis.captures import capture_job, job_view
 from backend.provenance.epcis.event_anchor import event_anchor
 from backend.provenance.epcis.query import MAX_EVENTS, EventFilter, epcis_document, find_page, read_page_token
 from backend.provenance.organisations import get_organisation
@@ -78,10 +79,11 @@ def capture(
     its canonical CBV 2.0 event hash and is anchored on chain in the next Merkle batch."""
     assert principal.org_id is not None  # an organisation key (the policy): events are written by one
     settings = get_settings()
+    capture_id = str(uuid.uuid4())
     try:
         with state.write() as session:
             writer = get_organisation(session, principal.org_id)
-            captured = capture_document(session, writer, document, settings)
+            captured = capture_document(session, writer, document, settings, capture_id)
     except CaptureRejected as rejected:
         problems = [{"field": p.field, "rule": p.rule, "message": p.message} for p in rejected.problems]
         body = error_body(rejected.code, rejected.message, field=rejected.field, problems=problems)
@@ -89,8 +91,27 @@ def capture(
     return {
         "captured": len(captured),
         "status": "pending_anchor",
-        "events": [{"event_id": c.event_id, "event_hash": c.event_hash, "type": c.event_type} for c in captured],
+        "capture_id": capture_id,
+        "events": [
+            {"event_id": c.event_id, "event_hash": c.event_hash, "type": c.event_type, "erroneous": c.erroneous}
+            for c in captured
+        ],
     }
+
+
+@router.get(
+    "/captures/{capture_id}",
+    response_model=CaptureJobOut,
+    summary="A capture: its status, its event count and the header it was sent with",
+)
+def capture_of(
+    principal: Annotated[Access, Depends(ADMIN_OR_ORGANISATION)],
+    session: SessionDep,
+    capture_id: Annotated[str, Path(max_length=36)],
+) -> Any:
+    """The organisation that sent the document (or an admin) reads it; another organisation's is a 404."""
+    viewer = None if principal.role == Role.ADMIN else principal.org_id
+    return job_view(capture_job(session, capture_id, viewer))
 
 
 @router.get(
