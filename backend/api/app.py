@@ -57,6 +57,7 @@ ROUTERS: tuple[APIRouter, ...] = (
     *(m.router for m in (epcis, verification)),
     *(m.router for m in (refunds, rewards, transfers, partners, rule_sets, reports, predictions)),
     *(m.router for m in (assets, member_pages)),  # the pages people use (docs/web.md)
+    verification.compressed_router,  # one path segment: last, so that every other route comes first
 )
 
 
