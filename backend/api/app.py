@@ -25,6 +25,7 @@ from backend.api.routers import (
     customers,
     docs,
     epcis,
+    epcis_rest,
     health,
     keys,
     member_pages,
@@ -54,7 +55,7 @@ from backend.settings import Settings, get_settings
 ROUTERS: tuple[APIRouter, ...] = (
     *(m.router for m in (health, docs, purchases, retailers, stores, keys, organisations, products)),
     *customers.ROUTERS,  # every /v1/customers/{id}/… route, and Sign-In with Ethereum
-    *(m.router for m in (epcis, verification)),
+    *(m.router for m in (epcis, epcis_rest, verification)),
     *(m.router for m in (refunds, rewards, transfers, partners, rule_sets, reports, predictions)),
     *(m.router for m in (assets, member_pages)),  # the pages people use (docs/web.md)
     verification.compressed_router,  # one path segment: last, so that every other route comes first

@@ -40,6 +40,7 @@ class EventFilter:
     trace: str | None = None  # backward, forward, both
     limit: int = 1000
     after: tuple[datetime, int] | None = None  # the page starts after this (eventTime, id): a page token
+    event_id: str | None = None
 
     def __post_init__(self) -> None:
         if self.trace and not self.epc:
@@ -135,14 +136,9 @@ def find_page(session: Session, filters: EventFilter, viewer_org: str | None) ->
         query = query.where(or_(col(EpcisEventRecord.read_point) == where, col(EpcisEventRecord.biz_location) == where))
     if filters.event_type:
         query = query.where(EpcisEventRecord.event_type == filters.event_type)
-    if viewer_org is not None:
-        gtins = sorted(visible_gtins(session, viewer_org))
-        query = query.where(
-            or_(
-                col(EpcisEventRecord.org_id) == viewer_org,
-                col(EpcisEventRecord.id).in_(select(EpcisEventEpc.event_pk).where(col(EpcisEventEpc.gtin).in_(gtins))),
-            )
-        )
+    if filters.event_id:
+        query = query.where(EpcisEventRecord.event_id == filters.event_id)
+    query = _visible(session, query, viewer_org)
     if filters.after is not None:
         moment, pk = filters.after
         query = query.where(
@@ -160,6 +156,36 @@ def find_page(session: Session, filters: EventFilter, viewer_org: str | None) ->
         records = [r for r in records if _in_window(session, r, reached)]
     page, more = records[: filters.limit], len(records) > filters.limit
     return Page(page, page_token(page[-1]) if more and page else None)
+
+
+def _visible(session: Session, query: Any, viewer_org: str | None) -> Any:
+    """``query`` narrowed to what ``viewer_org`` sees: what it wrote, and the events naming its own
+    brand's products or those of brands it works for now (None: an admin, everything)."""
+    if viewer_org is None:
+        return query
+    gtins = sorted(visible_gtins(session, viewer_org))
+    return query.where(
+        or_(
+            col(EpcisEventRecord.org_id) == viewer_org,
+            col(EpcisEventRecord.id).in_(select(EpcisEventEpc.event_pk).where(col(EpcisEventEpc.gtin).in_(gtins))),
+        )
+    )
+
+
+VOCABULARIES = {
+    "bizSteps": EpcisEventRecord.biz_step,
+    "dispositions": EpcisEventRecord.disposition,
+    "bizLocations": EpcisEventRecord.biz_location,
+    "readPoints": EpcisEventRecord.read_point,
+    "eventTypes": EpcisEventRecord.event_type,
+}
+
+
+def vocabulary(session: Session, name: str, viewer_org: str | None, limit: int) -> list[str]:
+    """The distinct values of one of ``VOCABULARIES`` in the events ``viewer_org`` sees, sorted."""
+    column = col(VOCABULARIES[name])
+    query = _visible(session, select(column).where(column.is_not(None)).distinct(), viewer_org)
+    return sorted(str(v) for v in session.exec(query.order_by(column).limit(limit)).all())
 
 
 def _in_window(session: Session, record: EpcisEventRecord, reached: list[Reach]) -> bool:
