@@ -26,7 +26,7 @@ SHORT_NAMES = {"gtin": "01", "cpv": "22", "lot": "10", "ser": "21"}
 # GS1 AI encodable character set 82 (GS1 General Specifications figure 7.11-1), up to 20 of them.
 CSET_82 = frozenset("!\"%&'()*+,-./0123456789:;<=>?ABCDEFGHIJKLMNOPQRSTUVWXYZ_abcdefghijklmnopqrstuvwxyz")
 MAX_LENGTH = 20
-_COMPRESSED = re.compile(r"^[A-Za-z0-9_-]{6,}$")
+_COMPRESSED = re.compile(r"^[A-Za-z0-9_-]{6,200}$")
 
 
 class InvalidDigitalLink(DomainError):
@@ -129,7 +129,7 @@ def decompress(segment: str) -> DigitalLink:
     """The link a compressed Digital Link (one base64url path segment) stands for."""
     try:
         full = decompress_gs1_digital_link(f"https://id.gs1.org/{segment}", use_short_text=False)
-    except (ValueError, KeyError, IndexError, TypeError) as exc:
+    except Exception as exc:  # third-party code on any segment a client sends: whatever it raises, no link
         raise NotCompressed(
             f"nothing at /{segment[:40]}: not a page, nor a compressed GS1 Digital Link (it does not decompress)",
             field="path",

@@ -45,6 +45,7 @@ KEY_FOR_PREFIX = {
     "/v1/items": "brand",
     "/v1/recalls": "brand",
     "/v1/epcis": "brand",
+    "/epcis": "brand",
     "/v1/organisations/{org_id}/partners": "brand",
     "/v1/organisations": "admin",
 }
@@ -58,6 +59,7 @@ PUBLIC = (
     "/readyz",
     "/v1/siwe/",
     "/v1/recalls/{recall_id}/scope",
+    "/{compressed}",  # a compressed Digital Link
 )
 
 

@@ -30,6 +30,7 @@ from backend.api.budget import RouteClass
 from backend.api.deps import SessionDep, StateDep
 from backend.api.policy import ADMIN_OR_ORGANISATION, Access, OrganisationDep
 from backend.api.route_facts import declare
+from backend.api.schemas.common import ERROR_RESPONSES
 from backend.db.models import EpcisCapture
 from backend.errors import DomainError, InvalidQuery, NotFound
 from backend.provenance.epcis.capture import CaptureRejected, capture_document
@@ -46,7 +47,25 @@ from backend.provenance.epcis.query import (
 from backend.provenance.organisations import get_organisation
 from backend.settings import get_settings
 
-router = APIRouter(prefix="/epcis", tags=["epcis 2.0 rest binding"])
+PROBLEM_SCHEMA = {
+    "type": "object",
+    "properties": {
+        "type": {"type": "string"},
+        "title": {"type": "string"},
+        "status": {"type": "integer"},
+        "detail": {"type": "string"},
+        "instance": {"type": "string"},
+    },
+}
+# Refusals of the key (before the route) keep the API's JSON error; the binding's own are RFC 7807.
+RESPONSES: dict[int | str, dict[str, Any]] = {
+    status: {**spec, "content": {"application/problem+json": {"schema": PROBLEM_SCHEMA}}}
+    for status, spec in ERROR_RESPONSES.items()
+}
+DOCUMENT: dict[int | str, dict[str, Any]] = {
+    200: {"description": "An EPCIS 2.0 document", "content": {"application/ld+json": {"schema": {}}}}
+}
+router = APIRouter(prefix="/epcis", tags=["epcis 2.0 rest binding"], responses=RESPONSES)
 
 VERSIONS = {"GS1-EPCIS-Version": "2.0.0", "GS1-CBV-Version": "2.0.0"}
 LD_JSON = "application/ld+json"
@@ -217,13 +236,18 @@ def _events(request: Request, session: SessionDep, principal: Access, filters: E
     return _json(document, media_type=LD_JSON, headers=headers)
 
 
-@router.get("/events", openapi_extra=declare(RouteClass.BULK), summary="Query events (the binding's parameters)")
+@router.get(
+    "/events",
+    openapi_extra=declare(RouteClass.BULK),
+    summary="Query events (the binding's parameters)",
+    responses=DOCUMENT,
+)
 def events(request: Request, principal: Viewer, session: SessionDep) -> Response:
     params = dict(request.query_params)
     return _answering(request, lambda: _events(request, session, principal, _filters(params)))
 
 
-@router.get("/events/{event_id:path}", summary="One event, by its eventID")
+@router.get("/events/{event_id:path}", summary="One event, by its eventID", responses=DOCUMENT)
 def event(request: Request, principal: Viewer, session: SessionDep, event_id: str) -> Response:
     def one() -> Response:
         page = find_page(session, EventFilter(event_id=event_id, limit=1), _viewer(principal))
@@ -234,7 +258,12 @@ def event(request: Request, principal: Viewer, session: SessionDep, event_id: st
     return _answering(request, one)
 
 
-@router.get("/epcs/{epc:path}/events", openapi_extra=declare(RouteClass.BULK), summary="The events of one EPC")
+@router.get(
+    "/epcs/{epc:path}/events",
+    openapi_extra=declare(RouteClass.BULK),
+    summary="The events of one EPC",
+    responses=DOCUMENT,
+)
 def epc_events(request: Request, principal: Viewer, session: SessionDep, epc: str) -> Response:
     params = dict(request.query_params)
     return _answering(request, lambda: _events(request, session, principal, _filters(params, epc)))

@@ -73,7 +73,11 @@ def _client(request: Request, state: StateDep) -> str:
     openapi_extra=declare(RouteClass.PUBLIC),
     response_model=VerificationOut,
     summary="Verify a product item (GS1 Digital Link)",
-    responses={200: {"content": {"text/html": {}}}, 304: {"description": "Not modified (If-None-Match)"}},
+    responses={
+        200: {"content": {"text/html": {}, LINKSET_TYPE: {}}},
+        304: {"description": "Not modified (If-None-Match)"},
+        307: {"description": "linkType=gs1:pip: the product page"},
+    },
 )
 async def verify(
     gtin: str,
@@ -212,7 +216,11 @@ def _product(
     methods=["GET", "HEAD"],
     openapi_extra=declare(RouteClass.PUBLIC),
     summary="Any other GS1 Digital Link of a GTIN: lot, variant and serial in GS1's order",
-    responses={200: {"content": {"text/html": {}, "application/json": {}, LINKSET_TYPE: {}}}},
+    responses={
+        200: {"content": {"text/html": {}, "application/json": {}, LINKSET_TYPE: {}}},
+        304: {"description": "Not modified (If-None-Match)"},
+        307: {"description": "linkType=gs1:pip: the product page"},
+    },
 )
 async def digital_link(
     gtin: str,
@@ -260,8 +268,6 @@ async def _resolve(
 
 
 compressed_router = APIRouter(tags=["verification"], responses=ERROR_RESPONSES)
-templates = Jinja2Templates(directory=Path(__file__).resolve().parents[1] / "templates")
-LINKSET_TYPE = "application/linkset+json"
 
 
 @compressed_router.api_route(
@@ -269,6 +275,11 @@ LINKSET_TYPE = "application/linkset+json"
     methods=["GET", "HEAD"],
     openapi_extra=declare(RouteClass.PUBLIC),
     summary="A compressed GS1 Digital Link (one path segment); every other route comes first",
+    responses={
+        200: {"content": {"text/html": {}, "application/json": {}, LINKSET_TYPE: {}}},
+        304: {"description": "Not modified (If-None-Match)"},
+        307: {"description": "linkType=gs1:pip: the product page"},
+    },
 )
 async def compressed_link(
     compressed: str,
