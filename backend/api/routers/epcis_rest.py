@@ -22,7 +22,9 @@ from datetime import datetime
 from typing import Annotated, Any
 from urllib.parse import quote
 
-from fastapi import APIRouter, Body, Depends, Path, Request
+import anyio.to_thread
+import orjson
+from fastapi import APIRouter, Depends, Path, Request
 from fastapi.responses import JSONResponse, Response
 
 from backend.api.auth import Role
@@ -44,6 +46,7 @@ from backend.provenance.epcis.query import (
     read_page_token,
     vocabulary,
 )
+from backend.provenance.epcis.xml import document_from_xml
 from backend.provenance.organisations import get_organisation
 from backend.settings import get_settings
 
@@ -138,19 +141,42 @@ def _job(capture: EpcisCapture) -> dict[str, Any]:
     }
 
 
+CAPTURE_BODY = {
+    "requestBody": {
+        "required": True,
+        "content": {
+            "application/json": {"schema": {"type": "object"}},
+            "application/ld+json": {"schema": {"type": "object"}},
+            "application/xml": {"schema": {"type": "string"}},
+        },
+    }
+}
+
+
 @router.post(
     "/capture",
-    openapi_extra=declare(RouteClass.BULK),
+    openapi_extra={**declare(RouteClass.BULK), **CAPTURE_BODY},
     status_code=202,
-    summary="Capture an EPCIS document (202 and a capture job)",
+    summary="Capture an EPCIS document, JSON-LD or EPCIS 1.2/2.0 XML (202 and a capture job)",
 )
-def capture(
-    request: Request,
-    principal: OrganisationDep,
-    state: StateDep,
-    document: Annotated[dict[str, Any], Body()],
-) -> Response:
-    """All or nothing, as ``POST /v1/epcis/capture``; the job records the outcome."""
+async def capture(request: Request, principal: OrganisationDep, state: StateDep) -> Response:
+    """All or nothing, as ``POST /v1/epcis/capture``; the job records the outcome. An XML document
+    (``Content-Type: application/xml`` or ``text/xml``) is captured as its JSON-LD form: the same
+    events, the same hashes (backend/provenance/epcis/xml.py)."""
+    raw = await request.body()
+    xml = "xml" in request.headers.get("content-type", "")
+    try:
+        document = document_from_xml(raw) if xml else orjson.loads(raw)
+    except orjson.JSONDecodeError:
+        return problem(400, "the body is not JSON (send EPCIS XML as application/xml)", request.url.path, "body")
+    except DomainError as error:
+        return problem(error.status, error.message, request.url.path, error.field)
+    if not isinstance(document, dict):
+        return problem(400, "the body is not an EPCIS document (a JSON object)", request.url.path, "body")
+    return await anyio.to_thread.run_sync(_capture, request, principal, state, document)
+
+
+def _capture(request: Request, principal: Access, state: Any, document: dict[str, Any]) -> Response:
     assert principal.org_id is not None  # an organisation key (the policy)
     settings = get_settings()
     limit = str(settings.epcis_max_events)
