@@ -66,7 +66,9 @@ XML_1_2 = f"""<?xml version="1.0" encoding="UTF-8"?>
           <quantityList><quantityElement>
             <epcClass>urn:epc:class:lgtin:0950600.013437.L1</epcClass><quantity>2.0</quantity><uom>KGM</uom>
           </quantityElement></quantityList>
-          <destinationList><destination type="urn:epcglobal:cbv:sdt:location">urn:epc:id:sgln:0950600.01347.0</destination></destinationList>
+          <destinationList>
+            <destination type="urn:epcglobal:cbv:sdt:location">urn:epc:id:sgln:0950600.01347.0</destination>
+          </destinationList>
         </extension>
       </ObjectEvent>
     </EventList>
