@@ -114,3 +114,26 @@ def test_xml_is_captured_through_the_rest_binding_with_its_header(api: Api) -> N
     refused = api.client.post("/epcis/capture", content=bomb, headers=headers)
     assert refused.status_code == 422
     assert refused.headers["content-type"] == "application/problem+json"
+
+
+def test_events_export_as_xml_that_captures_back_to_the_same_hashes(api: Api) -> None:
+    first = api.accept(
+        "demo-brand",
+        commission([ONE, TWO], at(0)),
+        {
+            **commission([sgtin(FRESH, "SN0003")], at(1)),
+            "sensorElementList": [{"sensorReport": [{"type": "Length", "component": "latitude", "value": 50.9}]}],
+            "bizTransactionList": [{"type": "po", "bizTransaction": "urn:epcglobal:cbv:bt:0950600000007:PO1"}],
+        },
+    )
+    exported = api.client.get(
+        "/epcis/events",
+        params={"LT_eventTime": "2026-02-01T00:00:00Z"},
+        headers={**api.headers("demo-brand"), "Accept": "application/xml"},
+    )
+    assert exported.status_code == 200, exported.text
+    assert exported.headers["content-type"] == "application/xml"
+    assert _reference(exported.text) == [c["event_hash"] for c in first]
+    back = document_from_xml(exported.content)
+    prefixes = namespaces_of(back["@context"])
+    assert [event_hash(e, prefixes) for e in back["epcisBody"]["eventList"]] == [c["event_hash"] for c in first]

@@ -46,7 +46,7 @@ from backend.provenance.epcis.query import (
     read_page_token,
     vocabulary,
 )
-from backend.provenance.epcis.xml import document_from_xml
+from backend.provenance.epcis.xml import document_from_xml, document_to_xml
 from backend.provenance.organisations import get_organisation
 from backend.settings import get_settings
 
@@ -66,7 +66,10 @@ RESPONSES: dict[int | str, dict[str, Any]] = {
     for status, spec in ERROR_RESPONSES.items()
 }
 DOCUMENT: dict[int | str, dict[str, Any]] = {
-    200: {"description": "An EPCIS 2.0 document", "content": {"application/ld+json": {"schema": {}}}}
+    200: {
+        "description": "An EPCIS 2.0 document (JSON-LD, or XML with Accept: application/xml)",
+        "content": {"application/ld+json": {"schema": {}}, "application/xml": {"schema": {"type": "string"}}},
+    }
 }
 router = APIRouter(prefix="/epcis", tags=["epcis 2.0 rest binding"], responses=RESPONSES)
 
@@ -258,7 +261,16 @@ def _events(request: Request, session: SessionDep, principal: Access, filters: E
     headers = {}
     if page.next_token is not None:
         headers["Link"] = f'<{request.url.include_query_params(nextPageToken=page.next_token)}>; rel="next"'
-    document = epcis_document(page.records, f"urn:uuid:{uuid.uuid4()}")
+    return _document(request, epcis_document(page.records, f"urn:uuid:{uuid.uuid4()}"), headers)
+
+
+def _document(request: Request, document: dict[str, Any], headers: dict[str, str] | None = None) -> Response:
+    """JSON-LD, or EPCIS 2.0 XML for a client that asks for it (``Accept: application/xml``)."""
+    accept = request.headers.get("accept", "")
+    if "xml" in accept and "json" not in accept:
+        return Response(
+            document_to_xml(document), media_type="application/xml", headers={**VERSIONS, **(headers or {})}
+        )
     return _json(document, media_type=LD_JSON, headers=headers)
 
 
@@ -279,7 +291,7 @@ def event(request: Request, principal: Viewer, session: SessionDep, event_id: st
         page = find_page(session, EventFilter(event_id=event_id, limit=1), _viewer(principal))
         if not page.records:
             raise NotFound(f"no event {event_id!r} that you may read", field="eventID")
-        return _json(epcis_document(page.records, f"urn:uuid:{uuid.uuid4()}"), media_type=LD_JSON)
+        return _document(request, epcis_document(page.records, f"urn:uuid:{uuid.uuid4()}"))
 
     return _answering(request, one)
 

@@ -12,13 +12,14 @@ from __future__ import annotations
 
 import io
 from typing import Any
-from xml.etree.ElementTree import Element
+from xml.etree.ElementTree import Element, tostring
 
 from defusedxml import DefusedXmlException
 from defusedxml.ElementTree import ParseError, iterparse
 
 from backend.bounds import check_value_depth
 from backend.errors import Unprocessable
+from backend.provenance.epcis.hashing import SENSOR_REPORT_VOCABULARY
 
 EPCIS_NAMESPACES = frozenset({"urn:epcglobal:epcis:xsd:1", "urn:epcglobal:epcis:xsd:2"})
 SBDH = "http://www.unece.org/cefact/namespaces/StandardBusinessDocumentHeader"
@@ -266,3 +267,167 @@ def _unwrapped(convert: _Converter, element: Element) -> dict[str, Any] | None:
         inner = [c for c in element if _local(c.tag)[1] in EVENT_TYPES]
         return convert.event(inner[0]) if inner else None
     return None
+
+
+# -- export -------------------------------------------------------------------------------
+
+XML_ORDER = (
+    "eventTime",
+    "recordTime",
+    "eventTimeZoneOffset",
+    "eventID",
+    "errorDeclaration",
+    "certificationInfo",
+    "parentID",
+    "epcList",
+    "childEPCs",
+    "inputEPCList",
+    "quantityList",
+    "childQuantityList",
+    "inputQuantityList",
+    "outputEPCList",
+    "outputQuantityList",
+    "action",
+    "transformationID",
+    "bizStep",
+    "disposition",
+    "persistentDisposition",
+    "readPoint",
+    "bizLocation",
+    "bizTransactionList",
+    "sourceList",
+    "destinationList",
+    "sensorElementList",
+    "ilmd",
+)
+ITEM_OF_LIST = {**dict.fromkeys(EPC_LISTS, "epc"), **dict.fromkeys(QUANTITY_LISTS, "quantityElement")}
+
+
+def _text(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return str(value)
+
+
+def _urn(field: str, value: Any) -> str:
+    """A bare CBV term as the URN XML writes it (URIs and prefixed names as they are)."""
+    text = _text(value)
+    return CBV_URNS[field] + text if field in CBV_URNS and text and ":" not in text else text
+
+
+def _report_value(key: str, value: Any) -> str:
+    """Sensor report attributes: a bare term (``Temperature``, ``latitude``) as its full IRI, which
+    XML readers take literally (the JSON context expands it)."""
+    text = _text(value)
+    base = SENSOR_REPORT_VOCABULARY.get(key)
+    return base + text if base and text and ":" not in text else text
+
+
+def _append(parent: Element, tag: str, text: str | None = None, **attributes: str) -> Element:
+    child = Element(tag, attributes)
+    child.text = text
+    parent.append(child)
+    return child
+
+
+def _extension(parent: Element, key: str, value: Any) -> None:
+    for item in value if isinstance(value, list) else [value]:
+        if isinstance(item, dict):
+            element = _append(parent, key)
+            for inner_key, inner in item.items():
+                if not inner_key.startswith("@"):
+                    _extension(element, inner_key, inner)
+        else:
+            _append(parent, key, _text(item))
+
+
+def _event_xml(event: dict[str, Any]) -> Element:
+    element = Element(str(event["type"]))
+    own = event.get("@context")
+    for prefix, uri in own.items() if isinstance(own, dict) else []:
+        if isinstance(uri, str):
+            element.set(f"xmlns:{prefix}", uri)
+    for name in XML_ORDER:
+        if name in event:
+            _standard(element, name, event[name])
+    for key, value in event.items():
+        if key not in XML_ORDER and key not in ("type", "@context"):
+            _extension(element, key, value)
+    return element
+
+
+def _standard(element: Element, name: str, value: Any) -> None:
+    if name in EPC_LISTS or name in QUANTITY_LISTS:
+        holder = _append(element, name)
+        for item in value:
+            if isinstance(item, dict):
+                quantity = _append(holder, ITEM_OF_LIST[name])
+                for part in ("epcClass", "quantity", "uom"):
+                    if part in item:
+                        _append(quantity, part, _text(item[part]))
+            else:
+                _append(holder, ITEM_OF_LIST[name], _text(item))
+    elif name in TYPED_LISTS:
+        holder = _append(element, name)
+        for entry in value:
+            attributes = {"type": _urn(name, entry["type"])} if entry.get("type") else {}
+            _append(holder, TYPED_LISTS[name], _text(entry.get(TYPED_LISTS[name], "")), **attributes)
+    elif name in ("readPoint", "bizLocation", "ilmd"):
+        holder = _append(element, name)
+        for key, inner in value.items():
+            _extension(holder, key, inner)
+    elif name == "errorDeclaration":
+        holder = _append(element, name)
+        for key, inner in value.items():
+            if key == "correctiveEventIDs":
+                ids = _append(holder, key)
+                for event_id in inner:
+                    _append(ids, "correctiveEventID", _text(event_id))
+            else:
+                _extension(holder, key, _urn("reason", inner) if key == "reason" else inner)
+    elif name == "persistentDisposition":
+        holder = _append(element, name)
+        for part in ("set", "unset"):
+            for term in value.get(part, []):
+                _append(holder, part, _urn(part, term))
+    elif name == "sensorElementList":
+        holder = _append(element, name)
+        for sensor in value:
+            sensor_element = _append(holder, "sensorElement")
+            if "sensorMetadata" in sensor:
+                _append(sensor_element, "sensorMetadata", **{k: _text(v) for k, v in sensor["sensorMetadata"].items()})
+            for report in sensor.get("sensorReport", []):
+                _append(sensor_element, "sensorReport", **{k: _report_value(k, v) for k, v in report.items()})
+            for key, inner in sensor.items():
+                if key not in ("sensorMetadata", "sensorReport"):
+                    _extension(sensor_element, key, inner)
+    else:
+        _append(element, name, _urn(name, value) if name in CBV_URNS else _text(value))
+
+
+def document_to_xml(document: dict[str, Any]) -> bytes:
+    """The EPCIS 2.0 XML of a JSON-LD document (the prefixes of its context as XML namespaces):
+    ``document_from_xml`` of it gives the same events, and so the same hashes."""
+    root = Element(
+        "epcis:EPCISDocument",
+        {
+            "xmlns:epcis": "urn:epcglobal:epcis:xsd:2",
+            "schemaVersion": "2.0",
+            "creationDate": _text(document.get("creationDate", "")),
+        },
+    )
+    context = document.get("@context")
+    for entry in context if isinstance(context, list) else [context]:
+        if isinstance(entry, dict):
+            for prefix, uri in entry.items():
+                if isinstance(uri, str) and not prefix.startswith("@") and ":" not in prefix:
+                    root.set(f"xmlns:{prefix}", uri)
+    header = document.get("epcisHeader")
+    if isinstance(header, dict):
+        holder = _append(root, "EPCISHeader")
+        for key, value in header.items():
+            _extension(holder, key, value)
+    events = _append(_append(root, "EPCISBody"), "EventList")
+    for event in document["epcisBody"]["eventList"]:
+        events.append(_event_xml(event))
+    return b'<?xml version="1.0" encoding="UTF-8"?>\n' + tostring(root, encoding="unicode").encode()
