@@ -58,7 +58,6 @@ ROUTERS: tuple[APIRouter, ...] = (
     *(m.router for m in (epcis, epcis_rest, verification)),
     *(m.router for m in (refunds, rewards, transfers, partners, rule_sets, reports, predictions)),
     *(m.router for m in (assets, member_pages)),  # the pages people use (docs/web.md)
-    verification.compressed_router,  # one path segment: last, so that every other route comes first
 )
 
 
@@ -128,5 +127,6 @@ def create_app(
     for router in ROUTERS:
         app.include_router(router)
     member_pages.install(app)
+    verification.install_compressed_links(app)  # when no route matched: compressed Digital Links
     routes.load(route for router in ROUTERS for route in router.routes)  # included without a prefix
     return app

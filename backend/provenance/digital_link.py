@@ -9,6 +9,7 @@ serial is a space, not a length.
 
 from __future__ import annotations
 
+import logging
 import re
 from dataclasses import dataclass
 from urllib.parse import unquote, urlsplit
@@ -27,6 +28,9 @@ SHORT_NAMES = {"gtin": "01", "cpv": "22", "lot": "10", "ser": "21"}
 CSET_82 = frozenset("!\"%&'()*+,-./0123456789:;<=>?ABCDEFGHIJKLMNOPQRSTUVWXYZ_abcdefghijklmnopqrstuvwxyz")
 MAX_LENGTH = 20
 _COMPRESSED = re.compile(r"^[A-Za-z0-9_-]{6,200}$")
+# gs1-compression logs every segment that fails to decompress, with a stack trace, on a logger it
+# names "__name__": any path a client sends would fill the logs. Its failures are answered (404).
+logging.getLogger("__name__").disabled = True
 
 
 class InvalidDigitalLink(DomainError):

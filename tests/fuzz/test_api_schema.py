@@ -59,7 +59,6 @@ PUBLIC = (
     "/readyz",
     "/v1/siwe/",
     "/v1/recalls/{recall_id}/scope",
-    "/{compressed}",  # a compressed Digital Link
 )
 
 

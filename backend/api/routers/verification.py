@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import orjson
-from fastapi import APIRouter, Depends, Header, Query, Request
+from fastapi import APIRouter, Depends, FastAPI, Header, Query, Request
 from fastapi.responses import RedirectResponse, Response
 from fastapi.templating import Jinja2Templates
 from sqlmodel import Session
@@ -30,7 +30,7 @@ from backend.api.route_facts import declare
 from backend.api.schemas.common import ERROR_RESPONSES
 from backend.api.schemas.provenance import VerificationOut
 from backend.api.verification_fast import headers_of, wants_html
-from backend.errors import NotFound
+from backend.errors import DomainError, NotFound
 from backend.indexer.confirmed import View
 from backend.provenance import product_link
 from backend.provenance.answers import ScanRecord
@@ -267,34 +267,30 @@ async def _resolve(
     )
 
 
-compressed_router = APIRouter(tags=["verification"], responses=ERROR_RESPONSES)
+class CompressedLinks:
+    """Compressed GS1 Digital Links (one path segment, GS1's binary compression): the router's
+    default, so it runs only when no route matched (every route, even one added later, comes
+    first). A segment that decompresses to a GTIN link is answered by that link's route, with its
+    policy, exactly as the full link; anything else is the usual 404."""
+
+    def __init__(self, router: Any, not_found: Any) -> None:
+        self.router = router
+        self.not_found = not_found
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        path = scope.get("path", "") if scope["type"] == "http" else ""
+        segment = path[1:]
+        full = None
+        if segment and "/" not in segment and is_compressed(segment):
+            try:
+                full = decompress(segment).path()
+            except DomainError:  # not a link, or a malformed one: nothing is here
+                full = None
+        if full is None:
+            await self.not_found(scope, receive, send)
+            return
+        await self.router({**scope, "path": full, "raw_path": full.encode()}, receive, send)
 
 
-@compressed_router.api_route(
-    "/{compressed}",
-    methods=["GET", "HEAD"],
-    openapi_extra=declare(RouteClass.PUBLIC),
-    summary="A compressed GS1 Digital Link (one path segment); every other route comes first",
-    responses={
-        200: {"content": {"text/html": {}, "application/json": {}, LINKSET_TYPE: {}}},
-        304: {"description": "Not modified (If-None-Match)"},
-        307: {"description": "linkType=gs1:pip: the product page"},
-    },
-)
-async def compressed_link(
-    compressed: str,
-    request: Request,
-    state: StateDep,
-    scanner: Annotated[Principal | None, Depends(PUBLIC_SCANNER)],
-    accept: Annotated[str | None, Header()] = None,
-    format: Annotated[str | None, Query(pattern="^(json|html)$")] = None,
-    scan: Annotated[bool, Query(description="false: resolve without recording a scan.")] = True,
-    view: Annotated[View, Query(description="`latest` (default) or `confirmed`.")] = View.LATEST,
-    link_type: Annotated[str | None, Query(alias="linkType", max_length=100)] = None,
-    if_none_match: Annotated[str | None, Header()] = None,
-) -> Any:
-    """Decompressed (GS1 Digital Link compression), then answered as the full link is."""
-    if not is_compressed(compressed):
-        raise NotFound(f"nothing at /{compressed[:40]}: not a page, nor a compressed GS1 Digital Link", field="path")
-    link = decompress(compressed)
-    return await _resolve(request, state, scanner, link, accept, format, scan, view, link_type, if_none_match)
+def install_compressed_links(app: FastAPI) -> None:
+    app.router.default = CompressedLinks(app.router, app.router.default)
