@@ -153,6 +153,9 @@ class Settings(ProvenanceSettings):
     )
     customer_token_ttl: int = Field(default=900, ge=60, le=86_400, description="Default customer token lifetime (s).")
     customer_token_max_ttl: int = Field(default=3600, ge=60, le=86_400, description="Longest customer token (s).")
+    console_session_ttl: int = Field(
+        default=28_800, ge=300, le=86_400, description="Longest program console session (s), from sign-in."
+    )
     till_code_ttl: int = Field(default=120, ge=30, le=900, description="Lifetime of a one-time till code (s).")
     siwe_domain: str | None = Field(
         default=None, description="Domain Sign-In with Ethereum messages must name; the public URL's by default."

@@ -22,12 +22,14 @@ from backend.api.reads import MemberReads, ReadFastPath
 from backend.api.route_facts import RouteTable
 from backend.api.routers import (
     assets,
+    console_pages,
     customers,
     docs,
     epcis,
     epcis_rest,
     health,
     keys,
+    lists,
     member_pages,
     organisations,
     partners,
@@ -54,10 +56,11 @@ from backend.settings import Settings, get_settings
 
 ROUTERS: tuple[APIRouter, ...] = (
     *(m.router for m in (health, docs, purchases, retailers, stores, keys, organisations, products)),
+    lists.router,  # GET lists with search and cursor pagination
     *customers.ROUTERS,  # every /v1/customers/{id}/… route, and Sign-In with Ethereum
     *(m.router for m in (epcis, epcis_rest, verification)),
     *(m.router for m in (refunds, rewards, transfers, partners, rule_sets, reports, predictions)),
-    *(m.router for m in (assets, member_pages)),  # the pages people use (docs/web.md)
+    *(m.router for m in (assets, member_pages, console_pages)),  # the pages people use (docs/web.md)
 )
 
 
@@ -104,6 +107,9 @@ def create_app(
         docs_url=None,  # our own /docs (routers/docs.py): nothing loaded from another origin
         redoc_url=None,
         swagger_ui_oauth2_redirect_url=None,
+        # Metrics are Prometheus' (/metrics) and logs structlog's: FastAPI's OpenTelemetry bridge,
+        # on by default, would look for OpenTelemetry providers on every request for nothing.
+        telemetry={"tracing": False, "metrics": False, "logs": False, "operation_spans": False},
     )
     verifier = KeyVerifier(engine, anyio.CapacityLimiter(budget.lookup_threads))
     app.state.credance = AppState(
@@ -127,6 +133,7 @@ def create_app(
     for router in ROUTERS:
         app.include_router(router)
     member_pages.install(app)
+    console_pages.install(app)
     verification.install_compressed_links(app)  # when no route matched: compressed Digital Links
     routes.load(route for router in ROUTERS for route in router.routes)  # included without a prefix
     return app

@@ -21,6 +21,7 @@ import threading
 import time
 from dataclasses import dataclass
 from enum import StrEnum
+from functools import lru_cache
 
 import anyio
 import anyio.to_thread
@@ -62,7 +63,10 @@ class Principal:
     expires_at: float | None = None  # customer tokens: Unix time
 
 
+@lru_cache(maxsize=4096)
 def digest(key: str) -> str:
+    # Memoised: the rate limiter, the checkout and the verifier each need the digest of the same
+    # key in one request, on the event loop. The secrets it holds are in this process anyway.
     return hashlib.sha256(key.encode()).hexdigest()
 
 

@@ -25,7 +25,7 @@ from pydantic import ValidationError
 from starlette.requests import Request
 from starlette.responses import Response
 
-from backend.api.auth import KeyVerifier
+from backend.api.auth import KeyVerifier, Principal
 from backend.api.error_responses import domain_error
 from backend.api.policy import PURCHASE, Context, Facts, decide
 from backend.api.replays import replay_headers
@@ -70,11 +70,17 @@ def purchase_response(outcome: PurchaseOutcome) -> Response:
     return Response(orjson.dumps(outcome.body), media_type="application/json", headers=headers)
 
 
-def _bearer_key(scope: Scope) -> str | None:
+def _credentials(scope: Scope) -> tuple[str | None, bytes | None]:
+    """The bearer key and the content type (the first of each wins, as in Starlette's Headers)."""
+    authorization = content_type = None
     for name, value in scope["headers"]:
-        if name == b"authorization":
-            return value[7:].decode("latin-1").strip() if value[:7].lower() == b"bearer " else None
-    return None
+        if name == b"authorization" and authorization is None:
+            authorization = value
+        elif name == b"content-type" and content_type is None:
+            content_type = value
+    if authorization is None or authorization[:7].lower() != b"bearer ":
+        return None, content_type
+    return authorization[7:].decode("latin-1").strip(), content_type
 
 
 class CheckoutFastPath:
@@ -91,10 +97,10 @@ class CheckoutFastPath:
         # SecurityMiddleware has read and size-checked the body already: this is one message.
         body = await read_body(receive) or b""
         receive = replaying(body, receive)
-        key = _bearer_key(scope)
-        if key is not None:  # a lookup of a key not seen lately runs on a thread, never on the loop
-            await self.verifier.verify_async(key)
-        purchase = self._accepted(scope, body)
+        key, content_type = _credentials(scope)
+        # A lookup of a key not seen lately runs on a thread, never on the loop.
+        principal = await self.verifier.verify_async(key) if key is not None else None
+        purchase = self._accepted(principal, content_type, body)
         if purchase is None:
             await self.app(scope, receive, send)
             return
@@ -106,18 +112,10 @@ class CheckoutFastPath:
             response = await domain_error(Request(scope), exc)  # the application's own error answer
         await response(scope, receive, send)
 
-    def _accepted(self, scope: Scope, body: bytes) -> PurchaseInput | None:
+    @staticmethod
+    def _accepted(principal: Principal | None, content_type: bytes | None, body: bytes) -> PurchaseInput | None:
         """The purchase, if this request is the common case; None hands it to the application."""
-        key = content_type = None
-        for name, value in scope["headers"]:  # the first of each wins, as in Starlette's Headers
-            if name == b"authorization" and key is None:
-                key = value
-            elif name == b"content-type" and content_type is None:
-                content_type = value
-        if content_type != JSON or key is None or key[:7].lower() != b"bearer ":
-            return None
-        fresh, principal = self.verifier.cached(key[7:].decode("latin-1").strip())
-        if not fresh or principal is None:  # (verified just before: stale only in a rare race)
+        if content_type != JSON or principal is None:
             return None
         try:
             document = orjson.loads(body)

@@ -44,6 +44,7 @@ from backend.api.deps import Unauthorized, app_state, get_principal
 from backend.consent.tokens import Scope
 from backend.db.models import Store
 from backend.errors import Forbidden, Unprocessable
+from backend.web.console import ConsoleUser, console_user
 from backend.web.sessions import MemberSession, member_of
 
 Location = Literal["path", "query", "body", "header"]
@@ -101,7 +102,8 @@ class Grant:
         if self.customer is not None and self.role == Role.CUSTOMER:
             parts.append(f"its own customer ({self.customer.describe()})")
         if self.organisation is not None and self.role == Role.ORGANISATION:
-            parts.append(f"its own organisation ({self.organisation.describe()})")
+            default = ", default its own" if self.organisation.where == "query" else ""
+            parts.append(f"its own organisation ({self.organisation.describe()}{default})")
         if self.scope is not None and self.role == Role.CUSTOMER:
             parts.append(f"scope `{self.scope}`")
         if self.till_code is not None:
@@ -277,6 +279,27 @@ class MemberSessionPolicy(PublicPolicy):
 MEMBER_SESSION = MemberSessionPolicy()
 
 
+class ConsoleSessionPolicy(PublicPolicy):
+    """The program console (``/console/``): no API key in the request; the console session
+    cookie, opened with an admin or organisation key (``backend/web/console.py``). Each page and
+    action is then decided by ``decide`` with the API route's policy for that key's principal,
+    and every form needs the session's CSRF token."""
+
+    name = "console session"
+
+    def describe(self) -> list[str]:
+        return [
+            "a console session (cookie opened with an admin or organisation key; forms also need its CSRF "
+            "token): what the key may do in the API"
+        ]
+
+    async def __call__(self, request: Request) -> ConsoleUser:  # type: ignore[override]
+        return await console_user(request)
+
+
+CONSOLE_SESSION = ConsoleSessionPolicy()
+
+
 def decide(policy: Policy, principal: Principal, facts: Facts, context: Context) -> Access:
     """Admit the principal for what the request names, or refuse (403 naming the field)."""
     grant = policy.grants.get(principal.role)
@@ -288,8 +311,11 @@ def decide(policy: Policy, principal: Principal, facts: Facts, context: Context)
             raise Forbidden("a customer token acts only for its own customer", field=grant.customer.name)
         if grant.scope is not None and grant.scope not in principal.scopes:
             raise Forbidden(f"this customer token does not allow {grant.scope!s}", field="Authorization")
-    if principal.role == Role.ORGANISATION and grant.organisation is not None and facts.org_id != principal.org_id:
-        raise Forbidden(f"this key may not act for organisation {facts.org_id!r}", field=grant.organisation.name)
+    if principal.role == Role.ORGANISATION and grant.organisation is not None:
+        # Named in the query, it may be left out: then the key's own organisation (lists).
+        unnamed = facts.org_id is None and grant.organisation.where == "query"
+        if facts.org_id != principal.org_id and not unnamed:
+            raise Forbidden(f"this key may not act for organisation {facts.org_id!r}", field=grant.organisation.name)
     till_code = None
     if grant.till_code is not None:
         till_code = facts.till_code
@@ -509,6 +535,18 @@ LOG_OUT = Policy(
 )
 CONVERT = ConsentPolicy(
     "convert partner points", Grant(Role.ADMIN, customer=body("customer_id"), customer_token=True, scope=Scope.CONVERT)
+)
+
+# Lists (backend/api/routers/lists.py): a brand's products and recalls, the organisations.
+BRAND_LIST = Policy(
+    "list a brand's products or recalls",
+    Grant(Role.ADMIN),
+    Grant(Role.ORGANISATION, organisation=query("brand_id")),
+)
+ORGANISATION_LIST = Policy(
+    "list organisations",
+    Grant(Role.ADMIN),
+    Grant(Role.ORGANISATION, note="itself and the organisations it works with"),
 )
 
 PREDICTIONS_READ = Policy(

@@ -309,11 +309,11 @@ class SecurityMiddleware:
         send = with_security_headers(send)  # nosniff on every answer; CSP, frames, referrer on pages
         path: str = scope["path"]
         origin = _header(scope, b"origin")
-        public = self.routes.is_public(path)
-        if origin is not None and scope["method"] == "OPTIONS" and _header(scope, b"access-control-request-method"):
-            await self._preflight(send, origin, public)
-            return
-        if origin is not None:
+        if origin is not None:  # only a browser's cross-origin call asks: a till never does
+            public = self.routes.is_public(path)
+            if scope["method"] == "OPTIONS" and _header(scope, b"access-control-request-method"):
+                await self._preflight(send, origin, public)
+                return
             send = self._with_cors(send, origin, public)
 
         limit = self.policy.body_limit(self.routes.of(scope["method"], path))

@@ -179,6 +179,7 @@ def _print_banner(settings: Settings, url: str, chain_id: int, keys: DemoKeys, m
   Database       {make_url(settings.resolved_database_url).render_as_string(hide_password=True)}
   Metrics        {url}/metrics   readiness {url}/readyz
   Verify a demo item   {url}/01/{gtin}/21/SN0001
+  Console        {url}/console/  (sign in with the admin key below, or the brand key)
   Member pages   {member_link}
                  (the demo member's one-time sign-in link; another: credance loyalty sign-in-link {DEMO_CUSTOMER})
   Logs           {settings.resolved_home / "logs"}

@@ -126,6 +126,8 @@ def _used(rules: RuleSet, result: PointsQuote, uses: Mapping[str, int], now: dat
     """The member's campaign uses once this order is recorded: one more for each limited campaign
     that gave it something."""
     limited = {c.id for c in rules.campaigns if c.per_member_limit and c.running(now)}
+    if not limited:  # the common case: nothing to count (and campaigns_used is not free)
+        return uses
     used = [campaign for campaign in result.campaigns_used if campaign in limited]
     if not used:
         return uses

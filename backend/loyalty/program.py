@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from functools import lru_cache
 from typing import Any
 
@@ -119,6 +120,18 @@ def publish_document(session: Session, document: Any) -> tuple[RuleSetRecord, bo
     if latest is not None and latest.content_hash == rules.content_hash():
         return latest, False
     return publish_rule_set(session, rules), True
+
+
+def rule_set_view(session: Session, record: RuleSetRecord, content: bool = True) -> dict[str, Any]:
+    """A rule-set version as the API and the console show it: its hash, where it stands on chain
+    and (``content``) the document."""
+    return {
+        "version": record.version,
+        "content_hash": record.content_hash,
+        "created_at": record.created_at,
+        "publication": publication_of(session, record),
+        "content": json.loads(record.content) if content else None,
+    }
 
 
 def publication_of(session: Session, record: RuleSetRecord) -> dict[str, Any]:

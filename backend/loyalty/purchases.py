@@ -13,7 +13,7 @@ books through ``purchase_batch``; ``record_purchase`` is the one-purchase call.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from datetime import datetime
 from typing import Any
 
@@ -150,11 +150,17 @@ def _pay_with_points(session: Session, customer: Customer, request: PurchaseInpu
 
 
 def purchase_status(session: Session, purchase: Purchase) -> str:
-    statuses = [
+    return status_of(
         operation.status
         for op_id in (purchase.operation_id, purchase.redemption_operation_id)
         if op_id is not None and (operation := session.get(Operation, op_id)) is not None
-    ]
-    if any(status == OperationStatus.FAILED for status in statuses):
+    )
+
+
+def status_of(operation_statuses: Iterable[str | None]) -> str:
+    """A purchase's status from its operations' (the award, the points paid; None: no such
+    operation): failed if one failed, confirmed once all are, else pending."""
+    statuses = [status for status in operation_statuses if status is not None]
+    if OperationStatus.FAILED in statuses:
         return "failed"
     return "confirmed" if all(status == OperationStatus.CONFIRMED for status in statuses) else "pending"

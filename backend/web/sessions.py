@@ -1,4 +1,7 @@
-"""A member's session on the pages: an HttpOnly, SameSite cookie holding a customer token of its own.
+"""Sessions on the pages: an HttpOnly, SameSite cookie per page set (``SessionCookie``), CSRF tokens
+keyed on the session's id, and the double-submit value of a sign-in form. The member's session
+(below) holds a customer token of its own; the console's (``console.py``) a token of its own
+opened with an API key.
 
 Signing in exchanges what the retailer gave the member (the customer token of a one-time link,
 or one pasted by hand) for a new token issued to the session: same customer, same scopes (never
@@ -19,6 +22,7 @@ import hmac
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import timedelta
+from typing import Literal, Protocol
 
 import anyio.to_thread
 from fastapi import Request, Response
@@ -48,6 +52,44 @@ class SignInNeeded(Unauthorized):
 
 class CsrfRefused(Forbidden):
     code = "csrf_refused"
+
+
+@dataclass(frozen=True)
+class SessionCookie:
+    """Where a page set keeps its session: the cookie's name and path (no other page set's
+    requests carry it), and its SameSite rule. Always HttpOnly; Secure behind HTTPS."""
+
+    name: str
+    path: str
+    samesite: Literal["lax", "strict"]
+
+    def set(self, response: Response, settings: Settings, token: str, seconds: int) -> None:
+        response.set_cookie(
+            self.name,
+            token,
+            max_age=seconds,
+            path=self.path,
+            httponly=True,
+            samesite=self.samesite,
+            secure=_secure(settings),
+        )
+
+    def clear(self, response: Response, settings: Settings) -> None:
+        response.delete_cookie(
+            self.name, path=self.path, httponly=True, samesite=self.samesite, secure=_secure(settings)
+        )
+
+
+# Lax, not Strict: a member arriving from a receipt's QR code or a link is signed in; a post
+# from another site carries no cookie, and every form also needs the CSRF token.
+MEMBER_COOKIE = SessionCookie(SESSION_COOKIE, PATH, "lax")
+
+
+class WithCsrf(Protocol):
+    """A signed-in session: its forms carry this value."""
+
+    @property
+    def csrf(self) -> str: ...
 
 
 @dataclass(frozen=True)
@@ -85,8 +127,8 @@ async def member_of(request: Request) -> MemberSession:
     return MemberSession(principal)
 
 
-def check_csrf(member: MemberSession, sent: str | None) -> None:
-    if not sent or not hmac.compare_digest(sent, member.csrf):
+def check_csrf(signed_in: WithCsrf, sent: str | None) -> None:
+    if not sent or not hmac.compare_digest(sent, signed_in.csrf):
         raise CsrfRefused("this form was not sent from your page (missing or wrong CSRF token)", field=CSRF_FIELD)
 
 
@@ -126,29 +168,20 @@ def _secure(settings: Settings) -> bool:
 
 
 def set_session_cookie(response: Response, settings: Settings, token: str) -> None:
-    # Lax, not Strict: a member arriving from a receipt's QR code or a link is signed in; a post
-    # from another site carries no cookie, and every form also needs the CSRF token.
-    response.set_cookie(
-        SESSION_COOKIE,
-        token,
-        max_age=int(lifetime(settings).total_seconds()),
-        path=PATH,
-        httponly=True,
-        samesite="lax",
-        secure=_secure(settings),
-    )
+    MEMBER_COOKIE.set(response, settings, token, int(lifetime(settings).total_seconds()))
 
 
 def clear_session_cookie(response: Response, settings: Settings) -> None:
-    response.delete_cookie(SESSION_COOKIE, path=PATH, httponly=True, samesite="lax", secure=_secure(settings))
+    MEMBER_COOKIE.clear(response, settings)
 
 
-def set_sign_in_cookie(response: Response, settings: Settings, value: str) -> None:
+def set_sign_in_cookie(response: Response, settings: Settings, value: str, path: str = PATH) -> None:
+    """The sign-in form's double-submit value, for the page set under ``path``."""
     response.set_cookie(
         SIGN_IN_COOKIE,
         value,
         max_age=SIGN_IN_SECONDS,
-        path=PATH,
+        path=path,
         httponly=True,
         samesite="strict",
         secure=_secure(settings),

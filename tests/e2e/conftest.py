@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+
 import pytest
 
+from tests.e2e.browser import served
 from tests.provenance.support import BLEND, FRESH, Api
 from tests.support import Platform
 
@@ -20,3 +23,9 @@ def brand_goods(platform: Platform) -> tuple[Platform, Api]:
     api.items("demo-brand", FRESH, [f"SN000{n}" for n in range(1, 6)])
     api.items("demo-brand", BLEND, ["B1", "B2"])
     return platform, api
+
+
+@pytest.fixture
+def site(platform: Platform) -> Iterator[str]:
+    """The API served over HTTP on a free port (for the browser tests)."""
+    yield from served(platform)

@@ -100,6 +100,7 @@ def test_run_serves_purchases_and_keeps_state_across_restarts(env: dict[str, str
     assert program is not None, output
     member_link = re.search(r"Member pages\s+(http://\S+/me/sign-in\?token=cust_\S+)", output)
     assert member_link is not None, output
+    assert re.search(r"Console\s+http://\S+/console/", output), output
     assert_private(Path(env["CREDANCE_HOME"]))
 
     second = credance(env, "run")

@@ -6,15 +6,9 @@ at phone and desktop widths go to build/screenshots/member/ (a copy of two is in
 
 from __future__ import annotations
 
-import os
-from collections.abc import Iterator
-from pathlib import Path
-from typing import Any
-
 import pytest
 
-from backend.api.app import create_app
-from backend.settings import PROJECT_ROOT
+from tests.e2e.browser import AXE, DESKTOP, MARKS, PHONE, SCREENSHOTS, accessibility_problems, chromium
 from tests.e2e.loyalty_helpers import (
     add_reward,
     buy,
@@ -24,25 +18,10 @@ from tests.e2e.loyalty_helpers import (
     order,
     signed_claim,
 )
-from tests.provenance.support import serving
 from tests.security.test_wallet_claims_and_siwe import post_claim
 from tests.support import Platform
 
-CHROMIUM = Path("/usr/bin/chromium")
-ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
-AXE = PROJECT_ROOT / "node_modules" / "axe-core" / "axe.min.js"
-SHOTS = PROJECT_ROOT / "build" / "screenshots" / "member"
-PHONE = {"viewport": {"width": 390, "height": 844}, "device_scale_factor": 2, "is_mobile": True, "has_touch": True}
-DESKTOP = {"viewport": {"width": 1280, "height": 900}}
+SHOTS = SCREENSHOTS / "member"
 PAGES = [
     "/me/",
     "/me/history",
@@ -53,38 +32,11 @@ PAGES = [
     "/me/check",
 ]
 
-pytestmark = [
-    pytest.mark.chain,
-    pytest.mark.browser,
-    pytest.mark.sqlite_only,  # the pages read through the same functions as the API on both databases
-    pytest.mark.skipif(
-        not CHROMIUM.exists() and not os.environ.get("CREDANCE_REQUIRE_BROWSER"),
-        reason="needs Debian's chromium at /usr/bin/chromium (.ci/run installs it)",
-    ),
-]
-
-
-@pytest.fixture
-def site(platform: Platform) -> Iterator[str]:
-    with serving(create_app(platform.settings, platform.engine)) as url:
-        yield url
-
-
-def accessibility_problems(page: Any) -> list[str]:
-    """axe-core's serious and critical violations of the page (run through the DevTools protocol,
-    which the page's policy does not restrict: the page itself loads no script of ours for this)."""
-    page.evaluate(AXE.read_text())
-    violations = page.evaluate(
-        "async () => (await axe.run(document, {resultTypes: ['violations']})).violations"
-        ".map(v => ({id: v.id, impact: v.impact, nodes: v.nodes.map(n => n.target.join(' '))}))"
-    )
-    serious = [v for v in violations if v["impact"] in ("serious", "critical")]
-    return [f"{v['id']} ({v['impact']}): {v['nodes'][:3]}" for v in serious]
+# The pages read through the same functions as the API on both databases: one is enough here.
+pytestmark = [*MARKS, pytest.mark.sqlite_only]
 
 
 def test_a_member_uses_their_pages(platform: Platform, site: str) -> None:
-    from playwright.sync_api import sync_playwright
-
     assert AXE.exists(), "axe-core is an npm package of package.json: make deps"
     SHOTS.mkdir(parents=True, exist_ok=True)
     enable_transfers(platform)
@@ -96,8 +48,7 @@ def test_a_member_uses_their_pages(platform: Platform, site: str) -> None:
 
     problems: dict[str, list[str]] = {}
     policy_violations: list[str] = []
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=ARGS)
+    with chromium() as browser:
         phone = browser.new_context(**PHONE)
         page = phone.new_page()
         page.on("console", lambda m: policy_violations.append(m.text) if "Content Security Policy" in m.text else None)
@@ -147,7 +98,6 @@ def test_a_member_uses_their_pages(platform: Platform, site: str) -> None:
         page.wait_for_url(f"{site}/me/sign-in?signed_out=1")
         wide.goto(f"{site}/me/")
         assert wide.get_by_role("heading", name="Sign in to your points").is_visible()  # the session ended everywhere
-        browser.close()
 
     assert {name: found for name, found in problems.items() if found} == {}
     assert policy_violations == []
@@ -170,7 +120,6 @@ def test_a_member_signs_in_with_their_own_wallet(platform: Platform, site: str) 
     """The sign-in page's wallet button (static/siwe.js) with a stand-in for the browser wallet
     (the test's key signs, as the member's wallet extension would), under the page's policy."""
     from eth_account.messages import encode_defunct
-    from playwright.sync_api import sync_playwright
 
     buy(platform, order("B-200", "ivan"))
     platform.settle()
@@ -188,8 +137,7 @@ def test_a_member_signs_in_with_their_own_wallet(platform: Platform, site: str) 
         return "0x" + bytes(wallet.sign_message(encode_defunct(hexstr=hex_message)).signature).hex()
 
     policy_violations: list[str] = []
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=ARGS)
+    with chromium() as browser:
         context = browser.new_context(**PHONE)
         context.expose_function("walletAddress", lambda: wallet.address.lower())
         context.expose_function("walletSign", sign)
@@ -200,5 +148,4 @@ def test_a_member_signs_in_with_their_own_wallet(platform: Platform, site: str) 
         page.get_by_role("button", name="Sign in with your wallet").click()
         page.wait_for_url(f"{site}/me/")
         assert page.get_by_test_id("confirmed").inner_text() == "100"
-        browser.close()
     assert policy_violations == []

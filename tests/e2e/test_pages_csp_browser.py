@@ -4,52 +4,21 @@ another origin cannot frame them."""
 
 from __future__ import annotations
 
-import os
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from backend.api.app import create_app
-from tests.provenance.support import serving
+from tests.e2e.browser import MARKS, chromium
 from tests.support import Platform
 
-CHROMIUM = Path("/usr/bin/chromium")
-ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
 DEMO = "09506000134352"
 
-pytestmark = [
-    pytest.mark.chain,
-    pytest.mark.browser,
-    pytest.mark.sqlite_only,
-    pytest.mark.skipif(
-        not CHROMIUM.exists() and not os.environ.get("CREDANCE_REQUIRE_BROWSER"),
-        reason="needs Debian's chromium at /usr/bin/chromium (.ci/run installs it)",
-    ),
-]
-
-
-@pytest.fixture
-def site(platform: Platform) -> Iterator[str]:
-    with serving(create_app(platform.settings, platform.engine)) as url:
-        yield url
+pytestmark = [*MARKS, pytest.mark.sqlite_only]
 
 
 def test_pages_work_under_their_policy(platform: Platform, site: str, tmp_path: Path) -> None:
-    from playwright.sync_api import sync_playwright
-
     violations: list[str] = []
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=ARGS)
+    with chromium() as browser:
         page = browser.new_page()
         page.on(
             "console",
@@ -86,5 +55,4 @@ def test_pages_work_under_their_policy(platform: Platform, site: str, tmp_path: 
         with other.expect_console_message(lambda message: "frame-ancestors" in message.text, timeout=30_000):
             other.set_content(f'<iframe src="{site}/01/{DEMO}/21/SN0001?scan=false"></iframe>')
         assert all("data-verdict" not in frame.content() for frame in other.frames[1:])
-        browser.close()
     assert violations == []

@@ -4,53 +4,20 @@ timeline and proof. Screenshots go to the test's temporary directory."""
 
 from __future__ import annotations
 
-import os
-from collections.abc import Iterator
 from pathlib import Path
 
-import pytest
-
-from backend.api.app import create_app
 from backend.provenance.epcis.anchoring import Anchorer
+from tests.e2e.browser import MARKS, chromium
 from tests.e2e.scanning import PARIS, TOKYO, scan
 from tests.e2e.scanning import phone as shopper
-from tests.provenance.support import serving
 from tests.support import Platform
 
-CHROMIUM = Path("/usr/bin/chromium")
-ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
 DEMO, OTHER = "09506000134352", "09506000134369"  # the two demo products
 
-pytestmark = [
-    pytest.mark.chain,
-    pytest.mark.browser,
-    pytest.mark.skipif(
-        not CHROMIUM.exists() and not os.environ.get("CREDANCE_REQUIRE_BROWSER"),
-        reason="needs Debian's chromium at /usr/bin/chromium "
-        "(apt-get install chromium); .ci/run installs it, so CI always runs this test",
-    ),
-]
-
-
-@pytest.fixture
-def site(platform: Platform) -> Iterator[str]:
-    """The API served over HTTP on a free port, as a phone would reach it."""
-    with serving(create_app(platform.settings, platform.engine)) as url:
-        yield url
+pytestmark = [*MARKS]
 
 
 def test_the_page_shows_each_verdict(platform: Platform, site: str, tmp_path: Path) -> None:
-    from playwright.sync_api import sync_playwright
-
     # (It reaches the whole case SN0002 was packed in, all of that product's demo items.)
     recall = platform.client.post(
         "/v1/recalls",
@@ -70,8 +37,7 @@ def test_the_page_shows_each_verdict(platform: Platform, site: str, tmp_path: Pa
         (OTHER, "SN0002"): ("recalled", "Recalled — do not use", "Cracked lid"),
         (DEMO, "SN0003"): ("suspicious", "Suspicious — possible copy", "km apart within"),
     }
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=ARGS)
+    with chromium() as browser:
         phone = browser.new_context(
             viewport={"width": 390, "height": 844},
             device_scale_factor=2,
@@ -101,5 +67,4 @@ def test_the_page_shows_each_verdict(platform: Platform, site: str, tmp_path: Pa
             if verdict == "recalled":
                 assert page.locator("ol.trail li[data-event='recalled']").is_visible()
             page.screenshot(path=str(tmp_path / f"{verdict}.png"), full_page=True)
-        browser.close()
     assert sorted(p.name for p in tmp_path.glob("*.png")) == sorted(f"{v}.png" for v, _, _ in expected.values())

@@ -80,12 +80,12 @@ def test_the_common_case_is_answered_by_the_fast_path(
     seen: list[str] = []
     accepted = CheckoutFastPath._accepted
 
-    def spy(self: CheckoutFastPath, scope: Any, body: bytes) -> Any:
-        result = accepted(self, scope, body)
+    def spy(principal: Any, content_type: bytes | None, body: bytes) -> Any:
+        result = accepted(principal, content_type, body)
         seen.append("fast" if result is not None else "route")
         return result
 
-    monkeypatch.setattr(CheckoutFastPath, "_accepted", spy)
+    monkeypatch.setattr(CheckoutFastPath, "_accepted", staticmethod(spy))
     status, body = same_answer(platform, reference, lambda p: purchase(f"{p}-1"))
     assert status == 200
     assert body["status"] == "pending"

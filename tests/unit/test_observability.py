@@ -14,12 +14,14 @@ from backend.settings import Settings
 
 
 def test_json_logs_are_one_object_per_line(capsys: pytest.CaptureFixture[str]) -> None:
-    configure_logging("json", "INFO")
+    # cache=False and a reset after: a logger cached here would keep this stream and level for
+    # the rest of the session, and tests that read the logs later would find nothing.
+    configure_logging("json", "INFO", cache=False)
     try:
         structlog.get_logger("test").warning("indexer.reorg", head=12, ancestor=9)
         line = capsys.readouterr().err.strip().splitlines()[-1]
     finally:
-        configure_logging("console", "INFO")
+        structlog.reset_defaults()
     record = json.loads(line)
     assert (record["event"], record["level"], record["head"], record["ancestor"]) == ("indexer.reorg", "warning", 12, 9)
     assert record["timestamp"].endswith("Z")

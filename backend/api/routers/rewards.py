@@ -4,17 +4,19 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Query
+from fastapi import APIRouter, Depends, Query, Request, Response
 
 from backend.api.deps import SessionDep, StateDep
+from backend.api.listing import Cursor, Limit, Search, listed
 from backend.api.policy import CATALOG, Access, AdminDep
 from backend.api.schemas.common import ERROR_RESPONSES, Slug
 from backend.api.schemas.program import RewardIn, RewardOut, RewardPatch
 from backend.db.models import Reward
+from backend.db.pages import MAX_LIMIT
+from backend.lists import list_rewards_page
 from backend.loyalty.rewards import (
     create_reward,
     get_reward,
-    list_rewards,
     update_reward,
 )
 
@@ -39,8 +41,20 @@ def change_reward(reward_id: Slug, body: RewardPatch, admin: AdminDep, state: St
 
 
 @router.get("/v1/rewards", response_model=list[RewardOut], summary="The catalog")
-def catalog(access: CatalogReader, session: SessionDep, include_inactive: bool = Query(False)) -> list[Reward]:
-    return list_rewards(session, include_inactive)
+def catalog(
+    access: CatalogReader,
+    session: SessionDep,
+    request: Request,
+    response: Response,
+    include_inactive: bool = Query(False),
+    q: Search = None,
+    limit: Limit = MAX_LIMIT,
+    cursor: Cursor = None,
+) -> list[Reward]:
+    """A list (as it always was), paged by the cursor of the ``Link: <…>; rel="next"`` header."""
+    page = list_rewards_page(session, include_inactive, q, limit, cursor)
+    listed(request, response, page, page.rows)
+    return page.rows
 
 
 @router.get("/v1/rewards/{reward_id}", response_model=RewardOut, summary="One reward")

@@ -3,32 +3,21 @@ their hash on chain."""
 
 from __future__ import annotations
 
-import json
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Path, Response
-from sqlmodel import Session, col, select
+from sqlmodel import col, select
 
 from backend.api.deps import SessionDep, StateDep
 from backend.api.policy import ANY_PRINCIPAL, Access, AdminDep
 from backend.api.schemas.common import ERROR_RESPONSES
 from backend.api.schemas.program import RuleSetCreated, RuleSetOut
 from backend.db.models import RuleSetRecord
-from backend.loyalty.program import get_rule_record, publication_of, publish_document, rules_in_force
+from backend.loyalty.program import get_rule_record, publish_document, rule_set_view, rules_in_force
 from backend.loyalty.rule_document import RuleDocument
 
 router = APIRouter(prefix="/v1/rule-sets", tags=["rule sets"], responses=ERROR_RESPONSES)
 Reader = Annotated[Access, Depends(ANY_PRINCIPAL)]
-
-
-def _out(session: Session, record: RuleSetRecord, content: bool = True) -> dict[str, Any]:
-    return {
-        "version": record.version,
-        "content_hash": record.content_hash,
-        "created_at": record.created_at,
-        "publication": publication_of(session, record),
-        "content": json.loads(record.content) if content else None,
-    }
 
 
 @router.post(
@@ -47,19 +36,19 @@ def publish(body: RuleDocument, admin: AdminDep, state: StateDep, response: Resp
         session.flush()
         if not created:
             response.status_code = 200
-        return {**_out(session, record), "created": created}
+        return {**rule_set_view(session, record), "created": created}
 
 
 @router.get("", response_model=list[RuleSetOut], summary="Every rule-set version")
 def list_rule_sets(reader: Reader, session: SessionDep) -> list[dict[str, Any]]:
     records = session.exec(select(RuleSetRecord).order_by(col(RuleSetRecord.version).desc())).all()
-    return [_out(session, record, content=False) for record in records]
+    return [rule_set_view(session, record, content=False) for record in records]
 
 
 @router.get("/current", response_model=RuleSetOut, summary="The rules in force")
 def current(reader: Reader, session: SessionDep) -> dict[str, Any]:
     record, _ = rules_in_force(session)
-    return _out(session, record)
+    return rule_set_view(session, record)
 
 
 @router.get("/{version}", response_model=RuleSetOut, summary="One rule-set version")
@@ -67,4 +56,4 @@ def get_rule_set(
     version: Annotated[int, Path(ge=1, le=2**31 - 1)], reader: Reader, session: SessionDep
 ) -> dict[str, Any]:
     """The canonical content whose keccak-256 is ``content_hash``, and where it stands on chain."""
-    return _out(session, get_rule_record(session, version))
+    return rule_set_view(session, get_rule_record(session, version))

@@ -1,6 +1,6 @@
 """All tables. Importing this package registers them on ``SQLModel.metadata``."""
 
-from backend.db.models.auth import ApiKey
+from backend.db.models.auth import ApiKey, ConsoleSession
 from backend.db.models.chain import (
     ChainCursor,
     ChainEvent,
@@ -76,6 +76,7 @@ __all__ = [
     "ChainEvent",
     "ChainTransaction",
     "CompanyPrefix",
+    "ConsoleSession",
     "Customer",
     "CustomerPrediction",
     "CustomerProfile",

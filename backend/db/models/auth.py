@@ -24,3 +24,22 @@ class ApiKey(SQLModel, table=True):
     label: str = Field(default="", max_length=200)
     created_at: datetime = Field(default_factory=utcnow, sa_column=Column(UTCDateTime, nullable=False))
     revoked_at: datetime | None = Field(default=None, sa_column=Column(UTCDateTime, nullable=True))
+
+
+class ConsoleSession(SQLModel, table=True):
+    """A person signed in to the program console with an API key (``backend/web/console.py``).
+
+    The cookie holds a random token of its own; only its digest is stored, and the API key that
+    opened the session never reaches a cookie. The session has the key's powers, no more, for
+    ``CREDANCE_CONSOLE_SESSION_TTL`` at most: it ends at sign-out, at expiry, or when the key
+    is revoked."""
+
+    __tablename__ = "console_sessions"
+
+    id: int | None = Field(default=None, primary_key=True)
+    session_id: str = Field(max_length=32, unique=True, description="Public id (CSRF tokens, logs).")
+    token_hash: str = Field(max_length=64, unique=True, description="SHA-256 of the cookie's token.")
+    key_id: str = Field(foreign_key="api_keys.key_id", max_length=32, index=True)
+    created_at: datetime = Field(default_factory=utcnow, sa_column=Column(UTCDateTime, nullable=False))
+    expires_at: datetime = Field(sa_column=Column(UTCDateTime, nullable=False))
+    ended_at: datetime | None = Field(default=None, sa_column=Column(UTCDateTime, nullable=True))

@@ -8,7 +8,7 @@ declared erroneous. Only columns are added to ``epcis_events`` (no foreign key):
 in place, and its answer-version triggers stay.
 
 Revision ID: d8666c6c231a
-Revises: c5d1e8a2f4b7
+Revises: 2f7345b4b38e
 Create Date: 2026-11-30 13:55:44.161068
 """
 
@@ -23,7 +23,7 @@ from alembic import op
 import backend.db.types
 
 revision: str = "d8666c6c231a"
-down_revision: str | None = "c5d1e8a2f4b7"
+down_revision: str | None = "2f7345b4b38e"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

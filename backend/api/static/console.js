@@ -1,0 +1,55 @@
+// The console's charts: the dashboard's series from /console/dashboard.json, drawn with uPlot
+// (served from this origin). No inline script anywhere: this file is the page's only code.
+(function () {
+  "use strict";
+
+  function seconds(days) {
+    return days.map(function (day) { return Date.parse(day + "T00:00:00Z") / 1000; });
+  }
+
+  function width(element) {
+    return Math.max(280, Math.min(element.clientWidth || 600, 960));
+  }
+
+  function draw(element, title, x, series) {
+    var options = {
+      title: title,
+      width: width(element),
+      height: 220,
+      scales: { x: { time: true } },
+      series: [{}].concat(series.map(function (s) {
+        return { label: s.label, stroke: s.colour, width: 2 };
+      })),
+    };
+    element.textContent = "";
+    new window.uPlot(options, [x].concat(series.map(function (s) { return s.values; })), element);
+    element.setAttribute("data-drawn", "true");
+  }
+
+  function start() {
+    var liability = document.getElementById("chart-liability");
+    var daily = document.getElementById("chart-daily");
+    if (!liability || !daily || !window.uPlot) { return; }
+    fetch("/console/dashboard.json", { credentials: "same-origin", headers: { Accept: "application/json" } })
+      .then(function (response) { return response.json(); })
+      .then(function (data) {
+        var days = data.per_day;
+        var x = seconds(days.days);
+        draw(liability, "Points outstanding", x, [
+          { label: "outstanding", colour: "#1d4ed8", values: days.outstanding },
+        ]);
+        draw(daily, "Points per day", x, [
+          { label: "issued", colour: "#15803d", values: days.issued },
+          { label: "redeemed", colour: "#1d4ed8", values: days.redeemed },
+          { label: "expired", colour: "#b45309", values: days.expired },
+          { label: "reversed", colour: "#b91c1c", values: days.reversed },
+        ]);
+      });
+  }
+
+  if (document.readyState === "loading") {
+    document.addEventListener("DOMContentLoaded", start);
+  } else {
+    start();
+  }
+})();
