@@ -473,9 +473,11 @@ def capture_events(
     ]
     items: dict[str, RegisteredItem] = {}
     new, declared = events, list[declarations.Declared]()
+    position = {id(e): n for n, e in enumerate(events)}  # events are not hashable; positions are
+    new_mentions = mentions
     if not problems:
         new, declared, problems = declarations.split(session, writer, events)
-        new_mentions = [mentions[e.index or 0] for e in new]
+        new_mentions = [mentions[position[id(e)]] for e in new]
         items = _registered_items(session, new, new_mentions)
         problems += _duplicates(session, new) + _authorisation(session, writer, new, items, new_mentions)
     if problems:
@@ -490,11 +492,14 @@ def capture_events(
     if result.violations:
         raise CaptureRejected([Problem(_field(v.event_index), v.rule, v.message) for v in result.violations])
     _store(session, writer, new, past, result, items, new_mentions, capture_id, declared)
-    captured = {e.index: Captured(e.event_id, e.event_hash, e.event_type, e.declaration is not None) for e in new}
-    captured |= {
-        d.event.index: Captured(d.stored_event_id, d.event.event_hash, d.event.event_type, True) for d in declared
+    captured = {
+        position[id(e)]: Captured(e.event_id, e.event_hash, e.event_type, e.declaration is not None) for e in new
     }
-    return [captured[e.index] for e in events]
+    captured |= {
+        position[id(d.event)]: Captured(d.stored_event_id, d.event.event_hash, d.event.event_type, True)
+        for d in declared
+    }
+    return [captured[n] for n in range(len(events))]
 
 
 def _public(event: ParsedEvent, tokens: Mapping[str, str], mentions: list[Mention]) -> dict[str, str]:
