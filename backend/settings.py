@@ -28,6 +28,9 @@ class ProvenanceSettings(BaseSettings):
         description="The official EPCIS 2.0 JSON Schema and context (beside the clone, in ../shared/epcis).",
     )
     epcis_max_events: int = Field(default=10_000, ge=1, description="Events per captured document.")
+    epcis_max_future_s: int = Field(
+        default=600, ge=0, description="How far past the server's clock an eventTime may lie (clock skew)."
+    )
     epcis_max_depth: int = Field(
         default=32, ge=4, le=MAX_EVENT_DEPTH, description="Deepest nesting inside one event (extensions, ILMD)."
     )

@@ -4,7 +4,7 @@ The audit log of admin actions (who: key id and console session; what: method, r
 path ids; when; the status), never a body or personal data; and the results of `credance reconcile`.
 
 Revision ID: 4bbf9ae531d9
-Revises: 2f7345b4b38e
+Revises: d8666c6c231a
 Create Date: 2026-11-30 14:18:38.503328
 """
 
@@ -19,7 +19,7 @@ from alembic import op
 import backend.db.types
 
 revision: str = "4bbf9ae531d9"
-down_revision: str | None = "2f7345b4b38e"
+down_revision: str | None = "d8666c6c231a"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
