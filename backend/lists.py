@@ -1,10 +1,12 @@
 """What the lists show (the API's list routes and the console's pages read the same functions):
-members, purchases, organisations, products, recalls, API keys and rewards, a page at a time
+members, purchases, organisations, products, recalls, API keys, rewards and the audit log, a page at a time
 (``backend/db/pages.py``). Plain reads; who may see which list is the callers' policy.
 """
 
 from __future__ import annotations
 
+import json
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import or_
@@ -12,6 +14,7 @@ from sqlmodel import Session, col, select
 
 from backend.db.models import (
     ApiKey,
+    AuditEntry,
     Customer,
     CustomerProfile,
     MemberState,
@@ -198,3 +201,46 @@ def list_rewards_page(
     if q:
         query = query.where(or_(contains(Reward.id, q), contains(Reward.name, q)))
     return fetch_page(session, query, Reward.id, lambda r: r.id, limit, cursor)
+
+
+def list_audit_entries(
+    session: Session,
+    org_id: str | None = None,
+    key_id: str | None = None,
+    route: str | None = None,
+    outcome: str | None = None,
+    since: datetime | None = None,
+    limit: int = DEFAULT_LIMIT,
+    cursor: str | None = None,
+) -> Page[dict[str, Any]]:
+    """Entries, newest first; ``org_id`` narrows to one organisation's keys (an organisation sees
+    only its own), ``route`` searches the route template."""
+    query = select(AuditEntry)
+    if org_id is not None:
+        query = query.where(AuditEntry.org_id == org_id)
+    if key_id:
+        query = query.where(AuditEntry.key_id == key_id)
+    if route:
+        query = query.where(contains(AuditEntry.route, route))
+    if outcome:
+        query = query.where(AuditEntry.outcome == outcome)
+    if since is not None:
+        query = query.where(col(AuditEntry.at) >= since)
+    page = fetch_page(session, query, AuditEntry.id, lambda e: e.id, limit, cursor, descending=True)
+    return Page([_audit_row(e) for e in page.rows], page.after)
+
+
+def _audit_row(entry: AuditEntry) -> dict[str, Any]:
+    return {
+        "id": entry.id,
+        "at": entry.at,
+        "key_id": entry.key_id,
+        "role": entry.role,
+        "org_id": entry.org_id,
+        "console_session": entry.console_session,
+        "method": entry.method,
+        "route": entry.route,
+        "path_ids": json.loads(entry.path_ids),
+        "status": entry.status,
+        "outcome": entry.outcome,
+    }

@@ -14,6 +14,7 @@ from backend import __version__
 from backend.api import error_responses
 from backend.api.admission import AdmissionMiddleware
 from backend.api.answers import VerificationAnswers
+from backend.api.audit import AuditMiddleware
 from backend.api.auth import KeyVerifier
 from backend.api.budget import Budget
 from backend.api.checkout import CheckoutFastPath
@@ -22,7 +23,11 @@ from backend.api.reads import MemberReads, ReadFastPath
 from backend.api.route_facts import RouteTable
 from backend.api.routers import (
     assets,
+    audit_log,
+    console_audit,
     console_pages,
+    console_program,
+    console_provenance,
     customers,
     docs,
     epcis,
@@ -59,8 +64,10 @@ ROUTERS: tuple[APIRouter, ...] = (
     lists.router,  # GET lists with search and cursor pagination
     *customers.ROUTERS,  # every /v1/customers/{id}/… route, and Sign-In with Ethereum
     *(m.router for m in (epcis, epcis_rest, verification)),
-    *(m.router for m in (refunds, rewards, transfers, partners, rule_sets, reports, predictions)),
-    *(m.router for m in (assets, member_pages, console_pages)),  # the pages people use (docs/web.md)
+    *(m.router for m in (refunds, rewards, transfers, partners, rule_sets, reports, predictions, audit_log)),
+    *(
+        m.router for m in (assets, member_pages, console_pages, console_program, console_provenance, console_audit)
+    ),  # the pages people use (docs/web.md)
 )
 
 
@@ -116,6 +123,7 @@ def create_app(
         settings=settings, engine=engine, verifier=verifier, purchases=purchase_writer, reads=member_reads
     )
     app.state.answers = answers
+    app.add_middleware(AuditMiddleware, engine=engine)  # innermost: admin writes, once routed (audit.py)
     if verification_fast_path:  # inside the security middleware, like the checkout's
         secret = settings.scan_client_secret.get_secret_value() if settings.scan_client_secret else None
         app.add_middleware(VerificationFastPath, answers=answers, home=settings.resolved_home, secret=secret)

@@ -13,6 +13,7 @@ from fastapi.security import HTTPBearer
 from sqlalchemy import Engine
 from sqlmodel import Session
 
+from backend.api.audit import note_actor
 from backend.api.auth import KeyVerifier, Principal
 from backend.api.writer import GroupCommitWriter
 from backend.db.engine import session_scope
@@ -90,6 +91,7 @@ class ApiKeyAuth(HTTPBearer):
         principal = await app_state(request).verifier.verify_async(key.strip())
         if principal is None:
             raise Unauthorized("invalid, expired or revoked API key or customer token", field="Authorization")
+        note_actor(request.scope, principal)  # the audit log's "who" (backend/api/audit.py)
         return principal
 
 

@@ -543,6 +543,11 @@ BRAND_LIST = Policy(
     Grant(Role.ADMIN),
     Grant(Role.ORGANISATION, organisation=query("brand_id")),
 )
+AUDIT_READ = Policy(
+    "read the audit log",
+    Grant(Role.ADMIN),
+    Grant(Role.ORGANISATION, organisation=query("org_id"), note="the actions of its own keys"),
+)
 ORGANISATION_LIST = Policy(
     "list organisations",
     Grant(Role.ADMIN),

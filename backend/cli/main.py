@@ -181,6 +181,7 @@ def reconcile(
     from backend.chain.context import open_chain
     from backend.db.engine import make_engine
     from backend.indexer.reconcile import reconcile as run_reconcile
+    from backend.indexer.reconcile_runs import record_run
 
     s = settings()
     with friendly_errors():
@@ -191,6 +192,7 @@ def reconcile(
         first = report
         report = run_reconcile(engine, ctx)  # prove the repair
         console.print(f"repaired {len(first.differences)} difference(s)")
+    record_run(engine, report)  # the console's dashboard shows the latest
     if as_json:
         print(json.dumps(report.to_json(), indent=2))
     else:

@@ -24,7 +24,9 @@ import anyio.to_thread
 from fastapi import Request
 from sqlalchemy import Engine
 from sqlmodel import Session, col, select
+from starlette.types import Scope
 
+from backend.api.audit import note_actor
 from backend.api.auth import KeyVerifier, Principal, Role, digest
 from backend.api.deps import Unauthorized, app_state
 from backend.db.models import ApiKey, ConsoleSession
@@ -73,12 +75,15 @@ def lifetime(settings: Settings) -> timedelta:
     return timedelta(seconds=settings.console_session_ttl)
 
 
-def open_session(session: Session, settings: Settings, verifier: KeyVerifier, api_key: str) -> str:
-    """Check the key as the API would, and start a session for it: the cookie's token."""
+def open_session(session: Session, settings: Settings, verifier: KeyVerifier, api_key: str, scope: Scope) -> str:
+    """Check the key as the API would, and start a session for it: the cookie's token. The key's
+    principal is the request's actor (the audit log records the sign-in, done or refused)."""
     key = api_key.strip()
     principal = verifier.verify(key) if key and not key.startswith(TOKEN_PREFIX) else None
     if principal is None:
         raise Unauthorized("this API key is invalid or revoked", field=KEY_FIELD)
+    session_id = secrets.token_hex(12)
+    note_actor(scope, principal, session_id)
     if principal.role not in CONSOLE_ROLES:
         raise Forbidden(
             f"a {principal.role.value} key or token has no console: sign in with an admin or organisation key",
@@ -87,7 +92,7 @@ def open_session(session: Session, settings: Settings, verifier: KeyVerifier, ap
     token = TOKEN_PREFIX + secrets.token_urlsafe(32)
     session.add(
         ConsoleSession(
-            session_id=secrets.token_hex(12),
+            session_id=session_id,
             token_hash=digest(token),
             key_id=principal.key_id,
             expires_at=utcnow() + lifetime(settings),
@@ -128,6 +133,7 @@ async def console_user(request: Request) -> ConsoleUser:
     )
     if user is None:
         raise ConsoleSignInNeeded("sign in to the console with your API key", field=CONSOLE_COOKIE.name)
+    note_actor(request.scope, user.principal, user.session_id)  # the audit log's "who"
     return user
 
 

@@ -15,6 +15,7 @@ from backend.db.models import ChainCursor, Customer, MemberState, Operation
 from backend.db.models.chain import OperationStatus
 from backend.db.types import utcnow
 from backend.errors import NotFound
+from backend.indexer.reconcile_runs import latest_run
 from backend.loyalty.program import current_rule_set
 from backend.loyalty.reports import daily, liability
 from backend.predictive import views as predictive
@@ -94,4 +95,5 @@ def dashboard(session: Session) -> dict[str, Any]:
         "outbox": outbox_backlog(session),
         "indexer": indexer(session),
         "predictions": predictions(session),
+        "reconcile": latest_run(session),
     }

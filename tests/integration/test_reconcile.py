@@ -10,7 +10,7 @@ from collections.abc import Callable
 
 import pytest
 from sqlalchemy import delete, insert, update
-from sqlmodel import Session, select
+from sqlmodel import Session, col, select
 
 from backend.db.models import (
     ChainCursor,
@@ -22,8 +22,10 @@ from backend.db.models import (
     MirrorTokenState,
     Operation,
     OperationStatus,
+    ReconcileRun,
 )
 from backend.db.schema import table_of
+from backend.indexer.reconcile_runs import latest_run
 from backend.settings import PROJECT_ROOT
 from tests.e2e.loyalty_helpers import add_reward, claim_typed_data, new_wallet, permit, signed_claim
 from tests.integration.test_indexer import balance, buy
@@ -165,7 +167,14 @@ def test_the_command_lists_differences_and_exits_non_zero(platform: Platform) ->
     assert "no differences" in repaired.stdout
     with Session(platform.engine) as session:
         row = session.exec(select(MirrorAccount).where(MirrorAccount.address == customer_address(platform))).one()
+        # Each run is kept for the console's dashboard: clean, broken, then the repair proven.
+        runs = session.exec(select(ReconcileRun).order_by(col(ReconcileRun.id))).all()
+        latest = latest_run(session)
     assert row.balance == 8
+    assert [(run.ok, run.differences > 0) for run in runs] == [(True, False), (False, True), (True, False)]
+    assert latest is not None
+    assert latest["ok"]
+    assert "no differences" in latest["summary"]
 
 
 def _redeem_with_a_permit(platform: Platform) -> Operation:

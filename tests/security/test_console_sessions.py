@@ -87,6 +87,7 @@ def test_an_admin_signs_in_with_a_key_and_gets_a_session_of_its_own(api: Api) ->
     home = desk.get("/console/", headers=HTML)
     assert home.status_code == 200, home.text
     assert "Points outstanding" in home.text
+    assert "Reconcile has not been run yet" in home.text  # and how to run it (reconcile_runs.py)
     assert "script-src 'self'" in home.headers["content-security-policy"]
     assert home.headers["cache-control"] == "no-store"
     for path in ("/console/rule-sets", "/console/rewards", "/console/members", "/console/products", "/console/keys"):

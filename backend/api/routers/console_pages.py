@@ -31,6 +31,7 @@ from backend.api.policy import (
     CONSOLE_SESSION,
     MEMBER_READ,
     PUBLIC,
+    Access,
     Context,
     Facts,
     Policy,
@@ -73,7 +74,12 @@ class ConsoleRoute(APIRoute):
         return handle
 
 
-router = APIRouter(prefix="/console", include_in_schema=False, route_class=ConsoleRoute)
+def router_for() -> APIRouter:
+    """A router of console pages (this module's, and the other ``console_*`` modules')."""
+    return APIRouter(prefix="/console", include_in_schema=False, route_class=ConsoleRoute)
+
+
+router = router_for()
 User = Annotated[ConsoleUser, Depends(CONSOLE_SESSION)]
 Public = [Depends(PUBLIC)]
 LONGEST_DOCUMENT = 20_000
@@ -89,9 +95,9 @@ def install(app: FastAPI) -> None:
     app.add_exception_handler(ConsoleSignInNeeded, refused)
 
 
-def _allowed(policy: Policy, user: ConsoleUser, org_id: str | None = None) -> None:
+def _allowed(policy: Policy, user: ConsoleUser, org_id: str | None = None) -> Access:
     """The decision the API route would take for the session's key (403 naming the field)."""
-    decide(policy, user.principal, Facts(org_id=org_id), Context(lambda _: None))
+    return decide(policy, user.principal, Facts(org_id=org_id), Context(lambda _: None))
 
 
 def _context(user: ConsoleUser, section: str, **extra: Any) -> dict[str, Any]:
@@ -145,7 +151,9 @@ async def sign_in(request: Request, state: StateDep) -> Response:
     try:
         check_sign_in_csrf(request, form.get(CSRF_FIELD))
         with state.write() as session:
-            token = console.open_session(session, state.settings, state.verifier, form.get(console.KEY_FIELD, ""))
+            token = console.open_session(
+                session, state.settings, state.verifier, form.get(console.KEY_FIELD, ""), request.scope
+            )
     except DomainError as error:
         return _sign_in_form(request, state, error=error)
     response = RedirectResponse("/console/", status_code=303)
@@ -374,14 +382,6 @@ def recalls(
     return page(request, "console/recalls.html", _context(user, "recalls", page=found, q=q or "", brand=brand))
 
 
-@router.get("/keys")
-def keys(request: Request, user: User, state: StateDep, q: str | None = None, cursor: str | None = None) -> Response:
-    _allowed(ADMIN, user)
-    with Session(state.engine) as session:
-        found = lists.list_api_keys(session, q=q or None, limit=50, cursor=cursor)
-    return page(request, "console/keys.html", _context(user, "keys", page=found, q=q or ""))
-
-
 # -- CSV --------------------------------------------------------------------------------------
 
 EXPORTS: dict[str, tuple[Policy, Callable[[Session, ConsoleUser, str | None, str | None], Page[Any]]]] = {
@@ -402,6 +402,11 @@ def export(name: str, user: User, state: StateDep, q: str | None = None) -> Resp
     _allowed(policy, user)
     with Session(state.engine) as session:
         rows = csv_export.every_row(lambda cursor: fetch(session, user, q or None, cursor))
+    return csv_answer(name, rows)
+
+
+def csv_answer(name: str, rows: list[dict[str, Any]]) -> Response:
+    """Rows as a CSV download (``credance-<name>-<date>.csv``)."""
     filename = f"credance-{name}-{utcnow().date().isoformat()}.csv"
     return Response(
         csv_export.to_csv(rows),

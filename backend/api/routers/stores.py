@@ -3,7 +3,7 @@ from __future__ import annotations
 from typing import Annotated
 
 from fastapi import APIRouter, Depends
-from sqlmodel import col, select
+from sqlmodel import Session, col, select
 
 from backend.api.auth import Role
 from backend.api.deps import SessionDep, StateDep
@@ -19,13 +19,18 @@ router = APIRouter(prefix="/v1/stores", tags=["stores"], responses=ERROR_RESPONS
 @router.post("", response_model=StoreOut, status_code=201, summary="Create a store of a retailer (admin)")
 def create_store(body: StoreIn, admin: AdminDep, state: StateDep) -> Store:
     with state.write() as session:
-        if session.get(Store, body.id) is not None:
-            raise Conflict(f"store {body.id!r} already exists", field="id")
-        if session.get(Retailer, body.retailer_id) is None:
-            raise NotFound(f"retailer {body.retailer_id!r} does not exist", field="retailer_id")
-        store = Store(id=body.id, name=body.name, currency=body.currency, retailer_id=body.retailer_id)
-        session.add(store)
-        return store
+        return add_store(session, body)
+
+
+def add_store(session: Session, body: StoreIn) -> Store:
+    """A new store of an existing retailer (the console's form calls this too)."""
+    if session.get(Store, body.id) is not None:
+        raise Conflict(f"store {body.id!r} already exists", field="id")
+    if session.get(Retailer, body.retailer_id) is None:
+        raise NotFound(f"retailer {body.retailer_id!r} does not exist", field="retailer_id")
+    store = Store(id=body.id, name=body.name, currency=body.currency, retailer_id=body.retailer_id)
+    session.add(store)
+    return store
 
 
 @router.get("", response_model=list[StoreOut], summary="List stores (admin: all; program key: its retailer's)")

@@ -101,3 +101,22 @@ class ApiKeyRow(BaseModel):
 class ApiKeyPage(BaseModel):
     items: list[ApiKeyRow]
     next: str | None = NEXT
+
+
+class AuditRow(BaseModel):
+    id: int
+    at: datetime
+    key_id: str
+    role: str
+    org_id: str | None
+    console_session: str | None = Field(description="The console session's public id; null for an API call.")
+    method: str
+    route: str = Field(description="The route template.")
+    path_ids: dict[str, str] = Field(description="The ids in the path (references, never personal data).")
+    status: int
+    outcome: Literal["done", "refused", "failed"]
+
+
+class AuditPage(BaseModel):
+    items: list[AuditRow]
+    next: str | None = NEXT

@@ -1,5 +1,6 @@
 """All tables. Importing this package registers them on ``SQLModel.metadata``."""
 
+from backend.db.models.audit import AuditEntry, ReconcileRun
 from backend.db.models.auth import ApiKey, ConsoleSession
 from backend.db.models.chain import (
     ChainCursor,
@@ -71,6 +72,7 @@ from backend.db.models.provenance import (
 __all__ = [
     "AnswerVersion",
     "ApiKey",
+    "AuditEntry",
     "CampaignUse",
     "ChainCursor",
     "ChainEvent",
@@ -122,6 +124,7 @@ __all__ = [
     "PurchaseLine",
     "RecallRecord",
     "RecalledItem",
+    "ReconcileRun",
     "Redemption",
     "Refund",
     "RefundLine",
