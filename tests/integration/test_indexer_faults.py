@@ -26,7 +26,7 @@ pytestmark = pytest.mark.chain
 
 
 @pytest.fixture
-def node(platform: Platform) -> Iterator[FaultyNode]:
+def faulty_node(platform: Platform) -> Iterator[FaultyNode]:
     proxy = FaultyNode(platform.settings.resolved_rpc_url)
     yield proxy
     proxy.close()
@@ -65,32 +65,34 @@ def send_purchases(platform: Platform, prefix: str, count: int) -> None:
 
 
 def test_the_range_shrinks_when_the_node_refuses_it_and_the_mirror_is_complete(
-    platform: Platform, node: FaultyNode
+    platform: Platform, faulty_node: FaultyNode
 ) -> None:
     send_purchases(platform, "WIDE", 6)
-    node.max_log_blocks = 3
-    indexer = Indexer(platform.engine, platform.ctx, max_range=2000, rpc=JsonRpc(node.url))
+    faulty_node.max_log_blocks = 3
+    indexer = Indexer(platform.engine, platform.ctx, max_range=2000, rpc=JsonRpc(faulty_node.url))
     indexer.sync()
-    assert node.refused > 0
+    assert faulty_node.refused > 0
     assert indexer.ceiling <= 5  # it learnt the node's limit and stays under it
     platform.indexer = indexer
     platform.assert_mirror_matches_chain()
     assert [balance(platform, f"wide{n}") for n in range(6)] == [2] * 6
 
 
-def test_an_unreachable_node_is_retried_with_backoff_until_it_is_back(platform: Platform, node: FaultyNode) -> None:
+def test_an_unreachable_node_is_retried_with_backoff_until_it_is_back(
+    platform: Platform, faulty_node: FaultyNode
+) -> None:
     send_purchases(platform, "DOWN", 2)
-    node.down = True
+    faulty_node.down = True
     errors: list[Exception] = []
     before = metric("credance_indexer_errors_total", kind="rpc")
-    indexer = Indexer(platform.engine, platform.ctx, rpc=JsonRpc(node.url, timeout=2))
+    indexer = Indexer(platform.engine, platform.ctx, rpc=JsonRpc(faulty_node.url, timeout=2))
     stop = threading.Event()
     thread = threading.Thread(target=indexer.run, args=(stop, 0.01, errors.append), daemon=True)
     thread.start()
     try:
         wait_for(lambda: len(errors) >= 3)
         assert all(isinstance(e, RpcUnavailable) for e in errors)
-        node.down = False
+        faulty_node.down = False
         head = int(platform.ctx.w3.eth.block_number)
         wait_for(lambda: mirrored_block(platform.engine) >= head)
     finally:
@@ -103,10 +105,10 @@ def test_an_unreachable_node_is_retried_with_backoff_until_it_is_back(platform: 
 
 @pytest.mark.parametrize("fail_at", [1, 2, 3])
 def test_a_node_failing_mid_step_leaves_nothing_half_written(
-    platform: Platform, node: FaultyNode, fail_at: int
+    platform: Platform, faulty_node: FaultyNode, fail_at: int
 ) -> None:
     send_purchases(platform, f"HALF{fail_at}", 3)
-    indexer = Indexer(platform.engine, platform.ctx, rpc=JsonRpc(node.url))
+    indexer = Indexer(platform.engine, platform.ctx, rpc=JsonRpc(faulty_node.url))
     before = (mirrored_block(platform.engine), event_count(platform.engine))
 
     class FailingRpc(JsonRpc):
@@ -115,10 +117,10 @@ def test_a_node_failing_mid_step_leaves_nothing_half_written(
         def _post(self, payload: Any, timeout: float | None = None) -> Any:
             FailingRpc.calls += 1
             if FailingRpc.calls == fail_at:
-                node.failures_left = 1  # this request gets an HTTP 503 from the node
+                faulty_node.failures_left = 1  # this request gets an HTTP 503 from the node
             return super()._post(payload, timeout)
 
-    indexer.rpc = FailingRpc(node.url)
+    indexer.rpc = FailingRpc(faulty_node.url)
     with pytest.raises(RpcUnavailable):
         indexer.step()
     assert (mirrored_block(platform.engine), event_count(platform.engine)) == before
