@@ -41,5 +41,10 @@ def context_for(w3: Web3, chain_id: int, manifest: Manifest) -> ChainContext:
         register_abi(deployed.abi)
         contracts[name] = w3.eth.contract(address=Web3.to_checksum_address(deployed.address), abi=deployed.abi)
     return ChainContext(
-        w3, chain_id, manifest, contracts["LoyaltyPoints"], contracts["ProvenanceRegistry"], contracts.get("ItemPassports")
+        w3,
+        chain_id,
+        manifest,
+        contracts["LoyaltyPoints"],
+        contracts["ProvenanceRegistry"],
+        contracts.get("ItemPassports"),
     )

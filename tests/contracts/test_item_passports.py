@@ -66,7 +66,9 @@ def test_one_passport_per_item_ever_with_the_item_leaf_as_token_id(
     assert passports.functions.tokenURI(token_id).call().endswith("/passports/0x" + f"{token_id:064x}")
     GAS_REPORT["ItemPassports.issue"] = receipt["gasUsed"]
     # the same item again, under another operation and to another holder: refused, ever
-    reverts(roles.issuer, passports.functions.issue(claim(items, 0, roles.other.address, 2)), "ItemPassportsAlreadyIssued")
+    reverts(
+        roles.issuer, passports.functions.issue(claim(items, 0, roles.other.address, 2)), "ItemPassportsAlreadyIssued"
+    )
     # the same operation id again (a retried transaction): refused, the sender confirms it instead
     reverts(roles.issuer, passports.functions.issue(claim(items, 1, holder, 1)), "ItemPassportsAlreadyAppliedOperation")
     reverts(roles.issuer, passports.functions.issue(claim(items, 1, holder, 0)), "ItemPassportsInvalidOperationId")
@@ -80,7 +82,9 @@ def test_only_the_issuer_issues_and_only_for_a_registered_item(
     holder = custodial_address()
     for signer in (roles.stranger, roles.brand, roles.manufacturer, roles.admin, roles.operator):
         reverts(signer, passports.functions.issue(claim(items, 0, holder, 1)), "AccessControlUnauthorizedAccount")
-        reverts(signer, passports.functions.issueBatch([claim(items, 0, holder, 1)]), "AccessControlUnauthorizedAccount")
+        reverts(
+            signer, passports.functions.issueBatch([claim(items, 0, holder, 1)]), "AccessControlUnauthorizedAccount"
+        )
     tree, commitments = items
     forged = item_commitment(keccak(text="salt"), "NOT-REGISTERED")
     unknown = (holder, 1, GTIN, True, forged, tree.root, tree.proof(0))
@@ -90,7 +94,9 @@ def test_only_the_issuer_issues_and_only_for_a_registered_item(
     assert passports.functions.balanceOf(holder).call() == 0
 
 
-def test_a_batch_issues_all_or_nothing(passports: Contract, items: tuple[MerkleTree, list[bytes]], roles: Roles) -> None:
+def test_a_batch_issues_all_or_nothing(
+    passports: Contract, items: tuple[MerkleTree, list[bytes]], roles: Roles
+) -> None:
     holders = [custodial_address() for _ in SERIALS]
     batch = [claim(items, i, holders[i], 10 + i) for i in range(len(SERIALS))]
     reverts(roles.issuer, passports.functions.issueBatch([*batch, batch[0]]), "ItemPassportsAlreadyAppliedOperation")
@@ -107,7 +113,9 @@ def test_a_custodial_passport_moves_only_by_a_relay_and_a_wallet_one_only_by_its
     send(roles.issuer, passports.functions.issue(claim(items, 0, first, 1)))
     token_id = passports.functions.passportId(GTIN, items[1][0]).call()
     for signer in (roles.stranger, roles.brand, roles.admin):  # nobody else relays
-        reverts(signer, passports.functions.relayTransfer(2, token_id, second, True), "AccessControlUnauthorizedAccount")
+        reverts(
+            signer, passports.functions.relayTransfer(2, token_id, second, True), "AccessControlUnauthorizedAccount"
+        )
     receipt = send(roles.issuer, passports.functions.relayTransfer(2, token_id, second, True))
     assert events(passports, receipt, "Transfer") == [{"from": first, "to": second, "tokenId": token_id}]
     assert events(passports, receipt, "PassportRelayed") == [{"tokenId": token_id, "operationId": 2, "custodial": True}]
@@ -133,7 +141,7 @@ def test_a_custodial_passport_moves_only_by_a_relay_and_a_wallet_one_only_by_its
 def test_recalls_read_through_the_registry(
     passports: Contract, registry: Contract, items: tuple[MerkleTree, list[bytes]], roles: Roles
 ) -> None:
-    tree, commitments = items
+    commitments = items[1]
     send(roles.issuer, passports.functions.issue(claim(items, 1, custodial_address(), 1)))
     token_id = passports.functions.passportId(GTIN, commitments[1]).call()
     assert not passports.functions.isRecalled(token_id, commitments[1], bytes(32), []).call()

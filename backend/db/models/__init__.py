@@ -46,6 +46,7 @@ from backend.db.models.mirror import (
     MirrorRuleSet,
     MirrorTokenState,
 )
+from backend.db.models.passports import MirrorPassport, MirrorPassportHolder, PassportClaim, PassportTransfer
 from backend.db.models.predictive import (
     CampaignUse,
     CustomerPrediction,
@@ -99,6 +100,8 @@ __all__ = [
     "MirrorLedgerEntry",
     "MirrorOrganisation",
     "MirrorPartnerRole",
+    "MirrorPassport",
+    "MirrorPassportHolder",
     "MirrorProduct",
     "MirrorRecall",
     "MirrorRole",
@@ -111,6 +114,8 @@ __all__ = [
     "Partner",
     "PartnerConversion",
     "Partnership",
+    "PassportClaim",
+    "PassportTransfer",
     "PointLot",
     "PointTransfer",
     "PopularItem",
