@@ -32,6 +32,7 @@ from backend.api.routers import (
     member_pages,
     organisations,
     partners,
+    passports,
     predictions,
     products,
     purchases,
@@ -57,7 +58,7 @@ ROUTERS: tuple[APIRouter, ...] = (
     *(m.router for m in (health, docs, purchases, retailers, stores, keys, organisations, products)),
     lists.router,  # GET lists with search and cursor pagination
     *customers.ROUTERS,  # every /v1/customers/{id}/… route, and Sign-In with Ethereum
-    *(m.router for m in (epcis, verification)),
+    *(m.router for m in (epcis, verification, passports)),
     *(m.router for m in (refunds, rewards, transfers, partners, rule_sets, reports, predictions)),
     *(m.router for m in (assets, member_pages, console_pages)),  # the pages people use (docs/web.md)
 )
