@@ -29,10 +29,11 @@ node_modules/.installed: package.json package-lock.json
 
 deps: $(BIN)/.installed node_modules/.installed ## Install Python (venv) and npm dependencies
 
-build: deps ## Compile the contracts offline (solc-js), warnings are errors
+build: deps ## Compile the contracts offline (solc-js), warnings are errors: Cancun, and Shanghai for Ganache
 	$(CREDANCE) build
+	CREDANCE_EVM_VERSION=shanghai $(CREDANCE) build
 
-run: build ## Start chain, contracts, database, demo data, API, indexer and sender
+run: build ## Start chain (CREDANCE_NODE=anvil|ganache|hardhat), contracts, database, demo data, API, indexer and sender
 	$(CREDANCE) run
 
 bench-indexer: build ## Indexer benchmark: 100k-event backfill into SQLite and PostgreSQL, lag at head

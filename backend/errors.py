@@ -15,6 +15,13 @@ class DomainError(Exception):
         self.field = field
 
 
+class InvalidQuery(DomainError):
+    """A query parameter that means nothing (not an identifier, a trace without its item…)."""
+
+    status = 400
+    code = "invalid_query"
+
+
 class NotFound(DomainError):
     status = 404
     code = "not_found"
@@ -33,3 +40,8 @@ class Forbidden(DomainError):
 class Unprocessable(DomainError):
     status = 422
     code = "unprocessable"
+
+
+class UnsupportedMediaType(DomainError):
+    status = 415
+    code = "unsupported_media_type"

@@ -7,13 +7,14 @@ from functools import lru_cache
 from pathlib import Path
 from urllib.parse import urlsplit
 
-from pydantic import Field, SecretStr
+from pydantic import Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from backend.bounds import MAX_EVENT_DEPTH
+from backend.chain.nodes import DEFAULT_EVM_VERSION, DEV_CHAIN_ID, EvmVersion, NodeName, profile
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
-DEV_CHAIN_ID = 31337
+__all__ = ["DEV_CHAIN_ID", "PROJECT_ROOT", "ProvenanceSettings", "Settings", "get_settings"]
 
 
 class ProvenanceSettings(BaseSettings):
@@ -27,6 +28,9 @@ class ProvenanceSettings(BaseSettings):
         description="The official EPCIS 2.0 JSON Schema and context (beside the clone, in ../shared/epcis).",
     )
     epcis_max_events: int = Field(default=10_000, ge=1, description="Events per captured document.")
+    epcis_max_future_s: int = Field(
+        default=600, ge=0, description="How far past the server's clock an eventTime may lie (clock skew)."
+    )
     epcis_max_depth: int = Field(
         default=32, ge=4, le=MAX_EVENT_DEPTH, description="Deepest nesting inside one event (extensions, ILMD)."
     )
@@ -70,6 +74,12 @@ class Settings(ProvenanceSettings):
     public_url: str | None = Field(default=None, description="Base URL printed in QR codes and links.")
     database_url: str | None = Field(default=None, description="SQLAlchemy URL; SQLite in home by default.")
 
+    node: NodeName = Field(
+        default="anvil", description="The EVM node: anvil, ganache or hardhat (started locally unless rpc_url is set)."
+    )
+    evm_version: EvmVersion | None = Field(
+        default=None, description="EVM version of the build: the node's newest (cancun; shanghai on Ganache) if unset."
+    )
     chain_port: int = 8545
     rpc_url: str | None = Field(default=None, description="JSON-RPC endpoint; the local Anvil by default.")
     rpc_timeout: float = Field(default=10.0, gt=0, description="Seconds before a JSON-RPC call times out.")
@@ -175,6 +185,28 @@ class Settings(ProvenanceSettings):
 
     log_format: str = Field(default="console", pattern="^(console|json)$")
     log_level: str = "INFO"
+
+    @model_validator(mode="after")
+    def _node_defaults(self) -> Settings:
+        """What the node decides unless set: its EVM version (and the build directory of a
+        build for another EVM than Cancun), JSON-RPC timeout, batch size and receipt timeout."""
+        node = profile(self.node)
+        chosen = self.model_fields_set
+        if self.evm_version is None:
+            self.evm_version = node.evm_version
+        if "build_dir" not in chosen and self.evm_version != DEFAULT_EVM_VERSION:
+            self.build_dir = PROJECT_ROOT / "build" / self.evm_version
+        if "rpc_timeout" not in chosen:
+            self.rpc_timeout = node.rpc_timeout
+        if "sender_batch_size" not in chosen:
+            self.sender_batch_size = node.sender_batch_size
+        if "sender_receipt_timeout_s" not in chosen:
+            self.sender_receipt_timeout_s = node.receipt_timeout
+        return self
+
+    @property
+    def resolved_evm_version(self) -> EvmVersion:
+        return self.evm_version or profile(self.node).evm_version
 
     @property
     def resolved_home(self) -> Path:

@@ -28,8 +28,9 @@ sys.path.insert(0, str(ROOT))
 
 from _processes import free_port, group_cpu_seconds  # noqa: E402  (bench/ is on sys.path)
 
-from backend.chain.anvil import start_anvil, stop_anvil  # noqa: E402
+from backend.chain.anvil import chain_paths, start_anvil, stop_anvil  # noqa: E402
 from backend.chain.bootstrap import ensure_deployment  # noqa: E402
+from backend.chain.nodes import NodeName  # noqa: E402
 from backend.cli.seed import seed_demo  # noqa: E402
 from backend.db.cluster import LocalPostgres  # noqa: E402
 from backend.db.engine import make_engine  # noqa: E402
@@ -48,7 +49,9 @@ class Stack:
         naive: bool = False,
         env: dict[str, str] | None = None,
         naive_env: dict[str, str] | None = None,
+        node: NodeName = "anvil",
     ) -> None:
+        self.node = node
         self.database = database
         self.api_workers = api_workers
         self.server = server
@@ -62,6 +65,7 @@ class Stack:
         self.postgres: LocalPostgres | None = None
         self.processes: dict[str, subprocess.Popen[bytes]] = {}
         self.settings = Settings(
+            node=node,
             home=self.home,
             port=self.api_port,
             chain_port=free_port(),
@@ -77,6 +81,7 @@ class Stack:
             "CREDANCE_PORT": str(port),
             "CREDANCE_CHAIN_PORT": str(s.chain_port),
             "CREDANCE_CHAIN_ID": "31337",
+            "CREDANCE_NODE": self.node,
             "CREDANCE_DATABASE_URL": s.resolved_database_url,
             "CREDANCE_DEPLOYMENTS_DIR": str(s.deployments_dir),
             "CREDANCE_LOG_LEVEL": "WARNING",
@@ -98,7 +103,7 @@ class Stack:
             url = self.postgres.create_database("credance")
             self.settings = self.settings.model_copy(update={"database_url": url})
         s = self.settings
-        start_anvil(self.home, s.chain_port, PROJECT_ROOT / "node_modules", persist=False)
+        start_anvil(self.home, s.chain_port, PROJECT_ROOT / "node_modules", persist=False, node=self.node, timeout=60)
         ensure_deployment(s, force=True)
         upgrade(s.resolved_database_url)
         self.engine = make_engine(s.resolved_database_url)
@@ -203,8 +208,8 @@ class Stack:
 
     def cpu(self) -> dict[str, float]:
         usage = {name: group_cpu_seconds(p.pid) for name, p in self.processes.items()}
-        anvil_pid = int((self.home / "chain" / "anvil.pid").read_text())
-        usage["anvil"] = group_cpu_seconds(os.getpgid(anvil_pid))
+        node_pid = int(chain_paths(self.home).pid.read_text())
+        usage[self.node] = group_cpu_seconds(os.getpgid(node_pid))
         return usage
 
     def scalar(self, sql: str, **params: Any) -> Any:

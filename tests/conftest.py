@@ -6,7 +6,12 @@ Database-facing tests (those that use ``settings``, ``engine`` or ``platform``) 
 SQLite and on a real PostgreSQL server started here (one throwaway cluster per test process).
 ``CREDANCE_TEST_DATABASES=sqlite`` (or ``postgresql``) narrows that; ``-m "not postgres"``
 deselects the PostgreSQL variants; ``@pytest.mark.sqlite_only`` keeps a test on SQLite,
-``@pytest.mark.postgres_only`` on PostgreSQL."""
+``@pytest.mark.postgres_only`` on PostgreSQL.
+
+Chain tests run on Anvil. ``@pytest.mark.nodes("ganache", "hardhat")`` runs a test built on the
+``platform`` (or ``settings``) fixture on those nodes as well (on SQLite only: the node and the
+database do not meet), each started once per test process from its npm package when first asked
+for."""
 
 from __future__ import annotations
 
@@ -26,6 +31,7 @@ from backend.chain.anvil import dev_private_keys, start_anvil, stop_anvil
 from backend.chain.bootstrap import ensure_deployment
 from backend.chain.client import connect
 from backend.chain.manifest import Manifest
+from backend.chain.nodes import NodeName
 from backend.cli.seed import seed_demo
 from backend.db.cluster import LocalPostgres
 from backend.db.engine import make_engine
@@ -83,12 +89,57 @@ def deployment(base_settings: Settings) -> Manifest:
     return manifest
 
 
+def _other_node(node: NodeName, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Settings]:
+    home = tmp_path_factory.mktemp(f"{node}-home")
+    port = free_port()
+    start_anvil(home, port, PROJECT_ROOT / "node_modules", persist=False, node=node, timeout=60)
+    settings = Settings(
+        node=node,
+        home=home,
+        chain_port=port,
+        deployments_dir=tmp_path_factory.mktemp(f"{node}-deployments"),
+        database_url=f"sqlite:///{tmp_path_factory.mktemp('db-unused') / 'unused.db'}",
+    )
+    try:
+        ensure_deployment(settings, force=True)
+        yield settings
+    finally:
+        stop_anvil(home)
+
+
+@pytest.fixture(scope="session")
+def ganache_settings(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Settings]:
+    """A Ganache of this test process (Shanghai build), deployed."""
+    yield from _other_node("ganache", tmp_path_factory)
+
+
+@pytest.fixture(scope="session")
+def hardhat_settings(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Settings]:
+    """A Hardhat node of this test process, deployed."""
+    yield from _other_node("hardhat", tmp_path_factory)
+
+
 @pytest.fixture
-def clean_chain(w3: Web3, deployment: Manifest) -> Iterator[Web3]:
+def node(request: pytest.FixtureRequest) -> str:
+    """The node the test runs on: Anvil, unless ``@pytest.mark.nodes`` parametrises it."""
+    return str(getattr(request, "param", "anvil"))
+
+
+@pytest.fixture
+def node_settings(request: pytest.FixtureRequest, node: str, base_settings: Settings, deployment: Manifest) -> Settings:
+    if node == "anvil":
+        return base_settings
+    other: Settings = request.getfixturevalue(f"{node}_settings")
+    return other
+
+
+@pytest.fixture
+def clean_chain(node_settings: Settings, w3: Web3, deployment: Manifest) -> Iterator[Web3]:
     """The chain as it was right after deployment, restored after the test."""
-    snapshot = rpc(w3, "evm_snapshot")
-    yield w3
-    rpc(w3, "evm_revert", snapshot)
+    chain = w3 if node_settings.node == "anvil" else connect(node_settings.resolved_rpc_url)
+    snapshot = rpc(chain, "evm_snapshot")
+    yield chain
+    rpc(chain, "evm_revert", snapshot)
 
 
 TEST_DATABASES = [
@@ -97,7 +148,12 @@ TEST_DATABASES = [
 
 
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
-    """Run every test that touches the database on each database of TEST_DATABASES."""
+    """Run every test that touches the database on each database of TEST_DATABASES, and a test
+    marked ``nodes`` on Anvil and on each node it names."""
+    nodes = metafunc.definition.get_closest_marker("nodes")
+    if nodes is not None and "node" in metafunc.fixturenames:
+        names = ["anvil", *nodes.args]
+        metafunc.parametrize("node", names, indirect=True, ids=names)
     if "database_kind" not in metafunc.fixturenames:
         return
     kinds = TEST_DATABASES
@@ -107,6 +163,18 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
         kinds = [kind for kind in TEST_DATABASES if kind == "postgresql"]
     params = [pytest.param(kind, marks=[pytest.mark.postgres] if kind == "postgresql" else []) for kind in kinds]
     metafunc.parametrize("database_kind", params, indirect=True, ids=kinds)
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Other nodes run on SQLite only."""
+    kept, dropped = [], []
+    for item in items:
+        params = getattr(getattr(item, "callspec", None), "params", {})
+        other_node = params.get("node", "anvil") != "anvil"
+        (dropped if other_node and params.get("database_kind") == "postgresql" else kept).append(item)
+    if dropped:
+        config.hook.pytest_deselected(items=dropped)
+        items[:] = kept
 
 
 @pytest.fixture
@@ -155,8 +223,8 @@ def database_url(request: pytest.FixtureRequest, database_kind: str, tmp_path: P
 
 
 @pytest.fixture
-def settings(base_settings: Settings, database_url: str) -> Settings:
-    return base_settings.model_copy(update={"database_url": database_url, "sender_max_delay_ms": 0})
+def settings(node_settings: Settings, database_url: str) -> Settings:
+    return node_settings.model_copy(update={"database_url": database_url, "sender_max_delay_ms": 0})
 
 
 @pytest.fixture

@@ -26,6 +26,7 @@ from backend.api.routers import (
     customers,
     docs,
     epcis,
+    epcis_rest,
     health,
     keys,
     lists,
@@ -58,7 +59,7 @@ ROUTERS: tuple[APIRouter, ...] = (
     *(m.router for m in (health, docs, purchases, retailers, stores, keys, organisations, products)),
     lists.router,  # GET lists with search and cursor pagination
     *customers.ROUTERS,  # every /v1/customers/{id}/… route, and Sign-In with Ethereum
-    *(m.router for m in (epcis, verification, passports)),
+    *(m.router for m in (epcis, epcis_rest, verification, passports)),
     *(m.router for m in (refunds, rewards, transfers, partners, rule_sets, reports, predictions)),
     *(m.router for m in (assets, member_pages, console_pages)),  # the pages people use (docs/web.md)
 )
@@ -134,5 +135,6 @@ def create_app(
         app.include_router(router)
     member_pages.install(app)
     console_pages.install(app)
+    verification.install_compressed_links(app)  # when no route matched: compressed Digital Links
     routes.load(route for router in ROUTERS for route in router.routes)  # included without a prefix
     return app

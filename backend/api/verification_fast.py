@@ -126,6 +126,8 @@ class VerificationFastPath:
         params = dict(query)
         if len(params) != len(query):
             return None  # a repeated parameter: the route refuses it
+        if "linkType" in params or (accept is not None and "linkset" in accept):
+            return None  # another link than the answer (a linkset, the product page): the route's
         format_, view, scan = params.get("format"), params.get("view", "latest"), params.get("scan", "true")
         if format_ not in (None, "json", "html") or view not in ("latest", "confirmed"):
             return None

@@ -19,6 +19,7 @@ class Artifact:
     abi: list[dict[str, Any]]
     bytecode: str
     deployed_bytecode: str
+    evm_version: str = "cancun"
 
 
 @cache
@@ -27,4 +28,5 @@ def load_artifact(artifacts_dir: Path, name: str) -> Artifact:
     if not path.exists():
         raise ArtifactsMissing(f"{path} not found: run `credance build` (or `make build`)")
     data = json.loads(path.read_text())
-    return Artifact(name, data["abi"], data["bytecode"], data["deployedBytecode"])
+    evm_version = str(data.get("compiler", {}).get("evmVersion", "cancun"))
+    return Artifact(name, data["abi"], data["bytecode"], data["deployedBytecode"], evm_version)

@@ -21,7 +21,7 @@ def ensure_deployment(settings: Settings, force: bool = False) -> tuple[Manifest
     A manifest whose contracts are gone (an Anvil reset keeps the chain id, not the history)
     is replaced by a fresh deployment. The flag says whether we deployed.
     """
-    build_contracts(settings.build_dir, settings.node_modules)
+    build_contracts(settings.build_dir, settings.node_modules, evm_version=settings.resolved_evm_version)
     register_artifacts(settings.build_dir)
     w3 = connect(settings.resolved_rpc_url)
     chain_id = check_chain(w3, settings.chain_id)

@@ -12,6 +12,7 @@ from web3.types import TxReceipt
 from backend.chain.artifacts import Artifact, load_artifact
 from backend.chain.local_signer import LocalSigner
 from backend.chain.manifest import DeployedContract, Manifest, save_manifest
+from backend.chain.nodes import require_evm
 
 TOKEN_NAME = "Credance Points"
 TOKEN_SYMBOL = "CRED"
@@ -81,6 +82,8 @@ def deploy_contracts(
     points = load_artifact(artifacts_dir, "LoyaltyPoints")
     registry = load_artifact(artifacts_dir, "ProvenanceRegistry")
     passports = load_artifact(artifacts_dir, "ItemPassports")
+    for artifact in (points, registry, passports):  # a clear refusal instead of a raw "invalid opcode"
+        require_evm(signer.w3, artifact.evm_version)
 
     points_address, points_receipt = _deploy(signer, points, signer.address, TOKEN_NAME, TOKEN_SYMBOL)
     registry_address, registry_receipt = _deploy(signer, registry, signer.address)

@@ -9,6 +9,7 @@ the new ones.
 
 from __future__ import annotations
 
+import re
 from enum import Enum
 from functools import cache
 from pathlib import Path
@@ -95,12 +96,56 @@ def _canonical(param: dict[str, Any]) -> str:
     return kind
 
 
+# Where each node puts a revert's data in a JSON-RPC error (``error.data``), captured from the
+# nodes themselves (tests/unit/revert_payloads.json):
+#   Anvil                         "0x<selector><args>"
+#   Hardhat 2                     {"message": "...", "data": "0x..."}
+#   Ganache 7, eth_estimateGas    {"result": "0x...", "programCounter": …, "reason": …, "message": "revert"}
+#   Ganache 7, eth_call           "0x..."
+#   Ganache 6 and older           {"0x<tx hash>": {"return": "0x...", "error": "revert"}, "stack": …}
+_DATA_KEYS = ("data", "result", "return")
+_RETURN_DATA_IN_MESSAGE = re.compile(r"return data: (0x[0-9a-fA-F]{8,})")
+
+
+def revert_data(exc: Exception) -> str | None:
+    """The revert data (``0x``-hex) of a revert raised by web3.py, in whichever shape the node
+    answered; None if there is none."""
+    found = _hex_in(getattr(exc, "data", None), depth=0)
+    if found is None:  # an error web3 did not parse as a revert: look at the JSON-RPC answer
+        response = getattr(exc, "rpc_response", None)
+        error = response.get("error") if isinstance(response, dict) else None
+        found = _hex_in(error.get("data"), depth=0) if isinstance(error, dict) else None
+    if found is None:  # Hardhat also names it in the message
+        match = _RETURN_DATA_IN_MESSAGE.search(str(getattr(exc, "message", None) or exc))
+        found = match.group(1) if match else None
+    return found
+
+
+def _hex_in(data: Any, depth: int) -> str | None:
+    if isinstance(data, str):
+        text = data.removeprefix("Reverted ")
+        if text.startswith("0x") and len(text) >= 10:
+            try:
+                bytes.fromhex(text[2:])
+            except ValueError:
+                return None
+            return text
+        return None
+    if not isinstance(data, dict) or depth > 3:
+        return None
+    for key in _DATA_KEYS:
+        if (found := _hex_in(data.get(key), depth + 1)) is not None:
+            return found
+    for key, value in data.items():  # Ganache 6: keyed by transaction hash
+        if isinstance(key, str) and key.startswith("0x") and (found := _hex_in(value, depth + 1)) is not None:
+            return found
+    return None
+
+
 def decode_revert(exc: Exception) -> tuple[str | None, str]:
-    """Return (error name, message) for a revert raised by web3.py."""
-    data = getattr(exc, "data", None)
-    if isinstance(data, dict):
-        data = data.get("data")
-    if isinstance(data, str) and data.startswith("0x") and len(data) >= 10:
+    """Return (error name, message) for a revert raised by web3.py, on any node."""
+    data = revert_data(exc)
+    if data is not None:
         raw = bytes.fromhex(data[2:])
         known = _selectors().get(raw[:4])
         if known is not None:

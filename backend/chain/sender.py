@@ -11,7 +11,9 @@ instead of waiting for each one.
 
 A crash at any point leaves either nothing recorded (the operations are still pending) or a
 recorded raw transaction that recovery rebroadcasts, settles from its receipt, or finds dropped
-(its nonce went to another transaction) and re-queues. On chain, loyalty operations carry their
+(its nonce went to another transaction) and re-queues. Nothing is broadcast again before the
+chain's nonce says it is not mined: some nodes (Ganache) execute a re-sent mined transaction
+again instead of refusing it. On chain, loyalty operations carry their
 outbox id, which the contract accepts once, so no retry can apply an operation twice.
 
 Nonces come from SQL, not from ``eth_getTransactionCount`` per send: the next nonce is one more
@@ -344,7 +346,20 @@ class Sender:
     def _unstick(self, waiting: list[OpenTx], stale: list[OpenTx]) -> None:
         """Receipt timeout: dropped or replaced (nonce used) → re-queue; behind a nonce gap that
         nobody will fill → re-queue all; otherwise the node may have lost it → rebroadcast."""
-        for sender in {tx.sender for tx in stale}:
+        self._rebroadcast(waiting, only=stale)
+
+    def _rebroadcast(self, waiting: list[OpenTx], only: list[OpenTx] | None = None) -> int:
+        """Broadcast recorded transactions again, never one whose nonce the chain has used.
+
+        Not every node refuses a mined transaction sent again: Ganache executes it a second time
+        and never answers "nonce too low", and it holds a transaction with a future nonce without
+        mining it. So, per signer, the chain's nonce comes first: a transaction below it is mined
+        (settled from its receipt) or replaced (dropped, its operations re-queued); a gap before
+        the lowest waiting one is never filled (all re-queued); the rest are sent again, in
+        nonce order. ``only`` narrows what is sent to those (the others still count for gaps).
+        Return how many were sent."""
+        sent = 0
+        for sender in sorted({tx.sender for tx in (only if only is not None else waiting)}):
             chain_nonce = int(self.ctx.w3.eth.get_transaction_count(Web3.to_checksum_address(sender), "latest"))
             mine = sorted((tx for tx in waiting if tx.sender == sender), key=lambda t: t.nonce)
             consumed = [tx for tx in mine if tx.nonce < chain_nonce]
@@ -358,9 +373,11 @@ class Sender:
                 log.warning("sender.nonce_gap", sender=sender, chain_nonce=chain_nonce, requeued=len(rest))
                 continue
             for tx in rest:
-                if tx in stale:
+                if only is None or tx in only:
                     log.warning("sender.rebroadcast", tx=tx.hash, nonce=tx.nonce)
                     self._send_raw(tx)
+                    sent += 1
+        return sent
 
     def _settle_or_drop(self, txs: list[OpenTx], reason: str) -> None:
         receipts = self._receipts([tx.hash for tx in txs])
@@ -386,14 +403,24 @@ class Sender:
                 for tx in gone:
                     outbox.reopen(session, tx.hash)
             log.warning("sender.reorged_out", txs=[tx.hash for tx in gone])
-            for tx in sorted(gone, key=lambda t: (t.sender, t.nonce)):
-                self._send_raw(tx)  # the node dropped it with its block: broadcast it again
+            for sender in sorted({tx.sender for tx in gone}):
+                # The node dropped them with their block: broadcast them again, unless the chain
+                # has used their nonce since (mined again, or replaced).
+                chain_nonce = int(self.ctx.w3.eth.get_transaction_count(Web3.to_checksum_address(sender), "latest"))
+                mine = sorted((tx for tx in gone if tx.sender == sender), key=lambda t: t.nonce)
+                used = [tx for tx in mine if tx.nonce < chain_nonce]
+                if used:
+                    self._settle_or_drop(used, "nonce used by another transaction")
+                for tx in mine:
+                    if tx.nonce >= chain_nonce:
+                        self._send_raw(tx)
         return len(gone)
 
     def recover(self) -> int:
         """After a start or an outage: settle what was mined, then rebroadcast every recorded
-        transaction still waiting, in nonce order (the node may never have seen it, or may
-        have lost it in a restart). Return how many were rebroadcast."""
+        transaction still waiting whose nonce the chain has not used, in nonce order (the node
+        may never have seen it, or may have lost it in a restart). Return how many were
+        rebroadcast."""
         self._floors.clear()
         self.check_reorged(older_than=0)
         with Session(self.engine) as session:
@@ -401,12 +428,11 @@ class Sender:
         receipts = self._receipts([tx.hash for tx in open_txs]) if open_txs else {}
         self._settle_all(receipts)
         waiting = [tx for tx in open_txs if receipts.get(tx.hash) is None]
-        for tx in waiting:
-            self._send_raw(tx)
+        sent = self._rebroadcast(waiting) if waiting else 0
         if waiting:
-            log.info("sender.recovered", rebroadcast=len(waiting))
+            log.info("sender.recovered", rebroadcast=sent, waiting=len(waiting))
         self._needs_recovery = False
-        return len(waiting)
+        return sent
 
     # -- loop ----------------------------------------------------------------------------
 

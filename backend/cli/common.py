@@ -13,6 +13,7 @@ from backend.chain.build import CompilationError
 from backend.chain.client import ChainUnavailable, WrongChain
 from backend.chain.keys import KeyNotConfigured
 from backend.chain.manifest import ManifestMissing
+from backend.chain.nodes import UnsupportedEvm
 from backend.db.cluster import PostgresUnavailable
 from backend.observability import configure_logging
 from backend.settings import Settings, get_settings
@@ -26,6 +27,7 @@ EXPECTED = (
     AnvilError,
     CompilationError,
     PostgresUnavailable,
+    UnsupportedEvm,
 )
 
 

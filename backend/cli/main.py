@@ -48,28 +48,32 @@ def build(force: Annotated[bool, typer.Option(help="Recompile even if up to date
 
     s = settings()
     with friendly_errors():
-        result = build_contracts(s.build_dir, s.node_modules, force=force)
+        result = build_contracts(s.build_dir, s.node_modules, force=force, evm_version=s.resolved_evm_version)
     console.print(f"contracts {'compiled' if result.compiled else 'up to date'} in {result.artifacts_dir}")
 
 
 @chain_app.command("up")
 def chain_up() -> None:
-    """Start Anvil on CREDANCE_CHAIN_PORT, keeping its chain under CREDANCE_HOME/chain."""
+    """Start the local node (CREDANCE_NODE: anvil, ganache or hardhat) on CREDANCE_CHAIN_PORT,
+    keeping its chain under CREDANCE_HOME/chain where the node can."""
     from backend.chain.anvil import start_anvil
 
     s = settings()
     with friendly_errors():
-        pid = start_anvil(s.resolved_home, s.chain_port, s.node_modules, s.chain_state_interval, s.block_time)
-    console.print(f"anvil running (pid {pid}) at http://127.0.0.1:{s.chain_port}")
+        pid = start_anvil(
+            s.resolved_home, s.chain_port, s.node_modules, s.chain_state_interval, s.block_time, node=s.node
+        )
+    console.print(f"{s.node} running (pid {pid}) at http://127.0.0.1:{s.chain_port}")
 
 
 @chain_app.command("down")
 def chain_down() -> None:
-    """Stop Anvil; it writes its state first, so `chain up` resumes the same chain."""
-    from backend.chain.anvil import stop_anvil
+    """Stop the local node; Anvil writes its state first, so `chain up` resumes the same chain."""
+    from backend.chain.anvil import chain_paths, stop_anvil
 
     s = settings()
-    console.print("anvil stopped" if stop_anvil(s.resolved_home) else "anvil was not running")
+    node = chain_paths(s.resolved_home).node
+    console.print(f"{node} stopped" if stop_anvil(s.resolved_home) else f"{node} was not running")
 
 
 @chain_app.command("status")

@@ -22,6 +22,7 @@ from sqlalchemy.engine import make_url
 
 from backend.chain.anvil import start_anvil, stop_anvil
 from backend.chain.bootstrap import ensure_deployment
+from backend.chain.nodes import profile
 from backend.cli.common import console
 from backend.cli.seed import DEMO_BRAND, DEMO_CUSTOMER, DEMO_GTINS, DEMO_STORE, DemoKeys, seed_demo
 from backend.db.cluster import LocalPostgres, PostgresUnavailable
@@ -112,9 +113,15 @@ def _run(settings: Settings, workers: int) -> None:
     home = settings.resolved_home
     started_anvil = False
     if settings.uses_local_anvil:
-        console.print(f"starting Anvil on port {settings.chain_port} (chain kept in {home / 'chain'})")
+        kept = f"chain kept in {home / 'chain'}" if profile(settings.node).persists else "chain not kept"
+        console.print(f"starting {settings.node} on port {settings.chain_port} ({kept})")
         start_anvil(
-            home, settings.chain_port, settings.node_modules, settings.chain_state_interval, settings.block_time
+            home,
+            settings.chain_port,
+            settings.node_modules,
+            settings.chain_state_interval,
+            settings.block_time,
+            node=settings.node,
         )
         started_anvil = True
     manifest, deployed = ensure_deployment(settings)
@@ -175,7 +182,7 @@ def _print_banner(settings: Settings, url: str, chain_id: int, keys: DemoKeys, m
     console.print(f"""
 [bold]Credance is running[/]
   API            {url}  (docs: {url}/docs)
-  Chain          {settings.resolved_rpc_url}  (chain id {chain_id})
+  Chain          {settings.resolved_rpc_url}  ({settings.node}, chain id {chain_id}, {settings.resolved_evm_version})
   Database       {make_url(settings.resolved_database_url).render_as_string(hide_password=True)}
   Metrics        {url}/metrics   readiness {url}/readyz
   Verify a demo item   {url}/01/{gtin}/21/SN0001

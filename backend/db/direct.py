@@ -139,9 +139,17 @@ def bulk_insert(session: Session, table: Table, rows: list[dict[str, Any]]) -> N
     dialect = dialect_of(session)
     columns = tuple(rows[0])
     processors = _bind_processors(dialect, table, columns)
-    quoted = ", ".join(ident(dialect, name) for name in columns)
     pairs = list(zip(columns, processors, strict=True))
     values = ([row[name] if convert is None else convert(row[name]) for name, convert in pairs] for row in rows)
+    bulk_insert_stored(session, table, columns, values)
+
+
+def bulk_insert_stored(session: Session, table: Table, columns: Sequence[str], values: Iterable[Sequence[Any]]) -> None:
+    """``bulk_insert`` of rows given as tuples of ``columns`` already in the driver's form (each
+    value as ``bind`` gives it): no conversion per value, for callers that convert each distinct
+    value once (a day, an amount) over hundreds of thousands of rows."""
+    dialect = dialect_of(session)
+    quoted = ", ".join(ident(dialect, name) for name in columns)
     driver = _driver(session)
     if _is_postgres(dialect):
         with driver.cursor() as cursor, cursor.copy(f"COPY {ident(dialect, table.name)} ({quoted}) FROM STDIN") as copy:

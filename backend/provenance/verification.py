@@ -30,7 +30,8 @@ from backend.db.models import (
     Product,
     RecallRecord,
 )
-from backend.errors import DomainError
+from backend.provenance.digital_link import check_qualifier, parse_gtin
+from backend.provenance.epcis.declarations import public_declaration
 from backend.provenance.epcis.events import as_identifier, short_term
 from backend.provenance.epcis.graph import Reach, journey, trace
 from backend.provenance.epcis.hashing import hash_digest
@@ -43,8 +44,7 @@ from backend.provenance.epcis.public_form import (
     public_form,
     shown_body,
 )
-from backend.provenance.gtin import InvalidGtin, normalise_gtin
-from backend.provenance.items import SERIAL_PATTERN, find_item, tokens_of
+from backend.provenance.items import find_item, tokens_of
 from backend.provenance.merkle import event_leaf, item_leaf
 from backend.provenance.recalls import WHOLE_GTIN, RecallMatch, RecallNotice, recall_status
 from backend.provenance.scans import ScanContext, assess_scans, record_scan, scan_count
@@ -70,11 +70,6 @@ DECOMMISSIONING_STEPS = ("decommissioning", "destroying")
 # A serialized item the answer must name but has no token for (only events written before capture
 # refused unregistered items could name one): shown as this, never by its serial.
 UNKNOWN_ITEM = "item:unregistered"
-
-
-class InvalidDigitalLink(DomainError):
-    status = 400
-    code = "invalid_digital_link"
 
 
 @dataclass(frozen=True)
@@ -103,13 +98,7 @@ def _step_time(step: dict[str, Any]) -> float:
 
 def parse_link(raw_gtin: str, serial: str) -> tuple[str, str]:
     """The GTIN-14 and serial of a Digital Link path, or InvalidDigitalLink naming the problem."""
-    try:
-        gtin = normalise_gtin(raw_gtin)
-    except InvalidGtin as exc:
-        raise InvalidDigitalLink(str(exc), field="gtin") from exc
-    if not SERIAL_PATTERN.match(serial):
-        raise InvalidDigitalLink(f"serial {serial!r} is not a GS1 serial (1-20 characters)", field="serial")
-    return gtin, serial
+    return parse_gtin(raw_gtin), check_qualifier("21", serial)
 
 
 def _timeline_records(session: Session, item: Item) -> list[tuple[EpcisEventRecord, Reach]]:
@@ -179,6 +168,8 @@ def _event_step(
         "location_label": label(location or "") or None,
         "via": None if container is None else f"in {names.label(container)}",
         "container": container,
+        # Declared erroneous by its writer (EPCIS errorDeclaration): shown, no longer counted.
+        "erroneous": public_declaration(record.error_declaration),
         "anchored": anchor is not None,
         "block_number": anchor.block_number if anchor else None,
         "transaction": anchor.tx_hash if anchor else None,

@@ -7,6 +7,7 @@ import json
 import os
 import subprocess
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -50,3 +51,40 @@ def test_ape_run_deploy_writes_the_manifest(tmp_path: Path, chain_port: int) -> 
     manifest = json.loads((tmp_path / "31337.json").read_text())
     assert set(manifest["contracts"]) == {"LoyaltyPoints", "ProvenanceRegistry"}
     assert manifest["contracts"]["LoyaltyPoints"]["abi"]
+
+
+@pytest.mark.parametrize("node", ["ganache", "hardhat"])
+def test_ape_run_deploy_on_the_other_nodes(tmp_path: Path, node: str, request: pytest.FixtureRequest) -> None:
+    """The same deploy on Ganache (with its Shanghai build) and on Hardhat: a new user following
+    the README's "Any EVM chain" with Ape reaches a manifest on either."""
+    other = request.getfixturevalue(f"{node}_settings")
+    network = f"ethereum:local:http://127.0.0.1:{other.chain_port}"
+    result = subprocess.run(
+        [APE, "run", "deploy", "--network", network],
+        cwd=PROJECT_ROOT,
+        env={**ape_env(tmp_path), "CREDANCE_NODE": node},
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    manifest = json.loads((tmp_path / "31337.json").read_text())
+    assert set(manifest["contracts"]) == {"LoyaltyPoints", "ProvenanceRegistry"}
+
+
+def test_ape_run_deploy_names_the_evm_version_a_node_lacks(tmp_path: Path, ganache_settings: Any) -> None:
+    """The Cancun build sent to Ganache (which stops at Shanghai) is refused before any contract
+    is deployed, with the EVM version named, not a raw `invalid opcode`."""
+    network = f"ethereum:local:http://127.0.0.1:{ganache_settings.chain_port}"
+    result = subprocess.run(
+        [APE, "run", "deploy", "--network", network],
+        cwd=PROJECT_ROOT,
+        env={**ape_env(tmp_path), "CREDANCE_NODE": "anvil", "CREDANCE_EVM_VERSION": "cancun"},
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert result.returncode != 0
+    assert "cancun" in result.stdout + result.stderr
+    assert "invalid opcode" not in (result.stdout + result.stderr).lower()
+    assert not (tmp_path / "31337.json").exists()

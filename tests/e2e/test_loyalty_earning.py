@@ -118,6 +118,7 @@ def test_paying_with_points_burns_them_and_that_share_earns_nothing(platform: Pl
     assert_books_match_chain(platform, "bob")
 
 
+@pytest.mark.nodes("ganache", "hardhat")
 def test_refunds_reverse_proportionally_once_and_never_more_than_awarded(platform: Platform) -> None:
     publish(platform, {"sku_multipliers": {"DOUBLE": "2"}})
     buy(platform, order("F-1", "carol", line("DOUBLE", 2, "10.00"), line("PLAIN", 3, "10.00")))  # 40 + 30

@@ -183,15 +183,20 @@ def test_history_import_is_checked_whole_and_admin_only(platform: Platform) -> N
         assert session.exec(select(CustomerPrediction)).all() == []
 
 
-@pytest.mark.sqlite_only
 def test_transactions_are_net_of_refunds_and_excluded_skus(platform: Platform) -> None:
     """A fully refunded order and an order of excluded SKUs only are no transaction; a partial
-    refund and excluded lines come off the day's spend (the SQL extraction, on live purchases)."""
-    publish(platform, {"points_per_unit": "1", "excluded_skus": ["GIFTCARD"]})
+    refund, excluded lines and the share paid with points come off the day's spend (the SQL
+    extraction, on live purchases)."""
+    publish(platform, {"points_per_unit": "1", "excluded_skus": ["GIFTCARD"], "point_value": "0.50"})
     buy(platform, order("N-1", "q1", line("BEANS", 1, "10.00")))
     buy(platform, order("N-2", "q2", line("GIFTCARD", 1, "50.00")))
     buy(platform, order("N-3", "q3", line("BEANS", 1, "10.00"), line("GIFTCARD", 1, "50.00")))
     buy(platform, order("N-4", "q4", line("BEANS", 1, "10.00")))
+    buy(platform, order("N-5", "q5", line("BEANS", 1, "10.00")))  # earns 10 points
+    platform.settle()
+    # The 10 points are worth 5.00 at this rule version's point value: the day is 10.00 + 20.00 - 5.00.
+    code = platform.till_code("q5")
+    buy(platform, order("N-6", "q5", line("BEANS", 2, "10.00"), paid_with_points=10, customer_code=code))
     platform.settle()
     for order_id, refund in (
         ("N-1", {"refund_id": "all", "amount": "10.00"}),
@@ -203,4 +208,4 @@ def test_transactions_are_net_of_refunds_and_excluded_skus(platform: Platform) -
         histories = customer_histories(session, TODAY, Rules.of(session, ["GIFTCARD"]))
         names = dict(session.exec(select(Customer.id, Customer.external_id)).all())
     spend = {names[int(c)]: float(s) for c, s in zip(histories.customer_id, histories.total_spend, strict=True)}
-    assert spend == {"q3": 10.0, "q4": 6.0}
+    assert spend == {"q3": 10.0, "q4": 6.0, "q5": 25.0}

@@ -54,6 +54,7 @@ def verify(platform: Platform, gtin: str, serial: str, **params: Any) -> dict[st
     return dict(response.json())
 
 
+@pytest.mark.nodes("ganache", "hardhat")
 def test_events_are_anchored_and_every_proof_checks_out_on_chain(brand_goods: tuple[Platform, Api]) -> None:
     platform, _ = brand_goods
     anchor_and_settle(platform)  # the demo history: made, packed, shipped, received, unpacked

@@ -21,6 +21,7 @@ def purchase(order_id: str, customer: str = "alice", **overrides: object) -> dic
     return body
 
 
+@pytest.mark.nodes("ganache", "hardhat")
 def test_purchase_is_minted_mirrored_and_shown(platform: Platform) -> None:
     client, headers = platform.client, platform.headers()
 
@@ -66,6 +67,7 @@ def test_replay_returns_first_answer_and_awards_once(platform: Platform) -> None
     platform.assert_mirror_matches_chain()
 
 
+@pytest.mark.nodes("ganache", "hardhat")
 def test_verification_of_registered_item_carries_a_checkable_proof(platform: Platform) -> None:
     response = platform.client.get("/01/09506000134352/21/SN0001")
     assert response.status_code == 200

@@ -45,6 +45,7 @@ def sender_process(platform: Platform, kill_at: str | None = None) -> subprocess
     s = platform.settings
     env = {
         **os.environ,
+        "CREDANCE_NODE": s.node,
         "CREDANCE_HOME": str(s.home),
         "CREDANCE_CHAIN_PORT": str(s.chain_port),
         "CREDANCE_DEPLOYMENTS_DIR": str(s.deployments_dir),
@@ -112,6 +113,7 @@ def assert_exactly_once(platform: Platform, ids: list[int], supply_before: int) 
         assert state.total_supply == supply_before + total
 
 
+@pytest.mark.nodes("ganache")
 @pytest.mark.parametrize("point", ["signed", "recorded", "broadcast"])
 def test_sender_killed_mid_batch_then_restarted_mints_each_award_once(platform: Platform, point: str) -> None:
     supply_before = platform.ctx.points.functions.totalSupply().call()

@@ -45,6 +45,7 @@ KEY_FOR_PREFIX = {
     "/v1/items": "brand",
     "/v1/recalls": "brand",
     "/v1/epcis": "brand",
+    "/epcis": "brand",
     "/v1/organisations/{org_id}/partners": "brand",
     "/v1/organisations": "admin",
 }

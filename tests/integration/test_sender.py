@@ -10,7 +10,9 @@ from typing import Any
 import pytest
 from sqlmodel import Session, col, select
 from web3 import Web3
+from web3.exceptions import TransactionNotFound
 
+from backend.chain import outbox
 from backend.chain.named_signers import Signers
 from backend.chain.outbox import TxStatus
 from backend.chain.sender import Sender
@@ -217,6 +219,33 @@ def test_a_transaction_replaced_behind_our_back_is_dropped_and_its_awards_resent
     assert {op.status for op in operations(platform, ids)} == {OperationStatus.PENDING}
     settle_with(platform, sender)
     assert [tx.status for tx in transactions(platform)] == [TxStatus.DROPPED, TxStatus.MINED]
+    assert_minted_once(platform, ids)
+
+
+@pytest.mark.nodes("ganache")
+@pytest.mark.sqlite_only
+def test_recovery_never_broadcasts_a_transaction_whose_nonce_the_chain_used(platform: Platform) -> None:
+    """Ganache executes a raw transaction with a used nonce instead of answering "nonce too low":
+    recovery asks the chain's nonce first, and drops (re-queues) what it finds used."""
+    ids = buy(platform, 3)
+    crashed = make_sender(platform, batch_size=3)
+    with Session(platform.engine) as session:
+        ready = outbox.ready_operations(session, limit=10)
+    [ours] = crashed._record(crashed._build(crashed._plan(ready, {})))  # recorded, then a crash: never sent
+    issuer = crashed.signers.get("issuer")
+    other = issuer.build({"to": issuer.address, "value": 0, "gas": 21000})  # type: ignore[typeddict-item]
+    other["nonce"] = ours.nonce  # type: ignore[typeddict-unknown-key]
+    issuer.wait(issuer.send_built(other))  # the key's nonce is used by another transaction
+    block = platform.ctx.w3.eth.block_number
+
+    restarted = make_sender(platform, batch_size=3)
+    assert restarted.recover() == 0
+    assert platform.ctx.w3.eth.block_number == block  # nothing executed
+    with pytest.raises(TransactionNotFound):
+        platform.ctx.w3.eth.get_transaction(ours.hash)  # type: ignore[arg-type]
+    assert [tx.status for tx in transactions(platform)] == [TxStatus.DROPPED]
+    assert {op.status for op in operations(platform, ids)} == {OperationStatus.PENDING}
+    settle_with(platform, restarted)
     assert_minted_once(platform, ids)
 
 

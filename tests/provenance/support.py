@@ -158,6 +158,11 @@ class Api:
         assert response.status_code == 201, response.text
         return list(response.json()["events"])
 
+    def accept_document(self, doc: dict[str, Any], who: str = "demo-brand") -> list[dict[str, Any]]:
+        response = self.capture(who, doc)
+        assert response.status_code == 201, response.text
+        return list(response.json()["events"])
+
     def events(self, who: str = "admin", **params: Any) -> dict[str, Any]:
         response = self.client.get("/v1/epcis/events", params=params, headers=self.headers(who))
         assert response.status_code == 200, response.text

@@ -10,10 +10,11 @@ from typing import Any
 import pytest
 
 from backend.provenance.epcis.events import parse_event, parse_time
-from backend.provenance.epcis.hashing import namespaces_of
+from backend.provenance.epcis.hashing import event_hash, namespaces_of
 from backend.provenance.epcis.identifiers import Identifier
 from backend.provenance.epcis.schema import validate_document
 from backend.settings import get_settings
+from tests.provenance.reference_hash import reference_hashes
 from tests.provenance.support import EXAMPLES, Api, commission, document, load, ship
 
 SCHEMA = get_settings().schema_path
@@ -75,6 +76,13 @@ def test_official_example_is_accepted_and_exported(api: Api, path: Path) -> None
     assert set(ids) >= {c["event_id"] for c in captured}
     # Extension fields come back with their prefix declared.
     assert {"example": "http://ns.example.com/epcis/"} in exported["@context"]
+    # Every exported event hashes, by GS1's reference implementation, to the hash it was captured
+    # with (the example's events and those of the set-up alike).
+    assert {c["event_hash"] for c in captured} <= set(reference_hashes(exported))
+    assert reference_hashes(exported) == [
+        event_hash(e, namespaces_of(exported["@context"])) for e in exported["epcisBody"]["eventList"]
+    ]
+    assert [c["event_hash"] for c in captured] == reference_hashes(example)
 
     again = api.capture("example-brand", example)
     assert again.status_code == 409

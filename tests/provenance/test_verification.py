@@ -6,7 +6,7 @@ from __future__ import annotations
 from sqlmodel import Session, select
 
 from backend.db.models import Scan
-from tests.provenance.support import FRESH, Api, at, commission, document, event, sgtin
+from tests.provenance.support import FRESH, Api, at, commission, document, event, sgtin, ship
 
 
 def test_verdicts_before_the_chain_has_anything(api: Api) -> None:
@@ -78,11 +78,9 @@ def test_transaction_and_association_events_are_captured_too(api: Api) -> None:
         event("AssociationEvent", at(2), action="ADD", bizStep="assembling", parentID=sensor, childEPCs=[one]),
     )
     assert [c["type"] for c in captured] == ["ObjectEvent", "TransactionEvent", "AssociationEvent"]
-    late = api.capture(
-        "demo-brand",
-        document(
-            event("TransactionEvent", at(3), action="ADD", bizStep="shipping", epcList=[one], bizTransactionList=po)
-        ),
-    )
+    # A TransactionEvent associates goods with a transaction; it moves nothing (issue 16): the goods
+    # are shipped by an ObjectEvent, and a second shipment before a receipt is refused.
+    api.accept("demo-brand", ship([one], at(3), bizTransactionList=po))
+    late = api.capture("demo-brand", document(ship([one], at(4))))
     assert late.status_code == 422
     assert late.json()["error"]["problems"][0]["rule"] == "already_shipped"

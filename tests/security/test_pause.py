@@ -15,6 +15,7 @@ from tests.support import Platform
 pytestmark = [pytest.mark.chain, pytest.mark.sqlite_only]
 
 
+@pytest.mark.nodes("ganache", "hardhat")
 def test_awards_wait_out_a_pause_and_apply_once_after(platform: Platform, dev_keys: list[str]) -> None:
     points = platform.ctx.points
     pauser = LocalSigner(platform.ctx.w3, dev_keys[0], 31337)

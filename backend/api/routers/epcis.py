@@ -8,7 +8,7 @@ import uuid
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Body, Depends, Query
+from fastapi import APIRouter, Body, Depends, Path, Query, Request
 from fastapi.responses import JSONResponse
 from pydantic import BeforeValidator
 
@@ -19,10 +19,11 @@ from backend.api.error_responses import error_body
 from backend.api.policy import ADMIN_OR_ORGANISATION, Access, OrganisationDep
 from backend.api.route_facts import declare
 from backend.api.schemas.common import ERROR_RESPONSES
-from backend.api.schemas.epcis import CaptureOut, EventAnchorOut
+from backend.api.schemas.epcis import CaptureJobOut, CaptureOut, EventAnchorOut
 from backend.provenance.epcis.capture import CaptureRejected, capture_document
+from backend.provenance.epcis.captures import capture_job, job_view
 from backend.provenance.epcis.event_anchor import event_anchor
-from backend.provenance.epcis.query import MAX_EVENTS, EventFilter, epcis_document, find_events
+from backend.provenance.epcis.query import MAX_EVENTS, EventFilter, epcis_document, find_page, read_page_token
 from backend.provenance.organisations import get_organisation
 from backend.settings import get_settings
 
@@ -78,10 +79,11 @@ def capture(
     its canonical CBV 2.0 event hash and is anchored on chain in the next Merkle batch."""
     assert principal.org_id is not None  # an organisation key (the policy): events are written by one
     settings = get_settings()
+    capture_id = str(uuid.uuid4())
     try:
         with state.write() as session:
             writer = get_organisation(session, principal.org_id)
-            captured = capture_document(session, writer, document, settings)
+            captured = capture_document(session, writer, document, settings, capture_id)
     except CaptureRejected as rejected:
         problems = [{"field": p.field, "rule": p.rule, "message": p.message} for p in rejected.problems]
         body = error_body(rejected.code, rejected.message, field=rejected.field, problems=problems)
@@ -89,8 +91,27 @@ def capture(
     return {
         "captured": len(captured),
         "status": "pending_anchor",
-        "events": [{"event_id": c.event_id, "event_hash": c.event_hash, "type": c.event_type} for c in captured],
+        "capture_id": capture_id,
+        "events": [
+            {"event_id": c.event_id, "event_hash": c.event_hash, "type": c.event_type, "erroneous": c.erroneous}
+            for c in captured
+        ],
     }
+
+
+@router.get(
+    "/captures/{capture_id}",
+    response_model=CaptureJobOut,
+    summary="A capture: its status, its event count and the header it was sent with",
+)
+def capture_of(
+    principal: Annotated[Access, Depends(ADMIN_OR_ORGANISATION)],
+    session: SessionDep,
+    capture_id: Annotated[str, Path(max_length=36)],
+) -> Any:
+    """The organisation that sent the document (or an admin) reads it; another organisation's is a 404."""
+    viewer = None if principal.role == Role.ADMIN else principal.org_id
+    return job_view(capture_job(session, capture_id, viewer))
 
 
 @router.get(
@@ -100,6 +121,7 @@ def capture(
     responses={200: {"description": "An EPCIS 2.0 document", "content": {"application/ld+json": {"schema": {}}}}},
 )
 def events(
+    request: Request,
     principal: Annotated[Access, Depends(ADMIN_OR_ORGANISATION)],
     session: SessionDep,
     epc: Annotated[str | None, Query(description="Item or container: EPC URI or Digital Link.")] = None,
@@ -118,13 +140,21 @@ def events(
         Query(description="With epc: follow aggregation and transformation upstream, downstream or both."),
     ] = None,
     limit: Annotated[int, Query(ge=1, le=MAX_EVENTS)] = 1000,
+    page_token: Annotated[
+        str | None, Query(max_length=200, description="The next page: from the Link header (rel=next).")
+    ] = None,
 ) -> Any:
     """Admins see every event; an organisation sees the events it wrote and those about the
-    products of its brand or of brands it works for."""
+    products of its brand or of brands it works for. When more events match than ``limit``, the
+    ``Link`` header (``rel="next"``) gives the next page."""
     viewer = None if principal.role == Role.ADMIN else principal.org_id
-    filters = EventFilter(epc, gtin, since, until, biz_step, location, event_type, trace, limit)
-    records = find_events(session, filters, viewer)
-    return JSONResponse(epcis_document(records, f"urn:uuid:{uuid.uuid4()}"), media_type="application/ld+json")
+    after = read_page_token(page_token, "page_token") if page_token else None
+    filters = EventFilter(epc, gtin, since, until, biz_step, location, event_type, trace, limit, after)
+    page = find_page(session, filters, viewer)
+    answer = JSONResponse(epcis_document(page.records, f"urn:uuid:{uuid.uuid4()}"), media_type="application/ld+json")
+    if page.next_token is not None:
+        answer.headers["Link"] = f'<{request.url.include_query_params(page_token=page.next_token)}>; rel="next"'
+    return answer
 
 
 @router.get(

@@ -9,13 +9,15 @@ from __future__ import annotations
 from datetime import date
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Path, Query
+from fastapi import APIRouter, Depends, Path, Query, Request
+from fastapi.exceptions import RequestValidationError
+from pydantic import ValidationError
 
 from backend.api.budget import RouteClass
 from backend.api.deps import SessionDep, StateDep
 from backend.api.policy import PREDICTION_RUNS_READ, PREDICTIONS_READ, Access, AdminDep
 from backend.api.route_facts import declare
-from backend.api.schemas.common import ERROR_RESPONSES
+from backend.api.schemas.common import ERROR_RESPONSES, ErrorResponse
 from backend.api.schemas.predictive import (
     HistoryImportIn,
     HistoryImportOut,
@@ -23,9 +25,9 @@ from backend.api.schemas.predictive import (
     PredictionRunOut,
 )
 from backend.db.types import utcnow
-from backend.errors import Unprocessable
+from backend.errors import Unprocessable, UnsupportedMediaType
 from backend.predictive import runs, views
-from backend.predictive.history import import_history, parse_records
+from backend.predictive.history import import_history, parse_rows, read_text
 
 router = APIRouter(tags=["predictions"], responses=ERROR_RESPONSES)
 MAX_ID = 2**62  # ids are 64-bit: a larger number names no run
@@ -72,20 +74,99 @@ def get_report(
     return views.report(session, run_id)
 
 
+def _inlined(schema: dict[str, Any]) -> dict[str, Any]:
+    """A model's JSON schema with its ``$defs`` written in place (an OpenAPI request body declared
+    by hand cannot point at them)."""
+    definitions = schema.pop("$defs", {})
+
+    def inline(node: Any) -> Any:
+        if isinstance(node, dict):
+            reference = node.get("$ref", "")
+            if reference.startswith("#/$defs/"):
+                return inline(definitions[reference.removeprefix("#/$defs/")])
+            return {key: inline(value) for key, value in node.items()}
+        if isinstance(node, list):
+            return [inline(item) for item in node]
+        return node
+
+    return dict(inline(schema))
+
+
+HISTORY_BODY = {
+    "required": True,
+    "content": {
+        "application/json": {"schema": _inlined(HistoryImportIn.model_json_schema())},
+        "text/csv": {
+            "schema": {
+                "type": "string",
+                "description": "order_id,customer_id,date,total[,sku,category,quantity] with a header line; "
+                "the store is the store_id query parameter",
+            }
+        },
+    },
+}
+
+
+async def _raw_body(request: Request) -> tuple[str, bytes]:
+    """The body's media type and bytes, read here so that the route (run in a worker thread)
+    checks the caller before it parses anything."""
+    media_type = request.headers.get("content-type", "application/json").split(";")[0].strip().lower()
+    return media_type, await request.body()
+
+
+RawBody = Annotated[tuple[str, bytes], Depends(_raw_body)]
+
+
 @router.post(
     "/v1/history/imports",
-    openapi_extra=declare(RouteClass.BULK),  # hundreds of thousands of past orders
+    openapi_extra={**declare(RouteClass.BULK), "requestBody": HISTORY_BODY},  # hundreds of thousands of past orders
     response_model=HistoryImportOut,
     status_code=201,
+    responses={415: {"model": ErrorResponse, "description": "Neither JSON nor CSV"}},
     summary="Import past orders of a store (admin)",
 )
-def post_history(body: HistoryImportIn, admin: AdminDep, state: StateDep) -> dict[str, Any]:
+def post_history(
+    admin: AdminDep,
+    state: StateDep,
+    raw: RawBody,
+    store_id: Annotated[
+        str | None,
+        Query(description="The store, for a text/csv body.", min_length=1, max_length=128, pattern=r"^[\x21-\x7e]+$"),
+    ] = None,
+) -> dict[str, Any]:
     """Past orders count as purchase history for the models; they earn nothing and never reach
-    the chain. Every row is checked before anything is written (422 lists the bad rows)."""
-    records = [row.model_dump(exclude_none=True) for row in body.rows]
-    orders = parse_records(records, utcnow().date(), first_line=0, where="rows")
+    the chain. The body is JSON (``store_id`` and ``rows``) or a CSV file as the CLI reads it
+    (``text/csv``, with ``?store_id=``). Every row is checked before anything is written (422
+    lists the bad rows, naming ``rows`` or ``body``)."""
+    media_type, body = raw
+    today = utcnow().date()
+    if media_type == "text/csv":
+        if store_id is None:
+            raise Unprocessable("a text/csv body needs the store_id query parameter", field="store_id")
+        try:
+            text = body.decode("utf-8")
+        except UnicodeDecodeError as exc:
+            raise Unprocessable(f"the body is not UTF-8 ({exc.reason} at byte {exc.start})", field="body") from None
+        orders = read_text(text, today, field="body")
+        store = store_id
+    elif media_type == "application/json":
+        if store_id is not None:
+            raise Unprocessable("a JSON body names its store in store_id, not in the query", field="store_id")
+        try:
+            document = HistoryImportIn.model_validate_json(body)
+        except ValidationError as exc:
+            raise RequestValidationError([{**e, "loc": ("body", *e["loc"])} for e in exc.errors()]) from None
+        orders = parse_rows(
+            ((r.order_id, r.customer_id, r.date, r.total, r.sku, r.category, r.quantity) for r in document.rows),
+            today,
+            first_line=0,
+            where="rows",
+        )
+        store = document.store_id
+    else:
+        raise UnsupportedMediaType(f"the body must be application/json or text/csv, not {media_type}", field="body")
     with state.write() as session:
-        report = import_history(session, body.store_id, orders)
+        report = import_history(session, store, orders)
     return {
         "import_id": report.import_id,
         "orders": report.orders,

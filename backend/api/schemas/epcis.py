@@ -9,12 +9,23 @@ class CapturedEvent(BaseModel):
     event_id: str
     event_hash: str
     type: str
+    erroneous: bool = Field(False, description="Captured with an errorDeclaration: kept, no longer counted.")
 
 
 class CaptureOut(BaseModel):
     captured: int
     status: str
+    capture_id: str = Field(description="GET /v1/epcis/captures/{capture_id}: the capture and its header.")
     events: list[CapturedEvent]
+
+
+class CaptureJobOut(BaseModel):
+    capture_id: str
+    status: str = Field(description="accepted or rejected (a document is captured whole or not at all).")
+    events: int
+    created_at: str
+    header: dict[str, Any] | None = Field(description="epcisHeader as sent (standard business document header).")
+    problems: list[dict[str, Any]]
 
 
 class EventAnchorOut(BaseModel):

@@ -10,7 +10,7 @@ from backend.db.models.chain import (
     OperationStatus,
 )
 from backend.db.models.consent import CustomerToken, Retailer, SiweNonce, TillCode, WalletClaim
-from backend.db.models.epcis import EpcisAnchor, EpcisEventEpc, EpcisEventRecord, EpcisLink, Scan
+from backend.db.models.epcis import EpcisAnchor, EpcisCapture, EpcisEventEpc, EpcisEventRecord, EpcisLink, Scan
 from backend.db.models.loyalty import (
     Customer,
     CustomerProfile,
@@ -84,6 +84,7 @@ __all__ = [
     "CustomerSegment",
     "CustomerToken",
     "EpcisAnchor",
+    "EpcisCapture",
     "EpcisEventEpc",
     "EpcisEventRecord",
     "EpcisLink",

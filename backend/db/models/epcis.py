@@ -22,6 +22,22 @@ class EpcisAnchor(SQLModel, table=True):
     created_at: datetime = Field(default_factory=utcnow, sa_column=Column(UTCDateTime, nullable=False))
 
 
+class EpcisCapture(SQLModel, table=True):
+    """One captured document (a capture job of the EPCIS 2.0 REST binding): who sent it, what
+    became of it, and its header as sent (the standard business document header: sender,
+    receiver, instanceIdentifier), which belongs to the document rather than to any event."""
+
+    __tablename__ = "epcis_captures"
+
+    id: str = Field(primary_key=True, max_length=36, description="The captureID (a UUID).")
+    org_id: str = Field(foreign_key="organisations.id", max_length=64, index=True)
+    created_at: datetime = Field(default_factory=utcnow, sa_column=Column(UTCDateTime, nullable=False))
+    status: str = Field(max_length=12, description="accepted or rejected (all or nothing).")
+    events: int = 0
+    header: str | None = Field(default=None, sa_column=Column(Text, nullable=True), description="epcisHeader (JSON).")
+    problems: str | None = Field(default=None, sa_column=Column(Text, nullable=True), description="Why rejected.")
+
+
 class EpcisEventRecord(SQLModel, table=True):
     """One accepted EPCIS event: the JSON as captured plus the columns queries filter on."""
 
@@ -54,6 +70,15 @@ class EpcisEventRecord(SQLModel, table=True):
     event_salt: str = Field(max_length=66, description="0x + 32 secret bytes (partners who read the event get it).")
     anchor_root: str | None = Field(default=None, foreign_key="epcis_anchors.root", max_length=66)
     anchor_proof: str | None = Field(default=None, sa_column=Column(Text, nullable=True))
+    # The capture that brought it (epcis_captures.id; no foreign key: adding one would make SQLite
+    # rebuild this table, and with it drop the answer-version triggers).
+    capture_id: str | None = Field(default=None, max_length=36, index=True)
+    # The event's own JSON-LD context beyond the standard one (prefixes and typed term definitions,
+    # as captured; None: the standard context alone). Exports give each event this meaning back.
+    context: str | None = Field(default=None, sa_column=Column(Text, nullable=True))
+    # The EPCIS errorDeclaration (declarationTime, reason, correctiveEventIDs…) once the event was
+    # declared erroneous: it stays, linked to its corrections, and no longer counts in the rules.
+    error_declaration: str | None = Field(default=None, sa_column=Column(Text, nullable=True))
 
 
 class EpcisEventEpc(SQLModel, table=True):

@@ -16,8 +16,10 @@ from __future__ import annotations
 
 import json
 import secrets
+import uuid
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
+from datetime import timedelta
 from typing import Any, NamedTuple
 
 from sqlalchemy import delete, or_, update
@@ -25,16 +27,28 @@ from sqlmodel import Session, col, select
 
 from backend.bounds import value_depth_exceeds
 from backend.db.direct import bulk_insert, dialect_of, ident, in_list, list_value, marker, select_rows
-from backend.db.models import EpcisEventEpc, EpcisEventRecord, EpcisLink, Item, Organisation, Partnership, Product
+from backend.db.models import (
+    EpcisCapture,
+    EpcisEventEpc,
+    EpcisEventRecord,
+    EpcisLink,
+    Item,
+    Organisation,
+    Partnership,
+    Product,
+)
 from backend.db.schema import table_of
 from backend.db.types import utcnow
 from backend.errors import DomainError
+from backend.provenance.epcis import declarations
+from backend.provenance.epcis.contexts import context_entries, protected_redefinitions
 from backend.provenance.epcis.events import EVENT_TYPES, ParsedEvent, parse_event
 from backend.provenance.epcis.hashing import hash_digest, namespaces_of
 from backend.provenance.epcis.identifiers import Identifier
+from backend.provenance.epcis.problems import Problem, event_field
 from backend.provenance.epcis.public_form import Mention, item_token, public_body, public_digest, public_form
 from backend.provenance.epcis.public_form import serialized_mentions as mentions_of
-from backend.provenance.epcis.replay import COMMISSIONING, DECOMMISSIONING, Replay, replay
+from backend.provenance.epcis.replay import COMMISSIONING, DECOMMISSIONING, EpcState, Replay, replay
 from backend.provenance.epcis.schema import validate_document
 from backend.provenance.items import serial_chunks
 from backend.provenance.ownership import Owner, owned_by_gtin, owners
@@ -45,14 +59,7 @@ CHUNK = 500
 LIST_CHUNK = 10_000  # values per list parameter of a driver-level query (db/direct.py: one parameter)
 ANY_PARTNER = OrgRole.MANUFACTURER | OrgRole.DISTRIBUTOR | OrgRole.RETAILER
 # How bad a kind of problem is: the answer's status is that of the worst one.
-STATUS = {"unauthorised_writer": 403, "duplicate_event": 409, "duplicate_event_id": 409}
-
-
-@dataclass(frozen=True)
-class Problem:
-    field: str
-    rule: str
-    message: str
+STATUS = {"unauthorised_writer": 403, "duplicate_event": 409, "duplicate_event_id": 409, "already_declared": 409}
 
 
 class CaptureRejected(DomainError):
@@ -85,10 +92,10 @@ class Captured:
     event_id: str
     event_hash: str
     event_type: str
+    erroneous: bool = False  # captured with an errorDeclaration (of a stored event, or of itself)
 
 
-def _field(index: int | None) -> str:
-    return "epcisBody.eventList" if index is None else f"epcisBody.eventList[{index}]"
+_field = event_field
 
 
 def _chunks(values: Sequence[Any], size: int = CHUNK) -> Iterable[Sequence[Any]]:
@@ -319,7 +326,8 @@ def _stored(pk: int | None, body: str, namespaces: str, event_hash: str) -> Pars
 
 
 def history(session: Session, keys: set[str]) -> list[ParsedEvent]:
-    """Every stored event naming one of ``keys`` (in the order of their ids)."""
+    """Every stored event naming one of ``keys`` (in the order of their ids), but those declared
+    erroneous: they no longer count."""
     dialect = dialect_of(session)
     pks: set[int] = set()
     for chunk in _chunks(sorted(keys), LIST_CHUNK):
@@ -331,10 +339,9 @@ def history(session: Session, keys: set[str]) -> list[ParsedEvent]:
         )
     columns = ("id", "body", "namespaces", "event_hash")
     rows: list[tuple[Any, ...]] = []
+    counted = f"{in_list(dialect, 'id')} AND {ident(dialect, 'error_declaration')} IS NULL"
     for chunk in _chunks(sorted(pks), LIST_CHUNK):
-        rows += select_rows(
-            session, table_of(EpcisEventRecord), columns, in_list(dialect, "id"), [list_value(dialect, chunk)]
-        )
+        rows += select_rows(session, table_of(EpcisEventRecord), columns, counted, [list_value(dialect, chunk)])
     return [_stored(int(pk), body, namespaces, event_hash) for pk, body, namespaces, event_hash in sorted(rows)]
 
 
@@ -383,19 +390,71 @@ def parse_document(document: dict[str, Any], settings: ProvenanceSettings) -> li
         raise CaptureRejected(
             [Problem("epcisBody.eventList", "too_large", f"at most {settings.epcis_max_events} events per document")]
         )
+    context_path = settings.epcis_dir / "epcis-context.jsonld"
+    redefined = [
+        Problem("@context", "protected_term", why)
+        for _, why in protected_redefinitions(document.get("@context"), context_path)
+    ]
+    redefined += [
+        Problem(f"{_field(index)}.@context", "protected_term", why)
+        for index, body in enumerate(bodies)
+        for _, why in protected_redefinitions(body.get("@context"), context_path)
+    ]
+    if redefined:
+        raise CaptureRejected(redefined)
     namespaces = namespaces_of(document.get("@context"))
-    # Every event was measured against epcis_max_depth (≤ MAX_EVENT_DEPTH) above.
-    return [parse_event(body, namespaces, index, depth_checked=True) for index, body in enumerate(bodies)]
+    shared = context_entries(document.get("@context"))
+    # Every event was measured against epcis_max_depth (≤ MAX_EVENT_DEPTH) above. An event's own
+    # @context adds to the document's (JSON-LD scoping), for its hash as for its export.
+    events = []
+    for index, body in enumerate(bodies):
+        own = body.get("@context")
+        event = parse_event(body, {**namespaces, **namespaces_of(own)}, index, depth_checked=True)
+        event.context = shared + context_entries(own)
+        events.append(event)
+    latest = utcnow() + timedelta(seconds=settings.epcis_max_future_s)
+    future = [
+        Problem(
+            f"{_field(e.index)}.eventTime",
+            "future_event_time",
+            f"eventTime {e.time:%Y-%m-%dT%H:%M:%SZ} is in the future (more than "
+            f"{settings.epcis_max_future_s} s past the server's clock, CREDANCE_EPCIS_MAX_FUTURE_S)",
+        )
+        for e in events
+        if e.time > latest
+    ]
+    if future:
+        raise CaptureRejected(future)
+    return events
 
 
 def capture_document(
-    session: Session, writer: Organisation, document: dict[str, Any], settings: ProvenanceSettings
+    session: Session,
+    writer: Organisation,
+    document: dict[str, Any],
+    settings: ProvenanceSettings,
+    capture_id: str | None = None,
 ) -> list[Captured]:
-    return capture_events(session, writer, parse_document(document, settings))
+    """Capture a whole document; it is recorded as capture ``capture_id`` (a new UUID if None),
+    with its header (the standard business document header: sender, receiver, instanceIdentifier)."""
+    events = parse_document(document, settings)
+    capture = EpcisCapture(
+        id=capture_id or str(uuid.uuid4()),
+        org_id=writer.id,
+        status="accepted",
+        events=len(events),
+        header=json.dumps(header, separators=(",", ":")) if (header := document.get("epcisHeader")) else None,
+    )
+    captured = capture_events(session, writer, events, capture.id)
+    session.add(capture)
+    return captured
 
 
-def capture_events(session: Session, writer: Organisation, events: list[ParsedEvent]) -> list[Captured]:
-    """Check parsed new events against everything stored; store them or raise CaptureRejected."""
+def capture_events(
+    session: Session, writer: Organisation, events: list[ParsedEvent], capture_id: str | None = None
+) -> list[Captured]:
+    """Check parsed new events against everything stored; store them or raise CaptureRejected.
+    Declarations of stored events (declarations.py) mark them erroneous instead."""
     problems = [Problem(_field(e.index), "invalid_identifier", p) for e in events for p in e.problems]
     unsupported = [e for e in events if e.event_type not in EVENT_TYPES]
     problems += [
@@ -413,20 +472,34 @@ def capture_events(session: Session, writer: Organisation, events: list[ParsedEv
         if m.item is None
     ]
     items: dict[str, RegisteredItem] = {}
+    new, declared = events, list[declarations.Declared]()
+    position = {id(e): n for n, e in enumerate(events)}  # events are not hashable; positions are
+    new_mentions = mentions
     if not problems:
-        items = _registered_items(session, events, mentions)
-        problems = _duplicates(session, events) + _authorisation(session, writer, events, items, mentions)
+        new, declared, problems = declarations.split(session, writer, events)
+        new_mentions = [mentions[position[id(e)]] for e in new]
+        items = _registered_items(session, new, new_mentions)
+        problems += _duplicates(session, new) + _authorisation(session, writer, new, items, new_mentions)
     if problems:
         raise CaptureRejected(problems)
 
-    keys = {i.key for e in events for role, i in e.named() if not role.endswith("class")}
+    changed = [*new, *(d.event for d in declared)]
+    keys = {i.key for e in changed for role, i in e.named() if not role.endswith("class")}
     linked = component(session, keys)
-    past = history(session, linked)
-    result = replay([*past, *events], focus=linked)
+    declared_pks = {d.pk for d in declared}
+    past = [e for e in history(session, linked) if e.pk not in declared_pks]
+    result = replay([*past, *(e for e in new if e.declaration is None)], focus=linked)
     if result.violations:
         raise CaptureRejected([Problem(_field(v.event_index), v.rule, v.message) for v in result.violations])
-    _store(session, writer, events, past, result, items, mentions)
-    return [Captured(e.event_id, e.event_hash, e.event_type) for e in events]
+    _store(session, writer, new, past, result, items, new_mentions, capture_id, declared)
+    captured = {
+        position[id(e)]: Captured(e.event_id, e.event_hash, e.event_type, e.declaration is not None) for e in new
+    }
+    captured |= {
+        position[id(d.event)]: Captured(d.stored_event_id, d.event.event_hash, d.event.event_type, True)
+        for d in declared
+    }
+    return [captured[n] for n in range(len(events))]
 
 
 def _public(event: ParsedEvent, tokens: Mapping[str, str], mentions: list[Mention]) -> dict[str, str]:
@@ -452,6 +525,8 @@ def _store(
     result: Replay,
     items: Mapping[str, RegisteredItem],
     mentions: Mentions,
+    capture_id: str | None,
+    declared: list[declarations.Declared],
 ) -> None:
     now = utcnow()
     tokens = {key: item_token(item.gtin, bytes.fromhex(item.commitment[2:])) for key, item in items.items()}
@@ -467,9 +542,14 @@ def _store(
             "read_point": e.read_point,
             "biz_location": e.biz_location,
             "org_id": writer.id,
-            "body": json.dumps({**e.body, "eventID": e.event_id}, separators=(",", ":")),
+            "body": json.dumps(
+                {**{k: v for k, v in e.body.items() if k != "@context"}, "eventID": e.event_id}, separators=(",", ":")
+            ),
             "namespaces": json.dumps(e.namespaces),
             "recorded_at": now,
+            "capture_id": capture_id,
+            "context": json.dumps(e.context, separators=(",", ":")) if e.context else None,
+            "error_declaration": declarations.declaration_json(e),
             **_public(e, tokens, found),
         }
         for e, found in zip(events, mentions, strict=True)
@@ -503,9 +583,13 @@ def _store(
         for role, i in e.named()
     }
     bulk_insert(session, table_of(EpcisEventEpc), list(epc_rows.values()))
-    # Links are derived from the whole history of the component: rebuild them.
+    records = table_of(EpcisEventRecord)
+    for one in declared:
+        declaration = declarations.declaration_json(one.event)
+        session.execute(update(records).where(records.c.id == one.pk).values(error_declaration=declaration))
+    # Links are derived from the whole history of the component (declared events no longer in it): rebuild them.
     links = table_of(EpcisLink)
-    for chunk in _chunks([e.pk for e in past if e.pk is not None]):
+    for chunk in _chunks([e.pk for e in past if e.pk is not None] + [d.pk for d in declared]):
         session.execute(delete(links).where(links.c.event_pk.in_(chunk)))
     link_rows = [
         {
@@ -519,14 +603,15 @@ def _store(
         for link in result.links
     ]
     bulk_insert(session, links, link_rows)
-    _update_statuses(session, [*past, *events], result, items)
+    _update_statuses(session, [*past, *events, *(d.event for d in declared)], result, items)
 
 
 def _update_statuses(
     session: Session, events: list[ParsedEvent], result: Replay, known: Mapping[str, RegisteredItem]
 ) -> None:
     """Each registered item's status as the replay left it (``known``: items read before the
-    events were stored, whose status has not changed since)."""
+    events were stored, whose status has not changed since); an item named only by events declared
+    erroneous is back to registered."""
     registered = {
         k: v
         for k, v in _registered_items(session, events, known=known).items()
@@ -535,8 +620,8 @@ def _update_statuses(
     items = table_of(Item)
     by_status: dict[str, list[int]] = {}
     for key, item in registered.items():
-        state = result.states.get(key)
-        if state is not None and state.status != item.status:
+        state = result.states.get(key, EpcState())
+        if state.status != item.status:
             by_status.setdefault(state.status, []).append(item.id)
     for status, ids in by_status.items():
         for chunk in _chunks(ids):

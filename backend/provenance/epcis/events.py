@@ -71,6 +71,10 @@ class ParsedEvent:
     # The body's nesting was measured against MAX_EVENT_DEPTH (or a lower limit): the pre-hash
     # strings of its public form need not walk it again.
     depth_checked: bool = False
+    # Its errorDeclaration, when the event is declared erroneous (declarations.py).
+    declaration: dict[str, Any] | None = None
+    # The context entries it was captured with beyond the standard context (contexts.py).
+    context: list[dict[str, Any]] = field(default_factory=list)
 
     @property
     def is_new(self) -> bool:
@@ -121,6 +125,7 @@ def parse_event(
         biz_location=_location(body.get("bizLocation")),
         index=index,
         depth_checked=depth_checked or known_hash is None,  # event_hash measured it otherwise
+        declaration=declaration if isinstance(declaration := body.get("errorDeclaration"), dict) else None,
     )
     uris: list[str] = []
     for name, role in EPC_ROLES.items():

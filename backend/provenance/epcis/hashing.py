@@ -48,12 +48,36 @@ ORDER = (
     "sensorElementList",
 )
 EPC_LISTS = frozenset({"epcList", "inputEPCList", "childEPCs", "outputEPCList"})
-# Bare CBV terms (JSON-LD short forms) and their vocabulary in the GS1 Web URI.
-VOCABULARY = {"bizStep": "BizStep-", "disposition": "Disp-", "set": "Disp-", "unset": "Disp-"}
+GS1_VOC = "https://gs1.org/voc/"
+# Where each CBV-valued field's bare short names live (the official context gives these fields
+# ``"@type": "@vocab"`` and a term per short name: ``latitude`` → ``cbv:Comp-latitude``;
+# tests/unit/test_epcis_cbv_terms.py holds this table to the official context). A bare value is
+# hashed as its full IRI, so ``latitude`` and ``https://ref.gs1.org/cbv/Comp-latitude`` are one event.
+VOCABULARY_OF_FIELD = {
+    ("bizStep",): CBV + "BizStep-",
+    ("disposition",): CBV + "Disp-",
+    ("persistentDisposition",): CBV + "Disp-",
+    ("bizTransactionList", "type"): CBV + "BTT-",
+    ("sourceList", "type"): CBV + "SDT-",
+    ("destinationList", "type"): CBV + "SDT-",
+    ("sensorElementList", "sensorReport", "type"): GS1_VOC,
+    ("sensorElementList", "sensorReport", "exception"): GS1_VOC,
+    ("sensorElementList", "sensorReport", "component"): CBV + "Comp-",
+    ("errorDeclaration", "reason"): CBV + "ER-",
+}
+VOCABULARY = {
+    "bizStep": VOCABULARY_OF_FIELD[("bizStep",)],
+    "disposition": VOCABULARY_OF_FIELD[("disposition",)],
+    "set": VOCABULARY_OF_FIELD[("persistentDisposition",)],
+    "unset": VOCABULARY_OF_FIELD[("persistentDisposition",)],
+}
 TYPED_LISTS = {
-    "bizTransactionList": ("bizTransaction", "BTT-"),
-    "sourceList": ("source", "SDT-"),
-    "destinationList": ("destination", "SDT-"),
+    "bizTransactionList": ("bizTransaction", VOCABULARY_OF_FIELD[("bizTransactionList", "type")]),
+    "sourceList": ("source", VOCABULARY_OF_FIELD[("sourceList", "type")]),
+    "destinationList": ("destination", VOCABULARY_OF_FIELD[("destinationList", "type")]),
+}
+SENSOR_REPORT_VOCABULARY = {
+    path[-1]: base for path, base in VOCABULARY_OF_FIELD.items() if path[:2] == ("sensorElementList", "sensorReport")
 }
 SENSOR_METADATA = (
     "time",
@@ -90,7 +114,7 @@ SENSOR_REPORT = (
     "uom",
     "coordinateReferenceSystem",
 )
-STANDARD_PREFIXES = {"gs1": "https://gs1.org/voc/", "cbv": CBV, "epcis": "https://ref.gs1.org/epcis/"}
+STANDARD_PREFIXES = {"gs1": GS1_VOC, "cbv": CBV, "epcis": "https://ref.gs1.org/epcis/"}
 _URN_VOCABULARY = (
     ("urn:epcglobal:cbv:bizstep:", "BizStep-"),
     ("urn:epcglobal:cbv:disp:", "Disp-"),
@@ -166,7 +190,7 @@ class _Canon:
         if self.verbatim is not None and self.verbatim.fullmatch(text):
             return text
         if vocabulary and text and ":" not in text:
-            return CBV + vocabulary + text
+            return vocabulary + text
         for urn, term in _URN_VOCABULARY:
             if text.startswith(urn):
                 return CBV + term + text[len(urn) :]
@@ -210,20 +234,20 @@ def _sensor_element(canon: _Canon, element: Mapping[str, Any]) -> str:
     if isinstance(metadata, Mapping):
         text += "sensorMetadata" + _ordered(canon, metadata, SENSOR_METADATA)
     reports = element.get("sensorReport") or []
-    text += _sorted_join("sensorReport" + _ordered(canon, r, SENSOR_REPORT, typed=True) for r in reports)
+    text += _sorted_join("sensorReport" + _ordered(canon, r, SENSOR_REPORT, SENSOR_REPORT_VOCABULARY) for r in reports)
     extensions = {k: v for k, v in element.items() if k not in ("sensorMetadata", "sensorReport")}
     return "sensorElement" + text + _sorted_join(e for k, v in extensions.items() for e in canon.generic(k, v))
 
 
-def _ordered(canon: _Canon, fields: Mapping[str, Any], order: tuple[str, ...], typed: bool = False) -> str:
-    """Fields in a fixed order, then any extension fields inside them, sorted."""
+def _ordered(
+    canon: _Canon, fields: Mapping[str, Any], order: tuple[str, ...], vocabularies: Mapping[str, str] | None = None
+) -> str:
+    """Fields in a fixed order (bare terms of ``vocabularies`` fields expanded), then any extension
+    fields inside them, sorted."""
     text = ""
     for name in order:
         if name in fields:
-            value = fields[name]
-            if typed and name in ("type", "exception") and isinstance(value, str) and ":" not in value:
-                value = STANDARD_PREFIXES["gs1"] + value
-            text += canon.pair(name, value)
+            text += canon.pair(name, fields[name], (vocabularies or {}).get(name))
     extensions = [e for k, v in fields.items() if k not in order for e in canon.generic(k, v)]
     return text + _sorted_join(extensions)
 

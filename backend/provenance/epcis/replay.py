@@ -9,7 +9,14 @@ after it):
 - an item is shipped again only after it was received, and sold once.
 
 What happens to a container happens to what it contains: shipping a pallet ships its cases and
-their items. Pure logic over :class:`ParsedEvent` lists; no database.
+their items, once, even when the event also lists them (and receiving likewise). A
+TransactionEvent moves nothing: it associates goods with a business transaction (the
+despatch-advice pattern ships with an ObjectEvent and names the despatch advice in a
+TransactionEvent at the same time), so its transactions join the open shipment. An ObjectEvent ADD
+with ``receiving`` commissions the items as they are received (CBV: ADD means the objects are
+created as part of the event; ``receiving`` adds them to the receiver's inventory): no shipment
+precedes them. Events declared erroneous are left out before the replay (capture.py). Pure logic
+over :class:`ParsedEvent` lists; no database.
 """
 
 from __future__ import annotations
@@ -95,6 +102,8 @@ class Replay:
     _last_new: dict[str, int] = field(default_factory=dict)
     _first_new: int | None = None
     _event: ParsedEvent | None = None
+    # Identifiers the current event already shipped or received (a pallet and the contents it lists).
+    _moved: set[str] = field(default_factory=set)
 
     # -- running -------------------------------------------------------------------------
 
@@ -104,6 +113,7 @@ class Replay:
         ordered = sorted(events, key=lambda e: (e.time, e.is_new, e.index or 0, e.pk or 0))
         for event in ordered:
             self._event = event
+            self._moved = set()
             keys = [i.key for _, i in event.named()]
             self.items.update(i.key for _, i in event.named() if i.is_item)
             if event.is_new:
@@ -223,6 +233,8 @@ class Replay:
         step = event.biz_step
         if step == "shipping":
             for target in targets:
+                if target.key in self._moved:
+                    continue
                 state = self.states[target.key]
                 if target.is_item and state.shipment is not None:
                     self._violate(
@@ -230,12 +242,14 @@ class Replay:
                         target,
                         f"{target.uri} was shipped at {_when(state.shipment.time)} and not received since",
                     )
-                shipment = Shipment(event.time, event.event_id, event.transactions)
+                shipment = Shipment(event.time, event.event_id, {k: set(v) for k, v in event.transactions.items()})
                 for key in [target.key, *self.descendants(target.key)]:
                     self.states[key].shipment = shipment
+                    self._moved.add(key)
         elif step == "receiving":
             for target in targets:
-                self._receive(target, event)
+                if target.key not in self._moved:
+                    self._receive(target, event)
         elif step == "retail_selling":
             for target in (t for t in targets if t.is_item):
                 state = self.states[target.key]
@@ -249,6 +263,10 @@ class Replay:
     def _receive(self, target: Identifier, event: ParsedEvent) -> None:
         state = self.states[target.key]
         shipment = state.shipment
+        created_here = event.event_type == "ObjectEvent" and event.action == "ADD"
+        if shipment is None and created_here:  # ADD + receiving: commissioned as it is received
+            state.received = event.time
+            return
         if shipment is None:
             if target.is_item:
                 self._violate(
@@ -267,6 +285,7 @@ class Replay:
         for key in [target.key, *self.descendants(target.key)]:
             self.states[key].shipment = None
             self.states[key].received = event.time
+            self._moved.add(key)
 
     # -- event types ---------------------------------------------------------------------
 
@@ -311,9 +330,17 @@ class Replay:
         self._business_step([parent, *event.children], event)
 
     def _transaction(self, event: ParsedEvent) -> None:
+        """Not a movement: the goods must exist, and an ADD names its transactions on their open
+        shipment (which a receipt is then matched with)."""
         targets = ([event.parent] if event.parent else []) + event.epcs
         self._alive(targets, _doing(event))
-        self._business_step(targets, event)
+        if event.action != "ADD":
+            return
+        for target in targets:
+            shipment = self.states[target.key].shipment
+            if shipment is not None:
+                for kind, values in event.transactions.items():
+                    shipment.transactions[kind] = shipment.transactions.get(kind, set()) | values
 
     def _transformation(self, event: ParsedEvent) -> None:
         self._alive(event.inputs, "transformed")

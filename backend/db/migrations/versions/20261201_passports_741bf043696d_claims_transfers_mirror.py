@@ -1,7 +1,7 @@
 """passports: claims, relayed transfers, mirror of passports and holders
 
 Revision ID: 741bf043696d
-Revises: 2f7345b4b38e
+Revises: d8666c6c231a
 Create Date: 2026-12-01 10:00:00.000000
 """
 
@@ -16,7 +16,7 @@ from alembic import op
 import backend.db.types
 
 revision: str = "741bf043696d"
-down_revision: str | None = "2f7345b4b38e"
+down_revision: str | None = "d8666c6c231a"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

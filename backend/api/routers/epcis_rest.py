@@ -1,0 +1,343 @@
+"""The EPCIS 2.0 REST binding (GS1's OpenAPI for EPCIS 2.0), under ``/epcis``: a client written
+against the binding is pointed at ``https://<host>/epcis`` and works unchanged.
+
+``POST /capture`` answers ``202`` with the capture job (``Location: /epcis/capture/{captureID}``);
+the document is captured at once, all or nothing, by the same code as ``POST /v1/epcis/capture``,
+so the job is finished when the client asks for it (a rejected document's job says why, as
+RFC 7807 problems). ``GET /events`` takes the binding's query parameters (``eventType``,
+``GE_eventTime``, ``LT_eventTime``, ``EQ_bizStep``, ``EQ_bizLocation``, ``EQ_readPoint``,
+``MATCH_epc``, ``perPage``, ``nextPageToken``; the next page in the ``Link`` header), and the
+resources ``/events/{eventID}``, ``/eventTypes``, ``/epcs/{epc}/events``, ``/bizSteps``,
+``/bizLocations``, ``/readPoints`` and ``/dispositions`` list what the caller may see: the same
+organisation scoping as ``/v1/epcis/events``. Every answer carries ``GS1-EPCIS-Version`` and
+``GS1-CBV-Version``; every refusal by these routes is ``application/problem+json`` (RFC 7807).
+"""
+
+from __future__ import annotations
+
+import json
+import uuid
+from collections.abc import Callable
+from datetime import datetime
+from typing import Annotated, Any
+from urllib.parse import quote
+
+import anyio.to_thread
+import orjson
+from fastapi import APIRouter, Depends, Path, Request
+from fastapi.responses import JSONResponse, Response
+
+from backend.api.auth import Role
+from backend.api.budget import RouteClass
+from backend.api.deps import SessionDep, StateDep
+from backend.api.policy import ADMIN_OR_ORGANISATION, Access, OrganisationDep
+from backend.api.route_facts import declare
+from backend.api.schemas.common import ERROR_RESPONSES
+from backend.db.models import EpcisCapture
+from backend.errors import DomainError, InvalidQuery, NotFound
+from backend.provenance.epcis.capture import CaptureRejected, capture_document
+from backend.provenance.epcis.captures import capture_job
+from backend.provenance.epcis.events import EVENT_TYPES
+from backend.provenance.epcis.query import (
+    MAX_EVENTS,
+    EventFilter,
+    epcis_document,
+    find_page,
+    read_page_token,
+    vocabulary,
+)
+from backend.provenance.epcis.xml import document_from_xml, document_to_xml
+from backend.provenance.organisations import get_organisation
+from backend.settings import get_settings
+
+PROBLEM_SCHEMA = {
+    "type": "object",
+    "properties": {
+        "type": {"type": "string"},
+        "title": {"type": "string"},
+        "status": {"type": "integer"},
+        "detail": {"type": "string"},
+        "instance": {"type": "string"},
+    },
+}
+# Refusals of the key (before the route) keep the API's JSON error; the binding's own are RFC 7807.
+RESPONSES: dict[int | str, dict[str, Any]] = {
+    status: {**spec, "content": {"application/problem+json": {"schema": PROBLEM_SCHEMA}}}
+    for status, spec in ERROR_RESPONSES.items()
+}
+DOCUMENT: dict[int | str, dict[str, Any]] = {
+    200: {
+        "description": "An EPCIS 2.0 document (JSON-LD, or XML with Accept: application/xml)",
+        "content": {"application/ld+json": {"schema": {}}, "application/xml": {"schema": {"type": "string"}}},
+    }
+}
+router = APIRouter(prefix="/epcis", tags=["epcis 2.0 rest binding"], responses=RESPONSES)
+
+VERSIONS = {"GS1-EPCIS-Version": "2.0.0", "GS1-CBV-Version": "2.0.0"}
+LD_JSON = "application/ld+json"
+PROBLEM = {
+    400: "epcisException:QueryParameterException",
+    403: "epcisException:SecurityException",
+    404: "epcisException:NoSuchResourceException",
+    409: "epcisException:ValidationException",
+    413: "epcisException:CaptureLimitExceededException",
+    422: "epcisException:ValidationException",
+}
+PER_PAGE = 30
+# Query parameter → the filter it sets (the binding's names; others are refused, never ignored).
+QUERY_PARAMETERS = (
+    "eventType",
+    "GE_eventTime",
+    "LT_eventTime",
+    "EQ_bizStep",
+    "EQ_bizLocation",
+    "EQ_readPoint",
+    "MATCH_epc",
+    "MATCH_anyEPC",
+    "perPage",
+    "nextPageToken",
+)
+Viewer = Annotated[Access, Depends(ADMIN_OR_ORGANISATION)]
+
+
+def _json(
+    body: Any, status: int = 200, media_type: str = "application/json", headers: dict[str, str] | None = None
+) -> JSONResponse:
+    return JSONResponse(body, status_code=status, media_type=media_type, headers={**VERSIONS, **(headers or {})})
+
+
+def problem(status: int, detail: str, instance: str, field: str | None = None) -> JSONResponse:
+    body: dict[str, Any] = {
+        "type": PROBLEM.get(status, "epcisException:ImplementationException"),
+        "title": detail.split(":", 1)[0][:120],
+        "status": status,
+        "detail": detail,
+        "instance": instance,
+    }
+    if field is not None:
+        body["field"] = field
+    return _json(body, status, "application/problem+json")
+
+
+def _answering(request: Request, work: Callable[[], Response]) -> Response:
+    """``work``'s answer, or the domain refusal it raised as an RFC 7807 problem."""
+    try:
+        return work()
+    except DomainError as error:
+        return problem(error.status, error.message, request.url.path, error.field)
+
+
+def _viewer(principal: Access) -> str | None:
+    return None if principal.role == Role.ADMIN else principal.org_id
+
+
+def _job(capture: EpcisCapture) -> dict[str, Any]:
+    errors = json.loads(capture.problems) if capture.problems else []
+    return {
+        "captureID": capture.id,
+        "createdAt": capture.created_at.strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z",
+        "finishedAt": capture.created_at.strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z",
+        "running": False,
+        "success": capture.status == "accepted",
+        "captureErrorBehaviour": "rollback",
+        "errors": errors,
+    }
+
+
+CAPTURE_BODY = {
+    "requestBody": {
+        "required": True,
+        "content": {
+            "application/json": {"schema": {"type": "object"}},
+            "application/ld+json": {"schema": {"type": "object"}},
+            "application/xml": {"schema": {"type": "string"}},
+        },
+    }
+}
+
+
+@router.post(
+    "/capture",
+    openapi_extra={**declare(RouteClass.BULK), **CAPTURE_BODY},
+    status_code=202,
+    summary="Capture an EPCIS document, JSON-LD or EPCIS 1.2/2.0 XML (202 and a capture job)",
+)
+async def capture(request: Request, principal: OrganisationDep, state: StateDep) -> Response:
+    """All or nothing, as ``POST /v1/epcis/capture``; the job records the outcome. An XML document
+    (``Content-Type: application/xml`` or ``text/xml``) is captured as its JSON-LD form: the same
+    events, the same hashes (backend/provenance/epcis/xml.py)."""
+    raw = await request.body()
+    xml = "xml" in request.headers.get("content-type", "")
+    try:
+        document = document_from_xml(raw) if xml else orjson.loads(raw)
+    except orjson.JSONDecodeError:
+        return problem(400, "the body is not JSON (send EPCIS XML as application/xml)", request.url.path, "body")
+    except DomainError as error:
+        return problem(error.status, error.message, request.url.path, error.field)
+    if not isinstance(document, dict):
+        return problem(400, "the body is not an EPCIS document (a JSON object)", request.url.path, "body")
+    return await anyio.to_thread.run_sync(_capture, request, principal, state, document)
+
+
+def _capture(request: Request, principal: Access, state: Any, document: dict[str, Any]) -> Response:
+    assert principal.org_id is not None  # an organisation key (the policy)
+    settings = get_settings()
+    limit = str(settings.epcis_max_events)
+    body = document.get("epcisBody")
+    listed = body.get("eventList") if isinstance(body, dict) else None
+    if isinstance(listed, list) and len(listed) > settings.epcis_max_events:
+        return problem(413, f"at most {limit} events per capture (GS1-EPCIS-Capture-Limit)", request.url.path)
+    capture_id = str(uuid.uuid4())
+    try:
+        with state.write() as session:
+            writer = get_organisation(session, principal.org_id)
+            capture_document(session, writer, document, settings, capture_id)
+    except CaptureRejected as rejected:
+        errors = [
+            {
+                "type": PROBLEM.get(rejected.status, PROBLEM[422]),
+                "title": p.rule,
+                "status": rejected.status,
+                "detail": p.message,
+                "instance": p.field,
+            }
+            for p in rejected.problems
+        ]
+        with state.write() as session:
+            session.add(
+                EpcisCapture(
+                    id=capture_id, org_id=principal.org_id, status="rejected", events=0, problems=json.dumps(errors)
+                )
+            )
+    except DomainError as error:
+        return problem(error.status, error.message, request.url.path, error.field)
+    location = f"/epcis/capture/{capture_id}"
+    return _json({"captureID": capture_id}, 202, headers={"Location": location, "GS1-EPCIS-Capture-Limit": limit})
+
+
+@router.get("/capture/{capture_id}", summary="A capture job")
+def capture_status(
+    request: Request, principal: Viewer, session: SessionDep, capture_id: Annotated[str, Path(max_length=36)]
+) -> Response:
+    return _answering(request, lambda: _json(_job(capture_job(session, capture_id, _viewer(principal)))))
+
+
+def _time(name: str, value: str) -> datetime:
+    try:
+        return datetime.fromisoformat(value.replace("Z", "+00:00").replace("z", "+00:00"))
+    except ValueError as bad:
+        raise InvalidQuery(f"{name}: {value!r} is not an ISO 8601 date-time", field=name) from bad
+
+
+def _filters(params: dict[str, str], epc: str | None = None) -> EventFilter:
+    unknown = sorted(set(params) - set(QUERY_PARAMETERS))
+    if unknown:
+        supported = ", ".join(QUERY_PARAMETERS)
+        raise InvalidQuery(f"{unknown[0]}: not a query parameter this repository supports ({supported})", unknown[0])
+    event_type = params.get("eventType")
+    if event_type is not None and event_type not in EVENT_TYPES:
+        raise InvalidQuery(f"eventType: {event_type!r} is not an EPCIS 2.0 event type", field="eventType")
+    try:
+        per_page = int(params.get("perPage", PER_PAGE))
+    except ValueError as bad:
+        raise InvalidQuery("perPage: a whole number", field="perPage") from bad
+    if not 1 <= per_page <= MAX_EVENTS:
+        raise InvalidQuery(f"perPage: between 1 and {MAX_EVENTS}", field="perPage")
+    token = params.get("nextPageToken")
+    return EventFilter(
+        epc=epc or params.get("MATCH_epc") or params.get("MATCH_anyEPC"),
+        since=_time("GE_eventTime", params["GE_eventTime"]) if "GE_eventTime" in params else None,
+        until=_time("LT_eventTime", params["LT_eventTime"]) if "LT_eventTime" in params else None,
+        biz_step=params.get("EQ_bizStep"),
+        location=params.get("EQ_bizLocation") or params.get("EQ_readPoint"),
+        event_type=event_type,
+        limit=per_page,
+        after=read_page_token(token, "nextPageToken") if token else None,
+    )
+
+
+def _events(request: Request, session: SessionDep, principal: Access, filters: EventFilter) -> Response:
+    page = find_page(session, filters, _viewer(principal))
+    headers = {}
+    if page.next_token is not None:
+        headers["Link"] = f'<{request.url.include_query_params(nextPageToken=page.next_token)}>; rel="next"'
+    return _document(request, epcis_document(page.records, f"urn:uuid:{uuid.uuid4()}"), headers)
+
+
+def _document(request: Request, document: dict[str, Any], headers: dict[str, str] | None = None) -> Response:
+    """JSON-LD, or EPCIS 2.0 XML for a client that asks for it (``Accept: application/xml``)."""
+    accept = request.headers.get("accept", "")
+    if "xml" in accept and "json" not in accept:
+        return Response(
+            document_to_xml(document), media_type="application/xml", headers={**VERSIONS, **(headers or {})}
+        )
+    return _json(document, media_type=LD_JSON, headers=headers)
+
+
+@router.get(
+    "/events",
+    openapi_extra=declare(RouteClass.BULK),
+    summary="Query events (the binding's parameters)",
+    responses=DOCUMENT,
+)
+def events(request: Request, principal: Viewer, session: SessionDep) -> Response:
+    params = dict(request.query_params)
+    return _answering(request, lambda: _events(request, session, principal, _filters(params)))
+
+
+@router.get("/events/{event_id:path}", summary="One event, by its eventID", responses=DOCUMENT)
+def event(request: Request, principal: Viewer, session: SessionDep, event_id: str) -> Response:
+    def one() -> Response:
+        page = find_page(session, EventFilter(event_id=event_id, limit=1), _viewer(principal))
+        if not page.records:
+            raise NotFound(f"no event {event_id!r} that you may read", field="eventID")
+        return _document(request, epcis_document(page.records, f"urn:uuid:{uuid.uuid4()}"))
+
+    return _answering(request, one)
+
+
+@router.get(
+    "/epcs/{epc:path}/events",
+    openapi_extra=declare(RouteClass.BULK),
+    summary="The events of one EPC",
+    responses=DOCUMENT,
+)
+def epc_events(request: Request, principal: Viewer, session: SessionDep, epc: str) -> Response:
+    params = dict(request.query_params)
+    return _answering(request, lambda: _events(request, session, principal, _filters(params, epc)))
+
+
+def _listing(request: Request, session: SessionDep, principal: Access, name: str) -> Response:
+    def listed() -> Response:
+        if name == "eventTypes":
+            values = list(EVENT_TYPES)
+        else:
+            values = vocabulary(session, name, _viewer(principal), MAX_EVENTS)
+        return _json({"@set": values, "members": [{"name": v, "href": quote(v, safe="")} for v in values]})
+
+    return _answering(request, listed)
+
+
+@router.get("/eventTypes", summary="The event types")
+def event_types(request: Request, principal: Viewer, session: SessionDep) -> Response:
+    return _listing(request, session, principal, "eventTypes")
+
+
+@router.get("/bizSteps", summary="The business steps of the events you may read")
+def biz_steps(request: Request, principal: Viewer, session: SessionDep) -> Response:
+    return _listing(request, session, principal, "bizSteps")
+
+
+@router.get("/bizLocations", summary="The business locations of the events you may read")
+def biz_locations(request: Request, principal: Viewer, session: SessionDep) -> Response:
+    return _listing(request, session, principal, "bizLocations")
+
+
+@router.get("/readPoints", summary="The read points of the events you may read")
+def read_points(request: Request, principal: Viewer, session: SessionDep) -> Response:
+    return _listing(request, session, principal, "readPoints")
+
+
+@router.get("/dispositions", summary="The dispositions of the events you may read")
+def dispositions(request: Request, principal: Viewer, session: SessionDep) -> Response:
+    return _listing(request, session, principal, "dispositions")
