@@ -61,7 +61,12 @@ def cli() -> None:
     issuer = LocalSigner(w3, _key(settings.issuer_key, DEV_ACCOUNT["issuer"], is_local), chain_id)
     operator = LocalSigner(w3, _key(settings.operator_key, DEV_ACCOUNT["operator"], is_local), chain_id)
     manifest = deploy_contracts(
-        deployer, settings.build_dir, settings.deployments_dir, issuer=issuer.address, operator=operator.address
+        deployer,
+        settings.build_dir,
+        settings.deployments_dir,
+        issuer=issuer.address,
+        operator=operator.address,
+        passport_base_uri=f"{settings.resolved_public_url}/passports/",
     )
     for name, contract in manifest.contracts.items():
         click.echo(f"{name}: {contract.address} (block {contract.deploy_block})")

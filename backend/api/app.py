@@ -38,6 +38,7 @@ from backend.api.routers import (
     member_pages,
     organisations,
     partners,
+    passports,
     predictions,
     products,
     purchases,
@@ -63,7 +64,7 @@ ROUTERS: tuple[APIRouter, ...] = (
     *(m.router for m in (health, docs, purchases, retailers, stores, keys, organisations, products)),
     lists.router,  # GET lists with search and cursor pagination
     *customers.ROUTERS,  # every /v1/customers/{id}/… route, and Sign-In with Ethereum
-    *(m.router for m in (epcis, epcis_rest, verification)),
+    *(m.router for m in (epcis, epcis_rest, verification, passports)),
     *(m.router for m in (refunds, rewards, transfers, partners, rule_sets, reports, predictions, audit_log)),
     *(
         m.router for m in (assets, member_pages, console_pages, console_program, console_provenance, console_audit)

@@ -262,6 +262,28 @@ class PublicScannerPolicy(PublicPolicy):
 PUBLIC_SCANNER = PublicScannerPolicy()
 
 
+class PublicHolderPolicy(PublicPolicy):
+    """Public, with an optional customer token: anyone reads a passport; a member who sends their
+    token learns whether they hold it. A token sent but not valid is refused, not ignored."""
+
+    name = "public, optional customer token"
+
+    def describe(self) -> list[str]:
+        return ["anyone (no key)", "customer token: optional; the answer says whether its member holds the passport"]
+
+    async def __call__(self, request: Request) -> Principal | None:  # type: ignore[override]
+        scheme, _, key = (request.headers.get("authorization") or "").partition(" ")
+        if scheme.lower() != "bearer" or not key.strip():
+            return None
+        principal = await app_state(request).verifier.verify_async(key.strip())
+        if principal is None:
+            raise Unauthorized("invalid or revoked API key", field="Authorization")
+        return principal
+
+
+PUBLIC_HOLDER = PublicHolderPolicy()
+
+
 class MemberSessionPolicy(PublicPolicy):
     """The member's pages (``/me/``): no API key; the member's session cookie, a customer token
     of their own (``backend/web/sessions.py``). Its actions are then decided by ``decide`` with
@@ -527,6 +549,7 @@ REDEEM = Policy(
 TILL_CODE = Policy("ask for a one-time till code", own_customer(Scope.REDEEM))
 TRANSFER = Policy("give points to another member", own_customer(Scope.TRANSFER))
 WALLET = Policy("claim an own wallet", own_customer(Scope.WALLET))
+PASSPORT = Policy("claim an item's passport or give one to another member", own_customer(Scope.PASSPORTS))
 LOG_OUT = Policy(
     "revoke a customer token",
     Grant(Role.ADMIN),

@@ -41,4 +41,11 @@ def deploy(settings: Settings, w3: Web3, chain_id: int) -> Manifest:
     deployer = LocalSigner(w3, keys.deployer, chain_id, fee_policy(settings))
     issuer = LocalSigner(w3, keys.issuer, chain_id).address
     operator = LocalSigner(w3, keys.operator, chain_id).address
-    return deploy_contracts(deployer, settings.build_dir, settings.deployments_dir, issuer=issuer, operator=operator)
+    return deploy_contracts(
+        deployer,
+        settings.build_dir,
+        settings.deployments_dir,
+        issuer=issuer,
+        operator=operator,
+        passport_base_uri=f"{settings.resolved_public_url}/passports/",
+    )

@@ -20,6 +20,7 @@ class ChainContext:
     manifest: Manifest
     points: Contract
     registry: Contract
+    passports: Contract | None = None  # absent from manifests deployed before passports existed
 
     @property
     def addresses(self) -> dict[str, str]:
@@ -39,4 +40,11 @@ def context_for(w3: Web3, chain_id: int, manifest: Manifest) -> ChainContext:
     for name, deployed in manifest.contracts.items():
         register_abi(deployed.abi)
         contracts[name] = w3.eth.contract(address=Web3.to_checksum_address(deployed.address), abi=deployed.abi)
-    return ChainContext(w3, chain_id, manifest, contracts["LoyaltyPoints"], contracts["ProvenanceRegistry"])
+    return ChainContext(
+        w3,
+        chain_id,
+        manifest,
+        contracts["LoyaltyPoints"],
+        contracts["ProvenanceRegistry"],
+        contracts.get("ItemPassports"),
+    )

@@ -63,6 +63,7 @@ def deploy_contracts(
     issuer: str,
     operator: str | None = None,
     pauser: str | None = None,
+    passport_base_uri: str = "",
 ) -> Manifest:
     """Deploy LoyaltyPoints and ProvenanceRegistry, grant roles, write the manifest.
 
@@ -71,23 +72,31 @@ def deploy_contracts(
     their work and no admin role: ``issuer`` ISSUER_ROLE on the token; ``operator`` (default: the
     deployer, as before the roles were split) PROGRAM_MANAGER_ROLE on the token (rule sets,
     transfer policy) and REGISTRAR_ROLE on the registry (organisations, prefixes), which the
-    registry's constructor gave the deployer and the deployer then renounces.
+    registry's constructor gave the deployer and the deployer then renounces. ``ItemPassports``
+    checks items against the registry; the issuer issues passports and relays custodial ones'
+    transfers (``passport_base_uri``: where their metadata is served, ``<public url>/passports/``).
     """
     pauser = Web3.to_checksum_address(pauser or signer.address)
     issuer = Web3.to_checksum_address(issuer)
     operator = Web3.to_checksum_address(operator or signer.address)
     points = load_artifact(artifacts_dir, "LoyaltyPoints")
     registry = load_artifact(artifacts_dir, "ProvenanceRegistry")
-    for artifact in (points, registry):  # a clear refusal instead of a raw "invalid opcode"
+    passports = load_artifact(artifacts_dir, "ItemPassports")
+    for artifact in (points, registry, passports):  # a clear refusal instead of a raw "invalid opcode"
         require_evm(signer.w3, artifact.evm_version)
 
     points_address, points_receipt = _deploy(signer, points, signer.address, TOKEN_NAME, TOKEN_SYMBOL)
     registry_address, registry_receipt = _deploy(signer, registry, signer.address)
+    passports_address, passports_receipt = _deploy(
+        signer, passports, signer.address, registry_address, passport_base_uri
+    )
     _grant(signer, points.abi, points_address, "ISSUER_ROLE", issuer)
     _grant(signer, points.abi, points_address, "PROGRAM_MANAGER_ROLE", operator)
     _grant(signer, points.abi, points_address, "PAUSER_ROLE", pauser)
     _grant(signer, registry.abi, registry_address, "REGISTRAR_ROLE", operator)
     _grant(signer, registry.abi, registry_address, "PAUSER_ROLE", pauser)
+    _grant(signer, passports.abi, passports_address, "ISSUER_ROLE", issuer)
+    _grant(signer, passports.abi, passports_address, "PAUSER_ROLE", pauser)
     if operator != signer.address:
         _renounce(signer, registry.abi, registry_address, "REGISTRAR_ROLE")
 
@@ -98,6 +107,7 @@ def deploy_contracts(
         contracts={
             "LoyaltyPoints": _record(points, points_address, points_receipt),
             "ProvenanceRegistry": _record(registry, registry_address, registry_receipt),
+            "ItemPassports": _record(passports, passports_address, passports_receipt),
         },
         roles={
             "admin": signer.address,

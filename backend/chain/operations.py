@@ -42,6 +42,7 @@ from backend.provenance.gtin import gtin_from_int, prefix_of_key
 
 POINTS = "LoyaltyPoints"
 REGISTRY = "ProvenanceRegistry"
+PASSPORTS = "ItemPassports"
 
 # -- what a kind says about itself -------------------------------------------------------------
 
@@ -621,6 +622,65 @@ class Recall(ChainOperation):
 
     def call(self, ctx: ChainContext, operation_id: int) -> TxParams:
         return contract_call(ctx.registry, "recall", self.gtin, b32(self.scope_root), self.count, b32(self.reason_ref))
+
+
+# -- passports: issuer-signed, carry their outbox id on chain (ItemPassports) ---------------------
+
+
+def _passports(ctx: ChainContext) -> Any:
+    if ctx.passports is None:
+        raise MalformedOperation("this deployment has no ItemPassports contract: redeploy")
+    return ctx.passports
+
+
+@dataclass(frozen=True)
+class IssuePassport(ChainOperation):
+    """The passport of a sold item, minted to its buyer's address; the contract checks the item is
+    registered (its commitment, batch root and proof) and that no passport was issued for it."""
+
+    kind = "issue_passport"
+    signed_by = SignedBy.ISSUER
+    confirmed_by = ByOperationId(PASSPORTS, "PassportIssued")
+
+    account: str = field(metadata=ACCOUNT)  # the holder (custodial address or the member's wallet)
+    ref: str = field(metadata=REF)  # the token id (the item's leaf)
+    gtin: int
+    custodial: bool
+    commitment: str
+    root: str
+    proof: list[str]
+
+    def call(self, ctx: ChainContext, operation_id: int) -> TxParams:
+        claim = (
+            _address(self.account),
+            operation_id,
+            self.gtin,
+            self.custodial,
+            b32(self.commitment),
+            b32(self.root),
+            [b32(p) for p in self.proof],
+        )
+        return contract_call(_passports(ctx), "issue", claim)
+
+
+@dataclass(frozen=True)
+class RelayPassport(ChainOperation):
+    """A custodial passport moved to another member, with its holder's consent."""
+
+    kind = "relay_passport"
+    signed_by = SignedBy.ISSUER
+    confirmed_by = ByOperationId(PASSPORTS, "PassportRelayed")
+
+    account: str = field(metadata=ACCOUNT)  # the holder now (custodial)
+    ref: str = field(metadata=REF)  # the token id
+    to: str
+    custodial: bool  # whether ``to`` is a custodial address
+
+    def call(self, ctx: ChainContext, operation_id: int) -> TxParams:
+        token_id = int(self.ref, 16)
+        return contract_call(
+            _passports(ctx), "relayTransfer", operation_id, token_id, _address(self.to), self.custodial
+        )
 
 
 def _address(value: str) -> str:

@@ -58,6 +58,7 @@ class Refusal(Enum):
 _REFUSALS: dict[str, Refusal] = {
     "EnforcedPause": Refusal.WAIT,
     "LoyaltyPointsAlreadyAppliedOperation": Refusal.ALREADY_APPLIED,
+    "ItemPassportsAlreadyAppliedOperation": Refusal.ALREADY_APPLIED,
 }
 
 

@@ -35,6 +35,7 @@ class Scope(StrEnum):
     TRANSFER = "transfer"  # give points to another member
     CONVERT = "convert"  # agree to a partner-points conversion
     WALLET = "wallet"  # claim an own wallet (with the wallet's EIP-712 signature)
+    PASSPORTS = "passports"  # claim the passport of an item bought; give a passport to another member
 
 
 ALL_SCOPES = frozenset(Scope)

@@ -36,7 +36,7 @@ from sqlalchemy import select as core_select
 from sqlmodel import Session, SQLModel, col, select
 
 from backend.chain.context import ChainContext
-from backend.chain.operations import CONFIRMED_BY_RECEIPT, OPERATION_ID_KINDS
+from backend.chain.operations import CONFIRMED_BY_RECEIPT, KINDS, OPERATION_ID_KINDS, ByOperationId
 from backend.db.engine import session_scope
 from backend.db.models import (
     ChainCursor,
@@ -47,6 +47,7 @@ from backend.db.models import (
     MirrorItemBatch,
     MirrorOrganisation,
     MirrorPartnerRole,
+    MirrorPassportHolder,
     MirrorProduct,
     MirrorRecall,
     MirrorRole,
@@ -66,7 +67,7 @@ log = structlog.get_logger(__name__)
 MIRROR_PREFIX = "mirror_"
 ZERO_ADDRESS = "0x0000000000000000000000000000000000000000"
 ZERO_BYTES32 = "0x" + "00" * 32
-POINTS, REGISTRY = "LoyaltyPoints", "ProvenanceRegistry"
+POINTS, REGISTRY, PASSPORTS = "LoyaltyPoints", "ProvenanceRegistry", "ItemPassports"
 
 
 @dataclass(frozen=True)
@@ -258,6 +259,8 @@ class _StateCheck:
             self._loyalty(session, events)
         if REGISTRY in self.contracts:
             self._registry(session, by_name)
+        if PASSPORTS in self.contracts:
+            self._passports(session)
         self._roles(session, by_name)
         results = self.reader.run()
         diffs = []
@@ -369,6 +372,21 @@ class _StateCheck:
         state = session.get(MirrorTokenState, 1) or MirrorTokenState(id=1)
         self.expect("paused", REGISTRY, state.registry_paused, REGISTRY, "paused")
 
+    def _passports(self, session: Session) -> None:
+        """Every mirrored passport's holder is its ``ownerOf`` (passports are never burned)."""
+        holders: dict[str, str] = {}
+        for row in session.exec(
+            select(MirrorPassportHolder).order_by(
+                col(MirrorPassportHolder.block_number), col(MirrorPassportHolder.log_index)
+            )
+        ):
+            holders[row.token_id] = row.holder
+        for token_id, holder in sorted(holders.items()):
+            self.expect("ownerOf", token_id, holder, PASSPORTS, "ownerOf", int(token_id, 16))
+        state = session.get(MirrorTokenState, 1) or MirrorTokenState()
+        self.expect("paused", PASSPORTS, state.passports_paused, PASSPORTS, "paused")
+        self.checked["passports"] = len(holders)
+
     def _roles(self, session: Session, by_name: dict[str, list[DecodedEvent]]) -> None:
         held = {(r.contract, r.role, r.account) for r in session.exec(select(MirrorRole)).all()}
         seen = held | {
@@ -399,19 +417,29 @@ def _applied_operations(
 ) -> list[Difference]:
     """Operations that carry their outbox id on chain (the catalogue's ``ByOperationId`` kinds):
     confirmed in SQL exactly when applied on chain (at the mirrored block)."""
-    if POINTS not in contracts or block < 0:
+    if block < 0:
         return []
-    ops = sorted((op_id, status) for op_id, (status, _, _, kind) in operations.items() if kind in OPERATION_ID_KINDS)
+    ops = sorted(
+        (op_id, status, _id_contract(kind))
+        for op_id, (status, _, _, kind) in operations.items()
+        if kind in OPERATION_ID_KINDS and _id_contract(kind) in contracts
+    )
     reader = ViewReader(rpc, contracts, block)
-    for op_id, _ in ops:
-        reader.add(POINTS, "isOperationApplied", op_id)
+    for op_id, _, contract in ops:  # each kind's ids are used once on the contract that confirms it
+        reader.add(contract, "isOperationApplied", op_id)
     applied = reader.run()
     checked["operations"] = len(ops)
     return [
         Difference("isOperationApplied", f"operation {op_id}", status, "applied" if on_chain else "not applied")
-        for (op_id, status), on_chain in zip(ops, applied, strict=True)
+        for (op_id, status, _), on_chain in zip(ops, applied, strict=True)
         if on_chain != (status == OperationStatus.CONFIRMED)
     ]
+
+
+def _id_contract(kind: str) -> str:
+    confirmation = KINDS[kind].confirmed_by
+    assert isinstance(confirmation, ByOperationId)
+    return confirmation.contract
 
 
 # -- 4. replay -------------------------------------------------------------------------------------

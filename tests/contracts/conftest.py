@@ -52,3 +52,10 @@ def points(clean_chain: Web3, deployment: Manifest) -> Contract:
 @pytest.fixture
 def registry(clean_chain: Web3, deployment: Manifest) -> Contract:
     return context_for(clean_chain, 31337, deployment).registry
+
+
+@pytest.fixture
+def passports(clean_chain: Web3, deployment: Manifest) -> Contract:
+    contract = context_for(clean_chain, 31337, deployment).passports
+    assert contract is not None
+    return contract

@@ -25,7 +25,12 @@ from backend.settings import PROJECT_ROOT, Settings
 
 pytestmark = pytest.mark.chain
 
-INTERFACE_OF = {"LoyaltyPoints": "ILoyaltyPoints", "ProvenanceRegistry": "IProvenanceRegistry"}
+INTERFACE_OF = {
+    "LoyaltyPoints": "ILoyaltyPoints",
+    "ProvenanceRegistry": "IProvenanceRegistry",
+    "ItemPassports": "IItemPassports",
+}
+DOMAIN_OF = {"LoyaltyPoints": "LoyaltyPoints", "ProvenanceRegistry": "Provenance", "ItemPassports": "ItemPassports"}
 # Every event of our own, as deployed before the interfaces existed: same names, types, indexing.
 EVENTS = {
     "LoyaltyPoints": {
@@ -46,6 +51,10 @@ EVENTS = {
         "ItemsRegistered(bytes32 indexed,uint64 indexed,bytes32 indexed,uint32)",
         "EventsAnchored(bytes32 indexed,bytes32 indexed,uint32)",
         "RecallIssued(uint256 indexed,uint64 indexed,bytes32 indexed,bytes32,uint32,bytes32)",
+    },
+    "ItemPassports": {
+        "PassportIssued(uint256 indexed,uint64 indexed,uint64 indexed)",
+        "PassportRelayed(uint256 indexed,uint64 indexed,bool)",
     },
 }
 OPENZEPPELIN = PROJECT_ROOT / "node_modules" / "@openzeppelin" / "contracts"
@@ -95,7 +104,7 @@ def test_every_error_of_our_own_lives_in_the_interface_with_its_domain_prefix(
     abis: dict[str, list[dict[str, Any]]], contract: str
 ) -> None:
     declared = {_signature(e) for e in _of(abis[INTERFACE_OF[contract]], "error")}
-    domain = "LoyaltyPoints" if contract == "LoyaltyPoints" else "Provenance"
+    domain = DOMAIN_OF[contract]
     assert declared
     assert all(s.startswith(domain) for s in declared)
     inherited = _openzeppelin_declarations("error")
@@ -105,9 +114,13 @@ def test_every_error_of_our_own_lives_in_the_interface_with_its_domain_prefix(
 
 @pytest.mark.parametrize("contract", INTERFACE_OF)
 def test_the_contract_answers_supports_interface_for_its_interface(
-    abis: dict[str, list[dict[str, Any]]], points: Contract, registry: Contract, contract: str
+    abis: dict[str, list[dict[str, Any]]],
+    points: Contract,
+    registry: Contract,
+    passports: Contract,
+    contract: str,
 ) -> None:
-    deployed = points if contract == "LoyaltyPoints" else registry
+    deployed = {"LoyaltyPoints": points, "ProvenanceRegistry": registry, "ItemPassports": passports}[contract]
     functions = _of(abis[INTERFACE_OF[contract]], "function")
     interface_id = reduce(lambda a, b: a ^ b, (int.from_bytes(function_abi_to_4byte_selector(f)) for f in functions))
     assert deployed.functions.supportsInterface(interface_id.to_bytes(4)).call()

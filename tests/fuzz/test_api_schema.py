@@ -61,6 +61,7 @@ PUBLIC = (
     "/readyz",
     "/v1/siwe/",
     "/v1/recalls/{recall_id}/scope",
+    "/v1/passports/{token_id}",
 )
 
 

@@ -30,6 +30,7 @@ from backend.chain.operations import (
     ClaimWallet,
     Expire,
     Fund,
+    IssuePassport,
     MalformedOperation,
     PublishRules,
     Recall,
@@ -37,6 +38,7 @@ from backend.chain.operations import (
     RedeemWithPermit,
     RegisterItems,
     RegisterProduct,
+    RelayPassport,
     Reverse,
     SetOrganisation,
     SetPartnerRoles,
@@ -56,6 +58,7 @@ ORG = "0x" + "55" * 32
 GTIN = 9506000134352
 POINTS_ADDRESS = "0x5FbDB2315678afecb367f032d93F642f64180aa3"
 REGISTRY_ADDRESS = "0xe7f1725E7734CE288F8367e1Bb143E90bb3F0512"
+PASSPORTS_ADDRESS = "0x9fE46736679d2D9a65F0992F2272dE9f3c7fa6e0"
 
 # One of every kind, with the contract function it calls.
 EXAMPLES: list[tuple[ChainOperation, str]] = [
@@ -76,6 +79,11 @@ EXAMPLES: list[tuple[ChainOperation, str]] = [
     (RegisterItems(org="acme", gtin=GTIN, root=ROOT, count=3), "registerItems"),
     (AnchorEvents(org="acme", root=ROOT, count=7), "anchorEvents"),
     (Recall(org="acme", gtin=GTIN, scope_root=ROOT, count=2, reason_ref=REF), "recall"),
+    (
+        IssuePassport(account=ALICE, ref=REF, gtin=GTIN, custodial=True, commitment=ROOT, root=ROOT, proof=[REF, ORG]),
+        "issue",
+    ),
+    (RelayPassport(account=ALICE, ref=REF, to=BOB, custodial=False), "relayTransfer"),
 ]
 
 # What each event-keyed kind's event says about the example above.
@@ -94,7 +102,8 @@ def _ctx() -> ChainContext:
     w3 = Web3()
     points = w3.eth.contract(address=POINTS_ADDRESS, abi=load_artifact(build, "LoyaltyPoints").abi)
     registry = w3.eth.contract(address=REGISTRY_ADDRESS, abi=load_artifact(build, "ProvenanceRegistry").abi)
-    return ChainContext(w3, 31337, None, points, registry)  # type: ignore[arg-type]  # no manifest needed
+    passports = w3.eth.contract(address=PASSPORTS_ADDRESS, abi=load_artifact(build, "ItemPassports").abi)
+    return ChainContext(w3, 31337, None, points, registry, passports)  # type: ignore[arg-type]  # no manifest needed
 
 
 CTX = _ctx()
@@ -125,11 +134,17 @@ def test_every_kind_encodes_the_call_it_names(op: ChainOperation, function: str)
     if not function:  # a value transfer
         assert (tx["to"], tx["value"]) == (Web3.to_checksum_address(ALICE), 5 * 10**16)
         return
-    contract = CTX.points if tx["to"] == POINTS_ADDRESS else CTX.registry
+    contract = {POINTS_ADDRESS: CTX.points, PASSPORTS_ADDRESS: CTX.passports}.get(tx["to"], CTX.registry)
+    assert contract is not None
     called, args = contract.decode_function_input(tx["data"])
     assert called.fn_name == function
     if op.carries_operation_id:  # the outbox id travels with the call (in a batch: in each item)
-        assert (args["operationId"] if "operationId" in args else next(iter(args.values()))[0]["operationId"]) == 7
+        if "operationId" in args:
+            carried = args["operationId"]
+        else:  # a struct (a passport claim) or a batch of them (awards, expiries)
+            first = next(iter(args.values()))
+            carried = (first if isinstance(first, dict) else first[0])["operationId"]
+        assert carried == 7
 
 
 def test_an_award_alone_is_the_batch_of_one() -> None:
@@ -179,7 +194,10 @@ def test_rows_that_are_not_their_kind_are_refused_as_values() -> None:
 
 def test_what_the_platform_reads_off_the_catalogue() -> None:
     # Every loyalty burn, the permit one included, carries its outbox id: reconcile asks the chain.
-    assert set(OPERATION_ID_KINDS) == {"award", "reverse", "redeem", "redeem_permit", "transfer", "expire", "claim"}
+    assert set(OPERATION_ID_KINDS) == {
+        *("award", "reverse", "redeem", "redeem_permit", "transfer", "expire", "claim"),
+        *("issue_passport", "relay_passport"),  # on ItemPassports, which keeps its own used ids
+    }
     assert set(DEBIT_KINDS) == {"reverse", "redeem", "redeem_permit", "transfer", "expire"}
     assert set(CREDIT_KINDS) == {"award"}
     assert set(BATCHED_KINDS) == {"award"}
@@ -191,6 +209,8 @@ def test_what_the_platform_reads_off_the_catalogue() -> None:
         "PointsTransferred",
         "PointsExpired",
         "WalletClaimed",
+        "PassportIssued",
+        "PassportRelayed",
     }
     signers = {op.kind: op.signer() for op, _ in EXAMPLES}
     assert {signers[k] for k in OPERATION_ID_KINDS} == {"issuer"}  # never the deployer, never an organisation

@@ -47,6 +47,7 @@ from backend.db.models.mirror import (
     MirrorRuleSet,
     MirrorTokenState,
 )
+from backend.db.models.passports import MirrorPassport, MirrorPassportHolder, PassportClaim, PassportTransfer
 from backend.db.models.predictive import (
     CampaignUse,
     CustomerPrediction,
@@ -102,6 +103,8 @@ __all__ = [
     "MirrorLedgerEntry",
     "MirrorOrganisation",
     "MirrorPartnerRole",
+    "MirrorPassport",
+    "MirrorPassportHolder",
     "MirrorProduct",
     "MirrorRecall",
     "MirrorRole",
@@ -114,6 +117,8 @@ __all__ = [
     "Partner",
     "PartnerConversion",
     "Partnership",
+    "PassportClaim",
+    "PassportTransfer",
     "PointLot",
     "PointTransfer",
     "PopularItem",

@@ -21,6 +21,7 @@ class MirrorTokenState(SQLModel, table=True):
     daily_transfer_cap: int = Field(default=0, sa_type=BigInteger)
     latest_rule_version: int = 0
     registry_paused: bool = False
+    passports_paused: bool = Field(default=False, sa_column_kwargs={"server_default": "0"})
 
 
 class MirrorRole(SQLModel, table=True):

@@ -1,5 +1,5 @@
-"""Mirror of AccessControl roles of both contracts, and the registry's pause flag (the token's is
-mirrored with its program state, ``loyalty.py``).
+"""Mirror of AccessControl roles of our contracts, and the pause flags of the registry and the
+passports (the token's is mirrored with its program state, ``loyalty.py``).
 
 A range writes the roles its events grant or revoke; a rollback rebuilds the roles from the
 remaining role events (administrative: a few per deployment).
@@ -18,8 +18,9 @@ from backend.db.upsert import upsert_replace
 from backend.indexer.decoder import DecodedEvent
 from backend.indexer.handlers.common import CHUNK, EventName, OnEvent, dispatch, event_names, stored_events
 
-CONTRACTS = ("LoyaltyPoints", "ProvenanceRegistry")
+CONTRACTS = ("LoyaltyPoints", "ProvenanceRegistry", "ItemPassports")
 REGISTRY = "ProvenanceRegistry"
+PASSPORTS = "ItemPassports"
 
 RoleKey = tuple[str, str, str]  # (contract, role, account)
 
@@ -28,6 +29,7 @@ RoleKey = tuple[str, str, str]  # (contract, role, account)
 class AccessEffects:
     roles: dict[RoleKey, int | None] = field(default_factory=dict)  # block of the grant; None: revoked
     registry_paused: bool | None = None
+    passports_paused: bool | None = None
 
 
 def _granted(fx: AccessEffects, event: DecodedEvent, t: int) -> None:
@@ -46,11 +48,21 @@ def _registry_unpaused(fx: AccessEffects, event: DecodedEvent, t: int) -> None:
     fx.registry_paused = False
 
 
+def _passports_paused(fx: AccessEffects, event: DecodedEvent, t: int) -> None:
+    fx.passports_paused = True
+
+
+def _passports_unpaused(fx: AccessEffects, event: DecodedEvent, t: int) -> None:
+    fx.passports_paused = False
+
+
 ON_EVENT: dict[EventName, OnEvent[AccessEffects]] = {
     **{(contract, "RoleGranted"): _granted for contract in CONTRACTS},
     **{(contract, "RoleRevoked"): _revoked for contract in CONTRACTS},
     (REGISTRY, "Paused"): _registry_paused,
     (REGISTRY, "Unpaused"): _registry_unpaused,
+    (PASSPORTS, "Paused"): _passports_paused,
+    (PASSPORTS, "Unpaused"): _passports_unpaused,
 }
 
 
@@ -68,9 +80,12 @@ def _write(session: Session, fx: AccessEffects, reset: bool = False) -> None:
     for start in range(0, len(revoked), CHUNK):
         columns = tuple_(roles.c.contract, roles.c.role, roles.c.account)
         session.execute(delete(roles).where(columns.in_(revoked[start : start + CHUNK])))
-    if reset or fx.registry_paused is not None:
+    if reset or fx.registry_paused is not None or fx.passports_paused is not None:
         state = session.get(MirrorTokenState, 1) or MirrorTokenState(id=1)
-        state.registry_paused = bool(fx.registry_paused)
+        if reset or fx.registry_paused is not None:
+            state.registry_paused = bool(fx.registry_paused)
+        if reset or fx.passports_paused is not None:
+            state.passports_paused = bool(fx.passports_paused)
         session.add(state)
 
 

@@ -1,0 +1,74 @@
+"""Item passports (ERC-721, ``ItemPassports``): the claims members make, and the mirror of the
+passports and of every change of their holder.
+
+A passport's token id is the item's leaf (``0x`` + 64 hex digits), public like the item's token
+on the verification page; the serial stays in ``items``.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import BigInteger, Column, Index
+from sqlmodel import Field, SQLModel
+
+from backend.db.types import BigIntId, UTCDateTime, utcnow
+
+
+class PassportClaim(SQLModel, table=True):
+    """A member's claim of the passport of an item they bought: one per item, ever (the token id
+    is unique), queued as an ``issue_passport`` operation in the same unit of work."""
+
+    __tablename__ = "passport_claims"
+
+    token_id: str = Field(primary_key=True, max_length=66)
+    item_id: int = Field(sa_type=BigIntId, foreign_key="items.id", unique=True)
+    customer_id: int = Field(sa_type=BigIntId, foreign_key="customers.id", index=True)
+    purchase_id: int = Field(sa_type=BigIntId, foreign_key="purchases.id")
+    operation_id: int = Field(sa_type=BigIntId, foreign_key="operations.id")
+    created_at: datetime = Field(default_factory=utcnow, sa_column=Column(UTCDateTime, nullable=False))
+
+
+class PassportTransfer(SQLModel, table=True):
+    """A relayed transfer a member asked for (their consent), queued as ``relay_passport``."""
+
+    __tablename__ = "passport_transfers"
+
+    id: int | None = Field(default=None, sa_type=BigIntId, primary_key=True)
+    token_id: str = Field(foreign_key="passport_claims.token_id", max_length=66, index=True)
+    from_customer_id: int = Field(sa_type=BigIntId, foreign_key="customers.id")
+    to_customer_id: int = Field(sa_type=BigIntId, foreign_key="customers.id")
+    operation_id: int = Field(sa_type=BigIntId, foreign_key="operations.id")
+    created_at: datetime = Field(default_factory=utcnow, sa_column=Column(UTCDateTime, nullable=False))
+
+
+class MirrorPassport(SQLModel, table=True):
+    """``PassportIssued``: append-only."""
+
+    __tablename__ = "mirror_passports"
+
+    token_id: str = Field(primary_key=True, max_length=66)
+    gtin: str = Field(max_length=14, index=True)
+    operation_id: int = Field(sa_type=BigInteger)
+    block_number: int = Field(sa_type=BigInteger)
+    block_time: int = Field(default=0, sa_type=BigInteger)
+    tx_hash: str = Field(max_length=66)
+
+
+class MirrorPassportHolder(SQLModel, table=True):
+    """Every ERC-721 ``Transfer`` of a passport (the mint included): who held it from when.
+    Append-only; the holder now is the last row of its token."""
+
+    __tablename__ = "mirror_passport_holders"
+    __table_args__ = (
+        Index("ix_mirror_passport_holders_token", "token_id", "block_number", "log_index"),
+        Index("ix_mirror_passport_holders_holder", "holder"),
+    )
+
+    block_number: int = Field(sa_type=BigInteger, primary_key=True)
+    log_index: int = Field(primary_key=True)
+    token_id: str = Field(max_length=66)
+    previous: str = Field(max_length=42)
+    holder: str = Field(max_length=42)
+    block_time: int = Field(default=0, sa_type=BigInteger)
+    tx_hash: str = Field(max_length=66)

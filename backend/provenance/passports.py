@@ -1,0 +1,230 @@
+"""Digital product passports: the buyer of a registered item claims its passport (an ERC-721 token
+of ``ItemPassports`` whose id is the item's leaf), gives it to another member with their consent,
+and anyone who scans the item sees how long its owner has held it and how many owned it before.
+
+Rules (plain Python, no HTTP; the API adds who may call):
+
+- only the buyer claims: the member whose purchase carries the item's accepted ``retail_selling``
+  event (its ``credance:saleRef`` is that purchase's ``refs.sale_ref``), once the item's batch
+  is on chain; one claim per item, ever (the chain refuses a second passport as well);
+- a passport is minted to the member's active address (custodial, or their own wallet);
+- the platform relays a transfer only for a passport held at the member's custodial address (a
+  passport in their own wallet moves with their wallet), one transfer in flight at a time;
+- ownership is read from the mirror of ERC-721 ``Transfer`` events (``mirror_passport_holders``).
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+
+from sqlalchemy.exc import IntegrityError
+from sqlmodel import Session, col, select
+from web3 import Web3
+
+from backend.chain.operations import IssuePassport, RelayPassport, enqueue
+from backend.db.models import (
+    Customer,
+    EpcisEventEpc,
+    EpcisEventRecord,
+    Item,
+    MirrorItemBatch,
+    MirrorPassport,
+    MirrorPassportHolder,
+    Operation,
+    PassportClaim,
+    PassportTransfer,
+    Purchase,
+    PurchaseLine,
+)
+from backend.errors import Conflict, DomainError, Forbidden, NotFound, Unprocessable
+from backend.loyalty.customers import get_customer
+from backend.loyalty.in_flight import IN_FLIGHT, active_address, addresses_of
+from backend.loyalty.refs import sale_ref
+from backend.provenance.epcis.identifiers import item_key
+from backend.provenance.gtin import normalise_gtin
+from backend.provenance.items import find_item
+from backend.provenance.merkle import item_leaf
+
+SALE_STEP = "retail_selling"
+
+
+@dataclass(frozen=True)
+class Ownership:
+    """A passport as the chain (the mirror) says: who holds it since when, how many held it before."""
+
+    token_id: str
+    gtin: str
+    holder: str
+    held_since: int  # block time of the transfer that gave it to its holder
+    previous_owners: int
+    issued_block: int
+
+
+def token_id_of(item: Item) -> str:
+    """The passport's token id: the item's leaf (``ItemPassports.passportId``)."""
+    return "0x" + item_leaf(int(item.gtin), bytes.fromhex(item.commitment.removeprefix("0x"))).hex()
+
+
+def buyer_purchase(session: Session, item: Item) -> Purchase | None:
+    """The purchase whose sale of ``item`` was accepted (its ``retail_selling`` event)."""
+    events = session.exec(
+        select(EpcisEventRecord.body)
+        .join(EpcisEventEpc, col(EpcisEventEpc.event_pk) == col(EpcisEventRecord.id))
+        .where(EpcisEventEpc.epc == item_key(item.gtin, item.serial), EpcisEventRecord.biz_step == SALE_STEP)
+    ).all()
+    refs = {json.loads(body).get("credance:saleRef") for body in events}
+    if not refs:
+        return None
+    lines = session.exec(
+        select(Purchase, PurchaseLine)
+        .join(PurchaseLine, col(PurchaseLine.purchase_id) == col(Purchase.id))
+        .where(PurchaseLine.serial == item.serial)
+        .order_by(col(Purchase.id))
+    ).all()
+    for purchase, line in lines:
+        if (
+            _same_gtin(line.gtin, item.gtin)
+            and sale_ref(purchase.store_id, purchase.order_id, item.gtin, item.serial) in refs
+        ):
+            return purchase
+    return None
+
+
+def _same_gtin(raw: str | None, gtin: str) -> bool:
+    try:
+        return raw is not None and normalise_gtin(raw) == gtin
+    except DomainError:
+        return False
+
+
+def claim_passport(session: Session, customer_id: str, raw_gtin: str, serial: str) -> PassportClaim:
+    """Queue the passport of an item the member bought, to their active address."""
+    customer = get_customer(session, customer_id)
+    try:
+        gtin = normalise_gtin(raw_gtin)
+    except DomainError as exc:
+        raise Unprocessable(exc.message, field="gtin") from exc
+    item = find_item(session, gtin, serial)
+    if item is None or item.id is None:
+        raise NotFound("not a registered item", field="serial")
+    purchase = buyer_purchase(session, item)
+    if purchase is None:
+        raise Conflict("the item has not been sold: only its buyer may claim its passport", field="serial")
+    if purchase.customer_id != customer.id:
+        raise Forbidden("only the item's buyer may claim its passport", field="customer_id")
+    if session.get(PassportClaim, token_id_of(item)) is not None:
+        raise Conflict("the item's passport was claimed already (one per item, ever)", field="serial")
+    if session.get(MirrorItemBatch, item.batch_root) is None:
+        raise Conflict("the item's registration is not on chain yet: try again shortly", field="serial")
+    token_id = token_id_of(item)
+    operation = enqueue(
+        session,
+        IssuePassport(
+            account=active_address(customer),
+            ref=token_id,
+            gtin=int(gtin),
+            custodial=customer.wallet is None,
+            commitment=item.commitment,
+            root=item.batch_root,
+            proof=list(json.loads(item.proof)),
+        ),
+    )
+    assert operation.id is not None
+    assert customer.id is not None
+    assert purchase.id is not None
+    claim = PassportClaim(
+        token_id=token_id, item_id=item.id, customer_id=customer.id, purchase_id=purchase.id, operation_id=operation.id
+    )
+    try:
+        with session.begin_nested():  # a concurrent claim of the same item wins; this one is refused
+            session.add(claim)
+            session.flush()
+    except IntegrityError as exc:
+        raise Conflict("the item's passport was claimed already (one per item, ever)", field="serial") from exc
+    return claim
+
+
+def ownership(session: Session, token_id: str) -> Ownership | None:
+    """The passport ``token_id`` as mirrored, or None before it is issued on chain."""
+    issued = session.get(MirrorPassport, token_id)
+    if issued is None:
+        return None
+    rows = session.exec(
+        select(MirrorPassportHolder)
+        .where(MirrorPassportHolder.token_id == token_id)
+        .order_by(col(MirrorPassportHolder.block_number), col(MirrorPassportHolder.log_index))
+    ).all()
+    if not rows:
+        return None
+    last = rows[-1]
+    return Ownership(token_id, issued.gtin, last.holder, last.block_time, len(rows) - 1, issued.block_number)
+
+
+def holds(customer: Customer, owner: Ownership) -> bool:
+    """Whether the member holds the passport (at their custodial address or their own wallet)."""
+    return owner.holder.lower() in {a.lower() for a in addresses_of(customer)}
+
+
+def transfer_passport(session: Session, customer_id: str, token_id: str, to_customer_id: str) -> PassportTransfer:
+    """Queue the relay of a custodial passport from its holder to another member."""
+    customer = get_customer(session, customer_id)
+    try:
+        recipient = get_customer(session, to_customer_id)
+    except NotFound as exc:
+        raise NotFound(exc.message, field="to_customer_id") from exc
+    token_id = token_id.lower()
+    claim = session.get(PassportClaim, token_id)
+    owner = ownership(session, token_id)
+    if claim is None or owner is None:
+        raise NotFound("no passport issued with this id", field="token_id")
+    if not holds(customer, owner):
+        raise Forbidden("only the passport's holder may give it away", field="token_id")
+    if recipient.id == customer.id:
+        raise Unprocessable("a passport cannot be given to its own holder", field="to_customer_id")
+    if owner.holder.lower() != customer.address.lower():
+        raise Conflict("the passport is in the member's own wallet: it moves with that wallet", field="token_id")
+    if in_flight_transfer(session, token_id) is not None:
+        raise Conflict("a transfer of this passport is already under way", field="token_id")
+    operation = enqueue(
+        session,
+        RelayPassport(
+            account=Web3.to_checksum_address(owner.holder),
+            ref=token_id,
+            to=active_address(recipient),
+            custodial=recipient.wallet is None,
+        ),
+    )
+    assert operation.id is not None
+    assert customer.id is not None
+    assert recipient.id is not None
+    transfer = PassportTransfer(
+        token_id=token_id, from_customer_id=customer.id, to_customer_id=recipient.id, operation_id=operation.id
+    )
+    session.add(transfer)
+    session.flush()
+    return transfer
+
+
+def in_flight_transfer(session: Session, token_id: str) -> PassportTransfer | None:
+    return session.exec(
+        select(PassportTransfer)
+        .join(Operation, col(Operation.id) == col(PassportTransfer.operation_id))
+        .where(PassportTransfer.token_id == token_id, col(Operation.status).in_(IN_FLIGHT))
+    ).first()
+
+
+def owned_by(session: Session, customer: Customer) -> list[Ownership]:
+    """The passports the member holds now, as mirrored."""
+    addresses = [Web3.to_checksum_address(a) for a in addresses_of(customer)]
+    tokens = session.exec(
+        select(MirrorPassportHolder.token_id).where(col(MirrorPassportHolder.holder).in_(addresses)).distinct()
+    ).all()
+    found = [ownership(session, token_id) for token_id in sorted(tokens)]
+    return [owner for owner in found if owner is not None and holds(customer, owner)]
+
+
+def pending_claims(session: Session, customer: Customer) -> list[PassportClaim]:
+    """Claims of the member not yet issued on chain (mirrored)."""
+    claims = session.exec(select(PassportClaim).where(PassportClaim.customer_id == customer.id)).all()
+    return [c for c in claims if session.get(MirrorPassport, c.token_id) is None]
