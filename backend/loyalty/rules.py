@@ -418,18 +418,24 @@ def _best_campaign(line: OrderLine, campaigns: list[Campaign]) -> Campaign | Non
     return best
 
 
+def campaigns_for(rules: RuleSet, at: datetime, segments: frozenset[str], uses: Mapping[str, int]) -> list[Campaign]:
+    """The campaigns that reward an order at ``at`` of a member in ``segments`` (tier included, as
+    ``tier:<name>``) who has had ``uses`` of each: running, aimed at them, under their limit. What
+    the quote applies and what the member's page offers."""
+    return [
+        c
+        for c in rules.campaigns
+        if c.running(at)
+        and c.targets(segments)
+        and not (c.per_member_limit and uses.get(c.id, 0) >= c.per_member_limit)
+    ]
+
+
 def quote(lines: list[OrderLine], rules: RuleSet, context: QuoteContext | None = None) -> PointsQuote:
     """Points earned by an order under ``rules`` (see the module docstring for every step)."""
     ctx = context or QuoteContext(at=datetime.now(UTC))
     tier = rules.tier(ctx.tier)
-    segments = ctx.segments | {f"tier:{tier.name}"}
-    running = [
-        c
-        for c in rules.campaigns
-        if c.running(ctx.at)
-        and c.targets(segments)
-        and not (c.per_member_limit and ctx.campaign_uses.get(c.id, 0) >= c.per_member_limit)
-    ]
+    running = campaigns_for(rules, ctx.at, ctx.segments | {f"tier:{tier.name}"}, ctx.campaign_uses)
     excluded = set(rules.excluded_skus)
     with localcontext() as dec:
         dec.prec = 80  # exact for every value the API admits: no rounding before the final floor

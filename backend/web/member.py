@@ -15,11 +15,15 @@ from sqlmodel import Session, col, select
 from backend.chain.manifest import ManifestMissing, load_manifest
 from backend.db.models import Customer, Purchase
 from backend.db.types import utcnow
+from backend.errors import NotFound
 from backend.loyalty import members
 from backend.loyalty.accounts import Balance, balance_of, history_of
 from backend.loyalty.program import current_rule_set
+from backend.loyalty.purchase_batch import load_members
 from backend.loyalty.receipts import purchase_detail
-from backend.loyalty.rules import RuleSet
+from backend.loyalty.rules import Campaign, RuleSet, campaigns_for
+from backend.loyalty.standing import tier_name
+from backend.predictive.views import member_recommendations
 from backend.settings import Settings
 
 EXPIRING_WITHIN = timedelta(days=30)
@@ -89,7 +93,46 @@ def overview(session: Session, customer: Customer) -> dict[str, Any]:
         "progress": tier_progress(current_rule_set(session), balance),
         "expiring": expiring_soon(session, customer, now),
         "purchases": purchases(session, customer, limit=3),
+        "offers": offers(session, customer, now),
+        "recommendations": recommendations(session, customer),
     }
+
+
+def offers(session: Session, customer: Customer, now: datetime) -> list[dict[str, Any]]:
+    """The campaigns the member's next order would get (the same choice the quote makes: their
+    tier, segments, predicted ones included, and per-member limits), personal ones first."""
+    rules = current_rule_set(session)
+    if rules is None or not rules.campaigns:
+        return []
+    facts = load_members(session, {customer.external_id}, rules, now)[customer.external_id].facts
+    segments = facts.segments | {f"tier:{tier_name(facts.standing, rules)}"}
+    chosen = campaigns_for(rules, now, segments, facts.campaign_uses)
+    return [
+        _offer(c, facts.campaign_uses.get(c.id, 0)) for c in sorted(chosen, key=lambda c: (not c.segments, c.ends_at))
+    ]
+
+
+def _offer(campaign: Campaign, used: int) -> dict[str, Any]:
+    return {
+        "id": campaign.id,
+        "name": campaign.name or campaign.id,
+        "personal": bool(campaign.segments),
+        "multiplier": campaign.multiplier if campaign.multiplier != 1 else None,
+        "bonus_points": campaign.bonus_points or None,
+        "on": [*campaign.skus, *campaign.categories],
+        "ends_at": campaign.ends_at,
+        "uses_left": campaign.per_member_limit - used if campaign.per_member_limit else None,
+    }
+
+
+def recommendations(session: Session, customer: Customer, limit: int = 5) -> list[dict[str, Any]]:
+    """What the member is likely to buy (the latest published prediction run's), none before a run."""
+    try:
+        found = member_recommendations(session, customer, "sku", limit)
+    except NotFound:  # no run published yet
+        return []
+    items: list[dict[str, Any]] = found["items"]
+    return items
 
 
 def purchases(session: Session, customer: Customer, limit: int = 20) -> list[dict[str, Any]]:

@@ -23,6 +23,7 @@ from tests.e2e.loyalty_helpers import (
     enable_transfers,
     new_wallet,
     order,
+    publish,
     signed_claim,
 )
 from tests.security.test_consent import ledger
@@ -253,3 +254,24 @@ def test_a_member_with_their_own_wallet_signs_in_with_it(platform: Platform) -> 
     assert 'data-error-field="message.address"' in unknown.text
     assert browser(platform).post("/me/siwe/message", data={"address": wallet.address}).status_code == 403
     assert SESSION_COOKIE not in other.cookies
+
+
+def test_the_home_page_offers_what_the_next_order_would_get(platform: Platform) -> None:
+    """The offers are the campaigns the quote would apply to the member: aimed at their segments,
+    under their per-member limit; another member does not see a campaign aimed at someone else."""
+    now = utcnow()
+    start, end = (now - timedelta(hours=1)).isoformat(), (now + timedelta(days=2)).isoformat()
+    vip = {"id": "vip-double", "name": "Double points", "multiplier": "2", "segments": ["vip"]}
+    welcome = {"id": "welcome", "bonus_points": 50, "per_member_limit": 1}
+    publish(platform, {"campaigns": [{**c, "starts_at": start, "ends_at": end} for c in (vip, welcome)]})
+    assert buy(platform, order("OF-1", "olga"))["points_awarded"] > 50  # the welcome bonus, used once
+    buy(platform, order("OF-2", "pia"))
+    admin = platform.headers("admin")
+    assert platform.client.put("/v1/customers/olga/segments", json={"segments": ["vip"]}, headers=admin).is_success
+
+    olga = sign_in(platform, "olga").get("/me/", headers=HTML).text
+    pia = sign_in(platform, "pia").get("/me/", headers=HTML).text
+    assert 'data-offer="vip-double" data-personal="true"' in olga
+    assert "Double points" in olga
+    assert 'data-offer="vip-double"' not in pia
+    assert 'data-offer="welcome"' not in olga + pia  # each has had it once: its limit
