@@ -27,10 +27,10 @@ from typing import Any, Generic, TypeVar
 
 import structlog
 from sqlalchemy import Engine
-from sqlalchemy.exc import DBAPIError
 from sqlmodel import Session
 
 from backend.batches import next_batch
+from backend.db.direct import DATABASE_ERRORS
 from backend.db.engine import session_scope, writer
 from backend.errors import DomainError
 
@@ -126,7 +126,7 @@ class GroupCommitWriter(Generic[T, R]):
         for attempt in range(1, RESTARTS + 1):
             try:
                 results = self._attempt(items)
-            except DBAPIError as exc:  # a unique key another writer took first, a deadlock…
+            except DATABASE_ERRORS as exc:  # a unique key another writer took first, a deadlock…
                 if attempt == RESTARTS:
                     raise
                 log.info("writer.batch_restarted", error=str(exc).splitlines()[0][:200], items=len(items))

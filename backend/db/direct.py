@@ -24,7 +24,7 @@ from typing import Any
 import orjson
 import psycopg
 from sqlalchemy import Dialect, Table
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlmodel import Session
 
 Processor = Callable[[Any], Any] | None
@@ -32,6 +32,9 @@ Processor = Callable[[Any], Any] | None
 # A key or constraint refused a write: SQLAlchemy's error, or the driver's own for statements run
 # here (they never pass through SQLAlchemy, which would wrap it).
 INTEGRITY_ERRORS: tuple[type[Exception], ...] = (IntegrityError, sqlite3.IntegrityError, psycopg.IntegrityError)
+# Whatever a database call of ours may raise: SQLAlchemy's errors and the drivers' own, which the
+# raw cursors of this module raise unwrapped (a COPY that meets another writer's unique key).
+DATABASE_ERRORS: tuple[type[Exception], ...] = (DBAPIError, sqlite3.Error, psycopg.Error)
 
 
 def dialect_of(session: Session) -> Dialect:
