@@ -262,23 +262,15 @@ class PublicScannerPolicy(PublicPolicy):
 PUBLIC_SCANNER = PublicScannerPolicy()
 
 
-class PublicHolderPolicy(PublicPolicy):
+class PublicHolderPolicy(PublicScannerPolicy):
     """Public, with an optional customer token: anyone reads a passport; a member who sends their
-    token learns whether they hold it. A token sent but not valid is refused, not ignored."""
+    token learns whether they hold it. A token sent but not valid is refused, not ignored (the
+    scanner policy's check: only what the policy says of itself differs)."""
 
     name = "public, optional customer token"
 
     def describe(self) -> list[str]:
         return ["anyone (no key)", "customer token: optional; the answer says whether its member holds the passport"]
-
-    async def __call__(self, request: Request) -> Principal | None:  # type: ignore[override]
-        scheme, _, key = (request.headers.get("authorization") or "").partition(" ")
-        if scheme.lower() != "bearer" or not key.strip():
-            return None
-        principal = await app_state(request).verifier.verify_async(key.strip())
-        if principal is None:
-            raise Unauthorized("invalid or revoked API key", field="Authorization")
-        return principal
 
 
 PUBLIC_HOLDER = PublicHolderPolicy()
