@@ -46,7 +46,7 @@ def refused(response: Any, status: int, field: str) -> None:
 def test_claim_resell_and_prove_ownership(brand_goods: tuple[Platform, Api]) -> None:
     platform, api = brand_goods
     client = api.client
-    for member in ("ann", "ben"):
+    for member in ("ann", "ben", "cat"):
         enrolled = client.post("/v1/customers", json={"customer_id": member}, headers=api.headers("admin"))
         assert enrolled.status_code in (200, 201), enrolled.text
     api.accept("demo-brand", commission([sgtin(FRESH, "SN0001"), sgtin(FRESH, "SN0002")], at(0)))
@@ -54,7 +54,7 @@ def test_claim_resell_and_prove_ownership(brand_goods: tuple[Platform, Api]) -> 
     buy(api, "ann", "P-1", "SN0001")
     platform.settle()
     ann, ben = platform.as_customer("ann"), platform.as_customer("ben")
-    sold = {"gtin": FRESH, "serial": "SN0001"}
+    sold = {"claim_id": "c1", "gtin": FRESH, "serial": "SN0001"}
 
     before = written(platform)
     # Another member claims the item ann bought; a store's key and the brand's key try for ann;
@@ -66,7 +66,7 @@ def test_claim_resell_and_prove_ownership(brand_goods: tuple[Platform, Api]) -> 
         assert response.status_code == 403, response.text
     read_only = platform.as_customer("ann", ["read"])
     assert client.post("/v1/customers/ann/passports", json=sold, headers=read_only).status_code == 403
-    unsold = {"gtin": FRESH, "serial": "SN0002"}
+    unsold = {**sold, "serial": "SN0002"}
     refused(client.post("/v1/customers/ann/passports", json=unsold, headers=ann), 409, "serial")
     refused(client.post("/v1/customers/ann/passports", json={**sold, "serial": "NOPE"}, headers=ann), 404, "serial")
     assert written(platform) == before
@@ -76,7 +76,18 @@ def test_claim_resell_and_prove_ownership(brand_goods: tuple[Platform, Api]) -> 
     token_id = claimed.json()["token_id"]
     bought = item(platform, FRESH, "SN0001")
     assert token_id == "0x" + item_leaf(int(FRESH), bytes.fromhex(bought.commitment[2:])).hex()  # no serial
-    refused(client.post("/v1/customers/ann/passports", json=sold, headers=ann), 409, "serial")  # one, ever
+    again = client.post("/v1/customers/ann/passports", json=sold, headers=ann)  # a retried claim: the same answer
+    assert (again.status_code, again.json(), again.headers["Idempotent-Replayed"]) == (202, claimed.json(), "true")
+    other = {**sold, "claim_id": "c2"}
+    refused(client.post("/v1/customers/ann/passports", json=other, headers=ann), 409, "serial")  # one, ever
+    before = written(platform)
+    refused(client.post("/v1/customers/ann/passports", json={**sold, "serial": "SN0002"}, headers=ann), 409, "claim_id")
+    assert written(platform) == before  # the id with other content: nothing written, nothing queued
+    # The line of a claimed passport is not refunded: the passport is its owner's now.
+    take_back = {"refund_id": "r1", "lines": [{"sku": "CADDY", "quantity": 1}]}
+    refused(
+        client.post("/v1/purchases/P-1/refunds", json=take_back, headers=api.headers("checkout")), 409, "lines[0].sku"
+    )
     assert client.get("/v1/customers/ann/passports", headers=ann).json()["pending"] == [token_id]
     platform.settle()
 
@@ -90,16 +101,22 @@ def test_claim_resell_and_prove_ownership(brand_goods: tuple[Platform, Api]) -> 
     # ben tries to take it: with his own token on ann's passport, and with his token for ann.
     before = written(platform)
     transfer = f"/v1/customers/ben/passports/{token_id}/transfers"
-    refused(client.post(transfer, json={"to_customer_id": "ben"}, headers=ben), 403, "token_id")
+    to_ben = {"transfer_id": "t1", "to_customer_id": "ben"}
+    refused(client.post(transfer, json=to_ben, headers=ben), 403, "token_id")
     ann_transfer = f"/v1/customers/ann/passports/{token_id}/transfers"
-    refused(client.post(ann_transfer, json={"to_customer_id": "ben"}, headers=ben), 403, "customer_id")
-    refused(client.post(ann_transfer, json={"to_customer_id": "ann"}, headers=ann), 422, "to_customer_id")
-    assert client.post(ann_transfer, json={"to_customer_id": "ben"}, headers=api.headers("admin")).status_code == 403
+    refused(client.post(ann_transfer, json=to_ben, headers=ben), 403, "customer_id")
+    refused(client.post(ann_transfer, json={**to_ben, "to_customer_id": "ann"}, headers=ann), 422, "to_customer_id")
+    assert client.post(ann_transfer, json=to_ben, headers=api.headers("admin")).status_code == 403
     assert written(platform) == before
 
-    resold = client.post(ann_transfer, json={"to_customer_id": "ben"}, headers=ann)
+    resold = client.post(ann_transfer, json=to_ben, headers=ann)
     assert resold.status_code == 202, resold.text
-    refused(client.post(ann_transfer, json={"to_customer_id": "ben"}, headers=ann), 409, "token_id")  # in flight
+    again = client.post(ann_transfer, json=to_ben, headers=ann)  # a retried transfer: the same answer
+    assert (again.status_code, again.json(), again.headers["Idempotent-Replayed"]) == (202, resold.json(), "true")
+    before = written(platform)
+    refused(client.post(ann_transfer, json={**to_ben, "to_customer_id": "cat"}, headers=ann), 409, "transfer_id")
+    refused(client.post(ann_transfer, json={**to_ben, "transfer_id": "t2"}, headers=ann), 409, "token_id")  # in flight
+    assert written(platform) == before
     platform.settle()
 
     after = client.get(f"/v1/passports/{token_id}", headers=ben).json()
@@ -110,7 +127,7 @@ def test_claim_resell_and_prove_ownership(brand_goods: tuple[Platform, Api]) -> 
     assert [p["token_id"] for p in client.get("/v1/customers/ben/passports", headers=ben).json()["passports"]] == [
         token_id
     ]
-    refused(client.post(ann_transfer, json={"to_customer_id": "ben"}, headers=ann), 403, "token_id")
+    refused(client.post(ann_transfer, json={**to_ben, "transfer_id": "t3"}, headers=ann), 403, "token_id")
     assert platform.ctx.passports is not None
     holder = platform.ctx.passports.functions.ownerOf(int(token_id, 16)).call()
     assert holder == after["holder"]
