@@ -5,14 +5,20 @@ naming the field, and nothing is written."""
 
 from __future__ import annotations
 
+from datetime import timedelta
 from typing import Any
+from urllib.parse import urlparse
 
 import pytest
+from eth_account.messages import encode_defunct
 from sqlmodel import Session, func, select
 
 from backend.db.models import Operation, PassportClaim
+from backend.db.types import utcnow
 from backend.provenance.merkle import item_leaf
-from tests.e2e.test_provenance_ownership import anchor_and_settle, item
+from backend.provenance.passport_proofs import prove_with_wallet
+from tests.e2e.loyalty_helpers import claim_typed_data, new_wallet, signed_claim
+from tests.e2e.test_provenance_ownership import anchor_and_settle, item, recall
 from tests.provenance.support import FRESH, Api, at, commission, sgtin
 from tests.support import Platform
 
@@ -131,4 +137,110 @@ def test_claim_resell_and_prove_ownership(brand_goods: tuple[Platform, Api]) -> 
     assert platform.ctx.passports is not None
     holder = platform.ctx.passports.functions.ownerOf(int(token_id, 16)).call()
     assert holder == after["holder"]
+    platform.assert_mirror_matches_chain()
+
+
+def prove(client: Any, token_id: str, signer: Any, nonce_for: str | None = None) -> tuple[dict[str, Any], str]:
+    """Ask a challenge (for ``nonce_for``'s passport, by default this one), sign it with ``signer``
+    and send the proof to ``token_id``'s route: its answer, and the body sent (to replay)."""
+    asked = client.post(f"/v1/passports/{nonce_for or token_id}/challenges")
+    assert asked.status_code == 201, asked.text
+    challenge = asked.json()
+    signed = signer.sign_message(encode_defunct(text=challenge["message"]))
+    body = {"nonce": challenge["nonce"], "signature": "0x" + bytes(signed.signature).hex()}
+    answer = client.post(f"/v1/passports/{token_id}/proofs", json=body)
+    assert answer.status_code == 200, answer.text
+    return dict(answer.json()), body
+
+
+def test_wallet_holder_proves_with_a_signature_and_metadata_hides_the_serial(
+    brand_goods: tuple[Platform, Api],
+) -> None:
+    platform, api = brand_goods
+    client = api.client
+    for member in ("cat", "dan"):
+        enrolled = client.post("/v1/customers", json={"customer_id": member}, headers=api.headers("admin"))
+        assert enrolled.status_code in (200, 201), enrolled.text
+    wallet = new_wallet()
+    cat = platform.as_customer("cat")
+    linked = client.post(
+        "/v1/customers/cat/wallet",
+        json=signed_claim(claim_typed_data(platform, "cat", wallet.address, cat), wallet),
+        headers=cat,
+    )
+    assert linked.status_code == 202, linked.text
+    api.accept("demo-brand", commission([sgtin(FRESH, f"SN000{n}") for n in (3, 4, 5)], at(0)))
+    anchor_and_settle(platform)
+    buy(api, "cat", "P-3", "SN0003")
+    buy(api, "cat", "P-5", "SN0005")
+    buy(api, "dan", "P-4", "SN0004")
+    platform.settle()
+
+    # dan's sale was refunded: no passport for it.
+    refund = {"refund_id": "r1", "lines": [{"sku": "CADDY", "quantity": 1}]}
+    assert client.post("/v1/purchases/P-4/refunds", json=refund, headers=api.headers("checkout")).status_code == 200
+    dan_claim = {"claim_id": "d1", "gtin": FRESH, "serial": "SN0004"}
+    refused(
+        client.post("/v1/customers/dan/passports", json=dan_claim, headers=platform.as_customer("dan")), 409, "serial"
+    )
+
+    tokens = []
+    for n, serial in enumerate(("SN0003", "SN0005")):
+        body = {"claim_id": f"w{n}", "gtin": FRESH, "serial": serial}
+        claimed = client.post("/v1/customers/cat/passports", json=body, headers=cat)
+        assert claimed.status_code == 202, claimed.text
+        tokens.append(claimed.json()["token_id"])
+    platform.settle()
+    token_id, other_token = tokens
+    assert client.get(f"/v1/passports/{token_id}").json()["holder"] == wallet.address  # in her own wallet
+
+    proof, sent = prove(client, token_id, wallet)
+    assert proof == {"token_id": token_id, "proves_ownership": True, "reason": None}
+    replayed = client.post(f"/v1/passports/{token_id}/proofs", json=sent).json()  # a signature seen once
+    assert replayed["proves_ownership"] is False
+    assert "used" in replayed["reason"]
+    stranger, _ = prove(client, token_id, new_wallet())  # another wallet signs
+    assert stranger["proves_ownership"] is False
+    foreign, _ = prove(client, other_token, wallet, nonce_for=token_id)  # a challenge for another item
+    assert foreign["proves_ownership"] is False
+    assert "another passport" in foreign["reason"]
+    asked = client.post(f"/v1/passports/{token_id}/challenges").json()  # signed too late
+    with Session(platform.engine) as session:
+        signed = wallet.sign_message(encode_defunct(text=asked["message"]))
+        late = prove_with_wallet(
+            session, token_id, asked["nonce"], "0x" + bytes(signed.signature).hex(), utcnow() + timedelta(hours=1)
+        )
+        assert (late.proves_ownership, late.reason) == (False, "challenge expired: ask for a new one")
+    bad = {"nonce": "0" * 32, "signature": "0x" + "ab" * 65}
+    assert client.post(f"/v1/passports/{token_id}/proofs", json=bad).json()["proves_ownership"] is False
+
+    # The tokenURI resolves on the app to metadata without serial or holder.
+    assert platform.ctx.passports is not None
+    uri = platform.ctx.passports.functions.tokenURI(int(token_id, 16)).call()
+    metadata = client.get(urlparse(uri).path)
+    assert metadata.status_code == 200, metadata.text
+    document = metadata.json()
+    assert document["external_url"].endswith(f"/01/{FRESH}")
+    assert "Tea caddy" in document["name"]
+    for secret in ("SN0003", wallet.address, wallet.address.lower()[2:]):
+        assert secret not in metadata.text
+
+    # cat sells it from her wallet (an ERC-721 transfer she signs): her signature proves nothing now.
+    buyer = new_wallet()
+    w3 = platform.ctx.w3
+    w3.provider.make_request("anvil_setBalance", [wallet.address, hex(10**18)])  # type: ignore[arg-type]
+    call = platform.ctx.passports.functions.transferFrom(wallet.address, buyer.address, int(token_id, 16))
+    tx = call.build_transaction({"from": wallet.address, "nonce": w3.eth.get_transaction_count(wallet.address)})
+    sent_tx = w3.eth.send_raw_transaction(wallet.sign_transaction(tx).raw_transaction)
+    assert w3.eth.wait_for_transaction_receipt(sent_tx)["status"] == 1
+    platform.settle()
+    after = client.get(f"/v1/passports/{token_id}").json()
+    assert (after["holder"], after["previous_owners"]) == (buyer.address, 1)
+    assert prove(client, token_id, wallet)[0]["proves_ownership"] is False  # the former owner
+    assert prove(client, token_id, buyer)[0]["proves_ownership"] is True
+
+    # A recall of the product shows on its passports.
+    assert client.get(f"/v1/passports/{other_token}").json()["recalled"] is False
+    recall(api, "demo-brand", FRESH)
+    assert client.get(f"/v1/passports/{other_token}").json()["recalled"] is True
     platform.assert_mirror_matches_chain()
