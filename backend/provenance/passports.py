@@ -42,6 +42,7 @@ from backend.db.models import (
     Refund,
     RefundLine,
 )
+from backend.db.types import utcnow
 from backend.errors import Conflict, DomainError, Forbidden, NotFound, Unprocessable
 from backend.loyalty import members
 from backend.loyalty.customers import get_customer
@@ -52,6 +53,7 @@ from backend.provenance.epcis.identifiers import item_key
 from backend.provenance.gtin import normalise_gtin
 from backend.provenance.items import find_item
 from backend.provenance.merkle import item_leaf
+from backend.provenance.passport_events import record_owner_change
 from backend.provenance.recalls import recall_for
 
 SALE_STEP = "retail_selling"
@@ -172,11 +174,13 @@ def _claim(session: Session, customer: Customer, request: ClaimInput, digest: st
     assert operation.id is not None
     assert customer.id is not None
     assert purchase.id is not None
+    event_id = record_owner_change(session, item, token_id, None, customer.id, utcnow())
     body = {
         "token_id": token_id,
         "customer_id": request.customer_id,
         "operation_id": operation.id,
         "status": "pending",
+        "event_id": event_id,
     }
     session.add(
         PassportClaim(
@@ -306,11 +310,15 @@ def _transfer(session: Session, customer: Customer, request: TransferInput, dige
     assert operation.id is not None
     assert customer.id is not None
     assert recipient.id is not None
+    item = session.get(Item, claim.item_id)
+    assert item is not None
+    event_id = record_owner_change(session, item, token_id, customer.id, recipient.id, utcnow())
     body = {
         "token_id": token_id,
         "customer_id": request.to_customer_id,
         "operation_id": operation.id,
         "status": "pending",
+        "event_id": event_id,
     }
     session.add(
         PassportTransfer(

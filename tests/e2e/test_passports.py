@@ -5,9 +5,10 @@ naming the field, and nothing is written."""
 
 from __future__ import annotations
 
+import json
 from datetime import timedelta
 from typing import Any
-from urllib.parse import urlparse
+from urllib.parse import quote, urlparse
 
 import pytest
 from eth_account.messages import encode_defunct
@@ -15,6 +16,7 @@ from sqlmodel import Session, func, select
 
 from backend.db.models import Operation, PassportClaim
 from backend.db.types import utcnow
+from backend.provenance.epcis.hashing import event_hash
 from backend.provenance.merkle import item_leaf
 from backend.provenance.passport_proofs import prove_with_wallet
 from tests.e2e.loyalty_helpers import claim_typed_data, new_wallet, signed_claim
@@ -42,6 +44,32 @@ def written(platform: Platform) -> tuple[int, int]:
         operations = session.exec(select(func.count()).select_from(Operation)).one()
         claims = session.exec(select(func.count()).select_from(PassportClaim)).one()
         return int(operations), int(claims)
+
+
+def owner_changes(api: Api, claim_event: str, resale_event: str) -> None:
+    """Both owner changes are EPCIS facts of SN0001's life: in the brand's queries, the REST binding
+    and the public timeline, with owning parties that name nobody, and hashes that recompute."""
+    epc = sgtin(FRESH, "SN0001")
+    found = api.events("demo-brand", epc=epc)["epcisBody"]["eventList"]
+    changes = [e for e in found if "destinationList" in e]
+    assert [e["eventID"] for e in changes] == [claim_event, resale_event]
+    first, second = changes
+    assert "sourceList" not in first  # the first owner
+    assert second["sourceList"][0]["source"] == first["destinationList"][0]["destination"]  # the same owner
+    for event in changes:
+        assert (event["action"], event["destinationList"][0]["type"]) == ("OBSERVE", "owning_party")
+        assert (
+            event_hash({k: v for k, v in event.items() if k not in ("eventID", "recordTime")}, {}) == event["eventID"]
+        )
+        for name in ("ann", "ben", "cat"):
+            assert name not in json.dumps(event)
+    rest = api.client.get(f"/epcis/epcs/{quote(epc, safe='')}/events", headers=api.headers("demo-brand"))
+    assert rest.status_code == 200, rest.text
+    assert {claim_event, resale_event} <= {e["eventID"] for e in rest.json()["epcisBody"]["eventList"]}
+    page = api.client.get(f"/01/{FRESH}/21/SN0001", params={"format": "json", "scan": "false"})
+    timeline = page.json()["trail"]  # the public page's JSON
+    shown = [step for step in timeline if "destinationList" in step.get("body", {})]
+    assert len(shown) == 2, timeline
 
 
 def refused(response: Any, status: int, field: str) -> None:
@@ -134,6 +162,7 @@ def test_claim_resell_and_prove_ownership(brand_goods: tuple[Platform, Api]) -> 
         token_id
     ]
     refused(client.post(ann_transfer, json={**to_ben, "transfer_id": "t3"}, headers=ann), 403, "token_id")
+    owner_changes(api, claimed.json()["event_id"], resold.json()["event_id"])
     assert platform.ctx.passports is not None
     holder = platform.ctx.passports.functions.ownerOf(int(token_id, 16)).call()
     assert holder == after["holder"]

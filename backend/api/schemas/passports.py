@@ -28,6 +28,9 @@ class PassportQueued(BaseModel):
     customer_id: str
     operation_id: int
     status: Literal["pending"] = "pending"
+    event_id: str | None = Field(
+        default=None, description="The EPCIS event recording the owner change (no personal data)."
+    )
 
 
 class PassportOut(BaseModel):
