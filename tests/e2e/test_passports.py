@@ -13,7 +13,10 @@ from urllib.parse import quote, urlparse
 import pytest
 from eth_account.messages import encode_defunct
 from sqlmodel import Session, func, select
+from typer.testing import CliRunner
 
+from backend.api.app import create_app
+from backend.cli.main import app
 from backend.db.models import Operation, PassportClaim
 from backend.db.types import utcnow
 from backend.provenance.epcis.hashing import event_hash
@@ -21,7 +24,7 @@ from backend.provenance.merkle import item_leaf
 from backend.provenance.passport_proofs import prove_with_wallet
 from tests.e2e.loyalty_helpers import claim_typed_data, new_wallet, signed_claim
 from tests.e2e.test_provenance_ownership import anchor_and_settle, item, recall
-from tests.provenance.support import FRESH, Api, at, commission, sgtin
+from tests.provenance.support import FRESH, Api, at, commission, serving, sgtin
 from tests.support import Platform
 
 pytestmark = pytest.mark.chain
@@ -213,14 +216,30 @@ def test_wallet_holder_proves_with_a_signature_and_metadata_hides_the_serial(
         client.post("/v1/customers/dan/passports", json=dan_claim, headers=platform.as_customer("dan")), 409, "serial"
     )
 
-    tokens = []
-    for n, serial in enumerate(("SN0003", "SN0005")):
-        body = {"claim_id": f"w{n}", "gtin": FRESH, "serial": serial}
-        claimed = client.post("/v1/customers/cat/passports", json=body, headers=cat)
-        assert claimed.status_code == 202, claimed.text
-        tokens.append(claimed.json()["token_id"])
-    platform.settle()
-    token_id, other_token = tokens
+    claimed = client.post(
+        "/v1/customers/cat/passports", json={"claim_id": "w0", "gtin": FRESH, "serial": "SN0003"}, headers=cat
+    )
+    assert claimed.status_code == 202, claimed.text
+    token_id = claimed.json()["token_id"]
+    with serving(create_app(platform.settings, platform.engine)) as url:  # the CLI, with the member's token
+        cli, own = CliRunner(), ["--url", url, "--token", cat["Authorization"].removeprefix("Bearer ")]
+        by_cli = [
+            cli.invoke(app, ["passports", "claim", "cat", FRESH, "SN0005", "--claim-id", "w1", *own]) for _ in "12"
+        ]
+        assert [r.exit_code for r in by_cli] == [0, 0], by_cli[0].output
+        assert json.loads(by_cli[0].stdout) == json.loads(by_cli[1].stdout)  # run again: the first answer
+        other_token = json.loads(by_cli[0].stdout)["token_id"]
+        dan_cli = ["--url", url, "--token", platform.customer_token("dan")]
+        refund_refused = cli.invoke(app, ["passports", "claim", "dan", FRESH, "SN0004", *dan_cli])
+        assert refund_refused.exit_code == 2
+        assert "serial" in refund_refused.output
+        platform.settle()
+        listed = cli.invoke(app, ["passports", "list", "cat", *own])
+        assert listed.exit_code == 0, listed.output
+        assert {p["token_id"] for p in json.loads(listed.stdout)["passports"]} == {token_id, other_token}
+        in_wallet = cli.invoke(app, ["passports", "transfer", "cat", other_token, "dan", *own])
+        assert in_wallet.exit_code == 2  # in her own wallet: it moves with the wallet
+        assert "token_id" in in_wallet.output
     assert client.get(f"/v1/passports/{token_id}").json()["holder"] == wallet.address  # in her own wallet
 
     proof, sent = prove(client, token_id, wallet)
