@@ -25,7 +25,7 @@ from backend.provenance.passport_proofs import prove_with_wallet
 from tests.e2e.loyalty_helpers import claim_typed_data, new_wallet, signed_claim
 from tests.e2e.test_provenance_ownership import anchor_and_settle, item, recall
 from tests.provenance.support import FRESH, Api, at, commission, serving, sgtin
-from tests.support import Platform
+from tests.support import Platform, rpc
 
 pytestmark = pytest.mark.chain
 
@@ -292,3 +292,37 @@ def test_wallet_holder_proves_with_a_signature_and_metadata_hides_the_serial(
     recall(api, "demo-brand", FRESH)
     assert client.get(f"/v1/passports/{other_token}").json()["recalled"] is True
     platform.assert_mirror_matches_chain()
+
+
+def test_a_reorg_takes_a_claim_back_then_the_sender_issues_it_again(brand_goods: tuple[Platform, Api]) -> None:
+    platform, api = brand_goods
+    client = api.client
+    enrolled = client.post("/v1/customers", json={"customer_id": "eve"}, headers=api.headers("admin"))
+    assert enrolled.status_code in (200, 201), enrolled.text
+    api.accept("demo-brand", commission([sgtin(FRESH, "SN0001")], at(0)))
+    anchor_and_settle(platform)
+    buy(api, "eve", "P-9", "SN0001")
+    platform.settle()
+    eve = platform.as_customer("eve")
+    claim = {"claim_id": "e1", "gtin": FRESH, "serial": "SN0001"}
+    claimed = client.post("/v1/customers/eve/passports", json=claim, headers=eve)
+    assert claimed.status_code == 202, claimed.text
+    token_id = claimed.json()["token_id"]
+    platform.settle()
+    with Session(platform.engine) as session:
+        issue = session.get(Operation, claimed.json()["operation_id"])
+        assert issue is not None
+        mined_at = issue.confirmed_block
+    assert mined_at is not None
+    assert client.get(f"/v1/passports/{token_id}").status_code == 200
+
+    w3 = platform.ctx.w3
+    rpc(w3, "anvil_reorg", int(w3.eth.block_number) - mined_at + 1, [])  # a branch without the issue
+    platform.indexer.sync()
+    refused(client.get(f"/v1/passports/{token_id}"), 404, "token_id")  # gone from the mirror
+    assert client.get("/v1/customers/eve/passports", headers=eve).json()["pending"] == [token_id]
+    assert platform.reconcile().ok
+
+    platform.sender.recover()  # the outbox sends it again (its operation id: never twice)
+    platform.assert_mirror_matches_chain()
+    assert client.get(f"/v1/passports/{token_id}", headers=eve).json()["proves_ownership"] is True
