@@ -6,8 +6,11 @@ the signature back. The challenge is for one passport, lives ``CHALLENGE_SECONDS
 its first answer (right or wrong): a signature seen once (a screenshot, a proxy's log) proves
 nothing again, and one made for another item proves nothing here. The address recovered from the
 signature must be the passport's holder now (the mirror), so a former owner's wallet proves
-nothing after a resale. A passport in custody (a member's custodial address, whose key nobody
-holds) is proven by the member's session or customer token instead.
+nothing after a resale. A valid signature by a wallet that does not hold the passport is kept
+(``signer``, ``proved``): someone who believes they own the item and cannot prove it is what a
+second physical item claiming the same passport looks like (a soft clone signal, scans.py).
+A passport in custody (a member's custodial address, whose key nobody holds) is proven by the
+member's session or customer token instead.
 """
 
 from __future__ import annotations
@@ -26,6 +29,7 @@ from backend.db.types import utcnow
 from backend.errors import NotFound
 from backend.provenance.passports import ownership
 
+KEEP_ANSWERED_DAYS = 7  # longer than any clone window worth setting (clone_window_hours)
 CHALLENGE_SECONDS = 300  # long enough to open a wallet and sign, short enough that a leak soon expires
 
 
@@ -60,7 +64,10 @@ def issue_challenge(session: Session, token_id: str, now: datetime | None = None
     token_id = token_id.lower()
     if ownership(session, token_id) is None:
         raise NotFound("no passport issued with this id", field="token_id")
-    session.execute(delete(PassportChallenge).where(col(PassportChallenge.expires_at) < now))
+    # Old challenges go; answered ones are kept a while: the clone signal reads them (scans.py).
+    session.execute(
+        delete(PassportChallenge).where(col(PassportChallenge.expires_at) < now - timedelta(days=KEEP_ANSWERED_DAYS))
+    )
     nonce = secrets.token_hex(16)
     expires_at = (now + timedelta(seconds=CHALLENGE_SECONDS)).replace(microsecond=0)
     session.add(PassportChallenge(nonce=nonce, token_id=token_id, expires_at=expires_at))
@@ -96,6 +103,7 @@ def prove_with_wallet(
     signer = _signer(challenge_message(token_id, nonce, challenge.expires_at), signature)
     if signer is None:
         return WalletProof(False, "not a valid signature of the challenge")
-    if signer.lower() != owner.holder.lower():
+    challenge.signer, challenge.proved = signer, signer.lower() == owner.holder.lower()
+    if not challenge.proved:
         return WalletProof(False, "the signing wallet does not hold this passport")
     return WalletProof(True)

@@ -247,8 +247,14 @@ def test_wallet_holder_proves_with_a_signature_and_metadata_hides_the_serial(
     replayed = client.post(f"/v1/passports/{token_id}/proofs", json=sent).json()  # a signature seen once
     assert replayed["proves_ownership"] is False
     assert "used" in replayed["reason"]
-    stranger, _ = prove(client, token_id, new_wallet())  # another wallet signs
+    page = client.get(f"/01/{FRESH}/21/SN0003", params={"format": "json", "scan": "false"}).json()
+    assert "ownership_disputed" not in [s["signal"] for s in page["scan_signals"]["signals"]]
+    stranger, _ = prove(client, token_id, new_wallet())  # another wallet signs: a second item's "owner"?
     assert stranger["proves_ownership"] is False
+    page = client.get(f"/01/{FRESH}/21/SN0003", params={"format": "json", "scan": "false"}).json()
+    disputed = [s for s in page["scan_signals"]["signals"] if s["signal"] == "ownership_disputed"]
+    assert [s["strength"] for s in disputed] == ["soft"]  # a clone signal, which a free wallet cannot make hard
+    assert page["verdict"] == "authentic"
     foreign, _ = prove(client, other_token, wallet, nonce_for=token_id)  # a challenge for another item
     assert foreign["proves_ownership"] is False
     assert "another passport" in foreign["reason"]

@@ -92,7 +92,13 @@ class PassportChallenge(SQLModel, table=True):
 
     __tablename__ = "passport_challenges"
 
+    __table_args__ = (Index("ix_passport_challenges_token_used", "token_id", "used_at"),)
+
     nonce: str = Field(primary_key=True, max_length=64)
     token_id: str = Field(max_length=66)
     expires_at: datetime = Field(sa_column=Column(UTCDateTime, nullable=False, index=True))
     used_at: datetime | None = Field(default=None, sa_column=Column(UTCDateTime, nullable=True))
+    # Once answered with a valid signature: who signed, and whether they held the passport (a
+    # wallet that signs and does not hold it is a clone signal, backend/provenance/scans.py).
+    signer: str | None = Field(default=None, max_length=42)
+    proved: bool | None = None

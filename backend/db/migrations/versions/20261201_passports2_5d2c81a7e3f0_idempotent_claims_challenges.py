@@ -54,14 +54,18 @@ def upgrade() -> None:
         sa.Column("token_id", sqlmodel.sql.sqltypes.AutoString(length=66), nullable=False),
         sa.Column("expires_at", backend.db.types.UTCDateTime(), nullable=False),
         sa.Column("used_at", backend.db.types.UTCDateTime(), nullable=True),
+        sa.Column("signer", sqlmodel.sql.sqltypes.AutoString(length=42), nullable=True),
+        sa.Column("proved", sa.Boolean(), nullable=True),
         sa.PrimaryKeyConstraint("nonce"),
     )
     with op.batch_alter_table("passport_challenges", schema=None) as batch_op:
         batch_op.create_index(batch_op.f("ix_passport_challenges_expires_at"), ["expires_at"], unique=False)
+        batch_op.create_index("ix_passport_challenges_token_used", ["token_id", "used_at"], unique=False)
 
 
 def downgrade() -> None:
     with op.batch_alter_table("passport_challenges", schema=None) as batch_op:
+        batch_op.drop_index("ix_passport_challenges_token_used")
         batch_op.drop_index(batch_op.f("ix_passport_challenges_expires_at"))
     op.drop_table("passport_challenges")
     for table, id_column, constraint in (
