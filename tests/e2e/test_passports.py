@@ -23,6 +23,7 @@ from backend.provenance.epcis.hashing import event_hash
 from backend.provenance.merkle import item_leaf
 from backend.provenance.passport_proofs import prove_with_wallet
 from tests.e2e.loyalty_helpers import claim_typed_data, new_wallet, signed_claim
+from tests.e2e.test_member_pages import HTML, post_form, sign_in
 from tests.e2e.test_provenance_ownership import anchor_and_settle, item, recall
 from tests.provenance.support import FRESH, Api, at, commission, serving, sgtin
 from tests.support import Platform, rpc
@@ -169,6 +170,26 @@ def test_claim_resell_and_prove_ownership(brand_goods: tuple[Platform, Api]) -> 
     assert platform.ctx.passports is not None
     holder = platform.ctx.passports.functions.ownerOf(int(token_id, 16)).call()
     assert holder == after["holder"]
+
+    # The member pages: each member sees only what they hold, and gives it with the page's form.
+    ann_phone, ben_phone = sign_in(platform, "ann"), sign_in(platform, "ben")
+    assert token_id not in ann_phone.get("/me/passports", headers=HTML).text
+    mine = ben_phone.get("/me/passports", headers=HTML)
+    assert f'data-passport="{token_id}"' in mine.text
+    assert "1 previous owner<" in mine.text
+    before = written(platform)
+    fields = {"token_id": token_id, "to_customer_id": "ann", "transfer_id": "web-1"}
+    stolen = post_form(ann_phone, "/me/passports/transfer", "/me/passports", **fields)
+    assert stolen.status_code == 403, stolen.text  # ann no longer holds it
+    assert written(platform) == before
+    no_csrf = ben_phone.post("/me/passports/transfer", data={**fields, "csrf_token": "forged"}, headers=HTML)
+    assert no_csrf.status_code == 403
+    assert written(platform) == before
+    given = post_form(ben_phone, "/me/passports/transfer", "/me/passports", **{**fields, "to_customer_id": "cat"})
+    assert given.status_code == 200, given.text
+    assert f'data-passport-given="{token_id}"' in given.text
+    platform.settle()
+    assert client.get(f"/v1/passports/{token_id}").json()["previous_owners"] == 2
     platform.assert_mirror_matches_chain()
 
 
