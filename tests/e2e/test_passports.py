@@ -26,6 +26,7 @@ from tests.e2e.loyalty_helpers import claim_typed_data, new_wallet, signed_claim
 from tests.e2e.test_member_pages import HTML, post_form, sign_in
 from tests.e2e.test_provenance_ownership import anchor_and_settle, item, recall
 from tests.provenance.support import FRESH, Api, at, commission, serving, sgtin
+from tests.security.test_console_sessions import signed_in
 from tests.support import Platform, rpc
 
 pytestmark = pytest.mark.chain
@@ -190,6 +191,9 @@ def test_claim_resell_and_prove_ownership(brand_goods: tuple[Platform, Api]) -> 
     assert f'data-passport-given="{token_id}"' in given.text
     platform.settle()
     assert client.get(f"/v1/passports/{token_id}").json()["previous_owners"] == 2
+    traced = signed_in(api, "demo-brand").get("/console/trace", params={"epc": sgtin(FRESH, "SN0001")}, headers=HTML)
+    assert traced.status_code == 200, traced.text
+    assert 'data-testid="passport" data-owners="3"' in traced.text  # the brand's console: three owners
     platform.assert_mirror_matches_chain()
 
 

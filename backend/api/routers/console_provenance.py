@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import tempfile
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -26,11 +27,13 @@ from backend.api.policy import ADMIN_OR_ORGANISATION, ORGANISATION, ORGANISATION
 from backend.api.routers.console_pages import User, _allowed, _context, _form, router_for
 from backend.db.models import EpcisEventEpc, ItemBatch, Operation, Product
 from backend.errors import DomainError, Forbidden, Unprocessable
+from backend.provenance import passports
 from backend.provenance.epcis.graph import trace
 from backend.provenance.epcis.identifiers import parse_identifier
 from backend.provenance.epcis.query import EventFilter, epc_key, find_events, visible_gtins
 from backend.provenance.gtin import normalise_gtin
 from backend.provenance.importer import ImportProblems, import_rows, read_rows
+from backend.provenance.items import find_item
 from backend.provenance.organisations import get_organisation
 from backend.web.console import ConsoleUser
 from backend.web.pages import page, refusal
@@ -249,4 +252,26 @@ def trace_view(request: Request, user: User, state: StateDep, epc: str = "") -> 
             for r in trace(session, key, "backward")
             if r.key != key and (user.is_admin or r.key in named)  # only what a visible event names
         ]
-    return page(request, "console/trace.html", _context(user, "events", epc=epc, reached=reached, events=shown))
+        passport = _passport_of(session, epc[:300])
+    return page(
+        request,
+        "console/trace.html",
+        _context(user, "events", epc=epc, reached=reached, events=shown, passport=passport),
+    )
+
+
+def _passport_of(session: Session, epc: str) -> dict[str, Any] | None:
+    """The passport of a serialized item, as ``/v1/passports/{token_id}`` shows it (None: not issued)."""
+    identifier = parse_identifier(epc)
+    if identifier is None or identifier.gtin is None or identifier.serial is None:
+        return None
+    item = find_item(session, normalise_gtin(identifier.gtin), identifier.serial)
+    owner = None if item is None else passports.ownership(session, passports.token_id_of(item))
+    if owner is None:
+        return None
+    return {
+        "token_id": owner.token_id,
+        "owners": owner.previous_owners + 1,
+        "held_since": datetime.fromtimestamp(owner.held_since, UTC),
+        "recalled": passports.is_recalled(session, owner.token_id),
+    }
