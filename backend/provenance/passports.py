@@ -230,15 +230,17 @@ def claimed_serials(session: Session, purchase_id: int) -> set[str]:
     )
 
 
-def ownership(session: Session, token_id: str) -> Ownership | None:
-    """The passport ``token_id`` as mirrored, or None before it is issued on chain."""
+def ownership(session: Session, token_id: str, as_of_block: int | None = None) -> Ownership | None:
+    """The passport ``token_id`` as mirrored (up to ``as_of_block``: a view's block), or None
+    before it is issued on chain."""
     issued = session.get(MirrorPassport, token_id)
-    if issued is None:
+    if issued is None or (as_of_block is not None and issued.block_number > as_of_block):
         return None
+    query = select(MirrorPassportHolder).where(MirrorPassportHolder.token_id == token_id)
+    if as_of_block is not None:
+        query = query.where(MirrorPassportHolder.block_number <= as_of_block)
     rows = session.exec(
-        select(MirrorPassportHolder)
-        .where(MirrorPassportHolder.token_id == token_id)
-        .order_by(col(MirrorPassportHolder.block_number), col(MirrorPassportHolder.log_index))
+        query.order_by(col(MirrorPassportHolder.block_number), col(MirrorPassportHolder.log_index))
     ).all()
     if not rows:
         return None
@@ -393,4 +395,24 @@ def metadata(session: Session, token_id: str, public_url: str) -> dict[str, Any]
         "description": f"Certificate of a genuine {name}, owned on chain; its history is public at its Digital Link.",
         "external_url": f"{public_url.rstrip('/')}/01/{owner.gtin}",
         "attributes": attributes,
+    }
+
+
+def verification_facts(session: Session, item: Item, as_of_block: int) -> dict[str, Any] | None:
+    """What the item's verification answer says of its passport (None: no passport at that block):
+    owned since, how many owners, and where its holder proves it. The answer is public and cached
+    (the mirror's tables move its version), so it cannot say whether the scanner is the owner."""
+    token_id = token_id_of(item)
+    owner = ownership(session, token_id, as_of_block)
+    if owner is None:
+        return None
+    return {
+        "token_id": token_id,
+        "held_since": owner.held_since,
+        "previous_owners": owner.previous_owners,
+        "owners": owner.previous_owners + 1,
+        "prove": {
+            "with_wallet": f"/v1/passports/{token_id}/challenges",
+            "with_account": "/me/passports",
+        },
     }

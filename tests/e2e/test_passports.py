@@ -73,6 +73,11 @@ def owner_changes(api: Api, claim_event: str, resale_event: str) -> None:
     assert {claim_event, resale_event} <= {e["eventID"] for e in rest.json()["epcisBody"]["eventList"]}
     page = api.client.get(f"/01/{FRESH}/21/SN0001", params={"format": "json", "scan": "false"})
     timeline = page.json()["trail"]  # the public page's JSON
+    passport = page.json()["passport"]  # two owners: the current one and one before
+    assert (passport["owners"], passport["previous_owners"]) == (2, 1)
+    html = api.client.get(f"/01/{FRESH}/21/SN0001", params={"scan": "false"}, headers={"Accept": "text/html"})
+    assert 'data-owners="2"' in html.text
+    assert "1 previous owner." in html.text
     shown = [step for step in timeline if "destinationList" in step.get("body", {})]
     assert len(shown) == 2, timeline
 
@@ -95,6 +100,8 @@ def test_claim_resell_and_prove_ownership(brand_goods: tuple[Platform, Api]) -> 
     ann, ben = platform.as_customer("ann"), platform.as_customer("ben")
     sold = {"claim_id": "c1", "gtin": FRESH, "serial": "SN0001"}
 
+    unclaimed = client.get(f"/01/{FRESH}/21/SN0001", params={"format": "json", "scan": "false"}).json()
+    assert unclaimed.get("passport") is None
     before = written(platform)
     # Another member claims the item ann bought; a store's key and the brand's key try for ann;
     # ann's token without the passports scope; ann claims an item nobody bought.

@@ -1,4 +1,5 @@
-"""passports: claims and transfers as idempotent commands, wallet-signature challenges
+"""passports: claims and transfers as idempotent commands, wallet-signature challenges, and
+the passport mirror watched by the verification answers' version (their answer shows the owners)
 
 Revision ID: 5d2c81a7e3f0
 Revises: 741bf043696d
@@ -28,7 +29,39 @@ COMMAND_COLUMNS = (
 )
 
 
+# Tables the verification answer now reads (its passport: owned since, owners): watched like the
+# others of 20261130_pages_3f6d2a9c8e71 (its bump_answer_version() function on PostgreSQL).
+WATCHED = ("mirror_passports", "mirror_passport_holders")
+OPERATIONS = ("insert", "update", "delete")
+BUMP = "UPDATE answer_versions SET version = version + 1 WHERE name = 'verification'"
+
+
+def _watch() -> None:
+    if op.get_bind().dialect.name == "postgresql":
+        for table in WATCHED:
+            op.execute(
+                f"CREATE TRIGGER answers_{table} AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE ON {table} "
+                "FOR EACH STATEMENT EXECUTE FUNCTION bump_answer_version()"
+            )
+        return
+    for table in WATCHED:
+        for operation in OPERATIONS:
+            op.execute(
+                f"CREATE TRIGGER answers_{table}_{operation} AFTER {operation.upper()} ON {table} BEGIN {BUMP}; END"
+            )
+
+
+def _unwatch() -> None:
+    for table in WATCHED:
+        if op.get_bind().dialect.name == "postgresql":
+            op.execute(f"DROP TRIGGER IF EXISTS answers_{table} ON {table}")
+        else:
+            for operation in OPERATIONS:
+                op.execute(f"DROP TRIGGER IF EXISTS answers_{table}_{operation}")
+
+
 def upgrade() -> None:
+    _watch()
     for table, id_column in (("passport_claims", "claim_id"), ("passport_transfers", "transfer_id")):
         with op.batch_alter_table(table, schema=None) as batch_op:
             batch_op.add_column(sa.Column(id_column, sqlmodel.sql.sqltypes.AutoString(length=128), nullable=True))
@@ -64,6 +97,7 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
+    _unwatch()
     with op.batch_alter_table("passport_challenges", schema=None) as batch_op:
         batch_op.drop_index("ix_passport_challenges_token_used")
         batch_op.drop_index(batch_op.f("ix_passport_challenges_expires_at"))
