@@ -73,12 +73,20 @@ class RefundOut(BaseModel):
 # -- rewards and redemptions --------------------------------------------------------------
 
 
+class CollectibleIn(StrictModel):
+    """A collectible reward: copies of a limited edition (CollectibleRewards), its cap fixed for ever."""
+
+    edition: StrictInt = Field(ge=1, le=2**63 - 1, description="The edition's number (its ERC-1155 id).")
+    cap: StrictInt = Field(ge=1, le=10**9, description="Copies that may ever exist (the reward's stock).")
+
+
 class RewardIn(StrictModel):
     id: Slug
     name: str = Field(min_length=1, max_length=200)
     description: str = Field(default="", max_length=1000)
     points_price: Points
     stock: StrictInt | None = Field(default=None, ge=0, le=10**9, description="Omit for unlimited.")
+    collectible: CollectibleIn | None = Field(default=None, description="Omit for a reward that is not an edition.")
 
 
 class RewardPatch(StrictModel):
@@ -96,6 +104,8 @@ class RewardOut(BaseModel):
     points_price: int
     stock: int | None
     active: bool
+    kind: Literal["goods", "collectible"]
+    edition: int | None
 
 
 class PermitIn(StrictModel):

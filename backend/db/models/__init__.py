@@ -10,6 +10,15 @@ from backend.db.models.chain import (
     Operation,
     OperationStatus,
 )
+from backend.db.models.collectibles import (
+    CollectiblePoll,
+    CollectibleVote,
+    MirrorCollectibleMove,
+    MirrorEdition,
+    MirrorPoll,
+    MirrorVote,
+    TicketCheck,
+)
 from backend.db.models.consent import CustomerToken, Retailer, SiweNonce, TillCode, WalletClaim
 from backend.db.models.epcis import EpcisAnchor, EpcisCapture, EpcisEventEpc, EpcisEventRecord, EpcisLink, Scan
 from backend.db.models.loyalty import (
@@ -71,6 +80,13 @@ from backend.db.models.provenance import (
 )
 
 __all__ = [
+    "CollectiblePoll",
+    "CollectibleVote",
+    "MirrorCollectibleMove",
+    "MirrorEdition",
+    "MirrorPoll",
+    "MirrorVote",
+    "TicketCheck",
     "AnswerVersion",
     "ApiKey",
     "AuditEntry",

@@ -18,7 +18,7 @@ from backend.db.upsert import upsert_replace
 from backend.indexer.decoder import DecodedEvent
 from backend.indexer.handlers.common import CHUNK, EventName, OnEvent, dispatch, event_names, stored_events
 
-CONTRACTS = ("LoyaltyPoints", "ProvenanceRegistry", "ItemPassports")
+CONTRACTS = ("LoyaltyPoints", "ProvenanceRegistry", "ItemPassports", "CollectibleRewards")
 REGISTRY = "ProvenanceRegistry"
 PASSPORTS = "ItemPassports"
 
