@@ -147,7 +147,7 @@ contract CollectibleRewards is ICollectibleRewards, ERC1155Pausable, AccessContr
         if (balanceOf(voter, open.edition) == 0) revert CollectibleRewardsNotHolder(pollId, voter);
         if (_voted[pollId][voter]) revert CollectibleRewardsAlreadyVoted(pollId, voter);
         _voted[pollId][voter] = true;
-        emit VoteCast(pollId, voter, operationId, option);
+        emit PollVoted(pollId, voter, operationId, option);
     }
 
     /// @dev Reverts unless the edition exists and `amount` (more than 0) more copies stay within its cap.

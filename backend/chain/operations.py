@@ -780,7 +780,7 @@ class RelayVote(ChainOperation):
 
     kind = "relay_vote"
     signed_by = SignedBy.ISSUER
-    confirmed_by = ByOperationId(COLLECTIBLES, "VoteCast")
+    confirmed_by = ByOperationId(COLLECTIBLES, "PollVoted")
 
     account: str = field(metadata=ACCOUNT)  # the voter (custodial address)
     poll: int

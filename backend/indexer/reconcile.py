@@ -412,6 +412,8 @@ class _StateCheck:
         votes = session.exec(select(MirrorVote)).all()
         for vote in votes:
             self.expect("hasVoted", f"{vote.poll_id}:{vote.voter}", True, COLLECTIBLES, "hasVoted", vote.poll_id, vote.voter)
+        state = session.get(MirrorTokenState, 1) or MirrorTokenState()
+        self.expect("paused", COLLECTIBLES, state.collectibles_paused, COLLECTIBLES, "paused")
         self.checked["collectible_holdings"] = len(held)
         self.checked["votes"] = len(votes)
 

@@ -63,7 +63,7 @@ interface ICollectibleRewards {
     );
 
     /// @notice Emitted when `voter` voted `option` in `pollId` (`operationId`: the relay's outbox id, 0 for a direct vote).
-    event VoteCast(uint64 indexed pollId, address indexed voter, uint64 indexed operationId, uint8 option);
+    event PollVoted(uint64 indexed pollId, address indexed voter, uint64 indexed operationId, uint8 option);
 
     /// @notice The operation id 0 is never valid.
     error CollectibleRewardsInvalidOperationId();

@@ -103,7 +103,7 @@ class MirrorPoll(SQLModel, table=True):
 
 
 class MirrorVote(SQLModel, table=True):
-    """``VoteCast``: append-only (the contract accepts one per address and poll)."""
+    """``PollVoted``: append-only (the contract accepts one per address and poll)."""
 
     __tablename__ = "mirror_votes"
     __table_args__ = (Index("ix_mirror_votes_poll", "poll_id", "voter"),)

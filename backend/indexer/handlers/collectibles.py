@@ -1,6 +1,6 @@
 """Mirror of CollectibleRewards: editions created (``EditionCreated``), every copy moved (ERC-1155
 ``TransferSingle`` and ``TransferBatch``, mints included), polls opened (``PollOpened``) and votes
-cast (``VoteCast``). Every table is append-only rows keyed by the event's place in the chain (or by
+cast (``PollVoted``). Every table is append-only rows keyed by the event's place in the chain (or by
 the edition and poll, created once): a rollback deletes those above the block, which is exactly
 what a replay of the remaining events gives. A holder's copies are summed from the moves of one
 (holder, edition) (indexed)."""
@@ -96,7 +96,7 @@ ON_EVENT: dict[EventName, OnEvent[CollectibleEffects]] = {
     (CONTRACT, "TransferSingle"): _moved_one,
     (CONTRACT, "TransferBatch"): _moved_many,
     (CONTRACT, "PollOpened"): _opened,
-    (CONTRACT, "VoteCast"): _voted,
+    (CONTRACT, "PollVoted"): _voted,
 }
 # CollectiblesMinted confirms its mint operation (the catalogue); the copies are its TransferSingle.
 
