@@ -42,13 +42,13 @@ from backend.db.models import (
     ChainCursor,
     ChainEvent,
     MirrorAccount,
+    MirrorCollectibleMove,
     MirrorCompanyPrefix,
+    MirrorEdition,
     MirrorEventAnchor,
     MirrorItemBatch,
     MirrorOrganisation,
     MirrorPartnerRole,
-    MirrorCollectibleMove,
-    MirrorEdition,
     MirrorPassportHolder,
     MirrorProduct,
     MirrorRecall,
@@ -411,7 +411,9 @@ class _StateCheck:
             self.expect("edition", str(row.edition), mirror, COLLECTIBLES, "edition", row.edition, convert=tuple)
         votes = session.exec(select(MirrorVote)).all()
         for vote in votes:
-            self.expect("hasVoted", f"{vote.poll_id}:{vote.voter}", True, COLLECTIBLES, "hasVoted", vote.poll_id, vote.voter)
+            self.expect(
+                "hasVoted", f"{vote.poll_id}:{vote.voter}", True, COLLECTIBLES, "hasVoted", vote.poll_id, vote.voter
+            )
         state = session.get(MirrorTokenState, 1) or MirrorTokenState()
         self.expect("paused", COLLECTIBLES, state.collectibles_paused, COLLECTIBLES, "paused")
         self.checked["collectible_holdings"] = len(held)

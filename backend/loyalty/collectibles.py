@@ -91,9 +91,7 @@ def holdings(session: Session, addresses: list[str]) -> list[Holding]:
             ).all()
             for edition, amount in rows:
                 totals[edition] = totals.get(edition, 0) + sign * int(amount)
-    rewards = {
-        r.edition: r for r in session.exec(select(Reward).where(col(Reward.edition).in_(list(totals)))).all()
-    }
+    rewards = {r.edition: r for r in session.exec(select(Reward).where(col(Reward.edition).in_(list(totals)))).all()}
     return [
         Holding(edition, copies, getattr(rewards.get(edition), "id", None), getattr(rewards.get(edition), "name", None))
         for edition, copies in sorted(totals.items())

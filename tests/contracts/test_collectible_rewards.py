@@ -75,9 +75,7 @@ def test_only_the_issuer_mints_and_only_the_operator_creates_editions_and_polls(
     collectibles: Contract, roles: Roles, edition: int
 ) -> None:
     for someone in (roles.stranger, roles.operator, roles.admin, roles.brand):
-        reverts(
-            someone, collectibles.functions.mint(mint(someone.address, 1)), "AccessControlUnauthorizedAccount"
-        )
+        reverts(someone, collectibles.functions.mint(mint(someone.address, 1)), "AccessControlUnauthorizedAccount")
         reverts(
             someone,
             collectibles.functions.mintBatch([mint(someone.address, 2)]),
@@ -87,9 +85,7 @@ def test_only_the_issuer_mints_and_only_the_operator_creates_editions_and_polls(
         reverts(someone, collectibles.functions.createEdition(OTHER_EDITION, 5), "AccessControlUnauthorizedAccount")
         reverts(someone, collectibles.functions.openPoll(1, EDITION, 2, 10**6), "AccessControlUnauthorizedAccount")
     for someone in (roles.stranger, roles.operator):
-        reverts(
-            someone, collectibles.functions.relayVote(3, 1, someone.address, 0), "AccessControlUnauthorizedAccount"
-        )
+        reverts(someone, collectibles.functions.relayVote(3, 1, someone.address, 0), "AccessControlUnauthorizedAccount")
     assert tuple(collectibles.functions.edition(EDITION).call()) == (3, 0)
 
 
@@ -142,7 +138,9 @@ def test_a_poll_takes_one_vote_per_holder(
     assert collectibles.functions.hasVoted(1, custodial).call()
     # after the close block, no more votes
     clean_chain.provider.make_request("anvil_mine", [hex(25)])  # type: ignore[arg-type]
-    send(roles.other, collectibles.functions.safeTransferFrom(roles.other.address, roles.brand.address, EDITION, 1, b""))
+    send(
+        roles.other, collectibles.functions.safeTransferFrom(roles.other.address, roles.brand.address, EDITION, 1, b"")
+    )
     reverts(roles.brand, collectibles.functions.vote(1, 0), "CollectibleRewardsPollNotOpen")
 
 

@@ -22,7 +22,7 @@ class CollectiblePoll(SQLModel, table=True):
 
     __tablename__ = "collectible_polls"
 
-    id: int = Field(sa_type=BigIntId, primary_key=True)  # the poll id on chain
+    id: int | None = Field(default=None, sa_type=BigIntId, primary_key=True)  # the poll id on chain
     edition: int = Field(sa_type=BigInteger, index=True)
     question: str = Field(max_length=500)
     options: str = Field(sa_column=Column(Text, nullable=False))  # JSON list of labels

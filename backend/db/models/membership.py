@@ -109,6 +109,8 @@ class Reward(SQLModel, table=True):
     stock: int | None = Field(default=None, sa_type=BigInteger, description="None: unlimited.")
     # A collectible reward: the edition minted to the member (CollectibleRewards); its cap was the stock.
     edition: int | None = Field(default=None, sa_type=BigInteger)
+    # The brand whose event or poll the edition serves: its key may check tickets and open polls.
+    organiser: str | None = Field(default=None, foreign_key="organisations.id", max_length=64)
     active: bool = True
     created_at: datetime = Field(default_factory=utcnow, sa_column=time_column())
     updated_at: datetime = Field(default_factory=utcnow, sa_column=time_column())
