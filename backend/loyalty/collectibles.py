@@ -17,26 +17,41 @@ from sqlalchemy import func
 from sqlmodel import Session, col, select
 
 from backend.chain.operations import CreateEdition, MintCollectible, enqueue, find_operation
-from backend.db.models import Customer, MirrorCollectibleMove, Operation, Reward
-from backend.errors import Conflict
+from backend.db.models import Customer, MirrorCollectibleMove, Operation, Organisation, Reward
+from backend.errors import Conflict, NotFound
 from backend.loyalty.in_flight import active_address
 
 MAX_EDITION = 2**63 - 1  # editions are uint256 on chain; the database keeps them in a signed BIGINT
 
 
+@dataclass(frozen=True)
+class Edition:
+    number: int
+    cap: int
+    organiser: str | None = None  # the organisation whose event or poll it serves
+
+
 def create_collectible_reward(
-    session: Session, reward_id: str, name: str, points_price: int, edition: int, cap: int, description: str = ""
+    session: Session, reward_id: str, name: str, points_price: int, edition: Edition, description: str = ""
 ) -> Reward:
     """A catalog entry for copies of a new edition of ``cap`` copies, and the edition on chain."""
     if session.get(Reward, reward_id) is not None:
         raise Conflict(f"reward {reward_id!r} already exists", field="id")
-    if session.exec(select(Reward).where(Reward.edition == edition)).first() is not None:
-        raise Conflict(f"edition {edition} is already a reward", field="collectible.edition")
+    if session.exec(select(Reward).where(Reward.edition == edition.number)).first() is not None:
+        raise Conflict(f"edition {edition.number} is already a reward", field="collectible.edition")
+    if edition.organiser is not None and session.get(Organisation, edition.organiser) is None:
+        raise NotFound(f"organisation {edition.organiser!r} does not exist", field="collectible.organiser")
     reward = Reward(
-        id=reward_id, name=name, description=description, points_price=points_price, stock=cap, edition=edition
+        id=reward_id,
+        name=name,
+        description=description,
+        points_price=points_price,
+        stock=edition.cap,
+        edition=edition.number,
+        organiser=edition.organiser,
     )
     session.add(reward)
-    enqueue(session, CreateEdition(edition=edition, cap=cap))
+    enqueue(session, CreateEdition(edition=edition.number, cap=edition.cap))
     return reward
 
 

@@ -15,7 +15,7 @@ from backend.db.models import Reward
 from backend.db.pages import MAX_LIMIT
 from backend.errors import Unprocessable
 from backend.lists import list_rewards_page
-from backend.loyalty.collectibles import create_collectible_reward
+from backend.loyalty.collectibles import Edition, create_collectible_reward
 from backend.loyalty.rewards import (
     create_reward,
     get_reward,
@@ -32,9 +32,8 @@ def add_reward(body: RewardIn, admin: AdminDep, state: StateDep) -> Reward:
         if (collectible := body.collectible) is not None:
             if body.stock is not None:
                 raise Unprocessable("an edition's stock is its cap: omit stock", field="stock")
-            return create_collectible_reward(
-                session, body.id, body.name, body.points_price, collectible.edition, collectible.cap, body.description
-            )
+            edition = Edition(collectible.edition, collectible.cap, collectible.organiser)
+            return create_collectible_reward(session, body.id, body.name, body.points_price, edition, body.description)
         return create_reward(session, body.id, body.name, body.points_price, body.stock, body.description)
 
 

@@ -7,7 +7,7 @@ from datetime import date, datetime
 from decimal import Decimal
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, Field, StrictBool, StrictInt, StringConstraints
+from pydantic import BaseModel, Field, StrictBool, StrictInt, StringConstraints, model_validator
 
 from backend.api.schemas.common import Address, Identifier, Slug, StrictModel
 
@@ -78,6 +78,9 @@ class CollectibleIn(StrictModel):
 
     edition: StrictInt = Field(ge=1, le=2**63 - 1, description="The edition's number (its ERC-1155 id).")
     cap: StrictInt = Field(ge=1, le=10**9, description="Copies that may ever exist (the reward's stock).")
+    organiser: Slug | None = Field(
+        default=None, description="The organisation whose event or poll it serves: its key checks tickets, opens polls."
+    )
 
 
 class RewardIn(StrictModel):
@@ -104,8 +107,13 @@ class RewardOut(BaseModel):
     points_price: int
     stock: int | None
     active: bool
-    kind: Literal["goods", "collectible"]
-    edition: int | None
+    kind: Literal["goods", "collectible"] = "goods"
+    edition: int | None = None
+
+    @model_validator(mode="after")
+    def _kind_of_its_edition(self) -> RewardOut:
+        self.kind = "goods" if self.edition is None else "collectible"
+        return self
 
 
 class PermitIn(StrictModel):

@@ -115,10 +115,6 @@ class Reward(SQLModel, table=True):
     created_at: datetime = Field(default_factory=utcnow, sa_column=time_column())
     updated_at: datetime = Field(default_factory=utcnow, sa_column=time_column())
 
-    @property
-    def kind(self) -> str:
-        return "goods" if self.edition is None else "collectible"
-
 
 class Redemption(SQLModel, table=True):
     __tablename__ = "redemptions"
