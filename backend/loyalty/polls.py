@@ -51,7 +51,7 @@ def open_poll(
     cursor = session.get(ChainCursor, CURSOR)
     head = max(cursor.head_block, cursor.block_number) if cursor is not None else 0
     poll = CollectiblePoll(
-        edition=edition, question=question, options=json.dumps(options), close_block=head + blocks_open, operation_id=0
+        edition=edition, question=question, options=json.dumps(options), close_block=head + blocks_open
     )
     session.add(poll)
     session.flush()

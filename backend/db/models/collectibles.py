@@ -27,7 +27,7 @@ class CollectiblePoll(SQLModel, table=True):
     question: str = Field(max_length=500)
     options: str = Field(sa_column=Column(Text, nullable=False))  # JSON list of labels
     close_block: int = Field(sa_type=BigInteger)
-    operation_id: int = Field(sa_type=BigIntId, foreign_key="operations.id")
+    operation_id: int | None = Field(default=None, sa_type=BigIntId, foreign_key="operations.id")  # set once queued
     created_at: datetime = Field(default_factory=utcnow, sa_column=Column(UTCDateTime, nullable=False))
 
 

@@ -86,7 +86,7 @@ def upgrade() -> None:
         sa.Column("question", sqlmodel.sql.sqltypes.AutoString(length=500), nullable=False),
         sa.Column("options", sa.Text(), nullable=False),
         sa.Column("close_block", sa.BigInteger(), nullable=False),
-        sa.Column("operation_id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False),
+        sa.Column("operation_id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=True),
         sa.Column("created_at", backend.db.types.UTCDateTime(), nullable=False),
         sa.ForeignKeyConstraint(
             ["operation_id"],
