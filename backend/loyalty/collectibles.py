@@ -17,7 +17,9 @@ from sqlalchemy import func
 from sqlmodel import Session, col, select
 
 from backend.chain.operations import CreateEdition, MintCollectible, enqueue, find_operation
+from backend.db.direct import dialect_of, in_list, list_value, select_rows
 from backend.db.models import Customer, MirrorCollectibleMove, Operation, Organisation, Reward
+from backend.db.schema import table_of
 from backend.errors import Conflict, NotFound
 from backend.loyalty.in_flight import active_address
 
@@ -112,6 +114,27 @@ def holdings(session: Session, addresses: list[str]) -> list[Holding]:
         for edition, copies in sorted(totals.items())
         if copies > 0
     ]
+
+
+def editions_held(session: Session, addresses: list[str], editions: frozenset[int]) -> dict[str, set[int]]:
+    """Of ``editions``, those each address holds a copy of on the mirror: two grouped queries for a
+    whole run of purchases (the earning rule ``holds_edition``; never a query per member)."""
+    dialect = dialect_of(session)
+    table = table_of(MirrorCollectibleMove)
+    copies: dict[tuple[str, int], int] = {}
+    for column, sign in (("holder", 1), ("previous", -1)):
+        where = f"{in_list(dialect, column)} AND {in_list(dialect, 'edition')}"
+        params = (list_value(dialect, sorted(addresses)), list_value(dialect, sorted(editions)))
+        tail = f"GROUP BY {column}, edition"
+        for address, edition, amount in select_rows(
+            session, table, (column, "edition"), where, params, tail, ("coalesce(sum(amount), 0)",)
+        ):
+            copies[address, edition] = copies.get((address, edition), 0) + sign * int(amount)
+    held: dict[str, set[int]] = {}
+    for (address, edition), count in copies.items():
+        if count > 0:
+            held.setdefault(address, set()).add(edition)
+    return held
 
 
 def addresses_of(customer: Customer) -> list[str]:

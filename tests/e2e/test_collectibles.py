@@ -22,7 +22,7 @@ from backend.indexer.poll_recount import recount_from_node
 from backend.indexer.rpc import JsonRpc
 from backend.loyalty import tickets
 from tests.contracts.helpers import send
-from tests.e2e.loyalty_helpers import balance, buy, line, order
+from tests.e2e.loyalty_helpers import balance, buy, line, order, publish
 from tests.support import Platform
 
 pytestmark = pytest.mark.chain
@@ -222,6 +222,17 @@ def test_redeem_show_a_ticket_and_vote(
     printed = CliRunner().invoke(cli, ["polls", "recount", str(poll_id), *by_hand])
     assert printed.exit_code == 0, printed.output
     assert json.loads(printed.stdout.strip().splitlines()[-1]) == answer["results"]
+
+    # A campaign for holders: erin holds a copy and earns double; gina holds none and does not.
+    window = {"starts_at": "2020-01-01T00:00:00Z", "ends_at": "2100-01-01T00:00:00Z"}
+    holders = {"id": "gala-holders", "multiplier": "2", "holds_edition": EDITION, **window}
+    publish(platform, {"points_per_unit": "1", "campaigns": [holders]})
+    erin_order = buy(platform, order("C-4", "erin", line("A", 1, "100.00")))
+    gina_order = buy(platform, order("C-5", "gina", line("A", 1, "100.00")))
+    assert (erin_order["points_awarded"], gina_order["points_awarded"]) == (200, 100)
+    detail = client.get("/v1/purchases/C-4", params={"store_id": "demo-store"}, headers=platform.headers())
+    assert detail.json()["explanation"]["lines"][0]["campaign_condition"] == f"holds edition {EDITION}"
+    platform.settle()
     platform.assert_mirror_matches_chain()
 
 
