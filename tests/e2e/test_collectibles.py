@@ -23,6 +23,7 @@ from backend.indexer.rpc import JsonRpc
 from backend.loyalty import tickets
 from tests.contracts.helpers import send
 from tests.e2e.loyalty_helpers import balance, buy, line, order, publish
+from tests.security.test_privacy import chain_bytes, encodings
 from tests.support import Platform
 
 pytestmark = pytest.mark.chain
@@ -67,6 +68,11 @@ def test_redeem_show_a_ticket_and_vote(
     assert (created.json()["kind"], created.json()["stock"]) == ("collectible", 2)
     refused(client.post("/v1/rewards", json={**reward, "id": "again"}, headers=admin), 409, "collectible.edition")
     refused(client.patch("/v1/rewards/gala-ticket", json={"stock": 9}, headers=admin), 409, "stock")
+    erin_pii = {"name": "Erin Vasquez-Oyelaran", "email": "erin.vo@example.org", "phone": "+44 20 7946 0411"}
+    assert (
+        client.post("/v1/customers", json={"customer_id": "erin", **erin_pii}, headers=platform.headers()).status_code
+        == 200
+    )
     for member, number in (("erin", "C-1"), ("finn", "C-2"), ("gina", "C-3")):
         buy(platform, order(number, member, line("A", 1, "1000.00")))
     platform.settle()
@@ -234,6 +240,10 @@ def test_redeem_show_a_ticket_and_vote(
     assert detail.json()["explanation"]["lines"][0]["campaign_condition"] == f"holds edition {EDITION}"
     platform.settle()
     platform.assert_mirror_matches_chain()
+    # Nothing of erin's personal data went to the chain: calldata, topics and data of every block.
+    needles = set().union(*(encodings(value) for value in erin_pii.values()))
+    for where, blob in chain_bytes(platform.ctx.w3, 0):
+        assert not any(needle in blob for needle in needles), where
 
 
 def _signed(payload: dict[str, Any], age: int = 0) -> str:

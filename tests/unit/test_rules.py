@@ -134,7 +134,8 @@ def test_a_campaign_for_holders_of_an_edition_applies_only_while_held() -> None:
     assert quote(order, rules, at(segments=frozenset())).points == 10  # sold or never held
     explained = quote(order, rules, at(segments=frozenset({holds_segment(41)}))).explanation(rules)
     assert explained["lines"][0]["campaign_condition"] == "holds edition 41"
-    assert rules.needs_segments(NOW) and rules.held_editions(NOW) == {41}
+    assert rules.needs_segments(NOW)
+    assert rules.held_editions(NOW) == {41}
     # the condition is part of the published rules (their hash), only when used
     assert (
         rules.content_hash()
