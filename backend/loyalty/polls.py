@@ -134,3 +134,19 @@ def describe(poll: CollectiblePoll, counted: Tally | None) -> dict[str, Any]:
         "status": "open on chain" if counted is not None else "pending",
         "results": counted.as_dict() if counted is not None else None,
     }
+
+
+def polls_of_editions(session: Session, customer: Customer, editions: list[int]) -> list[dict[str, Any]]:
+    """The polls of the editions a member holds, newest first, each saying whether they voted."""
+    if not editions:
+        return []
+    query = (
+        select(CollectiblePoll)
+        .where(col(CollectiblePoll.edition).in_(editions))
+        .order_by(col(CollectiblePoll.id).desc())
+        .limit(20)
+    )
+    return [
+        {**describe(poll, None), "voted": already_voted(session, customer, poll.id or 0)}
+        for poll in session.exec(query).all()
+    ]

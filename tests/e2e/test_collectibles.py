@@ -23,6 +23,7 @@ from backend.indexer.rpc import JsonRpc
 from backend.loyalty import tickets
 from tests.contracts.helpers import send
 from tests.e2e.loyalty_helpers import balance, buy, line, order, publish
+from tests.e2e.test_member_pages import HTML, post_form, sign_in
 from tests.security.test_privacy import chain_bytes, encodings
 from tests.support import Platform
 
@@ -259,3 +260,38 @@ def _signed(payload: dict[str, Any], age: int = 0) -> str:
     real = signer.get_timestamp
     signer.get_timestamp = lambda: real() - age  # type: ignore[method-assign]
     return signer.sign(aged.dump_payload(payload)).decode()
+
+
+def test_the_member_page_shows_collectibles_a_ticket_and_votes(platform: Platform) -> None:
+    client, admin = platform.client, platform.headers("admin")
+    reward = {"id": "vip-pass", "name": "VIP pass", "points_price": 50, "collectible": {"edition": 43, "cap": 5}}
+    assert client.post("/v1/rewards", json=reward, headers=admin).status_code == 201
+    buy(platform, order("PG-1", "ivy", line("A", 1, "100.00")))
+    platform.settle()
+    redeemed = client.post(
+        "/v1/customers/ivy/redemptions",
+        json={"redemption_id": "vip-1", "reward_id": "vip-pass"},
+        headers=platform.as_customer("ivy"),
+    )
+    assert redeemed.status_code == 200, redeemed.text
+    poll = {"edition": 43, "question": "Which colour?", "options": ["Red", "Teal"], "blocks_open": 100}
+    poll_id = client.post("/v1/polls", json=poll, headers=admin).json()["poll_id"]
+    platform.settle()
+
+    reader = sign_in(platform, "ivy", ["read"])
+    assert 'data-edition="43"' in reader.get("/me/collectibles", headers=HTML).text
+    assert post_form(reader, "/me/collectibles/ticket", "/me/collectibles", edition="43").status_code == 403
+    phone = sign_in(platform, "ivy")
+    shown = post_form(phone, "/me/collectibles/ticket", "/me/collectibles", edition="43")
+    assert shown.status_code == 200, shown.text[-1500:]
+    assert 'data-testid="ticket-qr"' in shown.text
+    assert 'src="data:image/svg+xml' in shown.text
+    none = post_form(phone, "/me/collectibles/ticket", "/me/collectibles", edition="44")
+    assert none.status_code == 404
+    cast = post_form(phone, "/me/collectibles/vote", "/me/collectibles", poll_id=str(poll_id), option="1")
+    assert cast.status_code == 200, cast.text[-1500:]
+    assert f'data-voted="{poll_id}"' in cast.text
+    again = post_form(phone, "/me/collectibles/vote", "/me/collectibles", poll_id=str(poll_id), option="0")
+    assert again.status_code == 409
+    platform.settle()
+    assert client.get(f"/v1/polls/{poll_id}", headers=admin).json()["results"]["counts"] == [0, 1]
