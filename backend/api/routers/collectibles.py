@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends
+from fastapi import APIRouter, Depends, Path
 
 from backend.api.auth import Role
 from backend.api.deps import SessionDep, StateDep
@@ -29,6 +29,7 @@ from backend.loyalty.customers import get_customer
 from backend.web import qr
 
 router = APIRouter(tags=["collectibles"], responses=ERROR_RESPONSES)
+PollId = Annotated[int, Path(ge=1, le=2**63 - 1)]
 
 
 def _organisation(access: Access) -> str | None:
@@ -82,7 +83,9 @@ def open_poll(body: PollIn, access: Annotated[Access, Depends(POLL_OPEN)], state
 
 
 @router.get("/v1/polls/{poll_id}", response_model=PollOut, summary="A poll and its results from the chain")
-def read_poll(poll_id: int, access: Annotated[Access, Depends(ANY_PRINCIPAL)], session: SessionDep) -> dict[str, Any]:
+def read_poll(
+    poll_id: PollId, access: Annotated[Access, Depends(ANY_PRINCIPAL)], session: SessionDep
+) -> dict[str, Any]:
     """The counts by the rule `credance polls recount` applies to the node's logs (docs/collectibles.md)."""
     poll = polls.get_poll(session, poll_id)
     return polls.describe(poll, polls.results(session, poll_id))
@@ -96,7 +99,7 @@ def read_poll(poll_id: int, access: Annotated[Access, Depends(ANY_PRINCIPAL)], s
 )
 def vote(
     customer_id: str,
-    poll_id: int,
+    poll_id: PollId,
     body: VoteIn,
     access: Annotated[Access, Depends(COLLECTIBLE)],
     state: StateDep,
