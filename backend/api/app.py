@@ -24,6 +24,7 @@ from backend.api.route_facts import RouteTable
 from backend.api.routers import (
     assets,
     audit_log,
+    collectibles,
     console_audit,
     console_pages,
     console_program,
@@ -64,7 +65,7 @@ ROUTERS: tuple[APIRouter, ...] = (
     *(m.router for m in (health, docs, purchases, retailers, stores, keys, organisations, products)),
     lists.router,  # GET lists with search and cursor pagination
     *customers.ROUTERS,  # every /v1/customers/{id}/… route, and Sign-In with Ethereum
-    *(m.router for m in (epcis, epcis_rest, verification, passports)),
+    *(m.router for m in (epcis, epcis_rest, verification, passports, collectibles)),
     *(m.router for m in (refunds, rewards, transfers, partners, rule_sets, reports, predictions, audit_log)),
     *(
         m.router for m in (assets, member_pages, console_pages, console_program, console_provenance, console_audit)
