@@ -209,10 +209,8 @@ def load_members(session: Session, external_ids: set[str], rules: RuleSet, now: 
         (list_value(dialect, sorted(external_ids)),),
         lock,
     )
-    addresses: dict[str, int] = {}  # custodial address and wallet -> customer id
     for customer_id, external_id, address, wallet in rows:
         members[external_id] = RunMember(external_id, wallet or address, id=int(customer_id))
-        addresses.update((a, int(customer_id)) for a in (address, wallet) if a)
     by_id = {m.id: m for m in members.values() if m.id is not None}
     if not by_id:
         return members
@@ -232,6 +230,9 @@ def load_members(session: Session, external_ids: set[str], rules: RuleSet, now: 
         ):
             segments.setdefault(customer_id, set()).add(segment)
     if editions := rules.held_editions(now):  # campaigns for holders of a collectible (a pseudo-segment)
+        # custodial address and wallet -> customer id (built only then: the checkout's common case
+        # runs no such campaign)
+        addresses = {a: int(customer_id) for customer_id, _, address, wallet in rows for a in (address, wallet) if a}
         for address, held in editions_held(session, sorted(addresses), editions).items():
             segments.setdefault(addresses[address], set()).update(holds_segment(e) for e in held)
     qualifying: dict[int, int] = {}
