@@ -14,6 +14,7 @@ from __future__ import annotations
 import json
 import secrets
 from collections.abc import Callable, Coroutine
+from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
 from typing import Annotated, Any, TypeVar
 
@@ -108,6 +109,57 @@ async def _form(request: Request, user: ConsoleUser, *fields: str) -> dict[str, 
     form = await read_form(request, frozenset({CSRF_FIELD, *fields}))
     check_csrf(user, form.get(CSRF_FIELD))
     return form
+
+
+def form_fields(form: dict[str, str], numbers: tuple[str, ...] = ()) -> dict[str, Any]:
+    """A form's filled fields, numbers as numbers (the API's models take JSON numbers)."""
+    fields: dict[str, Any] = {k: v.strip() for k, v in form.items() if k != CSRF_FIELD and v.strip() != ""}
+    for name in numbers:
+        if fields.get(name, "").isdigit():
+            fields[name] = int(fields[name])
+    return fields
+
+
+@dataclass(frozen=True)
+class FormPage:
+    """A console page with forms: what it shows (``load``, for the session's user), and how each of
+    its forms is answered (``submit``): the route's policy first (a refusal is the bare error,
+    never the page: an organisation's session must not read an admin's page through a refused
+    post), the fields and the CSRF token, then the action in its one unit of work; a refusal of
+    the action shows the page again with the message and what was typed."""
+
+    template: str
+    section: str
+    policy: Policy
+    load: Callable[[Session, ConsoleUser, Request], dict[str, Any]]
+
+    def show(
+        self, request: Request, user: ConsoleUser, state: AppState, error: DomainError | None = None, **extra: Any
+    ) -> Response:
+        _allowed(self.policy, user)
+        with Session(state.engine) as session:
+            shown = _context(user, self.section, **self.load(session, user, request), **extra)
+        if error is not None:
+            return refusal(request, error, self.template, shown)
+        return page(request, self.template, shown)
+
+    async def submit(
+        self,
+        request: Request,
+        user: ConsoleUser,
+        state: AppState,
+        fields: tuple[str, ...],
+        act: Callable[[dict[str, str]], dict[str, Any]],
+        policy: Policy | None = None,
+    ) -> Response:
+        """``act`` gets the form and answers what the page shows on success (``done=…``)."""
+        _allowed(policy or self.policy, user)
+        form = await _form(request, user, *fields)
+        try:
+            shown = act(form)
+        except DomainError as error:
+            return self.show(request, user, state, error, form=form)
+        return self.show(request, user, state, **shown)
 
 
 M = TypeVar("M", bound=BaseModel)
