@@ -25,6 +25,7 @@ from backend.api.routers import (
     assets,
     audit_log,
     console_audit,
+    console_organisations,
     console_pages,
     console_program,
     console_provenance,
@@ -67,7 +68,16 @@ ROUTERS: tuple[APIRouter, ...] = (
     *(m.router for m in (epcis, epcis_rest, verification, passports)),
     *(m.router for m in (refunds, rewards, transfers, partners, rule_sets, reports, predictions, audit_log)),
     *(
-        m.router for m in (assets, member_pages, console_pages, console_program, console_provenance, console_audit)
+        m.router
+        for m in (
+            assets,
+            member_pages,
+            console_pages,
+            console_program,
+            console_provenance,
+            console_organisations,
+            console_audit,
+        )
     ),  # the pages people use (docs/web.md)
 )
 

@@ -120,6 +120,12 @@ def form_fields(form: dict[str, str], numbers: tuple[str, ...] = ()) -> dict[str
     return fields
 
 
+def _org_in_path(request: Request) -> str | None:
+    """The organisation a page's path names (``/console/organisations/{org_id}``), for its policy."""
+    org_id = request.path_params.get("org_id")
+    return str(org_id) if org_id is not None else None
+
+
 @dataclass(frozen=True)
 class FormPage:
     """A console page with forms: what it shows (``load``, for the session's user), and how each of
@@ -153,7 +159,7 @@ class FormPage:
         policy: Policy | None = None,
     ) -> Response:
         """``act`` gets the form and answers what the page shows on success (``done=…``)."""
-        _allowed(policy or self.policy, user)
+        _allowed(policy or self.policy, user, _org_in_path(request))
         form = await _form(request, user, *fields)
         try:
             shown = act(form)
@@ -422,16 +428,6 @@ def products(
     with Session(state.engine) as session:
         found = lists.list_products(session, brand, q or None, 50, cursor)
     return page(request, "console/products.html", _context(user, "products", page=found, q=q or "", brand=brand))
-
-
-@router.get("/recalls")
-def recalls(
-    request: Request, user: User, state: StateDep, q: str | None = None, cursor: str | None = None, brand_id: str = ""
-) -> Response:
-    brand = _brand_of(user, brand_id)
-    with Session(state.engine) as session:
-        found = lists.list_recalls(session, brand, None, q or None, 50, cursor)
-    return page(request, "console/recalls.html", _context(user, "recalls", page=found, q=q or "", brand=brand))
 
 
 # -- CSV --------------------------------------------------------------------------------------
