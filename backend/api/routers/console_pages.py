@@ -142,7 +142,7 @@ class FormPage:
     def show(
         self, request: Request, user: ConsoleUser, state: AppState, error: DomainError | None = None, **extra: Any
     ) -> Response:
-        _allowed(self.policy, user)
+        _allowed(self.policy, user, _org_in_path(request))
         with Session(state.engine) as session:
             shown = _context(user, self.section, **self.load(session, user, request), **extra)
         if error is not None:
