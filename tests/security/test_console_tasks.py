@@ -26,6 +26,7 @@ from backend.db.models import (
     Retailer,
 )
 from backend.provenance.epcis.xml import document_to_xml
+from backend.provenance.gtin import check_digit
 from backend.settings import Settings
 from tests.provenance.support import FRESH, Api, at, commission, document, event, pack, sgtin, ship
 from tests.provenance.test_ownership import CASE, OUTSIDER_GTIN, outsider
@@ -268,3 +269,40 @@ def test_the_trace_goes_forward_to_what_an_item_went_into(api: Api) -> None:
     refused(brand.get("/console/trace", params={"epc": one, "direction": "sideways"}), 422, "direction")
     their_item = outsider(api)
     refused(brand.get("/console/trace", params={"epc": their_item, "direction": "forward"}), 403, "epc")
+
+
+def test_a_brand_registers_a_product_under_its_own_prefix_only(api: Api) -> None:
+    brand = signed_in(api, "demo-brand")
+    page = brand.get("/console/products", headers=HTML)
+    assert "Register a product" in page.text
+    csrf = csrf_of(page.text)
+    gtin = "0950600013438" + str(check_digit("0950600013438"))  # under the demo brand's prefix 9506000
+    data = {"csrf_token": csrf, "gtin": gtin, "name": "Tea tin", "description": "", "category": "tea"}
+    made = brand.post("/console/products", data=data, headers=HTML)
+    assert made.status_code == 200, made.text
+    assert f'data-gtin="{gtin}"' in made.text
+    operations = count(api, Operation)
+    refused(brand.post("/console/products", data={**data, "gtin": OUTSIDER_GTIN}), 403, "gtin")
+    refused(brand.post("/console/products", data={**data, "gtin": "123"}), 422, "gtin")
+    refused(brand.post("/console/products", data={**data, "csrf_token": ""}), 403, "csrf_token")
+    admin = signed_in(api, "admin")
+    assert admin.post("/console/products", data=data).status_code == 403  # a brand registers its products
+    assert count(api, Operation) == operations
+
+
+def test_an_admin_sets_a_members_segments_and_an_organisation_cannot(api: Api) -> None:
+    desk = signed_in(api, "admin")
+    page = desk.get("/console/members/demo-customer", headers=HTML)
+    assert page.status_code == 200
+    csrf = csrf_of(page.text)
+    saved = desk.post("/console/members/demo-customer/segments", data={"csrf_token": csrf, "segments": "vip, coffee"})
+    assert saved.status_code == 200
+    assert 'value="coffee, vip"' in saved.text
+    bad = {"csrf_token": csrf, "segments": "predicted:churn"}
+    refused(desk.post("/console/members/demo-customer/segments", data=bad), 422, "segments")
+    brand = signed_in(api, "demo-brand")
+    brand_csrf = csrf_of(brand.get("/console/items", headers=HTML).text)
+    forged = {"csrf_token": brand_csrf, "segments": "nobody"}
+    assert brand.post("/console/members/demo-customer/segments", data=forged).status_code == 403
+    refused(desk.post("/console/members/demo-customer/segments", data={"segments": "x"}), 403, "csrf_token")
+    assert 'value="coffee, vip"' in desk.get("/console/members/demo-customer", headers=HTML).text

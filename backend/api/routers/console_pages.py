@@ -39,16 +39,18 @@ from backend.api.policy import (
     decide,
 )
 from backend.api.routers.customers.profile import erase, member_view
-from backend.api.schemas.program import RewardIn
+from backend.api.schemas.program import RewardIn, SegmentsIn
 from backend.db.models import RuleSetRecord
 from backend.db.pages import MAX_LIMIT, Page
 from backend.db.types import utcnow
 from backend.errors import DomainError, Unprocessable
 from backend.loyalty.customers import get_customer
+from backend.loyalty.members import set_segments
 from backend.loyalty.program import publish_document, rule_set_view, rules_in_force
 from backend.loyalty.rewards import create_reward, update_reward
 from backend.loyalty.rule_document import RuleDocument
 from backend.loyalty.rules import OrderLine, QuoteContext, quote
+from backend.predictive.policy import is_predicted
 from backend.web import console, csv_export, dashboard
 from backend.web import member as member_view_parts
 from backend.web.console import CONSOLE_COOKIE, ConsoleSignInNeeded, ConsoleUser
@@ -397,6 +399,7 @@ def _member_page(request: Request, customer_id: str, user: ConsoleUser, state: A
             "overview": member_view_parts.overview(session, customer),
             "entries": member_view_parts.ledger(session, customer),
             "purchases": lists.list_purchases(session, customer_id=customer_id, limit=20).rows,
+            "hand_set": [s for s in profile["segments"] if not is_predicted(s)],
         }
     return page(request, "console/member.html", _context(user, "members", **shown, **extra))
 
@@ -411,6 +414,19 @@ async def erase_member(request: Request, customer_id: str, user: User, state: St
     return _member_page(request, customer_id, user, state, done="Personal data erased.")
 
 
+@router.post("/members/{customer_id}/segments")
+async def set_member_segments(request: Request, customer_id: str, user: User, state: StateDep) -> Response:
+    """What ``PUT /v1/customers/{id}/segments`` does (campaigns target segments): the hand-set
+    ones, separated by commas; ``tier:`` and ``predicted:`` segments are not the admin's to set."""
+    _allowed(ADMIN, user)
+    form = await _form(request, user, "segments")
+    names = [name.strip() for name in form.get("segments", "").split(",") if name.strip()]
+    body = _validated(SegmentsIn, {"segments": names})
+    with state.write() as session:
+        set_segments(session, get_customer(session, customer_id[:128]), body.segments)
+    return _member_page(request, customer_id, user, state, done="Segments saved.")
+
+
 # -- provenance, keys, purchases: the API's lists -----------------------------------------------
 
 
@@ -418,16 +434,6 @@ def _brand_of(user: ConsoleUser, brand_id: str | None) -> str | None:
     """An organisation's own brand (another one is refused by the policy); an admin's choice."""
     _allowed(BRAND_LIST, user, brand_id or None)
     return user.org_id if not user.is_admin else (brand_id or None)
-
-
-@router.get("/products")
-def products(
-    request: Request, user: User, state: StateDep, q: str | None = None, cursor: str | None = None, brand_id: str = ""
-) -> Response:
-    brand = _brand_of(user, brand_id)
-    with Session(state.engine) as session:
-        found = lists.list_products(session, brand, q or None, 50, cursor)
-    return page(request, "console/products.html", _context(user, "products", page=found, q=q or "", brand=brand))
 
 
 # -- CSV --------------------------------------------------------------------------------------

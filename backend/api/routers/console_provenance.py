@@ -34,7 +34,7 @@ from backend.api.routers.console_pages import (
     form_fields,
     router_for,
 )
-from backend.api.schemas.provenance import RecallIn
+from backend.api.schemas.provenance import ProductIn, RecallIn
 from backend.db.models import EpcisEventEpc, ItemBatch, Operation, Product
 from backend.errors import DomainError, Forbidden, Unprocessable
 from backend.provenance.epcis.capture import CaptureRejected, capture_document
@@ -45,6 +45,7 @@ from backend.provenance.epcis.xml import document_from_xml
 from backend.provenance.gtin import normalise_gtin
 from backend.provenance.importer import ImportProblems, import_rows, read_rows
 from backend.provenance.organisations import get_organisation
+from backend.provenance.products import register_product
 from backend.provenance.recalls import issue_recall
 from backend.web.console import ConsoleUser
 from backend.web.pages import page, refusal
@@ -328,14 +329,54 @@ class Rejected(Exception):
         self.rejected = rejected
 
 
+# -- products ------------------------------------------------------------------------------------
+
+
+def _brand_list(session: Session, user: ConsoleUser, request: Request) -> dict[str, Any]:
+    """What a brand list shows: an organisation's own brand, an admin's choice (``brand_id``)."""
+    q = request.query_params.get("q", "")[:100]
+    brand = user.org_id if not user.is_admin else (request.query_params.get("brand_id") or None)
+    return {"q": q, "brand": brand, "cursor": request.query_params.get("cursor")}
+
+
+def _products(session: Session, user: ConsoleUser, request: Request) -> dict[str, Any]:
+    shown = _brand_list(session, user, request)
+    found = lists.list_products(session, shown["brand"], shown["q"] or None, 50, shown.pop("cursor"))
+    return {**shown, "page": found}
+
+
+PRODUCTS = FormPage("console/products.html", "products", BRAND_LIST, _products)
+
+
+@router.get("/products")
+def products(request: Request, user: User, state: StateDep, brand_id: str = "") -> Response:
+    _allowed(BRAND_LIST, user, brand_id or None)  # another brand's: 403 naming brand_id
+    return PRODUCTS.show(request, user, state)
+
+
+@router.post("/products")
+async def register(request: Request, user: User, state: StateDep) -> Response:
+    """What ``POST /v1/products`` does for the signed-in brand: a GTIN under its own company
+    prefix, on its way to the chain."""
+
+    def act(form: dict[str, str]) -> dict[str, Any]:
+        body = _validated(ProductIn, form_fields(form))
+        with state.write() as session:
+            brand = get_organisation(session, user.org_id or "")
+            register_product(session, brand, body.gtin, body.name, body.description, body.category)
+        return {"done": f"Product {body.gtin} registered; on its way to the chain."}
+
+    fields = ("gtin", "name", "description", "category")
+    return await PRODUCTS.submit(request, user, state, fields, act, policy=ORGANISATION)
+
+
 # -- recalls ------------------------------------------------------------------------------------
 
 
 def _recalls(session: Session, user: ConsoleUser, request: Request) -> dict[str, Any]:
-    q = request.query_params.get("q", "")[:100]
-    brand = user.org_id if not user.is_admin else (request.query_params.get("brand_id") or None)
-    found = lists.list_recalls(session, brand, None, q or None, 50, request.query_params.get("cursor"))
-    return {"page": found, "q": q, "brand": brand}
+    shown = _brand_list(session, user, request)
+    found = lists.list_recalls(session, shown["brand"], None, shown["q"] or None, 50, shown.pop("cursor"))
+    return {**shown, "page": found}
 
 
 RECALLS = FormPage("console/recalls.html", "recalls", BRAND_LIST, _recalls)
