@@ -1,11 +1,12 @@
-"""The console's provenance pages: organisations, item imports (with their progress to the chain),
-EPCIS events and the trace view of an item (what it was made from, what it travelled in). An
-admin sees everything; an organisation's session sees only its own part, as the API shows it:
-the organisations it works with (``lists.list_organisations``), the item batches it made or of its
-brand, the events ``find_events`` lets it see, and a trace only of an item it may see (another
-brand's GTIN or item: 403 naming the field). Imports go through the CLI's own importer
-(``provenance.importer``) and ``register_items``' rules (the brand must have authorised the
-manufacturer), all in one unit of work: a refused file leaves nothing.
+"""The console's provenance pages: products (a brand registers them), item imports (with their
+progress to the chain), EPCIS events, capture (a JSON or XML document, each event's outcome), the
+trace view of an item both ways (made from and travelled in; made into and where that went), and
+recalls (a brand issues them). An admin sees everything; an organisation's session sees only its
+own part, as the API shows it: the item batches it made or of its brand, the events
+``find_events`` lets it see, and a trace only of an item it may see (another brand's GTIN or
+item: 403 naming the field). Writes go through the routes' own functions (``register_product``,
+``provenance.importer`` and ``register_items``' rules, ``capture_document``, ``issue_recall``), each
+in one unit of work: a refused form leaves nothing. Organisations are ``console_organisations.py``.
 """
 
 from __future__ import annotations
