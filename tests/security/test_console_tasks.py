@@ -306,3 +306,15 @@ def test_an_admin_sets_a_members_segments_and_an_organisation_cannot(api: Api) -
     assert brand.post("/console/members/demo-customer/segments", data=forged).status_code == 403
     refused(desk.post("/console/members/demo-customer/segments", data={"segments": "x"}), 403, "csrf_token")
     assert 'value="coffee, vip"' in desk.get("/console/members/demo-customer", headers=HTML).text
+
+
+def test_the_dashboards_report_exports_as_csv_for_an_admin_only(api: Api) -> None:
+    desk = signed_in(api, "admin")
+    answer = desk.get("/console/points-per-day.csv")
+    assert answer.status_code == 200
+    assert answer.headers["content-type"].startswith("text/csv")
+    lines = answer.text.strip().splitlines()
+    assert lines[0].split(",")[:2] == ["day", "issued"]
+    assert "outstanding" in lines[0]
+    assert len(lines) == 31  # the header and 30 days
+    refused(signed_in(api, "demo-brand").get("/console/points-per-day.csv"), 403, "Authorization")

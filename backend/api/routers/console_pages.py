@@ -255,6 +255,18 @@ def dashboard_data(user: User, state: StateDep) -> JSONResponse:
     return JSONResponse({"per_day": per_day, "tiers": tiers}, headers=NO_STORE)
 
 
+@router.get("/points-per-day.csv")
+def points_per_day_csv(user: User, state: StateDep) -> Response:
+    """The dashboard's report as CSV: each of the last 30 days, its points issued, redeemed,
+    expired and reversed, and the points outstanding at its end."""
+    _allowed(ADMIN, user)
+    with Session(state.engine) as session:
+        series = dashboard.points_per_day(session, utcnow().date())
+    names = [name for name in series if name != "days"]
+    rows = [{"day": day, **{name: series[name][n] for name in names}} for n, day in enumerate(series["days"])]
+    return csv_answer("points-per-day", rows)
+
+
 # -- rule sets --------------------------------------------------------------------------------
 
 
