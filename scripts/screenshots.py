@@ -45,6 +45,7 @@ BRAND_DESKTOP = [
     ("console-capture-desktop", "/console/capture"),
 ]
 BRAND_PHONE = [("console-events-phone", "/console/events")]
+MEMBER_DESKTOP = [("member-history-desktop", "/me/history")]
 MEMBER_PHONE = [
     ("member-phone", "/me/"),
     ("member-history-phone", "/me/history"),
@@ -62,12 +63,12 @@ def console_session(browser: Any, url: str, key: str, width: dict[str, Any]) -> 
     return page
 
 
-def shoot(page: Any, url: str, shots: list[tuple[str, str]], out: Path) -> None:
+def shoot(page: Any, url: str, shots: list[tuple[str, str]], out: Path, full_page: bool = True) -> None:
     for name, path in shots:
         page.goto(f"{url}{path}")
         if path == "/console/":
             page.wait_for_selector('[data-chart="daily"][data-drawn="true"]')
-        page.screenshot(path=str(out / f"{name}.png"), full_page=True)
+        page.screenshot(path=str(out / f"{name}.png"), full_page=full_page)
         print(f"  {out / name}.png")
 
 
@@ -92,11 +93,15 @@ def main() -> None:
                 (keys["brand"], BRAND_DESKTOP, DESKTOP),
                 (keys["brand"], BRAND_PHONE, PHONE),
             ):
-                shoot(console_session(browser, args.url, key, width), args.url, shots, args.out)
+                page = console_session(browser, args.url, key, width)
+                shoot(page, args.url, shots, args.out, full_page=width is DESKTOP)  # a phone: its first screen
             member = browser.new_context(**PHONE).new_page()
-            member.goto(member_link)
-            member.wait_for_url(f"{args.url}/me/**")
+            member.goto(member_link)  # the link's page asks before it spends the one-time token
+            member.get_by_role("button", name="Sign in").click()
+            member.wait_for_url(f"{args.url}/me/")
             shoot(member, args.url, MEMBER_PHONE, args.out)
+            member.set_viewport_size(DESKTOP["viewport"])
+            shoot(member, args.url, MEMBER_DESKTOP, args.out)
         finally:
             browser.close()
 
