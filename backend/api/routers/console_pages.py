@@ -429,7 +429,7 @@ async def erase_member(request: Request, customer_id: str, user: User, state: St
 @router.post("/members/{customer_id}/segments")
 async def set_member_segments(request: Request, customer_id: str, user: User, state: StateDep) -> Response:
     """What ``PUT /v1/customers/{id}/segments`` does (campaigns target segments): the hand-set
-    ones, separated by commas; ``tier:`` and ``predicted:`` segments are not the admin's to set."""
+    ones, separated by commas (``predicted:`` ones are the prediction runs', refused here)."""
     _allowed(ADMIN, user)
     form = await _form(request, user, "segments")
     names = [name.strip() for name in form.get("segments", "").split(",") if name.strip()]
