@@ -138,10 +138,12 @@ def create_app(
     if verification_fast_path:  # inside the security middleware, like the checkout's
         secret = settings.scan_client_secret.get_secret_value() if settings.scan_client_secret else None
         app.add_middleware(VerificationFastPath, answers=answers, home=settings.resolved_home, secret=secret)
-    if checkout_fast_path:  # inside the security middleware: its limits and checks apply first
-        app.add_middleware(CheckoutFastPath, verifier=verifier, purchases=purchase_writer)
     if read_fast_path:
         app.add_middleware(ReadFastPath, verifier=verifier, reads=member_reads)
+    # Outside the read fast path (a purchase never pays for its path check), inside the security
+    # middleware: its limits and checks apply first.
+    if checkout_fast_path:
+        app.add_middleware(CheckoutFastPath, verifier=verifier, purchases=purchase_writer)
     routes = RouteTable()  # filled from the routes' own declarations once they are included, below
     app.add_middleware(
         SecurityMiddleware, policy=SecurityPolicy.from_settings(settings), verifier=verifier, routes=routes
