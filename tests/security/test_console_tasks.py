@@ -33,8 +33,6 @@ from tests.provenance.test_ownership import CASE, OUTSIDER_GTIN, outsider
 from tests.security.test_audit_log import seeded_api
 from tests.security.test_console_sessions import HTML, csrf_of, signed_in
 
-pytestmark = pytest.mark.sqlite_only  # forms over SQL the API's own tests run on both databases
-
 
 @pytest.fixture
 def api(settings: Settings, engine: Engine) -> Iterator[Api]:
