@@ -26,6 +26,7 @@ from backend.api.routers import (
     audit_log,
     collectibles,
     console_audit,
+    console_organisations,
     console_pages,
     console_program,
     console_provenance,
@@ -68,7 +69,16 @@ ROUTERS: tuple[APIRouter, ...] = (
     *(m.router for m in (epcis, epcis_rest, verification, passports, collectibles)),
     *(m.router for m in (refunds, rewards, transfers, partners, rule_sets, reports, predictions, audit_log)),
     *(
-        m.router for m in (assets, member_pages, console_pages, console_program, console_provenance, console_audit)
+        m.router
+        for m in (
+            assets,
+            member_pages,
+            console_pages,
+            console_program,
+            console_provenance,
+            console_organisations,
+            console_audit,
+        )
     ),  # the pages people use (docs/web.md)
 )
 

@@ -575,6 +575,9 @@ AUDIT_READ = Policy(
     Grant(Role.ADMIN),
     Grant(Role.ORGANISATION, organisation=query("org_id"), note="the actions of its own keys"),
 )
+ADMIN_OR_OWN_ORGANISATION = Policy(
+    "an admin, or the organisation itself", Grant(Role.ADMIN), Grant(Role.ORGANISATION, organisation=path("org_id"))
+)
 ORGANISATION_LIST = Policy(
     "list organisations",
     Grant(Role.ADMIN),
