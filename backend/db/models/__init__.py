@@ -10,6 +10,15 @@ from backend.db.models.chain import (
     Operation,
     OperationStatus,
 )
+from backend.db.models.collectibles import (
+    CollectiblePoll,
+    CollectibleVote,
+    MirrorCollectibleMove,
+    MirrorEdition,
+    MirrorPoll,
+    MirrorVote,
+    TicketCheck,
+)
 from backend.db.models.consent import CustomerToken, Retailer, SiweNonce, TillCode, WalletClaim
 from backend.db.models.epcis import EpcisAnchor, EpcisCapture, EpcisEventEpc, EpcisEventRecord, EpcisLink, Scan
 from backend.db.models.loyalty import (
@@ -84,6 +93,8 @@ __all__ = [
     "ChainCursor",
     "ChainEvent",
     "ChainTransaction",
+    "CollectiblePoll",
+    "CollectibleVote",
     "CompanyPrefix",
     "ConsoleSession",
     "Customer",
@@ -103,7 +114,9 @@ __all__ = [
     "ItemBatch",
     "MemberState",
     "MirrorAccount",
+    "MirrorCollectibleMove",
     "MirrorCompanyPrefix",
+    "MirrorEdition",
     "MirrorEventAnchor",
     "MirrorItemBatch",
     "MirrorLedgerEntry",
@@ -111,11 +124,13 @@ __all__ = [
     "MirrorPartnerRole",
     "MirrorPassport",
     "MirrorPassportHolder",
+    "MirrorPoll",
     "MirrorProduct",
     "MirrorRecall",
     "MirrorRole",
     "MirrorRuleSet",
     "MirrorTokenState",
+    "MirrorVote",
     "Operation",
     "OperationStatus",
     "OrgSigner",
@@ -146,6 +161,7 @@ __all__ = [
     "Scan",
     "SiweNonce",
     "Store",
+    "TicketCheck",
     "TierEvent",
     "TillCode",
     "WalletClaim",

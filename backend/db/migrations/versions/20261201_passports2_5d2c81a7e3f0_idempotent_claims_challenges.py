@@ -2,7 +2,7 @@
 the passport mirror watched by the verification answers' version (their answer shows the owners)
 
 Revision ID: 5d2c81a7e3f0
-Revises: 741bf043696d
+Revises: 9f7e7b657631
 Create Date: 2026-12-01 17:00:00.000000
 """
 
@@ -17,7 +17,7 @@ from alembic import op
 import backend.db.types
 
 revision: str = "5d2c81a7e3f0"
-down_revision: str | None = "741bf043696d"
+down_revision: str | None = "9f7e7b657631"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
