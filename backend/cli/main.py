@@ -11,6 +11,7 @@ import typer
 
 from backend.cli.common import console, friendly_errors, settings
 from backend.cli.loyalty import loyalty_app
+from backend.cli.passports import passports_app
 from backend.cli.polls import polls_app
 from backend.cli.provenance import app as provenance_app
 
@@ -22,6 +23,7 @@ app.add_typer(chain_app, name="chain")
 app.add_typer(db_app, name="db")
 app.add_typer(keys_app, name="keys")
 app.add_typer(loyalty_app, name="loyalty")
+app.add_typer(passports_app, name="passports")
 app.add_typer(provenance_app)  # items import|qr, verify, anchorer
 app.add_typer(polls_app, name="polls")
 

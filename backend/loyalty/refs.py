@@ -118,3 +118,9 @@ def transfer_ref(address: str, transfer_id: str) -> str:
 
 def conversion_ref(partner_id: str, conversion_id: str) -> str:
     return references().reference(Audience.CHAIN, "partner", partner_id, conversion_id)
+
+
+def passport_owner_ref(token_id: str, customer_id: int) -> str:
+    """A member as an owner of one passport in the item's EPCIS history (``owning_party``): one per
+    (passport, member), so the owners of two items cannot be matched, and no account is named."""
+    return references().reference(Audience.EPCIS, "passport-owner", token_id.lower(), str(customer_id))

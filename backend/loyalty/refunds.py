@@ -21,7 +21,7 @@ from sqlmodel import Session, col, select
 from backend.chain.operations import Reverse, enqueue
 from backend.db.models import Customer, Purchase, PurchaseLine, Refund, RefundLine
 from backend.db.types import utcnow
-from backend.errors import NotFound, Unprocessable
+from backend.errors import Conflict, NotFound, Unprocessable
 from backend.loyalty import members
 from backend.loyalty.idempotency import IdempotentCommand, Outcome, run_once
 from backend.loyalty.in_flight import active_address, in_flight_claim
@@ -29,6 +29,7 @@ from backend.loyalty.program import rules_in_force
 from backend.loyalty.purchases import find_purchase
 from backend.loyalty.refs import refund_ref
 from backend.loyalty.refund_math import RefundableLine, RefundResult, RefundState, refund_amount, refund_lines
+from backend.provenance.passports import claimed_serials
 
 
 @dataclass(frozen=True)
@@ -121,6 +122,26 @@ def _compute(request: RefundInput, purchase: Purchase, lines: list[PurchaseLine]
     return refund_amount(refundable, purchase.points_awarded, state, request.amount)
 
 
+def _keep_claimed_passports(
+    session: Session, request: RefundInput, purchase_id: int, lines: list[PurchaseLine], state: RefundState
+) -> None:
+    """A line whose item's passport was claimed is not refunded: the passport is its owner's, and
+    a refund would leave a certificate of ownership of an item the shop took back (docs/passports.md)."""
+    if request.lines is None:
+        return  # an amount refund names no item: a goodwill gesture, the item stays sold
+    claimed = claimed_serials(session, purchase_id)
+    if not claimed:
+        return
+    for index in _line_quantities(request, lines, state):
+        serial = lines[index].serial
+        if serial in claimed:
+            n = next(n for n, wanted in enumerate(request.lines) if wanted.sku == lines[index].sku)
+            raise Conflict(
+                f"the passport of the item sold on line {lines[index].line_no} was claimed: it cannot be refunded",
+                field=f"lines[{n}].sku",
+            )
+
+
 def _take_back(session: Session, purchase: Purchase, points: int, now: datetime) -> None:
     """The SQL side of a reversal: the order's lot first, then others; what is missing is debt."""
     _, rules = rules_in_force(session)
@@ -164,6 +185,7 @@ def _refund(session: Session, request: RefundInput, purchase: Purchase, digest: 
     )
     state = _state(session, purchase.id, lines)
     result = _compute(request, purchase, lines, state)
+    _keep_claimed_passports(session, request, purchase.id, lines, state)
     customer = session.get(Customer, purchase.customer_id)
     assert customer is not None
     operation = None

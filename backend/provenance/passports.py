@@ -17,8 +17,10 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
+from fractions import Fraction
+from typing import Any
 
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy import func
 from sqlmodel import Session, col, select
 from web3 import Web3
 
@@ -34,17 +36,25 @@ from backend.db.models import (
     Operation,
     PassportClaim,
     PassportTransfer,
+    Product,
     Purchase,
     PurchaseLine,
+    Refund,
+    RefundLine,
 )
+from backend.db.types import utcnow
 from backend.errors import Conflict, DomainError, Forbidden, NotFound, Unprocessable
+from backend.loyalty import members
 from backend.loyalty.customers import get_customer
+from backend.loyalty.idempotency import IdempotentCommand, Outcome, run_once
 from backend.loyalty.in_flight import IN_FLIGHT, active_address, addresses_of
 from backend.loyalty.refs import sale_ref
 from backend.provenance.epcis.identifiers import item_key
 from backend.provenance.gtin import normalise_gtin
 from backend.provenance.items import find_item
 from backend.provenance.merkle import item_leaf
+from backend.provenance.passport_events import record_owner_change
+from backend.provenance.recalls import recall_for
 
 SALE_STEP = "retail_selling"
 
@@ -98,14 +108,43 @@ def _same_gtin(raw: str | None, gtin: str) -> bool:
         return False
 
 
-def claim_passport(session: Session, customer_id: str, raw_gtin: str, serial: str) -> PassportClaim:
-    """Queue the passport of an item the member bought, to their active address."""
-    customer = get_customer(session, customer_id)
+@dataclass(frozen=True)
+class ClaimInput(IdempotentCommand):
+    """A member's claim of an item's passport, once per (member, ``claim_id``)."""
+
+    noun = "passport claim"
+    id_field = "claim_id"
+
+    customer_id: str
+    claim_id: str
+    gtin: str
+    serial: str
+
+
+def claim_passport(session: Session, request: ClaimInput) -> Outcome:
+    """Queue the passport of an item the member bought, to their active address. Sent again with
+    the same ``claim_id`` and content, the first answer again (never a second issue)."""
+    customer = get_customer(session, request.customer_id)
+    customer_id = customer.id
+    assert customer_id is not None
+
+    def recorded() -> PassportClaim | None:
+        query = select(PassportClaim).where(
+            PassportClaim.customer_id == customer_id, PassportClaim.claim_id == request.claim_id
+        )
+        return session.exec(query).first()
+
+    return run_once(session, request, recorded, lambda digest: _claim(session, customer, request, digest))
+
+
+def _claim(session: Session, customer: Customer, request: ClaimInput, digest: str) -> dict[str, Any]:
+    """The claim's issue and record (in ``run_once``'s savepoint: a concurrent claim of the same
+    item takes the token id first, and the look-up again finds it claimed); its answer."""
     try:
-        gtin = normalise_gtin(raw_gtin)
+        gtin = normalise_gtin(request.gtin)
     except DomainError as exc:
         raise Unprocessable(exc.message, field="gtin") from exc
-    item = find_item(session, gtin, serial)
+    item = find_item(session, gtin, request.serial)
     if item is None or item.id is None:
         raise NotFound("not a registered item", field="serial")
     purchase = buyer_purchase(session, item)
@@ -115,6 +154,8 @@ def claim_passport(session: Session, customer_id: str, raw_gtin: str, serial: st
         raise Forbidden("only the item's buyer may claim its passport", field="customer_id")
     if session.get(PassportClaim, token_id_of(item)) is not None:
         raise Conflict("the item's passport was claimed already (one per item, ever)", field="serial")
+    if refunded(session, purchase, item):
+        raise Conflict("the item's sale was refunded: its passport cannot be claimed", field="serial")
     if session.get(MirrorItemBatch, item.batch_root) is None:
         raise Conflict("the item's registration is not on chain yet: try again shortly", field="serial")
     token_id = token_id_of(item)
@@ -133,27 +174,73 @@ def claim_passport(session: Session, customer_id: str, raw_gtin: str, serial: st
     assert operation.id is not None
     assert customer.id is not None
     assert purchase.id is not None
-    claim = PassportClaim(
-        token_id=token_id, item_id=item.id, customer_id=customer.id, purchase_id=purchase.id, operation_id=operation.id
+    event_id = record_owner_change(session, item, token_id, None, customer.id, utcnow())
+    body = {
+        "token_id": token_id,
+        "customer_id": request.customer_id,
+        "operation_id": operation.id,
+        "status": "pending",
+        "event_id": event_id,
+    }
+    session.add(
+        PassportClaim(
+            token_id=token_id,
+            item_id=item.id,
+            customer_id=customer.id,
+            purchase_id=purchase.id,
+            operation_id=operation.id,
+            claim_id=request.claim_id,
+            request_hash=digest,
+            response=json.dumps(body),
+        )
     )
-    try:
-        with session.begin_nested():  # a concurrent claim of the same item wins; this one is refused
-            session.add(claim)
-            session.flush()
-    except IntegrityError as exc:
-        raise Conflict("the item's passport was claimed already (one per item, ever)", field="serial") from exc
-    return claim
+    return body
 
 
-def ownership(session: Session, token_id: str) -> Ownership | None:
-    """The passport ``token_id`` as mirrored, or None before it is issued on chain."""
+def refunded(session: Session, purchase: Purchase, item: Item) -> bool:
+    """Whether the sale of ``item`` in ``purchase`` was taken back: its line refunded, or the whole
+    order refunded by amount (an amount refund names no line: only a whole one returns the item)."""
+    refunds = session.exec(select(Refund).where(Refund.purchase_id == purchase.id).order_by(col(Refund.id))).all()
+    if not refunds:
+        return False
+    if Fraction(refunds[-1].share) >= 1:
+        return True
+    line = session.exec(
+        select(PurchaseLine).where(PurchaseLine.purchase_id == purchase.id, PurchaseLine.serial == item.serial)
+    ).first()
+    if line is None:
+        return False
+    taken_back = session.exec(
+        select(func.coalesce(func.sum(RefundLine.quantity), 0))
+        .join(Refund, col(Refund.id) == col(RefundLine.refund_pk))
+        .where(Refund.purchase_id == purchase.id, RefundLine.line_no == line.line_no)
+    ).one()
+    return int(taken_back) > 0
+
+
+def claimed_serials(session: Session, purchase_id: int) -> set[str]:
+    """The serials of the order's items whose passports were claimed (a refund of their lines is
+    refused: the passport is its owner's; see docs/passports.md)."""
+    return set(
+        session.exec(
+            select(Item.serial)
+            .join(PassportClaim, col(PassportClaim.item_id) == col(Item.id))
+            .where(PassportClaim.purchase_id == purchase_id)
+        ).all()
+    )
+
+
+def ownership(session: Session, token_id: str, as_of_block: int | None = None) -> Ownership | None:
+    """The passport ``token_id`` as mirrored (up to ``as_of_block``: a view's block), or None
+    before it is issued on chain."""
     issued = session.get(MirrorPassport, token_id)
-    if issued is None:
+    if issued is None or (as_of_block is not None and issued.block_number > as_of_block):
         return None
+    query = select(MirrorPassportHolder).where(MirrorPassportHolder.token_id == token_id)
+    if as_of_block is not None:
+        query = query.where(MirrorPassportHolder.block_number <= as_of_block)
     rows = session.exec(
-        select(MirrorPassportHolder)
-        .where(MirrorPassportHolder.token_id == token_id)
-        .order_by(col(MirrorPassportHolder.block_number), col(MirrorPassportHolder.log_index))
+        query.order_by(col(MirrorPassportHolder.block_number), col(MirrorPassportHolder.log_index))
     ).all()
     if not rows:
         return None
@@ -166,14 +253,41 @@ def holds(customer: Customer, owner: Ownership) -> bool:
     return owner.holder.lower() in {a.lower() for a in addresses_of(customer)}
 
 
-def transfer_passport(session: Session, customer_id: str, token_id: str, to_customer_id: str) -> PassportTransfer:
+@dataclass(frozen=True)
+class TransferInput(IdempotentCommand):
+    """A member gives a passport they hold to another member, once per (giver, ``transfer_id``)."""
+
+    noun = "passport transfer"
+    id_field = "transfer_id"
+
+    customer_id: str
+    token_id: str
+    transfer_id: str
+    to_customer_id: str
+
+
+def transfer_passport(session: Session, request: TransferInput) -> Outcome:
     """Queue the relay of a custodial passport from its holder to another member."""
-    customer = get_customer(session, customer_id)
+    customer = get_customer(session, request.customer_id)
+    customer_id = customer.id
+    assert customer_id is not None
+    members.lock(session, customer_id)  # one transfer of the member's at a time: a second sees the first in flight
+
+    def recorded() -> PassportTransfer | None:
+        query = select(PassportTransfer).where(
+            PassportTransfer.from_customer_id == customer_id, PassportTransfer.transfer_id == request.transfer_id
+        )
+        return session.exec(query).first()
+
+    return run_once(session, request, recorded, lambda digest: _transfer(session, customer, request, digest))
+
+
+def _transfer(session: Session, customer: Customer, request: TransferInput, digest: str) -> dict[str, Any]:
     try:
-        recipient = get_customer(session, to_customer_id)
+        recipient = get_customer(session, request.to_customer_id)
     except NotFound as exc:
         raise NotFound(exc.message, field="to_customer_id") from exc
-    token_id = token_id.lower()
+    token_id = request.token_id.lower()
     claim = session.get(PassportClaim, token_id)
     owner = ownership(session, token_id)
     if claim is None or owner is None:
@@ -198,12 +312,28 @@ def transfer_passport(session: Session, customer_id: str, token_id: str, to_cust
     assert operation.id is not None
     assert customer.id is not None
     assert recipient.id is not None
-    transfer = PassportTransfer(
-        token_id=token_id, from_customer_id=customer.id, to_customer_id=recipient.id, operation_id=operation.id
+    item = session.get(Item, claim.item_id)
+    assert item is not None
+    event_id = record_owner_change(session, item, token_id, customer.id, recipient.id, utcnow())
+    body = {
+        "token_id": token_id,
+        "customer_id": request.to_customer_id,
+        "operation_id": operation.id,
+        "status": "pending",
+        "event_id": event_id,
+    }
+    session.add(
+        PassportTransfer(
+            token_id=token_id,
+            from_customer_id=customer.id,
+            to_customer_id=recipient.id,
+            operation_id=operation.id,
+            transfer_id=request.transfer_id,
+            request_hash=digest,
+            response=json.dumps(body),
+        )
     )
-    session.add(transfer)
-    session.flush()
-    return transfer
+    return body
 
 
 def in_flight_transfer(session: Session, token_id: str) -> PassportTransfer | None:
@@ -228,3 +358,61 @@ def pending_claims(session: Session, customer: Customer) -> list[PassportClaim]:
     """Claims of the member not yet issued on chain (mirrored)."""
     claims = session.exec(select(PassportClaim).where(PassportClaim.customer_id == customer.id)).all()
     return [c for c in claims if session.get(MirrorPassport, c.token_id) is None]
+
+
+def item_of(session: Session, token_id: str) -> Item | None:
+    """The item a claimed passport stands for (the serial stays on the server)."""
+    claim = session.get(PassportClaim, token_id)
+    return None if claim is None else session.get(Item, claim.item_id)
+
+
+def is_recalled(session: Session, token_id: str) -> bool:
+    """Whether a recall of the item's brand covers the passport's item (as the verification page says)."""
+    item = item_of(session, token_id)
+    return item is not None and recall_for(session, item) is not None
+
+
+def metadata(session: Session, token_id: str, public_url: str) -> dict[str, Any]:
+    """The ERC-721 metadata ``tokenURI`` points at: the product, its Digital Link, the passport's
+    facts. Nothing personal and no serial: the token id is public on chain, and a document naming
+    the serial would undo the commitment that hides it, so ``external_url`` is the product's
+    Digital Link (``/01/<gtin>``), where the scanned item's own link leads as well."""
+    owner = ownership(session, token_id)
+    if owner is None:
+        raise NotFound("no passport issued with this id", field="token_id")
+    product = session.get(Product, owner.gtin)
+    name = product.name if product is not None else f"GTIN {owner.gtin}"
+    attributes: list[dict[str, Any]] = [
+        {"trait_type": "GTIN", "value": owner.gtin},
+        {"trait_type": "Previous owners", "value": owner.previous_owners, "display_type": "number"},
+        {"trait_type": "Held since", "value": owner.held_since, "display_type": "date"},
+        {"trait_type": "Recalled", "value": "yes" if is_recalled(session, token_id) else "no"},
+    ]
+    if product is not None:
+        attributes.insert(1, {"trait_type": "Brand", "value": product.brand_id})
+    return {
+        "name": f"Passport: {name}",
+        "description": f"Certificate of a genuine {name}, owned on chain; its history is public at its Digital Link.",
+        "external_url": f"{public_url.rstrip('/')}/01/{owner.gtin}",
+        "attributes": attributes,
+    }
+
+
+def verification_facts(session: Session, item: Item, as_of_block: int) -> dict[str, Any] | None:
+    """What the item's verification answer says of its passport (None: no passport at that block):
+    owned since, how many owners, and where its holder proves it. The answer is public and cached
+    (the mirror's tables move its version), so it cannot say whether the scanner is the owner."""
+    token_id = token_id_of(item)
+    owner = ownership(session, token_id, as_of_block)
+    if owner is None:
+        return None
+    return {
+        "token_id": token_id,
+        "held_since": owner.held_since,
+        "previous_owners": owner.previous_owners,
+        "owners": owner.previous_owners + 1,
+        "prove": {
+            "with_wallet": f"/v1/passports/{token_id}/challenges",
+            "with_account": "/me/passports",
+        },
+    }

@@ -40,7 +40,7 @@ from sqlalchemy import func
 from sqlalchemy import select as rows_of
 from sqlmodel import Session, col, select
 
-from backend.db.models import Item, Organisation, Product, Scan
+from backend.db.models import Item, Organisation, PassportChallenge, PassportClaim, Product, Scan
 from backend.db.schema import table_of
 from backend.db.types import utcnow
 from backend.errors import Unprocessable
@@ -146,7 +146,7 @@ def record_scan(session: Session, item: Item, scan: ScanContext, now: datetime |
 class Signal:
     """A pattern in the scans: ``hard`` ones make the verdict suspicious, soft ones are shown."""
 
-    signal: str  # impossible_travel, too_often, after_sale, after_decommissioning
+    signal: str  # impossible_travel, too_often, after_sale, after_decommissioning, ownership_disputed
     hard: bool
     reason: str
 
@@ -394,6 +394,29 @@ def _after(session: Session, item_id: int, moment: datetime) -> int:
     )
 
 
+def _disputed_ownership(session: Session, item_id: int, since: datetime) -> Signal | None:
+    """Wallets that signed a challenge of the item's passport without holding it, in the window:
+    someone believes they own this item and cannot prove it, as the holder of a second physical
+    item claiming the same passport would. Soft: a wallet costs nothing to make, so anyone can
+    produce such attempts against a genuine item (one indexed query, for sold items only)."""
+    wallets = session.exec(
+        select(func.count(func.distinct(PassportChallenge.signer)))
+        .join(PassportClaim, col(PassportClaim.token_id) == col(PassportChallenge.token_id))
+        .where(
+            PassportClaim.item_id == item_id,
+            col(PassportChallenge.used_at) > since,
+            col(PassportChallenge.proved).is_(False),
+        )
+    ).one()
+    if not wallets:
+        return None
+    return Signal(
+        "ownership_disputed",
+        False,
+        f"{wallets} wallet(s) that do not hold its passport signed to prove they own it in the window",
+    )
+
+
 def _judge(
     session: Session,
     item_id: int,
@@ -403,15 +426,18 @@ def _judge(
     located: list[Located],
     sold_at: datetime | None,
     decommissioned_at: datetime | None,
+    since: datetime,
 ) -> ScanAssessment:
-    """The signals, from the counts read for the item (the sale and decommissioning ones are read
-    here: only sold or decommissioned items need them)."""
+    """The signals, from the counts read for the item (the sale, passport and decommissioning ones
+    are read here: only sold or decommissioned items need them)."""
     signals = [s for s in (_impossible_travel(located, p), _too_often(window, p)) if s]
     after_sale = None
     if sold_at is not None:
         after_sale = _grouped(session, item_id, sold_at, p.clone_scans_per_client)
         signal = _after_sale(after_sale, sold_at, p)
         signals += [signal] if signal else []
+        disputed = _disputed_ownership(session, item_id, since)
+        signals += [disputed] if disputed else []
     after_end = None
     if decommissioned_at is not None:
         after_end = _after(session, item_id, decommissioned_at)
@@ -443,7 +469,7 @@ def assess_scans(
     window = _grouped(session, item.id, since, p.clone_scans_per_client)
     # (no located scan in the window: none to load)
     located = _located(session, item.id, since, p.clone_scan_sample) if window.located else []
-    return _judge(session, item.id, p, int(total), window, located, sold_at, decommissioned_at)
+    return _judge(session, item.id, p, int(total), window, located, sold_at, decommissioned_at, since)
 
 
 @dataclass(frozen=True)
@@ -505,6 +531,7 @@ def assess_many(
             located.get(i.item_id, []),
             i.sold_at,
             i.decommissioned_at,
+            since,
         )
         for i in items
     }

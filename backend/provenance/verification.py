@@ -46,6 +46,7 @@ from backend.provenance.epcis.public_form import (
 )
 from backend.provenance.items import find_item, tokens_of
 from backend.provenance.merkle import event_leaf, item_leaf
+from backend.provenance.passports import verification_facts as passport_facts
 from backend.provenance.recalls import WHOLE_GTIN, RecallMatch, RecallNotice, recall_status
 from backend.provenance.scans import ScanContext, assess_scans, record_scan, scan_count
 from backend.settings import ProvenanceSettings
@@ -355,6 +356,9 @@ def static_verification(session: Session, raw_gtin: str, serial: str, ctx: Verif
             decommissioned_at = record.event_time
     if made_from:
         result["item"]["made_from"] = [names.of(key) for key in made_from]
+    passport = passport_facts(session, item, ctx.as_of_block)
+    if passport is not None:
+        result["passport"] = passport
     result["trail"] = trail  # sorted by time below, once the recall (if any) is in
 
     status = recall_status(session, item)

@@ -6,14 +6,14 @@ from __future__ import annotations
 
 from collections import defaultdict
 from dataclasses import dataclass
-from datetime import date, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 from eth_utils import function_signature_to_4byte_selector
 from sqlmodel import Session, col, select
 
 from backend.chain.manifest import ManifestMissing, load_manifest
-from backend.db.models import Customer, Purchase
+from backend.db.models import Customer, Product, Purchase
 from backend.db.types import utcnow
 from backend.errors import NotFound
 from backend.loyalty import members
@@ -24,6 +24,7 @@ from backend.loyalty.receipts import purchase_detail
 from backend.loyalty.rules import Campaign, RuleSet, campaigns_for
 from backend.loyalty.standing import tier_name
 from backend.predictive.views import member_recommendations
+from backend.provenance import passports as passport_rules
 from backend.settings import Settings
 
 EXPIRING_WITHIN = timedelta(days=30)
@@ -199,3 +200,22 @@ def check_it_yourself(settings: Settings, chain_id: int, balance: Balance) -> di
         "debt_call": DEBT_OF + argument,
         "manifest": f"deployments/{chain_id}.json",
     }
+
+
+def passports(session: Session, customer: Customer) -> dict[str, Any]:
+    """The member's passports as ``/v1/customers/{id}/passports`` lists them, with the product's
+    name, the day they got it, and whether the platform may relay it (held in custody)."""
+    held = []
+    for owner in passport_rules.owned_by(session, customer):
+        product = session.get(Product, owner.gtin)
+        held.append(
+            {
+                "token_id": owner.token_id,
+                "name": product.name if product is not None else f"GTIN {owner.gtin}",
+                "held_since": datetime.fromtimestamp(owner.held_since, UTC).date().isoformat(),
+                "previous_owners": owner.previous_owners,
+                "recalled": passport_rules.is_recalled(session, owner.token_id),
+                "custodial": owner.holder.lower() == customer.address.lower(),
+            }
+        )
+    return {"passports": held, "pending": [c.token_id for c in passport_rules.pending_claims(session, customer)]}

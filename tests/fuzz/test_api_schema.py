@@ -62,6 +62,7 @@ PUBLIC = (
     "/v1/siwe/",
     "/v1/recalls/{recall_id}/scope",
     "/v1/passports/{token_id}",
+    "/passports/{token_id}",
 )
 
 

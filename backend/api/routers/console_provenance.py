@@ -14,6 +14,7 @@ from __future__ import annotations
 import json
 import tempfile
 import uuid
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -38,6 +39,7 @@ from backend.api.routers.console_pages import (
 from backend.api.schemas.provenance import ProductIn, RecallIn
 from backend.db.models import EpcisEventEpc, ItemBatch, Operation, Product
 from backend.errors import DomainError, Forbidden, Unprocessable
+from backend.provenance import passports
 from backend.provenance.epcis.capture import CaptureRejected, capture_document
 from backend.provenance.epcis.graph import trace
 from backend.provenance.epcis.identifiers import parse_identifier
@@ -45,6 +47,7 @@ from backend.provenance.epcis.query import EventFilter, epc_key, find_events, vi
 from backend.provenance.epcis.xml import document_from_xml
 from backend.provenance.gtin import normalise_gtin
 from backend.provenance.importer import ImportProblems, import_rows, read_rows
+from backend.provenance.items import find_item
 from backend.provenance.organisations import get_organisation
 from backend.provenance.products import register_product
 from backend.provenance.recalls import issue_recall
@@ -247,7 +250,7 @@ def trace_view(request: Request, user: User, state: StateDep, epc: str = "", dir
     _allowed(ADMIN_OR_ORGANISATION, user)
     if direction not in DIRECTIONS:
         raise Unprocessable(f"direction is one of {', '.join(DIRECTIONS)}", field="direction")
-    shown_context = {"epc": epc, "direction": direction, "directions": DIRECTIONS}
+    shown_context: dict[str, Any] = {"epc": epc, "direction": direction, "directions": DIRECTIONS}
     if not epc:
         return page(request, "console/trace.html", _context(user, "events", reached=[], events=[], **shown_context))
     with Session(state.engine) as session:
@@ -264,7 +267,25 @@ def trace_view(request: Request, user: User, state: StateDep, epc: str = "", dir
             for r in trace(session, key, direction)
             if r.key != key and (user.is_admin or r.key in named)  # only what a visible event names
         ]
+        shown_context["passport"] = _passport_of(session, epc[:300])
     return page(request, "console/trace.html", _context(user, "events", reached=reached, events=shown, **shown_context))
+
+
+def _passport_of(session: Session, epc: str) -> dict[str, Any] | None:
+    """The passport of a serialized item, as ``/v1/passports/{token_id}`` shows it (None: not issued)."""
+    identifier = parse_identifier(epc)
+    if identifier is None or identifier.gtin is None or identifier.serial is None:
+        return None
+    item = find_item(session, normalise_gtin(identifier.gtin), identifier.serial)
+    owner = None if item is None else passports.ownership(session, passports.token_id_of(item))
+    if owner is None:
+        return None
+    return {
+        "token_id": owner.token_id,
+        "owners": owner.previous_owners + 1,
+        "held_since": datetime.fromtimestamp(owner.held_since, UTC),
+        "recalled": passports.is_recalled(session, owner.token_id),
+    }
 
 
 # -- capturing EPCIS documents ------------------------------------------------------------------

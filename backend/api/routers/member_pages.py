@@ -20,6 +20,7 @@ from backend.api.deps import AppState, StateDep, app_state
 from backend.api.policy import (
     COLLECTIBLE,
     MEMBER_SESSION,
+    PASSPORT,
     PUBLIC,
     REDEEM,
     TILL_CODE,
@@ -43,6 +44,7 @@ from backend.loyalty.collectibles import addresses_of, holdings
 from backend.loyalty.customers import get_customer
 from backend.loyalty.rewards import RedemptionInput, list_rewards, redeem, redemptions_of
 from backend.loyalty.transfers import TransferInput, policy_in_force, transfer
+from backend.provenance import passports as passport_rules
 from backend.web import member as view
 from backend.web import qr, sessions
 from backend.web.forms import read_form, required, whole_number
@@ -333,6 +335,35 @@ async def give_points(request: Request, member: Member, state: StateDep) -> Resp
     except DomainError as error:
         return refusal(request, error, "me/transfer.html", _transfer_context(state, member))
     return page(request, "me/transfer.html", _transfer_context(state, member, done=outcome.body))
+
+
+def _passports_context(state: AppState, member: MemberSession, **extra: Any) -> dict[str, Any]:
+    with Session(state.engine) as session:
+        held = view.passports(session, _customer(session, member))
+        return _context(member, "passports", transfer_id=f"web-{secrets.token_hex(8)}", **held, **extra)
+
+
+@router.get("/passports")
+def passports_page(request: Request, member: Member, state: StateDep) -> Response:
+    return page(request, "me/passports.html", _passports_context(state, member))
+
+
+@router.post("/passports/transfer")
+async def give_passport(request: Request, member: Member, state: StateDep) -> Response:
+    form = await _form(request, member, "token_id", "to_customer_id", "transfer_id")
+    try:
+        _allowed(PASSPORT, member)
+        command = passport_rules.TransferInput(
+            member.customer_id,
+            required(form, "token_id"),
+            required(form, "transfer_id"),
+            required(form, "to_customer_id"),
+        )
+        with state.write() as session:
+            outcome = passport_rules.transfer_passport(session, command)
+    except DomainError as error:
+        return refusal(request, error, "me/passports.html", _passports_context(state, member))
+    return page(request, "me/passports.html", _passports_context(state, member, done=outcome.body))
 
 
 @router.get("/till-code")

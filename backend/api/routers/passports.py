@@ -6,30 +6,38 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends
+from fastapi import APIRouter, Depends, Response
 
 from backend.api.auth import Principal, Role
+from backend.api.budget import RouteClass
 from backend.api.deps import SessionDep, StateDep
-from backend.api.policy import BALANCE, PASSPORT, PUBLIC_HOLDER, Access
+from backend.api.policy import BALANCE, PASSPORT, PUBLIC, PUBLIC_HOLDER, Access
+from backend.api.replays import answered
+from backend.api.route_facts import declare
 from backend.api.schemas.common import ERROR_RESPONSES
 from backend.api.schemas.passports import (
     MemberPassportsOut,
+    PassportChallengeOut,
     PassportClaimIn,
+    PassportMetadataOut,
     PassportOut,
+    PassportProofIn,
+    PassportProofOut,
     PassportQueued,
     PassportTransferIn,
     TokenId,
 )
 from backend.errors import NotFound
 from backend.loyalty.customers import find_customer, get_customer
-from backend.provenance import passports
-from backend.provenance.passports import Ownership
+from backend.provenance import passport_proofs, passports
+from backend.provenance.passports import ClaimInput, Ownership, TransferInput
 
 router = APIRouter(tags=["passports"], responses=ERROR_RESPONSES)
 
 
-def _out(owner: Ownership, proves: bool | None = None) -> dict[str, Any]:
+def _out(owner: Ownership, proves: bool | None = None, recalled: bool = False) -> dict[str, Any]:
     return {
+        "recalled": recalled,
         "token_id": owner.token_id,
         "gtin": owner.gtin,
         "holder": owner.holder,
@@ -47,13 +55,19 @@ def _out(owner: Ownership, proves: bool | None = None) -> dict[str, Any]:
     summary="Claim the passport of an item bought",
 )
 def claim(
-    customer_id: str, body: PassportClaimIn, access: Annotated[Access, Depends(PASSPORT)], state: StateDep
+    customer_id: str,
+    body: PassportClaimIn,
+    access: Annotated[Access, Depends(PASSPORT)],
+    state: StateDep,
+    response: Response,
 ) -> dict[str, Any]:
     """Queues the passport (ERC-721) of a registered item this member bought, to their address.
-    Only the buyer (the purchase whose sale of the item was recorded), once per item, ever."""
+    Only the buyer (the purchase whose sale of the item was recorded, not refunded), once per item,
+    ever. An idempotent command: sent again with its ``claim_id``, the first answer."""
+    request = ClaimInput(customer_id, body.claim_id, body.gtin, body.serial)
     with state.write() as session:
-        queued = passports.claim_passport(session, customer_id, body.gtin, body.serial)
-        return {"token_id": queued.token_id, "customer_id": customer_id, "operation_id": queued.operation_id}
+        outcome = passports.claim_passport(session, request)
+    return answered(outcome, response)
 
 
 @router.post(
@@ -68,12 +82,15 @@ def transfer(
     body: PassportTransferIn,
     access: Annotated[Access, Depends(PASSPORT)],
     state: StateDep,
+    response: Response,
 ) -> dict[str, Any]:
     """Queues the relayed transfer of a passport the member holds in custody (a resale). A passport
-    in the member's own wallet moves with that wallet (an ERC-721 transfer it signs)."""
+    in the member's own wallet moves with that wallet (an ERC-721 transfer it signs). An idempotent
+    command: sent again with its ``transfer_id``, the first answer."""
+    request = TransferInput(customer_id, token_id, body.transfer_id, body.to_customer_id)
     with state.write() as session:
-        queued = passports.transfer_passport(session, customer_id, token_id, body.to_customer_id)
-        return {"token_id": queued.token_id, "customer_id": body.to_customer_id, "operation_id": queued.operation_id}
+        outcome = passports.transfer_passport(session, request)
+    return answered(outcome, response)
 
 
 @router.get(
@@ -88,7 +105,12 @@ def owned(customer_id: str, access: Annotated[Access, Depends(BALANCE)], session
     }
 
 
-@router.get("/v1/passports/{token_id}", response_model=PassportOut, summary="A passport: owned since, previous owners")
+@router.get(
+    "/v1/passports/{token_id}",
+    response_model=PassportOut,
+    summary="A passport: owned since, previous owners",
+    openapi_extra=declare(RouteClass.PUBLIC),
+)
 def read(
     token_id: TokenId, caller: Annotated[Principal | None, Depends(PUBLIC_HOLDER)], session: SessionDep
 ) -> dict[str, Any]:
@@ -101,4 +123,52 @@ def read(
     if caller is not None and caller.role == Role.CUSTOMER and caller.customer_id is not None:
         member = find_customer(session, caller.customer_id)
         proves = member is not None and passports.holds(member, owner)
-    return _out(owner, proves)
+    return _out(owner, proves, passports.is_recalled(session, owner.token_id))
+
+
+@router.post(
+    "/v1/passports/{token_id}/challenges",
+    dependencies=[Depends(PUBLIC)],
+    response_model=PassportChallengeOut,
+    status_code=201,
+    summary="A challenge to prove holding a passport with a wallet signature",
+    openapi_extra=declare(RouteClass.PUBLIC),
+)
+def challenge(token_id: TokenId, state: StateDep) -> dict[str, Any]:
+    """Public: a message to sign (EIP-191) with the wallet holding the passport, for this passport
+    only, valid a few minutes, usable once (``backend/provenance/passport_proofs.py``)."""
+    with state.write() as session:
+        issued = passport_proofs.issue_challenge(session, token_id)
+    return {
+        "token_id": issued.token_id,
+        "nonce": issued.nonce,
+        "message": issued.message,
+        "expires_at": issued.expires_at,
+    }
+
+
+@router.post(
+    "/v1/passports/{token_id}/proofs",
+    dependencies=[Depends(PUBLIC)],
+    response_model=PassportProofOut,
+    summary="Whether a wallet signature over a challenge proves holding a passport",
+    openapi_extra=declare(RouteClass.PUBLIC),
+)
+def prove(token_id: TokenId, body: PassportProofIn, state: StateDep) -> dict[str, Any]:
+    """Public: spends the challenge and says whether the wallet that signed it holds the passport
+    now. A replayed, expired or foreign challenge, or another wallet's signature, proves nothing."""
+    with state.write() as session:
+        proof = passport_proofs.prove_with_wallet(session, token_id, body.nonce, body.signature)
+    return {"token_id": token_id.lower(), "proves_ownership": proof.proves_ownership, "reason": proof.reason}
+
+
+@router.get(
+    "/passports/{token_id}",
+    dependencies=[Depends(PUBLIC)],
+    response_model=PassportMetadataOut,
+    summary="A passport's ERC-721 metadata (its tokenURI)",
+    openapi_extra=declare(RouteClass.PUBLIC),
+)
+def token_metadata(token_id: TokenId, state: StateDep, session: SessionDep) -> dict[str, Any]:
+    """Public: what ``ItemPassports.tokenURI`` points at. No serial, no personal data."""
+    return passports.metadata(session, token_id.lower(), state.settings.resolved_public_url)

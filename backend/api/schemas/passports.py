@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Literal
+from datetime import datetime
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, Field, StringConstraints
 
@@ -12,11 +13,13 @@ TokenId = Annotated[str, StringConstraints(pattern=r"^0x[0-9a-fA-F]{64}$")]
 
 
 class PassportClaimIn(StrictModel):
+    claim_id: Identifier = Field(description="The client's id of this claim: sent again, the first answer.")
     gtin: GtinText
     serial: Annotated[str, Field(min_length=1, max_length=20)]
 
 
 class PassportTransferIn(StrictModel):
+    transfer_id: Identifier = Field(description="The client's id of this transfer: sent again, the first answer.")
     to_customer_id: Identifier
 
 
@@ -25,6 +28,9 @@ class PassportQueued(BaseModel):
     customer_id: str
     operation_id: int
     status: Literal["pending"] = "pending"
+    event_id: str | None = Field(
+        default=None, description="The EPCIS event recording the owner change (no personal data)."
+    )
 
 
 class PassportOut(BaseModel):
@@ -37,9 +43,37 @@ class PassportOut(BaseModel):
     proves_ownership: bool | None = Field(
         default=None, description="With a customer token: whether that member holds it (None without one)."
     )
+    recalled: bool = Field(default=False, description="Whether a recall of its brand covers the item.")
 
 
 class MemberPassportsOut(BaseModel):
     customer_id: str
     passports: list[PassportOut]
     pending: list[str] = Field(description="Token ids claimed and not yet issued on chain.")
+
+
+class PassportChallengeOut(BaseModel):
+    token_id: str
+    nonce: str
+    message: str = Field(description="The text to sign with the holding wallet (EIP-191 personal_sign).")
+    expires_at: datetime
+
+
+class PassportProofIn(StrictModel):
+    nonce: Annotated[str, StringConstraints(pattern=r"^[0-9a-f]{32}$")]
+    signature: Annotated[str, StringConstraints(pattern=r"^0x[0-9a-fA-F]{130}$")]
+
+
+class PassportProofOut(BaseModel):
+    token_id: str
+    proves_ownership: bool
+    reason: str | None = Field(default=None, description="Why the signature proves nothing, when it does not.")
+
+
+class PassportMetadataOut(BaseModel):
+    """ERC-721 metadata JSON (the schema wallets and marketplaces read)."""
+
+    name: str
+    description: str
+    external_url: str
+    attributes: list[dict[str, Any]]

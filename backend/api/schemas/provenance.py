@@ -102,6 +102,10 @@ class VerificationOut(BaseModel):
     trail: list[dict[str, Any]]
     proof: dict[str, Any] | None
     scan_signals: dict[str, Any] | None = None
+    passport: dict[str, Any] | None = Field(
+        default=None,
+        description="The item's passport, once claimed: owned since (held_since), owners, where its holder proves it.",
+    )
     recall_notices: list[dict[str, Any]] = Field(
         default=[],
         description="Other brands' recalls of items this one was packed with or made from: they do "

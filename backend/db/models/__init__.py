@@ -56,7 +56,13 @@ from backend.db.models.mirror import (
     MirrorRuleSet,
     MirrorTokenState,
 )
-from backend.db.models.passports import MirrorPassport, MirrorPassportHolder, PassportClaim, PassportTransfer
+from backend.db.models.passports import (
+    MirrorPassport,
+    MirrorPassportHolder,
+    PassportChallenge,
+    PassportClaim,
+    PassportTransfer,
+)
 from backend.db.models.predictive import (
     CampaignUse,
     CustomerPrediction,
@@ -132,6 +138,7 @@ __all__ = [
     "Partner",
     "PartnerConversion",
     "Partnership",
+    "PassportChallenge",
     "PassportClaim",
     "PassportTransfer",
     "PointLot",

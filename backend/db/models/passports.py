@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import BigInteger, Column, Index
+from sqlalchemy import BigInteger, Column, Index, Text, UniqueConstraint
 from sqlmodel import Field, SQLModel
 
 from backend.db.types import BigIntId, UTCDateTime, utcnow
@@ -17,28 +17,40 @@ from backend.db.types import BigIntId, UTCDateTime, utcnow
 
 class PassportClaim(SQLModel, table=True):
     """A member's claim of the passport of an item they bought: one per item, ever (the token id
-    is unique), queued as an ``issue_passport`` operation in the same unit of work."""
+    is unique), queued as an ``issue_passport`` operation in the same unit of work. An idempotent
+    command: recorded once per (member, ``claim_id``)."""
 
     __tablename__ = "passport_claims"
+    __table_args__ = (UniqueConstraint("customer_id", "claim_id", name="uq_passport_claims_customer_claim"),)
 
     token_id: str = Field(primary_key=True, max_length=66)
     item_id: int = Field(sa_type=BigIntId, foreign_key="items.id", unique=True)
     customer_id: int = Field(sa_type=BigIntId, foreign_key="customers.id", index=True)
     purchase_id: int = Field(sa_type=BigIntId, foreign_key="purchases.id")
     operation_id: int = Field(sa_type=BigIntId, foreign_key="operations.id")
+    claim_id: str = Field(max_length=128)
+    request_hash: str = Field(max_length=64)
+    response: str = Field(sa_column=Column(Text, nullable=False))
     created_at: datetime = Field(default_factory=utcnow, sa_column=Column(UTCDateTime, nullable=False))
 
 
 class PassportTransfer(SQLModel, table=True):
-    """A relayed transfer a member asked for (their consent), queued as ``relay_passport``."""
+    """A relayed transfer a member asked for (their consent), queued as ``relay_passport``. An
+    idempotent command: recorded once per (giver, ``transfer_id``)."""
 
     __tablename__ = "passport_transfers"
+    __table_args__ = (
+        UniqueConstraint("from_customer_id", "transfer_id", name="uq_passport_transfers_sender_transfer"),
+    )
 
     id: int | None = Field(default=None, sa_type=BigIntId, primary_key=True)
     token_id: str = Field(foreign_key="passport_claims.token_id", max_length=66, index=True)
     from_customer_id: int = Field(sa_type=BigIntId, foreign_key="customers.id")
     to_customer_id: int = Field(sa_type=BigIntId, foreign_key="customers.id")
     operation_id: int = Field(sa_type=BigIntId, foreign_key="operations.id")
+    transfer_id: str = Field(max_length=128)
+    request_hash: str = Field(max_length=64)
+    response: str = Field(sa_column=Column(Text, nullable=False))
     created_at: datetime = Field(default_factory=utcnow, sa_column=Column(UTCDateTime, nullable=False))
 
 
@@ -72,3 +84,21 @@ class MirrorPassportHolder(SQLModel, table=True):
     holder: str = Field(max_length=42)
     block_time: int = Field(default=0, sa_type=BigInteger)
     tx_hash: str = Field(max_length=66)
+
+
+class PassportChallenge(SQLModel, table=True):
+    """A challenge the server gave someone who wants to prove, with a wallet signature, that they
+    hold a passport: for that passport only, short-lived, usable once (``used_at``)."""
+
+    __tablename__ = "passport_challenges"
+
+    __table_args__ = (Index("ix_passport_challenges_token_used", "token_id", "used_at"),)
+
+    nonce: str = Field(primary_key=True, max_length=64)
+    token_id: str = Field(max_length=66)
+    expires_at: datetime = Field(sa_column=Column(UTCDateTime, nullable=False, index=True))
+    used_at: datetime | None = Field(default=None, sa_column=Column(UTCDateTime, nullable=True))
+    # Once answered with a valid signature: who signed, and whether they held the passport (a
+    # wallet that signs and does not hold it is a clone signal, backend/provenance/scans.py).
+    signer: str | None = Field(default=None, max_length=42)
+    proved: bool | None = None
