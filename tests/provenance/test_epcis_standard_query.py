@@ -53,3 +53,215 @@ def test_read_point_and_business_location_are_two_filters(located: Api) -> None:
     assert len(query(located, EQ_readPoint=DOCK)) == 2
     assert query(located, EQ_readPoint=STORE) == []  # a business location is not a read point
     assert [e["epcList"] for e in query(located, EQ_bizLocation=STORE_DL)] == [[ONE]]
+
+
+CASE = "urn:epc:id:sscc:0950600.0000000001"
+LOT = "https://id.gs1.org/01/09506000134376/10/L1"
+BLEND_CLASS = "https://id.gs1.org/01/09506000134369/10/B7"
+PO, DESADV = "urn:epcglobal:cbv:bt:0950600013477:PO-1", "urn:epcglobal:cbv:bt:0950600013477:DA-1"
+OWNER = "urn:epc:id:pgln:0950600.01347"
+
+
+@pytest.fixture
+def rich(api: Api) -> Api:
+    """One history that carries every field the standard parameters filter on."""
+    sent = api.client.post(
+        "/epcis/capture",
+        json=document(
+            event(
+                "ObjectEvent",
+                at(0),
+                action="ADD",
+                bizStep="commissioning",
+                disposition="active",
+                epcList=[ONE, TWO],
+                ilmd={"cbvmda:lotNumber": "L1", "cbvmda:countryOfOrigin": "FR"},
+            ),
+            event(
+                "AggregationEvent",
+                at(1),
+                action="ADD",
+                bizStep="packing",
+                parentID=CASE,
+                childEPCs=[ONE, TWO],
+                childQuantityList=[{"epcClass": LOT, "quantity": 4}],
+            ),
+            ship(
+                [CASE],
+                at(2),
+                bizTransactionList=[{"type": "po", "bizTransaction": PO}, {"type": "desadv", "bizTransaction": DESADV}],
+                sourceList=[{"type": "owning_party", "source": OWNER}],
+                destinationList=[{"type": "location", "destination": STORE}],
+                persistentDisposition={"set": ["completeness_verified"], "unset": ["completeness_inferred"]},
+            ),
+            event(
+                "ObjectEvent",
+                at(3),
+                bizStep="inspecting",
+                quantityList=[{"epcClass": LOT, "quantity": 12.5, "uom": "KGM"}],
+                sensorElementList=[
+                    {
+                        "sensorMetadata": {"time": "2026-01-05T11:00:00Z", "deviceID": "urn:epc:id:giai:0950600.1"},
+                        "sensorReport": [{"type": "Temperature", "value": 4.5, "uom": "CEL"}],
+                    }
+                ],
+            ),
+            event(
+                "TransformationEvent",
+                at(4),
+                bizStep="commissioning",
+                transformationID="urn:epc:id:gdti:0950600.01347.T1",
+                inputQuantityList=[{"epcClass": LOT, "quantity": 2}],
+                outputQuantityList=[{"epcClass": BLEND_CLASS, "quantity": 10}],
+            ),
+        ),
+        headers=api.headers("demo-brand"),
+    )
+    assert sent.status_code == 202, sent.text
+    job = api.client.get(sent.headers["location"], headers=api.headers("demo-brand")).json()
+    assert job["success"] is True, job
+    return api
+
+
+STANDARD_CASES: list[tuple[dict[str, str], list[str]]] = [
+    ({"EQ_action": "ADD"}, ["commissioning", "packing"]),
+    ({"EQ_action": "ADD|OBSERVE", "eventType": "ObjectEvent"}, ["commissioning", "shipping", "inspecting"]),
+    ({"EQ_disposition": "https://ref.gs1.org/cbv/Disp-in_transit"}, ["shipping"]),
+    ({"EQ_bizStep": "packing|urn:epcglobal:cbv:bizstep:inspecting"}, ["packing", "inspecting"]),
+    ({"EQ_persistentDisposition_set": "completeness_verified"}, ["shipping"]),
+    ({"EQ_persistentDisposition_unset": "completeness_verified"}, []),
+    ({"EQ_transformationID": "urn:epc:id:gdti:0950600.01347.T1"}, ["commissioning"]),
+    ({"MATCH_parentID": CASE}, ["packing"]),
+    ({"MATCH_epc": CASE}, ["shipping"]),  # epcList or childEPCs, not parentID
+    ({"MATCH_anyEPC": CASE}, ["packing", "shipping"]),
+    ({"MATCH_epc": "urn:epc:idpat:sgtin:9506000.013437.*"}, ["commissioning", "packing"]),
+    ({"MATCH_epcClass": LOT}, ["packing", "inspecting"]),
+    ({"MATCH_inputEPCClass": LOT}, ["commissioning"]),
+    ({"MATCH_outputEPCClass": BLEND_CLASS}, ["commissioning"]),
+    ({"MATCH_anyEPCClass": "https://id.gs1.org/01/09506000134369"}, ["commissioning"]),
+    ({"GT_quantity": "4"}, ["inspecting", "commissioning"]),
+    ({"GE_quantity": "4", "LT_quantity": "10"}, ["packing"]),
+    ({"EQ_quantity": "12.5"}, ["inspecting"]),
+    ({"EQ_bizTransaction_po": PO}, ["shipping"]),
+    ({"EQ_bizTransaction_desadv": PO}, []),  # a PO is not the despatch advice
+    ({"EQ_source_owning_party": OWNER}, ["shipping"]),
+    ({"EQ_destination_location": STORE_DL}, ["shipping"]),
+    ({"EQ_type": "Temperature", "EQ_deviceID": "urn:epc:id:giai:0950600.1"}, ["inspecting"]),
+    ({"EQ_ILMD_cbvmda:lotNumber": "L1|L2"}, ["commissioning"]),
+    ({"EQ_ILMD_cbvmda:countryOfOrigin": "DE"}, []),
+    ({"orderBy": "eventTime", "eventCountLimit": "2"}, ["commissioning", "inspecting"]),
+    ({"orderBy": "eventTime", "orderDirection": "ASC", "eventCountLimit": "1"}, ["commissioning"]),
+]
+
+
+def test_standard_parameters(rich: Api) -> None:
+    """Each case on one history (one fixture: the API's set-up costs more than the queries)."""
+    answers = [(params, steps(query(rich, **params))) for params, _ in STANDARD_CASES]
+    assert answers == STANDARD_CASES
+
+
+def test_event_ids_record_times_and_error_declarations(rich: Api) -> None:
+    commissioned, packed = query(rich, EQ_bizStep="commissioning|packing", eventType="ObjectEvent|AggregationEvent")
+    ids = f"{commissioned['eventID']}|{packed['eventID']}"
+    assert steps(query(rich, EQ_eventID=ids)) == ["commissioning", "packing"]
+    recorded = commissioned["recordTime"]
+    assert len(query(rich, GE_recordTime=recorded)) == 5
+    assert query(rich, LT_recordTime=recorded) == []
+    assert query(rich, EXISTS_errorDeclaration="true") == []
+    inspected = query(rich, EQ_bizStep="inspecting")[0]
+    declared = {
+        **{k: v for k, v in inspected.items() if k not in ("eventID", "recordTime")},
+        "errorDeclaration": {
+            "declarationTime": "2026-01-06T00:00:00Z",
+            "reason": "incorrect_data",
+            "correctiveEventIDs": ["urn:uuid:2f1d4a6e-0000-4000-8000-000000000001"],
+        },
+    }
+    assert rich.client.post("/v1/epcis/capture", json=document(declared), headers=rich.headers("demo-brand")).is_success
+    assert steps(query(rich, EXISTS_errorDeclaration="true")) == ["inspecting"]
+    assert steps(query(rich, EQ_errorReason="https://ref.gs1.org/cbv/ER-incorrect_data")) == ["inspecting"]
+    assert steps(query(rich, EQ_errorReason="did_not_occur")) == []
+    assert steps(query(rich, EQ_correctiveEventID="urn:uuid:2f1d4a6e-0000-4000-8000-000000000001")) == ["inspecting"]
+    assert steps(query(rich, GE_errorDeclarationTime="2026-01-06T00:00:00Z")) == ["inspecting"]
+    assert steps(query(rich, LT_errorDeclarationTime="2026-01-06T00:00:00+01:00")) == []
+
+
+def test_order_and_pages_over_every_event(rich: Api) -> None:
+    headers = rich.headers("demo-brand")
+    params = {**JANUARY, "orderBy": "eventTime", "orderDirection": "DESC", "perPage": "2", "eventCountLimit": "3"}
+    first = rich.client.get("/epcis/events", params=params, headers=headers)
+    second = rich.client.get(first.links["next"]["url"], headers=headers)
+    pages = [first.json()["epcisBody"]["eventList"], second.json()["epcisBody"]["eventList"]]
+    assert [steps(p) for p in pages] == [["commissioning", "inspecting"], ["shipping"]]  # newest first, three
+    assert "next" not in second.links
+    too_many = rich.client.get("/epcis/events", params={**JANUARY, "maxEventCount": "4"}, headers=headers)
+    assert too_many.status_code == 413
+    assert too_many.json()["type"] == "epcisException:QueryTooLargeException"
+    assert rich.client.get("/epcis/events", params={**JANUARY, "maxEventCount": "5"}, headers=headers).is_success
+
+
+REFUSALS: list[tuple[dict[str, str], str]] = [
+    ({"EQ_userExtension": "x"}, "EQ_userExtension"),
+    ({"EQ_action": "ADD|REMOVE"}, "EQ_action"),
+    ({"MATCH_inputEPC": "garbage"}, "MATCH_inputEPC"),
+    ({"GT_quantity": "many"}, "GT_quantity"),
+    ({"GE_recordTime": "yesterday"}, "GE_recordTime"),
+    ({"orderBy": "bizStep"}, "orderBy"),
+    ({"orderBy": "eventTime", "orderDirection": "UP"}, "orderDirection"),
+    ({"eventCountLimit": "1"}, "eventCountLimit"),  # needs orderBy
+    ({"orderBy": "eventTime", "eventCountLimit": "1", "maxEventCount": "1"}, "eventCountLimit"),
+    ({"EQ_bizStep": "shipping||receiving"}, "EQ_bizStep"),
+    ({"nextPageToken": "bm90LWEtdG9rZW4"}, "nextPageToken"),
+]
+
+
+@pytest.mark.sqlite_only  # refused before any SQL
+def test_a_parameter_that_means_nothing_is_named(api: Api) -> None:
+    for params, field in REFUSALS:
+        refused = api.client.get("/epcis/events", params=params, headers=api.headers("demo-brand"))
+        assert refused.status_code in (400, 422), (params, refused.text)
+        assert refused.headers["content-type"] == "application/problem+json"
+        assert refused.json()["field"] == field, params
+        if refused.status_code == 400:
+            assert refused.json()["type"] == "epcisException:QueryParameterException"
+
+
+def test_named_queries_belong_to_the_organisation_that_made_them(rich: Api) -> None:
+    brand = rich.headers("demo-brand")
+    definition = {"name": "shipped", "query": {"EQ_bizStep": ["shipping"], **JANUARY}}
+    made = rich.client.post("/epcis/queries", json=definition, headers=brand)
+    assert made.status_code == 201, made.text
+    assert made.headers["location"] == "/epcis/queries/shipped"
+    assert rich.client.post("/epcis/queries", json=definition, headers=brand).status_code == 409
+    assert rich.client.get("/epcis/queries", headers=brand).json() == [definition]
+    assert rich.client.get("/epcis/queries/shipped", headers=brand).json() == definition
+    ran = rich.client.get("/epcis/queries/shipped/events", headers=brand)
+    assert steps(ran.json()["epcisBody"]["eventList"]) == ["shipping"]
+    # Another organisation can neither read, nor run, nor delete it; its own name space is empty.
+    rich.organisation("stranger", ["distributor"])
+    stranger = rich.headers("stranger")
+    assert rich.client.get("/epcis/queries", headers=stranger).json() == []
+    for method, path in (
+        ("GET", "/epcis/queries/shipped"),
+        ("GET", "/epcis/queries/shipped/events"),
+        ("DELETE", "/epcis/queries/shipped"),
+    ):
+        refused = rich.client.request(method, path, headers=stranger)
+        assert refused.status_code == 404, (method, path, refused.text)
+        assert refused.json()["field"] == "queryName"
+    assert rich.client.get("/epcis/queries/shipped", headers=brand).status_code == 200  # still there
+    # The stranger's query of the same name runs over what the stranger may see: nothing of the brand's.
+    assert rich.client.post("/epcis/queries", json=definition, headers=stranger).status_code == 201
+    assert rich.client.get("/epcis/queries/shipped/events", headers=stranger).json()["epcisBody"]["eventList"] == []
+    # An admin key has no organisation: no named queries.
+    assert rich.client.post("/epcis/queries", json=definition, headers=rich.headers("admin")).status_code == 403
+    # A bad definition is refused when made, naming the parameter; paging belongs to each run.
+    bad = rich.client.post("/epcis/queries", json={"name": "x", "query": {"EQ_colour": ["red"]}}, headers=brand)
+    assert bad.status_code == 400
+    assert bad.json()["field"] == "EQ_colour"
+    paged = rich.client.post("/epcis/queries", json={"name": "x", "query": {"perPage": 1}}, headers=brand)
+    assert paged.json()["field"] == "perPage"
+    assert rich.client.get("/epcis/queries/shipped/events?EQ_action=ADD", headers=brand).json()["field"] == "EQ_action"
+    assert rich.client.delete("/epcis/queries/shipped", headers=brand).status_code == 204
+    assert rich.client.get("/epcis/queries/shipped", headers=brand).status_code == 404
+    assert rich.client.get("/epcis/queries/shipped", headers=stranger).status_code == 200  # the stranger's own

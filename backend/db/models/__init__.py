@@ -11,7 +11,16 @@ from backend.db.models.chain import (
     OperationStatus,
 )
 from backend.db.models.consent import CustomerToken, Retailer, SiweNonce, TillCode, WalletClaim
-from backend.db.models.epcis import EpcisAnchor, EpcisCapture, EpcisEventEpc, EpcisEventRecord, EpcisLink, Scan
+from backend.db.models.epcis import (
+    EpcisAnchor,
+    EpcisCapture,
+    EpcisEventEpc,
+    EpcisEventFacet,
+    EpcisEventRecord,
+    EpcisLink,
+    NamedEpcisQuery,
+    Scan,
+)
 from backend.db.models.loyalty import (
     Customer,
     CustomerProfile,
@@ -88,6 +97,7 @@ __all__ = [
     "EpcisAnchor",
     "EpcisCapture",
     "EpcisEventEpc",
+    "EpcisEventFacet",
     "EpcisEventRecord",
     "EpcisLink",
     "HistoryLine",
@@ -110,6 +120,7 @@ __all__ = [
     "MirrorRole",
     "MirrorRuleSet",
     "MirrorTokenState",
+    "NamedEpcisQuery",
     "Operation",
     "OperationStatus",
     "OrgSigner",
