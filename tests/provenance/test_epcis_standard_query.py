@@ -7,9 +7,10 @@ from __future__ import annotations
 
 from typing import Any
 
+import httpx
 import pytest
 
-from tests.provenance.support import FRESH, Api, at, commission, document, event, receive, sgtin, ship
+from tests.provenance.support import FRESH, Api, at, commission, document, event, receive, serving, sgtin, ship
 
 ONE, TWO, THREE = (sgtin(FRESH, f"SN000{n}") for n in (1, 2, 3))
 DOCK = "urn:epc:id:sgln:0950600.01347.0"  # a read point
@@ -265,3 +266,35 @@ def test_named_queries_belong_to_the_organisation_that_made_them(rich: Api) -> N
     assert rich.client.delete("/epcis/queries/shipped", headers=brand).status_code == 204
     assert rich.client.get("/epcis/queries/shipped", headers=brand).status_code == 404
     assert rich.client.get("/epcis/queries/shipped", headers=stranger).status_code == 200  # the stranger's own
+
+
+def test_a_standard_client_over_real_http(api: Api) -> None:
+    """What a partner's EPCIS 2.0 client does, over a socket: capture (202, then the job),
+    a query with several standard parameters, its pages through the Link header, a named query."""
+    headers = api.headers("demo-brand")
+    with serving(api.client.app) as base, httpx.Client(base_url=base, headers=headers) as client:  # type: ignore[arg-type]
+        doc = document(
+            commission([ONE, TWO, THREE], at(0)),
+            ship([ONE, TWO, THREE], at(1), bizTransactionList=[{"type": "po", "bizTransaction": PO}]),
+            receive([ONE], at(2), readPoint={"id": DOCK}, bizLocation={"id": STORE}),
+            receive([TWO], at(3), readPoint={"id": DOCK}, bizLocation={"id": STORE}),
+            receive([THREE], at(4), readPoint={"id": DOCK}),
+        )
+        sent = client.post("/epcis/capture", json=doc)
+        assert sent.status_code == 202, sent.text
+        job = client.get(sent.headers["location"])
+        assert job.json()["success"] is True, job.text
+        params = {**JANUARY, "EQ_bizStep": "receiving|shipping", "EQ_readPoint": DOCK, "EQ_bizLocation": STORE}
+        pages, url, asked = [], "/epcis/events", {**params, "perPage": "1", "orderBy": "eventTime"}
+        while url:
+            page = client.get(url, params=asked or None)  # the next page: its URL as given
+            assert page.status_code == 200, page.text
+            pages.append([e["epcList"] for e in page.json()["epcisBody"]["eventList"]])
+            url, asked = page.links.get("next", {}).get("url", ""), {}
+        assert pages == [[[TWO]], [[ONE]]]  # newest first, one a page, THREE's receipt elsewhere
+        made = client.post("/epcis/queries", json={"name": "received-in-store", "query": params})
+        assert made.status_code == 201, made.text
+        ran = client.get(made.headers["location"] + "/events")
+        assert [e["epcList"] for e in ran.json()["epcisBody"]["eventList"]] == [[ONE], [TWO]]
+        shipped = client.get("/epcis/events", params={"EQ_bizTransaction_po": PO, "MATCH_epc": THREE})
+        assert [e["bizStep"] for e in shipped.json()["epcisBody"]["eventList"]] == ["shipping"]

@@ -91,7 +91,7 @@ class EpcisEventEpc(SQLModel, table=True):
 
     event_pk: int = Field(primary_key=True, sa_type=BigIntId, foreign_key="epcis_events.id")
     epc: str = Field(primary_key=True, max_length=300, description="Item key or canonical URI.")
-    role: str = Field(primary_key=True, max_length=8)
+    role: str = Field(primary_key=True, max_length=12)  # out_class: 9 (8 refused it on PostgreSQL)
     gtin: str | None = Field(default=None, max_length=14, index=True)
     serial: str | None = Field(default=None, max_length=80)
     lot: str | None = Field(default=None, max_length=80)

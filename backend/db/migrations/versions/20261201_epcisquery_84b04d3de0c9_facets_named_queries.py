@@ -5,6 +5,8 @@ parameters filter on and that have no column (backend/provenance/epcis/facets.py
 for the events already stored; ``ix_epcis_events_recorded`` orders by recordTime;
 ``epcis_named_queries`` keeps the named queries of each organisation. Only an index is added to
 ``epcis_events`` (a plain CREATE INDEX: SQLite keeps the table and its answer-version triggers).
+``epcis_event_epcs.role`` widens to 12 characters: ``out_class`` (an outputQuantityList) did not
+fit in 8, and PostgreSQL refused every capture of such a TransformationEvent.
 
 Revision ID: 84b04d3de0c9
 Revises: 741bf043696d
@@ -57,7 +59,19 @@ def upgrade() -> None:
     op.create_index("ix_epcis_event_facets_number", "epcis_event_facets", ["name", "number", "event_pk"])
     op.create_index("ix_epcis_event_facets_value", "epcis_event_facets", ["name", "value", "event_pk"])
     op.create_index("ix_epcis_events_recorded", "epcis_events", ["recorded_at", "id"])
+    _role_length(12)
     _facets_of_existing_events()
+
+
+def _role_length(length: int) -> None:
+    # epcis_event_epcs has no trigger: SQLite may rebuild it.
+    with op.batch_alter_table("epcis_event_epcs", schema=None) as batch_op:
+        batch_op.alter_column(
+            "role",
+            existing_type=sqlmodel.sql.sqltypes.AutoString(length=8 if length == 12 else 12),
+            type_=sqlmodel.sql.sqltypes.AutoString(length=length),
+            existing_nullable=False,
+        )
 
 
 def _facets_of_existing_events() -> None:
@@ -91,6 +105,7 @@ def _facets_of_existing_events() -> None:
 
 
 def downgrade() -> None:
+    _role_length(8)
     op.drop_index("ix_epcis_events_recorded", table_name="epcis_events")
     op.drop_index("ix_epcis_event_facets_value", table_name="epcis_event_facets")
     op.drop_index("ix_epcis_event_facets_number", table_name="epcis_event_facets")
