@@ -9,13 +9,17 @@ from typing import Any
 
 import httpx
 import pytest
+from alembic import command
+from alembic.script import ScriptDirectory
 
+from backend.db.migrate import alembic_config
 from tests.provenance.support import FRESH, Api, at, commission, document, event, receive, serving, sgtin, ship
 
 ONE, TWO, THREE = (sgtin(FRESH, f"SN000{n}") for n in (1, 2, 3))
 DOCK = "urn:epc:id:sgln:0950600.01347.0"  # a read point
 STORE = "urn:epc:id:sgln:0950600.01347.9"  # a business location
 DOCK_DL, STORE_DL = "https://id.gs1.org/414/0950600013477", "https://id.gs1.org/414/0950600013477/254/9"
+FACETS_REVISION = "84b04d3de0c9"  # epcis_event_facets and its backfill
 JANUARY = {"GE_eventTime": "2026-01-01T00:00:00Z", "LT_eventTime": "2026-02-01T00:00:00Z"}
 
 
@@ -298,3 +302,14 @@ def test_a_standard_client_over_real_http(api: Api) -> None:
         assert [e["epcList"] for e in ran.json()["epcisBody"]["eventList"]] == [[ONE], [TWO]]
         shipped = client.get("/epcis/events", params={"EQ_bizTransaction_po": PO, "MATCH_epc": THREE})
         assert [e["bizStep"] for e in shipped.json()["epcisBody"]["eventList"]] == ["shipping"]
+
+
+def test_the_migration_indexes_the_events_stored_before_it(rich: Api) -> None:
+    """Events captured before the facets existed are found by the new parameters once migrated."""
+    config = alembic_config(rich.engine.url.render_as_string(hide_password=False))
+    before = ScriptDirectory.from_config(config).get_revision(FACETS_REVISION).down_revision
+    assert isinstance(before, str)
+    command.downgrade(config, before)
+    command.upgrade(config, "head")
+    assert steps(query(rich, EQ_bizTransaction_po=PO)) == ["shipping"]
+    assert steps(query(rich, EQ_type="Temperature", GT_quantity="12")) == ["inspecting"]

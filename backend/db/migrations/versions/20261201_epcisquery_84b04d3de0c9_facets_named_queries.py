@@ -59,19 +59,10 @@ def upgrade() -> None:
     op.create_index("ix_epcis_event_facets_number", "epcis_event_facets", ["name", "number", "event_pk"])
     op.create_index("ix_epcis_event_facets_value", "epcis_event_facets", ["name", "value", "event_pk"])
     op.create_index("ix_epcis_events_recorded", "epcis_events", ["recorded_at", "id"])
-    _role_length(12)
-    _facets_of_existing_events()
-
-
-def _role_length(length: int) -> None:
     # epcis_event_epcs has no trigger: SQLite may rebuild it.
     with op.batch_alter_table("epcis_event_epcs", schema=None) as batch_op:
-        batch_op.alter_column(
-            "role",
-            existing_type=sqlmodel.sql.sqltypes.AutoString(length=8 if length == 12 else 12),
-            type_=sqlmodel.sql.sqltypes.AutoString(length=length),
-            existing_nullable=False,
-        )
+        batch_op.alter_column("role", type_=sqlmodel.sql.sqltypes.AutoString(length=12), existing_nullable=False)
+    _facets_of_existing_events()
 
 
 def _facets_of_existing_events() -> None:
@@ -105,7 +96,7 @@ def _facets_of_existing_events() -> None:
 
 
 def downgrade() -> None:
-    _role_length(8)
+    # epcis_event_epcs.role stays 12 wide: rows of role out_class would not fit in 8.
     op.drop_index("ix_epcis_events_recorded", table_name="epcis_events")
     op.drop_index("ix_epcis_event_facets_value", table_name="epcis_event_facets")
     op.drop_index("ix_epcis_event_facets_number", table_name="epcis_event_facets")
