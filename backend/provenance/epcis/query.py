@@ -139,7 +139,7 @@ def read_page_position(token: str, field: str) -> tuple[datetime, int, int]:
     try:
         text = base64.urlsafe_b64decode(token + "=" * (-len(token) % 4)).decode()
         moment, pk, *served = text.split("|")
-        if len(served) > 1:
+        if len(served) > 1 or (served and int(served[0]) < 0):
             raise ValueError(text)
         start = datetime.strptime(moment, "%Y-%m-%dT%H:%M:%S.%f").replace(tzinfo=UTC)
         return start, int(pk), int(served[0]) if served else 0

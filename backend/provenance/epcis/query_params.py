@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
@@ -113,14 +112,6 @@ ILMD_RANGE = re.compile(r"^(GT|GE|LT|LE)_ILMD_(.+)$")
 TIME_ZONE_SPACE = re.compile(r" (\d\d:?\d\d)$")  # a '+' of the offset that a URL turned into a space
 
 
-@dataclass(frozen=True)
-class Paging:
-    """What a page of the query's answer may hold."""
-
-    per_page: int = PER_PAGE
-    token: str | None = None
-
-
 def values_of(raw: Any, name: str) -> list[str]:
     """A parameter's values: a URL's ``a|b``, or a named query's JSON array or scalar."""
     items = [_scalar(v, name) for v in raw] if isinstance(raw, list) else _scalar(raw, name).split("|")
@@ -195,13 +186,11 @@ def _checked(name: str, values: list[str]) -> list[str]:
     return values
 
 
-def standard_filter(params: Mapping[str, Any], epc: str | None = None, paging: Paging | None = None) -> EventFilter:
+def standard_filter(params: Mapping[str, Any], epc: str | None = None) -> EventFilter:
     """The filter the binding's ``params`` mean (``epc``: the item of ``/epcs/{epc}/events``)."""
     check_names(params)
-    paging = paging or Paging(
-        per_page=_whole(params["perPage"], "perPage", 1, MAX_EVENTS) if "perPage" in params else PER_PAGE,
-        token=_one(params["nextPageToken"], "nextPageToken") if "nextPageToken" in params else None,
-    )
+    per_page = _whole(params["perPage"], "perPage", 1, MAX_EVENTS) if "perPage" in params else PER_PAGE
+    token = _one(params["nextPageToken"], "nextPageToken") if "nextPageToken" in params else None
     where: list[ColumnIn] = []
     matches: list[Match] = [Match(ANY_EPC, (epc,), "epc")] if epc else []
     facets: list[FacetIn] = []
@@ -235,8 +224,8 @@ def standard_filter(params: Mapping[str, Any], epc: str | None = None, paging: P
     if "eventCountLimit" in params and order_by is None:
         raise InvalidQuery("eventCountLimit needs orderBy (which events come first)", field="eventCountLimit")
     after, served = None, 0
-    if paging.token is not None:
-        start, last, served = read_page_position(paging.token, "nextPageToken")
+    if token is not None:
+        start, last, served = read_page_position(token, "nextPageToken")
         after = (start, last)
     exists = params.get("EXISTS_errorDeclaration")
 
@@ -260,7 +249,7 @@ def standard_filter(params: Mapping[str, Any], epc: str | None = None, paging: P
         descending=order_by is not None and direction == "DESC",
         count_limit=count("eventCountLimit"),
         max_count=count("maxEventCount"),
-        limit=paging.per_page,
+        limit=per_page,
         after=after,
         served=served,
     )
