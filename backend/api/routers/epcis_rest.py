@@ -4,13 +4,13 @@ against the binding is pointed at ``https://<host>/epcis`` and works unchanged.
 ``POST /capture`` answers ``202`` with the capture job (``Location: /epcis/capture/{captureID}``);
 the document is captured at once, all or nothing, by the same code as ``POST /v1/epcis/capture``,
 so the job is finished when the client asks for it (a rejected document's job says why, as
-RFC 7807 problems). ``GET /events`` takes the binding's query parameters (``eventType``,
-``GE_eventTime``, ``LT_eventTime``, ``EQ_bizStep``, ``EQ_bizLocation``, ``EQ_readPoint``,
-``MATCH_epc``, ``perPage``, ``nextPageToken``; the next page in the ``Link`` header), and the
+RFC 7807 problems). ``GET /events`` takes the standard query parameters (query_params.py reads
+them into the filter ``/v1/epcis/events`` uses; the next page in the ``Link`` header), and the
 resources ``/events/{eventID}``, ``/eventTypes``, ``/epcs/{epc}/events``, ``/bizSteps``,
 ``/bizLocations``, ``/readPoints`` and ``/dispositions`` list what the caller may see: the same
 organisation scoping as ``/v1/epcis/events``. Every answer carries ``GS1-EPCIS-Version`` and
 ``GS1-CBV-Version``; every refusal by these routes is ``application/problem+json`` (RFC 7807).
+Named queries (``/queries``) belong to the organisation that made them (named_queries.py).
 """
 
 from __future__ import annotations
