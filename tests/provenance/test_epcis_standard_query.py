@@ -211,6 +211,8 @@ REFUSALS: list[tuple[dict[str, str], str]] = [
     ({"MATCH_inputEPC": "garbage"}, "MATCH_inputEPC"),
     ({"GT_quantity": "many"}, "GT_quantity"),
     ({"GE_recordTime": "yesterday"}, "GE_recordTime"),
+    ({"GE_errorDeclarationTime": "0001-01-01T00:00:00+05:00"}, "GE_errorDeclarationTime"),
+    ({"GE_eventTime": "0001-01-01T00:00:00+05:00"}, "GE_eventTime"),
     ({"orderBy": "bizStep"}, "orderBy"),
     ({"orderBy": "eventTime", "orderDirection": "UP"}, "orderDirection"),
     ({"eventCountLimit": "1"}, "eventCountLimit"),  # needs orderBy

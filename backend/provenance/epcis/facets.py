@@ -56,7 +56,7 @@ def measurement_type(value: str) -> str:
 def _seconds(value: Any) -> float | None:
     try:
         return parse_time(value).timestamp() if isinstance(value, str) else None
-    except ValueError:
+    except (ValueError, OverflowError):
         return None
 
 

@@ -141,9 +141,11 @@ def _time(raw: Any, name: str) -> datetime:
     value = TIME_ZONE_SPACE.sub(r"+\1", _one(raw, name))
     try:
         moment = datetime.fromisoformat(value.replace("Z", "+00:00").replace("z", "+00:00"))
-    except ValueError as bad:
-        raise InvalidQuery(f"{name}: {value!r} is not an ISO 8601 date-time", field=name) from bad
-    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+        moment = moment.astimezone(UTC) if moment.tzinfo else moment.replace(tzinfo=UTC)
+        moment.timestamp()  # within the years a timestamp holds (0001-01-01+05:00 is not)
+    except (ValueError, OverflowError) as bad:
+        raise InvalidQuery(f"{name}: {value[:40]!r} is not an ISO 8601 date-time", field=name) from bad
+    return moment
 
 
 def _number(raw: Any, name: str) -> float:
