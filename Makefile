@@ -48,8 +48,8 @@ test: build ## Lint and run the whole test suite against real Anvil chains
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy
 	# Two test processes (pytest-xdist), each with its own Anvil and PostgreSQL: the suite is CPU-bound
-	# and takes about twice as long in one process.
-	$(BIN)/pytest -n 2 $(PYTEST_ARGS)
+	# and takes about twice as long in one process. The 30 slowest tests are listed at the end.
+	$(BIN)/pytest -n 2 --durations=30 $(PYTEST_ARGS)
 
 test-fast: build ## The suite without lint, in parallel
 	$(BIN)/pytest -n 2 $(PYTEST_ARGS)

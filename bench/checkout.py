@@ -130,7 +130,7 @@ class Platform:
                         start_new_session=True,
                     )
                 )
-        deadline = time.monotonic() + 60
+        deadline = time.monotonic() + 180  # as `make run`: importing the app takes long on a loaded machine
         while True:
             with contextlib.suppress(httpx.HTTPError):
                 if httpx.get(f"http://127.0.0.1:{self.api_port}/healthz", timeout=1).status_code == 200:

@@ -9,48 +9,31 @@ from __future__ import annotations
 
 import argparse
 import json
-import sys
-import tempfile
 from pathlib import Path
 from typing import Any
 
+from _gas import ROOT, fresh_chain, gas_figures, send  # bench/ is on sys.path
 from eth_account import Account
 from eth_utils import keccak
 from rich.console import Console
 from rich.table import Table
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
-
-from _processes import free_port  # noqa: E402  (bench/ is on sys.path)
-
-from backend.chain.anvil import dev_private_keys, start_anvil, stop_anvil  # noqa: E402
-from backend.chain.bootstrap import ensure_deployment  # noqa: E402
-from backend.chain.client import connect  # noqa: E402
-from backend.chain.context import context_for  # noqa: E402
-from backend.chain.keys import DEV_ACCOUNT  # noqa: E402
-from backend.chain.local_signer import LocalSigner  # noqa: E402
-from backend.provenance.merkle import MerkleTree, item_commitment, item_leaf  # noqa: E402
-from backend.settings import Settings  # noqa: E402
+from backend.chain.local_signer import LocalSigner
+from backend.provenance.merkle import MerkleTree, item_commitment, item_leaf
 
 GTIN = 9506000134352
 BRAND, MANUFACTURER = 1, 2
 
 
-def _send(signer: LocalSigner, call: Any) -> int:
-    receipt = signer.transact({"to": call.address, "data": call._encode_transaction_data()})
-    return int(receipt["gasUsed"])
-
-
 def _items(ctx: Any, operator: LocalSigner, brand: LocalSigner, count: int) -> tuple[MerkleTree, list[bytes]]:
     registry = ctx.registry
     brand_id = keccak(text="bench-brand")
-    _send(operator, registry.functions.setOrganisation(brand_id, brand.address, BRAND | MANUFACTURER, True))
-    _send(operator, registry.functions.assignCompanyPrefix(19506000, brand_id))
-    _send(brand, registry.functions.registerProduct(GTIN))
+    send(operator, registry.functions.setOrganisation(brand_id, brand.address, BRAND | MANUFACTURER, True))
+    send(operator, registry.functions.assignCompanyPrefix(19506000, brand_id))
+    send(brand, registry.functions.registerProduct(GTIN))
     commitments = [item_commitment(keccak(text=f"salt-{i}"), f"SN{i:08d}") for i in range(count)]
     tree = MerkleTree.build([item_leaf(GTIN, c) for c in commitments])
-    _send(brand, registry.functions.registerItems(GTIN, tree.root, count))
+    send(brand, registry.functions.registerItems(GTIN, tree.root, count))
     return tree, commitments
 
 
@@ -61,39 +44,22 @@ def main() -> int:
     parser.add_argument("--out", type=Path, default=ROOT / "bench" / "out" / "passports.json")
     args = parser.parse_args()
     sizes = [int(s) for s in args.batches.split(",")]
-    with tempfile.TemporaryDirectory(prefix="credance-bench-") as tmp:
-        workdir = Path(tmp)
-        port = free_port()
-        start_anvil(workdir, port, ROOT / "node_modules", persist=False)
-        try:
-            settings = Settings(
-                home=workdir,
-                chain_port=port,
-                deployments_dir=workdir / "deployments",
-                database_url=f"sqlite:///{workdir / 'unused.db'}",
-            )
-            manifest, _ = ensure_deployment(settings, force=True)
-            w3 = connect(settings.resolved_rpc_url)
-            ctx = context_for(w3, manifest.chain_id, manifest)
-            assert ctx.passports is not None
-            keys = dev_private_keys(workdir)
-            issuer = LocalSigner(w3, keys[DEV_ACCOUNT["issuer"]], manifest.chain_id)
-            operator = LocalSigner(w3, keys[DEV_ACCOUNT["operator"]], manifest.chain_id)
-            brand = LocalSigner(w3, keys[2], manifest.chain_id)
-            tree, commitments = _items(ctx, operator, brand, args.single + sum(sizes))
+    with fresh_chain() as chain:
+        ctx = chain.ctx
+        assert ctx.passports is not None
+        issuer, operator, brand = chain.role("issuer"), chain.role("operator"), chain.signer(2)
+        tree, commitments = _items(ctx, operator, brand, args.single + sum(sizes))
 
-            def claim(index: int) -> tuple[Any, ...]:
-                holder = Account.create().address  # a fresh custodial address, as each buyer's
-                return (holder, index + 1, GTIN, True, commitments[index], tree.root, tree.proof(index))
+        def claim(index: int) -> tuple[Any, ...]:
+            holder = Account.create().address  # a fresh custodial address, as each buyer's
+            return (holder, index + 1, GTIN, True, commitments[index], tree.root, tree.proof(index))
 
-            single = [_send(issuer, ctx.passports.functions.issue(claim(i))) for i in range(args.single)]
-            start, batched = args.single, {}
-            for size in sizes:
-                gas = _send(issuer, ctx.passports.functions.issueBatch([claim(start + i) for i in range(size)]))
-                batched[size] = gas / size
-                start += size
-        finally:
-            stop_anvil(workdir)
+        single = [send(issuer, ctx.passports.functions.issue(claim(i))) for i in range(args.single)]
+        start, batched = args.single, {}
+        for size in sizes:
+            gas = send(issuer, ctx.passports.functions.issueBatch([claim(start + i) for i in range(size)]))
+            batched[size] = gas / size
+            start += size
     naive = sum(single) / len(single)
     table = Table(title=f"Item passport claims on Anvil ({len(commitments)} items in one registry batch)")
     for column in ("method", "claims per tx", "gas per claim", "vs single"):
@@ -102,16 +68,7 @@ def main() -> int:
     for size, gas in batched.items():
         table.add_row("issueBatch", f"{size}", f"{gas:,.0f}", f"{naive / gas:.2f}x")
     Console().print(table)
-    figures = [
-        {
-            "name": f"gas per passport claim, batch of {size}",
-            "value": round(gas),
-            "baseline": round(naive),
-            "unit": "gas",
-            "higher_is_better": False,
-        }
-        for size, gas in batched.items()
-    ]
+    figures = gas_figures("gas per passport claim", batched, naive)
     result = {"single_gas_per_claim": round(naive), "batched_gas_per_claim": batched, "figures": figures}
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(result, indent=2))

@@ -67,6 +67,7 @@ def cli() -> None:
         issuer=issuer.address,
         operator=operator.address,
         passport_base_uri=f"{settings.resolved_public_url}/passports/",
+        collectible_uri=f"{settings.resolved_public_url}/collectibles/{{id}}.json",
     )
     for name, contract in manifest.contracts.items():
         click.echo(f"{name}: {contract.address} (block {contract.deploy_block})")

@@ -24,7 +24,9 @@ from backend.api.route_facts import RouteTable
 from backend.api.routers import (
     assets,
     audit_log,
+    collectibles,
     console_audit,
+    console_organisations,
     console_pages,
     console_program,
     console_provenance,
@@ -64,10 +66,19 @@ ROUTERS: tuple[APIRouter, ...] = (
     *(m.router for m in (health, docs, purchases, retailers, stores, keys, organisations, products)),
     lists.router,  # GET lists with search and cursor pagination
     *customers.ROUTERS,  # every /v1/customers/{id}/… route, and Sign-In with Ethereum
-    *(m.router for m in (epcis, epcis_rest, verification, passports)),
+    *(m.router for m in (epcis, epcis_rest, verification, passports, collectibles)),
     *(m.router for m in (refunds, rewards, transfers, partners, rule_sets, reports, predictions, audit_log)),
     *(
-        m.router for m in (assets, member_pages, console_pages, console_program, console_provenance, console_audit)
+        m.router
+        for m in (
+            assets,
+            member_pages,
+            console_pages,
+            console_program,
+            console_provenance,
+            console_organisations,
+            console_audit,
+        )
     ),  # the pages people use (docs/web.md)
 )
 
@@ -128,10 +139,12 @@ def create_app(
     if verification_fast_path:  # inside the security middleware, like the checkout's
         secret = settings.scan_client_secret.get_secret_value() if settings.scan_client_secret else None
         app.add_middleware(VerificationFastPath, answers=answers, home=settings.resolved_home, secret=secret)
-    if checkout_fast_path:  # inside the security middleware: its limits and checks apply first
-        app.add_middleware(CheckoutFastPath, verifier=verifier, purchases=purchase_writer)
     if read_fast_path:
         app.add_middleware(ReadFastPath, verifier=verifier, reads=member_reads)
+    # Outside the read fast path (a purchase never pays for its path check), inside the security
+    # middleware: its limits and checks apply first.
+    if checkout_fast_path:
+        app.add_middleware(CheckoutFastPath, verifier=verifier, purchases=purchase_writer)
     routes = RouteTable()  # filled from the routes' own declarations once they are included, below
     app.add_middleware(
         SecurityMiddleware, policy=SecurityPolicy.from_settings(settings), verifier=verifier, routes=routes

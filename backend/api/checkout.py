@@ -29,6 +29,7 @@ from backend.api.auth import KeyVerifier, Principal
 from backend.api.error_responses import domain_error
 from backend.api.policy import PURCHASE, Context, Facts, decide
 from backend.api.replays import replay_headers
+from backend.api.request_headers import request_headers
 from backend.api.schemas.loyalty import PurchaseIn
 from backend.api.security import ASGIApp, Receive, Scope, Send, read_body, replaying
 from backend.api.writer import GroupCommitWriter
@@ -72,12 +73,8 @@ def purchase_response(outcome: PurchaseOutcome) -> Response:
 
 def _credentials(scope: Scope) -> tuple[str | None, bytes | None]:
     """The bearer key and the content type (the first of each wins, as in Starlette's Headers)."""
-    authorization = content_type = None
-    for name, value in scope["headers"]:
-        if name == b"authorization" and authorization is None:
-            authorization = value
-        elif name == b"content-type" and content_type is None:
-            content_type = value
+    headers = request_headers(scope)
+    authorization, content_type = headers.get(b"authorization"), headers.get(b"content-type")
     if authorization is None or authorization[:7].lower() != b"bearer ":
         return None, content_type
     return authorization[7:].decode("latin-1").strip(), content_type

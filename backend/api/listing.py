@@ -6,12 +6,13 @@ rel="next"`` header (RFC 8288). The paging itself (opaque cursors, keyset querie
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Annotated, Any
 from urllib.parse import urlencode
 
-from fastapi import Query, Request, Response
+from fastapi import Depends, Query, Request, Response
 
-from backend.db.pages import CURSOR_FIELD, MAX_LIMIT, Page
+from backend.db.pages import CURSOR_FIELD, DEFAULT_LIMIT, MAX_LIMIT, Page
 
 Limit = Annotated[int, Query(ge=1, le=MAX_LIMIT, description=f"Rows per page (1 to {MAX_LIMIT}).")]
 Cursor = Annotated[
@@ -35,3 +36,24 @@ def listed(request: Request, response: Response, page: Page[Any], items: list[An
     if link is not None:
         response.headers["Link"] = f'<{link}>; rel="next"'
     return {"items": items, "next": link}
+
+
+@dataclass(frozen=True)
+class Paging:
+    """A list route's page (``limit``, ``cursor``) and its answer: one parameter for what every
+    list route takes, instead of the same four in each."""
+
+    request: Request
+    response: Response
+    limit: int
+    cursor: str | None
+
+    def answer(self, page: Page[Any]) -> dict[str, Any]:
+        return listed(self.request, self.response, page, page.rows)
+
+
+def _paging(request: Request, response: Response, limit: Limit = DEFAULT_LIMIT, cursor: Cursor = None) -> Paging:
+    return Paging(request, response, limit, cursor)
+
+
+PagingDep = Annotated[Paging, Depends(_paging)]

@@ -542,6 +542,18 @@ TILL_CODE = Policy("ask for a one-time till code", own_customer(Scope.REDEEM))
 TRANSFER = Policy("give points to another member", own_customer(Scope.TRANSFER))
 WALLET = Policy("claim an own wallet", own_customer(Scope.WALLET))
 PASSPORT = Policy("claim an item's passport or give one to another member", own_customer(Scope.PASSPORTS))
+COLLECTIBLE = Policy("show a collectible as a ticket or vote with it", own_customer(Scope.COLLECTIBLES))
+TICKET_CHECK = Policy(
+    "check a ticket at a door",
+    Grant(Role.ADMIN),
+    Grant(Role.CHECKOUT, note="a store's staff"),
+    Grant(Role.ORGANISATION, note="the editions it organises only"),
+)
+POLL_OPEN = Policy(
+    "open a poll of an edition's holders",
+    Grant(Role.ADMIN),
+    Grant(Role.ORGANISATION, note="the editions it organises only"),
+)
 LOG_OUT = Policy(
     "revoke a customer token",
     Grant(Role.ADMIN),
@@ -562,6 +574,9 @@ AUDIT_READ = Policy(
     "read the audit log",
     Grant(Role.ADMIN),
     Grant(Role.ORGANISATION, organisation=query("org_id"), note="the actions of its own keys"),
+)
+ADMIN_OR_OWN_ORGANISATION = Policy(
+    "an admin, or the organisation itself", Grant(Role.ADMIN), Grant(Role.ORGANISATION, organisation=path("org_id"))
 )
 ORGANISATION_LIST = Policy(
     "list organisations",

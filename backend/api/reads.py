@@ -38,6 +38,7 @@ from starlette.requests import Request
 from backend.api.auth import KeyVerifier
 from backend.api.error_responses import domain_error
 from backend.api.policy import BALANCE, MEMBER_READ, Context, Facts, Policy, decide
+from backend.api.request_headers import header
 from backend.api.schemas.loyalty import BalanceOut, HistoryEntry, TierEventOut
 from backend.api.security import ASGIApp, Receive, Scope, Send, respond
 from backend.db.readpool import ReadConnection, ReadPool
@@ -316,7 +317,7 @@ class ReadFastPath:
             await self.app(scope, receive, send)
             return
         scope["route"] = LABELS[read.kind]
-        if_none_match = _header(scope, b"if-none-match")
+        if_none_match = header(scope, b"if-none-match")
         try:
             if read.kind == "balance":
                 answer = await self.reads.balance(read.customer_id, read.view, if_none_match)
@@ -329,7 +330,7 @@ class ReadFastPath:
         await respond(send, answer.status, answer.body or b"", answer.headers())
 
     async def _admitted(self, scope: Scope, read: _Read) -> bool:
-        key = _header(scope, b"authorization")
+        key = header(scope, b"authorization")
         if key is None or key[:7].lower() != "bearer ":
             return False
         principal = await self.verifier.verify_async(key[7:].strip())
@@ -340,10 +341,3 @@ class ReadFastPath:
         except DomainError:
             return False  # refused: the route answers it
         return True
-
-
-def _header(scope: Scope, name: bytes) -> str | None:
-    for key, value in scope["headers"]:
-        if key == name:
-            return bytes(value).decode("latin-1")
-    return None

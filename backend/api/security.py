@@ -36,6 +36,7 @@ from fastapi import Request
 
 from backend.api.auth import KeyVerifier, Role
 from backend.api.headers import with_security_headers
+from backend.api.request_headers import header
 from backend.api.route_facts import RouteFacts, RouteTable
 from backend.bounds import json_depth_exceeds
 from backend.errors import Unprocessable
@@ -214,15 +215,8 @@ def replaying(body: bytes, receive: Receive) -> Receive:
     return replay
 
 
-def _header(scope: Scope, name: bytes) -> str | None:
-    for key, value in scope.get("headers", ()):
-        if key == name:
-            return bytes(value).decode("latin-1")
-    return None
-
-
 def _bearer(scope: Scope) -> str | None:
-    value = _header(scope, b"authorization")
+    value = header(scope, b"authorization")
     if value is None:
         return None
     scheme, _, token = value.partition(" ")
@@ -308,10 +302,10 @@ class SecurityMiddleware:
             return
         send = with_security_headers(send)  # nosniff on every answer; CSP, frames, referrer on pages
         path: str = scope["path"]
-        origin = _header(scope, b"origin")
+        origin = header(scope, b"origin")
         if origin is not None:  # only a browser's cross-origin call asks: a till never does
             public = self.routes.is_public(path)
-            if scope["method"] == "OPTIONS" and _header(scope, b"access-control-request-method"):
+            if scope["method"] == "OPTIONS" and header(scope, b"access-control-request-method"):
                 await self._preflight(send, origin, public)
                 return
             send = self._with_cors(send, origin, public)
@@ -337,7 +331,7 @@ class SecurityMiddleware:
     # --- size -----------------------------------------------------------------------------
 
     def _too_large(self, scope: Scope, limit: int) -> Refusal | None:
-        declared = _header(scope, b"content-length")
+        declared = header(scope, b"content-length")
         if declared is not None and declared.isdigit() and int(declared) > limit:
             return _error(413, "payload_too_large", f"the body is over {limit} bytes", "body")
         return None
@@ -346,7 +340,7 @@ class SecurityMiddleware:
         """A body that may be bigger than ordinary ones (a bulk route, over or without a length)."""
         if scope["method"] not in ("POST", "PUT", "PATCH") or limit <= self.policy.max_body_bytes:
             return False
-        declared = _header(scope, b"content-length")
+        declared = header(scope, b"content-length")
         return declared is None or not declared.isdigit() or int(declared) > self.policy.max_body_bytes
 
     async def _unauthenticated(self, scope: Scope) -> Refusal | None:

@@ -22,6 +22,7 @@ from urllib.parse import parse_qsl
 
 from backend.api.answers import Answer, VerificationAnswers, matches
 from backend.api.checkout import RouteLabel
+from backend.api.request_headers import header, request_headers
 from backend.api.security import ASGIApp, Receive, Scope, Send, respond
 from backend.errors import DomainError
 from backend.indexer.confirmed import View
@@ -112,16 +113,10 @@ class VerificationFastPath:
         match = PATH.match(scope["path"])
         if match is None:
             return None
-        accept = if_none_match = location = None
-        for name, value in scope["headers"]:  # the first of each wins, as in Starlette's Headers
-            if name == b"authorization":
-                return None  # a key: checked, and its scan weighed, by the route
-            if name == b"accept" and accept is None:
-                accept = value.decode("latin-1")
-            elif name == b"if-none-match" and if_none_match is None:
-                if_none_match = value.decode("latin-1")
-            elif name == b"x-scan-location" and location is None:
-                location = value.decode("latin-1")
+        if b"authorization" in request_headers(scope):
+            return None  # a key: checked, and its scan weighed, by the route
+        accept, if_none_match = header(scope, b"accept"), header(scope, b"if-none-match")
+        location = header(scope, b"x-scan-location")
         query = parse_qsl(scope.get("query_string", b"").decode("latin-1"), keep_blank_values=True)
         params = dict(query)
         if len(params) != len(query):

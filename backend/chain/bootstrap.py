@@ -48,4 +48,5 @@ def deploy(settings: Settings, w3: Web3, chain_id: int) -> Manifest:
         issuer=issuer,
         operator=operator,
         passport_base_uri=f"{settings.resolved_public_url}/passports/",
+        collectible_uri=f"{settings.resolved_public_url}/collectibles/{{id}}.json",
     )

@@ -29,9 +29,9 @@ OPENZEPPELIN_PACKAGE = {"cancun": "contracts", "shanghai": "contracts-5.4"}
 CONTRACTS_DIR = PROJECT_ROOT / "contracts"
 FRONTEND = PROJECT_ROOT / "scripts" / "toolchain" / "solc.cjs"
 TOOLCHAIN_DIR = PROJECT_ROOT / ".toolchain" / "solcx"
-CONTRACT_NAMES = ("LoyaltyPoints", "ProvenanceRegistry", "ItemPassports")
+CONTRACT_NAMES = ("LoyaltyPoints", "ProvenanceRegistry", "ItemPassports", "CollectibleRewards")
 # Their interfaces (events, errors, structs, functions): written beside them for clients and tests.
-INTERFACE_NAMES = ("ILoyaltyPoints", "IProvenanceRegistry", "IItemPassports")
+INTERFACE_NAMES = ("ILoyaltyPoints", "IProvenanceRegistry", "IItemPassports", "ICollectibleRewards")
 
 
 class CompilationError(RuntimeError):

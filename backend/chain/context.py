@@ -21,6 +21,7 @@ class ChainContext:
     points: Contract
     registry: Contract
     passports: Contract | None = None  # absent from manifests deployed before passports existed
+    collectibles: Contract | None = None  # absent from manifests deployed before collectibles existed
 
     @property
     def addresses(self) -> dict[str, str]:
@@ -47,4 +48,5 @@ def context_for(w3: Web3, chain_id: int, manifest: Manifest) -> ChainContext:
         contracts["LoyaltyPoints"],
         contracts["ProvenanceRegistry"],
         contracts.get("ItemPassports"),
+        contracts.get("CollectibleRewards"),
     )

@@ -64,6 +64,7 @@ def deploy_contracts(
     operator: str | None = None,
     pauser: str | None = None,
     passport_base_uri: str = "",
+    collectible_uri: str = "",
 ) -> Manifest:
     """Deploy LoyaltyPoints and ProvenanceRegistry, grant roles, write the manifest.
 
@@ -75,6 +76,8 @@ def deploy_contracts(
     registry's constructor gave the deployer and the deployer then renounces. ``ItemPassports``
     checks items against the registry; the issuer issues passports and relays custodial ones'
     transfers (``passport_base_uri``: where their metadata is served, ``<public url>/passports/``).
+    ``CollectibleRewards``: the operator creates editions and opens polls, the issuer mints on
+    redemption and relays custodial votes (``collectible_uri``: the ERC-1155 metadata template).
     """
     pauser = Web3.to_checksum_address(pauser or signer.address)
     issuer = Web3.to_checksum_address(issuer)
@@ -82,7 +85,8 @@ def deploy_contracts(
     points = load_artifact(artifacts_dir, "LoyaltyPoints")
     registry = load_artifact(artifacts_dir, "ProvenanceRegistry")
     passports = load_artifact(artifacts_dir, "ItemPassports")
-    for artifact in (points, registry, passports):  # a clear refusal instead of a raw "invalid opcode"
+    collectibles = load_artifact(artifacts_dir, "CollectibleRewards")
+    for artifact in (points, registry, passports, collectibles):  # a clear refusal instead of a raw "invalid opcode"
         require_evm(signer.w3, artifact.evm_version)
 
     points_address, points_receipt = _deploy(signer, points, signer.address, TOKEN_NAME, TOKEN_SYMBOL)
@@ -90,6 +94,7 @@ def deploy_contracts(
     passports_address, passports_receipt = _deploy(
         signer, passports, signer.address, registry_address, passport_base_uri
     )
+    collectibles_address, collectibles_receipt = _deploy(signer, collectibles, signer.address, collectible_uri)
     _grant(signer, points.abi, points_address, "ISSUER_ROLE", issuer)
     _grant(signer, points.abi, points_address, "PROGRAM_MANAGER_ROLE", operator)
     _grant(signer, points.abi, points_address, "PAUSER_ROLE", pauser)
@@ -97,6 +102,8 @@ def deploy_contracts(
     _grant(signer, registry.abi, registry_address, "PAUSER_ROLE", pauser)
     _grant(signer, passports.abi, passports_address, "ISSUER_ROLE", issuer)
     _grant(signer, passports.abi, passports_address, "PAUSER_ROLE", pauser)
+    for role, holder in (("ISSUER_ROLE", issuer), ("PROGRAM_MANAGER_ROLE", operator), ("PAUSER_ROLE", pauser)):
+        _grant(signer, collectibles.abi, collectibles_address, role, holder)
     if operator != signer.address:
         _renounce(signer, registry.abi, registry_address, "REGISTRAR_ROLE")
 
@@ -108,6 +115,7 @@ def deploy_contracts(
             "LoyaltyPoints": _record(points, points_address, points_receipt),
             "ProvenanceRegistry": _record(registry, registry_address, registry_receipt),
             "ItemPassports": _record(passports, passports_address, passports_receipt),
+            "CollectibleRewards": _record(collectibles, collectibles_address, collectibles_receipt),
         },
         roles={
             "admin": signer.address,

@@ -43,6 +43,7 @@ from backend.provenance.gtin import gtin_from_int, prefix_of_key
 POINTS = "LoyaltyPoints"
 REGISTRY = "ProvenanceRegistry"
 PASSPORTS = "ItemPassports"
+COLLECTIBLES = "CollectibleRewards"
 
 # -- what a kind says about itself -------------------------------------------------------------
 
@@ -680,6 +681,114 @@ class RelayPassport(ChainOperation):
         token_id = int(self.ref, 16)
         return contract_call(
             _passports(ctx), "relayTransfer", operation_id, token_id, _address(self.to), self.custodial
+        )
+
+
+# -- collectibles: editions and polls by the operator, mints and relayed votes by the issuer ------
+
+
+def _collectibles(ctx: ChainContext) -> Any:
+    if ctx.collectibles is None:
+        raise MalformedOperation("this deployment has no CollectibleRewards contract: redeploy")
+    return ctx.collectibles
+
+
+@dataclass(frozen=True)
+class CreateEdition(ChainOperation):
+    """A limited edition of collectible rewards, its supply cap fixed for ever."""
+
+    kind = "create_edition"
+    signed_by = SignedBy.OPERATOR
+    confirmed_by = ByEventKey(COLLECTIBLES, "EditionCreated")
+
+    edition: int
+    cap: int = field(metadata=AMOUNT)
+
+    def confirm_key(self) -> str:
+        return self.key(self.edition)
+
+    @staticmethod
+    def key(edition: int) -> str:
+        return f"edition:{edition}"
+
+    @classmethod
+    def key_of_event(cls, args: Mapping[str, Any]) -> str:
+        return cls.key(int(args["edition"]))
+
+    def call(self, ctx: ChainContext, operation_id: int) -> TxParams:
+        return contract_call(_collectibles(ctx), "createEdition", self.edition, self.cap)
+
+
+@dataclass(frozen=True)
+class MintCollectible(ChainOperation):
+    """The copies of a redeemed collectible, minted to the member's address (custodial or their
+    wallet); several go in one ``mintBatch`` transaction. The points are burned by the
+    redemption's own ``redeem`` operation."""
+
+    kind = "mint_collectible"
+    signed_by = SignedBy.ISSUER
+    confirmed_by = ByOperationId(COLLECTIBLES, "CollectiblesMinted")
+    batched = True
+
+    account: str = field(metadata=ACCOUNT)  # the holder
+    amount: int = field(metadata=AMOUNT)  # copies
+    edition: int
+
+    def _mint(self, operation_id: int) -> tuple[str, int, int, int]:
+        return (_address(self.account), operation_id, self.edition, self.amount)
+
+    def call(self, ctx: ChainContext, operation_id: int) -> TxParams:
+        return contract_call(_collectibles(ctx), "mint", self._mint(operation_id))
+
+    @classmethod
+    def batch_call(cls, ctx: ChainContext, rows: Sequence[Operation]) -> TxParams:
+        mints = [cls.from_row(row)._mint(row.id or 0) for row in rows]
+        return contract_call(_collectibles(ctx), "mintBatch", mints)
+
+
+@dataclass(frozen=True)
+class OpenPoll(ChainOperation):
+    """A poll of an edition's holders; the block it is mined in is its snapshot."""
+
+    kind = "open_poll"
+    signed_by = SignedBy.OPERATOR
+    confirmed_by = ByEventKey(COLLECTIBLES, "PollOpened")
+
+    poll: int
+    edition: int
+    options: int
+    close_block: int
+
+    def confirm_key(self) -> str:
+        return self.key(self.poll)
+
+    @staticmethod
+    def key(poll: int) -> str:
+        return f"poll:{poll}"
+
+    @classmethod
+    def key_of_event(cls, args: Mapping[str, Any]) -> str:
+        return cls.key(int(args["pollId"]))
+
+    def call(self, ctx: ChainContext, operation_id: int) -> TxParams:
+        return contract_call(_collectibles(ctx), "openPoll", self.poll, self.edition, self.options, self.close_block)
+
+
+@dataclass(frozen=True)
+class RelayVote(ChainOperation):
+    """A custodial holder's vote, cast with their consent (their customer token)."""
+
+    kind = "relay_vote"
+    signed_by = SignedBy.ISSUER
+    confirmed_by = ByOperationId(COLLECTIBLES, "PollVoted")
+
+    account: str = field(metadata=ACCOUNT)  # the voter (custodial address)
+    poll: int
+    option: int
+
+    def call(self, ctx: ChainContext, operation_id: int) -> TxParams:
+        return contract_call(
+            _collectibles(ctx), "relayVote", operation_id, self.poll, _address(self.account), self.option
         )
 
 

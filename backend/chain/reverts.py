@@ -59,6 +59,7 @@ _REFUSALS: dict[str, Refusal] = {
     "EnforcedPause": Refusal.WAIT,
     "LoyaltyPointsAlreadyAppliedOperation": Refusal.ALREADY_APPLIED,
     "ItemPassportsAlreadyAppliedOperation": Refusal.ALREADY_APPLIED,
+    "CollectibleRewardsAlreadyAppliedOperation": Refusal.ALREADY_APPLIED,
 }
 
 

@@ -11,6 +11,7 @@ import typer
 
 from backend.cli.common import console, friendly_errors, settings
 from backend.cli.loyalty import loyalty_app
+from backend.cli.polls import polls_app
 from backend.cli.provenance import app as provenance_app
 
 app = typer.Typer(help="Credance: blockchain-backed loyalty and product provenance.", no_args_is_help=True)
@@ -22,6 +23,7 @@ app.add_typer(db_app, name="db")
 app.add_typer(keys_app, name="keys")
 app.add_typer(loyalty_app, name="loyalty")
 app.add_typer(provenance_app)  # items import|qr, verify, anchorer
+app.add_typer(polls_app, name="polls")
 
 
 @app.callback()

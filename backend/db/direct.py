@@ -17,8 +17,9 @@ and condition fragments written in code; every value is a parameter (hence the `
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from functools import lru_cache
+from operator import itemgetter
 from typing import Any
 
 import orjson
@@ -57,7 +58,10 @@ def marker(dialect: Dialect) -> str:
     return "%s" if _is_postgres(dialect) else "?"
 
 
+@lru_cache(maxsize=4096)
 def ident(dialect: Dialect, name: str) -> str:
+    """``name`` quoted for ``dialect``. Cached: the checkout's bulk statements name some forty
+    columns a batch, and the dialect's quoting was a tenth of the writer's Python work."""
     return str(dialect.identifier_preparer.quote(name))
 
 
@@ -142,9 +146,26 @@ def bulk_insert(session: Session, table: Table, rows: list[dict[str, Any]]) -> N
     dialect = dialect_of(session)
     columns = tuple(rows[0])
     processors = _bind_processors(dialect, table, columns)
-    pairs = list(zip(columns, processors, strict=True))
-    values = ([row[name] if convert is None else convert(row[name]) for name, convert in pairs] for row in rows)
-    bulk_insert_stored(session, table, columns, values)
+    # The values of each row read in C (itemgetter), then only the columns with a converter
+    # (times, amounts) converted: the checkout's rows have ~50 columns a purchase, most of them
+    # passed through as they are.
+    take = itemgetter(*columns) if len(columns) > 1 else (lambda row: (row[columns[0]],))
+    converted = [(i, convert) for i, convert in enumerate(processors) if convert is not None]
+    bulk_insert_stored(session, table, columns, _converted(map(take, rows), converted))
+
+
+def _converted(
+    values: Iterable[Sequence[Any]], converters: list[tuple[int, Callable[[Any], Any]]]
+) -> Iterator[Sequence[Any]]:
+    """Each row's values with the converters applied at their positions."""
+    if not converters:
+        yield from values
+        return
+    for row_values in values:
+        row = list(row_values)
+        for i, convert in converters:
+            row[i] = convert(row[i])
+        yield row
 
 
 def bulk_insert_stored(session: Session, table: Table, columns: Sequence[str], values: Iterable[Sequence[Any]]) -> None:

@@ -42,7 +42,9 @@ from backend.db.models import (
     ChainCursor,
     ChainEvent,
     MirrorAccount,
+    MirrorCollectibleMove,
     MirrorCompanyPrefix,
+    MirrorEdition,
     MirrorEventAnchor,
     MirrorItemBatch,
     MirrorOrganisation,
@@ -53,6 +55,7 @@ from backend.db.models import (
     MirrorRole,
     MirrorRuleSet,
     MirrorTokenState,
+    MirrorVote,
     Operation,
     OperationStatus,
 )
@@ -68,6 +71,7 @@ MIRROR_PREFIX = "mirror_"
 ZERO_ADDRESS = "0x0000000000000000000000000000000000000000"
 ZERO_BYTES32 = "0x" + "00" * 32
 POINTS, REGISTRY, PASSPORTS = "LoyaltyPoints", "ProvenanceRegistry", "ItemPassports"
+COLLECTIBLES = "CollectibleRewards"
 
 
 @dataclass(frozen=True)
@@ -261,6 +265,8 @@ class _StateCheck:
             self._registry(session, by_name)
         if PASSPORTS in self.contracts:
             self._passports(session)
+        if COLLECTIBLES in self.contracts:
+            self._collectibles(session)
         self._roles(session, by_name)
         results = self.reader.run()
         diffs = []
@@ -386,6 +392,32 @@ class _StateCheck:
         state = session.get(MirrorTokenState, 1) or MirrorTokenState()
         self.expect("paused", PASSPORTS, state.passports_paused, PASSPORTS, "paused")
         self.checked["passports"] = len(holders)
+
+    def _collectibles(self, session: Session) -> None:
+        """Every (holder, edition) the mirror moved copies of holds what its moves sum to; every
+        edition's cap and copies minted; every mirrored vote is recorded on chain."""
+        held: dict[tuple[str, int], int] = {}
+        minted: dict[int, int] = {}
+        for move in session.exec(select(MirrorCollectibleMove)):
+            if move.previous == ZERO_ADDRESS:
+                minted[move.edition] = minted.get(move.edition, 0) + move.amount
+            else:
+                held[move.previous, move.edition] = held.get((move.previous, move.edition), 0) - move.amount
+            held[move.holder, move.edition] = held.get((move.holder, move.edition), 0) + move.amount
+        for (holder, edition), copies in sorted(held.items()):
+            self.expect("balanceOf", f"{holder}:{edition}", copies, COLLECTIBLES, "balanceOf", holder, edition)
+        for row in session.exec(select(MirrorEdition)):
+            mirror = (row.cap, minted.get(row.edition, 0))
+            self.expect("edition", str(row.edition), mirror, COLLECTIBLES, "edition", row.edition, convert=tuple)
+        votes = session.exec(select(MirrorVote)).all()
+        for vote in votes:
+            self.expect(
+                "hasVoted", f"{vote.poll_id}:{vote.voter}", True, COLLECTIBLES, "hasVoted", vote.poll_id, vote.voter
+            )
+        state = session.get(MirrorTokenState, 1) or MirrorTokenState()
+        self.expect("paused", COLLECTIBLES, state.collectibles_paused, COLLECTIBLES, "paused")
+        self.checked["collectible_holdings"] = len(held)
+        self.checked["votes"] = len(votes)
 
     def _roles(self, session: Session, by_name: dict[str, list[DecodedEvent]]) -> None:
         held = {(r.contract, r.role, r.account) for r in session.exec(select(MirrorRole)).all()}

@@ -46,11 +46,12 @@ from backend.db.schema import table_of
 from backend.db.upsert import upsert_replace
 from backend.errors import DomainError
 from backend.loyalty.assessment import NEW_MEMBER, Assessment, MemberFacts, answer, assess, check_store, priced
+from backend.loyalty.collectibles import editions_held
 from backend.loyalty.customers import new_custodial_address
 from backend.loyalty.idempotency import Outcome, replay
 from backend.loyalty.purchase_input import PurchaseInput
 from backend.loyalty.refs import order_ref
-from backend.loyalty.rules import RuleSet
+from backend.loyalty.rules import RuleSet, holds_segment
 from backend.loyalty.standing import Standing, tier_event_rows
 
 Result = Outcome | DomainError
@@ -228,6 +229,12 @@ def load_members(session: Session, external_ids: set[str], rules: RuleSet, now: 
             session, table_of(CustomerSegment), ("customer_id", "segment"), by_customer, ids
         ):
             segments.setdefault(customer_id, set()).add(segment)
+    if editions := rules.held_editions(now):  # campaigns for holders of a collectible (a pseudo-segment)
+        # custodial address and wallet -> customer id (built only then: the checkout's common case
+        # runs no such campaign)
+        addresses = {a: int(customer_id) for customer_id, _, address, wallet in rows for a in (address, wallet) if a}
+        for address, held in editions_held(session, sorted(addresses), editions).items():
+            segments.setdefault(addresses[address], set()).update(holds_segment(e) for e in held)
     qualifying: dict[int, int] = {}
     if rules.has_tier_levels:
         lots = table_of(PointLot)

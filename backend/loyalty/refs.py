@@ -14,7 +14,8 @@ in ``CREDANCE_HOME/reference.secret``, mode 0600):
   chain (public: anyone reads them);
 * ``epcis``: the ``credance:saleRef`` of the ``retail_selling`` event the brand and its partners
   read (and the public verification answer shows), one per item sold;
-* ``web``: the CSRF token of a member's session on the pages (``backend/web/sessions.py``).
+* ``web``: the CSRF token of a member's session on the pages (``backend/web/sessions.py``);
+* ``ticket``: the key signing the ticket QR codes of collectibles (``backend/loyalty/tickets.py``).
 
 The same sale has unrelated references in the two audiences, so a brand's view of a sale never
 matches anything on chain, and without the secret no receipt number gives any reference. The
@@ -45,6 +46,7 @@ class Audience(StrEnum):
     CHAIN = "chain"
     EPCIS = "epcis"
     WEB = "web"  # the pages' CSRF tokens: bound to a session, never computable without the secret
+    TICKET = "ticket"  # the key that signs the ticket QR codes members show at a door
 
 
 class References:

@@ -20,7 +20,7 @@ from backend.db.models import Customer, Operation, Redemption, Reward
 from backend.db.schema import table_of
 from backend.db.types import utcnow
 from backend.errors import Conflict, NotFound, Unprocessable
-from backend.loyalty import members
+from backend.loyalty import collectibles, members
 from backend.loyalty.customers import get_customer
 from backend.loyalty.idempotency import IdempotentCommand, Outcome, run_once
 from backend.loyalty.in_flight import active_address
@@ -52,6 +52,7 @@ def create_reward(
 
 def update_reward(session: Session, reward_id: str, changes: dict[str, Any]) -> Reward:
     reward = get_reward(session, reward_id)
+    collectibles.refuse_stock_change(reward, changes)
     for name, value in changes.items():
         setattr(reward, name, value)
     reward.updated_at = utcnow()
@@ -158,8 +159,12 @@ def _redeem(
     points = reward.points_price * request.quantity
     if points > MAX_REDEMPTION_POINTS:
         raise Unprocessable("the redemption is too large", field="quantity")
+    if reward.edition is not None:
+        collectibles.ensure_in_stock(reward, request.quantity)
     operation_id = _queue_burn(session, customer, request, points, now)
     _take_stock(session, reward, request.quantity)
+    if reward.edition is not None:
+        collectibles.queue_mint(session, customer, reward, request.quantity)
     allocations, _ = members.take(session, customer.id, points)
     body = {
         "customer_id": request.customer_id,

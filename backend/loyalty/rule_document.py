@@ -54,6 +54,9 @@ class CampaignDoc(_Strict):
     per_member_limit: StrictInt = Field(
         default=0, ge=0, le=1000, description="Orders rewarded per member; 0: no limit."
     )
+    holds_edition: StrictInt | None = Field(
+        default=None, ge=1, le=2**63 - 1, description="Only members holding a copy of this collectible edition."
+    )
 
     @field_validator("starts_at", "ends_at", mode="before")
     @classmethod
@@ -291,6 +294,7 @@ class RuleDocument(_Strict):
                     skus=tuple(sorted(set(c.skus))),
                     categories=tuple(sorted(set(c.categories))),
                     per_member_limit=c.per_member_limit,
+                    holds_edition=c.holds_edition,
                 )
                 for c in sorted(self.campaigns, key=lambda c: c.id)
             ),

@@ -12,7 +12,10 @@ How an order's points are computed (every step is shown to the customer by
    The line multiplier is the SKU's if one is set, else the category's, else 1 (the most specific
    rule wins; they do not compound). Of the campaigns running at the time of the order that target
    the customer's segments and the line, the one with the highest multiplier applies (campaigns do
-   not stack). The tier multiplier is that of the customer's tier before this order.
+   not stack). A campaign may also require holding a collectible edition (``holds_edition``): it
+   applies only while the member's address or wallet holds a copy on the chain's mirror, and
+   stops once the copy is transferred away. The tier multiplier is that of the customer's tier
+   before this order.
 5. Rounding happens once per order, down: ``floor(sum of the exact line points)``, computed exactly
    (no intermediate rounding), so a customer never gets a fraction and never more than the rules give.
 6. Whole-point bonuses are added after rounding: the fixed bonus of every applicable campaign, then
@@ -65,17 +68,25 @@ class Campaign:
     skus: tuple[str, ...] = ()
     categories: tuple[str, ...] = ()
     per_member_limit: int = 0
+    holds_edition: int | None = None  # only members holding a copy of this collectible edition
 
     def running(self, at: datetime) -> bool:
         return self.starts_at <= at < self.ends_at
 
     def targets(self, segments: frozenset[str]) -> bool:
+        if self.holds_edition is not None and holds_segment(self.holds_edition) not in segments:
+            return False
         return not self.segments or any(s in segments for s in self.segments)
 
     def covers(self, line: OrderLine) -> bool:
         if not self.skus and not self.categories:
             return True
         return line.sku in self.skus or (line.category is not None and line.category in self.categories)
+
+
+def holds_segment(edition: int) -> str:
+    """The member's facts say they hold a copy of ``edition`` with this pseudo-segment (like ``tier:…``)."""
+    return f"holds:{edition}"
 
 
 @dataclass(frozen=True)
@@ -221,6 +232,7 @@ class RuleSet:
                     "skus": sorted(set(c.skus)),
                     "categories": sorted(set(c.categories)),
                     **({"per_member_limit": c.per_member_limit} if c.per_member_limit else {}),
+                    **({"holds_edition": c.holds_edition} if c.holds_edition is not None else {}),
                 }
                 for c in sorted(self.campaigns, key=lambda c: c.id)
             ],
@@ -265,8 +277,15 @@ class RuleSet:
         return len(self.tiers) > 1
 
     def needs_segments(self, at: datetime) -> bool:
-        """Whether any campaign running at ``at`` targets segments other than tiers."""
-        return any(c.running(at) and any(not s.startswith("tier:") for s in c.segments) for c in self.campaigns)
+        """Whether any campaign running at ``at`` targets segments other than tiers (or holders of an edition)."""
+        return any(
+            c.running(at) and (c.holds_edition is not None or any(not s.startswith("tier:") for s in c.segments))
+            for c in self.campaigns
+        )
+
+    def held_editions(self, at: datetime) -> frozenset[int]:
+        """The collectible editions the campaigns running at ``at`` require members to hold."""
+        return frozenset(c.holds_edition for c in self.campaigns if c.running(at) and c.holds_edition is not None)
 
     def limits_campaigns(self, at: datetime) -> bool:
         """Whether any campaign running at ``at`` limits how often it rewards a member."""
@@ -358,6 +377,7 @@ class PointsQuote:
     def explanation(self, rules: RuleSet, rule_hash: str | None = None) -> dict[str, Any]:
         """Why the order earned what it did, in terms a customer can check against the rules
         (``rule_hash``: the hash stored and published for the version, if known)."""
+        held = {c.id: f"holds edition {c.holds_edition}" for c in rules.campaigns if c.holds_edition is not None}
         return {
             "rule_version": rules.version,
             "rule_hash": rule_hash or rules.content_hash(),
@@ -383,6 +403,7 @@ class PointsQuote:
                     "multiplier_source": li.multiplier_source,
                     "campaign": li.campaign,
                     "campaign_multiplier": _dec(li.campaign_multiplier),
+                    **({"campaign_condition": held[li.campaign]} if li.campaign in held else {}),
                     "base_points": _dec(li.base_points),
                     "exact_points": _dec(li.exact_points.quantize(Decimal("0.000001"))),
                 }

@@ -59,3 +59,10 @@ def passports(clean_chain: Web3, deployment: Manifest) -> Contract:
     contract = context_for(clean_chain, 31337, deployment).passports
     assert contract is not None
     return contract
+
+
+@pytest.fixture
+def collectibles(clean_chain: Web3, deployment: Manifest) -> Contract:
+    contract = context_for(clean_chain, 31337, deployment).collectibles
+    assert contract is not None
+    return contract

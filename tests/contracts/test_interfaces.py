@@ -29,8 +29,14 @@ INTERFACE_OF = {
     "LoyaltyPoints": "ILoyaltyPoints",
     "ProvenanceRegistry": "IProvenanceRegistry",
     "ItemPassports": "IItemPassports",
+    "CollectibleRewards": "ICollectibleRewards",
 }
-DOMAIN_OF = {"LoyaltyPoints": "LoyaltyPoints", "ProvenanceRegistry": "Provenance", "ItemPassports": "ItemPassports"}
+DOMAIN_OF = {
+    "LoyaltyPoints": "LoyaltyPoints",
+    "ProvenanceRegistry": "Provenance",
+    "ItemPassports": "ItemPassports",
+    "CollectibleRewards": "CollectibleRewards",
+}
 # Every event of our own, as deployed before the interfaces existed: same names, types, indexing.
 EVENTS = {
     "LoyaltyPoints": {
@@ -55,6 +61,12 @@ EVENTS = {
     "ItemPassports": {
         "PassportIssued(uint256 indexed,uint64 indexed,uint64 indexed)",
         "PassportRelayed(uint256 indexed,uint64 indexed,bool)",
+    },
+    "CollectibleRewards": {
+        "EditionCreated(uint256 indexed,uint64)",
+        "CollectiblesMinted(uint64 indexed,uint256 indexed,address indexed,uint64)",
+        "PollOpened(uint64 indexed,uint256 indexed,uint8,uint64,uint64)",
+        "PollVoted(uint64 indexed,address indexed,uint64 indexed,uint8)",
     },
 }
 OPENZEPPELIN = PROJECT_ROOT / "node_modules" / "@openzeppelin" / "contracts"
@@ -118,9 +130,15 @@ def test_the_contract_answers_supports_interface_for_its_interface(
     points: Contract,
     registry: Contract,
     passports: Contract,
+    collectibles: Contract,
     contract: str,
 ) -> None:
-    deployed = {"LoyaltyPoints": points, "ProvenanceRegistry": registry, "ItemPassports": passports}[contract]
+    deployed = {
+        "LoyaltyPoints": points,
+        "ProvenanceRegistry": registry,
+        "ItemPassports": passports,
+        "CollectibleRewards": collectibles,
+    }[contract]
     functions = _of(abis[INTERFACE_OF[contract]], "function")
     interface_id = reduce(lambda a, b: a ^ b, (int.from_bytes(function_abi_to_4byte_selector(f)) for f in functions))
     assert deployed.functions.supportsInterface(interface_id.to_bytes(4)).call()

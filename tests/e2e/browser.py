@@ -74,3 +74,25 @@ def accessibility_problems(page: Any) -> list[str]:
     )
     serious = [v for v in violations if v["impact"] in ("serious", "critical")]
     return [f"{v['id']} ({v['impact']}): {v['nodes'][:3]}" for v in serious]
+
+
+def phone_layout_problems(page: Any) -> list[str]:
+    """At a phone's width the page itself never scrolls sideways: a wide table scrolls inside its
+    own box (``.wide``), its first column (the row's name) staying in view."""
+    return list(
+        page.evaluate(
+            """() => {
+              const problems = [];
+              const width = document.scrollingElement.scrollWidth;
+              if (width > window.innerWidth + 1) problems.push(`the page is ${width}px wide`);
+              for (const table of document.querySelectorAll("main table")) {
+                if (table.closest(".uplot")) continue;  // a chart's legend, as wide as the chart
+                if (!table.closest(".wide")) { problems.push("a table outside a .wide box"); continue; }
+                const first = table.querySelector("tbody tr > :first-child");
+                const sticky = first && getComputedStyle(first).position === "sticky";
+                if (first && !sticky) problems.push("its first column scrolls away");
+              }
+              return problems;
+            }"""
+        )
+    )

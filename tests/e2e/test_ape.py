@@ -49,7 +49,7 @@ def test_ape_run_deploy_writes_the_manifest(tmp_path: Path, chain_port: int) -> 
     )
     assert result.returncode == 0, result.stdout + result.stderr
     manifest = json.loads((tmp_path / "31337.json").read_text())
-    assert set(manifest["contracts"]) == {"LoyaltyPoints", "ProvenanceRegistry", "ItemPassports"}
+    assert set(manifest["contracts"]) == {"LoyaltyPoints", "ProvenanceRegistry", "ItemPassports", "CollectibleRewards"}
     assert manifest["contracts"]["LoyaltyPoints"]["abi"]
 
 
@@ -69,7 +69,7 @@ def test_ape_run_deploy_on_the_other_nodes(tmp_path: Path, node: str, request: p
     )
     assert result.returncode == 0, result.stdout + result.stderr
     manifest = json.loads((tmp_path / "31337.json").read_text())
-    assert set(manifest["contracts"]) == {"LoyaltyPoints", "ProvenanceRegistry", "ItemPassports"}
+    assert set(manifest["contracts"]) == {"LoyaltyPoints", "ProvenanceRegistry", "ItemPassports", "CollectibleRewards"}
 
 
 def test_ape_run_deploy_names_the_evm_version_a_node_lacks(tmp_path: Path, ganache_settings: Any) -> None:

@@ -9,17 +9,27 @@ go to build/screenshots/console/ (copies of a few are in docs/images/)."""
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import pytest
 
-from tests.e2e.browser import DESKTOP, MARKS, PHONE, SCREENSHOTS, accessibility_problems, chromium
+from tests.e2e.browser import (
+    DESKTOP,
+    MARKS,
+    PHONE,
+    SCREENSHOTS,
+    accessibility_problems,
+    chromium,
+    phone_layout_problems,
+)
 from tests.e2e.loyalty_helpers import buy, order
-from tests.provenance.support import FRESH, Api, at, commission, event, pack, sgtin, ship
+from tests.provenance.support import FRESH, Api, at, commission, document, event, pack, sgtin, ship
 from tests.provenance.test_ownership import CASE
 from tests.support import Platform
 
 pytestmark = [*MARKS, pytest.mark.sqlite_only]
 SHOTS = SCREENSHOTS / "console"
+AXE_ON_PHONE = {"audit-log", "members", "brand-events", "brand-trace"}  # wide tables, scrolled in their box
 PAGES = {
     "dashboard": "/console/",
     "rule-sets": "/console/rule-sets",
@@ -34,6 +44,8 @@ PAGES = {
     "transfer-policy": "/console/transfer-policy",
     "stores": "/console/stores",
     "organisations": "/console/organisations",
+    "organisation": "/console/organisations/demo-brand",
+    "predictions": "/console/predictions",
     "items": "/console/items",
     "events": "/console/events",
     "audit-log": "/console/audit-log",
@@ -101,6 +113,10 @@ def test_an_admin_runs_the_program_from_the_console(platform: Platform, site: st
                 shown.screenshot(path=str(SHOTS / f"{name}-{width}.png"), full_page=True)
                 if width == "desktop":
                     problems[name] = accessibility_problems(shown)
+                else:  # wide tables scroll inside their box, the page never sideways
+                    problems[f"{name}-phone"] = phone_layout_problems(shown)
+                    if name in AXE_ON_PHONE:
+                        problems[f"{name}-phone"] += accessibility_problems(shown)
 
     assert {name: found for name, found in problems.items() if found} == {}
     assert policy_violations == []
@@ -113,12 +129,16 @@ BRAND_PAGES = {
     "brand-trace": "/console/trace?epc=" + sgtin(FRESH, "T3"),
     "brand-recalls": "/console/recalls",
     "brand-organisations": "/console/organisations",
+    "brand-organisation": "/console/organisations/demo-brand",
+    "brand-capture": "/console/capture",
     "brand-audit-log": "/console/audit-log",
 }
 
 
-def test_an_organisation_imports_items_and_follows_a_trace(brand_goods: tuple[Platform, Api], site: str) -> None:
-    platform, api = brand_goods
+def test_an_organisation_imports_items_and_follows_a_trace(
+    brand_goods: tuple[Platform, Api], site: str, tmp_path: Path
+) -> None:
+    platform, _ = brand_goods
     SHOTS.mkdir(parents=True, exist_ok=True)
     one, two, three = (sgtin(FRESH, f"T{n}") for n in range(1, 4))
     problems: dict[str, list[str]] = {}
@@ -142,13 +162,20 @@ def test_an_organisation_imports_items_and_follows_a_trace(brand_goods: tuple[Pl
         page.wait_for_selector("#batches:not([hx-trigger])")  # htmx refreshed the card until nothing waits
         assert page.get_by_test_id("items-on-chain").inner_text() == page.get_by_test_id("items-total").inner_text()
 
-        api.accept(
-            "demo-brand",
+        history = document(
             commission([one, two], at(0)),
             event("TransformationEvent", at(1), bizStep="commissioning", inputEPCList=[one], outputEPCList=[three]),
             pack(CASE, [three], at(2)),
             ship([CASE], at(3)),
         )
+        chosen = tmp_path / "history.jsonld"
+        chosen.write_text(json.dumps(history))
+        page.get_by_role("link", name="Capture").click()
+        page.get_by_label("Choose a JSON or XML file").set_input_files(str(chosen))  # console.js reads it in
+        page.wait_for_function("document.getElementById('capture-document').value.length > 0")
+        page.get_by_role("button", name="Capture").click()
+        assert "4 event(s) captured" in page.get_by_test_id("captured").inner_text()
+
         page.get_by_role("link", name="Events").click()
         page.get_by_label("GTIN", exact=True).fill(FRESH)
         page.get_by_role("button", name="Filter").click()
@@ -157,6 +184,12 @@ def test_an_organisation_imports_items_and_follows_a_trace(brand_goods: tuple[Pl
         assert "made from" in reached.inner_text()
         assert one in reached.inner_text()
         assert "travelled in" in reached.inner_text()
+        page.goto(f"{site}/console/trace?epc={one}")
+        page.get_by_label("Direction").select_option("forward")
+        page.get_by_role("button", name="Trace").click()
+        forward = page.get_by_test_id("trace-reached").inner_text()
+        assert "made into" in forward
+        assert three in forward
 
         phone = browser.new_context(**PHONE, storage_state=desk.storage_state())
         for width, context in (("desktop", desk), ("phone", phone)):
@@ -170,6 +203,10 @@ def test_an_organisation_imports_items_and_follows_a_trace(brand_goods: tuple[Pl
                 shown.screenshot(path=str(SHOTS / f"{name}-{width}.png"), full_page=True)
                 if width == "desktop":
                     problems[name] = accessibility_problems(shown)
+                else:  # wide tables scroll inside their box, the page never sideways
+                    problems[f"{name}-phone"] = phone_layout_problems(shown)
+                    if name in AXE_ON_PHONE:
+                        problems[f"{name}-phone"] += accessibility_problems(shown)
 
     assert {name: found for name, found in problems.items() if found} == {}
     assert policy_violations == []

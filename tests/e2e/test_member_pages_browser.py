@@ -29,6 +29,7 @@ PAGES = [
     "/me/rewards",
     "/me/transfer",
     "/me/till-code",
+    "/me/collectibles",
     "/me/check",
 ]
 

@@ -121,7 +121,7 @@ rule_sets = st.builds(
     st.sampled_from([None, Decimal("1.5")]),
     st.lists(
         st.builds(
-            lambda n, segments, multiplier, bonus, categories: Campaign(
+            lambda n, segments, multiplier, bonus, categories, edition: Campaign(
                 id=f"c{n}",
                 starts_at=NOW - timedelta(days=1),
                 ends_at=NOW + timedelta(days=1),
@@ -129,12 +129,14 @@ rule_sets = st.builds(
                 bonus_points=bonus,
                 segments=segments,
                 categories=categories,
+                holds_edition=edition,  # nobody holds it here: the holdings query runs on both paths
             ),
             st.integers(0, 9),
             st.sampled_from([(), ("vip",), ("tier:silver",), ("lapsed", "tier:gold")]),
             st.sampled_from([Decimal(1), Decimal(2)]),
             st.sampled_from([0, 10]),
             st.sampled_from([(), ("tea",)]),
+            st.sampled_from([None, None, 41]),
         ),
         max_size=2,
         unique_by=lambda c: c.id,

@@ -13,7 +13,7 @@ from backend.indexer.decoder import DecodedEvent
 from backend.indexer.handlers import HANDLERS, UNMIRRORED, route
 from backend.settings import Settings
 
-CONTRACTS = ("LoyaltyPoints", "ProvenanceRegistry", "ItemPassports")
+CONTRACTS = ("LoyaltyPoints", "ProvenanceRegistry", "ItemPassports", "CollectibleRewards")
 
 
 def _abi_events() -> dict[tuple[str, str], list[str]]:
@@ -49,13 +49,15 @@ def test_each_event_goes_to_the_handlers_that_name_it_in_chain_order() -> None:
     points = [_event("LoyaltyPoints", "Paused", 1), _event("LoyaltyPoints", "Approval", 2)]
     registry = [_event("ProvenanceRegistry", "Paused", 3), _event("ProvenanceRegistry", "RoleGranted", 4)]
     passports = [_event("ItemPassports", "Transfer", 5), _event("ItemPassports", "Paused", 6)]
-    events = points + registry + passports
+    collectibles = [_event("CollectibleRewards", "TransferSingle", 7), _event("CollectibleRewards", "RoleGranted", 8)]
+    events = points + registry + passports + collectibles
     routed = {handler.__name__.rsplit(".", 1)[1]: mine for handler, mine in route(events)}  # type: ignore[attr-defined]
     assert routed == {
         "loyalty": [points[0]],
         "provenance": [],
         "passports": [passports[0]],
-        "access": [*registry, passports[1]],
+        "collectibles": [collectibles[0]],
+        "access": [*registry, passports[1], collectibles[1]],
     }
 
 

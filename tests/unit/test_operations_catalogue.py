@@ -28,10 +28,13 @@ from backend.chain.operations import (
     ByEventKey,
     ChainOperation,
     ClaimWallet,
+    CreateEdition,
     Expire,
     Fund,
     IssuePassport,
     MalformedOperation,
+    MintCollectible,
+    OpenPoll,
     PublishRules,
     Recall,
     Redeem,
@@ -39,6 +42,7 @@ from backend.chain.operations import (
     RegisterItems,
     RegisterProduct,
     RelayPassport,
+    RelayVote,
     Reverse,
     SetOrganisation,
     SetPartnerRoles,
@@ -59,6 +63,7 @@ GTIN = 9506000134352
 POINTS_ADDRESS = "0x5FbDB2315678afecb367f032d93F642f64180aa3"
 REGISTRY_ADDRESS = "0xe7f1725E7734CE288F8367e1Bb143E90bb3F0512"
 PASSPORTS_ADDRESS = "0x9fE46736679d2D9a65F0992F2272dE9f3c7fa6e0"
+COLLECTIBLES_ADDRESS = "0xCf7Ed3AccA5a467e9e704C703E8D87F634fB0Fc9"
 
 # One of every kind, with the contract function it calls.
 EXAMPLES: list[tuple[ChainOperation, str]] = [
@@ -84,6 +89,10 @@ EXAMPLES: list[tuple[ChainOperation, str]] = [
         "issue",
     ),
     (RelayPassport(account=ALICE, ref=REF, to=BOB, custodial=False), "relayTransfer"),
+    (CreateEdition(edition=7, cap=100), "createEdition"),
+    (MintCollectible(account=ALICE, amount=2, edition=7), "mint"),
+    (OpenPoll(poll=3, edition=7, options=4, close_block=900), "openPoll"),
+    (RelayVote(account=ALICE, poll=3, option=1), "relayVote"),
 ]
 
 # What each event-keyed kind's event says about the example above.
@@ -94,6 +103,8 @@ EVENT_ARGS: dict[str, dict[str, Any]] = {
     "register_items": {"root": ROOT, "gtin": GTIN, "manufacturerId": ORG, "count": 3},
     "anchor_events": {"root": ROOT, "orgId": ORG, "count": 7},
     "recall": {"recallId": 1, "gtin": GTIN, "brandId": ORG, "scopeRoot": ROOT, "count": 2, "reasonRef": REF},
+    "create_edition": {"edition": 7, "cap": 100},
+    "open_poll": {"pollId": 3, "edition": 7, "options": 4, "snapshotBlock": 800, "closeBlock": 900},
 }
 
 
@@ -103,7 +114,8 @@ def _ctx() -> ChainContext:
     points = w3.eth.contract(address=POINTS_ADDRESS, abi=load_artifact(build, "LoyaltyPoints").abi)
     registry = w3.eth.contract(address=REGISTRY_ADDRESS, abi=load_artifact(build, "ProvenanceRegistry").abi)
     passports = w3.eth.contract(address=PASSPORTS_ADDRESS, abi=load_artifact(build, "ItemPassports").abi)
-    return ChainContext(w3, 31337, None, points, registry, passports)  # type: ignore[arg-type]  # no manifest needed
+    collectibles = w3.eth.contract(address=COLLECTIBLES_ADDRESS, abi=load_artifact(build, "CollectibleRewards").abi)
+    return ChainContext(w3, 31337, None, points, registry, passports, collectibles)  # type: ignore[arg-type]
 
 
 CTX = _ctx()
@@ -134,14 +146,15 @@ def test_every_kind_encodes_the_call_it_names(op: ChainOperation, function: str)
     if not function:  # a value transfer
         assert (tx["to"], tx["value"]) == (Web3.to_checksum_address(ALICE), 5 * 10**16)
         return
-    contract = {POINTS_ADDRESS: CTX.points, PASSPORTS_ADDRESS: CTX.passports}.get(tx["to"], CTX.registry)
+    by_address = {POINTS_ADDRESS: CTX.points, PASSPORTS_ADDRESS: CTX.passports, COLLECTIBLES_ADDRESS: CTX.collectibles}
+    contract = by_address.get(tx["to"], CTX.registry)
     assert contract is not None
     called, args = contract.decode_function_input(tx["data"])
     assert called.fn_name == function
     if op.carries_operation_id:  # the outbox id travels with the call (in a batch: in each item)
         if "operationId" in args:
             carried = args["operationId"]
-        else:  # a struct (a passport claim) or a batch of them (awards, expiries)
+        else:  # a struct (a passport claim, a mint) or a batch of them (awards, expiries)
             first = next(iter(args.values()))
             carried = (first if isinstance(first, dict) else first[0])["operationId"]
         assert carried == 7
@@ -151,6 +164,15 @@ def test_an_award_alone_is_the_batch_of_one() -> None:
     award = Award(account=ALICE, amount=120, ref=REF, rule_version=3)
     assert award.call(CTX, 7)["data"] == Award.batch_call(CTX, [_row(award)])["data"]
     assert "0x" + encode_award_batch([_row(award)]).hex() == award.call(CTX, 7)["data"]
+
+
+def test_mints_go_in_one_mint_batch_each_with_its_own_operation_id() -> None:
+    rows = [_row(MintCollectible(account=ALICE, amount=1, edition=7), 11), _row(MintCollectible(BOB, 2, 8), 12)]
+    tx = MintCollectible.batch_call(CTX, rows)
+    assert CTX.collectibles is not None
+    called, args = CTX.collectibles.decode_function_input(tx["data"])
+    assert called.fn_name == "mintBatch"
+    assert [(m["operationId"], m["edition"], m["amount"]) for m in args["requests"]] == [(11, 7, 1), (12, 8, 2)]
 
 
 @pytest.mark.parametrize("kind", sorted(k for k, c in KINDS.items() if isinstance(c.confirmed_by, ByEventKey)))
@@ -197,10 +219,11 @@ def test_what_the_platform_reads_off_the_catalogue() -> None:
     assert set(OPERATION_ID_KINDS) == {
         *("award", "reverse", "redeem", "redeem_permit", "transfer", "expire", "claim"),
         *("issue_passport", "relay_passport"),  # on ItemPassports, which keeps its own used ids
+        *("mint_collectible", "relay_vote"),  # on CollectibleRewards, likewise
     }
     assert set(DEBIT_KINDS) == {"reverse", "redeem", "redeem_permit", "transfer", "expire"}
     assert set(CREDIT_KINDS) == {"award"}
-    assert set(BATCHED_KINDS) == {"award"}
+    assert set(BATCHED_KINDS) == {"award", "mint_collectible"}
     assert set(CONFIRMED_BY_RECEIPT) == {"fund", "set_transfer_policy"}
     assert {event for _, event in OPERATION_ID_EVENTS} == {
         "PointsAwarded",
@@ -211,11 +234,14 @@ def test_what_the_platform_reads_off_the_catalogue() -> None:
         "WalletClaimed",
         "PassportIssued",
         "PassportRelayed",
+        "CollectiblesMinted",
+        "PollVoted",
     }
     signers = {op.kind: op.signer() for op, _ in EXAMPLES}
     assert {signers[k] for k in OPERATION_ID_KINDS} == {"issuer"}  # never the deployer, never an organisation
     assert signers["register_items"] == "org:acme"
     assert {signers[k] for k in ("publish_rules", "set_transfer_policy", "fund", "set_organisation")} == {"operator"}
+    assert {signers[k] for k in ("create_edition", "open_poll")} == {"operator"}
 
 
 def test_set_organisation_keeps_its_controller_in_the_account_column() -> None:

@@ -22,6 +22,7 @@ from backend.loyalty.rules import (
     QuoteContext,
     RuleSet,
     Tier,
+    holds_segment,
     quote,
 )
 
@@ -122,6 +123,37 @@ def test_campaigns_apply_in_their_window_to_their_segment_and_lines() -> None:
     assert quote(order, rules, at(NOW + timedelta(days=2), segments=frozenset({"vip"}))).points == 20  # over
     explained = quote(order, rules, at(segments=frozenset({"vip"}))).explanation(rules)
     assert [line["campaign"] for line in explained["lines"]] == ["double-coffee", None]
+
+
+def test_a_campaign_for_holders_of_an_edition_applies_only_while_held() -> None:
+    holders = campaign(id="gala-holders", multiplier=Decimal(2), holds_edition=41)
+    rules = RuleSet(version=1, campaigns=(holders,))
+    order = [OrderLine("A", 1, Decimal(10))]
+    assert quote(order, rules, at(segments=frozenset({holds_segment(41)}))).points == 20
+    assert quote(order, rules, at(segments=frozenset({holds_segment(42)}))).points == 10  # another edition
+    assert quote(order, rules, at(segments=frozenset())).points == 10  # sold or never held
+    explained = quote(order, rules, at(segments=frozenset({holds_segment(41)}))).explanation(rules)
+    assert explained["lines"][0]["campaign_condition"] == "holds edition 41"
+    assert rules.needs_segments(NOW)
+    assert rules.held_editions(NOW) == {41}
+    # the condition is part of the published rules (their hash), only when used
+    assert (
+        rules.content_hash()
+        != RuleSet(version=1, campaigns=(campaign(id="gala-holders", multiplier=Decimal(2)),)).content_hash()
+    )
+    document = {
+        "points_per_unit": "1",
+        "campaigns": [
+            {
+                "id": "g",
+                "starts_at": "2026-12-01T00:00:00Z",
+                "ends_at": "2027-01-01T00:00:00Z",
+                "multiplier": "2",
+                "holds_edition": 41,
+            }
+        ],
+    }
+    assert parse_rules(document, 1).campaigns[0].holds_edition == 41
 
 
 def test_the_best_campaign_applies_and_campaigns_do_not_stack() -> None:

@@ -5,17 +5,16 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Depends, Query, Request, Response
+from fastapi import APIRouter, Depends, Query
 
 from backend import lists
 from backend.api.audit import SINCE_PATTERN, parse_since
 from backend.api.auth import Role
 from backend.api.deps import SessionDep
-from backend.api.listing import Cursor, Limit, listed
+from backend.api.listing import PagingDep
 from backend.api.policy import AUDIT_READ, Access
 from backend.api.schemas.common import ERROR_RESPONSES, Slug
 from backend.api.schemas.lists import AuditPage
-from backend.db.pages import DEFAULT_LIMIT
 
 router = APIRouter(responses=ERROR_RESPONSES)
 
@@ -30,8 +29,7 @@ def seen_by(access: Access, org_id: str | None) -> str | None:
 def audit_log(
     access: Annotated[Access, Depends(AUDIT_READ)],
     session: SessionDep,
-    request: Request,
-    response: Response,
+    paging: PagingDep,
     org_id: Slug | None = Query(None, description="An organisation's keys (an organisation key: its own)."),
     key_id: Annotated[str | None, Query(max_length=32)] = None,
     route: Annotated[str | None, Query(min_length=1, max_length=100, description="Text of the route template.")] = None,
@@ -39,12 +37,10 @@ def audit_log(
     since: Annotated[
         str | None, Query(pattern=SINCE_PATTERN, description="Entries at or after this ISO 8601 date or date-time.")
     ] = None,
-    limit: Limit = DEFAULT_LIMIT,
-    cursor: Cursor = None,
 ) -> dict[str, Any]:
     """Every write an admin, organisation or program key sent (or a console session opened with
     one): who, what, when, and whether it was done or refused. No bodies, no personal data."""
     page = lists.list_audit_entries(
-        session, seen_by(access, org_id), key_id, route, outcome, parse_since(since), limit, cursor
+        session, seen_by(access, org_id), key_id, route, outcome, parse_since(since), paging.limit, paging.cursor
     )
-    return listed(request, response, page, page.rows)
+    return paging.answer(page)

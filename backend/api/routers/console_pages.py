@@ -14,6 +14,7 @@ from __future__ import annotations
 import json
 import secrets
 from collections.abc import Callable, Coroutine
+from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
 from typing import Annotated, Any, TypeVar
 
@@ -38,16 +39,18 @@ from backend.api.policy import (
     decide,
 )
 from backend.api.routers.customers.profile import erase, member_view
-from backend.api.schemas.program import RewardIn
+from backend.api.schemas.program import RewardIn, SegmentsIn
 from backend.db.models import RuleSetRecord
 from backend.db.pages import MAX_LIMIT, Page
 from backend.db.types import utcnow
 from backend.errors import DomainError, Unprocessable
 from backend.loyalty.customers import get_customer
+from backend.loyalty.members import set_segments
 from backend.loyalty.program import publish_document, rule_set_view, rules_in_force
 from backend.loyalty.rewards import create_reward, update_reward
 from backend.loyalty.rule_document import RuleDocument
 from backend.loyalty.rules import OrderLine, QuoteContext, quote
+from backend.predictive.policy import is_predicted
 from backend.web import console, csv_export, dashboard
 from backend.web import member as member_view_parts
 from backend.web.console import CONSOLE_COOKIE, ConsoleSignInNeeded, ConsoleUser
@@ -108,6 +111,63 @@ async def _form(request: Request, user: ConsoleUser, *fields: str) -> dict[str, 
     form = await read_form(request, frozenset({CSRF_FIELD, *fields}))
     check_csrf(user, form.get(CSRF_FIELD))
     return form
+
+
+def form_fields(form: dict[str, str], numbers: tuple[str, ...] = ()) -> dict[str, Any]:
+    """A form's filled fields, numbers as numbers (the API's models take JSON numbers)."""
+    fields: dict[str, Any] = {k: v.strip() for k, v in form.items() if k != CSRF_FIELD and v.strip() != ""}
+    for name in numbers:
+        if fields.get(name, "").isdigit():
+            fields[name] = int(fields[name])
+    return fields
+
+
+def _org_in_path(request: Request) -> str | None:
+    """The organisation a page's path names (``/console/organisations/{org_id}``), for its policy."""
+    org_id = request.path_params.get("org_id")
+    return str(org_id) if org_id is not None else None
+
+
+@dataclass(frozen=True)
+class FormPage:
+    """A console page with forms: what it shows (``load``, for the session's user), and how each of
+    its forms is answered (``submit``): the route's policy first (a refusal is the bare error,
+    never the page: an organisation's session must not read an admin's page through a refused
+    post), the fields and the CSRF token, then the action in its one unit of work; a refusal of
+    the action shows the page again with the message and what was typed."""
+
+    template: str
+    section: str
+    policy: Policy
+    load: Callable[[Session, ConsoleUser, Request], dict[str, Any]]
+
+    def show(
+        self, request: Request, user: ConsoleUser, state: AppState, error: DomainError | None = None, **extra: Any
+    ) -> Response:
+        _allowed(self.policy, user, _org_in_path(request))
+        with Session(state.engine) as session:
+            shown = _context(user, self.section, **self.load(session, user, request), **extra)
+        if error is not None:
+            return refusal(request, error, self.template, shown)
+        return page(request, self.template, shown)
+
+    async def submit(
+        self,
+        request: Request,
+        user: ConsoleUser,
+        state: AppState,
+        fields: tuple[str, ...],
+        act: Callable[[dict[str, str]], dict[str, Any]],
+        policy: Policy | None = None,
+    ) -> Response:
+        """``act`` gets the form and answers what the page shows on success (``done=…``)."""
+        _allowed(policy or self.policy, user, _org_in_path(request))
+        form = await _form(request, user, *fields)
+        try:
+            shown = act(form)
+        except DomainError as error:
+            return self.show(request, user, state, error, form=form)
+        return self.show(request, user, state, **shown)
 
 
 M = TypeVar("M", bound=BaseModel)
@@ -193,6 +253,18 @@ def dashboard_data(user: User, state: StateDep) -> JSONResponse:
         per_day = dashboard.points_per_day(session, utcnow().date())
         tiers = dashboard.members_per_tier(session)
     return JSONResponse({"per_day": per_day, "tiers": tiers}, headers=NO_STORE)
+
+
+@router.get("/points-per-day.csv")
+def points_per_day_csv(user: User, state: StateDep) -> Response:
+    """The dashboard's report as CSV: each of the last 30 days, its points issued, redeemed,
+    expired and reversed, and the points outstanding at its end."""
+    _allowed(ADMIN, user)
+    with Session(state.engine) as session:
+        series = dashboard.points_per_day(session, utcnow().date())
+    names = [name for name in series if name != "days"]
+    rows = [{"day": day, **{name: series[name][n] for name in names}} for n, day in enumerate(series["days"])]
+    return csv_answer("points-per-day", rows)
 
 
 # -- rule sets --------------------------------------------------------------------------------
@@ -339,6 +411,7 @@ def _member_page(request: Request, customer_id: str, user: ConsoleUser, state: A
             "overview": member_view_parts.overview(session, customer),
             "entries": member_view_parts.ledger(session, customer),
             "purchases": lists.list_purchases(session, customer_id=customer_id, limit=20).rows,
+            "hand_set": [s for s in profile["segments"] if not is_predicted(s)],
         }
     return page(request, "console/member.html", _context(user, "members", **shown, **extra))
 
@@ -353,6 +426,19 @@ async def erase_member(request: Request, customer_id: str, user: User, state: St
     return _member_page(request, customer_id, user, state, done="Personal data erased.")
 
 
+@router.post("/members/{customer_id}/segments")
+async def set_member_segments(request: Request, customer_id: str, user: User, state: StateDep) -> Response:
+    """What ``PUT /v1/customers/{id}/segments`` does (campaigns target segments): the hand-set
+    ones, separated by commas (``predicted:`` ones are the prediction runs', refused here)."""
+    _allowed(ADMIN, user)
+    form = await _form(request, user, "segments")
+    names = [name.strip() for name in form.get("segments", "").split(",") if name.strip()]
+    body = _validated(SegmentsIn, {"segments": names})
+    with state.write() as session:
+        set_segments(session, get_customer(session, customer_id[:128]), body.segments)
+    return _member_page(request, customer_id, user, state, done="Segments saved.")
+
+
 # -- provenance, keys, purchases: the API's lists -----------------------------------------------
 
 
@@ -360,26 +446,6 @@ def _brand_of(user: ConsoleUser, brand_id: str | None) -> str | None:
     """An organisation's own brand (another one is refused by the policy); an admin's choice."""
     _allowed(BRAND_LIST, user, brand_id or None)
     return user.org_id if not user.is_admin else (brand_id or None)
-
-
-@router.get("/products")
-def products(
-    request: Request, user: User, state: StateDep, q: str | None = None, cursor: str | None = None, brand_id: str = ""
-) -> Response:
-    brand = _brand_of(user, brand_id)
-    with Session(state.engine) as session:
-        found = lists.list_products(session, brand, q or None, 50, cursor)
-    return page(request, "console/products.html", _context(user, "products", page=found, q=q or "", brand=brand))
-
-
-@router.get("/recalls")
-def recalls(
-    request: Request, user: User, state: StateDep, q: str | None = None, cursor: str | None = None, brand_id: str = ""
-) -> Response:
-    brand = _brand_of(user, brand_id)
-    with Session(state.engine) as session:
-        found = lists.list_recalls(session, brand, None, q or None, 50, cursor)
-    return page(request, "console/recalls.html", _context(user, "recalls", page=found, q=q or "", brand=brand))
 
 
 # -- CSV --------------------------------------------------------------------------------------

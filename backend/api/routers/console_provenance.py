@@ -1,17 +1,19 @@
-"""The console's provenance pages: organisations, item imports (with their progress to the chain),
-EPCIS events and the trace view of an item (what it was made from, what it travelled in). An
-admin sees everything; an organisation's session sees only its own part, as the API shows it:
-the organisations it works with (``lists.list_organisations``), the item batches it made or of its
-brand, the events ``find_events`` lets it see, and a trace only of an item it may see (another
-brand's GTIN or item: 403 naming the field). Imports go through the CLI's own importer
-(``provenance.importer``) and ``register_items``' rules (the brand must have authorised the
-manufacturer), all in one unit of work: a refused file leaves nothing.
+"""The console's provenance pages: products (a brand registers them), item imports (with their
+progress to the chain), EPCIS events, capture (a JSON or XML document, each event's outcome), the
+trace view of an item both ways (made from and travelled in; made into and where that went), and
+recalls (a brand issues them). An admin sees everything; an organisation's session sees only its
+own part, as the API shows it: the item batches it made or of its brand, the events
+``find_events`` lets it see, and a trace only of an item it may see (another brand's GTIN or
+item: 403 naming the field). Writes go through the routes' own functions (``register_product``,
+``provenance.importer`` and ``register_items``' rules, ``capture_document``, ``issue_recall``), each
+in one unit of work: a refused form leaves nothing. Organisations are ``console_organisations.py``.
 """
 
 from __future__ import annotations
 
 import json
 import tempfile
+import uuid
 from pathlib import Path
 from typing import Any
 
@@ -22,16 +24,30 @@ from sqlmodel import Session, col, select
 
 from backend import lists
 from backend.api.deps import AppState, StateDep
-from backend.api.policy import ADMIN_OR_ORGANISATION, ORGANISATION, ORGANISATION_LIST
-from backend.api.routers.console_pages import User, _allowed, _context, _form, router_for
+from backend.api.policy import ADMIN_OR_ORGANISATION, BRAND_LIST, ORGANISATION
+from backend.api.routers.console_pages import (
+    FormPage,
+    User,
+    _allowed,
+    _context,
+    _form,
+    _validated,
+    form_fields,
+    router_for,
+)
+from backend.api.schemas.provenance import ProductIn, RecallIn
 from backend.db.models import EpcisEventEpc, ItemBatch, Operation, Product
 from backend.errors import DomainError, Forbidden, Unprocessable
+from backend.provenance.epcis.capture import CaptureRejected, capture_document
 from backend.provenance.epcis.graph import trace
 from backend.provenance.epcis.identifiers import parse_identifier
 from backend.provenance.epcis.query import EventFilter, epc_key, find_events, visible_gtins
+from backend.provenance.epcis.xml import document_from_xml
 from backend.provenance.gtin import normalise_gtin
 from backend.provenance.importer import ImportProblems, import_rows, read_rows
 from backend.provenance.organisations import get_organisation
+from backend.provenance.products import register_product
+from backend.provenance.recalls import issue_recall
 from backend.web.console import ConsoleUser
 from backend.web.pages import page, refusal
 
@@ -51,19 +67,6 @@ VIA = {
 def _viewer(user: ConsoleUser) -> str | None:
     """None for an admin (everything); an organisation's id otherwise."""
     return None if user.is_admin else user.org_id
-
-
-# -- organisations --------------------------------------------------------------------------------
-
-
-@router.get("/organisations")
-def organisations(
-    request: Request, user: User, state: StateDep, q: str | None = None, cursor: str | None = None
-) -> Any:
-    _allowed(ORGANISATION_LIST, user)
-    with Session(state.engine) as session:
-        found = lists.list_organisations(session, q or None, 50, cursor, _viewer(user))
-    return page(request, "console/organisations.html", _context(user, "organisations", page=found, q=q or ""))
 
 
 # -- item batches and imports ---------------------------------------------------------------------
@@ -228,16 +231,28 @@ def events(
     return page(request, "console/events.html", _context(user, "events", events=shown, filters=filters))
 
 
+DIRECTIONS = {
+    "backward": "where it comes from (made from, travelled in)",
+    "forward": "where it went (made into, travelled in)",
+    "both": "both ways",
+}
+
+
 @router.get("/trace")
-def trace_view(request: Request, user: User, state: StateDep, epc: str = "") -> Response:
-    """What an item was made from and what it travelled in (``graph.trace`` backward, the events
-    ``find_events`` traces), for an item this viewer may see."""
+def trace_view(request: Request, user: User, state: StateDep, epc: str = "", direction: str = "both") -> Response:
+    """What an item was made from and what it travelled in (``backward``), what it went into and
+    where it travelled (``forward``), or ``both`` (``graph.trace``, the events ``find_events``
+    traces), for an item this viewer may see; of what is reached, only what an event it may see
+    names."""
     _allowed(ADMIN_OR_ORGANISATION, user)
+    if direction not in DIRECTIONS:
+        raise Unprocessable(f"direction is one of {', '.join(DIRECTIONS)}", field="direction")
+    shown_context = {"epc": epc, "direction": direction, "directions": DIRECTIONS}
     if not epc:
-        return page(request, "console/trace.html", _context(user, "events", epc="", reached=[], events=[]))
+        return page(request, "console/trace.html", _context(user, "events", reached=[], events=[], **shown_context))
     with Session(state.engine) as session:
         key = _may_see_item(session, user, epc[:300])
-        records = find_events(session, EventFilter(epc=epc[:300], trace="backward"), _viewer(user))
+        records = find_events(session, EventFilter(epc=epc[:300], trace=direction), _viewer(user))
         shown = event_rows(records)
         named = set(
             session.exec(
@@ -246,7 +261,150 @@ def trace_view(request: Request, user: User, state: StateDep, epc: str = "") -> 
         )
         reached = [
             {"key": r.key, "via": VIA.get(r.via, r.via), "start": r.start, "end": r.end, "source": r.source}
-            for r in trace(session, key, "backward")
+            for r in trace(session, key, direction)
             if r.key != key and (user.is_admin or r.key in named)  # only what a visible event names
         ]
-    return page(request, "console/trace.html", _context(user, "events", epc=epc, reached=reached, events=shown))
+    return page(request, "console/trace.html", _context(user, "events", reached=reached, events=shown, **shown_context))
+
+
+# -- capturing EPCIS documents ------------------------------------------------------------------
+
+
+def _nothing(session: Session, user: ConsoleUser, request: Request) -> dict[str, Any]:
+    return {}
+
+
+CAPTURE = FormPage("console/capture.html", "capture", ORGANISATION, _nothing)
+LONGEST_CAPTURE = 1_000_000  # characters of a pasted or uploaded document
+
+
+def read_document(text: str) -> dict[str, Any]:
+    """An EPCIS document as JSON(-LD), or EPCIS 1.2/2.0 XML as its JSON-LD form (the REST binding's
+    own reader: the same events, the same hashes)."""
+    if not text or len(text) > LONGEST_CAPTURE:
+        raise Unprocessable(f"paste or choose the document (at most {LONGEST_CAPTURE:,} characters)", field="document")
+    if text.lstrip().startswith("<"):
+        return document_from_xml(text.encode("utf-8"))
+    try:
+        document = json.loads(text)
+    except ValueError as error:
+        raise Unprocessable(f"the document is neither JSON nor XML: {error}", field="document") from None
+    if not isinstance(document, dict):
+        raise Unprocessable("an EPCIS document is a JSON object", field="document")
+    return document
+
+
+@router.get("/capture")
+def capture_page(request: Request, user: User, state: StateDep) -> Response:
+    return CAPTURE.show(request, user, state)
+
+
+@router.post("/capture")
+async def capture(request: Request, user: User, state: StateDep) -> Response:
+    """What ``POST /v1/epcis/capture`` does for the signed-in organisation: every event checked
+    (schema, then the business rules on each item's history), all stored or none; the answer shows
+    each event's outcome, or every problem of a refused document."""
+
+    def act(form: dict[str, str]) -> dict[str, Any]:
+        document = read_document(form.get("document", ""))
+        capture_id = str(uuid.uuid4())
+        try:
+            with state.write() as session:
+                writer = get_organisation(session, user.org_id or "")
+                captured = capture_document(session, writer, document, state.settings, capture_id)
+        except CaptureRejected as rejected:
+            raise Rejected(rejected) from None
+        return {"capture_id": capture_id, "captured": captured}
+
+    try:
+        return await CAPTURE.submit(request, user, state, ("document",), act)
+    except Rejected as refused:
+        problems = refused.rejected.problems
+        return CAPTURE.show(request, user, state, refused.rejected, problems=problems)
+
+
+class Rejected(Exception):
+    """A refused document, carried out of the form's action to show every one of its problems."""
+
+    def __init__(self, rejected: CaptureRejected) -> None:
+        self.rejected = rejected
+
+
+# -- products ------------------------------------------------------------------------------------
+
+
+def _brand_list(session: Session, user: ConsoleUser, request: Request) -> dict[str, Any]:
+    """What a brand list shows: an organisation's own brand, an admin's choice (``brand_id``)."""
+    q = request.query_params.get("q", "")[:100]
+    brand = user.org_id if not user.is_admin else (request.query_params.get("brand_id") or None)
+    return {"q": q, "brand": brand, "cursor": request.query_params.get("cursor")}
+
+
+def _products(session: Session, user: ConsoleUser, request: Request) -> dict[str, Any]:
+    shown = _brand_list(session, user, request)
+    found = lists.list_products(session, shown["brand"], shown["q"] or None, 50, shown.pop("cursor"))
+    return {**shown, "page": found}
+
+
+PRODUCTS = FormPage("console/products.html", "products", BRAND_LIST, _products)
+
+
+@router.get("/products")
+def products(request: Request, user: User, state: StateDep, brand_id: str = "") -> Response:
+    _allowed(BRAND_LIST, user, brand_id or None)  # another brand's: 403 naming brand_id
+    return PRODUCTS.show(request, user, state)
+
+
+@router.post("/products")
+async def register(request: Request, user: User, state: StateDep) -> Response:
+    """What ``POST /v1/products`` does for the signed-in brand: a GTIN under its own company
+    prefix, on its way to the chain."""
+
+    def act(form: dict[str, str]) -> dict[str, Any]:
+        body = _validated(ProductIn, form_fields(form))
+        with state.write() as session:
+            brand = get_organisation(session, user.org_id or "")
+            register_product(session, brand, body.gtin, body.name, body.description, body.category)
+        return {"done": f"Product {body.gtin} registered; on its way to the chain."}
+
+    fields = ("gtin", "name", "description", "category")
+    return await PRODUCTS.submit(request, user, state, fields, act, policy=ORGANISATION)
+
+
+# -- recalls ------------------------------------------------------------------------------------
+
+
+def _recalls(session: Session, user: ConsoleUser, request: Request) -> dict[str, Any]:
+    shown = _brand_list(session, user, request)
+    found = lists.list_recalls(session, shown["brand"], None, shown["q"] or None, 50, shown.pop("cursor"))
+    return {**shown, "page": found}
+
+
+RECALLS = FormPage("console/recalls.html", "recalls", BRAND_LIST, _recalls)
+
+
+@router.get("/recalls")
+def recalls(request: Request, user: User, state: StateDep, brand_id: str = "") -> Response:
+    _allowed(BRAND_LIST, user, brand_id or None)  # another brand's: 403 naming brand_id
+    return RECALLS.show(request, user, state)
+
+
+@router.post("/recalls")
+async def issue(request: Request, user: User, state: StateDep) -> Response:
+    """What ``POST /v1/recalls`` does for the signed-in brand: a lot, serials (one a line) or the
+    whole GTIN, with the items made from or packed with them; the scope root goes on chain."""
+
+    def act(form: dict[str, str]) -> dict[str, Any]:
+        serials = [line.strip() for line in form.get("serials", "").splitlines() if line.strip()]
+        fields = form_fields(form)
+        fields.pop("serials", None)
+        if serials:
+            fields["serials"] = serials
+        body = _validated(RecallIn, fields)
+        with state.write() as session:
+            brand = get_organisation(session, user.org_id or "")
+            record = issue_recall(session, brand, body.gtin, body.reason, list(body.serials or []) or None, body.lot)
+            done = f"Recall of {record.gtin} issued: {record.count} item(s) in its scope, on their way to the chain."
+        return {"done": done}
+
+    return await RECALLS.submit(request, user, state, ("gtin", "reason", "lot", "serials"), act, policy=ORGANISATION)

@@ -14,15 +14,14 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Depends, Query, Request, Response
+from fastapi import APIRouter, Depends, Query
 
 from backend.api.auth import Role
 from backend.api.deps import SessionDep
-from backend.api.listing import Cursor, Limit, Search, listed
+from backend.api.listing import PagingDep, Search
 from backend.api.policy import BRAND_LIST, ORGANISATION_LIST, READ_PURCHASE, Access, AdminDep
 from backend.api.schemas.common import ERROR_RESPONSES, Identifier, Slug
 from backend.api.schemas.lists import ApiKeyPage, CustomerPage, OrganisationPage, ProductPage, PurchasePage, RecallPage
-from backend.db.pages import DEFAULT_LIMIT
 from backend.lists import (
     list_api_keys,
     list_customers,
@@ -40,32 +39,26 @@ GtinQuery = Annotated[str | None, Query(pattern=r"^\d{8}$|^\d{12,14}$")]
 def customers(
     admin: AdminDep,
     session: SessionDep,
-    request: Request,
-    response: Response,
+    paging: PagingDep,
     q: Search = None,
-    limit: Limit = DEFAULT_LIMIT,
-    cursor: Cursor = None,
 ) -> dict[str, Any]:
-    page = list_customers(session, q, limit, cursor)
-    return listed(request, response, page, page.rows)
+    page = list_customers(session, q, paging.limit, paging.cursor)
+    return paging.answer(page)
 
 
 @router.get("/v1/purchases", response_model=PurchasePage, tags=["purchases"], summary="Purchases, newest first")
 def purchases(
     access: Annotated[Access, Depends(READ_PURCHASE)],
     session: SessionDep,
-    request: Request,
-    response: Response,
+    paging: PagingDep,
     store_id: Slug | None = Query(None, description="Required with a program key; a checkout key's own by default."),
     customer_id: Identifier | None = None,
     q: Search = None,
-    limit: Limit = DEFAULT_LIMIT,
-    cursor: Cursor = None,
 ) -> dict[str, Any]:
     """An admin lists every store's purchases or one store's; a checkout key its own store's; a
     program key one of its retailer's stores'."""
-    page = list_purchases(session, access.store_id, customer_id, q, limit, cursor)
-    return listed(request, response, page, page.rows)
+    page = list_purchases(session, access.store_id, customer_id, q, paging.limit, paging.cursor)
+    return paging.answer(page)
 
 
 @router.get(
@@ -74,16 +67,13 @@ def purchases(
 def organisations(
     access: Annotated[Access, Depends(ORGANISATION_LIST)],
     session: SessionDep,
-    request: Request,
-    response: Response,
+    paging: PagingDep,
     q: Search = None,
-    limit: Limit = DEFAULT_LIMIT,
-    cursor: Cursor = None,
 ) -> dict[str, Any]:
     """An admin lists every organisation; an organisation itself and those it works with."""
     seen_by = access.org_id if access.role == Role.ORGANISATION else None
-    page = list_organisations(session, q, limit, cursor, seen_by)
-    return listed(request, response, page, page.rows)
+    page = list_organisations(session, q, paging.limit, paging.cursor, seen_by)
+    return paging.answer(page)
 
 
 BrandQuery = Annotated[Slug | None, Query(description="The brand (an organisation key: its own, the default).")]
@@ -98,44 +88,35 @@ def _brand(access: Access, brand_id: str | None) -> str | None:
 def products(
     access: Annotated[Access, Depends(BRAND_LIST)],
     session: SessionDep,
-    request: Request,
-    response: Response,
+    paging: PagingDep,
     brand_id: BrandQuery = None,
     q: Search = None,
-    limit: Limit = DEFAULT_LIMIT,
-    cursor: Cursor = None,
 ) -> dict[str, Any]:
-    page = list_products(session, _brand(access, brand_id), q, limit, cursor)
-    return listed(request, response, page, page.rows)
+    page = list_products(session, _brand(access, brand_id), q, paging.limit, paging.cursor)
+    return paging.answer(page)
 
 
 @router.get("/v1/recalls", response_model=RecallPage, tags=["products"], summary="A brand's recalls, newest first")
 def recalls(
     access: Annotated[Access, Depends(BRAND_LIST)],
     session: SessionDep,
-    request: Request,
-    response: Response,
+    paging: PagingDep,
     brand_id: BrandQuery = None,
     gtin: GtinQuery = None,
     q: Search = None,
-    limit: Limit = DEFAULT_LIMIT,
-    cursor: Cursor = None,
 ) -> dict[str, Any]:
-    page = list_recalls(session, _brand(access, brand_id), gtin, q, limit, cursor)
-    return listed(request, response, page, page.rows)
+    page = list_recalls(session, _brand(access, brand_id), gtin, q, paging.limit, paging.cursor)
+    return paging.answer(page)
 
 
 @router.get("/v1/api-keys", response_model=ApiKeyPage, tags=["api keys"], summary="API keys, newest first (admin)")
 def api_keys(
     admin: AdminDep,
     session: SessionDep,
-    request: Request,
-    response: Response,
+    paging: PagingDep,
     role: Literal["admin", "program", "checkout", "organisation"] | None = None,
     active: bool | None = Query(None, description="true: not revoked; false: revoked."),
     q: Search = None,
-    limit: Limit = DEFAULT_LIMIT,
-    cursor: Cursor = None,
 ) -> dict[str, Any]:
-    page = list_api_keys(session, role, active, q, limit, cursor)
-    return listed(request, response, page, page.rows)
+    page = list_api_keys(session, role, active, q, paging.limit, paging.cursor)
+    return paging.answer(page)

@@ -17,7 +17,18 @@ from fastapi.responses import JSONResponse, RedirectResponse, Response
 from sqlmodel import Session
 
 from backend.api.deps import AppState, StateDep, app_state
-from backend.api.policy import MEMBER_SESSION, PUBLIC, REDEEM, TILL_CODE, TRANSFER, Context, Facts, Policy, decide
+from backend.api.policy import (
+    COLLECTIBLE,
+    MEMBER_SESSION,
+    PUBLIC,
+    REDEEM,
+    TILL_CODE,
+    TRANSFER,
+    Context,
+    Facts,
+    Policy,
+    decide,
+)
 from backend.api.routers.customers.consent import expectations
 from backend.api.token_domain import chain_id_of
 from backend.consent import siwe
@@ -26,7 +37,9 @@ from backend.consent.tokens import ALL_SCOPES
 from backend.db.models import Customer
 from backend.db.types import utcnow
 from backend.errors import DomainError, NotFound, Unprocessable
+from backend.loyalty import polls, tickets
 from backend.loyalty.accounts import balance_of
+from backend.loyalty.collectibles import addresses_of, holdings
 from backend.loyalty.customers import get_customer
 from backend.loyalty.rewards import RedemptionInput, list_rewards, redeem, redemptions_of
 from backend.loyalty.transfers import TransferInput, policy_in_force, transfer
@@ -340,3 +353,53 @@ async def new_till_code(request: Request, member: Member, state: StateDep) -> Re
         return refusal(request, error, "me/till_code.html", _context(member, "till"))
     shown = {"code": code, "expires_at": expires, "qr": qr.data_uri(code)}
     return page(request, "me/till_code.html", _context(member, "till", **shown))
+
+
+# -- collectibles: held, shown as a ticket, voted with (the API's functions, under COLLECTIBLE) ------
+
+
+def _collectibles_context(state: AppState, member: MemberSession, **extra: Any) -> dict[str, Any]:
+    with Session(state.engine) as session:
+        customer = _customer(session, member)
+        held = holdings(session, addresses_of(customer))
+        return _context(
+            member,
+            "collectibles",
+            holdings=held,
+            polls=polls.polls_of_editions(session, customer, [h.edition for h in held]),
+            custodial=customer.wallet is None,
+            **extra,
+        )
+
+
+@router.get("/collectibles")
+def collectibles_page(request: Request, member: Member, state: StateDep) -> Response:
+    return page(request, "me/collectibles.html", _collectibles_context(state, member))
+
+
+@router.post("/collectibles/ticket")
+async def show_ticket(request: Request, member: Member, state: StateDep) -> Response:
+    form = await _form(request, member, "edition")
+    try:
+        _allowed(COLLECTIBLE, member)
+        edition = whole_number(form, "edition", 1, 2**63 - 1)
+        with Session(state.engine) as session:
+            issued = tickets.issue_ticket(session, _customer(session, member), edition)
+    except DomainError as error:
+        return refusal(request, error, "me/collectibles.html", _collectibles_context(state, member))
+    shown = {"ticket": issued, "qr": qr.data_uri(issued.code)}
+    return page(request, "me/collectibles.html", _collectibles_context(state, member, **shown))
+
+
+@router.post("/collectibles/vote")
+async def vote(request: Request, member: Member, state: StateDep) -> Response:
+    form = await _form(request, member, "poll_id", "option")
+    try:
+        _allowed(COLLECTIBLE, member)
+        poll_id = whole_number(form, "poll_id", 1, 2**63 - 1)
+        option = whole_number(form, "option", 0, 19)
+        with state.write() as session:
+            polls.relay_vote(session, _customer(session, member), poll_id, option)
+    except DomainError as error:
+        return refusal(request, error, "me/collectibles.html", _collectibles_context(state, member))
+    return page(request, "me/collectibles.html", _collectibles_context(state, member, voted=poll_id))

@@ -20,7 +20,7 @@ from backend.provenance.organisations import (
 )
 from backend.provenance.prefixes import assign_prefix, prefixes_of
 from backend.provenance.roles import role_names, roles_from_names
-from backend.settings import DEV_CHAIN_ID
+from backend.settings import DEV_CHAIN_ID, Settings
 
 router = APIRouter(prefix="/v1/organisations", tags=["organisations"], responses=ERROR_RESPONSES)
 
@@ -64,11 +64,16 @@ def create(body: OrganisationIn, admin: AdminDep, state: StateDep) -> dict[str, 
     """Creates the organisation's signing key (encrypted at rest), funds it with gas and admits it
     on chain with its roles."""
     with state.write() as session:
-        cursor = session.get(ChainCursor, "indexer")
-        chain_id = state.settings.chain_id or (cursor.chain_id if cursor else DEV_CHAIN_ID)
-        password = keystore_password(state.settings, chain_id)
-        org = create_organisation(session, body.id, body.name, roles_from_names(list(body.roles)), password)
-        return organisation_view(session, org)
+        return organisation_view(session, admit(session, state.settings, body))
+
+
+def admit(session: Session, settings: Settings, body: OrganisationIn) -> Organisation:
+    """A new organisation with its own signing key, encrypted with the chain's keystore password
+    (the console's form calls this too)."""
+    cursor = session.get(ChainCursor, "indexer")
+    chain_id = settings.chain_id or (cursor.chain_id if cursor else DEV_CHAIN_ID)
+    password = keystore_password(settings, chain_id)
+    return create_organisation(session, body.id, body.name, roles_from_names(list(body.roles)), password)
 
 
 @router.get("/{org_id}", response_model=OrganisationOut, summary="An organisation")

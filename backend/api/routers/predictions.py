@@ -45,16 +45,23 @@ def post_run(body: PredictionRunIn, admin: AdminDep, state: StateDep) -> dict[st
     """Fits the models on every member's purchase history through ``as_of``, scores them and
     publishes the rules' ``predicted:`` segments; ``status`` is ``refused`` (nothing published)
     below the rules' minimum of data."""
-    today = utcnow().date()
-    try:
-        day = date.fromisoformat(body.as_of) if body.as_of else today
-    except ValueError:
-        raise Unprocessable(f"as_of {body.as_of!r} is not a calendar date", field="as_of") from None
-    if day > today:
-        raise Unprocessable(f"as_of {day.isoformat()} is in the future", field="as_of")
+    day = run_day(body.as_of)
     with state.write() as session:
         outcome = runs.run(session, day, "api", evaluate=body.backtest)
         return runs.run_view(outcome.run)
+
+
+def run_day(as_of: str | None) -> date:
+    """The day a run reads history through: today by default, never in the future (the console's
+    form calls this too)."""
+    today = utcnow().date()
+    try:
+        day = date.fromisoformat(as_of) if as_of else today
+    except ValueError:
+        raise Unprocessable(f"as_of {as_of!r} is not a calendar date", field="as_of") from None
+    if day > today:
+        raise Unprocessable(f"as_of {day.isoformat()} is in the future", field="as_of")
+    return day
 
 
 @router.get("/v1/predictions/runs", response_model=list[PredictionRunOut], summary="Prediction runs, newest first")

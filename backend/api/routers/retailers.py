@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from fastapi import APIRouter
-from sqlmodel import col, select
+from sqlmodel import Session, col, select
 
 from backend.api.deps import SessionDep, StateDep
 from backend.api.policy import AdminDep
@@ -20,11 +20,16 @@ def create_retailer(body: RetailerIn, admin: AdminDep, state: StateDep) -> Retai
     """A retailer owns stores (``POST /v1/stores`` with its ``retailer_id``); its program key
     (``POST /v1/api-keys`` with role ``program``) issues customer tokens and reads its stores."""
     with state.write() as session:
-        if session.get(Retailer, body.id) is not None:
-            raise Conflict(f"retailer {body.id!r} already exists", field="id")
-        retailer = Retailer(id=body.id, name=body.name)
-        session.add(retailer)
-        return retailer
+        return add_retailer(session, body)
+
+
+def add_retailer(session: Session, body: RetailerIn) -> Retailer:
+    """A new retailer (the console's form calls this too)."""
+    if session.get(Retailer, body.id) is not None:
+        raise Conflict(f"retailer {body.id!r} already exists", field="id")
+    retailer = Retailer(id=body.id, name=body.name)
+    session.add(retailer)
+    return retailer
 
 
 @router.get("", response_model=list[RetailerOut], summary="List retailers (admin)")

@@ -13,7 +13,9 @@ from backend.api.schemas.common import ERROR_RESPONSES, Slug
 from backend.api.schemas.program import RewardIn, RewardOut, RewardPatch
 from backend.db.models import Reward
 from backend.db.pages import MAX_LIMIT
+from backend.errors import Unprocessable
 from backend.lists import list_rewards_page
+from backend.loyalty.collectibles import Edition, create_collectible_reward
 from backend.loyalty.rewards import (
     create_reward,
     get_reward,
@@ -27,6 +29,11 @@ CatalogReader = Annotated[Access, Depends(CATALOG)]
 @router.post("/v1/rewards", response_model=RewardOut, status_code=201, summary="Add a reward (admin)")
 def add_reward(body: RewardIn, admin: AdminDep, state: StateDep) -> Reward:
     with state.write() as session:
+        if (collectible := body.collectible) is not None:
+            if body.stock is not None:
+                raise Unprocessable("an edition's stock is its cap: omit stock", field="stock")
+            edition = Edition(collectible.edition, collectible.cap, collectible.organiser)
+            return create_collectible_reward(session, body.id, body.name, body.points_price, edition, body.description)
         return create_reward(session, body.id, body.name, body.points_price, body.stock, body.description)
 
 

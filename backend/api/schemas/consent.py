@@ -11,7 +11,7 @@ from pydantic import BaseModel, Field, StrictInt
 from backend.api.schemas.common import Slug, StrictModel
 from backend.api.schemas.program import Signature
 
-ScopeName = Literal["read", "redeem", "transfer", "convert", "wallet"]
+ScopeName = Literal["read", "redeem", "transfer", "convert", "wallet", "collectibles"]
 
 
 class RetailerIn(StrictModel):

@@ -7,7 +7,7 @@ from datetime import date, datetime
 from decimal import Decimal
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, Field, StrictBool, StrictInt, StringConstraints
+from pydantic import BaseModel, Field, StrictBool, StrictInt, StringConstraints, model_validator
 
 from backend.api.schemas.common import Address, Identifier, Slug, StrictModel
 
@@ -73,12 +73,23 @@ class RefundOut(BaseModel):
 # -- rewards and redemptions --------------------------------------------------------------
 
 
+class CollectibleIn(StrictModel):
+    """A collectible reward: copies of a limited edition (CollectibleRewards), its cap fixed for ever."""
+
+    edition: StrictInt = Field(ge=1, le=2**63 - 1, description="The edition's number (its ERC-1155 id).")
+    cap: StrictInt = Field(ge=1, le=10**9, description="Copies that may ever exist (the reward's stock).")
+    organiser: Slug | None = Field(
+        default=None, description="The organisation whose event or poll it serves: its key checks tickets, opens polls."
+    )
+
+
 class RewardIn(StrictModel):
     id: Slug
     name: str = Field(min_length=1, max_length=200)
     description: str = Field(default="", max_length=1000)
     points_price: Points
     stock: StrictInt | None = Field(default=None, ge=0, le=10**9, description="Omit for unlimited.")
+    collectible: CollectibleIn | None = Field(default=None, description="Omit for a reward that is not an edition.")
 
 
 class RewardPatch(StrictModel):
@@ -96,6 +107,13 @@ class RewardOut(BaseModel):
     points_price: int
     stock: int | None
     active: bool
+    kind: Literal["goods", "collectible"] = "goods"
+    edition: int | None = None
+
+    @model_validator(mode="after")
+    def _kind_of_its_edition(self) -> RewardOut:
+        self.kind = "goods" if self.edition is None else "collectible"
+        return self
 
 
 class PermitIn(StrictModel):

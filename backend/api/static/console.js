@@ -47,9 +47,27 @@
       });
   }
 
-  if (document.readyState === "loading") {
-    document.addEventListener("DOMContentLoaded", start);
-  } else {
+  // A file chosen for a form (an EPCIS document) is read here into the form's text area: the form
+  // posts text, as every console form does, and the text can be checked before it is sent.
+  function files() {
+    Array.prototype.forEach.call(document.querySelectorAll("input[type=file][data-fills]"), function (input) {
+      input.addEventListener("change", function () {
+        var target = document.getElementById(input.getAttribute("data-fills"));
+        var file = input.files && input.files[0];
+        if (!target || !file) { return; }
+        file.text().then(function (text) { target.value = text; });
+      });
+    });
+  }
+
+  function ready() {
     start();
+    files();
+  }
+
+  if (document.readyState === "loading") {
+    document.addEventListener("DOMContentLoaded", ready);
+  } else {
+    ready();
   }
 })();

@@ -100,12 +100,17 @@ class RefundLine(SQLModel, table=True):
 
 class Reward(SQLModel, table=True):
     __tablename__ = "rewards"
+    __table_args__ = (UniqueConstraint("edition", name="uq_rewards_edition"),)
 
     id: str = Field(primary_key=True, max_length=64)
     name: str = Field(max_length=200)
     description: str = Field(default="", max_length=1000)
     points_price: int = Field(sa_type=BigInteger)
     stock: int | None = Field(default=None, sa_type=BigInteger, description="None: unlimited.")
+    # A collectible reward: the edition minted to the member (CollectibleRewards); its cap was the stock.
+    edition: int | None = Field(default=None, sa_type=BigInteger)
+    # The brand whose event or poll the edition serves: its key may check tickets and open polls.
+    organiser: str | None = Field(default=None, foreign_key="organisations.id", max_length=64)
     active: bool = True
     created_at: datetime = Field(default_factory=utcnow, sa_column=time_column())
     updated_at: datetime = Field(default_factory=utcnow, sa_column=time_column())

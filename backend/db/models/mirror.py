@@ -22,6 +22,7 @@ class MirrorTokenState(SQLModel, table=True):
     latest_rule_version: int = 0
     registry_paused: bool = False
     passports_paused: bool = Field(default=False, sa_column_kwargs={"server_default": "0"})
+    collectibles_paused: bool = Field(default=False, sa_column_kwargs={"server_default": "0"})
 
 
 class MirrorRole(SQLModel, table=True):

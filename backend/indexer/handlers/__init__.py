@@ -22,7 +22,7 @@ from typing import Any, Protocol
 from sqlmodel import Session
 
 from backend.indexer.decoder import DecodedEvent
-from backend.indexer.handlers import access, loyalty, passports, provenance
+from backend.indexer.handlers import access, collectibles, loyalty, passports, provenance
 from backend.indexer.handlers.common import EventName
 
 
@@ -35,7 +35,7 @@ class Handler(Protocol):
     def rollback(self, session: Session, removed: list[DecodedEvent], above_block: int) -> None: ...
 
 
-HANDLERS: tuple[Handler, ...] = (loyalty, provenance, passports, access)
+HANDLERS: tuple[Handler, ...] = (loyalty, provenance, passports, collectibles, access)
 # The dispatch tables merged: which handlers (by position) an event goes to.
 _OWNERS: dict[EventName, tuple[int, ...]] = {}
 for _index, _handler in enumerate(HANDLERS):
@@ -46,7 +46,10 @@ for _index, _handler in enumerate(HANDLERS):
 UNMIRRORED: dict[str, str] = {
     "Approval": "ERC-20 allowances: members spend through permits the issuer relays, never transferFrom;"
     " ERC-721 approvals of passports: only the holder's own transfers use them, and those are Transfer events",
-    "ApprovalForAll": "ERC-721 operators of a passport holder's wallet: its transfers are Transfer events",
+    "ApprovalForAll": "ERC-721 operators of a passport holder's wallet: its transfers are Transfer events;"
+    " ERC-1155 operators of a collectible holder's wallet: its transfers are TransferSingle/TransferBatch events",
+    "CollectiblesMinted": "confirms its mint operation (the catalogue); the copies are its TransferSingle event",
+    "URI": "ERC-1155 metadata URIs: CollectibleRewards never changes its template after deployment",
     "PassportRelayed": "confirms its relay operation (the catalogue); the holder change is its Transfer event",
     "EIP712DomainChanged": "the domain is read from the contract when a permit or claim is signed",
     "RoleAdminChanged": "role admins are fixed at deployment; reconcile checks the roles themselves",

@@ -18,9 +18,10 @@ from backend.db.upsert import upsert_replace
 from backend.indexer.decoder import DecodedEvent
 from backend.indexer.handlers.common import CHUNK, EventName, OnEvent, dispatch, event_names, stored_events
 
-CONTRACTS = ("LoyaltyPoints", "ProvenanceRegistry", "ItemPassports")
+CONTRACTS = ("LoyaltyPoints", "ProvenanceRegistry", "ItemPassports", "CollectibleRewards")
 REGISTRY = "ProvenanceRegistry"
 PASSPORTS = "ItemPassports"
+COLLECTIBLES = "CollectibleRewards"
 
 RoleKey = tuple[str, str, str]  # (contract, role, account)
 
@@ -30,6 +31,7 @@ class AccessEffects:
     roles: dict[RoleKey, int | None] = field(default_factory=dict)  # block of the grant; None: revoked
     registry_paused: bool | None = None
     passports_paused: bool | None = None
+    collectibles_paused: bool | None = None
 
 
 def _granted(fx: AccessEffects, event: DecodedEvent, t: int) -> None:
@@ -56,6 +58,14 @@ def _passports_unpaused(fx: AccessEffects, event: DecodedEvent, t: int) -> None:
     fx.passports_paused = False
 
 
+def _collectibles_paused(fx: AccessEffects, event: DecodedEvent, t: int) -> None:
+    fx.collectibles_paused = True
+
+
+def _collectibles_unpaused(fx: AccessEffects, event: DecodedEvent, t: int) -> None:
+    fx.collectibles_paused = False
+
+
 ON_EVENT: dict[EventName, OnEvent[AccessEffects]] = {
     **{(contract, "RoleGranted"): _granted for contract in CONTRACTS},
     **{(contract, "RoleRevoked"): _revoked for contract in CONTRACTS},
@@ -63,6 +73,8 @@ ON_EVENT: dict[EventName, OnEvent[AccessEffects]] = {
     (REGISTRY, "Unpaused"): _registry_unpaused,
     (PASSPORTS, "Paused"): _passports_paused,
     (PASSPORTS, "Unpaused"): _passports_unpaused,
+    (COLLECTIBLES, "Paused"): _collectibles_paused,
+    (COLLECTIBLES, "Unpaused"): _collectibles_unpaused,
 }
 
 
@@ -80,12 +92,15 @@ def _write(session: Session, fx: AccessEffects, reset: bool = False) -> None:
     for start in range(0, len(revoked), CHUNK):
         columns = tuple_(roles.c.contract, roles.c.role, roles.c.account)
         session.execute(delete(roles).where(columns.in_(revoked[start : start + CHUNK])))
-    if reset or fx.registry_paused is not None or fx.passports_paused is not None:
+    flags = (fx.registry_paused, fx.passports_paused, fx.collectibles_paused)
+    if reset or any(flag is not None for flag in flags):
         state = session.get(MirrorTokenState, 1) or MirrorTokenState(id=1)
         if reset or fx.registry_paused is not None:
             state.registry_paused = bool(fx.registry_paused)
         if reset or fx.passports_paused is not None:
             state.passports_paused = bool(fx.passports_paused)
+        if reset or fx.collectibles_paused is not None:
+            state.collectibles_paused = bool(fx.collectibles_paused)
         session.add(state)
 
 

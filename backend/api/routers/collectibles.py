@@ -1,0 +1,117 @@
+"""Collectible rewards (docs/collectibles.md): what a member holds, a ticket shown at a door and
+its check, polls of an edition's holders and the votes the platform relays for custodial members.
+Redeeming one is an ordinary redemption of its reward (``/v1/customers/{id}/redemptions``)."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Path
+
+from backend.api.auth import Role
+from backend.api.deps import SessionDep, StateDep
+from backend.api.policy import ANY_PRINCIPAL, COLLECTIBLE, MEMBER_READ, POLL_OPEN, TICKET_CHECK, Access
+from backend.api.schemas.collectibles import (
+    MemberCollectiblesOut,
+    PollIn,
+    PollOut,
+    TicketCheckIn,
+    TicketCheckOut,
+    TicketIn,
+    TicketOut,
+    VoteIn,
+    VoteQueued,
+)
+from backend.api.schemas.common import ERROR_RESPONSES
+from backend.loyalty import polls, tickets
+from backend.loyalty.collectibles import addresses_of, holdings
+from backend.loyalty.customers import get_customer
+from backend.web import qr
+
+router = APIRouter(tags=["collectibles"], responses=ERROR_RESPONSES)
+PollId = Annotated[int, Path(ge=1, le=2**63 - 1)]
+
+
+def _organisation(access: Access) -> str | None:
+    """The caller's organisation when it calls with an organisation key (limited to its editions)."""
+    return access.org_id if access.role == Role.ORGANISATION else None
+
+
+@router.get(
+    "/v1/customers/{customer_id}/collectibles",
+    response_model=MemberCollectiblesOut,
+    summary="Collectibles a member holds",
+)
+def held(customer_id: str, access: Annotated[Access, Depends(MEMBER_READ)], session: SessionDep) -> dict[str, Any]:
+    """Copies of each edition at the member's custodial address and wallet, from the mirror."""
+    customer = get_customer(session, customer_id)
+    return {"customer_id": customer_id, "collectibles": holdings(session, addresses_of(customer))}
+
+
+@router.post("/v1/customers/{customer_id}/tickets", response_model=TicketOut, status_code=201, summary="Show a ticket")
+def ticket(
+    customer_id: str, body: TicketIn, access: Annotated[Access, Depends(COLLECTIBLE)], session: SessionDep
+) -> dict[str, Any]:
+    """A short-lived signed code (and its QR image) for a copy of the edition the member holds."""
+    customer = get_customer(session, customer_id)
+    issued = tickets.issue_ticket(session, customer, body.edition)
+    return {
+        "ticket": issued.code,
+        "qr": qr.data_uri(issued.code),
+        "holder": issued.holder,
+        "edition": issued.edition,
+        "expires_in": issued.expires_in,
+    }
+
+
+@router.post("/v1/tickets/checks", response_model=TicketCheckOut, summary="Check a ticket at a door")
+def check(body: TicketCheckIn, access: Annotated[Access, Depends(TICKET_CHECK)], state: StateDep) -> dict[str, Any]:
+    """Admits the ticket's holder once: our signature, not expired, still held on the mirror, never used."""
+    door = tickets.Door(access.key_id, _organisation(access))
+    with state.write() as session:
+        checked = tickets.check_ticket(session, body.ticket, door)
+        return {"edition": checked.edition, "holder": checked.holder}
+
+
+@router.post("/v1/polls", response_model=PollOut, status_code=202, summary="Open a poll of an edition's holders")
+def open_poll(body: PollIn, access: Annotated[Access, Depends(POLL_OPEN)], state: StateDep) -> dict[str, Any]:
+    with state.write() as session:
+        poll = polls.open_poll(
+            session, body.edition, body.question, body.options, body.blocks_open, _organisation(access)
+        )
+        return polls.describe(poll, None)
+
+
+@router.get("/v1/polls/{poll_id}", response_model=PollOut, summary="A poll and its results from the chain")
+def read_poll(
+    poll_id: PollId, access: Annotated[Access, Depends(ANY_PRINCIPAL)], session: SessionDep
+) -> dict[str, Any]:
+    """The counts by the rule `credance polls recount` applies to the node's logs (docs/collectibles.md)."""
+    poll = polls.get_poll(session, poll_id)
+    return polls.describe(poll, polls.results(session, poll_id))
+
+
+@router.post(
+    "/v1/customers/{customer_id}/polls/{poll_id}/votes",
+    response_model=VoteQueued,
+    status_code=202,
+    summary="Vote in a poll (custodial members)",
+)
+def vote(
+    customer_id: str,
+    poll_id: PollId,
+    body: VoteIn,
+    access: Annotated[Access, Depends(COLLECTIBLE)],
+    state: StateDep,
+) -> dict[str, Any]:
+    """The platform relays the vote of a member whose copies it holds in custody, once per poll.
+    A member with their own wallet calls ``CollectibleRewards.vote`` with it."""
+    with state.write() as session:
+        customer = get_customer(session, customer_id)
+        cast = polls.relay_vote(session, customer, poll_id, body.option)
+        return {
+            "poll_id": poll_id,
+            "customer_id": customer_id,
+            "option": cast.option,
+            "operation_id": cast.operation_id,
+        }
