@@ -22,6 +22,13 @@ class InvalidQuery(DomainError):
     code = "invalid_query"
 
 
+class QueryTooLarge(DomainError):
+    """A query that matches more than the client allowed (EPCIS ``maxEventCount``)."""
+
+    status = 413
+    code = "query_too_large"
+
+
 class NotFound(DomainError):
     status = 404
     code = "not_found"

@@ -4,13 +4,13 @@ against the binding is pointed at ``https://<host>/epcis`` and works unchanged.
 ``POST /capture`` answers ``202`` with the capture job (``Location: /epcis/capture/{captureID}``);
 the document is captured at once, all or nothing, by the same code as ``POST /v1/epcis/capture``,
 so the job is finished when the client asks for it (a rejected document's job says why, as
-RFC 7807 problems). ``GET /events`` takes the binding's query parameters (``eventType``,
-``GE_eventTime``, ``LT_eventTime``, ``EQ_bizStep``, ``EQ_bizLocation``, ``EQ_readPoint``,
-``MATCH_epc``, ``perPage``, ``nextPageToken``; the next page in the ``Link`` header), and the
+RFC 7807 problems). ``GET /events`` takes the standard query parameters (query_params.py reads
+them into the filter ``/v1/epcis/events`` uses; the next page in the ``Link`` header), and the
 resources ``/events/{eventID}``, ``/eventTypes``, ``/epcs/{epc}/events``, ``/bizSteps``,
 ``/bizLocations``, ``/readPoints`` and ``/dispositions`` list what the caller may see: the same
 organisation scoping as ``/v1/epcis/events``. Every answer carries ``GS1-EPCIS-Version`` and
 ``GS1-CBV-Version``; every refusal by these routes is ``application/problem+json`` (RFC 7807).
+Named queries (``/queries``) belong to the organisation that made them (named_queries.py).
 """
 
 from __future__ import annotations
@@ -18,7 +18,6 @@ from __future__ import annotations
 import json
 import uuid
 from collections.abc import Callable
-from datetime import datetime
 from typing import Annotated, Any
 from urllib.parse import quote
 
@@ -35,17 +34,12 @@ from backend.api.route_facts import declare
 from backend.api.schemas.common import ERROR_RESPONSES
 from backend.db.models import EpcisCapture
 from backend.errors import DomainError, InvalidQuery, NotFound
+from backend.provenance.epcis import named_queries
 from backend.provenance.epcis.capture import CaptureRejected, capture_document
 from backend.provenance.epcis.captures import capture_job
 from backend.provenance.epcis.events import EVENT_TYPES
-from backend.provenance.epcis.query import (
-    MAX_EVENTS,
-    EventFilter,
-    epcis_document,
-    find_page,
-    read_page_token,
-    vocabulary,
-)
+from backend.provenance.epcis.query import MAX_EVENTS, EventFilter, epcis_document, find_page, vocabulary
+from backend.provenance.epcis.query_params import standard_filter
 from backend.provenance.epcis.xml import document_from_xml, document_to_xml
 from backend.provenance.organisations import get_organisation
 from backend.settings import get_settings
@@ -83,20 +77,6 @@ PROBLEM = {
     413: "epcisException:CaptureLimitExceededException",
     422: "epcisException:ValidationException",
 }
-PER_PAGE = 30
-# Query parameter → the filter it sets (the binding's names; others are refused, never ignored).
-QUERY_PARAMETERS = (
-    "eventType",
-    "GE_eventTime",
-    "LT_eventTime",
-    "EQ_bizStep",
-    "EQ_bizLocation",
-    "EQ_readPoint",
-    "MATCH_epc",
-    "MATCH_anyEPC",
-    "perPage",
-    "nextPageToken",
-)
 Viewer = Annotated[Access, Depends(ADMIN_OR_ORGANISATION)]
 
 
@@ -106,9 +86,13 @@ def _json(
     return JSONResponse(body, status_code=status, media_type=media_type, headers={**VERSIONS, **(headers or {})})
 
 
-def problem(status: int, detail: str, instance: str, field: str | None = None) -> JSONResponse:
+# Refusals whose standard exception is not the one of their status alone.
+PROBLEM_OF_CODE = {"query_too_large": "epcisException:QueryTooLargeException"}
+
+
+def problem(status: int, detail: str, instance: str, field: str | None = None, code: str | None = None) -> JSONResponse:
     body: dict[str, Any] = {
-        "type": PROBLEM.get(status, "epcisException:ImplementationException"),
+        "type": PROBLEM_OF_CODE.get(code or "") or PROBLEM.get(status, "epcisException:ImplementationException"),
         "title": detail.split(":", 1)[0][:120],
         "status": status,
         "detail": detail,
@@ -124,7 +108,7 @@ def _answering(request: Request, work: Callable[[], Response]) -> Response:
     try:
         return work()
     except DomainError as error:
-        return problem(error.status, error.message, request.url.path, error.field)
+        return problem(error.status, error.message, request.url.path, error.field, error.code)
 
 
 def _viewer(principal: Access) -> str | None:
@@ -222,40 +206,6 @@ def capture_status(
     return _answering(request, lambda: _json(_job(capture_job(session, capture_id, _viewer(principal)))))
 
 
-def _time(name: str, value: str) -> datetime:
-    try:
-        return datetime.fromisoformat(value.replace("Z", "+00:00").replace("z", "+00:00"))
-    except ValueError as bad:
-        raise InvalidQuery(f"{name}: {value!r} is not an ISO 8601 date-time", field=name) from bad
-
-
-def _filters(params: dict[str, str], epc: str | None = None) -> EventFilter:
-    unknown = sorted(set(params) - set(QUERY_PARAMETERS))
-    if unknown:
-        supported = ", ".join(QUERY_PARAMETERS)
-        raise InvalidQuery(f"{unknown[0]}: not a query parameter this repository supports ({supported})", unknown[0])
-    event_type = params.get("eventType")
-    if event_type is not None and event_type not in EVENT_TYPES:
-        raise InvalidQuery(f"eventType: {event_type!r} is not an EPCIS 2.0 event type", field="eventType")
-    try:
-        per_page = int(params.get("perPage", PER_PAGE))
-    except ValueError as bad:
-        raise InvalidQuery("perPage: a whole number", field="perPage") from bad
-    if not 1 <= per_page <= MAX_EVENTS:
-        raise InvalidQuery(f"perPage: between 1 and {MAX_EVENTS}", field="perPage")
-    token = params.get("nextPageToken")
-    return EventFilter(
-        epc=epc or params.get("MATCH_epc") or params.get("MATCH_anyEPC"),
-        since=_time("GE_eventTime", params["GE_eventTime"]) if "GE_eventTime" in params else None,
-        until=_time("LT_eventTime", params["LT_eventTime"]) if "LT_eventTime" in params else None,
-        biz_step=params.get("EQ_bizStep"),
-        location=params.get("EQ_bizLocation") or params.get("EQ_readPoint"),
-        event_type=event_type,
-        limit=per_page,
-        after=read_page_token(token, "nextPageToken") if token else None,
-    )
-
-
 def _events(request: Request, session: SessionDep, principal: Access, filters: EventFilter) -> Response:
     page = find_page(session, filters, _viewer(principal))
     headers = {}
@@ -282,7 +232,7 @@ def _document(request: Request, document: dict[str, Any], headers: dict[str, str
 )
 def events(request: Request, principal: Viewer, session: SessionDep) -> Response:
     params = dict(request.query_params)
-    return _answering(request, lambda: _events(request, session, principal, _filters(params)))
+    return _answering(request, lambda: _events(request, session, principal, standard_filter(params)))
 
 
 @router.get("/events/{event_id:path}", summary="One event, by its eventID", responses=DOCUMENT)
@@ -304,7 +254,7 @@ def event(request: Request, principal: Viewer, session: SessionDep, event_id: st
 )
 def epc_events(request: Request, principal: Viewer, session: SessionDep, epc: str) -> Response:
     params = dict(request.query_params)
-    return _answering(request, lambda: _events(request, session, principal, _filters(params, epc)))
+    return _answering(request, lambda: _events(request, session, principal, standard_filter(params, epc)))
 
 
 def _listing(request: Request, session: SessionDep, principal: Access, name: str) -> Response:
@@ -341,3 +291,94 @@ def read_points(request: Request, principal: Viewer, session: SessionDep) -> Res
 @router.get("/dispositions", summary="The dispositions of the events you may read")
 def dispositions(request: Request, principal: Viewer, session: SessionDep) -> Response:
     return _listing(request, session, principal, "dispositions")
+
+
+QUERY_BODY = {
+    "requestBody": {
+        "required": True,
+        "content": {
+            "application/json": {
+                "schema": {
+                    "type": "object",
+                    "required": ["name", "query"],
+                    "properties": {"name": {"type": "string"}, "query": {"type": "object"}},
+                },
+                "example": {"name": "shipped", "query": {"eventType": ["ObjectEvent"], "EQ_bizStep": ["shipping"]}},
+            }
+        },
+    }
+}
+QueryName = Annotated[str, Path(max_length=100)]
+
+
+@router.post(
+    "/queries",
+    openapi_extra={**declare(RouteClass.OTHER), **QUERY_BODY},
+    status_code=201,
+    summary="Create a named query (your organisation's own)",
+)
+async def create_query(request: Request, principal: OrganisationDep, state: StateDep) -> Response:
+    """The query's parameters are checked as ``GET /events`` checks them; ``Location`` names it."""
+    try:
+        body = orjson.loads(await request.body())
+    except orjson.JSONDecodeError:
+        return problem(400, "the body is not JSON: {name, query}", request.url.path, "body")
+    if not isinstance(body, dict) or set(body) - {"name", "query"}:
+        return problem(400, "the body is {name, query}, nothing else", request.url.path, "body")
+    assert principal.org_id is not None  # an organisation key (the policy)
+
+    def made() -> Response:
+        with state.write() as session:
+            query = named_queries.create(session, principal.org_id or "", body.get("name"), body.get("query"))
+            shown = named_queries.definition(query)
+        location = f"/epcis/queries/{quote(query.name, safe='')}"
+        return _json(shown, 201, headers={"Location": location})
+
+    return await anyio.to_thread.run_sync(_answering, request, made)
+
+
+@router.get("/queries", summary="Your organisation's named queries")
+def list_queries(request: Request, principal: OrganisationDep, session: SessionDep) -> Response:
+    assert principal.org_id is not None
+    return _json([named_queries.definition(q) for q in named_queries.listed(session, principal.org_id)])
+
+
+@router.get("/queries/{query_name}", summary="One of your named queries")
+def get_query(request: Request, principal: OrganisationDep, session: SessionDep, query_name: QueryName) -> Response:
+    assert principal.org_id is not None
+    org_id = principal.org_id
+    return _answering(request, lambda: _json(named_queries.definition(named_queries.get(session, org_id, query_name))))
+
+
+@router.delete("/queries/{query_name}", status_code=204, summary="Delete one of your named queries")
+def delete_query(request: Request, principal: OrganisationDep, state: StateDep, query_name: QueryName) -> Response:
+    assert principal.org_id is not None
+    org_id = principal.org_id
+
+    def deleted() -> Response:
+        with state.write() as session:
+            named_queries.delete(session, org_id, query_name)
+        return Response(status_code=204, headers=VERSIONS)
+
+    return _answering(request, deleted)
+
+
+@router.get(
+    "/queries/{query_name}/events",
+    openapi_extra=declare(RouteClass.BULK),
+    summary="Run one of your named queries (perPage, nextPageToken)",
+    responses=DOCUMENT,
+)
+def query_events(request: Request, principal: OrganisationDep, session: SessionDep, query_name: QueryName) -> Response:
+    assert principal.org_id is not None
+    org_id = principal.org_id
+
+    def run() -> Response:
+        query = named_queries.get(session, org_id, query_name)
+        params = dict(request.query_params)
+        if extra := sorted(set(params) - {"perPage", "nextPageToken"}):
+            raise InvalidQuery(f"{extra[0]}: a named query takes only perPage and nextPageToken", field=extra[0])
+        saved = json.loads(query.parameters)
+        return _events(request, session, principal, standard_filter({**saved, **params}))
+
+    return _answering(request, run)

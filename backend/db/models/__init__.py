@@ -20,7 +20,16 @@ from backend.db.models.collectibles import (
     TicketCheck,
 )
 from backend.db.models.consent import CustomerToken, Retailer, SiweNonce, TillCode, WalletClaim
-from backend.db.models.epcis import EpcisAnchor, EpcisCapture, EpcisEventEpc, EpcisEventRecord, EpcisLink, Scan
+from backend.db.models.epcis import (
+    EpcisAnchor,
+    EpcisCapture,
+    EpcisEventEpc,
+    EpcisEventFacet,
+    EpcisEventRecord,
+    EpcisLink,
+    NamedEpcisQuery,
+    Scan,
+)
 from backend.db.models.loyalty import (
     Customer,
     CustomerProfile,
@@ -105,6 +114,7 @@ __all__ = [
     "EpcisAnchor",
     "EpcisCapture",
     "EpcisEventEpc",
+    "EpcisEventFacet",
     "EpcisEventRecord",
     "EpcisLink",
     "HistoryLine",
@@ -131,6 +141,7 @@ __all__ = [
     "MirrorRuleSet",
     "MirrorTokenState",
     "MirrorVote",
+    "NamedEpcisQuery",
     "Operation",
     "OperationStatus",
     "OrgSigner",

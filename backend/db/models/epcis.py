@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import Column, Index, Text
+from sqlalchemy import Column, Index, Text, UniqueConstraint
 from sqlmodel import Field, SQLModel
 
 from backend.db.types import BigIntId, UTCDateTime, utcnow
@@ -45,6 +45,7 @@ class EpcisEventRecord(SQLModel, table=True):
     __table_args__ = (
         Index("ix_epcis_events_time", "event_time", "id"),
         Index("ix_epcis_events_unanchored", "anchor_root", "org_id", "id"),
+        Index("ix_epcis_events_recorded", "recorded_at", "id"),
     )
 
     id: int | None = Field(default=None, sa_type=BigIntId, primary_key=True)
@@ -90,10 +91,41 @@ class EpcisEventEpc(SQLModel, table=True):
 
     event_pk: int = Field(primary_key=True, sa_type=BigIntId, foreign_key="epcis_events.id")
     epc: str = Field(primary_key=True, max_length=300, description="Item key or canonical URI.")
-    role: str = Field(primary_key=True, max_length=8)
+    role: str = Field(primary_key=True, max_length=12)  # out_class: 9 (8 refused it on PostgreSQL)
     gtin: str | None = Field(default=None, max_length=14, index=True)
     serial: str | None = Field(default=None, max_length=80)
     lot: str | None = Field(default=None, max_length=80)
+
+
+class EpcisEventFacet(SQLModel, table=True):
+    """A field of an event the standard query parameters filter on that has no column of its own
+    (backend/provenance/epcis/facets.py names them): its value, or its number (quantities, times)."""
+
+    __tablename__ = "epcis_event_facets"
+    __table_args__ = (
+        Index("ix_epcis_event_facets_value", "name", "value", "event_pk"),
+        Index("ix_epcis_event_facets_number", "name", "number", "event_pk"),
+    )
+
+    id: int | None = Field(default=None, sa_type=BigIntId, primary_key=True)
+    event_pk: int = Field(sa_type=BigIntId, foreign_key="epcis_events.id", index=True)
+    name: str = Field(max_length=200)
+    value: str = Field(default="", max_length=300)
+    number: float | None = None
+
+
+class NamedEpcisQuery(SQLModel, table=True):
+    """A named query of the EPCIS REST binding (``POST /epcis/queries``): its parameters, as the
+    organisation that made it gave them; only that organisation reads, runs or deletes it."""
+
+    __tablename__ = "epcis_named_queries"
+    __table_args__ = (UniqueConstraint("org_id", "name", name="uq_epcis_named_queries_org_name"),)
+
+    id: int | None = Field(default=None, sa_type=BigIntId, primary_key=True)
+    org_id: str = Field(foreign_key="organisations.id", max_length=64)
+    name: str = Field(max_length=100)
+    parameters: str = Field(sa_column=Column(Text, nullable=False), description="JSON: parameter → value.")
+    created_at: datetime = Field(default_factory=utcnow, sa_column=Column(UTCDateTime, nullable=False))
 
 
 class EpcisLink(SQLModel, table=True):

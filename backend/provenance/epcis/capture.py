@@ -30,6 +30,7 @@ from backend.db.direct import bulk_insert, dialect_of, ident, in_list, list_valu
 from backend.db.models import (
     EpcisCapture,
     EpcisEventEpc,
+    EpcisEventFacet,
     EpcisEventRecord,
     EpcisLink,
     Item,
@@ -40,7 +41,7 @@ from backend.db.models import (
 from backend.db.schema import table_of
 from backend.db.types import utcnow
 from backend.errors import DomainError
-from backend.provenance.epcis import declarations
+from backend.provenance.epcis import declarations, facets
 from backend.provenance.epcis.contexts import context_entries, protected_redefinitions
 from backend.provenance.epcis.events import EVENT_TYPES, ParsedEvent, parse_event
 from backend.provenance.epcis.hashing import hash_digest, namespaces_of
@@ -583,10 +584,14 @@ def _store(
         for role, i in e.named()
     }
     bulk_insert(session, table_of(EpcisEventEpc), list(epc_rows.values()))
+    facet_rows = [row for e in events if e.pk is not None for row in facets.facet_rows(e.pk, _facets(e))]
     records = table_of(EpcisEventRecord)
     for one in declared:
         declaration = declarations.declaration_json(one.event)
         session.execute(update(records).where(records.c.id == one.pk).values(error_declaration=declaration))
+        facet_rows += facets.facet_rows(one.pk, list(facets.declaration_facets(one.event.declaration)))
+    if facet_rows:
+        bulk_insert(session, table_of(EpcisEventFacet), facet_rows)
     # Links are derived from the whole history of the component (declared events no longer in it): rebuild them.
     links = table_of(EpcisLink)
     for chunk in _chunks([e.pk for e in past if e.pk is not None] + [d.pk for d in declared]):
@@ -604,6 +609,10 @@ def _store(
     ]
     bulk_insert(session, links, link_rows)
     _update_statuses(session, [*past, *events, *(d.event for d in declared)], result, items)
+
+
+def _facets(event: ParsedEvent) -> list[facets.Facet]:
+    return facets.event_facets(event.body, event.namespaces, event.declaration)
 
 
 def _update_statuses(

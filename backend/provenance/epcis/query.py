@@ -12,12 +12,12 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import or_
+from sqlalchemy import func, or_
 from sqlmodel import Session, col, select
 
-from backend.db.models import EpcisEventEpc, EpcisEventRecord, Organisation, Partnership, Product
+from backend.db.models import EpcisEventEpc, EpcisEventFacet, EpcisEventRecord, Organisation, Partnership, Product
 from backend.db.types import utcnow
-from backend.errors import InvalidQuery, Unprocessable
+from backend.errors import InvalidQuery, QueryTooLarge, Unprocessable
 from backend.provenance.epcis.contexts import STANDARD_CONTEXT, ExportContext, merged, renamed
 from backend.provenance.epcis.events import short_term
 from backend.provenance.epcis.graph import Reach, trace
@@ -26,6 +26,39 @@ from backend.provenance.gtin import normalise_gtin
 
 CONTEXT_URL = STANDARD_CONTEXT
 MAX_EVENTS = 10_000
+
+
+@dataclass(frozen=True)
+class ColumnIn:
+    """A column of ``epcis_events`` (``COLUMNS``) equal to one of ``values``."""
+
+    column: str
+    values: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class Match:
+    """Events naming one of ``uris`` (items, classes, or patterns: a whole GTIN) in one of ``roles``."""
+
+    roles: tuple[str, ...]
+    uris: tuple[str, ...]
+    field: str
+
+
+@dataclass(frozen=True)
+class FacetIn:
+    """A facet (facets.py) of the event equal to one of ``values``."""
+
+    name: str
+    values: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class FacetRange:
+    """A numeric facet with one value within every bound (``op`` one of >, >=, <, <=, =)."""
+
+    name: str
+    bounds: tuple[tuple[str, float], ...]
 
 
 @dataclass(frozen=True)
@@ -39,14 +72,30 @@ class EventFilter:
     event_type: str | None = None
     trace: str | None = None  # backward, forward, both
     limit: int = 1000
-    after: tuple[datetime, int] | None = None  # the page starts after this (eventTime, id): a page token
+    after: tuple[datetime, int] | None = None  # the page starts after this (order value, id): a page token
     event_id: str | None = None
+    # The standard query language (query_params.py reads it from the binding's parameters):
+    where: tuple[ColumnIn, ...] = ()
+    matches: tuple[Match, ...] = ()
+    facets: tuple[FacetIn, ...] = ()
+    ranges: tuple[FacetRange, ...] = ()
+    recorded_since: datetime | None = None
+    recorded_until: datetime | None = None
+    erroneous: bool = False  # only events declared erroneous
+    order_by: str = "eventTime"  # or recordTime
+    descending: bool = False
+    count_limit: int | None = None  # eventCountLimit: the first N events, over every page
+    max_count: int | None = None  # maxEventCount: more matches than this is refused
+    served: int = 0  # events the earlier pages gave (for count_limit)
 
     def __post_init__(self) -> None:
         if self.trace and not self.epc:
             raise InvalidQuery(f"trace={self.trace} follows one item: give it with epc", field="trace")
         if self.epc is not None:
             epc_key(self.epc)
+        for match in self.matches:
+            for uri in match.uris:
+                epc_key(uri, match.field)
 
 
 @dataclass(frozen=True)
@@ -60,29 +109,40 @@ class Page:
 _ABSOLUTE_URI = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*:\S+$")
 
 
-def epc_key(uri: str) -> str:
+def epc_key(uri: str, field: str = "epc") -> str:
     if not _ABSOLUTE_URI.match(uri):
         raise InvalidQuery(
-            f"{uri[:80]!r} is not an identifier: give an EPC URI (urn:epc:id:…) or a GS1 Digital Link", field="epc"
+            f"{uri[:80]!r} is not an identifier: give an EPC URI (urn:epc:id:…) or a GS1 Digital Link", field=field
         )
     problem = identifier_problem(uri)
     if problem:
-        raise Unprocessable(problem, field="epc")
+        raise Unprocessable(problem, field=field)
     identifier = parse_identifier(uri)
     return identifier.key if identifier else uri
 
 
-def page_token(record: EpcisEventRecord) -> str:
-    """An opaque token for the page after ``record`` (its eventTime and id: stable while events arrive)."""
-    moment = record.event_time.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%f")
-    return base64.urlsafe_b64encode(f"{moment}|{record.id}".encode()).decode().rstrip("=")
+def page_token(record: EpcisEventRecord, order_by: str = "eventTime", served: int = 0) -> str:
+    """An opaque token for the page after ``record`` (its order value and id: stable while events
+    arrive), with the number of events served so far (for ``eventCountLimit``)."""
+    value = record.recorded_at if order_by == "recordTime" else record.event_time
+    moment = value.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%f")
+    return base64.urlsafe_b64encode(f"{moment}|{record.id}|{served}".encode()).decode().rstrip("=")
 
 
 def read_page_token(token: str, field: str) -> tuple[datetime, int]:
+    start, pk, _ = read_page_position(token, field)
+    return start, pk
+
+
+def read_page_position(token: str, field: str) -> tuple[datetime, int, int]:
+    """The (order value, id) a page token starts after, and how many events came before it."""
     try:
         text = base64.urlsafe_b64decode(token + "=" * (-len(token) % 4)).decode()
-        moment, pk = text.split("|")
-        return datetime.strptime(moment, "%Y-%m-%dT%H:%M:%S.%f").replace(tzinfo=UTC), int(pk)
+        moment, pk, *served = text.split("|")
+        if len(served) > 1 or (served and int(served[0]) < 0):
+            raise ValueError(text)
+        start = datetime.strptime(moment, "%Y-%m-%dT%H:%M:%S.%f").replace(tzinfo=UTC)
+        return start, int(pk), int(served[0]) if served else 0
     except (binascii.Error, UnicodeDecodeError, ValueError) as bad:
         raise InvalidQuery("not a page token this server gave", field=field) from bad
 
@@ -111,24 +171,76 @@ def find_events(session: Session, filters: EventFilter, viewer_org: str | None) 
 
 
 def find_page(session: Session, filters: EventFilter, viewer_org: str | None) -> Page:
-    """Events matching every filter, oldest first, ``limit`` at most, and the token of the next page
-    when more match. ``viewer_org`` limits what an organisation sees (None: everything, for admins)."""
-    query = select(EpcisEventRecord)
+    """Events matching every filter, in the filter's order (eventTime ascending unless asked
+    otherwise), ``limit`` at most, and the token of the next page when more match. ``viewer_org``
+    limits what an organisation sees (None: everything, for admins). Every filter is a condition
+    of one SQL query over indexed columns (the trace's windows aside)."""
     reached = _keys_with_windows(session, filters)
+    query = _visible(session, _matching(select(EpcisEventRecord), filters, reached), viewer_org)
+    if filters.max_count is not None:
+        _check_count(session, query, filters.max_count)
+    order = col(EpcisEventRecord.recorded_at) if filters.order_by == "recordTime" else col(EpcisEventRecord.event_time)
+    pk = col(EpcisEventRecord.id)
+    if filters.after is not None:
+        moment, last = filters.after
+        if filters.descending:
+            query = query.where(or_(order < moment, (order == moment) & (pk < last)))
+        else:
+            query = query.where(or_(order > moment, (order == moment) & (pk > last)))
+    limit = filters.limit
+    if filters.count_limit is not None:
+        limit = max(0, min(limit, filters.count_limit - filters.served))
+        if limit == 0:
+            return Page([], None)
+    traced = reached is not None and filters.trace
+    # A trace keeps only the events in the item's windows (below): it reads past the page to fill it.
+    wanted = MAX_EVENTS + 1 if traced else limit + 1
+    ordering = (order.desc(), pk.desc()) if filters.descending else (order, pk)
+    records = list(session.exec(query.order_by(*ordering).limit(wanted)).all())
+    if reached is not None and traced:
+        records = [r for r in records if _in_window(session, r, reached)]
+    page, more = records[:limit], len(records) > limit
+    served = filters.served + len(page)
+    if filters.count_limit is not None and served >= filters.count_limit:
+        more = False
+    return Page(page, page_token(page[-1], filters.order_by, served) if more and page else None)
+
+
+COLUMNS = {
+    "event_type": EpcisEventRecord.event_type,
+    "action": EpcisEventRecord.action,
+    "biz_step": EpcisEventRecord.biz_step,
+    "disposition": EpcisEventRecord.disposition,
+    "read_point": EpcisEventRecord.read_point,
+    "biz_location": EpcisEventRecord.biz_location,
+    "event_id": EpcisEventRecord.event_id,
+}
+COMPARE = {
+    "=": lambda c, v: c == v,
+    ">": lambda c, v: c > v,
+    ">=": lambda c, v: c >= v,
+    "<": lambda c, v: c < v,
+    "<=": lambda c, v: c <= v,
+}
+
+
+def _matching(query: Any, filters: EventFilter, reached: list[Reach] | None) -> Any:
+    """``query`` narrowed by every filter (the organisation's view aside)."""
+    pk = col(EpcisEventRecord.id)
     if reached is not None:
         keys = sorted({r.key for r in reached})
-        query = query.where(
-            col(EpcisEventRecord.id).in_(select(EpcisEventEpc.event_pk).where(col(EpcisEventEpc.epc).in_(keys)))
-        )
+        query = query.where(pk.in_(select(EpcisEventEpc.event_pk).where(col(EpcisEventEpc.epc).in_(keys))))
     if filters.gtin:
         gtin = normalise_gtin(filters.gtin)
-        query = query.where(
-            col(EpcisEventRecord.id).in_(select(EpcisEventEpc.event_pk).where(EpcisEventEpc.gtin == gtin))
-        )
-    if filters.since:
-        query = query.where(col(EpcisEventRecord.event_time) >= filters.since)
-    if filters.until:
-        query = query.where(col(EpcisEventRecord.event_time) < filters.until)
+        query = query.where(pk.in_(select(EpcisEventEpc.event_pk).where(EpcisEventEpc.gtin == gtin)))
+    for column, bound in (
+        (EpcisEventRecord.event_time, (filters.since, filters.until)),
+        (EpcisEventRecord.recorded_at, (filters.recorded_since, filters.recorded_until)),
+    ):
+        if bound[0] is not None:
+            query = query.where(col(column) >= bound[0])
+        if bound[1] is not None:
+            query = query.where(col(column) < bound[1])
     if filters.biz_step:
         query = query.where(EpcisEventRecord.biz_step == short_term(filters.biz_step, "BizStep-"))
     if filters.location:
@@ -138,24 +250,43 @@ def find_page(session: Session, filters: EventFilter, viewer_org: str | None) ->
         query = query.where(EpcisEventRecord.event_type == filters.event_type)
     if filters.event_id:
         query = query.where(EpcisEventRecord.event_id == filters.event_id)
-    query = _visible(session, query, viewer_org)
-    if filters.after is not None:
-        moment, pk = filters.after
+    for condition in filters.where:
+        query = query.where(col(COLUMNS[condition.column]).in_(condition.values))
+    for match in filters.matches:
+        query = query.where(pk.in_(_naming(match)))
+    for facet in filters.facets:
+        named = select(EpcisEventFacet.event_pk).where(EpcisEventFacet.name == facet.name)
+        query = query.where(pk.in_(named.where(col(EpcisEventFacet.value).in_(facet.values))))
+    for facet_range in filters.ranges:
+        number = col(EpcisEventFacet.number)
+        within = [COMPARE[op](number, value) for op, value in facet_range.bounds]
         query = query.where(
-            or_(
-                col(EpcisEventRecord.event_time) > moment,
-                (col(EpcisEventRecord.event_time) == moment) & (col(EpcisEventRecord.id) > pk),
-            )
+            pk.in_(select(EpcisEventFacet.event_pk).where(EpcisEventFacet.name == facet_range.name, *within))
         )
-    traced = reached is not None and filters.trace
-    # A trace keeps only the events in the item's windows (below): it reads past the page to fill it.
-    wanted = MAX_EVENTS + 1 if traced else filters.limit + 1
-    query = query.order_by(col(EpcisEventRecord.event_time), col(EpcisEventRecord.id)).limit(wanted)
-    records = list(session.exec(query).all())
-    if reached is not None and traced:
-        records = [r for r in records if _in_window(session, r, reached)]
-    page, more = records[: filters.limit], len(records) > filters.limit
-    return Page(page, page_token(page[-1]) if more and page else None)
+    if filters.erroneous:
+        query = query.where(col(EpcisEventRecord.error_declaration).is_not(None))
+    return query
+
+
+def _naming(match: Match) -> Any:
+    """The events naming one of the match's identifiers in one of its roles: an item or class by
+    its key, a pattern or GTIN-only link (``urn:epc:idpat:sgtin:…*``) by its GTIN."""
+    keys, gtins = [], []
+    for uri in match.uris:
+        identifier = parse_identifier(uri)
+        if identifier is not None and identifier.scheme == "gtin" and identifier.gtin:
+            gtins.append(identifier.gtin)
+        else:
+            keys.append(epc_key(uri, match.field))
+    named = or_(col(EpcisEventEpc.epc).in_(keys), col(EpcisEventEpc.gtin).in_(gtins))
+    return select(EpcisEventEpc.event_pk).where(col(EpcisEventEpc.role).in_(match.roles), named)
+
+
+def _check_count(session: Session, query: Any, most: int) -> None:
+    """maxEventCount: more matching events than ``most`` is a QueryTooLargeException, not a page."""
+    found = session.exec(select(func.count()).select_from(query.limit(most + 1).subquery())).one()
+    if found > most:
+        raise QueryTooLarge(f"maxEventCount: more than {most} events match", field="maxEventCount")
 
 
 def _visible(session: Session, query: Any, viewer_org: str | None) -> Any:
