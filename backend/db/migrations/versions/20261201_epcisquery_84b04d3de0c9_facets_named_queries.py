@@ -9,7 +9,7 @@ for the events already stored; ``ix_epcis_events_recorded`` orders by recordTime
 fit in 8, and PostgreSQL refused every capture of such a TransformationEvent.
 
 Revision ID: 84b04d3de0c9
-Revises: 9f7e7b657631
+Revises: 5d2c81a7e3f0
 Create Date: 2026-11-30 17:05:39.307040
 """
 
@@ -26,7 +26,7 @@ import backend.db.types
 from backend.provenance.epcis.facets import event_facets, facet_rows
 
 revision: str = "84b04d3de0c9"
-down_revision: str | None = "9f7e7b657631"
+down_revision: str | None = "5d2c81a7e3f0"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
