@@ -26,6 +26,7 @@ from backend.api.routers import (
     audit_log,
     collectibles,
     console_audit,
+    console_collectibles,
     console_organisations,
     console_pages,
     console_program,
@@ -78,6 +79,7 @@ ROUTERS: tuple[APIRouter, ...] = (
             console_provenance,
             console_organisations,
             console_audit,
+            console_collectibles,
         )
     ),  # the pages people use (docs/web.md)
 )

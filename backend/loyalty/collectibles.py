@@ -18,11 +18,12 @@ from sqlmodel import Session, col, select
 
 from backend.chain.operations import CreateEdition, MintCollectible, enqueue, find_operation
 from backend.db.direct import dialect_of, in_list, list_value, select_rows
-from backend.db.models import Customer, MirrorCollectibleMove, Operation, Organisation, Reward
+from backend.db.models import Customer, MirrorCollectibleMove, MirrorEdition, Operation, Organisation, Reward
 from backend.db.schema import table_of
 from backend.errors import Conflict, NotFound
 from backend.loyalty.in_flight import active_address
 
+ZERO_ADDRESS = "0x" + "00" * 20  # a mint's sender in ERC-1155's TransferSingle
 MAX_EDITION = 2**63 - 1  # editions are uint256 on chain; the database keeps them in a signed BIGINT
 
 
@@ -140,3 +141,64 @@ def editions_held(session: Session, addresses: list[str], editions: frozenset[in
 def addresses_of(customer: Customer) -> list[str]:
     """Where a member's copies can be: the custodial address, and their wallet once claimed."""
     return [customer.address, *([customer.wallet] if customer.wallet else [])]
+
+
+@dataclass(frozen=True)
+class EditionFigures:
+    """An edition as the mirror knows it: its cap on chain (None until mirrored), copies minted,
+    and the addresses holding at least one copy."""
+
+    cap: int | None
+    minted: int
+    holders: int
+
+
+def edition_figures(session: Session, editions: list[int]) -> dict[int, EditionFigures]:
+    """Cap, minted and holders of each edition from the mirror, in three grouped queries (a mint
+    is a move from the zero address; a holder is an address whose moves in exceed those out)."""
+    if not editions:
+        return {}
+    moves = MirrorCollectibleMove
+    balances: dict[tuple[int, str], int] = {}
+    for column, sign in ((moves.holder, 1), (moves.previous, -1)):
+        rows = session.exec(
+            select(moves.edition, column, func.sum(moves.amount))
+            .where(col(moves.edition).in_(editions))
+            .group_by(col(moves.edition), col(column))
+        ).all()
+        for edition, address, amount in rows:
+            balances[edition, address] = balances.get((edition, address), 0) + sign * int(amount)
+    caps = dict(
+        session.exec(
+            select(MirrorEdition.edition, MirrorEdition.cap).where(col(MirrorEdition.edition).in_(editions))
+        ).all()
+    )
+    figures = {}
+    for edition in editions:
+        minted = -balances.get((edition, ZERO_ADDRESS), 0)
+        holders = sum(1 for (e, a), n in balances.items() if e == edition and a != ZERO_ADDRESS and n > 0)
+        figures[edition] = EditionFigures(caps.get(edition), minted, holders)
+    return figures
+
+
+def edition_metadata(session: Session, edition: int) -> dict[str, object]:
+    """The ERC-1155 metadata the edition's ``uri`` points at: the reward's name and description,
+    its cap and organiser. Nothing of any holder (holders are public on chain already, and a
+    document about the edition has no reason to name them)."""
+    reward = session.exec(select(Reward).where(Reward.edition == edition)).first()
+    if reward is None:
+        raise NotFound(f"edition {edition} is no reward", field="edition")
+    cap = session.exec(select(MirrorEdition.cap).where(MirrorEdition.edition == edition)).first()
+    if cap is None:  # no copy exists before the edition is on chain; its cap is the chain's
+        raise NotFound(f"edition {edition} is not on chain yet", field="edition")
+    attributes: list[dict[str, object]] = [
+        {"trait_type": "Edition", "value": edition, "display_type": "number"},
+        {"trait_type": "Cap", "value": cap, "display_type": "number"},
+    ]
+    if reward.organiser is not None:
+        attributes.append({"trait_type": "Organiser", "value": reward.organiser})
+    return {
+        "name": reward.name,
+        "description": reward.description or f"A limited edition of {reward.name}, a collectible reward.",
+        "attributes": attributes,
+    }

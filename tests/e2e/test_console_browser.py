@@ -49,6 +49,7 @@ PAGES = {
     "items": "/console/items",
     "events": "/console/events",
     "audit-log": "/console/audit-log",
+    "collectibles": "/console/collectibles",
 }
 
 

@@ -63,6 +63,7 @@ PUBLIC = (
     "/v1/recalls/{recall_id}/scope",
     "/v1/passports/{token_id}",
     "/passports/{token_id}",
+    "/collectibles/{edition_hex}.json",
 )
 
 

@@ -9,9 +9,12 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Path
 
 from backend.api.auth import Role
+from backend.api.budget import RouteClass
 from backend.api.deps import SessionDep, StateDep
-from backend.api.policy import ANY_PRINCIPAL, COLLECTIBLE, MEMBER_READ, POLL_OPEN, TICKET_CHECK, Access
+from backend.api.policy import ANY_PRINCIPAL, COLLECTIBLE, MEMBER_READ, POLL_OPEN, PUBLIC, TICKET_CHECK, Access
+from backend.api.route_facts import declare
 from backend.api.schemas.collectibles import (
+    EditionMetadataOut,
     MemberCollectiblesOut,
     PollIn,
     PollOut,
@@ -23,13 +26,16 @@ from backend.api.schemas.collectibles import (
     VoteQueued,
 )
 from backend.api.schemas.common import ERROR_RESPONSES
+from backend.errors import NotFound
 from backend.loyalty import polls, tickets
-from backend.loyalty.collectibles import addresses_of, holdings
+from backend.loyalty.collectibles import addresses_of, edition_metadata, holdings
 from backend.loyalty.customers import get_customer
 from backend.web import qr
 
 router = APIRouter(tags=["collectibles"], responses=ERROR_RESPONSES)
 PollId = Annotated[int, Path(ge=1, le=2**63 - 1)]
+# ERC-1155's {id}: the token id in lowercase hexadecimal, 64 digits, no 0x (EIP-1155, "Metadata")
+EditionHex = Annotated[str, Path(pattern="^[0-9a-f]{64}$")]
 
 
 def _organisation(access: Access) -> str | None:
@@ -115,3 +121,19 @@ def vote(
             "option": cast.option,
             "operation_id": cast.operation_id,
         }
+
+
+@router.get(
+    "/collectibles/{edition_hex}.json",
+    dependencies=[Depends(PUBLIC)],
+    response_model=EditionMetadataOut,
+    summary="An edition's ERC-1155 metadata (its uri)",
+    openapi_extra=declare(RouteClass.PUBLIC),
+)
+def metadata(edition_hex: EditionHex, session: SessionDep) -> dict[str, Any]:
+    """Public: what ``CollectibleRewards.uri`` points at, ``{id}`` replaced as EIP-1155 says. No
+    holder and no personal data: the edition's name, description, cap and organiser."""
+    edition = int(edition_hex, 16)
+    if edition > 2**63 - 1:
+        raise NotFound(f"edition {edition} is no reward", field="edition")
+    return edition_metadata(session, edition)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, Field, StrictInt, StringConstraints
 
@@ -83,3 +83,11 @@ class VoteQueued(BaseModel):
     option: int
     operation_id: int
     status: Literal["pending"] = "pending"
+
+
+class EditionMetadataOut(BaseModel):
+    """ERC-1155 metadata JSON (the schema wallets and marketplaces read)."""
+
+    name: str
+    description: str
+    attributes: list[dict[str, Any]]
