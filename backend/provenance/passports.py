@@ -175,13 +175,7 @@ def _claim(session: Session, customer: Customer, request: ClaimInput, digest: st
     assert customer.id is not None
     assert purchase.id is not None
     event_id = record_owner_change(session, item, token_id, None, customer.id, utcnow())
-    body = {
-        "token_id": token_id,
-        "customer_id": request.customer_id,
-        "operation_id": operation.id,
-        "status": "pending",
-        "event_id": event_id,
-    }
+    body = _pending_answer(token_id, request.customer_id, operation.id, event_id)
     session.add(
         PassportClaim(
             token_id=token_id,
@@ -315,13 +309,7 @@ def _transfer(session: Session, customer: Customer, request: TransferInput, dige
     item = session.get(Item, claim.item_id)
     assert item is not None
     event_id = record_owner_change(session, item, token_id, customer.id, recipient.id, utcnow())
-    body = {
-        "token_id": token_id,
-        "customer_id": request.to_customer_id,
-        "operation_id": operation.id,
-        "status": "pending",
-        "event_id": event_id,
-    }
+    body = _pending_answer(token_id, request.to_customer_id, operation.id, event_id)
     session.add(
         PassportTransfer(
             token_id=token_id,
@@ -334,6 +322,18 @@ def _transfer(session: Session, customer: Customer, request: TransferInput, dige
         )
     )
     return body
+
+
+def _pending_answer(token_id: str, customer_id: str, operation_id: int | None, event_id: str) -> dict[str, Any]:
+    """The answer to a claim or a transfer (stored: a replay gets it again): queued for the chain,
+    with the owner-change event it recorded; ``customer_id`` is the new owner."""
+    return {
+        "token_id": token_id,
+        "customer_id": customer_id,
+        "operation_id": operation_id,
+        "status": "pending",
+        "event_id": event_id,
+    }
 
 
 def in_flight_transfer(session: Session, token_id: str) -> PassportTransfer | None:
