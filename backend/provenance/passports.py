@@ -10,7 +10,11 @@ Rules (plain Python, no HTTP; the API adds who may call):
 - a passport is minted to the member's active address (custodial, or their own wallet);
 - the platform relays a transfer only for a passport held at the member's custodial address (a
   passport in their own wallet moves with their wallet), one transfer in flight at a time;
-- ownership is read from the mirror of ERC-721 ``Transfer`` events (``mirror_passport_holders``).
+- ownership is read from the mirror of ERC-721 ``Transfer`` events (``mirror_passport_holders``),
+  and so is custody: a passport a wallet sent to a member's custodial address is out of custody on
+  chain (every transfer clears the flag), and the platform never queues a relay the chain refuses;
+- owner changes enter the item's EPCIS history when the chain makes them, never when a request
+  queues them (the indexer records them: ``passport_events.py``).
 """
 
 from __future__ import annotations
@@ -42,7 +46,6 @@ from backend.db.models import (
     Refund,
     RefundLine,
 )
-from backend.db.types import utcnow
 from backend.errors import Conflict, DomainError, Forbidden, NotFound, Unprocessable
 from backend.loyalty import members
 from backend.loyalty.customers import get_customer
@@ -53,7 +56,6 @@ from backend.provenance.epcis.identifiers import item_key
 from backend.provenance.gtin import normalise_gtin
 from backend.provenance.items import find_item
 from backend.provenance.merkle import item_leaf
-from backend.provenance.passport_events import record_owner_change
 from backend.provenance.recalls import recall_for
 
 SALE_STEP = "retail_selling"
@@ -69,6 +71,7 @@ class Ownership:
     held_since: int  # block time of the transfer that gave it to its holder
     previous_owners: int
     issued_block: int
+    custodial: bool = False  # the chain's custody flag: only then may the platform relay it
 
 
 def token_id_of(item: Item) -> str:
@@ -174,8 +177,7 @@ def _claim(session: Session, customer: Customer, request: ClaimInput, digest: st
     assert operation.id is not None
     assert customer.id is not None
     assert purchase.id is not None
-    event_id = record_owner_change(session, item, token_id, None, customer.id, utcnow())
-    body = _pending_answer(token_id, request.customer_id, operation.id, event_id)
+    body = _pending_answer(token_id, request.customer_id, operation.id)
     session.add(
         PassportClaim(
             token_id=token_id,
@@ -239,7 +241,9 @@ def ownership(session: Session, token_id: str, as_of_block: int | None = None) -
     if not rows:
         return None
     last = rows[-1]
-    return Ownership(token_id, issued.gtin, last.holder, last.block_time, len(rows) - 1, issued.block_number)
+    return Ownership(
+        token_id, issued.gtin, last.holder, last.block_time, len(rows) - 1, issued.block_number, last.custodial
+    )
 
 
 def holds(customer: Customer, owner: Ownership) -> bool:
@@ -292,6 +296,12 @@ def _transfer(session: Session, customer: Customer, request: TransferInput, dige
         raise Unprocessable("a passport cannot be given to its own holder", field="to_customer_id")
     if owner.holder.lower() != customer.address.lower():
         raise Conflict("the passport is in the member's own wallet: it moves with that wallet", field="token_id")
+    if not owner.custodial:
+        raise Conflict(
+            "the passport reached the member's address by a wallet's own transfer, so the chain does not hold "
+            "it in custody and would refuse a relay: the platform moves only passports it placed in custody",
+            field="token_id",
+        )
     if in_flight_transfer(session, token_id) is not None:
         raise Conflict("a transfer of this passport is already under way", field="token_id")
     operation = enqueue(
@@ -306,10 +316,7 @@ def _transfer(session: Session, customer: Customer, request: TransferInput, dige
     assert operation.id is not None
     assert customer.id is not None
     assert recipient.id is not None
-    item = session.get(Item, claim.item_id)
-    assert item is not None
-    event_id = record_owner_change(session, item, token_id, customer.id, recipient.id, utcnow())
-    body = _pending_answer(token_id, request.to_customer_id, operation.id, event_id)
+    body = _pending_answer(token_id, request.to_customer_id, operation.id)
     session.add(
         PassportTransfer(
             token_id=token_id,
@@ -324,16 +331,11 @@ def _transfer(session: Session, customer: Customer, request: TransferInput, dige
     return body
 
 
-def _pending_answer(token_id: str, customer_id: str, operation_id: int | None, event_id: str) -> dict[str, Any]:
-    """The answer to a claim or a transfer (stored: a replay gets it again): queued for the chain,
-    with the owner-change event it recorded; ``customer_id`` is the new owner."""
-    return {
-        "token_id": token_id,
-        "customer_id": customer_id,
-        "operation_id": operation_id,
-        "status": "pending",
-        "event_id": event_id,
-    }
+def _pending_answer(token_id: str, customer_id: str, operation_id: int | None) -> dict[str, Any]:
+    """The answer to a claim or a transfer (stored: a replay gets it again): queued for the chain;
+    ``customer_id`` is the new owner. No EPCIS event yet: the owner change enters the item's
+    history once the chain makes it (the indexer records it)."""
+    return {"token_id": token_id, "customer_id": customer_id, "operation_id": operation_id, "status": "pending"}
 
 
 def in_flight_transfer(session: Session, token_id: str) -> PassportTransfer | None:

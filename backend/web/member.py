@@ -215,7 +215,7 @@ def passports(session: Session, customer: Customer) -> dict[str, Any]:
                 "held_since": datetime.fromtimestamp(owner.held_since, UTC).date().isoformat(),
                 "previous_owners": owner.previous_owners,
                 "recalled": passport_rules.is_recalled(session, owner.token_id),
-                "custodial": owner.holder.lower() == customer.address.lower(),
+                "custodial": owner.custodial and owner.holder.lower() == customer.address.lower(),
             }
         )
     return {"passports": held, "pending": [c.token_id for c in passport_rules.pending_claims(session, customer)]}

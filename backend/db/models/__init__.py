@@ -70,6 +70,7 @@ from backend.db.models.passports import (
     MirrorPassportHolder,
     PassportChallenge,
     PassportClaim,
+    PassportOwnerEvent,
     PassportTransfer,
 )
 from backend.db.models.predictive import (
@@ -151,6 +152,7 @@ __all__ = [
     "Partnership",
     "PassportChallenge",
     "PassportClaim",
+    "PassportOwnerEvent",
     "PassportTransfer",
     "PointLot",
     "PointTransfer",
