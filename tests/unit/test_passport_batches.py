@@ -1,13 +1,16 @@
 """Passport claims are a batched kind: ready claims go in one ``issueBatch``, each with its own
-outbox id, at most ``IssuePassport.max_batch`` to a transaction (the chain side is in
-tests/integration/test_passport_batches.py)."""
+outbox id, at most ``IssuePassport.max_batch`` to a transaction, and a batch refused as "already
+applied" is sorted on the contract of its kind (the chain side is in
+tests/e2e/test_passport_batches.py)."""
 
 from __future__ import annotations
 
 from datetime import timedelta
 from typing import Any
 
-from backend.chain.operations import BATCHED_KINDS, Award, IssuePassport
+import pytest
+
+from backend.chain.operations import BATCHED_KINDS, KINDS, OPERATION_ID_KINDS, Award, ByOperationId, IssuePassport
 from backend.chain.sender import Sender
 from backend.db.models import Operation
 from backend.db.types import utcnow
@@ -60,3 +63,13 @@ def test_the_sender_keeps_a_kind_within_its_own_cap_per_transaction() -> None:
     assert small == [("issue_passport", 8), ("issue_passport", 8), ("issue_passport", 4)]
     fresh = [Operation(id=n, created_at=utcnow(), **claim().row()) for n in range(1, cap + 3)]
     assert _planned(sender, fresh) == [("issue_passport", cap)]  # the 2 left wait for company
+
+
+@pytest.mark.parametrize("kind", sorted(OPERATION_ID_KINDS))
+def test_the_sender_asks_the_contract_that_keeps_a_kinds_operation_ids(kind: str) -> None:
+    """A batch refused as "already applied" is sorted with ``isOperationApplied`` of the contract
+    that confirms its kind (asking the points token about a passport claim finds nothing)."""
+    confirmation = KINDS[kind].confirmed_by
+    assert isinstance(confirmation, ByOperationId)
+    expected = {"LoyaltyPoints": CTX.points, "ItemPassports": CTX.passports, "CollectibleRewards": CTX.collectibles}
+    assert _sender(batch_size=256)._ids_contract(kind) is expected[confirmation.contract]
