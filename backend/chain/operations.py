@@ -210,6 +210,15 @@ def kind_of(name: str) -> type[ChainOperation]:
         raise MalformedOperation(f"unknown operation kind {name!r}") from None
 
 
+def operation_id_contract(name: str) -> str:
+    """The contract that keeps a kind's used operation ids: the one that confirms it (the sender
+    and reconcile ask its ``isOperationApplied``)."""
+    confirmation = kind_of(name).confirmed_by
+    if not isinstance(confirmation, ByOperationId):
+        raise MalformedOperation(f"{name} carries no operation id")
+    return confirmation.contract
+
+
 def enqueue(session: Session, op: ChainOperation, *, after: Operation | int | None = None) -> Operation:
     """Add ``op`` to the outbox, in the caller's transaction; return its row, with its id (for
     loyalty operations also the on-chain ``operationId``). ``after``: an operation (or its id)

@@ -41,14 +41,13 @@ from hexbytes import HexBytes
 from sqlalchemy import Engine
 from sqlmodel import Session
 from web3 import Web3
-from web3.contract import Contract
 from web3.types import TxParams
 
 from backend.chain import outbox
 from backend.chain.context import ChainContext
 from backend.chain.local_signer import LocalSigner, TransactionFailed
 from backend.chain.named_signers import Signers
-from backend.chain.operations import BATCHED_KINDS, COLLECTIBLES, PASSPORTS, POINTS, ByOperationId, kind_of
+from backend.chain.operations import BATCHED_KINDS, kind_of, operation_id_contract
 from backend.chain.outbox import OpenTx
 from backend.chain.reverts import Refusal, classify_refusal
 from backend.db.engine import session_scope
@@ -205,7 +204,7 @@ class Sender:
             # The others of the batch are planned again at once; if the contract shows none
             # applied yet, they wait (pending) rather than fail an operation a transaction may
             # still apply.
-            is_applied = self._ids_contract(ops[0].kind).functions.isOperationApplied
+            is_applied = self.ctx.contract(operation_id_contract(ops[0].kind)).functions.isOperationApplied
             applied = [op for op in ops if is_applied(op.id).call()]
             rest = [op for op in ops if op not in applied]
             if applied:
@@ -221,15 +220,6 @@ class Sender:
             outbox.set_status(session, [ops[0].id or 0], OperationStatus.FAILED, str(exc))
         log.error("sender.refused", operation=ops[0].id, kind=ops[0].kind, error=str(exc))
         return []
-
-    def _ids_contract(self, kind: str) -> Contract:
-        """The contract that keeps a kind's used operation ids (the one that confirms it)."""
-        confirmation = kind_of(kind).confirmed_by
-        assert isinstance(confirmation, ByOperationId), f"{kind} carries no operation id"
-        contracts = {POINTS: self.ctx.points, PASSPORTS: self.ctx.passports, COLLECTIBLES: self.ctx.collectibles}
-        contract = contracts.get(confirmation.contract)
-        assert contract is not None, f"no {confirmation.contract} contract in this deployment"
-        return contract
 
     def _record(self, built: list[_Built]) -> list[_Recorded]:
         """Claim, take nonces, sign and record, in one SQL transaction (the write-ahead)."""

@@ -10,7 +10,15 @@ from typing import Any
 
 import pytest
 
-from backend.chain.operations import BATCHED_KINDS, KINDS, OPERATION_ID_KINDS, Award, ByOperationId, IssuePassport
+from backend.chain.operations import (
+    BATCHED_KINDS,
+    KINDS,
+    OPERATION_ID_KINDS,
+    Award,
+    ByOperationId,
+    IssuePassport,
+    operation_id_contract,
+)
 from backend.chain.sender import Sender
 from backend.db.models import Operation
 from backend.db.types import utcnow
@@ -72,4 +80,4 @@ def test_the_sender_asks_the_contract_that_keeps_a_kinds_operation_ids(kind: str
     confirmation = KINDS[kind].confirmed_by
     assert isinstance(confirmation, ByOperationId)
     expected = {"LoyaltyPoints": CTX.points, "ItemPassports": CTX.passports, "CollectibleRewards": CTX.collectibles}
-    assert _sender(batch_size=256)._ids_contract(kind) is expected[confirmation.contract]
+    assert CTX.contract(operation_id_contract(kind)) is expected[confirmation.contract]
