@@ -49,7 +49,7 @@ from backend.db.models import (
 from backend.errors import Conflict, DomainError, Forbidden, NotFound, Unprocessable
 from backend.loyalty import members
 from backend.loyalty.customers import get_customer
-from backend.loyalty.idempotency import IdempotentCommand, Outcome, run_once
+from backend.loyalty.idempotency import IdempotentCommand, Outcome, recorded_under, run_once
 from backend.loyalty.in_flight import IN_FLIGHT, active_address, addresses_of
 from backend.loyalty.refs import sale_ref
 from backend.provenance.epcis.identifiers import item_key
@@ -131,12 +131,7 @@ def claim_passport(session: Session, request: ClaimInput) -> Outcome:
     customer_id = customer.id
     assert customer_id is not None
 
-    def recorded() -> PassportClaim | None:
-        query = select(PassportClaim).where(
-            PassportClaim.customer_id == customer_id, PassportClaim.claim_id == request.claim_id
-        )
-        return session.exec(query).first()
-
+    recorded = recorded_under(session, PassportClaim, customer_id=customer_id, claim_id=request.claim_id)
     return run_once(session, request, recorded, lambda digest: _claim(session, customer, request, digest))
 
 
@@ -271,12 +266,7 @@ def transfer_passport(session: Session, request: TransferInput) -> Outcome:
     assert customer_id is not None
     members.lock(session, customer_id)  # one transfer of the member's at a time: a second sees the first in flight
 
-    def recorded() -> PassportTransfer | None:
-        query = select(PassportTransfer).where(
-            PassportTransfer.from_customer_id == customer_id, PassportTransfer.transfer_id == request.transfer_id
-        )
-        return session.exec(query).first()
-
+    recorded = recorded_under(session, PassportTransfer, from_customer_id=customer_id, transfer_id=request.transfer_id)
     return run_once(session, request, recorded, lambda digest: _transfer(session, customer, request, digest))
 
 
