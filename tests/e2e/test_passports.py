@@ -12,7 +12,7 @@ from urllib.parse import quote, urlparse
 
 import pytest
 from eth_account.messages import encode_defunct
-from sqlmodel import Session, func, select
+from sqlmodel import Session, col, func, select
 from typer.testing import CliRunner
 
 from backend.api.app import create_app
@@ -23,6 +23,7 @@ from backend.db.models import (
     ChainCursor,
     Customer,
     IndexedBlock,
+    MirrorPassportHolder,
     Operation,
     OperationStatus,
     PassportClaim,
@@ -410,6 +411,22 @@ def test_wallet_holder_proves_with_a_signature_and_metadata_hides_the_serial(
     last = owner_events(api, "SN0003")[-1]
     assert last["destinationList"][0]["destination"] == PARTY_PREFIX + passport_owner_ref(token_id, members["dan"])
     keyed_parties(owner_events(api, "SN0003"), *addresses, *(a[2:] for a in addresses))
+    platform.assert_mirror_matches_chain()  # the mirror's custody flag is the contract's (not custodial)
+    with session_scope(platform.engine) as session:  # a mirror that believed it in custody is caught
+        last_change = session.exec(
+            select(MirrorPassportHolder)
+            .where(MirrorPassportHolder.token_id == token_id)
+            .order_by(col(MirrorPassportHolder.block_number).desc(), col(MirrorPassportHolder.log_index).desc())
+        ).first()
+        assert last_change is not None
+        assert last_change.custodial is False
+        last_change.custodial = True
+        session.add(last_change)
+    caught = {(d.check, d.key) for d in platform.reconcile().differences}
+    assert ("custodial", token_id) in caught  # against the contract (and the rebuilt mirror row differs)
+    with session_scope(platform.engine) as session:
+        last_change = session.merge(last_change)
+        last_change.custodial = False
 
     # A recall of the product shows on its passports.
     assert client.get(f"/v1/passports/{other_token}").json()["recalled"] is False
