@@ -145,7 +145,12 @@ class Settings(ProvenanceSettings):
     # admission class, threads that may block on the database, and from them the pool size.
     admit_checkout: int = Field(default=128, ge=1, description="Purchases in flight per API process.")
     admit_reads: int = Field(default=64, ge=1, description="Balance and history reads in flight per API process.")
-    admit_public: int = Field(default=16, ge=1, description="Public verification requests in flight per process.")
+    admit_public: int = Field(
+        default=16, ge=1, description="Public requests holding a thread or connection per process (routes, builds)."
+    )
+    admit_public_fast: int = Field(
+        default=128, ge=1, description="Verification answers of the fast path in flight per process (no thread held)."
+    )
     admit_bulk: int = Field(default=2, ge=1, description="Bulk requests (items, recalls, EPCIS) in flight per process.")
     admit_other: int = Field(default=8, ge=1, description="Other API requests in flight per API process.")
     admit_health: int = Field(default=2, ge=1, description="/readyz and /metrics in flight (/healthz is never held).")

@@ -8,6 +8,13 @@ most ``concurrency`` requests in flight; beyond that up to ``queue`` requests wa
 first served, at most ``max_wait_s``; the rest are refused at once. A waiting request gets its
 slot from the request that leaves (no thundering herd).
 
+Public verification answers taken by the fast path (``verification_fast.py``) hold no thread and
+no connection while they wait: their scan is recorded by a group-commit writer. They are
+admitted by a gate of their own (``CREDANCE_ADMIT_PUBLIC_FAST``, bounding latency and memory, as
+the checkout's cap does), not by the public class's slots, which stand for threads and
+connections: the fast path takes one of those only for what needs one (a cache build in a
+worker thread, or a request it hands to the route).
+
 ``GET /healthz`` is answered here, before any limit, rate or framework: liveness must not
 depend on how busy the routes are. The route in ``routers/health.py`` gives the same answer
 (it documents the endpoint, and serves it when this layer is not installed).
@@ -18,6 +25,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections import deque
+from collections.abc import Callable
 
 import orjson
 
@@ -82,6 +90,38 @@ def _expire(waiter: asyncio.Future[bool]) -> None:
         waiter.set_result(False)
 
 
+class Gates:
+    """The gates of one process: one per class, and the public fast path's."""
+
+    def __init__(self, budget: Budget) -> None:
+        self.retry_after_s = budget.retry_after_s
+        self.by_class = {name: Gate(name, limit) for name, limit in budget.limits.items()}
+        self.public_fast = Gate(RouteClass.PUBLIC, budget.public_fast)
+
+    @property
+    def public(self) -> Gate:
+        """The public class's slots: public requests holding a thread or a connection."""
+        return self.by_class[RouteClass.PUBLIC]
+
+    async def refuse(self, gate: Gate, scope: Scope, send: Send) -> None:
+        """The 503 of a full class (``send`` already adds the security headers)."""
+        gate.refused += 1
+        ADMISSION_REFUSED.labels(gate.name.value).inc()
+        scope["route"] = _REFUSED_ROUTES[gate.name]
+        await respond(send, *_refusal(gate, self.retry_after_s))
+
+
+class Overloaded(Exception):
+    """No slot came free in time for work that needs a thread (answered 503 like a full class)."""
+
+    def __init__(self, gate: Gate) -> None:
+        super().__init__(f"{gate.name.value} is at capacity")
+        self.gate = gate
+
+
+ADMITTED_BY = "credance.admitted_by"  # the scope key naming the gate a request was admitted by
+
+
 def _refusal(gate: Gate, retry_after_s: int) -> tuple[int, bytes, list[tuple[bytes, bytes]]]:
     body = orjson.dumps(
         {
@@ -105,11 +145,20 @@ def _refusal(gate: Gate, retry_after_s: int) -> tuple[int, bytes, list[tuple[byt
 
 
 class AdmissionMiddleware:
-    def __init__(self, app: ASGIApp, budget: Budget, routes: RouteTable) -> None:
+    def __init__(
+        self,
+        app: ASGIApp,
+        budget: Budget,
+        routes: RouteTable,
+        gates: Gates | None = None,
+        fast_public: Callable[[Scope], bool] | None = None,
+    ) -> None:
         self.app = app
         self.budget = budget
         self.routes = routes  # each route's class, declared on the route (route_facts.py)
-        self.gates = {name: Gate(name, limit) for name, limit in budget.limits.items()}
+        self.all_gates = gates or Gates(budget)
+        self.gates = self.all_gates.by_class
+        self.fast_public = fast_public  # a public request the fast path answers without a thread
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -120,20 +169,21 @@ class AdmissionMiddleware:
             scope["route"] = HEALTHZ_ROUTE
             await respond(with_security_headers(send), 200, HEALTHZ_BODY, list(HEALTHZ_HEADERS))
             return
-        gate = self.gates[self.routes.of(method, path).admission]
+        gate = self.gates[self.routes.of_request(scope).admission]
+        if gate.name is RouteClass.PUBLIC and self.fast_public is not None and self.fast_public(scope):
+            gate = self.all_gates.public_fast
         if not await gate.enter():
-            gate.refused += 1
-            ADMISSION_REFUSED.labels(gate.name.value).inc()
-            scope["route"] = _REFUSED_ROUTES[gate.name]
-            await respond(with_security_headers(send), *_refusal(gate, self.budget.retry_after_s))
+            await self.all_gates.refuse(gate, scope, with_security_headers(send))
             return
+        scope[ADMITTED_BY] = gate
         try:
             await self.app(scope, receive, send)
         finally:
             gate.leave()
 
     def in_flight(self) -> dict[str, int]:
-        return {name.value: gate.active for name, gate in self.gates.items()}
+        counts = {name.value: gate.active for name, gate in self.gates.items()}
+        return {**counts, "public_fast": self.all_gates.public_fast.active}
 
 
 class _Label:

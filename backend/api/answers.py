@@ -38,6 +38,7 @@ from markupsafe import Markup
 from sqlalchemy import Engine
 from sqlmodel import Session
 
+from backend.api.admission import Gate, Overloaded
 from backend.api.writer import GroupCommitWriter
 from backend.chain.manifest import ManifestMissing, load_manifest
 from backend.db.models import ChainCursor
@@ -82,6 +83,12 @@ def template(name: str) -> Template:
     return templates.get_template(name)
 
 
+@cache
+def page_parts() -> Any:
+    """The macros of the verification page (verify_parts.html)."""
+    return template("verify_parts.html").module
+
+
 def when(timestamp: int | None) -> str:
     if not timestamp:
         return "pending"
@@ -115,14 +122,26 @@ class Entry:
     view: View
     digest: bytes
     _parts: dict[str, Markup] | None = field(default=None, repr=False)
+    _pages: dict[tuple[Any, ...], tuple[bytes, bytes]] = field(default_factory=dict, repr=False)
 
     def parts(self) -> dict[str, Markup]:
         """The page's static fragments, rendered once per entry."""
         if self._parts is None:
-            module = template("verify_parts.html").module
+            module = page_parts()
             r = self.static.result
-            self._parts = {"middle": module.middle(r, when, LABELS), "proof": module.proof(r)}  # type: ignore[attr-defined]
+            self._parts = {"middle": module.middle(r, when, LABELS), "proof": module.proof(r)}
         return self._parts
+
+    def page(self, r: dict[str, Any]) -> tuple[bytes, bytes]:
+        """What the page shows before and after its scans, as bytes: rendered once per entry and
+        verdict (the verdict is the only thing in them a scan can change; at most a few)."""
+        verdict = (r["verdict"], r["reason"], tuple(r.get("reasons", ())))
+        cached = self._pages.get(verdict)
+        if cached is None:
+            parts = self.parts()
+            cached = ((page_parts().top(r, when) + parts["middle"]).encode(), str(parts["proof"]).encode())
+            self._pages[verdict] = cached
+        return cached
 
 
 @dataclass(frozen=True)
@@ -153,8 +172,17 @@ class Answer:
         return orjson.dumps(self.result())
 
     def html(self) -> bytes:
-        page = template("verify.html")
-        return page.render(r=self.result(), when=when, labels=LABELS, parts=self.entry.parts()).encode()
+        """The page verify.html renders, from the entry's cached parts: per answer only the scans
+        and the block are rendered (tests/provenance compare it with the one-shot page)."""
+        r = self.result()
+        module = page_parts()
+        before, after = self.entry.page(r)
+        scans = module.scans(r).encode() if r.get("scan_signals") else b""
+        return b"".join((before, scans, after, module.bottom(r).encode()))
+
+    def whole_page(self) -> bytes:
+        """The page rendered at once (verify.html), every part afresh: the reference ``html`` is held to."""
+        return template("verify.html").render(r=self.result(), when=when, labels=LABELS).encode()
 
 
 def matches(if_none_match: str | None, etag: str) -> bool:
@@ -209,11 +237,15 @@ class VerificationAnswers:
         digest = hashlib.blake2b(orjson.dumps(static.result, option=orjson.OPT_SORT_KEYS), digest_size=16).digest()
         return Entry(static, point, view, digest)
 
-    async def _build(self, key: tuple[str, str, View]) -> Entry:
-        """Build the entry once, however many requests wait for it."""
+    async def _build(self, key: tuple[str, str, View], slot: Gate | None) -> Entry:
+        """Build the entry once, however many requests wait for it. ``slot``: the gate whose slot
+        the building thread and its connection take (a request that holds none: the fast path);
+        Overloaded if none comes free in time."""
         pending = self._building.get(key)
         if pending is not None:
             return await asyncio.shield(pending)
+        if slot is not None and not await slot.enter():
+            raise Overloaded(slot)
         future: asyncio.Future[Entry] = asyncio.get_running_loop().create_future()
         self._building[key] = future
         try:
@@ -228,6 +260,8 @@ class VerificationAnswers:
             raise
         finally:
             del self._building[key]
+            if slot is not None:
+                slot.leave()
 
     def _store(self, key: tuple[str, str, View], entry: Entry) -> None:
         current = self._entries.get(key)
@@ -238,10 +272,10 @@ class VerificationAnswers:
         while len(self._entries) > self.max_entries:
             self._entries.popitem(last=False)
 
-    async def _entry(self, key: tuple[str, str, View]) -> Entry:
+    async def _entry(self, key: tuple[str, str, View], slot: Gate | None) -> Entry:
         entry = self._entries.get(key)
         if entry is None:
-            return await self._build(key)
+            return await self._build(key, slot)
         self._entries.move_to_end(key)
         return entry
 
@@ -254,12 +288,15 @@ class VerificationAnswers:
             entry.view == View.LATEST or entry.point.confirmed_block == point.confirmed_block
         )
 
-    async def answer(self, raw_gtin: str, raw_serial: str, view: View, scan: ScanRecord | None) -> Answer:
+    async def answer(
+        self, raw_gtin: str, raw_serial: str, view: View, scan: ScanRecord | None, slot: Gate | None = None
+    ) -> Answer:
         """The answer about one item; with ``scan``, once that scan is committed. Raises
-        InvalidDigitalLink for a malformed link (nothing recorded)."""
+        InvalidDigitalLink for a malformed link (nothing recorded). ``slot``: see ``_build``
+        (a build refused raises Overloaded before anything is recorded)."""
         gtin, serial = parse_link(raw_gtin, raw_serial)
         key = (gtin, serial, view)
-        entry = await self._entry(key)
+        entry = await self._entry(key, slot)
         for attempt in range(REBUILDS + 1):
             recording = scan is not None and entry.static.basis is not None
             job = ScanJob(entry.static.basis, scan if recording else None)
@@ -268,7 +305,10 @@ class VerificationAnswers:
                 scan = None  # recorded: a rebuild below must not record it again
             if self._fresh(entry, tally.point) or attempt == REBUILDS:
                 break
-            entry = await self._build(key)  # the data moved since this entry was read
+            try:
+                entry = await self._build(key, slot)  # the data moved since this entry was read
+            except Overloaded:
+                break  # no thread free: answered as last built, claiming its own blocks (below)
         point = tally.point if self._fresh(entry, tally.point) else entry.point
         as_of = max(entry.point.latest_block, point.latest_block)
         confirmed = max(entry.point.confirmed_block, point.confirmed_block)

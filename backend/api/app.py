@@ -11,8 +11,8 @@ from fastapi import APIRouter, Depends, FastAPI
 from sqlalchemy import Engine
 
 from backend import __version__
-from backend.api import error_responses
-from backend.api.admission import AdmissionMiddleware
+from backend.api import error_responses, verification_fast
+from backend.api.admission import AdmissionMiddleware, Gates
 from backend.api.answers import VerificationAnswers
 from backend.api.audit import AuditMiddleware
 from backend.api.auth import KeyVerifier
@@ -133,6 +133,7 @@ def create_app(
         telemetry={"tracing": False, "metrics": False, "logs": False, "operation_spans": False},
     )
     verifier = KeyVerifier(engine, anyio.CapacityLimiter(budget.lookup_threads))
+    gates = Gates(budget)  # admission's, shared with the verification fast path (admission.py)
     app.state.credance = AppState(
         settings=settings, engine=engine, verifier=verifier, purchases=purchase_writer, reads=member_reads
     )
@@ -140,7 +141,9 @@ def create_app(
     app.add_middleware(AuditMiddleware, engine=engine)  # innermost: admin writes, once routed (audit.py)
     if verification_fast_path:  # inside the security middleware, like the checkout's
         secret = settings.scan_client_secret.get_secret_value() if settings.scan_client_secret else None
-        app.add_middleware(VerificationFastPath, answers=answers, home=settings.resolved_home, secret=secret)
+        app.add_middleware(
+            VerificationFastPath, answers=answers, home=settings.resolved_home, secret=secret, gates=gates
+        )
     if read_fast_path:
         app.add_middleware(ReadFastPath, verifier=verifier, reads=member_reads)
     # Outside the read fast path (a purchase never pays for its path check), inside the security
@@ -152,7 +155,13 @@ def create_app(
         SecurityMiddleware, policy=SecurityPolicy.from_settings(settings), verifier=verifier, routes=routes
     )
     error_responses.install(app)
-    app.add_middleware(AdmissionMiddleware, budget=budget, routes=routes)  # outside the guards: a refusal costs least
+    app.add_middleware(  # outside the guards: a refusal costs least
+        AdmissionMiddleware,
+        budget=budget,
+        routes=routes,
+        gates=gates,
+        fast_public=verification_fast.takes if verification_fast_path else None,
+    )
     app.add_middleware(HttpMetrics)
     for router in ROUTERS:
         app.include_router(router)

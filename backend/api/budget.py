@@ -15,9 +15,11 @@ waits for another request to finish. The holders, per API process:
 * the group-commit writer (one thread, one connection at a time).
 
 Checkout requests hold no connection while they wait (the writer records them), so their cap
-bounds latency and memory, not connections. AnyIO's thread limiter (sync routes and their
-dependencies) gets one token per session-class request in flight: a sync route never waits for
-a thread either. See docs/performance.md for the figures behind the defaults.
+bounds latency and memory, not connections; so do public verification answers taken by the fast
+path (``public_fast``, ``CREDANCE_ADMIT_PUBLIC_FAST``): they take a ``public`` slot only for what
+holds a thread or a connection (a cache build, or handing the request to the route). AnyIO's
+thread limiter (sync routes and their dependencies) gets one token per session-class request in
+flight: a sync route never waits for a thread either. See docs/performance.md for the figures behind the defaults.
 """
 
 from __future__ import annotations
@@ -53,6 +55,7 @@ class ClassLimit:
 @dataclass(frozen=True)
 class Budget:
     limits: dict[RouteClass, ClassLimit]
+    public_fast: ClassLimit  # fast-path verification answers in flight (no thread, no connection)
     read_threads: int
     lookup_threads: int
     retry_after_s: int
@@ -70,6 +73,7 @@ class Budget:
         }
         return cls(
             limits={name: ClassLimit(cap, cap, wait) for name, cap in caps.items()},
+            public_fast=ClassLimit(settings.admit_public_fast, settings.admit_public_fast, wait),
             read_threads=settings.read_threads,
             lookup_threads=settings.lookup_threads,
             retry_after_s=settings.admit_retry_after_s,
@@ -89,6 +93,7 @@ class Budget:
         """What ``/readyz``-style diagnostics and the docs show: the whole budget in one place."""
         return {
             "classes": {name.value: limit.concurrency for name, limit in self.limits.items()},
+            "public_fast": self.public_fast.concurrency,
             "max_wait_ms": round(next(iter(self.limits.values())).max_wait_s * 1000),
             "read_threads": self.read_threads,
             "lookup_threads": self.lookup_threads,

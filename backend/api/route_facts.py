@@ -14,7 +14,7 @@ limit; public routes may be read by any web page (CORS without credentials).
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, MutableMapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -38,6 +38,7 @@ class RouteFacts:
 
 
 ORDINARY = RouteFacts()
+_SCOPE_KEY = "credance.route_facts"
 
 
 def declare(admission: RouteClass, public: bool = False) -> dict[str, Any]:
@@ -70,6 +71,13 @@ class RouteTable:
                 if facts.public:
                     self._public_fixed.add(route.path)
         return self
+
+    def of_request(self, scope: MutableMapping[str, Any]) -> RouteFacts:
+        """The request's facts, found once a request (admission and the guards both ask)."""
+        facts: RouteFacts | None = scope.get(_SCOPE_KEY)
+        if facts is None:
+            facts = scope[_SCOPE_KEY] = self.of(scope["method"], scope["path"])
+        return facts
 
     def of(self, method: str, path: str) -> RouteFacts:
         facts = self._fixed.get((method, path))

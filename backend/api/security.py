@@ -310,7 +310,7 @@ class SecurityMiddleware:
                 return
             send = self._with_cors(send, origin, public)
 
-        limit = self.policy.body_limit(self.routes.of(scope["method"], path))
+        limit = self.policy.body_limit(self.routes.of_request(scope))
         refused = self._rate_limited(scope) or self._too_large(scope, limit) or _nul_in_url(scope)
         if refused is None and self._bulk_body(scope, limit):
             refused = await self._unauthenticated(scope)

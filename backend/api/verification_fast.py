@@ -9,7 +9,11 @@ that defines it: an ``Authorization`` header (an organisation's scan, or a key t
 repeated or malformed parameter, a location out of range, a malformed GTIN or serial.
 
 It sits inside ``SecurityMiddleware``: rate limits (per client network for anonymous callers),
-NUL checks, CORS and the security headers apply first.
+NUL checks, CORS and the security headers apply first. Admission (admission.py) lets the requests
+``takes`` names in through the fast path's own gate: such an answer holds no thread and no
+connection while it waits for its scan's batch. It takes a slot of the public class (threads and
+connections) only for what holds one: building a cold cache entry, or handing the request to the
+route.
 """
 
 from __future__ import annotations
@@ -20,6 +24,7 @@ from functools import lru_cache
 from pathlib import Path
 from urllib.parse import parse_qsl
 
+from backend.api.admission import ADMITTED_BY, Gate, Gates, Overloaded
 from backend.api.answers import Answer, VerificationAnswers, matches
 from backend.api.checkout import RouteLabel
 from backend.api.request_headers import header, request_headers
@@ -69,16 +74,41 @@ def headers_of(answer: Answer, html: bool) -> tuple[str, list[tuple[bytes, bytes
     return etag, [(b"etag", etag.encode()), (b"vary", b"Accept"), (b"cache-control", b"no-cache")]
 
 
+def takes(scope: Scope) -> bool:
+    """Whether the fast path may answer this request (admission asks before the guards): a GET of
+    the link without a key. Its parameters are judged later; what it declines goes to the route."""
+    return (
+        scope["method"] == "GET"
+        and PATH.match(scope["path"]) is not None
+        and (b"authorization" not in request_headers(scope))
+    )
+
+
+def query_of(raw: bytes) -> dict[str, str] | None:
+    """The query's parameters, None if one is repeated (the route refuses that). Percent-encoded
+    or ``+`` queries go through ``parse_qsl``; a QR code's plain ``a=b&c=d`` is split directly."""
+    text = raw.decode("latin-1")
+    if "%" in text or "+" in text:
+        pairs = parse_qsl(text, keep_blank_values=True)
+    else:
+        pairs = [(name, value) for name, _, value in (pair.partition("=") for pair in text.split("&") if pair)]
+    params = dict(pairs)
+    return params if len(params) == len(pairs) else None
+
+
 def _number(value: str) -> float | None:
     return float(value) if _NUMBER.match(value) else None
 
 
 class VerificationFastPath:
-    def __init__(self, app: ASGIApp, answers: VerificationAnswers, home: Path, secret: str | None) -> None:
+    def __init__(
+        self, app: ASGIApp, answers: VerificationAnswers, home: Path, secret: str | None, gates: Gates | None = None
+    ) -> None:
         self.app = app
         self.answers = answers
         self.home = home
         self.secret = secret
+        self.gates = gates  # admission's: a request admitted through ``public_fast`` holds no slot
 
     @lru_cache(maxsize=65_536)  # noqa: B019  (one instance per process; bounded)
     def client(self, host: str | None) -> str:
@@ -87,15 +117,20 @@ class VerificationFastPath:
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         resolution = self._accepted(scope) if scope["type"] == "http" and scope["method"] == "GET" else None
+        slot = self._slot(scope)
         if resolution is None:
-            await self.app(scope, receive, send)
+            await self._to_route(scope, receive, send, slot)
             return
         client = scope.get("client")
         record = ScanRecord(resolution.where, self.client(client[0] if client else None)) if resolution.scan else None
         try:
-            answer = await self.answers.answer(resolution.gtin, resolution.serial, resolution.view, record)
+            answer = await self.answers.answer(resolution.gtin, resolution.serial, resolution.view, record, slot)
         except DomainError:  # a malformed link: the route answers it (nothing was recorded)
-            await self.app(scope, receive, send)
+            await self._to_route(scope, receive, send, slot)
+            return
+        except Overloaded as full:  # no thread for a cold entry in time: nothing was recorded
+            assert self.gates is not None
+            await self.gates.refuse(full.gate, scope, send)
             return
         scope["route"] = ROUTE
         etag, headers = headers_of(answer, resolution.html)
@@ -108,6 +143,27 @@ class VerificationFastPath:
             send, 200, body, [(b"content-type", kind), (b"content-length", str(len(body)).encode()), *headers]
         )
 
+    def _slot(self, scope: Scope) -> Gate | None:
+        """The public class's gate if this request was admitted without a slot (the fast path's gate)."""
+        if self.gates is not None and scope.get(ADMITTED_BY) is self.gates.public_fast:
+            return self.gates.public
+        return None
+
+    async def _to_route(self, scope: Scope, receive: Receive, send: Send, slot: Gate | None) -> None:
+        """The application answers; a request admitted without a slot takes one first (routes may
+        hold a thread and a connection)."""
+        if slot is None:
+            await self.app(scope, receive, send)
+            return
+        assert self.gates is not None
+        if not await slot.enter():
+            await self.gates.refuse(slot, scope, send)
+            return
+        try:
+            await self.app(scope, receive, send)
+        finally:
+            slot.leave()
+
     def _accepted(self, scope: Scope) -> Resolution | None:
         """The request's parameters, if this is the common case; None hands it to the application."""
         match = PATH.match(scope["path"])
@@ -117,9 +173,8 @@ class VerificationFastPath:
             return None  # a key: checked, and its scan weighed, by the route
         accept, if_none_match = header(scope, b"accept"), header(scope, b"if-none-match")
         location = header(scope, b"x-scan-location")
-        query = parse_qsl(scope.get("query_string", b"").decode("latin-1"), keep_blank_values=True)
-        params = dict(query)
-        if len(params) != len(query):
+        params = query_of(scope.get("query_string", b""))
+        if params is None:
             return None  # a repeated parameter: the route refuses it
         if "linkType" in params or (accept is not None and "linkset" in accept):
             return None  # another link than the answer (a linkset, the product page): the route's

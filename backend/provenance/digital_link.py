@@ -12,6 +12,7 @@ from __future__ import annotations
 import logging
 import re
 from dataclasses import dataclass
+from functools import lru_cache
 from urllib.parse import unquote, urlsplit
 
 from gs1 import decompress_gs1_digital_link
@@ -84,6 +85,7 @@ def check_qualifier(ai: str, value: str) -> str:
     return value
 
 
+@lru_cache(maxsize=4096)  # a few products are scanned many times: their check digit once
 def parse_gtin(raw: str) -> str:
     try:
         return normalise_gtin(raw)
