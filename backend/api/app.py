@@ -138,6 +138,7 @@ def create_app(
         settings=settings, engine=engine, verifier=verifier, purchases=purchase_writer, reads=member_reads
     )
     app.state.answers = answers
+    app.state.gates = gates  # admission's slots (diagnostics, tests)
     app.add_middleware(AuditMiddleware, engine=engine)  # innermost: admin writes, once routed (audit.py)
     if verification_fast_path:  # inside the security middleware, like the checkout's
         secret = settings.scan_client_secret.get_secret_value() if settings.scan_client_secret else None

@@ -11,6 +11,7 @@ import threading
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import Engine, text
@@ -165,3 +166,76 @@ def test_a_change_written_outside_the_api_changes_the_cached_answer(api: Api) ->
     )
     assert after.status_code == 200
     assert after.json()["product"]["name"] == "Tea caddy, renamed"
+
+
+def _tight(api: Api, settings: Settings) -> Any:
+    """The API with one public slot and no wait for one: whatever needs a slot and finds none is refused."""
+    return create_app(settings.model_copy(update={"admit_public": 1, "admit_max_wait_ms": 0}), api.engine)
+
+
+@pytest.mark.sqlite_only  # holds SQLite's write lock from a second connection
+def test_fast_path_answers_waiting_for_their_scans_take_no_public_slot(api: Api, settings: Settings) -> None:
+    """The benchmark's 503s: answers waiting for their scan's batch were counted as holding a thread
+    (the public slots), so a worker given more connections than slots shed some. They hold none."""
+    app = _tight(api, settings)
+
+    async def burst() -> list[httpx.Response]:
+        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://test") as client:
+            assert (await client.get(URL, params={"scan": "false"})).status_code == 200  # the entry, built
+            blocker, released = _lock_for(api.engine, 0.5)  # every scan below waits for the same batch
+            try:
+                return await asyncio.gather(*(client.get(URL) for _ in range(24)))
+            finally:
+                released.join()
+                blocker.close()
+
+    try:
+        got = asyncio.run(burst())
+    finally:
+        app.state.answers.close()
+    assert [r.status_code for r in got] == [200] * 24
+    assert scans_of(api.engine) == 24
+
+
+@pytest.mark.sqlite_only  # admission alone: the database only counts what was recorded
+def test_work_that_holds_a_thread_still_needs_a_public_slot(api: Api, settings: Settings) -> None:
+    """A cold entry (built in a worker thread) and whatever goes to the route take a public slot:
+    with none free they are refused at once, 503 naming the class, nothing recorded."""
+    app = _tight(api, settings)
+    gates = app.state.gates
+
+    async def scenario() -> dict[str, httpx.Response]:
+        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://test") as client:
+            assert (await client.get(URL, params={"scan": "false"})).status_code == 200  # SN0001, built
+            assert await gates.public.enter()  # the one slot, taken (a build or a route elsewhere)
+            try:
+                got = {
+                    "warm": await client.get(URL),
+                    "cold": await client.get(f"/01/{FRESH}/21/SN0002"),
+                    "routed": await client.get(URL, params={"linkType": "gs1:pip"}),
+                    "keyed": await client.get(URL, headers=api.headers("admin")),
+                }
+            finally:
+                gates.public.leave()
+            got["cold_later"] = await client.get(f"/01/{FRESH}/21/SN0002")
+            return got
+
+    builds = app.state.answers.builds
+    try:
+        got = asyncio.run(scenario())
+    finally:
+        app.state.answers.close()
+    assert {name: r.status_code for name, r in got.items()} == {
+        "warm": 200,  # cached: no thread needed
+        "cold": 503,
+        "routed": 503,
+        "keyed": 503,
+        "cold_later": 200,
+    }
+    for name in ("cold", "routed", "keyed"):
+        error = got[name].json()["error"]
+        assert (error["code"], error["field"], error["route_class"]) == ("overloaded", "request", "public")
+        assert got[name].headers["retry-after"] == "1"
+        assert got[name].headers["x-content-type-options"] == "nosniff"
+    assert app.state.answers.builds == builds + 2  # SN0001 and, once a slot was free, SN0002
+    assert scans_of(api.engine) == 2  # the warm answer's and the later one's; none for a refusal
