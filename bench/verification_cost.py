@@ -7,6 +7,8 @@ with a history, every item on chain and every event anchored), then starts ``cre
 under ``bench/_opcode_tracer.py`` (one process) and counts every opcode of every thread while
 ``--connections`` connections, each from its own client network, ask for JSON answers (scans
 recorded), HTML pages (scans recorded) and revalidations (``scan=false`` + ``If-None-Match``).
+The chain services are stopped once everything is settled, and each tree starts from the same
+copy of the database (judging an item's scans costs more the more scans it has).
 
 With ``--baseline REF`` the same is counted first for the API of that commit (its ``backend``
 unpacked from git, as ``bench/verification.py`` does), on the same database. C code (SQLite,
@@ -25,6 +27,7 @@ import contextlib
 import json
 import os
 import signal
+import sqlite3
 import subprocess
 import sys
 import tempfile
@@ -77,7 +80,25 @@ class TracedApi:
         return counts, result.statuses
 
 
+def snapshot(bench: Platform, into: Path) -> None:
+    """The settled database, kept: each tree is counted from the same scans (judging an item's
+    scans costs more the more it has, so the second tree must not see the first one's)."""
+    for name in ("api", "sender", "indexer", "anchorer"):  # nothing moves while counting
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(bench.processes[name].pid, signal.SIGTERM)
+        bench.processes[name].wait(30)
+    bench.engine.dispose()
+    with sqlite3.connect(bench.home / "credance.db") as source, sqlite3.connect(into) as copy:
+        source.backup(copy)
+
+
+def restore(bench: Platform, snapshot_file: Path) -> None:
+    with sqlite3.connect(snapshot_file) as source, sqlite3.connect(bench.home / "credance.db") as target:
+        source.backup(target)
+
+
 def measure(bench: Platform, tree: Path, serials: list[str], args: argparse.Namespace) -> dict[str, Any]:
+    restore(bench, bench.home / "settled.db")
     with tempfile.TemporaryDirectory() as scratch:
         api = TracedApi(bench, tree, Path(scratch))
         warm(api.port, serials)
@@ -121,6 +142,7 @@ def main() -> int:
     try:
         serials = bench.start()
         bench.wait_settled(timeout=300)
+        snapshot(bench, home / "settled.db")
         if args.baseline:
             trees[f"baseline {args.baseline}"] = measure(
                 bench, baseline_tree(args.baseline, home / "baseline"), serials, args
@@ -131,9 +153,10 @@ def main() -> int:
     print(f"{'tree':<28}" + "".join(f"{name + ' ops/answer':>26}" for name in RUNS))
     for tree, runs in trees.items():
         print(f"{tree:<28}" + "".join(f"{runs[n]['opcodes_per_answer']:>26,.0f}" for n in RUNS))
-    summary: dict[str, Any] = {"load_average": os.getloadavg(), "trees": {}}
+    summary: dict[str, Any] = {"load_average": os.getloadavg(), "trees": {}, "by_function": {}}
     for tree, runs in trees.items():
         summary["trees"][tree] = {n: {k: v for k, v in r.items() if k != "by_function"} for n, r in runs.items()}
+        summary["by_function"][tree] = {n: r["by_function"] for n, r in runs.items()}
     names = list(trees)
     for run in RUNS:
         ours = trees[names[-1]][run]["by_function"]

@@ -26,6 +26,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from functools import cache
 from typing import Any
 
 from sqlalchemy import insert, text
@@ -97,6 +98,11 @@ class Tally:
     hard: tuple[str, ...] = ()
 
 
+@cache
+def _insert_scans() -> Any:
+    return insert(table_of(Scan))
+
+
 def _scan_rows(session: Session, jobs: Sequence[ScanJob]) -> list[dict[str, Any]]:
     now = utcnow()
     rows = []
@@ -129,7 +135,7 @@ def tally_batch(session: Session, jobs: Sequence[ScanJob], settings: ProvenanceS
     the whole batch)."""
     rows = _scan_rows(session, jobs)
     if rows:
-        session.execute(insert(table_of(Scan)), rows)
+        session.execute(_insert_scans(), rows)
     point = read_point(session)
     bases = list(dict.fromkeys(job.basis for job in jobs if job.basis is not None))
     judged = [Judged(b.item_id, b.sold_at, b.decommissioned_at) for b in bases if b.judged]

@@ -34,9 +34,10 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from enum import StrEnum
+from functools import cache
 from typing import Any, NamedTuple
 
-from sqlalchemy import func
+from sqlalchemy import bindparam, func
 from sqlalchemy import select as rows_of
 from sqlmodel import Session, col, select
 
@@ -481,6 +482,37 @@ class Judged:
     decommissioned_at: datetime | None = None
 
 
+class BatchStatements(NamedTuple):
+    totals: Any  # each item's number of scans (``ids``)
+    groups: Any  # the window's scans by item, client and source (``ids``, ``since``)
+    located: Any  # each item's latest ``sample`` located scans in the window (``ids``, ``since``, ``sample``)
+
+
+@cache
+def _batch_statements() -> BatchStatements:
+    """``assess_many``'s statements, built once with their values as parameters: a batch of scans
+    then costs their execution, not the construction of three statements (and a subquery)."""
+    c = _scans().c
+    ids: Any = bindparam("ids", expanding=True)
+    since: Any = bindparam("since")
+    rank = func.row_number().over(partition_by=c.item_id, order_by=(c.scanned_at.desc(), c.id.desc()))
+    ranked = (
+        rows_of(c.item_id, *_located_columns(), rank.label("rank"))
+        .where(c.item_id.in_(ids), c.scanned_at > since, c.lat.is_not(None))
+        .subquery()
+    )
+    r = ranked.c
+    return BatchStatements(
+        totals=rows_of(c.item_id, func.count()).where(c.item_id.in_(ids)).group_by(c.item_id),
+        groups=rows_of(c.item_id, c.client, c.source, func.count(), func.count(c.lat))
+        .where(c.item_id.in_(ids), c.scanned_at > since)
+        .group_by(c.item_id, c.client, c.source),
+        located=rows_of(r.item_id, r.lat, r.lon, r.scanned_at, r.source, r.client)
+        .where(r.rank <= bindparam("sample"))
+        .order_by(r.item_id, r.rank.desc()),
+    )
+
+
 def assess_many(
     session: Session, items: Sequence[Judged], settings: ProvenanceSettings, now: datetime | None = None
 ) -> dict[int, ScanAssessment]:
@@ -492,32 +524,19 @@ def assess_many(
     p = settings
     since = (now or utcnow()) - timedelta(hours=p.clone_window_hours)
     ids = sorted({i.item_id for i in items})
-    c = _scans().c
-    totals: dict[int, int] = dict(
-        session.execute(rows_of(c.item_id, func.count()).where(c.item_id.in_(ids)).group_by(c.item_id)).all()
-    )
+    statements = _batch_statements()
+    totals: dict[int, int] = dict(session.execute(statements.totals, {"ids": ids}).all())
     groups: dict[int, list[tuple[str | None, str, int, int]]] = {}
     for item_id, client, source, scans, with_location in session.execute(
-        rows_of(c.item_id, c.client, c.source, func.count(), func.count(c.lat))
-        .where(c.item_id.in_(ids), c.scanned_at > since)
-        .group_by(c.item_id, c.client, c.source)
+        statements.groups, {"ids": ids, "since": since}
     ).all():
         groups.setdefault(item_id, []).append((client, source, scans, with_location))
     windows = {i: _counts(groups.get(i, []), p.clone_scans_per_client) for i in ids}
     located: dict[int, list[Located]] = {}
     with_location = [i for i in ids if windows[i].located]
     if with_location:  # each item's latest clone_scan_sample located scans (a window function)
-        rank = func.row_number().over(partition_by=c.item_id, order_by=(c.scanned_at.desc(), c.id.desc()))
-        ranked = (
-            rows_of(c.item_id, *_located_columns(), rank.label("rank"))
-            .where(c.item_id.in_(with_location), c.scanned_at > since, c.lat.is_not(None))
-            .subquery()
-        )
-        r = ranked.c
         rows = session.execute(
-            rows_of(r.item_id, r.lat, r.lon, r.scanned_at, r.source, r.client)
-            .where(r.rank <= p.clone_scan_sample)
-            .order_by(r.item_id, r.rank.desc())
+            statements.located, {"ids": with_location, "since": since, "sample": p.clone_scan_sample}
         ).all()
         for item_id, *scan in rows:
             located.setdefault(item_id, []).append(Located(*scan))
@@ -550,8 +569,7 @@ def clone_signals(
 
 def scan_counts(session: Session, item_ids: Sequence[int]) -> dict[int, int]:
     """Each item's number of scans (items never scanned are left out)."""
-    c = _scans().c
-    rows = session.execute(rows_of(c.item_id, func.count()).where(c.item_id.in_(item_ids)).group_by(c.item_id))
+    rows = session.execute(_batch_statements().totals, {"ids": list(item_ids)})
     return {int(item_id): int(count) for item_id, count in rows.all()}
 
 

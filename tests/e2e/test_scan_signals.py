@@ -5,10 +5,14 @@ shows the evidence. Each test performs the attack through the public route again
 
 from __future__ import annotations
 
+import asyncio
+
 import pytest
 from sqlmodel import Session, select
 
+from backend.api.answers import VerificationAnswers
 from backend.db.models import Scan
+from backend.indexer.confirmed import View
 from tests.e2e.scanning import NEW_YORK, PARIS, TOKYO, phone, scan, signals
 from tests.provenance.support import Api
 from tests.support import Platform
@@ -130,3 +134,32 @@ def test_rates_count_clients_not_requests(platform: Platform) -> None:
             answer = scan(phone(platform, network), DEMO, "SN0001")
     assert answer["verdict"] == "suspicious"
     assert "scanned 51 times within 24 hours by 8 distinct network(s)" in answer["reason"]
+
+
+def test_the_page_from_cached_parts_is_the_page_rendered_at_once(platform: Platform) -> None:
+    """Per answer only the scans and the block are rendered (answers.py): whatever the verdict, the
+    page is byte for byte the one verify.html renders in one go."""
+    answers: VerificationAnswers = platform.client.app.state.answers  # type: ignore[attr-defined]
+
+    def page(serial: str) -> tuple[str, str]:
+        answer = asyncio.run(answers.answer(DEMO, serial, View.LATEST, None))
+        assert answer.html() == answer.whole_page()
+        return answer.html().decode(), str(answer.result()["verdict"])
+
+    for network in (1, 2, 3):
+        scan(phone(platform, network), DEMO, "SN0004", **PARIS)
+    genuine, verdict = page("SN0004")
+    assert verdict == "authentic"
+    assert 'data-distinct-clients="3"' in genuine
+    for network in (4, 5, 6):
+        scan(phone(platform, network), DEMO, "SN0004", **TOKYO)
+    copied, verdict = page("SN0004")
+    assert verdict == "suspicious"
+    assert 'data-verdict="suspicious"' in copied
+    assert "possible copy" in copied
+    # The same served over HTTP, and for an item nobody registered (no scans part at all).
+    served = platform.client.get(f"/01/{DEMO}/21/SN0004", params={"format": "html", "scan": "false"})
+    assert served.text == copied
+    unknown, verdict = page("NOSUCH1")
+    assert verdict == "unknown"
+    assert "Scans of this code" not in unknown
