@@ -16,7 +16,8 @@ orjson, the HTTP parser, Jinja2's compiled templates are Python and *are* counte
 counted: ``py-spy`` shows it. Per-batch work (one transaction per batch of scans) is shared by
 the batch: the batches are slower under counting, so compare counts of the same run settings.
 
-    python bench/verification_cost.py --baseline main
+    python bench/verification_cost.py --baseline main            # main, then the working tree
+    python bench/verification_cost.py --baseline main --ref HEAD # two commits (edit away meanwhile)
 """
 
 from __future__ import annotations
@@ -128,6 +129,7 @@ def measure(bench: Platform, tree: Path, serials: list[str], args: argparse.Name
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--baseline", help="git ref to count as well (its backend/, on the same database)")
+    parser.add_argument("--ref", help="count this commit (its backend/) instead of the working tree")
     parser.add_argument("--items", type=int, default=200)
     parser.add_argument("--connections", type=int, default=16, help="connections, one client network each")
     parser.add_argument("--duration", type=float, default=8.0, help="seconds per counted run")
@@ -147,7 +149,10 @@ def main() -> int:
             trees[f"baseline {args.baseline}"] = measure(
                 bench, baseline_tree(args.baseline, home / "baseline"), serials, args
             )
-        trees[f"this tree {commit.stdout.strip()}"] = measure(bench, ROOT, serials, args)
+        if args.ref:
+            trees[args.ref] = measure(bench, baseline_tree(args.ref, home / "ref"), serials, args)
+        else:
+            trees[f"this tree {commit.stdout.strip()}"] = measure(bench, ROOT, serials, args)
     finally:
         bench.stop()
     print(f"{'tree':<28}" + "".join(f"{name + ' ops/answer':>26}" for name in RUNS))
