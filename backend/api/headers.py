@@ -76,7 +76,10 @@ HTML_HEADERS = (
 
 
 def _is_html(headers: list[tuple[bytes, bytes]]) -> bool:
-    return any(key.lower() == b"content-type" and value.lower().startswith(b"text/html") for key, value in headers)
+    for key, value in headers:  # noqa: SIM110  (a loop, not any(<generator>): every answer asks)
+        if key.lower() == b"content-type" and value.lower().startswith(b"text/html"):
+            return True
+    return False
 
 
 def with_security_headers(send: Send) -> Send:

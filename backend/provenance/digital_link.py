@@ -28,6 +28,8 @@ SHORT_NAMES = {"gtin": "01", "cpv": "22", "lot": "10", "ser": "21"}
 # GS1 AI encodable character set 82 (GS1 General Specifications figure 7.11-1), up to 20 of them.
 CSET_82 = frozenset("!\"%&'()*+,-./0123456789:;<=>?ABCDEFGHIJKLMNOPQRSTUVWXYZ_abcdefghijklmnopqrstuvwxyz")
 MAX_LENGTH = 20
+# A value that is plainly valid (every character in the set, not too long): one C-level match.
+_PLAINLY_VALID = re.compile(f"[{re.escape(''.join(sorted(CSET_82)))}]{{1,{MAX_LENGTH}}}")
 _COMPRESSED = re.compile(r"^[A-Za-z0-9_-]{6,200}$")
 # gs1-compression logs every segment that fails to decompress, with a stack trace, on a logger it
 # names "__name__": any path a client sends would fill the logs. Its failures are answered (404).
@@ -63,6 +65,8 @@ class DigitalLink:
 
 
 def _char_problem(ai: str, value: str) -> str | None:
+    if _PLAINLY_VALID.fullmatch(value):
+        return None
     what = f"the {NAMES[ai]} (AI {ai})"
     if not value:
         return f"{what} is empty"
