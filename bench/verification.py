@@ -353,9 +353,10 @@ def etags_of(port: int, serials: list[str]) -> dict[str, str]:
 
 
 def warm(port: int, serials: list[str]) -> None:
-    """One answer per item (scan=false) and one page: caches and code paths, not timed."""
+    """One answer and one page per item (scan=false): caches (the page's parts too) and code
+    paths, not timed."""
     _setup_get(port, serials)
-    _setup_get(port, serials[:1], "html")
+    _setup_get(port, serials, "html")
 
 
 def baseline_tree(ref: str, into: Path) -> Path:
