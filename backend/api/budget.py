@@ -12,7 +12,8 @@ waits for another request to finish. The holders, per API process:
 * the read executor (``CREDANCE_READ_THREADS``): balance and history reads take a connection
   inside one thread call and give it back before they return;
 * key and store look-ups (``CREDANCE_LOOKUP_THREADS``), on threads of their own limiter;
-* the group-commit writer (one thread, one connection at a time).
+* the group-commit threads, one connection at a time each: the checkout's writer, and the
+  verification answers' scan writer and ``scan=false`` reader (backend/api/answers.py).
 
 Checkout requests hold no connection while they wait (the writer records them), so their cap
 bounds latency and memory, not connections; so do public verification answers taken by the fast
@@ -42,7 +43,7 @@ class RouteClass(StrEnum):
 
 
 SESSION_CLASSES = (RouteClass.PUBLIC, RouteClass.BULK, RouteClass.OTHER, RouteClass.HEALTH)
-WRITER_CONNECTIONS = 1  # the group-commit writer's thread
+WRITER_CONNECTIONS = 3  # the group-commit threads: purchases, scans recorded, scan=false reads
 
 
 @dataclass(frozen=True)
