@@ -94,12 +94,15 @@ class CoarseLocation:
     def parse_header(cls, value: str | None) -> CoarseLocation:
         """``X-Scan-Location: <lat>,<lon>`` (a client that knows where it is may send it)."""
         if not value:
-            return cls()
+            return NOWHERE if cls is CoarseLocation else cls()
         try:
             lat_text, lon_text = value.split(",", 1)
             return cls.of(float(lat_text), float(lon_text))
         except ValueError as exc:
             raise Unprocessable("X-Scan-Location is '<lat>,<lon>'", field="X-Scan-Location") from exc
+
+
+NOWHERE = CoarseLocation()  # most scans say nothing of where they are: one shared (frozen) value
 
 
 @dataclass(frozen=True)
