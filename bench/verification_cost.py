@@ -40,7 +40,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from _processes import free_port
 from _scanload import run_load
-from verification import ROOT, Platform, _setup_get, baseline_tree, etags_of, parse_args, requests_for, warm
+from verification import ROOT, Platform, baseline_tree, etags_of, parse_args, requests_for, warm
 
 BENCH = ROOT / "bench"
 RUNS = ("json", "html", "revalidate")
@@ -102,8 +102,7 @@ def measure(bench: Platform, tree: Path, serials: list[str], args: argparse.Name
     restore(bench, bench.home / "settled.db")
     with tempfile.TemporaryDirectory() as scratch:
         api = TracedApi(bench, tree, Path(scratch))
-        warm(api.port, serials)
-        _setup_get(api.port, serials, "html")  # every page's cached parts: counted in steady state
+        warm(api.port, serials)  # every answer and page cached: counted in steady state
         etags = etags_of(api.port, serials)
         requests = {
             "json": requests_for(serials, "json"),
