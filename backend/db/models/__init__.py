@@ -12,7 +12,9 @@ from backend.db.models.chain import (
 )
 from backend.db.models.collectibles import (
     CollectiblePoll,
+    CollectibleTransfer,
     CollectibleVote,
+    MirrorCollectibleCustody,
     MirrorCollectibleMove,
     MirrorEdition,
     MirrorPoll,
@@ -103,6 +105,7 @@ __all__ = [
     "ChainEvent",
     "ChainTransaction",
     "CollectiblePoll",
+    "CollectibleTransfer",
     "CollectibleVote",
     "CompanyPrefix",
     "ConsoleSession",
@@ -124,6 +127,7 @@ __all__ = [
     "ItemBatch",
     "MemberState",
     "MirrorAccount",
+    "MirrorCollectibleCustody",
     "MirrorCollectibleMove",
     "MirrorCompanyPrefix",
     "MirrorEdition",
