@@ -11,7 +11,8 @@ with the member's consent (their customer token). Rules (plain Python, no HTTP):
 - one transfer of an edition's copies per member in flight at a time (409 ``edition``): the
   mirror says nothing of a relay until it is mined, and a second one could count the same copies;
 - the receiver's copies go to their active address: custodial (and then in custody there) or
-  their own wallet.
+  their own wallet. A member who has taken a wallet since their copies were minted names
+  themselves as the receiver to bring the copies into that wallet (out of custody for good).
 """
 
 from __future__ import annotations
@@ -107,7 +108,7 @@ def _transfer(session: Session, customer: Customer, request: CollectibleTransfer
     except NotFound as exc:
         raise NotFound(exc.message, field="to_customer_id") from exc
     assert recipient.id is not None
-    if recipient.id == customer.id:
+    if recipient.id == customer.id and customer.wallet is None:
         raise Unprocessable("copies cannot be given to their own holder", field="to_customer_id")
     if in_flight_transfer(session, customer.id, edition) is not None:
         raise Conflict(f"a transfer of the member's copies of edition {edition} is already under way", field="edition")

@@ -2,7 +2,8 @@
 platform relays only copies it holds in custody, with the giver's own token; the mirror then shows
 the receiver holding it, and a campaign for the edition's holders follows the copy. Another
 member's token, a copy in a member's own wallet, more copies than held, a transfer in flight and a
-reused id are refused with a 4xx naming the field, and nothing is written."""
+reused id are refused with a 4xx naming the field, and nothing is written. A member who takes a
+wallet later brings their copies held in custody into it the same way."""
 
 from __future__ import annotations
 
@@ -111,10 +112,18 @@ def test_a_custodial_member_gives_a_copy_and_the_holders_multiplier_follows_it(p
     ben_order = buy(platform, order("CT-5", "ben", line("A", 1, "100.00")))
     assert (ana_order["points_awarded"], ben_order["points_awarded"]) == (100, 200)
 
-    # ben gives it on to cal's own wallet: out of custody for good.
-    handed = client.post(ben_gives, json={"transfer_id": "b-1", "to_customer_id": "cal"}, headers=ben)
-    assert handed.status_code == 202, handed.text
+    # ben takes a wallet of his own and brings the copy into it: out of custody for good.
+    platform.settle()  # a wallet is claimed with nothing of the member's in flight
+    ben_wallet, ben_all = new_wallet(), platform.as_customer("ben")
+    claim = signed_claim(claim_typed_data(platform, "ben", ben_wallet.address, ben_all), ben_wallet)
+    assert client.post("/v1/customers/ben/wallet", json=claim, headers=ben_all).status_code == 202
     platform.settle()
-    assert (copies(platform, "ben"), copies(platform, "cal")) == ([], [(EDITION, 2, 0)])
-    assert (custody(ben_address, EDITION).call(), custody(wallet.address, EDITION).call()) == (0, 0)
+    home = client.post(ben_gives, json={"transfer_id": "b-1", "to_customer_id": "ben"}, headers=ben)
+    assert home.status_code == 202, home.text
+    platform.settle()
+    assert copies(platform, "ben") == [(EDITION, 1, 0)]
+    assert (custody(ben_address, EDITION).call(), custody(ben_wallet.address, EDITION).call()) == (0, 0)
+    assert platform.ctx.collectibles.functions.balanceOf(ben_wallet.address, EDITION).call() == 1
+    # now in his own wallet: the platform cannot move it, and says so
+    refused(client.post(ben_gives, json={"transfer_id": "b-2", "to_customer_id": "cal"}, headers=ben), 409, "edition")
     platform.assert_mirror_matches_chain()
