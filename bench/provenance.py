@@ -43,14 +43,9 @@ from web3 import Web3
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from _processes import free_port  # noqa: E402  (bench/ is on sys.path)
+from _gas import fresh_chain  # noqa: E402  (bench/ is on sys.path)
 
-from backend.chain.anvil import dev_private_keys, start_anvil, stop_anvil  # noqa: E402
-from backend.chain.bootstrap import ensure_deployment  # noqa: E402
 from backend.chain.build import SOLC_VERSION, install_frontend  # noqa: E402
-from backend.chain.client import connect  # noqa: E402
-from backend.chain.context import context_for  # noqa: E402
-from backend.chain.keys import DEV_ACCOUNT  # noqa: E402
 from backend.chain.local_signer import LocalSigner  # noqa: E402
 from backend.db.engine import make_engine, session_scope  # noqa: E402
 from backend.db.migrate import upgrade  # noqa: E402
@@ -72,7 +67,7 @@ from backend.provenance.organisations import create_organisation  # noqa: E402
 from backend.provenance.prefixes import assign_prefix  # noqa: E402
 from backend.provenance.products import register_product  # noqa: E402
 from backend.provenance.roles import OrgRole, org_chain_id  # noqa: E402
-from backend.settings import ProvenanceSettings, Settings  # noqa: E402
+from backend.settings import ProvenanceSettings  # noqa: E402
 
 TARGET_GAS_PER_EVENT = 3_000
 TARGET_BATCH = 256
@@ -193,7 +188,7 @@ def bench_naive(store: Any, writer: LocalSigner, count: int) -> NaiveResult:
     return NaiveResult(count, gas / count, count / elapsed)
 
 
-def bench_capture(workdir: Path, settings: Settings, count: int) -> CaptureResult:
+def bench_capture(workdir: Path, count: int) -> CaptureResult:
     """The capture pipeline on SQLite: one document of ``count`` commissioning events."""
     url = f"sqlite:///{workdir / 'capture.db'}"
     upgrade(url)
@@ -482,33 +477,17 @@ def main() -> int:
     sizes = [int(s) for s in args.sizes.split(",")]
     load_before = os.getloadavg()
 
-    with tempfile.TemporaryDirectory(prefix="credance-bench-") as tmp:
-        workdir = Path(tmp)
-        port = free_port()
-        start_anvil(workdir, port, ROOT / "node_modules", persist=False)
-        try:
-            settings = Settings(
-                home=workdir,
-                chain_port=port,
-                deployments_dir=workdir / "deployments",
-                database_url=f"sqlite:///{workdir / 'unused.db'}",
-            )
-            manifest, _ = ensure_deployment(settings, force=True)
-            w3 = connect(settings.resolved_rpc_url)
-            ctx = context_for(w3, manifest.chain_id, manifest)
-            keys = dev_private_keys(workdir)
-            admin = LocalSigner(w3, keys[DEV_ACCOUNT["deployer"]], manifest.chain_id)
-            registrar = LocalSigner(w3, keys[DEV_ACCOUNT["operator"]], manifest.chain_id)  # REGISTRAR_ROLE
-            writer = LocalSigner(w3, keys[3], manifest.chain_id)
-            org_id = bytes.fromhex(org_chain_id("bench-maker")[2:])
-            call = ctx.registry.functions.setOrganisation(org_id, writer.address, int(OrgRole.MANUFACTURER), True)
-            registrar.transact({"to": ctx.registry.address, "data": call._encode_transaction_data()})
-
-            batches = bench_batches(ctx.registry, writer, sizes)
-            naive = bench_naive(naive_contract(w3, admin), writer, args.naive)
-        finally:
-            stop_anvil(workdir)
-        capture = bench_capture(workdir, settings, args.capture) if args.capture else None
+    with fresh_chain() as chain:
+        registrar, writer = chain.role("operator"), chain.signer(3)  # the operator holds REGISTRAR_ROLE
+        org_id = bytes.fromhex(org_chain_id("bench-maker")[2:])
+        call = chain.ctx.registry.functions.setOrganisation(org_id, writer.address, int(OrgRole.MANUFACTURER), True)
+        registrar.transact({"to": chain.ctx.registry.address, "data": call._encode_transaction_data()})
+        batches = bench_batches(chain.ctx.registry, writer, sizes)
+        naive = bench_naive(naive_contract(chain.ctx.w3, chain.role("deployer")), writer, args.naive)
+    capture = None
+    if args.capture:
+        with tempfile.TemporaryDirectory(prefix="credance-bench-capture-") as tmp:
+            capture = bench_capture(Path(tmp), args.capture)
     at_scale = bench_capture_at_scale(args.documents, args.catalogue, args.baseline_ref) if args.documents else None
 
     at_target = next((b for b in batches if b.batch == TARGET_BATCH), None)

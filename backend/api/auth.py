@@ -9,11 +9,15 @@ in the process that revoked.
 A lookup blocks on the database, so code on the event loop calls ``verify_async``: a fresh cached
 verdict answers on the loop, a lookup runs on a worker thread. A lookup on the loop once stalled
 the whole process: the loop waited for a pool connection that only the loop itself could release
-(docs/performance.md, "The stall").
+(docs/performance.md, "The stall"). When a busy key's verdict expires, the requests that arrive
+during its lookup wait for that one lookup instead of each taking a thread and a connection of
+their own (single flight): at 1,000 requests a second from one till, that was a burst of lookups
+every five seconds.
 """
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import hmac
 import secrets
@@ -127,6 +131,8 @@ class KeyVerifier:
         self.limiter = limiter  # threads for look-ups (the process budget), AnyIO's default if None
         self._cache: dict[str, tuple[float, Principal | None]] = {}
         self._lock = threading.Lock()
+        # Lookups under way on the event loop, by key digest (only touched on the loop).
+        self._in_flight: dict[str, asyncio.Future[Principal | None]] = {}
 
     def verify(self, key: str) -> Principal | None:
         """The key's principal (None: invalid). May block on the database: never on the event loop."""
@@ -140,7 +146,36 @@ class KeyVerifier:
         fresh, principal = self.cached(key)
         if fresh:
             return principal
-        return await anyio.to_thread.run_sync(self._verify_uncached, key, limiter=self.limiter)
+        key_hash = digest(key)
+        loop = asyncio.get_running_loop()
+        in_flight = self._in_flight.get(key_hash)
+        if in_flight is not None and in_flight.get_loop() is loop:
+            try:
+                # shield: a waiter that is cancelled (its client left) must not cancel the lookup
+                return await asyncio.shield(in_flight)
+            except asyncio.CancelledError:
+                this_request = asyncio.current_task()
+                if not in_flight.cancelled() or (this_request is not None and this_request.cancelling()):
+                    raise  # this request was cancelled (too), not only the lookup
+            # the lookup's own request was cancelled before it answered: look up for this one
+            return await self.verify_async(key)
+        lookup = loop.create_future()
+        self._in_flight[key_hash] = lookup
+        try:
+            principal = await anyio.to_thread.run_sync(self._verify_uncached, key, limiter=self.limiter)
+        except Exception as exc:  # the waiters fail as this request does (the database is down)
+            lookup.set_exception(exc)
+            lookup.exception()  # retrieved: no "never retrieved" warning when nobody waited
+            raise
+        except BaseException:
+            lookup.cancel()
+            raise
+        else:
+            lookup.set_result(principal)
+            return principal
+        finally:
+            if self._in_flight.get(key_hash) is lookup:
+                del self._in_flight[key_hash]
 
     def cached(self, key: str) -> tuple[bool, Principal | None]:
         """(whether a verdict younger than the cache time is known, that verdict). No database."""

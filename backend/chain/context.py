@@ -27,6 +27,19 @@ class ChainContext:
     def addresses(self) -> dict[str, str]:
         return {name: c.address for name, c in self.manifest.contracts.items()}
 
+    def contract(self, name: str) -> Contract:
+        """The handle of a deployed contract by its manifest name (``ItemPassports``)."""
+        handles = {
+            "LoyaltyPoints": self.points,
+            "ProvenanceRegistry": self.registry,
+            "ItemPassports": self.passports,
+            "CollectibleRewards": self.collectibles,
+        }
+        handle = handles.get(name)
+        if handle is None:
+            raise LookupError(f"no {name} contract in this deployment")
+        return handle
+
 
 def open_chain(settings: Settings, timeout: float = 10.0) -> ChainContext:
     """Connect, check the chain id, load the manifest. Raises ChainUnavailable/ManifestMissing."""

@@ -1,9 +1,11 @@
 """The outbox sender: turns pending operations into signed transactions, several in flight.
 
-One round: read the ready operations, group them (the catalogue's batched kinds, awards, into
-``awardBatch`` transactions of up to ``batch_size``, everything else alone; ``operations.py``
-builds each call from the typed operation), simulate each transaction (``eth_estimateGas``: a
-refusal fails the operation or splits the batch), then in **one SQL transaction** claim the
+One round: read the ready operations, group them (the catalogue's batched kinds, awards, mints
+and passport claims, into transactions of up to ``batch_size``, or the kind's ``max_batch``;
+everything else alone; ``operations.py`` builds each call from the typed operation), simulate
+each transaction (``eth_estimateGas``: a refusal fails the operation or splits the batch; a
+batch that reverts once mined goes back to the queue and is simulated again, so one bad
+operation never holds back the rest of its batch), then in **one SQL transaction** claim the
 operations, take nonces, sign and record the raw transactions with the operations marked
 ``sent``; only after that commit are they broadcast (write-ahead). Receipts are collected later,
 in one JSON-RPC batch per round, so up to ``max_in_flight`` transactions per signer are pipelined
@@ -45,7 +47,7 @@ from backend.chain import outbox
 from backend.chain.context import ChainContext
 from backend.chain.local_signer import LocalSigner, TransactionFailed
 from backend.chain.named_signers import Signers
-from backend.chain.operations import BATCHED_KINDS, kind_of
+from backend.chain.operations import BATCHED_KINDS, kind_of, operation_id_contract
 from backend.chain.outbox import OpenTx
 from backend.chain.reverts import Refusal, classify_refusal
 from backend.db.engine import session_scope
@@ -149,15 +151,16 @@ class Sender:
         now = utcnow()
         for signer, ops in by_signer.items():
             mine: list[tuple[str, list[Operation]]] = []
-            batchable: dict[str, list[Operation]] = defaultdict(list)  # by kind (today: awards)
+            batchable: dict[str, list[Operation]] = defaultdict(list)  # by kind
             for op in ops:
                 if op.kind in BATCHED_KINDS:
                     batchable[op.kind].append(op)
-            for same_kind in batchable.values():
-                for start in range(0, len(same_kind), self.batch_size):
-                    chunk = same_kind[start : start + self.batch_size]
+            for kind, same_kind in batchable.items():
+                size = min(self.batch_size, kind_of(kind).max_batch or self.batch_size)
+                for start in range(0, len(same_kind), size):
+                    chunk = same_kind[start : start + size]
                     # A partial batch waits up to max_delay for company.
-                    if len(chunk) == self.batch_size or now - chunk[0].created_at >= self.max_delay:
+                    if len(chunk) == size or now - chunk[0].created_at >= self.max_delay:
                         mine.append((signer, chunk))
             mine.extend((signer, [op]) for op in ops if op.kind not in BATCHED_KINDS)
             plan.extend(mine[: max(0, self.max_in_flight - in_flight.get(signer, 0))])
@@ -198,7 +201,10 @@ class Sender:
             return []
         if refusal is Refusal.ALREADY_APPLIED:
             # Applied by an earlier transaction of ours: the indexer confirms them from the event.
-            is_applied = self.ctx.points.functions.isOperationApplied
+            # The others of the batch are planned again at once; if the contract shows none
+            # applied yet, they wait (pending) rather than fail an operation a transaction may
+            # still apply.
+            is_applied = self.ctx.contract(operation_id_contract(ops[0].kind)).functions.isOperationApplied
             applied = [op for op in ops if is_applied(op.id).call()]
             rest = [op for op in ops if op not in applied]
             if applied:

@@ -36,7 +36,11 @@ from sqlalchemy import select as core_select
 from sqlmodel import Session, SQLModel, col, select
 
 from backend.chain.context import ChainContext
-from backend.chain.operations import CONFIRMED_BY_RECEIPT, KINDS, OPERATION_ID_KINDS, ByOperationId
+from backend.chain.operations import (
+    CONFIRMED_BY_RECEIPT,
+    OPERATION_ID_KINDS,
+    operation_id_contract,
+)
 from backend.db.engine import session_scope
 from backend.db.models import (
     ChainCursor,
@@ -462,9 +466,9 @@ def _applied_operations(
     if block < 0:
         return []
     ops = sorted(
-        (op_id, status, _id_contract(kind))
+        (op_id, status, operation_id_contract(kind))
         for op_id, (status, _, _, kind) in operations.items()
-        if kind in OPERATION_ID_KINDS and _id_contract(kind) in contracts
+        if kind in OPERATION_ID_KINDS and operation_id_contract(kind) in contracts
     )
     reader = ViewReader(rpc, contracts, block)
     for op_id, _, contract in ops:  # each kind's ids are used once on the contract that confirms it
@@ -476,12 +480,6 @@ def _applied_operations(
         for (op_id, status, _), on_chain in zip(ops, applied, strict=True)
         if on_chain != (status == OperationStatus.CONFIRMED)
     ]
-
-
-def _id_contract(kind: str) -> str:
-    confirmation = KINDS[kind].confirmed_by
-    assert isinstance(confirmation, ByOperationId)
-    return confirmation.contract
 
 
 # -- 4. replay -------------------------------------------------------------------------------------

@@ -28,9 +28,9 @@ import hashlib
 import json
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
-from typing import TYPE_CHECKING, Any, ClassVar, Protocol, cast
+from typing import TYPE_CHECKING, Any, ClassVar, Protocol, TypeVar, cast
 
-from sqlmodel import Session
+from sqlmodel import Session, SQLModel, select
 
 from backend.db.direct import INTEGRITY_ERRORS
 from backend.errors import Conflict
@@ -98,6 +98,16 @@ def replay(command: IdempotentCommand, digest: str, recorded: Recorded) -> Outco
     if recorded.request_hash != digest:
         raise command.reused()
     return Outcome(json.loads(recorded.response), replayed=True)
+
+
+RecordT = TypeVar("RecordT", bound=SQLModel)
+
+
+def recorded_under(session: Session, model: type[RecordT], **key: object) -> Callable[[], RecordT | None]:
+    """``run_once``'s look-up of a command recorded in ``model`` under ``key`` (the columns of its
+    unique key and their values: the member and the command's id, say)."""
+    query = select(model).filter_by(**key)
+    return lambda: session.exec(query).first()
 
 
 def run_once(

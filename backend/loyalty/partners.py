@@ -25,7 +25,7 @@ from backend.db.types import utcnow
 from backend.errors import Conflict, NotFound, Unprocessable
 from backend.loyalty import members
 from backend.loyalty.customers import get_customer
-from backend.loyalty.idempotency import IdempotentCommand, Outcome, run_once
+from backend.loyalty.idempotency import IdempotentCommand, Outcome, recorded_under, run_once
 from backend.loyalty.in_flight import active_address
 from backend.loyalty.program import rules_in_force
 from backend.loyalty.refs import conversion_ref
@@ -120,12 +120,7 @@ def convert(session: Session, request: ConversionInput, now: datetime | None = N
     now = now or utcnow()
     partner = get_partner(session, request.partner_id)
 
-    def recorded() -> PartnerConversion | None:
-        query = select(PartnerConversion).where(
-            PartnerConversion.partner_id == partner.id, PartnerConversion.conversion_id == request.conversion_id
-        )
-        return session.exec(query).first()
-
+    recorded = recorded_under(session, PartnerConversion, partner_id=partner.id, conversion_id=request.conversion_id)
     return run_once(session, request, recorded, lambda digest: _convert(session, partner, request, digest, now))
 
 

@@ -23,7 +23,7 @@ from backend.db.models import Customer, Purchase, PurchaseLine, Refund, RefundLi
 from backend.db.types import utcnow
 from backend.errors import Conflict, NotFound, Unprocessable
 from backend.loyalty import members
-from backend.loyalty.idempotency import IdempotentCommand, Outcome, run_once
+from backend.loyalty.idempotency import IdempotentCommand, Outcome, recorded_under, run_once
 from backend.loyalty.in_flight import active_address, in_flight_claim
 from backend.loyalty.program import rules_in_force
 from backend.loyalty.purchases import find_purchase
@@ -168,10 +168,7 @@ def record_refund(session: Session, request: RefundInput, now: datetime | None =
     purchase_id = purchase.id
     assert purchase_id is not None
 
-    def recorded() -> Refund | None:
-        query = select(Refund).where(Refund.purchase_id == purchase_id, Refund.refund_id == request.refund_id)
-        return session.exec(query).first()
-
+    recorded = recorded_under(session, Refund, purchase_id=purchase_id, refund_id=request.refund_id)
     return run_once(session, request, recorded, lambda digest: _refund(session, request, purchase, digest, now))
 
 

@@ -22,7 +22,7 @@ from backend.db.types import utcnow
 from backend.errors import Conflict, NotFound, Unprocessable
 from backend.loyalty import collectibles, members
 from backend.loyalty.customers import get_customer
-from backend.loyalty.idempotency import IdempotentCommand, Outcome, run_once
+from backend.loyalty.idempotency import IdempotentCommand, Outcome, recorded_under, run_once
 from backend.loyalty.in_flight import active_address
 from backend.loyalty.refs import redemption_ref
 from backend.loyalty.spending import ensure_can_spend
@@ -139,12 +139,7 @@ def redeem(session: Session, request: RedemptionInput, now: datetime | None = No
     assert customer_id is not None
     members.lock(session, customer_id)  # one debit of a member at a time (a duplicate then finds the first)
 
-    def recorded() -> Redemption | None:
-        query = select(Redemption).where(
-            Redemption.customer_id == customer_id, Redemption.redemption_id == request.redemption_id
-        )
-        return session.exec(query).first()
-
+    recorded = recorded_under(session, Redemption, customer_id=customer_id, redemption_id=request.redemption_id)
     return run_once(session, request, recorded, lambda digest: _redeem(session, customer, request, digest, now))
 
 

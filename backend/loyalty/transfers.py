@@ -21,7 +21,7 @@ from backend.db.types import utcnow
 from backend.errors import Conflict, NotFound, Unprocessable
 from backend.loyalty import members
 from backend.loyalty.customers import find_customer, get_customer
-from backend.loyalty.idempotency import IdempotentCommand, Outcome, run_once
+from backend.loyalty.idempotency import IdempotentCommand, Outcome, recorded_under, run_once
 from backend.loyalty.in_flight import active_address
 from backend.loyalty.program import rules_in_force
 from backend.loyalty.refs import transfer_ref
@@ -102,12 +102,7 @@ def transfer(session: Session, request: TransferInput, now: datetime | None = No
     assert sender_id is not None
     members.lock(session, sender_id)  # one debit of a member at a time (a duplicate then finds the first)
 
-    def recorded() -> PointTransfer | None:
-        query = select(PointTransfer).where(
-            PointTransfer.from_customer_id == sender_id, PointTransfer.transfer_id == request.transfer_id
-        )
-        return session.exec(query).first()
-
+    recorded = recorded_under(session, PointTransfer, from_customer_id=sender_id, transfer_id=request.transfer_id)
     return run_once(session, request, recorded, lambda digest: _transfer(session, sender, request, digest, now))
 
 

@@ -229,7 +229,7 @@ def test_what_the_platform_reads_off_the_catalogue() -> None:
     }
     assert set(DEBIT_KINDS) == {"reverse", "redeem", "redeem_permit", "transfer", "expire"}
     assert set(CREDIT_KINDS) == {"award"}
-    assert set(BATCHED_KINDS) == {"award", "mint_collectible"}
+    assert set(BATCHED_KINDS) == {"award", "mint_collectible", "issue_passport"}
     assert set(CONFIRMED_BY_RECEIPT) == {"fund", "set_transfer_policy"}
     assert {event for _, event in OPERATION_ID_EVENTS} == {
         "PointsAwarded",

@@ -268,29 +268,26 @@ def _listing(request: Request, session: SessionDep, principal: Access, name: str
     return _answering(request, listed)
 
 
-@router.get("/eventTypes", summary="The event types")
-def event_types(request: Request, principal: Viewer, session: SessionDep) -> Response:
-    return _listing(request, session, principal, "eventTypes")
+VOCABULARIES = {
+    "eventTypes": "The event types",
+    "bizSteps": "The business steps of the events you may read",
+    "bizLocations": "The business locations of the events you may read",
+    "readPoints": "The read points of the events you may read",
+    "dispositions": "The dispositions of the events you may read",
+}
 
 
-@router.get("/bizSteps", summary="The business steps of the events you may read")
-def biz_steps(request: Request, principal: Viewer, session: SessionDep) -> Response:
-    return _listing(request, session, principal, "bizSteps")
+def _vocabulary_route(name: str) -> Callable[..., Response]:
+    def listing(request: Request, principal: Viewer, session: SessionDep) -> Response:
+        return _listing(request, session, principal, name)
+
+    return listing
 
 
-@router.get("/bizLocations", summary="The business locations of the events you may read")
-def biz_locations(request: Request, principal: Viewer, session: SessionDep) -> Response:
-    return _listing(request, session, principal, "bizLocations")
-
-
-@router.get("/readPoints", summary="The read points of the events you may read")
-def read_points(request: Request, principal: Viewer, session: SessionDep) -> Response:
-    return _listing(request, session, principal, "readPoints")
-
-
-@router.get("/dispositions", summary="The dispositions of the events you may read")
-def dispositions(request: Request, principal: Viewer, session: SessionDep) -> Response:
-    return _listing(request, session, principal, "dispositions")
+for _name, _summary in VOCABULARIES.items():  # one route per vocabulary, each answered by _listing
+    router.add_api_route(
+        f"/{_name}", _vocabulary_route(_name), methods=["GET"], summary=_summary, name=f"vocabulary_{_name}"
+    )
 
 
 QUERY_BODY = {

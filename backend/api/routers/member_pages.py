@@ -8,6 +8,8 @@ token could not. docs/web.md describes the pages."""
 from __future__ import annotations
 
 import secrets
+from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any
 
@@ -263,30 +265,69 @@ def check(request: Request, member: Member, state: StateDep) -> Response:
 # -- acting -----------------------------------------------------------------------------------
 
 
-def _rewards_context(state: AppState, member: MemberSession, **extra: Any) -> dict[str, Any]:
-    with Session(state.engine) as session:
-        customer = _customer(session, member)
-        return _context(
-            member,
-            "rewards",
-            rewards=list_rewards(session, include_inactive=False),
-            available=balance_of(session, customer).available,
-            redemptions=redemptions_of(session, customer, 10),
-            redemption_id=f"web-{secrets.token_hex(8)}",
-            **extra,
-        )
+@dataclass(frozen=True)
+class MemberPage:
+    """A member page with forms: what it shows (``load``, for the signed-in member), and how each
+    of its forms is answered (``submit``): the CSRF token first, then the decision the API route
+    takes for the member's token, then the action in its one unit of work; a refusal shows the page
+    again with the message."""
+
+    template: str
+    section: str
+    load: Callable[[Session, MemberSession], dict[str, Any]] = lambda _session, _member: {}
+
+    def context(self, state: AppState, member: MemberSession, **extra: Any) -> dict[str, Any]:
+        with Session(state.engine) as session:
+            return _context(member, self.section, **self.load(session, member), **extra)
+
+    def show(self, request: Request, member: MemberSession, state: AppState, **extra: Any) -> Response:
+        return page(request, self.template, self.context(state, member, **extra))
+
+    async def submit(
+        self,
+        request: Request,
+        member: MemberSession,
+        state: AppState,
+        policy: Policy,
+        fields: tuple[str, ...],
+        act: Callable[[dict[str, str]], dict[str, Any]],
+    ) -> Response:
+        """``act`` gets the form and answers what the page shows on success."""
+        form = await _form(request, member, *fields)
+        try:
+            _allowed(policy, member)
+            shown = act(form)
+        except DomainError as error:
+            return refusal(request, error, self.template, self.context(state, member))
+        return self.show(request, member, state, **shown)
+
+
+def _new_id() -> str:
+    """A command id for the next form (a form sent twice is one redemption or transfer)."""
+    return f"web-{secrets.token_hex(8)}"
+
+
+def _rewards(session: Session, member: MemberSession) -> dict[str, Any]:
+    customer = _customer(session, member)
+    return {
+        "rewards": list_rewards(session, include_inactive=False),
+        "available": balance_of(session, customer).available,
+        "redemptions": redemptions_of(session, customer, 10),
+        "redemption_id": _new_id(),
+    }
+
+
+REWARDS = MemberPage("me/rewards.html", "rewards", _rewards)
 
 
 @router.get("/rewards")
 def rewards(request: Request, member: Member, state: StateDep) -> Response:
-    return page(request, "me/rewards.html", _rewards_context(state, member))
+    return REWARDS.show(request, member, state)
 
 
 @router.post("/rewards/redeem")
 async def redeem_reward(request: Request, member: Member, state: StateDep) -> Response:
-    form = await _form(request, member, "reward_id", "redemption_id", "quantity")
-    try:
-        _allowed(REDEEM, member)
+    def act(form: dict[str, str]) -> dict[str, Any]:
         command = RedemptionInput(
             customer_id=member.customer_id,
             redemption_id=required(form, "redemption_id"),
@@ -295,35 +336,30 @@ async def redeem_reward(request: Request, member: Member, state: StateDep) -> Re
             permit=None,
         )
         with state.write() as session:
-            outcome = redeem(session, command)
-    except DomainError as error:
-        return refusal(request, error, "me/rewards.html", _rewards_context(state, member))
-    return page(request, "me/rewards.html", _rewards_context(state, member, done=outcome.body))
+            return {"done": redeem(session, command).body}
+
+    return await REWARDS.submit(request, member, state, REDEEM, ("reward_id", "redemption_id", "quantity"), act)
 
 
-def _transfer_context(state: AppState, member: MemberSession, **extra: Any) -> dict[str, Any]:
-    with Session(state.engine) as session:
-        customer = _customer(session, member)
-        return _context(
-            member,
-            "transfer",
-            policy=policy_in_force(session),
-            available=balance_of(session, customer).available,
-            transfer_id=f"web-{secrets.token_hex(8)}",
-            **extra,
-        )
+def _transfer(session: Session, member: MemberSession) -> dict[str, Any]:
+    return {
+        "policy": policy_in_force(session),
+        "available": balance_of(session, _customer(session, member)).available,
+        "transfer_id": _new_id(),
+    }
+
+
+TRANSFER_PAGE = MemberPage("me/transfer.html", "transfer", _transfer)
 
 
 @router.get("/transfer")
 def transfer_page(request: Request, member: Member, state: StateDep) -> Response:
-    return page(request, "me/transfer.html", _transfer_context(state, member))
+    return TRANSFER_PAGE.show(request, member, state)
 
 
 @router.post("/transfer")
 async def give_points(request: Request, member: Member, state: StateDep) -> Response:
-    form = await _form(request, member, "to_customer_id", "amount", "transfer_id")
-    try:
-        _allowed(TRANSFER, member)
+    def act(form: dict[str, str]) -> dict[str, Any]:
         command = TransferInput(
             member.customer_id,
             required(form, "to_customer_id"),
@@ -331,28 +367,28 @@ async def give_points(request: Request, member: Member, state: StateDep) -> Resp
             whole_number(form, "amount", 1, MOST_POINTS),
         )
         with state.write() as session:
-            outcome = transfer(session, command)
-    except DomainError as error:
-        return refusal(request, error, "me/transfer.html", _transfer_context(state, member))
-    return page(request, "me/transfer.html", _transfer_context(state, member, done=outcome.body))
+            return {"done": transfer(session, command).body}
+
+    return await TRANSFER_PAGE.submit(
+        request, member, state, TRANSFER, ("to_customer_id", "amount", "transfer_id"), act
+    )
 
 
-def _passports_context(state: AppState, member: MemberSession, **extra: Any) -> dict[str, Any]:
-    with Session(state.engine) as session:
-        held = view.passports(session, _customer(session, member))
-        return _context(member, "passports", transfer_id=f"web-{secrets.token_hex(8)}", **held, **extra)
+def _passports(session: Session, member: MemberSession) -> dict[str, Any]:
+    return {**view.passports(session, _customer(session, member)), "transfer_id": _new_id()}
+
+
+PASSPORTS = MemberPage("me/passports.html", "passports", _passports)
 
 
 @router.get("/passports")
 def passports_page(request: Request, member: Member, state: StateDep) -> Response:
-    return page(request, "me/passports.html", _passports_context(state, member))
+    return PASSPORTS.show(request, member, state)
 
 
 @router.post("/passports/transfer")
 async def give_passport(request: Request, member: Member, state: StateDep) -> Response:
-    form = await _form(request, member, "token_id", "to_customer_id", "transfer_id")
-    try:
-        _allowed(PASSPORT, member)
+    def act(form: dict[str, str]) -> dict[str, Any]:
         command = passport_rules.TransferInput(
             member.customer_id,
             required(form, "token_id"),
@@ -360,77 +396,70 @@ async def give_passport(request: Request, member: Member, state: StateDep) -> Re
             required(form, "to_customer_id"),
         )
         with state.write() as session:
-            outcome = passport_rules.transfer_passport(session, command)
-    except DomainError as error:
-        return refusal(request, error, "me/passports.html", _passports_context(state, member))
-    return page(request, "me/passports.html", _passports_context(state, member, done=outcome.body))
+            return {"done": passport_rules.transfer_passport(session, command).body}
+
+    return await PASSPORTS.submit(request, member, state, PASSPORT, ("token_id", "to_customer_id", "transfer_id"), act)
+
+
+TILL_CODE_PAGE = MemberPage("me/till_code.html", "till")
 
 
 @router.get("/till-code")
-def till_code_page(request: Request, member: Member) -> Response:
-    return page(request, "me/till_code.html", _context(member, "till"))
+def till_code_page(request: Request, member: Member, state: StateDep) -> Response:
+    return TILL_CODE_PAGE.show(request, member, state)
 
 
 @router.post("/till-code")
 async def new_till_code(request: Request, member: Member, state: StateDep) -> Response:
-    await _form(request, member)
-    try:
-        _allowed(TILL_CODE, member)
+    def act(_form: dict[str, str]) -> dict[str, Any]:
         with state.write() as session:
             ttl = timedelta(seconds=state.settings.till_code_ttl)
             code, record = issue_code(session, _customer(session, member), member.token_id, ttl)
             expires = record.expires_at
-    except DomainError as error:
-        return refusal(request, error, "me/till_code.html", _context(member, "till"))
-    shown = {"code": code, "expires_at": expires, "qr": qr.data_uri(code)}
-    return page(request, "me/till_code.html", _context(member, "till", **shown))
+        return {"code": code, "expires_at": expires, "qr": qr.data_uri(code)}
+
+    return await TILL_CODE_PAGE.submit(request, member, state, TILL_CODE, (), act)
 
 
 # -- collectibles: held, shown as a ticket, voted with (the API's functions, under COLLECTIBLE) ------
 
 
-def _collectibles_context(state: AppState, member: MemberSession, **extra: Any) -> dict[str, Any]:
-    with Session(state.engine) as session:
-        customer = _customer(session, member)
-        held = holdings(session, addresses_of(customer))
-        return _context(
-            member,
-            "collectibles",
-            holdings=held,
-            polls=polls.polls_of_editions(session, customer, [h.edition for h in held]),
-            custodial=customer.wallet is None,
-            **extra,
-        )
+def _collectibles(session: Session, member: MemberSession) -> dict[str, Any]:
+    customer = _customer(session, member)
+    held = holdings(session, addresses_of(customer))
+    return {
+        "holdings": held,
+        "polls": polls.polls_of_editions(session, customer, [h.edition for h in held]),
+        "custodial": customer.wallet is None,
+    }
+
+
+COLLECTIBLES = MemberPage("me/collectibles.html", "collectibles", _collectibles)
 
 
 @router.get("/collectibles")
 def collectibles_page(request: Request, member: Member, state: StateDep) -> Response:
-    return page(request, "me/collectibles.html", _collectibles_context(state, member))
+    return COLLECTIBLES.show(request, member, state)
 
 
 @router.post("/collectibles/ticket")
 async def show_ticket(request: Request, member: Member, state: StateDep) -> Response:
-    form = await _form(request, member, "edition")
-    try:
-        _allowed(COLLECTIBLE, member)
+    def act(form: dict[str, str]) -> dict[str, Any]:
         edition = whole_number(form, "edition", 1, 2**63 - 1)
         with Session(state.engine) as session:
             issued = tickets.issue_ticket(session, _customer(session, member), edition)
-    except DomainError as error:
-        return refusal(request, error, "me/collectibles.html", _collectibles_context(state, member))
-    shown = {"ticket": issued, "qr": qr.data_uri(issued.code)}
-    return page(request, "me/collectibles.html", _collectibles_context(state, member, **shown))
+        return {"ticket": issued, "qr": qr.data_uri(issued.code)}
+
+    return await COLLECTIBLES.submit(request, member, state, COLLECTIBLE, ("edition",), act)
 
 
 @router.post("/collectibles/vote")
 async def vote(request: Request, member: Member, state: StateDep) -> Response:
-    form = await _form(request, member, "poll_id", "option")
-    try:
-        _allowed(COLLECTIBLE, member)
+    def act(form: dict[str, str]) -> dict[str, Any]:
         poll_id = whole_number(form, "poll_id", 1, 2**63 - 1)
         option = whole_number(form, "option", 0, 19)
         with state.write() as session:
             polls.relay_vote(session, _customer(session, member), poll_id, option)
-    except DomainError as error:
-        return refusal(request, error, "me/collectibles.html", _collectibles_context(state, member))
-    return page(request, "me/collectibles.html", _collectibles_context(state, member, voted=poll_id))
+        return {"voted": poll_id}
+
+    return await COLLECTIBLES.submit(request, member, state, COLLECTIBLE, ("poll_id", "option"), act)
