@@ -31,7 +31,7 @@ from backend.errors import Conflict, NotFound, Unprocessable
 from backend.loyalty import members
 from backend.loyalty.collectibles import copies_held
 from backend.loyalty.customers import get_customer
-from backend.loyalty.idempotency import IdempotentCommand, Outcome, run_once
+from backend.loyalty.idempotency import IdempotentCommand, Outcome, recorded_under, run_once
 from backend.loyalty.in_flight import IN_FLIGHT, active_address
 from backend.loyalty.tickets import collectible_reward
 
@@ -89,13 +89,9 @@ def transfer_collectible(session: Session, request: CollectibleTransferInput) ->
     assert customer_id is not None
     members.lock(session, customer_id)  # one transfer of the member's at a time: a second sees the first in flight
 
-    def recorded() -> CollectibleTransfer | None:
-        query = select(CollectibleTransfer).where(
-            CollectibleTransfer.from_customer_id == customer_id,
-            CollectibleTransfer.transfer_id == request.transfer_id,
-        )
-        return session.exec(query).first()
-
+    recorded = recorded_under(
+        session, CollectibleTransfer, from_customer_id=customer_id, transfer_id=request.transfer_id
+    )
     return run_once(session, request, recorded, lambda digest: _transfer(session, customer, request, digest))
 
 
