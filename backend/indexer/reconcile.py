@@ -384,16 +384,20 @@ class _StateCheck:
         self.expect("paused", REGISTRY, state.registry_paused, REGISTRY, "paused")
 
     def _passports(self, session: Session) -> None:
-        """Every mirrored passport's holder is its ``ownerOf`` (passports are never burned)."""
-        holders: dict[str, str] = {}
+        """Every mirrored passport's holder is its ``ownerOf`` (passports are never burned), and the
+        custody flag its last change left is the contract's (what the API's 409 on a transfer reads)."""
+        holders: dict[str, MirrorPassportHolder] = {}
         for row in session.exec(
             select(MirrorPassportHolder).order_by(
                 col(MirrorPassportHolder.block_number), col(MirrorPassportHolder.log_index)
             )
         ):
-            holders[row.token_id] = row.holder
-        for token_id, holder in sorted(holders.items()):
-            self.expect("ownerOf", token_id, holder, PASSPORTS, "ownerOf", int(token_id, 16))
+            holders[row.token_id] = row
+        for token_id, last in sorted(holders.items()):
+            self.expect("ownerOf", token_id, last.holder, PASSPORTS, "ownerOf", int(token_id, 16))
+            self.expect(
+                "custodial", token_id, last.custodial, PASSPORTS, "passport", int(token_id, 16), convert=_custodial
+            )
         state = session.get(MirrorTokenState, 1) or MirrorTokenState()
         self.expect("paused", PASSPORTS, state.passports_paused, PASSPORTS, "paused")
         self.checked["passports"] = len(holders)
@@ -452,6 +456,11 @@ class _StateCheck:
                     account,
                 )
         self.checked["roles"] = len(seen)
+
+
+def _custodial(passport: Any) -> bool:
+    """The ``custodial`` field of ``ItemPassports.passport``'s struct (gtin, issuedAt, custodial)."""
+    return bool(passport[2])
 
 
 def _applied_operations(

@@ -124,3 +124,10 @@ def passport_owner_ref(token_id: str, customer_id: int) -> str:
     """A member as an owner of one passport in the item's EPCIS history (``owning_party``): one per
     (passport, member), so the owners of two items cannot be matched, and no account is named."""
     return references().reference(Audience.EPCIS, "passport-owner", token_id.lower(), str(customer_id))
+
+
+def passport_holder_ref(token_id: str, address: str) -> str:
+    """A wallet no member claims, as an owner of one passport in the item's EPCIS history: keyed
+    like ``passport_owner_ref`` (another kind, so it never equals a member's reference), so the
+    history names no address and the same wallet's two passports cannot be matched."""
+    return references().reference(Audience.EPCIS, "passport-holder", token_id.lower(), address.lower())

@@ -10,7 +10,11 @@ Rules (plain Python, no HTTP; the API adds who may call):
 - a passport is minted to the member's active address (custodial, or their own wallet);
 - the platform relays a transfer only for a passport held at the member's custodial address (a
   passport in their own wallet moves with their wallet), one transfer in flight at a time;
-- ownership is read from the mirror of ERC-721 ``Transfer`` events (``mirror_passport_holders``).
+- ownership is read from the mirror of ERC-721 ``Transfer`` events (``mirror_passport_holders``),
+  and so is custody: a passport a wallet sent to a member's custodial address is out of custody on
+  chain (every transfer clears the flag), and the platform never queues a relay the chain refuses;
+- owner changes enter the item's EPCIS history when the chain makes them, never when a request
+  queues them (the indexer records them: ``passport_events.py``).
 """
 
 from __future__ import annotations
@@ -24,7 +28,7 @@ from sqlalchemy import func
 from sqlmodel import Session, col, select
 from web3 import Web3
 
-from backend.chain.operations import IssuePassport, RelayPassport, enqueue
+from backend.chain.operations import IssuePassport, RegisterItems, RelayPassport, enqueue, find_operation
 from backend.db.models import (
     Customer,
     EpcisEventEpc,
@@ -42,18 +46,16 @@ from backend.db.models import (
     Refund,
     RefundLine,
 )
-from backend.db.types import utcnow
 from backend.errors import Conflict, DomainError, Forbidden, NotFound, Unprocessable
 from backend.loyalty import members
 from backend.loyalty.customers import get_customer
-from backend.loyalty.idempotency import IdempotentCommand, Outcome, run_once
+from backend.loyalty.idempotency import IdempotentCommand, Outcome, recorded_under, run_once
 from backend.loyalty.in_flight import IN_FLIGHT, active_address, addresses_of
 from backend.loyalty.refs import sale_ref
 from backend.provenance.epcis.identifiers import item_key
 from backend.provenance.gtin import normalise_gtin
 from backend.provenance.items import find_item
 from backend.provenance.merkle import item_leaf
-from backend.provenance.passport_events import record_owner_change
 from backend.provenance.recalls import recall_for
 
 SALE_STEP = "retail_selling"
@@ -69,6 +71,7 @@ class Ownership:
     held_since: int  # block time of the transfer that gave it to its holder
     previous_owners: int
     issued_block: int
+    custodial: bool = False  # the chain's custody flag: only then may the platform relay it
 
 
 def token_id_of(item: Item) -> str:
@@ -128,12 +131,7 @@ def claim_passport(session: Session, request: ClaimInput) -> Outcome:
     customer_id = customer.id
     assert customer_id is not None
 
-    def recorded() -> PassportClaim | None:
-        query = select(PassportClaim).where(
-            PassportClaim.customer_id == customer_id, PassportClaim.claim_id == request.claim_id
-        )
-        return session.exec(query).first()
-
+    recorded = recorded_under(session, PassportClaim, customer_id=customer_id, claim_id=request.claim_id)
     return run_once(session, request, recorded, lambda digest: _claim(session, customer, request, digest))
 
 
@@ -159,6 +157,9 @@ def _claim(session: Session, customer: Customer, request: ClaimInput, digest: st
     if session.get(MirrorItemBatch, item.batch_root) is None:
         raise Conflict("the item's registration is not on chain yet: try again shortly", field="serial")
     token_id = token_id_of(item)
+    # After the registration's operation: if a reorganisation takes the registration back, the
+    # sender registers the batch again before it issues (the contract checks it is registered).
+    registration = find_operation(session, RegisterItems.key(item.batch_root))
     operation = enqueue(
         session,
         IssuePassport(
@@ -170,12 +171,12 @@ def _claim(session: Session, customer: Customer, request: ClaimInput, digest: st
             root=item.batch_root,
             proof=list(json.loads(item.proof)),
         ),
+        after=registration,
     )
     assert operation.id is not None
     assert customer.id is not None
     assert purchase.id is not None
-    event_id = record_owner_change(session, item, token_id, None, customer.id, utcnow())
-    body = _pending_answer(token_id, request.customer_id, operation.id, event_id)
+    body = _pending_answer(token_id, request.customer_id, operation.id)
     session.add(
         PassportClaim(
             token_id=token_id,
@@ -239,7 +240,9 @@ def ownership(session: Session, token_id: str, as_of_block: int | None = None) -
     if not rows:
         return None
     last = rows[-1]
-    return Ownership(token_id, issued.gtin, last.holder, last.block_time, len(rows) - 1, issued.block_number)
+    return Ownership(
+        token_id, issued.gtin, last.holder, last.block_time, len(rows) - 1, issued.block_number, last.custodial
+    )
 
 
 def holds(customer: Customer, owner: Ownership) -> bool:
@@ -267,12 +270,7 @@ def transfer_passport(session: Session, request: TransferInput) -> Outcome:
     assert customer_id is not None
     members.lock(session, customer_id)  # one transfer of the member's at a time: a second sees the first in flight
 
-    def recorded() -> PassportTransfer | None:
-        query = select(PassportTransfer).where(
-            PassportTransfer.from_customer_id == customer_id, PassportTransfer.transfer_id == request.transfer_id
-        )
-        return session.exec(query).first()
-
+    recorded = recorded_under(session, PassportTransfer, from_customer_id=customer_id, transfer_id=request.transfer_id)
     return run_once(session, request, recorded, lambda digest: _transfer(session, customer, request, digest))
 
 
@@ -292,6 +290,12 @@ def _transfer(session: Session, customer: Customer, request: TransferInput, dige
         raise Unprocessable("a passport cannot be given to its own holder", field="to_customer_id")
     if owner.holder.lower() != customer.address.lower():
         raise Conflict("the passport is in the member's own wallet: it moves with that wallet", field="token_id")
+    if not owner.custodial:
+        raise Conflict(
+            "the passport reached the member's address by a wallet's own transfer, so the chain does not hold "
+            "it in custody and would refuse a relay: the platform moves only passports it placed in custody",
+            field="token_id",
+        )
     if in_flight_transfer(session, token_id) is not None:
         raise Conflict("a transfer of this passport is already under way", field="token_id")
     operation = enqueue(
@@ -306,10 +310,7 @@ def _transfer(session: Session, customer: Customer, request: TransferInput, dige
     assert operation.id is not None
     assert customer.id is not None
     assert recipient.id is not None
-    item = session.get(Item, claim.item_id)
-    assert item is not None
-    event_id = record_owner_change(session, item, token_id, customer.id, recipient.id, utcnow())
-    body = _pending_answer(token_id, request.to_customer_id, operation.id, event_id)
+    body = _pending_answer(token_id, request.to_customer_id, operation.id)
     session.add(
         PassportTransfer(
             token_id=token_id,
@@ -324,16 +325,11 @@ def _transfer(session: Session, customer: Customer, request: TransferInput, dige
     return body
 
 
-def _pending_answer(token_id: str, customer_id: str, operation_id: int | None, event_id: str) -> dict[str, Any]:
-    """The answer to a claim or a transfer (stored: a replay gets it again): queued for the chain,
-    with the owner-change event it recorded; ``customer_id`` is the new owner."""
-    return {
-        "token_id": token_id,
-        "customer_id": customer_id,
-        "operation_id": operation_id,
-        "status": "pending",
-        "event_id": event_id,
-    }
+def _pending_answer(token_id: str, customer_id: str, operation_id: int | None) -> dict[str, Any]:
+    """The answer to a claim or a transfer (stored: a replay gets it again): queued for the chain;
+    ``customer_id`` is the new owner. No EPCIS event yet: the owner change enters the item's
+    history once the chain makes it (the indexer records it)."""
+    return {"token_id": token_id, "customer_id": customer_id, "operation_id": operation_id, "status": "pending"}
 
 
 def in_flight_transfer(session: Session, token_id: str) -> PassportTransfer | None:

@@ -215,7 +215,9 @@ def passports(session: Session, customer: Customer) -> dict[str, Any]:
                 "held_since": datetime.fromtimestamp(owner.held_since, UTC).date().isoformat(),
                 "previous_owners": owner.previous_owners,
                 "recalled": passport_rules.is_recalled(session, owner.token_id),
-                "custodial": owner.holder.lower() == customer.address.lower(),
+                "custodial": owner.custodial and owner.holder.lower() == customer.address.lower(),
+                # a transfer queued and not yet on chain: no second form (it would be a 409)
+                "leaving": passport_rules.in_flight_transfer(session, owner.token_id) is not None,
             }
         )
     return {"passports": held, "pending": [c.token_id for c in passport_rules.pending_claims(session, customer)]}

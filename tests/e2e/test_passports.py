@@ -6,22 +6,38 @@ naming the field, and nothing is written."""
 from __future__ import annotations
 
 import json
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 from urllib.parse import quote, urlparse
 
 import pytest
 from eth_account.messages import encode_defunct
-from sqlmodel import Session, func, select
+from sqlmodel import Session, col, func, select
 from typer.testing import CliRunner
 
 from backend.api.app import create_app
+from backend.chain.local_signer import LocalSigner
 from backend.cli.main import app
-from backend.db.models import Operation, PassportClaim
+from backend.db.engine import session_scope
+from backend.db.models import (
+    ChainCursor,
+    Customer,
+    IndexedBlock,
+    MirrorPassportHolder,
+    Operation,
+    OperationStatus,
+    PassportClaim,
+    PassportOwnerEvent,
+)
 from backend.db.types import utcnow
+from backend.indexer.runner import CURSOR, rollback_above
+from backend.loyalty.refs import passport_holder_ref, passport_owner_ref
 from backend.provenance.epcis.hashing import event_hash
 from backend.provenance.merkle import item_leaf
+from backend.provenance.passport_events import PARTY_PREFIX
 from backend.provenance.passport_proofs import prove_with_wallet
+from backend.provenance.sales import NAMESPACE
+from tests.contracts.helpers import send
 from tests.e2e.loyalty_helpers import claim_typed_data, new_wallet, signed_claim
 from tests.e2e.test_member_pages import HTML, post_form, sign_in
 from tests.e2e.test_provenance_ownership import anchor_and_settle, item, recall
@@ -51,26 +67,46 @@ def written(platform: Platform) -> tuple[int, int]:
         return int(operations), int(claims)
 
 
-def owner_changes(api: Api, claim_event: str, resale_event: str) -> None:
-    """Both owner changes are EPCIS facts of SN0001's life: in the brand's queries, the REST binding
-    and the public timeline, with owning parties that name nobody, and hashes that recompute."""
-    epc = sgtin(FRESH, "SN0001")
-    found = api.events("demo-brand", epc=epc)["epcisBody"]["eventList"]
-    changes = [e for e in found if "destinationList" in e]
-    assert [e["eventID"] for e in changes] == [claim_event, resale_event]
-    first, second = changes
-    assert "sourceList" not in first  # the first owner
-    assert second["sourceList"][0]["source"] == first["destinationList"][0]["destination"]  # the same owner
-    for event in changes:
+def owner_events(api: Api, serial: str = "SN0001") -> list[dict[str, Any]]:
+    """The owner changes in the item's EPCIS history, as its brand reads them."""
+    found = api.events("demo-brand", epc=sgtin(FRESH, serial))["epcisBody"]["eventList"]
+    return [e for e in found if "destinationList" in e]
+
+
+def block_time(seconds: int) -> str:
+    """An event time as the indexer writes a block's time."""
+    return datetime.fromtimestamp(seconds, UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def keyed_parties(changes: list[dict[str, Any]], *secrets: str) -> None:
+    """Owner changes that chain (each source is the previous destination), name nobody (none of
+    ``secrets``: customer ids, addresses) and whose eventID is their CBV hash."""
+    for number, event in enumerate(changes, start=1):
         assert (event["action"], event["destinationList"][0]["type"]) == ("OBSERVE", "owning_party")
-        assert (
-            event_hash({k: v for k, v in event.items() if k not in ("eventID", "recordTime")}, {}) == event["eventID"]
-        )
-        for name in ("ann", "ben", "cat"):
-            assert name not in json.dumps(event)
+        assert event["credance:ownerNumber"] == number
+        assert event["destinationList"][0]["destination"].startswith(PARTY_PREFIX)
+        if number == 1:
+            assert "sourceList" not in event  # the first owner
+        else:
+            assert event["sourceList"][0]["source"] == changes[number - 2]["destinationList"][0]["destination"]
+        unhashed = {k: v for k, v in event.items() if k not in ("eventID", "recordTime", "@context")}
+        assert event_hash(unhashed, NAMESPACE) == event["eventID"]
+        text = json.dumps(event).lower()
+        for secret in secrets:
+            assert secret.lower() not in text, secret
+
+
+def owner_changes(api: Api, held_since: list[int], *secrets: str) -> None:
+    """Both owner changes are EPCIS facts of SN0001's life, at the times of their blocks: in the
+    brand's queries, the REST binding and the public timeline, with owning parties that name
+    nobody, and hashes that recompute."""
+    epc = sgtin(FRESH, "SN0001")
+    changes = owner_events(api)
+    assert [e["eventTime"] for e in changes] == [block_time(t) for t in held_since]
+    keyed_parties(changes, '"ann"', '"ben"', '"cat"', *secrets)
     rest = api.client.get(f"/epcis/epcs/{quote(epc, safe='')}/events", headers=api.headers("demo-brand"))
     assert rest.status_code == 200, rest.text
-    assert {claim_event, resale_event} <= {e["eventID"] for e in rest.json()["epcisBody"]["eventList"]}
+    assert {e["eventID"] for e in changes} <= {e["eventID"] for e in rest.json()["epcisBody"]["eventList"]}
     page = api.client.get(f"/01/{FRESH}/21/SN0001", params={"format": "json", "scan": "false"})
     timeline = page.json()["trail"]  # the public page's JSON
     passport = page.json()["passport"]  # two owners: the current one and one before
@@ -87,7 +123,7 @@ def refused(response: Any, status: int, field: str) -> None:
     assert response.json()["error"]["field"] == field, response.text
 
 
-def test_claim_resell_and_prove_ownership(brand_goods: tuple[Platform, Api]) -> None:
+def test_claim_resell_and_prove_ownership(brand_goods: tuple[Platform, Api], dev_keys: list[str]) -> None:
     platform, api = brand_goods
     client = api.client
     for member in ("ann", "ben", "cat"):
@@ -120,6 +156,8 @@ def test_claim_resell_and_prove_ownership(brand_goods: tuple[Platform, Api]) -> 
     claimed = client.post("/v1/customers/ann/passports", json=sold, headers=ann)
     assert claimed.status_code == 202, claimed.text
     token_id = claimed.json()["token_id"]
+    assert "event_id" not in claimed.json()  # queued: not a fact of the item's life yet
+    assert owner_events(api) == []
     bought = item(platform, FRESH, "SN0001")
     assert token_id == "0x" + item_leaf(int(FRESH), bytes.fromhex(bought.commitment[2:])).hex()  # no serial
     again = client.post("/v1/customers/ann/passports", json=sold, headers=ann)  # a retried claim: the same answer
@@ -141,6 +179,7 @@ def test_claim_resell_and_prove_ownership(brand_goods: tuple[Platform, Api]) -> 
     assert [p["token_id"] for p in mine["passports"]] == [token_id]
     first = client.get(f"/v1/passports/{token_id}", headers=ann).json()
     assert (first["previous_owners"], first["proves_ownership"]) == (0, True)
+    assert [e["eventTime"] for e in owner_events(api)] == [block_time(first["held_since"])]  # confirmed: a fact
     assert client.get(f"/v1/passports/{token_id}").json()["proves_ownership"] is None  # anonymous scan
     assert client.get(f"/v1/passports/{token_id}", headers=ben).json()["proves_ownership"] is False
 
@@ -163,6 +202,18 @@ def test_claim_resell_and_prove_ownership(brand_goods: tuple[Platform, Api]) -> 
     refused(client.post(ann_transfer, json={**to_ben, "to_customer_id": "cat"}, headers=ann), 409, "transfer_id")
     refused(client.post(ann_transfer, json={**to_ben, "transfer_id": "t2"}, headers=ann), 409, "token_id")  # in flight
     assert written(platform) == before
+    # The chain refuses the relay for now (an emergency pause): the resale is no fact of the item.
+    assert platform.ctx.passports is not None
+    pauser = LocalSigner(platform.ctx.w3, dev_keys[0], platform.ctx.chain_id)
+    send(pauser, platform.ctx.passports.functions.pause())
+    platform.sender.step()
+    platform.indexer.sync()
+    with Session(platform.engine) as session:
+        relay = session.get(Operation, resold.json()["operation_id"])
+        assert relay is not None
+        assert relay.status == OperationStatus.PENDING  # waits for the unpause
+    assert len(owner_events(api)) == 1
+    send(pauser, platform.ctx.passports.functions.unpause())
     platform.settle()
 
     after = client.get(f"/v1/passports/{token_id}", headers=ben).json()
@@ -174,8 +225,9 @@ def test_claim_resell_and_prove_ownership(brand_goods: tuple[Platform, Api]) -> 
         token_id
     ]
     refused(client.post(ann_transfer, json={**to_ben, "transfer_id": "t3"}, headers=ann), 403, "token_id")
-    owner_changes(api, claimed.json()["event_id"], resold.json()["event_id"])
-    assert platform.ctx.passports is not None
+    members = (("ann", ann), ("ben", ben))
+    addresses = [client.get(f"/v1/customers/{m}/balance", headers=h).json()["address"] for m, h in members]
+    owner_changes(api, [first["held_since"], after["held_since"]], *addresses, *(a[2:] for a in addresses))
     holder = platform.ctx.passports.functions.ownerOf(int(token_id, 16)).call()
     assert holder == after["holder"]
 
@@ -202,6 +254,11 @@ def test_claim_resell_and_prove_ownership(brand_goods: tuple[Platform, Api]) -> 
     assert traced.status_code == 200, traced.text
     assert 'data-testid="passport" data-owners="3"' in traced.text  # the brand's console: three owners
     platform.assert_mirror_matches_chain()
+    # Every log applied again (reconcile's replay, kept): each owner change is still one event.
+    recorded = [e["eventID"] for e in owner_events(api)]
+    assert len(recorded) == 3
+    assert platform.reconcile(repair=True).ok
+    assert [e["eventID"] for e in owner_events(api)] == recorded
 
 
 def prove(client: Any, token_id: str, signer: Any, nonce_for: str | None = None) -> tuple[dict[str, Any], str]:
@@ -324,6 +381,52 @@ def test_wallet_holder_proves_with_a_signature_and_metadata_hides_the_serial(
     assert (after["holder"], after["previous_owners"]) == (buyer.address, 1)
     assert prove(client, token_id, wallet)[0]["proves_ownership"] is False  # the former owner
     assert prove(client, token_id, buyer)[0]["proves_ownership"] is True
+    # The wallet's own transfer is a fact of the item: cat (her wallet) to a wallet no member claims.
+    with Session(platform.engine) as session:
+        members = {c.external_id: c.id for c in session.exec(select(Customer)).all()}
+    sold_on = owner_events(api, "SN0003")
+    assert [e["eventTime"] for e in sold_on][-1] == block_time(after["held_since"])
+    assert [e["destinationList"][0]["destination"] for e in sold_on] == [
+        PARTY_PREFIX + passport_owner_ref(token_id, members["cat"]),
+        PARTY_PREFIX + passport_holder_ref(token_id, buyer.address),
+    ]
+    dan = platform.as_customer("dan")
+    dan_address = client.get("/v1/customers/dan/balance", headers=dan).json()["address"]
+    addresses = (wallet.address, buyer.address, dan_address)
+    keyed_parties(sold_on, '"cat"', '"dan"', *addresses, *(a[2:] for a in addresses))
+
+    # The buyer's wallet sends it to dan's custodial address: dan holds it, but the chain does not
+    # hold it in custody (a wallet's transfer clears the flag), so the platform refuses to relay it.
+    w3.provider.make_request("anvil_setBalance", [buyer.address, hex(10**18)])  # type: ignore[arg-type]
+    call = platform.ctx.passports.functions.transferFrom(buyer.address, dan_address, int(token_id, 16))
+    tx = call.build_transaction({"from": buyer.address, "nonce": w3.eth.get_transaction_count(buyer.address)})
+    sent_tx = w3.eth.send_raw_transaction(buyer.sign_transaction(tx).raw_transaction)
+    assert w3.eth.wait_for_transaction_receipt(sent_tx)["status"] == 1
+    platform.settle()
+    assert client.get(f"/v1/passports/{token_id}", headers=dan).json()["proves_ownership"] is True
+    before = written(platform)
+    to_cat = {"transfer_id": "dan-1", "to_customer_id": "cat"}
+    refused(client.post(f"/v1/customers/dan/passports/{token_id}/transfers", json=to_cat, headers=dan), 409, "token_id")
+    assert written(platform) == before  # nothing queued: the chain would refuse it
+    last = owner_events(api, "SN0003")[-1]
+    assert last["destinationList"][0]["destination"] == PARTY_PREFIX + passport_owner_ref(token_id, members["dan"])
+    keyed_parties(owner_events(api, "SN0003"), *addresses, *(a[2:] for a in addresses))
+    platform.assert_mirror_matches_chain()  # the mirror's custody flag is the contract's (not custodial)
+    with session_scope(platform.engine) as session:  # a mirror that believed it in custody is caught
+        last_change = session.exec(
+            select(MirrorPassportHolder)
+            .where(MirrorPassportHolder.token_id == token_id)
+            .order_by(col(MirrorPassportHolder.block_number).desc(), col(MirrorPassportHolder.log_index).desc())
+        ).first()
+        assert last_change is not None
+        assert last_change.custodial is False
+        last_change.custodial = True
+        session.add(last_change)
+    caught = {(d.check, d.key) for d in platform.reconcile().differences}
+    assert ("custodial", token_id) in caught  # against the contract (and the rebuilt mirror row differs)
+    with session_scope(platform.engine) as session:
+        last_change = session.merge(last_change)
+        last_change.custodial = False
 
     # A recall of the product shows on its passports.
     assert client.get(f"/v1/passports/{other_token}").json()["recalled"] is False
@@ -353,14 +456,34 @@ def test_a_reorg_takes_a_claim_back_then_the_sender_issues_it_again(brand_goods:
         mined_at = issue.confirmed_block
     assert mined_at is not None
     assert client.get(f"/v1/passports/{token_id}").status_code == 200
+    [claim_event] = [e["eventID"] for e in owner_events(api)]
+
+    # The mirror rolled back below the issue and replayed on the same chain: the same event again.
+    with session_scope(platform.engine) as session:
+        ancestor = session.exec(select(func.max(IndexedBlock.number)).where(IndexedBlock.number < mined_at)).one()
+        assert ancestor is not None
+        rollback_above(session, ancestor)
+        assert session.exec(select(func.count()).select_from(PassportOwnerEvent)).one() == 0
+        cursor = session.get(ChainCursor, CURSOR)
+        kept = session.get(IndexedBlock, ancestor)
+        assert cursor is not None
+        assert kept is not None
+        cursor.block_number, cursor.block_hash = ancestor, kept.hash
+        session.add(cursor)
+    assert owner_events(api) == []
+    platform.indexer.sync()
+    assert [e["eventID"] for e in owner_events(api)] == [claim_event]
 
     w3 = platform.ctx.w3
     rpc(w3, "anvil_reorg", int(w3.eth.block_number) - mined_at + 1, [])  # a branch without the issue
     platform.indexer.sync()
     refused(client.get(f"/v1/passports/{token_id}"), 404, "token_id")  # gone from the mirror
+    assert owner_events(api) == []  # and from the item's history
     assert client.get("/v1/customers/eve/passports", headers=eve).json()["pending"] == [token_id]
     assert platform.reconcile().ok
 
     platform.sender.recover()  # the outbox sends it again (its operation id: never twice)
     platform.assert_mirror_matches_chain()
     assert client.get(f"/v1/passports/{token_id}", headers=eve).json()["proves_ownership"] is True
+    held_since = client.get(f"/v1/passports/{token_id}").json()["held_since"]
+    assert [e["eventTime"] for e in owner_events(api)] == [block_time(held_since)]  # the new block's time

@@ -27,9 +27,9 @@ class PassportQueued(BaseModel):
     token_id: str = Field(description="The item's leaf: the passport's ERC-721 token id, 0x-hex.")
     customer_id: str
     operation_id: int
-    status: Literal["pending"] = "pending"
-    event_id: str | None = Field(
-        default=None, description="The EPCIS event recording the owner change (no personal data)."
+    status: Literal["pending"] = Field(
+        default="pending",
+        description="Queued for the chain. The owner change enters the item's EPCIS history once the chain makes it.",
     )
 
 

@@ -72,6 +72,7 @@ from backend.db.models.passports import (
     MirrorPassportHolder,
     PassportChallenge,
     PassportClaim,
+    PassportOwnerEvent,
     PassportTransfer,
 )
 from backend.db.models.predictive import (
@@ -155,6 +156,7 @@ __all__ = [
     "Partnership",
     "PassportChallenge",
     "PassportClaim",
+    "PassportOwnerEvent",
     "PassportTransfer",
     "PointLot",
     "PointTransfer",

@@ -68,8 +68,9 @@ class MirrorPassport(SQLModel, table=True):
 
 
 class MirrorPassportHolder(SQLModel, table=True):
-    """Every ERC-721 ``Transfer`` of a passport (the mint included): who held it from when.
-    Append-only; the holder now is the last row of its token."""
+    """Every ERC-721 ``Transfer`` of a passport (the mint included): who held it from when, and
+    whether the chain holds it in custody after it. Append-only; the holder now is the last row
+    of its token."""
 
     __tablename__ = "mirror_passport_holders"
     __table_args__ = (
@@ -84,6 +85,28 @@ class MirrorPassportHolder(SQLModel, table=True):
     holder: str = Field(max_length=42)
     block_time: int = Field(default=0, sa_type=BigInteger)
     tx_hash: str = Field(max_length=66)
+    # The contract's custody flag after this change (only a custodial passport is relayed): set by
+    # a mint to a member's custodial address (the platform mints to those only with the flag) and
+    # by a relay that says so (``PassportRelayed``); cleared by every other transfer.
+    custodial: bool = Field(default=False, sa_column_kwargs={"server_default": "0"})
+
+
+class PassportOwnerEvent(SQLModel, table=True):
+    """The EPCIS owner-change event derived from a passport's ``Transfer`` log, keyed by the log's
+    place: a log is captured once, however often it is applied (an indexer's restart, the replay
+    of ``credance reconcile``), and a rollback finds the events of the blocks it takes back. Not a
+    ``mirror_*`` table on purpose: reconcile rebuilds those from the chain, and rebuilding this one
+    would capture every owner change again. ``event_pk`` is None when the item's history refused
+    the event (``refused`` says why): the change stays in the holders, once."""
+
+    __tablename__ = "passport_owner_events"
+
+    block_number: int = Field(sa_type=BigInteger, primary_key=True)
+    log_index: int = Field(primary_key=True)
+    tx_hash: str = Field(max_length=66)
+    token_id: str = Field(max_length=66)
+    event_pk: int | None = Field(default=None, sa_type=BigIntId, foreign_key="epcis_events.id")
+    refused: str | None = Field(default=None, max_length=500)
 
 
 class PassportChallenge(SQLModel, table=True):

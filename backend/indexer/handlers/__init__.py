@@ -49,7 +49,6 @@ UNMIRRORED: dict[str, str] = {
     "ApprovalForAll": "ERC-721 operators of a passport holder's wallet: its transfers are Transfer events;"
     " ERC-1155 operators of a collectible holder's wallet: its transfers are TransferSingle/TransferBatch events",
     "URI": "ERC-1155 metadata URIs: CollectibleRewards never changes its template after deployment",
-    "PassportRelayed": "confirms its relay operation (the catalogue); the holder change is its Transfer event",
     "EIP712DomainChanged": "the domain is read from the contract when a permit or claim is signed",
     "RoleAdminChanged": "role admins are fixed at deployment; reconcile checks the roles themselves",
 }
