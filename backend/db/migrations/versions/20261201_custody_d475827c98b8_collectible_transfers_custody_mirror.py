@@ -1,7 +1,7 @@
 """custody: collectible transfers (relayed gifts of copies held in custody), mirror of custody changes
 
 Revision ID: d475827c98b8
-Revises: 84b04d3de0c9
+Revises: 5e8c76f14ecc
 Create Date: 2026-11-30 20:22:34.787953
 """
 
@@ -16,7 +16,7 @@ from alembic import op
 import backend.db.types
 
 revision: str = "d475827c98b8"
-down_revision: str | None = "84b04d3de0c9"
+down_revision: str | None = "5e8c76f14ecc"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
