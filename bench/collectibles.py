@@ -51,7 +51,7 @@ def main() -> int:
             return send(issuer, points.functions.redeemFor(holder, next(ids), PRICE, keccak(text=holder)))
 
         def mint(holder: str) -> tuple[Any, ...]:
-            return (holder, next(ids), EDITION, 1)
+            return (holder, next(ids), EDITION, 1, True)  # redeemed by custodial members: held in custody
 
         burns = [burn(h) for h in holders]
         single = [send(issuer, collectibles.functions.mint(mint(h))) for h in holders[: args.single]]

@@ -17,19 +17,24 @@ import {ICollectibleRewards} from "./interfaces/ICollectibleRewards.sol";
  *
  * @dev The platform burns the points on {LoyaltyPoints} and mints the copies here, each mint
  * carrying its outbox operation id, usable once. Copies move by their holder like any ERC-1155
- * token (a custodial address has no key: its copies stay until the member takes a wallet). A poll's
+ * token. A custodial address has no key: the copies minted to it (a mint marked `custodial`) are
+ * counted as held in custody, and only those move by {relayTransfer}, the issuer acting with the
+ * member's consent (checked by the platform). The platform's keys can never move a copy held in a
+ * member's own wallet: a relay moves at most {custodialBalanceOf}, and a transfer the holder signs
+ * (which a custodial address never does) moves its non-custodial copies first and takes any
+ * custodial copy it moves out of custody for good, so the count never exceeds the balance. A poll's
  * snapshot is the block it was opened in; the contract accepts one vote per address holding the
  * edition when it votes, and the recount (off chain, from the logs) keeps the votes of addresses
  * that held the edition at the snapshot block, so a copy sold after the snapshot does not vote twice.
  *
  * Roles: PROGRAM_MANAGER_ROLE creates editions and opens polls (the platform's operator key);
- * ISSUER_ROLE mints on redemption and relays custodial holders' votes (the issuer key);
+ * ISSUER_ROLE mints on redemption and relays custodial holders' votes and transfers (the issuer key);
  * PAUSER_ROLE pauses every transfer and mint; DEFAULT_ADMIN_ROLE grants roles only.
  */
 contract CollectibleRewards is ICollectibleRewards, ERC1155Pausable, AccessControl {
     using BitMaps for BitMaps.BitMap;
 
-    /// @notice Role that mints on redemption and relays the votes of custodial holders.
+    /// @notice Role that mints on redemption and relays the votes and transfers of custodial holders.
     bytes32 public constant ISSUER_ROLE = keccak256("ISSUER_ROLE");
     /// @notice Role that creates editions and opens polls.
     bytes32 public constant PROGRAM_MANAGER_ROLE = keccak256("PROGRAM_MANAGER_ROLE");
@@ -40,6 +45,7 @@ contract CollectibleRewards is ICollectibleRewards, ERC1155Pausable, AccessContr
     mapping(uint64 pollId => Poll) private _polls;
     mapping(uint64 pollId => mapping(address voter => bool)) private _voted;
     BitMaps.BitMap private _appliedOperations;
+    mapping(address holder => mapping(uint256 editionId => uint256)) private _custody;
 
     /// @param admin Receives DEFAULT_ADMIN_ROLE.
     /// @param uri The ERC-1155 metadata URI template (`{id}` replaced by clients).
@@ -65,6 +71,11 @@ contract CollectibleRewards is ICollectibleRewards, ERC1155Pausable, AccessContr
     /// @inheritdoc ICollectibleRewards
     function hasVoted(uint64 pollId, address voter) external view returns (bool) {
         return _voted[pollId][voter];
+    }
+
+    /// @inheritdoc ICollectibleRewards
+    function custodialBalanceOf(address holder, uint256 editionId) external view returns (uint256) {
+        return _custody[holder][editionId];
     }
 
     /// @inheritdoc ICollectibleRewards
@@ -115,7 +126,28 @@ contract CollectibleRewards is ICollectibleRewards, ERC1155Pausable, AccessContr
         _vote(pollId, voter, option, operationId);
     }
 
-    /// @notice Stops every transfer, mint and vote.
+    /// @inheritdoc ICollectibleRewards
+    function relayTransfer(
+        uint64 operationId,
+        address from,
+        address to,
+        uint256 editionId,
+        uint64 amount,
+        bool toCustodial
+    ) external onlyRole(ISSUER_ROLE) whenNotPaused {
+        uint256 held = _custody[from][editionId];
+        if (amount == 0 || amount > held) {
+            revert CollectibleRewardsInsufficientCustody(from, editionId, amount, held);
+        }
+        _useOperation(operationId);
+        // Out of custody before the move, so that _update sees no custodial copy leave by a holder's transfer.
+        _custody[from][editionId] = held - amount;
+        if (toCustodial) _custody[to][editionId] += amount;
+        _safeTransferFrom(from, to, editionId, amount, "");
+        emit CollectiblesRelayed(operationId, editionId, from, to, amount, toCustodial);
+    }
+
+    /// @notice Stops every transfer, mint, vote and relay.
     function pause() external onlyRole(PAUSER_ROLE) {
         _pause();
     }
@@ -131,13 +163,36 @@ contract CollectibleRewards is ICollectibleRewards, ERC1155Pausable, AccessContr
         return interfaceId == type(ICollectibleRewards).interfaceId || super.supportsInterface(interfaceId);
     }
 
+    /// @dev A transfer out of an address (not a mint) keeps its custodial count within its balance:
+    /// the holder's own copies leave first, custodial ones it moves leave custody ({CustodyReleased}).
+    /// A relay has taken its copies out of custody before it moves them, so it releases nothing.
+    function _update(address from, address to, uint256[] memory ids, uint256[] memory values)
+        internal
+        override(ERC1155Pausable)
+    {
+        super._update(from, to, ids, values);
+        if (from == address(0)) return;
+        for (uint256 i = 0; i < ids.length; ++i) {
+            uint256 custodial = _custody[from][ids[i]];
+            if (custodial == 0) continue;
+            uint256 left = balanceOf(from, ids[i]);
+            if (custodial > left) {
+                _custody[from][ids[i]] = left;
+                emit CustodyReleased(from, ids[i], custodial - left);
+            }
+        }
+    }
+
     function _mintCopies(Mint calldata request) private {
         _useOperation(request.operationId);
         Edition storage minted = _editions[request.edition];
         _checkWithinCap(request.edition, minted, request.amount);
         minted.minted += request.amount;
+        if (request.custodial) _custody[request.holder][request.edition] += request.amount;
         _mint(request.holder, request.edition, request.amount, "");
-        emit CollectiblesMinted(request.operationId, request.edition, request.holder, request.amount);
+        emit CollectiblesMinted(
+            request.operationId, request.edition, request.holder, request.amount, request.custodial
+        );
     }
 
     function _vote(uint64 pollId, address voter, uint8 option, uint64 operationId) private {

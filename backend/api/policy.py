@@ -542,7 +542,9 @@ TILL_CODE = Policy("ask for a one-time till code", own_customer(Scope.REDEEM))
 TRANSFER = Policy("give points to another member", own_customer(Scope.TRANSFER))
 WALLET = Policy("claim an own wallet", own_customer(Scope.WALLET))
 PASSPORT = Policy("claim an item's passport or give one to another member", own_customer(Scope.PASSPORTS))
-COLLECTIBLE = Policy("show a collectible as a ticket or vote with it", own_customer(Scope.COLLECTIBLES))
+COLLECTIBLE = Policy(
+    "show a collectible as a ticket, vote with it or give it to another member", own_customer(Scope.COLLECTIBLES)
+)
 TICKET_CHECK = Policy(
     "check a ticket at a door",
     Grant(Role.ADMIN),

@@ -763,9 +763,10 @@ class MintCollectible(ChainOperation):
     account: str = field(metadata=ACCOUNT)  # the holder
     amount: int = field(metadata=AMOUNT)  # copies
     edition: int
+    custodial: bool  # whether the holder is the member's custodial address: copies held in custody
 
-    def _mint(self, operation_id: int) -> tuple[str, int, int, int]:
-        return (_address(self.account), operation_id, self.edition, self.amount)
+    def _mint(self, operation_id: int) -> tuple[str, int, int, int, bool]:
+        return (_address(self.account), operation_id, self.edition, self.amount, self.custodial)
 
     def call(self, ctx: ChainContext, operation_id: int) -> TxParams:
         return contract_call(_collectibles(ctx), "mint", self._mint(operation_id))
@@ -819,6 +820,34 @@ class RelayVote(ChainOperation):
     def call(self, ctx: ChainContext, operation_id: int) -> TxParams:
         return contract_call(
             _collectibles(ctx), "relayVote", operation_id, self.poll, _address(self.account), self.option
+        )
+
+
+@dataclass(frozen=True)
+class RelayCollectibleTransfer(ChainOperation):
+    """Copies a custodial member holds in custody, given to another member with their consent
+    (their customer token); the contract moves at most the copies it counts in custody."""
+
+    kind = "relay_collectible_transfer"
+    signed_by = SignedBy.ISSUER
+    confirmed_by = ByOperationId(COLLECTIBLES, "CollectiblesRelayed")
+
+    account: str = field(metadata=ACCOUNT)  # the giver's custodial address
+    amount: int = field(metadata=AMOUNT)  # copies
+    edition: int
+    to: str
+    custodial: bool  # whether ``to`` is a custodial address (the copies stay in custody there)
+
+    def call(self, ctx: ChainContext, operation_id: int) -> TxParams:
+        return contract_call(
+            _collectibles(ctx),
+            "relayTransfer",
+            operation_id,
+            _address(self.account),
+            _address(self.to),
+            self.edition,
+            self.amount,
+            self.custodial,
         )
 
 

@@ -36,7 +36,7 @@ class Scope(StrEnum):
     CONVERT = "convert"  # agree to a partner-points conversion
     WALLET = "wallet"  # claim an own wallet (with the wallet's EIP-712 signature)
     PASSPORTS = "passports"  # claim the passport of an item bought; give a passport to another member
-    COLLECTIBLES = "collectibles"  # show a collectible as a ticket; vote in a poll of its holders
+    COLLECTIBLES = "collectibles"  # show a collectible as a ticket; vote in a poll of its holders; give copies
 
 
 ALL_SCOPES = frozenset(Scope)

@@ -46,6 +46,7 @@ from backend.db.models import (
     ChainCursor,
     ChainEvent,
     MirrorAccount,
+    MirrorCollectibleCustody,
     MirrorCollectibleMove,
     MirrorCompanyPrefix,
     MirrorEdition,
@@ -402,8 +403,9 @@ class _StateCheck:
         self.checked["passports"] = len(holders)
 
     def _collectibles(self, session: Session) -> None:
-        """Every (holder, edition) the mirror moved copies of holds what its moves sum to; every
-        edition's cap and copies minted; every mirrored vote is recorded on chain."""
+        """Every (holder, edition) the mirror moved copies of holds what its moves sum to, and has in
+        custody what its custody changes sum to; every edition's cap and copies minted; every
+        mirrored vote is recorded on chain."""
         held: dict[tuple[str, int], int] = {}
         minted: dict[int, int] = {}
         for move in session.exec(select(MirrorCollectibleMove)):
@@ -414,6 +416,14 @@ class _StateCheck:
             held[move.holder, move.edition] = held.get((move.holder, move.edition), 0) + move.amount
         for (holder, edition), copies in sorted(held.items()):
             self.expect("balanceOf", f"{holder}:{edition}", copies, COLLECTIBLES, "balanceOf", holder, edition)
+        custody: dict[tuple[str, int], int] = dict.fromkeys(held, 0)
+        for change in session.exec(select(MirrorCollectibleCustody)):
+            key = (change.holder, change.edition)
+            custody[key] = custody.get(key, 0) + change.change
+        for (holder, edition), copies in sorted(custody.items()):
+            self.expect(
+                "custodialBalanceOf", f"{holder}:{edition}", copies, COLLECTIBLES, "custodialBalanceOf", holder, edition
+            )
         for row in session.exec(select(MirrorEdition)):
             mirror = (row.cap, minted.get(row.edition, 0))
             self.expect("edition", str(row.edition), mirror, COLLECTIBLES, "edition", row.edition, convert=tuple)

@@ -3,10 +3,11 @@
 
 Creating one queues the edition on chain (``create_edition``, its cap = the entry's stock, fixed
 for ever). Redeeming one is an ordinary redemption (``rewards.redeem``: the points burned once by
-``redeem``) that also queues ``mint_collectible`` to the member's address (custodial, or their own
-wallet), sent after the edition is confirmed. The stock is the cap: a sold-out edition is refused
-(409, ``quantity``) before any points are taken, and the contract refuses a mint past the cap
-anyway. What a member holds is read from the mirror of the copies moved.
+``redeem``) that also queues ``mint_collectible`` to the member's address (custodial, the copies
+then held in custody, or their own wallet), sent after the edition is confirmed. The stock is the
+cap: a sold-out edition is refused (409, ``quantity``) before any points are taken, and the
+contract refuses a mint past the cap anyway. What a member holds is read from the mirror of the
+copies moved.
 """
 
 from __future__ import annotations
@@ -74,7 +75,12 @@ def queue_mint(session: Session, customer: Customer, reward: Reward, quantity: i
     """The redemption's copies, minted once the edition is on chain (its ``create_edition``)."""
     assert reward.edition is not None
     edition_op = find_operation(session, CreateEdition.key(reward.edition))
-    mint = MintCollectible(account=active_address(customer), amount=quantity, edition=reward.edition)
+    # To the custodial address the copies are held in custody (the contract lets the platform relay
+    # them, with the member's consent); in the member's own wallet they move only by the wallet.
+    custodial = customer.wallet is None
+    mint = MintCollectible(
+        account=active_address(customer), amount=quantity, edition=reward.edition, custodial=custodial
+    )
     return enqueue(session, mint, after=edition_op)
 
 

@@ -28,7 +28,7 @@ from sqlalchemy import func
 from sqlmodel import Session, col, select
 from web3 import Web3
 
-from backend.chain.operations import IssuePassport, RelayPassport, enqueue
+from backend.chain.operations import IssuePassport, RegisterItems, RelayPassport, enqueue, find_operation
 from backend.db.models import (
     Customer,
     EpcisEventEpc,
@@ -157,6 +157,9 @@ def _claim(session: Session, customer: Customer, request: ClaimInput, digest: st
     if session.get(MirrorItemBatch, item.batch_root) is None:
         raise Conflict("the item's registration is not on chain yet: try again shortly", field="serial")
     token_id = token_id_of(item)
+    # After the registration's operation: if a reorganisation takes the registration back, the
+    # sender registers the batch again before it issues (the contract checks it is registered).
+    registration = find_operation(session, RegisterItems.key(item.batch_root))
     operation = enqueue(
         session,
         IssuePassport(
@@ -168,6 +171,7 @@ def _claim(session: Session, customer: Customer, request: ClaimInput, digest: st
             root=item.batch_root,
             proof=list(json.loads(item.proof)),
         ),
+        after=registration,
     )
     assert operation.id is not None
     assert customer.id is not None

@@ -11,6 +11,11 @@ pragma solidity ^0.8.24;
  * habit). Errors follow ERC-6093's grammar with the domain `CollectibleRewards`. Holder changes
  * are ERC-1155's own `TransferSingle`/`TransferBatch` events. No event or argument names a
  * person: holders are pseudonymous addresses, editions and polls are numbers.
+ *
+ * Custody: the contract counts, per (address, edition), the copies the platform holds in custody
+ * (minted with `custodial`, or relayed to a custodial address). Only those move by
+ * {relayTransfer}; a holder's ordinary ERC-1155 transfer moves its other copies first, and any
+ * custodial copy it moves leaves custody for good ({CustodyReleased}).
  */
 interface ICollectibleRewards {
     /**
@@ -19,12 +24,15 @@ interface ICollectibleRewards {
      * @param operationId Outbox id of the redemption's mint; usable once.
      * @param edition The edition minted.
      * @param amount How many copies.
+     * @param custodial Whether `holder` is a custodial address (no key exists for it): the copies
+     * are then held in custody, and the platform may relay them with the member's consent.
      */
     struct Mint {
         address holder;
         uint64 operationId;
         uint256 edition;
         uint64 amount;
+        bool custodial;
     }
 
     /**
@@ -54,8 +62,32 @@ interface ICollectibleRewards {
     /// @notice Emitted when the edition `edition` was created with the supply cap `cap`.
     event EditionCreated(uint256 indexed edition, uint64 cap);
 
-    /// @notice Emitted when `amount` copies of `edition` were minted to `holder` by operation `operationId`.
-    event CollectiblesMinted(uint64 indexed operationId, uint256 indexed edition, address indexed holder, uint64 amount);
+    /**
+     * @notice Emitted when `amount` copies of `edition` were minted to `holder` by operation
+     * `operationId`, held in custody if `custodial`.
+     */
+    event CollectiblesMinted(
+        uint64 indexed operationId, uint256 indexed edition, address indexed holder, uint64 amount, bool custodial
+    );
+
+    /**
+     * @notice Emitted when the platform relayed `amount` custodial copies of `edition` from `from`
+     * to `to` by operation `operationId`; they stay in custody at `to` if `toCustodial`.
+     */
+    event CollectiblesRelayed(
+        uint64 indexed operationId,
+        uint256 indexed edition,
+        address indexed from,
+        address to,
+        uint64 amount,
+        bool toCustodial
+    );
+
+    /**
+     * @notice Emitted when a transfer signed for `holder` itself moved `amount` of its custodial
+     * copies of `edition`: they left custody (the platform can no longer relay them).
+     */
+    event CustodyReleased(address indexed holder, uint256 indexed edition, uint256 amount);
 
     /// @notice Emitted when the poll `pollId` was opened for the holders of `edition` at block `snapshotBlock`.
     event PollOpened(
@@ -95,6 +127,9 @@ interface ICollectibleRewards {
     /// @notice `voter` has voted in the poll `pollId` already.
     error CollectibleRewardsAlreadyVoted(uint64 pollId, address voter);
 
+    /// @notice `holder` has `custodial` copies of `edition` in custody: a relay of `amount` (0 or more) is refused.
+    error CollectibleRewardsInsufficientCustody(address holder, uint256 edition, uint256 amount, uint256 custodial);
+
     /// @notice Whether the operation `operationId` was applied.
     function isOperationApplied(uint64 operationId) external view returns (bool);
 
@@ -106,6 +141,9 @@ interface ICollectibleRewards {
 
     /// @notice Whether `voter` has voted in the poll `pollId`.
     function hasVoted(uint64 pollId, address voter) external view returns (bool);
+
+    /// @notice The copies of `editionId` at `holder` that the platform holds in custody (at most its balance).
+    function custodialBalanceOf(address holder, uint256 editionId) external view returns (uint256);
 
     /// @notice Creates an edition with its supply cap, fixed for ever (PROGRAM_MANAGER_ROLE).
     function createEdition(uint256 editionId, uint64 cap) external;
@@ -130,4 +168,19 @@ interface ICollectibleRewards {
      * by the platform; once per holder as {vote}.
      */
     function relayVote(uint64 operationId, uint64 pollId, address voter, uint8 option) external;
+
+    /**
+     * @notice Moves `amount` copies of `editionId` that `from` holds in custody to `to`
+     * (ISSUER_ROLE), with the member's consent checked by the platform; `toCustodial` says whether
+     * `to` is a custodial address (the copies then stay in custody there). Never more than
+     * {custodialBalanceOf}: copies in a member's own wallet move only by their holder.
+     */
+    function relayTransfer(
+        uint64 operationId,
+        address from,
+        address to,
+        uint256 editionId,
+        uint64 amount,
+        bool toCustodial
+    ) external;
 }

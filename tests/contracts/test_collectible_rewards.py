@@ -1,7 +1,8 @@
 """CollectibleRewards on a real Anvil: an edition's cap is fixed at creation and never exceeded
 (single or batched mints, all or nothing), only the issuer mints and only the operator creates
 editions and opens polls, each mint's operation id is usable once, copies move by their holder
-only, and a poll takes one vote per holder (direct or relayed by the issuer)."""
+only (the issuer relays only copies held in custody, never more), and a poll takes one vote per
+holder (direct or relayed by the issuer)."""
 
 from __future__ import annotations
 
@@ -21,8 +22,10 @@ EDITION, OTHER_EDITION = 7, 8
 ZERO = "0x" + "00" * 20
 
 
-def mint(holder: str, operation_id: int, amount: int = 1, edition: int = EDITION) -> tuple[Any, ...]:
-    return (holder, operation_id, edition, amount)
+def mint(
+    holder: str, operation_id: int, amount: int = 1, edition: int = EDITION, custodial: bool = False
+) -> tuple[Any, ...]:
+    return (holder, operation_id, edition, amount, custodial)
 
 
 def custodial_address() -> str:
@@ -40,7 +43,7 @@ def test_the_cap_is_fixed_at_creation_and_never_exceeded(collectibles: Contract,
     receipt = send(roles.issuer, collectibles.functions.mint(mint(holder, 1, 2)))
     GAS_REPORT["CollectibleRewards.mint"] = receipt["gasUsed"]
     assert events(collectibles, receipt, "CollectiblesMinted") == [
-        {"operationId": 1, "edition": EDITION, "holder": holder, "amount": 2}
+        {"operationId": 1, "edition": EDITION, "holder": holder, "amount": 2, "custodial": False}
     ]
     assert collectibles.functions.balanceOf(holder, EDITION).call() == 2
     reverts(roles.issuer, collectibles.functions.mint(mint(holder, 2, 2)), "CollectibleRewardsCapExceeded")
@@ -158,3 +161,65 @@ def test_pause_stops_mints_transfers_and_votes(collectibles: Contract, roles: Ro
     reverts(roles.stranger, collectibles.functions.unpause(), "AccessControlUnauthorizedAccount")
     send(roles.admin, collectibles.functions.unpause())
     send(roles.other, collectibles.functions.vote(1, 0))
+
+
+def test_the_issuer_relays_copies_held_in_custody_and_nothing_else(
+    collectibles: Contract, roles: Roles, edition: int
+) -> None:
+    giver, receiver = custodial_address(), custodial_address()
+    wallet = roles.other.address
+    send(roles.issuer, collectibles.functions.mint(mint(giver, 1, 2, custodial=True)))
+    send(roles.issuer, collectibles.functions.mint(mint(wallet, 2)))  # to a member's own wallet
+    custody = collectibles.functions.custodialBalanceOf
+    assert (custody(giver, EDITION).call(), custody(wallet, EDITION).call()) == (2, 0)
+
+    relay = collectibles.functions.relayTransfer
+    receipt = send(roles.issuer, relay(10, giver, receiver, EDITION, 1, True))
+    GAS_REPORT["CollectibleRewards.relayTransfer"] = receipt["gasUsed"]
+    assert events(collectibles, receipt, "CollectiblesRelayed") == [
+        {"operationId": 10, "edition": EDITION, "from": giver, "to": receiver, "amount": 1, "toCustodial": True}
+    ]
+    moved = events(collectibles, receipt, "TransferSingle")[0]
+    assert (moved["from"], moved["to"], moved["value"]) == (giver, receiver, 1)
+    assert collectibles.functions.isOperationApplied(10).call()
+    assert (custody(giver, EDITION).call(), custody(receiver, EDITION).call()) == (1, 1)
+    # the same operation again (a retried transaction) moves nothing more
+    reverts(roles.issuer, relay(10, giver, receiver, EDITION, 1, True), "CollectibleRewardsAlreadyAppliedOperation")
+    # never more than the copies in custody, never none, never from a member's own wallet
+    reverts(roles.issuer, relay(11, giver, receiver, EDITION, 2, True), "CollectibleRewardsInsufficientCustody")
+    reverts(roles.issuer, relay(12, giver, receiver, EDITION, 0, True), "CollectibleRewardsInsufficientCustody")
+    reverts(roles.issuer, relay(13, wallet, receiver, EDITION, 1, True), "CollectibleRewardsInsufficientCustody")
+    for someone in (roles.stranger, roles.operator, roles.admin, roles.other):
+        reverts(someone, relay(14, giver, receiver, EDITION, 1, True), "AccessControlUnauthorizedAccount")
+    send(roles.admin, collectibles.functions.pause())
+    reverts(roles.issuer, relay(15, giver, receiver, EDITION, 1, True), "EnforcedPause")
+    send(roles.admin, collectibles.functions.unpause())
+    assert not any(collectibles.functions.isOperationApplied(i).call() for i in range(11, 16))
+
+    # to a member's own wallet: out of custody for good (the issuer cannot take it back)
+    send(roles.issuer, relay(16, giver, wallet, EDITION, 1, False))
+    assert [collectibles.functions.balanceOf(a, EDITION).call() for a in (giver, receiver, wallet)] == [0, 1, 2]
+    assert (custody(giver, EDITION).call(), custody(wallet, EDITION).call()) == (0, 0)
+    reverts(roles.issuer, relay(17, wallet, giver, EDITION, 1, True), "CollectibleRewardsInsufficientCustody")
+
+
+def test_a_holders_own_transfer_moves_its_own_copies_first_and_releases_custody(
+    collectibles: Contract, roles: Roles, edition: int
+) -> None:
+    """Should a mint to a wallet be marked custodial by mistake, the wallet's key wins: its own
+    transfers leave custodial copies last and take them out of custody when they move them."""
+    wallet, elsewhere = roles.other, roles.brand.address
+    send(roles.issuer, collectibles.functions.mint(mint(wallet.address, 1)))
+    send(roles.issuer, collectibles.functions.mint(mint(wallet.address, 2, custodial=True)))
+    custody = collectibles.functions.custodialBalanceOf(wallet.address, EDITION)
+    move = collectibles.functions.safeTransferFrom(wallet.address, elsewhere, EDITION, 1, b"")
+    receipt = send(wallet, move)
+    assert events(collectibles, receipt, "CustodyReleased") == []
+    assert custody.call() == 1
+    receipt = send(wallet, move)
+    assert events(collectibles, receipt, "CustodyReleased") == [
+        {"holder": wallet.address, "edition": EDITION, "amount": 1}
+    ]
+    assert custody.call() == 0
+    relay = collectibles.functions.relayTransfer(3, wallet.address, elsewhere, EDITION, 1, False)
+    reverts(roles.issuer, relay, "CollectibleRewardsInsufficientCustody")

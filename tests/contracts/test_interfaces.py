@@ -64,7 +64,9 @@ EVENTS = {
     },
     "CollectibleRewards": {
         "EditionCreated(uint256 indexed,uint64)",
-        "CollectiblesMinted(uint64 indexed,uint256 indexed,address indexed,uint64)",
+        "CollectiblesMinted(uint64 indexed,uint256 indexed,address indexed,uint64,bool)",
+        "CollectiblesRelayed(uint64 indexed,uint256 indexed,address indexed,address,uint64,bool)",
+        "CustodyReleased(address indexed,uint256 indexed,uint256)",
         "PollOpened(uint64 indexed,uint256 indexed,uint8,uint64,uint64)",
         "PollVoted(uint64 indexed,address indexed,uint64 indexed,uint8)",
     },

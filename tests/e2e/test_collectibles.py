@@ -110,7 +110,7 @@ def test_redeem_show_a_ticket_and_vote(
 
     held = client.get("/v1/customers/erin/collectibles", headers=platform.as_customer("erin", ["read"]))
     assert held.json()["collectibles"] == [
-        {"edition": EDITION, "copies": 1, "reward_id": "gala-ticket", "name": "Gala night"}
+        {"edition": EDITION, "copies": 1, "in_custody": 1, "reward_id": "gala-ticket", "name": "Gala night"}
     ]
     assert platform.ctx.collectibles is not None
     contract = platform.ctx.collectibles
@@ -170,7 +170,8 @@ def test_redeem_show_a_ticket_and_vote(
     platform.settle()
     issuer = LocalSigner(platform.ctx.w3, dev_keys[DEV_ACCOUNT["issuer"]], 31337)
     seller, buyer = (LocalSigner(platform.ctx.w3, dev_keys[i], 31337) for i in (6, 7))
-    send(issuer, contract.functions.mint((seller.address, 2**40, EDITION + 1, 1)))  # as if redeemed to that wallet
+    as_if_redeemed = (seller.address, 2**40, EDITION + 1, 1, False)  # to that wallet: not in custody
+    send(issuer, contract.functions.mint(as_if_redeemed))
     platform.settle()
     sold = _signed({"h": seller.address, "e": EDITION + 1, "n": "sold"})
     send(seller, contract.functions.safeTransferFrom(seller.address, buyer.address, EDITION + 1, 1, b""))

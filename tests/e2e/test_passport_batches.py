@@ -16,7 +16,7 @@ from sqlmodel import Session
 
 from backend.chain.local_signer import LocalSigner
 from backend.chain.operations import IssuePassport
-from backend.db.models import ChainTransaction, OperationStatus
+from backend.db.models import ChainTransaction, Operation, OperationStatus
 from tests.contracts.helpers import send
 from tests.e2e.test_passports import buy
 from tests.e2e.test_provenance_ownership import anchor_and_settle
@@ -74,6 +74,13 @@ def test_claims_queued_together_are_issued_in_one_transaction_each_once(brand_go
     ids = [answer["operation_id"] for answer in answers.values()]
     passports = platform.ctx.passports
     assert passports is not None
+    # each claim waits for its item batch's registration (a reorg that takes it back re-sends it first)
+    registrations = {op.depends_on for op in operations(platform, ids)}
+    assert len(registrations) == 1
+    with Session(platform.engine) as session:
+        registration = session.get(Operation, registrations.pop())
+        assert registration is not None
+        assert registration.kind == "register_items"
     # A transaction the outbox lost track of (a crash before its record, an operator's script)
     # issued ann's claim already, under its own operation id.
     sender = make_sender(platform)

@@ -41,6 +41,7 @@ from backend.chain.operations import (
     RedeemWithPermit,
     RegisterItems,
     RegisterProduct,
+    RelayCollectibleTransfer,
     RelayPassport,
     RelayVote,
     Reverse,
@@ -90,9 +91,10 @@ EXAMPLES: list[tuple[ChainOperation, str]] = [
     ),
     (RelayPassport(account=ALICE, ref=REF, to=BOB, custodial=False), "relayTransfer"),
     (CreateEdition(edition=7, cap=100), "createEdition"),
-    (MintCollectible(account=ALICE, amount=2, edition=7), "mint"),
+    (MintCollectible(account=ALICE, amount=2, edition=7, custodial=True), "mint"),
     (OpenPoll(poll=3, edition=7, options=4, close_block=900), "openPoll"),
     (RelayVote(account=ALICE, poll=3, option=1), "relayVote"),
+    (RelayCollectibleTransfer(account=ALICE, amount=1, edition=7, to=BOB, custodial=True), "relayTransfer"),
 ]
 
 # What each event-keyed kind's event says about the example above.
@@ -167,12 +169,16 @@ def test_an_award_alone_is_the_batch_of_one() -> None:
 
 
 def test_mints_go_in_one_mint_batch_each_with_its_own_operation_id() -> None:
-    rows = [_row(MintCollectible(account=ALICE, amount=1, edition=7), 11), _row(MintCollectible(BOB, 2, 8), 12)]
+    rows = [
+        _row(MintCollectible(account=ALICE, amount=1, edition=7, custodial=True), 11),
+        _row(MintCollectible(BOB, 2, 8, False), 12),
+    ]
     tx = MintCollectible.batch_call(CTX, rows)
     assert CTX.collectibles is not None
     called, args = CTX.collectibles.decode_function_input(tx["data"])
     assert called.fn_name == "mintBatch"
     assert [(m["operationId"], m["edition"], m["amount"]) for m in args["requests"]] == [(11, 7, 1), (12, 8, 2)]
+    assert [m["custodial"] for m in args["requests"]] == [True, False]  # custody travels with each mint
 
 
 @pytest.mark.parametrize("kind", sorted(k for k, c in KINDS.items() if isinstance(c.confirmed_by, ByEventKey)))
@@ -219,7 +225,7 @@ def test_what_the_platform_reads_off_the_catalogue() -> None:
     assert set(OPERATION_ID_KINDS) == {
         *("award", "reverse", "redeem", "redeem_permit", "transfer", "expire", "claim"),
         *("issue_passport", "relay_passport"),  # on ItemPassports, which keeps its own used ids
-        *("mint_collectible", "relay_vote"),  # on CollectibleRewards, likewise
+        *("mint_collectible", "relay_vote", "relay_collectible_transfer"),  # on CollectibleRewards, likewise
     }
     assert set(DEBIT_KINDS) == {"reverse", "redeem", "redeem_permit", "transfer", "expire"}
     assert set(CREDIT_KINDS) == {"award"}
@@ -236,6 +242,7 @@ def test_what_the_platform_reads_off_the_catalogue() -> None:
         "PassportRelayed",
         "CollectiblesMinted",
         "PollVoted",
+        "CollectiblesRelayed",
     }
     signers = {op.kind: op.signer() for op, _ in EXAMPLES}
     assert {signers[k] for k in OPERATION_ID_KINDS} == {"issuer"}  # never the deployer, never an organisation

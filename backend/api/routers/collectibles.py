@@ -1,19 +1,24 @@
 """Collectible rewards (docs/collectibles.md): what a member holds, a ticket shown at a door and
-its check, polls of an edition's holders and the votes the platform relays for custodial members.
-Redeeming one is an ordinary redemption of its reward (``/v1/customers/{id}/redemptions``)."""
+its check, polls of an edition's holders, and the votes and transfers the platform relays for
+custodial members. Redeeming one is an ordinary redemption of its reward
+(``/v1/customers/{id}/redemptions``)."""
 
 from __future__ import annotations
 
+from dataclasses import asdict
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Path
+from fastapi import APIRouter, Depends, Path, Response
 
 from backend.api.auth import Role
 from backend.api.budget import RouteClass
 from backend.api.deps import SessionDep, StateDep
 from backend.api.policy import ANY_PRINCIPAL, COLLECTIBLE, MEMBER_READ, POLL_OPEN, PUBLIC, TICKET_CHECK, Access
+from backend.api.replays import answered
 from backend.api.route_facts import declare
 from backend.api.schemas.collectibles import (
+    CollectibleTransferIn,
+    CollectibleTransferQueued,
     EditionMetadataOut,
     MemberCollectiblesOut,
     PollIn,
@@ -28,12 +33,14 @@ from backend.api.schemas.collectibles import (
 from backend.api.schemas.common import ERROR_RESPONSES
 from backend.errors import NotFound
 from backend.loyalty import polls, tickets
+from backend.loyalty.collectible_transfers import CollectibleTransferInput, custody_by_edition, transfer_collectible
 from backend.loyalty.collectibles import addresses_of, edition_metadata, holdings
 from backend.loyalty.customers import get_customer
 from backend.web import qr
 
 router = APIRouter(tags=["collectibles"], responses=ERROR_RESPONSES)
 PollId = Annotated[int, Path(ge=1, le=2**63 - 1)]
+EditionId = Annotated[int, Path(ge=1, le=2**63 - 1)]
 # ERC-1155's {id}: the token id in lowercase hexadecimal, 64 digits, no 0x (EIP-1155, "Metadata")
 EditionHex = Annotated[str, Path(pattern="^[0-9a-f]{64}$")]
 
@@ -49,9 +56,12 @@ def _organisation(access: Access) -> str | None:
     summary="Collectibles a member holds",
 )
 def held(customer_id: str, access: Annotated[Access, Depends(MEMBER_READ)], session: SessionDep) -> dict[str, Any]:
-    """Copies of each edition at the member's custodial address and wallet, from the mirror."""
+    """Copies of each edition at the member's custodial address and wallet, from the mirror, and
+    how many of them the platform holds in custody (the member may give those through it)."""
     customer = get_customer(session, customer_id)
-    return {"customer_id": customer_id, "collectibles": holdings(session, addresses_of(customer))}
+    custody = custody_by_edition(session, customer.address)
+    listed = [{**asdict(h), "in_custody": custody.get(h.edition, 0)} for h in holdings(session, addresses_of(customer))]
+    return {"customer_id": customer_id, "collectibles": listed}
 
 
 @router.post("/v1/customers/{customer_id}/tickets", response_model=TicketOut, status_code=201, summary="Show a ticket")
@@ -121,6 +131,30 @@ def vote(
             "option": cast.option,
             "operation_id": cast.operation_id,
         }
+
+
+@router.post(
+    "/v1/customers/{customer_id}/collectibles/{edition}/transfers",
+    response_model=CollectibleTransferQueued,
+    status_code=202,
+    summary="Give copies held in custody to another member",
+)
+def give(
+    customer_id: str,
+    edition: EditionId,
+    body: CollectibleTransferIn,
+    access: Annotated[Access, Depends(COLLECTIBLE)],
+    state: StateDep,
+    response: Response,
+) -> dict[str, Any]:
+    """Queues the relayed transfer of copies the member holds in custody (minted to their custodial
+    address). Copies in the member's own wallet move with that wallet (an ERC-1155 transfer it
+    signs), never through the platform. An idempotent command: sent again with its
+    ``transfer_id``, the first answer."""
+    request = CollectibleTransferInput(customer_id, edition, body.transfer_id, body.to_customer_id, body.amount)
+    with state.write() as session:
+        outcome = transfer_collectible(session, request)
+    return answered(outcome, response)
 
 
 @router.get(

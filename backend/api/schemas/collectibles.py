@@ -6,7 +6,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, Field, StrictInt, StringConstraints
 
-from backend.api.schemas.common import StrictModel
+from backend.api.schemas.common import Identifier, StrictModel
 
 Edition = Annotated[int, Field(ge=1, le=2**63 - 1)]
 OptionLabel = Annotated[str, StringConstraints(min_length=1, max_length=200)]
@@ -15,6 +15,9 @@ OptionLabel = Annotated[str, StringConstraints(min_length=1, max_length=200)]
 class HoldingOut(BaseModel):
     edition: int
     copies: int
+    in_custody: int = Field(
+        description="Copies the platform holds in custody for the member: those they may give through it."
+    )
     reward_id: str | None
     name: str | None
 
@@ -81,6 +84,21 @@ class VoteQueued(BaseModel):
     poll_id: int
     customer_id: str
     option: int
+    operation_id: int
+    status: Literal["pending"] = "pending"
+
+
+class CollectibleTransferIn(StrictModel):
+    transfer_id: Identifier = Field(description="The client's id of this transfer: sent again, the first answer.")
+    to_customer_id: Identifier
+    amount: StrictInt = Field(default=1, ge=1, le=2**63 - 1, description="Copies to give (held in custody).")
+
+
+class CollectibleTransferQueued(BaseModel):
+    customer_id: str = Field(description="The giver.")
+    edition: int
+    to_customer_id: str
+    amount: int
     operation_id: int
     status: Literal["pending"] = "pending"
 

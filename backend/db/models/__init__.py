@@ -12,7 +12,9 @@ from backend.db.models.chain import (
 )
 from backend.db.models.collectibles import (
     CollectiblePoll,
+    CollectibleTransfer,
     CollectibleVote,
+    MirrorCollectibleCustody,
     MirrorCollectibleMove,
     MirrorEdition,
     MirrorPoll,
@@ -104,6 +106,7 @@ __all__ = [
     "ChainEvent",
     "ChainTransaction",
     "CollectiblePoll",
+    "CollectibleTransfer",
     "CollectibleVote",
     "CompanyPrefix",
     "ConsoleSession",
@@ -125,6 +128,7 @@ __all__ = [
     "ItemBatch",
     "MemberState",
     "MirrorAccount",
+    "MirrorCollectibleCustody",
     "MirrorCollectibleMove",
     "MirrorCompanyPrefix",
     "MirrorEdition",

@@ -1,6 +1,6 @@
-"""Collectible rewards (ERC-1155, ``CollectibleRewards``): the polls brands open, the votes the
-platform relays, the tickets checked at a door, and the mirror of editions, copies moved, polls
-and votes.
+"""Collectible rewards (ERC-1155, ``CollectibleRewards``): the polls brands open, the votes and
+transfers the platform relays, the tickets checked at a door, and the mirror of editions, copies
+moved, copies held in custody, polls and votes.
 
 Editions and polls are numbers; holders are pseudonymous addresses (custodial or the member's
 wallet). Nothing here names a person but through ``customer_id``.
@@ -42,6 +42,27 @@ class CollectibleVote(SQLModel, table=True):
     customer_id: int = Field(sa_type=BigIntId, foreign_key="customers.id")
     option: int
     operation_id: int = Field(sa_type=BigIntId, foreign_key="operations.id")
+    created_at: datetime = Field(default_factory=utcnow, sa_column=Column(UTCDateTime, nullable=False))
+
+
+class CollectibleTransfer(SQLModel, table=True):
+    """Copies held in custody a member gives to another (their consent), queued as
+    ``relay_collectible_transfer``. An idempotent command: recorded once per (giver, ``transfer_id``)."""
+
+    __tablename__ = "collectible_transfers"
+    __table_args__ = (
+        UniqueConstraint("from_customer_id", "transfer_id", name="uq_collectible_transfers_sender_transfer"),
+    )
+
+    id: int | None = Field(default=None, sa_type=BigIntId, primary_key=True)
+    from_customer_id: int = Field(sa_type=BigIntId, foreign_key="customers.id")
+    to_customer_id: int = Field(sa_type=BigIntId, foreign_key="customers.id")
+    edition: int = Field(sa_type=BigInteger)
+    amount: int = Field(sa_type=BigInteger)
+    operation_id: int = Field(sa_type=BigIntId, foreign_key="operations.id", index=True)
+    transfer_id: str = Field(max_length=128)
+    request_hash: str = Field(max_length=64)
+    response: str = Field(sa_column=Column(Text, nullable=False))
     created_at: datetime = Field(default_factory=utcnow, sa_column=Column(UTCDateTime, nullable=False))
 
 
@@ -87,6 +108,23 @@ class MirrorCollectibleMove(SQLModel, table=True):
     holder: str = Field(max_length=42)
     amount: int = Field(sa_type=BigInteger)
     tx_hash: str = Field(max_length=66)
+
+
+class MirrorCollectibleCustody(SQLModel, table=True):
+    """Every change of the copies an address holds in custody (``custodialBalanceOf``): a custodial
+    mint adds (``CollectiblesMinted``), a relay takes from its giver and adds to a custodial
+    receiver (``CollectiblesRelayed``: positions 0 and 1), a transfer the holder signed releases
+    (``CustodyReleased``). Append-only; an address's copies in custody are the sum of its changes."""
+
+    __tablename__ = "mirror_collectible_custody"
+    __table_args__ = (Index("ix_mirror_collectible_custody_holder", "holder", "edition"),)
+
+    block_number: int = Field(sa_type=BigInteger, primary_key=True)
+    log_index: int = Field(primary_key=True)
+    position: int = Field(default=0, primary_key=True)
+    holder: str = Field(max_length=42)
+    edition: int = Field(sa_type=BigInteger)
+    change: int = Field(sa_type=BigInteger)  # copies into custody (> 0) or out of it (< 0)
 
 
 class MirrorPoll(SQLModel, table=True):

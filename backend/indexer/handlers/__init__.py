@@ -48,7 +48,6 @@ UNMIRRORED: dict[str, str] = {
     " ERC-721 approvals of passports: only the holder's own transfers use them, and those are Transfer events",
     "ApprovalForAll": "ERC-721 operators of a passport holder's wallet: its transfers are Transfer events;"
     " ERC-1155 operators of a collectible holder's wallet: its transfers are TransferSingle/TransferBatch events",
-    "CollectiblesMinted": "confirms its mint operation (the catalogue); the copies are its TransferSingle event",
     "URI": "ERC-1155 metadata URIs: CollectibleRewards never changes its template after deployment",
     "EIP712DomainChanged": "the domain is read from the contract when a permit or claim is signed",
     "RoleAdminChanged": "role admins are fixed at deployment; reconcile checks the roles themselves",

@@ -1,9 +1,11 @@
 """Mirror of CollectibleRewards: editions created (``EditionCreated``), every copy moved (ERC-1155
-``TransferSingle`` and ``TransferBatch``, mints included), polls opened (``PollOpened``) and votes
-cast (``PollVoted``). Every table is append-only rows keyed by the event's place in the chain (or by
-the edition and poll, created once): a rollback deletes those above the block, which is exactly
-what a replay of the remaining events gives. A holder's copies are summed from the moves of one
-(holder, edition) (indexed)."""
+``TransferSingle`` and ``TransferBatch``, mints included), copies into and out of custody
+(``CollectiblesMinted`` marked custodial, ``CollectiblesRelayed``, ``CustodyReleased``), polls
+opened (``PollOpened``) and votes cast (``PollVoted``). Every table is append-only rows keyed by
+the event's place in the chain (or by the edition and poll, created once): a rollback deletes
+those above the block, which is exactly what a replay of the remaining events gives. A holder's
+copies are summed from the moves of one (holder, edition) (indexed), its copies in custody from
+its custody changes."""
 
 from __future__ import annotations
 
@@ -13,7 +15,7 @@ from typing import Any
 from sqlalchemy import delete
 from sqlmodel import Session
 
-from backend.db.models import MirrorCollectibleMove, MirrorEdition, MirrorPoll, MirrorVote
+from backend.db.models import MirrorCollectibleCustody, MirrorCollectibleMove, MirrorEdition, MirrorPoll, MirrorVote
 from backend.db.schema import table_of
 from backend.indexer.decoder import DecodedEvent
 from backend.indexer.handlers.common import EventName, OnEvent, dispatch
@@ -25,6 +27,7 @@ CONTRACT = "CollectibleRewards"
 class CollectibleEffects:
     editions: list[dict[str, Any]] = field(default_factory=list)
     moves: list[dict[str, Any]] = field(default_factory=list)
+    custody: list[dict[str, Any]] = field(default_factory=list)
     polls: list[dict[str, Any]] = field(default_factory=list)
     votes: list[dict[str, Any]] = field(default_factory=list)
 
@@ -63,6 +66,38 @@ def _moved_many(fx: CollectibleEffects, event: DecodedEvent, t: int) -> None:
     fx.moves.extend(_move(event, i, int(e), int(v)) for i, (e, v) in enumerate(pairs))
 
 
+def _custody(event: DecodedEvent, position: int, holder: str, edition: Any, change: int) -> dict[str, Any]:
+    return {
+        "block_number": event.block_number,
+        "log_index": event.log_index,
+        "position": position,
+        "holder": holder,
+        "edition": int(edition),
+        "change": change,
+    }
+
+
+def _minted(fx: CollectibleEffects, event: DecodedEvent, t: int) -> None:
+    """A mint confirms its operation (the catalogue); the copies are its ``TransferSingle``. Here:
+    the copies it put in custody."""
+    a = event.args
+    if a["custodial"]:
+        fx.custody.append(_custody(event, 0, a["holder"], a["edition"], int(a["amount"])))
+
+
+def _relayed(fx: CollectibleEffects, event: DecodedEvent, t: int) -> None:
+    """The copies moved are its ``TransferSingle``; here, custody: out of the giver, into a custodial receiver."""
+    a = event.args
+    fx.custody.append(_custody(event, 0, a["from"], a["edition"], -int(a["amount"])))
+    if a["toCustodial"]:
+        fx.custody.append(_custody(event, 1, a["to"], a["edition"], int(a["amount"])))
+
+
+def _released(fx: CollectibleEffects, event: DecodedEvent, t: int) -> None:
+    a = event.args
+    fx.custody.append(_custody(event, 0, a["holder"], a["edition"], -int(a["amount"])))
+
+
 def _opened(fx: CollectibleEffects, event: DecodedEvent, t: int) -> None:
     a = event.args
     fx.polls.append(
@@ -95,10 +130,12 @@ ON_EVENT: dict[EventName, OnEvent[CollectibleEffects]] = {
     (CONTRACT, "EditionCreated"): _created,
     (CONTRACT, "TransferSingle"): _moved_one,
     (CONTRACT, "TransferBatch"): _moved_many,
+    (CONTRACT, "CollectiblesMinted"): _minted,
+    (CONTRACT, "CollectiblesRelayed"): _relayed,
+    (CONTRACT, "CustodyReleased"): _released,
     (CONTRACT, "PollOpened"): _opened,
     (CONTRACT, "PollVoted"): _voted,
 }
-# CollectiblesMinted confirms its mint operation (the catalogue); the copies are its TransferSingle.
 
 
 def apply(session: Session, events: list[DecodedEvent], block_times: dict[int, int]) -> None:
@@ -106,6 +143,7 @@ def apply(session: Session, events: list[DecodedEvent], block_times: dict[int, i
     for model, rows in (
         (MirrorEdition, fx.editions),
         (MirrorCollectibleMove, fx.moves),
+        (MirrorCollectibleCustody, fx.custody),
         (MirrorPoll, fx.polls),
         (MirrorVote, fx.votes),
     ):
@@ -114,6 +152,6 @@ def apply(session: Session, events: list[DecodedEvent], block_times: dict[int, i
 
 
 def rollback(session: Session, removed: list[DecodedEvent], above_block: int) -> None:
-    for model in (MirrorEdition, MirrorCollectibleMove, MirrorPoll, MirrorVote):
+    for model in (MirrorEdition, MirrorCollectibleMove, MirrorCollectibleCustody, MirrorPoll, MirrorVote):
         table = table_of(model)
         session.execute(delete(table).where(table.c.block_number > above_block))
