@@ -122,7 +122,8 @@ class Entry:
     view: View
     digest: bytes
     _parts: dict[str, Markup] | None = field(default=None, repr=False)
-    _pages: dict[tuple[Any, ...], tuple[bytes, bytes]] = field(default_factory=dict, repr=False)
+    _heads: dict[str, bytes] = field(default_factory=dict, repr=False)
+    _body: tuple[bytes, bytes] | None = field(default=None, repr=False)
 
     def parts(self) -> dict[str, Markup]:
         """The page's static fragments, rendered once per entry."""
@@ -132,16 +133,23 @@ class Entry:
             self._parts = {"middle": module.middle(r, when, LABELS), "proof": module.proof(r)}
         return self._parts
 
-    def page(self, r: dict[str, Any]) -> tuple[bytes, bytes]:
-        """What the page shows before and after its scans, as bytes: rendered once per entry and
-        verdict (the verdict is the only thing in them a scan can change; at most a few)."""
-        verdict = (r["verdict"], r["reason"], tuple(r.get("reasons", ())))
-        cached = self._pages.get(verdict)
+    def head(self, r: dict[str, Any]) -> bytes:
+        """The page's head (its title names the kind of verdict): once per entry and kind, at most
+        four. The verdict's reason may change with every scan: it is rendered per answer."""
+        kind = r["verdict"]
+        cached = self._heads.get(kind)
         if cached is None:
-            parts = self.parts()
-            cached = ((page_parts().top(r, when) + parts["middle"]).encode(), str(parts["proof"]).encode())
-            self._pages[verdict] = cached
+            cached = self._heads[kind] = page_parts().head(r).encode()
         return cached
+
+    def body(self, r: dict[str, Any]) -> tuple[bytes, bytes]:
+        """What the page shows before and after its scans that only the provenance data changes
+        (passport and trail; proofs), as bytes, rendered once per entry."""
+        if self._body is None:
+            parts = self.parts()
+            before = page_parts().passport(r, when) + parts["middle"]
+            self._body = (before.encode(), str(parts["proof"]).encode())
+        return self._body
 
 
 @dataclass(frozen=True)
@@ -172,13 +180,14 @@ class Answer:
         return orjson.dumps(self.result())
 
     def html(self) -> bytes:
-        """The page verify.html renders, from the entry's cached parts: per answer only the scans
-        and the block are rendered (tests/provenance compare it with the one-shot page)."""
+        """The page verify.html renders, from the entry's cached parts: per answer only the
+        verdict, the scans and the block are rendered (tests/e2e compare it with the one-shot page)."""
         r = self.result()
         module = page_parts()
-        before, after = self.entry.page(r)
+        before, after = self.entry.body(r)
         scans = module.scans(r).encode() if r.get("scan_signals") else b""
-        return b"".join((before, scans, after, module.bottom(r).encode()))
+        verdict = module.verdict(r).encode()
+        return b"".join((self.entry.head(r), verdict, before, scans, after, module.bottom(r).encode()))
 
     def whole_page(self) -> bytes:
         """The page rendered at once (verify.html), every part afresh: the reference ``html`` is held to."""
