@@ -296,3 +296,25 @@ def test_the_member_page_shows_collectibles_a_ticket_and_votes(platform: Platfor
     assert again.status_code == 409
     platform.settle()
     assert client.get(f"/v1/polls/{poll_id}", headers=admin).json()["results"]["counts"] == [0, 1]
+
+    # The copy is in custody: the page offers to give it, under the same policy as the API route.
+    enrolled = client.post("/v1/customers", json={"customer_id": "jo"}, headers=admin)
+    assert enrolled.status_code in (200, 201), enrolled.text
+    assert 'action="/me/collectibles/transfer"' in phone.get("/me/collectibles", headers=HTML).text
+    give = {"edition": "43", "to_customer_id": "jo", "transfer_id": "web-give-1"}
+    read_only = post_form(reader, "/me/collectibles/transfer", "/me/collectibles", **give, amount="1")
+    assert read_only.status_code == 403  # a session without the collectibles scope gives nothing
+    too_many = post_form(phone, "/me/collectibles/transfer", "/me/collectibles", **give, amount="2")
+    assert too_many.status_code == 409
+    assert "1 copies of edition 43 in custody" in too_many.text
+    no_csrf = phone.post("/me/collectibles/transfer", data={**give, "amount": "1"}, headers=HTML)
+    assert no_csrf.status_code == 403
+    given = post_form(phone, "/me/collectibles/transfer", "/me/collectibles", **give, amount="1")
+    assert given.status_code == 200, given.text[-1500:]
+    assert 'data-collectible-given="43"' in given.text
+    assert 'data-testid="leaving"' in given.text  # no second form while the relay is on its way
+    assert 'action="/me/collectibles/transfer"' not in given.text
+    platform.settle()
+    jo = client.get("/v1/customers/jo/collectibles", headers=admin).json()["collectibles"]
+    assert [(c["edition"], c["copies"], c["in_custody"]) for c in jo] == [(43, 1, 1)]
+    assert 'data-edition="43"' not in phone.get("/me/collectibles", headers=HTML).text
