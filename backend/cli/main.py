@@ -9,6 +9,7 @@ from typing import Annotated
 
 import typer
 
+from backend.cli.collectibles import collectibles_app
 from backend.cli.common import console, friendly_errors, settings
 from backend.cli.loyalty import loyalty_app
 from backend.cli.passports import passports_app
@@ -26,6 +27,7 @@ app.add_typer(loyalty_app, name="loyalty")
 app.add_typer(passports_app, name="passports")
 app.add_typer(provenance_app)  # items import|qr, verify, anchorer
 app.add_typer(polls_app, name="polls")
+app.add_typer(collectibles_app, name="collectibles")
 
 
 @app.callback()

@@ -1,5 +1,7 @@
-"""``credance polls recount``: a poll's results counted again from the node's logs alone (no
-database): the rule of ``backend/indexer/poll_recount.py``, which the API's answer applies too."""
+"""``credance polls``: ``recount`` counts a poll's results again from the node's logs alone (no
+database): the rule of ``backend/indexer/poll_recount.py``, which the API's answer applies too.
+``open`` (an organisation's key, on its own edition) and ``vote`` (a custodial member's own token)
+call the API (``api_client.py``)."""
 
 from __future__ import annotations
 
@@ -8,6 +10,7 @@ from typing import Annotated
 
 import typer
 
+from backend.cli.api_client import CustomerArgument, KeyOption, UrlOption, call_api, member_token_option
 from backend.cli.common import console, friendly_errors, settings
 
 polls_app = typer.Typer(help="Polls of collectible holders.", no_args_is_help=True)
@@ -56,3 +59,29 @@ def recount(
         console.print(f"  option {option}: {votes}")
     if counted.ignored:
         console.print(f"  ignored: {counted.ignored} vote(s) of non-holders at the snapshot or after the close")
+
+
+@polls_app.command("open")
+def open_command(
+    edition: Annotated[int, typer.Argument(help="The edition whose holders vote.")],
+    question: Annotated[str, typer.Argument(help="The question.")],
+    options: Annotated[list[str], typer.Argument(help="Two to twenty answers, in order.")],
+    key: KeyOption,
+    blocks_open: Annotated[int, typer.Option(min=1, help="Blocks the poll stays open after the head.")] = 1000,
+    url: UrlOption = None,
+) -> None:
+    """Open a poll of an edition's holders (snapshot: the block it opens in)."""
+    body = {"edition": edition, "question": question, "options": options, "blocks_open": blocks_open}
+    call_api("POST", url, "/v1/polls", key, body)
+
+
+@polls_app.command("vote")
+def vote_command(
+    customer_id: CustomerArgument,
+    poll_id: Annotated[int, typer.Argument(help="The poll's id.")],
+    option: Annotated[int, typer.Argument(help="The answer's number, from 0.")],
+    token: Annotated[str, member_token_option("collectibles")],
+    url: UrlOption = None,
+) -> None:
+    """A custodial member's vote, relayed by the platform (a wallet votes on chain itself)."""
+    call_api("POST", url, f"/v1/customers/{customer_id}/polls/{poll_id}/votes", token, {"option": option})

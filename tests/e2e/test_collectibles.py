@@ -296,3 +296,82 @@ def test_the_member_page_shows_collectibles_a_ticket_and_votes(platform: Platfor
     assert again.status_code == 409
     platform.settle()
     assert client.get(f"/v1/polls/{poll_id}", headers=admin).json()["results"]["counts"] == [0, 1]
+
+    # The copy is in custody: the page offers to give it, under the same policy as the API route.
+    enrolled = client.post("/v1/customers", json={"customer_id": "jo"}, headers=admin)
+    assert enrolled.status_code in (200, 201), enrolled.text
+    assert 'action="/me/collectibles/transfer"' in phone.get("/me/collectibles", headers=HTML).text
+    give = {"edition": "43", "to_customer_id": "jo", "transfer_id": "web-give-1"}
+    read_only = post_form(reader, "/me/collectibles/transfer", "/me/collectibles", **give, amount="1")
+    assert read_only.status_code == 403  # a session without the collectibles scope gives nothing
+    too_many = post_form(phone, "/me/collectibles/transfer", "/me/collectibles", **give, amount="2")
+    assert too_many.status_code == 409
+    assert "1 copies of edition 43 in custody" in too_many.text
+    no_csrf = phone.post("/me/collectibles/transfer", data={**give, "amount": "1"}, headers=HTML)
+    assert no_csrf.status_code == 403
+    given = post_form(phone, "/me/collectibles/transfer", "/me/collectibles", **give, amount="1")
+    assert given.status_code == 200, given.text[-1500:]
+    assert 'data-collectible-given="43"' in given.text
+    assert 'data-testid="leaving"' in given.text  # no second form while the relay is on its way
+    assert 'action="/me/collectibles/transfer"' not in given.text
+    platform.settle()
+    jo = client.get("/v1/customers/jo/collectibles", headers=admin).json()["collectibles"]
+    assert [(c["edition"], c["copies"], c["in_custody"]) for c in jo] == [(43, 1, 1)]
+    assert 'data-edition="43"' not in phone.get("/me/collectibles", headers=HTML).text
+
+
+def test_the_command_line_acts_through_the_api_with_a_token_or_key(platform: Platform) -> None:
+    """`credance collectibles` and `credance polls open|vote` are API clients: a member's commands
+    need their own token (another member's is refused, exit 2), the door's and the poll's a key."""
+    from backend.api.app import create_app
+    from tests.provenance.support import serving
+
+    client, admin = platform.client, platform.headers("admin")
+    reward = {"id": "cli-pass", "name": "CLI pass", "points_price": 50, "collectible": {"edition": 47, "cap": 5}}
+    assert client.post("/v1/rewards", json=reward, headers=admin).status_code == 201
+    for number, member in (("CL-1", "kit"), ("CL-2", "lou")):
+        buy(platform, order(number, member, line("A", 1, "100.00")))
+    platform.settle()
+    redeem = {"redemption_id": "cli-1", "reward_id": "cli-pass"}
+    assert (
+        client.post("/v1/customers/kit/redemptions", json=redeem, headers=platform.as_customer("kit")).status_code
+        == 200
+    )
+    platform.settle()
+    runner = CliRunner()
+    admin_key = admin["Authorization"].removeprefix("Bearer ")
+    with serving(create_app(platform.settings, platform.engine)) as url:
+        kit = ["--url", url, "--token", platform.customer_token("kit")]
+        lou = ["--url", url, "--token", platform.customer_token("lou")]
+
+        listed = runner.invoke(cli, ["collectibles", "list", "kit", *kit])
+        assert listed.exit_code == 0, listed.output
+        assert [(c["edition"], c["copies"]) for c in json.loads(listed.stdout)["collectibles"]] == [(47, 1)]
+        assert runner.invoke(cli, ["collectibles", "list", "kit", *lou]).exit_code == 2  # another member's token
+
+        shown = runner.invoke(cli, ["collectibles", "ticket", "kit", "47", *kit])
+        assert shown.exit_code == 0, shown.output
+        code = json.loads(shown.stdout)["ticket"]
+        door = ["--url", url, "--key", admin_key]
+        assert runner.invoke(cli, ["collectibles", "check-ticket", code, *door]).exit_code == 0
+        assert runner.invoke(cli, ["collectibles", "check-ticket", code, *door]).exit_code == 2  # used once
+
+        opened = runner.invoke(cli, ["polls", "open", "47", "Which city?", "Lyon", "Porto", *door])
+        assert opened.exit_code == 0, opened.output
+        poll_id = json.loads(opened.stdout)["poll_id"]
+        platform.settle()
+        assert runner.invoke(cli, ["polls", "vote", "kit", str(poll_id), "1", *lou]).exit_code == 2
+        voted = runner.invoke(cli, ["polls", "vote", "kit", str(poll_id), "1", *kit])
+        assert voted.exit_code == 0, voted.output
+
+        give = ["collectibles", "transfer", "kit", "47", "lou", "--transfer-id", "cli-give-1"]
+        assert runner.invoke(cli, [*give, *lou]).exit_code == 2  # lou cannot give kit's copy
+        given = runner.invoke(cli, [*give, *kit])
+        assert given.exit_code == 0, given.output
+        again = runner.invoke(cli, [*give, *kit])
+        assert json.loads(again.stdout) == json.loads(given.stdout)  # run again: the first answer
+    platform.settle()
+    # kit held the copy at the poll's snapshot block: the vote counts, though the copy has left since
+    assert client.get(f"/v1/polls/{poll_id}", headers=admin).json()["results"]["counts"] == [0, 1]
+    held = client.get("/v1/customers/lou/collectibles", headers=admin).json()["collectibles"]
+    assert [(c["edition"], c["copies"]) for c in held] == [(47, 1)]

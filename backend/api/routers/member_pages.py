@@ -40,7 +40,7 @@ from backend.consent.tokens import ALL_SCOPES
 from backend.db.models import Customer
 from backend.db.types import utcnow
 from backend.errors import DomainError, NotFound, Unprocessable
-from backend.loyalty import polls, tickets
+from backend.loyalty import collectible_transfers, polls, tickets
 from backend.loyalty.accounts import balance_of
 from backend.loyalty.collectibles import addresses_of, holdings
 from backend.loyalty.customers import get_customer
@@ -426,11 +426,18 @@ async def new_till_code(request: Request, member: Member, state: StateDep) -> Re
 
 def _collectibles(session: Session, member: MemberSession) -> dict[str, Any]:
     customer = _customer(session, member)
+    assert customer.id is not None
     held = holdings(session, addresses_of(customer))
+    in_custody = collectible_transfers.custody_by_edition(session, customer.address)
+    leaving = {h.edition for h in held if collectible_transfers.in_flight_transfer(session, customer.id, h.edition)}
     return {
         "holdings": held,
         "polls": polls.polls_of_editions(session, customer, [h.edition for h in held]),
         "custodial": customer.wallet is None,
+        # what the platform may give on the member's behalf, and what is on its way already
+        "in_custody": {edition: copies for edition, copies in in_custody.items() if edition not in leaving},
+        "leaving": leaving,
+        "transfer_id": _new_id(),
     }
 
 
@@ -463,3 +470,20 @@ async def vote(request: Request, member: Member, state: StateDep) -> Response:
         return {"voted": poll_id}
 
     return await COLLECTIBLES.submit(request, member, state, COLLECTIBLE, ("poll_id", "option"), act)
+
+
+@router.post("/collectibles/transfer")
+async def give_collectible(request: Request, member: Member, state: StateDep) -> Response:
+    def act(form: dict[str, str]) -> dict[str, Any]:
+        command = collectible_transfers.CollectibleTransferInput(
+            member.customer_id,
+            whole_number(form, "edition", 1, 2**63 - 1),
+            required(form, "transfer_id"),
+            required(form, "to_customer_id"),
+            whole_number(form, "amount", 1, 2**63 - 1),
+        )
+        with state.write() as session:
+            return {"given": collectible_transfers.transfer_collectible(session, command).body}
+
+    fields = ("edition", "to_customer_id", "amount", "transfer_id")
+    return await COLLECTIBLES.submit(request, member, state, COLLECTIBLE, fields, act)
