@@ -40,7 +40,11 @@ def main() -> int:
     from backend.provenance.prefixes import assign_prefix
     from backend.provenance.products import register_product
     from backend.provenance.roles import OrgRole
-    from backend.settings import ProvenanceSettings
+
+    try:  # where the settings live today
+        from backend.settings import ProvenanceSettings
+    except ImportError:  # the baseline's tree (before issue 12): a module of their own
+        from backend.provenance.settings import ProvenanceSettings  # type: ignore[no-redef]
 
     spec = json.loads(args.documents.read_text())
     gtin: str = spec["gtin"]
