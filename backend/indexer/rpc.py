@@ -14,6 +14,8 @@ from typing import Any
 import orjson
 import requests
 
+from backend.chain.client import rpc_session
+
 
 class RpcError(RuntimeError):
     """The node answered with an error, or not at all."""
@@ -62,7 +64,7 @@ class JsonRpc:
     def __init__(self, url: str, timeout: float = 30.0) -> None:
         self.url = url
         self.timeout = timeout
-        self._session = requests.Session()
+        self._session = rpc_session(url, pool_maxsize=1)
         self._ids = itertools.count(1)
 
     def close(self) -> None:
