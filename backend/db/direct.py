@@ -116,6 +116,17 @@ def fetch(
     ]
 
 
+def execute(session: Session, sql: str, params: Sequence[Any]) -> int:
+    """Run one statement (values already in the driver's form, see ``bind``); return the rows it
+    changed."""
+    cursor = _driver(session).cursor()
+    try:
+        cursor.execute(sql, tuple(params))
+        return int(cursor.rowcount)
+    finally:
+        cursor.close()
+
+
 def select_rows(
     session: Session,
     table: Table,

@@ -16,6 +16,7 @@ from sqlalchemy import update
 from sqlmodel import Session
 
 from backend.chain.operations import KEY_EVENTS, OPERATION_ID_EVENTS
+from backend.db.direct import bind, dialect_of, execute, ident, in_list, list_value, marker
 from backend.db.models import Operation, OperationStatus
 from backend.db.schema import table_of
 from backend.db.types import utcnow
@@ -51,20 +52,27 @@ def confirm_operations(session: Session, found: Confirmations, tx_hashes: dict[s
     Grouped by block into ``IN`` lists: a backfill confirms tens of thousands of operations per
     step, one statement per few hundred of them.
     """
-    now = utcnow()
     table = table_of(Operation)
+    dialect = dialect_of(session)
+    now = bind(dialect, table, "confirmed_at", utcnow())
     open_statuses = [OperationStatus.PENDING, OperationStatus.SENT, OperationStatus.FAILED]
-    for column, by_value in ((table.c.id, found.ids), (table.c.confirm_key, found.keys), (table.c.tx_hash, tx_hashes)):
+    # Plain SQL on the driver, the list as one parameter: SQLAlchemy coerced and bound each value
+    # of the IN list one by one, the larger part of the indexer's Python work per confirmation.
+    p = marker(dialect)
+    for column, by_value in (("id", found.ids), ("confirm_key", found.keys), ("tx_hash", tx_hashes)):
         groups: dict[int, list[object]] = defaultdict(list)
         for value, block in by_value.items():
             groups[block].append(value)
+        sql = (
+            f"UPDATE {ident(dialect, table.name)} SET {ident(dialect, 'status')} = {p},"  # noqa: S608
+            f" {ident(dialect, 'confirmed_block')} = {p}, {ident(dialect, 'confirmed_at')} = {p}"
+            f" WHERE {in_list(dialect, column)} AND {in_list(dialect, 'status')}"
+        )
         for block, values in groups.items():
             for start in range(0, len(values), CHUNK):
-                session.execute(
-                    update(table)
-                    .where(column.in_(values[start : start + CHUNK]), table.c.status.in_(open_statuses))
-                    .values(status=OperationStatus.CONFIRMED, confirmed_block=block, confirmed_at=now)
-                )
+                chunk = values[start : start + CHUNK]
+                params = (str(OperationStatus.CONFIRMED), block, now, list_value(dialect, chunk))
+                execute(session, sql, (*params, list_value(dialect, map(str, open_statuses))))
 
 
 def unconfirm_operations(session: Session, above_block: int) -> None:
