@@ -2,19 +2,24 @@
 
 web3.py formats every field of every log into Python objects (HexBytes, checksum addresses,
 AttributeDicts): for a backfill of 100,000 logs that alone costs more than the node's answer.
-The indexer only needs a few calls, so it speaks JSON-RPC itself, over one keep-alive session.
+The indexer only needs a few calls, so it speaks JSON-RPC itself, over one keep-alive connection
+of urllib3 (what requests runs on): requests' own layer (merging session settings, hooks,
+cookies, runtime Protocol checks) was about as much Python per call as the rest of an indexer
+step's bookkeeping. The environment's settings (proxy, ``.netrc``, CA bundle) are read once.
 """
 
 from __future__ import annotations
 
 import itertools
+import os
 from dataclasses import dataclass
 from typing import Any
 
 import orjson
-import requests
-
-from backend.chain.client import rpc_session
+import urllib3
+from requests.utils import get_auth_from_url, get_environ_proxies, get_netrc_auth, select_proxy
+from urllib3.exceptions import HTTPError as TransportError
+from urllib3.exceptions import TimeoutError as TransportTimeout
 
 
 class RpcError(RuntimeError):
@@ -64,30 +69,34 @@ class JsonRpc:
     def __init__(self, url: str, timeout: float = 30.0) -> None:
         self.url = url
         self.timeout = timeout
-        self._session = rpc_session(url, pool_maxsize=1)
+        self._headers = _headers(url)
+        self._pool = _pool(url)
         self._ids = itertools.count(1)
 
     def close(self) -> None:
-        self._session.close()
+        self._pool.clear()
 
     def _post(self, payload: Any, timeout: float | None = None) -> Any:
         try:
-            response = self._session.post(
+            response = self._pool.request(
+                "POST",
                 self.url,
-                data=orjson.dumps(payload),
-                headers={"Content-Type": "application/json"},
+                body=orjson.dumps(payload),
+                headers=self._headers,
                 timeout=timeout or self.timeout,
+                retries=_NO_RETRY,
+                redirect=False,
             )
-        except requests.Timeout as exc:
+        except TransportTimeout as exc:
             raise RpcUnavailable(f"{self.url} timed out") from exc
-        except requests.RequestException as exc:
+        except TransportError as exc:
             raise RpcUnavailable(f"no JSON-RPC answer at {self.url}: {exc.__class__.__name__}") from exc
-        if response.status_code >= 500 or response.status_code == 429:
-            raise RpcUnavailable(f"{self.url} answered HTTP {response.status_code}")
+        if response.status >= 500 or response.status == 429:
+            raise RpcUnavailable(f"{self.url} answered HTTP {response.status}")
         try:
-            return orjson.loads(response.content)
+            return orjson.loads(response.data)
         except orjson.JSONDecodeError as exc:
-            raise RpcError(f"{self.url} answered something that is not JSON (HTTP {response.status_code})") from exc
+            raise RpcError(f"{self.url} answered something that is not JSON (HTTP {response.status})") from exc
 
     def call(self, method: str, *params: Any, timeout: float | None = None) -> Any:
         answer = self._post(
@@ -139,6 +148,30 @@ class JsonRpc:
             if "timed out" in str(exc):
                 raise RangeTooLarge(str(exc)) from exc
             raise
+
+
+# As requests sends: no retry of a request the node may have received (a broadcast must not go
+# twice), one retry of a connection the node had closed while idle.
+_NO_RETRY = urllib3.Retry(0, read=False)
+
+
+def _pool(url: str) -> urllib3.PoolManager:
+    """One keep-alive connection to the node, through the environment's proxy if it names one."""
+    ca_bundle = os.environ.get("REQUESTS_CA_BUNDLE") or os.environ.get("CURL_CA_BUNDLE")
+    options: dict[str, Any] = {"num_pools": 1, "maxsize": 1}
+    if ca_bundle:
+        options["ca_certs"] = ca_bundle
+    proxy = select_proxy(url, get_environ_proxies(url))
+    return urllib3.ProxyManager(proxy, **options) if proxy else urllib3.PoolManager(**options)
+
+
+def _headers(url: str) -> dict[str, str]:
+    """The request headers: JSON, and Basic credentials from the URL or ``.netrc`` if any."""
+    headers = {"Content-Type": "application/json"}
+    user, password = get_netrc_auth(url) or get_auth_from_url(url)
+    if user or password:
+        headers.update(urllib3.make_headers(basic_auth=f"{user}:{password}"))
+    return headers
 
 
 def _result(method: str, answer: dict[str, Any]) -> Any:
