@@ -179,6 +179,23 @@ def _converted(
         yield row
 
 
+def execute_rows(session: Session, sql: str, table: Table, rows: list[dict[str, Any]]) -> None:
+    """Run ``sql`` once per row (one ``executemany``): the rows' values, in the order of the first
+    row's keys, converted by their columns' types as Core would."""
+    if not rows:
+        return
+    dialect = dialect_of(session)
+    columns = tuple(rows[0])
+    processors = _bind_processors(dialect, table, columns)
+    take = itemgetter(*columns) if len(columns) > 1 else (lambda row: (row[columns[0]],))
+    converted = [(i, convert) for i, convert in enumerate(processors) if convert is not None]
+    cursor = _driver(session).cursor()
+    try:
+        cursor.executemany(sql, list(_converted(map(take, rows), converted)))
+    finally:
+        cursor.close()
+
+
 def bulk_insert_stored(session: Session, table: Table, columns: Sequence[str], values: Iterable[Sequence[Any]]) -> None:
     """``bulk_insert`` of rows given as tuples of ``columns`` already in the driver's form (each
     value as ``bind`` gives it): no conversion per value, for callers that convert each distinct
