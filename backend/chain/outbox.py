@@ -10,9 +10,10 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
-from typing import cast
+from functools import lru_cache
+from typing import Any, cast
 
-from sqlalchemy import case, func, or_, update
+from sqlalchemy import Executable, Select, case, func, or_, update
 from sqlalchemy import select as core_select
 from sqlmodel import Session
 
@@ -52,14 +53,19 @@ class PendingSummary:
 
 def pending_summary(session: Session, batched_kinds: frozenset[str]) -> PendingSummary:
     """How much is pending, cheaply: lets the sender sleep until a partial batch is due."""
+    row = session.execute(_pending_summary_query(batched_kinds)).one()
+    return PendingSummary(int(row[0]), int(row[1] or 0), row[2])  # min() keeps the column's type
+
+
+@lru_cache(maxsize=8)
+def _pending_summary_query(batched_kinds: frozenset[str]) -> Executable:
+    # Statements the sender runs every round are built once (here and below): building a Core
+    # statement (coercing each clause, aliasing a table's columns) cost more Python than running it.
     table = table_of(Operation)
     unbatched = case((table.c.kind.in_(sorted(batched_kinds)), 0), else_=1)
-    row = session.execute(
-        core_select(func.count(), func.sum(unbatched), func.min(table.c.created_at)).where(
-            table.c.status == OperationStatus.PENDING
-        )
-    ).one()
-    return PendingSummary(int(row[0]), int(row[1] or 0), row[2])  # min() keeps the column's type
+    return core_select(func.count(), func.sum(unbatched), func.min(table.c.created_at)).where(
+        table.c.status == OperationStatus.PENDING
+    )
 
 
 def ready_operations(session: Session, limit: int) -> list[Operation]:
@@ -68,9 +74,14 @@ def ready_operations(session: Session, limit: int) -> list[Operation]:
     Read as plain rows, not ORM objects: under load this runs for thousands of operations a
     second and the sender only reads their attributes (``operations.py``).
     """
+    return cast(list[Operation], list(session.execute(_ready_query(limit)).all()))
+
+
+@lru_cache(maxsize=8)
+def _ready_query(limit: int) -> Select[Any]:
     table = table_of(Operation)
     dependency = table.alias("dependency")
-    query = (
+    return (
         core_select(table)
         .outerjoin(dependency, table.c.depends_on == dependency.c.id)
         .where(
@@ -80,7 +91,6 @@ def ready_operations(session: Session, limit: int) -> list[Operation]:
         .order_by(table.c.id)
         .limit(limit)
     )
-    return cast(list[Operation], list(session.execute(query).all()))
 
 
 def claim(session: Session, ids: list[int]) -> set[int]:
@@ -131,21 +141,32 @@ def record(session: Session, tx: ChainTransaction, op_ids: list[int]) -> None:
 
 def open_transactions(session: Session, signer: str | None = None) -> list[OpenTx]:
     table = table_of(ChainTransaction)
-    query = core_select(table.c.hash, table.c.signer, table.c.sender, table.c.nonce, table.c.raw).where(
-        table.c.status == TxStatus.BROADCAST
-    )
+    query = _open_query()
     if signer is not None:
         query = query.where(table.c.signer == signer)
     rows = session.execute(query.order_by(table.c.sender, table.c.nonce)).all()
     return [OpenTx(r.hash, r.signer, r.sender, int(r.nonce), r.raw) for r in rows]
 
 
-def in_flight_by_signer(session: Session) -> dict[str, int]:
+@lru_cache(maxsize=1)
+def _open_query() -> Select[Any]:
     table = table_of(ChainTransaction)
-    rows = session.execute(
-        core_select(table.c.signer, func.count()).where(table.c.status == TxStatus.BROADCAST).group_by(table.c.signer)
-    ).all()
+    return core_select(table.c.hash, table.c.signer, table.c.sender, table.c.nonce, table.c.raw).where(
+        table.c.status == TxStatus.BROADCAST
+    )
+
+
+def in_flight_by_signer(session: Session) -> dict[str, int]:
+    rows = session.execute(_in_flight_query()).all()
     return {str(r[0]): int(r[1]) for r in rows}
+
+
+@lru_cache(maxsize=1)
+def _in_flight_query() -> Select[Any]:
+    table = table_of(ChainTransaction)
+    return (
+        core_select(table.c.signer, func.count()).where(table.c.status == TxStatus.BROADCAST).group_by(table.c.signer)
+    )
 
 
 def mined_but_unconfirmed(session: Session, sent_before: object) -> list[OpenTx]:
