@@ -150,8 +150,8 @@ class JsonRpc:
             raise
 
 
-# As requests sends: no retry of a request the node may have received (a broadcast must not go
-# twice), one retry of a connection the node had closed while idle.
+# As requests sends: no retry of a request the node may have received. (A pooled connection the
+# node closed while idle is not a retry: urllib3 checks it before use and opens a new one.)
 _NO_RETRY = urllib3.Retry(0, read=False)
 
 
