@@ -152,6 +152,7 @@ def serve(
         access_log=False,
         proxy_headers=bool(proxies),
         forwarded_allow_ips=proxies or None,
+        server_header=False,  # no "server: uvicorn": nothing to fingerprint, one header less per answer
         timeout_worker_healthcheck=120,
     )
 
