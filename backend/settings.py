@@ -156,6 +156,12 @@ class Settings(ProvenanceSettings):
     admit_health: int = Field(default=2, ge=1, description="/readyz and /metrics in flight (/healthz is never held).")
     admit_max_wait_ms: int = Field(default=20, ge=0, le=10_000, description="Longest wait for a slot before a 503.")
     admit_retry_after_s: int = Field(default=1, ge=1, le=3600, description="Retry-After of a 503 when a class is full.")
+    admit_loop_lag_ms: int = Field(
+        default=25,
+        ge=0,
+        le=10_000,
+        description="Event-loop lag beyond which a class that is full sheds more (0: never). docs/performance.md.",
+    )
     read_threads: int = Field(default=4, ge=1, le=64, description="Threads (and connections) of the read executor.")
     lookup_threads: int = Field(default=2, ge=1, le=16, description="Threads for key and store look-ups.")
 

@@ -384,9 +384,12 @@ def figures(db: str, out: dict[str, Any]) -> list[dict[str, Any]]:
     if "checkout" in out:
         c = out["checkout"]
         add("checkout peak, 32 connections", c["peak_api"]["per_s"], c["peak_naive"]["per_s"], "req/s", True)
+        add("checkout peak p99", c["peak_api"]["p99_ms"], c["peak_naive"]["p99_ms"], "ms", False)
         add("checkout p99 at a constant rate", c["rate_api"]["p99_ms"], c["rate_naive"]["p99_ms"], "ms", False)
     if "mixed" in out:
         m = out["mixed"]
+        add("mixed: checkouts served", m["api"]["checkout"]["per_s"], m["naive"]["checkout"]["per_s"], "req/s", True)
+        add("mixed: balance reads served", m["api"]["balance"]["per_s"], m["naive"]["balance"]["per_s"], "req/s", True)
         add("mixed: checkout p99", m["api"]["checkout"]["p99_ms"], m["naive"]["checkout"]["p99_ms"], "ms", False)
         add("mixed: balance p99", m["api"]["balance"]["p99_ms"], m["naive"]["balance"]["p99_ms"], "ms", False)
     if "overload" in out:

@@ -146,6 +146,8 @@ class Stack:
                 "--log-level",
                 "warning",
                 "--no-access-log",
+                "--no-proxy-headers",  # as `credance serve` without CREDANCE_FORWARDED_ALLOW_IPS
+                "--no-server-header",
                 "--loop",
                 "asyncio",
                 "--http",
@@ -183,6 +185,8 @@ class Stack:
             "--log-level",
             "warning",
             "--no-access-log",
+            "--no-proxy-headers",
+            "--no-server-header",
             "--loop",
             "uvloop",
             "--http",

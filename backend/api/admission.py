@@ -40,9 +40,14 @@ HEALTHZ_HEADERS = [(b"content-type", b"application/json"), (b"content-length", s
 
 
 class Gate:
-    """The slots of one class. Used from one event loop only (one per process): no lock."""
+    """The slots of one class. Used from one event loop only (one per process): no lock.
 
-    __slots__ = ("active", "limit", "name", "refused", "waiters")
+    ``scale`` (1 when the process keeps up) shrinks the slots while the event loop runs late
+    and this class is full (``LoopPressure``); below 1, a request that finds no free slot is
+    refused at once instead of waiting.
+    """
+
+    __slots__ = ("active", "contended", "limit", "name", "refused", "scale", "waiters")
 
     def __init__(self, name: RouteClass, limit: ClassLimit) -> None:
         self.name = name
@@ -50,13 +55,21 @@ class Gate:
         self.active = 0
         self.waiters: deque[asyncio.Future[bool]] = deque()
         self.refused = 0
+        self.scale = 1.0
+        self.contended = False  # a request found no free slot since the pressure's last look
+
+    @property
+    def capacity(self) -> int:
+        """Slots now: the configured ones, scaled down under pressure, never below one."""
+        return max(1, int(self.limit.concurrency * self.scale))
 
     async def enter(self) -> bool:
         """Take a slot (True), or False once the class is full and the wait is over."""
-        if self.active < self.limit.concurrency and not self.waiters:
+        if self.active < self.capacity and not self.waiters:
             self.active += 1
             return True
-        if len(self.waiters) >= self.limit.queue or self.limit.max_wait_s <= 0:
+        self.contended = True
+        if len(self.waiters) >= self.limit.queue or self.limit.max_wait_s <= 0 or self.scale < 1.0:
             return False
         loop = asyncio.get_running_loop()
         waiter: asyncio.Future[bool] = loop.create_future()
@@ -76,8 +89,9 @@ class Gate:
                 self.waiters.remove(waiter)
 
     def leave(self) -> None:
-        """Give the slot to the first request still waiting, else free it."""
-        while self.waiters:
+        """Give the slot to the first request still waiting, else free it. A slot beyond the
+        capacity (it shrank under pressure) is freed, not handed over."""
+        while self.waiters and self.active <= self.capacity:
             waiter = self.waiters.popleft()
             if not waiter.done():
                 waiter.set_result(True)
@@ -90,6 +104,71 @@ def _expire(waiter: asyncio.Future[bool]) -> None:
         waiter.set_result(False)
 
 
+class LoopPressure:
+    """Sheds the classes that are full while the event loop runs late (additive increase,
+    multiplicative decrease of their slots).
+
+    A class's cap bounds what it holds, not the CPU its work costs: purchases admitted at the
+    cap still cost the API, the sender, the indexer and the chain their CPU, and when the
+    offered load is beyond what the machine can do, every answer — refusals and ``/healthz``
+    included — waits behind them in the event loop. The loop's lag (how late a timer set every
+    ``interval_s`` fires) measures that wait. While it is above ``lag_limit_s``, each class
+    that found no free slot since the last look halves its slots (to at most 1/64 of them) and
+    refuses at once instead of queueing; while the lag is below half the limit, every class
+    gets 5 % of its slots back per look (from 1/64 to all of them in about 0.2 s). A class
+    that is not full is never shed: an overload of one class does not take another's work.
+    """
+
+    MIN_SCALE = 1 / 64
+    STEP = 0.05
+
+    def __init__(self, gates: list[Gate], lag_limit_s: float, interval_s: float = 0.01) -> None:
+        self.gates = gates
+        self.lag_limit_s = lag_limit_s
+        self.interval_s = interval_s
+        self.lag_s = 0.0  # the last look's lag (diagnostics, tests)
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._due = 0.0
+        self._last_request = 0.0
+
+    def seen(self) -> None:
+        """A request arrived: look at the loop every ``interval_s`` while requests keep coming."""
+        if self.lag_limit_s <= 0:
+            return
+        loop = asyncio.get_running_loop()
+        self._last_request = loop.time()
+        if self._loop is not loop:  # not watching this loop yet (or stopped watching while idle)
+            self._loop = loop
+            self._due = loop.time() + self.interval_s
+            loop.call_at(self._due, self._look)
+
+    def _look(self) -> None:
+        loop = self._loop
+        if loop is None:
+            return
+        now = loop.time()
+        self.lag_s = now - self._due
+        self.judge(self.lag_s)
+        if now - self._last_request > 1.0 and all(gate.scale == 1.0 for gate in self.gates):
+            self._loop = None  # idle: stop looking until the next request
+            return
+        self._due = now + self.interval_s
+        loop.call_at(self._due, self._look)
+
+    def judge(self, lag_s: float) -> None:
+        """One look: shrink the full classes if the loop is late, else give slots back."""
+        if lag_s > self.lag_limit_s:
+            for gate in self.gates:
+                if gate.contended:
+                    gate.scale = max(self.MIN_SCALE, gate.scale / 2)
+        elif lag_s < self.lag_limit_s / 2:
+            for gate in self.gates:
+                if gate.scale < 1.0:
+                    gate.scale = min(1.0, gate.scale + self.STEP)
+        for gate in self.gates:
+            gate.contended = False
+
+
 class Gates:
     """The gates of one process: one per class, and the public fast path's."""
 
@@ -97,6 +176,8 @@ class Gates:
         self.retry_after_s = budget.retry_after_s
         self.by_class = {name: Gate(name, limit) for name, limit in budget.limits.items()}
         self.public_fast = Gate(RouteClass.PUBLIC, budget.public_fast)
+        shed = [gate for name, gate in self.by_class.items() if name is not RouteClass.HEALTH]
+        self.pressure = LoopPressure([*shed, self.public_fast], budget.loop_lag_s)
 
     @property
     def public(self) -> Gate:
@@ -169,6 +250,7 @@ class AdmissionMiddleware:
             scope["route"] = HEALTHZ_ROUTE
             await respond(with_security_headers(send), 200, HEALTHZ_BODY, list(HEALTHZ_HEADERS))
             return
+        self.all_gates.pressure.seen()
         gate = self.gates[self.routes.of_request(scope).admission]
         if gate.name is RouteClass.PUBLIC and self.fast_public is not None and self.fast_public(scope):
             gate = self.all_gates.public_fast

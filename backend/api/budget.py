@@ -60,6 +60,7 @@ class Budget:
     read_threads: int
     lookup_threads: int
     retry_after_s: int
+    loop_lag_s: float = 0.0  # event-loop lag beyond which full classes shed more (0: never; admission.py)
 
     @classmethod
     def from_settings(cls, settings: Settings) -> Budget:
@@ -78,6 +79,7 @@ class Budget:
             read_threads=settings.read_threads,
             lookup_threads=settings.lookup_threads,
             retry_after_s=settings.admit_retry_after_s,
+            loop_lag_s=settings.admit_loop_lag_ms / 1000,
         )
 
     @property
@@ -96,6 +98,7 @@ class Budget:
             "classes": {name.value: limit.concurrency for name, limit in self.limits.items()},
             "public_fast": self.public_fast.concurrency,
             "max_wait_ms": round(next(iter(self.limits.values())).max_wait_s * 1000),
+            "loop_lag_ms": round(self.loop_lag_s * 1000),
             "read_threads": self.read_threads,
             "lookup_threads": self.lookup_threads,
             "threads": self.threads,
