@@ -99,7 +99,7 @@ def claim(session: Session, ids: list[int]) -> set[int]:
     PostgreSQL: ``FOR UPDATE SKIP LOCKED``, so several senders never take the same rows (rows
     another sender is recording are skipped, and once it commits they are no longer pending).
     SQLite: the sender's transaction began with ``BEGIN IMMEDIATE``, so it is the only writer
-    and the status check alone is the claim (SQLAlchemy renders no FOR UPDATE there).
+    and the status check alone is the claim (SQLite has no FOR UPDATE).
     """
     # Plain SQL with the list as one parameter (here and in ``record``): SQLAlchemy coerced and
     # bound each id of an IN list one by one, a fifth of the sender's Python work per purchase.
