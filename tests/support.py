@@ -3,9 +3,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
-import shutil
 import socket
+import sqlite3
 import threading
 import time
 from dataclasses import dataclass, field
@@ -136,7 +137,10 @@ def rpc(w3: Web3, method: str, *params: Any) -> Any:
 
 
 def copy_database(template: Path, target: Path) -> None:
-    shutil.copyfile(template, target)
+    """The template as it is, its log included: its last commits may be only in its WAL (commits
+    never checkpoint, backend/db/checkpoint.py), so copying the file alone could lose them."""
+    with contextlib.closing(sqlite3.connect(template)) as source, contextlib.closing(sqlite3.connect(target)) as copy:
+        source.backup(copy)
 
 
 @dataclass
