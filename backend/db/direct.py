@@ -17,7 +17,8 @@ and condition fragments written in code; every value is a parameter (hence the `
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from functools import lru_cache
 from operator import itemgetter
 from typing import Any
@@ -57,6 +58,9 @@ def _driver(session: Session) -> Any:
     machinery (a few hundred opcodes) for every statement, and a root transaction keeps one
     connection until it ends (savepoints included). A transaction that is over or no longer
     active is asked again, so its errors ("rolled back…") still surface."""
+    pinned_driver = session.info.get(_PINNED)
+    if pinned_driver is not None:
+        return pinned_driver
     session.flush()
     root = session.get_transaction()
     known = session.info.get(_DRIVER)
@@ -65,6 +69,23 @@ def _driver(session: Session) -> Any:
     driver = session.connection().connection.driver_connection
     session.info[_DRIVER] = (session.get_transaction(), driver)
     return driver
+
+
+_PINNED = "credance.direct.pinned"  # session.info: the DB-API connection ``pinned`` holds
+
+
+@contextmanager
+def pinned(session: Session) -> Iterator[None]:
+    """Inside the block, this module's statements run on the connection of the session's
+    transaction as it is at the start, without the session's flush and transaction checks for
+    each statement (about sixty opcodes each, a dozen statements a checkout batch). For blocks
+    that change nothing through the ORM (which would need a flush before each raw statement)."""
+    before = session.info.get(_PINNED)
+    session.info[_PINNED] = _driver(session)
+    try:
+        yield
+    finally:
+        session.info[_PINNED] = before
 
 
 def _is_postgres(dialect: Dialect) -> bool:
