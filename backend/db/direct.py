@@ -151,10 +151,10 @@ def fetch(
     finally:
         cursor.close()
     if table is None or not columns:
-        return [tuple(row) for row in rows]
+        return rows  # both drivers' rows are tuples already
     processors = _result_processors(dialect or dialect_of(session), table, tuple(columns))
     if all(convert is None for convert in processors):
-        return [tuple(row) for row in rows]
+        return rows
     width = len(processors)
     return [
         tuple(value if i >= width or processors[i] is None else processors[i](value) for i, value in enumerate(row))  # type: ignore[misc]
