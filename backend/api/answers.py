@@ -38,6 +38,7 @@ from markupsafe import Markup
 from sqlalchemy import Engine
 from sqlmodel import Session
 
+from backend.api import verify_page
 from backend.api.admission import Gate, Overloaded
 from backend.api.writer import GroupCommitWriter
 from backend.chain.manifest import ManifestMissing, load_manifest
@@ -180,14 +181,22 @@ class Answer:
         return orjson.dumps(self.result())
 
     def html(self) -> bytes:
-        """The page verify.html renders, from the entry's cached parts: per answer only the
-        verdict, the scans and the block are rendered (tests/e2e compare it with the one-shot page)."""
+        """The page verify.html renders, from the entry's cached parts: per answer only the verdict,
+        the scans and the block are rendered, in Python (verify_page.py; tests compare it with the
+        one-shot page)."""
         r = self.result()
-        module = page_parts()
-        before, after = self.entry.body(r)
-        scans = module.scans(r).encode() if r.get("scan_signals") else b""
-        verdict = module.verdict(r).encode()
-        return b"".join((self.entry.head(r), verdict, before, scans, after, module.bottom(r).encode()))
+        entry = self.entry
+        before, after = entry.body(r)
+        return b"".join(
+            (
+                entry.head(r),
+                verify_page.verdict(r).encode(),
+                before,
+                verify_page.scans(r).encode(),
+                after,
+                verify_page.bottom(r).encode(),
+            )
+        )
 
     def whole_page(self) -> bytes:
         """The page rendered at once (verify.html), every part afresh: the reference ``html`` is held to."""

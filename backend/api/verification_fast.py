@@ -27,7 +27,7 @@ from urllib.parse import parse_qsl
 from backend.api.admission import ADMITTED_BY, Gate, Gates, Overloaded
 from backend.api.answers import Answer, VerificationAnswers, matches
 from backend.api.checkout import RouteLabel
-from backend.api.request_headers import header, request_headers
+from backend.api.request_headers import request_headers
 from backend.api.security import ASGIApp, Receive, Scope, Send, respond
 from backend.errors import DomainError
 from backend.indexer.confirmed import View
@@ -39,6 +39,7 @@ PATH = re.compile(r"^/01/([^/]+)/21/([^/]+)$")
 ROUTE = RouteLabel("/01/{gtin}/21/{serial}")
 _NUMBER = re.compile(r"^-?\d{1,3}(\.\d{1,12})?$")  # what the fast path parses; anything else goes to the route
 _TRUE, _FALSE = frozenset({"true", "1", "yes", "on"}), frozenset({"false", "0", "no", "off"})
+_BOOLEANS = _TRUE | _FALSE
 _VIEWS = {view.value: view for view in View}  # a look-up: calling the enum costs more
 JSON_TYPE = b"application/json"
 HTML_TYPE = b"text/html; charset=utf-8"
@@ -95,6 +96,11 @@ def query_of(raw: bytes) -> dict[str, str] | None:
         pairs = [(name, value) for name, _, value in (pair.partition("=") for pair in text.split("&") if pair)]
     params = dict(pairs)
     return params if len(params) == len(pairs) else None
+
+
+def _text(value: bytes | None) -> str | None:
+    """A header's value as text (as ``request_headers.header`` reads it; the headers looked up once)."""
+    return None if value is None else bytes(value).decode("latin-1")
 
 
 def _number(value: str) -> float | None:
@@ -170,10 +176,11 @@ class VerificationFastPath:
         match = PATH.match(scope["path"])
         if match is None:
             return None
-        if b"authorization" in request_headers(scope):
+        headers = request_headers(scope)
+        if b"authorization" in headers:
             return None  # a key: checked, and its scan weighed, by the route
-        accept, if_none_match = header(scope, b"accept"), header(scope, b"if-none-match")
-        location = header(scope, b"x-scan-location")
+        accept, if_none_match = _text(headers.get(b"accept")), _text(headers.get(b"if-none-match"))
+        location = _text(headers.get(b"x-scan-location"))
         params = query_of(scope.get("query_string", b""))
         if params is None:
             return None  # a repeated parameter: the route refuses it
@@ -182,7 +189,8 @@ class VerificationFastPath:
         format_, view, scan = params.get("format"), params.get("view", "latest"), params.get("scan", "true")
         if format_ not in (None, "json", "html") or view not in ("latest", "confirmed"):
             return None
-        if scan.lower() not in _TRUE | _FALSE:
+        scan = scan.lower()
+        if scan not in _BOOLEANS:
             return None
         try:
             where = self._where(params, location)
@@ -195,7 +203,7 @@ class VerificationFastPath:
             match.group(2),
             wants_html(accept, format_),
             _VIEWS[view],
-            scan.lower() in _TRUE,
+            scan in _TRUE,
             where,
             if_none_match,
         )

@@ -15,6 +15,7 @@ from backend.cli.loyalty import loyalty_app
 from backend.cli.passports import passports_app
 from backend.cli.polls import polls_app
 from backend.cli.provenance import app as provenance_app
+from backend.runtime import freeze_startup_heap
 
 app = typer.Typer(help="Credance: blockchain-backed loyalty and product provenance.", no_args_is_help=True)
 chain_app = typer.Typer(help="The project's own Anvil chain.", no_args_is_help=True)
@@ -173,6 +174,7 @@ def indexer() -> None:
         return open_chain(s)
 
     indexer = Indexer(engine, ctx, s.confirmations, s.indexer_max_range, reload=reload)
+    freeze_startup_heap()
     indexer.run(_stop_event(), s.indexer_poll_ms / 1000)
 
 
@@ -223,6 +225,7 @@ def sender() -> None:
     engine = make_engine(s.resolved_database_url)
     signers = Signers(ctx.w3, ctx.chain_id, s, engine)
     console.print(f"sending to chain {ctx.chain_id}")
+    freeze_startup_heap()
     Sender(
         engine,
         ctx,

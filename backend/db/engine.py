@@ -14,6 +14,7 @@ from sqlalchemy import Engine, event
 from sqlalchemy.engine import make_url
 from sqlmodel import Session, create_engine
 
+from backend.db.checkpoint import JOURNAL_SIZE_LIMIT, WalCheckpointer
 from backend.home import secure_sqlite_files
 
 
@@ -31,6 +32,9 @@ def _tune_sqlite(dbapi_connection: Any, _record: Any) -> None:
     cursor.execute("PRAGMA journal_mode=WAL")
     cursor.execute("PRAGMA synchronous=NORMAL")
     cursor.execute("PRAGMA busy_timeout=30000")
+    # Never checkpoint inside a commit, while every writer waits (checkpoint.py does it aside).
+    cursor.execute("PRAGMA wal_autocheckpoint=0")
+    cursor.execute(f"PRAGMA journal_size_limit={JOURNAL_SIZE_LIMIT}")
     cursor.execute("PRAGMA foreign_keys=ON")
     cursor.close()
 
@@ -97,6 +101,7 @@ def make_engine(url: str, pool_size: int | None = None) -> Engine:
         )
         event.listen(engine, "connect", _tune_sqlite)
         if database and database != ":memory:":
+            WalCheckpointer.watch(engine, Path(database))
             queue = _WriterQueue(Path(database + ".writers"))
             event.listen(engine, "begin", queue.begin)
             event.listen(engine, "commit", queue.end)

@@ -65,6 +65,10 @@ class Source(StrEnum):
 
 
 ATTESTING = frozenset({Source.BRAND, Source.PARTNER})
+# As answers show them, listed once: an enum's ``.value`` and its iteration run Python code, and
+# ``view`` runs for every judged item of every batch of scans.
+SOURCE_NAMES = tuple(s.value for s in Source)
+ATTESTING_NAMES = tuple(sorted(s.value for s in ATTESTING))
 
 
 @dataclass(frozen=True)
@@ -196,7 +200,7 @@ class ScanAssessment:
                 "in_window": {
                     **self.window.view(),
                     "located": self.window.located,
-                    "by_source": {s.value: self.window.by_source.get(s.value, 0) for s in Source},
+                    "by_source": {name: self.window.by_source.get(name, 0) for name in SOURCE_NAMES},
                 },
                 "since_sale": self.since_sale.view() if self.since_sale else None,
                 "since_decommissioning": self.since_decommissioning,
@@ -204,7 +208,7 @@ class ScanAssessment:
             "rules": {
                 "min_clients": p.clone_min_clients,
                 "counted_per_client": p.clone_scans_per_client,
-                "attesting_sources": sorted(s.value for s in ATTESTING),
+                "attesting_sources": list(ATTESTING_NAMES),
             },
         }
 

@@ -8,9 +8,11 @@ from __future__ import annotations
 import asyncio
 
 import pytest
+from fastapi.testclient import TestClient
 from sqlmodel import Session, select
 
 from backend.api.answers import VerificationAnswers
+from backend.api.app import create_app
 from backend.db.models import Scan
 from backend.indexer.confirmed import View
 from tests.e2e.scanning import NEW_YORK, PARIS, TOKYO, phone, scan, signals
@@ -151,6 +153,10 @@ def test_the_page_from_cached_parts_is_the_page_rendered_at_once(platform: Platf
     genuine, verdict = page("SN0004")
     assert verdict == "authentic"
     assert 'data-distinct-clients="3"' in genuine
+    # The fast path's page is the route's (tests/provenance/test_verification_answers.py: the others).
+    routed = TestClient(create_app(platform.settings, platform.engine, verification_fast_path=False))
+    link, quiet = f"/01/{DEMO}/21/SN0004", {"format": "html", "scan": "false"}
+    assert platform.client.get(link, params=quiet).text == routed.get(link, params=quiet).text == genuine
     for network in (4, 5, 6):
         scan(phone(platform, network), DEMO, "SN0004", **TOKYO)
     copied, verdict = page("SN0004")
@@ -158,8 +164,9 @@ def test_the_page_from_cached_parts_is_the_page_rendered_at_once(platform: Platf
     assert 'data-verdict="suspicious"' in copied
     assert "possible copy" in copied
     # The same served over HTTP, and for an item nobody registered (no scans part at all).
-    served = platform.client.get(f"/01/{DEMO}/21/SN0004", params={"format": "html", "scan": "false"})
-    assert served.text == copied
+    served = platform.client.get(link, params=quiet)
+    assert served.text == routed.get(link, params=quiet).text == copied
+    assert served.headers["etag"] == routed.get(link, params=quiet).headers["etag"]
     unknown, verdict = page("NOSUCH1")
     assert verdict == "unknown"
     assert "Scans of this code" not in unknown

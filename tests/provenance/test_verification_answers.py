@@ -19,14 +19,15 @@ from sqlmodel import Session, func, select
 
 from backend.api.answers import VerificationAnswers
 from backend.api.app import create_app
-from backend.db.models import Scan
+from backend.db.models import Item, Scan
 from backend.indexer.confirmed import View
 from backend.provenance.answers import ScanRecord
 from backend.provenance.scans import CoarseLocation
 from backend.settings import Settings
-from tests.provenance.support import FRESH, Api, at, commission, sgtin
+from tests.provenance.support import BLEND, FRESH, Api, at, commission, sgtin
 
 URL = f"/01/{FRESH}/21/SN0001"
+UNKNOWN_GTIN = "09506000999999"  # a valid GTIN no brand registered
 
 
 def scans_of(engine: Engine) -> int:
@@ -86,6 +87,38 @@ def test_the_fast_path_answers_as_the_route_does(api: Api, settings: Settings) -
     assert api.client.get(f"/01/{FRESH[:-1]}7/21/SN0003").status_code == 400
     assert api.client.get(f"/01/{FRESH}/21/SN0003", params={"lat": "91", "lon": "0"}).status_code == 422
     assert scans_of(api.engine) == 0
+
+
+def test_the_fast_path_serves_the_routes_page_for_each_verdict_without_a_chain(api: Api, settings: Settings) -> None:
+    """The page (and its headers) from the fast path is byte for byte the route's, with scans recorded
+    or not: an unknown GTIN, an unknown serial, an item not on chain yet, a recalled item (the
+    chain's verdicts, genuine and suspicious: tests/e2e/test_scan_signals.py)."""
+    recalled = api.client.post(
+        "/v1/recalls", json={"gtin": BLEND, "reason": 'Glass <shards> & "dust"'}, headers=api.headers("demo-brand")
+    )
+    assert recalled.status_code == 201, recalled.text
+    routed = TestClient(create_app(settings, api.engine, verification_fast_path=False))
+    links = {
+        "unknown GTIN": (f"/01/{UNKNOWN_GTIN}/21/SN0001", "unknown"),
+        "unknown serial": (f"/01/{FRESH}/21/NOSUCH1", "unknown"),
+        "not on chain": (f"/01/{FRESH}/21/SN0004", "unknown"),
+        "recalled": (f"/01/{BLEND}/21/{_blend_serial(api)}", "recalled"),
+    }
+    for name, (link, verdict) in links.items():
+        for params in ({"format": "html", "scan": "false"}, {"format": "html"}):
+            fast, slow = api.client.get(link, params=params), routed.get(link, params=params)
+            assert fast.status_code == slow.status_code == 200, name
+            assert f'data-verdict="{verdict}"' in fast.text, name
+            assert fast.content == slow.content, name
+            headers = ("vary", "cache-control", "content-type", "content-security-policy", "x-frame-options")
+            headers += ("etag",) if params.get("scan") == "false" else ()  # a scan recorded: one more counted
+            assert {k: fast.headers[k] for k in headers} == {k: slow.headers[k] for k in headers}, name
+    assert "Glass &lt;shards&gt; &amp; &#34;dust&#34;" in fast.text
+
+
+def _blend_serial(api: Api) -> str:
+    with Session(api.engine) as session:
+        return str(session.exec(select(Item.serial).where(Item.gtin == BLEND)).first())
 
 
 def _answers(api: Api, settings: Settings) -> VerificationAnswers:
