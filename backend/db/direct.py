@@ -147,7 +147,7 @@ def fetch(
     cursor = _driver(session).cursor()
     try:
         cursor.execute(sql, tuple(params))
-        rows = cursor.fetchall()
+        rows: list[tuple[Any, ...]] = cursor.fetchall()
     finally:
         cursor.close()
     if table is None or not columns:
