@@ -28,7 +28,7 @@ from starlette.responses import Response
 from backend.api.auth import KeyVerifier, Principal
 from backend.api.error_responses import domain_error
 from backend.api.policy import PURCHASE, Context, Facts, decide
-from backend.api.replays import replay_headers
+from backend.api.replays import REPLAYED, replay_headers
 from backend.api.request_headers import request_headers
 from backend.api.schemas.loyalty import PurchaseIn
 from backend.api.security import ASGIApp, Receive, Scope, Send, read_body, replaying
@@ -38,6 +38,7 @@ from backend.loyalty.purchases import PurchaseInput, PurchaseLineInput, Purchase
 
 PATH = "/v1/purchases"
 JSON = b"application/json"
+REPLAYED_HEADER = (REPLAYED.lower().encode("latin-1"), b"true")  # as ``replay_headers`` sets it
 
 
 @dataclass(frozen=True)
@@ -54,7 +55,10 @@ def purchase_input(body: PurchaseIn, till_code: str | None = None, till_key: str
         customer_id=body.customer_id,
         store_id=body.store_id,
         currency=body.currency,
-        lines=[PurchaseLineInput(**line.model_dump()) for line in body.lines],
+        lines=[
+            PurchaseLineInput(line.sku, line.quantity, line.unit_price, line.category, line.gtin, line.serial)
+            for line in body.lines
+        ],
         paid_with_points=body.paid_with_points,
         till_code=till_code,
         till_key=till_key,
@@ -69,6 +73,17 @@ def purchase_response(outcome: PurchaseOutcome) -> Response:
     already the ``PurchaseOut`` shape, so orjson and no re-validation."""
     headers = replay_headers(outcome.replayed)
     return Response(orjson.dumps(outcome.body), media_type="application/json", headers=headers)
+
+
+async def _send_answer(send: Send, outcome: PurchaseOutcome) -> None:
+    """``purchase_response(outcome)`` sent as the two ASGI messages it makes (the same status,
+    headers and body), without building a Starlette response for every purchase."""
+    body = orjson.dumps(outcome.body)
+    headers = [(b"content-length", b"%d" % len(body)), (b"content-type", JSON)]
+    if outcome.replayed:
+        headers.insert(0, REPLAYED_HEADER)
+    await send({"type": "http.response.start", "status": 200, "headers": headers})
+    await send({"type": "http.response.body", "body": body})
 
 
 def _credentials(scope: Scope) -> tuple[str | None, bytes | None]:
@@ -93,21 +108,21 @@ class CheckoutFastPath:
             return
         # SecurityMiddleware has read and size-checked the body already: this is one message.
         body = await read_body(receive) or b""
-        receive = replaying(body, receive)
         key, content_type = _credentials(scope)
         # A lookup of a key not seen lately runs on a thread, never on the loop.
         principal = await self.verifier.verify_async(key) if key is not None else None
         purchase = self._accepted(principal, content_type, body)
         if purchase is None:
-            await self.app(scope, receive, send)
+            await self.app(scope, replaying(body, receive), send)
             return
         scope["route"] = self.label
-        response: Response
         try:
-            response = purchase_response(await self.purchases.submit(purchase))
+            outcome = await self.purchases.submit(purchase)
         except DomainError as exc:
             response = await domain_error(Request(scope), exc)  # the application's own error answer
-        await response(scope, receive, send)
+            await response(scope, replaying(body, receive), send)
+            return
+        await _send_answer(send, outcome)
 
     @staticmethod
     def _accepted(principal: Principal | None, content_type: bytes | None, body: bytes) -> PurchaseInput | None:

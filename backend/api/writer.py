@@ -58,6 +58,9 @@ class GroupCommitWriter(Generic[T, R]):
 
     def __init__(self, engine: Engine, work: BatchWork[T, R], max_batch: int = MAX_BATCH) -> None:
         self.engine = engine
+        # Made once: ``writer(engine)`` builds a new option engine (its event dispatch, the URL
+        # parsed again) on every call, a few thousand opcodes a batch.
+        self._writer_engine = writer(engine)
         self.work = work
         self.max_batch = max_batch
         self._queue: queue.SimpleQueue[_Job[T] | None] = queue.SimpleQueue()
@@ -137,7 +140,7 @@ class GroupCommitWriter(Generic[T, R]):
 
     def _attempt(self, items: list[T]) -> list[R | DomainError] | None:
         """One try; None when the domain code rolled the whole transaction back."""
-        with Session(writer(self.engine), expire_on_commit=False) as session:
+        with Session(self._writer_engine, expire_on_commit=False) as session:
             root = session.begin()
             results = self.work(session, items)
             if not root.is_active:

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import sqlite3
 from collections.abc import Callable, Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from functools import lru_cache
 from operator import itemgetter
 from typing import Any
@@ -29,6 +30,7 @@ from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlmodel import Session
 
 Processor = Callable[[Any], Any] | None
+Converter = Callable[[Any], Any]
 
 # A key or constraint refused a write: SQLAlchemy's error, or the driver's own for statements run
 # here (they never pass through SQLAlchemy, which would wrap it).
@@ -39,14 +41,51 @@ DATABASE_ERRORS: tuple[type[Exception], ...] = (DBAPIError, sqlite3.Error, psyco
 
 
 def dialect_of(session: Session) -> Dialect:
-    return session.get_bind().dialect
+    # The session's own engine when it has one (every session of ours): ``get_bind`` resolves
+    # mappers and binds on each call, and the checkout's writer asks a few dozen times a batch.
+    engine = session.bind
+    return engine.dialect if engine is not None else session.get_bind().dialect
+
+
+_DRIVER = "credance.direct.driver"  # session.info: (root transaction, its DB-API connection)
 
 
 def _driver(session: Session) -> Any:
     """The DB-API connection of the session's transaction (begun if it was not), after the
-    session's pending ORM changes (which the driver does not know of) are written."""
+    session's pending ORM changes (which the driver does not know of) are written.
+
+    Remembered for the session's root transaction: ``Session.connection()`` runs the ORM's state
+    machinery (a few hundred opcodes) for every statement, and a root transaction keeps one
+    connection until it ends (savepoints included). A transaction that is over or no longer
+    active is asked again, so its errors ("rolled back…") still surface."""
+    pinned_driver = session.info.get(_PINNED)
+    if pinned_driver is not None:
+        return pinned_driver
     session.flush()
-    return session.connection().connection.driver_connection
+    root = session.get_transaction()
+    known = session.info.get(_DRIVER)
+    if known is not None and root is not None and known[0] is root and root.is_active:
+        return known[1]
+    driver = session.connection().connection.driver_connection
+    session.info[_DRIVER] = (session.get_transaction(), driver)
+    return driver
+
+
+_PINNED = "credance.direct.pinned"  # session.info: the DB-API connection ``pinned`` holds
+
+
+@contextmanager
+def pinned(session: Session) -> Iterator[None]:
+    """Inside the block, this module's statements run on the connection of the session's
+    transaction as it is at the start, without the session's flush and transaction checks for
+    each statement (about sixty opcodes each, a dozen statements a checkout batch). For blocks
+    that change nothing through the ORM (which would need a flush before each raw statement)."""
+    before = session.info.get(_PINNED)
+    session.info[_PINNED] = _driver(session)
+    try:
+        yield
+    finally:
+        session.info[_PINNED] = before
 
 
 def _is_postgres(dialect: Dialect) -> bool:
@@ -65,6 +104,7 @@ def ident(dialect: Dialect, name: str) -> str:
     return str(dialect.identifier_preparer.quote(name))
 
 
+@lru_cache(maxsize=256)
 def in_list(dialect: Dialect, column: str) -> str:
     """``column`` is one of a list given as a single parameter (see ``list_value``)."""
     if _is_postgres(dialect):
@@ -94,21 +134,27 @@ def bind(dialect: Dialect, table: Table, column: str, value: Any) -> Any:
 
 
 def fetch(
-    session: Session, sql: str, params: Sequence[Any], table: Table | None = None, columns: Sequence[str] = ()
+    session: Session,
+    sql: str,
+    params: Sequence[Any],
+    table: Table | None = None,
+    columns: Sequence[str] = (),
+    dialect: Dialect | None = None,
 ) -> list[tuple[Any, ...]]:
     """Rows of ``sql``; the values of ``columns`` (the leading ones of each row, of ``table``)
-    converted as Core would (e.g. a ``UTCDateTime`` back to a datetime)."""
+    converted as Core would (e.g. a ``UTCDateTime`` back to a datetime). ``dialect``: the
+    session's, if the caller has it at hand."""
     cursor = _driver(session).cursor()
     try:
         cursor.execute(sql, tuple(params))
-        rows = cursor.fetchall()
+        rows: list[tuple[Any, ...]] = cursor.fetchall()
     finally:
         cursor.close()
     if table is None or not columns:
-        return [tuple(row) for row in rows]
-    processors = _result_processors(dialect_of(session), table, tuple(columns))
+        return rows  # both drivers' rows are tuples already
+    processors = _result_processors(dialect or dialect_of(session), table, tuple(columns))
     if all(convert is None for convert in processors):
-        return [tuple(row) for row in rows]
+        return rows
     width = len(processors)
     return [
         tuple(value if i >= width or processors[i] is None else processors[i](value) for i, value in enumerate(row))  # type: ignore[misc]
@@ -139,10 +185,18 @@ def select_rows(
     """``SELECT columns, aggregates FROM table [WHERE where] tail``: the columns' values converted
     as Core would convert them, the aggregates' as the driver gives them."""
     dialect = dialect_of(session)
+    sql = _select_sql(dialect, table, tuple(columns), where, tail, tuple(aggregates))
+    return fetch(session, sql, params, table, columns, dialect)
+
+
+@lru_cache(maxsize=512)
+def _select_sql(
+    dialect: Dialect, table: Table, columns: tuple[str, ...], where: str, tail: str, aggregates: tuple[str, ...]
+) -> str:
+    """A statement's text, built once (the checkout's writer runs the same dozen every batch)."""
     names = ", ".join([*(ident(dialect, name) for name in columns), *aggregates])
     condition = f"WHERE {where}" if where else ""
-    sql = f"SELECT {names} FROM {ident(dialect, table.name)} {condition} {tail}"  # noqa: S608
-    return fetch(session, sql, params, table, columns)
+    return f"SELECT {names} FROM {ident(dialect, table.name)} {condition} {tail}"  # noqa: S608
 
 
 def bulk_insert(session: Session, table: Table, rows: list[dict[str, Any]]) -> None:
@@ -156,27 +210,38 @@ def bulk_insert(session: Session, table: Table, rows: list[dict[str, Any]]) -> N
         return
     dialect = dialect_of(session)
     columns = tuple(rows[0])
-    processors = _bind_processors(dialect, table, columns)
     # The values of each row read in C (itemgetter), then only the columns with a converter
     # (times, amounts) converted: the checkout's rows have ~50 columns a purchase, most of them
     # passed through as they are.
     take = itemgetter(*columns) if len(columns) > 1 else (lambda row: (row[columns[0]],))
-    converted = [(i, convert) for i, convert in enumerate(processors) if convert is not None]
-    bulk_insert_stored(session, table, columns, _converted(map(take, rows), converted))
+    values = list(map(take, rows))
+    converters = _converters(dialect, table, columns)
+    bulk_insert_stored(session, table, columns, _converted(values, converters) if converters else values)
 
 
-def _converted(
-    values: Iterable[Sequence[Any]], converters: list[tuple[int, Callable[[Any], Any]]]
-) -> Iterator[Sequence[Any]]:
-    """Each row's values with the converters applied at their positions."""
-    if not converters:
-        yield from values
-        return
-    for row_values in values:
-        row = list(row_values)
-        for i, convert in converters:
-            row[i] = convert(row[i])
-        yield row
+@lru_cache(maxsize=256)
+def _converters(dialect: Dialect, table: Table, columns: tuple[str, ...]) -> tuple[tuple[int, Converter], ...]:
+    """The positions of the columns with a converter, and their converters."""
+    processors = _bind_processors(dialect, table, columns)
+    return tuple((i, convert) for i, convert in enumerate(processors) if convert is not None)
+
+
+def _converted(rows: list[Sequence[Any]], converters: tuple[tuple[int, Converter], ...]) -> list[tuple[Any, ...]]:
+    """The rows with the converters applied at their positions, column by column.
+
+    A batch's rows share many values (the batch's time in every row, a price): each distinct
+    object of a column (by identity, never by equality: equal values may be stored differently)
+    is converted once, and the columns are split and joined in C."""
+    table = list(zip(*rows, strict=True))
+    for i, convert in converters:
+        column = table[i]
+        distinct = dict(zip(map(id, column), column, strict=True))
+        if len(distinct) == 1:  # e.g. the batch's time
+            table[i] = (convert(column[0]),) * len(column)
+            continue
+        done = {key: convert(value) for key, value in distinct.items()}
+        table[i] = tuple(map(done.__getitem__, map(id, column)))
+    return list(zip(*table, strict=True))
 
 
 def execute_rows(session: Session, sql: str, table: Table, rows: list[dict[str, Any]]) -> None:
@@ -201,20 +266,28 @@ def bulk_insert_stored(session: Session, table: Table, columns: Sequence[str], v
     value as ``bind`` gives it): no conversion per value, for callers that convert each distinct
     value once (a day, an amount) over hundreds of thousands of rows."""
     dialect = dialect_of(session)
-    quoted = ", ".join(ident(dialect, name) for name in columns)
+    sql = _insert_sql(dialect, table, tuple(columns))
     driver = _driver(session)
     if _is_postgres(dialect):
-        with driver.cursor() as cursor, cursor.copy(f"COPY {ident(dialect, table.name)} ({quoted}) FROM STDIN") as copy:
+        with driver.cursor() as cursor, cursor.copy(sql) as copy:
             for row_values in values:
                 copy.write_row(row_values)
         return
-    placeholders = ", ".join("?" * len(columns))
     cursor = driver.cursor()
     try:
-        sql = f"INSERT INTO {ident(dialect, table.name)} ({quoted}) VALUES ({placeholders})"  # noqa: S608
         cursor.executemany(sql, values)
     finally:
         cursor.close()
+
+
+@lru_cache(maxsize=256)
+def _insert_sql(dialect: Dialect, table: Table, columns: tuple[str, ...]) -> str:
+    """``bulk_insert_stored``'s statement, built once per table and columns."""
+    quoted = ", ".join(ident(dialect, name) for name in columns)
+    if _is_postgres(dialect):
+        return f"COPY {ident(dialect, table.name)} ({quoted}) FROM STDIN"
+    placeholders = ", ".join("?" * len(columns))
+    return f"INSERT INTO {ident(dialect, table.name)} ({quoted}) VALUES ({placeholders})"  # noqa: S608
 
 
 def highest(session: Session, table: Table, column: str = "id") -> int | None:

@@ -20,10 +20,10 @@ The rules, in the order they apply (the first refusal wins):
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
-from typing import Any
+from types import MappingProxyType
+from typing import Any, NamedTuple
 
 from backend.errors import NotFound, Unprocessable
 from backend.loyalty.lots import expiry_of
@@ -32,29 +32,29 @@ from backend.loyalty.rules import MAX_POINTS_PER_ORDER, Bonus, OrderLine, Points
 from backend.loyalty.standing import Standing, after_award, retier, tier_name
 from backend.loyalty.tiers import TierChange
 
+# The assessment's values are named tuples, not frozen dataclasses: as immutable, and built in C
+# (a frozen dataclass sets each field through ``object.__setattr__``), several times a purchase.
 
-@dataclass(frozen=True)
-class MemberFacts:
+
+class MemberFacts(NamedTuple):
     """What the rules need to know of the member before a purchase (a new member: the defaults)."""
 
     standing: Standing | None = None
     segments: frozenset[str] = frozenset()  # needed only while a campaign targets segments
     qualifying: int = 0  # purchase points earned in the tier window; needed only with tier levels
     # Orders each campaign with a per-member limit has rewarded; needed only while one runs.
-    campaign_uses: Mapping[str, int] = field(default_factory=dict)
+    campaign_uses: Mapping[str, int] = MappingProxyType({})
 
 
 NEW_MEMBER = MemberFacts()
 
 
-@dataclass(frozen=True)
-class Order:
+class Order(NamedTuple):
     lines: list[OrderLine]
     total: Decimal
 
 
-@dataclass(frozen=True)
-class Assessment:
+class Assessment(NamedTuple):
     """What a purchase earns and does to the member's books."""
 
     order: Order

@@ -111,14 +111,15 @@ def record_plain(
 ) -> list[Result]:
     """Record plain purchases in order; the outcome of each, or the error that refused it."""
     digests = [request.digest() for request in requests]
-    recorded = recorded_answers(session, {request.key for request in requests})
-    stores = _stores(session, {request.store_id for request in requests})
+    keys = [(request.store_id, request.order_id) for request in requests]  # ``request.key``, once
+    recorded = recorded_answers(session, set(keys))
+    stores = _stores(session, {store for store, _ in keys})
     members = load_members(session, {request.customer_id for request in requests}, rules, now)
     run: dict[tuple[str, str], Accepted] = {}
     pending: list[Accepted | _Replay | Result] = []
-    for request, digest in zip(requests, digests, strict=True):
+    for request, key, digest in zip(requests, keys, digests, strict=True):
         try:
-            pending.append(_one(request, digest, recorded, run, stores, members, rules, now))
+            pending.append(_one(request, key, digest, recorded, run, stores, members, rules, now))
         except DomainError as exc:
             pending.append(exc)
     write(session, list(run.values()), members.values(), record, rules, now)
@@ -143,6 +144,7 @@ def _replay_in_run(item: _Replay) -> Result:
 
 def _one(
     request: PurchaseInput,
+    key: tuple[str, str],
     digest: str,
     recorded: dict[tuple[str, str], RecordedAnswer],
     run: dict[tuple[str, str], Accepted],
@@ -151,8 +153,8 @@ def _one(
     rules: RuleSet,
     now: datetime,
 ) -> Accepted | _Replay | Outcome:
-    """Assess one purchase against the run so far (raises the error that refuses it)."""
-    key = request.key
+    """Assess one purchase (``key``: its ``request.key``) against the run so far (raises the
+    error that refuses it)."""
     if key in recorded:
         return replay(request, digest, recorded[key])
     if key in run:
@@ -308,8 +310,10 @@ def write(
             for m in enrolled
         ],
     )
-    bulk_insert(session, table_of(Operation), [_operation_row(item, record, rules, now) for item in awarded])
-    bulk_insert(session, table_of(Purchase), [_purchase_row(item, record, rules, now) for item in accepted])
+    # The rule set's record is an ORM object: each attribute read is a descriptor call, so once.
+    rules_operation, rules_hash = record.operation_id, record.content_hash
+    bulk_insert(session, table_of(Operation), [_operation_row(item, rules_operation, rules, now) for item in awarded])
+    bulk_insert(session, table_of(Purchase), [_purchase_row(item, rules_hash, rules, now) for item in accepted])
     bulk_insert(
         session,
         table_of(PurchaseLine),
@@ -393,7 +397,7 @@ def _id(member: RunMember) -> int:
     return member.id
 
 
-def _operation_row(item: Accepted, record: RuleSetRecord, rules: RuleSet, now: datetime) -> dict[str, Any]:
+def _operation_row(item: Accepted, rules_operation: int | None, rules: RuleSet, now: datetime) -> dict[str, Any]:
     award = Award(
         account=item.member.address,
         amount=item.assessment.points,
@@ -403,7 +407,7 @@ def _operation_row(item: Accepted, record: RuleSetRecord, rules: RuleSet, now: d
     return outbox_row(
         award,
         id=item.operation_id,
-        depends_on=record.operation_id,
+        depends_on=rules_operation,
         status=OperationStatus.PENDING.value,
         tx_hash=None,
         attempts=0,
@@ -415,9 +419,9 @@ def _operation_row(item: Accepted, record: RuleSetRecord, rules: RuleSet, now: d
     )
 
 
-def _purchase_row(item: Accepted, record: RuleSetRecord, rules: RuleSet, now: datetime) -> dict[str, Any]:
+def _purchase_row(item: Accepted, rules_hash: str, rules: RuleSet, now: datetime) -> dict[str, Any]:
     request = item.request
-    explanation = item.assessment.quote.explanation(rules, record.content_hash)
+    explanation = item.assessment.quote.explanation(rules, rules_hash)
     return {
         "id": item.purchase_id,
         "store_id": request.store_id,

@@ -3,11 +3,17 @@
 
 from __future__ import annotations
 
+import hashlib
+import json
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
 from backend.loyalty.idempotency import IdempotentCommand
+
+# ``json.dumps(..., sort_keys=True)`` builds an encoder per call; this one is made once and
+# writes the same bytes (``request_digest``'s), which the stored digests depend on.
+_SORTED_JSON = json.JSONEncoder(sort_keys=True)
 
 
 @dataclass(frozen=True)
@@ -46,6 +52,10 @@ class PurchaseInput(IdempotentCommand):
             "paid_with_points": self.paid_with_points,
             "lines": [{**line.__dict__, "unit_price": format(line.unit_price.normalize(), "f")} for line in self.lines],
         }
+
+    def digest(self) -> str:
+        """``IdempotentCommand.digest`` (the same bytes hashed), for every purchase of the checkout."""
+        return hashlib.sha256(_SORTED_JSON.encode(self.canonical()).encode()).hexdigest()
 
     @property
     def key(self) -> tuple[str, str]:

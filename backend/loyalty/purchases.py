@@ -21,6 +21,7 @@ from sqlmodel import Session, select
 
 from backend.chain.operations import Redeem, enqueue
 from backend.consent.till_codes import use_code
+from backend.db.direct import pinned
 from backend.db.models import Customer, Operation, OperationStatus, Purchase, Store
 from backend.db.types import utcnow
 from backend.errors import DomainError
@@ -68,12 +69,13 @@ def record_purchases(
 
     def flush() -> None:
         if run:
-            try:
-                record, rules = rules_in_force_cached(session)
-            except DomainError as exc:
-                outcomes: list[Result] = [exc] * len(run)
-            else:
-                outcomes = record_plain(session, [requests[i] for i in run], record, rules, now)
+            with pinned(session):  # the run writes through the driver only, never the ORM
+                try:
+                    record, rules = rules_in_force_cached(session)
+                except DomainError as exc:
+                    outcomes: list[Result] = [exc] * len(run)
+                else:
+                    outcomes = record_plain(session, [requests[i] for i in run], record, rules, now)
             for i, outcome in zip(run, outcomes, strict=True):
                 results[i] = outcome
             run.clear()
