@@ -251,12 +251,12 @@ def execute_rows(session: Session, sql: str, table: Table, rows: list[dict[str, 
         return
     dialect = dialect_of(session)
     columns = tuple(rows[0])
-    processors = _bind_processors(dialect, table, columns)
     take = itemgetter(*columns) if len(columns) > 1 else (lambda row: (row[columns[0]],))
-    converted = [(i, convert) for i, convert in enumerate(processors) if convert is not None]
+    values = list(map(take, rows))
+    converters = _converters(dialect, table, columns)
     cursor = _driver(session).cursor()
     try:
-        cursor.executemany(sql, list(_converted(map(take, rows), converted)))
+        cursor.executemany(sql, _converted(values, converters) if converters else values)
     finally:
         cursor.close()
 
