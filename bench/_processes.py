@@ -16,16 +16,25 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
+def group_pids(pgid: int) -> list[int]:
+    """The live processes of a process group (from /proc)."""
+    return sorted(pid for pid, fields in _stats() if int(fields[2]) == pgid)
+
+
 def group_cpu_seconds(pgid: int) -> float:
     """User + system CPU time of every live process in a process group (from /proc)."""
-    total = 0
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
-        except OSError:
-            continue
-        if int(fields[2]) == pgid:  # fields after the name: state, ppid, pgrp, … utime (12), stime (13)
-            total += int(fields[11]) + int(fields[12])
+    # fields after the name: state, ppid, pgrp, … utime (12), stime (13)
+    total = sum(int(fields[11]) + int(fields[12]) for _, fields in _stats() if int(fields[2]) == pgid)
     return total / TICKS
+
+
+def _stats() -> list[tuple[int, list[str]]]:
+    """Each live process's pid and the fields of its /proc stat after its name."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                found.append((int(entry.name), (entry / "stat").read_text().rsplit(")", 1)[1].split()))
+            except OSError:
+                continue
+    return found

@@ -31,6 +31,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
+from _processes import group_pids  # noqa: E402
 from loadgen import run_requests  # noqa: E402
 from reads import populate, summary  # noqa: E402
 from stack import Purchases, Stack  # noqa: E402
@@ -38,20 +39,6 @@ from stack import Purchases, Stack  # noqa: E402
 OUT = ROOT / "bench" / "out"
 _FRAME = re.compile(r"(?P<function>.*) \((?P<file>.*?):\d+\)$")
 _SITE = re.compile(r"^.*?/site-packages/|^.*?/lib/python3\.\d+/")
-
-
-def group_members(pgid: int) -> list[int]:
-    """The live processes of a process group (the API's supervisor and its workers)."""
-    members = []
-    for entry in Path("/proc").iterdir():
-        if entry.name.isdigit():
-            try:
-                fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
-            except OSError:
-                continue
-            if int(fields[2]) == pgid:
-                members.append(int(entry.name))
-    return sorted(members)
 
 
 def frame_name(frame: str) -> str:
@@ -102,7 +89,7 @@ def main(argv: list[str] | None = None) -> int:
         members = [f"member-{i}" for i in range(args.customers)]
         recorders: list[tuple[str, int, Path, subprocess.Popen[bytes]]] = []
         for name, process in stack.processes.items():
-            for pid in group_members(process.pid):
+            for pid in group_pids(process.pid):
                 target = folded_dir / f"checkout-{name}-{pid}.folded"
                 if spy:
                     command = [spy, "record", "-p", str(pid), "-d", str(int(args.duration)), "-r", "50"]

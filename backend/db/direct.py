@@ -208,15 +208,21 @@ def bulk_insert(session: Session, table: Table, rows: list[dict[str, Any]]) -> N
     """
     if not rows:
         return
-    dialect = dialect_of(session)
+    columns, values = _bound_rows(dialect_of(session), table, rows)
+    bulk_insert_stored(session, table, columns, values)
+
+
+def _bound_rows(
+    dialect: Dialect, table: Table, rows: list[dict[str, Any]]
+) -> tuple[tuple[str, ...], Sequence[Sequence[Any]]]:
+    """The rows' columns (the first row's keys) and values in the driver's form. The values of
+    each row are read in C (itemgetter), then only the columns with a converter (times, amounts)
+    converted: the checkout's rows have ~50 columns a purchase, most passed through as they are."""
     columns = tuple(rows[0])
-    # The values of each row read in C (itemgetter), then only the columns with a converter
-    # (times, amounts) converted: the checkout's rows have ~50 columns a purchase, most of them
-    # passed through as they are.
     take = itemgetter(*columns) if len(columns) > 1 else (lambda row: (row[columns[0]],))
-    values = list(map(take, rows))
+    values: list[Sequence[Any]] = list(map(take, rows))
     converters = _converters(dialect, table, columns)
-    bulk_insert_stored(session, table, columns, _converted(values, converters) if converters else values)
+    return columns, (_converted(values, converters) if converters else values)
 
 
 @lru_cache(maxsize=256)
@@ -249,14 +255,10 @@ def execute_rows(session: Session, sql: str, table: Table, rows: list[dict[str, 
     row's keys, converted by their columns' types as Core would."""
     if not rows:
         return
-    dialect = dialect_of(session)
-    columns = tuple(rows[0])
-    take = itemgetter(*columns) if len(columns) > 1 else (lambda row: (row[columns[0]],))
-    values = list(map(take, rows))
-    converters = _converters(dialect, table, columns)
+    _, values = _bound_rows(dialect_of(session), table, rows)
     cursor = _driver(session).cursor()
     try:
-        cursor.executemany(sql, _converted(values, converters) if converters else values)
+        cursor.executemany(sql, values)
     finally:
         cursor.close()
 
