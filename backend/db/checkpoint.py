@@ -25,6 +25,7 @@ from __future__ import annotations
 import contextlib
 import sqlite3
 import threading
+import time
 import weakref
 from pathlib import Path
 
@@ -77,10 +78,10 @@ class WalCheckpointer:
 
     def _run(self) -> None:
         connection: sqlite3.Connection | None = None
-        stop = threading.Event()
         pause, seen = INTERVAL_S, self._log_stamp()
         try:
-            while not stop.wait(pause) and self._alive():
+            while self._alive():
+                time.sleep(pause)
                 stamp = self._log_stamp()
                 if stamp is None or stamp == seen:
                     pause = min(IDLE_INTERVAL_S, pause * 2)  # nothing written since the last pass
