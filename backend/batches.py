@@ -16,13 +16,18 @@ def next_batch(jobs: queue.SimpleQueue[T | None], limit: int) -> list[T] | None:
     if first is None:
         return None
     batch = [first]
+    take_waiting(jobs, batch, limit)
+    return batch
+
+
+def take_waiting(jobs: queue.SimpleQueue[T | None], batch: list[T], limit: int) -> None:
+    """Add to ``batch`` the jobs already waiting, until it holds ``limit``; a stop is put back."""
     while len(batch) < limit:
         try:
             job = jobs.get_nowait()
         except queue.Empty:
-            break
+            return
         if job is None:
             jobs.put(None)
-            break
+            return
         batch.append(job)
-    return batch

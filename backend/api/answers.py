@@ -40,7 +40,8 @@ from sqlmodel import Session
 
 from backend.api import verify_page
 from backend.api.admission import Gate, Overloaded
-from backend.api.writer import GroupCommitWriter
+from backend.api.writer import GroupCommitWriter, Job
+from backend.batches import take_waiting
 from backend.chain.manifest import ManifestMissing, load_manifest
 from backend.db.models import ChainCursor
 from backend.errors import DomainError
@@ -100,7 +101,12 @@ class GroupReader(GroupCommitWriter[T, R]):
     """The group-commit writer's batching for read-only work: one plain session per batch, no
     writer lock (``scan=false`` resolutions judge scans without recording one)."""
 
-    def _attempt(self, items: list[T]) -> Any:
+    def _attempt(self, jobs: list[Job[T]], gather: bool) -> Any:
+        if gather:  # no lock to wait for: only what is already waiting joins
+            take_waiting(self._queue, jobs, self.max_batch)
+        return self._read([job.item for job in jobs])
+
+    def _read(self, items: list[T]) -> Any:
         with Session(self.engine) as session:
             return self.work(session, items)
 
@@ -108,7 +114,7 @@ class GroupReader(GroupCommitWriter[T, R]):
         results: list[Any] = []
         for item in items:
             try:
-                results.extend(self._attempt([item]))
+                results.extend(self._read([item]))
             except Exception as exc:
                 results.append(exc)
         return results

@@ -1,7 +1,9 @@
 """Group commit: one writer thread records many concurrent requests in one SQL transaction.
 
-Each request awaits its own result; the writer takes whatever has queued up while the previous
-transaction was committing (no artificial wait), hands the whole batch to the domain function
+Each request awaits its own result. The writer waits for a first request, opens its transaction
+(on SQLite that is the wait for the write lock, which the sender and indexer share), and only
+then takes whatever has queued up meanwhile (no artificial wait): requests that arrive while it
+waits for the lock join this transaction instead of waiting for the next one. It hands the batch to the domain function
 (``work(session, items)``: one result or domain error per item, a refused item having written
 nothing), commits once, and only then answers: an answer is never given for data that is not
 committed.
@@ -29,7 +31,7 @@ import structlog
 from sqlalchemy import Engine
 from sqlmodel import Session
 
-from backend.batches import next_batch
+from backend.batches import take_waiting
 from backend.db.direct import DATABASE_ERRORS
 from backend.db.engine import session_scope, writer
 from backend.errors import DomainError
@@ -47,7 +49,9 @@ BatchWork = Callable[[Session, list[T]], list[R | DomainError]]
 
 
 @dataclass
-class _Job(Generic[T]):
+class Job(Generic[T]):
+    """A request waiting for the writer: its item, and the event loop and future that await the answer."""
+
     item: T
     loop: asyncio.AbstractEventLoop
     future: asyncio.Future[Any]
@@ -63,7 +67,7 @@ class GroupCommitWriter(Generic[T, R]):
         self._writer_engine = writer(engine)
         self.work = work
         self.max_batch = max_batch
-        self._queue: queue.SimpleQueue[_Job[T] | None] = queue.SimpleQueue()
+        self._queue: queue.SimpleQueue[Job[T] | None] = queue.SimpleQueue()
         self._thread: threading.Thread | None = None
         self._lock = threading.Lock()
         self.batches = 0
@@ -74,7 +78,7 @@ class GroupCommitWriter(Generic[T, R]):
         self._ensure_started()
         loop = asyncio.get_running_loop()
         future: asyncio.Future[R] = loop.create_future()
-        self._queue.put(_Job(item, loop, future))
+        self._queue.put(Job(item, loop, future))
         return await future
 
     def _ensure_started(self) -> None:
@@ -95,17 +99,17 @@ class GroupCommitWriter(Generic[T, R]):
 
     def _run(self) -> None:
         while True:
-            jobs = next_batch(self._queue, self.max_batch)
-            if jobs is None:
+            first = self._queue.get()
+            if first is None:
                 return
-            items = [job.item for job in jobs]
+            jobs = [first]
             results: Sequence[R | BaseException]
             try:
-                results = self._commit_batch(items)
+                results = self._commit_batch(jobs)
             except Exception as exc:
                 log.warning("writer.batch_failed", error=str(exc), items=len(jobs))
                 try:
-                    results = self._commit_each(items)
+                    results = self._commit_each([job.item for job in jobs])
                 except Exception as inner:  # e.g. the database is gone: answer, don't die
                     results = [inner] * len(jobs)
             self.batches += 1
@@ -113,7 +117,7 @@ class GroupCommitWriter(Generic[T, R]):
             self._answer(jobs, results)
 
     @staticmethod
-    def _answer(jobs: list[_Job[T]], results: Sequence[R | BaseException]) -> None:
+    def _answer(jobs: list[Job[T]], results: Sequence[R | BaseException]) -> None:
         """Wake each waiting event loop once for all of its answers (not once per request)."""
         by_loop: dict[asyncio.AbstractEventLoop, list[tuple[asyncio.Future[Any], Any]]] = {}
         for job, result in zip(jobs, results, strict=True):
@@ -124,25 +128,29 @@ class GroupCommitWriter(Generic[T, R]):
             except RuntimeError:  # that event loop is gone (its client went away)
                 log.info("writer.answer_dropped", answers=len(answers))
 
-    def _commit_batch(self, items: list[T]) -> list[R | DomainError]:
-        """All items in one transaction, run again from the start if it fails."""
+    def _commit_batch(self, jobs: list[Job[T]]) -> list[R | DomainError]:
+        """All jobs in one transaction, run again from the start if it fails. The first try adds
+        to ``jobs`` those that queued while it waited for the transaction."""
         for attempt in range(1, RESTARTS + 1):
             try:
-                results = self._attempt(items)
+                results = self._attempt(jobs, gather=attempt == 1)
             except DATABASE_ERRORS as exc:  # a unique key another writer took first, a deadlock…
                 if attempt == RESTARTS:
                     raise
-                log.info("writer.batch_restarted", error=str(exc).splitlines()[0][:200], items=len(items))
+                log.info("writer.batch_restarted", error=str(exc).splitlines()[0][:200], items=len(jobs))
                 continue
             if results is not None:
                 return results
         raise RuntimeError("the batch kept being rolled back")
 
-    def _attempt(self, items: list[T]) -> list[R | DomainError] | None:
+    def _attempt(self, jobs: list[Job[T]], gather: bool) -> list[R | DomainError] | None:
         """One try; None when the domain code rolled the whole transaction back."""
         with Session(self._writer_engine, expire_on_commit=False) as session:
             root = session.begin()
-            results = self.work(session, items)
+            session.connection()  # begins now: on SQLite, once the other processes' writers are done
+            if gather:
+                take_waiting(self._queue, jobs, self.max_batch)
+            results = self.work(session, [job.item for job in jobs])
             if not root.is_active:
                 # The domain code rolled the transaction back: whatever it wrote is gone.
                 return None

@@ -18,11 +18,21 @@ reader that starts after a complete checkpoint reads the database file alone and
 starts the log over.
 ``journal_size_limit`` (``engine.py``, on the writers that start the log over) then truncates the
 file a burst left behind.
+
+Under steady reads and writes that moment rarely comes: a reader that began before the last commit
+keeps the log in use, the next writer appends, and the log grew to 1.7 GB in a benchmark run (at
+up to 85 MB/s), every commit writing to new parts of the file. So once the log holds more than
+``RESTART_FRAMES`` pages, the checkpointer takes the writers' file lock itself (the writers of
+every process queue behind it as behind any writer), copies the little that ``PASSIVE`` left and
+waits for the readers that still use the log (``RESTART``, at most ``RESTART_WAIT_MS``): the
+next writer starts the log over. Measured at 1,500 purchases/s: held 0.1-20 ms, about every 3 s.
 """
 
 from __future__ import annotations
 
 import contextlib
+import fcntl
+import os
 import sqlite3
 import threading
 import time
@@ -34,6 +44,13 @@ from sqlalchemy import Engine
 INTERVAL_S = 0.1
 IDLE_INTERVAL_S = 2.0  # the longest pause, reached while the log does not change
 JOURNAL_SIZE_LIMIT = 64 * 1024 * 1024  # bytes of WAL file kept when the log starts over
+RESTART_FRAMES = 65_536  # pages of log (256 MB at 4 KB) past which the log is started over
+RESTART_WAIT_MS = 50  # the longest wait for readers still using the log (writers queue meanwhile)
+
+
+def writers_lock_path(database: Path) -> Path:
+    """The file every process's SQLite writers queue on (``engine._WriterQueue``)."""
+    return Path(f"{database}.writers")
 
 
 class WalCheckpointer:
@@ -46,6 +63,7 @@ class WalCheckpointer:
         self.database = database
         self.engines: list[weakref.ref[Engine]] = []
         self.checkpoints = 0  # completed passes (tests, diagnostics)
+        self.restarts = 0  # logs started over with the writers held back
         self._thread = threading.Thread(target=self._run, name=f"wal-checkpoint:{database.name}", daemon=True)
 
     @classmethod
@@ -90,7 +108,9 @@ class WalCheckpointer:
                 try:
                     if connection is None:
                         connection = sqlite3.connect(self.database, timeout=0, isolation_level=None)
-                    connection.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchall()
+                    _, log, _ = connection.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()
+                    if log > RESTART_FRAMES:
+                        self._start_log_over(connection)
                     self.checkpoints += 1
                     seen = self._log_stamp()
                 except sqlite3.Error:  # another checkpointer at work, or the file went away: next time
@@ -101,3 +121,17 @@ class WalCheckpointer:
             if connection is not None:
                 with contextlib.suppress(sqlite3.Error):
                     connection.close()
+
+    def _start_log_over(self, connection: sqlite3.Connection) -> None:
+        """``RESTART`` with the writers queued behind us, so that no commit extends the log meanwhile."""
+        lock = os.open(writers_lock_path(self.database), os.O_RDWR | os.O_CREAT, 0o600)
+        try:
+            fcntl.flock(lock, fcntl.LOCK_EX)
+            connection.execute(f"PRAGMA busy_timeout={RESTART_WAIT_MS}")
+            try:
+                busy, _, _ = connection.execute("PRAGMA wal_checkpoint(RESTART)").fetchone()
+                self.restarts += not busy  # busy: a reader outlasted the wait; the next pass tries again
+            finally:
+                connection.execute("PRAGMA busy_timeout=0")
+        finally:
+            os.close(lock)

@@ -14,7 +14,7 @@ from sqlalchemy import Engine, event
 from sqlalchemy.engine import make_url
 from sqlmodel import Session, create_engine
 
-from backend.db.checkpoint import JOURNAL_SIZE_LIMIT, WalCheckpointer
+from backend.db.checkpoint import JOURNAL_SIZE_LIMIT, WalCheckpointer, writers_lock_path
 from backend.home import secure_sqlite_files
 
 
@@ -102,7 +102,7 @@ def make_engine(url: str, pool_size: int | None = None) -> Engine:
         event.listen(engine, "connect", _tune_sqlite)
         if database and database != ":memory:":
             WalCheckpointer.watch(engine, Path(database))
-            queue = _WriterQueue(Path(database + ".writers"))
+            queue = _WriterQueue(writers_lock_path(Path(database)))
             event.listen(engine, "begin", queue.begin)
             event.listen(engine, "commit", queue.end)
             event.listen(engine, "rollback", queue.end)

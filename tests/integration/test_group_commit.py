@@ -4,6 +4,8 @@ writing nothing, answered only once committed."""
 from __future__ import annotations
 
 import asyncio
+import fcntl
+import os
 import sqlite3
 import threading
 import time
@@ -16,6 +18,7 @@ from sqlmodel import Session, func, select
 
 from backend.api.writer import GroupCommitWriter
 from backend.cli.seed import seed_demo
+from backend.db.checkpoint import writers_lock_path
 from backend.db.models import Customer, Operation, Purchase, Store
 from backend.errors import DomainError, Unprocessable
 from backend.loyalty.purchases import PurchaseInput, PurchaseLineInput, PurchaseOutcome, record_purchases
@@ -71,6 +74,31 @@ def test_concurrent_purchases_share_transactions_and_all_commit(seeded: Engine) 
     assert writer.batches <= 2  # the 49 that waited went in together
     assert count(seeded, Purchase) == 50
     assert count(seeded, Operation) >= 50
+
+
+@pytest.mark.sqlite_only  # queues behind another process's writer on the writers' file lock
+def test_purchases_arriving_while_the_writer_waits_for_the_lock_join_its_transaction(seeded: Engine) -> None:
+    writer: GroupCommitWriter[PurchaseInput, PurchaseOutcome] = GroupCommitWriter(seeded, record_purchases)
+    # Another process's writer holds the lock (as the sender or the indexer does) for 0.6 s.
+    other_writer = os.open(writers_lock_path(database_file(seeded)), os.O_RDWR | os.O_CREAT, 0o600)
+    fcntl.flock(other_writer, fcntl.LOCK_EX)
+    released = threading.Timer(0.6, os.close, args=(other_writer,))
+    released.start()
+
+    async def first_then_the_rest() -> list:  # type: ignore[type-arg]
+        first = asyncio.ensure_future(writer.submit(purchase(0)))
+        await asyncio.sleep(0.3)  # the writer has taken the first and waits for the lock
+        rest = [asyncio.ensure_future(writer.submit(purchase(n))) for n in range(1, 50)]
+        return await asyncio.gather(first, *rest)
+
+    try:
+        results = asyncio.run(first_then_the_rest())
+    finally:
+        released.join()
+        writer.close()
+    assert all(isinstance(r, PurchaseOutcome) for r in results)
+    assert (writer.batches, writer.items) == (1, 50)  # one transaction, not the first alone
+    assert count(seeded, Purchase) == 50
 
 
 def test_a_refused_purchase_rolls_back_alone(seeded: Engine) -> None:

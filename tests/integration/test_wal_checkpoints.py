@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import sqlite3
 import struct
+import threading
 import time
 from pathlib import Path
 
@@ -67,3 +68,48 @@ def test_one_checkpointer_a_database_file_per_process(tmp_path: Path) -> None:
     database = tmp_path / "one.db"
     first = WalCheckpointer.watch(make_engine(f"sqlite:///{database}"), database)
     assert WalCheckpointer.watch(make_engine(f"sqlite:///{database}"), database) is first
+
+
+def test_a_log_kept_in_use_by_readers_is_started_over_with_the_writers_held_back(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Readers that keep overlapping the commits keep ``PASSIVE`` from ever letting the log start
+    over: past ``RESTART_FRAMES`` the checkpointer queues the writers and restarts it."""
+    monkeypatch.setattr("backend.db.checkpoint.RESTART_FRAMES", 500)
+    database = tmp_path / "busy.db"
+    engine = make_engine(f"sqlite:///{database}")
+    with session_scope(engine) as session:
+        session.execute(text("CREATE TABLE rows (id INTEGER PRIMARY KEY, body TEXT)"))
+    checkpointer = WalCheckpointer.watch(engine, database)
+    reading = threading.Event()
+
+    def read_all_the_time() -> None:
+        reader = sqlite3.connect(database, isolation_level=None)
+        while not reading.is_set():
+            reader.execute("BEGIN")
+            reader.execute("SELECT count(*) FROM rows").fetchone()
+            time.sleep(0.003)
+            reader.execute("COMMIT")
+        reader.close()
+
+    readers = [threading.Thread(target=read_all_the_time) for _ in range(2)]
+    for thread in readers:
+        thread.start()
+    longest = 0
+    try:
+        deadline = time.monotonic() + 30
+        while checkpointer.restarts == 0 and time.monotonic() < deadline:
+            with session_scope(engine) as session:
+                session.execute(
+                    text("INSERT INTO rows (body) VALUES (:body)"), [{"body": "x" * 3000} for _ in range(20)]
+                )
+            longest = max(longest, _wal_state(database)[0])
+    finally:
+        reading.set()
+        for thread in readers:
+            thread.join()
+    assert checkpointer.restarts > 0
+    assert longest > 500  # the log did outgrow the limit before it was started over…
+    with session_scope(engine) as session:  # …and the next writer starts it over
+        session.execute(text("INSERT INTO rows (body) VALUES ('after')"))
+    assert _wal_state(database)[0] < 50
