@@ -28,6 +28,19 @@ def group_cpu_seconds(pgid: int) -> float:
     return total / TICKS
 
 
+def tree_cpu_seconds(pid: int) -> float:
+    """CPU time of a process, its live children and the children it has waited for: a server whose
+    children each start a session of their own (PostgreSQL's backends)."""
+    # fields after the name: … utime (12), stime (13), cutime (14), cstime (15)
+    total = 0
+    for child, fields in _stats():
+        if child == pid:
+            total += sum(int(f) for f in fields[11:15])
+        elif int(fields[1]) == pid:
+            total += int(fields[11]) + int(fields[12])
+    return total / TICKS
+
+
 def _stats() -> list[tuple[int, list[str]]]:
     """Each live process's pid and the fields of its /proc stat after its name."""
     found = []

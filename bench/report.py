@@ -193,7 +193,14 @@ SPECS: dict[str, list[Spec]] = {
         ),
         Spec("capture pipeline events per second", "capture.events_per_second", None, "/s", True),
         Spec(
-            "EPCIS capture events per second, documents of 100 events",
+            "EPCIS capture events per second, documents of 100 events, 2 processes at once (API workers)",
+            "capture_at_scale.parallel.events_per_second",
+            "capture_at_scale.baseline_events_per_second",
+            "/s",
+            True,
+        ),
+        Spec(
+            "EPCIS capture events per second, documents of 100 events, one process",
             "capture_at_scale.events_per_second",
             "capture_at_scale.baseline_events_per_second",
             "/s",

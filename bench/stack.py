@@ -26,7 +26,7 @@ from sqlalchemy import text
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from _processes import free_port, group_cpu_seconds  # noqa: E402  (bench/ is on sys.path)
+from _processes import free_port, group_cpu_seconds, tree_cpu_seconds  # noqa: E402  (bench/ is on sys.path)
 
 from backend.chain.anvil import chain_paths, start_anvil, stop_anvil  # noqa: E402
 from backend.chain.bootstrap import ensure_deployment  # noqa: E402
@@ -214,6 +214,11 @@ class Stack:
         usage = {name: group_cpu_seconds(p.pid) for name, p in self.processes.items()}
         node_pid = int(chain_paths(self.home).pid.read_text())
         usage[self.node] = group_cpu_seconds(os.getpgid(node_pid))
+        if self.postgres is not None:  # the server and its backends (each in a session of its own)
+            with contextlib.suppress(OSError, ValueError):
+                usage["postgres"] = tree_cpu_seconds(
+                    int((self.postgres.data / "postmaster.pid").read_text().split()[0])
+                )
         return usage
 
     def scalar(self, sql: str, **params: Any) -> Any:
@@ -253,6 +258,9 @@ class Stack:
         with contextlib.suppress(Exception):
             stop_anvil(self.home)
         if self.postgres is not None:
+            # Start-up made the home private (0700): the server's user must reach its directory again
+            # to be stopped, or it outlives the run.
+            self.home.chmod(0o755)
             self.postgres.stop()
         shutil.rmtree(self.home, ignore_errors=True)
 

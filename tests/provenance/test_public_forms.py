@@ -6,17 +6,22 @@ from __future__ import annotations
 
 import hashlib
 import json
+from dataclasses import replace
 from typing import Any
 
 from eth_utils import keccak
 from sqlmodel import Session, col, select
 
+from backend.db.engine import session_scope
 from backend.db.models import EpcisEventRecord, Item
 from backend.provenance.epcis.anchoring import seal_due
+from backend.provenance.epcis.capture import capture_prepared, prepare_document, with_public_forms
 from backend.provenance.epcis.hashing import event_hash, hash_digest, namespaces_of
 from backend.provenance.epcis.identifiers import item_key
 from backend.provenance.epcis.public_form import anchored_hash, item_token, public_form
 from backend.provenance.merkle import event_leaf, verify
+from backend.provenance.organisations import get_organisation
+from backend.settings import get_settings
 from tests.provenance.support import FRESH, Api, at, commission, document, event, pack, sgtin
 from tests.provenance.test_epcis_capture import rejected
 
@@ -135,3 +140,29 @@ def test_a_party_that_may_read_the_event_checks_the_full_event(api: Api) -> None
     assert anchor_of(api, None, cbv).status_code == 401
     assert anchor_of(api, "demo-brand", "ni:///sha-256;xyz").status_code == 422
     assert item_key(FRESH, "SN0001") in json.dumps(full)  # the brand's own export keeps its serials
+
+
+def test_public_forms_made_before_the_write_transaction_are_kept_only_if_the_tokens_still_match(api: Api) -> None:
+    """``capture_in`` rewrites the events for the public from a read transaction, before it takes
+    the write lock; the write transaction keeps that work only where each item it names has the
+    same token (an item registered in between has one now and had none then)."""
+    items = [sgtin(FRESH, s) for s in SERIALS]
+    api.capture("demo-brand", document(commission(items, at(0))))
+    stale = {"public_body": "{}", "public_hash": "0x" + "00" * 32, "event_salt": "0x" + "11" * 32}
+    for n, changed_token in enumerate((False, True)):
+        shipped = document(event("ObjectEvent", at(10 + n), bizStep="shipping", epcList=[items[n]]))
+        prepared = prepare_document(shipped, get_settings())
+        with session_scope(api.engine, write=False) as session:
+            prepared = with_public_forms(session, prepared)
+        assert prepared.publics is not None
+        assert prepared.tokens is not None
+        # Made earlier: the write transaction cannot tell these columns from the real ones…
+        (only,) = prepared.events
+        tokens = dict(prepared.tokens)
+        if changed_token:  # …but it sees that the item's token is not the one they were made with
+            tokens[item_key(FRESH, SERIALS[n])] = "another token"
+        prepared = replace(prepared, publics={id(only): stale}, tokens=tokens)
+        with session_scope(api.engine) as session:
+            capture_prepared(session, get_organisation(session, "demo-brand"), prepared)
+        (record,) = latest(api, 1)
+        assert (record.public_hash == stale["public_hash"]) is not changed_token

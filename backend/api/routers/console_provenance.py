@@ -40,7 +40,7 @@ from backend.api.schemas.provenance import ProductIn, RecallIn
 from backend.db.models import EpcisEventEpc, ItemBatch, Operation, Product
 from backend.errors import DomainError, Forbidden, Unprocessable
 from backend.provenance import passports
-from backend.provenance.epcis.capture import CaptureRejected, capture_document
+from backend.provenance.epcis.capture import CaptureRejected, capture_in
 from backend.provenance.epcis.graph import trace
 from backend.provenance.epcis.identifiers import parse_identifier
 from backend.provenance.epcis.query import EventFilter, epc_key, find_events, visible_gtins
@@ -330,9 +330,7 @@ async def capture(request: Request, user: User, state: StateDep) -> Response:
         document = read_document(form.get("document", ""))
         capture_id = str(uuid.uuid4())
         try:
-            with state.write() as session:
-                writer = get_organisation(session, user.org_id or "")
-                captured = capture_document(session, writer, document, state.settings, capture_id)
+            captured = capture_in(state.engine, user.org_id or "", document, state.settings, capture_id)
         except CaptureRejected as rejected:
             raise Rejected(rejected) from None
         return {"capture_id": capture_id, "captured": captured}

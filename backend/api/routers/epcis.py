@@ -20,11 +20,10 @@ from backend.api.policy import ADMIN_OR_ORGANISATION, Access, OrganisationDep
 from backend.api.route_facts import declare
 from backend.api.schemas.common import ERROR_RESPONSES
 from backend.api.schemas.epcis import CaptureJobOut, CaptureOut, EventAnchorOut
-from backend.provenance.epcis.capture import CaptureRejected, capture_document
+from backend.provenance.epcis.capture import CaptureRejected, capture_in
 from backend.provenance.epcis.captures import capture_job, job_view
 from backend.provenance.epcis.event_anchor import event_anchor
 from backend.provenance.epcis.query import MAX_EVENTS, EventFilter, epcis_document, find_page, read_page_token
-from backend.provenance.organisations import get_organisation
 from backend.settings import get_settings
 
 
@@ -81,9 +80,7 @@ def capture(
     settings = get_settings()
     capture_id = str(uuid.uuid4())
     try:
-        with state.write() as session:
-            writer = get_organisation(session, principal.org_id)
-            captured = capture_document(session, writer, document, settings, capture_id)
+        captured = capture_in(state.engine, principal.org_id, document, settings, capture_id)
     except CaptureRejected as rejected:
         problems = [{"field": p.field, "rule": p.rule, "message": p.message} for p in rejected.problems]
         body = error_body(rejected.code, rejected.message, field=rejected.field, problems=problems)

@@ -35,13 +35,12 @@ from backend.api.schemas.common import ERROR_RESPONSES
 from backend.db.models import EpcisCapture
 from backend.errors import DomainError, InvalidQuery, NotFound
 from backend.provenance.epcis import named_queries
-from backend.provenance.epcis.capture import CaptureRejected, capture_document
+from backend.provenance.epcis.capture import CaptureRejected, capture_in
 from backend.provenance.epcis.captures import capture_job
 from backend.provenance.epcis.events import EVENT_TYPES
 from backend.provenance.epcis.query import MAX_EVENTS, EventFilter, epcis_document, find_page, vocabulary
 from backend.provenance.epcis.query_params import standard_filter
 from backend.provenance.epcis.xml import document_from_xml, document_to_xml
-from backend.provenance.organisations import get_organisation
 from backend.settings import get_settings
 
 PROBLEM_SCHEMA = {
@@ -173,9 +172,7 @@ def _capture(request: Request, principal: Access, state: Any, document: dict[str
         return problem(413, f"at most {limit} events per capture (GS1-EPCIS-Capture-Limit)", request.url.path)
     capture_id = str(uuid.uuid4())
     try:
-        with state.write() as session:
-            writer = get_organisation(session, principal.org_id)
-            capture_document(session, writer, document, settings, capture_id)
+        capture_in(state.engine, principal.org_id, document, settings, capture_id)
     except CaptureRejected as rejected:
         errors = [
             {

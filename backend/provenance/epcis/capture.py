@@ -18,15 +18,16 @@ import json
 import secrets
 import uuid
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import timedelta
 from typing import Any, NamedTuple
 
-from sqlalchemy import delete, or_, update
+from sqlalchemy import Engine, delete, or_, update
 from sqlmodel import Session, col, select
 
 from backend.bounds import value_depth_exceeds
 from backend.db.direct import bulk_insert, dialect_of, ident, in_list, list_value, marker, select_rows
+from backend.db.engine import session_scope
 from backend.db.models import (
     EpcisCapture,
     EpcisEventEpc,
@@ -52,6 +53,7 @@ from backend.provenance.epcis.public_form import serialized_mentions as mentions
 from backend.provenance.epcis.replay import COMMISSIONING, DECOMMISSIONING, EpcState, Replay, replay
 from backend.provenance.epcis.schema import validate_document
 from backend.provenance.items import serial_chunks
+from backend.provenance.organisations import get_organisation
 from backend.provenance.ownership import Owner, owned_by_gtin, owners
 from backend.provenance.roles import OrgRole
 from backend.settings import ProvenanceSettings
@@ -429,6 +431,67 @@ def parse_document(document: dict[str, Any], settings: ProvenanceSettings) -> li
     return events
 
 
+@dataclass(frozen=True)
+class PreparedDocument:
+    """A document checked and parsed without the database (``prepare_document``): what
+    ``capture_prepared`` checks against the stored history and stores."""
+
+    events: list[ParsedEvent]
+    mentions: list[list[Mention]]  # the serialized instances each event names
+    header: str | None  # the standard business document header, as sent
+    # The public columns of each event (by ``id``) and the item tokens they were made with
+    # (``with_public_forms``): used by the write transaction where its items give the same tokens.
+    publics: dict[int, dict[str, str]] | None = None
+    tokens: dict[str, str] | None = None
+
+
+def prepare_document(document: dict[str, Any], settings: ProvenanceSettings) -> PreparedDocument:
+    """Everything about a document that needs no database: the schema, the events parsed and
+    hashed, the items they name. Most of a capture's CPU time; done before the write transaction,
+    so that on SQLite the one write lock is held only for what needs the database."""
+    events = parse_document(document, settings)
+    mentions = [mentions_of(e.body, e.namespaces, e.depth_checked) for e in events]
+    header = json.dumps(header, separators=(",", ":")) if (header := document.get("epcisHeader")) else None
+    return PreparedDocument(events, mentions, header)
+
+
+def with_public_forms(session: Session, prepared: PreparedDocument) -> PreparedDocument:
+    """``prepared`` with the public columns of its events, made from the items a read
+    transaction sees: rewriting every event for the public is a third of what is left of a
+    capture, and needs no write lock. (Nothing is made for a document that will be refused.)"""
+    events, mentions = prepared.events, prepared.mentions
+    refused = any(e.problems or e.event_type not in EVENT_TYPES for e in events) or any(
+        m.item is None for found in mentions for m in found
+    )
+    if refused:
+        return prepared
+    tokens = _tokens(_registered_items(session, events, mentions))
+    publics = {
+        id(e): _public(e, tokens, found)
+        for e, found in zip(events, mentions, strict=True)
+        if _item_keys(e, found) <= tokens.keys()  # an unknown item: refused in the transaction
+    }
+    return replace(prepared, publics=publics, tokens=tokens)
+
+
+def capture_in(
+    engine: Engine,
+    org_id: str,
+    document: dict[str, Any],
+    settings: ProvenanceSettings,
+    capture_id: str | None = None,
+) -> list[Captured]:
+    """Capture ``document`` for organisation ``org_id``: checked, parsed and rewritten for the
+    public before the write transaction, then checked against the stored history and stored in
+    one write transaction. On SQLite the one write lock is held only for what needs it, and the
+    API's workers capture side by side."""
+    prepared = prepare_document(document, settings)
+    with session_scope(engine, write=False) as session:
+        prepared = with_public_forms(session, prepared)
+    with session_scope(engine) as session:
+        return capture_prepared(session, get_organisation(session, org_id), prepared, capture_id)
+
+
 def capture_document(
     session: Session,
     writer: Organisation,
@@ -438,24 +501,35 @@ def capture_document(
 ) -> list[Captured]:
     """Capture a whole document; it is recorded as capture ``capture_id`` (a new UUID if None),
     with its header (the standard business document header: sender, receiver, instanceIdentifier)."""
-    events = parse_document(document, settings)
+    return capture_prepared(session, writer, prepare_document(document, settings), capture_id)
+
+
+def capture_prepared(
+    session: Session, writer: Organisation, prepared: PreparedDocument, capture_id: str | None = None
+) -> list[Captured]:
+    """``capture_document`` of a prepared document."""
     capture = EpcisCapture(
         id=capture_id or str(uuid.uuid4()),
         org_id=writer.id,
         status="accepted",
-        events=len(events),
-        header=json.dumps(header, separators=(",", ":")) if (header := document.get("epcisHeader")) else None,
+        events=len(prepared.events),
+        header=prepared.header,
     )
-    captured = capture_events(session, writer, events, capture.id)
+    captured = capture_events(session, writer, prepared.events, capture.id, prepared)
     session.add(capture)
     return captured
 
 
 def capture_events(
-    session: Session, writer: Organisation, events: list[ParsedEvent], capture_id: str | None = None
+    session: Session,
+    writer: Organisation,
+    events: list[ParsedEvent],
+    capture_id: str | None = None,
+    prepared: PreparedDocument | None = None,
 ) -> list[Captured]:
     """Check parsed new events against everything stored; store them or raise CaptureRejected.
-    Declarations of stored events (declarations.py) mark them erroneous instead."""
+    Declarations of stored events (declarations.py) mark them erroneous instead. ``prepared``:
+    what was found of ``events`` before the transaction (``prepare_document``)."""
     problems = [Problem(_field(e.index), "invalid_identifier", p) for e in events for p in e.problems]
     unsupported = [e for e in events if e.event_type not in EVENT_TYPES]
     problems += [
@@ -464,7 +538,11 @@ def capture_events(
     ]
     # Serialized instances anywhere in the events; those without a token could only be published
     # in clear (an invalid identifier is reported once, above).
-    mentions = [mentions_of(e.body, e.namespaces, e.depth_checked) for e in events]
+    mentions = (
+        prepared.mentions
+        if prepared is not None
+        else [mentions_of(e.body, e.namespaces, e.depth_checked) for e in events]
+    )
     problems += [
         Problem(_field(e.index), "unpublishable_identifier", f"{m.where}: {m.text[:120]!r} {m.why}")
         for e, found in zip(events, mentions, strict=True)
@@ -492,7 +570,7 @@ def capture_events(
     result = replay([*past, *(e for e in new if e.declaration is None)], focus=linked)
     if result.violations:
         raise CaptureRejected([Problem(_field(v.event_index), v.rule, v.message) for v in result.violations])
-    _store(session, writer, new, past, result, items, new_mentions, capture_id, declared)
+    _store(session, writer, new, past, result, items, new_mentions, capture_id, declared, prepared)
     captured = {
         position[id(e)]: Captured(e.event_id, e.event_hash, e.event_type, e.declaration is not None) for e in new
     }
@@ -501,6 +579,30 @@ def capture_events(
         for d in declared
     }
     return [captured[n] for n in range(len(events))]
+
+
+def _tokens(items: Mapping[str, RegisteredItem]) -> dict[str, str]:
+    """Item key → the item's public token."""
+    return {key: item_token(item.gtin, bytes.fromhex(item.commitment[2:])) for key, item in items.items()}
+
+
+def _public_of(
+    event: ParsedEvent, tokens: Mapping[str, str], mentions: list[Mention], early: PreparedDocument | None
+) -> dict[str, str]:
+    """The public columns made before the transaction, if every item the event names has the
+    same token now (an item registered in between, say, has one now and had none then); else
+    made again."""
+    if early is not None and early.publics is not None and early.tokens is not None:
+        made = early.publics.get(id(event))
+        if made is not None and all(early.tokens.get(key) == tokens.get(key) for key in _item_keys(event, mentions)):
+            return made
+    return _public(event, tokens, mentions)
+
+
+def _item_keys(event: ParsedEvent, mentions: list[Mention]) -> set[str]:
+    """The serialized items an event names: in its EPC roles and wherever else they are mentioned."""
+    named = {i.key for _, i in event.named() if i.is_item}
+    return named | {m.item.key for m in mentions if m.item is not None}
 
 
 def _public(event: ParsedEvent, tokens: Mapping[str, str], mentions: list[Mention]) -> dict[str, str]:
@@ -528,9 +630,10 @@ def _store(
     mentions: Mentions,
     capture_id: str | None,
     declared: list[declarations.Declared],
+    early: PreparedDocument | None = None,
 ) -> None:
     now = utcnow()
-    tokens = {key: item_token(item.gtin, bytes.fromhex(item.commitment[2:])) for key, item in items.items()}
+    tokens = _tokens(items)
     rows = [
         {
             "event_hash": e.event_hash,
@@ -551,7 +654,7 @@ def _store(
             "capture_id": capture_id,
             "context": json.dumps(e.context, separators=(",", ":")) if e.context else None,
             "error_declaration": declarations.declaration_json(e),
-            **_public(e, tokens, found),
+            **_public_of(e, tokens, found, early),
         }
         for e, found in zip(events, mentions, strict=True)
     ]
