@@ -362,37 +362,33 @@ def _baseline_tree(ref: str, into: Path) -> Path:
     return into
 
 
-def _capture_run(root: Path, documents: Path, catalogue: int, out: Path) -> dict[str, Any]:
+def _per(count: float, seconds: float) -> float:
+    return count / seconds if seconds else float("nan")
+
+
+def _capture_command(root: Path, documents: Path) -> tuple[list[str], dict[str, str]]:
+    """``bench/_capture_run.py`` measuring the tree at ``root``, and its environment."""
     env = {**os.environ, "CREDANCE_EPCIS_DIR": str(ProvenanceSettings().epcis_dir), "PYTHONPATH": str(root)}
-    subprocess.run(
-        [
-            sys.executable,
-            str(ROOT / "bench" / "_capture_run.py"),
-            str(root),
-            str(documents),
-            str(out),
-            "--items",
-            str(catalogue),
-        ],
-        check=True,
-        env=env,
-        cwd=root,
-    )
+    return [sys.executable, str(ROOT / "bench" / "_capture_run.py"), str(root), str(documents)], env
+
+
+def _capture_run(root: Path, documents: Path, catalogue: int, out: Path) -> dict[str, Any]:
+    command, env = _capture_command(root, documents)
+    subprocess.run([*command, str(out), "--items", str(catalogue)], check=True, env=env, cwd=root)
     result: dict[str, Any] = json.loads(out.read_text())
     phases = result["phases"]
     events = sum(p["events"] for p in phases.values())
     seconds = sum(p["seconds"] for p in phases.values())
     cpu = sum(p["cpu_seconds"] for p in phases.values())
     for phase in phases.values():
-        phase["events_per_second"] = phase["events"] / phase["seconds"] if phase["seconds"] else float("nan")
-        cpu_of_phase = phase["cpu_seconds"]
-        phase["events_per_cpu_second"] = phase["events"] / cpu_of_phase if cpu_of_phase else float("nan")
+        phase["events_per_second"] = _per(phase["events"], phase["seconds"])
+        phase["events_per_cpu_second"] = _per(phase["events"], phase["cpu_seconds"])
     return {
         "events": events,
         "seconds": seconds,
         "cpu_seconds": cpu,
-        "events_per_second": events / seconds if seconds else float("nan"),
-        "events_per_cpu_second": events / cpu if cpu else float("nan"),
+        "events_per_second": _per(events, seconds),
+        "events_per_cpu_second": _per(events, cpu),
         "registered_items": result["registered_items"],
         "phases": phases,
     }
@@ -403,8 +399,7 @@ def _capture_in_parallel(documents: Path, catalogue: int, work: Path, workers: i
     SQLite database at the same time, as the API's workers do with concurrent captures: the
     documents are checked and parsed side by side, the write lock taken in turn."""
     url = f"sqlite:///{work / 'parallel.db'}"
-    env = {**os.environ, "CREDANCE_EPCIS_DIR": str(ProvenanceSettings().epcis_dir), "PYTHONPATH": str(ROOT)}
-    command = [sys.executable, str(ROOT / "bench" / "_capture_run.py"), str(ROOT), str(documents)]
+    command, env = _capture_command(ROOT, documents)
     setup = [*command, str(work / "setup.json"), "--items", str(catalogue), "--database", url, "--setup-only"]
     subprocess.run(setup, check=True, env=env, cwd=ROOT)
     start_at = time.time() + 8.0  # every process has imported the application by then
@@ -426,8 +421,8 @@ def _capture_in_parallel(documents: Path, catalogue: int, work: Path, workers: i
         "workers": workers,
         "events": events,
         "seconds": seconds,
-        "events_per_second": events / seconds if seconds else float("nan"),
-        "events_per_cpu_second": events / cpu if cpu else float("nan"),
+        "events_per_second": _per(events, seconds),
+        "events_per_cpu_second": _per(events, cpu),
         "late_start_s": max(share["began"] for share in shares) - start_at,
     }
 
