@@ -258,16 +258,28 @@ def _indexer_families(cursor: Any) -> Iterator[Any]:
         yield counter
 
 
+_HTTP_SERIES: dict[tuple[str, str, int], Any] = {}
+
+
+def observe_request(method: str, template: str, status: int, seconds: float) -> None:
+    """One observation of ``HTTP_LATENCY``. The labelled histogram of each (method, route, status
+    class) is kept: ``labels()`` costs more than the observation itself, and there are a few
+    dozen such triples."""
+    key = (method, template, status // 100)
+    series = _HTTP_SERIES.get(key)
+    if series is None:
+        series = _HTTP_SERIES[key] = HTTP_LATENCY.labels(method, template, f"{key[2]}xx")
+    series.observe(seconds)
+
+
 class HttpMetrics:
     """ASGI middleware: one histogram observation per request, labelled by route template (not
     the raw path, which would make a series per customer). Cheap: no allocation beyond the
-    label lookup, nothing on the request path but a clock read."""
+    label lookup, nothing on the request path but a clock read. (What the HTTP protocol answers
+    before the application, backend/api/http_protocol.py, is observed by whoever answered it.)"""
 
     def __init__(self, app: Any) -> None:
         self.app = app
-        # The labelled histogram of each (method, route, status class) seen: ``labels()`` costs
-        # more than the observation itself, and there are a few dozen such triples.
-        self._series: dict[tuple[str, str, int], Any] = {}
 
     async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
         if scope["type"] != "http":
@@ -285,12 +297,9 @@ class HttpMetrics:
             await self.app(scope, receive, send_status)
         finally:
             route = scope.get("route")
-            template = getattr(route, "path", None) or "unmatched"
-            key = (scope["method"], template, status[0] // 100)
-            series = self._series.get(key)
-            if series is None:
-                series = self._series[key] = HTTP_LATENCY.labels(key[0], template, f"{key[2]}xx")
-            series.observe(time.perf_counter() - began)
+            observe_request(
+                scope["method"], getattr(route, "path", None) or "unmatched", status[0], time.perf_counter() - began
+            )
 
 
 def metrics_registry(engine: Engine) -> CollectorRegistry:

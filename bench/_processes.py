@@ -1,5 +1,6 @@
-"""What the benchmarks need of the operating system: a free loopback port, and the CPU time a
-process group has spent (from /proc), so figures can be given per request whatever the load."""
+"""What the benchmarks need of the operating system: a free loopback port, the CPU time a
+process group has spent (from /proc), so figures can be given per request whatever the load, and
+the kernel's memory-pressure counters (a stall of every process that is not ours to explain)."""
 
 from __future__ import annotations
 
@@ -51,3 +52,18 @@ def _stats() -> list[tuple[int, list[str]]]:
             except OSError:
                 continue
     return found
+
+
+# Counters of /proc/vmstat that mean a process waited for memory: direct reclaim (an allocation
+# that had to free pages itself), and major faults (a page read back from disk).
+STALL_COUNTERS = ("allocstall_normal", "allocstall_movable", "pgscan_direct", "pgmajfault")
+
+
+def memory_stalls() -> dict[str, int]:
+    """The counters above now (empty where /proc/vmstat is missing); subtract two readings."""
+    try:
+        lines = Path("/proc/vmstat").read_text().splitlines()
+    except OSError:
+        return {}
+    values = dict(line.split() for line in lines)
+    return {name: int(values[name]) for name in STALL_COUNTERS if name in values}

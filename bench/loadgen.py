@@ -1,5 +1,5 @@
-"""A lean HTTP/1.1 load generator: keep-alive connections over asyncio streams (uvloop when
-installed), spread over several processes so the client does not starve the server.
+"""A lean HTTP/1.1 load generator: keep-alive connections driven by callbacks (asyncio protocols,
+uvloop when installed), spread over several processes so the client does not starve the server.
 
 Two disciplines:
 
@@ -21,8 +21,10 @@ import asyncio
 import contextlib
 import multiprocessing
 import time
+from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from functools import partial
 from typing import Any
 
 # (connection number across all processes, sequence number on it) -> JSON body bytes
@@ -66,46 +68,58 @@ def post_request(path: str, headers: bytes, body: bytes) -> bytes:
     )
 
 
-async def _exchange(
-    reader: asyncio.StreamReader, writer: asyncio.StreamWriter, request: bytes
-) -> tuple[int, bool] | None:
-    """Send one request, read its answer; (status, has Retry-After), None if the server closed."""
-    writer.write(request)
-    status_line = await reader.readline()
-    if not status_line:
-        return None
-    length = 0
-    retry_after = False
-    while True:
-        line = await reader.readline()
-        if line in (b"\r\n", b"\n", b""):
-            break
-        name, _, value = line.partition(b":")
-        name = name.strip().lower()
-        if name == b"content-length":
-            length = int(value.strip())
-        elif name == b"retry-after":
-            retry_after = True
-    if length:
-        await reader.readexactly(length)
-    return int(status_line.split()[1]), retry_after
+class _Connection(asyncio.Protocol):
+    """One keep-alive connection, driven by callbacks: a request is written, its answer is parsed
+    from the bytes as they arrive (the head searched, not read line by line; the body skipped by
+    its Content-Length), and ``on_answer`` is called. No task, future or coroutine per request:
+    the client shares the machine's two cores with the server, so whatever it spends is taken
+    from what is measured (the stream-based client cost about 73 µs of CPU a request)."""
 
+    def __init__(self, number: int, on_answer: Callable[[_Connection, int, bool], None]) -> None:
+        self.number = number  # across the process's connections (closed loop: across all processes)
+        self.on_answer = on_answer
+        self.transport: asyncio.Transport | None = None
+        self.buffer = bytearray()
+        self.busy = False
+        self.closed = False
+        self.sequence = 0  # requests sent on this connection (closed loop)
+        self.key: tuple[int, int] = (0, 0)  # (process or connection, sequence) of the request in flight
+        self.due = 0.0  # perf_counter() when it was due (constant rate; closed loop: when sent)
+        self.sent = 0.0  # perf_counter() when it was written
 
-async def _answer(
-    reader: asyncio.StreamReader, writer: asyncio.StreamWriter, request: bytes, result: LoadResult
-) -> tuple[int, bool] | None:
-    """``_exchange``, counting the request as unanswered if the load is called off while it waits."""
-    try:
-        return await _exchange(reader, writer, request)
-    except asyncio.CancelledError:
-        result.unanswered += 1
-        raise
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.transport = transport  # type: ignore[assignment]
 
+    def send(self, request: bytes, key: tuple[int, int], due: float) -> None:
+        assert self.transport is not None
+        self.busy, self.key, self.due = True, key, due
+        self.sent = time.perf_counter()
+        self.transport.write(request)
 
-async def _within_grace(duration: float, connections: list[Any]) -> None:
-    """Run the connections; call off those still waiting ``GRACE_S`` after the load's end."""
-    with contextlib.suppress(TimeoutError):
-        await asyncio.wait_for(asyncio.gather(*connections), duration + GRACE_S)
+    def data_received(self, data: bytes) -> None:
+        self.buffer += data
+        while self.busy:
+            end = self.buffer.find(b"\r\n\r\n")
+            if end < 0:
+                return
+            head = bytes(self.buffer[: end + 2]).lower()
+            at = head.find(b"\r\ncontent-length:")
+            length = int(head[at + 17 : head.index(b"\r\n", at + 2)]) if at >= 0 else 0
+            if len(self.buffer) < end + 4 + length:
+                return
+            del self.buffer[: end + 4 + length]
+            self.busy = False
+            self.on_answer(self, int(head[9:12]), b"\r\nretry-after:" in head)
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self.closed = True
+        if self.busy:
+            self.busy = False
+            self.on_answer(self, 0, False)  # 0: no answer, the server closed the connection
+
+    def close(self) -> None:
+        if self.transport is not None:
+            self.transport.close()
 
 
 def _record(result: LoadResult, status: int, retry_after: bool, elapsed: float, key: tuple[int, int] | None) -> None:
@@ -120,34 +134,151 @@ def _record(result: LoadResult, status: int, retry_after: bool, elapsed: float, 
             result.retry_after_missing += 1
 
 
-async def _connection(
-    port: int,
-    request_for: RequestFactory,
-    conn: int,
-    deadline: float,
-    limit: int,
-    result: LoadResult,
-) -> None:
-    try:
-        reader, writer = await asyncio.open_connection("127.0.0.1", port)
-    except OSError:
-        result.errors += 1
-        return
-    sequence = 0
-    try:
-        while time.monotonic() < deadline and sequence < limit:
-            request = request_for(conn, sequence)
-            sequence += 1
-            started = time.perf_counter()
-            answer = await _answer(reader, writer, request, result)
-            if answer is None:
-                result.errors += 1
+class _Run:
+    """The connections of one process, and what each does once its answer is in (``follow``)."""
+
+    scheduled = False  # constant rate: accepted requests are listed, refusals also timed from when sent
+
+    def __init__(self, port: int, request_for: RequestFactory, duration: float) -> None:
+        self.port, self.request_for, self.duration = port, request_for, duration
+        self.result = LoadResult()
+        self.loop = asyncio.get_running_loop()
+        self.connections: list[_Connection] = []
+        self.over = self.loop.create_future()  # set once the load is over and every answer is in
+        self.sent = self.answers = 0  # counted, not looked for: hundreds of connections per process
+
+    async def open(self, numbers: range) -> None:
+        for number in numbers:
+            try:
+                _, connection = await self.loop.create_connection(
+                    partial(_Connection, number, self._answered), "127.0.0.1", self.port
+                )
+            except OSError:
+                self.result.errors += 1
+                continue
+            self.connections.append(connection)
+
+    def _answered(self, connection: _Connection, status: int, retry_after: bool) -> None:
+        self.answers += 1
+        if status == 0:
+            self.result.errors += 1
+        else:
+            now = time.perf_counter()
+            _record(self.result, status, retry_after, now - connection.due, connection.key if self.scheduled else None)
+            if self.scheduled and status in (429, 503):
+                self.result.refused_service.append(now - connection.sent)
+        if not connection.closed:
+            self.follow(connection)
+        self._settle()
+
+    def _settle(self) -> None:
+        if not self.over.done() and self.exhausted() and self.in_flight() == 0:
+            self.over.set_result(None)
+
+    def in_flight(self) -> int:
+        return self.sent - self.answers
+
+    async def run(self) -> None:
+        """Until the load is over and every answer is in, or ``GRACE_S`` after its end."""
+        self.begin()
+        self._settle()
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(asyncio.shield(self.over), self.duration + GRACE_S)
+        self.result.unanswered += self.in_flight()
+        for connection in self.connections:
+            connection.close()
+
+    def begin(self) -> None:
+        raise NotImplementedError
+
+    def follow(self, connection: _Connection) -> None:
+        raise NotImplementedError
+
+    def exhausted(self) -> bool:
+        raise NotImplementedError
+
+
+class _ClosedLoop(_Run):
+    """Each connection sends its next request as soon as its answer is in."""
+
+    def __init__(self, port: int, request_for: RequestFactory, duration: float, limit: int) -> None:
+        super().__init__(port, request_for, duration)
+        self.limit = limit
+        self.deadline = 0.0
+
+    def begin(self) -> None:
+        self.deadline = time.monotonic() + self.duration
+        for connection in self.connections:
+            self.follow(connection)
+
+    def follow(self, connection: _Connection) -> None:
+        if time.monotonic() < self.deadline and connection.sequence < self.limit:
+            sequence = connection.sequence
+            connection.sequence += 1
+            request = self.request_for(connection.number, sequence)
+            connection.send(request, (connection.number, sequence), time.perf_counter())
+            self.sent += 1
+
+    def exhausted(self) -> bool:
+        # Past the deadline, or nothing in flight: every connection has sent its limit or closed.
+        return time.monotonic() >= self.deadline or self.in_flight() == 0
+
+
+class _ConstantRate(_Run):
+    """Request ``n`` of the process is due at ``start + n / rate``; it goes out on the first idle
+    connection at or after that moment (counted late if none was idle), and its latency counts
+    from when it was due."""
+
+    scheduled = True
+
+    def __init__(self, port: int, request_for: RequestFactory, duration: float, process: int, rate: float) -> None:
+        super().__init__(port, request_for, duration)
+        self.process, self.interval = process, 1.0 / rate
+        self.start = self.end = 0.0
+        self.sequence = 0
+        # First in, first out: every connection is used in turn, so none sits idle long enough
+        # for the server's keep-alive timeout to close it.
+        self.idle: deque[_Connection] = deque()
+        self.timer: asyncio.TimerHandle | None = None
+
+    def begin(self) -> None:
+        self.start = time.perf_counter()
+        self.end = self.start + self.duration
+        self.idle = deque(self.connections)
+        self._pump()
+
+    def follow(self, connection: _Connection) -> None:
+        self.idle.append(connection)
+        self._pump()
+
+    def _pump(self) -> None:
+        """Send every request that is due on the idle connections; wake up for the next one."""
+        now = time.perf_counter()
+        while self.idle:
+            due = self.start + self.sequence * self.interval
+            if due >= self.end:
                 return
-            _record(result, answer[0], answer[1], time.perf_counter() - started, None)
-    except (ConnectionError, asyncio.IncompleteReadError):
-        result.errors += 1
-    finally:
-        writer.close()
+            if due > now:
+                if self.timer is None:  # uvloop's timers tick in milliseconds: never sooner than one
+                    self.timer = self.loop.call_later(max(due - now, 0.001), self._woken)
+                return
+            connection = self.idle.popleft()
+            if connection.closed:
+                continue  # the server closed it while it was idle: the request goes on the next one
+            if due < now - 0.001:
+                self.result.late += 1
+            request = self.request_for(self.process, self.sequence)
+            connection.send(request, (self.process, self.sequence), due)
+            self.sequence += 1
+            self.sent += 1
+
+    def _woken(self) -> None:
+        self.timer = None
+        self._pump()
+        self._settle()
+
+    def exhausted(self) -> bool:
+        return self.start + self.sequence * self.interval >= self.end
 
 
 def _install_uvloop() -> None:
@@ -157,6 +288,22 @@ def _install_uvloop() -> None:
         uvloop.install()
     except ImportError:  # plain asyncio works too, just slower
         pass
+
+
+def _drive(make: Callable[[], _Run], numbers: range, start_at: float) -> LoadResult:
+    """Open the connections, wait for ``start_at`` (the wall clock the processes share), run."""
+    _install_uvloop()
+
+    async def main() -> LoadResult:
+        run = make()
+        await run.open(numbers)
+        await asyncio.sleep(max(0.0, start_at - time.time()))
+        run.result.started = time.time()
+        await run.run()
+        run.result.finished = time.time()
+        return run.result
+
+    return asyncio.run(main())
 
 
 def _process(
@@ -169,20 +316,8 @@ def _process(
     limit: int,
     queue: multiprocessing.Queue,  # type: ignore[type-arg]
 ) -> None:
-    _install_uvloop()
-    result = LoadResult()
-
-    async def main() -> None:
-        await asyncio.sleep(max(0.0, start_at - time.time()))
-        result.started = time.time()
-        deadline = time.monotonic() + duration
-        await _within_grace(
-            duration, [_connection(port, request_for, first + c, deadline, limit, result) for c in range(connections)]
-        )
-        result.finished = time.time()
-
-    asyncio.run(main())
-    queue.put(result)
+    numbers = range(first, first + connections)
+    queue.put(_drive(lambda: _ClosedLoop(port, request_for, duration, limit), numbers, start_at))
 
 
 def _merge(parts: list[LoadResult]) -> LoadResult:
@@ -269,50 +404,6 @@ def run_load(
 # -- constant rate ----------------------------------------------------------------------------
 
 
-async def _scheduled_connection(
-    port: int,
-    request_for: RequestFactory,
-    process: int,
-    schedule: list[int],
-    start: float,
-    interval: float,
-    deadline: float,
-    result: LoadResult,
-) -> None:
-    """Take the next due request of the process's schedule, wait until it is due, send it;
-    latency from when it was due (``start + n * interval``)."""
-    try:
-        reader, writer = await asyncio.open_connection("127.0.0.1", port)
-    except OSError:
-        result.errors += 1
-        return
-    try:
-        while True:
-            sequence = schedule[0]
-            due = start + sequence * interval
-            if due >= deadline:
-                return
-            schedule[0] += 1
-            wait = due - time.perf_counter()
-            if wait > 0:
-                await asyncio.sleep(wait)
-            elif wait < -0.001:
-                result.late += 1
-            sent = time.perf_counter()
-            answer = await _answer(reader, writer, request_for(process, sequence), result)
-            if answer is None:
-                result.errors += 1
-                return
-            answered = time.perf_counter()
-            _record(result, answer[0], answer[1], answered - due, (process, sequence))
-            if answer[0] in (429, 503):
-                result.refused_service.append(answered - sent)
-    except (ConnectionError, asyncio.IncompleteReadError):
-        result.errors += 1
-    finally:
-        writer.close()
-
-
 def _rate_process(
     port: int,
     request_for: RequestFactory,
@@ -323,25 +414,7 @@ def _rate_process(
     duration: float,
     queue: multiprocessing.Queue,  # type: ignore[type-arg]
 ) -> None:
-    _install_uvloop()
-    result = LoadResult()
-
-    async def main() -> None:
-        await asyncio.sleep(max(0.0, start_at - time.time()))
-        result.started = time.time()
-        start = time.perf_counter()
-        schedule = [0]  # the next sequence number of this process, shared by its connections
-        await _within_grace(
-            duration,
-            [
-                _scheduled_connection(port, request_for, process, schedule, start, 1.0 / rate, start + duration, result)
-                for _ in range(connections)
-            ],
-        )
-        result.finished = time.time()
-
-    asyncio.run(main())
-    queue.put(result)
+    queue.put(_drive(lambda: _ConstantRate(port, request_for, duration, process, rate), range(connections), start_at))
 
 
 def run_rate(

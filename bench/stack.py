@@ -45,7 +45,7 @@ class Stack:
         self,
         database: str,
         api_workers: int,
-        server: str = "uvicorn",
+        server: str = "credance",
         naive: bool = False,
         env: dict[str, str] | None = None,
         naive_env: dict[str, str] | None = None,
@@ -129,7 +129,7 @@ class Stack:
 
     def _api_command(self, port: int, app: str, server: str | None = None) -> list[str]:
         server = server or self.server
-        if app == "backend.api.main:app" and server == "default":
+        if app == "backend.api.main:app" and server == "credance":  # `credance serve`, as deployed
             return [sys.executable, "-m", "backend.cli.main", "serve", "--workers", str(self.api_workers)]
         if server == "uvicorn-h11":  # uvicorn's pure-Python stack: asyncio and h11
             return [

@@ -4,14 +4,17 @@
 from __future__ import annotations
 
 import contextlib
+import importlib.util
 import json
 import socket
 import sqlite3
+import sys
 import threading
 import time
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
+from types import ModuleType
 from typing import Any
 
 import requests
@@ -216,3 +219,14 @@ def make_platform(settings: Settings, engine: Engine, keys: dict[str, str]) -> P
     indexer = Indexer(engine, ctx, settings.confirmations, settings.indexer_max_range)
     client = TestClient(create_app(settings, engine), raise_server_exceptions=False)
     return Platform(settings, engine, ctx, client, sender, indexer, keys)
+
+
+def load_script(path: Path, name: str) -> ModuleType:
+    """A script that is not a package module (bench/, scripts/), imported under ``name``."""
+    spec = importlib.util.spec_from_file_location(name, path)
+    assert spec is not None
+    assert spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module  # dataclasses look their module up
+    spec.loader.exec_module(module)
+    return module

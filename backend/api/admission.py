@@ -18,25 +18,36 @@ worker thread, or a request it hands to the route).
 ``GET /healthz`` is answered here, before any limit, rate or framework: liveness must not
 depend on how busy the routes are. The route in ``routers/health.py`` gives the same answer
 (it documents the endpoint, and serves it when this layer is not installed).
+
+Under ``credance serve`` most of this happens even earlier: the HTTP protocol
+(``http_protocol.py``) asks :meth:`Admission.early_answer` as soon as a request's head is parsed,
+and writes ``/healthz`` and the refusal of a full class itself, without a task, a framework or a
+middleware chain (an overload is mostly refusals; each then costs a few microseconds). What it
+does not answer comes here, where the same decisions are taken again.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import time
 from collections import deque
 from collections.abc import Callable
 
 import orjson
 
 from backend.api.budget import Budget, ClassLimit, RouteClass
-from backend.api.headers import with_security_headers
+from backend.api.headers import secured, with_security_headers
 from backend.api.route_facts import RouteTable
 from backend.api.security import ASGIApp, Receive, Scope, Send, respond
-from backend.observability import ADMISSION_REFUSED
+from backend.observability import ADMISSION_REFUSED, observe_request
 
 HEALTHZ_BODY = orjson.dumps({"status": "ok"})
 HEALTHZ_HEADERS = [(b"content-type", b"application/json"), (b"content-length", str(len(HEALTHZ_BODY)).encode())]
+
+# An answer written by the HTTP protocol itself: its status, and what follows the status line
+# and the server's own headers (the rest of the headers, the blank line, the body).
+PreparedAnswer = tuple[int, bytes]
 
 
 class Gate:
@@ -45,9 +56,18 @@ class Gate:
     ``scale`` (1 when the process keeps up) shrinks the slots while the event loop runs late
     and this class is full (``LoopPressure``); below 1, a request that finds no free slot is
     refused at once instead of waiting.
+
+    A queue absorbs a burst; under a lasting overload it only delays each refusal by the whole
+    wait, and every waiter costs the event loop a task until then. So when a waiter's wait runs
+    out (the queue did not drain in ``max_wait_s``), the queue is closed for ``QUEUE_CLOSED_S``:
+    a request that finds no free slot meanwhile is refused at once — by the HTTP protocol
+    itself, without reaching the application (``http_protocol.py``). Then waiting is tried again.
+    (The idea of CoDel's "standing queue", applied to admission.)
     """
 
-    __slots__ = ("active", "contended", "limit", "name", "refused", "scale", "waiters")
+    QUEUE_CLOSED_S = 0.1
+
+    __slots__ = ("active", "contended", "limit", "name", "queue_closed_until", "refused", "scale", "waiters")
 
     def __init__(self, name: RouteClass, limit: ClassLimit) -> None:
         self.name = name
@@ -57,24 +77,38 @@ class Gate:
         self.refused = 0
         self.scale = 1.0
         self.contended = False  # a request found no free slot since the pressure's last look
+        self.queue_closed_until = 0.0  # time.monotonic() until which nobody may wait
 
     @property
     def capacity(self) -> int:
         """Slots now: the configured ones, scaled down under pressure, never below one."""
         return max(1, int(self.limit.concurrency * self.scale))
 
+    def admits_now(self) -> bool:
+        """A slot is free and nobody waits for one."""
+        return self.active < self.capacity and not self.waiters
+
+    def refuses_now(self) -> bool:
+        """No slot is free (``admits_now`` said so) and a request may not wait for one."""
+        return (
+            len(self.waiters) >= self.limit.queue
+            or self.limit.max_wait_s <= 0
+            or self.scale < 1.0
+            or time.monotonic() < self.queue_closed_until
+        )
+
     async def enter(self) -> bool:
         """Take a slot (True), or False once the class is full and the wait is over."""
-        if self.active < self.capacity and not self.waiters:
+        if self.admits_now():
             self.active += 1
             return True
         self.contended = True
-        if len(self.waiters) >= self.limit.queue or self.limit.max_wait_s <= 0 or self.scale < 1.0:
+        if self.refuses_now():
             return False
         loop = asyncio.get_running_loop()
         waiter: asyncio.Future[bool] = loop.create_future()
         self.waiters.append(waiter)
-        timer = loop.call_later(self.limit.max_wait_s, _expire, waiter)
+        timer = loop.call_later(self.limit.max_wait_s, self._expire, waiter)
         try:
             return await waiter
         except asyncio.CancelledError:
@@ -88,6 +122,11 @@ class Gate:
             with contextlib.suppress(ValueError):  # still queued: it timed out or was cancelled
                 self.waiters.remove(waiter)
 
+    def _expire(self, waiter: asyncio.Future[bool]) -> None:
+        if not waiter.done():
+            waiter.set_result(False)
+            self.queue_closed_until = time.monotonic() + self.QUEUE_CLOSED_S
+
     def leave(self) -> None:
         """Give the slot to the first request still waiting, else free it. A slot beyond the
         capacity (it shrank under pressure) is freed, not handed over."""
@@ -97,11 +136,6 @@ class Gate:
                 waiter.set_result(True)
                 return
         self.active -= 1
-
-
-def _expire(waiter: asyncio.Future[bool]) -> None:
-    if not waiter.done():
-        waiter.set_result(False)
 
 
 class LoopPressure:
@@ -174,6 +208,9 @@ class Gates:
 
     def __init__(self, budget: Budget) -> None:
         self.retry_after_s = budget.retry_after_s
+        self._refusals = {name: _refusal(name, budget.retry_after_s) for name in RouteClass}
+        # The labelled counters, looked up once: ``labels()`` costs more than the increment.
+        self._refused_counters = {name: ADMISSION_REFUSED.labels(name.value) for name in RouteClass}
         self.by_class = {name: Gate(name, limit) for name, limit in budget.limits.items()}
         self.public_fast = Gate(RouteClass.PUBLIC, budget.public_fast)
         shed = [gate for name, gate in self.by_class.items() if name is not RouteClass.HEALTH]
@@ -186,10 +223,14 @@ class Gates:
 
     async def refuse(self, gate: Gate, scope: Scope, send: Send) -> None:
         """The 503 of a full class (``send`` already adds the security headers)."""
-        gate.refused += 1
-        ADMISSION_REFUSED.labels(gate.name.value).inc()
+        self.count_refusal(gate)
         scope["route"] = _REFUSED_ROUTES[gate.name]
-        await respond(send, *_refusal(gate, self.retry_after_s))
+        status, body, headers = self._refusals[gate.name]
+        await respond(send, status, body, list(headers))
+
+    def count_refusal(self, gate: Gate) -> None:
+        gate.refused += 1
+        self._refused_counters[gate.name].inc()
 
 
 class Overloaded(Exception):
@@ -203,14 +244,14 @@ class Overloaded(Exception):
 ADMITTED_BY = "credance.admitted_by"  # the scope key naming the gate a request was admitted by
 
 
-def _refusal(gate: Gate, retry_after_s: int) -> tuple[int, bytes, list[tuple[bytes, bytes]]]:
+def _refusal(name: RouteClass, retry_after_s: int) -> tuple[int, bytes, list[tuple[bytes, bytes]]]:
     body = orjson.dumps(
         {
             "error": {
                 "code": "overloaded",
                 "field": "request",
-                "route_class": gate.name.value,
-                "message": f"the API is at capacity for {gate.name.value} requests; retry after {retry_after_s} s",
+                "route_class": name.value,
+                "message": f"the API is at capacity for {name.value} requests; retry after {retry_after_s} s",
             }
         }
     )
@@ -225,47 +266,72 @@ def _refusal(gate: Gate, retry_after_s: int) -> tuple[int, bytes, list[tuple[byt
     )
 
 
-class AdmissionMiddleware:
-    def __init__(
-        self,
-        app: ASGIApp,
-        budget: Budget,
-        routes: RouteTable,
-        gates: Gates | None = None,
-        fast_public: Callable[[Scope], bool] | None = None,
-    ) -> None:
-        self.app = app
-        self.budget = budget
+def prepared(status: int, body: bytes, headers: list[tuple[bytes, bytes]]) -> PreparedAnswer:
+    """An answer the HTTP protocol can write as it is, with the headers every answer gets."""
+    lines = b"".join(name + b": " + value + b"\r\n" for name, value in secured(list(headers)))
+    return status, lines + b"\r\n" + body
+
+
+class Admission:
+    """Which gate a request goes through, and what is answered before any framework runs."""
+
+    def __init__(self, gates: Gates, routes: RouteTable, fast_public: Callable[[Scope], bool] | None) -> None:
+        self.gates = gates
         self.routes = routes  # each route's class, declared on the route (route_facts.py)
-        self.all_gates = gates or Gates(budget)
-        self.gates = self.all_gates.by_class
         self.fast_public = fast_public  # a public request the fast path answers without a thread
+        self._healthz = prepared(200, HEALTHZ_BODY, list(HEALTHZ_HEADERS))
+        self._refusals = {name: prepared(*_refusal(name, gates.retry_after_s)) for name in RouteClass}
+
+    def gate_for(self, scope: Scope) -> Gate:
+        gate = self.gates.by_class[self.routes.of_request(scope).admission]
+        if gate.name is RouteClass.PUBLIC and self.fast_public is not None and self.fast_public(scope):
+            return self.gates.public_fast
+        return gate
+
+    def early_answer(self, method: str, path: str, headers: list[tuple[bytes, bytes]]) -> PreparedAnswer | None:
+        """The whole answer to a request that needs no application: ``GET /healthz``, or the
+        refusal of a request whose class is full and may not queue. None: the request goes to
+        the application (where a full class may still refuse it once its wait is over)."""
+        began = time.perf_counter()
+        if path == "/healthz" and method == "GET":
+            observe_request(method, HEALTHZ_ROUTE.path, 200, time.perf_counter() - began)
+            return self._healthz
+        self.gates.pressure.seen()
+        gate = self.gate_for({"type": "http", "method": method, "path": path, "headers": headers})
+        if gate.admits_now():
+            return None
+        gate.contended = True
+        if not gate.refuses_now():
+            return None
+        self.gates.count_refusal(gate)
+        observe_request(method, _REFUSED_ROUTES[gate.name].path, 503, time.perf_counter() - began)
+        return self._refusals[gate.name]
+
+
+class AdmissionMiddleware:
+    def __init__(self, app: ASGIApp, admission: Admission) -> None:
+        self.app = app
+        self.admission = admission
+        self.gates = admission.gates
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        method, path = scope["method"], scope["path"]
-        if path == "/healthz" and method == "GET":
+        if scope["path"] == "/healthz" and scope["method"] == "GET":
             scope["route"] = HEALTHZ_ROUTE
             await respond(with_security_headers(send), 200, HEALTHZ_BODY, list(HEALTHZ_HEADERS))
             return
-        self.all_gates.pressure.seen()
-        gate = self.gates[self.routes.of_request(scope).admission]
-        if gate.name is RouteClass.PUBLIC and self.fast_public is not None and self.fast_public(scope):
-            gate = self.all_gates.public_fast
+        self.gates.pressure.seen()
+        gate = self.admission.gate_for(scope)
         if not await gate.enter():
-            await self.all_gates.refuse(gate, scope, with_security_headers(send))
+            await self.gates.refuse(gate, scope, with_security_headers(send))
             return
         scope[ADMITTED_BY] = gate
         try:
             await self.app(scope, receive, send)
         finally:
             gate.leave()
-
-    def in_flight(self) -> dict[str, int]:
-        counts = {name.value: gate.active for name, gate in self.gates.items()}
-        return {**counts, "public_fast": self.all_gates.public_fast.active}
 
 
 class _Label:

@@ -12,7 +12,7 @@ from sqlalchemy import Engine
 
 from backend import __version__
 from backend.api import error_responses, verification_fast
-from backend.api.admission import AdmissionMiddleware, Gates
+from backend.api.admission import Admission, AdmissionMiddleware, Gates
 from backend.api.answers import VerificationAnswers
 from backend.api.audit import AuditMiddleware
 from backend.api.auth import KeyVerifier
@@ -156,13 +156,9 @@ def create_app(
         SecurityMiddleware, policy=SecurityPolicy.from_settings(settings), verifier=verifier, routes=routes
     )
     error_responses.install(app)
-    app.add_middleware(  # outside the guards: a refusal costs least
-        AdmissionMiddleware,
-        budget=budget,
-        routes=routes,
-        gates=gates,
-        fast_public=verification_fast.takes if verification_fast_path else None,
-    )
+    admission = Admission(gates, routes, verification_fast.takes if verification_fast_path else None)
+    app.state.early_answers = admission  # what the HTTP protocol answers itself (http_protocol.py)
+    app.add_middleware(AdmissionMiddleware, admission=admission)  # outside the guards: a refusal costs least
     app.add_middleware(HttpMetrics)
     for router in ROUTERS:
         app.include_router(router)

@@ -82,16 +82,19 @@ def _is_html(headers: list[tuple[bytes, bytes]]) -> bool:
     return False
 
 
+def secured(headers: list[tuple[bytes, bytes]]) -> list[tuple[bytes, bytes]]:
+    """``headers`` and the headers above (a header the application set itself is left as it is)."""
+    present = {key.lower() for key, _ in headers}
+    extra = [NOSNIFF, *HTML_HEADERS] if _is_html(headers) else [NOSNIFF]
+    return headers + [(key, value) for key, value in extra if key not in present]
+
+
 def with_security_headers(send: Send) -> Send:
-    """``send``, adding the headers above to the response's start (a header the application set
-    itself is left as it is)."""
+    """``send``, adding the headers above to the response's start."""
 
     async def send_with_headers(message: Message) -> None:
         if message["type"] == "http.response.start":
-            headers = list(message.get("headers", []))
-            present = {key.lower() for key, _ in headers}
-            extra = [NOSNIFF, *HTML_HEADERS] if _is_html(headers) else [NOSNIFF]
-            message["headers"] = headers + [(key, value) for key, value in extra if key not in present]
+            message["headers"] = secured(list(message.get("headers", [])))
         await send(message)
 
     return send_with_headers

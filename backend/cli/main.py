@@ -139,7 +139,10 @@ def serve(
     # X-Forwarded-For only when it comes from a proxy the operator named.
     # uvloop and httptools, named rather than left to "auto": the C event loop and HTTP parser
     # (uvicorn[standard]) serve reads several times faster than asyncio + h11, and granian did not
-    # beat them (bench/reads.py, case `servers`; docs/performance.md).
+    # beat them (bench/reads.py, case `servers`; docs/performance.md). The protocol is uvicorn's
+    # httptools one, answering /healthz and the refusals of a full class itself (http_protocol.py).
+    from backend.api.http_protocol import EarlyAnsweringProtocol
+
     proxies = s.forwarded_allow_ips.strip()
     uvicorn.run(
         "backend.api.main:app",
@@ -147,7 +150,7 @@ def serve(
         port=s.port,
         workers=workers,
         loop="uvloop",
-        http="httptools",
+        http=EarlyAnsweringProtocol,
         log_level=s.log_level.lower(),
         access_log=False,
         proxy_headers=bool(proxies),

@@ -22,7 +22,6 @@ from typing import Any
 
 import numpy as np
 from numpy.typing import NDArray
-from scipy.stats import rankdata
 
 from backend.predictive.models import BgNbd, ParetoNbd, Summary
 
@@ -36,6 +35,8 @@ def auc(scores: Any, labels: Any) -> float:
     negatives = labels.size - positives
     if positives == 0 or negatives == 0:
         return float("nan")
+    from scipy.stats import rankdata  # here, not at import: scipy.stats takes seconds to load in every API worker
+
     ranks = rankdata(scores)
     return float((ranks[labels].sum() - positives * (positives + 1) / 2) / (positives * negatives))
 

@@ -29,7 +29,6 @@ from typing import Any
 
 import numpy as np
 from numpy.typing import NDArray
-from scipy.optimize import minimize
 from scipy.special import betaln, expit, gammaln, hyp2f1
 
 Array = NDArray[np.float64]
@@ -97,6 +96,8 @@ def _maximise(
     papers' optima to their published precision on CDNOW. When it stops short (data without the
     heterogeneity a parameter describes, e.g. perfectly regular buyers, send r and α to the bound
     together), a short Nelder-Mead run takes the better point; ``Fit`` says it did not converge."""
+    from scipy.optimize import minimize  # here, not at import: it takes a second to load in every API worker
+
     bounds = [(-LOG_BOUND, LOG_BOUND)] * len(names)
 
     def objective(log_params: Array) -> float:

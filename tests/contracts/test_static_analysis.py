@@ -3,7 +3,6 @@ finding and no ERC deviation left without a reason in contracts/SECURITY.md."""
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import subprocess
 import sys
@@ -13,18 +12,13 @@ from types import ModuleType
 import pytest
 
 from backend.settings import PROJECT_ROOT
+from tests.support import load_script
 
 SCRIPT = PROJECT_ROOT / "scripts" / "security" / "analyse_contracts.py"
 
 
 def _gate() -> ModuleType:
-    spec = importlib.util.spec_from_file_location("analyse_contracts", SCRIPT)
-    assert spec is not None
-    assert spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module  # dataclasses look their module up
-    spec.loader.exec_module(module)
-    return module
+    return load_script(SCRIPT, "analyse_contracts")
 
 
 @pytest.mark.slow

@@ -77,8 +77,10 @@ def _settings(short: int, long: int) -> settings:
     )
 
 
-FUZZ_SETTINGS = _settings(12, 100)
-GATE_SETTINGS = _settings(5, 30)  # without a key or with the wrong one, nothing gets far: fewer
+# `make test` runs a smoke of every operation (the suite's single longest test, on two
+# databases); `make fuzz` the long run.
+FUZZ_SETTINGS = _settings(8, 100)
+GATE_SETTINGS = _settings(3, 30)  # without a key or with the wrong one, nothing gets far: fewer
 
 
 @pytest.fixture

@@ -98,7 +98,7 @@ schema = schemathesis.pytest.from_fixture("binding_schema")
 
 @schema.parametrize()
 @settings(
-    max_examples=examples(10, 80),
+    max_examples=examples(6, 80),
     deadline=None,
     database=None,
     derandomize=True,

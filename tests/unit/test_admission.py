@@ -85,6 +85,23 @@ def test_a_full_class_refuses_beyond_its_queue_and_hands_a_freed_slot_to_the_fir
     assert asyncio.run(scenario()) == [False, True, 1, 0]
 
 
+def test_once_a_wait_runs_out_the_queue_closes_for_a_while_then_opens_again() -> None:
+    async def scenario() -> list[object]:
+        gate = Gate(RouteClass.CHECKOUT, ClassLimit(concurrency=1, queue=8, max_wait_s=0.001))
+        assert await gate.enter()  # the one slot, never freed
+        timed_out = await gate.enter()  # waits, and its wait runs out: the queue is standing
+        closed = [gate.refuses_now(), await gate.enter(), len(gate.waiters)]  # refused without waiting
+        gate.queue_closed_until = 0.0  # the closed spell is over
+        reopened = gate.refuses_now()
+        waiting = asyncio.create_task(gate.enter())
+        await asyncio.sleep(0)
+        queued = len(gate.waiters)
+        gate.leave()  # the slot passes to the new waiter
+        return [timed_out, *closed, reopened, queued, await waiting]
+
+    assert asyncio.run(scenario()) == [False, True, False, 0, False, 1, True]
+
+
 def _full(name: RouteClass, concurrency: int = 64) -> Gate:
     gate = Gate(name, ClassLimit(concurrency=concurrency, queue=concurrency, max_wait_s=60))
     gate.active = concurrency

@@ -3,9 +3,7 @@ baselines in the shapes benchmarks write, missing and failing benchmarks, and th
 
 from __future__ import annotations
 
-import importlib.util
 import json
-import sys
 import textwrap
 from pathlib import Path
 from types import ModuleType
@@ -13,17 +11,12 @@ from types import ModuleType
 import pytest
 
 from backend.settings import PROJECT_ROOT
+from tests.support import load_script
 
 
 @pytest.fixture(scope="module")
 def report() -> ModuleType:
-    spec = importlib.util.spec_from_file_location("bench_report", PROJECT_ROOT / "bench" / "report.py")
-    assert spec is not None
-    assert spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module
-    spec.loader.exec_module(module)
-    return module
+    return load_script(PROJECT_ROOT / "bench" / "report.py", "bench_report")
 
 
 def by_name(figures: list) -> dict[str, tuple[float, float | None, bool]]:
