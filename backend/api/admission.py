@@ -208,7 +208,7 @@ class Gates:
 
     def __init__(self, budget: Budget) -> None:
         self.retry_after_s = budget.retry_after_s
-        self._refusals = {name: _refusal(name, budget.retry_after_s) for name in RouteClass}
+        self.refusals = {name: _refusal(name, budget.retry_after_s) for name in RouteClass}  # built once
         # The labelled counters, looked up once: ``labels()`` costs more than the increment.
         self._refused_counters = {name: ADMISSION_REFUSED.labels(name.value) for name in RouteClass}
         self.by_class = {name: Gate(name, limit) for name, limit in budget.limits.items()}
@@ -225,7 +225,7 @@ class Gates:
         """The 503 of a full class (``send`` already adds the security headers)."""
         self.count_refusal(gate)
         scope["route"] = _REFUSED_ROUTES[gate.name]
-        status, body, headers = self._refusals[gate.name]
+        status, body, headers = self.refusals[gate.name]
         await respond(send, status, body, list(headers))
 
     def count_refusal(self, gate: Gate) -> None:
@@ -280,7 +280,7 @@ class Admission:
         self.routes = routes  # each route's class, declared on the route (route_facts.py)
         self.fast_public = fast_public  # a public request the fast path answers without a thread
         self._healthz = prepared(200, HEALTHZ_BODY, list(HEALTHZ_HEADERS))
-        self._refusals = {name: prepared(*_refusal(name, gates.retry_after_s)) for name in RouteClass}
+        self._refusals = {name: prepared(*refusal) for name, refusal in gates.refusals.items()}
 
     def gate_for(self, scope: Scope) -> Gate:
         gate = self.gates.by_class[self.routes.of_request(scope).admission]
